@@ -1,0 +1,48 @@
+# pbflow: `make run` to serve with demo data, `make test` to run the checks.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+FLASK   := $(BIN)/flask --app app
+HOST    ?= 127.0.0.1
+PORT    ?= 5000
+
+.PHONY: install run serve test lint format check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve on http://127.0.0.1:5000 with demo data created on first start.
+run: install
+	$(FLASK) pbflow workflows check
+	$(FLASK) pbflow init --demo
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+## Production-style server (gunicorn, several workers); set PBFLOW_DATABASE_URL first.
+serve: install
+	$(FLASK) pbflow init
+	$(BIN)/gunicorn --workers 4 --bind $(HOST):$(PORT) --access-logfile - app:app
+
+check: install
+	$(FLASK) pbflow workflows check
+	$(BIN)/python -m ruff check .
+
+## Lint, workflow check, then the test suite (SQLite; PostgreSQL too when
+## PBFLOW_TEST_DATABASE_URL is set).
+test: check
+	$(BIN)/python -m pytest
+
+format: install
+	$(BIN)/python -m ruff format .
+	$(BIN)/python -m ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

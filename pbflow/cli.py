@@ -1,0 +1,473 @@
+"""``flask --app app pbflow ...``: set-up, accounts, workflows, cases, timers and the audit trail.
+
+Commands call the same service functions as the pages; a refusal prints its reason and exits
+with status 1, a malformed command line exits with status 2 (click's usage error).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from pbflow.engine.errors import DomainError
+
+pbflow_cli = AppGroup("pbflow", help="pbflow administration.")
+
+
+def domain_errors(fn: Callable) -> Callable:
+    """Turn refusals into a one-line message and exit status 1."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _user(username: str):
+    from pbflow.services import accounts
+
+    return accounts.get_user(username)
+
+
+def _pairs(items: tuple[str, ...]) -> dict[str, Any]:
+    """``name=value`` options; a repeated name gathers a list (for persons fields)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"'{item}' is not name=value", param_hint="--field")
+        name, value = item.split("=", 1)
+        name = name.strip()
+        if name in out:
+            out[name] = (out[name] if isinstance(out[name], list) else [out[name]]) + [value]
+        else:
+            out[name] = value
+    return out
+
+
+# --- set-up -------------------------------------------------------------------------------
+
+
+@pbflow_cli.command("init")
+@click.option("--demo", is_flag=True, help="Load demo data if the database has no organizations.")
+def init_cmd(demo: bool) -> None:
+    """Create or upgrade the database, store workflow versions, optionally load demo data."""
+    from pbflow.services import setup
+
+    setup.upgrade_database()
+    stored = setup.sync_workflows()
+    click.echo(f"database ready; workflows stored: {', '.join(stored) or 'none'}")
+    if demo:
+        from pbflow import demo as demo_data
+
+        logins = demo_data.load_if_empty()
+        if logins is None:
+            click.echo("demo data already present; left as it is")
+        else:
+            click.echo("demo data loaded")
+        click.echo(demo_data.logins_text())
+
+
+# --- organizations and users ---------------------------------------------------------------
+
+org_cli = AppGroup("org", help="Organizations.")
+pbflow_cli.add_command(org_cli)
+
+
+@org_cli.command("create")
+@click.argument("code")
+@click.argument("name")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["committee", "general_branch", "branch", "party_group"]),
+)
+@click.option("--parent", "parent_code", help="Code of the parent organization.")
+@click.option("--name-en", help="English name.")
+@domain_errors
+def org_create(
+    code: str, name: str, kind: str, parent_code: str | None, name_en: str | None
+) -> None:
+    """Create an organization under PARENT."""
+    from pbflow.services import accounts
+
+    parent = accounts.get_org(parent_code) if parent_code else None
+    org = accounts.create_org(code, name, kind, parent, name_en=name_en)
+    click.echo(f"created {org.kind} {org.code} (id {org.id})")
+
+
+@org_cli.command("list")
+def org_list() -> None:
+    from sqlalchemy import select
+
+    from pbflow.extensions import db
+    from pbflow.models import Organization
+
+    for org in db.session.execute(select(Organization).order_by(Organization.path)).scalars():
+        depth = org.path.count("/") - 2
+        click.echo(f"{'  ' * depth}{org.code}  {org.name}  [{org.kind}]")
+
+
+user_cli = AppGroup("user", help="User accounts and roles.")
+pbflow_cli.add_command(user_cli)
+
+
+@user_cli.command("create")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="Name shown in pages.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--locale", type=click.Choice(["zh", "en"]))
+@domain_errors
+def user_create(username: str, display_name: str, password: str, locale: str | None) -> None:
+    """Create a login account."""
+    from pbflow.services import accounts
+
+    user = accounts.create_user(username, display_name, password, locale=locale)
+    click.echo(f"created user {user.username} (id {user.id})")
+
+
+@user_cli.command("set-role")
+@click.argument("username")
+@click.argument("org_code")
+@click.argument("role")
+@click.option("--revoke", is_flag=True, help="Take the role away instead.")
+@domain_errors
+def user_set_role(username: str, org_code: str, role: str, revoke: bool) -> None:
+    """Grant (or with --revoke take away) ROLE at organization ORG_CODE."""
+    from pbflow.models.people import ROLES
+    from pbflow.services import accounts
+
+    if role not in ROLES:
+        raise click.BadParameter(
+            f"unknown role '{role}' (known: {', '.join(ROLES)})", param_hint="ROLE"
+        )
+    user, org = accounts.get_user(username), accounts.get_org(org_code)
+    if revoke:
+        accounts.revoke_role(user, org, role)
+        click.echo(f"{username} no longer holds {role} at {org_code}")
+    else:
+        accounts.grant_role(user, org, role)
+        click.echo(f"{username} holds {role} at {org_code}")
+
+
+@user_cli.command("unlock")
+@click.argument("username")
+@domain_errors
+def user_unlock(username: str) -> None:
+    """Clear a lockout after repeated failed logins."""
+    from pbflow.services import accounts
+
+    accounts.unlock(_user(username))
+    click.echo(f"{username} unlocked")
+
+
+@user_cli.command("deactivate")
+@click.argument("username")
+@domain_errors
+def user_deactivate(username: str) -> None:
+    """Stop an account from logging in; its history stays."""
+    from pbflow.services import accounts
+
+    accounts.set_active(_user(username), False)
+    click.echo(f"{username} deactivated")
+
+
+# --- workflows ------------------------------------------------------------------------------
+
+wf_cli = AppGroup("workflows", help="Workflow definitions.")
+pbflow_cli.add_command(wf_cli)
+
+
+@wf_cli.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def wf_check(files: tuple[str, ...]) -> None:
+    """Validate the workflow files (all of workflows/, or the FILES given)."""
+    from pathlib import Path
+
+    from pbflow.engine.definitions import load_dir, load_file
+    from pbflow.engine.errors import DefinitionError
+
+    errors: list[DefinitionError] = []
+    found = []
+    if files:
+        for f in files:
+            try:
+                found.append(load_file(Path(f)))
+            except DefinitionError as exc:
+                errors.append(exc)
+    else:
+        defs, errors = load_dir(Path(current_app.config["PBFLOW_WORKFLOWS_DIR"]))
+        found = list(defs.values())
+    for d in found:
+        click.echo(
+            f"ok  {d.id} (version {d.version}, {len(d.states)} states, "
+            f"{len(d.transitions)} transitions)"
+        )
+    for exc in errors:
+        click.echo(f"ERROR {exc}", err=True)
+    if errors:
+        sys.exit(1)
+
+
+@wf_cli.command("diagram")
+@click.argument("workflow_id")
+@click.option("--state", help="Highlight this state.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh")
+@domain_errors
+def wf_diagram(workflow_id: str, state: str | None, lang: str) -> None:
+    """Print the state diagram in mermaid syntax."""
+    from pbflow.engine.registry import mermaid, registry
+
+    d = registry().get(workflow_id)
+    if state and state not in d.states:
+        raise click.BadParameter(f"'{state}' is not a state of {workflow_id}", param_hint="--state")
+    click.echo(mermaid(d, state, lang))
+
+
+@wf_cli.command("list")
+def wf_list() -> None:
+    from pbflow.engine.registry import registry
+
+    for d in registry().current.values():
+        click.echo(f"{d.id}  {d.title.zh} / {d.title.en}  (version {d.version})")
+
+
+# --- cases --------------------------------------------------------------------------------
+
+
+def _print_case(case_id: int) -> None:
+    from pbflow.engine.runtime import load_case
+
+    cs = load_case(case_id)
+    click.echo(
+        json.dumps(
+            {
+                "id": cs.id,
+                "workflow": cs.workflow_id,
+                "state": cs.state,
+                "version": cs.version,
+                "data": cs.data,
+            },
+            ensure_ascii=False,
+            default=str,
+        )
+    )
+
+
+@pbflow_cli.command("start")
+@click.argument("workflow_id")
+@click.option("--org", "org_code", required=True)
+@click.option("--as", "username", required=True, help="Acting user.")
+@click.option("--field", "-f", "field_items", multiple=True, help="name=value, repeatable.")
+@domain_errors
+def case_start(
+    workflow_id: str, org_code: str, username: str, field_items: tuple[str, ...]
+) -> None:
+    """Start a case of WORKFLOW_ID."""
+    from pbflow.engine import runtime
+    from pbflow.services import accounts
+
+    case = runtime.start(
+        workflow_id, accounts.get_org(org_code), _user(username), _pairs(field_items)
+    )
+    _print_case(case.id)
+
+
+@pbflow_cli.command("fire")
+@click.argument("case_id", type=int)
+@click.argument("trigger")
+@click.option("--as", "username", required=True)
+@click.option("--field", "-f", "field_items", multiple=True, help="name=value, repeatable.")
+@click.option("--comment")
+@click.option("--expected-version", type=int)
+@domain_errors
+def case_fire(
+    case_id: int,
+    trigger: str,
+    username: str,
+    field_items: tuple[str, ...],
+    comment: str | None,
+    expected_version: int | None,
+) -> None:
+    """Take step TRIGGER on case CASE_ID."""
+    from pbflow.engine import runtime
+
+    runtime.fire(
+        case_id,
+        trigger,
+        _user(username),
+        _pairs(field_items),
+        expected_version=expected_version,
+        comment=comment,
+    )
+    _print_case(case_id)
+
+
+@pbflow_cli.command("actions")
+@click.argument("case_id", type=int)
+@click.option("--as", "username", required=True)
+@domain_errors
+def case_actions(case_id: int, username: str) -> None:
+    """List what a user may do on a case now (and what is blocked, with why)."""
+    from pbflow.engine import runtime
+
+    for a in runtime.available_actions(case_id, _user(username)):
+        mark = "ok     " if a.enabled else "blocked"
+        click.echo(f"{mark} {a.trigger}  {a.label.en}" + (f"  ({a.reason})" if a.reason else ""))
+
+
+@pbflow_cli.command("show")
+@click.argument("case_id", type=int)
+@domain_errors
+def case_show(case_id: int) -> None:
+    _print_case(case_id)
+
+
+vote_cli = AppGroup("vote", help="Ballots and meeting resolutions.")
+pbflow_cli.add_command(vote_cli)
+
+
+@vote_cli.command("cast")
+@click.argument("case_id", type=int)
+@click.argument("choice", type=click.Choice(["for", "against", "abstain"]))
+@click.option("--as", "username", required=True)
+@domain_errors
+def vote_cast(case_id: int, choice: str, username: str) -> None:
+    from pbflow.engine import votes
+
+    outcome = votes.cast_ballot(case_id, _user(username), choice)
+    click.echo(f"ballot recorded{'; vote ' + outcome if outcome else ''}")
+
+
+@vote_cli.command("record")
+@click.argument("case_id", type=int)
+@click.option("--as", "username", required=True)
+@click.option("--date", "meeting_date", required=True)
+@click.option("--attended", type=int, required=True)
+@click.option("--for", "votes_for", type=int, required=True)
+@click.option("--against", "votes_against", type=int, default=0)
+@click.option("--abstain", "votes_abstain", type=int, default=0)
+@click.option("--written-for", type=int, default=0)
+@click.option("--written-against", type=int, default=0)
+@domain_errors
+def vote_record(
+    case_id: int,
+    username: str,
+    meeting_date: str,
+    attended: int,
+    votes_for: int,
+    votes_against: int,
+    votes_abstain: int,
+    written_for: int,
+    written_against: int,
+) -> None:
+    from pbflow.engine import votes
+
+    outcome = votes.record_resolution(
+        case_id,
+        _user(username),
+        meeting_date=meeting_date,
+        attended=attended,
+        votes_for=votes_for,
+        votes_against=votes_against,
+        votes_abstain=votes_abstain,
+        written_for=written_for,
+        written_against=written_against,
+    )
+    click.echo(f"resolution recorded: {outcome}")
+
+
+@pbflow_cli.command("tick")
+@click.option("--now", "now_text", help="Act as if it were this UTC time (ISO 8601).")
+def tick_cmd(now_text: str | None) -> None:
+    """Send reminders, mark overdue cases, escalate; safe to run twice."""
+    from pbflow.engine import timers
+
+    now = None
+    if now_text:
+        try:
+            now = datetime.fromisoformat(now_text).replace(tzinfo=None)
+        except ValueError:
+            raise click.BadParameter(
+                "use ISO 8601, e.g. 2027-01-31T08:00", param_hint="--now"
+            ) from None
+    report = timers.tick(now)
+    click.echo(report.summary())
+    for case_id, problem in report.failed:
+        click.echo(f"case {case_id}: {problem}", err=True)
+
+
+# --- audit --------------------------------------------------------------------------------
+
+audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
+pbflow_cli.add_command(audit_cli)
+
+
+@audit_cli.command("verify")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(dir_okay=False),
+    help="Verify an export (JSON Lines) instead of the database.",
+)
+@click.option(
+    "--head",
+    "heads",
+    multiple=True,
+    help="A head hash printed earlier that must still be in the chain.",
+)
+def audit_verify(path: str | None, heads: tuple[str, ...]) -> None:
+    """Walk the chain; name the first broken event (exit status 1 when broken)."""
+    from pbflow import audit
+
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                result = audit.verify_rows(audit.read_export(fh), heads)
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+    else:
+        result = audit.verify_database(heads)
+    click.echo(result.summary())
+    if not result.ok:
+        sys.exit(1)
+
+
+@audit_cli.command("export")
+@click.option("--out", "path", type=click.Path(dir_okay=False), help="File (default stdout).")
+def audit_export(path: str | None) -> None:
+    """Write every event as JSON Lines, with hashes, for offline verification."""
+    from pbflow import audit
+
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
+            n = audit.export(fh)
+        click.echo(f"exported {n} events to {path}", err=True)
+    else:
+        audit.export(sys.stdout)
+
+
+@audit_cli.command("head")
+def audit_head() -> None:
+    """Print the latest sequence number and hash (for a meeting's minutes)."""
+    from pbflow import audit
+
+    seq, digest = audit.head()
+    click.echo(f"{seq} {digest}")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(pbflow_cli)

@@ -1,0 +1,42 @@
+"""The one source of "now", so tests (and `pbflow tick --now`) can travel in time.
+
+Times are naive UTC in the database; local dates (for day-based limits such as "one year as
+an activist") are computed in the configured time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+
+
+def now() -> datetime:
+    """Current UTC time as a naive datetime (the form stored in the database)."""
+    if has_app_context():
+        fake = current_app.config.get("PBFLOW_FAKE_NOW")
+        if fake is not None:
+            return fake
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def local_tz() -> ZoneInfo:
+    name = (
+        current_app.config.get("PBFLOW_TIMEZONE", "Asia/Shanghai") if has_app_context() else "UTC"
+    )
+    return ZoneInfo(name)
+
+
+def to_local(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC).astimezone(local_tz())
+
+
+def today() -> date:
+    """Today's date where the organization is (not in UTC)."""
+    return to_local(now()).date()
+
+
+def local_midnight_utc(d: date) -> datetime:
+    """The UTC instant at which local date ``d`` begins."""
+    return datetime(d.year, d.month, d.day, tzinfo=local_tz()).astimezone(UTC).replace(tzinfo=None)

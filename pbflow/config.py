@@ -1,0 +1,118 @@
+"""Configuration read once: defaults, then ``PBFLOW_*`` environment variables, then overrides.
+
+Every setting an operator may change is listed in ``ENV_SETTINGS`` so the README and
+``pbflow config`` can show them from one place.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (config key, type, default, help)
+ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
+    "PBFLOW_DATABASE_URL": (
+        "SQLALCHEMY_DATABASE_URI",
+        str,
+        None,
+        "Database URL; default is SQLite under instance/. PostgreSQL: postgresql+psycopg://...",
+    ),
+    "PBFLOW_SECRET_KEY": (
+        "SECRET_KEY",
+        str,
+        None,
+        "Signs sessions and CSRF tokens; generated into instance/secret_key when unset.",
+    ),
+    "PBFLOW_WORKFLOWS_DIR": (
+        "PBFLOW_WORKFLOWS_DIR",
+        str,
+        str(PROJECT_ROOT / "workflows"),
+        "Folder of workflow definition files (*.yaml).",
+    ),
+    "PBFLOW_UPLOAD_DIR": (
+        "PBFLOW_UPLOAD_DIR",
+        str,
+        None,
+        "Where attachments are stored by content hash; default instance/uploads.",
+    ),
+    "PBFLOW_MAX_UPLOAD_MB": ("PBFLOW_MAX_UPLOAD_MB", int, 20, "Largest accepted upload, in MiB."),
+    "PBFLOW_LOGIN_MAX_FAILURES": (
+        "PBFLOW_LOGIN_MAX_FAILURES",
+        int,
+        5,
+        "Failed logins in a row that lock an account.",
+    ),
+    "PBFLOW_LOGIN_LOCK_MINUTES": (
+        "PBFLOW_LOGIN_LOCK_MINUTES",
+        int,
+        15,
+        "How long a locked account stays locked (an admin may unlock it sooner).",
+    ),
+    "PBFLOW_TIMEZONE": (
+        "PBFLOW_TIMEZONE",
+        str,
+        "Asia/Shanghai",
+        "Local time zone for dates shown and for day-based time limits.",
+    ),
+    "PBFLOW_SECURE_COOKIES": (
+        "SESSION_COOKIE_SECURE",
+        bool,
+        False,
+        "Set to 1 when served over HTTPS so cookies are sent only over TLS.",
+    ),
+    "PBFLOW_DEFAULT_LOCALE": (
+        "BABEL_DEFAULT_LOCALE",
+        str,
+        "zh",
+        "Language when the browser says none.",
+    ),
+}
+
+
+def _coerce(kind: type, raw: str) -> Any:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind is int:
+        return int(raw)
+    return raw
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Read the instance secret, creating it on first start so sessions survive restarts."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.write_text(secrets.token_hex(32))
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "pbflow" / "translations"),
+        "PBFLOW_FAKE_NOW": None,
+        "PBFLOW_PASSWORD_METHOD": "scrypt",
+    }
+    for env_name, (key, kind, default, _help) in ENV_SETTINGS.items():
+        raw = os.environ.get(env_name)
+        cfg[key] = _coerce(kind, raw) if raw not in (None, "") else default
+    if overrides:
+        cfg.update(overrides)
+    if not cfg.get("SQLALCHEMY_DATABASE_URI"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance_path / 'pbflow.sqlite3'}"
+    if not cfg.get("PBFLOW_UPLOAD_DIR"):
+        cfg["PBFLOW_UPLOAD_DIR"] = str(instance_path / "uploads")
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = _secret_key(instance_path)
+    cfg["MAX_CONTENT_LENGTH"] = int(cfg["PBFLOW_MAX_UPLOAD_MB"]) * 1024 * 1024 + 64 * 1024
+    return cfg

@@ -1,0 +1,220 @@
+"""Who may act and who may see: roles resolved against the organization tree.
+
+Both lookups are cached on the database session (one request, one CLI command), so a page or a
+batch of transitions asks the database once for the tree and once per user for roles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from pbflow.engine.definitions import ActorRule
+from pbflow.extensions import db
+from pbflow.models import Organization, Person, RoleAssignment, User
+
+_ORGS = "pbflow_org_index"
+_ROLES = "pbflow_roles"
+
+# Roles that let their holder read the whole subtree of their organization. A plain member
+# (or applicant) sees only their own records (DOMAIN: "a member sees their own records").
+READ_ROLES = frozenset(
+    {
+        "admin",
+        "committee",
+        "organizer",
+        "secretary",
+        "deputy_secretary",
+        "organizing_member",
+        "branch_committee",
+        "group_leader",
+        "auditor",
+    }
+)
+
+
+@dataclass(frozen=True)
+class OrgNode:
+    id: int
+    parent_id: int | None
+    kind: str
+    path: str
+    name: str
+    name_en: str | None
+
+    def ancestor_ids(self) -> list[int]:
+        return [int(p) for p in self.path.strip("/").split("/") if p]
+
+
+def org_index() -> dict[int, OrgNode]:
+    info = db.session.info
+    index = info.get(_ORGS)
+    if index is None:
+        rows = db.session.execute(
+            select(
+                Organization.id,
+                Organization.parent_id,
+                Organization.kind,
+                Organization.path,
+                Organization.name,
+                Organization.name_en,
+            )
+        )
+        index = info[_ORGS] = {r.id: OrgNode(*r) for r in rows}
+    return index
+
+
+def forget_orgs() -> None:
+    db.session.info.pop(_ORGS, None)
+
+
+def forget_roles(user_id: int | None = None) -> None:
+    if user_id is None:
+        db.session.info.pop(_ROLES, None)
+    else:
+        db.session.info.get(_ROLES, {}).pop(user_id, None)
+
+
+def roles_of(user_id: int) -> frozenset[tuple[int, str]]:
+    """(organization id, role) pairs held by a user."""
+    cache = db.session.info.setdefault(_ROLES, {})
+    roles = cache.get(user_id)
+    if roles is None:
+        rows = db.session.execute(
+            select(RoleAssignment.org_id, RoleAssignment.role).where(
+                RoleAssignment.user_id == user_id
+            )
+        )
+        roles = cache[user_id] = frozenset((r.org_id, r.role) for r in rows)
+    return roles
+
+
+def resolve_scope(org_id: int, at: str) -> list[int]:
+    """Organizations where a role must be held for ``at`` relative to a case's organization."""
+    index = org_index()
+    node = index.get(org_id)
+    if node is None:
+        return []
+    if at == "org":
+        return [org_id]
+    if at == "parent":
+        return [node.parent_id] if node.parent_id else []
+    if at == "ancestor":
+        return node.ancestor_ids()
+    kind = "committee" if at == "committee" else "general_branch"
+    ancestors = node.ancestor_ids()
+    if at == "general_branch":
+        ancestors = ancestors[:-1]  # a general branch reviews for the branches below it
+    for oid in reversed(ancestors):
+        if index[oid].kind == kind:
+            return [oid]
+    return []
+
+
+def has_role(user_id: int, role: str, org_ids: list[int]) -> bool:
+    held = roles_of(user_id)
+    return any((oid, role) in held for oid in org_ids)
+
+
+def person_user_id(person_id: int | None) -> int | None:
+    if person_id is None:
+        return None
+    return db.session.execute(select(Person.user_id).where(Person.id == person_id)).scalar()
+
+
+def person_id_of_user(user_id: int) -> int | None:
+    cache = db.session.info.setdefault("pbflow_user_person", {})
+    if user_id not in cache:
+        cache[user_id] = db.session.execute(
+            select(Person.id).where(Person.user_id == user_id)
+        ).scalar()
+    return cache[user_id]
+
+
+def matches(rule: ActorRule, user: User | None, case: Any) -> bool:
+    """Does ``user`` satisfy one ``by`` rule for this case (or case-to-be)?"""
+    if user is None or not isinstance(user, User):
+        if rule.kind == "anyone":  # the public opinion box: no login needed
+            return user == "anonymous"
+        return rule.kind == "system" and user in (None, "system")
+    if rule.kind == "role":
+        return has_role(user.id, rule.role, resolve_scope(case.org_id, rule.at))
+    if rule.kind == "submitter":
+        return case.submitter_user_id == user.id
+    if rule.kind == "assignee":
+        return case.assignee_user_id == user.id
+    if rule.kind == "subject":
+        return (
+            case.subject_person_id is not None and person_user_id(case.subject_person_id) == user.id
+        )
+    if rule.kind == "field":
+        value = (case.data or {}).get(rule.field)
+        return user.id in value if isinstance(value, list) else value == user.id
+    if rule.kind == "person_field":
+        value = (case.data or {}).get(rule.field)
+        pid = person_id_of_user(user.id)
+        return pid is not None and (pid in value if isinstance(value, list) else value == pid)
+    return rule.kind == "anyone"
+
+
+def may_act(rules: tuple[ActorRule, ...], user: Any, case: Any) -> bool:
+    return any(matches(rule, user, case) for rule in rules)
+
+
+def can_read_org(user: User, org_id: int) -> bool:
+    """A role in READ_ROLES at the organization or any organization above it."""
+    node = org_index().get(org_id)
+    if node is None:
+        return False
+    ancestors = set(node.ancestor_ids())
+    return any(oid in ancestors and role in READ_ROLES for oid, role in roles_of(user.id))
+
+
+def readable_org_ids(user: User) -> set[int]:
+    """Every organization the user may read: their READ_ROLES organizations and all below."""
+    roots = {oid for oid, role in roles_of(user.id) if role in READ_ROLES}
+    if not roots:
+        return set()
+    return {
+        node.id for node in org_index().values() if any(oid in roots for oid in node.ancestor_ids())
+    }
+
+
+def users_with_role(role: str, org_ids: list[int]) -> list[int]:
+    if not org_ids:
+        return []
+    rows = db.session.execute(
+        select(RoleAssignment.user_id)
+        .join(User, User.id == RoleAssignment.user_id)
+        .where(RoleAssignment.role == role, RoleAssignment.org_id.in_(org_ids), User.active)
+    )
+    return sorted({r.user_id for r in rows})
+
+
+def users_for_rule(rule: ActorRule, case: Any) -> list[int]:
+    """The users a rule points at for this case: who a waiting step is waiting on."""
+    if rule.kind == "role":
+        return users_with_role(rule.role, resolve_scope(case.org_id, rule.at))
+    if rule.kind == "submitter":
+        return [case.submitter_user_id] if case.submitter_user_id else []
+    if rule.kind == "assignee":
+        return [case.assignee_user_id] if case.assignee_user_id else []
+    if rule.kind == "subject":
+        uid = person_user_id(case.subject_person_id)
+        return [uid] if uid else []
+    if rule.kind == "field":
+        value = (case.data or {}).get(rule.field)
+        if isinstance(value, list):
+            return [v for v in value if isinstance(v, int)]
+        return [value] if isinstance(value, int) else []
+    if rule.kind == "person_field":
+        value = (case.data or {}).get(rule.field)
+        ids = value if isinstance(value, list) else [value]
+        ids = [v for v in ids if isinstance(v, int)]
+        if not ids:
+            return []
+        rows = db.session.execute(select(Person.user_id).where(Person.id.in_(ids)))
+        return sorted({r.user_id for r in rows if r.user_id})
+    return []

@@ -1,0 +1,108 @@
+"""What a guard or effect sees: the case, the actor, the submitted fields, settings, "now"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from pbflow import clock
+from pbflow.engine.definitions import Definition, TransitionSpec
+from pbflow.engine.fields import parse_date
+from pbflow.extensions import db
+from pbflow.models import Organization, Person
+
+
+@dataclass
+class CaseState:
+    """A plain snapshot of a case row: the engine's hot path works on this, not ORM objects."""
+
+    id: int | None
+    definition_id: int
+    workflow_id: str
+    org_id: int
+    state: str
+    data: dict[str, Any]
+    version: int
+    entered_version: int
+    subject_person_id: int | None
+    submitter_user_id: int | None
+    assignee_user_id: int | None
+    parent_id: int | None
+    created_at: datetime | None
+    state_entered_at: datetime | None
+    closed_at: datetime | None = None
+    title: str = ""
+
+
+@dataclass
+class Block:
+    """A guard's refusal: a readable reason and, when known, the date it stops refusing."""
+
+    reason: str
+    available_from: date | None = None
+
+
+@dataclass
+class Context:
+    definition: Definition
+    case: CaseState
+    actor: Any
+    values: dict[str, Any]
+    transition: TransitionSpec | None = None
+    now: datetime = field(default_factory=clock.now)
+    # effects fill these; the runtime writes them
+    assignee_changed: bool = False
+    created_children: list[int] = field(default_factory=list)
+
+    @property
+    def today(self) -> date:
+        return clock.to_local(self.now).date()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.case.data
+
+    def value(self, name: str) -> Any:
+        """A field's value: what was just submitted, else what the case already holds."""
+        if name in self.values:
+            return self.values[name]
+        return self.case.data.get(name)
+
+    def date_value(self, name: str) -> date | None:
+        """A date field of the case, or a key date of its subject (``subject.activist_on``)."""
+        if name.startswith("subject."):
+            person = self.subject()
+            raw = getattr(person, name.split(".", 1)[1], None) if person else None
+        else:
+            raw = self.value(name)
+        if raw in (None, ""):
+            return None
+        return parse_date(raw) if not isinstance(raw, datetime) else raw.date()
+
+    def setting(self, name: str) -> Any:
+        """A workflow setting, overridden by the nearest organization above that sets it."""
+        from pbflow.engine.actors import org_index
+
+        index = org_index()
+        node = index.get(self.case.org_id)
+        ids = node.ancestor_ids() if node else []
+        if ids:
+            rows = dict(
+                db.session.execute(
+                    select(Organization.id, Organization.settings).where(Organization.id.in_(ids))
+                ).all()
+            )
+            for oid in reversed(ids):
+                overrides = (rows.get(oid) or {}).get(self.definition.id) or {}
+                if name in overrides:
+                    return overrides[name]
+        return self.definition.setting_default(name)
+
+    def subject(self) -> Person | None:
+        pid = self.case.subject_person_id
+        if pid is None and self.definition.subject not in ("none", "self"):
+            pid = self.value(self.definition.subject)
+        return db.session.get(Person, pid) if pid else None

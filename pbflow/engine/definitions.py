@@ -1,0 +1,745 @@
+"""Load and validate workflow files (DESIGN section 3) into immutable definitions.
+
+A definition is plain data; the behaviour behind its names lives in ``guards``, ``effects``
+and ``fields``. Every check here exists so that a mistake in a workflow file is found when the
+file is loaded (or by ``pbflow workflows check``), never halfway through somebody's case.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pbflow.engine.errors import DefinitionError
+from pbflow.models.org import ORG_KINDS
+from pbflow.models.people import ROLES
+
+FIELD_TYPES = (
+    "string",
+    "text",
+    "integer",
+    "number",
+    "date",
+    "boolean",
+    "choice",
+    "multichoice",
+    "user",
+    "person",
+    "persons",
+    "file",
+)
+ROLE_SCOPES = ("org", "parent", "committee", "general_branch", "ancestor")
+ACTOR_WORDS = ("subject", "submitter", "assignee", "system", "anyone")
+OVERDUE_ACTIONS = ("notify", "escalate")
+QUORUMS = ("none", "more_than_half", "two_thirds")
+PASS_MARKS = ("more_than_half", "two_thirds")
+VOTE_MODES = ("ballot", "meeting")
+DUE_UNITS = ("days", "working_days", "months")
+
+
+# --- YAML with line numbers -----------------------------------------------------------------
+
+
+class _LineDict(dict):
+    line: int | None = None
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
+    loader.flatten_mapping(node)
+    result = _LineDict(loader.construct_pairs(node, deep=True))
+    if len(result) != len(node.value):
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in seen:
+                raise DefinitionError("", f"duplicate key '{key}'", key_node.start_mark.line + 1)
+            seen.add(key)
+    result.line = node.start_mark.line + 1
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line(obj: Any) -> int | None:
+    return getattr(obj, "line", None)
+
+
+# --- the definition model -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Label:
+    zh: str
+    en: str
+
+    def get(self, locale: str | None) -> str:
+        return self.en if (locale or "").startswith("en") else self.zh
+
+    def __str__(self) -> str:
+        return self.zh
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: Label
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    label: Label
+    required: bool = False
+    choices: tuple[Choice, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    help: Label | None = None
+
+    def choice_values(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.choices)
+
+
+@dataclass(frozen=True)
+class ActorRule:
+    """Who may act: ``kind`` is role, field (a user field), person_field (a person field whose
+    person's account acts), or one of ACTOR_WORDS."""
+
+    kind: str
+    role: str | None = None
+    at: str = "org"
+    field: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "role":
+            return self.role if self.at == "org" else f"{self.role}@{self.at}"
+        if self.kind in ("field", "person_field"):
+            return f"{self.kind}:{self.field}"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A named guard or effect with its parameters from the file."""
+
+    name: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DueSpec:
+    amount: int | None
+    unit: str
+    setting: str | None = None
+    from_field: str | None = None
+
+
+@dataclass(frozen=True)
+class VoteSpec:
+    mode: tuple[str, ...]
+    electorate: str
+    passed: str
+    failed: str
+    quorum: str = "more_than_half"
+    pass_mark: str = "more_than_half"
+
+
+@dataclass(frozen=True)
+class StateSpec:
+    name: str
+    label: Label
+    description: Label | None = None
+    final: bool = False
+    due: DueSpec | None = None
+    remind_before: int | None = None  # days
+    on_overdue: tuple[str, ...] = ()
+    overdue_trigger: str | None = None
+    vote: VoteSpec | None = None
+    stage: str | None = None
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    label: Label
+    by: tuple[ActorRule, ...]
+    fields: tuple[FieldSpec, ...] = ()
+    guards: tuple[RuleSpec, ...] = ()
+    effects: tuple[RuleSpec, ...] = ()
+    comment: str = "optional"  # required | optional | none
+    show_blocked: bool = True
+    line: int | None = None
+
+    @property
+    def system_only(self) -> bool:
+        return all(rule.kind == "system" for rule in self.by)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    default: Any
+    type: str
+    label: Label
+
+
+@dataclass
+class Definition:
+    id: str
+    version: str
+    title: Label
+    description: Label | None
+    run_by: tuple[str, ...]
+    start_by: tuple[ActorRule, ...]
+    start_fields: tuple[FieldSpec, ...]
+    start_effects: tuple[RuleSpec, ...]
+    start_guards: tuple[RuleSpec, ...]
+    subject: str  # none | self | <person field name>
+    title_template: str | None
+    settings: dict[str, SettingSpec]
+    initial: str
+    states: dict[str, StateSpec]
+    transitions: list[TransitionSpec]
+    stages: dict[str, Label]
+    source: str
+    content_hash: str
+    path: str
+    _by_source: dict[str, list[TransitionSpec]] = field(default_factory=dict, repr=False)
+    _by_key: dict[tuple[str, str], TransitionSpec] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for t in self.transitions:
+            for s in self.expand_sources(t):
+                self._by_source.setdefault(s, []).append(t)
+                self._by_key[(s, t.trigger)] = t
+
+    def expand_sources(self, t: TransitionSpec) -> list[str]:
+        if t.sources == ("*",):
+            return [s for s, spec in self.states.items() if not spec.final]
+        return list(t.sources)
+
+    def transitions_from(self, state: str) -> list[TransitionSpec]:
+        return self._by_source.get(state, [])
+
+    def transition(self, state: str, trigger: str) -> TransitionSpec | None:
+        return self._by_key.get((state, trigger))
+
+    def triggers(self) -> set[str]:
+        return {t.trigger for t in self.transitions}
+
+    def setting_default(self, name: str) -> Any:
+        return self.settings[name].default
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, path: str, raw: Any):
+        self.path = path
+        self.raw = raw
+
+    def fail(self, problem: str, node: Any = None) -> DefinitionError:
+        return DefinitionError(self.path, problem, _line(node) if node is not None else None)
+
+    def keys(self, node: Any, allowed: set[str], what: str, required: set[str] = frozenset()):
+        if not isinstance(node, dict):
+            raise self.fail(f"{what} must be a mapping", node)
+        unknown = sorted(set(node) - allowed)
+        if unknown:
+            raise self.fail(f"{what}: unknown key(s) {', '.join(map(str, unknown))}", node)
+        missing = sorted(required - set(node))
+        if missing:
+            raise self.fail(f"{what}: missing key(s) {', '.join(missing)}", node)
+
+    def label(self, node: Any, what: str, parent: Any = None) -> Label:
+        if (
+            isinstance(node, dict)
+            and set(node) == {"zh", "en"}
+            and all(isinstance(v, str) and v.strip() for v in node.values())
+        ):
+            return Label(zh=node["zh"], en=node["en"])
+        raise self.fail(
+            f"{what} needs a label with both zh and en text",
+            node if isinstance(node, dict) else parent,
+        )
+
+    def actor_rules(self, node: Any, what: str, parent: Any) -> tuple[ActorRule, ...]:
+        items = node if isinstance(node, list) else [node]
+        if not items or node is None:
+            raise self.fail(f"{what}: 'by' must name who may act", parent)
+        rules = []
+        for item in items:
+            if isinstance(item, str):
+                if item in ACTOR_WORDS:
+                    rules.append(ActorRule(kind=item))
+                elif item in ROLES:
+                    rules.append(ActorRule(kind="role", role=item))
+                else:
+                    raise self.fail(f"{what}: unknown role or actor '{item}'", parent)
+            elif isinstance(item, dict) and "role" in item:
+                self.keys(item, {"role", "at"}, f"{what}: actor", {"role"})
+                if item["role"] not in ROLES:
+                    raise self.fail(f"{what}: unknown role '{item['role']}'", item)
+                at = item.get("at", "org")
+                if at not in ROLE_SCOPES:
+                    raise self.fail(
+                        f"{what}: 'at' must be one of {', '.join(ROLE_SCOPES)}, not '{at}'", item
+                    )
+                rules.append(ActorRule(kind="role", role=item["role"], at=at))
+            elif isinstance(item, dict) and ("field" in item or "person_field" in item):
+                key = "field" if "field" in item else "person_field"
+                self.keys(item, {key}, f"{what}: actor", {key})
+                rules.append(ActorRule(kind=key, field=str(item[key])))
+            else:
+                raise self.fail(f"{what}: cannot read actor {item!r}", parent)
+        return tuple(rules)
+
+    def fields(self, node: Any, what: str) -> tuple[FieldSpec, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, list):
+            raise self.fail(f"{what}: fields must be a list")
+        specs, seen = [], set()
+        for item in node:
+            self.keys(
+                item,
+                {
+                    "name",
+                    "type",
+                    "label",
+                    "required",
+                    "choices",
+                    "min",
+                    "max",
+                    "min_length",
+                    "max_length",
+                    "min_items",
+                    "max_items",
+                    "help",
+                },
+                f"{what}: field",
+                {"name", "type", "label"},
+            )
+            name = str(item["name"])
+            if not name.isidentifier():
+                raise self.fail(f"{what}: field name '{name}' must be an identifier", item)
+            if name in seen:
+                raise self.fail(f"{what}: field '{name}' declared twice", item)
+            seen.add(name)
+            ftype = item["type"]
+            if ftype not in FIELD_TYPES:
+                raise self.fail(
+                    f"{what}: field '{name}' has unknown type '{ftype}' "
+                    f"(known: {', '.join(FIELD_TYPES)})",
+                    item,
+                )
+            choices: list[Choice] = []
+            if ftype in ("choice", "multichoice"):
+                raw_choices = item.get("choices")
+                if not isinstance(raw_choices, list) or not raw_choices:
+                    raise self.fail(f"{what}: field '{name}' needs a list of choices", item)
+                for c in raw_choices:
+                    if isinstance(c, dict):
+                        self.keys(c, {"value", "label"}, f"{what}: choice", {"value", "label"})
+                        choices.append(Choice(str(c["value"]), self.label(c["label"], "choice", c)))
+                    else:
+                        choices.append(Choice(str(c), Label(str(c), str(c))))
+            elif "choices" in item:
+                raise self.fail(f"{what}: field '{name}' of type {ftype} cannot have choices", item)
+            for num in ("min", "max"):
+                if num in item and not isinstance(item[num], int | float):
+                    raise self.fail(f"{what}: field '{name}': {num} must be a number", item)
+            specs.append(
+                FieldSpec(
+                    name=name,
+                    type=ftype,
+                    label=self.label(item["label"], f"field '{name}'", item),
+                    required=bool(item.get("required", False)),
+                    choices=tuple(choices),
+                    min=item.get("min"),
+                    max=item.get("max"),
+                    min_length=item.get("min_length"),
+                    max_length=item.get("max_length"),
+                    min_items=item.get("min_items"),
+                    max_items=item.get("max_items"),
+                    help=self.label(item["help"], "help", item) if "help" in item else None,
+                )
+            )
+        return tuple(specs)
+
+    def rules(self, node: Any, what: str, registry: dict[str, Any], kind: str):
+        if node is None:
+            return ()
+        if not isinstance(node, list):
+            raise self.fail(f"{what}: {kind}s must be a list")
+        specs = []
+        for item in node:
+            if isinstance(item, str):
+                name, params = item, {}
+            elif isinstance(item, dict) and "name" in item:
+                name = item["name"]
+                params = {k: v for k, v in item.items() if k != "name"}
+            else:
+                raise self.fail(f"{what}: cannot read {kind} {item!r}", node)
+            if name not in registry:
+                raise self.fail(
+                    f"{what}: unknown {kind} '{name}' (known: {', '.join(sorted(registry))})",
+                    item if isinstance(item, dict) else None,
+                )
+            problem = registry[name].check_params(params)
+            if problem:
+                raise self.fail(
+                    f"{what}: {kind} '{name}': {problem}", item if isinstance(item, dict) else None
+                )
+            specs.append(RuleSpec(name=name, params=dict(params)))
+        return tuple(specs)
+
+    def due(self, node: Any, what: str) -> DueSpec:
+        self.keys(node, {"days", "working_days", "months", "setting", "unit", "from"}, what)
+        units = [u for u in DUE_UNITS if u in node]
+        if "setting" in node:
+            if units:
+                raise self.fail(f"{what}: give either an amount or a setting, not both", node)
+            unit = node.get("unit", "days")
+            if unit not in DUE_UNITS:
+                raise self.fail(f"{what}: unit must be one of {', '.join(DUE_UNITS)}", node)
+            return DueSpec(None, unit, setting=str(node["setting"]), from_field=node.get("from"))
+        if len(units) != 1:
+            raise self.fail(f"{what}: give exactly one of {', '.join(DUE_UNITS)}", node)
+        amount = node[units[0]]
+        if not isinstance(amount, int) or amount <= 0:
+            raise self.fail(f"{what}: {units[0]} must be a positive whole number", node)
+        return DueSpec(amount, units[0], from_field=node.get("from"))
+
+
+def parse(source: str, path: str) -> Definition:
+    """Parse and validate one workflow file's text; raise DefinitionError on the first problem."""
+    from pbflow.engine import effects, guards  # registries; imported late to avoid a cycle
+
+    try:
+        raw = yaml.load(source, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except DefinitionError as exc:
+        raise DefinitionError(path, exc.problem, exc.line) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DefinitionError(
+            path,
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            mark.line + 1 if mark else None,
+        ) from None
+    p = _Parser(path, raw)
+    p.keys(
+        raw,
+        {
+            "id",
+            "version",
+            "title",
+            "description",
+            "run_by",
+            "start",
+            "settings",
+            "initial",
+            "states",
+            "transitions",
+            "stages",
+        },
+        "workflow",
+        {"id", "version", "title", "run_by", "start", "initial", "states", "transitions"},
+    )
+    wf_id = str(raw["id"])
+    if not wf_id.isidentifier():
+        raise p.fail(f"id '{wf_id}' must be a lower-case identifier", raw)
+    run_by = raw["run_by"] if isinstance(raw["run_by"], list) else [raw["run_by"]]
+    for kind in run_by:
+        if kind not in ORG_KINDS:
+            raise p.fail(f"run_by: unknown organization kind '{kind}'", raw)
+
+    settings: dict[str, SettingSpec] = {}
+    for name, spec in (raw.get("settings") or {}).items():
+        p.keys(spec, {"default", "type", "label"}, f"setting '{name}'", {"default", "label"})
+        stype = spec.get("type", type(spec["default"]).__name__)
+        settings[name] = SettingSpec(
+            name, spec["default"], stype, p.label(spec["label"], f"setting '{name}'", spec)
+        )
+
+    stages = {str(k): p.label(v, f"stage '{k}'", raw) for k, v in (raw.get("stages") or {}).items()}
+
+    start = raw["start"]
+    p.keys(start, {"by", "fields", "subject", "title", "effects", "guards"}, "start", {"by"})
+    start_fields = p.fields(start.get("fields"), "start")
+    start_field_names = {f.name for f in start_fields}
+    subject = str(start.get("subject", "none"))
+    if subject not in ("none", "self") and subject not in start_field_names:
+        raise p.fail(f"start: subject '{subject}' is not 'none', 'self' or a start field", start)
+
+    states: dict[str, StateSpec] = {}
+    if not isinstance(raw["states"], dict) or not raw["states"]:
+        raise p.fail("states must be a non-empty mapping", raw)
+    for name, spec in raw["states"].items():
+        what = f"state '{name}'"
+        if not str(name).isidentifier():
+            raise p.fail(f"{what}: state names must be identifiers", raw["states"])
+        p.keys(
+            spec,
+            {
+                "label",
+                "description",
+                "final",
+                "due",
+                "remind_before",
+                "on_overdue",
+                "vote",
+                "stage",
+            },
+            what,
+            {"label"},
+        )
+        due = p.due(spec["due"], f"{what}: due") if "due" in spec else None
+        on_overdue_raw = spec.get("on_overdue") or []
+        on_overdue_raw = on_overdue_raw if isinstance(on_overdue_raw, list) else [on_overdue_raw]
+        on_overdue, overdue_trigger = [], None
+        for item in on_overdue_raw:
+            if isinstance(item, dict) and set(item) == {"fire"}:
+                overdue_trigger = str(item["fire"])
+            elif item in OVERDUE_ACTIONS:
+                on_overdue.append(item)
+            else:
+                raise p.fail(
+                    f"{what}: on_overdue must be notify, escalate or {{fire: trigger}}", spec
+                )
+        if (on_overdue or overdue_trigger) and due is None:
+            raise p.fail(f"{what}: on_overdue needs a due time", spec)
+        vote = None
+        if "vote" in spec:
+            v = spec["vote"]
+            p.keys(
+                v,
+                {"mode", "electorate", "passed", "failed", "quorum", "pass_mark"},
+                f"{what}: vote",
+                {"mode", "electorate", "passed", "failed"},
+            )
+            modes = v["mode"] if isinstance(v["mode"], list) else [v["mode"]]
+            if not modes or any(m not in VOTE_MODES for m in modes):
+                raise p.fail(f"{what}: vote mode must be ballot and/or meeting", v)
+            electorate = str(v["electorate"])
+            from pbflow.engine import votes
+
+            parsed = votes.parse_role_electorate(electorate)
+            if electorate not in votes.ELECTORATES and not (
+                parsed and parsed[0] in ROLES and parsed[1] in ROLE_SCOPES
+            ):
+                raise p.fail(
+                    f"{what}: unknown electorate '{electorate}' (use full_members or "
+                    f"role:NAME, role:NAME@SCOPE)",
+                    v,
+                )
+            if v.get("quorum", "more_than_half") not in QUORUMS:
+                raise p.fail(f"{what}: quorum must be one of {', '.join(QUORUMS)}", v)
+            if v.get("pass_mark", "more_than_half") not in PASS_MARKS:
+                raise p.fail(f"{what}: pass_mark must be one of {', '.join(PASS_MARKS)}", v)
+            vote = VoteSpec(
+                tuple(modes),
+                electorate,
+                str(v["passed"]),
+                str(v["failed"]),
+                v.get("quorum", "more_than_half"),
+                v.get("pass_mark", "more_than_half"),
+            )
+        stage = spec.get("stage")
+        if stage is not None and stage not in stages:
+            raise p.fail(f"{what}: unknown stage '{stage}'", spec)
+        remind = spec.get("remind_before")
+        if remind is not None and (not isinstance(remind, int) or remind <= 0):
+            raise p.fail(f"{what}: remind_before is a positive number of days", spec)
+        states[str(name)] = StateSpec(
+            name=str(name),
+            label=p.label(spec["label"], what, spec),
+            description=p.label(spec["description"], what, spec) if "description" in spec else None,
+            final=bool(spec.get("final", False)),
+            due=due,
+            remind_before=remind,
+            on_overdue=tuple(on_overdue),
+            overdue_trigger=overdue_trigger,
+            vote=vote,
+            stage=stage,
+        )
+    initial = str(raw["initial"])
+    if initial not in states:
+        raise p.fail(f"initial state '{initial}' is not declared", raw)
+
+    transitions: list[TransitionSpec] = []
+    seen_keys: dict[tuple[str, str], int | None] = {}
+    if not isinstance(raw["transitions"], list):
+        raise p.fail("transitions must be a list", raw)
+    for item in raw["transitions"]:
+        p.keys(
+            item,
+            {
+                "trigger",
+                "source",
+                "dest",
+                "label",
+                "by",
+                "fields",
+                "guards",
+                "effects",
+                "comment",
+                "show_blocked",
+            },
+            "transition",
+            {"trigger", "source", "dest", "label", "by"},
+        )
+        trigger = str(item["trigger"])
+        what = f"transition '{trigger}'"
+        if not trigger.isidentifier():
+            raise p.fail(f"{what}: triggers must be identifiers", item)
+        sources = item["source"] if isinstance(item["source"], list) else [item["source"]]
+        sources = [str(s) for s in sources]
+        if sources != ["*"]:
+            for s in sources:
+                if s not in states:
+                    raise p.fail(f"{what}: unknown source state '{s}'", item)
+                if states[s].final:
+                    raise p.fail(f"{what}: source '{s}' is a final state", item)
+        dest = str(item["dest"])
+        if dest not in states:
+            raise p.fail(f"{what}: unknown destination state '{dest}'", item)
+        expanded = [s for s in states if not states[s].final] if sources == ["*"] else sources
+        for s in expanded:
+            if (s, trigger) in seen_keys:
+                raise p.fail(
+                    f"{what}: trigger '{trigger}' is declared twice from state '{s}'", item
+                )
+            seen_keys[(s, trigger)] = _line(item)
+        comment = item.get("comment", "optional")
+        if comment not in ("required", "optional", "none"):
+            raise p.fail(f"{what}: comment must be required, optional or none", item)
+        fields = p.fields(item.get("fields"), what)
+        transitions.append(
+            TransitionSpec(
+                trigger=trigger,
+                sources=tuple(sources),
+                dest=dest,
+                label=p.label(item["label"], what, item),
+                by=p.actor_rules(item["by"], what, item),
+                fields=fields,
+                guards=p.rules(item.get("guards"), what, guards.REGISTRY, "guard"),
+                effects=p.rules(item.get("effects"), what, effects.REGISTRY, "effect"),
+                comment=comment,
+                show_blocked=bool(item.get("show_blocked", True)),
+                line=_line(item),
+            )
+        )
+
+    definition = Definition(
+        id=wf_id,
+        version=str(raw["version"]),
+        title=p.label(raw["title"], "title", raw),
+        description=p.label(raw["description"], "description", raw)
+        if "description" in raw
+        else None,
+        run_by=tuple(run_by),
+        start_by=p.actor_rules(start["by"], "start", start),
+        start_fields=start_fields,
+        start_effects=p.rules(start.get("effects"), "start", effects.REGISTRY, "effect"),
+        start_guards=p.rules(start.get("guards"), "start", guards.REGISTRY, "guard"),
+        subject=subject,
+        title_template=start.get("title"),
+        settings=settings,
+        initial=initial,
+        states=states,
+        transitions=transitions,
+        stages=stages,
+        source=source,
+        content_hash=hashlib.sha256(source.encode()).hexdigest(),
+        path=path,
+    )
+    _check_graph(p, definition)
+    return definition
+
+
+def _check_graph(p: _Parser, d: Definition) -> None:
+    for name, state in d.states.items():
+        outgoing = d.transitions_from(name)
+        if not state.final and not outgoing:
+            raise p.fail(f"state '{name}' is not final and has no way out", p.raw["states"])
+        if state.vote:
+            for outcome in (state.vote.passed, state.vote.failed):
+                if not d.transition(name, outcome):
+                    raise p.fail(
+                        f"state '{name}': vote outcome trigger '{outcome}' is not a transition "
+                        f"from '{name}'",
+                        p.raw["states"],
+                    )
+        if state.overdue_trigger and not d.transition(name, state.overdue_trigger):
+            raise p.fail(
+                f"state '{name}': on_overdue fires '{state.overdue_trigger}', which is not a "
+                f"transition from '{name}'",
+                p.raw["states"],
+            )
+        if state.due and state.due.setting and state.due.setting not in d.settings:
+            raise p.fail(
+                f"state '{name}': due uses unknown setting '{state.due.setting}'", p.raw["states"]
+            )
+    reached = {d.initial}
+    queue = deque([d.initial])
+    while queue:
+        for t in d.transitions_from(queue.popleft()):
+            if t.dest not in reached:
+                reached.add(t.dest)
+                queue.append(t.dest)
+    unreachable = [s for s in d.states if s not in reached]
+    if unreachable:
+        raise p.fail(f"unreachable state(s): {', '.join(unreachable)}", p.raw["states"])
+    for t in d.transitions:
+        for rule in (*t.guards, *t.effects):
+            setting = rule.params.get("setting")
+            if setting is not None and setting not in d.settings:
+                raise p.fail(
+                    f"transition '{t.trigger}': '{rule.name}' uses unknown setting '{setting}'",
+                    None,
+                )
+
+
+def load_file(path: Path) -> Definition:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DefinitionError(str(path), f"cannot read file: {exc}") from None
+    return parse(source, str(path))
+
+
+def load_dir(folder: Path) -> tuple[dict[str, Definition], list[DefinitionError]]:
+    """Every ``*.yaml`` in the folder; problems are collected so one bad file names them all."""
+    found: dict[str, Definition] = {}
+    errors: list[DefinitionError] = []
+    for path in sorted(Path(folder).glob("*.yaml")):
+        try:
+            d = load_file(path)
+        except DefinitionError as exc:
+            errors.append(exc)
+            continue
+        if d.id in found:
+            errors.append(
+                DefinitionError(str(path), f"id '{d.id}' is also used by {found[d.id].path}")
+            )
+            continue
+        found[d.id] = d
+    return found, errors

@@ -1,0 +1,47 @@
+"""Named effects a transition applies after its guards pass, inside the same transaction.
+
+An effect takes the context and its keyword parameters from the workflow file. It changes the
+case's data (``ctx.data``), the assignee, or other records, and records an audit event for any
+record outside the case that it changes. Register new effects with ``@effect``.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from pbflow.engine.context import Context
+from pbflow.engine.errors import ValidationFailed
+from pbflow.engine.rules import Rule, registrar
+
+REGISTRY: dict[str, Rule] = {}
+effect = registrar(REGISTRY)
+
+
+@effect("set_date")
+def set_date(ctx: Context, *, field: str, source: str | None = None) -> None:
+    """Record a date on the case: today, or copied from another (submitted) date field."""
+    ctx.data[field] = (ctx.value(source) if source else None) or ctx.today.isoformat()
+
+
+@effect("assign")
+def assign(ctx: Context, *, field: str | None = None) -> None:
+    """Make the user in ``field`` (or, without a field, the actor) the case's assignee."""
+    user_id = ctx.value(field) if field else getattr(ctx.actor, "id", None)
+    if field and not isinstance(user_id, int):
+        raise ValidationFailed(_("Choose whom to assign."), field_errors={field: _("is required")})
+    ctx.case.assignee_user_id = user_id
+    ctx.assignee_changed = True
+
+
+@effect("unassign")
+def unassign(ctx: Context) -> None:
+    """Clear the assignee (the case waits on a role again, not on one person)."""
+    ctx.case.assignee_user_id = None
+    ctx.assignee_changed = True
+
+
+@effect("clear")
+def clear(ctx: Context, *, fields: list[str]) -> None:
+    """Forget fields of an earlier round (for example a returned draft's decision)."""
+    for name in fields:
+        ctx.data.pop(name, None)

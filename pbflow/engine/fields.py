@@ -1,0 +1,185 @@
+"""Turn what a person typed (or an API sent) into typed, JSON-storable field values.
+
+Values are stored in a case's ``data`` as JSON: dates as ISO strings, numbers as decimal
+strings (money must not pass through binary floats), people and users as integer ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from pbflow.engine.definitions import FieldSpec
+from pbflow.engine.errors import ValidationFailed
+from pbflow.extensions import db
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+_FALSE = {"0", "false", "no", "off", "n", ""}
+
+
+def _blank(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip()) or raw == []
+
+
+def _as_list(raw: Any) -> list[Any]:
+    if isinstance(raw, list | tuple):
+        return [r for r in raw if not _blank(r)]
+    return [part.strip() for part in str(raw).split(",") if part.strip()]
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError
+    if isinstance(raw, int):
+        return raw
+    text = str(raw).strip()
+    if not text.lstrip("-").isdigit():
+        raise ValueError
+    return int(text)
+
+
+def parse_date(raw: Any) -> date:
+    if isinstance(raw, date):
+        return raw
+    return date.fromisoformat(str(raw).strip())
+
+
+def _coerce(spec: FieldSpec, raw: Any) -> Any:
+    t = spec.type
+    if t in ("string", "text"):
+        value = str(raw).strip()
+        if spec.type == "string" and ("\n" in value or "\r" in value):
+            raise ValidationFailed(_("must be a single line"))
+        if spec.min_length is not None and len(value) < spec.min_length:
+            raise ValidationFailed(_("must be at least %(n)s characters", n=spec.min_length))
+        limit = spec.max_length or (200 if t == "string" else 20000)
+        if len(value) > limit:
+            raise ValidationFailed(_("must be at most %(n)s characters", n=limit))
+        return value
+    if t == "integer":
+        try:
+            value = _int(raw)
+        except ValueError:
+            raise ValidationFailed(_("must be a whole number")) from None
+        _check_range(spec, Decimal(value))
+        return value
+    if t == "number":
+        try:
+            value = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise ValidationFailed(_("must be a number")) from None
+        if not value.is_finite():
+            raise ValidationFailed(_("must be a number"))
+        _check_range(spec, value)
+        return format(value.normalize(), "f")
+    if t == "date":
+        try:
+            value = parse_date(raw)
+        except ValueError:
+            raise ValidationFailed(_("must be a date like 2026-03-01")) from None
+        if not 1900 <= value.year <= 2200:
+            raise ValidationFailed(_("must be a date like 2026-03-01"))
+        return value.isoformat()
+    if t == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValidationFailed(_("must be yes or no"))
+    if t == "choice":
+        value = str(raw).strip()
+        if value not in spec.choice_values():
+            raise ValidationFailed(_("is not one of the choices"))
+        return value
+    if t == "multichoice":
+        values = [str(v) for v in _as_list(raw)]
+        if any(v not in spec.choice_values() for v in values):
+            raise ValidationFailed(_("is not one of the choices"))
+        _check_items(spec, values)
+        return sorted(set(values), key=values.index)
+    if t in ("user", "person", "file"):
+        try:
+            return _int(raw)
+        except ValueError:
+            raise ValidationFailed(_("must be chosen from the list")) from None
+    if t == "persons":
+        try:
+            ids = [_int(v) for v in _as_list(raw)]
+        except ValueError:
+            raise ValidationFailed(_("must be chosen from the list")) from None
+        if len(set(ids)) != len(ids):
+            raise ValidationFailed(_("names the same person twice"))
+        _check_items(spec, ids)
+        return ids
+    raise ValidationFailed(_("has an unknown type"))  # parse() refuses unknown types first
+
+
+def _check_range(spec: FieldSpec, value: Decimal) -> None:
+    if spec.min is not None and value < Decimal(str(spec.min)):
+        raise ValidationFailed(_("must be at least %(n)s", n=spec.min))
+    if spec.max is not None and value > Decimal(str(spec.max)):
+        raise ValidationFailed(_("must be at most %(n)s", n=spec.max))
+
+
+def _check_items(spec: FieldSpec, items: list[Any]) -> None:
+    if spec.min_items is not None and len(items) < spec.min_items:
+        raise ValidationFailed(_("needs at least %(n)s", n=spec.min_items))
+    if spec.max_items is not None and len(items) > spec.max_items:
+        raise ValidationFailed(_("allows at most %(n)s", n=spec.max_items))
+
+
+def _check_references(spec: FieldSpec, value: Any) -> str | None:
+    from pbflow.models import Attachment, Person, User
+
+    model = {"user": User, "person": Person, "persons": Person, "file": Attachment}.get(spec.type)
+    if model is None:
+        return None
+    ids = value if isinstance(value, list) else [value]
+    if not ids:
+        return None
+    found = db.session.execute(
+        select(func.count()).select_from(model).where(model.id.in_(ids))
+    ).scalar_one()
+    if found != len(set(ids)):
+        return _("names someone or something that does not exist")
+    return None
+
+
+def validate(specs: tuple[FieldSpec, ...], raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Typed values for the given specs; raise ValidationFailed naming every bad field."""
+    raw = dict(raw or {})
+    known = {s.name for s in specs}
+    errors: dict[str, str] = {}
+    for name in raw:
+        if name not in known:
+            errors[name] = _("is not a field of this step")
+    values: dict[str, Any] = {}
+    for spec in specs:
+        given = raw.get(spec.name)
+        if _blank(given) and not (spec.type == "boolean" and given is not None):
+            if spec.required:
+                errors[spec.name] = _("is required")
+            elif spec.type == "boolean":
+                values[spec.name] = False
+            continue
+        try:
+            value = _coerce(spec, given)
+        except ValidationFailed as exc:
+            errors[spec.name] = exc.message
+            continue
+        problem = _check_references(spec, value)
+        if problem:
+            errors[spec.name] = problem
+            continue
+        values[spec.name] = value
+    if errors:
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    return values

@@ -1,0 +1,157 @@
+"""Definitions in memory: the files' current versions and every stored version, with their
+machines, each built once per process and shared by all requests (definitions never change
+once stored: a changed file is a new version with a new hash)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, select
+from transitions import Machine
+
+from pbflow import audit
+from pbflow.engine.definitions import Definition, load_dir, parse
+from pbflow.engine.errors import DefinitionError, NotFound
+from pbflow.extensions import db
+from pbflow.models import WorkflowDefinition
+
+
+def build_machine(d: Definition) -> Machine:
+    """A model-less machine: cases are passed to its events per call, never added to it."""
+    return Machine(
+        model=None,
+        states=list(d.states),
+        transitions=[
+            {"trigger": t.trigger, "source": d.expand_sources(t), "dest": t.dest}
+            for t in d.transitions
+        ],
+        initial=None,
+        auto_transitions=False,
+        send_event=True,
+    )
+
+
+def mermaid(d: Definition, current: str | None = None, locale: str = "zh") -> str:
+    """State diagram in mermaid syntax from transitions' own diagram support."""
+    from transitions.extensions import GraphMachine
+
+    class _Model:
+        state = current or d.initial
+
+    model = _Model()
+    GraphMachine(
+        model=model,
+        states=[{"name": s.name} for s in d.states.values()],
+        transitions=[
+            {"trigger": t.trigger, "source": d.expand_sources(t), "dest": t.dest}
+            for t in d.transitions
+        ],
+        initial=d.initial,
+        auto_transitions=False,
+        graph_engine="mermaid",
+        show_state_attributes=False,
+        title=d.title.get(locale),
+    )
+    model.state = current or d.initial
+    text = model.get_graph(force_new=True).draw(None)
+    # Show the files' labels rather than identifiers.
+    for s in d.states.values():
+        text = text.replace(
+            f'state "{s.name}" as {s.name}', f'state "{s.label.get(locale)}" as {s.name}'
+        )
+    if current is None:
+        text = text.replace("s_active", "s_default")
+    return text
+
+
+@dataclass
+class Registry:
+    folder: Path
+    current: dict[str, Definition] = field(default_factory=dict)
+    errors: list[DefinitionError] = field(default_factory=list)
+    _stored: dict[int, Definition] = field(default_factory=dict)
+    _ids_by_hash: dict[str, int] = field(default_factory=dict)
+    _machines: dict[str, Machine] = field(default_factory=dict)
+
+    def reload(self) -> None:
+        self.current, self.errors = load_dir(self.folder)
+
+    def get(self, workflow_id: str) -> Definition:
+        try:
+            return self.current[workflow_id]
+        except KeyError:
+            raise NotFound(f"unknown workflow '{workflow_id}'") from None
+
+    def machine(self, d: Definition) -> Machine:
+        m = self._machines.get(d.content_hash)
+        if m is None:
+            m = self._machines[d.content_hash] = build_machine(d)
+        return m
+
+    def stored(self, definition_id: int) -> Definition:
+        """The exact version a case started on, parsed from the stored text."""
+        d = self._stored.get(definition_id)
+        if d is None:
+            row = db.session.get(WorkflowDefinition, definition_id)
+            if row is None:
+                raise NotFound(f"unknown workflow definition {definition_id}")
+            current = self.current.get(row.workflow_id)
+            if current and current.content_hash == row.content_hash:
+                d = current
+            else:
+                d = parse(row.source, f"{row.workflow_id} (stored revision {row.revision})")
+            self._stored[definition_id] = d
+        return d
+
+    def ensure_stored(self, d: Definition) -> int:
+        """The stored id of this exact text, storing it (and auditing that) when new."""
+        known = self._ids_by_hash.get(d.content_hash)
+        if known is not None:
+            return known
+        found = db.session.execute(
+            select(WorkflowDefinition.id).where(WorkflowDefinition.content_hash == d.content_hash)
+        ).scalar()
+        if found is not None:
+            self._ids_by_hash[d.content_hash] = found
+            return found
+        revision = (
+            db.session.execute(
+                select(func.max(WorkflowDefinition.revision)).where(
+                    WorkflowDefinition.workflow_id == d.id
+                )
+            ).scalar()
+            or 0
+        ) + 1
+        row = WorkflowDefinition(
+            workflow_id=d.id,
+            revision=revision,
+            declared_version=d.version,
+            content_hash=d.content_hash,
+            source=d.source,
+        )
+        db.session.add(row)
+        db.session.flush()
+        audit.record(
+            "definition_loaded",
+            payload={
+                "workflow": d.id,
+                "revision": revision,
+                "version": d.version,
+                "content_hash": d.content_hash,
+            },
+        )
+        # Not cached until seen committed: a rolled-back transaction must not leave a bad id.
+        return row.id
+
+
+def registry() -> Registry:
+    return current_app.extensions["pbflow_registry"]
+
+
+def init_registry(app) -> Registry:
+    reg = Registry(Path(app.config["PBFLOW_WORKFLOWS_DIR"]))
+    reg.reload()
+    app.extensions["pbflow_registry"] = reg
+    return reg

@@ -1,0 +1,47 @@
+"""Shared machinery of the guard and effect registries: named functions with checked params."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    fn: Callable[..., Any]
+    required: frozenset[str]
+    optional: frozenset[str]
+    doc: str
+
+    def check_params(self, params: dict[str, Any]) -> str | None:
+        """A problem with the parameters a workflow file gives, or None when they fit."""
+        unknown = sorted(set(params) - self.required - self.optional)
+        if unknown:
+            allowed = sorted(self.required | self.optional)
+            return f"unknown parameter(s) {', '.join(unknown)} (allowed: {', '.join(allowed)})"
+        missing = sorted(self.required - set(params))
+        if missing:
+            return f"missing parameter(s) {', '.join(missing)}"
+        return None
+
+
+def registrar(registry: dict[str, Rule]) -> Callable[[str], Callable]:
+    def register(name: str) -> Callable[[Callable], Callable]:
+        def wrap(fn: Callable) -> Callable:
+            sig = inspect.signature(fn)
+            kw = [p for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
+            registry[name] = Rule(
+                name=name,
+                fn=fn,
+                required=frozenset(p.name for p in kw if p.default is p.empty),
+                optional=frozenset(p.name for p in kw if p.default is not p.empty),
+                doc=inspect.getdoc(fn) or "",
+            )
+            return fn
+
+        return wrap
+
+    return register

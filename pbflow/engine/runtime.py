@@ -1,0 +1,495 @@
+"""``start`` and ``fire``: the only ways a case changes (DESIGN section 4).
+
+Each public function is one database transaction: check the actor's right, validate fields,
+run guards, move the state with the cached machine, apply effects, write the case with an
+optimistic version check, queue the audit event(s) and notifications, commit. Any refusal
+raises a DomainError and rolls back, so nothing is half-written. The hot path works on row
+snapshots and Core statements rather than ORM objects: that is where the engine's speed
+comes from (see bench/engine.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import insert, select, update
+
+from pbflow import audit, clock
+from pbflow.engine import actors, calendar, effects, fields, guards
+from pbflow.engine.context import Block, CaseState, Context
+from pbflow.engine.definitions import Definition, FieldSpec, StateSpec, TransitionSpec
+from pbflow.engine.errors import (
+    ConcurrentChange,
+    GuardRefused,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
+from pbflow.engine.registry import registry
+from pbflow.extensions import db
+from pbflow.models import Notification, Organization, ProcessInstance, User
+
+_T = ProcessInstance.__table__
+_N = Notification.__table__
+_COLS = [
+    _T.c.id,
+    _T.c.definition_id,
+    _T.c.workflow_id,
+    _T.c.org_id,
+    _T.c.state,
+    _T.c.data,
+    _T.c.version,
+    _T.c.entered_version,
+    _T.c.subject_person_id,
+    _T.c.submitter_user_id,
+    _T.c.assignee_user_id,
+    _T.c.parent_id,
+    _T.c.created_at,
+    _T.c.state_entered_at,
+    _T.c.closed_at,
+    _T.c.title,
+]
+SYSTEM = "system"
+
+
+@dataclass
+class Outcome:
+    case_id: int
+    state: str
+    version: int
+    fired: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Action:
+    """One thing a user may do on a case now, or could do once ``reason`` no longer holds."""
+
+    trigger: str
+    label: Any
+    dest: str
+    enabled: bool
+    reason: str | None
+    available_from: date | None
+    fields: tuple[FieldSpec, ...]
+    comment: str
+
+
+class _Bound:
+    """The minimal model a cached machine moves: it only needs a ``state`` attribute."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str):
+        self.state = state
+
+
+def load_case(case_id: int, *, for_update: bool = False) -> CaseState:
+    stmt = select(*_COLS).where(_T.c.id == case_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = db.session.execute(stmt).first()
+    if row is None:
+        raise NotFound(_("No such case."))
+    return CaseState(**row._asdict())
+
+
+def expire_cached(case_id: int) -> None:
+    """Core UPDATEs bypass the ORM: drop any loaded copy of the case so it is read afresh."""
+    from sqlalchemy.orm.util import identity_key
+
+    obj = db.session.identity_map.get(identity_key(ProcessInstance, case_id))
+    if obj is not None:
+        db.session.expire(obj)
+
+
+def _case_id(case: int | ProcessInstance | CaseState) -> int:
+    return case if isinstance(case, int) else case.id
+
+
+def _actor_label(actor: Any) -> str:
+    return actor.username if isinstance(actor, User) else str(actor or SYSTEM)
+
+
+def compute_due(d: Definition, state: StateSpec, ctx: Context) -> datetime | None:
+    spec = state.due
+    if spec is None:
+        return None
+    base = ctx.date_value(spec.from_field) if spec.from_field else ctx.today
+    if base is None:
+        return None
+    amount = spec.amount if spec.amount is not None else int(ctx.setting(spec.setting))
+    return calendar.end_of_day_utc(calendar.add(base, amount, spec.unit))
+
+
+def _run_guards(rules, ctx: Context) -> Block | None:
+    for rule in rules:
+        block = guards.REGISTRY[rule.name].fn(ctx, **rule.params)
+        if block is not None:
+            return block
+    return None
+
+
+def _apply_effects(rules, ctx: Context) -> None:
+    for rule in rules:
+        effects.REGISTRY[rule.name].fn(ctx, **rule.params)
+
+
+def _check_comment(t: TransitionSpec, comment: str | None) -> str | None:
+    text = (comment or "").strip() or None
+    if t.comment == "required" and not text:
+        raise ValidationFailed(
+            _("Please give a reason."), field_errors={"comment": _("is required")}
+        )
+    if text and len(text) > 5000:
+        raise ValidationFailed(
+            _("Some fields need correcting."),
+            field_errors={"comment": _("must be at most %(n)s characters", n=5000)},
+        )
+    return text if t.comment != "none" else None
+
+
+def _who_may(t: TransitionSpec) -> str:
+    return ", ".join(rule.describe() for rule in t.by)
+
+
+def _notify(user_ids: set[int], case: CaseState, kind: str, message: str) -> None:
+    if user_ids:
+        now = clock.now()
+        db.session.execute(
+            insert(_N),
+            [
+                {
+                    "user_id": uid,
+                    "instance_id": case.id,
+                    "kind": kind,
+                    "message": message,
+                    "created_at": now,
+                }
+                for uid in sorted(user_ids)
+            ],
+        )
+
+
+def _waits_on_requester(d: Definition, state: str) -> bool:
+    return any(
+        rule.kind in ("submitter", "subject") for t in d.transitions_from(state) for rule in t.by
+    )
+
+
+def fire_in_transaction(
+    case_id: int,
+    trigger: str,
+    actor: Any,
+    values_in: Mapping[str, Any] | None = None,
+    *,
+    expected_version: int | None = None,
+    comment: str | None = None,
+    case: CaseState | None = None,
+) -> Outcome:
+    """Fire without committing: for callers that already hold a transaction (votes, timers)."""
+    reg = registry()
+    cs = case or load_case(case_id)
+    if cs.closed_at is not None:
+        raise InvalidState(_("This case is closed."))
+    if expected_version is not None and expected_version != cs.version:
+        raise ConcurrentChange(
+            _("This case changed since you opened it; please reload it and try again."),
+            details={
+                "expected_version": expected_version,
+                "current_version": cs.version,
+                "current_state": cs.state,
+            },
+        )
+    d = reg.stored(cs.definition_id)
+    t = d.transition(cs.state, trigger)
+    if t is None:
+        known = trigger in d.triggers()
+        raise InvalidState(
+            _(
+                "'%(step)s' is not possible while the case is at '%(state)s'.",
+                step=trigger,
+                state=d.states[cs.state].label.get(_locale()),
+            )
+            if known
+            else _("Unknown step '%(step)s'.", step=trigger)
+        )
+    is_system = actor in (None, SYSTEM)
+    if is_system:
+        if not any(rule.kind == "system" for rule in t.by):
+            raise NotAllowed(_("This step must be taken by a person."))
+    elif t.system_only or not actors.may_act(t.by, actor, cs):
+        raise NotAllowed(_("You may not take this step. It is taken by: %(who)s.", who=_who_may(t)))
+    values = fields.validate(t.fields, values_in)
+    note = _check_comment(t, comment)
+    cs.data = dict(cs.data or {})
+    ctx = Context(d, cs, actor, values, t)
+    block = _run_guards(t.guards, ctx)
+    if block is not None:
+        raise GuardRefused(block.reason, available_from=block.available_from)
+
+    bound = _Bound(cs.state)
+    reg.machine(d).events[trigger].trigger(bound)
+    from_state, cs.state = cs.state, bound.state
+
+    cs.data.update(values)
+    if not is_system:
+        cs.data["_by"] = {**cs.data.get("_by", {}), trigger: actor.id}
+    _apply_effects(t.effects, ctx)
+    dest = d.states[cs.state]
+    now = ctx.now
+    new_version = cs.version + 1
+    changes: dict[str, Any] = {
+        "state": cs.state,
+        "data": cs.data,
+        "version": new_version,
+        "entered_version": new_version,
+        "updated_at": now,
+        "state_entered_at": now,
+        "due_at": compute_due(d, dest, ctx),
+        "reminded_at": None,
+        "overdue_at": None,
+    }
+    if dest.final:
+        changes["closed_at"] = now
+    if ctx.assignee_changed:
+        changes["assignee_user_id"] = cs.assignee_user_id
+    result = db.session.execute(
+        update(_T).where(_T.c.id == cs.id, _T.c.version == cs.version).values(**changes)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentChange(
+            _("This case changed since you opened it; please reload it and try again.")
+        )
+    expire_cached(cs.id)
+    payload: dict[str, Any] = {"trigger": trigger}
+    if values:
+        payload["fields"] = values
+    if note:
+        payload["comment"] = note
+    if ctx.assignee_changed:
+        payload["assignee"] = cs.assignee_user_id
+    audit.record(
+        "transition",
+        actor=actor if not is_system else SYSTEM,
+        org_id=cs.org_id,
+        instance_id=cs.id,
+        from_state=from_state,
+        to_state=cs.state,
+        payload=payload,
+    )
+    if dest.final or _waits_on_requester(d, cs.state):
+        requester = {cs.submitter_user_id, actors.person_user_id(cs.subject_person_id)}
+        requester.discard(None)
+        if not is_system:
+            requester.discard(actor.id)
+        _notify(
+            requester,
+            cs,
+            "result",
+            f"{cs.title or d.title.get(_locale())}: {dest.label.get(_locale())}",
+        )
+    cs.version = new_version
+    return Outcome(cs.id, cs.state, new_version, [trigger])
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    loc = get_locale()
+    return str(loc) if loc else "en"
+
+
+def fire(
+    case: int | ProcessInstance | CaseState,
+    trigger: str,
+    actor: Any,
+    values: Mapping[str, Any] | None = None,
+    *,
+    expected_version: int | None = None,
+    comment: str | None = None,
+) -> Outcome:
+    """Take one step on a case, as ``actor``, in one transaction (or refuse, writing nothing)."""
+    try:
+        outcome = fire_in_transaction(
+            _case_id(case),
+            trigger,
+            actor,
+            values,
+            expected_version=expected_version,
+            comment=comment,
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return outcome
+
+
+def _render_title(d: Definition, values: dict[str, Any]) -> str:
+    if not d.title_template:
+        return d.title.get("zh")
+    try:
+        return d.title_template.format_map(dict(values))[:300]
+    except (KeyError, ValueError, IndexError):
+        return d.title.get("zh")
+
+
+def start(
+    workflow_id: str,
+    org: int | Organization,
+    actor: Any,
+    values_in: Mapping[str, Any] | None = None,
+    *,
+    parent_id: int | None = None,
+    commit: bool = True,
+) -> ProcessInstance:
+    """Open a new case of the workflow's current version at ``org`` (one transaction)."""
+    try:
+        case = _start(workflow_id, org, actor, values_in, parent_id)
+        if commit:
+            db.session.commit()
+    except BaseException:
+        if commit:
+            db.session.rollback()
+        raise
+    return case
+
+
+def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
+    reg = registry()
+    d = reg.get(workflow_id)
+    org_obj = org if isinstance(org, Organization) else db.session.get(Organization, org)
+    if org_obj is None:
+        raise NotFound(_("No such organization."))
+    if org_obj.kind not in d.run_by:
+        raise InvalidState(
+            _(
+                "%(workflow)s is not run by this kind of organization.",
+                workflow=d.title.get(_locale()),
+            )
+        )
+    user = actor if isinstance(actor, User) else None
+    subject_id = None
+    if d.subject == "self":
+        subject_id = actors.person_id_of_user(user.id) if user else None
+        if subject_id is None:
+            raise ValidationFailed(_("Your account has no member profile to apply with."))
+    provisional = CaseState(
+        id=None,
+        definition_id=0,
+        workflow_id=d.id,
+        org_id=org_obj.id,
+        state=d.initial,
+        data={},
+        version=0,
+        entered_version=0,
+        subject_person_id=subject_id,
+        submitter_user_id=user.id if user else None,
+        assignee_user_id=None,
+        parent_id=parent_id,
+        created_at=None,
+        state_entered_at=None,
+    )
+    if not actors.may_act(d.start_by, actor, provisional):
+        raise NotAllowed(
+            _(
+                "You may not start this here. It is started by: %(who)s.",
+                who=", ".join(r.describe() for r in d.start_by),
+            )
+        )
+    values = fields.validate(d.start_fields, values_in)
+    if d.subject not in ("none", "self"):
+        provisional.subject_person_id = values.get(d.subject)
+    provisional.data = dict(values)
+    ctx = Context(d, provisional, actor, values)
+    block = _run_guards(d.start_guards, ctx)
+    if block is not None:
+        raise GuardRefused(block.reason, available_from=block.available_from)
+    provisional.definition_id = reg.ensure_stored(d)
+    if user:
+        provisional.data["_by"] = {"start": user.id}
+    _apply_effects(d.start_effects, ctx)
+    now = ctx.now
+    case = ProcessInstance(
+        definition_id=provisional.definition_id,
+        workflow_id=d.id,
+        org_id=org_obj.id,
+        subject_person_id=provisional.subject_person_id,
+        submitter_user_id=provisional.submitter_user_id,
+        assignee_user_id=provisional.assignee_user_id,
+        parent_id=parent_id,
+        title=_render_title(d, values),
+        state=d.initial,
+        data=provisional.data,
+        version=1,
+        entered_version=1,
+        created_at=now,
+        updated_at=now,
+        state_entered_at=now,
+        due_at=compute_due(d, d.states[d.initial], ctx),
+    )
+    db.session.add(case)
+    db.session.flush()
+    audit.record(
+        "case_started",
+        actor=actor if user else (actor or SYSTEM),
+        org_id=org_obj.id,
+        instance_id=case.id,
+        to_state=d.initial,
+        payload={
+            "workflow": d.id,
+            "definition_id": case.definition_id,
+            "fields": values,
+            "parent_id": parent_id,
+        },
+    )
+    return case
+
+
+def available_actions(case: int | ProcessInstance | CaseState, user: User) -> list[Action]:
+    """What ``user`` may do on the case now, and (greyed) what they may do once a rule is met.
+
+    Guards that judge a field of the step's own form are left for submission: they cannot be
+    decided before the person has typed the value.
+    """
+    cs = case if isinstance(case, CaseState) else load_case(_case_id(case))
+    if cs.closed_at is not None:
+        return []
+    d = registry().stored(cs.definition_id)
+    result = []
+    for t in d.transitions_from(cs.state):
+        if t.system_only or not actors.may_act(t.by, user, cs):
+            continue
+        own = {f.name for f in t.fields}
+        pending = tuple(g for g in t.guards if g.params.get("field") not in own)
+        block = _run_guards(pending, Context(d, cs, user, {}, t))
+        if block is not None and not t.show_blocked:
+            continue
+        result.append(
+            Action(
+                trigger=t.trigger,
+                label=t.label,
+                dest=t.dest,
+                enabled=block is None,
+                reason=block.reason if block else None,
+                available_from=block.available_from if block else None,
+                fields=t.fields,
+                comment=t.comment,
+            )
+        )
+    return result
+
+
+def waiting_users(case: CaseState) -> set[int]:
+    """Everyone who could take a (non-automatic) step on the case now."""
+    d = registry().stored(case.definition_id)
+    users: set[int] = set()
+    for t in d.transitions_from(case.state):
+        for rule in t.by:
+            users.update(actors.users_for_rule(rule, case))
+    return users

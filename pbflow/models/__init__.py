@@ -1,0 +1,30 @@
+"""Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
+
+from pbflow.models.audit import AuditEvent, AuditHead
+from pbflow.models.org import Organization
+from pbflow.models.people import Person, RoleAssignment, User
+from pbflow.models.process import (
+    Attachment,
+    Ballot,
+    Comment,
+    Notification,
+    ProcessInstance,
+    Resolution,
+    WorkflowDefinition,
+)
+
+__all__ = [
+    "Attachment",
+    "AuditEvent",
+    "AuditHead",
+    "Ballot",
+    "Comment",
+    "Notification",
+    "Organization",
+    "Person",
+    "ProcessInstance",
+    "Resolution",
+    "RoleAssignment",
+    "User",
+    "WorkflowDefinition",
+]

@@ -1,0 +1,181 @@
+"""Cases of workflows and what hangs off them: ballots, resolutions, comments, files, notices."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from pbflow.clock import now
+from pbflow.extensions import db
+from pbflow.models.org import Organization
+from pbflow.models.people import Person, User
+
+
+class WorkflowDefinition(db.Model):
+    """One stored version of a workflow file; running cases keep the version they started on."""
+
+    __tablename__ = "workflow_definition"
+    __table_args__ = (UniqueConstraint("workflow_id", "revision", name="uq_workflow_revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(64), index=True)
+    revision: Mapped[int]
+    declared_version: Mapped[str] = mapped_column(String(32))
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(Text)
+    loaded_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ProcessInstance(db.Model):
+    """A case: one run of a workflow for one organization (and usually one person)."""
+
+    __tablename__ = "process_instance"
+    __table_args__ = (
+        Index("ix_case_org_state", "org_id", "state"),
+        Index("ix_case_workflow_state", "workflow_id", "state"),
+        Index("ix_case_due", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("workflow_definition.id"), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="RESTRICT"))
+    subject_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="RESTRICT"), index=True
+    )
+    submitter_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    assignee_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="RESTRICT"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300), default="")
+    state: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Optimistic lock: every change bumps it; a change made against an older value is refused.
+    version: Mapped[int] = mapped_column(default=1)
+    # Version at which the current state was entered: ballots of one voting round carry it,
+    # so re-entering a voting state starts a fresh round.
+    entered_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+    state_entered_at: Mapped[datetime] = mapped_column(default=now)
+    closed_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    # Timer marks, cleared on every state change, make `pbflow tick` idempotent.
+    reminded_at: Mapped[datetime | None]
+    overdue_at: Mapped[datetime | None]
+
+    definition: Mapped[WorkflowDefinition] = relationship()
+    org: Mapped[Organization] = relationship()
+    subject: Mapped[Person | None] = relationship()
+    submitter: Mapped[User | None] = relationship(foreign_keys=[submitter_user_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_user_id])
+    parent: Mapped[ProcessInstance | None] = relationship(remote_side=[id])
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+
+class Ballot(db.Model):
+    """One voter's online ballot in one voting round of a case."""
+
+    __tablename__ = "ballot"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "round", "voter_user_id", name="uq_ballot_voter"),
+        CheckConstraint("choice in ('for','against','abstain')", name="choice"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(64))
+    round: Mapped[int]
+    voter_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    choice: Mapped[str] = mapped_column(String(10))
+    cast_at: Mapped[datetime] = mapped_column(default=now)
+
+    voter: Mapped[User] = relationship()
+
+
+class Resolution(db.Model):
+    """A vote taken at a meeting, recorded once per voting round by the secretary."""
+
+    __tablename__ = "resolution"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "round", name="uq_resolution_round"),
+        CheckConstraint("outcome in ('passed','failed')", name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(64))
+    round: Mapped[int]
+    meeting_date: Mapped[date]
+    should_attend: Mapped[int]
+    attended: Mapped[int]
+    votes_for: Mapped[int]
+    votes_against: Mapped[int]
+    votes_abstain: Mapped[int]
+    # Written opinions of absent voting members, counted with the votes (DOMAIN 1.15).
+    written_for: Mapped[int] = mapped_column(default=0)
+    written_against: Mapped[int] = mapped_column(default=0)
+    written_abstain: Mapped[int] = mapped_column(default=0)
+    outcome: Mapped[str] = mapped_column(String(10))
+    minutes_attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"))
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Comment(db.Model):
+    __tablename__ = "comment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True
+    )
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+    author: Mapped[User | None] = relationship()
+
+
+class Attachment(db.Model):
+    """A file stored on disk under its SHA-256; the row says who may see it (through its case)."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True
+    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Notification(db.Model):
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_read", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(30))  # reminder, overdue, escalation, result, vote
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    read_at: Mapped[datetime | None]

@@ -1,0 +1,286 @@
+"""Fixtures: a fresh database per test (SQLite always, PostgreSQL when configured), a clock
+for time travel, factories for organizations and people, and logged-in clients.
+
+The schema is built once per session through the migrations (so they are tested too), then
+each test gets its own copy: a file copy on SQLite, a truncation on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from pbflow import create_app
+from pbflow.extensions import db
+
+PG_URL = os.environ.get("PBFLOW_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+PASSWORD = "correct-horse-42"
+
+
+def _pg_admin_url(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A private PostgreSQL database for this test run (parallel runs do not collide)."""
+    if not PG_URL:
+        yield None
+        return
+    name = f"pbflow_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as conn:
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _migrate(app) -> None:
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("template")
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": folder,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'template.sqlite3'}",
+            "SECRET_KEY": "test",
+        }
+    )
+    _migrate(app)
+    with app.app_context():
+        db.engine.dispose()
+    return folder / "template.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_database):
+    if pg_database is None:
+        return None
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": pg_database, "SECRET_KEY": "test"}
+    )
+    _migrate(app)
+    with app.app_context():
+        db.engine.dispose()
+    return pg_database
+
+
+def _truncate_pg(app) -> None:
+    with app.app_context(), db.engine.begin() as conn:
+        tables = [t.name for t in db.metadata.sorted_tables]
+        conn.execute(text("SET session_replication_role = replica"))
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
+        )
+        conn.execute(text("SET session_replication_role = DEFAULT"))
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request, tmp_path):
+    backend = request.param
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "INSTANCE_PATH": tmp_path,
+        "PBFLOW_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "WTF_CSRF_ENABLED": True,
+        "PBFLOW_LOGIN_MAX_FAILURES": 3,
+        "PBFLOW_PASSWORD_METHOD": "pbkdf2:sha256:1000",
+    }
+    if hasattr(request, "node") and request.node.get_closest_marker("workflows_dir"):
+        config["PBFLOW_WORKFLOWS_DIR"] = request.node.get_closest_marker("workflows_dir").args[0]
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "test.sqlite3"
+        shutil.copy(template, target)
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{target}"
+    else:
+        config["SQLALCHEMY_DATABASE_URI"] = request.getfixturevalue("pg_template")
+    application = create_app(config)
+    if backend == "postgresql":
+        _truncate_pg(application)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Clock:
+    """Time travel: the engine, guards and timers all read pbflow.clock.now()."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def set(self, when: datetime | str) -> datetime:
+        if isinstance(when, str):
+            when = datetime.fromisoformat(when)
+        self.app.config["PBFLOW_FAKE_NOW"] = when
+        return when
+
+    def advance(self, **delta: float) -> datetime:
+        from pbflow import clock
+
+        return self.set(clock.now() + timedelta(**delta))
+
+
+@pytest.fixture
+def clock(app):
+    c = Clock(app)
+    c.set("2026-03-02T02:00:00")  # a Monday, 10:00 in Beijing
+    return c
+
+
+@dataclass
+class World:
+    """A small party organization: a committee, a general branch, two branches."""
+
+    committee: Any
+    general_branch: Any
+    branch: Any
+    other_branch: Any
+    users: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.users[name]
+
+
+def make_user(
+    username: str,
+    roles: list[tuple[Any, str]] = (),
+    *,
+    person_org=None,
+    party_status: str = "full",
+    **person: Any,
+):
+    from pbflow.models import Person
+    from pbflow.services import accounts
+
+    user = accounts.create_user(
+        username, username.replace("_", " ").title(), PASSWORD, commit=False
+    )
+    for org, role in roles:
+        accounts.grant_role(user, org, role, commit=False)
+    if person_org is not None:
+        db.session.add(
+            Person(
+                name=user.display_name,
+                org_id=person_org.id,
+                user_id=user.id,
+                party_status=party_status,
+                **person,
+            )
+        )
+    db.session.commit()
+    return user
+
+
+@pytest.fixture
+def world(app, clock) -> World:
+    from pbflow.services import accounts
+
+    committee = accounts.create_org("coal", "煤矿党委", "committee", name_en="Coal mine committee")
+    general = accounts.create_org(
+        "gb1", "第一党总支", "general_branch", committee, name_en="First general branch"
+    )
+    branch = accounts.create_org(
+        "b1", "采煤一队党支部", "branch", general, name_en="Mining team 1 branch"
+    )
+    other = accounts.create_org(
+        "b2", "机电队党支部", "branch", committee, name_en="Electrical team branch"
+    )
+    users = {
+        "admin": make_user("admin", [(committee, "admin")]),
+        "committee_a": make_user("committee_a", [(committee, "committee")], person_org=committee),
+        "committee_b": make_user("committee_b", [(committee, "committee")], person_org=committee),
+        "committee_c": make_user("committee_c", [(committee, "committee")], person_org=committee),
+        "gb_secretary": make_user("gb_secretary", [(general, "secretary")], person_org=general),
+        "secretary": make_user("secretary", [(branch, "secretary")], person_org=branch),
+        "deputy": make_user("deputy", [(branch, "deputy_secretary")], person_org=branch),
+        "branch_member": make_user(
+            "branch_member", [(branch, "branch_committee")], person_org=branch
+        ),
+        "member": make_user("member", [(branch, "member")], person_org=branch),
+        "other_secretary": make_user("other_secretary", [(other, "secretary")], person_org=other),
+        "auditor": make_user("auditor", [(committee, "auditor")]),
+    }
+    return World(committee, general, branch, other, users)
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username: str, password: str = PASSWORD):
+        page = self.client.get("/login")
+        token = csrf_token(page.get_data(as_text=True))
+        return self.client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": token}
+        )
+
+    def logout(self):
+        page = self.client.get("/")
+        token = csrf_token(page.get_data(as_text=True))
+        return self.client.post("/logout", data={"csrf_token": token})
+
+
+def csrf_token(html: str) -> str:
+    import re
+
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html
+    )
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+def audit_actions(instance_id: int | None = None) -> list[str]:
+    from sqlalchemy import select
+
+    from pbflow.models import AuditEvent
+
+    stmt = select(AuditEvent.action).order_by(AuditEvent.seq)
+    if instance_id is not None:
+        stmt = stmt.where(AuditEvent.instance_id == instance_id)
+    return list(db.session.execute(stmt).scalars())
+
+
+TEST_WORKFLOWS = Path(__file__).parent / "workflows"
