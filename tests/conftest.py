@@ -1,8 +1,9 @@
 """Fixtures: a fresh database per test (SQLite always, PostgreSQL when configured), a clock
 for time travel, factories for organizations and people, and logged-in clients.
 
-The schema is built once per session through the migrations (so they are tested too), then
-each test gets its own copy: a file copy on SQLite, a truncation on PostgreSQL.
+The schema is built once per session from the models (``create_all`` plus the audit triggers;
+tests/test_migrations.py proves the migrations build the same schema), then each test gets
+its own copy: a file copy on SQLite, a truncation on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -52,10 +53,11 @@ def pg_database():
 
 
 def _migrate(app) -> None:
-    from flask_migrate import upgrade
+    from pbflow import audit
 
-    with app.app_context():
-        upgrade()
+    with app.app_context(), db.engine.begin() as conn:
+        db.metadata.create_all(conn)
+        audit.install_triggers(conn)
 
 
 @pytest.fixture(scope="session")

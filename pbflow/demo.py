@@ -1,0 +1,211 @@
+"""Demo data for a first look: a coal mine's party committee, its branches, people in every
+role, and cases in various states. Loaded by ``pbflow init --demo`` only into an empty
+database, through the same service functions as real use (so it is all in the audit trail).
+
+Each procedure adds its own demo cases in a module listed in ``EXTENSIONS``; such a module
+has ``load(world: DemoWorld) -> None``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from pbflow import clock
+from pbflow.engine import runtime
+from pbflow.extensions import db
+from pbflow.models import Organization, Person, User
+from pbflow.services import accounts
+
+PASSWORD = "pbflow-demo"
+
+# Modules that add demo cases for one procedure each (see the module docstring).
+EXTENSIONS: list[str] = []
+
+# username, display name, [(org code, role)], person org code or None, party status
+PEOPLE: list[tuple[str, str, list[tuple[str, str]], str | None, str]] = [
+    ("admin", "系统管理员", [("coal", "admin")], None, "none"),
+    (
+        "wang.shuji",
+        "王建国（党委书记）",
+        [("coal", "committee"), ("coal", "secretary")],
+        "coal",
+        "full",
+    ),
+    ("li.weiyuan", "李红梅（党委委员）", [("coal", "committee")], "coal", "full"),
+    (
+        "zhao.zuzhi",
+        "赵立新（组织部）",
+        [("coal", "committee"), ("coal", "organizer")],
+        "coal",
+        "full",
+    ),
+    ("sun.weiyuan", "孙志强（党委委员）", [("coal", "committee")], "coal", "full"),
+    ("zhou.zongzhi", "周海（总支书记）", [("gb1", "secretary")], "gb1", "full"),
+    (
+        "chen.shuji",
+        "陈伟（采煤一队支书）",
+        [("b1", "secretary"), ("b1", "branch_committee")],
+        "b1",
+        "full",
+    ),
+    (
+        "liu.fushuji",
+        "刘洋（采煤一队副书记）",
+        [("b1", "deputy_secretary"), ("b1", "branch_committee")],
+        "b1",
+        "full",
+    ),
+    (
+        "yang.zuzhi",
+        "杨帆（采煤一队组织委员）",
+        [("b1", "organizing_member"), ("b1", "branch_committee")],
+        "b1",
+        "full",
+    ),
+    ("huang.dangyuan", "黄磊（党员）", [("b1", "member")], "b1", "full"),
+    ("wu.dangyuan", "吴静（党员）", [("b1", "member"), ("b1", "group_leader")], "b1", "full"),
+    ("xu.dangyuan", "徐明（党员）", [("b1", "member")], "b1", "full"),
+    ("zheng.yubei", "郑凯（预备党员）", [("b1", "member")], "b1", "probationary"),
+    ("ma.jiji", "马超（入党积极分子）", [], "b1", "activist"),
+    ("zhu.shenqing", "朱丽（入党申请人）", [], "b1", "applicant"),
+    (
+        "guo.shuji",
+        "郭强（机电队支书）",
+        [("b2", "secretary"), ("b2", "branch_committee")],
+        "b2",
+        "full",
+    ),
+    ("he.dangyuan", "何平（机电队党员）", [("b2", "member")], "b2", "full"),
+    ("lin.dangyuan", "林涛（机电队党员）", [("b2", "member")], "b2", "full"),
+    ("luo.dangyuan", "罗军（机电队党员）", [("b2", "member")], "b2", "full"),
+    (
+        "gao.shuji",
+        "高远（通风队支书）",
+        [("b3", "secretary"), ("b3", "branch_committee")],
+        "b3",
+        "full",
+    ),
+    ("tang.dangyuan", "唐峰（通风队党员）", [("b3", "member")], "b3", "full"),
+    ("song.dangyuan", "宋雨（通风队党员）", [("b3", "member")], "b3", "full"),
+    ("han.shenji", "韩雪（纪委审计）", [("coal", "auditor")], None, "none"),
+]
+
+ORGS = [
+    ("coal", "红星煤矿党委", "Hongxing Coal Mine Party Committee", "committee", None),
+    ("gb1", "综采党总支", "Fully-mechanized Mining General Branch", "general_branch", "coal"),
+    ("b1", "采煤一队党支部", "Mining Team 1 Branch", "branch", "gb1"),
+    ("b3", "通风队党支部", "Ventilation Team Branch", "branch", "gb1"),
+    ("b2", "机电队党支部", "Electromechanical Team Branch", "branch", "coal"),
+]
+
+
+@dataclass
+class DemoWorld:
+    orgs: dict[str, Organization] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    persons: dict[str, Person] = field(default_factory=dict)
+
+    def user(self, username: str) -> User:
+        return self.users[username]
+
+
+def _birth(age: int) -> date:
+    return clock.today() - timedelta(days=365 * age + 40)
+
+
+def _people(world: DemoWorld) -> None:
+    today = clock.today()
+    for i, (username, name, roles, person_org, status) in enumerate(PEOPLE):
+        user = accounts.create_user(username, name, PASSWORD, commit=False)
+        world.users[username] = user
+        for org_code, role in roles:
+            accounts.grant_role(user, world.orgs[org_code], role, commit=False)
+        if person_org:
+            person = Person(
+                name=name.split("（")[0],
+                org_id=world.orgs[person_org].id,
+                user_id=user.id,
+                party_status=status,
+                birth_date=_birth(25 + i % 20),
+                gender="女" if i % 3 == 0 else "男",
+                ethnicity="汉族",
+                education="大专",
+                job="采煤工" if person_org == "b1" else "职工",
+                applied_on=today - timedelta(days=900) if status != "none" else None,
+                full_member_on=today - timedelta(days=365 * (3 + i % 10))
+                if status == "full"
+                else None,
+            )
+            db.session.add(person)
+            world.persons[username] = person
+    db.session.commit()
+
+
+def _funding_cases(world: DemoWorld) -> None:
+    u = world.user
+    base = {"venue": "矿史馆", "budget": "交通、资料、场地布置", "participants": "30"}
+    day = (clock.today() + timedelta(days=20)).isoformat()
+
+    def new(purpose: str, amount: str, who: str = "yang.zuzhi", org: str = "b1") -> int:
+        case = runtime.start(
+            "activity_funding",
+            world.orgs[org],
+            u(who),
+            {**base, "purpose": purpose, "amount": amount, "activity_date": day},
+        )
+        return case.id
+
+    new("“七一”主题党日参观学习", "1800")
+    c = new("安全生产知识竞赛", "2600")
+    runtime.fire(c, "submit", u("yang.zuzhi"))
+    c = new("党史学习教育专题讲座", "3200")
+    runtime.fire(c, "submit", u("yang.zuzhi"))
+    runtime.fire(c, "secretary_approve", u("chen.shuji"))
+    c = new("红色教育基地研学", "12000")
+    runtime.fire(c, "submit", u("yang.zuzhi"))
+    runtime.fire(c, "secretary_approve", u("chen.shuji"))
+    runtime.fire(c, "forward_to_committee", u("zhou.zongzhi"))
+    c = new("退休老党员慰问", "1500", who="guo.shuji", org="b2")
+    runtime.fire(c, "submit", u("guo.shuji"))
+    c = new("书记讲党课资料印制", "600", who="gao.shuji", org="b3")
+    runtime.fire(c, "submit", u("gao.shuji"))
+    runtime.fire(c, "return_for_changes", u("gao.shuji"), comment="预算请列明印制数量")
+
+
+def is_empty() -> bool:
+    return not db.session.execute(select(func.count()).select_from(Organization)).scalar()
+
+
+def load_if_empty() -> DemoWorld | None:
+    """Load the demo organization into an empty database; None when data is already there."""
+    if not is_empty():
+        return None
+    world = DemoWorld()
+    for code, name, name_en, kind, parent in ORGS:
+        world.orgs[code] = accounts.create_org(
+            code,
+            name,
+            kind,
+            world.orgs.get(parent) if parent else None,
+            name_en=name_en,
+            commit=False,
+        )
+    db.session.commit()
+    _people(world)
+    _funding_cases(world)
+    for module in EXTENSIONS:
+        importlib.import_module(module).load(world)
+    return world
+
+
+def logins_text() -> str:
+    lines = [f"Demo logins (password for all: {PASSWORD}):"]
+    for username, name, roles, _org, _status in PEOPLE:
+        where = ", ".join(f"{role}@{org}" for org, role in roles) or "no role (applicant)"
+        lines.append(f"  {username:<14} {name}  [{where}]")
+    return "\n".join(lines)
