@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from pbflow import audit, clock
 from pbflow.engine import actors
-from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
+from pbflow.engine.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Organization, RoleAssignment, User
 from pbflow.models.org import ORG_KINDS
@@ -30,6 +30,18 @@ def hash_password(password: str) -> str:
 
 class LoginRefused(DomainError):
     status = 401
+
+
+def require_admin(actor, org_id: int) -> None:
+    """Refuse unless ``actor`` holds ``admin`` at ``org_id`` or above it.
+
+    ``None`` (or "system") is the CLI and the demo loader, which are trusted.
+    """
+    if actor is None or actor == audit.SYSTEM:
+        return
+    node = actors.org_index().get(org_id)
+    if node is None or not actors.has_role(actor.id, "admin", node.ancestor_ids()):
+        raise NotAllowed(_("Only an administrator of this organization may change this."))
 
 
 def _commit() -> None:
@@ -159,6 +171,8 @@ def set_password(user: User, password: str, *, actor=None) -> None:
 
 def set_active(user: User, active: bool, *, actor=None) -> None:
     """Deactivate (or reactivate) an account; its history and roles stay for the record."""
+    if not active and actor is not None and getattr(actor, "id", None) == user.id:
+        raise DomainError(_("You cannot deactivate your own account."))
     user.active = active
     audit.record(
         "user_activated" if active else "user_deactivated",
@@ -178,6 +192,7 @@ def unlock(user: User, *, actor=None) -> None:
 def grant_role(
     user: User, org: Organization, role: str, *, actor=None, commit: bool = True
 ) -> RoleAssignment:
+    require_admin(actor, org.id)
     if role not in ROLES:
         raise ValidationFailed(
             _("Unknown role '%(role)s'.", role=role),
@@ -208,6 +223,7 @@ def grant_role(
 
 
 def revoke_role(user: User, org: Organization, role: str, *, actor=None) -> None:
+    require_admin(actor, org.id)
     ra = db.session.execute(
         select(RoleAssignment).where(
             RoleAssignment.user_id == user.id,
@@ -239,6 +255,10 @@ def create_org(
     commit: bool = True,
 ) -> Organization:
     code = (code or "").strip()
+    if parent is not None:
+        require_admin(actor, parent.id)
+    elif actor is not None and actor != audit.SYSTEM:
+        raise NotAllowed(_("A new top-level party committee is created with the command line."))
     errors = {}
     if not code or len(code) > 64 or not all(c.isalnum() or c in "._-" for c in code):
         errors["code"] = _("use letters, digits, '.', '_' or '-' (at most 64)")
@@ -275,3 +295,117 @@ def create_org(
     if commit:
         _commit()
     return org
+
+
+def rename_org(org: Organization, name: str, name_en: str | None = None, *, actor=None) -> bool:
+    """Change an organization's names; the event keeps the old ones. False if unchanged."""
+    require_admin(actor, org.id)
+    name = (name or "").strip()
+    name_en = (name_en or "").strip() or None
+    errors = {}
+    if not name:
+        errors["name"] = _("is required")
+    elif len(name) > 200:
+        errors["name"] = _("is longer than %(n)s characters", n=200)
+    if name_en and len(name_en) > 200:
+        errors["name_en"] = _("is longer than %(n)s characters", n=200)
+    if errors:
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    if (org.name, org.name_en) == (name, name_en):
+        return False
+    audit.record(
+        "org_renamed",
+        actor=actor,
+        org_id=org.id,
+        payload={
+            "before": {"name": org.name, "name_en": org.name_en},
+            "after": {"name": name, "name_en": name_en},
+        },
+    )
+    org.name, org.name_en = name, name_en
+    actors.forget_orgs()
+    _commit()
+    return True
+
+
+def set_org_active(org: Organization, active: bool, *, actor=None) -> None:
+    """Deactivate (or reactivate) an organization; its people, cases and history stay.
+
+    Refused while it still has active sub-organizations or open cases, so nothing is left
+    hanging under an organization nobody can choose any more.
+    """
+    from pbflow.models import ProcessInstance
+
+    require_admin(actor, org.id)
+    if org.active == active:
+        return
+    if not active:
+        children = db.session.execute(
+            select(Organization.code).where(
+                Organization.parent_id == org.id, Organization.active.is_(True)
+            )
+        ).scalars()
+        children = list(children)
+        if children:
+            raise DomainError(
+                _(
+                    "Deactivate its sub-organizations first: %(codes)s.",
+                    codes=", ".join(children),
+                )
+            )
+        open_cases = db.session.execute(
+            select(func.count(ProcessInstance.id)).where(
+                ProcessInstance.org_id == org.id, ProcessInstance.closed_at.is_(None)
+            )
+        ).scalar_one()
+        if open_cases:
+            raise DomainError(
+                _("It still has %(n)s open cases; close or move them first.", n=open_cases)
+            )
+    elif org.parent is not None and not org.parent.active:
+        raise DomainError(_("Reactivate its parent organization first."))
+    org.active = active
+    audit.record(
+        "org_activated" if active else "org_deactivated",
+        actor=actor,
+        org_id=org.id,
+        payload={"code": org.code},
+    )
+    _commit()
+
+
+def change_own_password(user: User, current: str, new: str, confirm: str) -> None:
+    """A user changes their own password; the current one must be given."""
+    errors = {}
+    if not check_password_hash(user.password_hash, current or ""):
+        errors["current"] = _("is not your current password")
+    if len(new or "") < MIN_PASSWORD:
+        errors["new"] = _("must be at least %(n)s characters", n=MIN_PASSWORD)
+    elif new != confirm:
+        errors["confirm"] = _("does not match the new password")
+    if errors:
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    user.password_hash = hash_password(new)
+    audit.record("password_changed", actor=user, payload={"user_id": user.id, "own": True})
+    _commit()
+
+
+def set_locale(user: User, locale: str | None, *, actor=None) -> None:
+    """The user's page language; None follows the browser."""
+    from pbflow import LOCALES
+
+    locale = locale or None
+    if locale is not None and locale not in LOCALES:
+        raise ValidationFailed(
+            _("Some fields need correcting."),
+            field_errors={"locale": _("is not one of the choices")},
+        )
+    if user.locale == locale:
+        return
+    audit.record(
+        "user_locale_changed",
+        actor=actor if actor is not None else user,
+        payload={"user_id": user.id, "before": user.locale, "after": locale},
+    )
+    user.locale = locale
+    _commit()

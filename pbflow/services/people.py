@@ -1,0 +1,599 @@
+"""Member profiles: search, create, edit, audited corrections of party status, CSV import.
+
+Party status and its key dates are normally moved by the member-development workflow; changing
+them here is an explicit *audited correction* that needs a reason (for example a record
+migrated from paper with a wrong date). Every change records the before and after values.
+
+Rights: an actor given as a ``User`` must hold ``admin`` at the person's organization or above;
+``actor=None`` is the system (CLI, demo loader) and is not checked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, or_, select
+
+from pbflow import audit
+from pbflow.engine import actors
+from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
+from pbflow.extensions import db
+from pbflow.models import Organization, Person, User
+from pbflow.models.people import PARTY_STATUSES
+from pbflow.services.accounts import require_admin
+
+GENDERS = ("male", "female")
+# Accepted spellings on input (forms and CSV); stored as the code.
+_GENDER_INPUT = {"male": "male", "m": "male", "男": "male", "female": "female", "f": "female"}
+_GENDER_INPUT["女"] = "female"
+
+PROFILE_FIELDS = (
+    "name",
+    "id_number",
+    "gender",
+    "birth_date",
+    "ethnicity",
+    "education",
+    "job",
+    "phone",
+)
+# Kept by the member-development workflow; changed here only as an audited correction.
+STATUS_FIELDS = (
+    "party_status",
+    "applied_on",
+    "activist_on",
+    "target_on",
+    "admitted_on",
+    "probation_end_on",
+    "full_member_on",
+    "on_party_probation",
+)
+DATE_FIELDS = frozenset(
+    {
+        "birth_date",
+        "applied_on",
+        "activist_on",
+        "target_on",
+        "admitted_on",
+        "probation_end_on",
+        "full_member_on",
+    }
+)
+MAX_LEN = {
+    "name": 120,
+    "id_number": 40,
+    "ethnicity": 40,
+    "education": 80,
+    "job": 120,
+    "phone": 40,
+}
+
+# CSV import: the columns, in the order the template on the page shows them.
+CSV_COLUMNS = (
+    "name",
+    "id_number",
+    "org_code",
+    "gender",
+    "birth_date",
+    "ethnicity",
+    "education",
+    "job",
+    "phone",
+    "party_status",
+    "applied_on",
+    "activist_on",
+    "target_on",
+    "admitted_on",
+    "full_member_on",
+)
+CSV_REQUIRED = ("name", "org_code")
+MAX_IMPORT_BYTES = 2 * 1024 * 1024
+MAX_IMPORT_ROWS = 10_000
+
+STATUS_LABELS = {
+    "none": _l("none"),
+    "applicant": _l("applicant"),
+    "activist": _l("activist"),
+    "target": _l("development target"),
+    "probationary": _l("probationary member"),
+    "full": _l("full member"),
+}
+GENDER_LABELS = {"male": _l("male"), "female": _l("female")}
+
+
+def gender_label(value: str | None) -> str:
+    if not value:
+        return ""
+    code = _GENDER_INPUT.get(value.strip().lower(), value)
+    return str(GENDER_LABELS.get(code, value))
+
+
+def status_label(value: str | None) -> str:
+    return str(STATUS_LABELS.get(value or "none", value or ""))
+
+
+# --- rights and lookups ---------------------------------------------------------------------
+
+
+def get_person(person_id: int, *, reader: User | None = None) -> Person:
+    """A person by id; with ``reader``, only if that user may read the person's organization."""
+    person = db.session.get(Person, person_id)
+    if person is None or (reader is not None and not actors.can_read_org(reader, person.org_id)):
+        raise NotFound(_("No such person."))
+    return person
+
+
+@dataclass
+class Page:
+    """One page of a list, with what the pager needs."""
+
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def search_people(
+    reader: User,
+    *,
+    text: str = "",
+    org_id: int | None = None,
+    party_status: str | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page:
+    """People in the organizations ``reader`` may read, by name, id number or phone."""
+    readable = actors.readable_org_ids(reader)
+    if org_id is not None:
+        readable &= {
+            n.id for n in actors.org_index().values() if org_id in n.ancestor_ids()
+        }  # the chosen organization and everything below it
+    stmt = select(Person).where(Person.org_id.in_(readable or {-1}))
+    text = (text or "").strip()
+    if text:
+        like = f"%{text}%"
+        stmt = stmt.where(
+            or_(Person.name.ilike(like), Person.id_number.ilike(like), Person.phone.ilike(like))
+        )
+    if party_status in PARTY_STATUSES:
+        stmt = stmt.where(Person.party_status == party_status)
+    total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    page = max(1, page)
+    rows = db.session.execute(
+        stmt.order_by(Person.name, Person.id).offset((page - 1) * per_page).limit(per_page)
+    ).scalars()
+    return Page(list(rows), total, page, per_page)
+
+
+# --- parsing and validating fields ----------------------------------------------------------
+
+
+def _parse_date(value: str) -> date:
+    text = value.strip().replace("/", "-").replace(".", "-")
+    return date.fromisoformat(text)
+
+
+def clean_fields(raw: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str, Any], dict]:
+    """Parse the named fields from form or CSV text into values; return (values, errors).
+
+    Empty text means "no value" (None). Errors map field name to a readable message.
+    """
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        value = raw.get(name)
+        if isinstance(value, str):
+            value = value.strip()
+        if name == "on_party_probation":
+            values[name] = value in (True, "1", "on", "true", "yes", "y")
+            continue
+        if value in (None, ""):
+            if name == "name":
+                errors[name] = _("is required")
+            elif name == "party_status":
+                values[name] = "none"
+            else:
+                values[name] = None
+            continue
+        if name in DATE_FIELDS:
+            if isinstance(value, date):
+                values[name] = value
+                continue
+            try:
+                values[name] = _parse_date(value)
+            except ValueError:
+                errors[name] = _("'%(value)s' is not a date (use YYYY-MM-DD)", value=value)
+        elif name == "gender":
+            code = _GENDER_INPUT.get(value.lower())
+            if code is None:
+                errors[name] = _("'%(value)s' is not one of: male, female, 男, 女", value=value)
+            values[name] = code
+        elif name == "party_status":
+            if value not in PARTY_STATUSES:
+                errors[name] = _(
+                    "'%(value)s' is not one of: %(choices)s",
+                    value=value,
+                    choices=", ".join(PARTY_STATUSES),
+                )
+            values[name] = value
+        else:
+            limit = MAX_LEN.get(name)
+            if limit and len(value) > limit:
+                errors[name] = _("is longer than %(n)s characters", n=limit)
+            values[name] = value
+    return values, errors
+
+
+def _id_number_taken(id_number: str | None, person_id: int | None = None) -> bool:
+    if not id_number:
+        return False
+    stmt = select(Person.id).where(Person.id_number == id_number)
+    if person_id is not None:
+        stmt = stmt.where(Person.id != person_id)
+    return db.session.execute(stmt).first() is not None
+
+
+def _commit() -> None:
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def _org(org_id: Any) -> Organization:
+    org = db.session.get(Organization, int(org_id)) if str(org_id or "").isdigit() else None
+    if org is None:
+        raise ValidationFailed(
+            _("Some fields need correcting."), field_errors={"org_id": _("choose an organization")}
+        )
+    return org
+
+
+# --- create and edit ------------------------------------------------------------------------
+
+
+def create_person(raw: dict[str, Any], *, actor: Any = None) -> Person:
+    """A new person from profile fields plus ``org_id`` (and optionally party status)."""
+    org = _org(raw.get("org_id"))
+    require_admin(actor, org.id)
+    values, errors = clean_fields(raw, PROFILE_FIELDS + ("party_status",))
+    if "id_number" not in errors and _id_number_taken(values.get("id_number")):
+        errors["id_number"] = _("another person already has this ID number")
+    if errors:
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    person = Person(org_id=org.id, **values)
+    db.session.add(person)
+    db.session.flush()
+    audit.record(
+        "person_created",
+        actor=actor,
+        org_id=org.id,
+        payload={"person_id": person.id, "values": _jsonable(values)},
+    )
+    _commit()
+    return person
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in values.items()}
+
+
+def _changes(person: Person, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{field: {"before": old, "after": new}} for the fields whose value differs."""
+    out = {}
+    for name, new in values.items():
+        old = getattr(person, name)
+        if old != new:
+            out[name] = {"before": old, "after": new}
+    return _jsonable_changes(out)
+
+
+def _jsonable_changes(changes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k: _jsonable(v) for k, v in changes.items()}
+
+
+def update_profile(person: Person, raw: dict[str, Any], *, actor: Any = None) -> dict:
+    """Edit profile fields (and the organization); return the changes made (empty: none).
+
+    One ``person_updated`` event lists every changed field with its before and after value.
+    """
+    org = _org(raw.get("org_id", person.org_id))
+    require_admin(actor, person.org_id)
+    if org.id != person.org_id:
+        require_admin(actor, org.id)
+    values, errors = clean_fields(raw, PROFILE_FIELDS)
+    if "id_number" not in errors and _id_number_taken(values.get("id_number"), person.id):
+        errors["id_number"] = _("another person already has this ID number")
+    if errors:
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    values["org_id"] = org.id
+    changes = _changes(person, values)
+    if not changes:
+        return {}
+    for name in changes:
+        setattr(person, name, values[name])
+    audit.record(
+        "person_updated",
+        actor=actor,
+        org_id=person.org_id,
+        payload={"person_id": person.id, "changes": changes},
+    )
+    _commit()
+    return changes
+
+
+def correct_status(person: Person, raw: dict[str, Any], reason: str, *, actor: Any = None) -> dict:
+    """An audited correction of party status and key dates; ``reason`` is required.
+
+    The workflow is the normal way these change, so the event is named differently
+    (``person_status_corrected``) and carries the reason, for whoever audits it later.
+    """
+    require_admin(actor, person.org_id)
+    values, errors = clean_fields(raw, STATUS_FIELDS)
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = _("say why the record is corrected")
+    elif len(reason) > 500:
+        errors["reason"] = _("is longer than %(n)s characters", n=500)
+    if errors:
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    changes = _changes(person, values)
+    if not changes:
+        return {}
+    for name in changes:
+        setattr(person, name, values[name])
+    audit.record(
+        "person_status_corrected",
+        actor=actor,
+        org_id=person.org_id,
+        payload={"person_id": person.id, "changes": changes, "reason": reason},
+    )
+    _commit()
+    return changes
+
+
+def set_person_active(person: Person, active: bool, *, actor: Any = None) -> None:
+    """Mark a person as no longer in the organization (or back); the record stays."""
+    require_admin(actor, person.org_id)
+    if person.active == active:
+        return
+    person.active = active
+    audit.record(
+        "person_activated" if active else "person_deactivated",
+        actor=actor,
+        org_id=person.org_id,
+        payload={"person_id": person.id, "name": person.name},
+    )
+    _commit()
+
+
+# --- CSV import -----------------------------------------------------------------------------
+
+
+@dataclass
+class LineError:
+    line: int  # line number in the file, the header being line 1
+    column: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+    imported: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ImportRefused(ValidationFailed):
+    """The file as a whole is refused; ``report`` lists every line's problems."""
+
+    def __init__(self, message: str, report: ImportReport | None = None):
+        super().__init__(message)
+        self.report = report or ImportReport()
+
+
+def _decode(data: bytes) -> str:
+    if not data or not data.strip():
+        raise ImportRefused(_("The file is empty."))
+    if len(data) > MAX_IMPORT_BYTES:
+        raise ImportRefused(
+            _(
+                "The file is too large (at most %(n)s KiB). Split it into several files.",
+                n=MAX_IMPORT_BYTES // 1024,
+            )
+        )
+    if b"\x00" in data[:4096]:
+        raise ImportRefused(
+            _("This is not a CSV text file (a spreadsheet perhaps). Save it as 'CSV UTF-8'.")
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRefused(
+            _(
+                "The file is not UTF-8 encoded (byte %(pos)s). In the spreadsheet program, "
+                "save it as 'CSV UTF-8'.",
+                pos=exc.start + 1,
+            )
+        ) from None
+
+
+def check_csv(data: bytes, *, actor: Any = None) -> ImportReport:
+    """Validate every line of a people CSV; nothing is written.
+
+    Raises ImportRefused for a file that cannot be read at all (size, encoding, header);
+    otherwise returns a report whose ``errors`` name each bad line and column.
+    """
+    text = _decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except (StopIteration, csv.Error):
+        raise ImportRefused(_("The file has no header line.")) from None
+    unknown = [h for h in header if h and h not in CSV_COLUMNS]
+    missing = [c for c in CSV_REQUIRED if c not in header]
+    dup_cols = sorted({h for h in header if h and header.count(h) > 1})
+    problems = []
+    if unknown:
+        problems.append(_("unknown columns: %(cols)s", cols=", ".join(unknown)))
+    if missing:
+        problems.append(_("missing columns: %(cols)s", cols=", ".join(missing)))
+    if dup_cols:
+        problems.append(_("repeated columns: %(cols)s", cols=", ".join(dup_cols)))
+    if problems:
+        raise ImportRefused(
+            _("The header line is not right: %(problems)s.", problems="; ".join(problems))
+        )
+
+    report = ImportReport()
+    orgs = {
+        o.code: o for o in db.session.execute(select(Organization)).scalars()
+    }  # one query, not one per line
+    seen_ids: dict[str, int] = {}
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue  # blank lines are allowed (spreadsheets leave them at the end)
+            if len(rows) >= MAX_IMPORT_ROWS:
+                raise ImportRefused(
+                    _("The file has more than %(n)s people. Split it.", n=MAX_IMPORT_ROWS)
+                )
+            if len(record) != len(header):
+                report.errors.append(
+                    LineError(
+                        line,
+                        "",
+                        _(
+                            "has %(got)s cells, the header has %(want)s",
+                            got=len(record),
+                            want=len(header),
+                        ),
+                    )
+                )
+                continue
+            rows.append((line, dict(zip(header, record, strict=True))))
+    except csv.Error as exc:
+        raise ImportRefused(
+            _(
+                "The file is not valid CSV near line %(line)s: %(problem)s",
+                line=reader.line_num,
+                problem=str(exc),
+            )
+        ) from None
+    if not rows and not report.errors:
+        raise ImportRefused(_("The file has a header but no people."))
+
+    fields = tuple(c for c in CSV_COLUMNS if c != "org_code")
+    for line, raw in rows:
+        values, errors = clean_fields(raw, fields)
+        code = (raw.get("org_code") or "").strip()
+        org = orgs.get(code)
+        if not code:
+            errors["org_code"] = _("is required")
+        elif org is None:
+            errors["org_code"] = _("no organization has code '%(code)s'", code=code)
+        elif not org.active:
+            errors["org_code"] = _("organization '%(code)s' is deactivated", code=code)
+        else:
+            try:
+                require_admin(actor, org.id)
+            except NotAllowed:
+                errors["org_code"] = _("you are not an administrator of '%(code)s'", code=code)
+        id_number = values.get("id_number")
+        if id_number and "id_number" not in errors:
+            if id_number in seen_ids:
+                errors["id_number"] = _(
+                    "the same ID number is on line %(line)s", line=seen_ids[id_number]
+                )
+            else:
+                seen_ids[id_number] = line
+        for column, message in errors.items():
+            report.errors.append(LineError(line, column, message))
+        if not errors:
+            values["org_id"] = org.id
+            report.rows.append(values | {"_line": line})
+    if seen_ids:
+        taken = set(
+            db.session.execute(
+                select(Person.id_number).where(Person.id_number.in_(list(seen_ids)))
+            ).scalars()
+        )
+        for number in sorted(taken, key=lambda n: seen_ids[n]):
+            report.errors.append(
+                LineError(
+                    seen_ids[number], "id_number", _("a person with this ID number already exists")
+                )
+            )
+    report.errors.sort(
+        key=lambda e: (e.line, CSV_COLUMNS.index(e.column) if e.column in CSV_COLUMNS else -1)
+    )
+    return report
+
+
+def import_csv(data: bytes, *, actor: Any = None, filename: str = "") -> ImportReport:
+    """Import every person of the file in one transaction, or nobody.
+
+    Raises ImportRefused (with the line-by-line report) when any line is invalid.
+    """
+    report = check_csv(data, actor=actor)
+    if not report.ok:
+        raise ImportRefused(
+            _(
+                "Nothing was imported: %(n)s problems in the file. Correct them and upload "
+                "the whole file again.",
+                n=len(report.errors),
+            ),
+            report,
+        )
+    people = []
+    for values in report.rows:
+        line = values.pop("_line")
+        person = Person(**values)
+        db.session.add(person)
+        people.append((line, person))
+    db.session.flush()
+    for line, person in people:
+        audit.record(
+            "person_created",
+            actor=actor,
+            org_id=person.org_id,
+            payload={
+                "person_id": person.id,
+                "source": "csv",
+                "line": line,
+                "values": _jsonable({c: getattr(person, c) for c in PROFILE_FIELDS}),
+            },
+        )
+    audit.record(
+        "people_imported",
+        actor=actor,
+        payload={"count": len(people), "filename": filename[:200]},
+    )
+    _commit()
+    report.imported = len(people)
+    return report
