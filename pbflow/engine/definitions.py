@@ -34,7 +34,9 @@ FIELD_TYPES = (
     "file",
 )
 ROLE_SCOPES = ("org", "parent", "committee", "general_branch", "ancestor")
-ACTOR_WORDS = ("subject", "submitter", "assignee", "system", "anyone")
+# code_holder: whoever proved they hold a case's tracking code (the opinion box, see
+# actors.CodeHolder); never matched by a logged-in user as such.
+ACTOR_WORDS = ("subject", "submitter", "assignee", "system", "anyone", "code_holder")
 OVERDUE_ACTIONS = ("notify", "escalate")
 QUORUMS = ("none", "more_than_half", "two_thirds")
 PASS_MARKS = ("more_than_half", "two_thirds")
@@ -47,6 +49,7 @@ DUE_UNITS = ("days", "working_days", "months")
 
 class _LineDict(dict):
     line: int | None = None
+    key_lines: dict[Any, int] | None = None
 
 
 class _Loader(yaml.SafeLoader):
@@ -64,6 +67,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineDict:
                 raise DefinitionError("", f"duplicate key '{key}'", key_node.start_mark.line + 1)
             seen.add(key)
     result.line = node.start_mark.line + 1
+    result.key_lines = {
+        k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
+    }
     return result
 
 
@@ -72,6 +78,19 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 
 def _line(obj: Any) -> int | None:
     return getattr(obj, "line", None)
+
+
+class _At:
+    """A line to point an error at, for a place that is not a mapping of its own."""
+
+    def __init__(self, line: int | None):
+        self.line = line
+
+
+def _key_at(node: Any, key: Any) -> _At:
+    """The line of ``key`` inside a mapping, else of the mapping itself."""
+    lines = getattr(node, "key_lines", None) or {}
+    return _At(lines.get(key, _line(node)))
 
 
 # --- the definition model -------------------------------------------------------------------
@@ -261,9 +280,13 @@ class _Parser:
     def keys(self, node: Any, allowed: set[str], what: str, required: set[str] = frozenset()):
         if not isinstance(node, dict):
             raise self.fail(f"{what} must be a mapping", node)
-        unknown = sorted(set(node) - allowed)
+        unknown = sorted(set(node) - allowed, key=str)
         if unknown:
-            raise self.fail(f"{what}: unknown key(s) {', '.join(map(str, unknown))}", node)
+            raise self.fail(
+                f"{what}: unknown key(s) {', '.join(map(str, unknown))} "
+                f"(allowed: {', '.join(sorted(allowed))})",
+                _key_at(node, unknown[0]),
+            )
         missing = sorted(required - set(node))
         if missing:
             raise self.fail(f"{what}: missing key(s) {', '.join(missing)}", node)
@@ -292,7 +315,9 @@ class _Parser:
                 elif item in ROLES:
                     rules.append(ActorRule(kind="role", role=item))
                 else:
-                    raise self.fail(f"{what}: unknown role or actor '{item}'", parent)
+                    raise self.fail(
+                        f"{what}: unknown role or actor '{item}'", _key_at(parent, "by")
+                    )
             elif isinstance(item, dict) and "role" in item:
                 self.keys(item, {"role", "at"}, f"{what}: actor", {"role"})
                 if item["role"] not in ROLES:
@@ -308,7 +333,7 @@ class _Parser:
                 self.keys(item, {key}, f"{what}: actor", {key})
                 rules.append(ActorRule(kind=key, field=str(item[key])))
             else:
-                raise self.fail(f"{what}: cannot read actor {item!r}", parent)
+                raise self.fail(f"{what}: cannot read actor {item!r}", _key_at(parent, "by"))
         return tuple(rules)
 
     def fields(self, node: Any, what: str) -> tuple[FieldSpec, ...]:
@@ -384,7 +409,7 @@ class _Parser:
             )
         return tuple(specs)
 
-    def rules(self, node: Any, what: str, registry: dict[str, Any], kind: str):
+    def rules(self, node: Any, what: str, registry: dict[str, Any], kind: str, parent: Any = None):
         if node is None:
             return ()
         if not isinstance(node, list):
@@ -397,17 +422,16 @@ class _Parser:
                 name = item["name"]
                 params = {k: v for k, v in item.items() if k != "name"}
             else:
-                raise self.fail(f"{what}: cannot read {kind} {item!r}", node)
+                raise self.fail(f"{what}: cannot read {kind} {item!r}", parent)
+            where = item if isinstance(item, dict) else _key_at(parent, f"{kind}s")
             if name not in registry:
                 raise self.fail(
                     f"{what}: unknown {kind} '{name}' (known: {', '.join(sorted(registry))})",
-                    item if isinstance(item, dict) else None,
+                    where,
                 )
             problem = registry[name].check_params(params)
             if problem:
-                raise self.fail(
-                    f"{what}: {kind} '{name}': {problem}", item if isinstance(item, dict) else None
-                )
+                raise self.fail(f"{what}: {kind} '{name}': {problem}", where)
             specs.append(RuleSpec(name=name, params=dict(params)))
         return tuple(specs)
 
@@ -431,6 +455,15 @@ class _Parser:
 
 def parse(source: str, path: str) -> Definition:
     """Parse and validate one workflow file's text; raise DefinitionError on the first problem."""
+    try:
+        return _parse(source, path)
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        # A shape no check above foresaw (a list where a mapping belongs...): still a refusal
+        # naming the file, never a crash of whoever loads it.
+        raise DefinitionError(path, f"cannot read the file's structure ({exc!r})") from None
+
+
+def _parse(source: str, path: str) -> Definition:
     from pbflow.engine import effects, guards  # registries; imported late to avoid a cycle
 
     try:
@@ -472,6 +505,9 @@ def parse(source: str, path: str) -> Definition:
             raise p.fail(f"run_by: unknown organization kind '{kind}'", raw)
 
     settings: dict[str, SettingSpec] = {}
+    for section in ("settings", "stages"):
+        if not isinstance(raw.get(section) or {}, dict):
+            raise p.fail(f"{section} must be a mapping", _key_at(raw, section))
     for name, spec in (raw.get("settings") or {}).items():
         p.keys(spec, {"default", "type", "label"}, f"setting '{name}'", {"default", "label"})
         stype = spec.get("type", type(spec["default"]).__name__)
@@ -548,7 +584,7 @@ def parse(source: str, path: str) -> Definition:
                 raise p.fail(
                     f"{what}: unknown electorate '{electorate}' (use full_members or "
                     f"role:NAME, role:NAME@SCOPE)",
-                    v,
+                    _key_at(v, "electorate"),
                 )
             if v.get("quorum", "more_than_half") not in QUORUMS:
                 raise p.fail(f"{what}: quorum must be one of {', '.join(QUORUMS)}", v)
@@ -615,12 +651,12 @@ def parse(source: str, path: str) -> Definition:
         if sources != ["*"]:
             for s in sources:
                 if s not in states:
-                    raise p.fail(f"{what}: unknown source state '{s}'", item)
+                    raise p.fail(f"{what}: unknown source state '{s}'", _key_at(item, "source"))
                 if states[s].final:
-                    raise p.fail(f"{what}: source '{s}' is a final state", item)
+                    raise p.fail(f"{what}: source '{s}' is a final state", _key_at(item, "source"))
         dest = str(item["dest"])
         if dest not in states:
-            raise p.fail(f"{what}: unknown destination state '{dest}'", item)
+            raise p.fail(f"{what}: unknown destination state '{dest}'", _key_at(item, "dest"))
         expanded = [s for s in states if not states[s].final] if sources == ["*"] else sources
         for s in expanded:
             if (s, trigger) in seen_keys:
@@ -640,8 +676,8 @@ def parse(source: str, path: str) -> Definition:
                 label=p.label(item["label"], what, item),
                 by=p.actor_rules(item["by"], what, item),
                 fields=fields,
-                guards=p.rules(item.get("guards"), what, guards.REGISTRY, "guard"),
-                effects=p.rules(item.get("effects"), what, effects.REGISTRY, "effect"),
+                guards=p.rules(item.get("guards"), what, guards.REGISTRY, "guard", item),
+                effects=p.rules(item.get("effects"), what, effects.REGISTRY, "effect", item),
                 comment=comment,
                 show_blocked=bool(item.get("show_blocked", True)),
                 line=_line(item),
@@ -658,8 +694,8 @@ def parse(source: str, path: str) -> Definition:
         run_by=tuple(run_by),
         start_by=p.actor_rules(start["by"], "start", start),
         start_fields=start_fields,
-        start_effects=p.rules(start.get("effects"), "start", effects.REGISTRY, "effect"),
-        start_guards=p.rules(start.get("guards"), "start", guards.REGISTRY, "guard"),
+        start_effects=p.rules(start.get("effects"), "start", effects.REGISTRY, "effect", start),
+        start_guards=p.rules(start.get("guards"), "start", guards.REGISTRY, "guard", start),
         subject=subject,
         title_template=start.get("title"),
         settings=settings,
@@ -675,28 +711,45 @@ def parse(source: str, path: str) -> Definition:
     return definition
 
 
+def _date_fields(d: Definition) -> set[str]:
+    fields = [*d.start_fields, *(f for t in d.transitions for f in t.fields)]
+    return {f.name for f in fields if f.type == "date"}
+
+
 def _check_graph(p: _Parser, d: Definition) -> None:
+    raw_states = p.raw["states"]
     for name, state in d.states.items():
+        node = raw_states.get(name, raw_states)
         outgoing = d.transitions_from(name)
         if not state.final and not outgoing:
-            raise p.fail(f"state '{name}' is not final and has no way out", p.raw["states"])
+            raise p.fail(f"state '{name}' is not final and has no way out", node)
+        # The engine itself fires vote outcomes and on_overdue steps: they must allow it.
+        automatic: list[tuple[str, str]] = []
         if state.vote:
-            for outcome in (state.vote.passed, state.vote.failed):
-                if not d.transition(name, outcome):
-                    raise p.fail(
-                        f"state '{name}': vote outcome trigger '{outcome}' is not a transition "
-                        f"from '{name}'",
-                        p.raw["states"],
-                    )
-        if state.overdue_trigger and not d.transition(name, state.overdue_trigger):
-            raise p.fail(
-                f"state '{name}': on_overdue fires '{state.overdue_trigger}', which is not a "
-                f"transition from '{name}'",
-                p.raw["states"],
-            )
+            automatic = [(t, "vote outcome") for t in (state.vote.passed, state.vote.failed)]
+        if state.overdue_trigger:
+            automatic.append((state.overdue_trigger, "on_overdue trigger"))
+        for trigger, why in automatic:
+            t = d.transition(name, trigger)
+            if t is None:
+                raise p.fail(
+                    f"state '{name}': {why} '{trigger}' is not a transition from '{name}'",
+                    node,
+                )
+            if not any(rule.kind == "system" for rule in t.by):
+                raise p.fail(
+                    f"state '{name}': {why} '{trigger}' is fired by the engine, so it needs "
+                    f"'system' in its 'by'",
+                    node,
+                )
         if state.due and state.due.setting and state.due.setting not in d.settings:
+            raise p.fail(f"state '{name}': due uses unknown setting '{state.due.setting}'", node)
+        source = state.due.from_field if state.due else None
+        if source and not source.startswith("subject.") and source not in _date_fields(d):
             raise p.fail(
-                f"state '{name}': due uses unknown setting '{state.due.setting}'", p.raw["states"]
+                f"state '{name}': due counts from '{source}', which is not a date field of "
+                f"this workflow (or subject.<key date>)",
+                node,
             )
     reached = {d.initial}
     queue = deque([d.initial])
@@ -707,7 +760,10 @@ def _check_graph(p: _Parser, d: Definition) -> None:
                 queue.append(t.dest)
     unreachable = [s for s in d.states if s not in reached]
     if unreachable:
-        raise p.fail(f"unreachable state(s): {', '.join(unreachable)}", p.raw["states"])
+        raise p.fail(
+            f"unreachable state(s): {', '.join(unreachable)}",
+            raw_states.get(unreachable[0], raw_states),
+        )
     for t in d.transitions:
         for rule in (*t.guards, *t.effects):
             setting = rule.params.get("setting")

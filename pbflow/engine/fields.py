@@ -6,8 +6,9 @@ strings (money must not pass through binary floats), people and users as integer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -43,14 +44,35 @@ def _int(raw: Any) -> int:
     return int(text)
 
 
+_DATE = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})")
+# Money and counts: 15 digits before the point and 6 after are plenty, and a bound keeps an
+# input like "1e999999999" from being expanded into a gigabyte of zeros when stored.
+_MAX_INTEGER_DIGITS = 15
+_MAX_DECIMAL_PLACES = 6
+
+
 def parse_date(raw: Any) -> date:
+    """A calendar date from ISO text (2026-03-01) or the common 2026/3/1 and 2026.3.1 forms.
+
+    Anything else (week dates, 20260301, times) is refused with ValueError rather than
+    guessed at, and so is a date that does not exist (2026-02-30).
+    """
+    if isinstance(raw, datetime):
+        return raw.date()
     if isinstance(raw, date):
         return raw
-    return date.fromisoformat(str(raw).strip())
+    match = _DATE.fullmatch(str(raw).strip())
+    if match is None:
+        raise ValueError(f"not a date: {raw!r}")
+    return date(int(match[1]), int(match[3]), int(match[4]))
 
 
 def _coerce(spec: FieldSpec, raw: Any) -> Any:
     t = spec.type
+    if isinstance(raw, Mapping) or (
+        isinstance(raw, list | tuple) and t not in ("multichoice", "persons")
+    ):
+        raise ValidationFailed(_("must be a single value"))
     if t in ("string", "text"):
         value = str(raw).strip()
         if spec.type == "string" and ("\n" in value or "\r" in value):
@@ -75,8 +97,15 @@ def _coerce(spec: FieldSpec, raw: Any) -> Any:
             raise ValidationFailed(_("must be a number")) from None
         if not value.is_finite():
             raise ValidationFailed(_("must be a number"))
+        value = value.normalize()
+        if value and value.adjusted() >= _MAX_INTEGER_DIGITS:
+            raise ValidationFailed(_("is too large"))
+        if -value.as_tuple().exponent > _MAX_DECIMAL_PLACES:
+            raise ValidationFailed(
+                _("may have at most %(n)s decimal places", n=_MAX_DECIMAL_PLACES)
+            )
         _check_range(spec, value)
-        return format(value.normalize(), "f")
+        return format(value, "f")
     if t == "date":
         try:
             value = parse_date(raw)
@@ -103,8 +132,9 @@ def _coerce(spec: FieldSpec, raw: Any) -> Any:
         values = [str(v) for v in _as_list(raw)]
         if any(v not in spec.choice_values() for v in values):
             raise ValidationFailed(_("is not one of the choices"))
+        values = list(dict.fromkeys(values))  # ticking a box twice is still one choice
         _check_items(spec, values)
-        return sorted(set(values), key=values.index)
+        return values
     if t in ("user", "person", "file"):
         try:
             return _int(raw)
