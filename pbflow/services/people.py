@@ -19,6 +19,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from pbflow import audit
 from pbflow.engine import actors
@@ -178,7 +179,10 @@ def search_people(
     total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     page = max(1, page)
     rows = db.session.execute(
-        stmt.order_by(Person.name, Person.id).offset((page - 1) * per_page).limit(per_page)
+        stmt.options(selectinload(Person.org))
+        .order_by(Person.name, Person.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
     ).scalars()
     return Page(list(rows), total, page, per_page)
 

@@ -39,6 +39,11 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    from pbflow.web import account, admin, audit_pages
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(audit_pages.bp)
+    app.register_blueprint(account.bp)
 
     @app.errorhandler(403)
     def forbidden(_e):
@@ -47,6 +52,14 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(_e):
         return _error_page(404, _("Not found"), _("There is nothing at this address."))
+
+    @app.errorhandler(409)
+    def conflict(_e):
+        return _error_page(
+            409,
+            _("Changed meanwhile"),
+            _("Someone changed this in the meantime. Please reload the page and try again."),
+        )
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):

@@ -1,0 +1,212 @@
+"""The audit trail for auditors and admins: search events, verify the chain, export, head hash.
+
+Search pages use keyset pagination on the sequence number (newest first, "older" follows the
+last number shown), so a trail of a million events costs the same per page as a small one and
+no full count is taken.
+
+Verification and export cover the whole chain (a chain can only be verified whole); the search
+shows events of the organizations the reader may read, plus events that belong to no
+organization (logins, account changes).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Blueprint, flash, render_template, request, send_file
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import or_, select
+
+from pbflow import audit, clock
+from pbflow.engine import actors
+from pbflow.extensions import db
+from pbflow.models import AuditEvent, Organization, ProcessInstance, User
+from pbflow.web.access import auditor_required
+
+bp = Blueprint("audit_pages", __name__, url_prefix="/audit")
+
+PER_PAGE = 50
+
+
+@dataclass
+class Filters:
+    """The search form, parsed; ``errors`` name the fields that could not be read."""
+
+    case: int | None = None
+    person: int | None = None
+    actor: str = ""
+    action: str = ""
+    org: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    before: int | None = None
+    errors: dict[str, str] | None = None
+
+
+def _int_arg(args: Any, name: str, errors: dict[str, str]) -> int | None:
+    raw = (args.get(name) or "").strip().lstrip("#")
+    if not raw:
+        return None
+    if raw.isdigit():
+        return int(raw)
+    errors[name] = _("'%(value)s' is not a number", value=raw)
+    return None
+
+
+def _date_arg(args: Any, name: str, errors: dict[str, str]) -> date | None:
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = _("'%(value)s' is not a date (use YYYY-MM-DD)", value=raw)
+        return None
+
+
+def parse_filters(args: Any) -> Filters:
+    errors: dict[str, str] = {}
+    f = Filters(
+        case=_int_arg(args, "case", errors),
+        person=_int_arg(args, "person", errors),
+        actor=(args.get("actor") or "").strip(),
+        action=(args.get("action") or "").strip(),
+        org=_int_arg(args, "org", errors),
+        date_from=_date_arg(args, "from", errors),
+        date_to=_date_arg(args, "to", errors),
+        before=_int_arg(args, "before", errors),
+    )
+    f.errors = errors
+    return f
+
+
+def _person_condition(person_id: int):
+    """Events about a person: their cases, and events whose payload names them."""
+    cases = select(ProcessInstance.id).where(ProcessInstance.subject_person_id == person_id)
+    key = f'"person_id":{person_id}'
+    return or_(
+        AuditEvent.instance_id.in_(cases),
+        AuditEvent.payload.like(f"%{key},%"),
+        AuditEvent.payload.like(f"%{key}}}%"),
+    )
+
+
+def search_events(reader: User, f: Filters) -> tuple[list[AuditEvent], int | None]:
+    """One page of events, newest first, and the sequence number to continue from (or None)."""
+    stmt = select(AuditEvent)
+    readable = actors.readable_org_ids(reader)
+    stmt = stmt.where(or_(AuditEvent.org_id.is_(None), AuditEvent.org_id.in_(readable or {-1})))
+    if f.case is not None:
+        stmt = stmt.where(AuditEvent.instance_id == f.case)
+    if f.person is not None:
+        stmt = stmt.where(_person_condition(f.person))
+    if f.actor:
+        stmt = stmt.where(AuditEvent.actor_label == f.actor)
+    if f.action:
+        stmt = stmt.where(AuditEvent.action == f.action)
+    if f.org is not None:
+        subtree = [n.id for n in actors.org_index().values() if f.org in n.ancestor_ids()]
+        stmt = stmt.where(AuditEvent.org_id.in_(subtree or [-1]))
+    if f.date_from is not None:
+        stmt = stmt.where(AuditEvent.at >= clock.local_midnight_utc(f.date_from))
+    if f.date_to is not None:
+        stmt = stmt.where(AuditEvent.at < clock.local_midnight_utc(f.date_to + timedelta(days=1)))
+    if f.before is not None:
+        stmt = stmt.where(AuditEvent.seq < f.before)
+    rows = list(
+        db.session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(PER_PAGE + 1)).scalars()
+    )
+    more = len(rows) > PER_PAGE
+    rows = rows[:PER_PAGE]
+    return rows, (rows[-1].seq if more else None)
+
+
+def _payload(event: AuditEvent) -> str:
+    try:
+        data = json.loads(event.payload or "{}")
+    except ValueError:
+        return event.payload
+    return "" if not data else json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def _render(result: audit.VerifyResult | None = None, status: int = 200):
+    f = parse_filters(request.args)
+    if f.errors:
+        flash(_("Some search fields could not be read; they were ignored."), "error")
+        for name in f.errors:
+            setattr(f, {"from": "date_from", "to": "date_to"}.get(name, name), None)
+    events, next_before = search_events(current_user, f)
+    org_names = {o.id: o for o in db.session.execute(select(Organization)).scalars()}
+    head_seq, head_hash = audit.head()
+    return (
+        render_template(
+            "audit/index.html",
+            events=events,
+            next_before=next_before,
+            filters=f,
+            args=request.args,
+            errors=f.errors or {},
+            orgs=org_names,
+            payload=_payload,
+            head_seq=head_seq,
+            head_hash=head_hash,
+            result=result,
+        ),
+        status,
+    )
+
+
+@bp.route("/")
+@auditor_required
+def index():
+    return _render()
+
+
+@bp.route("/verify", methods=["POST"])
+@auditor_required
+def verify():
+    expected = [h.strip().lower() for h in request.form.get("expect", "").split() if h.strip()]
+    bad = [h for h in expected if len(h) != 64 or any(c not in "0123456789abcdef" for c in h)]
+    if bad:
+        flash(
+            _("'%(value)s' is not a head hash (64 hexadecimal characters).", value=bad[0]),
+            "error",
+        )
+        return _render(status=422)
+    result = audit.verify_database(expected)
+    return _render(result, 200)
+
+
+@bp.route("/export.jsonl")
+@auditor_required
+def export():
+    """The whole chain as JSON Lines, verifiable offline with ``pbflow audit verify --file``."""
+    # Spooled: small trails stay in memory, big ones go to a temporary file, not into RAM.
+    # send_file closes it when the response is done, so no context manager here.
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")  # noqa: SIM115
+    text = _TextWriter(spool)
+    audit.export(text)
+    spool.seek(0)
+    stamp = clock.to_local(clock.now()).strftime("%Y%m%d-%H%M")
+    return send_file(
+        spool,
+        mimetype="application/x-ndjson",
+        as_attachment=True,
+        download_name=f"pbflow-audit-{stamp}.jsonl",
+    )
+
+
+class _TextWriter:
+    """The text ``write`` that audit.export needs, encoding UTF-8 into a binary file."""
+
+    def __init__(self, raw: Any):
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(text.encode("utf-8"))
+        return len(text)

@@ -1,0 +1,495 @@
+"""Administration pages through the real routes: organizations, people, users, roles."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from pbflow.extensions import db
+from pbflow.models import AuditEvent, Organization, Person, RoleAssignment, User
+from tests.conftest import PASSWORD, audit_actions, csrf_token
+
+READ_PAGES = ["/admin/orgs", "/admin/people", "/admin/users"]
+
+
+def _token(client, url: str) -> str:
+    page = client.get(url)
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+    return csrf_token(page.get_data(as_text=True))
+
+
+def _last_event(action: str) -> dict:
+    event = db.session.execute(
+        select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq.desc())
+    ).scalar()
+    assert event is not None, f"no {action} event"
+    return json.loads(event.payload)
+
+
+def _person(world, name="张三", **kw) -> Person:
+    person = Person(name=name, org_id=world.branch.id, party_status="activist", **kw)
+    db.session.add(person)
+    db.session.commit()
+    return person
+
+
+# --- who may see what -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", READ_PAGES)
+def test_admin_pages_for_admin(world, auth, client, url):
+    auth.login("admin")
+    page = client.get(url + "?lang=en")
+    assert page.status_code == 200
+    assert "Administration" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", READ_PAGES)
+def test_committee_member_reads_but_gets_no_forms(world, auth, client, url):
+    auth.login("committee_a")
+    page = client.get(url + "?lang=en")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'action="/admin/' not in html  # no change forms for a reader
+
+
+@pytest.mark.parametrize("username", ["member", "secretary", "auditor"])
+@pytest.mark.parametrize(
+    "url", READ_PAGES + ["/admin/people/new", "/admin/users/new", "/admin/people/import"]
+)
+def test_admin_pages_refused_to_others(world, auth, client, username, url):
+    auth.login(username)
+    assert client.get(url).status_code == 403
+
+
+def test_committee_member_may_not_change(world, auth, client):
+    auth.login("committee_a")
+    token = _token(client, "/admin/orgs")
+    resp = client.post(
+        "/admin/orgs",
+        data={
+            "csrf_token": token,
+            "parent_id": world.committee.id,
+            "kind": "branch",
+            "code": "b9",
+            "name": "新支部",
+        },
+    )
+    assert resp.status_code == 403
+    assert db.session.execute(select(Organization).where(Organization.code == "b9")).first() is None
+
+
+def test_anonymous_is_sent_to_login(world, client):
+    resp = client.get("/admin/orgs")
+    assert resp.status_code == 302
+    assert "/login" in resp.headers["Location"]
+
+
+# --- organizations --------------------------------------------------------------------------
+
+
+def test_create_rename_deactivate_org(world, auth, client):
+    auth.login("admin")
+    token = _token(client, "/admin/orgs")
+    resp = client.post(
+        "/admin/orgs",
+        data={
+            "csrf_token": token,
+            "parent_id": world.general_branch.id,
+            "kind": "branch",
+            "code": "b3",
+            "name": "掘进队党支部",
+            "name_en": "Tunnelling team branch",
+        },
+    )
+    assert resp.status_code == 302
+    org = db.session.execute(select(Organization).where(Organization.code == "b3")).scalar_one()
+    assert org.path == f"{world.general_branch.path}{org.id}/"
+    tree = client.get("/admin/orgs?lang=zh").get_data(as_text=True)
+    assert "掘进队党支部" in tree
+
+    resp = client.post(
+        f"/admin/orgs/{org.id}",
+        data={"csrf_token": token, "name": "掘进一队党支部", "name_en": "Tunnelling 1"},
+    )
+    assert resp.status_code == 302
+    assert _last_event("org_renamed") == {
+        "before": {"name": "掘进队党支部", "name_en": "Tunnelling team branch"},
+        "after": {"name": "掘进一队党支部", "name_en": "Tunnelling 1"},
+    }
+    resp = client.post(f"/admin/orgs/{org.id}/active", data={"csrf_token": token, "active": "0"})
+    assert resp.status_code == 302
+    db.session.refresh(org)
+    assert org.active is False
+    assert "org_deactivated" in audit_actions()
+
+
+def test_org_create_refusal_keeps_input(world, auth, client):
+    auth.login("admin")
+    token = _token(client, "/admin/orgs")
+    resp = client.post(
+        "/admin/orgs?lang=en",
+        data={
+            "csrf_token": token,
+            "parent_id": world.branch.id,
+            "kind": "general_branch",
+            "code": "gb-new",
+            "name": "我输入的名字",
+        },
+    )
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert "must be below its parent" in html
+    assert 'value="我输入的名字"' in html and 'value="gb-new"' in html
+
+
+def test_deactivating_org_with_active_children_is_refused(world, auth, client):
+    auth.login("admin")
+    token = _token(client, "/admin/orgs")
+    resp = client.post(
+        f"/admin/orgs/{world.general_branch.id}/active?lang=en",
+        data={"csrf_token": token, "active": "0"},
+    )
+    assert resp.status_code == 400
+    assert "Deactivate its sub-organizations first: b1" in resp.get_data(as_text=True)
+    db.session.refresh(world.general_branch)
+    assert world.general_branch.active is True
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+def test_people_search_and_pagination(world, auth, client):
+    for i in range(30):
+        db.session.add(Person(name=f"测试{i:02d}", org_id=world.branch.id, phone=f"139{i:08d}"))
+    db.session.add(Person(name="另一支部的人", org_id=world.other_branch.id))
+    db.session.commit()
+    auth.login("admin")
+    first = client.get("/admin/people?q=测试&lang=en").get_data(as_text=True)
+    assert "30 people found" in first
+    assert "测试00" in first and "测试25" not in first
+    assert "Page 1 of 2" in first
+    second = client.get("/admin/people?q=测试&page=2&lang=en").get_data(as_text=True)
+    assert "测试25" in second and "测试00" not in second
+    by_phone = client.get("/admin/people?q=13900000007&lang=en").get_data(as_text=True)
+    assert "1 person found" in by_phone and "测试07" in by_phone
+    by_org = client.get(f"/admin/people?org={world.other_branch.id}").get_data(as_text=True)
+    assert "另一支部的人" in by_org and "测试01" not in by_org
+
+
+def test_edit_profile_records_before_and_after(world, auth, client):
+    person = _person(world, job="采煤工")
+    auth.login("admin")
+    token = _token(client, f"/admin/people/{person.id}")
+    resp = client.post(
+        f"/admin/people/{person.id}",
+        data={
+            "csrf_token": token,
+            "org_id": world.branch.id,
+            "name": "张三",
+            "job": "班长",
+            "birth_date": "1990-05-01",
+            "gender": "男",
+        },
+    )
+    assert resp.status_code == 302
+    db.session.refresh(person)
+    assert (person.job, str(person.birth_date), person.gender) == ("班长", "1990-05-01", "male")
+    changes = _last_event("person_updated")["changes"]
+    assert changes["job"] == {"before": "采煤工", "after": "班长"}
+    assert changes["birth_date"] == {"before": None, "after": "1990-05-01"}
+    assert "name" not in changes
+
+
+def test_edit_profile_refusal_keeps_input(world, auth, client):
+    person = _person(world)
+    other = _person(world, name="李四", id_number="110101199001011234")
+    auth.login("admin")
+    token = _token(client, f"/admin/people/{person.id}")
+    resp = client.post(
+        f"/admin/people/{person.id}?lang=en",
+        data={
+            "csrf_token": token,
+            "org_id": world.branch.id,
+            "name": "张三丰",
+            "birth_date": "1990-13-40",
+            "id_number": other.id_number,
+        },
+    )
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert "is not a date" in html and "another person already has this ID number" in html
+    assert 'value="张三丰"' in html and 'value="1990-13-40"' in html
+    db.session.refresh(person)
+    assert person.name == "张三"
+
+
+def test_status_correction_needs_reason_and_is_audited(world, auth, client):
+    person = _person(world, activist_on=None)
+    auth.login("admin")
+    token = _token(client, f"/admin/people/{person.id}")
+    data = {"csrf_token": token, "party_status": "target", "activist_on": "2024-03-01"}
+    resp = client.post(f"/admin/people/{person.id}/status?lang=en", data=data)
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert "say why the record is corrected" in html
+    assert 'value="2024-03-01"' in html
+    db.session.refresh(person)
+    assert person.party_status == "activist"
+
+    data["reason"] = "纸质档案录入错误"
+    resp = client.post(f"/admin/people/{person.id}/status", data=data)
+    assert resp.status_code == 302
+    db.session.refresh(person)
+    assert person.party_status == "target" and str(person.activist_on) == "2024-03-01"
+    payload = _last_event("person_status_corrected")
+    assert payload["reason"] == "纸质档案录入错误"
+    assert payload["changes"]["party_status"] == {"before": "activist", "after": "target"}
+
+
+def test_profile_edit_cannot_change_party_status(world, auth, client):
+    person = _person(world)
+    auth.login("admin")
+    token = _token(client, f"/admin/people/{person.id}")
+    client.post(
+        f"/admin/people/{person.id}",
+        data={
+            "csrf_token": token,
+            "org_id": world.branch.id,
+            "name": "张三",
+            "party_status": "full",
+        },
+    )
+    db.session.refresh(person)
+    assert person.party_status == "activist"
+
+
+def test_add_person(world, auth, client):
+    auth.login("admin")
+    token = _token(client, "/admin/people/new")
+    resp = client.post(
+        "/admin/people/new",
+        data={
+            "csrf_token": token,
+            "org_id": world.branch.id,
+            "name": "王五",
+            "party_status": "applicant",
+        },
+    )
+    assert resp.status_code == 302
+    person = db.session.execute(select(Person).where(Person.name == "王五")).scalar_one()
+    assert person.party_status == "applicant"
+    assert _last_event("person_created")["person_id"] == person.id
+
+
+def test_person_of_unreadable_org_is_hidden(world, auth, client, make_admin_of_branch):
+    person = Person(name="别处的人", org_id=world.other_branch.id)
+    db.session.add(person)
+    db.session.commit()
+    auth.login("branch_admin")
+    assert client.get(f"/admin/people/{person.id}").status_code == 404
+
+
+@pytest.fixture
+def make_admin_of_branch(world):
+    from tests.conftest import make_user
+
+    return make_user("branch_admin", [(world.branch, "admin")])
+
+
+def test_branch_admin_may_not_change_other_branch(world, auth, client, make_admin_of_branch):
+    auth.login("branch_admin")
+    token = _token(client, "/admin/orgs")
+    resp = client.post(
+        f"/admin/orgs/{world.other_branch.id}",
+        data={"csrf_token": token, "name": "改名"},
+    )
+    assert resp.status_code == 404  # not even visible to this admin
+    user = db.session.execute(select(User).where(User.username == "member")).scalar_one()
+    resp = client.post(
+        f"/admin/users/{user.id}/roles?lang=en",
+        data={"csrf_token": token, "role": "secretary", "org_id": world.other_branch.id},
+    )
+    assert resp.status_code == 403
+    assert "Only an administrator of this organization" in resp.get_data(as_text=True)
+
+
+# --- users and roles ------------------------------------------------------------------------
+
+
+def test_create_user_then_login(world, auth, client):
+    auth.login("admin")
+    token = _token(client, "/admin/users/new")
+    resp = client.post(
+        "/admin/users/new",
+        data={
+            "csrf_token": token,
+            "username": "newbie",
+            "display_name": "新同志",
+            "password": "long-enough-1",
+            "locale": "en",
+        },
+    )
+    assert resp.status_code == 302
+    assert _last_event("user_created")["username"] == "newbie"
+    auth.logout()
+    assert auth.login("newbie", "long-enough-1").status_code == 302
+
+
+def test_create_user_refusal_keeps_input_but_not_password(world, auth, client):
+    auth.login("admin")
+    token = _token(client, "/admin/users/new")
+    resp = client.post(
+        "/admin/users/new?lang=en",
+        data={
+            "csrf_token": token,
+            "username": "member",
+            "display_name": "重名",
+            "password": "secret-typed",
+        },
+    )
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert "is already taken" in html and 'value="重名"' in html
+    assert "secret-typed" not in html
+
+
+def test_reset_password_unlock_and_roles(world, auth, client):
+    from datetime import timedelta
+
+    from pbflow import clock
+
+    member = world["member"]
+    member.failed_logins, member.locked_until = 5, clock.now() + timedelta(minutes=10)
+    db.session.commit()
+    auth.login("admin")
+    url = f"/admin/users/{member.id}"
+    token = _token(client, url)
+    assert "Unlock" in client.get(url + "?lang=en").get_data(as_text=True)
+    assert client.post(url + "/unlock", data={"csrf_token": token}).status_code == 302
+    db.session.refresh(member)
+    assert member.locked_until is None and member.failed_logins == 0
+
+    resp = client.post(url + "/password?lang=en", data={"csrf_token": token, "password": "short"})
+    assert resp.status_code == 422
+    assert "at least 8 characters" in resp.get_data(as_text=True)
+    resp = client.post(url + "/password", data={"csrf_token": token, "password": "brand-new-pw"})
+    assert resp.status_code == 302
+
+    resp = client.post(
+        url + "/roles",
+        data={"csrf_token": token, "role": "group_leader", "org_id": world.branch.id},
+    )
+    assert resp.status_code == 302
+    ra = db.session.execute(
+        select(RoleAssignment).where(
+            RoleAssignment.user_id == member.id, RoleAssignment.role == "group_leader"
+        )
+    ).scalar_one()
+    resp = client.post(f"{url}/roles/{ra.id}/revoke", data={"csrf_token": token})
+    assert resp.status_code == 302
+    assert db.session.get(RoleAssignment, ra.id) is None
+    actions = audit_actions()
+    for action in ("user_unlocked", "password_changed", "role_granted", "role_revoked"):
+        assert action in actions
+    auth.logout()
+    assert auth.login("member", "brand-new-pw").status_code == 302
+
+
+def test_grant_role_refusal_keeps_choice(world, auth, client):
+    member = world["member"]
+    auth.login("admin")
+    token = _token(client, f"/admin/users/{member.id}")
+    resp = client.post(
+        f"/admin/users/{member.id}/roles?lang=en",
+        data={"csrf_token": token, "role": "secretary", "org_id": ""},
+    )
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert "choose an organization" in html
+    assert '<option value="secretary" selected>' in html
+
+
+def test_deactivate_keeps_history(world, auth, client):
+    member = world["member"]
+    auth.login("member")
+    auth.logout()
+    before = db.session.execute(
+        select(AuditEvent.seq).where(AuditEvent.actor_user_id == member.id)
+    ).all()
+    assert before
+    auth.login("admin")
+    token = _token(client, f"/admin/users/{member.id}")
+    resp = client.post(
+        f"/admin/users/{member.id}/active", data={"csrf_token": token, "active": "0"}
+    )
+    assert resp.status_code == 302
+    db.session.refresh(member)
+    assert member.active is False
+    # The account, its roles, its person and every event it caused are still there.
+    assert db.session.get(User, member.id) is not None
+    assert member.roles and member.person is not None
+    after = db.session.execute(
+        select(AuditEvent.seq).where(AuditEvent.actor_user_id == member.id)
+    ).all()
+    assert set(before) <= set(after)
+    assert _last_event("user_deactivated")["username"] == "member"
+    page = client.get(f"/admin/users/{member.id}?lang=en").get_data(as_text=True)
+    assert "deactivated" in page and "Reactivate" in page
+    auth.logout()
+    resp = auth.login("member")
+    assert resp.status_code == 401
+
+
+def test_admin_cannot_deactivate_self(world, auth, client):
+    admin = world["admin"]
+    auth.login("admin")
+    token = _token(client, f"/admin/users/{admin.id}")
+    resp = client.post(
+        f"/admin/users/{admin.id}/active?lang=en", data={"csrf_token": token, "active": "0"}
+    )
+    assert resp.status_code == 400
+    assert "cannot deactivate your own account" in resp.get_data(as_text=True)
+    db.session.refresh(admin)
+    assert admin.active is True
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+
+def test_every_admin_form_refuses_post_without_csrf(world, auth, client):
+    person = _person(world)
+    member = world["member"]
+    auth.login("admin")
+    before = audit_actions()
+    posts = {
+        "/admin/orgs": {
+            "parent_id": world.committee.id,
+            "kind": "branch",
+            "code": "x",
+            "name": "x",
+        },
+        f"/admin/orgs/{world.branch.id}": {"name": "x"},
+        f"/admin/orgs/{world.other_branch.id}/active": {"active": "0"},
+        "/admin/people/new": {"org_id": world.branch.id, "name": "x"},
+        f"/admin/people/{person.id}": {"org_id": world.branch.id, "name": "x"},
+        f"/admin/people/{person.id}/status": {"party_status": "full", "reason": "x"},
+        f"/admin/people/{person.id}/active": {"active": "0"},
+        "/admin/people/import": {},
+        "/admin/users/new": {"username": "x1", "display_name": "x", "password": "long-enough"},
+        f"/admin/users/{member.id}/password": {"password": "long-enough"},
+        f"/admin/users/{member.id}/active": {"active": "0"},
+        f"/admin/users/{member.id}/unlock": {},
+        f"/admin/users/{member.id}/roles": {"role": "member", "org_id": world.branch.id},
+        f"/admin/users/{member.id}/roles/1/revoke": {},
+        "/account/language": {"locale": "en"},
+        "/account/password": {"current": PASSWORD, "new": "long-enough", "confirm": "long-enough"},
+        "/audit/verify": {},
+    }
+    for url, data in posts.items():
+        resp = client.post(url + "?lang=en", data=data)
+        assert resp.status_code == 400, url
+        assert "security token" in resp.get_data(as_text=True), url
+    assert audit_actions() == before
