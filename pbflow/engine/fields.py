@@ -97,9 +97,14 @@ def _coerce(spec: FieldSpec, raw: Any) -> Any:
             raise ValidationFailed(_("must be a number")) from None
         if not value.is_finite():
             raise ValidationFailed(_("must be a number"))
-        value = value.normalize()
+        # Bounds checked before normalize(), which itself overflows on extreme exponents.
         if value and value.adjusted() >= _MAX_INTEGER_DIGITS:
             raise ValidationFailed(_("is too large"))
+        if value and value.adjusted() < -_MAX_DECIMAL_PLACES:
+            raise ValidationFailed(
+                _("may have at most %(n)s decimal places", n=_MAX_DECIMAL_PLACES)
+            )
+        value = value.normalize()
         if -value.as_tuple().exponent > _MAX_DECIMAL_PLACES:
             raise ValidationFailed(
                 _("may have at most %(n)s decimal places", n=_MAX_DECIMAL_PLACES)
