@@ -45,3 +45,5 @@ def clear(ctx: Context, *, fields: list[str]) -> None:
     """Forget fields of an earlier round (for example a returned draft's decision)."""
     for name in fields:
         ctx.data.pop(name, None)
+
+from pbflow.engine import effects_meetings  # noqa: E402, F401

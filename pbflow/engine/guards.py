@@ -169,3 +169,5 @@ def all_children_closed(ctx: Context, *, workflow: str | None = None) -> Block |
     if open_count:
         return Block(_("%(n)s linked item(s) are still open.", n=open_count))
     return None
+
+from pbflow.engine import guards_meetings  # noqa: E402, F401

@@ -1,0 +1,563 @@
+"""The organizational / democratic life meeting (DOMAIN.md section 2), walked by the people who
+run it: the branch secretary, the participants, the general branch above it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from pbflow import audit
+from pbflow.engine import runtime, timers
+from pbflow.engine.errors import GuardRefused, InvalidState, NotAllowed, ValidationFailed
+from pbflow.extensions import db
+from pbflow.models import Attachment, AuditEvent, ProcessInstance
+from tests.conftest import audit_actions
+
+
+def pid(user) -> int:
+    return user.person.id
+
+
+def upload(world, name: str, by: str = "secretary") -> int:
+    """An attachment row as the upload service leaves it (the file itself is not needed)."""
+    att = Attachment(
+        org_id=world.branch.id,
+        sha256=f"{abs(hash(name)):064d}"[:64],
+        filename=name,
+        content_type="application/pdf",
+        size=100,
+        uploaded_by=world[by].id,
+    )
+    db.session.add(att)
+    db.session.commit()
+    return att.id
+
+
+PEOPLE = ("secretary", "deputy", "branch_member", "member")
+
+
+def start_meeting(world, *, with_appraisal=True, planned="2026-03-20", kind="organizational"):
+    return runtime.start(
+        "life_meeting",
+        world.branch,
+        world["secretary"],
+        {
+            "kind": kind,
+            "theme": "学思想、强党性、重实践、建新功",
+            "planned_date": planned,
+            "principal": pid(world["secretary"]),
+            "participants": [pid(world[u]) for u in PEOPLE],
+            "with_appraisal": with_appraisal,
+        },
+    )
+
+
+def to_preparation(world, **kw) -> int:
+    case = start_meeting(world, **kw)
+    runtime.fire(case.id, "submit_plan", world["secretary"])
+    runtime.fire(
+        case.id,
+        "approve_plan",
+        world["gb_secretary"],
+        {"superior_attendee": world["gb_secretary"].id},
+    )
+    return case.id
+
+
+def hold_talks(world, case_id: int) -> None:
+    runtime.fire(
+        case_id,
+        "record_talk",
+        world["secretary"],
+        {
+            "talker": pid(world["secretary"]),
+            "talked_with": [pid(world[u]) for u in ("deputy", "branch_member")],
+            "talk_date": "2026-03-02",
+        },
+    )
+    # A participant records their own talk with the secretary.
+    runtime.fire(
+        case_id,
+        "record_talk",
+        world["member"],
+        {
+            "talker": pid(world["member"]),
+            "talked_with": [pid(world["secretary"])],
+            "talk_date": "2026-03-02",
+            "talk_note": "谈了工作作风",
+        },
+    )
+
+
+def hand_in_materials(world, case_id: int, who=PEOPLE) -> None:
+    for u in who:
+        # The member hands in their own; the secretary hands in for the others.
+        actor = world["member"] if u == "member" else world["secretary"]
+        runtime.fire(
+            case_id,
+            "upload_material",
+            actor,
+            {"participant": pid(world[u]), "material": upload(world, f"{u}.pdf")},
+        )
+
+
+def to_meeting_ready(world, **kw) -> int:
+    case_id = to_preparation(world, **kw)
+    hold_talks(world, case_id)
+    hand_in_materials(world, case_id)
+    runtime.fire(case_id, "submit_materials", world["secretary"])
+    runtime.fire(case_id, "approve_materials", world["gb_secretary"])
+    return case_id
+
+
+def meeting_values(world, attendees=PEOPLE[:3], **extra):
+    return {
+        "held_on": "2026-03-20",
+        "attendees": [pid(world[u]) for u in attendees],
+        "absences": "党员请假：出差",
+        "superior_present": world["gb_secretary"].id,
+        "minutes": upload(world, "minutes.pdf"),
+        **extra,
+    }
+
+
+def report_values(world, **extra):
+    return {
+        "report": upload(world, "report.pdf"),
+        "problems_found": "理论学习不深入",
+        "measures_planned": "每月集中学习一次",
+        **extra,
+    }
+
+
+def to_held(world, clock, **kw) -> int:
+    case_id = to_meeting_ready(world, **kw)
+    clock.set("2026-03-20T06:00:00")
+    runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    return case_id
+
+
+def grade_everyone(world, case_id: int) -> None:
+    for grade, who in [
+        ("excellent", ["deputy"]),
+        ("qualified", ["secretary", "branch_member"]),
+        ("basically_qualified", ["member"]),
+    ]:
+        runtime.fire(
+            case_id,
+            "record_grades",
+            world["secretary"],
+            {"grade": grade, "members": [pid(world[u]) for u in who]},
+        )
+
+
+def triggers(case_id: int) -> list[str]:
+    rows = db.session.execute(
+        select(AuditEvent.payload)
+        .where(AuditEvent.instance_id == case_id, AuditEvent.action == "transition")
+        .order_by(AuditEvent.seq)
+    ).scalars()
+    return [json.loads(p)["trigger"] for p in rows]
+
+
+def state(case_id: int) -> str:
+    return runtime.load_case(case_id).state
+
+
+def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(world, clock):
+    case_id = to_preparation(world)
+    assert state(case_id) == "preparation"
+    runtime.fire(
+        case_id,
+        "record_study",
+        world["secretary"],
+        {"study_date": "2026-03-02", "study_content": "党章党规"},
+    )
+    hold_talks(world, case_id)
+    hand_in_materials(world, case_id)
+    runtime.fire(case_id, "submit_materials", world["secretary"])
+
+    # The superior sends one participant's material back for rewriting by a deadline.
+    runtime.fire(
+        case_id,
+        "return_materials",
+        world["gb_secretary"],
+        {"rewrite_by": "2026-03-10", "rewrite_participants": [pid(world["member"])]},
+        comment="剖析不够深刻",
+    )
+    case = runtime.load_case(case_id)
+    assert case.state == "rewriting"
+    assert case.data["materials"][str(pid(world["member"]))]["status"] == "returned"
+    assert case.data["materials"][str(pid(world["deputy"]))]["status"] == "submitted"
+    with pytest.raises(GuardRefused, match="Inspection material is missing for Member"):
+        runtime.fire(case_id, "resubmit_materials", world["secretary"])
+    hand_in_materials(world, case_id, who=["member"])
+    assert state(case_id) == "rewriting"
+    runtime.fire(case_id, "resubmit_materials", world["secretary"])
+    runtime.fire(case_id, "approve_materials", world["gb_secretary"])
+
+    clock.set("2026-03-20T06:00:00")
+    runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    grade_everyone(world, case_id)
+    runtime.fire(
+        case_id,
+        "submit_report",
+        world["secretary"],
+        report_values(world, appraisal_decision="支部委员会 2026-03-21 决定"),
+    )
+    assert state(case_id) == "rectification"
+
+    for owner, problem in [("member", "学习不深入"), ("deputy", "联系群众不够")]:
+        runtime.fire(
+            case_id,
+            "add_item",
+            world["secretary"],
+            {
+                "problem": problem,
+                "measures": "制定计划",
+                "owner": world[owner].id,
+                "deadline": "2026-05-31",
+            },
+        )
+    items = (
+        db.session.query(ProcessInstance)
+        .filter_by(parent_id=case_id)
+        .order_by(ProcessInstance.id)
+        .all()
+    )
+    assert [(i.workflow_id, i.state, i.assignee_user_id) for i in items] == [
+        ("rectification", "open", world["member"].id),
+        ("rectification", "open", world["deputy"].id),
+    ]
+    assert "problem" not in runtime.load_case(case_id).data  # the item's, not the meeting's
+
+    with pytest.raises(GuardRefused, match="2 linked item"):
+        runtime.fire(
+            case_id,
+            "close",
+            world["secretary"],
+            {"announced_on": "2026-03-20", "announcement_scope": "全体党员"},
+        )
+
+    first, second = items[0].id, items[1].id
+    runtime.fire(first, "start_work", world["member"])
+    runtime.fire(first, "add_progress", world["member"], {"note": "已制定学习计划"})
+    runtime.fire(
+        first,
+        "report_done",
+        world["member"],
+        {"summary": "完成", "evidence": upload(world, "e1.pdf", by="member")},
+    )
+    runtime.fire(first, "accept", world["secretary"])
+
+    runtime.fire(
+        second,
+        "report_done",
+        world["deputy"],
+        {"summary": "已走访", "evidence": upload(world, "e2.pdf", by="deputy")},
+    )
+    runtime.fire(second, "send_back", world["secretary"], comment="只走访了一半")
+    assert state(second) == "in_progress"
+    runtime.fire(second, "add_progress", world["deputy"], {"note": "走访全部完成"})
+    runtime.fire(
+        second,
+        "report_done",
+        world["deputy"],
+        {"summary": "全部走访", "evidence": upload(world, "e3.pdf", by="deputy")},
+    )
+    runtime.fire(second, "accept", world["gb_secretary"])  # the superior checks this one
+
+    out = runtime.fire(
+        case_id,
+        "close",
+        world["secretary"],
+        {"announced_on": "2026-03-20", "announcement_scope": "全体党员"},
+    )
+    assert out.state == "closed"
+    case = runtime.load_case(case_id)
+    assert case.closed_at is not None
+    assert [t["talker"] for t in case.data["talks"]] == [
+        pid(world["secretary"]),
+        pid(world["member"]),
+    ]
+    assert case.data["grades"][str(pid(world["deputy"]))] == "excellent"
+    assert case.data["materials"][str(pid(world["member"]))]["round"] == 2
+    assert case.data["children"] == [first, second]
+
+    assert audit_actions(case_id) == ["case_started"] + ["transition"] * 22
+    assert triggers(case_id) == [
+        "submit_plan",
+        "approve_plan",
+        "record_study",
+        *["record_talk"] * 2,
+        *["upload_material"] * 4,
+        "submit_materials",
+        "return_materials",
+        "upload_material",
+        "resubmit_materials",
+        "approve_materials",
+        "hold_meeting",
+        *["record_grades"] * 3,
+        "submit_report",
+        *["add_item"] * 2,
+        "close",
+    ]
+    assert audit_actions(second) == ["case_started"] + ["transition"] * 5
+    assert audit.verify_database().ok
+
+
+def test_meeting_cannot_be_recorded_before_talks_and_materials(world, clock):
+    case_id = to_preparation(world)
+    clock.set("2026-03-20T06:00:00")
+    with pytest.raises(GuardRefused, match="Heart-to-heart talks are not complete: 3 still"):
+        runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    # The case page shows the step greyed with the same reason.
+    actions = {a.trigger: a for a in runtime.available_actions(case_id, world["secretary"])}
+    assert not actions["hold_meeting"].enabled
+    assert "Heart-to-heart" in actions["hold_meeting"].reason
+
+    hold_talks(world, case_id)
+    with pytest.raises(GuardRefused, match="Inspection material is missing"):
+        runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    with pytest.raises(GuardRefused, match="Inspection material is missing"):
+        runtime.fire(case_id, "submit_materials", world["secretary"])
+    hand_in_materials(world, case_id)
+    # Complete, but the superior has not reviewed the team's materials yet.
+    with pytest.raises(GuardRefused, match="not yet approved"):
+        runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    assert state(case_id) == "preparation"
+
+
+def test_where_the_superior_does_not_review_materials_the_meeting_follows_preparation(world, clock):
+    world.branch.settings = {"life_meeting": {"superior_reviews_materials": False}}
+    db.session.commit()
+    case_id = to_preparation(world, with_appraisal=False)
+    hold_talks(world, case_id)
+    hand_in_materials(world, case_id)
+    clock.set("2026-03-20T06:00:00")
+    runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
+    assert state(case_id) == "rectification"
+
+
+def test_every_pair_rule_needs_talks_between_all_participants(world):
+    world.general_branch.settings = {"life_meeting": {"talks_rule": "every_pair"}}
+    db.session.commit()
+    case_id = to_preparation(world)
+    hold_talks(world, case_id)
+    hand_in_materials(world, case_id)
+    # deputy-branch_member, deputy-member, branch_member-member are still missing.
+    with pytest.raises(GuardRefused, match="3 still to hold"):
+        runtime.fire(case_id, "submit_materials", world["secretary"])
+
+
+def test_low_attendance_and_a_non_superior_attendee_are_refused(world, clock):
+    case_id = to_meeting_ready(world)
+    clock.set("2026-03-20T06:00:00")
+    with pytest.raises(GuardRefused, match="Only 2 of 4 participants attended; at least 2/3"):
+        runtime.fire(
+            case_id,
+            "hold_meeting",
+            world["secretary"],
+            meeting_values(world, attendees=["secretary", "deputy"]),
+        )
+    with pytest.raises(GuardRefused, match="superior organization"):
+        runtime.fire(
+            case_id,
+            "hold_meeting",
+            world["secretary"],
+            meeting_values(world, superior_present=world["deputy"].id),
+        )
+    with pytest.raises(GuardRefused, match="not participants"):
+        runtime.fire(
+            case_id,
+            "hold_meeting",
+            world["secretary"],
+            meeting_values(world, attendees=["secretary", "deputy", "other_secretary"]),
+        )
+    with pytest.raises(ValidationFailed) as exc:
+        runtime.fire(case_id, "hold_meeting", world["secretary"], {"held_on": "2026-03-20"})
+    assert {"attendees", "superior_present", "minutes"} <= set(exc.value.field_errors)
+    # A setting may ask for everyone.
+    world.committee.settings = {"life_meeting": {"min_attendance": "1"}}
+    db.session.commit()
+    with pytest.raises(GuardRefused, match="Only 3 of 4"):
+        runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    assert state(case_id) == "meeting_ready"
+
+
+def test_late_report_needs_a_reason_and_tick_escalates_it(world, clock):
+    case_id = to_held(world, clock, with_appraisal=False)
+    clock.set("2026-04-02T02:00:00")
+    report = timers.tick()
+    assert case_id in report.reminded
+    clock.set("2026-04-05T02:00:00")  # held 03-20 + 15 days = 04-04 was the last day
+    report = timers.tick()
+    assert case_id in report.overdue and case_id in report.escalated
+    assert timers.tick().overdue == []  # idempotent
+    assert "overdue" in audit_actions(case_id)
+    with pytest.raises(GuardRefused, match="due on 2026-04-04; it is late"):
+        runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
+    runtime.fire(
+        case_id,
+        "submit_report",
+        world["secretary"],
+        report_values(world, late_reason="井下抢险，推迟报告"),
+    )
+    assert state(case_id) == "rectification"
+
+
+def test_report_on_time_needs_no_reason(world, clock):
+    case_id = to_held(world, clock, with_appraisal=False)
+    clock.set("2026-04-04T10:00:00")  # 18:00 local on the last day
+    runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
+    assert state(case_id) == "rectification"
+
+
+def test_appraisal_grades_are_complete_and_at_most_a_third_excellent(world, clock):
+    case_id = to_held(world, clock)
+    with pytest.raises(GuardRefused, match="At most 1 of 4 members may be rated excellent"):
+        runtime.fire(
+            case_id,
+            "record_grades",
+            world["secretary"],
+            {"grade": "excellent", "members": [pid(world["deputy"]), pid(world["member"])]},
+        )
+    with pytest.raises(GuardRefused, match="not full or probationary members"):
+        runtime.fire(
+            case_id,
+            "record_grades",
+            world["secretary"],
+            {"grade": "qualified", "members": [pid(world["other_secretary"])]},
+        )
+    runtime.fire(
+        case_id,
+        "record_grades",
+        world["secretary"],
+        {"grade": "excellent", "members": [pid(world["deputy"])]},
+    )
+    with pytest.raises(GuardRefused, match="no grade yet for Secretary, Branch Member, Member"):
+        runtime.fire(
+            case_id,
+            "submit_report",
+            world["secretary"],
+            report_values(world, appraisal_decision="决定"),
+        )
+    grade_everyone(world, case_id)
+    with pytest.raises(GuardRefused, match="decision on the appraisal"):
+        runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
+    runtime.fire(
+        case_id,
+        "submit_report",
+        world["secretary"],
+        report_values(world, appraisal_decision="决定"),
+    )
+
+
+def test_wrong_actors_are_refused(world, clock):
+    case = start_meeting(world)
+    with pytest.raises(NotAllowed):
+        runtime.start(
+            "life_meeting",
+            world.branch,
+            world["member"],
+            {"kind": "organizational", "theme": "x", "planned_date": "2026-03-20"},
+        )
+    with pytest.raises(NotAllowed):
+        runtime.fire(case.id, "submit_plan", world["member"])
+    runtime.fire(case.id, "submit_plan", world["secretary"])
+    with pytest.raises(NotAllowed):  # the branch cannot approve its own plan
+        runtime.fire(case.id, "approve_plan", world["secretary"])
+    with pytest.raises(NotAllowed):  # nor can another branch
+        runtime.fire(case.id, "approve_plan", world["other_secretary"])
+    runtime.fire(case.id, "approve_plan", world["committee_a"])  # the committee may
+    with pytest.raises(NotAllowed):  # a non-participant records no talks
+        runtime.fire(
+            case.id,
+            "record_talk",
+            world["other_secretary"],
+            {"talker": pid(world["secretary"]), "talked_with": [], "talk_date": "2026-03-02"},
+        )
+    with pytest.raises(GuardRefused, match="only do this for yourself"):
+        runtime.fire(
+            case.id,
+            "upload_material",
+            world["member"],
+            {"participant": pid(world["deputy"]), "material": upload(world, "x.pdf")},
+        )
+    hold_talks(world, case.id)
+    hand_in_materials(world, case.id)
+    runtime.fire(case.id, "submit_materials", world["secretary"])
+    with pytest.raises(NotAllowed):
+        runtime.fire(case.id, "approve_materials", world["secretary"])
+
+
+def test_democratic_meeting_is_for_leadership_teams_and_needs_a_plan_in_good_time(world):
+    with pytest.raises(GuardRefused, match="leadership team"):
+        start_meeting(world, kind="democratic")
+    members = [pid(world[u]) for u in ("committee_a", "committee_b", "committee_c")]
+    case = runtime.start(
+        "life_meeting",
+        world.committee,
+        world["committee_a"],
+        {
+            "kind": "democratic",
+            "theme": "年度民主生活会",
+            "planned_date": "2026-03-12",
+            "principal": members[0],
+            "participants": members,
+        },
+    )
+    with pytest.raises(GuardRefused, match="at least 15 days before the meeting; choose a date"):
+        runtime.fire(case.id, "submit_plan", world["committee_a"])
+    runtime.fire(case.id, "submit_plan", world["committee_a"], {"planned_date": "2026-03-17"})
+    # The committee has no superior in pbflow: another committee member records the approval.
+    with pytest.raises(GuardRefused, match="someone else"):
+        runtime.fire(case.id, "approve_plan", world["committee_a"])
+    runtime.fire(case.id, "approve_plan", world["committee_b"])
+    assert state(case.id) == "preparation"
+
+
+def test_principal_must_be_a_participant(world):
+    with pytest.raises(GuardRefused, match="not participants"):
+        runtime.start(
+            "life_meeting",
+            world.branch,
+            world["secretary"],
+            {
+                "kind": "organizational",
+                "theme": "x",
+                "planned_date": "2026-03-20",
+                "principal": pid(world["other_secretary"]),
+                "participants": [pid(world["deputy"]), pid(world["member"])],
+            },
+        )
+
+
+def test_opinions_link_only_opinion_cases_of_the_organization(world):
+    case_id = to_preparation(world)
+    funding = runtime.start(
+        "activity_funding",
+        world.branch,
+        world["secretary"],
+        {"purpose": "x", "activity_date": "2026-03-20", "amount": "10", "budget": "x"},
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        runtime.fire(
+            case_id,
+            "link_opinions",
+            world["secretary"],
+            {"opinion_cases": f"{funding.id}, 99999", "opinion_summary": "汇总"},
+        )
+    assert exc.value.field_errors["opinion_cases"].endswith(f"{funding.id}, 99999")
+    runtime.fire(case_id, "link_opinions", world["secretary"], {"opinion_summary": "汇总"})
+    assert runtime.load_case(case_id).data["opinion_summary"] == "汇总"
+
+
+def test_closed_meeting_takes_no_more_steps(world, clock):
+    case_id = to_preparation(world)
+    runtime.fire(case_id, "cancel", world["secretary"], comment="改期")
+    with pytest.raises(InvalidState, match="closed"):
+        runtime.fire(case_id, "record_study", world["secretary"])
