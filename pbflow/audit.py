@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from pbflow.clock import now
@@ -115,29 +115,24 @@ def pending(session: Session | None = None) -> list[dict[str, Any]]:
     return list(sess.info.get(_PENDING, ()))
 
 
-_HEAD_LOCK = text("UPDATE audit_head SET seq = seq + :n WHERE id = 1 RETURNING seq, hash")
-_HEAD_SET = text("UPDATE audit_head SET hash = :hash WHERE id = 1")
-
-
 def _flush(session: Session) -> None:
     queued = session.info.pop(_PENDING, None)
     if not queued:
         return
-    conn = session.connection()
-    # Taking the head row first serializes appenders across processes (see models.audit).
-    last_seq, prev = conn.execute(_HEAD_LOCK, {"n": len(queued)}).one()
-    seq = last_seq - len(queued)
-    for row in queued:
-        seq += 1
-        row["seq"] = seq
-        row["prev_hash"] = prev
-        prev = row["hash"] = event_hash(prev, row)
-    conn.execute(AuditEvent.__table__.insert(), queued)
-    conn.execute(_HEAD_SET, {"hash": prev})
+    from pbflow.engine import fastsql
+
+    fastsql.append_audit(queued, event_hash)
 
 
 def _discard(session: Session, *_args: Any) -> None:
     session.info.pop(_PENDING, None)
+
+
+def _transaction_end(session: Session, transaction: Any) -> None:
+    # A session closed without commit or rollback (``Session.close()``) ends its transaction
+    # with no rollback event: its queued events must not ride along with the next commit.
+    if transaction.parent is None:
+        _discard(session)
 
 
 def install_session_hooks(session_class: type[Session]) -> None:
@@ -145,6 +140,7 @@ def install_session_hooks(session_class: type[Session]) -> None:
         event.listen(session_class, "before_commit", _flush)
         event.listen(session_class, "after_rollback", _discard)
         event.listen(session_class, "after_soft_rollback", _discard)
+        event.listen(session_class, "after_transaction_end", _transaction_end)
 
 
 # --- append-only enforcement ------------------------------------------------------------
@@ -238,7 +234,9 @@ def verify_rows(rows: Iterable[dict[str, Any]], expect_heads: Iterable[str] = ()
     ``expect_heads`` are hashes printed earlier (for example in a meeting's minutes); each must
     still be found in the chain, which proves nothing before it changed.
     """
-    wanted = set(expect_heads)
+    # Pasted from minutes: tolerate spaces and capitals. The genesis hash is the head of the
+    # empty chain, so it is always "found".
+    wanted = {h.strip().lower() for h in expect_heads if h.strip()} - {GENESIS_HASH}
     expected_seq = 1
     prev = GENESIS_HASH
     count = 0
@@ -281,44 +279,72 @@ def verify_rows(rows: Iterable[dict[str, Any]], expect_heads: Iterable[str] = ()
     return result
 
 
-def _db_rows(batch: int = 5000) -> Iterator[dict[str, Any]]:
+def _db_rows(batch: int = 5000, upto: int | None = None) -> Iterator[dict[str, Any]]:
     cols = [AuditEvent.__table__.c[name] for name in EXPORT_FIELDS]
     stmt = select(*cols).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    if upto is not None:
+        stmt = stmt.where(AuditEvent.seq <= upto)
     for row in db.session.execute(stmt):
         yield row._asdict()
 
 
+def _head_row() -> tuple[int, str] | None:
+    # A query, never the session's identity map: a loaded AuditHead would be stale.
+    row = db.session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
+    return (row.seq, row.hash) if row else None
+
+
+def _broken(result: VerifyResult, seq: int, problem: str) -> VerifyResult:
+    return VerifyResult(False, result.count, result.head_seq, result.head_hash, seq, problem)
+
+
 def verify_database(expect_heads: Iterable[str] = ()) -> VerifyResult:
-    result = verify_rows(_db_rows(), expect_heads)
-    if not result.ok:
+    """Verify the stored chain up to its head, then that no event lies beyond the head.
+
+    The head is read first: every event up to it was committed together with it, so a
+    verification running while others append walks a complete chain, not a false alarm.
+    """
+    found = _head_row()
+    if found is None:
+        return VerifyResult(False, broken_seq=1, problem="the chain head record is missing")
+    head_seq, head_hash = found
+    result = verify_rows(_db_rows(upto=head_seq), expect_heads)
+    if result.broken_seq is not None:
         return result
-    head = db.session.get(AuditHead, 1)
-    if head is None:
-        return VerifyResult(
-            False,
-            result.count,
-            result.head_seq,
-            result.head_hash,
-            1,
-            "the chain head record is missing",
-        )
-    if head.seq != result.head_seq or head.hash != result.head_hash:
-        missing_from = result.head_seq + 1
-        return VerifyResult(
-            False,
-            result.count,
-            result.head_seq,
-            result.head_hash,
-            missing_from if head.seq > result.head_seq else head.seq,
-            f"the chain head records event {head.seq} but the trail ends at event "
+    if result.head_seq < head_seq:
+        return _broken(
+            result,
+            result.head_seq + 1,
+            f"the chain head records event {head_seq} but the trail ends at event "
             f"{result.head_seq}: events removed from the end, or the head was altered",
         )
+    if result.head_hash != head_hash:
+        return _broken(
+            result,
+            head_seq,
+            f"event {head_seq} does not match the hash the chain head records: "
+            "the head or the last event was altered",
+        )
+    last = db.session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
+    if last > head_seq:
+        # Appenders move the head in the same transaction, so a head read now covers
+        # every event written by pbflow since the walk began.
+        head_seq = (_head_row() or (0, ""))[0]
+        beyond = db.session.execute(
+            select(func.min(AuditEvent.seq)).where(AuditEvent.seq > head_seq)
+        ).scalar()
+        if beyond is not None:
+            return _broken(
+                result,
+                beyond,
+                f"event {beyond} lies beyond the chain head (event {head_seq}): "
+                "appended outside pbflow",
+            )
     return result
 
 
 def head() -> tuple[int, str]:
-    row = db.session.get(AuditHead, 1)
-    return (row.seq, row.hash) if row else (0, GENESIS_HASH)
+    return _head_row() or (0, GENESIS_HASH)
 
 
 def export(out: TextIO) -> int:
@@ -331,7 +357,36 @@ def export(out: TextIO) -> int:
     return n
 
 
+_WHOLE_NUMBERS = {"seq": False, "actor_user_id": True, "org_id": True, "instance_id": True}
+_TEXTS = {
+    "at": False,
+    "actor_label": False,
+    "action": False,
+    "from_state": True,
+    "to_state": True,
+    "payload": False,
+    "prev_hash": False,
+    "hash": False,
+}
+
+
+def _field_type_problem(row: dict[str, Any]) -> str | None:
+    """What is wrong with an exported row's field types, so verification never crashes."""
+    for name, optional in _WHOLE_NUMBERS.items():
+        value = row[name]
+        if not (value is None and optional) and (
+            not isinstance(value, int) or isinstance(value, bool)
+        ):
+            return f"'{name}' must be a whole number"
+    for name, optional in _TEXTS.items():
+        value = row[name]
+        if not (value is None and optional) and not isinstance(value, str):
+            return f"'{name}' must be text"
+    return None
+
+
 def read_export(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Rows of an export file, checked for shape; a ValueError names the bad line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -339,7 +394,12 @@ def read_export(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ValueError(f"line {number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict):
+            raise ValueError(f"line {number}: not a JSON object")
         missing = [f for f in EXPORT_FIELDS if f not in row]
         if missing:
             raise ValueError(f"line {number}: missing fields {', '.join(missing)}")
+        problem = _field_type_problem(row)
+        if problem:
+            raise ValueError(f"line {number}: {problem}")
         yield row

@@ -16,10 +16,10 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, select, update
+from sqlalchemy.orm.util import identity_key
 
 from pbflow import audit, clock
-from pbflow.engine import actors, calendar, effects, fields, guards
+from pbflow.engine import actors, calendar, effects, fastsql, fields, guards
 from pbflow.engine.context import Block, CaseState, Context
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec, TransitionSpec
 from pbflow.engine.errors import (
@@ -32,10 +32,10 @@ from pbflow.engine.errors import (
 )
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import Notification, Organization, ProcessInstance, User
+from pbflow.models import Organization, ProcessInstance, User
 
 _T = ProcessInstance.__table__
-_N = Notification.__table__
+_CASE_ATTRS = [c.key for c in _T.columns]
 _COLS = [
     _T.c.id,
     _T.c.definition_id,
@@ -89,22 +89,21 @@ class _Bound:
 
 
 def load_case(case_id: int, *, for_update: bool = False) -> CaseState:
-    stmt = select(*_COLS).where(_T.c.id == case_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = db.session.execute(stmt).first()
+    row = fastsql.load_case(case_id, for_update)
     if row is None:
         raise NotFound(_("No such case."))
-    return CaseState(**row._asdict())
+    return CaseState(**row)
 
 
 def expire_cached(case_id: int) -> None:
-    """Core UPDATEs bypass the ORM: drop any loaded copy of the case so it is read afresh."""
-    from sqlalchemy.orm.util import identity_key
+    """Core UPDATEs bypass the ORM: drop any loaded copy of the case so it is read afresh.
 
+    Only the columns are expired (naming them skips the relationship cascade, which costs
+    more than the whole UPDATE).
+    """
     obj = db.session.identity_map.get(identity_key(ProcessInstance, case_id))
     if obj is not None:
-        db.session.expire(obj)
+        db.session.expire(obj, _CASE_ATTRS)
 
 
 def _case_id(case: int | ProcessInstance | CaseState) -> int:
@@ -160,19 +159,7 @@ def _who_may(t: TransitionSpec) -> str:
 def _notify(user_ids: set[int], case: CaseState, kind: str, message: str) -> None:
     if user_ids:
         now = clock.now()
-        db.session.execute(
-            insert(_N),
-            [
-                {
-                    "user_id": uid,
-                    "instance_id": case.id,
-                    "kind": kind,
-                    "message": message,
-                    "created_at": now,
-                }
-                for uid in sorted(user_ids)
-            ],
-        )
+        fastsql.notify([(uid, case.id, kind, message, now) for uid in sorted(user_ids)])
 
 
 def _waits_on_requester(d: Definition, state: str) -> bool:
@@ -243,25 +230,12 @@ def fire_in_transaction(
     dest = d.states[cs.state]
     now = ctx.now
     new_version = cs.version + 1
-    changes: dict[str, Any] = {
-        "state": cs.state,
-        "data": cs.data,
-        "version": new_version,
-        "entered_version": new_version,
-        "updated_at": now,
-        "state_entered_at": now,
-        "due_at": compute_due(d, dest, ctx),
-        "reminded_at": None,
-        "overdue_at": None,
-    }
-    if dest.final:
-        changes["closed_at"] = now
-    if ctx.assignee_changed:
-        changes["assignee_user_id"] = cs.assignee_user_id
-    result = db.session.execute(
-        update(_T).where(_T.c.id == cs.id, _T.c.version == cs.version).values(**changes)
+    changed = fastsql.move_case(
+        case_id=cs.id, old_version=cs.version, state=cs.state, data=cs.data,
+        new_version=new_version, now=now, due_at=compute_due(d, dest, ctx),
+        closed_at=now if dest.final else None, assignee_user_id=cs.assignee_user_id,
     )
-    if result.rowcount != 1:
+    if changed != 1:
         raise ConcurrentChange(
             _("This case changed since you opened it; please reload it and try again.")
         )
