@@ -1,0 +1,169 @@
+"""The audit trail page: who may open it, search, verify (intact and broken), export, head."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select, text
+
+from pbflow import audit
+from pbflow.extensions import db
+from pbflow.models import AuditEvent, Person
+from pbflow.services import accounts, people
+from tests.conftest import csrf_token
+
+
+@pytest.mark.parametrize("username", ["member", "secretary", "committee_a", "gb_secretary"])
+def test_refused_for_non_auditors(world, auth, client, username):
+    auth.login(username)
+    assert client.get("/audit/").status_code == 403
+    assert client.get("/audit/export.jsonl").status_code == 403
+
+
+@pytest.mark.parametrize("username", ["auditor", "admin"])
+def test_open_for_auditors_and_admins(world, auth, client, username):
+    auth.login(username)
+    page = client.get("/audit/?lang=en")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    seq, head_hash = audit.head()
+    assert head_hash in html and f"#{seq}" in html
+
+
+def _rows(html: str) -> list[str]:
+    import re
+
+    return re.findall(r"<tr>\s*<td>(\d+)</td>", html)
+
+
+def test_search_by_actor_action_org_and_newest_first(world, auth, client):
+    auth.login("auditor")
+    html = client.get("/audit/?action=role_granted&lang=en").get_data(as_text=True)
+    seqs = [int(s) for s in _rows(html)]
+    assert seqs and seqs == sorted(seqs, reverse=True)
+    granted = db.session.execute(
+        select(AuditEvent.seq).where(AuditEvent.action == "role_granted")
+    ).scalars()
+    assert set(seqs) == set(granted)
+
+    html = client.get("/audit/?actor=auditor").get_data(as_text=True)
+    seqs = [int(s) for s in _rows(html)]
+    labels = set(
+        db.session.execute(select(AuditEvent.actor_label).where(AuditEvent.seq.in_(seqs))).scalars()
+    )
+    assert seqs and labels == {"auditor"}
+
+    html = client.get(f"/audit/?org={world.general_branch.id}").get_data(as_text=True)
+    orgs = set(
+        db.session.execute(
+            select(AuditEvent.org_id).where(AuditEvent.seq.in_([int(s) for s in _rows(html)]))
+        ).scalars()
+    )
+    assert orgs == {world.general_branch.id, world.branch.id}
+
+
+def test_search_by_person_and_date_range(world, auth, client, clock):
+    person = people.create_person({"org_id": world.branch.id, "name": "被查的人"})
+    clock.advance(days=3)
+    people.update_profile(person, {"name": "被查的人", "job": "电工", "org_id": world.branch.id})
+    other = people.create_person({"org_id": world.branch.id, "name": "别人"})
+    assert other.id != person.id
+    auth.login("auditor")
+    html = client.get(f"/audit/?person={person.id}&action=").get_data(as_text=True)
+    actions = [db.session.get(AuditEvent, int(s)).action for s in _rows(html)]
+    assert actions == ["person_updated", "person_created"]
+
+    # 2026-03-05 local is the day of the edit (the clock moved three days).
+    html = client.get(f"/audit/?person={person.id}&from=2026-03-05&to=2026-03-05").get_data(
+        as_text=True
+    )
+    assert [db.session.get(AuditEvent, int(s)).action for s in _rows(html)] == ["person_updated"]
+
+
+def test_search_bad_input_is_said_and_kept(world, auth, client):
+    auth.login("auditor")
+    resp = client.get("/audit/?case=abc&from=2026-02-31&lang=en")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "could not be read" in html
+    assert "&#39;abc&#39; is not a number" in html
+    assert 'value="2026-02-31"' in html
+
+
+def test_pagination_newest_first_with_older_link(world, auth, client):
+    for i in range(60):
+        audit.record("test_event", payload={"i": i})
+    db.session.commit()
+    auth.login("auditor")
+    html = client.get("/audit/?action=test_event&lang=en").get_data(as_text=True)
+    first = [int(s) for s in _rows(html)]
+    assert len(first) == 50 and "Older" in html
+    last = first[-1]
+    html = client.get(f"/audit/?action=test_event&before={last}&lang=en").get_data(as_text=True)
+    second = [int(s) for s in _rows(html)]
+    assert len(second) == 10 and max(second) < last and "Older" not in html
+
+
+def _verify(client, expect: str = ""):
+    token = csrf_token(client.get("/audit/").get_data(as_text=True))
+    return client.post("/audit/verify?lang=en", data={"csrf_token": token, "expect": expect})
+
+
+def test_verify_intact_chain(world, auth, client):
+    auth.login("auditor")
+    seq, head_hash = audit.head()
+    resp = _verify(client, head_hash)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "The chain is intact" in html and "verify-broken" not in html
+
+
+def test_verify_names_first_broken_event(world, auth, client, app):
+    auth.login("auditor")
+    # Tamper as an attacker with database access would: switch the triggers off, edit event 5.
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER audit_event_no_update")
+        else:
+            conn.exec_driver_sql("ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_change")
+        conn.execute(text("UPDATE audit_event SET action = 'forged' WHERE seq = 5"))
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_change")
+    resp = _verify(client)
+    html = resp.get_data(as_text=True)
+    assert "The chain is broken at event #5" in html
+    assert "event 5 was altered" in html
+
+
+def test_verify_with_unknown_expected_head(world, auth, client):
+    auth.login("auditor")
+    html = _verify(client, "ab" * 32).get_data(as_text=True)
+    assert "does not contain a head hash recorded earlier" in html
+    resp = _verify(client, "not-a-hash")
+    assert resp.status_code == 422
+    assert "is not a head hash" in resp.get_data(as_text=True)
+
+
+def test_export_jsonl_verifies_offline(world, auth, client):
+    accounts.set_active(world["member"], False)
+    auth.login("auditor")
+    resp = client.get("/audit/export.jsonl")
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/x-ndjson"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    lines = resp.get_data(as_text=True).splitlines()
+    rows = list(audit.read_export(lines))
+    count = db.session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq.desc())).scalar()
+    assert len(rows) == count
+    assert audit.verify_rows(rows).ok
+    assert any(json.loads(r["payload"]).get("username") == "member" for r in rows)
+
+
+def test_person_profile_links_to_history(world, auth, client):
+    person = Person(name="某人", org_id=world.branch.id)
+    db.session.add(person)
+    db.session.commit()
+    auth.login("admin")
+    html = client.get(f"/admin/people/{person.id}").get_data(as_text=True)
+    assert f"/audit/?person={person.id}" in html
