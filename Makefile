@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+## Front-end libraries from npm (package-lock.json), copied into pbflow/static/vendor/ so
+## every asset is served locally (no CDN).
+VENDOR  := pbflow/static/vendor/mermaid.min.js
+
+$(VENDOR): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	npm run vendor
+
+install: $(STAMP) $(VENDOR)
 
 ## Serve on http://127.0.0.1:5000 with demo data created on first start.
 run: install

@@ -39,6 +39,11 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
+    from pbflow.web import api, cases, inbox
+
+    app.register_blueprint(inbox.bp)
+    app.register_blueprint(cases.bp)
+    app.register_blueprint(api.bp)
     from pbflow.web import account, admin, audit_pages
 
     app.register_blueprint(admin.bp)

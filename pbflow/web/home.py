@@ -1,13 +1,11 @@
-"""The landing page after login: who I am and where my roles apply."""
+"""The start page is the inbox: what waits on me."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import current_user, login_required
-from sqlalchemy import select
+from flask import Blueprint
+from flask_login import login_required
 
-from pbflow.extensions import db
-from pbflow.models import Organization, RoleAssignment
+from pbflow.web.inbox import render_inbox
 
 bp = Blueprint("home", __name__)
 
@@ -15,10 +13,4 @@ bp = Blueprint("home", __name__)
 @bp.route("/")
 @login_required
 def index():
-    roles = db.session.execute(
-        select(RoleAssignment.role, Organization)
-        .join(Organization, Organization.id == RoleAssignment.org_id)
-        .where(RoleAssignment.user_id == current_user.id)
-        .order_by(Organization.path, RoleAssignment.role)
-    ).all()
-    return render_template("home/index.html", roles=roles)
+    return render_inbox()

@@ -1,0 +1,1059 @@
+"""Cases as people see them: who may see one, the case page, the case list, starting a case,
+taking a step with its uploaded files, voting.
+
+Everything here works for any workflow file: labels, fields and states come from the case's
+own definition version, never from workflow-specific code. Pages, the JSON API and the CLI call
+these functions; the rules themselves stay in the engine.
+
+Visibility (:func:`can_view`) is the one rule every page that shows a case uses. A case the
+user may not see is answered with "not found" rather than "forbidden", so that case numbers do
+not reveal what exists in other organizations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import Select, func, or_, select, update
+
+from pbflow import clock
+from pbflow.engine import actors, runtime, votes
+from pbflow.engine.context import CaseState
+from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
+from pbflow.engine.errors import NotFound
+from pbflow.engine.registry import mermaid, registry
+from pbflow.extensions import db
+from pbflow.models import (
+    Attachment,
+    AuditEvent,
+    Notification,
+    Organization,
+    Person,
+    ProcessInstance,
+    RoleAssignment,
+    User,
+)
+from pbflow.services import attachments
+from pbflow.services.attachments import Upload
+
+P = ProcessInstance
+PAGE_SIZE = 25
+TIMELINE_LIMIT = 500
+PICKER_LIMIT = 500
+REF_TYPES = ("user", "person", "persons", "file")
+
+
+# --- who may see a case ---------------------------------------------------------------------
+
+
+def _my_person_id(user: User) -> int | None:
+    return actors.person_id_of_user(user.id)
+
+
+def may_vote(user: User, case: Any) -> bool:
+    """Whether the user may cast an online ballot in the case's open vote now."""
+    if case.closed_at is not None:
+        return False
+    vote = registry().stored(case.definition_id).states[case.state].vote
+    return (
+        vote is not None
+        and "ballot" in vote.mode
+        and user.id in votes.electorate_users(vote, _snapshot(case))
+    )
+
+
+def may_record_resolution(user: User, case: Any) -> bool:
+    """Whether the user belongs to those who record a meeting's vote on this case now."""
+    if case.closed_at is not None:
+        return False
+    vote = registry().stored(case.definition_id).states[case.state].vote
+    if vote is None or "meeting" not in vote.mode:
+        return False
+    body = votes.vote_org_ids(vote, _snapshot(case))
+    return any(actors.has_role(user.id, role, body) for role in votes.RECORDER_ROLES)
+
+
+def can_act_now(user: User, case: Any) -> bool:
+    """The engine would let the user take a (non-automatic) step, vote or record a vote."""
+    if case.closed_at is not None:
+        return False
+    d = registry().stored(case.definition_id)
+    if any(
+        not t.system_only and actors.may_act(t.by, user, case)
+        for t in d.transitions_from(case.state)
+    ):
+        return True
+    return may_vote(user, case) or may_record_resolution(user, case)
+
+
+def can_view(user: User, case: Any) -> bool:
+    """THE visibility rule for a case (ProcessInstance or CaseState): a reading role at its
+    organization or above; or being its subject, submitter or assignee; or anyone the engine
+    lets act on it now (a named field's person, a voter, a recorder)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if actors.can_read_org(user, case.org_id):
+        return True
+    if user.id in (case.submitter_user_id, case.assignee_user_id):
+        return True
+    pid = _my_person_id(user)
+    if pid is not None and case.subject_person_id == pid:
+        return True
+    return can_act_now(user, case)
+
+
+def get_visible_case(user: User, case_id: int) -> ProcessInstance:
+    """The case, or NotFound when it does not exist or the user may not see it."""
+    case = db.session.get(ProcessInstance, case_id)
+    if case is None or not can_view(user, case):
+        raise NotFound(_("No such case, or you may not see it."))
+    return case
+
+
+def _snapshot(case: Any) -> CaseState:
+    if isinstance(case, CaseState):
+        return case
+    return CaseState(
+        id=case.id,
+        definition_id=case.definition_id,
+        workflow_id=case.workflow_id,
+        org_id=case.org_id,
+        state=case.state,
+        data=dict(case.data or {}),
+        version=case.version,
+        entered_version=case.entered_version,
+        subject_person_id=case.subject_person_id,
+        submitter_user_id=case.submitter_user_id,
+        assignee_user_id=case.assignee_user_id,
+        parent_id=case.parent_id,
+        created_at=case.created_at,
+        state_entered_at=case.state_entered_at,
+        closed_at=case.closed_at,
+        title=case.title,
+    )
+
+
+# --- field labels and values ----------------------------------------------------------------
+
+
+def field_specs(d: Definition) -> dict[str, FieldSpec]:
+    """Every field the workflow declares (start form first, then the steps' forms)."""
+    specs: dict[str, FieldSpec] = {}
+    for spec in d.start_fields:
+        specs.setdefault(spec.name, spec)
+    for t in d.transitions:
+        for spec in t.fields:
+            specs.setdefault(spec.name, spec)
+    return specs
+
+
+@dataclass
+class Refs:
+    """Names of the users, people and files that field values point at, loaded in bulk."""
+
+    users: dict[int, str] = field(default_factory=dict)
+    persons: dict[int, str] = field(default_factory=dict)
+    files: dict[int, Attachment] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, specs: Mapping[str, FieldSpec], *value_maps: Mapping[str, Any]) -> Refs:
+        wanted: dict[str, set[int]] = {"user": set(), "person": set(), "file": set()}
+        for values in value_maps:
+            for name, value in (values or {}).items():
+                spec = specs.get(name)
+                if spec is None or spec.type not in REF_TYPES:
+                    continue
+                kind = "person" if spec.type == "persons" else spec.type
+                items = value if isinstance(value, list) else [value]
+                wanted[kind].update(v for v in items if isinstance(v, int))
+        refs = cls()
+        if wanted["user"]:
+            refs.users = dict(
+                db.session.execute(
+                    select(User.id, User.display_name).where(User.id.in_(wanted["user"]))
+                ).all()
+            )
+        if wanted["person"]:
+            refs.persons = dict(
+                db.session.execute(
+                    select(Person.id, Person.name).where(Person.id.in_(wanted["person"]))
+                ).all()
+            )
+        if wanted["file"]:
+            refs.files = {
+                a.id: a
+                for a in db.session.execute(
+                    select(Attachment).where(Attachment.id.in_(wanted["file"]))
+                ).scalars()
+            }
+        return refs
+
+
+@dataclass
+class FieldValue:
+    name: str
+    label: str
+    text: str
+    files: list[Attachment] = field(default_factory=list)
+
+
+def display_value(spec: FieldSpec | None, value: Any, refs: Refs, locale: str) -> FieldValue:
+    """A stored field value as a person reads it, in the page's language."""
+    name = spec.name if spec else ""
+    label = spec.label.get(locale) if spec else ""
+    if spec is None:
+        text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+        return FieldValue(name, label, "" if text is None else str(text))
+    items = value if isinstance(value, list) else [value]
+    if spec.type == "boolean":
+        return FieldValue(name, label, _("Yes") if value else _("No"))
+    if spec.type in ("choice", "multichoice"):
+        labels = {c.value: c.label.get(locale) for c in spec.choices}
+        return FieldValue(name, label, ", ".join(labels.get(str(v), str(v)) for v in items))
+    if spec.type == "user":
+        return FieldValue(name, label, ", ".join(refs.users.get(v, f"#{v}") for v in items))
+    if spec.type in ("person", "persons"):
+        return FieldValue(name, label, ", ".join(refs.persons.get(v, f"#{v}") for v in items))
+    if spec.type == "file":
+        files = [refs.files[v] for v in items if v in refs.files]
+        return FieldValue(name, label, ", ".join(a.filename for a in files), files)
+    return FieldValue(name, label, "" if value is None else str(value))
+
+
+def case_fields(d: Definition, data: Mapping[str, Any], refs: Refs, locale: str):
+    """The case's data in the order the workflow declares its fields; keys starting with
+    ``_`` are the engine's own bookkeeping and are not shown."""
+    specs = field_specs(d)
+    shown = [n for n in specs if n in data] + [
+        n for n in data if n not in specs and not n.startswith("_")
+    ]
+    rows = []
+    for name in shown:
+        row = display_value(specs.get(name), data[name], refs, locale)
+        if not row.label:
+            row.label, row.name = name.replace("_", " "), name
+        rows.append(row)
+    return rows
+
+
+# --- the diagram ----------------------------------------------------------------------------
+
+_EDGE = re.compile(r"^(\s*)(\w+) --> (\w+): (\w+)\s*$")
+
+
+def diagram(d: Definition, current: str | None, locale: str) -> str:
+    """The registry's mermaid diagram (current state highlighted), with the steps' labels in
+    the page's language instead of their trigger names."""
+    lines = []
+    for line in mermaid(d, current, locale).splitlines():
+        m = _EDGE.match(line)
+        if m:
+            t = d.transition(m.group(2), m.group(4))
+            if t is not None:
+                text = re.sub(r"[;:#\n\r]", " ", t.label.get(locale)).strip()
+                line = f"{m.group(1)}{m.group(2)} --> {m.group(3)}: {text}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+# --- the timeline ---------------------------------------------------------------------------
+
+_ACTION_TEXT = {
+    "case_started": lambda: _("Started the case"),
+    "ballot_cast": lambda: _("Cast a ballot"),
+    "resolution_recorded": lambda: _("Recorded the meeting's resolution"),
+    "comment_added": lambda: _("Commented"),
+    "attachment_added": lambda: _("Attached a file"),
+    "attachment_downloaded": lambda: _("Downloaded a file"),
+    "reminder_sent": lambda: _("Reminder sent"),
+    "case_overdue": lambda: _("Marked overdue"),
+    "escalated": lambda: _("Escalated to the superior organization"),
+}
+
+
+@dataclass
+class TimelineEntry:
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    text: str
+    from_state: str | None
+    to_state: str | None
+    comment: str | None
+    fields: list[FieldValue]
+    details: list[tuple[str, str]]
+
+
+def _state_label(d: Definition, name: str | None, locale: str) -> str | None:
+    if name is None:
+        return None
+    spec = d.states.get(name)
+    return spec.label.get(locale) if spec else name
+
+
+def timeline(case: Any, d: Definition, locale: str, *, since_version: int | None = None):
+    """The case's history from its audit events, oldest first. With ``since_version``, only
+    what happened after the case had that version (each transition adds one)."""
+    rows = list(
+        db.session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.instance_id == case.id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(TIMELINE_LIMIT)
+        ).scalars()
+    )[::-1]
+    if since_version is not None:
+        transitions_seen, start = 0, len(rows)
+        for i, ev in enumerate(rows):
+            if transitions_seen >= since_version - 1:
+                start = i
+                break
+            if ev.action == "transition":
+                transitions_seen += 1
+        rows = rows[start:] if transitions_seen >= since_version - 1 else []
+    payloads = [json.loads(ev.payload or "{}") for ev in rows]
+    specs = field_specs(d)
+    refs = Refs.load(specs, *[p.get("fields") or {} for p in payloads])
+    names = dict(
+        db.session.execute(
+            select(User.id, User.display_name).where(
+                User.id.in_({ev.actor_user_id for ev in rows if ev.actor_user_id})
+            )
+        ).all()
+    )
+    entries = []
+    for ev, payload in zip(rows, payloads, strict=True):
+        if ev.action == "transition":
+            t = d.transition(ev.from_state, payload.get("trigger", "")) if ev.from_state else None
+            text = t.label.get(locale) if t else payload.get("trigger", ev.action)
+        else:
+            text = _ACTION_TEXT.get(ev.action, lambda a=ev.action: a.replace("_", " "))()
+        details: list[tuple[str, str]] = []
+        if ev.action == "attachment_added":
+            details.append((_("File"), str(payload.get("filename", ""))))
+        if ev.action == "resolution_recorded":
+            details += [
+                (_("Meeting date"), str(payload.get("meeting_date", ""))),
+                (_("Should attend"), str(payload.get("should_attend", ""))),
+                (_("Attended"), str(payload.get("attended", ""))),
+                (_("For"), str(payload.get("votes_for", 0) + payload.get("written_for", 0))),
+                (_("Against"), str(payload.get("votes_against", 0))),
+                (_("Abstain"), str(payload.get("votes_abstain", 0))),
+                (_("Outcome"), _("passed") if payload.get("outcome") == "passed" else _("failed")),
+            ]
+        comment = payload.get("comment") or (
+            payload.get("body") if ev.action == "comment_added" else None
+        )
+        entries.append(
+            TimelineEntry(
+                seq=ev.seq,
+                at=ev.at,
+                actor=names.get(ev.actor_user_id, ev.actor_label)
+                if ev.actor_user_id
+                else (_("System") if ev.actor_label == "system" else ev.actor_label),
+                action=ev.action,
+                text=text,
+                from_state=_state_label(d, ev.from_state, locale),
+                to_state=_state_label(d, ev.to_state, locale),
+                comment=comment,
+                fields=[
+                    display_value(specs.get(k), v, refs, locale)
+                    if k in specs
+                    else FieldValue(k, k, str(v))
+                    for k, v in (payload.get("fields") or {}).items()
+                ],
+                details=details,
+            )
+        )
+    return entries
+
+
+# --- the case page --------------------------------------------------------------------------
+
+
+@dataclass
+class VoteView:
+    state: str
+    mode: tuple[str, ...]
+    voted: list[str]
+    not_voted: list[str]
+    resolution: Any
+    my_choice: str | None
+    can_ballot: bool
+    can_record: bool
+    should_attend: int | None
+
+
+@dataclass
+class ChildRow:
+    case: ProcessInstance
+    workflow: str
+    state: str
+
+
+@dataclass
+class CaseView:
+    case: ProcessInstance
+    definition: Definition
+    state: StateSpec
+    workflow_title: str
+    org_name: str
+    subject_name: str | None
+    submitter_name: str | None
+    assignee_name: str | None
+    fields: list[FieldValue]
+    diagram: str
+    timeline: list[TimelineEntry]
+    comments: list[Any]
+    attachments: list[Attachment]
+    uploaders: dict[int, str]
+    actions: list[runtime.Action]
+    prefill: dict[str, Any]
+    pickers: dict[str, list[tuple[int, str]]]
+    vote: VoteView | None
+    children: list[ChildRow]
+    parent: ProcessInstance | None
+    overdue: bool
+    accept: str
+
+
+def is_overdue(case: Any) -> bool:
+    return case.closed_at is None and case.due_at is not None and case.due_at <= clock.now()
+
+
+def picker_options(org_id: int, kinds: set[str]) -> dict[str, list[tuple[int, str]]]:
+    """Whom a user or person field may name: people of the case's organization, those
+    below it and those above it (the committee's staff), by name."""
+    index = actors.org_index()
+    node = index.get(org_id)
+    if node is None or not kinds:
+        return {}
+    above = node.ancestor_ids()
+    result: dict[str, list[tuple[int, str]]] = {}
+    if kinds & {"person", "persons"}:
+        rows = db.session.execute(
+            select(Person.id, Person.name)
+            .join(Organization, Organization.id == Person.org_id)
+            .where(
+                Person.active,
+                or_(Organization.path.startswith(node.path), Person.org_id.in_(above)),
+            )
+            .order_by(Person.name, Person.id)
+            .limit(PICKER_LIMIT)
+        ).all()
+        result["person"] = [(r.id, r.name) for r in rows]
+    if "user" in kinds:
+        rows = db.session.execute(
+            select(User.id, User.display_name)
+            .where(
+                User.active,
+                User.id.in_(
+                    select(RoleAssignment.user_id)
+                    .join(Organization, Organization.id == RoleAssignment.org_id)
+                    .where(
+                        or_(
+                            Organization.path.startswith(node.path),
+                            RoleAssignment.org_id.in_(above),
+                        )
+                    )
+                ),
+            )
+            .order_by(User.display_name, User.id)
+            .limit(PICKER_LIMIT)
+        ).all()
+        result["user"] = [(r.id, r.display_name) for r in rows]
+    return result
+
+
+def _vote_view(user: User, case: ProcessInstance, today: date) -> VoteView | None:
+    snap = _snapshot(case)
+    status = votes.status(snap) if case.closed_at is None else None
+    if status is None:
+        return None
+    vote = registry().stored(case.definition_id).states[case.state].vote
+    names = dict(
+        db.session.execute(
+            select(User.id, User.display_name).where(User.id.in_(status.electorate or [0]))
+        ).all()
+    )
+    can_record = status.resolution is None and may_record_resolution(user, case)
+    return VoteView(
+        state=case.state,
+        mode=status.mode,
+        voted=[names.get(u, f"#{u}") for u in status.electorate if u in status.voted],
+        not_voted=[names.get(u, f"#{u}") for u in status.not_voted],
+        resolution=status.resolution,
+        my_choice=status.voted.get(user.id),
+        can_ballot="ballot" in status.mode
+        and status.resolution is None
+        and user.id in status.electorate
+        and user.id not in status.voted,
+        can_record=can_record,
+        should_attend=votes.should_attend(vote, snap, today) if can_record else None,
+    )
+
+
+def _names(ids: set[int | None]) -> dict[int, str]:
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    return dict(
+        db.session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all()
+    )
+
+
+def case_page(user: User, case_id: int, locale: str) -> CaseView:
+    """Everything the case page shows, for this user, in a bounded number of statements."""
+    case = get_visible_case(user, case_id)
+    d = registry().stored(case.definition_id)
+    data = dict(case.data or {})
+    specs = field_specs(d)
+    refs = Refs.load(specs, data)
+    actions = runtime.available_actions(_snapshot(case), user)
+    kinds = {f.type for a in actions for f in a.fields}
+    atts = list(
+        db.session.execute(
+            select(Attachment)
+            .where(Attachment.instance_id == case.id)
+            .order_by(Attachment.created_at, Attachment.id)
+        ).scalars()
+    )
+    child_cases = list(
+        db.session.execute(select(P).where(P.parent_id == case.id).order_by(P.id)).scalars()
+    )
+    children = []
+    for child in child_cases:
+        if can_view(user, child):
+            cd = registry().stored(child.definition_id)
+            children.append(
+                ChildRow(child, cd.title.get(locale), _state_label(cd, child.state, locale) or "")
+            )
+    parent = None
+    if case.parent_id:
+        candidate = db.session.get(P, case.parent_id)
+        parent = candidate if candidate and can_view(user, candidate) else None
+    subject = db.session.get(Person, case.subject_person_id) if case.subject_person_id else None
+    people = _names({case.submitter_user_id, case.assignee_user_id} | {a.uploaded_by for a in atts})
+    org = actors.org_index()[case.org_id]
+    from pbflow.services import comments
+
+    view = CaseView(
+        case=case,
+        definition=d,
+        state=d.states[case.state],
+        workflow_title=d.title.get(locale),
+        org_name=org.name_en if locale == "en" and org.name_en else org.name,
+        subject_name=subject.name if subject else None,
+        submitter_name=people.get(case.submitter_user_id),
+        assignee_name=people.get(case.assignee_user_id),
+        fields=case_fields(d, data, refs, locale),
+        diagram=diagram(d, case.state, locale),
+        timeline=timeline(case, d, locale),
+        comments=comments.for_case(case.id),
+        attachments=atts,
+        uploaders=people,
+        actions=actions,
+        prefill={k: v for k, v in data.items() if not k.startswith("_")},
+        pickers=picker_options(case.org_id, kinds),
+        vote=_vote_view(user, case, clock.today()),
+        children=children,
+        parent=parent,
+        overdue=is_overdue(case),
+        accept=attachments.accept_attribute(),
+    )
+    _mark_notifications_read(user, case.id)
+    return view
+
+
+def _mark_notifications_read(user: User, case_id: int) -> None:
+    """Opening a case reads its notifications (not audited: nothing of record changes)."""
+    try:
+        result = db.session.execute(
+            update(Notification)
+            .where(
+                Notification.user_id == user.id,
+                Notification.instance_id == case_id,
+                Notification.read_at.is_(None),
+            )
+            .values(read_at=clock.now())
+        )
+        if result.rowcount:
+            db.session.commit()
+        else:
+            db.session.rollback()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+# --- taking a step --------------------------------------------------------------------------
+
+
+def _store_field_files(
+    user: User,
+    specs: tuple[FieldSpec, ...],
+    values: dict[str, Any],
+    uploads: Mapping[str, Upload],
+    *,
+    org_id: int,
+    case_id: int | None,
+) -> list[Attachment]:
+    """Turn uploads of ``file`` fields into attachment ids in ``values`` (in the open
+    transaction), checking that ids given directly belong to this case."""
+    stored = []
+    for spec in specs:
+        if spec.type != "file":
+            continue
+        upload = uploads.get(spec.name)
+        if upload is not None and upload.filename:
+            att = attachments.store(
+                user, upload, org_id=org_id, instance_id=case_id, purpose=spec.name, field=spec.name
+            )
+            values[spec.name] = att.id
+            stored.append(att)
+        elif values.get(spec.name) not in (None, ""):
+            raw = values[spec.name]
+            try:
+                ids = [int(raw)]
+            except (TypeError, ValueError):
+                continue  # the engine's field check reports it
+            attachments.check_case_files(case_id, user, ids, spec.name)
+    return stored
+
+
+def take_step(
+    user: User,
+    case_id: int,
+    trigger: str,
+    values: Mapping[str, Any] | None = None,
+    *,
+    uploads: Mapping[str, Upload] | None = None,
+    expected_version: int | None = None,
+    comment: str | None = None,
+) -> runtime.Outcome:
+    """Fire a step as the user, with the files of its ``file`` fields, in one transaction."""
+    case = get_visible_case(user, case_id)
+    d = registry().stored(case.definition_id)
+    t = d.transition(case.state, trigger)
+    values = dict(values or {})
+    try:
+        if t is not None:
+            _store_field_files(
+                user, t.fields, values, uploads or {}, org_id=case.org_id, case_id=case.id
+            )
+        outcome = runtime.fire_in_transaction(
+            case.id, trigger, user, values, expected_version=expected_version, comment=comment
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return outcome
+
+
+def changes_since(user: User, case_id: int, version: int, locale: str) -> list[TimelineEntry]:
+    """What happened to a case after the version the user's form was made from."""
+    case = get_visible_case(user, case_id)
+    return timeline(case, registry().stored(case.definition_id), locale, since_version=version)
+
+
+def cast_ballot(user: User, case_id: int, choice: str | None) -> str | None:
+    get_visible_case(user, case_id)
+    return votes.cast_ballot(case_id, user, (choice or "").strip())
+
+
+RESOLUTION_COUNTS = (
+    "attended",
+    "votes_for",
+    "votes_against",
+    "votes_abstain",
+    "written_for",
+    "written_against",
+    "written_abstain",
+)
+
+
+def record_resolution(
+    user: User,
+    case_id: int,
+    form: Mapping[str, Any],
+    minutes: Upload | None = None,
+    *,
+    expected_version: int | None = None,
+) -> str:
+    """Record a meeting's vote from what the secretary typed, with the minutes as a file."""
+    case = get_visible_case(user, case_id)
+    counts: dict[str, Any] = {}
+    for name in RESOLUTION_COUNTS:
+        raw = form.get(name)
+        raw = "" if raw is None else str(raw).strip()
+        if raw == "" and name.startswith("written_"):
+            counts[name] = 0
+        else:
+            counts[name] = int(raw) if raw.isdigit() else raw
+    try:
+        minutes_id = None
+        if minutes is not None and minutes.filename:
+            minutes_id = attachments.store(
+                user,
+                minutes,
+                org_id=case.org_id,
+                instance_id=case.id,
+                purpose="minutes",
+                field="minutes",
+            ).id
+    except BaseException:
+        db.session.rollback()
+        raise
+    # record_resolution commits the stored minutes with the resolution, or rolls both back.
+    return votes.record_resolution(
+        case.id,
+        user,
+        meeting_date=form.get("meeting_date"),
+        minutes_attachment_id=minutes_id,
+        expected_version=expected_version,
+        **counts,
+    )
+
+
+# --- starting a case ------------------------------------------------------------------------
+
+
+@dataclass
+class StartOption:
+    definition: Definition
+    orgs: list[actors.OrgNode]
+
+
+def may_start(d: Definition, org_id: int, user: User) -> bool:
+    """Whether the user may start the workflow at this organization (the engine's ``start``
+    check, asked in advance so the page offers only what will be accepted)."""
+    node = actors.org_index().get(org_id)
+    if node is None or node.kind not in d.run_by:
+        return False
+    subject = _my_person_id(user) if d.subject == "self" else None
+    if d.subject == "self" and subject is None:
+        return False
+    provisional = CaseState(
+        id=None,
+        definition_id=0,
+        workflow_id=d.id,
+        org_id=org_id,
+        state=d.initial,
+        data={},
+        version=0,
+        entered_version=0,
+        subject_person_id=subject,
+        submitter_user_id=user.id,
+        assignee_user_id=None,
+        parent_id=None,
+        created_at=None,
+        state_entered_at=None,
+    )
+    return actors.may_act(d.start_by, user, provisional)
+
+
+def _related_orgs(user: User) -> set[int]:
+    """Organizations a user might start something at: what they read, where they hold a role,
+    and their own member organization."""
+    orgs = set(actors.readable_org_ids(user))
+    orgs |= {oid for oid, _role in actors.roles_of(user.id)}
+    pid = _my_person_id(user)
+    if pid is not None:
+        org_id = db.session.execute(select(Person.org_id).where(Person.id == pid)).scalar()
+        if org_id is not None:
+            orgs.add(org_id)
+    return orgs
+
+
+def start_options(user: User) -> list[StartOption]:
+    """The workflows the user may start, each with the organizations where they may."""
+    index = actors.org_index()
+    candidates = sorted(
+        (index[o] for o in _related_orgs(user) if o in index), key=lambda n: (n.path, n.id)
+    )
+    options = []
+    for d in sorted(registry().current.values(), key=lambda d: d.id):
+        orgs = [n for n in candidates if may_start(d, n.id, user)]
+        if orgs:
+            options.append(StartOption(d, orgs))
+    return options
+
+
+def start_case(
+    user: User,
+    workflow_id: str,
+    org_id: int,
+    values: Mapping[str, Any] | None = None,
+    *,
+    uploads: Mapping[str, Upload] | None = None,
+) -> ProcessInstance:
+    """Start a case with its start form's values and files, in one transaction."""
+    d = registry().get(workflow_id)
+    if actors.org_index().get(org_id) is None:
+        raise NotFound(_("No such organization."))
+    values = dict(values or {})
+    try:
+        stored = _store_field_files(
+            user, d.start_fields, values, uploads or {}, org_id=org_id, case_id=None
+        )
+        case = runtime.start(workflow_id, org_id, user, values, commit=False)
+        file_ids = {
+            v for s in d.start_fields if s.type == "file" for v in [values.get(s.name)] if v
+        }
+        for att in stored:
+            att.instance_id = case.id
+        if file_ids - {a.id for a in stored}:
+            db.session.execute(
+                update(Attachment)
+                .where(Attachment.id.in_(file_ids), Attachment.instance_id.is_(None))
+                .values(instance_id=case.id)
+            )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return case
+
+
+# --- the case list --------------------------------------------------------------------------
+
+STATUS_CHOICES = ("open", "closed", "all")
+
+
+@dataclass
+class CaseFilters:
+    workflow: str | None = None
+    state: str | None = None
+    org_id: int | None = None
+    person: str | None = None
+    q: str | None = None
+    overdue: bool = False
+    status: str = "open"
+    date_from: date | None = None
+    date_to: date | None = None
+    page: int = 1
+
+    @classmethod
+    def parse(cls, args: Mapping[str, Any]) -> tuple[CaseFilters, dict[str, str]]:
+        """Filters from query arguments; a bad value is dropped and reported, not fatal."""
+        errors: dict[str, str] = {}
+        f = cls()
+
+        def text(name: str) -> str | None:
+            value = str(args.get(name) or "").strip()
+            return value[:200] or None
+
+        f.workflow, f.state, f.person, f.q = (
+            text("workflow"),
+            text("state"),
+            text("person"),
+            text("q"),
+        )
+        raw_org = text("org")
+        if raw_org:
+            if raw_org.isdigit():
+                f.org_id = int(raw_org)
+            else:
+                errors["org"] = _("must be chosen from the list")
+        f.overdue = str(args.get("overdue") or "").lower() in ("1", "on", "true", "yes")
+        status = text("status") or "open"
+        if status in STATUS_CHOICES:
+            f.status = status
+        else:
+            errors["status"] = _("is not one of the choices")
+        for name in ("date_from", "date_to"):
+            raw = text(name)
+            if raw:
+                try:
+                    setattr(f, name, date.fromisoformat(raw))
+                except ValueError:
+                    errors[name] = _("must be a date like 2026-03-01")
+        raw_page = text("page") or "1"
+        f.page = max(1, int(raw_page)) if raw_page.isdigit() else 1
+        return f, errors
+
+    def query_args(self, **changes: Any) -> dict[str, Any]:
+        """The filters as query arguments (for pagination links)."""
+        args = {
+            "workflow": self.workflow,
+            "state": self.state,
+            "org": self.org_id,
+            "person": self.person,
+            "q": self.q,
+            "overdue": "1" if self.overdue else None,
+            "status": self.status if self.status != "open" else None,
+            "date_from": self.date_from.isoformat() if self.date_from else None,
+            "date_to": self.date_to.isoformat() if self.date_to else None,
+            "page": self.page if self.page > 1 else None,
+        }
+        args.update(changes)
+        return {k: v for k, v in args.items() if v not in (None, "")}
+
+
+@dataclass
+class CaseRow:
+    case: ProcessInstance
+    workflow: str
+    state: str
+    org_name: str
+    subject_name: str | None
+    overdue: bool
+
+
+@dataclass
+class StateCount:
+    workflow_id: str
+    workflow: str
+    state: str
+    label: str
+    count: int
+
+
+@dataclass
+class CaseList:
+    rows: list[CaseRow]
+    total: int
+    page: int
+    pages: int
+    counts: list[StateCount]
+    filters: CaseFilters
+
+
+def visibility_clause(user: User):
+    """SQL form of "cases in the list for this user": the organizations they read (the same
+    set as ``actors.readable_org_ids``, as path prefixes so it stays one indexed condition),
+    plus cases where they are subject, submitter or assignee. Needs Organization joined."""
+    index = actors.org_index()
+    roots = {oid for oid, role in actors.roles_of(user.id) if role in actors.READ_ROLES}
+    conditions = [Organization.path.startswith(index[r].path) for r in roots if r in index]
+    conditions += [P.submitter_user_id == user.id, P.assignee_user_id == user.id]
+    pid = _my_person_id(user)
+    if pid is not None:
+        conditions.append(P.subject_person_id == pid)
+    return or_(*conditions)
+
+
+def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = True) -> Select:
+    stmt = stmt.where(visibility_clause(user))
+    if f.workflow:
+        stmt = stmt.where(P.workflow_id == f.workflow)
+    if f.state and with_state:
+        stmt = stmt.where(P.state == f.state)
+    if f.org_id is not None:
+        node = actors.org_index().get(f.org_id)
+        stmt = stmt.where(Organization.path.startswith(node.path) if node else P.id.is_(None))
+    if f.person:
+        stmt = stmt.where(Person.name.icontains(f.person, autoescape=True))
+    if f.q:
+        text_match = P.title.icontains(f.q, autoescape=True)
+        digits = f.q.lstrip("#")
+        stmt = stmt.where(or_(text_match, P.id == int(digits)) if digits.isdigit() else text_match)
+    if f.status == "open":
+        stmt = stmt.where(P.closed_at.is_(None))
+    elif f.status == "closed":
+        stmt = stmt.where(P.closed_at.is_not(None))
+    if f.overdue:
+        stmt = stmt.where(P.closed_at.is_(None), P.due_at <= clock.now())
+    if f.date_from:
+        stmt = stmt.where(P.created_at >= clock.local_midnight_utc(f.date_from))
+    if f.date_to:
+        stmt = stmt.where(
+            P.created_at < clock.local_midnight_utc(date.fromordinal(f.date_to.toordinal() + 1))
+        )
+    return stmt
+
+
+def _joined(stmt: Select) -> Select:
+    return stmt.join(Organization, Organization.id == P.org_id).outerjoin(
+        Person, Person.id == P.subject_person_id
+    )
+
+
+def _workflow_label(workflow_id: str, definition_id: int | None, locale: str) -> str:
+    d = registry().current.get(workflow_id)
+    if d is None and definition_id is not None:
+        d = registry().stored(definition_id)
+    return d.title.get(locale) if d else workflow_id
+
+
+def _state_label_any(workflow_id: str, definition_id: int | None, state: str, locale: str):
+    d = registry().current.get(workflow_id)
+    if (d is None or state not in d.states) and definition_id is not None:
+        d = registry().stored(definition_id)
+    return _state_label(d, state, locale) if d else state
+
+
+def search(user: User, f: CaseFilters, locale: str, page_size: int = PAGE_SIZE) -> CaseList:
+    """One page of the cases the user may see, with the total and the counts per state."""
+    total = db.session.execute(_filtered(_joined(select(func.count(P.id))), user, f)).scalar_one()
+    pages = max(1, -(-total // page_size))
+    page = min(f.page, pages)
+    rows = db.session.execute(
+        _filtered(_joined(select(P, Organization.name, Organization.name_en, Person.name)), user, f)
+        .order_by(P.updated_at.desc(), P.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    count_rows = db.session.execute(
+        _filtered(
+            _joined(select(P.workflow_id, P.state, func.min(P.definition_id), func.count(P.id))),
+            user,
+            f,
+            with_state=False,
+        ).group_by(P.workflow_id, P.state)
+    ).all()
+    counts = sorted(
+        (
+            StateCount(
+                wf,
+                _workflow_label(wf, def_id, locale),
+                state,
+                _state_label_any(wf, def_id, state, locale),
+                n,
+            )
+            for wf, state, def_id, n in count_rows
+        ),
+        key=lambda c: (c.workflow, -c.count, c.label),
+    )
+    result = [
+        CaseRow(
+            case=case,
+            workflow=_workflow_label(case.workflow_id, case.definition_id, locale),
+            state=_state_label_any(case.workflow_id, case.definition_id, case.state, locale),
+            org_name=name_en if locale == "en" and name_en else name,
+            subject_name=subject,
+            overdue=is_overdue(case),
+        )
+        for case, name, name_en, subject in rows
+    ]
+    f.page = page
+    return CaseList(result, total, page, pages, counts, f)
+
+
+def filter_choices(user: User, locale: str) -> dict[str, list[tuple[str, str]]]:
+    """Options of the list's filters: workflows with their states, readable organizations."""
+    index = actors.org_index()
+    readable = actors.readable_org_ids(user)
+    workflows = [(d.id, d.title.get(locale)) for d in registry().current.values()]
+    states = []
+    for d in registry().current.values():
+        states += [
+            (s.name, f"{d.title.get(locale)}: {s.label.get(locale)}") for s in d.states.values()
+        ]
+    orgs = [
+        (
+            str(n.id),
+            ("· " * (len(n.ancestor_ids()) - 1))
+            + (n.name_en if locale == "en" and n.name_en else n.name),
+        )
+        for n in sorted((index[o] for o in readable if o in index), key=lambda n: n.path)
+    ]
+    return {"workflows": sorted(workflows, key=lambda w: w[1]), "states": states, "orgs": orgs}

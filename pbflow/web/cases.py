@@ -1,0 +1,293 @@
+"""Case pages: the list, the case page with its forms, starting a case, files.
+
+Each view parses the request, calls one service function and renders. A refused form is shown
+again with what the user typed, the reason and the field errors, with the engine's status
+(403, 409, 422); a stale form (409, "changed meanwhile") also lists what happened since.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
+
+from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound
+from pbflow.services import attachments, cases, comments
+from pbflow.services.attachments import Upload
+
+bp = Blueprint("cases", __name__)
+FIELD_PREFIX = "f."
+
+
+def locale() -> str:
+    return str(get_locale() or "zh")
+
+
+def parse_fields(form: MultiDict) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Workflow field values from a form (inputs named ``f.<field>``), and the raw text to
+    show again. A field sent several times (checkboxes, multi-selects) becomes a list; the
+    engine's field types accept both."""
+    values: dict[str, Any] = {}
+    raw: dict[str, list[str]] = {}
+    for key in form:
+        if key.startswith(FIELD_PREFIX):
+            items = form.getlist(key)
+            name = key[len(FIELD_PREFIX) :]
+            raw[name] = items
+            values[name] = items if len(items) > 1 else items[0]
+    return values, raw
+
+
+def parse_uploads(files: MultiDict) -> dict[str, Upload]:
+    return {
+        key[len(FIELD_PREFIX) :]: Upload(fs.filename or "", fs.stream)
+        for key, fs in files.items()
+        if key.startswith(FIELD_PREFIX) and fs and fs.filename
+    }
+
+
+def parse_version(form: MultiDict) -> int | None:
+    raw = (form.get("version") or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+@bp.app_template_global()
+def as_strings(value: Any) -> list[str]:
+    """A field value as the list of strings a form input compares against."""
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        return ["1"] if value else []
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _render_case(case_id: int, *, status: int = 200, submitted: dict | None = None, stale=None):
+    try:
+        view = cases.case_page(current_user, case_id, locale())
+    except NotFound:
+        abort(404)
+    shown = {
+        "form": None,
+        "values": {},
+        "errors": {},
+        "message": None,
+        "comment": None,
+        "available_from": None,
+        **(submitted or {}),
+    }
+    return render_template("cases/show.html", v=view, submitted=shown, stale=stale), status
+
+
+def _refused(case_id: int, form_id: str, exc: DomainError, raw: dict, **extra: Any):
+    if isinstance(exc, NotFound):
+        abort(404)
+    submitted = {
+        "form": form_id,
+        "values": raw,
+        "errors": exc.field_errors,
+        "message": exc.message,
+        "available_from": exc.available_from,
+        **extra,
+    }
+    return _render_case(case_id, status=exc.status, submitted=submitted)
+
+
+@bp.get("/cases/<int:case_id>")
+@login_required
+def show(case_id: int):
+    return _render_case(case_id)
+
+
+@bp.post("/cases/<int:case_id>/steps/<trigger>")
+@login_required
+def step(case_id: int, trigger: str):
+    values, raw = parse_fields(request.form)
+    version = parse_version(request.form)
+    comment = request.form.get("comment")
+    try:
+        cases.take_step(
+            current_user,
+            case_id,
+            trigger,
+            values,
+            uploads=parse_uploads(request.files),
+            expected_version=version,
+            comment=comment,
+        )
+    except ConcurrentChange as exc:
+        stale = cases.changes_since(current_user, case_id, version or 1, locale())
+        return _render_case(
+            case_id,
+            status=409,
+            submitted={
+                "form": f"step:{trigger}",
+                "values": raw,
+                "comment": comment,
+                "errors": {},
+                "message": exc.message,
+            },
+            stale=stale,
+        )
+    except DomainError as exc:
+        return _refused(case_id, f"step:{trigger}", exc, raw, comment=comment)
+    flash(_("Done."), "success")
+    return redirect(url_for(".show", case_id=case_id))
+
+
+@bp.post("/cases/<int:case_id>/ballot")
+@login_required
+def ballot(case_id: int):
+    choice = request.form.get("choice")
+    try:
+        outcome = cases.cast_ballot(current_user, case_id, choice)
+    except DomainError as exc:
+        return _refused(case_id, "ballot", exc, {"choice": [choice or ""]})
+    flash(
+        _("Your ballot is recorded.")
+        if outcome is None
+        else _("Your ballot is recorded; it decided the vote: %(outcome)s.", outcome=_(outcome)),
+        "success",
+    )
+    return redirect(url_for(".show", case_id=case_id))
+
+
+@bp.post("/cases/<int:case_id>/resolution")
+@login_required
+def resolution(case_id: int):
+    raw = {k: [v] for k, v in request.form.items() if k != "csrf_token"}
+    minutes = request.files.get("minutes")
+    try:
+        outcome = cases.record_resolution(
+            current_user,
+            case_id,
+            request.form,
+            Upload(minutes.filename or "", minutes.stream)
+            if minutes and minutes.filename
+            else None,
+            expected_version=parse_version(request.form),
+        )
+    except DomainError as exc:
+        return _refused(case_id, "resolution", exc, raw)
+    flash(_("The resolution is recorded: %(outcome)s.", outcome=_(outcome)), "success")
+    return redirect(url_for(".show", case_id=case_id))
+
+
+@bp.post("/cases/<int:case_id>/comments")
+@login_required
+def comment(case_id: int):
+    body = request.form.get("body")
+    try:
+        comments.add_comment(current_user, case_id, body)
+    except DomainError as exc:
+        return _refused(case_id, "comment", exc, {"body": [body or ""]})
+    flash(_("Your comment is added."), "success")
+    return redirect(url_for(".show", case_id=case_id) + "#comments")
+
+
+@bp.post("/cases/<int:case_id>/attachments")
+@login_required
+def upload(case_id: int):
+    fs = request.files.get("file")
+    try:
+        attachments.attach_to_case(
+            current_user, case_id, Upload(fs.filename if fs else "", fs.stream if fs else None)
+        )
+    except DomainError as exc:
+        return _refused(case_id, "upload", exc, {})
+    flash(_("The file is attached."), "success")
+    return redirect(url_for(".show", case_id=case_id) + "#attachments")
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def download(attachment_id: int):
+    try:
+        found = attachments.open_download(current_user, attachment_id)
+    except NotFound:
+        abort(404)
+    return send_file(
+        found.path,
+        mimetype=found.attachment.content_type,
+        as_attachment=not found.inline,
+        download_name=found.attachment.filename,
+        conditional=True,
+        etag=found.attachment.sha256,
+    )
+
+
+@bp.get("/cases")
+@login_required
+def index():
+    filters, errors = cases.CaseFilters.parse(request.args)
+    result = cases.search(current_user, filters, locale())
+    return render_template(
+        "cases/list.html",
+        result=result,
+        errors=errors,
+        choices=cases.filter_choices(current_user, locale()),
+    )
+
+
+def _start_form(option, org_id: int, *, status=200, raw=None, errors=None, message=None):
+    return render_template(
+        "cases/start.html",
+        option=option,
+        org_id=org_id,
+        raw=raw or {},
+        errors=errors or {},
+        message=message,
+        accept=attachments.accept_attribute(),
+        pickers=cases.picker_options(org_id, {f.type for f in option.definition.start_fields}),
+    ), status
+
+
+def _option(workflow: str | None):
+    options = cases.start_options(current_user)
+    chosen = next((o for o in options if o.definition.id == workflow), None)
+    return options, chosen
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@login_required
+def new():
+    workflow = request.values.get("workflow")
+    raw_org = request.values.get("org") or ""
+    options, chosen = _option(workflow)
+    org_id = int(raw_org) if raw_org.isdigit() else None
+    if chosen is None or org_id is None or org_id not in {n.id for n in chosen.orgs}:
+        if request.method == "POST":
+            abort(403)
+        return render_template("cases/new.html", options=options, chosen=chosen)
+    if request.method == "GET":
+        return _start_form(chosen, org_id)
+    values, raw = parse_fields(request.form)
+    try:
+        case = cases.start_case(
+            current_user, chosen.definition.id, org_id, values, uploads=parse_uploads(request.files)
+        )
+    except DomainError as exc:
+        return _start_form(
+            chosen,
+            org_id,
+            status=exc.status,
+            raw=raw,
+            errors=exc.field_errors,
+            message=exc.message,
+        )
+    flash(_("The case is started."), "success")
+    return redirect(url_for(".show", case_id=case.id))

@@ -1,0 +1,57 @@
+"""The inbox: what waits on me, and my notifications."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from pbflow.engine.errors import NotFound
+from pbflow.services import inbox as inbox_service
+
+bp = Blueprint("inbox", __name__)
+
+
+def render_inbox():
+    data = inbox_service.inbox(current_user, str(get_locale() or "zh"))
+    return render_template("inbox/index.html", inbox=data)
+
+
+@bp.get("/inbox")
+@login_required
+def index():
+    return render_inbox()
+
+
+@bp.get("/notifications/<int:notification_id>")
+@login_required
+def open_notification(notification_id: int):
+    """Following a notification marks it read and leads to its case."""
+    try:
+        note = inbox_service.open_notification(current_user, notification_id)
+    except NotFound:
+        abort(404)
+    if note.instance_id:
+        return redirect(url_for("cases.show", case_id=note.instance_id))
+    return redirect(url_for("inbox.index"))
+
+
+@bp.post("/notifications/read")
+@login_required
+def read_all():
+    inbox_service.mark_all_read(current_user)
+    flash(_("All notifications are marked read."), "info")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.app_context_processor
+def unread_notifications():
+    """The unread count in the top bar (one small query per page, only when logged in)."""
+
+    def count() -> int:
+        if not getattr(current_user, "is_authenticated", False):
+            return 0
+        return inbox_service.unread_count(current_user)
+
+    return {"unread_notifications": count}
