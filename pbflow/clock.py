@@ -6,14 +6,33 @@ an activist") are computed in the configured time zone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 
+_FROZEN: ContextVar[datetime | None] = ContextVar("pbflow_frozen_now", default=None)
+
+
+@contextmanager
+def frozen(at: datetime) -> Iterator[datetime]:
+    """Inside the block ``now()`` is ``at`` (naive UTC): ``pbflow tick --now`` acts, dates its
+    marks, steps and audit events as of the time it was told, all alike."""
+    token = _FROZEN.set(at)
+    try:
+        yield at
+    finally:
+        _FROZEN.reset(token)
+
 
 def now() -> datetime:
     """Current UTC time as a naive datetime (the form stored in the database)."""
+    pinned = _FROZEN.get()
+    if pinned is not None:
+        return pinned
     if has_app_context():
         fake = current_app.config.get("PBFLOW_FAKE_NOW")
         if fake is not None:

@@ -68,7 +68,14 @@ def _superior_users(case: CaseState) -> set[int]:
 
 
 def tick(now: datetime | None = None) -> TickReport:
-    now = now or clock.now()
+    """One pass over the cases with a time limit; ``now`` makes everything act as of then."""
+    if now is None:
+        return _tick(clock.now())
+    with clock.frozen(now):
+        return _tick(now)
+
+
+def _tick(now: datetime) -> TickReport:
     report = TickReport()
     reg = registry()
     max_remind = max(
@@ -82,7 +89,10 @@ def tick(now: datetime | None = None) -> TickReport:
             _T.c.closed_at.is_(None),
             _T.c.due_at.is_not(None),
             _T.c.due_at <= horizon,
-            (_T.c.reminded_at.is_(None)) | (_T.c.overdue_at.is_(None)),
+            # Only cases with something left to do: a reminder before the limit, or the
+            # overdue mark after it (a case overdue before any reminder is not read forever).
+            ((_T.c.reminded_at.is_(None)) & (_T.c.due_at > now))
+            | ((_T.c.overdue_at.is_(None)) & (_T.c.due_at <= now)),
         )
         .order_by(_T.c.due_at)
     ).all()
