@@ -448,7 +448,9 @@ class _Parser:
         if len(units) != 1:
             raise self.fail(f"{what}: give exactly one of {', '.join(DUE_UNITS)}", node)
         amount = node[units[0]]
-        if not isinstance(amount, int) or amount <= 0:
+        # ``{days: 0, from: deadline}``: due on the date a field holds (a deadline set earlier).
+        least = 0 if "from" in node else 1
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < least:
             raise self.fail(f"{what}: {units[0]} must be a positive whole number", node)
         return DueSpec(amount, units[0], from_field=node.get("from"))
 

@@ -47,3 +47,4 @@ def clear(ctx: Context, *, fields: list[str]) -> None:
         ctx.data.pop(name, None)
 
 from pbflow.engine import effects_meetings  # noqa: E402, F401
+from pbflow.engine import effects_development  # noqa: E402, F401

@@ -171,3 +171,4 @@ def all_children_closed(ctx: Context, *, workflow: str | None = None) -> Block |
     return None
 
 from pbflow.engine import guards_meetings  # noqa: E402, F401
+from pbflow.engine import guards_development  # noqa: E402, F401
