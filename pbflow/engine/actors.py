@@ -133,8 +133,24 @@ def person_id_of_user(user_id: int) -> int | None:
     return cache[user_id]
 
 
+@dataclass(frozen=True)
+class CodeHolder:
+    """Whoever proved they hold the tracking code of case ``case_id``.
+
+    Only ``services.opinions`` makes one, after checking the code for that very case; it
+    matches the ``code_holder`` rule of that case and nothing else. It is not a login: the
+    audit trail records it as "anonymous" (no user id), so an anonymous opinion stays so.
+    """
+
+    case_id: int
+    id: None = None
+    username: str = "anonymous"
+
+
 def matches(rule: ActorRule, user: User | None, case: Any) -> bool:
     """Does ``user`` satisfy one ``by`` rule for this case (or case-to-be)?"""
+    if isinstance(user, CodeHolder):
+        return rule.kind == "code_holder" and case.id is not None and user.case_id == case.id
     if user is None or not isinstance(user, User):
         if rule.kind == "anyone":  # the public opinion box: no login needed
             return user == "anonymous"

@@ -715,7 +715,11 @@ def _parse(source: str, path: str) -> Definition:
 
 def _date_fields(d: Definition) -> set[str]:
     fields = [*d.start_fields, *(f for t in d.transitions for f in t.fields)]
-    return {f.name for f in fields if f.type == "date"}
+    # A date the set_date effect records (for example when a time limit starts) counts too.
+    effects = [*d.start_effects, *(e for t in d.transitions for e in t.effects)]
+    return {f.name for f in fields if f.type == "date"} | {
+        e.params["field"] for e in effects if e.name == "set_date"
+    }
 
 
 def _check_graph(p: _Parser, d: Definition) -> None:

@@ -46,5 +46,9 @@ def clear(ctx: Context, *, fields: list[str]) -> None:
     for name in fields:
         ctx.data.pop(name, None)
 
-from pbflow.engine import effects_meetings  # noqa: E402, F401
-from pbflow.engine import effects_development  # noqa: E402, F401
+
+from pbflow.engine import (  # noqa: E402 - workflow modules register on import
+    effects_development,  # noqa: F401
+    effects_meetings,  # noqa: F401
+    effects_opinion,  # noqa: F401
+)

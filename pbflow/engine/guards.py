@@ -170,5 +170,9 @@ def all_children_closed(ctx: Context, *, workflow: str | None = None) -> Block |
         return Block(_("%(n)s linked item(s) are still open.", n=open_count))
     return None
 
-from pbflow.engine import guards_meetings  # noqa: E402, F401
-from pbflow.engine import guards_development  # noqa: E402, F401
+
+from pbflow.engine import (  # noqa: E402 - workflow modules register on import
+    guards_development,  # noqa: F401
+    guards_meetings,  # noqa: F401
+    guards_opinion,  # noqa: F401
+)

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
 
 from pbflow.models.audit import AuditEvent, AuditHead
+from pbflow.models.opinions import OpinionCode, RateCounter
 from pbflow.models.org import Organization
 from pbflow.models.people import Person, RoleAssignment, User
 from pbflow.models.process import (
@@ -20,9 +21,11 @@ __all__ = [
     "Ballot",
     "Comment",
     "Notification",
+    "OpinionCode",
     "Organization",
     "Person",
     "ProcessInstance",
+    "RateCounter",
     "Resolution",
     "RoleAssignment",
     "User",

@@ -1,0 +1,671 @@
+"""The opinion box (DOMAIN.md section 4): submit, follow with the tracking code, the book.
+
+The organization's side of an opinion (accept, set aside, transfer, assign, answer, review,
+publish) is a set of transitions of ``workflows/opinion.yaml`` served by the generic case page;
+this module serves the submitter, who needs no login, and the branch's opinion book.
+
+Anonymity, as promised on the form:
+- an anonymous opinion is started by the actor "anonymous", so no user id is stored on the
+  case or in its audit events, even when the visitor is logged in;
+- the submitter's later steps are taken by an ``actors.CodeHolder`` made here only after the
+  tracking code was checked for that very case, and audited as "anonymous";
+- no IP address or user agent is stored anywhere; the only value derived from the address
+  is the rate-limit counter's key, a keyed hash of the address *and* its time window, kept
+  in a table that never names an opinion;
+- the tracking code travels only in POST bodies (never a URL, which ends up in logs and
+  history) and never in the session cookie; the database keeps only its SHA-256.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pbflow import audit, clock
+from pbflow.engine import actors, runtime
+from pbflow.engine.actors import CodeHolder
+from pbflow.engine.errors import DomainError, InvalidState, NotAllowed, NotFound
+from pbflow.engine.registry import registry
+from pbflow.extensions import db
+from pbflow.models import OpinionCode, Organization, ProcessInstance, RateCounter, User
+
+WORKFLOW = "opinion"
+SUBMITTER_TRIGGERS = ("add_information", "accept_answer", "reject_answer")
+FORM_FIELDS = ("subject", "text", "category", "contact", "anonymous")
+HONEYPOT = "website"  # a hidden field people never see; bots fill in whatever looks like one
+
+# Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand survives.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 16  # 16 symbols x 5 bits = 80 bits of randomness
+_CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_SEPARATORS = str.maketrans("", "", " -_.\t\r\n")
+
+RATE_DEFAULTS = {"submit": 5, "track": 30}
+WINDOW_DEFAULT_MINUTES = 60
+
+
+class RateLimited(DomainError):
+    status = 429
+
+
+class Refused(DomainError):
+    """A submission refused before it reached the workflow (honeypot, unknown organization)."""
+
+    status = 422
+
+
+# --- tracking codes -------------------------------------------------------------------------
+
+
+def new_code() -> str:
+    """A fresh code like ``K7Q2-9XMP-4RTD-H8WN``: 80 random bits in four groups of four."""
+    n = secrets.randbits(5 * CODE_LENGTH)
+    symbols = "".join(ALPHABET[(n >> (5 * i)) & 31] for i in range(CODE_LENGTH))
+    return "-".join(symbols[i : i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def normalize_code(raw: str | None) -> str | None:
+    """The code's 16 symbols, forgiving case, spaces, dashes and O/0, I/L/1 confusion."""
+    text = (raw or "")[:64].upper().translate(_SEPARATORS).translate(_CONFUSABLE)
+    if len(text) != CODE_LENGTH or any(ch not in ALPHABET for ch in text):
+        return None
+    return text
+
+
+def code_hash(normalized: str) -> str:
+    return hashlib.sha256(f"pbflow-opinion-code:{normalized}".encode()).hexdigest()
+
+
+_NO_MATCH = code_hash("")
+
+
+def _case_for_code(raw: str | None) -> int | None:
+    """The case a code belongs to, or None; "malformed", "no such code" and "wrong code"
+    take the same path (one lookup, one constant-time comparison) and give the same answer."""
+    digest = code_hash(normalize_code(raw) or "")
+    row = db.session.execute(
+        select(OpinionCode.instance_id, OpinionCode.code_hash).where(
+            OpinionCode.code_hash == digest
+        )
+    ).first()
+    stored = row.code_hash if row is not None else _NO_MATCH
+    matched = hmac.compare_digest(stored, digest) and row is not None and digest != _NO_MATCH
+    return row.instance_id if matched else None
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+
+def _window(now: datetime) -> tuple[datetime, int]:
+    minutes = int(current_app.config.get("PBFLOW_OPINION_WINDOW_MINUTES", WINDOW_DEFAULT_MINUTES))
+    epoch = datetime(2000, 1, 1)
+    step = timedelta(minutes=minutes)
+    return epoch + ((now - epoch) // step) * step, minutes
+
+
+def _limit(bucket: str) -> int:
+    key = f"PBFLOW_OPINION_{bucket.upper()}_LIMIT"
+    return int(current_app.config.get(key, RATE_DEFAULTS[bucket]))
+
+
+def _client_key(bucket: str, client: str, window_start: datetime) -> str:
+    """A keyed hash of the client address and the window: it cannot be turned back into an
+    address, and the same address gives unrelated keys in different windows."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    message = f"{bucket}|{window_start.isoformat()}|{client}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def _check_rate(bucket: str, client: str) -> None:
+    window_start, minutes = _window(clock.now())
+    count = db.session.execute(
+        select(RateCounter.count).where(
+            RateCounter.bucket == bucket,
+            RateCounter.key_hash == _client_key(bucket, client, window_start),
+            RateCounter.window_start == window_start,
+        )
+    ).scalar()
+    if (count or 0) >= _limit(bucket):
+        again = clock.to_local(window_start + timedelta(minutes=minutes))
+        if bucket == "submit":
+            message = _(
+                "Too many opinions were sent from your network in a short time. Please try "
+                "again after %(time)s; what you typed is kept below.",
+                time=f"{again:%H:%M}",
+            )
+        else:
+            message = _(
+                "Too many tracking codes were tried from your network. Please try again "
+                "after %(time)s.",
+                time=f"{again:%H:%M}",
+            )
+        raise RateLimited(message)
+
+
+def _count(bucket: str, client: str) -> None:
+    """Add one to the client's counter (atomically, whichever worker serves it) and drop
+    counters of windows long past. Part of the caller's transaction."""
+    window_start, minutes = _window(clock.now())
+    values = {
+        "bucket": bucket,
+        "key_hash": _client_key(bucket, client, window_start),
+        "window_start": window_start,
+        "count": 1,
+    }
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(RateCounter).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["bucket", "key_hash", "window_start"],
+        set_={"count": RateCounter.count + 1},
+    )
+    db.session.execute(stmt)
+    db.session.execute(
+        delete(RateCounter).where(
+            RateCounter.window_start < window_start - timedelta(minutes=minutes)
+        )
+    )
+
+
+# --- submitting -----------------------------------------------------------------------------
+
+
+@dataclass
+class Submitted:
+    """What the one-time slip shows."""
+
+    code: str
+    org_name: str
+    subject: str
+    submitted_at: datetime
+    answer_due: date | None
+    anonymous: bool
+
+
+def public_orgs() -> list[Organization]:
+    """Organizations whose opinion box the public may write to, in tree order."""
+    kinds = registry().get(WORKFLOW).run_by
+    return list(
+        db.session.execute(
+            select(Organization)
+            .where(Organization.active, Organization.kind.in_(kinds))
+            .order_by(Organization.path)
+        ).scalars()
+    )
+
+
+def public_org(code: str | None) -> Organization:
+    org = db.session.execute(
+        select(Organization).where(Organization.code == (code or "").strip())
+    ).scalar()
+    if org is None or not org.active or org.kind not in registry().get(WORKFLOW).run_by:
+        raise NotFound(_("There is no opinion box for this organization."))
+    return org
+
+
+def _form_values(form: Mapping[str, Any]) -> dict[str, Any]:
+    values = {name: form.get(name) for name in FORM_FIELDS if name != "anonymous"}
+    # The box is ticked on the form by default for a visitor who is not logged in.
+    values["anonymous"] = str(form.get("anonymous") or "").lower() in ("1", "on", "true", "yes")
+    return values
+
+
+def submit(org_code: str, form: Mapping[str, Any], *, user: User | None, client: str) -> Submitted:
+    """Drop an opinion in an organization's box; returns the slip with the tracking code.
+
+    ``client`` is the visitor's address, used only for the rate limit (see the module doc).
+    Refusals raise a DomainError with a readable reason and write nothing (a honeypot hit
+    only counts against the rate limit).
+    """
+    org = public_org(org_code)
+    _check_rate("submit", client)
+    if (form.get(HONEYPOT) or "").strip():
+        _count("submit", client)
+        _commit()
+        raise Refused(
+            _(
+                "The form was not accepted: the field 'Leave this empty' was filled in. "
+                "Please clear it and send again."
+            )
+        )
+    logged_in = user is not None and getattr(user, "is_authenticated", False)
+    values = _form_values(form)
+    actor: Any = user if logged_in and not values["anonymous"] else audit.ANONYMOUS
+    try:
+        case = runtime.start(WORKFLOW, org, actor, values, commit=False)
+        code = new_code()
+        db.session.add(OpinionCode(instance_id=case.id, code_hash=code_hash(normalize_code(code))))
+        audit.record(
+            "tracking_code_issued", actor=actor, org_id=org.id, instance_id=case.id, payload={}
+        )
+        _count("submit", client)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    due = case.data.get("answer_due")
+    return Submitted(
+        code=code,
+        org_name=org.name,
+        subject=case.title,
+        submitted_at=case.created_at,
+        answer_due=date.fromisoformat(due) if due else None,
+        anonymous=bool(values["anonymous"]),
+    )
+
+
+def _commit() -> None:
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+# --- following ------------------------------------------------------------------------------
+
+
+@dataclass
+class SubmitterAction:
+    trigger: str
+    label: Any
+    enabled: bool
+    reason: str | None
+    fields: tuple
+
+
+@dataclass
+class Followed:
+    """What the submitter sees on the follow page (nothing about who handles it internally
+    beyond the organization, and never a draft answer)."""
+
+    case_id: int
+    version: int
+    state: str
+    state_label: Any
+    state_description: Any
+    closed: bool
+    org_name: str
+    subject: str
+    text: str
+    category: Any
+    anonymous: bool
+    submitted_at: datetime
+    answer_due: date | None
+    rate_by: datetime | None
+    set_aside_reason: str | None
+    published_answer: str | None
+    published_on: str | None
+    rating: int | None
+    rating_comment: str | None
+    additions: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    transfers: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[SubmitterAction] = field(default_factory=list)
+
+
+_OPEN_BEFORE_ANSWER = ("received", "accepted", "assigned", "in_review", "approved")
+
+
+def _holder_actor(case: ProcessInstance, user: User | None) -> Any:
+    """A named submitter who is logged in acts as themselves; anyone else holding the code
+    acts as the code holder of this one case (audited as "anonymous")."""
+    logged_in = user is not None and getattr(user, "is_authenticated", False)
+    if logged_in and case.submitter_user_id is not None and case.submitter_user_id == user.id:
+        return user
+    return CodeHolder(case.id)
+
+
+def _view(case_id: int, actor: Any) -> Followed:
+    case, org_name = db.session.execute(
+        select(ProcessInstance, Organization.name)
+        .join(Organization, Organization.id == ProcessInstance.org_id)
+        .where(ProcessInstance.id == case_id)
+    ).one()
+    d = registry().stored(case.definition_id)
+    data = case.data or {}
+    state = d.states[case.state]
+    category = next(
+        (
+            c.label
+            for f in d.start_fields
+            if f.name == "category"
+            for c in f.choices
+            if c.value == data.get("category")
+        ),
+        data.get("category"),
+    )
+    actions = [
+        SubmitterAction(a.trigger, a.label, a.enabled, a.reason, a.fields)
+        for a in runtime.available_actions(runtime.load_case(case.id), actor)
+        if a.trigger in SUBMITTER_TRIGGERS
+    ]
+    due = data.get("answer_due") if case.state in _OPEN_BEFORE_ANSWER else None
+    return Followed(
+        case_id=case.id,
+        version=case.version,
+        state=case.state,
+        state_label=state.label,
+        state_description=state.description,
+        closed=case.closed_at is not None,
+        org_name=org_name,
+        subject=case.title,
+        text=data.get("text", ""),
+        category=category,
+        anonymous=bool(data.get("anonymous")),
+        submitted_at=case.created_at,
+        answer_due=date.fromisoformat(due) if due else None,
+        rate_by=case.due_at if case.state == "published" else None,
+        set_aside_reason=data.get("set_aside_reason"),
+        published_answer=data.get("published_answer"),
+        published_on=data.get("published_on"),
+        rating=data.get("rating"),
+        rating_comment=data.get("rating_comment"),
+        additions=list(data.get("additions") or []),
+        rejections=list(data.get("rejections") or []),
+        transfers=list(data.get("transfers") or []),
+        actions=actions,
+    )
+
+
+def _verified_case(raw_code: str | None, client: str) -> ProcessInstance:
+    _check_rate("track", client)
+    case_id = _case_for_code(raw_code)
+    if case_id is None:
+        _count("track", client)
+        _commit()
+        raise NotFound(_("No opinion matches this tracking code. Check the code and try again."))
+    return db.session.get(ProcessInstance, case_id)
+
+
+def follow(raw_code: str | None, *, user: User | None, client: str) -> Followed:
+    """The follow page for whoever holds the code (unknown and wrong codes: one answer)."""
+    case = _verified_case(raw_code, client)
+    return _view(case.id, _holder_actor(case, user))
+
+
+def act(
+    raw_code: str | None,
+    trigger: str,
+    values: Mapping[str, Any],
+    *,
+    expected_version: int | None,
+    user: User | None,
+    client: str,
+) -> Followed:
+    """Take one of the submitter's steps (add information, accept with a rating, reject),
+    after checking the code; the workflow decides whether it is possible now."""
+    case = _verified_case(raw_code, client)
+    if trigger not in SUBMITTER_TRIGGERS:
+        raise InvalidState(_("Unknown step '%(step)s'.", step=trigger))
+    actor = _holder_actor(case, user)
+    runtime.fire(case.id, trigger, actor, values, expected_version=expected_version)
+    return _view(case.id, actor)
+
+
+# --- the opinion book and its figures -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def label(self) -> str:
+        return f"{self.start.isoformat()} – {self.end.isoformat()}"
+
+
+def quarter_of(day: date) -> Period:
+    first = 3 * ((day.month - 1) // 3) + 1
+    after = date(day.year + 1, 1, 1) if first == 10 else date(day.year, first + 3, 1)
+    return Period(date(day.year, first, 1), after - timedelta(days=1))
+
+
+def parse_period(start_text: str | None, end_text: str | None) -> Period:
+    """A period from two ISO dates; the current quarter when none is given (handling is
+    reviewed every quarter, DOMAIN 4)."""
+    if not start_text and not end_text:
+        return quarter_of(clock.today())
+    try:
+        start = date.fromisoformat((start_text or "").strip()) if start_text else None
+        end = date.fromisoformat((end_text or "").strip()) if end_text else None
+    except ValueError:
+        raise DomainError(_("Dates must look like 2026-03-01.")) from None
+    start = start or date(end.year, 1, 1)
+    end = end or clock.today()
+    if end < start:
+        raise DomainError(_("The period ends before it starts."))
+    if (end - start).days > 3 * 366:
+        raise DomainError(_("Choose a period of at most three years."))
+    return Period(start, end)
+
+
+@dataclass
+class BookRow:
+    case_id: int
+    org_id: int
+    org_name: str
+    received_on: date
+    category: Any
+    subject: str
+    text: str
+    anonymous: bool
+    contact: str | None
+    state: str
+    state_label: Any
+    handler: str | None
+    answer_due: str | None
+    answered_on: str | None
+    on_time: bool | None
+    answer: str | None
+    rating: int | None
+    rating_comment: str | None
+    reopened: int
+    set_aside_reason: str | None
+    additions: list[dict[str, Any]]
+
+
+@dataclass
+class Figures:
+    org_id: int
+    org_name: str
+    received: int = 0
+    set_aside: int = 0
+    answered: int = 0
+    answered_on_time: int = 0
+    days_to_answer: list[int] = field(default_factory=list)
+    reopened: int = 0
+    ratings: list[int] = field(default_factory=list)
+    unrated_closed: int = 0
+
+    @property
+    def on_time_share(self) -> float | None:
+        return self.answered_on_time / self.answered if self.answered else None
+
+    @property
+    def average_days(self) -> float | None:
+        return sum(self.days_to_answer) / len(self.days_to_answer) if self.days_to_answer else None
+
+    @property
+    def mean_rating(self) -> float | None:
+        return sum(self.ratings) / len(self.ratings) if self.ratings else None
+
+    @property
+    def satisfied_share(self) -> float | None:
+        """Share of ratings that are 4 or 5: the satisfaction rate of DOMAIN 4."""
+        if not self.ratings:
+            return None
+        return sum(1 for r in self.ratings if r >= 4) / len(self.ratings)
+
+    def add(self, row: BookRow) -> None:
+        self.received += 1
+        if row.state == "set_aside":
+            self.set_aside += 1
+        if row.answered_on:
+            self.answered += 1
+            self.answered_on_time += bool(row.on_time)
+            self.days_to_answer.append((date.fromisoformat(row.answered_on) - row.received_on).days)
+        if row.reopened:
+            self.reopened += 1
+        if row.rating is not None:
+            self.ratings.append(int(row.rating))
+        if row.state == "closed_unrated":
+            self.unrated_closed += 1
+
+
+@dataclass
+class Book:
+    org: Organization
+    period: Period
+    rows: list[BookRow]
+    total: Figures
+    by_org: list[Figures]
+
+
+def _require_reader(viewer: User | None, org: Organization) -> None:
+    if viewer is None or not getattr(viewer, "is_authenticated", False):
+        raise NotAllowed(_("Please log in to see the opinion book."))
+    if not actors.can_read_org(viewer, org.id):
+        raise NotAllowed(_("You may not see the opinion book of this organization."))
+
+
+def book(org_code: str, period: Period, *, viewer: User | None) -> Book:
+    """Every opinion received in the period by the organization and those below it, with
+    answers and ratings, and the figures per organization. A fixed number of statements
+    whatever the number of opinions."""
+    org = db.session.execute(select(Organization).where(Organization.code == org_code)).scalar()
+    if org is None:
+        raise NotFound(_("No organization with code '%(code)s'.", code=org_code))
+    _require_reader(viewer, org)
+    index = actors.org_index()
+    subtree = [n for n in index.values() if org.id in n.ancestor_ids()]
+    subtree.sort(key=lambda n: n.path)
+    start = clock.local_midnight_utc(period.start)
+    end = clock.local_midnight_utc(period.end + timedelta(days=1))
+    result = db.session.execute(
+        select(ProcessInstance, User.display_name)
+        .outerjoin(User, User.id == ProcessInstance.assignee_user_id)
+        .where(
+            ProcessInstance.workflow_id == WORKFLOW,
+            ProcessInstance.org_id.in_([n.id for n in subtree]),
+            ProcessInstance.created_at >= start,
+            ProcessInstance.created_at < end,
+        )
+        .order_by(ProcessInstance.created_at, ProcessInstance.id)
+    ).all()
+    rows = [_book_row(case, handler, index) for case, handler in result]
+    figures = {n.id: Figures(n.id, n.name) for n in subtree}
+    total = Figures(org.id, org.name)
+    for row in rows:
+        figures[row.org_id].add(row)
+        total.add(row)
+    return Book(org, period, rows, total, list(figures.values()))
+
+
+def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
+    d = registry().stored(case.definition_id)
+    data = case.data or {}
+    category = next(
+        (
+            c.label
+            for f in d.start_fields
+            if f.name == "category"
+            for c in f.choices
+            if c.value == data.get("category")
+        ),
+        data.get("category"),
+    )
+    return BookRow(
+        case_id=case.id,
+        org_id=case.org_id,
+        org_name=index[case.org_id].name,
+        received_on=clock.to_local(case.created_at).date(),
+        category=category,
+        subject=case.title,
+        text=data.get("text", ""),
+        anonymous=bool(data.get("anonymous")),
+        contact=data.get("contact"),
+        state=case.state,
+        state_label=d.states[case.state].label,
+        handler=handler,
+        answer_due=data.get("answer_due"),
+        answered_on=data.get("first_published_on"),
+        on_time=data.get("on_time"),
+        answer=data.get("published_answer"),
+        rating=data.get("rating"),
+        rating_comment=data.get("rating_comment"),
+        reopened=int(data.get("reopen_count") or 0),
+        set_aside_reason=data.get("set_aside_reason"),
+        additions=list(data.get("additions") or []),
+    )
+
+
+def _cell(value: Any) -> str:
+    """Text for a spreadsheet cell; a leading = + - @ would run as a formula in Excel."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def book_csv(b: Book, locale: str) -> str:
+    """The book as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Chinese)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            _("No."),
+            _("Received"),
+            _("Organization"),
+            _("Category"),
+            _("Subject"),
+            _("Opinion"),
+            _("Submitter"),
+            _("Status"),
+            _("Handler"),
+            _("Answer due"),
+            _("Answered"),
+            _("On time"),
+            _("Answer"),
+            _("Rating"),
+            _("Rating comment"),
+            _("Reopened"),
+        ]
+    )
+    for r in b.rows:
+        on_time = "" if r.on_time is None else (_("yes") if r.on_time else _("no"))
+        writer.writerow(
+            [
+                _cell(x)
+                for x in (
+                    r.case_id,
+                    r.received_on.isoformat(),
+                    r.org_name,
+                    r.category.get(locale) if hasattr(r.category, "zh") else r.category,
+                    r.subject,
+                    r.text,
+                    _("anonymous") if r.anonymous else (r.contact or _("named")),
+                    r.state_label.get(locale),
+                    r.handler,
+                    r.answer_due,
+                    r.answered_on,
+                    on_time,
+                    r.answer or r.set_aside_reason,
+                    r.rating,
+                    r.rating_comment,
+                    r.reopened,
+                )
+            ]
+        )
+    return out.getvalue()
