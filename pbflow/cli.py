@@ -406,6 +406,12 @@ def tick_cmd(now_text: str | None) -> None:
     click.echo(report.summary())
     for case_id, problem in report.failed:
         click.echo(f"case {case_id}: {problem}", err=True)
+    from pbflow.services import compliance
+
+    meetings_report = compliance.tick(now)
+    click.echo(meetings_report.summary())
+    for org_id, problem in meetings_report.failed:
+        click.echo(f"organization {org_id}: {problem}", err=True)
 
 
 # --- audit --------------------------------------------------------------------------------

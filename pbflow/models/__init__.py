@@ -1,6 +1,14 @@
 """Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
 
 from pbflow.models.audit import AuditEvent, AuditHead
+from pbflow.models.meetings import (
+    ComplianceNotice,
+    Meeting,
+    MeetingAttachment,
+    MeetingAttendance,
+    MeetingEdit,
+    MeetingRequirement,
+)
 from pbflow.models.opinions import OpinionCode, RateCounter
 from pbflow.models.org import Organization
 from pbflow.models.people import Person, RoleAssignment, User
@@ -20,6 +28,12 @@ __all__ = [
     "AuditHead",
     "Ballot",
     "Comment",
+    "ComplianceNotice",
+    "Meeting",
+    "MeetingAttachment",
+    "MeetingAttendance",
+    "MeetingEdit",
+    "MeetingRequirement",
     "Notification",
     "OpinionCode",
     "Organization",
