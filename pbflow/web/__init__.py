@@ -49,6 +49,9 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(audit_pages.bp)
     app.register_blueprint(account.bp)
+    from pbflow.web import meetings
+
+    app.register_blueprint(meetings.bp)
 
     @app.errorhandler(403)
     def forbidden(_e):
