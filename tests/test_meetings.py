@@ -157,3 +157,15 @@ def test_meetings_are_visible_only_above_and_at_their_organization(world):
     listing = meetings.list_meetings(world["committee_a"])
     assert [(r.meeting.id, r.present, r.expected) for r in listing.rows] == [(m.id, 3, 4)]
     assert meetings.list_meetings(world["other_secretary"]).rows == []
+
+
+def test_demo_data_loads_meetings_and_a_life_meeting(app, clock):
+    from pbflow import demo
+    from pbflow.models import Meeting, ProcessInstance
+
+    world = demo.load_if_empty()
+    assert world is not None
+    assert db.session.query(Meeting).count() == 4
+    assert db.session.query(MeetingEdit).count() == 1
+    case = db.session.query(ProcessInstance).filter_by(workflow_id="life_meeting").one()
+    assert case.state == "preparation"
