@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pbflow import audit
@@ -24,7 +24,7 @@ from pbflow.engine.definitions import Definition, VoteSpec
 from pbflow.engine.errors import GuardRefused, InvalidState, NotAllowed, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
-from pbflow.models import Ballot, Person, Resolution, User
+from pbflow.models import Ballot, Person, ProcessInstance, Resolution, User
 
 RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "committee")
 CHOICES = ("for", "against", "abstain")
@@ -143,6 +143,24 @@ def status(case: CaseState) -> VoteStatus | None:
     )
 
 
+def _lock_case(case_id: int) -> CaseState:
+    """Read the case and hold it until commit, so that concurrent ballots (or a ballot and a
+    resolution) are counted one after another and only one of them sees the deciding count.
+
+    PostgreSQL locks the row (SELECT ... FOR UPDATE). SQLite ignores FOR UPDATE; there a
+    no-op write comes first: it takes the database's write lock (waiting, with busy_timeout,
+    for any other writer to commit), so the read after it sees the latest committed case.
+    """
+    from pbflow.engine.runtime import load_case
+
+    if db.session.get_bind().dialect.name == "sqlite":
+        table = ProcessInstance.__table__
+        db.session.execute(
+            update(table).where(table.c.id == case_id).values(version=table.c.version)
+        )
+    return load_case(case_id, for_update=True)
+
+
 def _decide(d: Definition, vote: VoteSpec, case: CaseState, outcome: str) -> None:
     from pbflow.engine.runtime import SYSTEM, fire_in_transaction
 
@@ -152,12 +170,8 @@ def _decide(d: Definition, vote: VoteSpec, case: CaseState, outcome: str) -> Non
 
 def cast_ballot(case_id: int, actor: User, choice: str) -> str | None:
     """Record one ballot; returns the outcome if this ballot decided the vote."""
-    from pbflow.engine.runtime import load_case
-
     try:
-        # Lock the case row: concurrent ballots are counted one after another, so the
-        # deciding one is seen by exactly one of them.
-        case = load_case(case_id, for_update=True)
+        case = _lock_case(case_id)
         d, vote = _vote_state(case)
         if "ballot" not in vote.mode:
             raise InvalidState(_("This vote is taken at a meeting, not online."))
@@ -224,10 +238,10 @@ def record_resolution(
     expected_version: int | None = None,
 ) -> str:
     """Record the meeting's vote and move the case on; refuse a meeting without a quorum."""
-    from pbflow.engine.runtime import ConcurrentChange, load_case
+    from pbflow.engine.runtime import ConcurrentChange
 
     try:
-        case = load_case(case_id, for_update=True)
+        case = _lock_case(case_id)
         if expected_version is not None and expected_version != case.version:
             raise ConcurrentChange(
                 _("This case changed since you opened it; please reload it and try again.")
