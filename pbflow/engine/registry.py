@@ -4,6 +4,7 @@ once stored: a changed file is a new version with a new hash)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,12 +34,16 @@ def build_machine(d: Definition) -> Machine:
     )
 
 
-def mermaid(d: Definition, current: str | None = None, locale: str = "zh") -> str:
-    """State diagram in mermaid syntax from transitions' own diagram support."""
+# Diagram text per (content hash, locale) without any state marked: a definition never
+# changes under its hash, so the text is drawn by transitions once and reused by every page.
+_DIAGRAMS: dict[tuple[str, str], str] = {}
+
+
+def _draw(d: Definition, locale: str) -> str:
     from transitions.extensions import GraphMachine
 
     class _Model:
-        state = current or d.initial
+        state = d.initial
 
     model = _Model()
     GraphMachine(
@@ -54,15 +59,29 @@ def mermaid(d: Definition, current: str | None = None, locale: str = "zh") -> st
         show_state_attributes=False,
         title=d.title.get(locale),
     )
-    model.state = current or d.initial
     text = model.get_graph(force_new=True).draw(None)
+    # transitions writes the bare title as front matter; mermaid's front matter is a mapping.
+    title = d.title.get(locale)
+    text = text.replace(
+        f"---\n{title}\n---", f"---\ntitle: {json.dumps(title, ensure_ascii=False)}\n---", 1
+    )
     # Show the files' labels rather than identifiers.
     for s in d.states.values():
         text = text.replace(
-            f'state "{s.name}" as {s.name}', f'state "{s.label.get(locale)}" as {s.name}'
+            f'state "{s.name}" as {s.name}',
+            f'state "{s.label.get(locale).replace(chr(34), chr(39))}" as {s.name}',
         )
-    if current is None:
-        text = text.replace("s_active", "s_default")
+    return text.replace(f"Class {d.initial} s_active", f"Class {d.initial} s_default")
+
+
+def mermaid(d: Definition, current: str | None = None, locale: str = "zh") -> str:
+    """State diagram in mermaid syntax (drawn by transitions), ``current`` highlighted."""
+    key = (d.content_hash, locale)
+    text = _DIAGRAMS.get(key)
+    if text is None:
+        text = _DIAGRAMS[key] = _draw(d, locale)
+    if current is not None:
+        text = text.replace(f"Class {current} s_default\n", f"Class {current} s_active\n", 1)
     return text
 
 
