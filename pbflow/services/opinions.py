@@ -205,6 +205,11 @@ def public_orgs() -> list[Organization]:
     )
 
 
+def form_fields() -> tuple:
+    """The fields of the submission form, as the workflow file declares them."""
+    return registry().get(WORKFLOW).start_fields
+
+
 def public_org(code: str | None) -> Organization:
     org = db.session.execute(
         select(Organization).where(Organization.code == (code or "").strip())

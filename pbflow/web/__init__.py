@@ -52,6 +52,9 @@ def register_web(app: Flask) -> None:
     from pbflow.web import meetings
 
     app.register_blueprint(meetings.bp)
+    from pbflow.web import opinions
+
+    app.register_blueprint(opinions.bp)
 
     @app.errorhandler(403)
     def forbidden(_e):
