@@ -173,6 +173,21 @@ def test_unknown_guard_and_bad_guard_parameters():
         )
     )
     assert "'amount_above' uses unknown setting 'nope'" in err.problem
+    # Without a limit the guard could not judge anything: refused at load, not at run time.
+    err = _refusal(
+        _variant(
+            "    by: [secretary]\n",
+            "    by: [secretary]\n    guards: [{name: amount_above, field: amount}]\n",
+        )
+    )
+    assert "guard 'amount_above': needs one of the parameters setting, value" in err.problem
+    err = _refusal(
+        _variant(
+            "    by: [secretary]\n",
+            "    by: [secretary]\n    guards: [{name: min_time_since, field: held_on}]\n",
+        )
+    )
+    assert "needs one of the parameters days, months, years, setting" in err.problem
 
 
 def test_unknown_effect_and_bad_effect_parameters():

@@ -51,7 +51,7 @@ def not_actor_of(ctx: Context, *, trigger: str) -> Block | None:
     return None
 
 
-@guard("amount_above")
+@guard("amount_above", one_of=("setting", "value"))
 def amount_above(
     ctx: Context, *, field: str, setting: str | None = None, value: int | None = None
 ) -> Block | None:
@@ -63,7 +63,7 @@ def amount_above(
     return None
 
 
-@guard("amount_at_most")
+@guard("amount_at_most", one_of=("setting", "value"))
 def amount_at_most(
     ctx: Context, *, field: str, setting: str | None = None, value: int | None = None
 ) -> Block | None:
@@ -98,7 +98,7 @@ def date_not_future(ctx: Context, *, field: str) -> Block | None:
     return None
 
 
-@guard("min_time_since")
+@guard("min_time_since", one_of=("days", "months", "years", "setting"))
 def min_time_since(
     ctx: Context,
     *,
@@ -129,7 +129,7 @@ def min_time_since(
     return None
 
 
-@guard("max_time_since")
+@guard("max_time_since", one_of=("days", "months", "setting"))
 def max_time_since(
     ctx: Context,
     *,

@@ -15,6 +15,7 @@ class Rule:
     required: frozenset[str]
     optional: frozenset[str]
     doc: str
+    one_of: tuple[str, ...] = ()  # at least one of these optional parameters must be given
 
     def check_params(self, params: dict[str, Any]) -> str | None:
         """A problem with the parameters a workflow file gives, or None when they fit."""
@@ -25,11 +26,13 @@ class Rule:
         missing = sorted(self.required - set(params))
         if missing:
             return f"missing parameter(s) {', '.join(missing)}"
+        if self.one_of and not any(name in params for name in self.one_of):
+            return f"needs one of the parameters {', '.join(self.one_of)}"
         return None
 
 
 def registrar(registry: dict[str, Rule]) -> Callable[[str], Callable]:
-    def register(name: str) -> Callable[[Callable], Callable]:
+    def register(name: str, *, one_of: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
         def wrap(fn: Callable) -> Callable:
             sig = inspect.signature(fn)
             kw = [p for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
@@ -39,6 +42,7 @@ def registrar(registry: dict[str, Rule]) -> Callable[[str], Callable]:
                 required=frozenset(p.name for p in kw if p.default is p.empty),
                 optional=frozenset(p.name for p in kw if p.default is not p.empty),
                 doc=inspect.getdoc(fn) or "",
+                one_of=one_of,
             )
             return fn
 
