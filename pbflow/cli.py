@@ -443,6 +443,8 @@ def audit_verify(path: str | None, heads: tuple[str, ...]) -> None:
                 result = audit.verify_rows(audit.read_export(fh), heads)
         except OSError as exc:
             raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{path}: not a UTF-8 text file") from None
         except ValueError as exc:
             raise click.ClickException(f"{path}: {exc}") from None
     else:
@@ -459,8 +461,11 @@ def audit_export(path: str | None) -> None:
     from pbflow import audit
 
     if path:
-        with open(path, "w", encoding="utf-8") as fh:
-            n = audit.export(fh)
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                n = audit.export(fh)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
         click.echo(f"exported {n} events to {path}", err=True)
     else:
         audit.export(sys.stdout)
