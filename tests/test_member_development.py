@@ -105,7 +105,7 @@ class Walk:
         self.step("file_activist", "deputy", {"activist_filed_on": "2026-03-20"})
         self.step("assign_contacts", "secretary", {"contacts": [self.pid("member")]})
 
-    def to_target(self):
+    def to_target(self, accept=True):
         self.to_activist()
         self.clock.set("2026-09-15T02:00:00")
         self.step(
@@ -127,7 +127,8 @@ class Walk:
             files=["target_minutes"],
         )
         self.clock.set("2027-03-22T02:00:00")
-        self.step("accept_target_filing", "committee_a")
+        if accept:
+            self.step("accept_target_filing", "committee_a")
 
     def to_prereview(self):
         self.to_target()
@@ -158,7 +159,7 @@ class Walk:
 
     def to_meeting(self):
         self.to_prereview()
-        self.step("pass_prereview", "committee_a", {"prereview_on": "2027-03-30"})
+        self.step("pass_prereview", "committee_a", {"prereview_on": "2027-03-29"})
         self.step("submit_admission_form", "applicant", files=["admission_form_file"])
         self.step("give_introducer_opinion", "member", {"introducer_opinion": "同意介绍"})
         self.step("give_introducer_opinion", "deputy", {"introducer_opinion": "同意介绍"})
