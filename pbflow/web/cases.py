@@ -7,6 +7,7 @@ again with what the user typed, the reason and the field errors, with the engine
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import (
@@ -24,6 +25,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
+from pbflow import clock
 from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound
 from pbflow.services import attachments, cases, comments
 from pbflow.services.attachments import Upload
@@ -62,6 +64,15 @@ def parse_uploads(files: MultiDict) -> dict[str, Upload]:
 def parse_version(form: MultiDict) -> int | None:
     raw = (form.get("version") or "").strip()
     return int(raw) if raw.isdigit() else None
+
+
+@bp.app_template_filter("due_date")
+def due_date(value: datetime | None) -> str:
+    """The last local day of a time limit: limits end when their day is over, so a due time
+    of local midnight belongs to the day before."""
+    if value is None:
+        return ""
+    return clock.to_local(value - timedelta(seconds=1)).strftime("%Y-%m-%d")
 
 
 @bp.app_template_global()
@@ -117,6 +128,8 @@ def show(case_id: int):
 @login_required
 def step(case_id: int, trigger: str):
     values, raw = parse_fields(request.form)
+    uploads = parse_uploads(request.files)
+    raw.update({name: [u.filename] for name, u in uploads.items()})
     version = parse_version(request.form)
     comment = request.form.get("comment")
     try:
@@ -125,7 +138,7 @@ def step(case_id: int, trigger: str):
             case_id,
             trigger,
             values,
-            uploads=parse_uploads(request.files),
+            uploads=uploads,
             expected_version=version,
             comment=comment,
         )
@@ -276,10 +289,10 @@ def new():
     if request.method == "GET":
         return _start_form(chosen, org_id)
     values, raw = parse_fields(request.form)
+    uploads = parse_uploads(request.files)
+    raw.update({name: [u.filename] for name, u in uploads.items()})
     try:
-        case = cases.start_case(
-            current_user, chosen.definition.id, org_id, values, uploads=parse_uploads(request.files)
-        )
+        case = cases.start_case(current_user, chosen.definition.id, org_id, values, uploads=uploads)
     except DomainError as exc:
         return _start_form(
             chosen,

@@ -1,0 +1,174 @@
+"""The inbox: what waits on me across all workflows, overdue first; my notifications; and a
+bounded number of SQL statements whatever the number of cases."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event
+
+from pbflow.engine import runtime, votes
+from pbflow.extensions import db
+from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, text, walk
+
+
+def _items(html: str) -> list[str]:
+    return re.findall(r'<a class="title" href="/cases/(\d+)"', html)
+
+
+def test_secretary_sees_what_waits_on_the_branch_secretary(world, auth, client):
+    waiting = funding_case(world, purpose="待审核")
+    walk(waiting.id, world, ("submit", "branch_member"))
+    funding_case(world, purpose="还是草稿")  # waits on its submitter, not the secretary
+    auth.login("secretary")
+    html = text(client.get("/inbox?lang=en"))
+    assert _items(html) == [str(waiting.id)]
+    assert "Agree and send to the superior" in html and "Mining team 1 branch" in html
+    assert "due 2026-03-09" in html  # five working days, shown in local time
+    assert _items(text(client.get("/?lang=en"))) == [str(waiting.id)]  # the start page
+
+
+def test_requester_superior_and_strangers(world, auth, client):
+    draft = funding_case(world, purpose="我的草稿")
+    up = funding_case(world, purpose="报上级")
+    walk(up.id, world, ("submit", "branch_member"), ("secretary_approve", "secretary"))
+    auth.login("branch_member")
+    assert _items(text(client.get("/inbox"))) == [str(draft.id)]
+    auth.logout()
+    auth.login("gb_secretary")
+    assert _items(text(client.get("/inbox"))) == [str(up.id)]
+    auth.logout()
+    for stranger in ("other_secretary", "member", "auditor"):
+        auth.login(stranger)
+        assert _items(text(client.get("/inbox"))) == [], stranger
+        auth.logout()
+
+
+def test_overdue_first_with_due_dates(world, auth, client, clock):
+    early = funding_case(world, purpose="早提交")
+    walk(early.id, world, ("submit", "branch_member"))
+    clock.advance(days=6)
+    late = funding_case(world, purpose="晚提交")
+    walk(late.id, world, ("submit", "branch_member"))
+    clock.advance(days=2)  # the early one is past its five working days
+    auth.login("secretary")
+    html = text(client.get("/inbox?lang=en"))
+    assert _items(html) == [str(early.id), str(late.id)]
+    first = re.search(r'<li class="inbox-item is-overdue">.*?</li>', html, re.S).group(0)
+    assert "早提交" in first and "Overdue" in first
+
+
+def test_open_ballot_waits_until_cast(world, auth, client):
+    case = funding_case(world, amount="8000")
+    walk(
+        case.id,
+        world,
+        ("submit", "branch_member"),
+        ("secretary_approve", "secretary"),
+        ("forward_to_committee", "gb_secretary"),
+    )
+    auth.login("committee_a")
+    html = text(client.get("/inbox?lang=en"))
+    assert _items(html) == [str(case.id)]
+    assert "Cast your ballot" in html and "Record the meeting" in html
+    votes.cast_ballot(case.id, world["committee_a"], "for")
+    html = text(client.get("/inbox?lang=en"))
+    assert "Cast your ballot" not in html
+    assert _items(html) == [str(case.id)]  # still the recorder of a meeting vote
+    auth.logout()
+    auth.login("auditor")  # reads everything, votes on nothing
+    assert _items(text(client.get("/inbox"))) == []
+
+
+@pytest.mark.workflows_dir(PAGES_WORKFLOWS)
+def test_user_and_person_fields_put_cases_in_the_inbox(world, auth, client):
+    case = runtime.start("pages_request", world.branch, world["member"], {"topic": "见证"})
+    runtime.fire(
+        case.id,
+        "accept",
+        world["secretary"],
+        {"witness": world["other_secretary"].person.id, "handler": world["auditor"].id},
+    )
+    # A witness from another branch: no role there, named by a person field.
+    auth.login("other_secretary")
+    html = text(client.get("/inbox?lang=en"))
+    assert _items(html) == [str(case.id)] and "Confirm as witness" in html
+    assert client.get(f"/cases/{case.id}").status_code == 200  # may see what they act on
+    auth.logout()
+    runtime.fire(case.id, "confirm", world["other_secretary"])
+    auth.login("auditor")  # the handler, named by a user field
+    html = text(client.get("/inbox?lang=en"))
+    assert _items(html) == [str(case.id)] and "Put to the vote" in html
+    auth.logout()
+    auth.login("other_secretary")
+    assert _items(text(client.get("/inbox"))) == []
+    assert client.get(f"/cases/{case.id}").status_code == 404  # no longer acting on it
+
+
+def test_notifications_listed_unread_first_and_mark_all_read(world, auth, client):
+    for purpose in ("甲", "乙"):
+        case = funding_case(world, purpose=purpose)
+        walk(case.id, world, ("submit", "branch_member"))
+        runtime.fire(case.id, "return_for_changes", world["secretary"], comment="改")
+    auth.login("branch_member")
+    html = text(client.get("/inbox?lang=en"))
+    assert html.count('class="note note-result unread"') == 2
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    assert client.post("/notifications/read", data={"csrf_token": token}).status_code == 302
+    html = text(client.get("/inbox?lang=en"))
+    assert "unread" not in re.search(r'id="notifications".*?</section>', html, re.S).group(0)
+
+
+class StatementCounter:
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, *_args):
+        self.count += 1
+
+
+def _count_statements(client, url: str) -> tuple[int, str]:
+    db.session.remove()  # like a fresh request in production: no session caches
+    counter = StatementCounter()
+    event.listen(db.engine, "before_cursor_execute", counter)
+    try:
+        html = text(client.get(url))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", counter)
+    return counter.count, html
+
+
+def _batch(world) -> None:
+    """Five cases, each waiting on the secretary by a different rule."""
+    sec, member = world["secretary"], world["member"]
+    me = sec.person.id
+    runtime.start("pages_request", world.branch, member, {"topic": "role"})
+    runtime.start("pages_request", world.branch, sec, {"topic": "subject"})
+    witness = runtime.start("pages_request", world.branch, member, {"topic": "person field"})
+    runtime.fire(witness.id, "accept", sec, {"witness": me, "handler": member.id})
+    handler = runtime.start("pages_request", world.branch, member, {"topic": "user field"})
+    runtime.fire(handler.id, "accept", sec, {"witness": me, "handler": sec.id})
+    runtime.fire(handler.id, "confirm", sec)
+    vote = runtime.start("pages_request", world.branch, member, {"topic": "ballot"})
+    runtime.fire(vote.id, "accept", sec, {"witness": me, "handler": member.id})
+    runtime.fire(vote.id, "confirm", sec)
+    runtime.fire(vote.id, "to_vote", member)
+
+
+@pytest.mark.workflows_dir(PAGES_WORKFLOWS)
+def test_inbox_and_list_issue_a_bounded_number_of_statements(world, auth, client):
+    for _ in range(2):
+        _batch(world)
+    auth.login("secretary")
+    client.get("/inbox")  # warm the process-wide definition cache
+    small, html = _count_statements(client, "/inbox")
+    assert len(_items(html)) == 10
+    list_small, _html = _count_statements(client, "/cases?status=all")
+    for _ in range(10):
+        _batch(world)
+    large, html = _count_statements(client, "/inbox")
+    assert len(_items(html)) == 60  # every case waits on the secretary, by one rule or another
+    list_large, _html = _count_statements(client, "/cases?status=all")
+    assert large == small
+    assert list_large == list_small
