@@ -4,10 +4,12 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 FLASK   := $(BIN)/flask --app app
+PYBABEL := $(BIN)/pybabel
+CATALOGS := pbflow/translations
 HOST    ?= 127.0.0.1
 PORT    ?= 5000
 
-.PHONY: install run serve test lint format check bench clean
+.PHONY: install run serve test lint format check bench clean translations messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +25,18 @@ $(VENDOR): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
 	npm run vendor
 
-install: $(STAMP) $(VENDOR)
+install: $(STAMP) $(VENDOR) translations
+
+## Compile the translation catalogs (.po -> .mo). The .mo files are committed too, so a
+## checkout runs without this step; tests/test_i18n.py fails if they fall behind the .po.
+translations: $(STAMP)
+	$(PYBABEL) compile -d $(CATALOGS)
+
+## After changing UI text: re-extract msgids and merge them into the catalogs; then translate
+## the new entries of pbflow/translations/zh/LC_MESSAGES/messages.po and run `make translations`.
+messages: $(STAMP)
+	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext --sort-output -o $(CATALOGS)/messages.pot .
+	$(PYBABEL) update --no-fuzzy-matching --ignore-obsolete -i $(CATALOGS)/messages.pot -d $(CATALOGS)
 
 ## Serve on http://127.0.0.1:5000 with demo data created on first start.
 run: install

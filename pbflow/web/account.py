@@ -21,6 +21,17 @@ LANG_COOKIE = "pbflow_lang"
 LANG_COOKIE_AGE = 365 * 24 * 3600
 
 
+@bp.before_app_request
+def choose_locale_per_request() -> None:
+    """Choose the language anew for each request.
+
+    Flask-Babel caches the choice on ``g``, which lives as long as the application context;
+    where one context serves several requests (the test client inside an app context, a
+    worker reusing a context) the first request's language would otherwise stick.
+    """
+    refresh()
+
+
 @bp.after_app_request
 def remember_lang(response):
     """A ``?lang=`` switch sticks for the following pages, not only this one."""
