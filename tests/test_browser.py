@@ -1,0 +1,93 @@
+"""Smoke test in a real browser: log in, open a case, and see the state diagram drawn by the
+locally served mermaid library, with the current state highlighted.
+
+Needs Debian's chromium at /usr/bin/chromium (never downloads a browser) and the front-end
+libraries installed by ``make install`` (npm ci + copy into pbflow/static/vendor/).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.pages_helpers import funding_case, walk
+
+CHROMIUM = Path("/usr/bin/chromium")
+MERMAID = Path(__file__).resolve().parent.parent / "pbflow" / "static" / "vendor" / "mermaid.min.js"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served by a real threaded server on 127.0.0.1 and a random port."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        pytest.skip("the browser test serves a file SQLite database")
+    if not MERMAID.exists():
+        pytest.fail("pbflow/static/vendor/mermaid.min.js is missing: run `make install`")
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_case_page_draws_the_diagram_with_the_current_state(world, live_server, browser):
+    case = funding_case(world)
+    walk(case.id, world, ("submit", "branch_member"))
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests: list[str] = []
+    page.on("request", lambda req: requests.append(req.url))
+
+    page.goto(f"{live_server}/login?lang=en")
+    page.fill("#username", "secretary")
+    page.fill("#password", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{live_server}/")
+    assert page.locator(".inbox-item").count() == 1
+
+    page.goto(f"{live_server}/cases/{case.id}?lang=en")
+    page.wait_for_selector('pre.mermaid[data-rendered="1"] svg', timeout=20000)
+    svg = page.locator("pre.mermaid svg")
+    assert svg.get_attribute("data-current-state") == "secretary_review"
+    # The current state's node carries the highlighting class from the diagram text.
+    active = page.locator("pre.mermaid svg g.s_active")
+    assert active.count() == 1
+    assert "Branch secretary review" in (active.first.text_content() or "")
+    assert page.locator("pre.mermaid svg g.s_default").count() >= 5
+    # Every asset came from this server: no CDN.
+    assert requests and all(url.startswith(live_server) for url in requests)
+    assert errors == []
