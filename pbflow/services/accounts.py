@@ -84,6 +84,11 @@ def authenticate(username: str, password: str) -> User:
                 "later or ask an administrator to unlock it."
             )
         )
+    if user.locked_until:
+        # The lock has run out: the user starts again with a full set of attempts, so one
+        # more slip is one failure, not an instant new lock.
+        user.failed_logins = 0
+        user.locked_until = None
     if not check_password_hash(user.password_hash, password or ""):
         user.failed_logins += 1
         payload = {"reason": "wrong password", "failures": user.failed_logins}

@@ -23,11 +23,17 @@ class LoginForm(FlaskForm):
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never redirect a fresh login to another host."""
+    """Only same-site paths: never redirect a fresh login to another host.
+
+    Browsers read a backslash as a slash and drop tabs and newlines, so "/\\host" or
+    "/<tab>/host" would lead away too: any of those refuses the target.
+    """
     if (
         target
         and target.startswith("/")
         and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
         and not urlsplit(target).netloc
     ):
         return target
