@@ -46,7 +46,7 @@ def bare_loop(path: Path, n: int) -> float:
         """
     )
     states = ("draft", "secretary_review")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         src, dst = states[i % 2], states[(i + 1) % 2]
         now = datetime.now(UTC).isoformat()
@@ -69,9 +69,9 @@ def bare_loop(path: Path, n: int) -> float:
         )
         conn.execute("UPDATE head SET hash=? WHERE id=1", (digest,))
         conn.execute("COMMIT")
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     conn.close()
-    return n / elapsed
+    return n / elapsed, n / cpu
 
 
 def engine_loop(folder: Path, n: int) -> float:
@@ -98,17 +98,19 @@ def engine_loop(folder: Path, n: int) -> float:
         case = runtime.start("activity_funding", branch, requester, {
             "purpose": "bench", "activity_date": "2030-01-01", "amount": "100",
             "budget": "b"})
+        # Fire by id, as the CLI and API do: the session holds no loaded copy of the case.
         case_id = case.id
+        del case
         steps = [("submit", requester, None), ("return_for_changes", secretary, "fix")]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
             trigger, actor, comment = steps[i % 2]
             runtime.fire(case_id, trigger, actor, comment=comment)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         assert audit.verify_database().ok
         db.session.remove()
         db.engine.dispose()
-    return n / elapsed
+    return n / elapsed, n / cpu
 
 
 def main() -> None:
@@ -116,20 +118,22 @@ def main() -> None:
     parser.add_argument("--transitions", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    ratios, bare_rates, engine_rates = [], [], []
+    wall_ratios, cpu_ratios = [], []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            bare = bare_loop(folder / "bare.sqlite3", args.transitions)
-            eng = engine_loop(folder, args.transitions)
-        bare_rates.append(bare)
-        engine_rates.append(eng)
-        ratios.append(eng / bare)
-        print(f"bare sqlite3: {bare:8.0f} transitions/s   pbflow engine: {eng:7.0f} "
-              f"transitions/s   ratio {eng / bare:.3f}")
-    print(f"median over {args.rounds} rounds of {args.transitions}: bare "
-          f"{statistics.median(bare_rates):.0f}/s, engine {statistics.median(engine_rates):.0f}/s,"
-          f" ratio {statistics.median(ratios):.3f} (aim: >= 0.25)")
+            bare_wall, bare_cpu = bare_loop(folder / "bare.sqlite3", args.transitions)
+            eng_wall, eng_cpu = engine_loop(folder, args.transitions)
+        wall_ratios.append(eng_wall / bare_wall)
+        cpu_ratios.append(eng_cpu / bare_cpu)
+        print(f"bare sqlite3 {bare_wall:7.0f}/s wall {bare_cpu:7.0f}/s cpu | pbflow engine "
+              f"{eng_wall:6.0f}/s wall {eng_cpu:6.0f}/s cpu | ratio wall "
+              f"{wall_ratios[-1]:.3f} cpu {cpu_ratios[-1]:.3f}")
+    # CPU-time rates are what a busy machine distorts least (with WAL and synchronous=NORMAL
+    # a commit does not wait for the disk); both are shown.
+    print(f"median of {args.rounds} rounds x {args.transitions} transitions: ratio wall "
+          f"{statistics.median(wall_ratios):.3f}, cpu {statistics.median(cpu_ratios):.3f} "
+          f"(aim: >= 0.25)")
 
 
 if __name__ == "__main__":

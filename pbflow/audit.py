@@ -37,14 +37,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} in an audit payload")
 
 
+# Built once: json.dumps with options constructs a new encoder on every call.
+_PAYLOAD_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+)
+_EVENT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_payload(payload: dict[str, Any] | None) -> str:
-    return json.dumps(
-        payload or {},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=_json_default,
-    )
+    return _PAYLOAD_ENCODER.encode(payload or {})
 
 
 def format_time(at: datetime) -> str:
@@ -53,7 +54,7 @@ def format_time(at: datetime) -> str:
 
 def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
     """SHA-256 over the previous hash and a canonical encoding of the event's fields."""
-    body = json.dumps(
+    body = _EVENT_ENCODER.encode(
         [
             row["seq"],
             format_time(row["at"]) if isinstance(row["at"], datetime) else row["at"],
@@ -65,9 +66,7 @@ def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
             row["from_state"],
             row["to_state"],
             row["payload"],
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
+        ]
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
@@ -280,12 +279,9 @@ def verify_rows(rows: Iterable[dict[str, Any]], expect_heads: Iterable[str] = ()
 
 
 def _db_rows(batch: int = 5000, upto: int | None = None) -> Iterator[dict[str, Any]]:
-    cols = [AuditEvent.__table__.c[name] for name in EXPORT_FIELDS]
-    stmt = select(*cols).order_by(AuditEvent.seq).execution_options(yield_per=batch)
-    if upto is not None:
-        stmt = stmt.where(AuditEvent.seq <= upto)
-    for row in db.session.execute(stmt):
-        yield row._asdict()
+    from pbflow.engine import fastsql
+
+    return fastsql.iter_audit(upto, batch)
 
 
 def _head_row() -> tuple[int, str] | None:
@@ -350,8 +346,7 @@ def head() -> tuple[int, str]:
 def export(out: TextIO) -> int:
     """Write every event as one JSON object per line, in order; return how many."""
     n = 0
-    for row in _db_rows():
-        row["at"] = format_time(row["at"])
+    for row in _db_rows():  # "at" arrives in its hashed text form
         out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
         n += 1
     return n

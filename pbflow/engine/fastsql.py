@@ -12,6 +12,7 @@ test suite reads every such write back through the ORM on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,16 @@ _SQL["load_for_update"] = _SQL["load"]  # SQLite locks the whole database on wri
 
 class _Sqlite:
     sql = _SQL
+    placeholder = "?"
+
+    @staticmethod
+    def canonical_time(value: str) -> str:
+        # Stored as "YYYY-MM-DD HH:MM:SS.ffffff"; the hash covers "YYYY-MM-DDTHH:MM:SS.ffffffZ".
+        return value.replace(" ", "T") + "Z"
+
+    @staticmethod
+    def walk_cursor(raw: Any) -> Any:
+        return raw.cursor()
 
     @staticmethod
     def dt(value: datetime | None) -> str | None:
@@ -66,6 +77,16 @@ class _Sqlite:
 
 class _Postgres:
     sql = _PG_SQL
+    placeholder = "%s"
+
+    @staticmethod
+    def canonical_time(value: datetime) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    @staticmethod
+    def walk_cursor(raw: Any) -> Any:
+        # A server-side cursor: walking a million events must not load them all at once.
+        return raw.cursor(name="pbflow_audit_walk")
 
     @staticmethod
     def dt(value: datetime | None) -> datetime | None:
@@ -139,3 +160,30 @@ def append_audit(events: list[dict[str, Any]], chain: Any) -> None:
                      event["prev_hash"], event["hash"]))
     cur.executemany(f.sql["audit_insert"], rows)
     cur.execute(f.sql["head_set"], (prev,))
+
+
+AUDIT_COLUMNS = (
+    "seq", "at", "actor_user_id", "actor_label", "org_id", "instance_id", "action",
+    "from_state", "to_state", "payload", "prev_hash", "hash",
+)
+
+
+def iter_audit(upto: int | None = None, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every audit event in sequence order, ``at`` already in its hashed text form."""
+    raw, f = _raw()
+    sql = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_event"
+    params: tuple = ()
+    if upto is not None:
+        sql += f" WHERE seq <= {f.placeholder}"
+        params = (upto,)
+    cur = f.walk_cursor(raw)
+    cur.execute(sql + " ORDER BY seq", params)
+    canonical = f.canonical_time
+    try:
+        while rows := cur.fetchmany(batch):
+            for row in rows:
+                event = dict(zip(AUDIT_COLUMNS, row, strict=True))
+                event["at"] = canonical(event["at"])
+                yield event
+    finally:
+        cur.close()
