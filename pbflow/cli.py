@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
@@ -61,6 +61,7 @@ def _pairs(items: tuple[str, ...]) -> dict[str, Any]:
 
 @pbflow_cli.command("init")
 @click.option("--demo", is_flag=True, help="Load demo data if the database has no organizations.")
+@domain_errors
 def init_cmd(demo: bool) -> None:
     """Create or upgrade the database, store workflow versions, optionally load demo data."""
     from pbflow.services import setup
@@ -389,7 +390,11 @@ def vote_record(
 
 
 @pbflow_cli.command("tick")
-@click.option("--now", "now_text", help="Act as if it were this UTC time (ISO 8601).")
+@click.option(
+    "--now",
+    "now_text",
+    help="Act as if it were this time (ISO 8601; UTC unless it carries an offset).",
+)
 def tick_cmd(now_text: str | None) -> None:
     """Send reminders, mark overdue cases, escalate; safe to run twice."""
     from pbflow.engine import timers
@@ -397,7 +402,9 @@ def tick_cmd(now_text: str | None) -> None:
     now = None
     if now_text:
         try:
-            now = datetime.fromisoformat(now_text).replace(tzinfo=None)
+            now = datetime.fromisoformat(now_text)
+            if now.tzinfo is not None:  # "...T08:00+08:00" is midnight UTC, not 08:00 UTC
+                now = now.astimezone(UTC).replace(tzinfo=None)
         except ValueError:
             raise click.BadParameter(
                 "use ISO 8601, e.g. 2027-01-31T08:00", param_hint="--now"
