@@ -323,11 +323,13 @@ def verify_database(expect_heads: Iterable[str] = ()) -> VerifyResult:
         )
     last = db.session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
     if last > head_seq:
-        # Appenders move the head in the same transaction, so a head read now covers
-        # every event written by pbflow since the walk began.
+        # Appenders move the head in the same transaction, so a head read now covers every
+        # event pbflow wrote up to ``last``; later ones may be appending right now.
         head_seq = (_head_row() or (0, ""))[0]
         beyond = db.session.execute(
-            select(func.min(AuditEvent.seq)).where(AuditEvent.seq > head_seq)
+            select(func.min(AuditEvent.seq)).where(
+                AuditEvent.seq > head_seq, AuditEvent.seq <= last
+            )
         ).scalar()
         if beyond is not None:
             return _broken(

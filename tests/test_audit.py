@@ -599,3 +599,31 @@ def test_concurrent_appenders_leave_a_gapless_valid_chain(app, world):
     mine = [json.loads(e.payload) for e in _events() if e.action == "test_event"]
     for name in ("a", "b"):  # each thread's events are all there, in its own order
         assert [p["i"] for p in mine if p["thread"] == name] == list(range(per_thread))
+
+
+def test_verifying_while_others_append_is_no_false_alarm(app, world):
+    db.session.commit()
+    done, errors = threading.Event(), []
+
+    def append() -> None:
+        try:
+            with app.app_context():
+                for i in range(60):
+                    audit.record("test_event", payload={"i": i})
+                    db.session.commit()
+        except Exception as exc:  # reported to the main thread below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    results = []
+    while not done.is_set() or not results:
+        results.append(audit.verify_database())
+        db.session.rollback()  # a fresh view of the database for the next walk
+    writer.join()
+
+    assert errors == []
+    assert [r.problem for r in results if not r.ok] == []
+    assert audit.verify_database().ok
