@@ -23,7 +23,11 @@ from pbflow.services import accounts
 PASSWORD = "pbflow-demo"
 
 # Modules that add demo cases for one procedure each (see the module docstring).
-EXTENSIONS: list[str] = ["pbflow.demo_meetings"]
+EXTENSIONS: list[str] = [
+    "pbflow.demo_meetings",
+    "pbflow.demo_opinions",
+    "pbflow.demo_development",
+]
 
 # username, display name, [(org code, role)], person org code or None, party status
 PEOPLE: list[tuple[str, str, list[tuple[str, str]], str | None, str]] = [

@@ -345,3 +345,48 @@ def test_book_issues_a_bounded_number_of_statements(client, world, auth):
     for rating in (4, 3, 5, None, 2, 1):
         _rated_opinion(world, rating)
     assert statements() == few
+
+
+def test_the_generic_case_page_serves_the_organization_side(client, world, auth):
+    code = code_on(post_opinion(client))
+    case_id = opinions._case_for_code(code)
+    auth.login("other_secretary")  # a member of another branch may not read the case
+    page = client.get(f"/cases/{case_id}")
+    assert page.status_code in (403, 404)  # the case page does not even confirm it exists
+    assert "最近食堂套餐涨价" not in page.get_data(as_text=True)
+    auth.logout()
+    auth.login("secretary")
+    page = client.get(f"/cases/{case_id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "最近食堂套餐涨价" in html
+    for trigger in ("accept", "set_aside", "transfer"):
+        assert f"/cases/{case_id}/steps/{trigger}" in html
+    # The submitter's own steps are not offered to the organization.
+    assert f"/cases/{case_id}/steps/add_information" not in html
+
+
+def test_demo_loads_opinions_in_every_state(app, clock):
+    from pbflow import demo
+    from pbflow.services import opinions as service
+
+    world = demo.load_if_empty()
+    assert world is not None
+    states = (
+        db.session.execute(
+            select(ProcessInstance.state).where(ProcessInstance.workflow_id == service.WORKFLOW)
+        )
+        .scalars()
+        .all()
+    )
+    assert set(states) == {
+        "received",
+        "assigned",
+        "in_review",
+        "published",
+        "closed",
+        "set_aside",
+    }
+    b = service.book("b1", service.parse_period(None, None), viewer=world.user("chen.shuji"))
+    assert b.total.received == 7 and b.total.reopened == 1
+    assert sorted(b.total.ratings) == [3, 5]
