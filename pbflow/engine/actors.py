@@ -162,8 +162,11 @@ def matches(rule: ActorRule, user: User | None, case: Any) -> bool:
     if rule.kind == "assignee":
         return case.assignee_user_id == user.id
     if rule.kind == "subject":
+        # Person.user_id is unique, so "the subject's account is me" is "my person is the
+        # subject": the cached per-user lookup keeps lists of cases free of a query per case.
         return (
-            case.subject_person_id is not None and person_user_id(case.subject_person_id) == user.id
+            case.subject_person_id is not None
+            and person_id_of_user(user.id) == case.subject_person_id
         )
     if rule.kind == "field":
         value = (case.data or {}).get(rule.field)
