@@ -561,3 +561,24 @@ def test_closed_meeting_takes_no_more_steps(world, clock):
     runtime.fire(case_id, "cancel", world["secretary"], comment="改期")
     with pytest.raises(InvalidState, match="closed"):
         runtime.fire(case_id, "record_study", world["secretary"])
+
+
+def test_rewriting_deadline_escalates_when_missed(world, clock):
+    case_id = to_preparation(world)
+    hold_talks(world, case_id)
+    hand_in_materials(world, case_id)
+    runtime.fire(case_id, "submit_materials", world["secretary"])
+    runtime.fire(
+        case_id,
+        "return_materials",
+        world["gb_secretary"],
+        {"rewrite_by": "2026-03-10"},
+        comment="全部重写",
+    )
+    case = runtime.load_case(case_id)
+    assert all(m["status"] == "returned" for m in case.data["materials"].values())
+    clock.set("2026-03-10T12:00:00")  # 20:00 on the last day: not yet late
+    assert timers.tick().overdue == []
+    clock.set("2026-03-10T16:30:00")  # 00:30 on 11 March in Beijing
+    report = timers.tick()
+    assert case_id in report.overdue and case_id in report.escalated
