@@ -91,6 +91,14 @@ def applicant_or_branch(ctx: Context, *, roles: list[str]) -> Block | None:
     )
 
 
+@guard("required_unless")
+def required_unless(ctx: Context, *, field: str, unless: str) -> Block | None:
+    """A document is needed unless the case is entered from paper records (``unless`` set)."""
+    if not ctx.value(unless) and ctx.value(field) in (None, "", []):
+        return Block(_("%(field)s is needed.", field=field_label(ctx, field)))
+    return None
+
+
 @guard("own_application_today")
 def own_application_today(ctx: Context, *, field: str) -> Block | None:
     """An applicant applying through pbflow applies today; earlier letters are entered by the

@@ -55,6 +55,9 @@ def register_web(app: Flask) -> None:
     from pbflow.web import opinions
 
     app.register_blueprint(opinions.bp)
+    from pbflow.web import development
+
+    app.register_blueprint(development.bp)
 
     @app.errorhandler(403)
     def forbidden(_e):
