@@ -52,6 +52,24 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         15,
         "How long a locked account stays locked (an admin may unlock it sooner).",
     ),
+    "PBFLOW_OPINION_SUBMIT_LIMIT": (
+        "PBFLOW_OPINION_SUBMIT_LIMIT",
+        int,
+        5,
+        "Opinions one client address may drop in the opinion box per window.",
+    ),
+    "PBFLOW_OPINION_TRACK_LIMIT": (
+        "PBFLOW_OPINION_TRACK_LIMIT",
+        int,
+        30,
+        "Wrong tracking codes one client address may try per window.",
+    ),
+    "PBFLOW_OPINION_WINDOW_MINUTES": (
+        "PBFLOW_OPINION_WINDOW_MINUTES",
+        int,
+        60,
+        "Length of the opinion box's rate-limit window, in minutes.",
+    ),
     "PBFLOW_TIMEZONE": (
         "PBFLOW_TIMEZONE",
         str,
