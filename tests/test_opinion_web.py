@@ -390,3 +390,18 @@ def test_demo_loads_opinions_in_every_state(app, clock):
     b = service.book("b1", service.parse_period(None, None), viewer=world.user("chen.shuji"))
     assert b.total.received == 7 and b.total.reopened == 1
     assert sorted(b.total.ratings) == [3, 5]
+
+
+def test_a_step_with_a_wrong_code_is_refused_like_a_lookup(client, app, world):
+    app.config["PBFLOW_OPINION_TRACK_LIMIT"] = 2
+    token = csrf_token(client.get("/opinions/track").get_data(as_text=True))
+    data = {"code": opinions.new_code(), "csrf_token": token, "f.more_info": "x"}
+    page = client.post("/opinions/track/add_information", data=data, environ_base=IP)
+    assert page.status_code == 404
+    assert "No opinion matches this tracking code" in page.get_data(as_text=True)
+    page = client.post("/opinions/track/add_information", data=data, environ_base=IP)
+    assert page.status_code == 404
+    # Two wrong codes used up this client's tries: even a right code waits for the window.
+    code = code_on(post_opinion(client))
+    page = track(client, code)
+    assert page.status_code == 429 and "Too many tracking codes" in page.get_data(as_text=True)

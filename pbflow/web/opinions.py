@@ -114,12 +114,11 @@ def act(trigger: str):
             user=user,
             client=client,
         )
+    except (NotFound, opinions.RateLimited) as exc:  # the code itself was not accepted
+        page = render_template("opinions/track.html", message=exc.message, code=code)
+        return _private(page, exc.status)
     except DomainError as exc:
-        try:
-            seen = opinions.follow(code, user=user, client=client)
-        except DomainError as again:
-            page = render_template("opinions/track.html", message=again.message, code=code)
-            return _private(page, again.status)
+        seen = opinions.follow(code, user=user, client=client)
         refused = {
             "form": trigger,
             "values": raw,
