@@ -2,13 +2,11 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 20:26:16.092463
+Create Date: 2026-11-27 22:06:20.035247
 
 """
 from alembic import op
 import sqlalchemy as sa
-
-from pbflow.audit import install_triggers
 
 
 # revision identifiers, used by Alembic.
@@ -16,6 +14,43 @@ revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
+
+
+# Append-only enforcement of the audit chain (DESIGN section 5), frozen here as it was when
+# this revision was written; pbflow.audit.install_triggers holds the same statements for
+# databases built from the models.
+SQLITE_TRIGGERS = [
+    "CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head BEGIN SELECT RAISE(ABORT, 'audit_head cannot be deleted'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_head_forward BEFORE UPDATE ON audit_head WHEN NEW.seq < OLD.seq BEGIN SELECT RAISE(ABORT, 'audit_head only moves forward'); END",
+]
+
+POSTGRES_TRIGGERS = [
+    "CREATE OR REPLACE FUNCTION pbflow_audit_append_only() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit_event is append-only'; END; $$ LANGUAGE plpgsql",
+    "CREATE OR REPLACE FUNCTION pbflow_audit_head_guard() RETURNS trigger AS $$ BEGIN IF TG_OP <> 'UPDATE' OR NEW.seq < OLD.seq THEN RAISE EXCEPTION 'audit_head only moves forward'; END IF; RETURN NEW; END; $$ LANGUAGE plpgsql",
+    'DROP TRIGGER IF EXISTS audit_event_no_change ON audit_event',
+    'CREATE TRIGGER audit_event_no_change BEFORE UPDATE OR DELETE ON audit_event FOR EACH ROW EXECUTE FUNCTION pbflow_audit_append_only()',
+    'DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_event',
+    'CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event FOR EACH STATEMENT EXECUTE FUNCTION pbflow_audit_append_only()',
+    'DROP TRIGGER IF EXISTS audit_head_guard ON audit_head',
+    'CREATE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head FOR EACH ROW EXECUTE FUNCTION pbflow_audit_head_guard()',
+    'DROP TRIGGER IF EXISTS audit_head_no_truncate ON audit_head',
+    'CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON audit_head FOR EACH STATEMENT EXECUTE FUNCTION pbflow_audit_append_only()',
+]
+
+GENESIS_HASH = "0" * 64
+
+
+def install_triggers():
+    bind = op.get_bind()
+    for stmt in POSTGRES_TRIGGERS if bind.dialect.name == "postgresql" else SQLITE_TRIGGERS:
+        bind.exec_driver_sql(stmt)
+    op.execute(
+        sa.text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)").bindparams(
+            h=GENESIS_HASH
+        )
+    )
 
 
 def upgrade():
@@ -70,6 +105,16 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_organization_parent_id'), ['parent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_organization_path'), ['path'], unique=False)
 
+    op.create_table('rate_counter',
+    sa.Column('bucket', sa.String(length=32), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False),
+    sa.Column('window_start', sa.DateTime(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('bucket', 'key_hash', 'window_start', name=op.f('pk_rate_counter'))
+    )
+    with op.batch_alter_table('rate_counter', schema=None) as batch_op:
+        batch_op.create_index('ix_rate_counter_window', ['window_start'], unique=False)
+
     op.create_table('user_account',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=80), nullable=False),
@@ -99,6 +144,39 @@ def upgrade():
     with op.batch_alter_table('workflow_definition', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_workflow_definition_workflow_id'), ['workflow_id'], unique=False)
 
+    op.create_table('compliance_notice',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_type', sa.String(length=30), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('required', sa.Integer(), nullable=False),
+    sa.Column('held', sa.Integer(), nullable=False),
+    sa.Column('notified', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint("kind in ('reminder','miss')", name=op.f('ck_compliance_notice_notice_kind')),
+    sa.CheckConstraint("meeting_type in ('general_meeting','committee_meeting','group_meeting','party_lecture','theme_day')", name=op.f('ck_compliance_notice_notice_type')),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_compliance_notice_org_id_organization'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_compliance_notice')),
+    sa.UniqueConstraint('org_id', 'meeting_type', 'period_start', 'kind', name='uq_compliance_notice')
+    )
+    with op.batch_alter_table('compliance_notice', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compliance_notice_org_id'), ['org_id'], unique=False)
+
+    op.create_table('meeting_requirement',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_type', sa.String(length=30), nullable=False),
+    sa.Column('period', sa.String(length=10), nullable=False),
+    sa.Column('times', sa.Integer(), nullable=False),
+    sa.CheckConstraint("meeting_type in ('general_meeting','committee_meeting','group_meeting','party_lecture','theme_day')", name=op.f('ck_meeting_requirement_requirement_type')),
+    sa.CheckConstraint("period in ('month','quarter','year')", name=op.f('ck_meeting_requirement_requirement_period')),
+    sa.CheckConstraint('times >= 0 and times <= 31', name=op.f('ck_meeting_requirement_requirement_times')),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_meeting_requirement_org_id_organization'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meeting_requirement')),
+    sa.UniqueConstraint('org_id', 'meeting_type', name='uq_meeting_requirement')
+    )
     op.create_table('person',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
@@ -146,6 +224,33 @@ def upgrade():
     with op.batch_alter_table('role_assignment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_assignment_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_role_assignment_user_id'), ['user_id'], unique=False)
+
+    op.create_table('meeting',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_type', sa.String(length=30), nullable=False),
+    sa.Column('held_on', sa.Date(), nullable=False),
+    sa.Column('topic', sa.String(length=300), nullable=False),
+    sa.Column('place', sa.String(length=200), nullable=True),
+    sa.Column('chair_person_id', sa.Integer(), nullable=True),
+    sa.Column('recorder_person_id', sa.Integer(), nullable=True),
+    sa.Column('agenda', sa.Text(), nullable=True),
+    sa.Column('minutes', sa.Text(), nullable=False),
+    sa.Column('resolutions', sa.Text(), nullable=True),
+    sa.Column('recorded_by', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.CheckConstraint("meeting_type in ('general_meeting','committee_meeting','group_meeting','party_lecture','theme_day')", name=op.f('ck_meeting_meeting_type')),
+    sa.CheckConstraint('version >= 1', name=op.f('ck_meeting_meeting_version')),
+    sa.ForeignKeyConstraint(['chair_person_id'], ['person.id'], name=op.f('fk_meeting_chair_person_id_person'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_meeting_org_id_organization'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['recorded_by'], ['user_account.id'], name=op.f('fk_meeting_recorded_by_user_account'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['recorder_person_id'], ['person.id'], name=op.f('fk_meeting_recorder_person_id_person'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meeting'))
+    )
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.create_index('ix_meeting_org_held', ['org_id', 'held_on'], unique=False)
 
     op.create_table('process_instance',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -234,6 +339,36 @@ def upgrade():
     with op.batch_alter_table('comment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_comment_instance_id'), ['instance_id'], unique=False)
 
+    op.create_table('meeting_attendance',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('present', sa.Boolean(), nullable=False),
+    sa.Column('reason', sa.String(length=300), nullable=True),
+    sa.CheckConstraint('NOT (present AND reason IS NOT NULL)', name=op.f('ck_meeting_attendance_attendance_reason')),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_meeting_attendance_meeting_id_meeting'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_meeting_attendance_person_id_person'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meeting_attendance')),
+    sa.UniqueConstraint('meeting_id', 'person_id', name='uq_meeting_attendance')
+    )
+    with op.batch_alter_table('meeting_attendance', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_attendance_person_id'), ['person_id'], unique=False)
+
+    op.create_table('meeting_edit',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('edited_by', sa.Integer(), nullable=True),
+    sa.Column('edited_at', sa.DateTime(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('before', sa.JSON(), nullable=False),
+    sa.Column('after', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['edited_by'], ['user_account.id'], name=op.f('fk_meeting_edit_edited_by_user_account'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_meeting_edit_meeting_id_meeting'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meeting_edit'))
+    )
+    with op.batch_alter_table('meeting_edit', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_meeting_edit_meeting_id'), ['meeting_id'], unique=False)
+
     op.create_table('notification',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -249,6 +384,20 @@ def upgrade():
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.create_index('ix_notification_user_read', ['user_id', 'read_at'], unique=False)
 
+    op.create_table('opinion_code',
+    sa.Column('instance_id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_opinion_code_instance_id_process_instance'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('instance_id', name=op.f('pk_opinion_code')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_opinion_code_code_hash'))
+    )
+    op.create_table('meeting_attachment',
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('attachment_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['attachment_id'], ['attachment.id'], name=op.f('fk_meeting_attachment_attachment_id_attachment'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meeting.id'], name=op.f('fk_meeting_attachment_meeting_id_meeting'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('meeting_id', 'attachment_id', name=op.f('pk_meeting_attachment'))
+    )
     op.create_table('resolution',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
@@ -275,16 +424,29 @@ def upgrade():
     sa.UniqueConstraint('instance_id', 'round', name='uq_resolution_round')
     )
     # ### end Alembic commands ###
-    install_triggers(op.get_bind())
+    install_triggers()
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS pbflow_audit_append_only() CASCADE")
+        op.execute("DROP FUNCTION IF EXISTS pbflow_audit_head_guard() CASCADE")
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('resolution')
+    op.drop_table('meeting_attachment')
+    op.drop_table('opinion_code')
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.drop_index('ix_notification_user_read')
 
     op.drop_table('notification')
+    with op.batch_alter_table('meeting_edit', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_edit_meeting_id'))
+
+    op.drop_table('meeting_edit')
+    with op.batch_alter_table('meeting_attendance', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_attendance_person_id'))
+
+    op.drop_table('meeting_attendance')
     with op.batch_alter_table('comment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_comment_instance_id'))
 
@@ -307,6 +469,10 @@ def downgrade():
         batch_op.drop_index('ix_case_due')
 
     op.drop_table('process_instance')
+    with op.batch_alter_table('meeting', schema=None) as batch_op:
+        batch_op.drop_index('ix_meeting_org_held')
+
+    op.drop_table('meeting')
     with op.batch_alter_table('role_assignment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_assignment_user_id'))
         batch_op.drop_index(batch_op.f('ix_role_assignment_org_id'))
@@ -316,11 +482,20 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_person_org_id'))
 
     op.drop_table('person')
+    op.drop_table('meeting_requirement')
+    with op.batch_alter_table('compliance_notice', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compliance_notice_org_id'))
+
+    op.drop_table('compliance_notice')
     with op.batch_alter_table('workflow_definition', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_workflow_definition_workflow_id'))
 
     op.drop_table('workflow_definition')
     op.drop_table('user_account')
+    with op.batch_alter_table('rate_counter', schema=None) as batch_op:
+        batch_op.drop_index('ix_rate_counter_window')
+
+    op.drop_table('rate_counter')
     with op.batch_alter_table('organization', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_organization_path'))
         batch_op.drop_index(batch_op.f('ix_organization_parent_id'))
