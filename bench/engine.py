@@ -41,7 +41,7 @@ def bare_loop(path: Path, n: int) -> float:
                             action TEXT, from_state TEXT, to_state TEXT, payload TEXT,
                             prev_hash TEXT, hash TEXT UNIQUE);
         CREATE TABLE head (id INTEGER PRIMARY KEY, seq INTEGER, hash TEXT);
-        INSERT INTO head VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+        INSERT INTO head VALUES (1, 0, printf('%.64d', 0));
         INSERT INTO cases VALUES (1, 'draft', '{}', 1, '');
         """
     )
