@@ -52,7 +52,9 @@ class _LineDict(dict):
     key_lines: dict[Any, int] | None = None
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (the wheels do): the pure-Python one costs seconds for
+# the larger procedures, paid again by every process and every test app.
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     pass
 
 
@@ -455,14 +457,25 @@ class _Parser:
         return DueSpec(amount, units[0], from_field=node.get("from"))
 
 
+# Parsed definitions by (text hash, path). A definition never changes once parsed (a changed
+# file is a new text, hence a new key), so every app in the process may share them.
+_PARSED: dict[tuple[str, str], Definition] = {}
+
+
 def parse(source: str, path: str) -> Definition:
     """Parse and validate one workflow file's text; raise DefinitionError on the first problem."""
+    key = (hashlib.sha256(source.encode()).hexdigest(), path)
+    cached = _PARSED.get(key)
+    if cached is not None:
+        return cached
     try:
-        return _parse(source, path)
+        definition = _parse(source, path)
     except (TypeError, AttributeError, ValueError, KeyError) as exc:
         # A shape no check above foresaw (a list where a mapping belongs...): still a refusal
         # naming the file, never a crash of whoever loads it.
         raise DefinitionError(path, f"cannot read the file's structure ({exc!r})") from None
+    _PARSED[key] = definition
+    return definition
 
 
 def _parse(source: str, path: str) -> Definition:
