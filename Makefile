@@ -35,7 +35,7 @@ translations: $(STAMP)
 ## After changing UI text: re-extract msgids and merge them into the catalogs; then translate
 ## the new entries of pbflow/translations/zh/LC_MESSAGES/messages.po and run `make translations`.
 messages: $(STAMP)
-	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext --sort-output -o $(CATALOGS)/messages.pot .
+	$(PYBABEL) extract -F babel.cfg -k _l -k lazy_gettext --sort-output --no-location -o $(CATALOGS)/messages.pot .
 	$(PYBABEL) update --no-fuzzy-matching --ignore-obsolete -i $(CATALOGS)/messages.pot -d $(CATALOGS)
 
 ## Serve on http://127.0.0.1:5000 with demo data created on first start.
