@@ -70,6 +70,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from pbflow.engine.registry import init_registry
 
     audit.install_session_hooks(FlaskSession)
+    from pbflow import security_log
+
+    security_log.install_session_hooks(FlaskSession)  # after audit's: one lock order
     registry = init_registry(app)
     for error in registry.errors:
         log.error("workflow definition refused: %s", error)

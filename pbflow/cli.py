@@ -184,6 +184,68 @@ def user_deactivate(username: str) -> None:
     click.echo(f"{username} deactivated")
 
 
+# --- the security log ----------------------------------------------------------------------
+
+security_cli = AppGroup(
+    "security", help="The security log: logins, lockouts, logouts, own account changes."
+)
+pbflow_cli.add_command(security_cli)
+
+
+@security_cli.command("verify")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(dir_okay=False),
+    help="Verify an export (JSON Lines) instead of the database.",
+)
+def security_verify(path: str | None) -> None:
+    """Walk the security log's hash chain; name the first broken event (exit 1 when broken)."""
+    from pbflow import security_log
+
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                result = security_log.verify_rows(security_log.read_export(fh))
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{path}: not a UTF-8 text file") from None
+        except ValueError as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+    else:
+        result = security_log.verify_database()
+    click.echo(result.summary())
+    if not result.ok:
+        sys.exit(1)
+
+
+@security_cli.command("export")
+@click.option("--out", "path", type=click.Path(dir_okay=False), help="File (default stdout).")
+def security_export(path: str | None) -> None:
+    """Write every security event as JSON Lines, with hashes, for offline verification."""
+    from pbflow import security_log
+
+    if path:
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                n = security_log.export(fh)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+        click.echo(f"exported {n} security events to {path}", err=True)
+    else:
+        security_log.export(sys.stdout)
+
+
+@security_cli.command("head")
+def security_head() -> None:
+    """Print the security log's latest sequence number and hash."""
+    from pbflow import security_log
+
+    seq, digest = security_log.head()
+    click.echo(f"{seq} {digest}")
+
+
 # --- workflows ------------------------------------------------------------------------------
 
 wf_cli = AppGroup("workflows", help="Workflow definitions.")

@@ -53,11 +53,12 @@ def pg_database():
 
 
 def _migrate(app) -> None:
-    from pbflow import audit
+    from pbflow import audit, security_log
 
     with app.app_context(), db.engine.begin() as conn:
         db.metadata.create_all(conn)
         audit.install_triggers(conn)
+        security_log.install_triggers(conn)
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +98,9 @@ def _truncate_pg(app) -> None:
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         conn.execute(
             text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
+        )
+        conn.execute(
+            text("INSERT INTO security_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
         )
         conn.execute(text("SET session_replication_role = DEFAULT"))
 
@@ -282,6 +286,18 @@ def audit_actions(instance_id: int | None = None) -> list[str]:
     stmt = select(AuditEvent.action).order_by(AuditEvent.seq)
     if instance_id is not None:
         stmt = stmt.where(AuditEvent.instance_id == instance_id)
+    return list(db.session.execute(stmt).scalars())
+
+
+def security_actions(user_id: int | None = None) -> list[str]:
+    """Actions in the security log (logins, lockouts, own account changes), in order."""
+    from sqlalchemy import select
+
+    from pbflow.models import SecurityEvent
+
+    stmt = select(SecurityEvent.action).order_by(SecurityEvent.seq)
+    if user_id is not None:
+        stmt = stmt.where(SecurityEvent.user_id == user_id)
     return list(db.session.execute(stmt).scalars())
 
 

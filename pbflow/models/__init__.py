@@ -21,6 +21,7 @@ from pbflow.models.process import (
     Resolution,
     WorkflowDefinition,
 )
+from pbflow.models.security import SecurityEvent, SecurityHead
 
 __all__ = [
     "Attachment",
@@ -42,6 +43,8 @@ __all__ = [
     "RateCounter",
     "Resolution",
     "RoleAssignment",
+    "SecurityEvent",
+    "SecurityHead",
     "User",
     "WorkflowDefinition",
 ]
