@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, Organization, Person, RoleAssignment, User
+from pbflow.models import AuditEvent, Organization, Person, RoleAssignment, SecurityEvent, User
 from tests.conftest import PASSWORD, audit_actions, csrf_token
 
 READ_PAGES = ["/admin/orgs", "/admin/people", "/admin/users"]
@@ -416,10 +416,16 @@ def test_deactivate_keeps_history(world, auth, client):
     member = world["member"]
     auth.login("member")
     auth.logout()
+    # The member's login and logout are in the security log; the process chain holds what
+    # was done about them (the role granted at set-up).
     before = db.session.execute(
-        select(AuditEvent.seq).where(AuditEvent.actor_user_id == member.id)
+        select(SecurityEvent.seq).where(SecurityEvent.user_id == member.id)
     ).all()
-    assert before
+    assert len(before) == 2
+    granted = db.session.execute(
+        select(AuditEvent.seq).where(AuditEvent.payload.like(f'%"user_id":{member.id},%'))
+    ).all()
+    assert granted
     auth.login("admin")
     token = _token(client, f"/admin/users/{member.id}")
     resp = client.post(
@@ -432,9 +438,14 @@ def test_deactivate_keeps_history(world, auth, client):
     assert db.session.get(User, member.id) is not None
     assert member.roles and member.person is not None
     after = db.session.execute(
-        select(AuditEvent.seq).where(AuditEvent.actor_user_id == member.id)
+        select(SecurityEvent.seq).where(SecurityEvent.user_id == member.id)
     ).all()
     assert set(before) <= set(after)
+    assert set(granted) <= set(
+        db.session.execute(
+            select(AuditEvent.seq).where(AuditEvent.payload.like(f'%"user_id":{member.id},%'))
+        ).all()
+    )
     assert _last_event("user_deactivated")["username"] == "member"
     page = client.get(f"/admin/users/{member.id}?lang=en").get_data(as_text=True)
     assert "deactivated" in page and "Reactivate" in page

@@ -1,4 +1,7 @@
-"""Logging in and out through the real pages: lockout, deactivation, cookies, CSRF, redirects."""
+"""Logging in and out through the real pages: lockout, deactivation, cookies, CSRF, redirects.
+
+Authentication events are written to the security log, never to the process audit chain.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,12 @@ import pytest
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from pbflow import audit
+from pbflow import audit, security_log
 from pbflow.config import build_config
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, User
+from pbflow.models import AuditEvent, SecurityEvent, User
 from pbflow.services import accounts
-from tests.conftest import PASSWORD, audit_actions, csrf_token
+from tests.conftest import PASSWORD, csrf_token, security_actions
 
 WRONG = "not-the-password-7"
 
@@ -33,16 +36,21 @@ def _logged_in(client) -> bool:
     return page.status_code == 200
 
 
-def _events_since(seq: int) -> list[AuditEvent]:
+def _events_since(seq: int) -> list[SecurityEvent]:
     return list(
         db.session.execute(
-            select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq)
+            select(SecurityEvent).where(SecurityEvent.seq > seq).order_by(SecurityEvent.seq)
         ).scalars()
     )
 
 
-def test_login_and_logout_are_audited(world, auth, client, clock):
-    start, _ = audit.head()
+def _heads() -> tuple[tuple[int, str], tuple[int, str]]:
+    return audit.head(), security_log.head()
+
+
+def test_login_and_logout_are_recorded_in_the_security_log(world, auth, client, clock):
+    start, _ = security_log.head()
+    audit_before = audit.head()
     response = auth.login("secretary")
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = client.get("/")
@@ -53,14 +61,47 @@ def test_login_and_logout_are_audited(world, auth, client, clock):
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert not _logged_in(client)
     events = _events_since(start)
-    assert [(e.action, e.actor_label) for e in events] == [
-        ("login", "secretary"),
-        ("logout", "secretary"),
+    assert [(e.action, e.username, e.user_id) for e in events] == [
+        ("login", "secretary", world["secretary"].id),
+        ("logout", "secretary", world["secretary"].id),
+    ]
+    # Nothing in the process chain, where anonymous opinions are recorded.
+    assert audit.head() == audit_before
+    assert security_log.verify_database().ok
+
+
+def test_no_authentication_event_enters_the_process_audit_chain(world, auth, english):
+    auth.login("member", WRONG)
+    auth.login("nobody", WRONG)
+    auth.login("member")
+    token = csrf_token(english.get("/account/").get_data(as_text=True))
+    english.post("/account/language", data={"csrf_token": token, "locale": "en"})
+    english.post(
+        "/account/password",
+        data={"csrf_token": token, "current": WRONG, "new": "x" * 10, "confirm": "x" * 10},
+    )
+    auth.logout()
+    chain = set(db.session.execute(select(AuditEvent.action)).scalars())
+    assert not chain & {
+        "login",
+        "login_failed",
+        "logout",
+        "account_locked",
+        "password_change_failed",
+        "user_locale_changed",
+        "sessions_revoked",
+    }
+    assert security_actions(world["member"].id) == [
+        "login_failed",
+        "login",
+        "user_locale_changed",
+        "password_change_failed",
+        "logout",
     ]
 
 
 def test_wrong_password_and_unknown_user_are_refused_alike(world, auth, english):
-    start, _ = audit.head()
+    start, _ = security_log.head()
     wrong = auth.login("secretary", WRONG)
     unknown = auth.login("nobody", WRONG)
     for response in (wrong, unknown):
@@ -70,15 +111,16 @@ def test_wrong_password_and_unknown_user_are_refused_alike(world, auth, english)
 
     failed = _events_since(start)
     assert [e.action for e in failed] == ["login_failed", "login_failed"]
-    assert failed[0].actor_label == "secretary" and '"wrong password"' in failed[0].payload
-    assert failed[1].actor_label == "anonymous" and '"username":"nobody"' in failed[1].payload
+    assert failed[0].username == "secretary" and '"wrong password"' in failed[0].payload
+    assert failed[1].user_id is None and failed[1].username == "nobody"
+    assert '"unknown user"' in failed[1].payload
 
 
 def test_a_blank_form_is_refused_without_counting_a_failure(world, auth):
-    start, _ = audit.head()
+    start = _heads()
     response = auth.login("secretary", "")
     assert response.status_code == 400
-    assert audit.head()[0] == start
+    assert _heads() == start
     assert _fresh("secretary").failed_logins == 0
 
 
@@ -94,8 +136,12 @@ def test_three_failures_lock_the_account_even_against_the_right_password(
     assert response.status_code == 401
     assert "locked" in response.get_data(as_text=True)
     assert not _logged_in(english)
-    assert audit_actions()[-1] == "login_failed"
-    last = db.session.execute(select(AuditEvent).order_by(AuditEvent.seq.desc())).scalars().first()
+    assert security_actions()[-3:] == ["login_failed", "account_locked", "login_failed"]
+    last = (
+        db.session.execute(select(SecurityEvent).order_by(SecurityEvent.seq.desc()))
+        .scalars()
+        .first()
+    )
     assert '"reason":"locked"' in last.payload
 
     clock.advance(minutes=14)
@@ -135,7 +181,9 @@ def test_an_administrator_unlocks_an_account(world, auth, english):
 
     accounts.unlock(_fresh("member"), actor=world["admin"])
 
-    assert audit_actions()[-1] == "user_unlocked"
+    from tests.conftest import audit_actions
+
+    assert audit_actions()[-1] == "user_unlocked"  # an admin's act: the process chain
     assert auth.login("member", PASSWORD).status_code == 302
     assert _logged_in(english)
 
@@ -170,20 +218,20 @@ def test_secure_cookies_follow_the_setting(tmp_path, monkeypatch):
 
 
 def test_a_login_post_without_csrf_token_is_refused_and_does_nothing(world, client):
-    start = audit.head()
+    start = _heads()
     response = client.post("/login", data={"username": "secretary", "password": PASSWORD})
     assert response.status_code == 400
     assert not _logged_in(client)
-    assert audit.head() == start
+    assert _heads() == start
 
 
 def test_a_logout_post_without_csrf_token_is_refused_and_does_nothing(world, auth, client):
     auth.login("secretary")
-    start = audit.head()
+    start = _heads()
     response = client.post("/logout")
     assert response.status_code == 400
     assert _logged_in(client)
-    assert audit.head() == start
+    assert _heads() == start
 
 
 def test_a_stolen_token_from_another_session_is_refused(world, auth, app):
@@ -262,6 +310,7 @@ def test_passwords_are_stored_hashed_and_never_written_to_the_trail(world, auth)
     assert user.password_hash.startswith("pbkdf2:sha256:")  # the test suite's cheap setting
     assert check_password_hash(user.password_hash, PASSWORD)
     payloads = " ".join(db.session.execute(select(AuditEvent.payload)).scalars())
+    payloads += " ".join(db.session.execute(select(SecurityEvent.payload)).scalars())
     assert PASSWORD not in payloads and WRONG not in payloads
 
 

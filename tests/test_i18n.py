@@ -163,9 +163,11 @@ def test_user_chooses_language_on_account_page(world, auth, client):
     client.delete_cookie("pbflow_lang")
     html = client.get("/account/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "My account" in html
-    from tests.conftest import audit_actions
+    from tests.conftest import audit_actions, security_actions
 
-    assert "user_locale_changed" in audit_actions()
+    # A user's own setting: the security log, not the process chain.
+    assert "user_locale_changed" in security_actions(member.id)
+    assert "user_locale_changed" not in audit_actions()
 
 
 def test_language_choice_refuses_unknown_locale(world, auth, client):

@@ -160,9 +160,10 @@ def test_no_table_links_a_logged_in_user_to_their_anonymous_opinion(client, app,
     flat = json.dumps(session, default=str)
     assert code not in flat and code.replace("-", "") not in flat
     assert MARKER not in flat
-    # Only the login (user id, freshness, Flask-Login's hashed client id) and the CSRF token.
+    # Only the login (user id with the account's random session token, freshness,
+    # Flask-Login's hashed client id) and the CSRF token.
     assert set(session) <= {"csrf_token", "_user_id", "_fresh", "_id"}
-    assert session["_user_id"] == str(user.id)
+    assert session["_user_id"] == user.get_id() == f"{user.id}:{user.session_token}"
 
 
 def test_the_scan_finds_the_link_of_a_named_opinion(client, world, auth):

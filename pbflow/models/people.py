@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 
 from flask_login import UserMixin
@@ -28,6 +29,11 @@ ROLES = (
 PARTY_STATUSES = ("none", "applicant", "activist", "target", "probationary", "full")
 
 
+def new_session_token() -> str:
+    """A fresh random token; every session cookie of an account carries its current one."""
+    return secrets.token_urlsafe(24)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "user_account"
 
@@ -40,6 +46,9 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     locale: Mapped[str | None] = mapped_column(String(10))
+    # Replaced on logout, password change or reset and deactivation: a session (or remember
+    # cookie) carrying an older token no longer logs anybody in (see get_id).
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(default=now)
 
     roles: Mapped[list[RoleAssignment]] = relationship(
@@ -50,6 +59,10 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        """What Flask-Login stores in the session: the user id and the current session token."""
+        return f"{self.id}:{self.session_token}"
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"

@@ -1,24 +1,33 @@
-"""Users, organizations and roles, and the login check with its lockout."""
+"""Users, organizations and roles; whose accounts an admin manages; the login check with its
+lockout; sessions that can be ended.
+
+Authentication and a user's own account changes go to the security log (``security_log``);
+administrative actions on accounts go to the process audit chain (``audit``), as every other
+administrative change does.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hmac
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, case, exists, false, func, literal, null, or_, select, true, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from pbflow import audit, clock
+from pbflow import audit, clock, security_log
 from pbflow.engine import actors
 from pbflow.engine.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
-from pbflow.models import Organization, RoleAssignment, User
+from pbflow.models import Organization, Person, RoleAssignment, SecurityEvent, User
 from pbflow.models.org import ORG_KINDS
-from pbflow.models.people import ROLES
+from pbflow.models.people import ROLES, new_session_token
 
-# Checked against when the username is unknown, so a wrong name costs as long as a wrong
-# password and response times do not reveal which accounts exist.
+# Checked against when the username is unknown or the account locked, so such an answer costs
+# as long as a wrong password and response times do not reveal which accounts exist.
 _DUMMY_HASH = generate_password_hash("pbflow-not-a-password")
 MIN_PASSWORD = 8
 
@@ -60,61 +69,321 @@ def _check_password(password: str) -> None:
         )
 
 
+def _trusted(actor) -> bool:
+    """The command line and the demo loader act as ``None`` (or "system"): the operator."""
+    return actor is None or actor == audit.SYSTEM
+
+
+# --- whose accounts an admin manages --------------------------------------------------------
+#
+# An account belongs where its roles are, and where its person is (an applicant with an
+# account but no role yet belongs to their branch). An administrator manages an account when
+# every one of those organizations lies in the subtree of an organization where they hold
+# ``admin``. An account that belongs nowhere (no role, no person) is managed only by an
+# administrator of a top-level party committee; so is an account a scoped admin would reach
+# only partly. Readers (committee members, auditors) see accounts by the same rule, with their
+# reading roles in place of ``admin``.
+
+
+def _roots(user: Any, roles: frozenset[str] | set[str]) -> set[int]:
+    return {oid for oid, role in actors.roles_of(user.id) if role in roles}
+
+
+def _covers(roots: set[int], org_ids: set[int]) -> bool:
+    """Does every organization in ``org_ids`` lie below one of ``roots``?"""
+    if not roots:
+        return False
+    index = actors.org_index()
+    if not org_ids:
+        return any(r in index and index[r].parent_id is None for r in roots)
+    for oid in org_ids:
+        node = index.get(oid)
+        if node is None or not roots.intersection(node.ancestor_ids()):
+            return False
+    return True
+
+
+def account_org_ids(user: User) -> set[int]:
+    """The organizations an account belongs to: those of its roles and of its person."""
+    orgs = {oid for oid, _role in actors.roles_of(user.id)}
+    person_org = db.session.execute(select(Person.org_id).where(Person.user_id == user.id)).scalar()
+    if person_org is not None:
+        orgs.add(person_org)
+    return orgs
+
+
+def may_manage_user(actor, user: User) -> bool:
+    if _trusted(actor):
+        return True
+    return _covers(_roots(actor, {"admin"}), account_org_ids(user))
+
+
+def require_manage_user(actor, user: User) -> None:
+    """The one check before any change to an account: the actor's admin scope covers it."""
+    if not may_manage_user(actor, user):
+        raise NotAllowed(
+            _(
+                "Only an administrator of every organization where %(name)s holds a role "
+                "may change this account.",
+                name=user.username,
+            )
+        )
+
+
+def may_see_user(reader, user: User) -> bool:
+    if _trusted(reader):
+        return True
+    return _covers(_roots(reader, actors.READ_ROLES), account_org_ids(user))
+
+
+def administered_org_ids(actor) -> set[int]:
+    """Organizations where ``actor`` may grant roles: the subtrees of their ``admin`` roles."""
+    roots = _roots(actor, {"admin"})
+    return {n.id for n in actors.org_index().values() if roots.intersection(n.ancestor_ids())}
+
+
+def may_create_without_role(actor) -> bool:
+    """Only the operator and an administrator of a top-level committee (see create_user)."""
+    if _trusted(actor):
+        return True
+    index = actors.org_index()
+    return any(r in index and index[r].parent_id is None for r in _roots(actor, {"admin"}))
+
+
+def _reach(roots: set[int]) -> tuple[set[int], bool, bool]:
+    """(organizations below ``roots``, whether a root is a top-level committee, whether that
+    is every organization there is)."""
+    index = actors.org_index()
+    allowed = {n.id for n in index.values() if roots.intersection(n.ancestor_ids())}
+    top = any(r in index and index[r].parent_id is None for r in roots)
+    return allowed, top, top and len(allowed) == len(index)
+
+
+def _accounts_within(roots: set[int]):
+    """SQL condition on ``User``: the account belongs only to organizations below ``roots``."""
+    if not roots:
+        return false()
+    allowed, top, everything = _reach(roots)
+    if everything:
+        return true()
+    role_outside = exists().where(
+        RoleAssignment.user_id == User.id, RoleAssignment.org_id.not_in(allowed)
+    )
+    person_outside = exists().where(Person.user_id == User.id, Person.org_id.not_in(allowed))
+    condition = ~role_outside & ~person_outside
+    if not top:  # an account that belongs nowhere is for a top-level committee's eyes only
+        somewhere = or_(
+            exists().where(RoleAssignment.user_id == User.id),
+            exists().where(Person.user_id == User.id),
+        )
+        condition = condition & somewhere
+    return condition
+
+
+def visible_users(reader):
+    """SQL condition on ``User``: accounts ``reader`` may see, by the rule above with their
+    reading roles (``admin`` among them): an admin sees at least every account they manage."""
+    if _trusted(reader):
+        return true()
+    return _accounts_within(_roots(reader, actors.READ_ROLES))
+
+
+def list_users(reader, *, text: str = "", page: int = 1, per_page: int = 25):
+    """One page of the accounts ``reader`` may see, by username; and how many there are."""
+    stmt = select(User).where(visible_users(reader))
+    text = (text or "").strip()
+    if text:
+        like = f"%{text}%"
+        stmt = stmt.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
+    total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = db.session.execute(
+        stmt.order_by(User.username).offset((page - 1) * per_page).limit(per_page)
+    ).scalars()
+    return list(rows), total
+
+
+def search_security_events(
+    reader,
+    *,
+    username: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    before: int | None = None,
+    per_page: int = 50,
+) -> tuple[list[SecurityEvent], int | None]:
+    """One page of the security log, newest first, and the sequence number to go on from.
+
+    A reader sees the events of the accounts they may see; attempts on unknown names only
+    when they read a top-level committee.
+    """
+    stmt = select(SecurityEvent)
+    if not _trusted(reader):
+        roots = _roots(reader, actors.READ_ROLES)
+        _allowed, top, everything = _reach(roots) if roots else (set(), False, False)
+        if not everything:
+            accounts_seen = SecurityEvent.user_id.in_(
+                select(User.id).where(_accounts_within(roots))
+            )
+            stmt = stmt.where(
+                or_(accounts_seen, SecurityEvent.user_id.is_(None)) if top else accounts_seen
+            )
+    if username:
+        stmt = stmt.where(SecurityEvent.username == username)
+    if date_from is not None:
+        stmt = stmt.where(SecurityEvent.at >= clock.local_midnight_utc(date_from))
+    if date_to is not None:
+        stmt = stmt.where(SecurityEvent.at < clock.local_midnight_utc(date_to + timedelta(days=1)))
+    if before is not None:
+        stmt = stmt.where(SecurityEvent.seq < before)
+    rows = list(
+        db.session.execute(stmt.order_by(SecurityEvent.seq.desc()).limit(per_page + 1)).scalars()
+    )
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return rows, (rows[-1].seq if more else None)
+
+
+def reads_every_account(reader) -> bool:
+    """Whether ``reader`` may see every account (a reader at the top of the only tree): who
+    may take the security log away whole, as an export."""
+    if _trusted(reader):
+        return True
+    roots = _roots(reader, actors.READ_ROLES)
+    return bool(roots) and _reach(roots)[2]
+
+
+def get_visible_user(user_id: int, reader) -> User:
+    """An account by id, or NotFound when there is none or ``reader`` may not see it."""
+    user = db.session.get(User, user_id)
+    if user is None or not may_see_user(reader, user):
+        raise NotFound(_("No such user."))
+    return user
+
+
+# --- logging in, the lockout and sessions ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One password check the account's failure count allowed (see :func:`_claim_attempt`)."""
+
+    failures: int  # counting this attempt, as if it fails
+    locked_until: datetime | None  # set when this attempt, failing, reaches the limit
+
+
+def refusal_message() -> str:
+    """The one answer to every refused login: a wrong password, an unknown name, a locked
+    account (checked or not) and a deactivated account given a wrong password all read alike,
+    so the answer does not tell whether an account exists or is locked."""
+    return _(
+        "Wrong username or password. After %(n)s failed logins in a row an account is "
+        "locked for %(minutes)s minutes.",
+        n=current_app.config["PBFLOW_LOGIN_MAX_FAILURES"],
+        minutes=current_app.config["PBFLOW_LOGIN_LOCK_MINUTES"],
+    )
+
+
+def _claim_attempt(user: User | None) -> _Attempt | None:
+    """Count a failure before the password is checked, in one conditional UPDATE; None if locked.
+
+    The count is taken in the database, atomically: with the limit at 5, the fifth claim also
+    sets the lock, and any claim after it finds the account locked, so at most 5 guesses are
+    ever checked however many arrive at once. The claim is committed at once (so the row is
+    not held while the slow password hash runs); a successful check then clears the count.
+    A lock that has run out gives a fresh set of attempts. For an unknown name the same
+    statement runs against no row, so both cost alike.
+    """
+    now = clock.now()
+    limit = current_app.config["PBFLOW_LOGIN_MAX_FAILURES"]
+    until = now + timedelta(minutes=current_app.config["PBFLOW_LOGIN_LOCK_MINUTES"])
+    unlocked = User.locked_until.is_(None)
+    failures = case((unlocked, User.failed_logins + 1), else_=literal(1))
+    stmt = (
+        update(User)
+        .where(User.id == (user.id if user is not None else 0))
+        .where(or_(unlocked, User.locked_until <= now))
+        .values(
+            failed_logins=failures,
+            locked_until=case((failures >= limit, literal(until, DateTime())), else_=null()),
+        )
+        .returning(User.failed_logins, User.locked_until)
+        .execution_options(synchronize_session=False)
+    )
+    row = db.session.execute(stmt).first()
+    _commit()
+    if user is not None:
+        db.session.expire(user, ["failed_logins", "locked_until"])
+    return _Attempt(row.failed_logins, row.locked_until) if row is not None else None
+
+
+def _record_failure(user: User, attempt: _Attempt, action: str, reason: str) -> None:
+    security_log.record(action, user, payload={"reason": reason, "failures": attempt.failures})
+    if attempt.locked_until is not None:
+        security_log.record(
+            "account_locked",
+            user,
+            payload={"failures": attempt.failures, "until": attempt.locked_until},
+        )
+    _commit()
+
+
 def authenticate(username: str, password: str) -> User:
     """The user for these credentials, or LoginRefused; failures count toward a lockout."""
-    now = clock.now()
-    user = db.session.execute(
-        select(User).where(User.username == (username or "").strip())
-    ).scalar()
-    if user is None:
+    name = (username or "").strip()
+    user = db.session.execute(select(User).where(User.username == name)).scalar()
+    attempt = _claim_attempt(user)
+    if user is None or attempt is None:
+        # Unknown, or locked: no password is checked, yet the answer costs as long as a check.
         check_password_hash(_DUMMY_HASH, password or "")
-        audit.record(
-            "login_failed",
-            actor=audit.ANONYMOUS,
-            payload={"username": (username or "")[:80], "reason": "unknown user"},
-        )
-        _commit()
-        raise LoginRefused(_("Wrong username or password."))
-    if user.locked_until and user.locked_until > now:
-        audit.record("login_failed", actor=user, payload={"reason": "locked"})
-        _commit()
-        raise LoginRefused(
-            _(
-                "This account is locked after repeated failed logins. Try again "
-                "later or ask an administrator to unlock it."
+        if user is None:
+            security_log.record(
+                "login_failed", username=name[:80], payload={"reason": "unknown user"}
             )
-        )
-    if user.locked_until:
-        # The lock has run out: the user starts again with a full set of attempts, so one
-        # more slip is one failure, not an instant new lock.
-        user.failed_logins = 0
-        user.locked_until = None
+        else:
+            security_log.record("login_failed", user, payload={"reason": "locked"})
+        _commit()
+        raise LoginRefused(refusal_message())
     if not check_password_hash(user.password_hash, password or ""):
-        user.failed_logins += 1
-        payload = {"reason": "wrong password", "failures": user.failed_logins}
-        limit = current_app.config["PBFLOW_LOGIN_MAX_FAILURES"]
-        if user.failed_logins >= limit:
-            user.locked_until = now + timedelta(
-                minutes=current_app.config["PBFLOW_LOGIN_LOCK_MINUTES"]
-            )
-            payload["locked_until"] = user.locked_until
-        audit.record("login_failed", actor=user, payload=payload)
-        _commit()
-        raise LoginRefused(_("Wrong username or password."))
+        _record_failure(user, attempt, "login_failed", "wrong password")
+        raise LoginRefused(refusal_message())
     if not user.active:
-        audit.record("login_failed", actor=user, payload={"reason": "deactivated"})
-        _commit()
+        # Only the right password learns that the account is deactivated.
+        _record_failure(user, attempt, "login_failed", "deactivated")
         raise LoginRefused(_("This account has been deactivated."))
     user.failed_logins = 0
     user.locked_until = None
-    user.last_login_at = now
-    audit.record("login", actor=user)
+    user.last_login_at = clock.now()
+    security_log.record("login", user)
     _commit()
     return user
 
 
+def _end_sessions(user: User) -> None:
+    """Every session and remember cookie of the account stops working (see ``session_user``)."""
+    user.session_token = new_session_token()
+
+
+def session_user(session_id: str | None) -> User | None:
+    """The active account a session (or remember cookie) id names, if its token is current.
+
+    The id is ``"<user id>:<session token>"`` (``User.get_id``); a token replaced on logout,
+    password change or reset, or deactivation no longer matches.
+    """
+    user_id, _sep, token = (session_id or "").partition(":")
+    if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 12 and token):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active:
+        return None
+    if not hmac.compare_digest(user.session_token.encode(), token.encode()):
+        return None
+    return user
+
+
 def record_logout(user: User) -> None:
-    audit.record("logout", actor=user)
+    """Log out: this ends every session of the account, on every device."""
+    _end_sessions(user)
+    security_log.record("logout", user, payload={"sessions_ended": True})
     _commit()
 
 
@@ -132,6 +401,17 @@ def get_org(code: str) -> Organization:
     return org
 
 
+def _role_errors(org: Organization | None, role: str | None) -> dict[str, str]:
+    errors = {}
+    if role and role not in ROLES:
+        errors["role"] = _("is not one of the choices")
+    if org is None and role:
+        errors["org_id"] = _("choose an organization")
+    elif org is not None and not role:
+        errors["role"] = _("choose a role")
+    return errors
+
+
 def create_user(
     username: str,
     display_name: str,
@@ -139,10 +419,23 @@ def create_user(
     *,
     actor=None,
     locale: str | None = None,
+    org: Organization | None = None,
+    role: str | None = None,
     commit: bool = True,
 ) -> User:
+    """Create an account, with its first role when ``org`` and ``role`` are given.
+
+    An administrator below a top-level committee must give them, inside their own subtree:
+    the role is granted in the same transaction, so the new account is theirs to manage from
+    its first moment and never floats outside every branch. The committee's administrator
+    and the command line may create an account with no role.
+    """
+    if org is not None:
+        require_admin(actor, org.id)
     username = (username or "").strip()
-    errors = {}
+    errors = _role_errors(org, role)
+    if org is None and not role and not may_create_without_role(actor):
+        errors["org_id"] = _("choose the organization where the account holds its first role")
     if not username or len(username) > 80 or not all(c.isalnum() or c in "._-" for c in username):
         errors["username"] = _("use letters, digits, '.', '_' or '-' (at most 80)")
     elif db.session.execute(select(User.id).where(User.username == username)).first():
@@ -162,20 +455,34 @@ def create_user(
     db.session.add(user)
     db.session.flush()
     audit.record("user_created", actor=actor, payload={"user_id": user.id, "username": username})
+    if org is not None:
+        _add_role(user, org, role, actor)
     if commit:
         _commit()
     return user
 
 
 def set_password(user: User, password: str, *, actor=None) -> None:
+    """An administrator (or the command line) sets a new password; every session ends."""
+    require_manage_user(actor, user)
     _check_password(password)
     user.password_hash = hash_password(password)
     audit.record("password_changed", actor=actor, payload={"user_id": user.id})
+    _end_sessions(user)
+    security_log.record(
+        "sessions_revoked",
+        user,
+        payload={"reason": "password_reset", "by": audit.actor_fields(actor)[1]},
+    )
     _commit()
 
 
 def set_active(user: User, active: bool, *, actor=None) -> None:
-    """Deactivate (or reactivate) an account; its history and roles stay for the record."""
+    """Deactivate (or reactivate) an account; its history and roles stay for the record.
+
+    Deactivation ends every session of the account.
+    """
+    require_manage_user(actor, user)
     if not active and actor is not None and getattr(actor, "id", None) == user.id:
         raise DomainError(_("You cannot deactivate your own account."))
     user.active = active
@@ -184,25 +491,25 @@ def set_active(user: User, active: bool, *, actor=None) -> None:
         actor=actor,
         payload={"user_id": user.id, "username": user.username},
     )
+    if not active:
+        _end_sessions(user)
+        security_log.record(
+            "sessions_revoked",
+            user,
+            payload={"reason": "deactivated", "by": audit.actor_fields(actor)[1]},
+        )
     _commit()
 
 
 def unlock(user: User, *, actor=None) -> None:
+    require_manage_user(actor, user)
     user.failed_logins = 0
     user.locked_until = None
     audit.record("user_unlocked", actor=actor, payload={"user_id": user.id})
     _commit()
 
 
-def grant_role(
-    user: User, org: Organization, role: str, *, actor=None, commit: bool = True
-) -> RoleAssignment:
-    require_admin(actor, org.id)
-    if role not in ROLES:
-        raise ValidationFailed(
-            _("Unknown role '%(role)s'.", role=role),
-            field_errors={"role": _("is not one of the choices")},
-        )
+def _add_role(user: User, org: Organization, role: str, actor) -> RoleAssignment:
     existing = db.session.execute(
         select(RoleAssignment).where(
             RoleAssignment.user_id == user.id,
@@ -222,6 +529,24 @@ def grant_role(
         payload={"user_id": user.id, "username": user.username, "role": role},
     )
     actors.forget_roles(user.id)
+    return ra
+
+
+def grant_role(
+    user: User, org: Organization, role: str, *, actor=None, commit: bool = True
+) -> RoleAssignment:
+    """Grant ``role`` at ``org``: the actor must administer both ``org`` and the account.
+
+    So a role, ``admin`` included, is granted only inside the granter's own subtree.
+    """
+    require_admin(actor, org.id)
+    require_manage_user(actor, user)
+    if role not in ROLES:
+        raise ValidationFailed(
+            _("Unknown role '%(role)s'.", role=role),
+            field_errors={"role": _("is not one of the choices")},
+        )
+    ra = _add_role(user, org, role, actor)
     if commit:
         _commit()
     return ra
@@ -229,6 +554,7 @@ def grant_role(
 
 def revoke_role(user: User, org: Organization, role: str, *, actor=None) -> None:
     require_admin(actor, org.id)
+    require_manage_user(actor, user)
     ra = db.session.execute(
         select(RoleAssignment).where(
             RoleAssignment.user_id == user.id,
@@ -380,23 +706,45 @@ def set_org_active(org: Organization, active: bool, *, actor=None) -> None:
 
 
 def change_own_password(user: User, current: str, new: str, confirm: str) -> None:
-    """A user changes their own password; the current one must be given."""
+    """A user changes their own password; the current one must be given.
+
+    A wrong current password counts toward the same lockout as a failed login, and a locked
+    account cannot change its password. Success ends every session of the account (the page
+    logs the user in again in the browser they used).
+    """
     errors = {}
-    if not check_password_hash(user.password_hash, current or ""):
-        errors["current"] = _("is not your current password")
     if len(new or "") < MIN_PASSWORD:
         errors["new"] = _("must be at least %(n)s characters", n=MIN_PASSWORD)
     elif new != confirm:
         errors["confirm"] = _("does not match the new password")
+    attempt = _claim_attempt(user)
+    if attempt is None:
+        security_log.record("password_change_failed", user, payload={"reason": "locked"})
+        _commit()
+        raise NotAllowed(
+            _(
+                "Your account is locked after repeated wrong passwords. Try again later "
+                "or ask an administrator to unlock it."
+            )
+        )
+    if not check_password_hash(user.password_hash, current or ""):
+        _record_failure(user, attempt, "password_change_failed", "wrong current password")
+        errors["current"] = _("is not your current password")
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    # The right current password clears the count, as a successful login does.
+    user.failed_logins = 0
+    user.locked_until = None
     if errors:
+        _commit()
         raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
     user.password_hash = hash_password(new)
-    audit.record("password_changed", actor=user, payload={"user_id": user.id, "own": True})
+    _end_sessions(user)
+    security_log.record("password_changed", user, payload={"own": True, "sessions_ended": True})
     _commit()
 
 
-def set_locale(user: User, locale: str | None, *, actor=None) -> None:
-    """The user's page language; None follows the browser."""
+def set_locale(user: User, locale: str | None) -> None:
+    """The user's page language; None follows the browser. Recorded in the security log."""
     from pbflow import LOCALES
 
     locale = locale or None
@@ -407,10 +755,8 @@ def set_locale(user: User, locale: str | None, *, actor=None) -> None:
         )
     if user.locale == locale:
         return
-    audit.record(
-        "user_locale_changed",
-        actor=actor if actor is not None else user,
-        payload={"user_id": user.id, "before": user.locale, "after": locale},
+    security_log.record(
+        "user_locale_changed", user, payload={"before": user.locale, "after": locale}
     )
     user.locale = locale
     _commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -33,9 +33,25 @@ def register_web(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user and user.active else None
+    def load_user(session_id: str) -> User | None:
+        # "<id>:<session token>": a session ended by logout, a password change or reset, or
+        # deactivation carries an old token and logs nobody in (remember cookies alike).
+        from pbflow.services.accounts import session_user
+
+        return session_user(session_id)
+
+    @app.before_request
+    def session_state_per_request() -> None:
+        """Each request is logged in, and gets its CSRF token, by its own cookie, checked anew.
+
+        Flask-Login and Flask-WTF cache the user and the token on ``g``, which lives as long as
+        the application context; where one context serves several requests (the test client
+        inside an app context, a worker reusing a context) one request's login would otherwise
+        carry over to the next whatever cookie that one brings, and an ended session would go
+        on working.
+        """
+        g.pop("_login_user", None)
+        g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(home.bp)
@@ -48,6 +64,9 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(admin.bp)
     app.register_blueprint(audit_pages.bp)
+    from pbflow.web import security_pages
+
+    app.register_blueprint(security_pages.bp)
     app.register_blueprint(account.bp)
     from pbflow.web import meetings
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import refresh
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 
 from pbflow import LOCALES
 from pbflow.engine.errors import DomainError
@@ -96,5 +96,7 @@ def password():
         flash(exc.message, "error")
         # Passwords are never echoed back into the page.
         return _render(exc.status, exc.field_errors)
+    # The change ended every session of the account; this browser goes on under the new token.
+    login_user(_me())
     flash(_("Your password was changed."), "info")
     return redirect(url_for("account.index"))

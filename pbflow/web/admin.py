@@ -13,8 +13,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
-from sqlalchemy import func, or_, select
+from flask_login import current_user, login_user
+from sqlalchemy import func, select
 
 from pbflow.engine import actors
 from pbflow.engine.errors import DomainError, NotFound
@@ -121,10 +121,22 @@ def _org_or_404(org_id: int) -> Organization:
 
 
 def _user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(_("No such user."))
-    return user
+    """An account this reader may see; others are not even shown to exist."""
+    return accounts.get_visible_user(user_id, _me())
+
+
+def _administered_orgs() -> list[Organization]:
+    """Active organizations where the current admin may grant roles."""
+    ids = accounts.administered_org_ids(_me())
+    if not ids:
+        return []
+    return list(
+        db.session.execute(
+            select(Organization)
+            .where(Organization.id.in_(ids), Organization.active.is_(True))
+            .order_by(Organization.path)
+        ).scalars()
+    )
 
 
 def _refused(exc: DomainError) -> dict[str, Any]:
@@ -405,17 +417,12 @@ def people_import():
 @bp.route("/users")
 @admin_or_committee_required
 def users():
-    text = request.args.get("q", "").strip()
-    stmt = select(User)
-    if text:
-        like = f"%{text}%"
-        stmt = stmt.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
-    total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    """The accounts this admin manages (or, for a reader, may see); nobody else's."""
     page = _page_arg()
-    rows = db.session.execute(
-        stmt.order_by(User.username).offset((page - 1) * PER_PAGE).limit(PER_PAGE)
-    ).scalars()
-    result = people.Page(list(rows), total, page, PER_PAGE)
+    rows, total = accounts.list_users(
+        _me(), text=request.args.get("q", ""), page=page, per_page=PER_PAGE
+    )
+    result = people.Page(rows, total, page, PER_PAGE)
     return render_template("admin/users.html", result=result, args=request.args, now=_now())
 
 
@@ -428,7 +435,20 @@ def _now():
 def _render_user_new(status: int = 200, **ctx: Any):
     ctx.setdefault("errors", {})
     ctx.setdefault("form", {})
-    return render_template("admin/user_new.html", **ctx), status
+    return (
+        render_template(
+            "admin/user_new.html",
+            orgs=_administered_orgs(),
+            role_optional=accounts.may_create_without_role(_me()),
+            **ctx,
+        ),
+        status,
+    )
+
+
+def _org_arg(form: Any) -> Organization | None:
+    raw = form.get("org_id", "")
+    return db.session.get(Organization, int(raw)) if raw.isdigit() and len(raw) <= 12 else None
 
 
 @bp.route("/users/new")
@@ -447,6 +467,8 @@ def user_create():
             form.get("display_name", ""),
             form.get("password", ""),
             locale=form.get("locale") or None,
+            org=_org_arg(form),
+            role=form.get("role") or None,
             actor=_me(),
         )
     except DomainError as exc:
@@ -470,7 +492,8 @@ def _render_user(user: User, status: int = 200, **ctx: Any):
             user=user,
             roles=roles,
             all_roles=ROLES,
-            orgs=_readable_orgs(),
+            may_manage=accounts.may_manage_user(_me(), user),
+            orgs=_administered_orgs(),
             now=_now(),
             **ctx,
         ),
@@ -492,6 +515,8 @@ def user_password(user_id: int):
         accounts.set_password(user, request.form.get("password", ""), actor=_me())
     except DomainError as exc:
         return _render_user(user, exc.status, **_refused(exc))
+    if user.id == _me().id:
+        login_user(user)  # the reset ended every session; keep this one, under the new token
     flash(_("The password of %(name)s was reset.", name=user.username), "info")
     return redirect(url_for("admin.user_detail", user_id=user.id))
 
@@ -518,7 +543,10 @@ def user_active(user_id: int):
 @admin_required
 def user_unlock(user_id: int):
     user = _user_or_404(user_id)
-    accounts.unlock(user, actor=_me())
+    try:
+        accounts.unlock(user, actor=_me())
+    except DomainError as exc:
+        return _render_user(user, exc.status, **_refused(exc))
     flash(_("%(name)s is unlocked.", name=user.username), "info")
     return redirect(url_for("admin.user_detail", user_id=user.id))
 
@@ -527,8 +555,7 @@ def user_unlock(user_id: int):
 @admin_required
 def user_grant(user_id: int):
     user = _user_or_404(user_id)
-    org_id = request.form.get("org_id", "")
-    org = db.session.get(Organization, int(org_id)) if org_id.isdigit() else None
+    org = _org_arg(request.form)
     try:
         if org is None:
             raise DomainError(
@@ -554,4 +581,7 @@ def user_revoke(user_id: int, assignment_id: int):
     except DomainError as exc:
         return _render_user(user, exc.status, **_refused(exc))
     flash(_("Role revoked."), "info")
+    if not accounts.may_see_user(_me(), user):
+        # Its last role inside this admin's reach is gone: the account is no longer theirs.
+        return redirect(url_for("admin.users"))
     return redirect(url_for("admin.user_detail", user_id=user.id))
