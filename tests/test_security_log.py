@@ -181,8 +181,8 @@ def _rows(html: str) -> list[tuple[int, str, str]]:
     return [
         (int(seq), user.strip(), action)
         for seq, user, action in re.findall(
-            r"<tr>\s*<td>(\d+)</td>\s*<td>[^<]*</td>\s*<td>([^<]*)(?:<span[^>]*>[^<]*</span>)?"
-            r"</td>\s*<td><code>([^<]+)</code>",
+            r"<tr>\s*<td[^>]*>(\d+)</td>\s*<td[^>]*>[^<]*</td>\s*<td[^>]*>([^<]*)"
+            r"(?:<span[^>]*>[^<]*</span>)?</td>\s*<td[^>]*><code>([^<]+)</code>",
             html,
         )
     ]
