@@ -203,3 +203,12 @@ def test_the_right_current_password_clears_the_count(world, auth, client):
     assert _fresh("member").failed_logins == 1
     assert _change_password(client, PASSWORD).status_code == 302
     assert _fresh("member").failed_logins == 0
+
+
+def test_a_name_with_a_nul_byte_is_an_unknown_name(world, client):
+    token = _login_page(client)
+    nul = _answer(_post_login(client, token, "mem\x00ber", PASSWORD))
+    unknown = _answer(_post_login(client, token, "nobody-at-all", PASSWORD))
+    assert nul == unknown and nul[0] == 401
+    assert _fresh("member").failed_logins == 0
+    assert security_log.verify_database().ok

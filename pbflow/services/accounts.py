@@ -330,7 +330,11 @@ def _record_failure(user: User, attempt: _Attempt, action: str, reason: str) -> 
 def authenticate(username: str, password: str) -> User:
     """The user for these credentials, or LoginRefused; failures count toward a lockout."""
     name = (username or "").strip()
-    user = db.session.execute(select(User).where(User.username == name)).scalar()
+    user = None
+    if "\x00" in name:  # in no username; PostgreSQL refuses it in a query and in the log
+        name = name.replace("\x00", "\ufffd")
+    else:
+        user = db.session.execute(select(User).where(User.username == name)).scalar()
     attempt = _claim_attempt(user)
     if user is None or attempt is None:
         # Unknown, or locked: no password is checked, yet the answer costs as long as a check.
