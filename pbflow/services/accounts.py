@@ -79,10 +79,10 @@ def _trusted(actor) -> bool:
 # An account belongs where its roles are, and where its person is (an applicant with an
 # account but no role yet belongs to their branch). An administrator manages an account when
 # every one of those organizations lies in the subtree of an organization where they hold
-# ``admin``. An account that belongs nowhere (no role, no person) is managed only by an
-# administrator of a top-level party committee; so is an account a scoped admin would reach
-# only partly. Readers (committee members, auditors) see accounts by the same rule, with their
-# reading roles in place of ``admin``.
+# ``admin``: an account reaching partly outside a branch is for an admin higher up, whose
+# subtree holds all of it. An account that belongs nowhere (no role, no person) is managed
+# only by an administrator of a top-level party committee. Readers (committee members,
+# auditors) see accounts by the same rule, with their reading roles in place of ``admin``.
 
 
 def _roots(user: Any, roles: frozenset[str] | set[str]) -> set[int]:
