@@ -77,6 +77,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for error in registry.errors:
         log.error("workflow definition refused: %s", error)
 
+    from pbflow import access_log
+
+    access_log.install_dev_server_filter(bool(app.config["PBFLOW_ACCESS_LOG_CLIENTS"]))
+
     from pbflow.web import register_web
 
     register_web(app)
