@@ -130,8 +130,13 @@ def _request(port: int, method: str, path: str) -> int:
     return status
 
 
-def test_the_dev_server_log_leaves_out_the_opinion_box_and_client_addresses(app, world, caplog):
+def test_the_dev_server_log_leaves_out_the_opinion_box_and_client_addresses(
+    app, world, caplog, monkeypatch
+):
     from werkzeug.serving import make_server
+
+    # Alembic's logging set-up (tests/test_migrations.py) disables loggers it does not name.
+    monkeypatch.setattr(logging.getLogger("werkzeug"), "disabled", False)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
