@@ -175,6 +175,7 @@ class Submission:
     started: datetime
     ended: datetime
     case_id: int = 0
+    counted: bool = True  # against the submission limit (a right tracking code is not)
 
 
 def _opinion(marker: str) -> dict[str, str]:
@@ -224,7 +225,7 @@ def _scenario(base: str, world) -> tuple[list[Submission], list[Visitor]]:
         {"code": second.code, "version": str(version), "f.more_info": "INSIDER-B 补充"},
         token_from="/opinions/track",
     )
-    follow_up = Submission(b, None, second.code, started, _now())
+    follow_up = Submission(b, None, second.code, started, _now(), counted=False)
     assert status == 200 and "INSIDER-B 补充" in page
     # Another known user writes through the general box, then logs out.
     c.login("li_xiaohong")
@@ -415,11 +416,15 @@ def test_the_insider_finds_no_link_to_an_anonymous_submitter(app, world, clock, 
 
     # While the rate-limit window runs its key is in the database, and the insider can tell
     # which addresses sent opinions this hour (the limit the README states)...
+    # (A submission made in an earlier hour was forgotten by the first request of this one.)
     current = pbclock.coarse(_now(), "hour")
-    still_counted = {
-        s.who.address for s in submissions if pbclock.coarse(s.started, "hour") == current
+    this_hour = {
+        s.who.address
+        for s in submissions
+        if s.counted and pbclock.coarse(s.started, "hour") == current
     }
-    assert reversed_addresses(secret, submissions) == still_counted & addresses
+    found = reversed_addresses(secret, submissions)
+    assert this_hour <= found <= addresses
     keys = list(db.session.execute(select(RateWindow.key)).scalars())
 
     # ...but once it is over (``pbflow tick`` runs from cron), nothing is left to try.
