@@ -44,10 +44,11 @@ run: install
 	$(FLASK) pbflow init --demo
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-## Production-style server (gunicorn, several workers); set PBFLOW_DATABASE_URL first.
+## Production-style server (gunicorn, several workers); set PBFLOW_DATABASE_URL first. The access
+## log (standard output) follows pbflow/access_log.py: no client details, no opinion-box lines.
 serve: install
 	$(FLASK) pbflow init
-	$(BIN)/gunicorn --workers 4 --bind $(HOST):$(PORT) --access-logfile - app:app
+	$(BIN)/gunicorn -c python:pbflow.gunicorn_conf --workers 4 --bind $(HOST):$(PORT) app:app
 
 check: install
 	$(FLASK) pbflow workflows check

@@ -25,6 +25,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL + NORMAL survives a process crash; only an OS crash may lose the last commits.
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows are overwritten, not left in free pages: an opinion box rate-limit key
+    # must be gone from the file once its window is over (pbflow rarely deletes otherwise).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -76,6 +79,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     registry = init_registry(app)
     for error in registry.errors:
         log.error("workflow definition refused: %s", error)
+
+    from pbflow import access_log
+
+    access_log.install_dev_server_filter(bool(app.config["PBFLOW_ACCESS_LOG_CLIENTS"]))
 
     from pbflow.web import register_web
 

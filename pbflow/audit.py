@@ -90,13 +90,18 @@ def record(
     to_state: str | None = None,
     payload: dict[str, Any] | None = None,
     session: Session | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Queue an audit event; it is written when (and only if) the session commits."""
+    """Queue an audit event; it is written when (and only if) the session commits.
+
+    ``at`` dates the event when the caller decides its time (an anonymous step is dated no
+    finer than its workflow's ``anonymous_time``); by default it is now.
+    """
     sess = session if session is not None else db.session()
     actor_id, label = actor_fields(actor)
     sess.info.setdefault(_PENDING, []).append(
         {
-            "at": now(),
+            "at": at if at is not None else now(),
             "actor_user_id": actor_id,
             "actor_label": label,
             "org_id": org_id,

@@ -481,6 +481,10 @@ def tick_cmd(now_text: str | None) -> None:
     click.echo(meetings_report.summary())
     for org_id, problem in meetings_report.failed:
         click.echo(f"organization {org_id}: {problem}", err=True)
+    from pbflow.services import opinions
+
+    # The opinion box's rate-limit keys must not outlive their window (README, anonymity).
+    opinions.forget_past_windows(now)
 
 
 # --- audit --------------------------------------------------------------------------------

@@ -59,3 +59,18 @@ def today() -> date:
 def local_midnight_utc(d: date) -> datetime:
     """The UTC instant at which local date ``d`` begins."""
     return datetime(d.year, d.month, d.day, tzinfo=local_tz()).astimezone(UTC).replace(tzinfo=None)
+
+
+COARSE_UNITS = ("hour", "day")
+
+
+def coarse(dt: datetime, unit: str) -> datetime:
+    """``dt`` (naive UTC) cut down to the start of its local hour or day: the time recorded
+    for what must not be dated more finely (an anonymous step). Cut in local time, so the
+    local date of the result is the date of ``dt`` even where the offset is not whole hours."""
+    if unit not in COARSE_UNITS:
+        raise ValueError(f"unknown time unit {unit!r}")
+    local = to_local(dt).replace(minute=0, second=0, microsecond=0)
+    if unit == "day":
+        local = local.replace(hour=0)
+    return local.astimezone(UTC).replace(tzinfo=None)

@@ -70,6 +70,13 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         60,
         "Length of the opinion box's rate-limit window, in minutes.",
     ),
+    "PBFLOW_ACCESS_LOG_CLIENTS": (
+        "PBFLOW_ACCESS_LOG_CLIENTS",
+        bool,
+        False,
+        "Write client addresses and user agents in the access log, for pages outside the "
+        "opinion box (which is never logged).",
+    ),
     "PBFLOW_TIMEZONE": (
         "PBFLOW_TIMEZONE",
         str,
@@ -97,6 +104,14 @@ def _coerce(kind: type, raw: str) -> Any:
     if kind is int:
         return int(raw)
     return raw
+
+
+def env_setting(name: str) -> Any:
+    """One setting of ``ENV_SETTINGS`` read from the environment alone (for code that runs
+    without an app, such as the gunicorn configuration)."""
+    _key, kind, default, _help = ENV_SETTINGS[name]
+    raw = os.environ.get(name)
+    return _coerce(kind, raw) if raw not in (None, "") else default
 
 
 def _secret_key(instance_path: Path) -> str:

@@ -87,6 +87,33 @@ def test_logged_in_user_sees_the_box_unticked_and_is_told(client, world, auth):
     assert "carries your name" in html
 
 
+def test_a_logged_in_user_is_warned_that_device_and_network_may_still_link_them(
+    client, world, auth
+):
+    warning = 'id="op-anonymous-warning"'
+    assert warning not in client.get("/opinions/b1").get_data(as_text=True)  # no login, no link
+    auth.login("member")
+    html = client.get("/opinions/b1").get_data(as_text=True)
+    assert warning in html
+    assert "Your own device and network may still link you to it" in html
+    assert "log out first" in html
+    # Shown while the box is ticked, by the stylesheet (no inline script or style).
+    css = client.get("/static/opinions.css").get_data(as_text=True)
+    assert "#op-anonymous:not(:checked)) .anon-warning { display: none; }" in css
+    # The same warning in Chinese, and again when a refused form comes back ticked.
+    page = client.get("/opinions/b1?lang=zh").get_data(as_text=True)
+    assert "您自己的设备和网络仍可能把您与这条意见联系起来" in page
+    refused = post_opinion(client, **{"f.subject": ""})
+    assert refused.status_code == 422 and warning in refused.get_data(as_text=True)
+
+
+def test_the_slip_says_an_anonymous_opinion_is_dated_to_the_hour(client, world, clock):
+    clock.set("2026-03-02T02:47:13")
+    html = post_opinion(client).get_data(as_text=True)
+    assert "2026-03-02 10:00" in html and "dated to the hour" in html
+    assert "10:47" not in html
+
+
 def test_submit_shows_the_code_once_and_keeps_it_out_of_cache_and_session(client, app, world):
     page = post_opinion(client)
     assert page.status_code == 200

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pbflow import clock
+from pbflow import audit, clock
 from pbflow.engine.definitions import Definition, TransitionSpec
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
@@ -47,6 +47,8 @@ class Block:
 
 @dataclass
 class Context:
+    """One step's view of the world. Effects date what they write with ``now``."""
+
     definition: Definition
     case: CaseState
     actor: Any
@@ -56,6 +58,14 @@ class Context:
     # effects fill these; the runtime writes them
     assignee_changed: bool = False
     created_children: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # A step the audit trail records as "anonymous" is dated no finer than its workflow's
+        # ``anonymous_time``: the case's times, its audit events and notices all take
+        # ``now`` from here, so none can be matched against a known person's actions.
+        unit = self.definition.anonymous_time
+        if unit and audit.actor_fields(self.actor) == (None, audit.ANONYMOUS):
+            self.now = clock.coarse(self.now, unit)
 
     @property
     def today(self) -> date:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pbflow.clock import COARSE_UNITS
 from pbflow.engine.errors import DefinitionError
 from pbflow.models.org import ORG_KINDS
 from pbflow.models.people import ROLES
@@ -241,6 +242,9 @@ class Definition:
     source: str
     content_hash: str
     path: str
+    # "hour" or "day": the steps of an anonymous actor (the public, a tracking-code holder)
+    # are dated no finer than this in the case, its audit events and notices; None: exactly.
+    anonymous_time: str | None = None
     _by_source: dict[str, list[TransitionSpec]] = field(default_factory=dict, repr=False)
     _by_key: dict[tuple[str, str], TransitionSpec] = field(default_factory=dict, repr=False)
 
@@ -507,6 +511,7 @@ def _parse(source: str, path: str) -> Definition:
             "states",
             "transitions",
             "stages",
+            "anonymous_time",
         },
         "workflow",
         {"id", "version", "title", "run_by", "start", "initial", "states", "transitions"},
@@ -531,6 +536,12 @@ def _parse(source: str, path: str) -> Definition:
         )
 
     stages = {str(k): p.label(v, f"stage '{k}'", raw) for k, v in (raw.get("stages") or {}).items()}
+    anonymous_time = raw.get("anonymous_time")
+    if anonymous_time is not None and anonymous_time not in COARSE_UNITS:
+        raise p.fail(
+            f"anonymous_time must be one of {', '.join(COARSE_UNITS)}",
+            _key_at(raw, "anonymous_time"),
+        )
 
     start = raw["start"]
     p.keys(start, {"by", "fields", "subject", "title", "effects", "guards"}, "start", {"by"})
@@ -721,6 +732,7 @@ def _parse(source: str, path: str) -> Definition:
         source=source,
         content_hash=hashlib.sha256(source.encode()).hexdigest(),
         path=path,
+        anonymous_time=anonymous_time,
     )
     _check_graph(p, definition)
     return definition

@@ -2,7 +2,9 @@
 
 An effect takes the context and its keyword parameters from the workflow file. It changes the
 case's data (``ctx.data``), the assignee, or other records, and records an audit event for any
-record outside the case that it changes. Register new effects with ``@effect``.
+record outside the case that it changes. It dates what it writes with ``ctx.now`` and
+``ctx.today`` (never the clock itself): an anonymous step's time is coarsened there
+(``anonymous_time``). Register new effects with ``@effect``.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ def update_person(ctx: Context, changes: dict[str, Any]) -> None:
             "after": after,
             "step": ctx.transition.trigger if ctx.transition else "start",
         },
+        at=ctx.now,
     )
 
 

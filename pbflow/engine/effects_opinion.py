@@ -92,6 +92,7 @@ def opinion_transfer(ctx: Context, *, field: str) -> None:
         instance_id=case.id,
         to_state=case.state,
         payload={"from_org": source.id, "to_org": target.id, "to_code": target.code},
+        at=ctx.now,
     )
     ctx.data["transfers"] = [
         *(ctx.data.get("transfers") or []),

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import func, select
 from transitions import Machine
 
-from pbflow import audit
+from pbflow import audit, clock
 from pbflow.engine.definitions import Definition, load_dir, parse
 from pbflow.engine.errors import DefinitionError, NotFound
 from pbflow.extensions import db
@@ -124,8 +125,11 @@ class Registry:
             self._stored[definition_id] = d
         return d
 
-    def ensure_stored(self, d: Definition) -> int:
-        """The stored id of this exact text, storing it (and auditing that) when new."""
+    def ensure_stored(self, d: Definition, *, at: datetime | None = None) -> int:
+        """The stored id of this exact text, storing it (and auditing that) when new.
+
+        ``at`` dates the storing when it happens inside a step with its own time (the first
+        case of a new version, started anonymously, must not carry a finer time)."""
         known = self._ids_by_hash.get(d.content_hash)
         if known is not None:
             return known
@@ -149,6 +153,7 @@ class Registry:
             declared_version=d.version,
             content_hash=d.content_hash,
             source=d.source,
+            loaded_at=at or clock.now(),
         )
         db.session.add(row)
         db.session.flush()
@@ -160,6 +165,7 @@ class Registry:
                 "version": d.version,
                 "content_hash": d.content_hash,
             },
+            at=at,
         )
         # Not cached until seen committed: a rolled-back transaction must not leave a bad id.
         return row.id

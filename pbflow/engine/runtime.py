@@ -156,10 +156,12 @@ def _who_may(t: TransitionSpec) -> str:
     return ", ".join(rule.describe() for rule in t.by)
 
 
-def _notify(user_ids: set[int], case: CaseState, kind: str, message: str) -> None:
+def _notify(
+    user_ids: set[int], case: CaseState, kind: str, message: str, at: datetime | None = None
+) -> None:
     if user_ids:
-        now = clock.now()
-        fastsql.notify([(uid, case.id, kind, message, now) for uid in sorted(user_ids)])
+        when = at or clock.now()
+        fastsql.notify([(uid, case.id, kind, message, when) for uid in sorted(user_ids)])
 
 
 def _waits_on_requester(d: Definition, state: str) -> bool:
@@ -255,6 +257,7 @@ def fire_in_transaction(
         from_state=from_state,
         to_state=cs.state,
         payload=payload,
+        at=now,
     )
     if dest.final or _waits_on_requester(d, cs.state):
         requester = {cs.submitter_user_id, actors.person_user_id(cs.subject_person_id)}
@@ -266,6 +269,7 @@ def fire_in_transaction(
             cs,
             "result",
             f"{cs.title or d.title.get(_locale())}: {dest.label.get(_locale())}",
+            at=now,
         )
     cs.version = new_version
     return Outcome(cs.id, cs.state, new_version, [trigger])
@@ -384,7 +388,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
     block = _run_guards(d.start_guards, ctx)
     if block is not None:
         raise GuardRefused(block.reason, available_from=block.available_from)
-    provisional.definition_id = reg.ensure_stored(d)
+    provisional.definition_id = reg.ensure_stored(d, at=ctx.now)
     if user:
         provisional.data["_by"] = {"start": user.id}
     _apply_effects(d.start_effects, ctx)
@@ -421,6 +425,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
             "fields": values,
             "parent_id": parent_id,
         },
+        at=now,
     )
     return case
 

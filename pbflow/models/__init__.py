@@ -9,7 +9,7 @@ from pbflow.models.meetings import (
     MeetingEdit,
     MeetingRequirement,
 )
-from pbflow.models.opinions import OpinionCode, RateCounter
+from pbflow.models.opinions import OpinionCode, RateCounter, RateWindow
 from pbflow.models.org import Organization
 from pbflow.models.people import Person, RoleAssignment, User
 from pbflow.models.process import (
@@ -41,6 +41,7 @@ __all__ = [
     "Person",
     "ProcessInstance",
     "RateCounter",
+    "RateWindow",
     "Resolution",
     "RoleAssignment",
     "SecurityEvent",

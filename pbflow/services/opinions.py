@@ -10,8 +10,12 @@ Anonymity, as promised on the form:
 - the submitter's later steps are taken by an ``actors.CodeHolder`` made here only after the
   tracking code was checked for that very case, and audited as "anonymous";
 - no IP address or user agent is stored anywhere; the only value derived from the address
-  is the rate-limit counter's key, a keyed hash of the address *and* its time window, kept
-  in a table that never names an opinion;
+  is the rate-limit counter's key, an HMAC of the address under a random key of its time
+  window, kept in a table that never names an opinion; key and counters are deleted when
+  the window ends, after which no key exists to try addresses with (see "rate limits");
+- the steps an anonymous person takes are dated to the hour everywhere (``anonymous_time``
+  in ``workflows/opinion.yaml``), and the opinion box's pages are left out of the access log
+  (``pbflow/access_log.py``);
 - the tracking code travels only in POST bodies (never a URL, which ends up in logs and
   history) and never in the session cookie; the database keeps only its SHA-256.
 """
@@ -30,7 +34,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pbflow import audit, clock
@@ -39,7 +43,14 @@ from pbflow.engine.actors import CodeHolder
 from pbflow.engine.errors import DomainError, InvalidState, NotAllowed, NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import OpinionCode, Organization, ProcessInstance, RateCounter, User
+from pbflow.models import (
+    OpinionCode,
+    Organization,
+    ProcessInstance,
+    RateCounter,
+    RateWindow,
+    User,
+)
 
 WORKFLOW = "opinion"
 SUBMITTER_TRIGGERS = ("add_information", "accept_answer", "reject_answer")
@@ -106,6 +117,12 @@ def _case_for_code(raw: str | None) -> int | None:
 
 
 # --- rate limits ----------------------------------------------------------------------------
+#
+# Each fixed window (an hour by default) has its own random key, made by the window's first
+# counted request and stored in ``rate_window`` so that every worker uses the same one. A
+# client's counter is keyed by HMAC(window key, bucket | address). When the window is over
+# the key is deleted together with its counters (by the next request, or by ``pbflow tick``),
+# so afterwards no key exists under which an address could be tried against a counter.
 
 
 def _window(now: datetime) -> tuple[datetime, int]:
@@ -120,62 +137,98 @@ def _limit(bucket: str) -> int:
     return int(current_app.config.get(key, RATE_DEFAULTS[bucket]))
 
 
-def _client_key(bucket: str, client: str, window_start: datetime) -> str:
-    """A keyed hash of the client address and the window: it cannot be turned back into an
-    address, and the same address gives unrelated keys in different windows."""
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    message = f"{bucket}|{window_start.isoformat()}|{client}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+def _insert(model: type) -> Any:
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
-def _check_rate(bucket: str, client: str) -> None:
+def _drop_windows_before(window_start: datetime) -> int:
+    """Delete the keys and counters of every window that began before ``window_start``."""
+    db.session.execute(delete(RateCounter).where(RateCounter.window_start < window_start))
+    result = db.session.execute(delete(RateWindow).where(RateWindow.window_start < window_start))
+    return result.rowcount or 0
+
+
+def _window_key(window_start: datetime) -> bytes:
+    """The window's random key: made by whichever request (in whichever worker) comes first;
+    a concurrent first request waits for it and then reads the same key."""
+    db.session.execute(
+        _insert(RateWindow)
+        .values(window_start=window_start, key=secrets.token_hex(32))
+        .on_conflict_do_nothing(index_elements=["window_start"])
+    )
+    key = db.session.execute(
+        select(RateWindow.key).where(RateWindow.window_start == window_start)
+    ).scalar_one()
+    return bytes.fromhex(key)
+
+
+def _client_key(bucket: str, client: str, window_key: bytes) -> str:
+    """An HMAC of the address under the window's key: unrelated across windows, and
+    irreversible once the key is gone."""
+    return hmac.new(window_key, f"{bucket}|{client}".encode(), hashlib.sha256).hexdigest()
+
+
+def _take(bucket: str, client: str) -> None:
+    """Count one attempt of ``client`` in the current window, or refuse it over the limit.
+
+    One statement adds one and returns the new count (an UPSERT, which makes simultaneous
+    requests from any worker wait for each other on the counter's row), so with a limit of 5
+    exactly five of any number of simultaneous attempts get through. Part of the caller's
+    transaction: an attempt that is refused or rolled back is not counted.
+    """
     window_start, minutes = _window(clock.now())
-    count = db.session.execute(
-        select(RateCounter.count).where(
-            RateCounter.bucket == bucket,
-            RateCounter.key_hash == _client_key(bucket, client, window_start),
-            RateCounter.window_start == window_start,
-        )
-    ).scalar()
-    if (count or 0) >= _limit(bucket):
-        again = clock.to_local(window_start + timedelta(minutes=minutes))
-        if bucket == "submit":
-            message = _(
-                "Too many opinions were sent from your network in a short time. Please try "
-                "again after %(time)s; what you typed is kept below.",
-                time=f"{again:%H:%M}",
-            )
-        else:
-            message = _(
-                "Too many tracking codes were tried from your network. Please try again "
-                "after %(time)s.",
-                time=f"{again:%H:%M}",
-            )
-        raise RateLimited(message)
-
-
-def _count(bucket: str, client: str) -> None:
-    """Add one to the client's counter (atomically, whichever worker serves it) and drop
-    counters of windows long past. Part of the caller's transaction."""
-    window_start, minutes = _window(clock.now())
+    _drop_windows_before(window_start)
     values = {
         "bucket": bucket,
-        "key_hash": _client_key(bucket, client, window_start),
+        "key_hash": _client_key(bucket, client, _window_key(window_start)),
         "window_start": window_start,
         "count": 1,
     }
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(RateCounter).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["bucket", "key_hash", "window_start"],
-        set_={"count": RateCounter.count + 1},
-    )
-    db.session.execute(stmt)
-    db.session.execute(
-        delete(RateCounter).where(
-            RateCounter.window_start < window_start - timedelta(minutes=minutes)
+    stmt = (
+        _insert(RateCounter)
+        .values(**values)
+        .on_conflict_do_update(
+            index_elements=["bucket", "key_hash", "window_start"],
+            set_={"count": RateCounter.count + 1},
         )
+        .returning(RateCounter.count)
     )
+    if db.session.execute(stmt).scalar_one() <= _limit(bucket):
+        return
+    again = clock.to_local(window_start + timedelta(minutes=minutes))
+    if bucket == "submit":
+        message = _(
+            "Too many opinions were sent from your network in a short time. Please try "
+            "again after %(time)s; what you typed is kept below.",
+            time=f"{again:%H:%M}",
+        )
+    else:
+        message = _(
+            "Too many tracking codes were tried from your network. Please try again "
+            "after %(time)s.",
+            time=f"{again:%H:%M}",
+        )
+    raise RateLimited(message)
+
+
+def forget_past_windows(now: datetime | None = None) -> int:
+    """Delete the keys and counters of windows that are over (``pbflow tick`` runs this, so a
+    key outlives its window by one tick at most even when no request comes); returns how
+    many windows were forgotten. On SQLite the deleted rows are overwritten (``secure_delete``)
+    and the write-ahead log is then checkpointed and truncated, so the key does not linger in
+    the database files either."""
+    window_start, _minutes = _window(now or clock.now())
+    try:
+        forgotten = _drop_windows_before(window_start)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    if forgotten and db.engine.dialect.name == "sqlite":
+        db.session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        db.session.commit()
+    return forgotten
 
 
 # --- submitting -----------------------------------------------------------------------------
@@ -234,27 +287,31 @@ def submit(org_code: str, form: Mapping[str, Any], *, user: User | None, client:
     only counts against the rate limit).
     """
     org = public_org(org_code)
-    _check_rate("submit", client)
-    if (form.get(HONEYPOT) or "").strip():
-        _count("submit", client)
-        _commit()
-        raise Refused(
-            _(
-                "The form was not accepted: the field 'Leave this empty' was filled in. "
-                "Please clear it and send again."
-            )
-        )
     logged_in = user is not None and getattr(user, "is_authenticated", False)
     values = _form_values(form)
     actor: Any = user if logged_in and not values["anonymous"] else audit.ANONYMOUS
     try:
+        _take("submit", client)
+        if (form.get(HONEYPOT) or "").strip():
+            db.session.commit()  # the attempt counts against the limit; nothing else is written
+            raise Refused(
+                _(
+                    "The form was not accepted: the field 'Leave this empty' was filled in. "
+                    "Please clear it and send again."
+                )
+            )
         case = runtime.start(WORKFLOW, org, actor, values, commit=False)
         code = new_code()
         db.session.add(OpinionCode(instance_id=case.id, code_hash=code_hash(normalize_code(code))))
+        # Dated like the case itself (to the hour when anonymous: ``anonymous_time``).
         audit.record(
-            "tracking_code_issued", actor=actor, org_id=org.id, instance_id=case.id, payload={}
+            "tracking_code_issued",
+            actor=actor,
+            org_id=org.id,
+            instance_id=case.id,
+            payload={},
+            at=case.created_at,
         )
-        _count("submit", client)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -385,12 +442,21 @@ def _view(case_id: int, actor: Any) -> Followed:
 
 
 def _verified_case(raw_code: str | None, client: str) -> ProcessInstance:
-    _check_rate("track", client)
-    case_id = _case_for_code(raw_code)
-    if case_id is None:
-        _count("track", client)
-        _commit()
-        raise NotFound(_("No opinion matches this tracking code. Check the code and try again."))
+    """The case of a tracking code. Every try takes a place in the client's limit first
+    (atomically, so a burst of guesses cannot slip past it); a wrong code keeps its place,
+    a right one gives it back."""
+    try:
+        _take("track", client)
+        case_id = _case_for_code(raw_code)
+        if case_id is None:
+            db.session.commit()
+            raise NotFound(
+                _("No opinion matches this tracking code. Check the code and try again.")
+            )
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.rollback()
     return db.session.get(ProcessInstance, case_id)
 
 

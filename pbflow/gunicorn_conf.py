@@ -1,0 +1,32 @@
+"""gunicorn settings for ``make serve``: ``gunicorn -c python:pbflow.gunicorn_conf app:app``.
+
+The access log goes to standard output through ``AccessLogger``, which applies
+``pbflow.access_log``'s rules: nothing at all for the opinion box and static files, and no
+client address, user agent, referrer or request header for the rest (unless
+``PBFLOW_ACCESS_LOG_CLIENTS=1``). Options given on the command line (``--workers``,
+``--bind``, ``--access-logfile``...) override these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from pbflow import access_log
+
+accesslog = "-"
+logger_class = "pbflow.gunicorn_conf.AccessLogger"
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, writing access lines by ``pbflow.access_log``'s rules."""
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if access_log.unlogged(environ.get("PATH_INFO", "")):
+            return
+        super().access(resp, req, environ, request_time)
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        return access_log.redact_atoms(atoms, access_log.keep_clients())
