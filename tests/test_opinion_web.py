@@ -24,8 +24,11 @@ IP = {"REMOTE_ADDR": "203.0.113.50"}
 
 @pytest.fixture(autouse=True)
 def english(client):
-    """Pages in English, so assertions can quote the messages."""
+    """Pages in English, so assertions can quote the messages; every request (a login too)
+    comes from the visitor's one address, as in a browser (a session moved to another address
+    ends under Flask-Login's strong session protection)."""
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    client.environ_base.update(IP)
 
 
 def post_opinion(client, url="/opinions/b1", **changes):
