@@ -70,6 +70,19 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         60,
         "Length of the opinion box's rate-limit window, in minutes.",
     ),
+    "PBFLOW_AUDIT_KEY_FILE": (
+        "PBFLOW_AUDIT_KEY_FILE",
+        str,
+        None,
+        "Ed25519 key that signs audit checkpoints and seals events; default "
+        "instance/audit_key.pem, created on first need (mode 600). Keep it off the database host.",
+    ),
+    "PBFLOW_AUDIT_TRUSTED_KEYS": (
+        "PBFLOW_AUDIT_TRUSTED_KEYS",
+        str,
+        "",
+        "Earlier audit public keys (ed25519:..., comma-separated) whose checkpoints still count.",
+    ),
     "PBFLOW_TIMEZONE": (
         "PBFLOW_TIMEZONE",
         str,

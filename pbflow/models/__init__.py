@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
 
-from pbflow.models.audit import AuditEvent, AuditHead
+from pbflow.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from pbflow.models.meetings import (
     ComplianceNotice,
     Meeting,
@@ -24,6 +24,7 @@ from pbflow.models.process import (
 
 __all__ = [
     "Attachment",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "Ballot",
