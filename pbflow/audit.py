@@ -366,6 +366,11 @@ class VerifyResult:
     proven_from: int = 1  # an export withholding format 1 events binds only events from here
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def head_not_found(self) -> bool:
+        """Broken only in that an expected head hash (from the minutes) is not in the chain."""
+        return bool(self.problem) and self.problem.startswith("expected head hash not found")
+
     def summary(self) -> str:
         if not self.ok:
             where = f" at event {self.broken_seq}" if self.broken_seq is not None else ""
