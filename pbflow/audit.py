@@ -287,7 +287,6 @@ def postgres_grants(role: str, tables: Iterable[str]) -> list[str]:
         f"GRANT SELECT, INSERT ON {', '.join(APPEND_ONLY_TABLES)} TO {quoted}",
         f"GRANT SELECT ON {HEAD_TABLE} TO {quoted}",
         f"GRANT UPDATE (seq, hash, hash_format) ON {HEAD_TABLE} TO {quoted}",
-        f"GRANT SELECT ON alembic_version TO {quoted}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
     ]
     return statements
