@@ -69,7 +69,7 @@ def init_cmd(demo: bool) -> None:
     setup.upgrade_database()
     stored = setup.sync_workflows()
     click.echo(f"database ready; workflows stored: {', '.join(stored) or 'none'}")
-    # No checkpoint here: init runs as the tables' owner, which need not hold the audit key;
+    # No checkpoint here (init may run as the tables' owner, before pbflow serves);
     # the next tick (or `audit head`) signs what init wrote.
     if demo:
         from pbflow import demo as demo_data
