@@ -376,3 +376,24 @@ def test_a_chain_rewritten_by_someone_without_the_key_is_named(insider, case_at_
     db.session.rollback()  # hold no locks: re-creating a trigger waits for them
     with db.engine.begin() as conn:
         audit.install_triggers(conn)
+
+
+def test_the_walk_encodes_rows_exactly_as_the_append_path_hashes_them():
+    rows = [
+        (
+            1,
+            "2026-01-01T00:00:00.000000Z",
+            None,
+            "系统",
+            3,
+            None,
+            "x",
+            "a",
+            None,
+            '{"a":"中\\n"}',
+            "ab",
+        ),
+        (2, "t", 5, 'u\u2028\x00"\\', None, 7, "y", None, None, "{}", None),
+    ]
+    for row in rows:
+        assert audit._encode_row(row) == audit._EVENT_ENCODER.encode(list(row))
