@@ -420,7 +420,7 @@ class _Walk:
         *,
         keys: dict[str, bytes] | None,
         checkpoints: list[Checkpoint] | None = None,
-        seal_key: bytes | None = None,
+        sealer: Any = None,
         replay: audit_state.Replay | None = None,
         expect_heads: Iterable[str] = (),
         start_seq: int = 1,
@@ -430,7 +430,7 @@ class _Walk:
         # the empty chain, so it is always "found".
         self.wanted = {h.strip().lower() for h in expect_heads if h.strip()} - {GENESIS_HASH}
         self.keys = keys
-        self.seal_key = seal_key
+        self.sealer = sealer  # the server key's seal(hash), or None: seals not checked
         self.replay = replay
         self.next_seq = start_seq
         self.prev = start_prev
@@ -489,10 +489,9 @@ class _Walk:
         """Check each event's place, link and hash; note seals, checkpoints and records."""
         enc = _encode_row
         sha = hashlib.sha256
-        seal = audit_keys.seal
         expected, prev = self.next_seq, self.prev
         cps = self.checkpoint_seqs
-        seal_after, seal_key = self.seal_after, self.seal_key
+        seal_after, sealer = self.seal_after, self.sealer
         replay = self.replay
         special = _SPECIAL if replay is not None else _CHECKPOINT_ONLY
         wanted = self.wanted
@@ -541,8 +540,8 @@ class _Walk:
             if computed != row[12]:
                 self.broken = (seq, f"event {seq} was altered: its content does not match its hash")
                 break
-            if seq > seal_after and seal_key is not None and salt is not None:
-                if row[13] != seal(seal_key, computed):
+            if seq > seal_after and sealer is not None and salt is not None:
+                if row[13] != sealer(computed):
                     self.findings.append(
                         (seq, f"event {seq} does not carry pbflow's seal: written outside "
                          "pbflow by someone without the audit key")
@@ -726,7 +725,7 @@ def verify_database(
     walk = _Walk(
         keys=_keys(public_keys),
         checkpoints=_checkpoints(),
-        seal_key=key.seal_key if key is not None else None,
+        sealer=key.seal if key is not None else None,
         replay=audit_state.Replay(),
         expect_heads=expect_heads,
     )
@@ -830,7 +829,7 @@ def checkpoint() -> Checkpoint | None:
             return None
         walk = _Walk(
             keys=keys,
-            seal_key=key.seal_key,
+            sealer=key.seal,
             start_seq=start.seq + 1 if start else 1,
             start_prev=start.hash if start else GENESIS_HASH,
         )
