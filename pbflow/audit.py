@@ -550,7 +550,15 @@ class _Walk:
                     self.sealed += 1
             if row[6] in special:
                 action = row[6]
-                if action == CHECKPOINT_ACTION:
+                if action == "transition" and replay is not None:
+                    known = replay.cases.get(row[5])  # the common case, inline
+                    if known is not None and known[1] != -1:
+                        known[0] = row[8]
+                        known[1] += 1
+                        known[2] = row[4]
+                    else:
+                        replay.apply(action, row[5], row[8], row[4], row[9])
+                elif action == CHECKPOINT_ACTION:
                     self.checkpoint_events.append(seq)
                 elif replay is not None:
                     replay.apply(action, row[5], row[8], row[4], row[9])
