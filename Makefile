@@ -46,8 +46,13 @@ run: install
 
 ## Production-style server (gunicorn, several workers); set PBFLOW_DATABASE_URL first. The access
 ## log (standard output) follows pbflow/access_log.py: no client details, no opinion-box lines.
+## With PBFLOW_OWNER_DATABASE_URL (the tables' owner, README "Production"), the migrations and
+## the GRANTs for APP_ROLE run as the owner, and gunicorn connects as PBFLOW_DATABASE_URL's role.
+APP_ROLE ?= pbflow_app
 serve: install
-	$(FLASK) pbflow init
+	PBFLOW_DATABASE_URL="$${PBFLOW_OWNER_DATABASE_URL:-$$PBFLOW_DATABASE_URL}" $(FLASK) pbflow init
+	if [ -n "$$PBFLOW_OWNER_DATABASE_URL" ]; then \
+	  PBFLOW_DATABASE_URL="$$PBFLOW_OWNER_DATABASE_URL" $(FLASK) pbflow audit grants $(APP_ROLE) --apply; fi
 	$(BIN)/gunicorn -c python:pbflow.gunicorn_conf --workers 4 --bind $(HOST):$(PORT) app:app
 
 check: install

@@ -5,28 +5,49 @@ the event on the current database session. The queue is written by a ``before_co
 inside the same transaction as the change it describes, so a change and its event are
 committed together or not at all, and the chain head is locked only for the last moment of
 the transaction.
+
+Hash formats. Format 1 (events written before the switch): hash = SHA-256(previous hash +
+canonical JSON of the event). Format 2 (every event from the recorded switch on, and every
+event of a chain started after it): digest = SHA-256(canonical JSON of the event and its random
+salt), hash = SHA-256(previous hash + digest). An export may therefore withhold an event it
+must not show and keep only its digest: the chain still verifies, and the salt keeps the digest
+from confirming a guess at the content. The switch is the event ``audit_format_changed``.
+
+Trust. Each new event is also sealed (HMAC with a key outside the database, audit_keys.py), and
+:func:`checkpoint` signs (seq, hash, time) of the chain with the Ed25519 key; ``pbflow audit
+verify`` checks every checkpoint signature, the seals of the events after the last checkpoint,
+and that every case and meeting record is what its events say (audit_state.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TextIO
 
+from flask import current_app
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
+from pbflow import audit_keys, audit_state
 from pbflow.clock import now
 from pbflow.extensions import db
-from pbflow.models.audit import GENESIS_HASH, AuditEvent, AuditHead
+from pbflow.models.audit import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
 
 _PENDING = "pbflow_audit_pending"
 
 SYSTEM = "system"
 ANONYMOUS = "anonymous"
+CHAIN = "audit"  # this chain's name in audit_checkpoint
+CHECKPOINT_ACTION = "audit_checkpoint"
+SWITCH_ACTION = "audit_format_changed"
+# Events that belong to no organization and tell nothing about anyone: every reader sees them.
+NEUTRAL_ACTIONS = frozenset({CHECKPOINT_ACTION, SWITCH_ACTION, "definition_loaded"})
 
 
 def _json_default(value: Any) -> Any:
@@ -44,6 +65,22 @@ _PAYLOAD_ENCODER = json.JSONEncoder(
 _EVENT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+def _walk_encoder() -> Any:
+    """The C encoder behind _EVENT_ENCODER, built once: JSONEncoder.encode builds one per
+    call, which costs more than hashing the row. Same output for the flat rows it encodes."""
+    from json import encoder
+
+    if encoder.c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return _EVENT_ENCODER.encode
+    make = encoder.c_make_encoder(
+        None, None, encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return lambda row: "".join(make(row, 0))
+
+
+_encode_row = _walk_encoder()
+
+
 def canonical_payload(payload: dict[str, Any] | None) -> str:
     return _PAYLOAD_ENCODER.encode(payload or {})
 
@@ -52,22 +89,31 @@ def format_time(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _content(row: dict[str, Any]) -> list[Any]:
+    return [
+        row["seq"],
+        format_time(row["at"]) if isinstance(row["at"], datetime) else row["at"],
+        row["actor_user_id"],
+        row["actor_label"],
+        row["org_id"],
+        row["instance_id"],
+        row["action"],
+        row["from_state"],
+        row["to_state"],
+        row["payload"],
+    ]
+
+
+def content_digest(row: dict[str, Any]) -> str:
+    """Format 2: SHA-256 over the canonical encoding of the event's fields and its salt."""
+    return hashlib.sha256(_EVENT_ENCODER.encode([*_content(row), row["salt"]]).encode()).hexdigest()
+
+
 def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and a canonical encoding of the event's fields."""
-    body = _EVENT_ENCODER.encode(
-        [
-            row["seq"],
-            format_time(row["at"]) if isinstance(row["at"], datetime) else row["at"],
-            row["actor_user_id"],
-            row["actor_label"],
-            row["org_id"],
-            row["instance_id"],
-            row["action"],
-            row["from_state"],
-            row["to_state"],
-            row["payload"],
-        ]
-    )
+    """The event's hash over the previous one: format 2 when it has a salt, else format 1."""
+    if row.get("salt") is not None:
+        return hashlib.sha256((prev_hash + content_digest(row)).encode()).hexdigest()
+    body = _EVENT_ENCODER.encode(_content(row))
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
@@ -78,6 +124,31 @@ def actor_fields(actor: Any) -> tuple[int | None, str]:
     if actor == ANONYMOUS:
         return None, ANONYMOUS
     return actor.id, actor.username
+
+
+def _event(
+    action: str,
+    actor: Any = None,
+    org_id: int | None = None,
+    instance_id: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    actor_id, label = actor_fields(actor)
+    return {
+        "at": at if at is not None else now(),
+        "actor_user_id": actor_id,
+        "actor_label": label,
+        "org_id": org_id,
+        "instance_id": instance_id,
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "payload": canonical_payload(payload),
+        "salt": os.urandom(16).hex(),
+    }
 
 
 def record(
@@ -98,19 +169,8 @@ def record(
     finer than its workflow's ``anonymous_time``); by default it is now.
     """
     sess = session if session is not None else db.session()
-    actor_id, label = actor_fields(actor)
     sess.info.setdefault(_PENDING, []).append(
-        {
-            "at": at if at is not None else now(),
-            "actor_user_id": actor_id,
-            "actor_label": label,
-            "org_id": org_id,
-            "instance_id": instance_id,
-            "action": action,
-            "from_state": from_state,
-            "to_state": to_state,
-            "payload": canonical_payload(payload),
-        }
+        _event(action, actor, org_id, instance_id, from_state, to_state, payload, at)
     )
 
 
@@ -119,13 +179,20 @@ def pending(session: Session | None = None) -> list[dict[str, Any]]:
     return list(sess.info.get(_PENDING, ()))
 
 
-def _flush(session: Session) -> None:
-    queued = session.info.pop(_PENDING, None)
-    if not queued:
-        return
+def _switch_event() -> dict[str, Any]:
+    return _event(SWITCH_ACTION, payload={"format": 2})
+
+
+def _append(events: list[dict[str, Any]]) -> None:
     from pbflow.engine import fastsql
 
-    fastsql.append_audit(queued, event_hash)
+    fastsql.append_audit(events, event_hash, audit_keys.current().seal, _switch_event)
+
+
+def _flush(session: Session) -> None:
+    queued = session.info.pop(_PENDING, None)
+    if queued:
+        _append(queued)
 
 
 def _discard(session: Session, *_args: Any) -> None:
@@ -150,23 +217,34 @@ def install_session_hooks(session_class: type[Session]) -> None:
 # --- append-only enforcement ------------------------------------------------------------
 
 SQLITE_TRIGGERS = [
-    """CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event
+    "DROP TRIGGER IF EXISTS audit_event_no_update",
+    """CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event
        BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event
+    "DROP TRIGGER IF EXISTS audit_event_no_delete",
+    """CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
        BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
+    "DROP TRIGGER IF EXISTS audit_head_no_delete",
+    """CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
        BEGIN SELECT RAISE(ABORT, 'audit_head cannot be deleted'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_head_forward BEFORE UPDATE ON audit_head
-       WHEN NEW.seq < OLD.seq
+    "DROP TRIGGER IF EXISTS audit_head_forward",
+    """CREATE TRIGGER audit_head_forward BEFORE UPDATE ON audit_head
+       WHEN NEW.seq < OLD.seq OR NEW.hash_format < OLD.hash_format
        BEGIN SELECT RAISE(ABORT, 'audit_head only moves forward'); END""",
+    "DROP TRIGGER IF EXISTS audit_checkpoint_no_update",
+    """CREATE TRIGGER audit_checkpoint_no_update BEFORE UPDATE ON audit_checkpoint
+       BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only'); END""",
+    "DROP TRIGGER IF EXISTS audit_checkpoint_no_delete",
+    """CREATE TRIGGER audit_checkpoint_no_delete BEFORE DELETE ON audit_checkpoint
+       BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only'); END""",
 ]
 
 POSTGRES_TRIGGERS = [
     """CREATE OR REPLACE FUNCTION pbflow_audit_append_only() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION 'audit_event is append-only'; END; $$ LANGUAGE plpgsql""",
+       BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END;
+       $$ LANGUAGE plpgsql""",
     """CREATE OR REPLACE FUNCTION pbflow_audit_head_guard() RETURNS trigger AS $$
        BEGIN
-         IF TG_OP <> 'UPDATE' OR NEW.seq < OLD.seq THEN
+         IF TG_OP <> 'UPDATE' OR NEW.seq < OLD.seq OR NEW.hash_format < OLD.hash_format THEN
            RAISE EXCEPTION 'audit_head only moves forward';
          END IF;
          RETURN NEW;
@@ -183,6 +261,12 @@ POSTGRES_TRIGGERS = [
     "DROP TRIGGER IF EXISTS audit_head_no_truncate ON audit_head",
     """CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON audit_head
        FOR EACH STATEMENT EXECUTE FUNCTION pbflow_audit_append_only()""",
+    "DROP TRIGGER IF EXISTS audit_checkpoint_no_change ON audit_checkpoint",
+    """CREATE TRIGGER audit_checkpoint_no_change BEFORE UPDATE OR DELETE ON audit_checkpoint
+       FOR EACH ROW EXECUTE FUNCTION pbflow_audit_append_only()""",
+    "DROP TRIGGER IF EXISTS audit_checkpoint_no_truncate ON audit_checkpoint",
+    """CREATE TRIGGER audit_checkpoint_no_truncate BEFORE TRUNCATE ON audit_checkpoint
+       FOR EACH STATEMENT EXECUTE FUNCTION pbflow_audit_append_only()""",
 ]
 
 
@@ -194,8 +278,40 @@ def install_triggers(conn: Any) -> None:
     exists = conn.execute(text("SELECT 1 FROM audit_head WHERE id = 1")).first()
     if not exists:
         conn.execute(
-            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": GENESIS_HASH}
+            text("INSERT INTO audit_head (id, seq, hash, hash_format) VALUES (1, 0, :h, 2)"),
+            {"h": GENESIS_HASH},
         )
+
+
+# --- PostgreSQL privileges of the application's role --------------------------------------
+
+APPEND_ONLY_TABLES = ("audit_event", "audit_checkpoint")
+HEAD_TABLE = "audit_head"
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def postgres_grants(role: str, tables: Iterable[str]) -> list[str]:
+    """The GRANT statements that let ``role`` run pbflow and nothing more on the audit tables.
+
+    Run by the role that owns the tables (the one that runs the migrations), after every
+    upgrade. The application's role may read and change ordinary tables, only read and append
+    to the append-only ones, and only move the chain head forward (its columns, not its row).
+    It owns nothing, so it can neither drop nor disable the triggers.
+    """
+    if not _ROLE_NAME.fullmatch(role):
+        raise ValueError(f"'{role}' is not a plain role name (lower-case letters, digits, _)")
+    quoted = f'"{role}"'
+    audit = {*APPEND_ONLY_TABLES, HEAD_TABLE}
+    plain = sorted(t for t in tables if t not in audit and t != "alembic_version")
+    statements = [
+        f"REVOKE ALL ON {', '.join(sorted(audit))} FROM {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(plain)} TO {quoted}",
+        f"GRANT SELECT, INSERT ON {', '.join(APPEND_ONLY_TABLES)} TO {quoted}",
+        f"GRANT SELECT ON {HEAD_TABLE} TO {quoted}",
+        f"GRANT UPDATE (seq, hash, hash_format) ON {HEAD_TABLE} TO {quoted}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+    ]
+    return statements
 
 
 # --- verification -------------------------------------------------------------------------
@@ -211,9 +327,47 @@ EXPORT_FIELDS = (
     "from_state",
     "to_state",
     "payload",
+    "salt",
     "prev_hash",
     "hash",
 )
+_REQUIRED_FIELDS = tuple(f for f in EXPORT_FIELDS if f != "salt")  # exports before format 2
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: the chain had this hash at this event, at this time."""
+
+    seq: int
+    hash: str
+    at: str
+    key_id: str
+    signature: str
+    chain: str = CHAIN
+
+    def message(self) -> bytes:
+        return audit_keys.checkpoint_message(self.chain, self.seq, self.hash, self.at)
+
+    def as_line(self) -> dict[str, Any]:
+        return {
+            "kind": "checkpoint",
+            "chain": self.chain,
+            "seq": self.seq,
+            "hash": self.hash,
+            "at": self.at,
+            "key_id": self.key_id,
+            "signature": self.signature,
+        }
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """An event outside the reader's scope, reduced to what the chain needs."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    digest: str | None  # None: a format 1 event, whose hash cannot be recomputed
 
 
 @dataclass
@@ -225,68 +379,325 @@ class VerifyResult:
     broken_seq: int | None = None
     problem: str | None = None
     found_heads: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+    checkpointed: int = 0  # events 1..checkpointed are covered by a valid signed checkpoint
+    checkpoints: int = 0  # valid checkpoints checked
+    sealed: int = 0  # events after the last checkpoint whose seal was checked
+    withheld: int = 0
+    proven_from: int = 1  # an export withholding format 1 events binds only events from here
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def head_not_found(self) -> bool:
+        """Broken only in that an expected head hash (from the minutes) is not in the chain."""
+        return bool(self.problem) and self.problem.startswith("expected head hash not found")
 
     def summary(self) -> str:
-        if self.ok:
-            return f"OK: {self.count} events, chain intact; head {self.head_seq} {self.head_hash}"
-        return f"BROKEN at event {self.broken_seq}: {self.problem}"
+        if not self.ok:
+            where = f" at event {self.broken_seq}" if self.broken_seq is not None else ""
+            lines = [f"BROKEN{where}: {self.problem}"]
+            lines += [f"  also: {p}" for p in self.problems[1:]]
+            return "\n".join(lines)
+        parts = [f"OK: {self.count} events, chain intact; head {self.head_seq} {self.head_hash}"]
+        if self.checkpointed:
+            parts.append(
+                f"signed checkpoints ({self.checkpoints}) cover events 1-{self.checkpointed}"
+            )
+        if self.checkpointed < self.head_seq:
+            first = self.checkpointed + 1
+            tail = f"{first}-{self.head_seq}" if first < self.head_seq else f"{first}"
+            sealed = f", their seals checked ({self.sealed})" if self.sealed else ""
+            parts.append(f"events {tail} not yet checkpointed{sealed}")
+        if self.withheld:
+            parts.append(f"{self.withheld} events withheld (outside the reader's scope)")
+        if self.proven_from > 1:
+            parts.append(
+                f"events before {self.proven_from} are vouched for only by the hashes of "
+                "withheld events in the old format"
+            )
+        return "; ".join(parts + self.notes)
 
 
-def verify_rows(rows: Iterable[dict[str, Any]], expect_heads: Iterable[str] = ()) -> VerifyResult:
-    """Walk events in sequence order, naming the first one that breaks the chain.
+class _Walk:
+    """State of one pass over the chain (the database's or an export's)."""
+
+    def __init__(
+        self,
+        *,
+        keys: dict[str, bytes] | None,
+        checkpoints: list[Checkpoint] | None = None,
+        sealer: Any = None,
+        replay: audit_state.Replay | None = None,
+        expect_heads: Iterable[str] = (),
+        start_seq: int = 1,
+        start_prev: str = GENESIS_HASH,
+    ):
+        # Pasted from minutes: tolerate spaces and capitals. The genesis hash is the head of
+        # the empty chain, so it is always "found".
+        self.wanted = {h.strip().lower() for h in expect_heads if h.strip()} - {GENESIS_HASH}
+        self.keys = keys
+        self.sealer = sealer  # the server key's seal(hash), or None: seals not checked
+        self.replay = replay
+        self.next_seq = start_seq
+        self.prev = start_prev
+        self.count = 0
+        self.withheld = 0
+        self.proven_from = 1
+        self.format2 = False
+        self.sealed = 0
+        self.broken: tuple[int | None, str] | None = None  # the chain itself is broken here
+        self.findings: list[tuple[int | None, str]] = []
+        self.checkpoint_seqs: dict[int, Checkpoint] = {}
+        self.checkpoint_events: list[int] = []  # events that record a checkpoint taken
+        self.valid_checkpoints: dict[int, str] = {}
+        self.checkpointed = 0
+        self.seal_after = 0
+        for cp in checkpoints or ():
+            self.checkpoint_seqs[cp.seq] = cp
+            if self._signature_ok(cp):
+                self.valid_checkpoints[cp.seq] = cp.hash
+        if self.valid_checkpoints:
+            self.seal_after = max(self.valid_checkpoints)
+
+    def _signature_ok(self, cp: Checkpoint) -> bool:
+        if self.keys is None:
+            return False
+        public = self.keys.get(cp.key_id)
+        if public is None:
+            self.findings.append(
+                (cp.seq, f"checkpoint at event {cp.seq} is signed by key {cp.key_id}, "
+                 "which is not a trusted audit key: forged, or the key was replaced")
+            )  # fmt: skip
+            return False
+        if not audit_keys.signature_valid(public, cp.message(), cp.signature):
+            self.findings.append(
+                (cp.seq, f"checkpoint at event {cp.seq}: its signature does not verify: "
+                 "forged or altered")
+            )  # fmt: skip
+            return False
+        return True
+
+    def _checkpoint_reached(self, seq: int, computed: str) -> None:
+        cp = self.checkpoint_seqs[seq]
+        if cp.hash != computed:
+            problem = (
+                f"checkpoint at event {seq} does not match the chain: the events up to it "
+                "were rewritten, or the checkpoint was forged"
+            )
+            if seq in self.valid_checkpoints:
+                self.broken = self.broken or (seq, problem)
+            else:
+                self.findings.append((seq, problem))
+        elif seq in self.valid_checkpoints:
+            self.checkpointed = seq
+
+    def walk(self, rows: Iterable[Any]) -> None:
+        """Check each event's place, link and hash; note seals, checkpoints and records."""
+        enc = _encode_row
+        sha = hashlib.sha256
+        expected, prev = self.next_seq, self.prev
+        cps = self.checkpoint_seqs
+        seal_after, sealer = self.seal_after, self.sealer
+        replay = self.replay
+        special = _SPECIAL if replay is not None else _CHECKPOINT_ONLY
+        wanted = self.wanted
+        format2 = self.format2
+        for row in rows:
+            if row.__class__ is not tuple:
+                if isinstance(row, Checkpoint):
+                    self._file_checkpoint(row, expected - 1, prev)
+                    continue
+                row = self._withheld(row, expected, prev, format2)
+                if row is None:
+                    break
+                format2 = self.format2
+                prev = row
+                expected += 1
+                continue
+            seq = row[0]
+            if seq != expected:
+                if seq > expected:
+                    problem = f"event {expected} is missing (the next event is {seq}): deleted"
+                else:
+                    problem = f"event {seq} appears out of order after event {expected - 1}"
+                self.broken = (expected, problem)
+                break
+            if row[11] != prev:
+                self.broken = (
+                    seq,
+                    f"event {seq} does not link to event {seq - 1}: inserted, removed or reordered",
+                )
+                break
+            salt = row[10]
+            if salt is None:
+                if format2:
+                    self.broken = (
+                        seq,
+                        f"event {seq} is in the old hash format after the switch: "
+                        "inserted or altered",
+                    )
+                    break
+                computed = sha((prev + enc(row[:10])).encode()).hexdigest()
+            else:
+                format2 = True
+                computed = sha(
+                    (prev + sha(enc(row[:11]).encode()).hexdigest()).encode()
+                ).hexdigest()
+            if computed != row[12]:
+                self.broken = (seq, f"event {seq} was altered: its content does not match its hash")
+                break
+            if seq > seal_after and sealer is not None and salt is not None:
+                if row[13] != sealer(computed):
+                    self.findings.append(
+                        (seq, f"event {seq} does not carry pbflow's seal: written outside "
+                         "pbflow by someone without the audit key")
+                    )  # fmt: skip
+                else:
+                    self.sealed += 1
+            if row[6] in special:
+                action = row[6]
+                if action == "transition" and replay is not None:
+                    known = replay.cases.get(row[5])  # the common case, inline
+                    if known is not None and known[1] != -1:
+                        known[0] = row[8]
+                        known[1] += 1
+                        known[2] = row[4]
+                    else:
+                        replay.apply(action, row[5], row[8], row[4], row[9])
+                elif action == CHECKPOINT_ACTION:
+                    self.checkpoint_events.append(seq)
+                elif replay is not None:
+                    replay.apply(action, row[5], row[8], row[4], row[9])
+            if seq in cps:
+                self._checkpoint_reached(seq, computed)
+            if wanted:
+                wanted.discard(computed)
+            prev = computed
+            expected += 1
+            self.count += 1
+        self.next_seq, self.prev, self.format2 = expected, prev, format2
+
+    def _withheld(self, row: Withheld, expected: int, prev: str, format2: bool) -> str | None:
+        seq = row.seq
+        if seq != expected:
+            self.broken = (expected, f"event {expected} is missing (the next event is {seq})")
+            return None
+        if row.prev_hash != prev:
+            self.broken = (seq, f"event {seq} does not link to event {seq - 1}")
+            return None
+        if row.digest is None:
+            if format2:
+                self.broken = (seq, f"event {seq} is withheld without its digest")
+                return None
+            computed = row.hash  # format 1: only the next event binds it
+            self.proven_from = seq + 1
+        else:
+            self.format2 = True
+            computed = hashlib.sha256((prev + row.digest).encode()).hexdigest()
+            if computed != row.hash:
+                self.broken = (seq, f"event {seq} was altered: its digest does not match its hash")
+                return None
+        if seq in self.checkpoint_seqs:
+            self._checkpoint_reached(seq, computed)
+        self.wanted.discard(computed)
+        self.count += 1
+        self.withheld += 1
+        return computed
+
+    def _file_checkpoint(self, cp: Checkpoint, last_seq: int, last_hash: str) -> None:
+        """A checkpoint line of an export, written right after the event it covers."""
+        if cp.seq != last_seq:
+            self.findings.append((cp.seq, f"checkpoint at event {cp.seq} is out of place"))
+            return
+        self.checkpoint_seqs[cp.seq] = cp
+        if self._signature_ok(cp):
+            self.valid_checkpoints[cp.seq] = cp.hash
+        self._checkpoint_reached(cp.seq, last_hash)
+
+    def result(self, head_seq: int | None = None, head_hash: str | None = None) -> VerifyResult:
+        last = self.next_seq - 1
+        result = VerifyResult(
+            ok=True,
+            count=self.count,
+            head_seq=last if head_seq is None else head_seq,
+            head_hash=self.prev if head_hash is None else head_hash,
+            checkpointed=self.checkpointed,
+            checkpoints=sum(1 for s in self.valid_checkpoints if s <= last),
+            sealed=self.sealed,
+            withheld=self.withheld,
+            proven_from=self.proven_from,
+        )
+        findings = ([self.broken] if self.broken else []) + self.findings
+        findings += [
+            (seq, f"checkpoint at event {seq} is missing: the chain records that it was taken")
+            for seq in self.checkpoint_events
+            if seq not in self.checkpoint_seqs
+        ]
+        if self.wanted and not self.broken:
+            findings.append(
+                (
+                    None,
+                    "expected head hash not found in the chain: " + ", ".join(sorted(self.wanted)),
+                )
+            )
+        if self.keys is None and (self.checkpoint_seqs or self.checkpointed):
+            result.notes.append("checkpoints not checked: no public key given")
+        if findings:
+            result.ok = False
+            result.broken_seq, result.problem = findings[0]
+            result.problems = [p for _s, p in findings]
+            if self.broken:
+                result.head_seq, result.head_hash = self.broken[0] - 1, self.prev
+        return result
+
+
+_CHECKPOINT_ONLY = frozenset({CHECKPOINT_ACTION})
+_SPECIAL = _CHECKPOINT_ONLY | audit_state.CASE_ACTIONS | audit_state.MEETING_ACTIONS
+
+
+def _row_from_export(row: dict[str, Any]) -> Any:
+    kind = row.get("kind")
+    if kind == "checkpoint":
+        return Checkpoint(
+            row["seq"], row["hash"], row["at"], row["key_id"], row["signature"], row["chain"]
+        )
+    if kind == "withheld":
+        return Withheld(row["seq"], row["prev_hash"], row["hash"], row.get("digest"))
+    return (*(row.get(name) for name in EXPORT_FIELDS), None)
+
+
+def _keys(public_keys: Iterable[bytes] = (), server: bool = True) -> dict[str, bytes] | None:
+    """Trusted public keys by id: the ones given, else this server's and the configured ones."""
+    given = list(public_keys)
+    if given:
+        return {audit_keys.key_id(raw): raw for raw in given}
+    found: dict[str, bytes] = {}
+    if server:
+        key = audit_keys.current(create=False)
+        if key is not None:
+            found[key.key_id] = key.public_raw
+        for text in (current_app.config.get("PBFLOW_AUDIT_TRUSTED_KEYS") or "").split(","):
+            if text.strip():
+                raw = audit_keys.parse_public_key(text)
+                found[audit_keys.key_id(raw)] = raw
+    return found or None
+
+
+def verify_rows(
+    rows: Iterable[dict[str, Any]],
+    expect_heads: Iterable[str] = (),
+    public_keys: Iterable[bytes] = (),
+) -> VerifyResult:
+    """Walk an export's lines in order, naming the first one that breaks the chain.
 
     ``expect_heads`` are hashes printed earlier (for example in a meeting's minutes); each must
-    still be found in the chain, which proves nothing before it changed.
+    still be found in the chain, which proves nothing before it changed. Checkpoint lines are
+    checked against ``public_keys`` (without one, they are not trusted).
     """
-    # Pasted from minutes: tolerate spaces and capitals. The genesis hash is the head of the
-    # empty chain, so it is always "found".
-    wanted = {h.strip().lower() for h in expect_heads if h.strip()} - {GENESIS_HASH}
-    expected_seq = 1
-    prev = GENESIS_HASH
-    count = 0
-    for row in rows:
-        seq = row["seq"]
-        if seq != expected_seq:
-            if seq > expected_seq:
-                problem = f"event {expected_seq} is missing (the next event is {seq}): deleted"
-            else:
-                problem = f"event {seq} appears out of order after event {expected_seq - 1}"
-            return VerifyResult(False, count, expected_seq - 1, prev, expected_seq, problem)
-        if row["prev_hash"] != prev:
-            return VerifyResult(
-                False,
-                count,
-                seq - 1,
-                prev,
-                seq,
-                f"event {seq} does not link to event {seq - 1}: inserted, removed or reordered",
-            )
-        computed = event_hash(prev, row)
-        if computed != row["hash"]:
-            return VerifyResult(
-                False,
-                count,
-                seq - 1,
-                prev,
-                seq,
-                f"event {seq} was altered: its content does not match its hash",
-            )
-        wanted.discard(computed)
-        prev = computed
-        count += 1
-        expected_seq += 1
-    result = VerifyResult(True, count, expected_seq - 1, prev)
-    if wanted:
-        result.ok = False
-        result.broken_seq = None
-        result.problem = "expected head hash not found in the chain: " + ", ".join(sorted(wanted))
-    return result
-
-
-def _db_rows(batch: int = 5000, upto: int | None = None) -> Iterator[dict[str, Any]]:
-    from pbflow.engine import fastsql
-
-    return fastsql.iter_audit(upto, batch)
+    keys = {audit_keys.key_id(raw): raw for raw in public_keys} or None
+    walk = _Walk(keys=keys, expect_heads=expect_heads)
+    walk.walk(_row_from_export(row) for row in rows)
+    return walk.result()
 
 
 def _head_row() -> tuple[int, str] | None:
@@ -296,30 +707,57 @@ def _head_row() -> tuple[int, str] | None:
 
 
 def _broken(result: VerifyResult, seq: int, problem: str) -> VerifyResult:
-    return VerifyResult(False, result.count, result.head_seq, result.head_hash, seq, problem)
+    result.ok = False
+    result.broken_seq, result.problem = seq, problem
+    result.problems = [problem, *result.problems]
+    return result
 
 
-def verify_database(expect_heads: Iterable[str] = ()) -> VerifyResult:
-    """Verify the stored chain up to its head, then that no event lies beyond the head.
+def _checkpoints() -> list[Checkpoint]:
+    from pbflow.engine import fastsql
+
+    return [Checkpoint(*row) for row in fastsql.audit_checkpoints(CHAIN)]
+
+
+def verify_database(
+    expect_heads: Iterable[str] = (), public_keys: Iterable[bytes] = ()
+) -> VerifyResult:
+    """Verify the stored chain up to its head, that no event lies beyond the head, every
+    checkpoint signature, the seals after the last checkpoint, and every case and meeting
+    record against its events.
 
     The head is read first: every event up to it was committed together with it, so a
     verification running while others append walks a complete chain, not a false alarm.
     """
+    from pbflow.engine import fastsql
+
     found = _head_row()
     if found is None:
         return VerifyResult(False, broken_seq=1, problem="the chain head record is missing")
     head_seq, head_hash = found
-    result = verify_rows(_db_rows(upto=head_seq), expect_heads)
-    if result.broken_seq is not None:
+    key = audit_keys.current(create=False)
+    walk = _Walk(
+        keys=_keys(public_keys),
+        checkpoints=_checkpoints(),
+        sealer=key.seal if key is not None else None,
+        replay=audit_state.Replay(),
+        expect_heads=expect_heads,
+    )
+    walk.walk(fastsql.walk_audit(upto=head_seq))
+    result = walk.result()
+    if key is None and walk.next_seq - 1 > walk.seal_after:
+        result.notes.append("seals not checked: this server has no audit key")
+    if walk.broken is not None:
         return result
-    if result.head_seq < head_seq:
+    last_seq = walk.next_seq - 1
+    if last_seq < head_seq:
         return _broken(
             result,
-            result.head_seq + 1,
+            last_seq + 1,
             f"the chain head records event {head_seq} but the trail ends at event "
-            f"{result.head_seq}: events removed from the end, or the head was altered",
+            f"{last_seq}: events removed from the end, or the head was altered",
         )
-    if result.head_hash != head_hash:
+    if walk.prev != head_hash:
         return _broken(
             result,
             head_seq,
@@ -330,31 +768,151 @@ def verify_database(expect_heads: Iterable[str] = ()) -> VerifyResult:
     if last > head_seq:
         # Appenders move the head in the same transaction, so a head read now covers every
         # event pbflow wrote up to ``last``; later ones may be appending right now.
-        head_seq = (_head_row() or (0, ""))[0]
+        now_head = (_head_row() or (0, ""))[0]
         beyond = db.session.execute(
             select(func.min(AuditEvent.seq)).where(
-                AuditEvent.seq > head_seq, AuditEvent.seq <= last
+                AuditEvent.seq > now_head, AuditEvent.seq <= last
             )
         ).scalar()
         if beyond is not None:
             return _broken(
                 result,
                 beyond,
-                f"event {beyond} lies beyond the chain head (event {head_seq}): "
+                f"event {beyond} lies beyond the chain head (event {now_head}): "
                 "appended outside pbflow",
             )
+    problems = audit_state.compare(walk.replay, _later_events(head_seq))
+    if problems:
+        result.ok = False
+        if result.problem is None:
+            result.broken_seq, result.problem = None, problems[0]
+        result.problems += problems
     return result
+
+
+def _later_events(head_seq: int):
+    def later(case_ids: set[int], meeting_ids: set[int]) -> Iterator[tuple]:
+        from pbflow.engine import fastsql
+
+        if not case_ids and not meeting_ids:
+            return
+        upto = (_head_row() or (head_seq, ""))[0]
+        ids = case_ids if len(case_ids) <= 500 else None  # else: every later event
+        for row in fastsql.walk_audit(after=head_seq, upto=upto, instance_ids=ids):
+            yield row[6], row[5], row[8], row[4], row[9]
+
+    return later
 
 
 def head() -> tuple[int, str]:
     return _head_row() or (0, GENESIS_HASH)
 
 
-def export(out: TextIO) -> int:
-    """Write every event as one JSON object per line, in order; return how many."""
+# --- checkpoints ----------------------------------------------------------------------------
+
+
+class CheckpointRefused(Exception):
+    """The chain since the last checkpoint does not verify: nothing is signed over it."""
+
+
+def checkpoint() -> Checkpoint | None:
+    """Sign the chain as it is now, after checking everything since the last valid checkpoint.
+
+    Records the checkpoint as an event of the chain (so a removed checkpoint is named) and
+    signs that event's hash. Returns None when nothing was appended since the last checkpoint
+    (or the chain is empty); raises CheckpointRefused, naming the problem, when the events
+    since the last checkpoint do not verify (forged, unsealed, or not linking to it).
+    """
+    from pbflow.engine import fastsql
+
+    key = audit_keys.current()
+    db.session.commit()  # anything queued goes first
+    try:
+        # Hold the head: nothing is appended while the range is checked and signed.
+        head_lock = text("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq")
+        head_seq = db.session.execute(head_lock).scalar_one()
+        known = _checkpoints()
+        keys = _keys()
+        start = known[-1] if known else None
+        if start is not None:
+            walk = _Walk(keys=keys, checkpoints=[start])
+            if start.seq not in walk.valid_checkpoints:
+                raise CheckpointRefused(walk.result().problem)
+        if head_seq == 0 or (start is not None and start.seq == head_seq):
+            db.session.rollback()
+            return None
+        walk = _Walk(
+            keys=keys,
+            sealer=key.seal,
+            start_seq=start.seq + 1 if start else 1,
+            start_prev=start.hash if start else GENESIS_HASH,
+        )
+        walk.walk(fastsql.walk_audit(after=start.seq if start else 0, upto=head_seq))
+        result = walk.result()
+        if walk.next_seq - 1 != head_seq and result.ok:
+            result = _broken(result, walk.next_seq, "the chain ends before its head")
+        if not result.ok:
+            raise CheckpointRefused(result.summary())
+        previous = start.seq if start else 0
+        event = _event(CHECKPOINT_ACTION, payload={"chain": CHAIN, "previous": previous})
+        _append([event])
+        at = format_time(event["at"])
+        message = audit_keys.checkpoint_message(CHAIN, event["seq"], event["hash"], at)
+        signed = Checkpoint(event["seq"], event["hash"], at, key.key_id, key.sign(message))
+        db.session.add(
+            AuditCheckpoint(
+                chain=CHAIN,
+                seq=signed.seq,
+                hash=signed.hash,
+                at=event["at"],
+                key_id=signed.key_id,
+                signature=signed.signature,
+            )
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return signed
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def _in_scope(row: tuple, org_ids: set[int] | None) -> bool:
+    if org_ids is None:
+        return True
+    org_id = row[4]
+    return org_id in org_ids if org_id is not None else row[6] in NEUTRAL_ACTIONS
+
+
+def export(out: TextIO, org_ids: set[int] | None = None) -> int:
+    """Write the chain as JSON Lines, in order, with each checkpoint after its event; return
+    how many events.
+
+    With ``org_ids`` (a reader's scope), events of other organizations, and events of no
+    organization except the neutral ones, are withheld: their line keeps only seq, the link
+    hashes and the content digest, so the export still verifies and shows nothing else.
+    """
+    from pbflow.engine import fastsql
+
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    checkpoints = {cp.seq: cp for cp in _checkpoints()}
+    fields = EXPORT_FIELDS
     n = 0
-    for row in _db_rows():  # "at" arrives in its hashed text form
-        out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    for row in fastsql.walk_audit():
+        if _in_scope(row, org_ids):
+            line = dict(zip(fields, row, strict=False))
+        else:
+            digest = None
+            if row[10] is not None:
+                digest = hashlib.sha256(_encode_row(row[:11]).encode()).hexdigest()
+            line = {"kind": "withheld", "seq": row[0], "digest": digest}
+            line.update(prev_hash=row[11], hash=row[12])
+        out.write(dumps(line) + "\n")
+        cp = checkpoints.get(row[0])
+        if cp is not None:
+            out.write(dumps(cp.as_line()) + "\n")
         n += 1
     return n
 
@@ -367,13 +925,38 @@ _TEXTS = {
     "from_state": True,
     "to_state": True,
     "payload": False,
+    "salt": True,
     "prev_hash": False,
     "hash": False,
+}
+_SHAPES = {
+    "withheld": {"seq": int, "prev_hash": str, "hash": str},
+    "checkpoint": {
+        "chain": str,
+        "seq": int,
+        "hash": str,
+        "at": str,
+        "key_id": str,
+        "signature": str,
+    },
 }
 
 
 def _field_type_problem(row: dict[str, Any]) -> str | None:
     """What is wrong with an exported row's field types, so verification never crashes."""
+    kind = row.get("kind")
+    if kind is not None:
+        shape = _SHAPES.get(kind)
+        if shape is None:
+            return f"unknown kind of line '{kind}'"
+        for name, kind_type in shape.items():
+            value = row.get(name)
+            if not isinstance(value, kind_type) or isinstance(value, bool):
+                return f"'{name}' must be {'a whole number' if kind_type is int else 'text'}"
+        digest = row.get("digest")
+        if kind == "withheld" and digest is not None and not isinstance(digest, str):
+            return "'digest' must be text"
+        return None
     for name, optional in _WHOLE_NUMBERS.items():
         value = row[name]
         if not (value is None and optional) and (
@@ -381,7 +964,7 @@ def _field_type_problem(row: dict[str, Any]) -> str | None:
         ):
             return f"'{name}' must be a whole number"
     for name, optional in _TEXTS.items():
-        value = row[name]
+        value = row.get(name)
         if not (value is None and optional) and not isinstance(value, str):
             return f"'{name}' must be text"
     return None
@@ -398,9 +981,10 @@ def read_export(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             raise ValueError(f"line {number}: not valid JSON ({exc.msg})") from exc
         if not isinstance(row, dict):
             raise ValueError(f"line {number}: not a JSON object")
-        missing = [f for f in EXPORT_FIELDS if f not in row]
-        if missing:
-            raise ValueError(f"line {number}: missing fields {', '.join(missing)}")
+        if "kind" not in row:
+            missing = [f for f in _REQUIRED_FIELDS if f not in row]
+            if missing:
+                raise ValueError(f"line {number}: missing fields {', '.join(missing)}")
         problem = _field_type_problem(row)
         if problem:
             raise ValueError(f"line {number}: {problem}")

@@ -69,6 +69,8 @@ def init_cmd(demo: bool) -> None:
     setup.upgrade_database()
     stored = setup.sync_workflows()
     click.echo(f"database ready; workflows stored: {', '.join(stored) or 'none'}")
+    # No checkpoint here (init may run as the tables' owner, before pbflow serves);
+    # the next tick (or `audit head`) signs what init wrote.
     if demo:
         from pbflow import demo as demo_data
 
@@ -485,12 +487,22 @@ def tick_cmd(now_text: str | None) -> None:
 
     # The opinion box's rate-limit keys must not outlive their window (README, anonymity).
     opinions.forget_past_windows(now)
+    _checkpoint()
 
 
 # --- audit --------------------------------------------------------------------------------
 
 audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
 pbflow_cli.add_command(audit_cli)
+
+
+def _public_keys(texts: tuple[str, ...]) -> list[bytes]:
+    from pbflow import audit_keys
+
+    try:
+        return [audit_keys.parse_public_key(t) for t in texts]
+    except audit_keys.KeyProblem as exc:
+        raise click.BadParameter(str(exc), param_hint="--public-key") from None
 
 
 @audit_cli.command("verify")
@@ -506,14 +518,26 @@ pbflow_cli.add_command(audit_cli)
     multiple=True,
     help="A head hash printed earlier that must still be in the chain.",
 )
-def audit_verify(path: str | None, heads: tuple[str, ...]) -> None:
-    """Walk the chain; name the first broken event (exit status 1 when broken)."""
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    help="The audit public key (ed25519:..., as printed by 'audit key', or a file holding it) "
+    "that checkpoints must be signed with; default: this server's key.",
+)
+def audit_verify(path: str | None, heads: tuple[str, ...], public_keys: tuple[str, ...]) -> None:
+    """Walk the chain; name the first broken event (exit status 1 when broken).
+
+    Also checks every signed checkpoint, the seals of events written since the last one, and
+    (on the database) that every case and meeting record is what its events say.
+    """
     from pbflow import audit
 
+    keys = _public_keys(public_keys)
     if path:
         try:
             with open(path, encoding="utf-8") as fh:
-                result = audit.verify_rows(audit.read_export(fh), heads)
+                result = audit.verify_rows(audit.read_export(fh), heads, keys)
         except OSError as exc:
             raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
@@ -521,36 +545,105 @@ def audit_verify(path: str | None, heads: tuple[str, ...]) -> None:
         except ValueError as exc:
             raise click.ClickException(f"{path}: {exc}") from None
     else:
-        result = audit.verify_database(heads)
+        result = audit.verify_database(heads, keys)
     click.echo(result.summary())
     if not result.ok:
         sys.exit(1)
 
 
+def _scope(org_codes: tuple[str, ...]) -> set[int] | None:
+    if not org_codes:
+        return None
+    from pbflow.engine import actors
+    from pbflow.services import accounts
+
+    roots = {accounts.get_org(code).id for code in org_codes}
+    return {n.id for n in actors.org_index().values() if roots & set(n.ancestor_ids())}
+
+
 @audit_cli.command("export")
 @click.option("--out", "path", type=click.Path(dir_okay=False), help="File (default stdout).")
-def audit_export(path: str | None) -> None:
-    """Write every event as JSON Lines, with hashes, for offline verification."""
+@click.option(
+    "--org",
+    "org_codes",
+    multiple=True,
+    help="Export for a reader of this organization (and those below it): other "
+    "organizations' events are withheld, reduced to what the chain needs. Repeatable.",
+)
+@domain_errors
+def audit_export(path: str | None, org_codes: tuple[str, ...]) -> None:
+    """Write every event as JSON Lines, with hashes and checkpoints, for offline verification."""
     from pbflow import audit
 
+    scope = _scope(org_codes)
     if path:
         try:
             with open(path, "w", encoding="utf-8") as fh:
-                n = audit.export(fh)
+                n = audit.export(fh, scope)
         except OSError as exc:
             raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
         click.echo(f"exported {n} events to {path}", err=True)
     else:
-        audit.export(sys.stdout)
+        audit.export(sys.stdout, scope)
+
+
+def _checkpoint() -> None:
+    """Sign the chain as it is now; a refusal is an alarm (exit status 1)."""
+    from pbflow import audit
+
+    try:
+        audit.checkpoint()
+    except audit.CheckpointRefused as exc:
+        click.echo(f"audit checkpoint refused: {exc}", err=True)
+        sys.exit(1)
 
 
 @audit_cli.command("head")
 def audit_head() -> None:
-    """Print the latest sequence number and hash (for a meeting's minutes)."""
+    """Sign a checkpoint, then print the latest sequence number and hash (for the minutes)."""
     from pbflow import audit
 
+    _checkpoint()
     seq, digest = audit.head()
     click.echo(f"{seq} {digest}")
+
+
+@audit_cli.command("key")
+def audit_key() -> None:
+    """Print the audit public key (for the minutes), creating the key on first use."""
+    from pbflow import audit_keys
+
+    try:
+        key = audit_keys.current()
+    except audit_keys.KeyProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(key.public_text)
+    click.echo(f"key id {key.key_id}; private key in {audit_keys.key_path()}", err=True)
+
+
+@audit_cli.command("grants")
+@click.argument("role")
+@click.option("--apply", is_flag=True, help="Run them on the database (as the tables' owner).")
+def audit_grants(role: str, apply: bool) -> None:
+    """Print the PostgreSQL GRANTs for the role pbflow runs as (see the README's production
+    section): full use of ordinary tables, only SELECT and INSERT on the audit tables."""
+    from pbflow import audit
+    from pbflow.extensions import db
+
+    try:
+        statements = audit.postgres_grants(role, db.metadata.tables)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="ROLE") from None
+    if apply:
+        if db.engine.dialect.name != "postgresql":
+            raise click.ClickException("grants apply to PostgreSQL only")
+        with db.engine.begin() as conn:
+            for stmt in statements:
+                conn.exec_driver_sql(stmt)
+        click.echo(f"granted pbflow's privileges to {role}")
+        return
+    for stmt in statements:
+        click.echo(stmt + ";")
 
 
 def register_cli(app: Flask) -> None:

@@ -77,6 +77,19 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         "Write client addresses and user agents in the access log, for pages outside the "
         "opinion box (which is never logged).",
     ),
+    "PBFLOW_AUDIT_KEY_FILE": (
+        "PBFLOW_AUDIT_KEY_FILE",
+        str,
+        None,
+        "Ed25519 key that signs audit checkpoints and seals events; default "
+        "instance/audit_key.pem, created on first need (mode 600). Keep it off the database host.",
+    ),
+    "PBFLOW_AUDIT_TRUSTED_KEYS": (
+        "PBFLOW_AUDIT_TRUSTED_KEYS",
+        str,
+        "",
+        "Earlier audit public keys (ed25519:..., comma-separated) whose checkpoints still count.",
+    ),
     "PBFLOW_TIMEZONE": (
         "PBFLOW_TIMEZONE",
         str,

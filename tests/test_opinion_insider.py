@@ -48,6 +48,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from pbflow import audit_keys
 from pbflow import clock as pbclock
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -130,6 +131,8 @@ def served(app, tmp_path: Path):
         PBFLOW_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
         PBFLOW_SECRET_KEY=app.config["SECRET_KEY"],
         PBFLOW_UPLOAD_DIR=str(tmp_path / "uploads"),
+        # The same audit key as the test's app: the server's events carry seals it can check.
+        PBFLOW_AUDIT_KEY_FILE=str(audit_keys.key_path()),
         XDG_RUNTIME_DIR=str(tmp_path),  # gunicorn's control socket, away from other runs
     )
     log_path, errors_path = tmp_path / "access.log", tmp_path / "gunicorn-errors.log"

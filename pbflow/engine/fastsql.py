@@ -30,11 +30,14 @@ _SQL = {
     "move": "UPDATE process_instance SET state = ?, data = ?, version = ?, entered_version = ?,"
     " updated_at = ?, state_entered_at = ?, due_at = ?, reminded_at = NULL, overdue_at = NULL,"
     " closed_at = ?, assignee_user_id = ? WHERE id = ? AND version = ?",
-    "head_lock": "UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash",
+    "head_lock": "UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash,"
+    " hash_format",
+    "head_switch": "UPDATE audit_head SET seq = seq + 1, hash_format = 2 WHERE id = 1"
+    " RETURNING seq",
     "head_set": "UPDATE audit_head SET hash = ? WHERE id = 1",
     "audit_insert": "INSERT INTO audit_event (seq, at, actor_user_id, actor_label, org_id,"
-    " instance_id, action, from_state, to_state, payload, prev_hash, hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " instance_id, action, from_state, to_state, payload, salt, prev_hash, hash, seal)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "notify": "INSERT INTO notification (user_id, instance_id, kind, message, created_at)"
     " VALUES (?, ?, ?, ?, ?)",
 }
@@ -51,6 +54,9 @@ class _Sqlite:
     def canonical_time(value: str) -> str:
         # Stored as "YYYY-MM-DD HH:MM:SS.ffffff"; the hash covers "YYYY-MM-DDTHH:MM:SS.ffffffZ".
         return value.replace(" ", "T") + "Z"
+
+    # The hashed text form of ``at``, made by the database: no Python work per walked row.
+    at_text = "replace(at, ' ', 'T') || 'Z'"
 
     @staticmethod
     def walk_cursor(raw: Any) -> Any:
@@ -82,6 +88,8 @@ class _Postgres:
     @staticmethod
     def canonical_time(value: datetime) -> str:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    at_text = """to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
     @staticmethod
     def walk_cursor(raw: Any) -> Any:
@@ -141,12 +149,25 @@ def notify(rows: list[tuple[int, int | None, str, str, datetime]]) -> None:
     )
 
 
-def append_audit(events: list[dict[str, Any]], chain: Any) -> None:
-    """Lock the chain head, hash the queued events onto it, insert them, move the head."""
+def append_audit(
+    events: list[dict[str, Any]],
+    chain: Any,
+    seal: Any,
+    switch_event: Any,
+) -> None:
+    """Lock the chain head, hash and seal the queued events onto it, insert them, move the head.
+
+    A chain still in the first hash format gets ``switch_event()`` first, once: the recorded
+    point from which every event is in format 2.
+    """
     raw, f = _raw()
     cur = raw.cursor()
     cur.execute(f.sql["head_lock"], (len(events),))
-    last_seq, prev = cur.fetchone()
+    last_seq, prev, hash_format = cur.fetchone()
+    if hash_format != 2:
+        cur.execute(f.sql["head_switch"])
+        last_seq = cur.fetchone()[0]
+        events = [switch_event(), *events]
     seq = last_seq - len(events)
     rows = []
     for event in events:
@@ -156,34 +177,55 @@ def append_audit(events: list[dict[str, Any]], chain: Any) -> None:
         prev = event["hash"] = chain(prev, event)
         rows.append((seq, f.dt(event["at"]), event["actor_user_id"], event["actor_label"],
                      event["org_id"], event["instance_id"], event["action"],
-                     event["from_state"], event["to_state"], event["payload"],
-                     event["prev_hash"], event["hash"]))
+                     event["from_state"], event["to_state"], event["payload"], event["salt"],
+                     event["prev_hash"], event["hash"], seal(event["hash"])))
     cur.executemany(f.sql["audit_insert"], rows)
     cur.execute(f.sql["head_set"], (prev,))
 
 
-AUDIT_COLUMNS = (
+# The columns of an audit walk, in this order; ``at`` in its hashed text form.
+WALK_COLUMNS = (
     "seq", "at", "actor_user_id", "actor_label", "org_id", "instance_id", "action",
-    "from_state", "to_state", "payload", "prev_hash", "hash",
+    "from_state", "to_state", "payload", "salt", "prev_hash", "hash", "seal",
 )
 
 
-def iter_audit(upto: int | None = None, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every audit event in sequence order, ``at`` already in its hashed text form."""
+def walk_audit(after: int = 0, upto: int | None = None, batch: int = 5000,
+               instance_ids: Any = None) -> Iterator[tuple]:
+    """Audit events as plain tuples (``WALK_COLUMNS``) in sequence order: seq > ``after``,
+    up to ``upto``; with ``instance_ids``, only events of those cases or meeting events."""
     raw, f = _raw()
-    sql = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit_event"
-    params: tuple = ()
+    p = f.placeholder
+    columns = ", ".join(f.at_text if c == "at" else c for c in WALK_COLUMNS)
+    sql = f"SELECT {columns} FROM audit_event WHERE seq > {p}"
+    params: list[Any] = [after]
     if upto is not None:
-        sql += f" WHERE seq <= {f.placeholder}"
-        params = (upto,)
+        sql += f" AND seq <= {p}"
+        params.append(upto)
+    if instance_ids is not None:
+        ids = sorted(instance_ids)
+        marks = ", ".join([p] * len(ids)) or "NULL"
+        sql += f" AND (instance_id IN ({marks}) OR action LIKE 'meeting%%')"
+        params.extend(ids)
     cur = f.walk_cursor(raw)
     cur.execute(sql + " ORDER BY seq", params)
-    canonical = f.canonical_time
     try:
         while rows := cur.fetchmany(batch):
-            for row in rows:
-                event = dict(zip(AUDIT_COLUMNS, row, strict=True))
-                event["at"] = canonical(event["at"])
-                yield event
+            yield from rows
+    finally:
+        cur.close()
+
+
+def audit_checkpoints(chain: str) -> list[tuple]:
+    """(seq, hash, at text, key_id, signature) of every checkpoint of ``chain``, by seq."""
+    raw, f = _raw()
+    cur = raw.cursor()
+    cur.execute(
+        f"SELECT seq, hash, {f.at_text}, key_id, signature FROM audit_checkpoint"
+        f" WHERE chain = {f.placeholder} ORDER BY seq",
+        (chain,),
+    )
+    try:
+        return list(cur.fetchall())
     finally:
         cur.close()

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
 
-from pbflow.models.audit import AuditEvent, AuditHead
+from pbflow.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from pbflow.models.meetings import (
     ComplianceNotice,
     Meeting,
@@ -25,6 +25,7 @@ from pbflow.models.security import SecurityEvent, SecurityHead
 
 __all__ = [
     "Attachment",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "Ballot",

@@ -4,9 +4,12 @@ Search pages use keyset pagination on the sequence number (newest first, "older"
 last number shown), so a trail of a million events costs the same per page as a small one and
 no full count is taken.
 
-Verification and export cover the whole chain (a chain can only be verified whole); the search
-shows events of the organizations the reader may read, plus events that belong to no
-organization (logins, account changes).
+Verification covers the whole chain (a chain can only be verified whole). The reader's scope
+decides what the search shows and what the export carries: a reader of every organization sees
+everything; any other reader sees the events of the organizations they may read and the neutral
+events of no organization (workflow versions, checkpoints). Their export still holds the whole
+chain, so it verifies offline, but every other event is withheld: reduced to its sequence
+number, link hashes and content digest.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from flask import Blueprint, flash, render_template, request, send_file
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from pbflow import audit, clock
 from pbflow.engine import actors
@@ -96,11 +99,25 @@ def _person_condition(person_id: int):
     )
 
 
+def reader_scope(reader: User) -> set[int] | None:
+    """The organizations whose events the reader sees; None: every event (reads them all)."""
+    readable = actors.readable_org_ids(reader)
+    if set(actors.org_index()) <= readable:
+        return None
+    return readable
+
+
 def search_events(reader: User, f: Filters) -> tuple[list[AuditEvent], int | None]:
     """One page of events, newest first, and the sequence number to continue from (or None)."""
     stmt = select(AuditEvent)
-    readable = actors.readable_org_ids(reader)
-    stmt = stmt.where(or_(AuditEvent.org_id.is_(None), AuditEvent.org_id.in_(readable or {-1})))
+    scope = reader_scope(reader)
+    if scope is not None:
+        stmt = stmt.where(
+            or_(
+                and_(AuditEvent.org_id.is_(None), AuditEvent.action.in_(audit.NEUTRAL_ACTIONS)),
+                AuditEvent.org_id.in_(scope or {-1}),
+            )
+        )
     if f.case is not None:
         stmt = stmt.where(AuditEvent.instance_id == f.case)
     if f.person is not None:
@@ -146,6 +163,7 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
     return (
         render_template(
             "audit/index.html",
+            scoped=reader_scope(current_user) is not None,
             events=events,
             next_before=next_before,
             filters=f,
@@ -185,12 +203,13 @@ def verify():
 @bp.route("/export.jsonl")
 @auditor_required
 def export():
-    """The whole chain as JSON Lines, verifiable offline with ``pbflow audit verify --file``."""
+    """The whole chain as JSON Lines, verifiable offline with ``pbflow audit verify --file``;
+    events outside the reader's scope are withheld (only what the chain needs is kept)."""
     # Spooled: small trails stay in memory, big ones go to a temporary file, not into RAM.
     # send_file closes it when the response is done, so no context manager here.
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")  # noqa: SIM115
     text = _TextWriter(spool)
-    audit.export(text)
+    audit.export(text, reader_scope(current_user))
     spool.seek(0)
     stamp = clock.to_local(clock.now()).strftime("%Y%m%d-%H%M")
     return send_file(

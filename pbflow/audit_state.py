@@ -1,0 +1,295 @@
+"""What the audit events say the records should be, compared with what the records are.
+
+``pbflow audit verify`` replays the chain once and, as it goes, keeps for every case the state,
+version and organization its events lead to, and for every meeting record a digest of each field
+its recorded and edited events lead to. Afterwards the current rows are streamed (one query per
+table, ordered by id) and compared: a case or meeting changed with SQL, with no event, is named.
+
+Cases: ``case_started`` opens a case at version 1; each ``transition`` moves it to its
+``to_state`` and adds one to the version (the engine's optimistic lock counter), at the event's
+organization. Meetings (pbflow/services/meetings.py): ``meeting_recorded`` carries the whole
+record (``snapshot``) and its files; each ``meeting_edited`` carries the fields it changed and
+the files it added, and adds one to the version.
+
+Rows can change while a verification runs: a row that differs from the replay is compared again
+with the events written after the walk's head, at each step; only a row that matches no step is
+reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import select
+
+from pbflow.extensions import db
+from pbflow.models import Meeting, MeetingAttachment, MeetingAttendance, ProcessInstance
+
+CASE_ACTIONS = frozenset({"case_started", "transition"})
+MEETING_ACTIONS = frozenset({"meeting_recorded", "meeting_edited"})
+MEETING_FIELDS = (
+    "meeting_type",
+    "held_on",
+    "topic",
+    "place",
+    "chair",
+    "recorder",
+    "agenda",
+    "minutes",
+    "resolutions",
+    "present",
+    "absent",
+)
+_UNKNOWN = -1  # a version no row can have: the events lack the record's start
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_STREAM = 2000
+
+
+def _digest(value: Any) -> bytes:
+    return hashlib.sha256(_ENCODER.encode(value).encode()).digest()[:16]
+
+
+class Replay:
+    """The records as the events describe them, built in one pass over the chain."""
+
+    def __init__(self) -> None:
+        self.cases: dict[int, list[Any]] = {}  # id -> [state, version, org_id]
+        self.meetings: dict[int, dict[str, Any]] = {}
+
+    def case_event(self, instance_id: int, action: str, to_state: str | None, org_id: Any) -> None:
+        if action == "transition":
+            known = self.cases.get(instance_id)
+            if known is None:
+                self.cases[instance_id] = [to_state, _UNKNOWN, org_id]
+            else:
+                known[0] = to_state
+                if known[1] != _UNKNOWN:
+                    known[1] += 1
+                known[2] = org_id
+        elif action == "case_started":
+            self.cases[instance_id] = [to_state, 1, org_id]
+
+    def meeting_event(self, action: str, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+            meeting_id = int(data["meeting_id"])
+        except (ValueError, KeyError, TypeError):
+            return  # not an event pbflow wrote; the chain check judges it
+        if action == "meeting_recorded":
+            self.meetings[meeting_id] = {
+                "version": 1,
+                "fields": {name: _digest(data.get(name)) for name in MEETING_FIELDS},
+                "files": set(data.get("attachments") or ()),
+            }
+            return
+        known = self.meetings.setdefault(
+            meeting_id, {"version": _UNKNOWN, "fields": {}, "files": set()}
+        )
+        if known["version"] != _UNKNOWN:
+            known["version"] += 1
+        for name, value in (data.get("after") or {}).items():
+            if name == "attachments_added":
+                known["files"].update(value or ())
+            elif name in MEETING_FIELDS:
+                known["fields"][name] = _digest(value)
+
+    def apply(self, action: str, instance_id: Any, to_state: Any, org_id: Any, payload: str):
+        if instance_id is not None and action in CASE_ACTIONS:
+            self.case_event(instance_id, action, to_state, org_id)
+        elif action in MEETING_ACTIONS:
+            self.meeting_event(action, payload)
+
+
+# --- the records as they are ------------------------------------------------------------------
+
+
+def _case_rows() -> Iterator[tuple[int, str, int, int]]:
+    t = ProcessInstance.__table__
+    stmt = select(t.c.id, t.c.state, t.c.version, t.c.org_id).order_by(t.c.id)
+    yield from db.session.execute(stmt.execution_options(yield_per=_STREAM))
+
+
+def _grouped(stmt) -> Iterator[tuple[int, list[tuple]]]:
+    rows = db.session.execute(stmt.execution_options(yield_per=_STREAM))
+    for meeting_id, group in groupby(rows, key=lambda r: r[0]):
+        yield meeting_id, list(group)
+
+
+def _merge(items: Iterator[Any], groups: Iterator[tuple[int, list]], key: Any) -> Iterator:
+    """Pair each item with its group of child rows (both ordered by meeting id)."""
+    pending = next(groups, None)
+    for item in items:
+        item_id = key(item)
+        while pending is not None and pending[0] < item_id:
+            pending = next(groups, None)
+        children: list = []
+        if pending is not None and pending[0] == item_id:
+            children = pending[1]
+            pending = next(groups, None)
+        yield item, children
+
+
+def meeting_fields(row: Any, attendance: Iterable[tuple]) -> dict[str, Any]:
+    """A meeting row and its attendance as ``services.meetings.snapshot`` writes them."""
+    attendance = list(attendance)
+    return {
+        "meeting_type": row.meeting_type,
+        "held_on": row.held_on.isoformat(),
+        "topic": row.topic,
+        "place": row.place,
+        "chair": row.chair_person_id,
+        "recorder": row.recorder_person_id,
+        "agenda": row.agenda,
+        "minutes": row.minutes,
+        "resolutions": row.resolutions,
+        "present": sorted(a[1] for a in attendance if a[2]),
+        "absent": {str(a[1]): a[3] or "" for a in attendance if not a[2]},
+    }
+
+
+def _meeting_rows(ids: set[int] | None = None) -> Iterator[tuple[int, int, dict, set]]:
+    m, a, f = Meeting.__table__, MeetingAttendance.__table__, MeetingAttachment.__table__
+    meetings = select(
+        m.c.id, m.c.version, m.c.meeting_type, m.c.held_on, m.c.topic, m.c.place,
+        m.c.chair_person_id, m.c.recorder_person_id, m.c.agenda, m.c.minutes, m.c.resolutions,
+    ).order_by(m.c.id)  # fmt: skip
+    attendance = select(a.c.meeting_id, a.c.person_id, a.c.present, a.c.reason).order_by(
+        a.c.meeting_id, a.c.person_id
+    )
+    files = select(f.c.meeting_id, f.c.attachment_id).order_by(f.c.meeting_id)
+    if ids is not None:
+        meetings = meetings.where(m.c.id.in_(ids))
+        attendance = attendance.where(a.c.meeting_id.in_(ids))
+        files = files.where(f.c.meeting_id.in_(ids))
+    rows = db.session.execute(meetings.execution_options(yield_per=_STREAM))
+    with_attendance = _merge(iter(rows), _grouped(attendance), key=lambda r: r.id)
+    for (row, present), file_rows in _merge(
+        with_attendance, _grouped(files), key=lambda pair: pair[0].id
+    ):
+        yield row.id, row.version, meeting_fields(row, present), {r[1] for r in file_rows}
+
+
+# --- comparison --------------------------------------------------------------------------------
+
+
+def _case_problem(case_id: int, row: tuple | None, expected: list | None) -> str:
+    if row is None:
+        return f"case {case_id} has audit events but no record: deleted outside pbflow"
+    state, version, org_id = row
+    if expected is None:
+        return f"case {case_id} (at '{state}') has no audit events: created outside pbflow"
+    if expected[1] == _UNKNOWN:
+        return f"case {case_id}: its audit events lack its start"
+    return (
+        f"case {case_id} is at '{state}' (version {version}, organization {org_id}) but its "
+        f"audit events say '{expected[0]}' (version {expected[1]}, organization "
+        f"{expected[2]}): changed outside pbflow"
+    )
+
+
+def _meeting_problem(meeting_id: int, current: tuple | None, expected: dict | None) -> str:
+    if current is None:
+        return f"meeting {meeting_id} has audit events but no record: deleted outside pbflow"
+    if expected is None:
+        return f"meeting {meeting_id} has no audit events: recorded outside pbflow"
+    if expected["version"] == _UNKNOWN:
+        return f"meeting {meeting_id}: its audit events lack its recording"
+    version, fields, files = current
+    differs = sorted(n for n in MEETING_FIELDS if _digest(fields[n]) != expected["fields"].get(n))
+    if files != expected["files"]:
+        differs.append("attachments")
+    if version != expected["version"]:
+        differs.append(f"version {version}, events say {expected['version']}")
+    return (
+        f"meeting {meeting_id} differs from its last audited edit ({', '.join(differs)}): "
+        "changed outside pbflow"
+    )
+
+
+def _meeting_matches(current: tuple | None, expected: dict | None) -> bool:
+    if current is None or expected is None:
+        return current is None and expected is None
+    version, fields, files = current
+    return (
+        version == expected["version"]
+        and files == expected["files"]
+        and all(_digest(fields[n]) == expected["fields"].get(n) for n in MEETING_FIELDS)
+    )
+
+
+def compare(replay: Replay, later_events: Any) -> list[str]:
+    """Problems between the replayed records and the rows; ``later_events(ids)`` yields the
+    events written after the walk's head for those cases/meetings, to excuse rows that moved
+    on while the walk ran."""
+    cases = replay.cases
+    odd_cases: dict[int, tuple | None] = {}
+    for case_id, state, version, org_id in _case_rows():
+        expected = cases.pop(case_id, None)
+        if (
+            expected is None
+            or expected[0] != state
+            or expected[1] != version
+            or (expected[2] != org_id)
+        ):
+            odd_cases[case_id] = (state, version, org_id)
+            if expected is not None:
+                cases[case_id] = expected
+    for case_id in cases.keys() - odd_cases.keys():
+        odd_cases[case_id] = None
+    odd_meetings: dict[int, tuple | None] = {}
+    seen: set[int] = set()
+    for meeting_id, version, fields, files in _meeting_rows():
+        seen.add(meeting_id)
+        current = (version, fields, files)
+        if not _meeting_matches(current, replay.meetings.get(meeting_id)):
+            odd_meetings[meeting_id] = current
+    for meeting_id in replay.meetings.keys() - seen:
+        odd_meetings[meeting_id] = None
+    if not odd_cases and not odd_meetings:
+        return []
+    return _recheck(replay, odd_cases, odd_meetings, later_events)
+
+
+def _recheck(replay: Replay, odd_cases: dict, odd_meetings: dict, later_events: Any) -> list[str]:
+    cases, meetings = replay.cases, replay.meetings
+
+    def case_ok(case_id: int) -> bool:
+        row, expected = odd_cases[case_id], cases.get(case_id)
+        if row is None or expected is None:
+            return row is None and expected is None
+        return (expected[0], expected[1], expected[2]) == row
+
+    excused_cases = {c for c in odd_cases if case_ok(c)}
+    excused_meetings: set[int] = set()
+    for action, instance_id, to_state, org_id, payload in later_events(
+        set(odd_cases), set(odd_meetings)
+    ):
+        if action in CASE_ACTIONS:
+            if instance_id in odd_cases and instance_id not in excused_cases:
+                replay.case_event(instance_id, action, to_state, org_id)
+                if case_ok(instance_id):
+                    excused_cases.add(instance_id)
+        elif action in MEETING_ACTIONS:
+            try:
+                meeting_id = int(json.loads(payload)["meeting_id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if meeting_id in odd_meetings and meeting_id not in excused_meetings:
+                replay.meeting_event(action, payload)
+                if _meeting_matches(odd_meetings[meeting_id], meetings.get(meeting_id)):
+                    excused_meetings.add(meeting_id)
+    problems = [
+        _case_problem(case_id, row, cases.get(case_id))
+        for case_id, row in sorted(odd_cases.items())
+        if case_id not in excused_cases
+    ]
+    problems += [
+        _meeting_problem(meeting_id, current, meetings.get(meeting_id))
+        for meeting_id, current in sorted(odd_meetings.items())
+        if meeting_id not in excused_meetings
+    ]
+    return problems
