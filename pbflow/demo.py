@@ -26,7 +26,7 @@ PASSWORD = "pbflow-demo"
 EXTENSIONS: list[str] = [
     "pbflow.demo_meetings",
     "pbflow.demo_opinions",
-    "pbflow.demo_development",
+    "pbflow.procedures.member_development.demo",
 ]
 
 # username, display name, [(org code, role)], person org code or None, party status

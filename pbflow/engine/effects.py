@@ -48,7 +48,7 @@ def clear(ctx: Context, *, fields: list[str]) -> None:
 
 
 from pbflow.engine import (  # noqa: E402 - workflow modules register on import
-    effects_development,  # noqa: F401
     effects_meetings,  # noqa: F401
     effects_opinion,  # noqa: F401
 )
+from pbflow.procedures.member_development import effects as _development  # noqa: E402, F401

@@ -55,7 +55,7 @@ def register_web(app: Flask) -> None:
     from pbflow.web import opinions
 
     app.register_blueprint(opinions.bp)
-    from pbflow.web import development
+    from pbflow.procedures.member_development import views as development
 
     app.register_blueprint(development.bp)
 

@@ -12,7 +12,8 @@ from pbflow import audit
 from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance
-from pbflow.services import cases, development
+from pbflow.procedures.member_development import services as development
+from pbflow.services import cases
 from pbflow.services.attachments import Upload
 from tests.conftest import audit_actions, make_user
 

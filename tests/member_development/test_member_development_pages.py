@@ -13,9 +13,9 @@ from sqlalchemy import event, func, select
 from pbflow import audit
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance
-from pbflow.services import development
+from pbflow.procedures.member_development import services as development
 from tests.conftest import audit_actions, csrf_token, make_user
-from tests.test_member_development import Walk, pdf, person_of
+from tests.member_development.test_member_development import Walk, pdf, person_of
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from pbflow.engine import actors
 from pbflow.engine.errors import NotAllowed, NotFound
-from pbflow.services import development
+from pbflow.procedures.member_development import services as development
 
 bp = Blueprint("development", __name__, url_prefix="/development")
 
@@ -49,7 +49,7 @@ def org_pipeline(org_id: int):
         actors.has_role(current_user.id, r, [org_id]) for r in development.BRANCH_ROLES
     )
     return render_template(
-        "development/pipeline.html", pipe=pipe, branches=branches, may_import=may_import
+        "member_development/pipeline.html", pipe=pipe, branches=branches, may_import=may_import
     )
 
 
@@ -57,7 +57,7 @@ def org_pipeline(org_id: int):
 @login_required
 def person_progress(person_id: int):
     progress = _read_or_403(development.progress, person_id)
-    return render_template("development/progress.html", p=progress)
+    return render_template("member_development/progress.html", p=progress)
 
 
 @bp.route("/org/<int:org_id>/import", methods=["GET", "POST"])
@@ -78,7 +78,7 @@ def import_people(org_id: int):
     elif not any(actors.has_role(current_user.id, r, [org_id]) for r in development.BRANCH_ROLES):
         abort(403)
     return render_template(
-        "development/import.html",
+        "member_development/import.html",
         org=actors.org_index().get(org_id),
         report=report,
         filename=filename,

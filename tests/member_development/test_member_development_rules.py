@@ -13,9 +13,9 @@ from pbflow.engine import runtime, timers
 from pbflow.engine.errors import GuardRefused, NotAllowed, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Notification, Person, ProcessInstance
-from pbflow.services import development
+from pbflow.procedures.member_development import services as development
 from tests.conftest import audit_actions, make_user
-from tests.test_member_development import Walk, pdf, person_of
+from tests.member_development.test_member_development import Walk, pdf, person_of
 
 
 @pytest.fixture

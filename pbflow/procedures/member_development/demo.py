@@ -10,7 +10,7 @@ from pbflow import clock
 from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.models import Person
-from pbflow.services import development
+from pbflow.procedures.member_development import services as development
 
 
 def _ago(days: int) -> str:

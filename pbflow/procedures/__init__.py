@@ -1,0 +1,1 @@
+"""The procedures pbflow runs, one package each: what only that procedure needs."""
