@@ -25,7 +25,7 @@ PASSWORD = "pbflow-demo"
 # Modules that add demo cases for one procedure each (see the module docstring).
 EXTENSIONS: list[str] = [
     "pbflow.demo_meetings",
-    "pbflow.demo_opinions",
+    "pbflow.procedures.opinion_box.demo",
     "pbflow.procedures.member_development.demo",
 ]
 

@@ -52,7 +52,7 @@ def register_web(app: Flask) -> None:
     from pbflow.web import meetings
 
     app.register_blueprint(meetings.bp)
-    from pbflow.web import opinions
+    from pbflow.procedures.opinion_box import views as opinions
 
     app.register_blueprint(opinions.bp)
     from pbflow.procedures.member_development import views as development

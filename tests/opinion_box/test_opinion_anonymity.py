@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from pbflow.engine import runtime
 from pbflow.extensions import db
-from pbflow.services import opinions
+from pbflow.procedures.opinion_box import services as opinions
 from tests.conftest import csrf_token, make_user
 
 IP = "203.0.113.77"

@@ -12,7 +12,7 @@ from pbflow.engine.actors import CodeHolder
 from pbflow.engine.errors import GuardRefused, InvalidState, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, Notification, ProcessInstance
-from pbflow.services import opinions
+from pbflow.procedures.opinion_box import services as opinions
 from tests.conftest import audit_actions, make_user
 
 OPINION = {

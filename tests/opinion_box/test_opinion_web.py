@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select
 from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.models import ProcessInstance
-from pbflow.services import opinions
+from pbflow.procedures.opinion_box import services as opinions
 from tests.conftest import csrf_token
 
 FORM = {
@@ -368,7 +368,7 @@ def test_the_generic_case_page_serves_the_organization_side(client, world, auth)
 
 def test_demo_loads_opinions_in_every_state(app, clock):
     from pbflow import demo
-    from pbflow.services import opinions as service
+    from pbflow.procedures.opinion_box import services as service
 
     world = demo.load_if_empty()
     assert world is not None

@@ -67,7 +67,7 @@ def opinion_reopened(ctx: Context, *, field: str) -> None:
 def opinion_transfer(ctx: Context, *, field: str) -> None:
     """Move the case to another organization (the guard ``opinion_transfer_target`` has
     checked it), recorded as its own audit event at the organization it leaves."""
-    from pbflow.engine.guards_opinion import _target
+    from pbflow.procedures.opinion_box.guards import _target
 
     code = ctx.data.pop(field, None)
     target = _target(code)

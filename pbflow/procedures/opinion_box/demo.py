@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from pbflow.engine import runtime
-from pbflow.services import opinions
+from pbflow.procedures.opinion_box import services as opinions
 
 OPINIONS = [
     # org, subject, text, category, contact (None: anonymous), how far it gets

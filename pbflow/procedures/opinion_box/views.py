@@ -17,7 +17,7 @@ from flask_babel import get_locale
 from flask_login import current_user, login_required
 
 from pbflow.engine.errors import DomainError, NotAllowed, NotFound
-from pbflow.services import opinions
+from pbflow.procedures.opinion_box import services as opinions
 from pbflow.web.cases import parse_fields, parse_version
 
 bp = Blueprint("opinions", __name__, url_prefix="/opinions")
@@ -44,7 +44,7 @@ def _submit_page(org, *, status=200, raw=None, errors=None, message=None, chosen
     default = {"anonymous": ["1"]} if not current_user.is_authenticated else {}
     return _private(
         render_template(
-            "opinions/submit.html",
+            "opinion_box/submit.html",
             org=org,
             orgs=opinions.public_orgs() if org is None else [],
             chosen=chosen,
@@ -76,7 +76,7 @@ def _submit(org_code: str | None, org):
             message=exc.message,
             chosen=org_code,
         )
-    return _private(render_template("opinions/slip.html", slip=slip))
+    return _private(render_template("opinion_box/slip.html", slip=slip))
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -90,14 +90,14 @@ def index():
 @bp.route("/track", methods=["GET", "POST"])
 def track():
     if request.method == "GET":
-        return _private(render_template("opinions/track.html", message=None))
+        return _private(render_template("opinion_box/track.html", message=None))
     code = request.form.get("code", "")
     try:
         seen = opinions.follow(code, user=_user(), client=request.remote_addr or "")
     except DomainError as exc:
-        page = render_template("opinions/track.html", message=exc.message, code=code)
+        page = render_template("opinion_box/track.html", message=exc.message, code=code)
         return _private(page, exc.status)
-    return _private(render_template("opinions/follow.html", o=seen, code=code, done=None))
+    return _private(render_template("opinion_box/follow.html", o=seen, code=code, done=None))
 
 
 @bp.post("/track/<trigger>")
@@ -115,7 +115,7 @@ def act(trigger: str):
             client=client,
         )
     except (NotFound, opinions.RateLimited) as exc:  # the code itself was not accepted
-        page = render_template("opinions/track.html", message=exc.message, code=code)
+        page = render_template("opinion_box/track.html", message=exc.message, code=code)
         return _private(page, exc.status)
     except DomainError as exc:
         seen = opinions.follow(code, user=user, client=client)
@@ -125,9 +125,9 @@ def act(trigger: str):
             "errors": exc.field_errors,
             "message": exc.message,
         }
-        page = render_template("opinions/follow.html", o=seen, code=code, refused=refused)
+        page = render_template("opinion_box/follow.html", o=seen, code=code, refused=refused)
         return _private(page, exc.status)
-    return _private(render_template("opinions/follow.html", o=seen, code=code, done=trigger))
+    return _private(render_template("opinion_box/follow.html", o=seen, code=code, done=trigger))
 
 
 def _book(org_code: str):
@@ -147,8 +147,8 @@ def book(org_code: str):
     try:
         b = _book(org_code)
     except DomainError as exc:
-        return render_template("opinions/book.html", b=None, message=exc.message), exc.status
-    return render_template("opinions/book.html", b=b, message=None)
+        return render_template("opinion_box/book.html", b=None, message=exc.message), exc.status
+    return render_template("opinion_box/book.html", b=b, message=None)
 
 
 @bp.get("/<org_code>/book.csv")
