@@ -164,7 +164,7 @@ def test_pages_issue_a_bounded_number_of_statements(world, client, auth):
 
 def test_rectification_panel_shows_the_items_of_a_case(world, clock, app):
     from pbflow.engine import runtime
-    from tests.test_life_meeting import report_values, to_held
+    from tests.life_meeting.test_life_meeting import report_values, to_held
 
     case_id = to_held(world, clock, with_appraisal=False)
     runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
@@ -187,7 +187,7 @@ def test_rectification_panel_shows_the_items_of_a_case(world, clock, app):
     ]
     with app.test_request_context("/?lang=en"):
         html = render_template_string(
-            '{% include "meetings/_rectification_panel.html" %}', case={"id": case_id}
+            '{% include "life_meeting/_rectification_panel.html" %}', case={"id": case_id}
         )
     assert "0 of 2 items ticked off" in html
     assert re.search(r"问题-deputy</a></td>\s*<td>Deputy</td>", html)
@@ -195,7 +195,7 @@ def test_rectification_panel_shows_the_items_of_a_case(world, clock, app):
 
 def test_case_page_of_a_life_meeting_shows_its_rectification_list(world, clock, client, auth):
     from pbflow.engine import runtime
-    from tests.test_life_meeting import report_values, to_held
+    from tests.life_meeting.test_life_meeting import report_values, to_held
 
     case_id = to_held(world, clock, with_appraisal=False)
     runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))

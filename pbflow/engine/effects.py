@@ -47,8 +47,6 @@ def clear(ctx: Context, *, fields: list[str]) -> None:
         ctx.data.pop(name, None)
 
 
-from pbflow.engine import (  # noqa: E402 - workflow modules register on import
-    effects_meetings,  # noqa: F401
-)
+from pbflow.procedures.life_meeting import effects as _life_meeting  # noqa: E402, F401
 from pbflow.procedures.member_development import effects as _development  # noqa: E402, F401
 from pbflow.procedures.opinion_box import effects as _opinion_box  # noqa: E402, F401

@@ -171,8 +171,6 @@ def all_children_closed(ctx: Context, *, workflow: str | None = None) -> Block |
     return None
 
 
-from pbflow.engine import (  # noqa: E402 - workflow modules register on import
-    guards_meetings,  # noqa: F401
-)
+from pbflow.procedures.life_meeting import guards as _life_meeting  # noqa: E402, F401
 from pbflow.procedures.member_development import guards as _development  # noqa: E402, F401
 from pbflow.procedures.opinion_box import guards as _opinion_box  # noqa: E402, F401

@@ -10,7 +10,7 @@ from pbflow.engine.errors import GuardRefused, NotAllowed, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Notification
 from tests.conftest import audit_actions
-from tests.test_life_meeting import upload
+from tests.life_meeting.test_life_meeting import upload
 
 
 def new_item(world, owner="member", deadline="2026-03-31"):

@@ -1,0 +1,1 @@
+"""Democratic and organizational life meetings (DOMAIN.md section 2), with rectification."""
