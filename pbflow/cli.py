@@ -413,7 +413,7 @@ def tick_cmd(now_text: str | None) -> None:
     click.echo(report.summary())
     for case_id, problem in report.failed:
         click.echo(f"case {case_id}: {problem}", err=True)
-    from pbflow.services import compliance
+    from pbflow.procedures.three_meetings import compliance
 
     meetings_report = compliance.tick(now)
     click.echo(meetings_report.summary())

@@ -24,7 +24,7 @@ PASSWORD = "pbflow-demo"
 
 # Modules that add demo cases for one procedure each (see the module docstring).
 EXTENSIONS: list[str] = [
-    "pbflow.demo_meetings",
+    "pbflow.procedures.three_meetings.demo",
     "pbflow.procedures.opinion_box.demo",
     "pbflow.procedures.member_development.demo",
 ]

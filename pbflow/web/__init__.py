@@ -49,7 +49,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(audit_pages.bp)
     app.register_blueprint(account.bp)
-    from pbflow.web import meetings
+    from pbflow.procedures.three_meetings import views as meetings
 
     app.register_blueprint(meetings.bp)
     from pbflow.procedures.opinion_box import views as opinions

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, MeetingEdit
-from pbflow.services import meetings
-from pbflow.services.meetings import MeetingInput
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.conftest import audit_actions
 
 

@@ -10,8 +10,8 @@ from flask import render_template_string
 from sqlalchemy import event
 
 from pbflow.extensions import db
-from pbflow.services import meetings
-from pbflow.services.meetings import MeetingInput
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.conftest import csrf_token, make_user
 
 

@@ -408,7 +408,7 @@ def tick(now: datetime | None = None) -> ComplianceReport:
 
 def _act(org_id: int, todo: list, now: datetime, index: dict, report: ComplianceReport) -> None:
     name = index[org_id].name
-    from pbflow.services.meetings import type_label
+    from pbflow.procedures.three_meetings.services import type_label
 
     for kind, mtype, period_kind, start, end, times, n in todo:
         users = _recipients(org_id, superior=kind == "miss")

@@ -11,8 +11,10 @@ from sqlalchemy import select
 from pbflow.engine.errors import NotAllowed
 from pbflow.extensions import db
 from pbflow.models import ComplianceNotice, Notification
-from pbflow.services import accounts, compliance, meetings
-from pbflow.services.meetings import MeetingInput
+from pbflow.procedures.three_meetings import compliance
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
+from pbflow.services import accounts
 from tests.conftest import audit_actions, make_user
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from pbflow import clock
 from pbflow.engine import runtime
-from pbflow.services import meetings
-from pbflow.services.meetings import MeetingInput
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
 
 
 def load(world) -> None:

@@ -11,9 +11,10 @@ from flask_login import current_user, login_required
 from pbflow import clock
 from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
 from pbflow.models.meetings import MEETING_TYPES
-from pbflow.services import compliance, meetings
+from pbflow.procedures.three_meetings import compliance
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.services.attachments import Upload
-from pbflow.services.meetings import MeetingInput
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
@@ -85,7 +86,7 @@ def _form(org_id: int, data: MeetingInput, *, meeting=None, errors=None, status=
     everyone = {p.id: p for group in people.values() for p in group}
     return (
         render_template(
-            "meetings/form.html",
+            "three_meetings/form.html",
             org=org,
             data=data,
             types=types,
@@ -112,7 +113,7 @@ def index():
     except NotFound:
         abort(404)
     return render_template(
-        "meetings/list.html",
+        "three_meetings/list.html",
         listing=listing,
         types=MEETING_TYPES,
         chosen={"org": org_id, "type": mtype, "year": year},
@@ -147,7 +148,7 @@ def show(meeting_id: int):
         page = meetings.meeting_page(current_user, meeting_id)
     except NotFound:
         abort(404)
-    return render_template("meetings/show.html", p=page)
+    return render_template("three_meetings/show.html", p=page)
 
 
 @bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])
@@ -196,11 +197,11 @@ def calendar(org_id: int):
         cal = compliance.calendar(current_user, org_id, year)
     except NotFound:
         abort(404)
-    return render_template("meetings/calendar.html", cal=cal, year=year)
+    return render_template("three_meetings/calendar.html", cal=cal, year=year)
 
 
 @bp.get("/mine")
 @login_required
 def mine():
     record = meetings.member_record(current_user, _int_arg("year"))
-    return render_template("meetings/mine.html", record=record)
+    return render_template("three_meetings/mine.html", record=record)
