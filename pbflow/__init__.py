@@ -68,17 +68,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from pbflow import audit, models  # noqa: F401 - registers the models
     from pbflow.engine.registry import init_registry
+    from pbflow.procedures import take_up
 
     audit.install_session_hooks(FlaskSession)
+    procedures, _left_out = take_up(app)
     registry = init_registry(app)
     for error in registry.errors:
         log.error("workflow definition refused: %s", error)
 
     from pbflow.web import register_web
 
-    register_web(app)
+    register_web(app, procedures)
 
     from pbflow.cli import register_cli
 
-    register_cli(app)
+    register_cli(app, procedures)
     return app

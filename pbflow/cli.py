@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from pbflow.engine.errors import DomainError
+
+if TYPE_CHECKING:
+    from pbflow.procedures import Procedure
 
 pbflow_cli = AppGroup("pbflow", help="pbflow administration.")
 
@@ -413,12 +416,14 @@ def tick_cmd(now_text: str | None) -> None:
     click.echo(report.summary())
     for case_id, problem in report.failed:
         click.echo(f"case {case_id}: {problem}", err=True)
-    from pbflow.procedures.three_meetings import compliance
+    from pbflow.procedures import installed
 
-    meetings_report = compliance.tick(now)
-    click.echo(meetings_report.summary())
-    for org_id, problem in meetings_report.failed:
-        click.echo(f"organization {org_id}: {problem}", err=True)
+    for procedure in installed():
+        if procedure.tick is not None:
+            summary, problems = procedure.tick(now)
+            click.echo(summary)
+            for problem in problems:
+                click.echo(problem, err=True)
 
 
 # --- audit --------------------------------------------------------------------------------
@@ -487,5 +492,10 @@ def audit_head() -> None:
     click.echo(f"{seq} {digest}")
 
 
-def register_cli(app: Flask) -> None:
-    app.cli.add_command(pbflow_cli)
+def register_cli(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
+    """``flask pbflow ...``: the shared commands and those of each installed procedure."""
+    group = AppGroup(pbflow_cli.name, help=pbflow_cli.help, commands=dict(pbflow_cli.commands))
+    for procedure in procedures:
+        if procedure.cli is not None:
+            group.add_command(procedure.cli)
+    app.cli.add_command(group)

@@ -1,1 +1,20 @@
-"""The opinion box (DOMAIN.md section 4): anyone drops an opinion, the organization answers."""
+"""The opinion box (DOMAIN.md section 4): anyone drops an opinion, the organization answers.
+
+The public pages (submit, follow with the tracking code) and the opinion book are its
+blueprint; the organization's own steps are transitions of ``workflows/opinion.yaml`` taken on
+the generic case page. Its models (tracking codes, rate counters) are in
+``pbflow/models/opinions.py``.
+"""
+
+from flask_babel import lazy_gettext as _l
+
+from pbflow.procedures import NavEntry, Procedure
+from pbflow.procedures.opinion_box import demo, views
+
+procedure = Procedure(
+    name="opinion_box",
+    workflows=("opinion",),
+    blueprint=views.bp,
+    demo=demo.load,
+    nav=(NavEntry("opinions.index", _l("Opinion box"), public=True),),
+)

@@ -1,12 +1,11 @@
 """Demo data for meetings: a few "three meetings and one lesson" records of the mining team
-branch (one of them corrected afterwards) and an organizational life meeting in preparation."""
+branch (one of them corrected afterwards)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from pbflow import clock
-from pbflow.engine import runtime
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
 
@@ -57,34 +56,4 @@ def load(world) -> None:
             present=[str(p[n].id) for n in everyone],
         ),
         reason="补全议题名称",
-    )
-
-    participants = [p[n].id for n in ("chen.shuji", "liu.fushuji", "yang.zuzhi")]
-    case = runtime.start(
-        "life_meeting",
-        world.orgs["b1"],
-        u("chen.shuji"),
-        {
-            "kind": "organizational",
-            "theme": "年度组织生活会暨民主评议党员",
-            "planned_date": (today + timedelta(days=20)).isoformat(),
-            "principal": p["chen.shuji"].id,
-            "participants": participants,
-            "with_appraisal": True,
-        },
-    )
-    runtime.fire(case.id, "submit_plan", u("chen.shuji"))
-    runtime.fire(
-        case.id, "approve_plan", u("zhou.zongzhi"), {"superior_attendee": u("zhou.zongzhi").id}
-    )
-    runtime.fire(
-        case.id,
-        "record_talk",
-        u("chen.shuji"),
-        {
-            "talker": p["chen.shuji"].id,
-            "talked_with": [p["liu.fushuji"].id],
-            "talk_date": today.isoformat(),
-            "talk_note": "交流工作作风方面的问题",
-        },
     )

@@ -20,12 +20,6 @@ bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
 
 @bp.app_template_global()
-def rectification_panel(case_id: int) -> meetings.RectificationPanel:
-    """For ``templates/meetings/_rectification_panel.html`` included in the case page."""
-    return meetings.rectification_panel(case_id)
-
-
-@bp.app_template_global()
 def meeting_type_label(meeting_type: str) -> str:
     return meetings.type_label(meeting_type)
 
