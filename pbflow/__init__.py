@@ -71,8 +71,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from pbflow.procedures import take_up
 
     audit.install_session_hooks(FlaskSession)
-    procedures, _left_out = take_up(app)
-    registry = init_registry(app)
+    procedures, left_out = take_up(app)
+    registry = init_registry(app, procedures, left_out)
     for error in registry.errors:
         log.error("workflow definition refused: %s", error)
 

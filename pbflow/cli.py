@@ -196,22 +196,25 @@ pbflow_cli.add_command(wf_cli)
 @wf_cli.command("check")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 def wf_check(files: tuple[str, ...]) -> None:
-    """Validate the workflow files (all of workflows/, or the FILES given)."""
+    """Validate the workflow files (all of workflows/, or the FILES given) against the
+    generic guards and effects and those of the installed procedures."""
     from pathlib import Path
 
     from pbflow.engine.definitions import load_dir, load_file
     from pbflow.engine.errors import DefinitionError
+    from pbflow.engine.registry import registry
 
+    rules = registry().rules
     errors: list[DefinitionError] = []
     found = []
     if files:
         for f in files:
             try:
-                found.append(load_file(Path(f)))
+                found.append(load_file(Path(f), rules))
             except DefinitionError as exc:
                 errors.append(exc)
     else:
-        defs, errors = load_dir(Path(current_app.config["PBFLOW_WORKFLOWS_DIR"]))
+        defs, errors = load_dir(Path(current_app.config["PBFLOW_WORKFLOWS_DIR"]), rules)
         found = list(defs.values())
     for d in found:
         click.echo(

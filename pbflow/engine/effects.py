@@ -47,6 +47,13 @@ def clear(ctx: Context, *, fields: list[str]) -> None:
         ctx.data.pop(name, None)
 
 
-from pbflow.procedures.life_meeting import effects as _life_meeting  # noqa: E402, F401
-from pbflow.procedures.member_development import effects as _development  # noqa: E402, F401
-from pbflow.procedures.opinion_box import effects as _opinion_box  # noqa: E402, F401
+@effect("append_record")
+def append_record(ctx: Context, *, target: str, fields: list[str]) -> None:
+    """Append the step's fields as one record to the list ``target`` (and keep them out of
+    the case's top-level data, where the next record would overwrite them)."""
+    entry = {name: ctx.values.get(name) for name in fields}
+    entry["recorded_on"] = ctx.today.isoformat()
+    entry["by"] = getattr(ctx.actor, "id", None)
+    ctx.data[target] = [*(ctx.data.get(target) or []), entry]
+    for name in fields:
+        ctx.data.pop(name, None)

@@ -169,8 +169,3 @@ def all_children_closed(ctx: Context, *, workflow: str | None = None) -> Block |
     if open_count:
         return Block(_("%(n)s linked item(s) are still open.", n=open_count))
     return None
-
-
-from pbflow.procedures.life_meeting import guards as _life_meeting  # noqa: E402, F401
-from pbflow.procedures.member_development import guards as _development  # noqa: E402, F401
-from pbflow.procedures.opinion_box import guards as _opinion_box  # noqa: E402, F401

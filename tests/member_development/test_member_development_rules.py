@@ -556,10 +556,14 @@ def _transitions():
 
     from pbflow.config import PROJECT_ROOT
     from pbflow.engine.definitions import load_file
+    from pbflow.engine.registry import gather_rules
+    from pbflow.procedures.member_development import procedure
 
     app = Flask(__name__)
     with app.app_context():
-        d = load_file(PROJECT_ROOT / "workflows" / "member_development.yaml")
+        d = load_file(
+            PROJECT_ROOT / "workflows" / "member_development.yaml", gather_rules([procedure])
+        )
     return [(t.trigger, d.expand_sources(t)[0]) for t in d.transitions]
 
 

@@ -6,11 +6,13 @@ The life meeting's steps are taken on the generic case page, so there is no blue
 """
 
 from pbflow.procedures import Procedure
-from pbflow.procedures.life_meeting import demo, services
+from pbflow.procedures.life_meeting import demo, effects, guards, services
 
 procedure = Procedure(
     name="life_meeting",
     workflows=("life_meeting", "rectification"),
+    guards=guards.REGISTRY,
+    effects=effects.REGISTRY,
     demo=demo.load,
     case_panels=("life_meeting/_rectification_panel.html",),
     template_globals={"rectification_panel": services.rectification_panel},

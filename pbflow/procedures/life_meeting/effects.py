@@ -15,21 +15,12 @@ from sqlalchemy import select
 
 from pbflow.engine import actors
 from pbflow.engine.context import Context
-from pbflow.engine.effects import effect
 from pbflow.engine.errors import ValidationFailed
+from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
 
-
-@effect("append_record")
-def append_record(ctx: Context, *, target: str, fields: list[str]) -> None:
-    """Append the step's fields as one record to the list ``target`` (and keep them out of
-    the case's top-level data, where the next record would overwrite them)."""
-    entry = {name: ctx.values.get(name) for name in fields}
-    entry["recorded_on"] = ctx.today.isoformat()
-    entry["by"] = getattr(ctx.actor, "id", None)
-    ctx.data[target] = [*(ctx.data.get(target) or []), entry]
-    for name in fields:
-        ctx.data.pop(name, None)
+REGISTRY: dict[str, Rule] = {}
+effect = registrar(REGISTRY)
 
 
 @effect("set_material")

@@ -17,8 +17,11 @@ from sqlalchemy import select
 
 from pbflow.engine import actors
 from pbflow.engine.context import Block, Context
-from pbflow.engine.guards import guard
+from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
+
+REGISTRY: dict[str, Rule] = {}
+guard = registrar(REGISTRY)
 
 APPRAISAL_STATUSES = ("full", "probationary")
 GRADES = ("excellent", "qualified", "basically_qualified", "unqualified")

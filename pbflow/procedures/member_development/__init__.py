@@ -9,11 +9,13 @@ view, a person's progress, and the import of people part-way through.
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.member_development import demo, views
+from pbflow.procedures.member_development import demo, effects, guards, views
 
 procedure = Procedure(
     name="member_development",
     workflows=("member_development",),
+    guards=guards.REGISTRY,
+    effects=effects.REGISTRY,
     blueprint=views.bp,
     demo=demo.load,
     nav=(NavEntry("development.index", _l("Member development")),),

@@ -15,9 +15,12 @@ from flask_babel import gettext as _
 from pbflow import audit
 from pbflow.engine import actors, calendar
 from pbflow.engine.context import Context
-from pbflow.engine.effects import effect
 from pbflow.engine.errors import ValidationFailed
+from pbflow.engine.rules import Rule, registrar
 from pbflow.models import User
+
+REGISTRY: dict[str, Rule] = {}
+effect = registrar(REGISTRY)
 
 PERSON_KEYS = (
     "party_status",

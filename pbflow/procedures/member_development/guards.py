@@ -19,9 +19,12 @@ from sqlalchemy import select
 from pbflow.engine import actors, calendar
 from pbflow.engine.context import Block, Context
 from pbflow.engine.fields import parse_date
-from pbflow.engine.guards import guard
+from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, ProcessInstance
+
+REGISTRY: dict[str, Rule] = {}
+guard = registrar(REGISTRY)
 
 WORKFLOW = "member_development"
 

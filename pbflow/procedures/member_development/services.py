@@ -394,7 +394,6 @@ def _may_see_person(viewer: User, person: Person) -> bool:
 def progress(viewer: User, person_id: int) -> Progress:
     """Where a person stands in the five stages, what comes next and from when, and the
     earliest date they can become a full member. Their own page, or their branch's."""
-    from pbflow.engine import guards
     from pbflow.engine.context import Context
 
     person = db.session.get(Person, person_id)
@@ -434,6 +433,7 @@ def progress(viewer: User, person_id: int) -> Progress:
     if case.closed_at is not None:
         return result
     cs = runtime.load_case(case.id)
+    named = registry().rules.guards
     for t in d.transitions_from(case.state):
         if t.system_only or t.comment == "required" or t.trigger.startswith("adopt_"):
             continue
@@ -443,7 +443,7 @@ def progress(viewer: User, person_id: int) -> Progress:
         for rule in t.guards:
             if rule.params.get("field") in own:
                 continue
-            block = guards.REGISTRY[rule.name].fn(ctx, **rule.params)
+            block = named[rule.name].fn(ctx, **rule.params)
             if block is not None:
                 break
         result.next_steps.append(

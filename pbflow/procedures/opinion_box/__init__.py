@@ -9,11 +9,13 @@ the generic case page. Its models (tracking codes, rate counters) are in
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.opinion_box import demo, views
+from pbflow.procedures.opinion_box import demo, effects, guards, views
 
 procedure = Procedure(
     name="opinion_box",
     workflows=("opinion",),
+    guards=guards.REGISTRY,
+    effects=effects.REGISTRY,
     blueprint=views.bp,
     demo=demo.load,
     nav=(NavEntry("opinions.index", _l("Opinion box"), public=True),),

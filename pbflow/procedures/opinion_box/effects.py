@@ -15,10 +15,13 @@ from sqlalchemy import update
 from pbflow import audit
 from pbflow.engine import actors, calendar
 from pbflow.engine.context import Context
-from pbflow.engine.effects import effect
 from pbflow.engine.errors import ConcurrentChange, ValidationFailed
+from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
 from pbflow.models import ProcessInstance
+
+REGISTRY: dict[str, Rule] = {}
+effect = registrar(REGISTRY)
 
 
 @effect("opinion_answer_due")

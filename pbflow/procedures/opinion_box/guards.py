@@ -7,9 +7,12 @@ from sqlalchemy import select
 
 from pbflow.engine import actors
 from pbflow.engine.context import Block, Context
-from pbflow.engine.guards import guard
+from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
 from pbflow.models import Organization, User
+
+REGISTRY: dict[str, Rule] = {}
+guard = registrar(REGISTRY)
 
 
 @guard("opinion_anonymity")
