@@ -11,10 +11,9 @@ from flask import Flask, request
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event
 
-from pbflow.config import PROJECT_ROOT, build_config
+from pbflow.config import LOCALES, PROJECT_ROOT, build_config
 from pbflow.extensions import babel, csrf, db, login_manager, migrate
 
-LOCALES = ("zh", "en")
 log = logging.getLogger(__name__)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ("zh", "en")  # the languages pbflow speaks
 
 # name -> (config key, type, default, help)
 ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
