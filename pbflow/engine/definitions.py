@@ -35,7 +35,7 @@ FIELD_TYPES = (
     "file",
 )
 ROLE_SCOPES = ("org", "parent", "committee", "general_branch", "ancestor")
-# code_holder: whoever proved they hold a case's tracking code (the opinion box, see
+# code_holder: whoever proved they hold a case's tracking code (an anonymous submitter, see
 # actors.CodeHolder); never matched by a logged-in user as such.
 ACTOR_WORDS = ("subject", "submitter", "assignee", "system", "anyone", "code_holder")
 OVERDUE_ACTIONS = ("notify", "escalate")

@@ -2,7 +2,11 @@
 
 An effect takes the context and its keyword parameters from the workflow file. It changes the
 case's data (``ctx.data``), the assignee, or other records, and records an audit event for any
-record outside the case that it changes. Register new effects with ``@effect``.
+record outside the case that it changes.
+
+These are the engine's generic effects, registered with ``@effect``. A procedure's own effects
+live in its package and register into its own ``REGISTRY`` the same way (``registrar``); the
+app's rulebook gathers both (``registry.gather_rules``).
 """
 
 from __future__ import annotations

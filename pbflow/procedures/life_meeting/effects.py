@@ -2,8 +2,8 @@
 
 Lists of records that belong to one case (heart-to-heart talks, study sessions, inspection
 materials, appraisal grades, progress notes) are kept in the case's ``data`` and written by
-these effects, so each entry is one audited transition with its fields in the trail, and the
-guards in ``guards_meetings`` judge the lists.
+these effects and the engine's generic ``append_record``, so each entry is one audited
+transition with its fields in the trail, and the guards in ``guards.py`` judge the lists.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Guards of the life meeting and rectification workflows (DOMAIN.md section 2).
 
 The lists a life meeting collects (heart-to-heart talks, inspection materials, appraisal
-grades) live in the case's ``data``, written by the effects in ``effects_meetings``; these
+grades) live in the case's ``data``, written by the effects in ``effects.py``; these
 guards read them. Several guards take ``only_if: "field=value"`` so one workflow serves both
 the democratic and the organizational life meeting (a rule that applies to one kind only).
 """

@@ -3,7 +3,7 @@
 Each guard reads the case (``ctx.data``), the person it is about (``ctx.subject()``) and the
 workflow's settings, and refuses with a reason a branch secretary can read, plus the date from
 which the rule will be met where that is a matter of time. The records they read (assessments,
-introducers' opinions, approval extensions) are written by ``effects_development`` and by the
+introducers' opinions, approval extensions) are written by ``effects.py`` and by the
 generic ``append_record`` effect.
 """
 
