@@ -205,17 +205,18 @@ def test_the_shared_commands_are_not_changed_by_a_procedure_s_own(app, runner):
 # --- mistakes in the code or the configuration stop the app -----------------------------------
 
 
-def test_an_unknown_procedure_name_stops_the_app(tmp_path):
+@pytest.mark.parametrize("typo", ["opinions", "opinion-box", "../opinion_box"])
+def test_an_unknown_procedure_name_stops_the_app(tmp_path, typo):
     config = {
         "INSTANCE_PATH": tmp_path,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}",
         "SECRET_KEY": "test",
-        "PBFLOW_PROCEDURES": ["activity_funding", "opinions"],
+        "PBFLOW_PROCEDURES": ["activity_funding", typo],
     }
     with pytest.raises(ValueError) as exc:
         create_app(config)
     assert str(exc.value) == (
-        "PBFLOW_PROCEDURES: there is no procedure 'opinions' (shipped: " + ", ".join(SHIPPED) + ")"
+        f"PBFLOW_PROCEDURES: there is no procedure '{typo}' (shipped: " + ", ".join(SHIPPED) + ")"
     )
 
 

@@ -71,17 +71,15 @@ class Procedure:
 def load(name: str) -> Procedure:
     """The procedure declared by the package ``pbflow.procedures.<name>``."""
     module_name = f"{__name__}.{name}"
-    try:
-        if not name.isidentifier():
-            raise ModuleNotFoundError(name=module_name)
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise ValueError(
-            f"PBFLOW_PROCEDURES: there is no procedure '{name}' (shipped: {', '.join(SHIPPED)})"
-        ) from None
-    return module.procedure
+    if name.isidentifier():
+        try:
+            return importlib.import_module(module_name).procedure
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise  # the package is there but something it imports is not
+    raise ValueError(
+        f"PBFLOW_PROCEDURES: there is no procedure '{name}' (shipped: {', '.join(SHIPPED)})"
+    )
 
 
 def take_up(app: Flask) -> tuple[list[Procedure], list[Procedure]]:
