@@ -220,6 +220,18 @@ def test_an_unknown_procedure_name_stops_the_app(tmp_path, typo):
     )
 
 
+def test_a_procedure_named_twice_stops_the_app(tmp_path):
+    config = {
+        "INSTANCE_PATH": tmp_path,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+        "SECRET_KEY": "test",
+        "PBFLOW_PROCEDURES": ["activity_funding", "opinion_box", "activity_funding"],
+    }
+    with pytest.raises(ValueError) as exc:
+        create_app(config)
+    assert str(exc.value) == "PBFLOW_PROCEDURES names activity_funding more than once"
+
+
 def test_a_guard_or_effect_name_may_be_registered_once():
     development = load("member_development")
     copy = Procedure(name="copy", guards={"min_age": development.guards["min_age"]})
