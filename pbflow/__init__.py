@@ -11,10 +11,9 @@ from flask import Flask, request
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event
 
-from pbflow.config import PROJECT_ROOT, build_config
+from pbflow.config import LOCALES, PROJECT_ROOT, build_config
 from pbflow.extensions import babel, csrf, db, login_manager, migrate
 
-LOCALES = ("zh", "en")
 log = logging.getLogger(__name__)
 
 
@@ -71,12 +70,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from pbflow import audit, models  # noqa: F401 - registers the models
     from pbflow.engine.registry import init_registry
+    from pbflow.procedures import take_up
 
     audit.install_session_hooks(FlaskSession)
     from pbflow import security_log
 
     security_log.install_session_hooks(FlaskSession)  # after audit's: one lock order
-    registry = init_registry(app)
+    procedures, left_out = take_up(app)
+    registry = init_registry(app, procedures, left_out)
     for error in registry.errors:
         log.error("workflow definition refused: %s", error)
 
@@ -86,9 +87,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from pbflow.web import register_web
 
-    register_web(app)
+    register_web(app, procedures)
 
     from pbflow.cli import register_cli
 
-    register_cli(app)
+    register_cli(app, procedures)
     return app

@@ -7,9 +7,10 @@ table, ordered by id) and compared: a case or meeting changed with SQL, with no 
 
 Cases: ``case_started`` opens a case at version 1; each ``transition`` moves it to its
 ``to_state`` and adds one to the version (the engine's optimistic lock counter), at the event's
-organization. Meetings (pbflow/services/meetings.py): ``meeting_recorded`` carries the whole
-record (``snapshot``) and its files; each ``meeting_edited`` carries the fields it changed and
-the files it added, and adds one to the version.
+organization. Meetings (``pbflow/procedures/three_meetings/services.py``):
+``meeting_recorded`` carries the whole record (``snapshot``) and its files; each
+``meeting_edited`` carries the fields it changed and the files it added, and adds one to the
+version.
 
 Rows can change while a verification runs: a row that differs from the replay is compared again
 with the events written after the walk's head, at each step; only a row that matches no step is
@@ -134,7 +135,7 @@ def _merge(items: Iterator[Any], groups: Iterator[tuple[int, list]], key: Any) -
 
 
 def meeting_fields(row: Any, attendance: Iterable[tuple]) -> dict[str, Any]:
-    """A meeting row and its attendance as ``services.meetings.snapshot`` writes them."""
+    """A meeting row and its attendance as ``three_meetings.services.snapshot`` writes them."""
     attendance = list(attendance)
     return {
         "meeting_type": row.meeting_type,

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from pbflow.engine.errors import DomainError
+
+if TYPE_CHECKING:
+    from pbflow.procedures import Procedure
 
 pbflow_cli = AppGroup("pbflow", help="pbflow administration.")
 
@@ -257,22 +260,25 @@ pbflow_cli.add_command(wf_cli)
 @wf_cli.command("check")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 def wf_check(files: tuple[str, ...]) -> None:
-    """Validate the workflow files (all of workflows/, or the FILES given)."""
+    """Validate the workflow files (all of workflows/, or the FILES given) against the
+    generic guards and effects and those of the installed procedures."""
     from pathlib import Path
 
     from pbflow.engine.definitions import load_dir, load_file
     from pbflow.engine.errors import DefinitionError
+    from pbflow.engine.registry import registry
 
+    rules = registry().rules
     errors: list[DefinitionError] = []
     found = []
     if files:
         for f in files:
             try:
-                found.append(load_file(Path(f)))
+                found.append(load_file(Path(f), rules))
             except DefinitionError as exc:
                 errors.append(exc)
     else:
-        defs, errors = load_dir(Path(current_app.config["PBFLOW_WORKFLOWS_DIR"]))
+        defs, errors = load_dir(Path(current_app.config["PBFLOW_WORKFLOWS_DIR"]), rules)
         found = list(defs.values())
     for d in found:
         click.echo(
@@ -477,16 +483,14 @@ def tick_cmd(now_text: str | None) -> None:
     click.echo(report.summary())
     for case_id, problem in report.failed:
         click.echo(f"case {case_id}: {problem}", err=True)
-    from pbflow.services import compliance
+    from pbflow.procedures import installed
 
-    meetings_report = compliance.tick(now)
-    click.echo(meetings_report.summary())
-    for org_id, problem in meetings_report.failed:
-        click.echo(f"organization {org_id}: {problem}", err=True)
-    from pbflow.services import opinions
-
-    # The opinion box's rate-limit keys must not outlive their window (README, anonymity).
-    opinions.forget_past_windows(now)
+    for procedure in installed():
+        if procedure.tick is not None:
+            summary, problems = procedure.tick(now)
+            click.echo(summary)
+            for problem in problems:
+                click.echo(problem, err=True)
     _checkpoint()
 
 
@@ -646,5 +650,10 @@ def audit_grants(role: str, apply: bool) -> None:
         click.echo(stmt + ";")
 
 
-def register_cli(app: Flask) -> None:
-    app.cli.add_command(pbflow_cli)
+def register_cli(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
+    """``flask pbflow ...``: the shared commands and those of each installed procedure."""
+    group = AppGroup(pbflow_cli.name, help=pbflow_cli.help, commands=dict(pbflow_cli.commands))
+    for procedure in procedures:
+        if procedure.cli is not None:
+            group.add_command(procedure.cli)
+    app.cli.add_command(group)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ("zh", "en")  # the languages pbflow speaks
 
 # name -> (config key, type, default, help)
 ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
@@ -32,6 +33,12 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         str,
         str(PROJECT_ROOT / "workflows"),
         "Folder of workflow definition files (*.yaml).",
+    ),
+    "PBFLOW_PROCEDURES": (
+        "PBFLOW_PROCEDURES",
+        list,
+        None,
+        "Procedures to install, comma-separated (packages in pbflow/procedures/); default all.",
     ),
     "PBFLOW_UPLOAD_DIR": (
         "PBFLOW_UPLOAD_DIR",
@@ -116,6 +123,8 @@ def _coerce(kind: type, raw: str) -> Any:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if kind is int:
         return int(raw)
+    if kind is list:
+        return [item.strip() for item in raw.split(",") if item.strip()]
     return raw
 
 

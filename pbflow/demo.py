@@ -2,32 +2,25 @@
 role, and cases in various states. Loaded by ``pbflow init --demo`` only into an empty
 database, through the same service functions as real use (so it is all in the audit trail).
 
-Each procedure adds its own demo cases in a module listed in ``EXTENSIONS``; such a module
-has ``load(world: DemoWorld) -> None``.
+Each installed procedure adds its own demo cases with its ``demo`` hook (see
+``pbflow.procedures.Procedure``), called with the :class:`DemoWorld`, in the order the
+procedures are taken up.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
 from pbflow import clock
-from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, User
+from pbflow.procedures import installed
 from pbflow.services import accounts
 
 PASSWORD = "pbflow-demo"
-
-# Modules that add demo cases for one procedure each (see the module docstring).
-EXTENSIONS: list[str] = [
-    "pbflow.demo_meetings",
-    "pbflow.demo_opinions",
-    "pbflow.demo_development",
-]
 
 # username, display name, [(org code, role)], person org code or None, party status
 PEOPLE: list[tuple[str, str, list[tuple[str, str]], str | None, str]] = [
@@ -149,37 +142,6 @@ def _people(world: DemoWorld) -> None:
     db.session.commit()
 
 
-def _funding_cases(world: DemoWorld) -> None:
-    u = world.user
-    base = {"venue": "矿史馆", "budget": "交通、资料、场地布置", "participants": "30"}
-    day = (clock.today() + timedelta(days=20)).isoformat()
-
-    def new(purpose: str, amount: str, who: str = "yang.zuzhi", org: str = "b1") -> int:
-        case = runtime.start(
-            "activity_funding",
-            world.orgs[org],
-            u(who),
-            {**base, "purpose": purpose, "amount": amount, "activity_date": day},
-        )
-        return case.id
-
-    new("“七一”主题党日参观学习", "1800")
-    c = new("安全生产知识竞赛", "2600")
-    runtime.fire(c, "submit", u("yang.zuzhi"))
-    c = new("党史学习教育专题讲座", "3200")
-    runtime.fire(c, "submit", u("yang.zuzhi"))
-    runtime.fire(c, "secretary_approve", u("chen.shuji"))
-    c = new("红色教育基地研学", "12000")
-    runtime.fire(c, "submit", u("yang.zuzhi"))
-    runtime.fire(c, "secretary_approve", u("chen.shuji"))
-    runtime.fire(c, "forward_to_committee", u("zhou.zongzhi"))
-    c = new("退休老党员慰问", "1500", who="guo.shuji", org="b2")
-    runtime.fire(c, "submit", u("guo.shuji"))
-    c = new("书记讲党课资料印制", "600", who="gao.shuji", org="b3")
-    runtime.fire(c, "submit", u("gao.shuji"))
-    runtime.fire(c, "return_for_changes", u("gao.shuji"), comment="预算请列明印制数量")
-
-
 def is_empty() -> bool:
     return not db.session.execute(select(func.count()).select_from(Organization)).scalar()
 
@@ -200,9 +162,9 @@ def load_if_empty() -> DemoWorld | None:
         )
     db.session.commit()
     _people(world)
-    _funding_cases(world)
-    for module in EXTENSIONS:
-        importlib.import_module(module).load(world)
+    for procedure in installed():
+        if procedure.demo is not None:
+            procedure.demo(world)
     return world
 
 

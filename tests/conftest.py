@@ -119,6 +119,8 @@ def app(request, tmp_path):
     }
     if hasattr(request, "node") and request.node.get_closest_marker("workflows_dir"):
         config["PBFLOW_WORKFLOWS_DIR"] = request.node.get_closest_marker("workflows_dir").args[0]
+    if hasattr(request, "node") and request.node.get_closest_marker("procedures"):
+        config["PBFLOW_PROCEDURES"] = request.node.get_closest_marker("procedures").args[0]
     if backend == "sqlite":
         template = request.getfixturevalue("sqlite_template")
         target = tmp_path / "test.sqlite3"

@@ -16,8 +16,8 @@ from sqlalchemy import select, text
 from pbflow import audit, audit_keys
 from pbflow.engine import runtime
 from pbflow.extensions import db
-from pbflow.services import meetings
-from pbflow.services.meetings import MeetingInput
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.test_audit import REQUEST
 
 CHECKPOINT_TRIGGERS = {
@@ -205,7 +205,7 @@ def test_a_meeting_changed_with_sql_is_named_and_audited_edits_are_not(insider, 
 
 
 def test_the_record_check_matches_the_meeting_snapshot(world):
-    """audit_state reads meetings the way services.meetings.snapshot writes them."""
+    """audit_state reads meetings the way three_meetings.services.snapshot writes them."""
     from pbflow import audit_state
     from pbflow.models import Meeting
 

@@ -12,12 +12,13 @@ from pbflow import audit
 from pbflow.engine import runtime
 from pbflow.engine.definitions import load_dir, parse
 from pbflow.engine.errors import DefinitionError, InvalidState
-from pbflow.engine.registry import Registry, registry
+from pbflow.engine.registry import Registry, gather_rules, registry
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, WorkflowDefinition
 from tests.conftest import TEST_WORKFLOWS, audit_actions
 
 REAL_WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+GENERIC = gather_rules()  # the engine's own guards and effects, no procedure's
 
 BASE = """\
 id: mini
@@ -64,7 +65,7 @@ def _variant(*pairs: str) -> str:
 
 def _refusal(text: str) -> DefinitionError:
     with pytest.raises(DefinitionError) as exc:
-        parse(text, "workflows/mini.yaml")
+        parse(text, "workflows/mini.yaml", GENERIC)
     assert str(exc.value).startswith("workflows/mini.yaml")
     return exc.value
 
@@ -74,7 +75,7 @@ def _add_transition(yaml_text: str) -> str:
 
 
 def test_the_base_file_is_valid():
-    d = parse(BASE, "workflows/mini.yaml")
+    d = parse(BASE, "workflows/mini.yaml", GENERIC)
     assert d.id == "mini" and d.initial == "draft" and d.states["done"].final
     assert d.transition("review", "approve").dest == "done"
 
@@ -239,6 +240,7 @@ def test_duplicate_trigger_through_a_star_source():
             " label: {zh: 撤销, en: Cancel}}\n"
         ),
         "mini.yaml",
+        GENERIC,
     )
     assert d.transition("draft", "cancel") and d.transition("review", "cancel")
     assert d.transition("done", "cancel") is None
@@ -280,9 +282,9 @@ def _with_vote(electorate="full_members", passed="pass_vote", by="system") -> st
 
 
 def test_vote_block_checks():
-    d = parse(_with_vote(), "mini.yaml")
+    d = parse(_with_vote(), "mini.yaml", GENERIC)
     assert d.states["review"].vote.electorate == "full_members"
-    assert parse(_with_vote("role:committee@committee"), "mini.yaml")
+    assert parse(_with_vote("role:committee@committee"), "mini.yaml", GENERIC)
     err = _refusal(_with_vote("all_members"))
     assert "unknown electorate 'all_members'" in err.problem and err.line == 19
     err = _refusal(_with_vote("role:chairman"))
@@ -301,8 +303,8 @@ def test_due_and_on_overdue_checks():
             "    label: {zh: 审核, en: Review}\n", "    label: {zh: 审核, en: Review}\n" + extra
         )
 
-    assert parse(review("    due: {setting: limit, unit: working_days}\n"), "mini.yaml")
-    assert parse(review("    due: {days: 5, from: held_on}\n"), "mini.yaml")
+    assert parse(review("    due: {setting: limit, unit: working_days}\n"), "mini.yaml", GENERIC)
+    assert parse(review("    due: {days: 5, from: held_on}\n"), "mini.yaml", GENERIC)
     err = _refusal(review("    on_overdue: [notify]\n"))
     assert "state 'review': on_overdue needs a due time" in err.problem
     err = _refusal(review("    due: {setting: nope}\n"))
@@ -351,7 +353,7 @@ def test_load_dir_collects_every_error_and_duplicate_ids(tmp_path):
     (tmp_path / "c.yaml").write_text("id: [broken\n", encoding="utf-8")
     (tmp_path / "d.yaml").write_text(_variant("dest: done", "dest: nowhere"), encoding="utf-8")
     (tmp_path / "notes.txt").write_text("not a workflow", encoding="utf-8")
-    found, errors = load_dir(tmp_path)
+    found, errors = load_dir(tmp_path, GENERIC)
     assert list(found) == ["mini"] and found["mini"].path.endswith("a.yaml")
     problems = {Path(e.path).name: e.problem for e in errors}
     assert set(problems) == {"b.yaml", "c.yaml", "d.yaml"}
@@ -360,12 +362,13 @@ def test_load_dir_collects_every_error_and_duplicate_ids(tmp_path):
     assert "unknown destination state 'nowhere'" in problems["d.yaml"]
 
 
-def test_the_real_and_the_test_workflows_all_load():
+def test_the_real_and_the_test_workflows_all_load(app):
+    rules = registry().rules  # with every shipped procedure installed
     for folder in (REAL_WORKFLOWS, TEST_WORKFLOWS):
-        found, errors = load_dir(folder)
+        found, errors = load_dir(folder, rules)
         assert errors == []
         assert len(found) == len(list(folder.glob("*.yaml")))
-    assert "activity_funding" in load_dir(REAL_WORKFLOWS)[0]
+    assert "activity_funding" in load_dir(REAL_WORKFLOWS, rules)[0]
 
 
 def test_workflows_check_command_reports_the_file(runner, tmp_path):
@@ -456,12 +459,12 @@ def test_stored_parses_old_text_in_a_fresh_process(world, tmp_path):
     (folder / "guarded.yaml").write_text(V2, encoding="utf-8")
 
     # A new process (as after a deploy) sees only version 2 in the files.
-    fresh = Registry(folder)
+    fresh = Registry(folder, reg.rules)
     fresh.reload()
     assert fresh.get("guarded").version == "2"
     old = fresh.stored(case.definition_id)
     assert old.version == "1" and "closed_by_system" in old.states
-    assert old.content_hash == parse(V1, "x").content_hash
+    assert old.content_hash == parse(V1, "x", GENERIC).content_hash
     assert fresh.stored(case.definition_id) is old  # parsed once
 
 

@@ -137,9 +137,9 @@ def person_id_of_user(user_id: int) -> int | None:
 class CodeHolder:
     """Whoever proved they hold the tracking code of case ``case_id``.
 
-    Only ``services.opinions`` makes one, after checking the code for that very case; it
+    Only a procedure's service makes one, after checking the code for that very case; it
     matches the ``code_holder`` rule of that case and nothing else. It is not a login: the
-    audit trail records it as "anonymous" (no user id), so an anonymous opinion stays so.
+    audit trail records it as "anonymous" (no user id), so an anonymous submitter stays so.
     """
 
     case_id: int
@@ -152,7 +152,7 @@ def matches(rule: ActorRule, user: User | None, case: Any) -> bool:
     if isinstance(user, CodeHolder):
         return rule.kind == "code_holder" and case.id is not None and user.case_id == case.id
     if user is None or not isinstance(user, User):
-        if rule.kind == "anyone":  # the public opinion box: no login needed
+        if rule.kind == "anyone":  # a public form: no login needed
             return user == "anonymous"
         return rule.kind == "system" and user in (None, "system")
     if rule.kind == "role":

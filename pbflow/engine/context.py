@@ -82,7 +82,7 @@ class Context:
         return self.case.data.get(name)
 
     def date_value(self, name: str) -> date | None:
-        """A date field of the case, or a key date of its subject (``subject.activist_on``)."""
+        """A date field of the case, or a date of its subject's profile (``subject.<column>``)."""
         if name.startswith("subject."):
             person = self.subject()
             raw = getattr(person, name.split(".", 1)[1], None) if person else None

@@ -17,6 +17,7 @@ import yaml
 
 from pbflow.clock import COARSE_UNITS
 from pbflow.engine.errors import DefinitionError
+from pbflow.engine.rules import Rulebook
 from pbflow.models.org import ORG_KINDS
 from pbflow.models.people import ROLES
 
@@ -35,7 +36,7 @@ FIELD_TYPES = (
     "file",
 )
 ROLE_SCOPES = ("org", "parent", "committee", "general_branch", "ancestor")
-# code_holder: whoever proved they hold a case's tracking code (the opinion box, see
+# code_holder: whoever proved they hold a case's tracking code (an anonymous submitter, see
 # actors.CodeHolder); never matched by a logged-in user as such.
 ACTOR_WORDS = ("subject", "submitter", "assignee", "system", "anyone", "code_holder")
 OVERDUE_ACTIONS = ("notify", "escalate")
@@ -43,6 +44,15 @@ QUORUMS = ("none", "more_than_half", "two_thirds")
 PASS_MARKS = ("more_than_half", "two_thirds")
 VOTE_MODES = ("ballot", "meeting")
 DUE_UNITS = ("days", "working_days", "months")
+ELECTORATES = {"full_members"}
+
+
+def parse_role_electorate(electorate: str) -> tuple[str, str] | None:
+    """``role:NAME`` or ``role:NAME@SCOPE`` (scope as in a ``by`` rule's ``at``)."""
+    if not electorate.startswith("role:"):
+        return None
+    role, _sep, scope = electorate[5:].partition("@")
+    return role, scope or "org"
 
 
 # --- YAML with line numbers -----------------------------------------------------------------
@@ -415,7 +425,8 @@ class _Parser:
             )
         return tuple(specs)
 
-    def rules(self, node: Any, what: str, registry: dict[str, Any], kind: str, parent: Any = None):
+    def rules(self, node: Any, what: str, book: Rulebook, kind: str, parent: Any = None):
+        registry = book.of(kind)
         if node is None:
             return ()
         if not isinstance(node, list):
@@ -430,6 +441,12 @@ class _Parser:
             else:
                 raise self.fail(f"{what}: cannot read {kind} {item!r}", parent)
             where = item if isinstance(item, dict) else _key_at(parent, f"{kind}s")
+            if name not in registry and (kind, name) in book.elsewhere:
+                raise self.fail(
+                    f"{what}: {kind} '{name}' belongs to the procedure "
+                    f"'{book.elsewhere[kind, name]}', which is not installed",
+                    where,
+                )
             if name not in registry:
                 raise self.fail(
                     f"{what}: unknown {kind} '{name}' (known: {', '.join(sorted(registry))})",
@@ -461,19 +478,20 @@ class _Parser:
         return DueSpec(amount, units[0], from_field=node.get("from"))
 
 
-# Parsed definitions by (text hash, path). A definition never changes once parsed (a changed
-# file is a new text, hence a new key), so every app in the process may share them.
-_PARSED: dict[tuple[str, str], Definition] = {}
+# Parsed definitions by (text hash, path, rulebook). A definition never changes once parsed (a
+# changed file is a new text, hence a new key), so every app in the process may share them.
+_PARSED: dict[tuple[str, str, tuple], Definition] = {}
 
 
-def parse(source: str, path: str) -> Definition:
-    """Parse and validate one workflow file's text; raise DefinitionError on the first problem."""
-    key = (hashlib.sha256(source.encode()).hexdigest(), path)
+def parse(source: str, path: str, rules: Rulebook) -> Definition:
+    """Parse and validate one workflow file's text against the guards and effects ``rules``
+    offers; raise DefinitionError on the first problem."""
+    key = (hashlib.sha256(source.encode()).hexdigest(), path, rules.key)
     cached = _PARSED.get(key)
     if cached is not None:
         return cached
     try:
-        definition = _parse(source, path)
+        definition = _parse(source, path, rules)
     except (TypeError, AttributeError, ValueError, KeyError) as exc:
         # A shape no check above foresaw (a list where a mapping belongs...): still a refusal
         # naming the file, never a crash of whoever loads it.
@@ -482,9 +500,7 @@ def parse(source: str, path: str) -> Definition:
     return definition
 
 
-def _parse(source: str, path: str) -> Definition:
-    from pbflow.engine import effects, guards  # registries; imported late to avoid a cycle
-
+def _parse(source: str, path: str, rules: Rulebook) -> Definition:
     try:
         raw = yaml.load(source, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except DefinitionError as exc:
@@ -519,6 +535,12 @@ def _parse(source: str, path: str) -> Definition:
     wf_id = str(raw["id"])
     if not wf_id.isidentifier():
         raise p.fail(f"id '{wf_id}' must be a lower-case identifier", raw)
+    if ("workflow", wf_id) in rules.elsewhere:
+        raise p.fail(
+            f"workflow '{wf_id}' belongs to the procedure "
+            f"'{rules.elsewhere['workflow', wf_id]}', which is not installed",
+            _key_at(raw, "id"),
+        )
     run_by = raw["run_by"] if isinstance(raw["run_by"], list) else [raw["run_by"]]
     for kind in run_by:
         if kind not in ORG_KINDS:
@@ -601,10 +623,8 @@ def _parse(source: str, path: str) -> Definition:
             if not modes or any(m not in VOTE_MODES for m in modes):
                 raise p.fail(f"{what}: vote mode must be ballot and/or meeting", v)
             electorate = str(v["electorate"])
-            from pbflow.engine import votes
-
-            parsed = votes.parse_role_electorate(electorate)
-            if electorate not in votes.ELECTORATES and not (
+            parsed = parse_role_electorate(electorate)
+            if electorate not in ELECTORATES and not (
                 parsed and parsed[0] in ROLES and parsed[1] in ROLE_SCOPES
             ):
                 raise p.fail(
@@ -702,8 +722,8 @@ def _parse(source: str, path: str) -> Definition:
                 label=p.label(item["label"], what, item),
                 by=p.actor_rules(item["by"], what, item),
                 fields=fields,
-                guards=p.rules(item.get("guards"), what, guards.REGISTRY, "guard", item),
-                effects=p.rules(item.get("effects"), what, effects.REGISTRY, "effect", item),
+                guards=p.rules(item.get("guards"), what, rules, "guard", item),
+                effects=p.rules(item.get("effects"), what, rules, "effect", item),
                 comment=comment,
                 show_blocked=bool(item.get("show_blocked", True)),
                 line=_line(item),
@@ -720,8 +740,8 @@ def _parse(source: str, path: str) -> Definition:
         run_by=tuple(run_by),
         start_by=p.actor_rules(start["by"], "start", start),
         start_fields=start_fields,
-        start_effects=p.rules(start.get("effects"), "start", effects.REGISTRY, "effect", start),
-        start_guards=p.rules(start.get("guards"), "start", guards.REGISTRY, "guard", start),
+        start_effects=p.rules(start.get("effects"), "start", rules, "effect", start),
+        start_guards=p.rules(start.get("guards"), "start", rules, "guard", start),
         subject=subject,
         title_template=start.get("title"),
         settings=settings,
@@ -805,21 +825,21 @@ def _check_graph(p: _Parser, d: Definition) -> None:
                 )
 
 
-def load_file(path: Path) -> Definition:
+def load_file(path: Path, rules: Rulebook) -> Definition:
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError(str(path), f"cannot read file: {exc}") from None
-    return parse(source, str(path))
+    return parse(source, str(path), rules)
 
 
-def load_dir(folder: Path) -> tuple[dict[str, Definition], list[DefinitionError]]:
+def load_dir(folder: Path, rules: Rulebook) -> tuple[dict[str, Definition], list[DefinitionError]]:
     """Every ``*.yaml`` in the folder; problems are collected so one bad file names them all."""
     found: dict[str, Definition] = {}
     errors: list[DefinitionError] = []
     for path in sorted(Path(folder).glob("*.yaml")):
         try:
-            d = load_file(path)
+            d = load_file(path, rules)
         except DefinitionError as exc:
             errors.append(exc)
             continue

@@ -2,9 +2,13 @@
 
 An effect takes the context and its keyword parameters from the workflow file. It changes the
 case's data (``ctx.data``), the assignee, or other records, and records an audit event for any
-record outside the case that it changes. It dates what it writes with ``ctx.now`` and
-``ctx.today`` (never the clock itself): an anonymous step's time is coarsened there
-(``anonymous_time``). Register new effects with ``@effect``.
+record outside the case that it changes.
+
+These are the engine's generic effects, registered with ``@effect``. A procedure's own effects
+live in its package and register into its own ``REGISTRY`` the same way (``registrar``); the
+app's rulebook gathers both (``registry.gather_rules``). Effects date what they write with
+``ctx.now`` and ``ctx.today`` (never the clock itself): an anonymous step's time is coarsened
+there (``anonymous_time``).
 """
 
 from __future__ import annotations
@@ -49,8 +53,13 @@ def clear(ctx: Context, *, fields: list[str]) -> None:
         ctx.data.pop(name, None)
 
 
-from pbflow.engine import (  # noqa: E402 - workflow modules register on import
-    effects_development,  # noqa: F401
-    effects_meetings,  # noqa: F401
-    effects_opinion,  # noqa: F401
-)
+@effect("append_record")
+def append_record(ctx: Context, *, target: str, fields: list[str]) -> None:
+    """Append the step's fields as one record to the list ``target`` (and keep them out of
+    the case's top-level data, where the next record would overwrite them)."""
+    entry = {name: ctx.values.get(name) for name in fields}
+    entry["recorded_on"] = ctx.today.isoformat()
+    entry["by"] = getattr(ctx.actor, "id", None)
+    ctx.data[target] = [*(ctx.data.get(target) or []), entry]
+    for name in fields:
+        ctx.data.pop(name, None)

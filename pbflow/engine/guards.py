@@ -2,7 +2,11 @@
 
 A guard takes the context and its keyword parameters from the workflow file and returns
 ``None`` when the rule is met, or a :class:`Block` with the reason and, where the rule is a
-matter of time, the date from which it will be met. Register new guards with ``@guard``.
+matter of time, the date from which it will be met.
+
+These are the engine's generic guards, registered with ``@guard``. A procedure's own guards
+live in its package and register into its own ``REGISTRY`` the same way (``registrar``); the
+app's rulebook gathers both (``registry.gather_rules``).
 """
 
 from __future__ import annotations
@@ -157,7 +161,7 @@ def max_time_since(
 
 @guard("all_children_closed")
 def all_children_closed(ctx: Context, *, workflow: str | None = None) -> Block | None:
-    """Every child case (for example each rectification item) must be closed first."""
+    """Every child case (for example each item of a list the case opened) must be closed first."""
     from pbflow.models import ProcessInstance
 
     stmt = select(func.count()).where(
@@ -169,10 +173,3 @@ def all_children_closed(ctx: Context, *, workflow: str | None = None) -> Block |
     if open_count:
         return Block(_("%(n)s linked item(s) are still open.", n=open_count))
     return None
-
-
-from pbflow.engine import (  # noqa: E402 - workflow modules register on import
-    guards_development,  # noqa: F401
-    guards_meetings,  # noqa: F401
-    guards_opinion,  # noqa: F401
-)

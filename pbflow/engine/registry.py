@@ -1,21 +1,26 @@
 """Definitions in memory: the files' current versions and every stored version, with their
 machines, each built once per process and shared by all requests (definitions never change
-once stored: a changed file is a new version with a new hash)."""
+once stored: a changed file is a new version with a new hash); and the rulebook they are read
+against, gathered from the engine's generic guards and effects and the installed procedures'."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
 from transitions import Machine
 
 from pbflow import audit, clock
+from pbflow.engine import effects, guards
 from pbflow.engine.definitions import Definition, load_dir, parse
 from pbflow.engine.errors import DefinitionError, NotFound
+from pbflow.engine.rules import Rule, Rulebook
 from pbflow.extensions import db
 from pbflow.models import WorkflowDefinition
 
@@ -86,9 +91,49 @@ def mermaid(d: Definition, current: str | None = None, locale: str = "zh") -> st
     return text
 
 
+def gather_rules(installed: Iterable[Any] = (), left_out: Iterable[Any] = ()) -> Rulebook:
+    """The engine's generic guards and effects with those of each installed procedure.
+
+    A procedure is anything with ``name``, ``workflows``, ``guards`` and ``effects`` (such as
+    ``pbflow.procedures.Procedure``). What only a ``left_out`` procedure has is noted, so that
+    a file needing it is refused with that procedure's name. A name given twice is a mistake
+    in the code, refused with ValueError when the app starts.
+    """
+    found: dict[str, dict[str, Rule]] = {
+        "guard": dict(guards.REGISTRY),
+        "effect": dict(effects.REGISTRY),
+    }
+    owners: dict[tuple[str, str], str] = {}
+    workflows: set[str] = set()
+    for procedure in installed:
+        workflows.update(procedure.workflows)
+        for kind, own in (("guard", procedure.guards), ("effect", procedure.effects)):
+            for name, rule in own.items():
+                if name in found[kind]:
+                    other = owners.get((kind, name))
+                    where = f"the procedure '{other}'" if other else "the engine"
+                    raise ValueError(
+                        f"{kind} '{name}' of the procedure '{procedure.name}' is already "
+                        f"registered by {where}"
+                    )
+                found[kind][name] = rule
+                owners[kind, name] = procedure.name
+    elsewhere: dict[tuple[str, str], str] = {}
+    for procedure in left_out:
+        for kind, own in (("guard", procedure.guards), ("effect", procedure.effects)):
+            for name in own:
+                if name not in found[kind]:
+                    elsewhere.setdefault((kind, name), procedure.name)
+        for workflow_id in procedure.workflows:
+            if workflow_id not in workflows:
+                elsewhere.setdefault(("workflow", workflow_id), procedure.name)
+    return Rulebook(found["guard"], found["effect"], elsewhere)
+
+
 @dataclass
 class Registry:
     folder: Path
+    rules: Rulebook
     current: dict[str, Definition] = field(default_factory=dict)
     errors: list[DefinitionError] = field(default_factory=list)
     _stored: dict[int, Definition] = field(default_factory=dict)
@@ -96,7 +141,7 @@ class Registry:
     _machines: dict[str, Machine] = field(default_factory=dict)
 
     def reload(self) -> None:
-        self.current, self.errors = load_dir(self.folder)
+        self.current, self.errors = load_dir(self.folder, self.rules)
 
     def get(self, workflow_id: str) -> Definition:
         try:
@@ -121,7 +166,9 @@ class Registry:
             if current and current.content_hash == row.content_hash:
                 d = current
             else:
-                d = parse(row.source, f"{row.workflow_id} (stored revision {row.revision})")
+                d = parse(
+                    row.source, f"{row.workflow_id} (stored revision {row.revision})", self.rules
+                )
             self._stored[definition_id] = d
         return d
 
@@ -175,8 +222,10 @@ def registry() -> Registry:
     return current_app.extensions["pbflow_registry"]
 
 
-def init_registry(app) -> Registry:
-    reg = Registry(Path(app.config["PBFLOW_WORKFLOWS_DIR"]))
+def init_registry(app, installed: Iterable[Any] = (), left_out: Iterable[Any] = ()) -> Registry:
+    """The app's registry: the workflow files read against the generic guards and effects and
+    those of the ``installed`` procedures (see :func:`gather_rules`)."""
+    reg = Registry(Path(app.config["PBFLOW_WORKFLOWS_DIR"]), gather_rules(installed, left_out))
     reg.reload()
     app.extensions["pbflow_registry"] = reg
     return reg

@@ -1,10 +1,12 @@
-"""Shared machinery of the guard and effect registries: named functions with checked params."""
+"""Shared machinery of the guard and effect registries: named functions with checked params,
+and the rulebook a workflow file is checked against."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -49,3 +51,23 @@ def registrar(registry: dict[str, Rule]) -> Callable[[str], Callable]:
         return wrap
 
     return register
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """The named guards and effects workflow files may use: the engine's generic ones and those
+    of the installed procedures. ``elsewhere`` names, for a guard, effect or workflow id that
+    only a procedure left out provides, that procedure, so a file needing it is refused with a
+    reason an operator can act on."""
+
+    guards: Mapping[str, Rule]
+    effects: Mapping[str, Rule]
+    elsewhere: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (kind, name)
+
+    def of(self, kind: str) -> Mapping[str, Rule]:
+        return self.guards if kind == "guard" else self.effects
+
+    @cached_property
+    def key(self) -> tuple[frozenset, ...]:
+        """Equal for rulebooks that accept and refuse the same files (a parse cache key)."""
+        return tuple(frozenset(m.items()) for m in (self.guards, self.effects, self.elsewhere))

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm.util import identity_key
 
 from pbflow import audit, clock
-from pbflow.engine import actors, calendar, effects, fastsql, fields, guards
+from pbflow.engine import actors, calendar, fastsql, fields
 from pbflow.engine.context import Block, CaseState, Context
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec, TransitionSpec
 from pbflow.engine.errors import (
@@ -126,16 +126,18 @@ def compute_due(d: Definition, state: StateSpec, ctx: Context) -> datetime | Non
 
 
 def _run_guards(rules, ctx: Context) -> Block | None:
+    named = registry().rules.guards
     for rule in rules:
-        block = guards.REGISTRY[rule.name].fn(ctx, **rule.params)
+        block = named[rule.name].fn(ctx, **rule.params)
         if block is not None:
             return block
     return None
 
 
 def _apply_effects(rules, ctx: Context) -> None:
+    named = registry().rules.effects
     for rule in rules:
-        effects.REGISTRY[rule.name].fn(ctx, **rule.params)
+        named[rule.name].fn(ctx, **rule.params)
 
 
 def _check_comment(t: TransitionSpec, comment: str | None) -> str | None:

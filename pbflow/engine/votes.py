@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from pbflow import audit
 from pbflow.engine import actors
 from pbflow.engine.context import CaseState
-from pbflow.engine.definitions import Definition, VoteSpec
+from pbflow.engine.definitions import Definition, VoteSpec, parse_role_electorate
 from pbflow.engine.errors import GuardRefused, InvalidState, NotAllowed, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
@@ -41,17 +41,6 @@ def _full_members(case: CaseState, on: date | None) -> list[Person]:
     if on is not None:
         stmt = stmt.where((Person.full_member_on.is_(None)) | (Person.full_member_on <= on))
     return list(db.session.execute(stmt).scalars())
-
-
-ELECTORATES = {"full_members"}
-
-
-def parse_role_electorate(electorate: str) -> tuple[str, str] | None:
-    """``role:NAME`` or ``role:NAME@SCOPE`` (scope as in a ``by`` rule's ``at``)."""
-    if not electorate.startswith("role:"):
-        return None
-    role, _sep, scope = electorate[5:].partition("@")
-    return role, scope or "org"
 
 
 def vote_org_ids(vote: VoteSpec, case: CaseState) -> list[int]:

@@ -749,7 +749,7 @@ def change_own_password(user: User, current: str, new: str, confirm: str) -> Non
 
 def set_locale(user: User, locale: str | None) -> None:
     """The user's page language; None follows the browser. Recorded in the security log."""
-    from pbflow import LOCALES
+    from pbflow.config import LOCALES
 
     locale = locale or None
     if locale is not None and locale not in LOCALES:

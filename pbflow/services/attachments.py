@@ -245,7 +245,7 @@ def store(
 
 def attach_to_case(actor: User, case_id: int, upload: Upload) -> Attachment:
     """The case page's "attach a file": one transaction, refused on a closed case."""
-    from pbflow.services.cases import get_visible_case
+    from pbflow.services.visibility import get_visible_case
 
     try:
         case = get_visible_case(actor, case_id)
@@ -292,7 +292,7 @@ def open_download(actor: User, attachment_id: int) -> Download:
     """A file for ``actor`` to download, audited; NotFound when they may not see it (so the
     answer does not reveal that the file exists)."""
     from pbflow.engine import actors
-    from pbflow.services.cases import can_view
+    from pbflow.services.visibility import can_view
 
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None:

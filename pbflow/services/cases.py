@@ -1,13 +1,12 @@
-"""Cases as people see them: who may see one, the case page, the case list, starting a case,
-taking a step with its uploaded files, voting.
+"""Cases as people see them: the case page, the case list, starting a case, taking a step
+with its uploaded files, voting.
 
 Everything here works for any workflow file: labels, fields and states come from the case's
 own definition version, never from workflow-specific code. Pages, the JSON API and the CLI call
 these functions; the rules themselves stay in the engine.
 
-Visibility (:func:`can_view`) is the one rule every page that shows a case uses. A case the
-user may not see is answered with "not found" rather than "forbidden", so that case numbers do
-not reveal what exists in other organizations.
+Who may see a case is decided in :mod:`pbflow.services.visibility`, the one rule every page
+that shows a case uses.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from pbflow.models import (
 )
 from pbflow.services import attachments
 from pbflow.services.attachments import Upload
+from pbflow.services.visibility import can_view, get_visible_case, may_record_resolution, snapshot
 
 P = ProcessInstance
 PAGE_SIZE = 25
@@ -49,94 +49,8 @@ PICKER_LIMIT = 500
 REF_TYPES = ("user", "person", "persons", "file")
 
 
-# --- who may see a case ---------------------------------------------------------------------
-
-
 def _my_person_id(user: User) -> int | None:
     return actors.person_id_of_user(user.id)
-
-
-def may_vote(user: User, case: Any) -> bool:
-    """Whether the user may cast an online ballot in the case's open vote now."""
-    if case.closed_at is not None:
-        return False
-    vote = registry().stored(case.definition_id).states[case.state].vote
-    return (
-        vote is not None
-        and "ballot" in vote.mode
-        and user.id in votes.electorate_users(vote, _snapshot(case))
-    )
-
-
-def may_record_resolution(user: User, case: Any) -> bool:
-    """Whether the user belongs to those who record a meeting's vote on this case now."""
-    if case.closed_at is not None:
-        return False
-    vote = registry().stored(case.definition_id).states[case.state].vote
-    if vote is None or "meeting" not in vote.mode:
-        return False
-    body = votes.vote_org_ids(vote, _snapshot(case))
-    return any(actors.has_role(user.id, role, body) for role in votes.RECORDER_ROLES)
-
-
-def can_act_now(user: User, case: Any) -> bool:
-    """The engine would let the user take a (non-automatic) step, vote or record a vote."""
-    if case.closed_at is not None:
-        return False
-    d = registry().stored(case.definition_id)
-    if any(
-        not t.system_only and actors.may_act(t.by, user, case)
-        for t in d.transitions_from(case.state)
-    ):
-        return True
-    return may_vote(user, case) or may_record_resolution(user, case)
-
-
-def can_view(user: User, case: Any) -> bool:
-    """THE visibility rule for a case (ProcessInstance or CaseState): a reading role at its
-    organization or above; or being its subject, submitter or assignee; or anyone the engine
-    lets act on it now (a named field's person, a voter, a recorder)."""
-    if user is None or not getattr(user, "is_authenticated", False):
-        return False
-    if actors.can_read_org(user, case.org_id):
-        return True
-    if user.id in (case.submitter_user_id, case.assignee_user_id):
-        return True
-    pid = _my_person_id(user)
-    if pid is not None and case.subject_person_id == pid:
-        return True
-    return can_act_now(user, case)
-
-
-def get_visible_case(user: User, case_id: int) -> ProcessInstance:
-    """The case, or NotFound when it does not exist or the user may not see it."""
-    case = db.session.get(ProcessInstance, case_id)
-    if case is None or not can_view(user, case):
-        raise NotFound(_("No such case, or you may not see it."))
-    return case
-
-
-def _snapshot(case: Any) -> CaseState:
-    if isinstance(case, CaseState):
-        return case
-    return CaseState(
-        id=case.id,
-        definition_id=case.definition_id,
-        workflow_id=case.workflow_id,
-        org_id=case.org_id,
-        state=case.state,
-        data=dict(case.data or {}),
-        version=case.version,
-        entered_version=case.entered_version,
-        subject_person_id=case.subject_person_id,
-        submitter_user_id=case.submitter_user_id,
-        assignee_user_id=case.assignee_user_id,
-        parent_id=case.parent_id,
-        created_at=case.created_at,
-        state_entered_at=case.state_entered_at,
-        closed_at=case.closed_at,
-        title=case.title,
-    )
 
 
 # --- field labels and values ----------------------------------------------------------------
@@ -473,7 +387,7 @@ def picker_options(org_id: int, kinds: set[str]) -> dict[str, list[tuple[int, st
 
 
 def _vote_view(user: User, case: ProcessInstance, today: date) -> VoteView | None:
-    snap = _snapshot(case)
+    snap = snapshot(case)
     status = votes.status(snap) if case.closed_at is None else None
     if status is None:
         return None
@@ -516,7 +430,7 @@ def case_page(user: User, case_id: int, locale: str) -> CaseView:
     data = dict(case.data or {})
     specs = field_specs(d)
     refs = Refs.load(specs, data)
-    actions = runtime.available_actions(_snapshot(case), user)
+    actions = runtime.available_actions(snapshot(case), user)
     kinds = {f.type for a in actions for f in a.fields}
     atts = list(
         db.session.execute(

@@ -15,7 +15,7 @@ MAX_LENGTH = 5000
 
 def add_comment(actor: User, case_id: int, body: str | None) -> Comment:
     """Add a comment to a case the actor may see (one transaction, audited)."""
-    from pbflow.services.cases import get_visible_case
+    from pbflow.services.visibility import get_visible_case
 
     text = (body or "").strip()
     try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import get_locale
@@ -12,6 +13,9 @@ from flask_wtf.csrf import CSRFError
 from pbflow import clock
 from pbflow.engine.errors import DomainError
 from pbflow.extensions import db, login_manager
+
+if TYPE_CHECKING:
+    from pbflow.procedures import Procedure
 
 
 def wants_json() -> bool:
@@ -24,7 +28,9 @@ def _error_page(status: int, title: str, message: str):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
-def register_web(app: Flask) -> None:
+def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
+    """The shared blueprints, then each procedure's pages, links, case-page panels and the
+    functions its templates call; error pages and template helpers."""
     from pbflow.models import User
     from pbflow.web import auth, home
 
@@ -68,15 +74,13 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(security_pages.bp)
     app.register_blueprint(account.bp)
-    from pbflow.web import meetings
-
-    app.register_blueprint(meetings.bp)
-    from pbflow.web import opinions
-
-    app.register_blueprint(opinions.bp)
-    from pbflow.web import development
-
-    app.register_blueprint(development.bp)
+    for procedure in procedures:
+        if procedure.blueprint is not None:
+            app.register_blueprint(procedure.blueprint)
+        for name, fn in procedure.template_globals.items():
+            app.add_template_global(fn, name)
+    app.jinja_env.globals["nav_entries"] = tuple(e for p in procedures for e in p.nav)
+    app.jinja_env.globals["case_panels"] = tuple(t for p in procedures for t in p.case_panels)
 
     @app.errorhandler(403)
     def forbidden(_e):

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import refresh
 from flask_login import current_user, login_required, login_user
 
-from pbflow import LOCALES
+from pbflow.config import LOCALES
 from pbflow.engine.errors import DomainError
 from pbflow.services import accounts
 

@@ -1,0 +1,102 @@
+"""The procedures pbflow runs, one package each, and the one interface they plug in through.
+
+A procedure's package (``pbflow/procedures/<name>/``) holds what only that procedure needs: its
+guards and effects, its services, its pages (a blueprint), CLI commands if any, and its demo
+data. Its workflow files stay in ``workflows/``, its templates in ``templates/<name>/``, its
+tests in ``tests/<name>/``, and its models, if it has any, in ``pbflow/models/`` (one module per
+concern: Alembic compares the migrations with every model, so all of them are imported there).
+
+The package's ``__init__`` declares ``procedure = Procedure(...)``. ``create_app`` takes up the
+procedures ``PBFLOW_PROCEDURES`` names (by default every one in ``SHIPPED``, in that order):
+the engine's guard and effect registries fill from them, their blueprints, CLI commands, links
+and case-page panels are registered, and ``pbflow init --demo`` and ``pbflow tick`` call their
+hooks. The engine itself imports no procedure.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    import click
+    from flask import Blueprint
+
+    from pbflow.engine.rules import Rule
+
+# The procedures that come with pbflow, in the order they are taken up: their links in the top
+# bar, their demo data and their panels on the case page follow this order.
+SHIPPED = (
+    "activity_funding",
+    "three_meetings",
+    "life_meeting",
+    "opinion_box",
+    "member_development",
+)
+
+
+@dataclass(frozen=True)
+class NavEntry:
+    """A link in the top bar, for everyone (``public``) or only for those logged in."""
+
+    endpoint: str
+    label: Any  # a lazy gettext string, translated when the page is drawn
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """What one procedure brings to pbflow; all but ``name`` may be left out."""
+
+    name: str  # its package's name, and the name of its templates/ and tests/ folders
+    workflows: tuple[str, ...] = ()  # ids of its workflow files in workflows/
+    guards: Mapping[str, Rule] = field(default_factory=dict)  # named rules its files use
+    effects: Mapping[str, Rule] = field(default_factory=dict)
+    blueprint: Blueprint | None = None  # its pages
+    cli: click.Group | None = None  # commands under `flask --app app pbflow`
+    demo: Callable[[Any], None] | None = None  # adds its demo data to `pbflow init --demo`
+    # Its part of `pbflow tick` (given the time to act as of, None for now): a summary line
+    # and one line per problem.
+    tick: Callable[[datetime | None], tuple[str, list[str]]] | None = None
+    nav: tuple[NavEntry, ...] = ()  # its links in the top bar
+    case_panels: tuple[str, ...] = ()  # templates the case page includes (``case`` is set)
+    template_globals: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+
+def load(name: str) -> Procedure:
+    """The procedure declared by the package ``pbflow.procedures.<name>``."""
+    module_name = f"{__name__}.{name}"
+    if name.isidentifier():
+        try:
+            return importlib.import_module(module_name).procedure
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise  # the package is there but something it imports is not
+    raise ValueError(
+        f"PBFLOW_PROCEDURES: there is no procedure '{name}' (shipped: {', '.join(SHIPPED)})"
+    )
+
+
+def take_up(app: Flask) -> tuple[list[Procedure], list[Procedure]]:
+    """The procedures to install (``PBFLOW_PROCEDURES``: names, or Procedure objects), kept in
+    ``app.extensions``, and the shipped ones left out (so that a workflow file needing one of
+    those can be refused with its name)."""
+    chosen = app.config.get("PBFLOW_PROCEDURES") or SHIPPED
+    installed = [p if isinstance(p, Procedure) else load(p) for p in chosen]
+    names = [p.name for p in installed]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"PBFLOW_PROCEDURES names {', '.join(twice)} more than once")
+    left_out = [load(name) for name in SHIPPED if name not in names]
+    app.extensions["pbflow_procedures"] = installed
+    return installed, left_out
+
+
+def installed(app: Flask | None = None) -> list[Procedure]:
+    """The procedures installed in the (current) app, in the order they were taken up."""
+    return (app or current_app).extensions["pbflow_procedures"]

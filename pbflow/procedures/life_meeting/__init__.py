@@ -1,0 +1,19 @@
+"""Democratic and organizational life meetings (DOMAIN.md section 2), with rectification.
+
+Two workflows: ``life_meeting`` from the plan to the report, and ``rectification``, one child
+case per item of the rectification list, which the life meeting's case page shows as a panel.
+The life meeting's steps are taken on the generic case page, so there is no blueprint.
+"""
+
+from pbflow.procedures import Procedure
+from pbflow.procedures.life_meeting import demo, effects, guards, services
+
+procedure = Procedure(
+    name="life_meeting",
+    workflows=("life_meeting", "rectification"),
+    guards=guards.REGISTRY,
+    effects=effects.REGISTRY,
+    demo=demo.load,
+    case_panels=("life_meeting/_rectification_panel.html",),
+    template_globals={"rectification_panel": services.rectification_panel},
+)

@@ -1,0 +1,330 @@
+"""Guards of the life meeting and rectification workflows (DOMAIN.md section 2).
+
+The lists a life meeting collects (heart-to-heart talks, inspection materials, appraisal
+grades) live in the case's ``data``, written by the effects in ``effects.py``; these
+guards read them. Several guards take ``only_if: "field=value"`` so one workflow serves both
+the democratic and the organizational life meeting (a rule that applies to one kind only).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from fractions import Fraction
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from pbflow.engine import actors
+from pbflow.engine.context import Block, Context
+from pbflow.engine.rules import Rule, registrar
+from pbflow.extensions import db
+
+REGISTRY: dict[str, Rule] = {}
+guard = registrar(REGISTRY)
+
+APPRAISAL_STATUSES = ("full", "probationary")
+GRADES = ("excellent", "qualified", "basically_qualified", "unqualified")
+
+
+def _applies(ctx: Context, only_if: str | None) -> bool:
+    """``only_if: "kind=democratic"``: the guard applies only when the field has that value."""
+    if not only_if:
+        return True
+    name, _sep, expected = only_if.partition("=")
+    value = ctx.value(name.strip())
+    if isinstance(value, bool):
+        return str(value).lower() == expected.strip().lower()
+    return str(value) == expected.strip()
+
+
+def _ids(value: Any) -> list[int]:
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [int(v) for v in items]
+
+
+def ratio(text: Any) -> Fraction:
+    """A share written as "2/3" or 0.5 in a setting."""
+    return Fraction(str(text).strip())
+
+
+def person_names(ids: list[int]) -> str:
+    """ "A, B, C and 2 more" for refusal messages (one query)."""
+    from pbflow.models import Person
+
+    shown = ids[:5]
+    names = dict(
+        db.session.execute(select(Person.id, Person.name).where(Person.id.in_(shown))).all()
+    )
+    text = ", ".join(names.get(i, f"#{i}") for i in shown)
+    if len(ids) > len(shown):
+        text += _(" and %(n)s more", n=len(ids) - len(shown))
+    return text
+
+
+def participants(ctx: Context) -> list[int]:
+    return _ids(ctx.data.get("participants"))
+
+
+def missing_talks(ctx: Context) -> list[tuple[int, int]]:
+    """Pairs of participants that still have to talk, by the ``talks_rule`` setting.
+
+    ``principal_with_each`` (default): the principal leader (the secretary) with every other
+    participant. ``every_pair``: every two participants with each other.
+    """
+    people = participants(ctx)
+    principal = ctx.data.get("principal")
+    held: set[frozenset[int]] = set()
+    for talk in ctx.data.get("talks") or []:
+        for other in _ids(talk.get("talked_with")):
+            held.add(frozenset((int(talk["talker"]), other)))
+    if ctx.setting("talks_rule") == "every_pair":
+        wanted = [(a, b) for i, a in enumerate(people) for b in people[i + 1 :]]
+    else:
+        wanted = [(principal, p) for p in people if p != principal]
+    return [pair for pair in wanted if frozenset(pair) not in held]
+
+
+def missing_materials(ctx: Context) -> list[int]:
+    materials = ctx.data.get("materials") or {}
+    return [
+        p for p in participants(ctx) if (materials.get(str(p)) or {}).get("status") != "submitted"
+    ]
+
+
+@guard("talks_complete")
+def talks_complete(ctx: Context) -> Block | None:
+    """Every heart-to-heart talk the rule asks for has been recorded."""
+    missing = missing_talks(ctx)
+    if missing:
+        others = [b for _a, b in missing]
+        return Block(
+            _(
+                "Heart-to-heart talks are not complete: %(n)s still to hold (with %(names)s).",
+                n=len(missing),
+                names=person_names(others),
+            )
+        )
+    return None
+
+
+@guard("materials_complete")
+def materials_complete(ctx: Context) -> Block | None:
+    """Every participant's comparison and inspection material is in (and not sent back)."""
+    missing = missing_materials(ctx)
+    if missing:
+        return Block(
+            _(
+                "Inspection material is missing for %(names)s.",
+                names=person_names(missing),
+            )
+        )
+    return None
+
+
+@guard("materials_reviewed")
+def materials_reviewed(ctx: Context, *, setting: str, flag: str) -> Block | None:
+    """Where the superior reviews the materials (a setting), the review must have passed."""
+    if ctx.setting(setting) and not ctx.data.get(flag):
+        return Block(_("The superior has not yet approved the inspection materials."))
+    return None
+
+
+@guard("participants_only")
+def participants_only(ctx: Context, *, field: str) -> Block | None:
+    """The people named in ``field`` must be participants of the meeting."""
+    people = set(participants(ctx))
+    outsiders = [p for p in _ids(ctx.value(field)) if p not in people]
+    if outsiders:
+        return Block(
+            _("%(names)s are not participants of this meeting.", names=person_names(outsiders))
+        )
+    return None
+
+
+@guard("self_unless_role")
+def self_unless_role(ctx: Context, *, field: str, roles: list[str]) -> Block | None:
+    """A participant acts for themselves; only the named roles may act for someone else."""
+    actor_id = getattr(ctx.actor, "id", None)
+    if actor_id is None:
+        return None
+    if any(actors.has_role(actor_id, role, [ctx.case.org_id]) for role in roles):
+        return None
+    if ctx.value(field) != actors.person_id_of_user(actor_id):
+        return Block(_("You may only do this for yourself."))
+    return None
+
+
+@guard("attendance_quorum")
+def attendance_quorum(ctx: Context, *, field: str, setting: str) -> Block | None:
+    """Those present must be at least the set share (two thirds by default) of participants."""
+    people = participants(ctx)
+    present = set(_ids(ctx.value(field))) & set(people)
+    need = ratio(ctx.setting(setting))
+    if not people or Fraction(len(present), len(people)) < need:
+        return Block(
+            _(
+                "Only %(present)s of %(total)s participants attended; at least %(share)s must.",
+                present=len(present),
+                total=len(people),
+                share=str(need),
+            )
+        )
+    return None
+
+
+@guard("superior_user")
+def superior_user(ctx: Context, *, field: str) -> Block | None:
+    """The user in ``field`` must hold a role at an organization above the case's."""
+    user_id = ctx.value(field)
+    if user_id in (None, ""):
+        return Block(_("'%(field)s' has not been recorded yet.", field=field))
+    node = actors.org_index().get(ctx.case.org_id)
+    above = set(node.ancestor_ids()[:-1]) if node else set()
+    if not any(oid in above for oid, _role in actors.roles_of(int(user_id))):
+        return Block(_("The person named must belong to a superior organization."))
+    return None
+
+
+@guard("lead_time")
+def lead_time(
+    ctx: Context, *, field: str, setting: str, only_if: str | None = None
+) -> Block | None:
+    """The date in ``field`` must lie at least the set number of days ahead (plan reported
+    to the superior ahead of time)."""
+    if not _applies(ctx, only_if):
+        return None
+    days = int(ctx.setting(setting) or 0)
+    when = ctx.date_value(field)
+    if when is None:
+        return Block(_("'%(field)s' has not been recorded yet.", field=field))
+    if days and when < ctx.today + timedelta(days=days):
+        return Block(
+            _(
+                "The plan must reach the superior at least %(n)s days before the meeting; "
+                "choose a date from %(date)s.",
+                n=days,
+                date=(ctx.today + timedelta(days=days)).isoformat(),
+            )
+        )
+    return None
+
+
+@guard("late_needs_reason")
+def late_needs_reason(ctx: Context, *, field: str, setting: str, reason_field: str) -> Block | None:
+    """After the time limit from ``field`` a step still goes through, but only with a reason."""
+    start = ctx.date_value(field)
+    if start is None:
+        return Block(_("'%(field)s' has not been recorded yet.", field=field))
+    due = start + timedelta(days=int(ctx.setting(setting)))
+    if ctx.today > due and not (ctx.value(reason_field) or "").strip():
+        return Block(
+            _(
+                "The report was due on %(date)s; it is late, so give the reason for the delay.",
+                date=due.isoformat(),
+            )
+        )
+    return None
+
+
+@guard("org_kind_for_choice")
+def org_kind_for_choice(ctx: Context, *, field: str, value: str, kinds: list[str]) -> Block | None:
+    """A choice (for example a democratic life meeting) is only for some organization kinds."""
+    if ctx.value(field) != value:
+        return None
+    node = actors.org_index().get(ctx.case.org_id)
+    if node is None or node.kind not in kinds:
+        return Block(_("This kind of meeting is held by a party committee's leadership team."))
+    return None
+
+
+def appraisal_members(org_id: int) -> list[int]:
+    """Full and probationary members of the organization and the groups below it."""
+    from pbflow.models import Organization, Person
+
+    node = actors.org_index().get(org_id)
+    path = node.path if node else "/none/"
+    return list(
+        db.session.execute(
+            select(Person.id)
+            .join(Organization, Organization.id == Person.org_id)
+            .where(
+                Organization.path.startswith(path),
+                Person.active,
+                Person.party_status.in_(APPRAISAL_STATUSES),
+            )
+            .order_by(Person.id)
+        ).scalars()
+    )
+
+
+def _grades_after(ctx: Context, members_field: str | None, grade_field: str | None) -> dict:
+    grades = dict(ctx.data.get("grades") or {})
+    if members_field and grade_field:
+        for pid in _ids(ctx.value(members_field)):
+            grades[str(pid)] = ctx.value(grade_field)
+    return grades
+
+
+@guard("appraisal_members_only")
+def appraisal_members_only(ctx: Context, *, field: str) -> Block | None:
+    """Only members of the organization are appraised here."""
+    members = set(appraisal_members(ctx.case.org_id))
+    outsiders = [p for p in _ids(ctx.value(field)) if p not in members]
+    if outsiders:
+        return Block(
+            _(
+                "%(names)s are not full or probationary members of this organization.",
+                names=person_names(outsiders),
+            )
+        )
+    return None
+
+
+@guard("excellent_share")
+def excellent_share(
+    ctx: Context,
+    *,
+    setting: str,
+    members_field: str | None = None,
+    grade_field: str | None = None,
+) -> Block | None:
+    """ "Excellent" may go to at most the set share (one third) of the members appraised."""
+    grades = _grades_after(ctx, members_field, grade_field)
+    total = len(appraisal_members(ctx.case.org_id))
+    limit = int(ratio(ctx.setting(setting)) * total)
+    excellent = sum(1 for g in grades.values() if g == "excellent")
+    if excellent > limit:
+        return Block(
+            _(
+                "At most %(limit)s of %(total)s members may be rated excellent (%(n)s would be).",
+                limit=limit,
+                total=total,
+                n=excellent,
+            )
+        )
+    return None
+
+
+@guard("appraisal_complete")
+def appraisal_complete(
+    ctx: Context, *, decision_field: str, only_if: str | None = None
+) -> Block | None:
+    """Where the meeting includes the democratic appraisal, every member has a grade and the
+    branch's decision is recorded."""
+    if not _applies(ctx, only_if):
+        return None
+    grades = ctx.data.get("grades") or {}
+    missing = [p for p in appraisal_members(ctx.case.org_id) if str(p) not in grades]
+    if missing:
+        return Block(
+            _(
+                "The democratic appraisal has no grade yet for %(names)s.",
+                names=person_names(missing),
+            )
+        )
+    if not (ctx.value(decision_field) or ""):
+        return Block(_("Record the branch's decision on the appraisal."))
+    return None

@@ -1,0 +1,22 @@
+"""Developing a new member (DOMAIN.md section 1): five stages, 25 steps.
+
+Every step is a transition of ``workflows/member_development.yaml`` taken on the generic case
+page; the package adds the rules of those steps, the effects that move a person's party status
+and key dates, and the pages that read across cases: the branch's pipeline, the committee's
+view, a person's progress, and the import of people part-way through.
+"""
+
+from flask_babel import lazy_gettext as _l
+
+from pbflow.procedures import NavEntry, Procedure
+from pbflow.procedures.member_development import demo, effects, guards, views
+
+procedure = Procedure(
+    name="member_development",
+    workflows=("member_development",),
+    guards=guards.REGISTRY,
+    effects=effects.REGISTRY,
+    blueprint=views.bp,
+    demo=demo.load,
+    nav=(NavEntry("development.index", _l("Member development")),),
+)

@@ -1,0 +1,733 @@
+"""Developing new members around the ``member_development`` workflow (DOMAIN.md section 1).
+
+What this module adds to the generic case machinery: the applicant's own application, the
+earliest date someone can become a full member if every later step goes as fast as the rules
+allow, the branch's pipeline, a person's progress through the five stages, the committee's
+view across its branches, and the import of people already part-way through.
+
+Every step itself is a transition of ``workflows/member_development.yaml``; nothing here
+moves a case or a person's status except through ``engine.runtime``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
+
+from pbflow import audit, clock
+from pbflow.engine import actors, calendar, runtime
+from pbflow.engine.definitions import Definition
+from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
+from pbflow.engine.fields import parse_date
+from pbflow.engine.registry import registry
+from pbflow.extensions import db
+from pbflow.models import Organization, Person, ProcessInstance, User
+
+WORKFLOW = "member_development"
+STAGES = ("application", "activist", "target", "admission", "probation")
+ENDED = ("rejected", "withdrawn", "cancelled")
+BRANCH_ROLES = ("secretary", "deputy_secretary", "organizing_member")
+# States in which the admission resolution is passed and probation is dated from it.
+_AWAITING_APPROVAL = ("superior_talk", "admission_approval", "approval_correction")
+_ON_PROBATION = (
+    "admission_filing",
+    "probation",
+    "conversion_discussion",
+    "conversion_meeting",
+    "conversion_approval",
+    "archiving",
+)
+_BEFORE_ACTIVIST = ("applied", "application_returned", "applicant")
+_BEFORE_TARGET = (*_BEFORE_ACTIVIST, "activist_filing", "activist", "target_filing")
+_PREREVIEW_ON = ("prereview", "admission_form", "introducer_opinions", "admission_meeting")
+
+
+def definition() -> Definition:
+    return registry().get(WORKFLOW)
+
+
+def _date(value: Any) -> date | None:
+    if value in (None, ""):
+        return None
+    return value if isinstance(value, date) else parse_date(value)
+
+
+# --- applying -------------------------------------------------------------------------------
+
+
+def apply(user: User, values: Mapping[str, Any], *, uploads: Mapping[str, Any] | None = None):
+    """The applicant's own written application to the branch their member profile is in."""
+    from pbflow.services import cases
+
+    pid = actors.person_id_of_user(user.id)
+    if pid is None:
+        raise ValidationFailed(_("Your account has no member profile to apply with."))
+    org_id = db.session.execute(select(Person.org_id).where(Person.id == pid)).scalar_one()
+    values = {**dict(values), "person": pid}
+    return cases.start_case(user, WORKFLOW, org_id, values, uploads=uploads)
+
+
+# --- the earliest date of full membership ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyDates:
+    """A person's party status and key dates, as the workflow keeps them."""
+
+    party_status: str
+    applied_on: date | None = None
+    activist_on: date | None = None
+    target_on: date | None = None
+    admitted_on: date | None = None
+    probation_end_on: date | None = None
+    full_member_on: date | None = None
+
+    @classmethod
+    def of(cls, person: Any) -> KeyDates:
+        return cls(
+            person.party_status,
+            person.applied_on,
+            person.activist_on,
+            person.target_on,
+            person.admitted_on,
+            person.probation_end_on,
+            person.full_member_on,
+        )
+
+
+def earliest_full_membership(
+    state: str,
+    data: Mapping[str, Any],
+    person: KeyDates,
+    settings: Mapping[str, Any],
+    today: date,
+) -> date | None:
+    """The earliest date the person can become a full member if every later step is taken as
+    soon as the rules allow; None once the case has ended without it.
+
+    The chain of minimum times (DOMAIN 1.3-1.24): activist no earlier than the configured
+    months after the application; development target one year after becoming an activist;
+    pre-review after the public notice's working days (and, if no training is recorded yet,
+    after a three-day training starting today); the admission resolution at the earliest on
+    the day of pre-review; probation of one year from the resolution (plus an extension
+    proposed or approved); party standing counts from the day probation ends.
+    """
+    if state in ENDED:
+        return None
+    if person.party_status == "full" or state == "archived":
+        return person.full_member_on
+    if state in _ON_PROBATION and person.probation_end_on:
+        end = person.probation_end_on
+        if state in ("conversion_meeting", "conversion_approval") and (
+            data.get("proposed_outcome") == "extend"
+        ):
+            end = calendar.add_months(end, int(data.get("extension_months") or 0))
+        return end
+    resolution = _date(data.get("admission_resolution_date"))
+    if state in _AWAITING_APPROVAL and resolution:
+        return calendar.add_months(resolution, 12)
+    return calendar.add_months(_earliest_admission(state, data, person, settings, today), 12)
+
+
+def _earliest_admission(state, data, person: KeyDates, settings, today: date) -> date:
+    if state in _PREREVIEW_ON:
+        return today
+    applied = person.applied_on or _date(data.get("application_date")) or today
+    if state in _BEFORE_ACTIVIST or person.activist_on is None:
+        months = int(settings.get("min_months_application_to_activist") or 0)
+        activist = max(today, calendar.add_months(applied, months))
+    else:
+        activist = person.activist_on
+    if state in _BEFORE_TARGET or person.target_on is None:
+        target = max(today, calendar.add_months(activist, 12))
+    else:
+        target = person.target_on
+    prereview = max(today, target)
+    notice_days = int(settings.get("public_notice_working_days") or 0)
+    if notice_days > 0:
+        started = _date(data.get("notice_start")) if state == "target" else None
+        prereview = max(prereview, calendar.add_working_days(started or prereview, notice_days))
+    if not data.get("training_end"):
+        prereview = max(prereview, today + timedelta(days=2))
+    return prereview
+
+
+def settings_for(org_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """The workflow's settings as they apply at each organization (overrides of the nearest
+    organization above win), read in one statement for any number of organizations."""
+    d = definition()
+    index = actors.org_index()
+    chains = {oid: index[oid].ancestor_ids() for oid in org_ids if oid in index}
+    needed = {a for chain in chains.values() for a in chain}
+    rows = (
+        dict(
+            db.session.execute(
+                select(Organization.id, Organization.settings).where(Organization.id.in_(needed))
+            ).all()
+        )
+        if needed
+        else {}
+    )
+    result = {}
+    for oid, chain in chains.items():
+        values = {name: spec.default for name, spec in d.settings.items()}
+        for ancestor in chain:  # root first, so the nearest override is applied last
+            values.update((rows.get(ancestor) or {}).get(WORKFLOW) or {})
+        result[oid] = values
+    return result
+
+
+# --- reading rights ---------------------------------------------------------------------------
+
+
+def require_read(viewer: User, org_id: int) -> None:
+    if not actors.can_read_org(viewer, org_id):
+        raise NotAllowed(_("You may not see this organization's member development."))
+
+
+def _next_step(d: Definition, state: str) -> Any:
+    """The step that moves a case forward from ``state`` (not a return, rejection or
+    automatic outcome): what the pipeline says a case is waiting for."""
+    for t in d.transitions_from(state):
+        if t.system_only or t.comment == "required" or t.trigger.startswith("adopt_"):
+            continue
+        if t.dest != state:
+            return t
+    return None
+
+
+# --- the branch's pipeline ------------------------------------------------------------------
+
+
+@dataclass
+class PipelineRow:
+    case_id: int
+    person_id: int | None
+    name: str
+    org_name: str
+    state: str
+    state_label: Any
+    stage: str | None
+    next_step: Any
+    due_at: datetime | None
+    overdue: bool
+    earliest_full: date | None
+    key_dates: KeyDates
+
+
+@dataclass
+class Pipeline:
+    org: actors.OrgNode
+    stages: list[tuple[str, Any, list[PipelineRow]]]
+    total: int
+    overdue: int
+
+
+def _open_cases(org: actors.OrgNode):
+    return (
+        select(
+            ProcessInstance.id,
+            ProcessInstance.definition_id,
+            ProcessInstance.org_id,
+            ProcessInstance.state,
+            ProcessInstance.data,
+            ProcessInstance.due_at,
+            Person.id.label("person_id"),
+            Person.name,
+            Person.party_status,
+            Person.applied_on,
+            Person.activist_on,
+            Person.target_on,
+            Person.admitted_on,
+            Person.probation_end_on,
+            Person.full_member_on,
+        )
+        .join(Organization, Organization.id == ProcessInstance.org_id)
+        .outerjoin(Person, Person.id == ProcessInstance.subject_person_id)
+        .where(
+            ProcessInstance.workflow_id == WORKFLOW,
+            ProcessInstance.closed_at.is_(None),
+            Organization.path.startswith(org.path),
+        )
+    )
+
+
+def pipeline(viewer: User, org_id: int) -> Pipeline:
+    """Open development cases at the organization and below, per stage, overdue first, then by
+    due date: who is due for what. A fixed number of statements whatever the number of cases."""
+    index = actors.org_index()
+    org = index.get(org_id)
+    if org is None:
+        raise NotFound(_("No such organization."))
+    require_read(viewer, org_id)
+    rows = db.session.execute(_open_cases(org)).all()
+    settings = settings_for({r.org_id for r in rows})
+    now, today = clock.now(), clock.today()
+    reg = registry()
+    by_stage: dict[str, list[PipelineRow]] = {s: [] for s in STAGES}
+    for r in rows:
+        d = reg.stored(r.definition_id)
+        spec = d.states[r.state]
+        dates = KeyDates(
+            r.party_status or "none",
+            r.applied_on,
+            r.activist_on,
+            r.target_on,
+            r.admitted_on,
+            r.probation_end_on,
+            r.full_member_on,
+        )
+        nxt = _next_step(d, r.state)
+        by_stage.setdefault(spec.stage or "application", []).append(
+            PipelineRow(
+                case_id=r.id,
+                person_id=r.person_id,
+                name=r.name or "",
+                org_name=index[r.org_id].name,
+                state=r.state,
+                state_label=spec.label,
+                stage=spec.stage,
+                next_step=nxt.label if nxt else None,
+                due_at=r.due_at,
+                overdue=r.due_at is not None and r.due_at < now,
+                earliest_full=earliest_full_membership(
+                    r.state, r.data or {}, dates, settings[r.org_id], today
+                ),
+                key_dates=dates,
+            )
+        )
+    d = definition()
+    stages = []
+    for key, items in by_stage.items():
+        items.sort(key=lambda x: (not x.overdue, x.due_at is None, x.due_at or now, x.name))
+        stages.append((key, d.stages.get(key, key), items))
+    return Pipeline(org, stages, len(rows), sum(1 for r in rows if r.due_at and r.due_at < now))
+
+
+# --- the committee's view across its branches ----------------------------------------------
+
+
+@dataclass
+class BranchRow:
+    org: actors.OrgNode
+    per_stage: dict[str, int]
+    overdue: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_stage.values())
+
+
+def overview(viewer: User, org_id: int) -> list[BranchRow]:
+    """For a committee (or general branch): each branch below it with its open cases per stage
+    and how many are overdue, in one grouped statement."""
+    index = actors.org_index()
+    org = index.get(org_id)
+    if org is None:
+        raise NotFound(_("No such organization."))
+    require_read(viewer, org_id)
+    now = clock.now()
+    overdue = func.sum(sql_case((ProcessInstance.due_at < now, 1), else_=0))
+    rows = db.session.execute(
+        select(ProcessInstance.org_id, ProcessInstance.state, func.count(), overdue)
+        .join(Organization, Organization.id == ProcessInstance.org_id)
+        .where(
+            ProcessInstance.workflow_id == WORKFLOW,
+            ProcessInstance.closed_at.is_(None),
+            Organization.path.startswith(org.path),
+        )
+        .group_by(ProcessInstance.org_id, ProcessInstance.state)
+    ).all()
+    d = definition()
+    branches = {
+        n.id: BranchRow(n, dict.fromkeys(STAGES, 0), 0)
+        for n in index.values()
+        if n.kind == "branch" and n.path.startswith(org.path)
+    }
+    for org_ref, state, count, late in rows:
+        row = branches.get(org_ref)
+        if row is None:
+            continue
+        spec = d.states.get(state)
+        stage = spec.stage if spec and spec.stage else "application"
+        row.per_stage[stage] += count
+        row.overdue += int(late or 0)
+    return sorted(branches.values(), key=lambda b: (-b.overdue, b.org.path))
+
+
+# --- a person's progress ------------------------------------------------------------------------
+
+
+@dataclass
+class NextStep:
+    label: Any
+    who: list[str]
+    enabled: bool
+    reason: str | None
+    available_from: date | None
+
+
+@dataclass
+class Progress:
+    person: Person
+    case: ProcessInstance | None
+    stages: list[tuple[str, Any, str]]  # key, label, done | current | upcoming | ended
+    state_label: Any = None
+    ended: bool = False
+    next_steps: list[NextStep] = field(default_factory=list)
+    earliest_full: date | None = None
+
+
+def _may_see_person(viewer: User, person: Person) -> bool:
+    return person.user_id == viewer.id or actors.can_read_org(viewer, person.org_id)
+
+
+def progress(viewer: User, person_id: int) -> Progress:
+    """Where a person stands in the five stages, what comes next and from when, and the
+    earliest date they can become a full member. Their own page, or their branch's."""
+    from pbflow.engine.context import Context
+
+    person = db.session.get(Person, person_id)
+    if person is None or not _may_see_person(viewer, person):
+        raise NotFound(_("No such person, or you may not see them."))
+    case = db.session.execute(
+        select(ProcessInstance)
+        .where(
+            ProcessInstance.workflow_id == WORKFLOW,
+            ProcessInstance.subject_person_id == person.id,
+        )
+        .order_by(ProcessInstance.closed_at.is_(None).desc(), ProcessInstance.id.desc())
+        .limit(1)
+    ).scalar()
+    d = definition()
+    if case is None:
+        return Progress(person, None, [(k, d.stages[k], "upcoming") for k in STAGES])
+    d = registry().stored(case.definition_id)
+    spec = d.states[case.state]
+    ended = case.state in ENDED
+    current = STAGES.index(spec.stage) if spec.stage in STAGES else None
+    if case.state == "archived":
+        current = len(STAGES)
+    elif ended:
+        current = _stage_reached(person)
+    stages = []
+    for i, key in enumerate(STAGES):
+        status = "done" if current is not None and i < current else "upcoming"
+        if i == current:
+            status = "ended" if ended else "current"
+        stages.append((key, d.stages[key], status))
+    result = Progress(person, case, stages, spec.label, ended)
+    settings = settings_for({case.org_id})[case.org_id]
+    result.earliest_full = earliest_full_membership(
+        case.state, case.data or {}, KeyDates.of(person), settings, clock.today()
+    )
+    if case.closed_at is not None:
+        return result
+    cs = runtime.load_case(case.id)
+    named = registry().rules.guards
+    for t in d.transitions_from(case.state):
+        if t.system_only or t.comment == "required" or t.trigger.startswith("adopt_"):
+            continue
+        own = {f.name for f in t.fields}
+        ctx = Context(d, cs, None, {}, t)
+        block = None
+        for rule in t.guards:
+            if rule.params.get("field") in own:
+                continue
+            block = named[rule.name].fn(ctx, **rule.params)
+            if block is not None:
+                break
+        result.next_steps.append(
+            NextStep(
+                t.label,
+                [rule.describe() for rule in t.by],
+                block is None,
+                block.reason if block else None,
+                block.available_from if block else None,
+            )
+        )
+    return result
+
+
+def _stage_reached(person: Person) -> int:
+    for i, key in reversed(
+        list(enumerate(("applied_on", "activist_on", "target_on", "admitted_on")))
+    ):
+        if getattr(person, key):
+            return i
+    return 0
+
+
+# --- import of people already part-way through ----------------------------------------------
+
+CSV_COLUMNS = (
+    "name",
+    "id_number",
+    "birth_date",
+    "gender",
+    "stage",
+    "application_date",
+    "talk_date",
+    "activist_on",
+    "target_on",
+    "admission_resolution_date",
+    "contacts",
+    "introducers",
+    "assessment_dates",
+    "oath_date",
+)
+# stage -> (adoption step, dates it needs)
+IMPORT_STAGES = {
+    "applied": (None, ("application_date",)),
+    "applicant": ("adopt_as_applicant", ("application_date", "talk_date")),
+    "activist": ("adopt_as_activist", ("application_date", "talk_date", "activist_on")),
+    "target": ("adopt_as_target", ("application_date", "talk_date", "activist_on", "target_on")),
+    "probationary": (
+        "adopt_as_probationary",
+        ("application_date", "talk_date", "activist_on", "target_on", "admission_resolution_date"),
+    ),
+}
+_DATES = (
+    "birth_date",
+    "application_date",
+    "talk_date",
+    "activist_on",
+    "target_on",
+    "admission_resolution_date",
+    "oath_date",
+)
+MAX_IMPORT_ROWS = 2000
+# Later records a line may carry, each only at the stage where its step is taken.
+_ONLY_AT = {
+    "contacts": "activist",
+    "assessment_dates": "activist",
+    "introducers": "target",
+    "oath_date": "probationary",
+}
+
+
+@dataclass
+class ImportReport:
+    created: list[int] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in (value or "").replace(",", ";").split(";") if v.strip()]
+
+
+def _read_rows(text: str, report: ImportReport) -> list[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in ("name", "stage", "application_date") if c not in header]
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if missing or unknown:
+        report.errors.append(
+            (
+                1,
+                _(
+                    "The header must name the columns %(cols)s (missing: %(missing)s; "
+                    "unknown: %(unknown)s).",
+                    cols=", ".join(CSV_COLUMNS),
+                    missing=", ".join(missing) or "-",
+                    unknown=", ".join(unknown) or "-",
+                ),
+            )
+        )
+        return []
+    rows = []
+    for raw in reader:
+        clean = {k.strip(): (v or "").strip() for k, v in raw.items() if k}
+        if any(clean.values()):
+            rows.append((reader.line_num, clean))
+    if len(rows) > MAX_IMPORT_ROWS:
+        report.errors.append((1, _("At most %(n)s rows at a time.", n=MAX_IMPORT_ROWS)))
+    return rows
+
+
+def _check_row(row: dict[str, str], known: dict[str, Person], seen: set[str]) -> list[str]:
+    """Problems a row has on its own (before any step is tried)."""
+    problems = []
+    stage = row.get("stage", "")
+    if stage not in IMPORT_STAGES:
+        problems.append(_("stage must be one of %(stages)s", stages=", ".join(IMPORT_STAGES)))
+    for name in _DATES:
+        if row.get(name):
+            try:
+                parse_date(row[name])
+            except ValueError:
+                problems.append(_("%(col)s must be a date like 2026-03-01", col=name))
+    if stage in IMPORT_STAGES:
+        for name in IMPORT_STAGES[stage][1]:
+            if not row.get(name):
+                problems.append(_("%(col)s is needed at stage %(stage)s", col=name, stage=stage))
+    number = row.get("id_number", "")
+    if number:
+        if number in seen:
+            problems.append(_("the ID number appears twice in the file"))
+        seen.add(number)
+    if not number or number not in known:
+        if not row.get("name"):
+            problems.append(_("name is required"))
+        if not row.get("birth_date"):
+            problems.append(_("birth_date is required for someone new (the age rule)"))
+    for col, only in _ONLY_AT.items():
+        if row.get(col) and stage in IMPORT_STAGES and stage != only:
+            problems.append(_("%(col)s can only be given at stage %(stage)s", col=col, stage=only))
+    for col in ("contacts", "introducers"):
+        for ref in _split(row.get(col, "")):
+            if ref not in known:
+                problems.append(_("%(col)s: no person with ID number %(ref)s", col=col, ref=ref))
+    return problems
+
+
+def import_csv(actor: User, org_id: int, data: bytes, *, filename: str = "") -> ImportReport:
+    """Start cases for people already part-way through the procedure, at the stage each line
+    names, with the dates of the steps taken on paper. Every line is checked (and every step
+    tried) first; any problem is reported by line number and nothing is written."""
+    from pbflow.engine.errors import DomainError
+
+    index = actors.org_index()
+    org = index.get(org_id)
+    if org is None:
+        raise NotFound(_("No such organization."))
+    if not any(actors.has_role(actor.id, r, [org_id]) for r in BRANCH_ROLES):
+        raise NotAllowed(
+            _("Only the branch secretary, deputy secretary or organizing member may import.")
+        )
+    report = ImportReport()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        report.errors.append((1, _("The file must be UTF-8 encoded CSV.")))
+        return report
+    rows = _read_rows(text, report)
+    if report.errors:
+        return report
+    numbers = {
+        ref
+        for _line, row in rows
+        for ref in [
+            row.get("id_number", ""),
+            *_split(row.get("contacts", "")),
+            *_split(row.get("introducers", "")),
+        ]
+        if ref
+    }
+    known = (
+        {
+            p.id_number: p
+            for p in db.session.execute(
+                select(Person).where(Person.id_number.in_(numbers))
+            ).scalars()
+        }
+        if numbers
+        else {}
+    )
+    seen: set[str] = set()
+    for line, row in rows:
+        for problem in _check_row(row, known, seen):
+            report.errors.append((line, problem))
+    if report.errors:
+        return report
+    try:
+        for line, row in rows:
+            try:
+                report.created.append(_import_row(actor, org, row, known))
+            except DomainError as exc:
+                report.errors.append((line, str(exc)))
+        if report.errors:
+            db.session.rollback()
+            report.created = []
+            return report
+        audit.record(
+            "development_import",
+            actor=actor,
+            org_id=org_id,
+            payload={
+                "filename": filename[:200],
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "cases": report.created,
+            },
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return report
+
+
+def _import_row(actor: User, org: actors.OrgNode, row: dict[str, str], known) -> int:
+    from pbflow.services.people import _GENDER_INPUT
+
+    number = row.get("id_number") or None
+    person = known.get(number) if number else None
+    if person is not None and f"/{org.id}/" not in index_path(person.org_id):
+        raise ValidationFailed(_("%(name)s belongs to another organization.", name=person.name))
+    if person is None:
+        person = Person(
+            name=row["name"],
+            id_number=number,
+            org_id=org.id,
+            birth_date=parse_date(row["birth_date"]),
+            gender=_GENDER_INPUT.get(row.get("gender", "").lower()),
+            party_status="none",
+        )
+        db.session.add(person)
+        db.session.flush()
+        audit.record(
+            "person_created",
+            actor=actor,
+            org_id=org.id,
+            payload={"person_id": person.id, "name": person.name, "via": "development_import"},
+        )
+    case = runtime.start(
+        WORKFLOW,
+        org.id,
+        actor,
+        {"person": person.id, "application_date": row["application_date"], "part_way": True},
+        commit=False,
+    )
+    trigger, needed = IMPORT_STAGES[row["stage"]]
+    if trigger:
+        values = {k: row[k] for k in needed if k != "application_date"}
+        runtime.fire_in_transaction(case.id, trigger, actor, values)
+    refs = {
+        col: [known[r].id for r in _split(row.get(col, ""))] for col in ("contacts", "introducers")
+    }
+    if refs["contacts"]:
+        runtime.fire_in_transaction(
+            case.id, "assign_contacts", actor, {"contacts": refs["contacts"]}
+        )
+    for day in _split(row.get("assessment_dates", "")):
+        runtime.fire_in_transaction(
+            case.id,
+            "record_assessment",
+            actor,
+            {"assessment_date": day, "assessment_opinion": _("Recorded on paper; imported.")},
+        )
+    if refs["introducers"]:
+        runtime.fire_in_transaction(
+            case.id, "assign_introducers", actor, {"introducers": refs["introducers"]}
+        )
+    if row.get("oath_date"):
+        runtime.fire_in_transaction(case.id, "record_oath", actor, {"oath_date": row["oath_date"]})
+    return case.id
+
+
+def index_path(org_id: int) -> str:
+    node = actors.org_index().get(org_id)
+    return node.path if node else ""

@@ -1,0 +1,30 @@
+"""Three meetings and one lesson (DOMAIN.md section 3): records of meetings, not a workflow.
+
+The branch records each meeting held (with attendance and minutes); the compliance calendar
+shows what each organization owes per month and quarter, and ``pbflow tick`` reminds
+secretaries before a period ends and records what was missed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+
+from pbflow.procedures import NavEntry, Procedure
+from pbflow.procedures.three_meetings import compliance, demo, views
+
+
+def tick(now: datetime | None) -> tuple[str, list[str]]:
+    """Its part of ``pbflow tick``: remind of and record the meetings still owed."""
+    report = compliance.tick(now)
+    return report.summary(), [f"organization {org}: {problem}" for org, problem in report.failed]
+
+
+procedure = Procedure(
+    name="three_meetings",
+    blueprint=views.bp,
+    demo=demo.load,
+    tick=tick,
+    nav=(NavEntry("meetings.index", _l("Meetings")),),
+)

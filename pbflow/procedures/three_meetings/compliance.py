@@ -1,0 +1,476 @@
+"""Did each branch hold what it must, every month and quarter (DOMAIN.md section 3)?
+
+Required frequencies come from DOMAIN.md's defaults per kind of organization, overridden by
+``MeetingRequirement`` rows (the nearest organization at or above wins). A period counts
+only when the organization existed for all of it: a branch created in the middle of a quarter
+owes that quarter's general meeting from the next quarter on (what it holds meanwhile is
+still shown as held). ``tick`` reminds the secretary before a period ends with something
+missing and records the miss once it ended, each exactly once (a unique notice per
+organization, type, period and kind).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from pbflow import audit, clock
+from pbflow.engine import actors
+from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
+from pbflow.extensions import db
+from pbflow.models import (
+    ComplianceNotice,
+    Meeting,
+    MeetingRequirement,
+    Notification,
+    Organization,
+    RoleAssignment,
+    User,
+)
+from pbflow.models.meetings import MEETING_TYPES, PERIODS
+
+# DOMAIN.md 3 defaults: (period, times per period).
+DEFAULTS: dict[str, dict[str, tuple[str, int]]] = {
+    "branch": {
+        "general_meeting": ("quarter", 1),
+        "committee_meeting": ("month", 1),  # only where the branch has a committee
+        "party_lecture": ("quarter", 1),
+        "theme_day": ("month", 1),
+    },
+    "party_group": {"group_meeting": ("month", 1)},
+}
+REMIND_DAYS = 7  # default; Organization.settings["three_meetings"]["remind_days"] overrides
+SETTINGS_KEY = "three_meetings"
+LOOKBACK_MONTHS = 12  # how far back a late tick still records misses
+NOTIFY_ROLES = ("secretary", "deputy_secretary")
+SUPERIOR_ROLES = ("secretary", "committee")
+
+
+# --- periods --------------------------------------------------------------------------------
+
+
+def period_bounds(day: date, period: str) -> tuple[date, date]:
+    """First and last day of the month, quarter or year containing ``day``."""
+    if period == "month":
+        start = day.replace(day=1)
+        months = 1
+    elif period == "quarter":
+        start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+        months = 3
+    else:
+        start = date(day.year, 1, 1)
+        months = 12
+    month_index = start.month - 1 + months
+    nxt = date(start.year + month_index // 12, month_index % 12 + 1, 1)
+    return start, nxt - timedelta(days=1)
+
+
+def periods_of_year(year: int, period: str) -> list[tuple[date, date]]:
+    step = {"month": 1, "quarter": 3, "year": 12}[period]
+    return [period_bounds(date(year, m, 1), period) for m in range(1, 13, step)]
+
+
+def period_label(start: date, period: str) -> str:
+    if period == "month":
+        return f"{start.year}-{start.month:02d}"
+    if period == "quarter":
+        return f"{start.year} Q{(start.month - 1) // 3 + 1}"
+    return str(start.year)
+
+
+# --- requirements ---------------------------------------------------------------------------
+
+
+def _with_committee(org_ids: list[int]) -> set[int]:
+    if not org_ids:
+        return set()
+    return set(
+        db.session.execute(
+            select(RoleAssignment.org_id)
+            .where(RoleAssignment.org_id.in_(org_ids), RoleAssignment.role == "branch_committee")
+            .distinct()
+        ).scalars()
+    )
+
+
+def requirements(org_ids: list[int]) -> dict[int, dict[str, tuple[str, int]]]:
+    """Required (period, times) per meeting type for each organization; two queries."""
+    index = actors.org_index()
+    ancestors = {oid: index[oid].ancestor_ids() for oid in org_ids if oid in index}
+    all_ids = sorted({a for ids in ancestors.values() for a in ids})
+    overrides: dict[int, dict[str, tuple[str, int]]] = defaultdict(dict)
+    if all_ids:
+        for row in db.session.execute(
+            select(MeetingRequirement).where(MeetingRequirement.org_id.in_(all_ids))
+        ).scalars():
+            overrides[row.org_id][row.meeting_type] = (row.period, row.times)
+    committees = _with_committee([o for o in org_ids if index.get(o) and index[o].kind == "branch"])
+    result: dict[int, dict[str, tuple[str, int]]] = {}
+    for oid, chain in ancestors.items():
+        kind = index[oid].kind
+        reqs = dict(DEFAULTS.get(kind, {}))
+        if kind == "branch" and oid not in committees:
+            reqs.pop("committee_meeting", None)
+        for aid in chain:  # root first, so the nearest override is applied last
+            for mtype, value in overrides.get(aid, {}).items():
+                reqs[mtype] = value
+        result[oid] = {t: v for t, v in reqs.items() if v[1] > 0}
+    return result
+
+
+def set_requirement(
+    actor: User, org_id: int, meeting_type: str, period: str, times: int
+) -> MeetingRequirement:
+    """Set an organization's frequency for one meeting type (for it and those below it)."""
+    try:
+        index = actors.org_index()
+        if org_id not in index:
+            raise NotFound(_("No such organization."))
+        scope = index[org_id].ancestor_ids()
+        if not any(actors.has_role(actor.id, r, scope) for r in ("admin", "committee")):
+            raise NotAllowed(_("Only an administrator or the party committee sets requirements."))
+        errors = {}
+        if meeting_type not in MEETING_TYPES:
+            errors["meeting_type"] = _("is not one of the choices")
+        if period not in PERIODS:
+            errors["period"] = _("is not one of the choices")
+        if not isinstance(times, int) or not 0 <= times <= 31:
+            errors["times"] = _("must be a whole number from 0 to 31")
+        if errors:
+            raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+        row = db.session.execute(
+            select(MeetingRequirement).where(
+                MeetingRequirement.org_id == org_id, MeetingRequirement.meeting_type == meeting_type
+            )
+        ).scalar()
+        before = (row.period, row.times) if row else None
+        if row is None:
+            row = MeetingRequirement(org_id=org_id, meeting_type=meeting_type)
+            db.session.add(row)
+        row.period, row.times = period, times
+        audit.record(
+            "meeting_requirement_set",
+            actor=actor,
+            org_id=org_id,
+            payload={
+                "meeting_type": meeting_type,
+                "before": list(before) if before else None,
+                "after": [period, times],
+            },
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return row
+
+
+# --- the calendar ---------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    label: str
+    start: date
+    end: date
+    required: int
+    held: int
+    status: str  # ok | missing | open | future | not_required
+    reminded_at: datetime | None = None
+    missed_at: datetime | None = None
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.required - self.held) if self.status in ("missing", "open") else 0
+
+
+@dataclass
+class Row:
+    meeting_type: str
+    period: str
+    times: int
+    cells: list[Cell]
+
+
+@dataclass
+class Calendar:
+    org: Organization
+    year: int
+    rows: list[Row] = field(default_factory=list)
+    groups: list[Calendar] = field(default_factory=list)
+
+    @property
+    def missing(self) -> int:
+        return sum(c.missing for r in self.rows for c in r.cells if c.status == "missing")
+
+
+def _first_day(org_created: datetime) -> date:
+    return clock.to_local(org_created).date()
+
+
+def _held_counts(org_ids: list[int], since: date, until: date) -> dict:
+    counts: dict[tuple[int, str], list[date]] = defaultdict(list)
+    if not org_ids:
+        return counts
+    rows = db.session.execute(
+        select(Meeting.org_id, Meeting.meeting_type, Meeting.held_on).where(
+            Meeting.org_id.in_(org_ids), Meeting.held_on >= since, Meeting.held_on <= until
+        )
+    )
+    for org_id, mtype, held_on in rows:
+        counts[(org_id, mtype)].append(held_on)
+    return counts
+
+
+def _status(start: date, end: date, created: date, today: date, required: int, held: int) -> str:
+    if start < created:
+        return "not_required"
+    if start > today:
+        return "future"
+    if held >= required:
+        return "ok"
+    return "open" if end >= today else "missing"
+
+
+def _notices(org_ids: list[int], since: date) -> dict[tuple[int, str, date, str], datetime]:
+    if not org_ids:
+        return {}
+    rows = db.session.execute(
+        select(
+            ComplianceNotice.org_id,
+            ComplianceNotice.meeting_type,
+            ComplianceNotice.period_start,
+            ComplianceNotice.kind,
+            ComplianceNotice.created_at,
+        ).where(ComplianceNotice.org_id.in_(org_ids), ComplianceNotice.period_start >= since)
+    )
+    return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+
+
+def calendar(actor: User, org_id: int, year: int) -> Calendar:
+    """The compliance calendar of a branch (and its party groups) for one year: each month
+    and quarter, what was required, what was held, what is missing, who was reminded when.
+    A fixed number of queries whatever the number of meetings or groups."""
+    index = actors.org_index()
+    if org_id not in index or not actors.can_read_org(actor, org_id):
+        raise NotFound(_("No such organization."))
+    group_ids = [n.id for n in index.values() if n.parent_id == org_id and n.kind == "party_group"]
+    ids = [org_id, *group_ids]
+    orgs = {
+        o.id: o
+        for o in db.session.execute(select(Organization).where(Organization.id.in_(ids))).scalars()
+    }
+    reqs = requirements(ids)
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    held = _held_counts(ids, first, last)
+    notices = _notices(ids, first)
+    today = clock.today()
+
+    def build(oid: int) -> Calendar:
+        cal = Calendar(org=orgs[oid], year=year)
+        created = _first_day(orgs[oid].created_at)
+        for mtype in MEETING_TYPES:
+            if mtype not in reqs[oid]:
+                continue
+            period, times = reqs[oid][mtype]
+            cells = []
+            for start, end in periods_of_year(year, period):
+                n = sum(1 for d in held[(oid, mtype)] if start <= d <= end)
+                cells.append(
+                    Cell(
+                        label=period_label(start, period),
+                        start=start,
+                        end=end,
+                        required=0 if start < created else times,
+                        held=n,
+                        status=_status(start, end, created, today, times, n),
+                        reminded_at=notices.get((oid, mtype, start, "reminder")),
+                        missed_at=notices.get((oid, mtype, start, "miss")),
+                    )
+                )
+            cal.rows.append(Row(mtype, period, times, cells))
+        return cal
+
+    result = build(org_id)
+    result.groups = [build(g) for g in sorted(group_ids, key=lambda g: index[g].path)]
+    return result
+
+
+# --- the timer ------------------------------------------------------------------------------
+
+
+@dataclass
+class ComplianceReport:
+    reminded: list[tuple[int, str, date]] = field(default_factory=list)
+    missed: list[tuple[int, str, date]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"meetings: reminded {len(self.reminded)}, missed {len(self.missed)}, "
+            f"failed {len(self.failed)}"
+        )
+
+
+def _remind_days(org_id: int, settings: dict[int, dict]) -> int:
+    for aid in reversed(actors.org_index()[org_id].ancestor_ids()):
+        value = ((settings.get(aid) or {}).get(SETTINGS_KEY) or {}).get("remind_days")
+        if value is not None:
+            return int(value)
+    return REMIND_DAYS
+
+
+def _recipients(org_id: int, superior: bool) -> list[int]:
+    node = actors.org_index()[org_id]
+    users: set[int] = set(actors.users_with_role("secretary", [org_id]))
+    users.update(actors.users_with_role("deputy_secretary", [org_id]))
+    if node.kind == "party_group":
+        users.update(actors.users_with_role("group_leader", [org_id]))
+        if node.parent_id:
+            users.update(actors.users_with_role("secretary", [node.parent_id]))
+    if superior and node.parent_id:
+        for role in SUPERIOR_ROLES:
+            users.update(actors.users_with_role(role, [node.parent_id]))
+    return sorted(users)
+
+
+def tick(now: datetime | None = None) -> ComplianceReport:
+    """Remind before a period ends with meetings missing; record each miss once it ended.
+
+    Safe to run twice or from two hosts: a notice is unique per organization, meeting type,
+    period and kind, and each organization is handled in its own transaction.
+    """
+    now = now or clock.now()
+    today = clock.to_local(now).date()
+    report = ComplianceReport()
+    index = actors.org_index()
+    org_rows = db.session.execute(
+        select(Organization.id, Organization.created_at, Organization.settings).where(
+            Organization.active, Organization.kind.in_(tuple(DEFAULTS))
+        )
+    ).all()
+    settings = dict(
+        db.session.execute(
+            select(Organization.id, Organization.settings).where(
+                Organization.kind.in_(("committee", "general_branch"))
+            )
+        ).all()
+    )
+    settings.update({r.id: r.settings for r in org_rows})
+    ids = [r.id for r in org_rows]
+    reqs = requirements(ids)
+    since = date(today.year - 1, 1, 1)  # covers every period the lookback reaches
+    held = _held_counts(ids, since, today)
+    notices = _notices(ids, since)
+    lookback = date(today.year - 1, today.month, 1)
+    db.session.rollback()  # end the read transaction; each organization gets its own
+    for row in org_rows:
+        created = _first_day(row.created_at)
+        todo = []
+        for mtype, (period, times) in reqs.get(row.id, {}).items():
+            start, end = period_bounds(today, period)
+            n = sum(1 for d in held[(row.id, mtype)] if start <= d <= end)
+            remind_from = end - timedelta(days=_remind_days(row.id, settings) - 1)
+            if (
+                start >= created
+                and n < times
+                and today >= remind_from
+                and (row.id, mtype, start, "reminder") not in notices
+            ):
+                todo.append(("reminder", mtype, period, start, end, times, n))
+            prev_end = start - timedelta(days=1)
+            while prev_end >= lookback:
+                p_start, p_end = period_bounds(prev_end, period)
+                if p_start < created:
+                    break
+                n = sum(1 for d in held[(row.id, mtype)] if p_start <= d <= p_end)
+                if n < times and (row.id, mtype, p_start, "miss") not in notices:
+                    todo.append(("miss", mtype, period, p_start, p_end, times, n))
+                prev_end = p_start - timedelta(days=1)
+        if not todo:
+            continue
+        try:
+            _act(row.id, todo, now, index, report)
+            db.session.commit()
+        except IntegrityError:
+            # Another tick recorded the same notice first: it has done the work.
+            db.session.rollback()
+        except Exception as exc:  # noqa: BLE001 - one organization must not stop the others
+            db.session.rollback()
+            report.failed.append((row.id, str(exc)))
+    return report
+
+
+def _act(org_id: int, todo: list, now: datetime, index: dict, report: ComplianceReport) -> None:
+    name = index[org_id].name
+    from pbflow.procedures.three_meetings.services import type_label
+
+    for kind, mtype, period_kind, start, end, times, n in todo:
+        users = _recipients(org_id, superior=kind == "miss")
+        db.session.execute(
+            insert(ComplianceNotice).values(
+                org_id=org_id,
+                meeting_type=mtype,
+                period_start=start,
+                period_end=end,
+                kind=kind,
+                required=times,
+                held=n,
+                notified=users,
+                created_at=now,
+            )
+        )
+        period = period_label(start, period_kind)
+        if kind == "reminder":
+            message = _(
+                "%(org)s: %(type)s held %(held)s of %(required)s times in %(period)s, which "
+                "ends on %(end)s.",
+                org=name,
+                type=type_label(mtype),
+                held=n,
+                required=times,
+                period=period,
+                end=end.isoformat(),
+            )
+        else:
+            message = _(
+                "%(org)s missed %(type)s in %(period)s: held %(held)s of %(required)s.",
+                org=name,
+                type=type_label(mtype),
+                period=period,
+                held=n,
+                required=times,
+            )
+        if users:
+            db.session.execute(
+                insert(Notification),
+                [
+                    {
+                        "user_id": uid,
+                        "instance_id": None,
+                        "kind": f"meeting_{kind}",
+                        "message": message,
+                        "created_at": now,
+                    }
+                    for uid in users
+                ],
+            )
+        audit.record(
+            "meeting_reminder" if kind == "reminder" else "meeting_missed",
+            actor=audit.SYSTEM,
+            org_id=org_id,
+            payload={
+                "meeting_type": mtype,
+                "period_start": start,
+                "period_end": end,
+                "required": times,
+                "held": n,
+                "notified": users,
+            },
+        )
+        (report.reminded if kind == "reminder" else report.missed).append((org_id, mtype, start))

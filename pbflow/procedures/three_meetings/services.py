@@ -1,0 +1,557 @@
+"""Recording "three meetings and one lesson" (DOMAIN.md section 3): one function per use case,
+each one transaction with its audit event, each refusing with a readable reason.
+
+Attendance is computed from the membership on the day the meeting is recorded: everyone who
+should attend gets a row, present or absent with the reason, so a member's page can show the
+meetings they attended and missed without guessing who belonged when.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import selectinload
+
+from pbflow import audit, clock
+from pbflow.engine import actors
+from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
+from pbflow.engine.fields import parse_date
+from pbflow.extensions import db
+from pbflow.models import (
+    Attachment,
+    Meeting,
+    MeetingAttachment,
+    MeetingAttendance,
+    MeetingEdit,
+    Organization,
+    Person,
+    RoleAssignment,
+    User,
+)
+from pbflow.models.meetings import MEETING_TYPES
+
+# Who may write a meeting record of an organization (at it, or at the branch above a group).
+RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
+COMMITTEE_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
+ATTENDING_STATUSES = ("full", "probationary")
+# Which meetings each kind of organization holds (DOMAIN.md 3).
+TYPES_BY_KIND = {
+    "branch": ("general_meeting", "committee_meeting", "party_lecture", "theme_day"),
+    "general_branch": ("general_meeting", "committee_meeting", "party_lecture", "theme_day"),
+    "party_group": ("group_meeting",),
+    "committee": ("committee_meeting", "party_lecture"),
+}
+TYPE_LABELS = {
+    "general_meeting": _l("Branch general meeting"),
+    "committee_meeting": _l("Branch committee meeting"),
+    "group_meeting": _l("Party group meeting"),
+    "party_lecture": _l("Party lecture"),
+    "theme_day": _l("Theme party day"),
+}
+
+
+def type_label(meeting_type: str) -> str:
+    return str(TYPE_LABELS.get(meeting_type, meeting_type))
+
+
+@dataclass
+class MeetingInput:
+    """What a person typed into the meeting form (strings as received)."""
+
+    meeting_type: str = ""
+    held_on: str = ""
+    topic: str = ""
+    place: str = ""
+    chair: str = ""
+    recorder: str = ""
+    agenda: str = ""
+    minutes: str = ""
+    resolutions: str = ""
+    present: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+# --- rights ---------------------------------------------------------------------------------
+
+
+def may_record(user: User, org_id: int) -> bool:
+    node = actors.org_index().get(org_id)
+    if node is None:
+        return False
+    scope = [org_id] + ([node.parent_id] if node.kind == "party_group" and node.parent_id else [])
+    if any(actors.has_role(user.id, role, scope) for role in RECORDER_ROLES):
+        return True
+    return node.kind == "party_group" and actors.has_role(user.id, "group_leader", [org_id])
+
+
+def _require_record(user: User, org_id: int) -> None:
+    if not may_record(user, org_id):
+        raise NotAllowed(
+            _("Only the secretary or a committee member of this organization records meetings.")
+        )
+
+
+def _require_read(user: User, org_id: int) -> None:
+    if not actors.can_read_org(user, org_id):
+        raise NotFound(_("No such meeting."))
+
+
+# --- who should attend ----------------------------------------------------------------------
+
+
+def expected_attendees(org_id: int, meeting_type: str) -> list[Person]:
+    """The members who should attend: the committee for a committee meeting, otherwise the
+    full and probationary members of the organization and the groups below it."""
+    if meeting_type == "committee_meeting":
+        stmt = (
+            select(Person)
+            .join(RoleAssignment, RoleAssignment.user_id == Person.user_id)
+            .where(RoleAssignment.org_id == org_id, RoleAssignment.role.in_(COMMITTEE_ROLES))
+            .distinct()
+        )
+    else:
+        node = actors.org_index()[org_id]
+        stmt = (
+            select(Person)
+            .join(Organization, Organization.id == Person.org_id)
+            .where(
+                Organization.path.startswith(node.path),
+                Person.party_status.in_(ATTENDING_STATUSES),
+            )
+        )
+    stmt = stmt.where(Person.active).order_by(Person.name, Person.id)
+    return list(db.session.execute(stmt).scalars())
+
+
+# --- parsing and checking input -------------------------------------------------------------
+
+
+def _person_id(raw: str, name: str, errors: dict[str, str], allowed: set[int]) -> int | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) not in allowed:
+        errors[name] = _("must be chosen from the list")
+        return None
+    return int(raw)
+
+
+def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person], set[int]]:
+    """Checked values, the people who should attend, and who was present; or a
+    ValidationFailed naming every field to correct (the form is shown again as typed)."""
+    errors: dict[str, str] = {}
+    node = actors.org_index()[org_id]
+    kinds = TYPES_BY_KIND.get(node.kind, ())
+    if data.meeting_type not in kinds:
+        errors["meeting_type"] = _("is not a meeting this organization holds")
+    held_on: date | None = None
+    try:
+        held_on = parse_date(data.held_on)
+        if held_on > clock.today():
+            errors["held_on"] = _("cannot lie in the future")
+    except ValueError:
+        errors["held_on"] = _("must be a date like 2026-03-01")
+    topic = (data.topic or "").strip()
+    if not topic:
+        errors["topic"] = _("is required")
+    elif len(topic) > 300:
+        errors["topic"] = _("must be at most %(n)s characters", n=300)
+    for name, limit in (("place", 200), ("agenda", 20000), ("minutes", 50000)):
+        if len(getattr(data, name) or "") > limit:
+            errors[name] = _("must be at most %(n)s characters", n=limit)
+    if len(data.resolutions or "") > 20000:
+        errors["resolutions"] = _("must be at most %(n)s characters", n=20000)
+    expected = expected_attendees(org_id, data.meeting_type) if "meeting_type" not in errors else []
+    members = {p.id for p in expected}
+    everyone = set(
+        db.session.execute(
+            select(Person.id)
+            .join(Organization, Organization.id == Person.org_id)
+            .where(Organization.path.startswith(node.path), Person.active)
+        ).scalars()
+    )
+    chair = _person_id(data.chair, "chair", errors, everyone)
+    recorder = _person_id(data.recorder, "recorder", errors, everyone)
+    present: set[int] = set()
+    for raw in data.present:
+        if not str(raw).strip().isdigit() or int(raw) not in members:
+            errors["present"] = _("names someone who is not expected at this meeting")
+            break
+        present.add(int(raw))
+    if expected and not present and "present" not in errors:
+        errors["present"] = _("nobody is marked present")
+    for key, reason in data.reasons.items():
+        if len(reason or "") > 300:
+            errors[f"reason_{key}"] = _("must be at most %(n)s characters", n=300)
+    if errors:
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    values = {
+        "meeting_type": data.meeting_type,
+        "held_on": held_on,
+        "topic": topic,
+        "place": (data.place or "").strip() or None,
+        "chair_person_id": chair,
+        "recorder_person_id": recorder,
+        "agenda": (data.agenda or "").strip() or None,
+        "minutes": (data.minutes or "").strip(),
+        "resolutions": (data.resolutions or "").strip() or None,
+    }
+    return values, expected, present
+
+
+def _attendance_rows(expected: list[Person], present: set[int], reasons: dict[str, str]):
+    return [
+        MeetingAttendance(
+            person_id=p.id,
+            present=p.id in present,
+            reason=None if p.id in present else ((reasons.get(str(p.id)) or "").strip() or None),
+        )
+        for p in expected
+    ]
+
+
+def snapshot(meeting: Meeting) -> dict[str, Any]:
+    """A meeting as plain JSON-able data, for the audit payload and the edit history."""
+    return {
+        "meeting_type": meeting.meeting_type,
+        "held_on": meeting.held_on.isoformat(),
+        "topic": meeting.topic,
+        "place": meeting.place,
+        "chair": meeting.chair_person_id,
+        "recorder": meeting.recorder_person_id,
+        "agenda": meeting.agenda,
+        "minutes": meeting.minutes,
+        "resolutions": meeting.resolutions,
+        "present": sorted(a.person_id for a in meeting.attendance if a.present),
+        "absent": {str(a.person_id): a.reason or "" for a in meeting.attendance if not a.present},
+    }
+
+
+def _attach(actor: User, meeting: Meeting, uploads: list[Any]) -> list[int]:
+    from pbflow.services import attachments
+
+    ids = []
+    for upload in uploads:
+        att = attachments.store(
+            actor, upload, org_id=meeting.org_id, instance_id=None, purpose="meeting"
+        )
+        db.session.add(MeetingAttachment(meeting_id=meeting.id, attachment_id=att.id))
+        ids.append(att.id)
+    return ids
+
+
+# --- use cases ------------------------------------------------------------------------------
+
+
+def record_meeting(
+    actor: User, org_id: int, data: MeetingInput, uploads: list[Any] = ()
+) -> Meeting:
+    """Write down a meeting that was held, with its attendance and files (one transaction)."""
+    try:
+        _require_record(actor, org_id)
+        values, expected, present = _clean(org_id, data)
+        now = clock.now()
+        meeting = Meeting(
+            org_id=org_id, recorded_by=actor.id, created_at=now, updated_at=now, **values
+        )
+        meeting.attendance = _attendance_rows(expected, present, data.reasons)
+        db.session.add(meeting)
+        db.session.flush()
+        files = _attach(actor, meeting, list(uploads))
+        audit.record(
+            "meeting_recorded",
+            actor=actor,
+            org_id=org_id,
+            payload={"meeting_id": meeting.id, **snapshot(meeting), "attachments": files},
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return meeting
+
+
+def edit_meeting(
+    actor: User,
+    meeting_id: int,
+    data: MeetingInput,
+    *,
+    reason: str,
+    expected_version: int | None = None,
+    uploads: list[Any] = (),
+) -> Meeting:
+    """Correct a meeting record after the fact: the reason is required, the before and after
+    values are kept in the edit history and the audit trail."""
+    try:
+        meeting = db.session.get(Meeting, meeting_id)
+        if meeting is None:
+            raise NotFound(_("No such meeting."))
+        _require_record(actor, meeting.org_id)
+        if expected_version is not None and expected_version != meeting.version:
+            raise ConcurrentChange(
+                _("This record changed since you opened it; please reload it and try again.")
+            )
+        reason = (reason or "").strip()
+        problems = {}
+        if not reason:
+            problems["reason"] = _("is required")
+        elif len(reason) > 2000:
+            problems["reason"] = _("must be at most %(n)s characters", n=2000)
+        try:
+            values, expected, present = _clean(meeting.org_id, data)
+        except ValidationFailed as exc:
+            raise ValidationFailed(
+                exc.message, field_errors={**exc.field_errors, **problems}
+            ) from None
+        if problems:
+            raise ValidationFailed(_("Some fields need correcting."), field_errors=problems)
+        before = snapshot(meeting)
+        for key, value in values.items():
+            setattr(meeting, key, value)
+        old = {a.person_id: a for a in meeting.attendance}
+        rows = []
+        for new in _attendance_rows(expected, present, data.reasons):
+            row = old.get(new.person_id)
+            if row is None:
+                rows.append(new)
+            else:
+                row.present, row.reason = new.present, new.reason
+                rows.append(row)
+        meeting.attendance = rows
+        files = _attach(actor, meeting, list(uploads))
+        after = snapshot(meeting)
+        changed = sorted(k for k in after if after[k] != before[k])
+        if not changed and not files:
+            raise ValidationFailed(_("Nothing was changed."))
+        old_before = {k: before[k] for k in changed}
+        new_after = {k: after[k] for k in changed}
+        if files:
+            new_after["attachments_added"] = files
+        meeting.version += 1
+        meeting.updated_at = clock.now()
+        db.session.add(
+            MeetingEdit(
+                meeting_id=meeting.id,
+                edited_by=actor.id,
+                edited_at=meeting.updated_at,
+                reason=reason,
+                before=old_before,
+                after=new_after,
+            )
+        )
+        audit.record(
+            "meeting_edited",
+            actor=actor,
+            org_id=meeting.org_id,
+            payload={
+                "meeting_id": meeting.id,
+                "reason": reason,
+                "before": old_before,
+                "after": new_after,
+            },
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return meeting
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass
+class MeetingPage:
+    meeting: Meeting
+    present: list[MeetingAttendance]
+    absent: list[MeetingAttendance]
+    files: list[Attachment]
+    history: list[MeetingEdit]
+    names: dict[int, str]
+    may_edit: bool
+
+
+def meeting_page(actor: User, meeting_id: int) -> MeetingPage:
+    """Everything a meeting's page shows, in a fixed number of queries."""
+    meeting = db.session.execute(
+        select(Meeting)
+        .where(Meeting.id == meeting_id)
+        .options(
+            selectinload(Meeting.attendance).selectinload(MeetingAttendance.person),
+            selectinload(Meeting.org),
+        )
+    ).scalar()
+    if meeting is None:
+        raise NotFound(_("No such meeting."))
+    _require_read(actor, meeting.org_id)
+    files = list(
+        db.session.execute(
+            select(Attachment)
+            .join(MeetingAttachment, MeetingAttachment.attachment_id == Attachment.id)
+            .where(MeetingAttachment.meeting_id == meeting.id)
+            .order_by(Attachment.id)
+        ).scalars()
+    )
+    history = list(
+        db.session.execute(
+            select(MeetingEdit)
+            .where(MeetingEdit.meeting_id == meeting.id)
+            .options(selectinload(MeetingEdit.editor))
+            .order_by(MeetingEdit.id.desc())
+        ).scalars()
+    )
+    ids = {a.person_id for a in meeting.attendance}
+    ids |= {meeting.chair_person_id, meeting.recorder_person_id} - {None}
+    names = dict(db.session.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all())
+    return MeetingPage(
+        meeting=meeting,
+        present=[a for a in meeting.attendance if a.present],
+        absent=[a for a in meeting.attendance if not a.present],
+        files=files,
+        history=history,
+        names=names,
+        may_edit=may_record(actor, meeting.org_id),
+    )
+
+
+@dataclass
+class MeetingRow:
+    meeting: Meeting
+    org_name: str
+    present: int
+    expected: int
+
+
+@dataclass
+class MeetingList:
+    rows: list[MeetingRow]
+    page: int
+    pages: int
+    total: int
+
+
+PAGE_SIZE = 30
+
+
+def list_meetings(
+    actor: User,
+    *,
+    org_id: int | None = None,
+    meeting_type: str | None = None,
+    year: int | None = None,
+    page: int = 1,
+) -> MeetingList:
+    """Meetings of the organizations the actor may read, newest first, paginated."""
+    readable = actors.readable_org_ids(actor)
+    if org_id is not None:
+        if org_id not in readable:
+            raise NotFound(_("No such organization."))
+        node = actors.org_index()[org_id]
+        scope = [n.id for n in actors.org_index().values() if n.path.startswith(node.path)]
+    else:
+        scope = sorted(readable)
+    where = [Meeting.org_id.in_(scope)]
+    if meeting_type in MEETING_TYPES:
+        where.append(Meeting.meeting_type == meeting_type)
+    if year:
+        where += [Meeting.held_on >= date(year, 1, 1), Meeting.held_on <= date(year, 12, 31)]
+    total = db.session.execute(select(func.count()).select_from(Meeting).where(*where)).scalar()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    meetings = list(
+        db.session.execute(
+            select(Meeting)
+            .where(*where)
+            .order_by(Meeting.held_on.desc(), Meeting.id.desc())
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        ).scalars()
+    )
+    counts: dict[int, tuple[int, int]] = {}
+    if meetings:
+        rows = db.session.execute(
+            select(
+                MeetingAttendance.meeting_id,
+                func.count(),
+                func.sum(case((MeetingAttendance.present, 1), else_=0)),
+            )
+            .where(MeetingAttendance.meeting_id.in_([m.id for m in meetings]))
+            .group_by(MeetingAttendance.meeting_id)
+        )
+        counts = {r[0]: (int(r[2] or 0), int(r[1])) for r in rows}
+    index = actors.org_index()
+    return MeetingList(
+        rows=[
+            MeetingRow(
+                meeting=m,
+                org_name=index[m.org_id].name,
+                present=counts.get(m.id, (0, 0))[0],
+                expected=counts.get(m.id, (0, 0))[1],
+            )
+            for m in meetings
+        ],
+        page=page,
+        pages=pages,
+        total=total,
+    )
+
+
+@dataclass
+class MemberRecord:
+    person: Person | None
+    attended: list[tuple[Meeting, str]]
+    missed: list[tuple[Meeting, str, str | None]]
+
+
+def member_record(user: User, year: int | None = None) -> MemberRecord:
+    """A member's own page: the meetings they attended and the ones they missed (with the
+    reason given), newest first; two queries whatever the number of meetings."""
+    person = db.session.execute(select(Person).where(Person.user_id == user.id)).scalar()
+    if person is None:
+        return MemberRecord(None, [], [])
+    stmt = (
+        select(MeetingAttendance, Meeting)
+        .join(Meeting, Meeting.id == MeetingAttendance.meeting_id)
+        .where(MeetingAttendance.person_id == person.id)
+        .order_by(Meeting.held_on.desc(), Meeting.id.desc())
+    )
+    if year:
+        stmt = stmt.where(
+            Meeting.held_on >= date(year, 1, 1), Meeting.held_on <= date(year, 12, 31)
+        )
+    index = actors.org_index()
+    attended, missed = [], []
+    for att, meeting in db.session.execute(stmt):
+        org = index[meeting.org_id].name
+        if att.present:
+            attended.append((meeting, org))
+        else:
+            missed.append((meeting, org, att.reason))
+    return MemberRecord(person, attended, missed)
+
+
+def recordable_orgs(user: User) -> list[Organization]:
+    """Organizations the user may record meetings for (for the "new meeting" form)."""
+    index = actors.org_index()
+    ids = [
+        oid for oid, node in index.items() if node.kind in TYPES_BY_KIND and may_record(user, oid)
+    ]
+    if not ids:
+        return []
+    return list(
+        db.session.execute(
+            select(Organization).where(Organization.id.in_(ids)).order_by(Organization.path)
+        ).scalars()
+    )
+
+
+def get_org(org_id: int) -> Organization:
+    org = db.session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(_("No such organization."))
+    return org

@@ -1,0 +1,201 @@
+""" "Three meetings and one lesson" pages: the list, recording and correcting a meeting, the
+compliance calendar of a branch, and a member's own meetings. Each view parses the request,
+calls one service function and renders; a refusal shows the form again as typed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from pbflow import clock
+from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
+from pbflow.models.meetings import MEETING_TYPES
+from pbflow.procedures.three_meetings import compliance
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
+from pbflow.services.attachments import Upload
+
+bp = Blueprint("meetings", __name__, url_prefix="/meetings")
+
+
+@bp.app_template_global()
+def meeting_type_label(meeting_type: str) -> str:
+    return meetings.type_label(meeting_type)
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _form_input() -> MeetingInput:
+    form = request.form
+    return MeetingInput(
+        meeting_type=form.get("meeting_type", ""),
+        held_on=form.get("held_on", ""),
+        topic=form.get("topic", ""),
+        place=form.get("place", ""),
+        chair=form.get("chair", ""),
+        recorder=form.get("recorder", ""),
+        agenda=form.get("agenda", ""),
+        minutes=form.get("minutes", ""),
+        resolutions=form.get("resolutions", ""),
+        present=form.getlist("present"),
+        reasons={
+            key[len("reason_") :]: value
+            for key, value in form.items()
+            if key.startswith("reason_") and value.strip()
+        },
+    )
+
+
+def _uploads() -> list[Upload]:
+    return [
+        Upload(fs.filename or "", fs.stream) for fs in request.files.getlist("files") if fs.filename
+    ]
+
+
+def _input_of(page: meetings.MeetingPage) -> MeetingInput:
+    m = page.meeting
+    return MeetingInput(
+        meeting_type=m.meeting_type,
+        held_on=m.held_on.isoformat(),
+        topic=m.topic,
+        place=m.place or "",
+        chair=str(m.chair_person_id or ""),
+        recorder=str(m.recorder_person_id or ""),
+        agenda=m.agenda or "",
+        minutes=m.minutes or "",
+        resolutions=m.resolutions or "",
+        present=[str(a.person_id) for a in page.present],
+        reasons={str(a.person_id): a.reason or "" for a in page.absent},
+    )
+
+
+def _form(org_id: int, data: MeetingInput, *, meeting=None, errors=None, status=200, **extra):
+    org = meetings.get_org(org_id)
+    types = meetings.TYPES_BY_KIND.get(org.kind, ())
+    people = {t: meetings.expected_attendees(org_id, t) for t in types}
+    everyone = {p.id: p for group in people.values() for p in group}
+    return (
+        render_template(
+            "three_meetings/form.html",
+            org=org,
+            data=data,
+            types=types,
+            people=people,
+            everyone=sorted(everyone.values(), key=lambda p: (p.name, p.id)),
+            meeting=meeting,
+            errors=errors or {},
+            **extra,
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+@login_required
+def index():
+    year = _int_arg("year")
+    mtype = request.args.get("type") or None
+    org_id = _int_arg("org")
+    try:
+        listing = meetings.list_meetings(
+            current_user, org_id=org_id, meeting_type=mtype, year=year, page=_int_arg("page") or 1
+        )
+    except NotFound:
+        abort(404)
+    return render_template(
+        "three_meetings/list.html",
+        listing=listing,
+        types=MEETING_TYPES,
+        chosen={"org": org_id, "type": mtype, "year": year},
+        orgs=meetings.recordable_orgs(current_user),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    org_id = _int_arg("org")
+    if org_id is None:
+        abort(404)
+    if not meetings.may_record(current_user, org_id):
+        abort(403)
+    if request.method == "GET":
+        return _form(org_id, MeetingInput(held_on=clock.today().isoformat()))
+    data = _form_input()
+    try:
+        meeting = meetings.record_meeting(current_user, org_id, data, _uploads())
+    except ValidationFailed as exc:
+        flash(exc.message, "error")
+        return _form(org_id, data, errors=exc.field_errors, status=422)
+    flash(_("The meeting is recorded."), "success")
+    return redirect(url_for(".show", meeting_id=meeting.id))
+
+
+@bp.get("/<int:meeting_id>")
+@login_required
+def show(meeting_id: int):
+    try:
+        page = meetings.meeting_page(current_user, meeting_id)
+    except NotFound:
+        abort(404)
+    return render_template("three_meetings/show.html", p=page)
+
+
+@bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(meeting_id: int):
+    try:
+        page = meetings.meeting_page(current_user, meeting_id)
+    except NotFound:
+        abort(404)
+    if not page.may_edit:
+        abort(403)
+    org_id = page.meeting.org_id
+    if request.method == "GET":
+        return _form(org_id, _input_of(page), meeting=page.meeting, reason="")
+    data = _form_input()
+    reason = request.form.get("reason", "")
+    version = request.form.get("version", "")
+    try:
+        meetings.edit_meeting(
+            current_user,
+            meeting_id,
+            data,
+            reason=reason,
+            expected_version=int(version) if version.isdigit() else None,
+            uploads=_uploads(),
+        )
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return _form(
+            org_id,
+            data,
+            meeting=page.meeting,
+            errors=exc.field_errors,
+            status=exc.status,
+            reason=reason,
+        )
+    flash(_("The correction is saved and kept in the record's history."), "success")
+    return redirect(url_for(".show", meeting_id=meeting_id))
+
+
+@bp.get("/compliance/<int:org_id>")
+@login_required
+def calendar(org_id: int):
+    year = _int_arg("year") or clock.today().year
+    try:
+        cal = compliance.calendar(current_user, org_id, year)
+    except NotFound:
+        abort(404)
+    return render_template("three_meetings/calendar.html", cal=cal, year=year)
+
+
+@bp.get("/mine")
+@login_required
+def mine():
+    record = meetings.member_record(current_user, _int_arg("year"))
+    return render_template("three_meetings/mine.html", record=record)

@@ -1,0 +1,171 @@
+""" "Three meetings and one lesson": recording a meeting, attendance from the membership,
+audited corrections with their history, a member's own record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from pbflow.engine.errors import ConcurrentChange, NotAllowed, ValidationFailed
+from pbflow.extensions import db
+from pbflow.models import AuditEvent, MeetingEdit
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
+from tests.conftest import audit_actions
+
+
+def pid(world, name: str) -> str:
+    return str(world[name].person.id)
+
+
+def theme_day(world, **extra) -> MeetingInput:
+    values = {
+        "meeting_type": "theme_day",
+        "held_on": "2026-03-01",
+        "topic": "学习新修订的《条例》",
+        "place": "会议室",
+        "chair": pid(world, "secretary"),
+        "recorder": pid(world, "deputy"),
+        "minutes": "书记领学，大家交流",
+        "present": [pid(world, u) for u in ("secretary", "deputy", "member")],
+        "reasons": {pid(world, "branch_member"): "井下值班"},
+    }
+    values.update(extra)
+    return MeetingInput(**values)
+
+
+def test_attendance_is_computed_from_the_membership(world):
+    m = meetings.record_meeting(world["secretary"], world.branch.id, theme_day(world))
+    rows = {a.person_id: (a.present, a.reason) for a in m.attendance}
+    assert rows == {
+        world["secretary"].person.id: (True, None),
+        world["deputy"].person.id: (True, None),
+        world["member"].person.id: (True, None),
+        world["branch_member"].person.id: (False, "井下值班"),
+    }
+    assert audit_actions()[-1] == "meeting_recorded"
+    # A committee meeting expects the branch committee only.
+    m2 = meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        theme_day(world, meeting_type="committee_meeting", present=[pid(world, "secretary")]),
+    )
+    assert {a.person_id for a in m2.attendance} == {
+        world[u].person.id for u in ("secretary", "deputy", "branch_member")
+    }
+
+
+def test_refusals_name_every_field_and_write_nothing(world):
+    before = audit_actions()
+    with pytest.raises(NotAllowed):
+        meetings.record_meeting(world["member"], world.branch.id, theme_day(world))
+    with pytest.raises(NotAllowed):
+        meetings.record_meeting(world["other_secretary"], world.branch.id, theme_day(world))
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            theme_day(
+                world,
+                held_on="2026-03-03",
+                topic=" ",
+                chair=pid(world, "other_secretary"),
+                present=[pid(world, "other_secretary")],
+            ),
+        )
+    assert set(exc.value.field_errors) == {"held_on", "topic", "chair", "present"}
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(
+            world["secretary"], world.branch.id, theme_day(world, meeting_type="group_meeting")
+        )
+    assert "meeting_type" in exc.value.field_errors
+    assert audit_actions() == before
+
+
+def test_edits_are_audited_with_before_and_after_and_shown_as_history(world, clock):
+    m = meetings.record_meeting(world["secretary"], world.branch.id, theme_day(world))
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.edit_meeting(world["secretary"], m.id, theme_day(world), reason="")
+    assert "reason" in exc.value.field_errors
+    with pytest.raises(ValidationFailed, match="Nothing was changed"):
+        meetings.edit_meeting(world["secretary"], m.id, theme_day(world), reason="核对")
+    clock.advance(days=2)
+    edited = meetings.edit_meeting(
+        world["deputy"],
+        m.id,
+        theme_day(
+            world,
+            topic="学习新修订的《中国共产党支部工作条例》",
+            present=[pid(world, u) for u in ("secretary", "deputy", "member", "branch_member")],
+            reasons={},
+        ),
+        reason="补记迟到的同志",
+        expected_version=1,
+    )
+    assert edited.version == 2
+    assert all(a.present for a in edited.attendance)
+    with pytest.raises(ConcurrentChange):
+        meetings.edit_meeting(
+            world["secretary"], m.id, theme_day(world), reason="x", expected_version=1
+        )
+    page = meetings.meeting_page(world["secretary"], m.id)
+    (entry,) = page.history
+    assert entry.editor.username == "deputy" and entry.reason == "补记迟到的同志"
+    assert entry.before["topic"] == "学习新修订的《条例》"
+    assert entry.after["absent"] == {} and set(entry.before) == {"topic", "present", "absent"}
+    payload = json.loads(
+        db.session.execute(
+            select(AuditEvent.payload).where(AuditEvent.action == "meeting_edited")
+        ).scalar_one()
+    )
+    assert payload["before"] == entry.before and payload["meeting_id"] == m.id
+    assert db.session.execute(select(MeetingEdit)).scalars().all() == [entry]
+
+
+def test_member_sees_the_meetings_they_attended_and_missed(world):
+    meetings.record_meeting(world["secretary"], world.branch.id, theme_day(world))
+    meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        theme_day(
+            world,
+            meeting_type="party_lecture",
+            held_on="2026-02-20",
+            topic="书记讲党课",
+            present=[pid(world, "secretary"), pid(world, "member")],
+            reasons={pid(world, "branch_member"): "病假"},
+        ),
+    )
+    record = meetings.member_record(world["branch_member"])
+    assert record.attended == []
+    assert [(m.topic, reason) for m, _org, reason in record.missed] == [
+        ("学习新修订的《条例》", "井下值班"),
+        ("书记讲党课", "病假"),
+    ]
+    record = meetings.member_record(world["deputy"])
+    assert [m.topic for m, _org in record.attended] == ["学习新修订的《条例》"]
+    assert [(m.topic, reason) for m, _org, reason in record.missed] == [("书记讲党课", None)]
+
+
+def test_meetings_are_visible_only_above_and_at_their_organization(world):
+    m = meetings.record_meeting(world["secretary"], world.branch.id, theme_day(world))
+    assert meetings.meeting_page(world["gb_secretary"], m.id).meeting.id == m.id
+    with pytest.raises(Exception, match="No such meeting"):
+        meetings.meeting_page(world["other_secretary"], m.id)
+    listing = meetings.list_meetings(world["committee_a"])
+    assert [(r.meeting.id, r.present, r.expected) for r in listing.rows] == [(m.id, 3, 4)]
+    assert meetings.list_meetings(world["other_secretary"]).rows == []
+
+
+def test_demo_data_loads_meetings_and_a_life_meeting(app, clock):
+    from pbflow import demo
+    from pbflow.models import Meeting, ProcessInstance
+
+    world = demo.load_if_empty()
+    assert world is not None
+    assert db.session.query(Meeting).count() == 4
+    assert db.session.query(MeetingEdit).count() == 1
+    case = db.session.query(ProcessInstance).filter_by(workflow_id="life_meeting").one()
+    assert case.state == "preparation"

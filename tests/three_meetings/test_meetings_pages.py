@@ -1,0 +1,160 @@
+"""Meeting pages: recording, refusals that keep what was typed, corrections with history,
+the compliance calendar, a member's own page, rights, and bounded SQL per page."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from pbflow.extensions import db
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
+from tests.conftest import csrf_token, make_user
+
+
+def pid(world, name: str) -> str:
+    return str(world[name].person.id)
+
+
+def form(world, token: str, **extra):
+    data = {
+        "csrf_token": token,
+        "meeting_type": "theme_day",
+        "held_on": "2026-03-01",
+        "topic": "主题党日：学习安全规程",
+        "place": "学习室",
+        "chair": pid(world, "secretary"),
+        "present": [pid(world, u) for u in ("secretary", "deputy", "member")],
+        f"reason_{pid(world, 'branch_member')}": "夜班",
+        "minutes": "要点",
+    }
+    data.update(extra)
+    return data
+
+
+def test_secretary_records_and_corrects_a_meeting_through_the_pages(world, client, auth):
+    client.set_cookie("pbflow_lang", "en")
+    auth.login("secretary")
+    page = client.get(f"/meetings/new?org={world.branch.id}")
+    assert page.status_code == 200
+    token = csrf_token(page.get_data(as_text=True))
+
+    bad = client.post(
+        f"/meetings/new?org={world.branch.id}", data=form(world, token, held_on="2026-04-01")
+    )
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert "cannot lie in the future" in html
+    assert "主题党日：学习安全规程" in html and "夜班" in html  # nothing typed is lost
+
+    ok = client.post(f"/meetings/new?org={world.branch.id}", data=form(world, token))
+    assert ok.status_code == 302
+    meeting_id = int(ok.headers["Location"].rsplit("/", 1)[1])
+    shown = client.get(f"/meetings/{meeting_id}").get_data(as_text=True)
+    assert "主题党日：学习安全规程" in shown and "Branch Member (夜班)" in shown
+    assert "3 / 4" in shown
+
+    edit = client.get(f"/meetings/{meeting_id}/edit").get_data(as_text=True)
+    assert 'value="夜班"' in edit
+    refused = client.post(
+        f"/meetings/{meeting_id}/edit", data=form(world, token, topic="新题目", version="1")
+    )
+    assert refused.status_code == 422 and "新题目" in refused.get_data(as_text=True)
+    done = client.post(
+        f"/meetings/{meeting_id}/edit",
+        data=form(world, token, topic="新题目", version="1", reason="题目记错"),
+    )
+    assert done.status_code == 302
+    shown = client.get(f"/meetings/{meeting_id}").get_data(as_text=True)
+    assert "题目记错" in shown and "主题党日：学习安全规程" in shown and "新题目" in shown
+    stale = client.post(
+        f"/meetings/{meeting_id}/edit",
+        data=form(world, token, topic="再改", version="1", reason="x"),
+    )
+    assert stale.status_code == 409 and "reload" in stale.get_data(as_text=True)
+
+
+def test_pages_check_rights(world, client, auth):
+    client.set_cookie("pbflow_lang", "en")
+    m = meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        MeetingInput(
+            meeting_type="theme_day",
+            held_on="2026-03-01",
+            topic="t",
+            present=[pid(world, "secretary")],
+        ),
+    )
+    auth.login("other_secretary")
+    assert client.get(f"/meetings/{m.id}").status_code == 404
+    assert client.get(f"/meetings/new?org={world.branch.id}").status_code == 403
+    assert client.get(f"/meetings/compliance/{world.branch.id}").status_code == 404
+    assert client.get(f"/meetings/{m.id}/edit").status_code == 404
+    auth.logout()
+    auth.login("member")  # a plain member reads no branch records, only their own
+    assert client.get(f"/meetings/{m.id}/edit").status_code == 404
+    mine = client.get("/meetings/mine").get_data(as_text=True)
+    assert "Attended (0)" in mine and "Missed (1)" in mine and "no reason given" in mine
+    auth.logout()
+    auth.login("gb_secretary")
+    cal = client.get(f"/meetings/compliance/{world.branch.id}?year=2026")
+    assert cal.status_code == 200 and "Theme party day" in cal.get_data(as_text=True)
+
+
+@contextmanager
+def count_queries():
+    seen: list[str] = []
+
+    def before(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+
+
+def _many(world, n: int, start: int = 1) -> list[int]:
+    ids = []
+    for i in range(start, start + n):
+        m = meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            MeetingInput(
+                meeting_type="theme_day" if i % 2 else "party_lecture",
+                held_on=f"2026-02-{i:02d}",
+                topic=f"会议 {i}",
+                present=[pid(world, "secretary"), pid(world, "member")],
+                reasons={pid(world, "deputy"): "请假"},
+            ),
+        )
+        ids.append(m.id)
+    return ids
+
+
+def test_pages_issue_a_bounded_number_of_statements(world, client, auth):
+    auth.login("gb_secretary")
+    first = _many(world, 2)
+    for i in range(3):
+        make_user(f"extra{i}", person_org=world.branch)
+    pages = ["/meetings/", f"/meetings/{first[0]}", f"/meetings/compliance/{world.branch.id}"]
+    pages.append("/meetings/mine")
+    small = {}
+    for url in pages:
+        client.get(url)  # warm up caches (login, locale)
+        with count_queries() as seen:
+            assert client.get(url).status_code == 200
+        small[url] = len(seen)
+    _many(world, 20, start=3)
+    for i in range(3, 10):
+        make_user(f"extra{i}", person_org=world.branch)
+    for url in pages:
+        with count_queries() as seen:
+            assert client.get(url).status_code == 200
+        assert len(seen) == small[url], (url, small[url], len(seen))
+    with count_queries() as seen:
+        client.get(f"/meetings/{first[-1] + 15}")
+    assert len(seen) == small[f"/meetings/{first[0]}"]
