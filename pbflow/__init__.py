@@ -66,10 +66,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
 
-    from pbflow import audit, models  # noqa: F401 - registers the models
+    from pbflow import audit, models, validation  # noqa: F401 - registers the models
     from pbflow.engine.registry import init_registry
 
     audit.install_session_hooks(FlaskSession)
+    validation.install_flush_checks(FlaskSession)
     registry = init_registry(app)
     for error in registry.errors:
         log.error("workflow definition refused: %s", error)
