@@ -6,6 +6,7 @@ with status 1, a malformed command line exits with status 2 (click's usage error
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -17,9 +18,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from pbflow import validation
 from pbflow.engine.errors import DomainError
 
 pbflow_cli = AppGroup("pbflow", help="pbflow administration.")
+# Bounded like every id and count the pages take (pbflow.validation): a number out of range is
+# a usage error (exit status 2), not an overflow in the database driver.
+ID = click.IntRange(1, validation.MAX_ID)
+COUNT = click.IntRange(0, validation.MAX_INT)
 
 
 def domain_errors(fn: Callable) -> Callable:
@@ -266,49 +272,83 @@ def _print_case(case_id: int) -> None:
     )
 
 
+def _uploads(items: tuple[str, ...]) -> dict[str, Any]:
+    """``name=PATH`` options: the files of a form's file fields, uploaded with the command.
+
+    A file field cannot name a stored file by its id (a file belongs to one owner for good),
+    so the CLI, like the pages, takes the file itself."""
+    from pathlib import Path
+
+    from pbflow.services.attachments import Upload
+
+    out: dict[str, Any] = {}
+    for name, path in _pairs(items).items():
+        if isinstance(path, list):
+            raise click.BadParameter(f"'{name}' is given twice", param_hint="--file")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot read {path}: {exc.strerror}", param_hint="--file"
+            ) from None
+        out[name] = Upload(Path(path).name, io.BytesIO(data))
+    return out
+
+
 @pbflow_cli.command("start")
 @click.argument("workflow_id")
 @click.option("--org", "org_code", required=True)
 @click.option("--as", "username", required=True, help="Acting user.")
 @click.option("--field", "-f", "field_items", multiple=True, help="name=value, repeatable.")
+@click.option("--file", "file_items", multiple=True, help="name=PATH of a file field, repeatable.")
 @domain_errors
 def case_start(
-    workflow_id: str, org_code: str, username: str, field_items: tuple[str, ...]
+    workflow_id: str,
+    org_code: str,
+    username: str,
+    field_items: tuple[str, ...],
+    file_items: tuple[str, ...],
 ) -> None:
     """Start a case of WORKFLOW_ID."""
-    from pbflow.engine import runtime
-    from pbflow.services import accounts
+    from pbflow.services import accounts, cases
 
-    case = runtime.start(
-        workflow_id, accounts.get_org(org_code), _user(username), _pairs(field_items)
+    case = cases.start_case(
+        _user(username),
+        workflow_id,
+        accounts.get_org(org_code).id,
+        _pairs(field_items),
+        uploads=_uploads(file_items),
     )
     _print_case(case.id)
 
 
 @pbflow_cli.command("fire")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.argument("trigger")
 @click.option("--as", "username", required=True)
 @click.option("--field", "-f", "field_items", multiple=True, help="name=value, repeatable.")
+@click.option("--file", "file_items", multiple=True, help="name=PATH of a file field, repeatable.")
 @click.option("--comment")
-@click.option("--expected-version", type=int)
+@click.option("--expected-version", type=ID)
 @domain_errors
 def case_fire(
     case_id: int,
     trigger: str,
     username: str,
     field_items: tuple[str, ...],
+    file_items: tuple[str, ...],
     comment: str | None,
     expected_version: int | None,
 ) -> None:
     """Take step TRIGGER on case CASE_ID."""
-    from pbflow.engine import runtime
+    from pbflow.services import cases
 
-    runtime.fire(
+    cases.take_step_as(
+        _user(username),
         case_id,
         trigger,
-        _user(username),
         _pairs(field_items),
+        uploads=_uploads(file_items),
         expected_version=expected_version,
         comment=comment,
     )
@@ -316,7 +356,7 @@ def case_fire(
 
 
 @pbflow_cli.command("actions")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.option("--as", "username", required=True)
 @domain_errors
 def case_actions(case_id: int, username: str) -> None:
@@ -329,7 +369,7 @@ def case_actions(case_id: int, username: str) -> None:
 
 
 @pbflow_cli.command("show")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @domain_errors
 def case_show(case_id: int) -> None:
     _print_case(case_id)
@@ -340,7 +380,7 @@ pbflow_cli.add_command(vote_cli)
 
 
 @vote_cli.command("cast")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.argument("choice", type=click.Choice(["for", "against", "abstain"]))
 @click.option("--as", "username", required=True)
 @domain_errors
@@ -352,15 +392,15 @@ def vote_cast(case_id: int, choice: str, username: str) -> None:
 
 
 @vote_cli.command("record")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.option("--as", "username", required=True)
 @click.option("--date", "meeting_date", required=True)
-@click.option("--attended", type=int, required=True)
-@click.option("--for", "votes_for", type=int, required=True)
-@click.option("--against", "votes_against", type=int, default=0)
-@click.option("--abstain", "votes_abstain", type=int, default=0)
-@click.option("--written-for", type=int, default=0)
-@click.option("--written-against", type=int, default=0)
+@click.option("--attended", type=COUNT, required=True)
+@click.option("--for", "votes_for", type=COUNT, required=True)
+@click.option("--against", "votes_against", type=COUNT, default=0)
+@click.option("--abstain", "votes_abstain", type=COUNT, default=0)
+@click.option("--written-for", type=COUNT, default=0)
+@click.option("--written-against", type=COUNT, default=0)
 @domain_errors
 def vote_record(
     case_id: int,

@@ -238,7 +238,12 @@ def _attach(actor: User, meeting: Meeting, uploads: list[Any]) -> list[int]:
     ids = []
     for upload in uploads:
         att = attachments.store(
-            actor, upload, org_id=meeting.org_id, instance_id=None, purpose="meeting"
+            actor,
+            upload,
+            org_id=meeting.org_id,
+            instance_id=None,
+            purpose="meeting",
+            owner="meeting",
         )
         db.session.add(MeetingAttachment(meeting_id=meeting.id, attachment_id=att.id))
         ids.append(att.id)
