@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from pbflow import clock
+from pbflow import clock, validation
 from pbflow.engine.errors import DomainError
 from pbflow.extensions import db, login_manager
 
@@ -26,7 +26,12 @@ def _error_page(status: int, title: str, message: str):
 
 def register_web(app: Flask) -> None:
     from pbflow.models import User
-    from pbflow.web import auth, home
+    from pbflow.web import auth, edges, headers, home
+
+    # Before any blueprint: the routes' <int:...> must be built with the bounded converter.
+    edges.register_edges(app)
+    edges.register_error_pages(app, _error_page)
+    headers.register_headers(app)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -34,7 +39,8 @@ def register_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        uid = validation.parse_id(user_id)
+        user = db.session.get(User, uid) if uid is not None else None
         return user if user and user.active else None
 
     app.register_blueprint(auth.bp)
@@ -118,10 +124,3 @@ def register_web(app: Flask) -> None:
     @app.context_processor
     def globals_() -> dict[str, Any]:
         return {"current_locale": str(get_locale() or "zh")}
-
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
