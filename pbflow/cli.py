@@ -10,7 +10,7 @@ import io
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import wraps
 from typing import Any
 
@@ -26,6 +26,19 @@ pbflow_cli = AppGroup("pbflow", help="pbflow administration.")
 # a usage error (exit status 2), not an overflow in the database driver.
 ID = click.IntRange(1, validation.MAX_ID)
 COUNT = click.IntRange(0, validation.MAX_INT)
+
+
+class ChainHash(click.ParamType):
+    """A head hash of the audit chain as printed by ``audit head``: 64 hexadecimal digits
+    (spaces and capitals from a copy out of the minutes are tolerated)."""
+
+    name = "hash"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        text = "".join(str(value).split()).lower()
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            self.fail(f"'{value}' is not a head hash (64 hexadecimal digits)", param, ctx)
+        return text
 
 
 def domain_errors(fn: Callable) -> Callable:
@@ -442,12 +455,15 @@ def tick_cmd(now_text: str | None) -> None:
     now = None
     if now_text:
         try:
-            now = datetime.fromisoformat(now_text)
+            now = validation.parse_datetime(now_text)
             if now.tzinfo is not None:  # "...T08:00+08:00" is midnight UTC, not 08:00 UTC
                 now = now.astimezone(UTC).replace(tzinfo=None)
-        except ValueError:
+            if not validation.year_ok(now):
+                raise ValueError(now_text)
+        except (ValueError, OverflowError):
             raise click.BadParameter(
-                "use ISO 8601, e.g. 2027-01-31T08:00", param_hint="--now"
+                "use ISO 8601 with a year from 1900 to 2999, e.g. 2027-01-31T08:00",
+                param_hint="--now",
             ) from None
     report = timers.tick(now)
     click.echo(report.summary())
@@ -478,6 +494,7 @@ pbflow_cli.add_command(audit_cli)
     "--head",
     "heads",
     multiple=True,
+    type=ChainHash(),
     help="A head hash printed earlier that must still be in the chain.",
 )
 def audit_verify(path: str | None, heads: tuple[str, ...]) -> None:
@@ -494,6 +511,8 @@ def audit_verify(path: str | None, heads: tuple[str, ...]) -> None:
             raise click.ClickException(f"{path}: not a UTF-8 text file") from None
         except ValueError as exc:
             raise click.ClickException(f"{path}: {exc}") from None
+        except RecursionError:
+            raise click.ClickException(f"{path}: not an export (nested too deeply)") from None
     else:
         result = audit.verify_database(heads)
     click.echo(result.summary())

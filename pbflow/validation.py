@@ -33,6 +33,7 @@ MAX_ID = 2**31 - 1
 MIN_INT = -(2**31)
 MAX_INT = 2**31 - 1
 MIN_YEAR, MAX_YEAR = 1900, 2999
+MAX_PAGE = 1_000_000  # beyond every list; an OFFSET past it would only overflow
 NUL = "\x00"
 
 _DIGITS = re.compile(r"[0-9]{1,10}")
@@ -65,6 +66,16 @@ def parse_int(raw: Any, *, low: int = MIN_INT, high: int = MAX_INT) -> int | Non
             return None
         value = int(text)
     return value if low <= value <= high else None
+
+
+def parse_page(raw: Any) -> int:
+    """A page number of a list: 1 when missing or out of range."""
+    return parse_int(raw, low=1, high=MAX_PAGE) or 1
+
+
+def parse_year(raw: Any) -> int | None:
+    """A year from 1900 to 2999, or None."""
+    return parse_int(raw, low=MIN_YEAR, high=MAX_YEAR)
 
 
 def year_ok(value: date) -> bool:
@@ -151,9 +162,23 @@ def check_row(obj: Any) -> dict[str, str]:
 
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     errors: dict[str, str] = {}
-    for obj in (*session.new, *session.dirty):
-        errors.update(check_row(obj))
+    refused_new, refused_dirty = [], []
+    for obj in session.new:
+        if problems := check_row(obj):
+            errors.update(problems)
+            refused_new.append(obj)
+    for obj in session.dirty:
+        if problems := check_row(obj):
+            errors.update(problems)
+            refused_dirty.append(obj)
     if errors:
+        # Leave nothing behind that a later flush of the same session would try again (a
+        # view that shows the refusal still queries): the refused rows are dropped, the
+        # refused changes forgotten. The caller's rollback discards the rest.
+        for obj in refused_new:
+            session.expunge(obj)
+        for obj in refused_dirty:
+            session.expire(obj)
         raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
 
 

@@ -55,8 +55,8 @@ def test_upgrade_gives_existing_files_their_owner_and_keeps_it(empty_app):
     with db.engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO organization (id, code, name, kind, path, active, settings, created_at)"
-                " VALUES (1, 'b1', 'b1', 'branch', '/1/', 1, '{}', '2026-01-01')"
+                "INSERT INTO organization (id, code, name, kind, path, active, settings,"
+                " created_at) VALUES (1, 'b1', 'b1', 'branch', '/1/', 1, '{}', '2026-01-01')"
             )
         )
         conn.execute(

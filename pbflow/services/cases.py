@@ -22,7 +22,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select, update
 
-from pbflow import clock
+from pbflow import clock, validation
 from pbflow.engine import actors, runtime, votes
 from pbflow.engine.context import CaseState
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
@@ -726,7 +726,8 @@ def record_resolution(
         if raw == "" and name.startswith("written_"):
             counts[name] = 0
         else:
-            counts[name] = int(raw) if raw.isdigit() else raw
+            value = validation.parse_int(raw, low=0)
+            counts[name] = value if value is not None else raw  # the engine names the field
     try:
         minutes_id = None
         if minutes is not None and minutes.filename:
@@ -880,9 +881,8 @@ class CaseFilters:
         )
         raw_org = text("org")
         if raw_org:
-            if raw_org.isdigit():
-                f.org_id = int(raw_org)
-            else:
+            f.org_id = validation.parse_id(raw_org)
+            if f.org_id is None:
                 errors["org"] = _("must be chosen from the list")
         f.overdue = str(args.get("overdue") or "").lower() in ("1", "on", "true", "yes")
         status = text("status") or "open"
@@ -894,11 +894,10 @@ class CaseFilters:
             raw = text(name)
             if raw:
                 try:
-                    setattr(f, name, date.fromisoformat(raw))
+                    setattr(f, name, validation.parse_date(raw))
                 except ValueError:
                     errors[name] = _("must be a date like 2026-03-01")
-        raw_page = text("page") or "1"
-        f.page = max(1, int(raw_page)) if raw_page.isdigit() else 1
+        f.page = validation.parse_page(text("page"))
         return f, errors
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
@@ -975,8 +974,8 @@ def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = Tr
         stmt = stmt.where(Person.name.icontains(f.person, autoescape=True))
     if f.q:
         text_match = P.title.icontains(f.q, autoescape=True)
-        digits = f.q.lstrip("#")
-        stmt = stmt.where(or_(text_match, P.id == int(digits)) if digits.isdigit() else text_match)
+        case_id = validation.parse_id(f.q.lstrip("#"))
+        stmt = stmt.where(or_(text_match, P.id == case_id) if case_id is not None else text_match)
     if f.status == "open":
         stmt = stmt.where(P.closed_at.is_(None))
     elif f.status == "closed":

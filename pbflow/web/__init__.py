@@ -107,6 +107,7 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(e: DomainError):
+        db.session.rollback()  # a refusal writes nothing, whatever the view had begun
         return _error_page(e.status, _("Not possible"), e.message)
 
     @app.template_filter("local")

@@ -4,7 +4,8 @@ readable answer for every refusal the web layer itself gives (issue 10).
 - ``<int:...>`` in every route is :class:`IdConverter`: an id a row could have, else 404;
 - :func:`refuse_nul` refuses a NUL character anywhere in the path, the query string, the form
   (names, values, file names) or a JSON body, before any view runs (PostgreSQL cannot store
-  them, and no honest form sends them);
+  them, and no honest form sends them), and a query parameter longer than
+  ``MAX_QUERY_VALUE`` (search terms end up in LIKE patterns, which have limits of their own);
 - :class:`BoundedJSONProvider` refuses JSON nested deeper than ``MAX_JSON_DEPTH`` with a 400
   instead of a RecursionError;
 - :func:`register_error_pages` answers each 4xx with a translated page (JSON under /api/).
@@ -21,12 +22,13 @@ from typing import Any
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import gettext as _
-from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import IntegerConverter
 
 from pbflow import validation
 
 MAX_JSON_DEPTH = 32
+MAX_QUERY_VALUE = 1000
 
 
 class BadInput(BadRequest):
@@ -40,8 +42,9 @@ class BadInput(BadRequest):
 class IdConverter(IntegerConverter):
     """The app's ``int`` converter: ASCII digits for an id from 1 to ``validation.MAX_ID``.
 
-    A longer or larger number matches no route, so ``/cases/99999999999999999999`` is a 404
-    like any other missing case rather than an overflow in the database driver.
+    A longer or larger number is a 404 like any other missing case, rather than an overflow
+    in the database driver. (Out of range it is NotFound outright: a mere ValidationError
+    would let Werkzeug answer 405 when the same path exists for another method.)
     """
 
     regex = r"[0-9]{1,10}"
@@ -50,6 +53,12 @@ class IdConverter(IntegerConverter):
         kw.setdefault("max", validation.MAX_ID)
         kw.pop("signed", None)
         super().__init__(map, fixed_digits=fixed_digits, min=1 if min is None else min, **kw)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if not self.min <= number <= self.max:
+            raise NotFound()
+        return number
 
 
 def _depth_exceeded(value: Any, limit: int) -> bool:
@@ -105,9 +114,14 @@ def _request_strings() -> Iterator[str]:
 
 
 def refuse_nul() -> None:
-    """before_request: a NUL character anywhere in what the client sent is a 400."""
+    """before_request: a NUL character anywhere in what the client sent, or an over-long
+    query parameter, is a 400."""
     if any(validation.NUL in text for text in _request_strings()):
         raise BadInput(_("The request contains a character that is not allowed (NUL)."))
+    if any(len(v) > MAX_QUERY_VALUE for _k, values in request.args.lists() for v in values):
+        raise BadInput(
+            _("A search or filter value is longer than %(n)s characters.", n=MAX_QUERY_VALUE)
+        )
 
 
 def register_edges(app: Flask) -> None:
