@@ -191,8 +191,7 @@ def search_people(
 
 
 def _parse_date(value: str) -> date:
-    text = value.strip().replace("/", "-").replace(".", "-")
-    return date.fromisoformat(text)
+    return validation.parse_date(value)  # 2026-03-01, 2026/3/1, 2026.3.1; years 1900-2999
 
 
 def clean_fields(raw: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str, Any], dict]:
