@@ -6,7 +6,7 @@ walk every route.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -35,11 +35,15 @@ class Site:
     tokens: dict[str, str]
     pools: dict[str, list[str]]  # URL argument name -> ids/codes of things that exist
     routes: list[fuzzing.Route]
+    pages: list[tuple[str, str]] = field(default_factory=list)  # (url, html) crawled
+    # The database's fingerprint as the last request left it (None: to be taken afresh).
+    last_fingerprint: str | None = None
 
     def login(self, role: str) -> None:
         client = self.app.test_client()
         with self.app.app_context():
             if role != "anonymous":
+                self.last_fingerprint = None  # a login writes (its audit event)
                 done = Auth(client).login(role)
                 assert done.status_code == 302, f"{role} cannot log in: {body(done)}"
             page = client.get("/inbox" if role != "anonymous" else "/login")
@@ -163,5 +167,6 @@ def build_site(app, world) -> Site:
     s = Site(app, world, {}, {}, pools, [])
     for role in ROLES:
         s.login(role)
-    s.routes = fuzzing.learn_routes(app, pages(s))
+    s.pages = pages(s)
+    s.routes = fuzzing.learn_routes(app, s.pages)
     return s
