@@ -68,7 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
 
-    from pbflow import audit, models  # noqa: F401 - registers the models
+    from pbflow import audit, models, validation  # noqa: F401 - registers the models
     from pbflow.engine.registry import init_registry
     from pbflow.procedures import take_up
 
@@ -76,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from pbflow import security_log
 
     security_log.install_session_hooks(FlaskSession)  # after audit's: one lock order
+    validation.install_flush_checks(FlaskSession)
     procedures, left_out = take_up(app)
     registry = init_registry(app, procedures, left_out)
     for error in registry.errors:

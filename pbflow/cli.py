@@ -6,10 +6,11 @@ with status 1, a malformed command line exits with status 2 (click's usage error
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +18,30 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from pbflow import validation
 from pbflow.engine.errors import DomainError
 
 if TYPE_CHECKING:
     from pbflow.procedures import Procedure
 
 pbflow_cli = AppGroup("pbflow", help="pbflow administration.")
+# Bounded like every id and count the pages take (pbflow.validation): a number out of range is
+# a usage error (exit status 2), not an overflow in the database driver.
+ID = click.IntRange(1, validation.MAX_ID)
+COUNT = click.IntRange(0, validation.MAX_INT)
+
+
+class ChainHash(click.ParamType):
+    """A head hash of the audit chain as printed by ``audit head``: 64 hexadecimal digits
+    (spaces and capitals from a copy out of the minutes are tolerated)."""
+
+    name = "hash"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        text = "".join(str(value).split()).lower()
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            self.fail(f"'{value}' is not a head hash (64 hexadecimal digits)", param, ctx)
+        return text
 
 
 def domain_errors(fn: Callable) -> Callable:
@@ -336,49 +355,83 @@ def _print_case(case_id: int) -> None:
     )
 
 
+def _uploads(items: tuple[str, ...]) -> dict[str, Any]:
+    """``name=PATH`` options: the files of a form's file fields, uploaded with the command.
+
+    A file field cannot name a stored file by its id (a file belongs to one owner for good),
+    so the CLI, like the pages, takes the file itself."""
+    from pathlib import Path
+
+    from pbflow.services.attachments import Upload
+
+    out: dict[str, Any] = {}
+    for name, path in _pairs(items).items():
+        if isinstance(path, list):
+            raise click.BadParameter(f"'{name}' is given twice", param_hint="--file")
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot read {path}: {exc.strerror}", param_hint="--file"
+            ) from None
+        out[name] = Upload(Path(path).name, io.BytesIO(data))
+    return out
+
+
 @pbflow_cli.command("start")
 @click.argument("workflow_id")
 @click.option("--org", "org_code", required=True)
 @click.option("--as", "username", required=True, help="Acting user.")
 @click.option("--field", "-f", "field_items", multiple=True, help="name=value, repeatable.")
+@click.option("--file", "file_items", multiple=True, help="name=PATH of a file field, repeatable.")
 @domain_errors
 def case_start(
-    workflow_id: str, org_code: str, username: str, field_items: tuple[str, ...]
+    workflow_id: str,
+    org_code: str,
+    username: str,
+    field_items: tuple[str, ...],
+    file_items: tuple[str, ...],
 ) -> None:
     """Start a case of WORKFLOW_ID."""
-    from pbflow.engine import runtime
-    from pbflow.services import accounts
+    from pbflow.services import accounts, cases
 
-    case = runtime.start(
-        workflow_id, accounts.get_org(org_code), _user(username), _pairs(field_items)
+    case = cases.start_case(
+        _user(username),
+        workflow_id,
+        accounts.get_org(org_code).id,
+        _pairs(field_items),
+        uploads=_uploads(file_items),
     )
     _print_case(case.id)
 
 
 @pbflow_cli.command("fire")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.argument("trigger")
 @click.option("--as", "username", required=True)
 @click.option("--field", "-f", "field_items", multiple=True, help="name=value, repeatable.")
+@click.option("--file", "file_items", multiple=True, help="name=PATH of a file field, repeatable.")
 @click.option("--comment")
-@click.option("--expected-version", type=int)
+@click.option("--expected-version", type=ID)
 @domain_errors
 def case_fire(
     case_id: int,
     trigger: str,
     username: str,
     field_items: tuple[str, ...],
+    file_items: tuple[str, ...],
     comment: str | None,
     expected_version: int | None,
 ) -> None:
     """Take step TRIGGER on case CASE_ID."""
-    from pbflow.engine import runtime
+    from pbflow.services import cases
 
-    runtime.fire(
+    cases.take_step_as(
+        _user(username),
         case_id,
         trigger,
-        _user(username),
         _pairs(field_items),
+        uploads=_uploads(file_items),
         expected_version=expected_version,
         comment=comment,
     )
@@ -386,7 +439,7 @@ def case_fire(
 
 
 @pbflow_cli.command("actions")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.option("--as", "username", required=True)
 @domain_errors
 def case_actions(case_id: int, username: str) -> None:
@@ -399,7 +452,7 @@ def case_actions(case_id: int, username: str) -> None:
 
 
 @pbflow_cli.command("show")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @domain_errors
 def case_show(case_id: int) -> None:
     _print_case(case_id)
@@ -410,7 +463,7 @@ pbflow_cli.add_command(vote_cli)
 
 
 @vote_cli.command("cast")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.argument("choice", type=click.Choice(["for", "against", "abstain"]))
 @click.option("--as", "username", required=True)
 @domain_errors
@@ -422,15 +475,15 @@ def vote_cast(case_id: int, choice: str, username: str) -> None:
 
 
 @vote_cli.command("record")
-@click.argument("case_id", type=int)
+@click.argument("case_id", type=ID)
 @click.option("--as", "username", required=True)
 @click.option("--date", "meeting_date", required=True)
-@click.option("--attended", type=int, required=True)
-@click.option("--for", "votes_for", type=int, required=True)
-@click.option("--against", "votes_against", type=int, default=0)
-@click.option("--abstain", "votes_abstain", type=int, default=0)
-@click.option("--written-for", type=int, default=0)
-@click.option("--written-against", type=int, default=0)
+@click.option("--attended", type=COUNT, required=True)
+@click.option("--for", "votes_for", type=COUNT, required=True)
+@click.option("--against", "votes_against", type=COUNT, default=0)
+@click.option("--abstain", "votes_abstain", type=COUNT, default=0)
+@click.option("--written-for", type=COUNT, default=0)
+@click.option("--written-against", type=COUNT, default=0)
 @domain_errors
 def vote_record(
     case_id: int,
@@ -472,12 +525,15 @@ def tick_cmd(now_text: str | None) -> None:
     now = None
     if now_text:
         try:
-            now = datetime.fromisoformat(now_text)
+            now = validation.parse_datetime(now_text)
             if now.tzinfo is not None:  # "...T08:00+08:00" is midnight UTC, not 08:00 UTC
                 now = now.astimezone(UTC).replace(tzinfo=None)
-        except ValueError:
+            if not validation.year_ok(now):
+                raise ValueError(now_text)
+        except (ValueError, OverflowError):
             raise click.BadParameter(
-                "use ISO 8601, e.g. 2027-01-31T08:00", param_hint="--now"
+                "use ISO 8601 with a year from 1900 to 2999, e.g. 2027-01-31T08:00",
+                param_hint="--now",
             ) from None
     report = timers.tick(now)
     click.echo(report.summary())
@@ -520,6 +576,7 @@ def _public_keys(texts: tuple[str, ...]) -> list[bytes]:
     "--head",
     "heads",
     multiple=True,
+    type=ChainHash(),
     help="A head hash printed earlier that must still be in the chain.",
 )
 @click.option(
@@ -548,6 +605,8 @@ def audit_verify(path: str | None, heads: tuple[str, ...], public_keys: tuple[st
             raise click.ClickException(f"{path}: not a UTF-8 text file") from None
         except ValueError as exc:
             raise click.ClickException(f"{path}: {exc}") from None
+        except RecursionError:
+            raise click.ClickException(f"{path}: not an export (nested too deeply)") from None
     else:
         result = audit.verify_database(heads, keys)
     click.echo(result.summary())

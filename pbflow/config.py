@@ -153,6 +153,9 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        # A pooled connection the server dropped (restart, idle timeout, a killed backend)
+        # is noticed and replaced before use, so it costs no failed request.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "pbflow" / "translations"),
         "PBFLOW_FAKE_NOW": None,

@@ -184,6 +184,9 @@ def cast_ballot(case_id: int, actor: User, choice: str) -> str | None:
         try:
             db.session.flush()
         except IntegrityError:
+            # Roll back before building the message: the failed flush left the session
+            # unusable, and translating reads the user's language (issue 10: this was a 500).
+            db.session.rollback()
             raise InvalidState(_("You have already voted on this.")) from None
         audit.record(
             "ballot_cast",
@@ -309,6 +312,7 @@ def record_resolution(
         try:
             db.session.flush()
         except IntegrityError:
+            db.session.rollback()  # see cast_ballot
             raise InvalidState(_("A resolution is already recorded for this vote.")) from None
         audit.record(
             "resolution_recorded",

@@ -100,7 +100,11 @@ class MeetingAttendance(db.Model):
 
 
 class MeetingAttachment(db.Model):
+    """A meeting's file (owner ``meeting``); a file belongs to one meeting only."""
+
     __tablename__ = "meeting_attachment"
+    # A unique index rather than a constraint: SQLite can add one to an existing table.
+    __table_args__ = (Index("uq_meeting_attachment_file", "attachment_id", unique=True),)
 
     meeting_id: Mapped[int] = mapped_column(
         ForeignKey("meeting.id", ondelete="CASCADE"), primary_key=True

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pbflow.clock import now
@@ -148,9 +157,20 @@ class Comment(db.Model):
 
 
 class Attachment(db.Model):
-    """A file stored on disk under its SHA-256; the row says who may see it (through its case)."""
+    """A file stored on disk under its SHA-256; the row says who may see it (through its owner).
+
+    A file belongs to one owner for good (issue 10): ``owner`` says whether that is a case
+    (``instance_id``; empty only inside the transaction of the start form that creates the
+    case) or a meeting (``meeting_attachment``). The triggers below keep the owner kind, the
+    organization and, once set, the case fixed, and let only a meeting's file be linked to a
+    meeting, once.
+    """
 
     __tablename__ = "attachment"
+    __table_args__ = (
+        CheckConstraint("owner in ('case','meeting')", name="owner"),
+        CheckConstraint("owner = 'case' OR instance_id IS NULL", name="meeting_file_no_case"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(
@@ -162,8 +182,64 @@ class Attachment(db.Model):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int]
     purpose: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(10), default="case")
     uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+# A stored file keeps its owner (see Attachment). The migration 0005_sec_input freezes the
+# same statements; databases built from the models get them through these DDL events.
+ATTACHMENT_SQLITE_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS attachment_owner_fixed BEFORE UPDATE ON attachment
+       WHEN NEW.owner IS NOT OLD.owner OR NEW.org_id IS NOT OLD.org_id
+         OR (OLD.instance_id IS NOT NULL AND NEW.instance_id IS NOT OLD.instance_id)
+       BEGIN SELECT RAISE(ABORT, 'a stored file keeps its owner'); END""",
+    """CREATE TRIGGER IF NOT EXISTS meeting_attachment_owner BEFORE INSERT ON meeting_attachment
+       WHEN (SELECT owner FROM attachment WHERE id = NEW.attachment_id) IS NOT 'meeting'
+       BEGIN SELECT RAISE(ABORT, 'only a meeting''s own file can be linked to it'); END""",
+    """CREATE TRIGGER IF NOT EXISTS meeting_attachment_fixed BEFORE UPDATE ON meeting_attachment
+       BEGIN SELECT RAISE(ABORT, 'a stored file keeps its owner'); END""",
+]
+ATTACHMENT_POSTGRES_TRIGGERS = [
+    """CREATE OR REPLACE FUNCTION pbflow_attachment_owner_fixed() RETURNS trigger AS $$
+       BEGIN
+         IF NEW.owner IS DISTINCT FROM OLD.owner OR NEW.org_id IS DISTINCT FROM OLD.org_id
+            OR (OLD.instance_id IS NOT NULL AND NEW.instance_id IS DISTINCT FROM OLD.instance_id)
+         THEN
+           RAISE EXCEPTION 'a stored file keeps its owner';
+         END IF;
+         RETURN NEW;
+       END; $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS attachment_owner_fixed ON attachment",
+    """CREATE TRIGGER attachment_owner_fixed BEFORE UPDATE ON attachment
+       FOR EACH ROW EXECUTE FUNCTION pbflow_attachment_owner_fixed()""",
+    """CREATE OR REPLACE FUNCTION pbflow_meeting_attachment_owner() RETURNS trigger AS $$
+       BEGIN
+         IF TG_OP = 'UPDATE' THEN
+           RAISE EXCEPTION 'a stored file keeps its owner';
+         END IF;
+         IF (SELECT owner FROM attachment WHERE id = NEW.attachment_id) IS DISTINCT FROM 'meeting'
+         THEN
+           RAISE EXCEPTION 'only a meeting''s own file can be linked to it';
+         END IF;
+         RETURN NEW;
+       END; $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS meeting_attachment_owner ON meeting_attachment",
+    """CREATE TRIGGER meeting_attachment_owner BEFORE INSERT OR UPDATE ON meeting_attachment
+       FOR EACH ROW EXECUTE FUNCTION pbflow_meeting_attachment_owner()""",
+]
+
+
+def install_attachment_triggers(conn: Any) -> None:
+    """Create the file-ownership triggers (idempotent)."""
+    postgres = conn.dialect.name == "postgresql"
+    for stmt in ATTACHMENT_POSTGRES_TRIGGERS if postgres else ATTACHMENT_SQLITE_TRIGGERS:
+        conn.exec_driver_sql(stmt)
+
+
+@event.listens_for(db.Model.metadata, "after_create")
+def _create_attachment_triggers(_metadata: Any, connection: Any, **_kw: Any) -> None:
+    install_attachment_triggers(connection)
 
 
 class Notification(db.Model):

@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import DateTime, case, exists, false, func, literal, null, or_, select, true, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from pbflow import audit, clock, security_log
+from pbflow import audit, clock, security_log, validation
 from pbflow.engine import actors
 from pbflow.engine.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
@@ -373,10 +373,11 @@ def session_user(session_id: str | None) -> User | None:
     The id is ``"<user id>:<session token>"`` (``User.get_id``); a token replaced on logout,
     password change or reset, or deactivation no longer matches.
     """
-    user_id, _sep, token = (session_id or "").partition(":")
-    if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 12 and token):
+    raw_id, _sep, token = (session_id or "").partition(":")
+    user_id = validation.parse_id(raw_id)
+    if user_id is None or not token:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, user_id)
     if user is None or not user.active:
         return None
     if not hmac.compare_digest(user.session_token.encode(), token.encode()):

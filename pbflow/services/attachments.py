@@ -1,5 +1,12 @@
-"""Files attached to cases: checked, stored on disk by SHA-256, downloaded only by those who may
-see the case.
+"""Files attached to cases and meetings: checked, stored on disk by SHA-256, downloaded only by
+those who may see their owner.
+
+A file belongs to exactly one owner for good: the case it was uploaded to (or the case a
+start form creates) or the meeting it was recorded with. A form may name only the files
+uploaded with that same request: an id typed into a file field is refused, so nobody can pull
+another branch's file into their case (``claim_form_files``). The database holds the same
+line: a file's owner kind, organization and case never change once written, and only a
+meeting's own file can be linked to a meeting (triggers in ``pbflow.models.process``).
 
 A file is accepted when its extension is on the allowed list AND its first bytes (or, for
 office documents, its zip directory) say it is that kind of file: a renamed executable is
@@ -18,6 +25,7 @@ import hashlib
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,7 +34,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from pbflow import audit
+from pbflow import audit, validation
 from pbflow.engine.errors import InvalidState, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Attachment, ProcessInstance, User
@@ -60,6 +68,8 @@ ALLOWED: dict[str, tuple[str, str]] = {
 # Shown inline by the browser; everything else is sent as a download.
 INLINE_KINDS = {"pdf", "png", "jpeg", "gif", "webp"}
 _CHUNK = 64 * 1024
+# What a file can belong to (the ``owner`` column); see the module docstring.
+OWNERS = ("case", "meeting")
 
 
 @dataclass(frozen=True)
@@ -178,11 +188,16 @@ def store(
     instance_id: int | None,
     purpose: str | None = None,
     field: str = "file",
+    owner: str = "case",
 ) -> Attachment:
     """Check and keep one file; add its row and audit event to the open transaction.
 
-    ``field`` names the form field that refusals are reported on.
+    ``owner`` is what the file belongs to for good: ``case`` (``instance_id``, or the case a
+    start form is creating in this transaction) or ``meeting``. ``field`` names the form field
+    that refusals are reported on.
     """
+    if owner not in OWNERS:
+        raise ValueError(f"unknown attachment owner {owner!r}")
     name = _clean_name(upload.filename)
     if not name:
         raise _refuse(field, _("is required"))
@@ -223,6 +238,7 @@ def store(
         content_type=content_type,
         size=size,
         purpose=purpose,
+        owner=owner,
         uploaded_by=actor.id,
     )
     db.session.add(attachment)
@@ -259,26 +275,46 @@ def attach_to_case(actor: User, case_id: int, upload: Upload) -> Attachment:
     return attachment
 
 
-def check_case_files(case_id: int, actor: User, ids: list[int], field: str) -> None:
-    """Files named in a step's fields must belong to this case (or be the actor's own
-    unattached uploads), so nobody can link another case's file into theirs."""
-    if not ids:
+def claim_form_files(
+    specs: Iterable[Any],
+    values: dict[str, Any],
+    stored: Mapping[str, Attachment],
+    *,
+    case_id: int | None,
+) -> None:
+    """Refuse a form whose file fields name anything but the files uploaded with it.
+
+    ``stored`` maps field names to the files this request uploaded; their ids are what the
+    fields hold. Any other value (an id typed into the form or sent through the API) would
+    let a user point at a file they do not own and, when the form starts a case, move it
+    there; so it is refused whoever owns the file.
+    """
+    errors: dict[str, str] = {}
+    named: dict[str, Any] = {}
+    for spec in specs:
+        if spec.type != "file" or spec.name in stored:
+            continue
+        if values.get(spec.name) not in (None, "", []):
+            named[spec.name] = values[spec.name]
+    if not named:
         return
-    rows = db.session.execute(
-        select(Attachment.id, Attachment.instance_id, Attachment.uploaded_by).where(
-            Attachment.id.in_(ids)
-        )
-    ).all()
-    ok = {
-        r.id
-        for r in rows
-        if r.instance_id == case_id or (r.instance_id is None and r.uploaded_by == actor.id)
-    }
-    if set(ids) - ok:
-        raise ValidationFailed(
-            _("Some fields need correcting."),
-            field_errors={field: _("names a file that does not belong to this case")},
-        )
+    ids = {validation.parse_id(v) for v in named.values()} - {None}
+    owners = dict(
+        db.session.execute(
+            select(Attachment.id, Attachment.instance_id).where(Attachment.id.in_(ids))
+        ).all()
+    )
+    for name, value in named.items():
+        file_id = validation.parse_id(value)
+        if case_id is not None and file_id is not None and owners.get(file_id, -1) == case_id:
+            errors[name] = _(
+                "names a file already attached to this case; choose the file to upload"
+            )
+        elif case_id is not None:
+            errors[name] = _("names a file that does not belong to this case")
+        else:
+            errors[name] = _("names a file that was not uploaded with this form")
+    raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
 
 
 @dataclass

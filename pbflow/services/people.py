@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from pbflow import audit
+from pbflow import audit, validation
 from pbflow.engine import actors
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
@@ -191,8 +191,7 @@ def search_people(
 
 
 def _parse_date(value: str) -> date:
-    text = value.strip().replace("/", "-").replace(".", "-")
-    return date.fromisoformat(text)
+    return validation.parse_date(value)  # 2026-03-01, 2026/3/1, 2026.3.1; years 1900-2999
 
 
 def clean_fields(raw: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str, Any], dict]:
@@ -264,7 +263,8 @@ def _commit() -> None:
 
 
 def _org(org_id: Any) -> Organization:
-    org = db.session.get(Organization, int(org_id)) if str(org_id or "").isdigit() else None
+    oid = validation.parse_id(org_id)
+    org = db.session.get(Organization, oid) if oid is not None else None
     if org is None:
         raise ValidationFailed(
             _("Some fields need correcting."), field_errors={"org_id": _("choose an organization")}
@@ -429,7 +429,7 @@ def _decode(data: bytes) -> str:
                 n=MAX_IMPORT_BYTES // 1024,
             )
         )
-    if b"\x00" in data[:4096]:
+    if b"\x00" in data:  # anywhere: PostgreSQL cannot store a NUL (issue 10)
         raise ImportRefused(
             _("This is not a CSV text file (a spreadsheet perhaps). Save it as 'CSV UTF-8'.")
         )

@@ -32,7 +32,12 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     """The shared blueprints, then each procedure's pages, links, case-page panels and the
     functions its templates call; error pages and template helpers."""
     from pbflow.models import User
-    from pbflow.web import auth, home
+    from pbflow.web import auth, edges, headers, home
+
+    # Before any blueprint: the routes' <int:...> must be built with the bounded converter.
+    edges.register_edges(app)
+    edges.register_error_pages(app, _error_page)
+    headers.register_headers(app)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -124,6 +129,7 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(e: DomainError):
+        db.session.rollback()  # a refusal writes nothing, whatever the view had begun
         return _error_page(e.status, _("Not possible"), e.message)
 
     @app.template_filter("local")
@@ -141,10 +147,3 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     @app.context_processor
     def globals_() -> dict[str, Any]:
         return {"current_locale": str(get_locale() or "zh")}
-
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
 from sqlalchemy import func, select
 
+from pbflow import validation
 from pbflow.engine import actors
 from pbflow.engine.errors import DomainError, NotFound
 from pbflow.extensions import db
@@ -98,8 +99,7 @@ def _me() -> User:
 
 
 def _page_arg() -> int:
-    raw = request.args.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    return validation.parse_page(request.args.get("page"))
 
 
 def _readable_orgs() -> list[Organization]:
@@ -171,8 +171,8 @@ def orgs():
 @admin_required
 def org_create():
     form = request.form
-    parent_id = form.get("parent_id", "")
-    parent = db.session.get(Organization, int(parent_id)) if parent_id.isdigit() else None
+    parent_id = validation.parse_id(form.get("parent_id"))
+    parent = db.session.get(Organization, parent_id) if parent_id is not None else None
     try:
         if parent is None:
             raise DomainError(
@@ -260,7 +260,7 @@ def people_list():
     result = people.search_people(
         _me(),
         text=request.args.get("q", ""),
-        org_id=int(org_arg) if org_arg.isdigit() else None,
+        org_id=validation.parse_id(org_arg),
         party_status=request.args.get("status") or None,
         page=_page_arg(),
         per_page=PER_PAGE,
@@ -447,8 +447,8 @@ def _render_user_new(status: int = 200, **ctx: Any):
 
 
 def _org_arg(form: Any) -> Organization | None:
-    raw = form.get("org_id", "")
-    return db.session.get(Organization, int(raw)) if raw.isdigit() and len(raw) <= 12 else None
+    org_id = validation.parse_id(form.get("org_id"))
+    return db.session.get(Organization, org_id) if org_id is not None else None
 
 
 @bp.route("/users/new")

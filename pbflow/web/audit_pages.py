@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import and_, or_, select
 
-from pbflow import audit, clock
+from pbflow import audit, clock, validation
 from pbflow.engine import actors
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, Organization, ProcessInstance, User
@@ -55,8 +55,9 @@ def _int_arg(args: Any, name: str, errors: dict[str, str]) -> int | None:
     raw = (args.get(name) or "").strip().lstrip("#")
     if not raw:
         return None
-    if raw.isdigit():
-        return int(raw)
+    value = validation.parse_id(raw)
+    if value is not None:
+        return value
     errors[name] = _("'%(value)s' is not a number", value=raw)
     return None
 
@@ -66,7 +67,7 @@ def _date_arg(args: Any, name: str, errors: dict[str, str]) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        return validation.parse_date(raw)
     except ValueError:
         errors[name] = _("'%(value)s' is not a date (use YYYY-MM-DD)", value=raw)
         return None

@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
-from pbflow import clock
+from pbflow import clock, validation
 from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound
 from pbflow.services import attachments, cases, comments
 from pbflow.services.attachments import Upload
@@ -62,8 +62,7 @@ def parse_uploads(files: MultiDict) -> dict[str, Upload]:
 
 
 def parse_version(form: MultiDict) -> int | None:
-    raw = (form.get("version") or "").strip()
-    return int(raw) if raw.isdigit() else None
+    return validation.parse_id(form.get("version"))
 
 
 @bp.app_template_filter("due_date")
@@ -281,7 +280,7 @@ def new():
     workflow = request.values.get("workflow")
     raw_org = request.values.get("org") or ""
     options, chosen = _option(workflow)
-    org_id = int(raw_org) if raw_org.isdigit() else None
+    org_id = validation.parse_id(raw_org)
     if chosen is None or org_id is None or org_id not in {n.id for n in chosen.orgs}:
         if request.method == "POST":
             abort(403)

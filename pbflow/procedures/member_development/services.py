@@ -23,7 +23,7 @@ from flask_babel import gettext as _
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 
-from pbflow import audit, clock
+from pbflow import audit, clock, validation
 from pbflow.engine import actors, calendar, runtime
 from pbflow.engine.definitions import Definition
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
@@ -613,6 +613,15 @@ def import_csv(actor: User, org_id: int, data: bytes, *, filename: str = "") -> 
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         report.errors.append((1, _("The file must be UTF-8 encoded CSV.")))
+        return report
+    if validation.NUL in text:  # PostgreSQL cannot store a NUL; no CSV text has one
+        line = text.count("\n", 0, text.index(validation.NUL)) + 1
+        report.errors.append(
+            (
+                line,
+                _("This is not a CSV text file (a spreadsheet perhaps). Save it as 'CSV UTF-8'."),
+            )
+        )
         return report
     rows = _read_rows(text, report)
     if report.errors:

@@ -37,7 +37,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pbflow import audit, clock
+from pbflow import audit, clock, validation
 from pbflow.engine import actors, runtime
 from pbflow.engine.actors import CodeHolder
 from pbflow.engine.errors import DomainError, InvalidState, NotAllowed, NotFound
@@ -510,8 +510,8 @@ def parse_period(start_text: str | None, end_text: str | None) -> Period:
     if not start_text and not end_text:
         return quarter_of(clock.today())
     try:
-        start = date.fromisoformat((start_text or "").strip()) if start_text else None
-        end = date.fromisoformat((end_text or "").strip()) if end_text else None
+        start = validation.parse_date(start_text) if start_text else None
+        end = validation.parse_date(end_text) if end_text else None
     except ValueError:
         raise DomainError(_("Dates must look like 2026-03-01.")) from None
     start = start or date(end.year, 1, 1)

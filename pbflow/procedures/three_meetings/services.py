@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
-from pbflow import audit, clock
+from pbflow import audit, clock, validation
 from pbflow.engine import actors
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
@@ -135,10 +135,11 @@ def _person_id(raw: str, name: str, errors: dict[str, str], allowed: set[int]) -
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) not in allowed:
+    value = validation.parse_id(raw)
+    if value is None or value not in allowed:
         errors[name] = _("must be chosen from the list")
         return None
-    return int(raw)
+    return value
 
 
 def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person], set[int]]:
@@ -179,10 +180,11 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
     recorder = _person_id(data.recorder, "recorder", errors, everyone)
     present: set[int] = set()
     for raw in data.present:
-        if not str(raw).strip().isdigit() or int(raw) not in members:
+        person_id = validation.parse_id(raw)
+        if person_id is None or person_id not in members:
             errors["present"] = _("names someone who is not expected at this meeting")
             break
-        present.add(int(raw))
+        present.add(person_id)
     if expected and not present and "present" not in errors:
         errors["present"] = _("nobody is marked present")
     for key, reason in data.reasons.items():
@@ -238,7 +240,12 @@ def _attach(actor: User, meeting: Meeting, uploads: list[Any]) -> list[int]:
     ids = []
     for upload in uploads:
         att = attachments.store(
-            actor, upload, org_id=meeting.org_id, instance_id=None, purpose="meeting"
+            actor,
+            upload,
+            org_id=meeting.org_id,
+            instance_id=None,
+            purpose="meeting",
+            owner="meeting",
         )
         db.session.add(MeetingAttachment(meeting_id=meeting.id, attachment_id=att.id))
         ids.append(att.id)

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from pbflow import clock
+from pbflow import clock, validation
 from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
 from pbflow.models.meetings import MEETING_TYPES
 from pbflow.procedures.three_meetings import compliance
@@ -25,8 +25,10 @@ def meeting_type_label(meeting_type: str) -> str:
 
 
 def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else None
+    """An id or page number from the query string (``year``: a year), else None."""
+    if name == "year":
+        return validation.parse_year(request.args.get(name))
+    return validation.parse_id(request.args.get(name))
 
 
 def _form_input() -> MeetingInput:
@@ -166,7 +168,7 @@ def edit(meeting_id: int):
             meeting_id,
             data,
             reason=reason,
-            expected_version=int(version) if version.isdigit() else None,
+            expected_version=validation.parse_id(version),
             uploads=_uploads(),
         )
     except DomainError as exc:
