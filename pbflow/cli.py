@@ -700,9 +700,24 @@ def audit_grants(role: str, apply: bool) -> None:
     if apply:
         if db.engine.dialect.name != "postgresql":
             raise click.ClickException("grants apply to PostgreSQL only")
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
         with db.engine.begin() as conn:
-            for stmt in statements:
-                conn.exec_driver_sql(stmt)
+            known = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+            if known.first() is None:
+                raise click.BadParameter(
+                    f"there is no PostgreSQL role '{role}' (create it first, README "
+                    "'Production')",
+                    param_hint="ROLE",
+                )
+            try:
+                for stmt in statements:
+                    conn.exec_driver_sql(stmt)
+            except DBAPIError as exc:
+                # Not the tables' owner, for instance: say what the database said, no traceback.
+                reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+                raise click.ClickException(f"the grants were refused: {reason}") from None
         click.echo(f"granted pbflow's privileges to {role}")
         return
     for stmt in statements:
