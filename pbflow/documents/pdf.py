@@ -383,11 +383,15 @@ def _canvas_maker(meta: Meta, footer: tuple[str, str]):
             self.saveState()
             self.setStrokeColor(colors.Color(0.6, 0.6, 0.6))
             self.setLineWidth(0.4)
-            self.line(PAGE_MARGIN_MM[3] * mm, y + 4 * mm, width - PAGE_MARGIN_MM[1] * mm, y + 4 * mm)
+            self.line(
+                PAGE_MARGIN_MM[3] * mm, y + 4 * mm, width - PAGE_MARGIN_MM[1] * mm, y + 4 * mm
+            )
             self.setFont(fonts.REGULAR, 8)
             self.setFillColor(colors.Color(0.3, 0.3, 0.3))
             self.drawString(PAGE_MARGIN_MM[3] * mm, y, left)
-            self.drawCentredString(width / 2, y, page_of % {"page": self._pageNumber, "pages": total})
+            self.drawCentredString(
+                width / 2, y, page_of % {"page": self._pageNumber, "pages": total}
+            )
             self.drawRightString(width - PAGE_MARGIN_MM[1] * mm, y, right)
             self.restoreState()
 
@@ -409,7 +413,9 @@ def _header(meta: Meta):
         canvas.drawRightString(width - PAGE_MARGIN_MM[1] * mm, y, meta.title)
         canvas.setStrokeColor(colors.Color(*RED))
         canvas.setLineWidth(0.8)
-        canvas.line(PAGE_MARGIN_MM[3] * mm, y - 2.5 * mm, width - PAGE_MARGIN_MM[1] * mm, y - 2.5 * mm)
+        canvas.line(
+            PAGE_MARGIN_MM[3] * mm, y - 2.5 * mm, width - PAGE_MARGIN_MM[1] * mm, y - 2.5 * mm
+        )
         canvas.restoreState()
 
     return draw

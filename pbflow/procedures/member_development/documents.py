@@ -401,7 +401,9 @@ def _limit(rule: str, since: date | None, limit: date | None, done: date | None,
         status = "met" if done >= limit else "missed"
     else:
         status = "met" if done <= limit else "missed"
-    return TimeLimit(rule, since.isoformat(), limit.isoformat() if limit else "", _iso(done), status)
+    return TimeLimit(
+        rule, since.isoformat(), limit.isoformat() if limit else "", _iso(done), status
+    )
 
 
 def _training_limit(start: date | None, end: date | None, hours: int) -> TimeLimit | None:
@@ -530,10 +532,7 @@ def record_pdf(viewer: User, record: DevelopmentRecord) -> bytes:
     story.append(
         pdf.grid(
             [_("Date and time"), _("Stage"), _("Step"), _("Taken by"), _("Details")],
-            [
-                [s.at, s.stage, s.step, s.actor, _details_text(s)]
-                for s in record.steps
-            ],
+            [[s.at, s.stage, s.step, s.actor, _details_text(s)] for s in record.steps],
             [0.15, 0.15, 0.22, 0.13, 0.35],
         )
     )
@@ -541,7 +540,9 @@ def record_pdf(viewer: User, record: DevelopmentRecord) -> bytes:
     story.append(_resolutions_grid(record))
     story.append(pdf.heading(_("Cultivation contacts and introducers"), toc=False))
     people = [Field(_("Cultivation contacts"), "、".join(record.contacts) or "—", wide=True)]
-    people += [Field(_("Introducer"), f"{n}：{o}" if o else n, wide=True) for n, o in record.introducers]
+    people += [
+        Field(_("Introducer"), f"{n}：{o}" if o else n, wide=True) for n, o in record.introducers
+    ]
     story.append(pdf.fields_table(people))
     story.append(pdf.heading(_("Talks"), toc=False))
     story.append(

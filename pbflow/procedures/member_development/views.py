@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from pbflow.documents import printing
 from pbflow.engine import actors
 from pbflow.engine.errors import NotAllowed, NotFound
-from pbflow.documents import printing
 from pbflow.procedures.member_development import documents
 from pbflow.procedures.member_development import services as development
 
