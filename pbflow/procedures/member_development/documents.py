@@ -574,8 +574,8 @@ def record_pdf(viewer: User, record: DevelopmentRecord) -> bytes:
         )
     )
     story.append(pdf.spacer(8))
-    story.append(pdf.signatures([_("Branch secretary"), _("Organization office")]))
-    story.append(pdf.seal_area(record.org_name))
+    sign = [pdf.signatures([_("Branch secretary"), _("Organization office")])]
+    story.append(pdf.keep([*sign, pdf.seal_area(record.org_name)]))  # never a lone seal
     return pdf.render(_meta(record, t, viewer), story)
 
 
