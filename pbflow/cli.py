@@ -590,12 +590,24 @@ def audit_verify(path: str | None, heads: tuple[str, ...], public_keys: tuple[st
     """Walk the chain; name the first broken event (exit status 1 when broken).
 
     Also checks every signed checkpoint, the seals of events written since the last one, and
-    (on the database) that every case and meeting record is what its events say.
+    (on the database) that every case and meeting record is what its events say. A case
+    archive (ZIP) is checked against its signed checkpoints, and against the current chain
+    head when this database holds the archive's chain.
     """
+    import zipfile
+
     from pbflow import audit
 
     keys = _public_keys(public_keys)
-    if path:
+    if path and zipfile.is_zipfile(path):
+        from pbflow.documents import archive
+
+        try:
+            with open(path, "rb") as fh:
+                result = archive.verify_archive(fh.read(), heads, keys)
+        except ValueError as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+    elif path:
         try:
             with open(path, encoding="utf-8") as fh:
                 result = audit.verify_rows(audit.read_export(fh), heads, keys)

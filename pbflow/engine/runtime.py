@@ -235,9 +235,15 @@ def fire_in_transaction(
     now = ctx.now
     new_version = cs.version + 1
     changed = fastsql.move_case(
-        case_id=cs.id, old_version=cs.version, state=cs.state, data=cs.data,
-        new_version=new_version, now=now, due_at=compute_due(d, dest, ctx),
-        closed_at=now if dest.final else None, assignee_user_id=cs.assignee_user_id,
+        case_id=cs.id,
+        old_version=cs.version,
+        state=cs.state,
+        data=cs.data,
+        new_version=new_version,
+        now=now,
+        due_at=compute_due(d, dest, ctx),
+        closed_at=now if dest.final else None,
+        assignee_user_id=cs.assignee_user_id,
     )
     if changed != 1:
         raise ConcurrentChange(

@@ -66,6 +66,9 @@ class Procedure:
     nav: tuple[NavEntry, ...] = ()  # its links in the top bar
     case_panels: tuple[str, ...] = ()  # templates the case page includes (``case`` is set)
     template_globals: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    # Its meetings' minutes for the bound yearly volume of an organization: called with
+    # (reader, organization id, year, locale), returns pbflow.documents.volume.Section items.
+    minutes: Callable[[Any, int, int, str], list[Any]] | None = None
 
 
 def load(name: str) -> Procedure:

@@ -79,6 +79,9 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
 
     app.register_blueprint(security_pages.bp)
     app.register_blueprint(account.bp)
+    from pbflow.web import documents
+
+    app.register_blueprint(documents.bp)
     for procedure in procedures:
         if procedure.blueprint is not None:
             app.register_blueprint(procedure.blueprint)

@@ -2,11 +2,12 @@
 
 Two workflows: ``life_meeting`` from the plan to the report, and ``rectification``, one child
 case per item of the rectification list, which the life meeting's case page shows as a panel.
-The life meeting's steps are taken on the generic case page, so there is no blueprint.
+The life meeting's steps are taken on the generic case page; its one page of its own is its
+minutes as PDF, which also go into the organization's bound yearly volume.
 """
 
 from pbflow.procedures import Procedure
-from pbflow.procedures.life_meeting import demo, effects, guards, services
+from pbflow.procedures.life_meeting import demo, documents, effects, guards, services, views
 
 procedure = Procedure(
     name="life_meeting",
@@ -14,6 +15,8 @@ procedure = Procedure(
     guards=guards.REGISTRY,
     effects=effects.REGISTRY,
     demo=demo.load,
-    case_panels=("life_meeting/_rectification_panel.html",),
+    case_panels=("life_meeting/_rectification_panel.html", "life_meeting/_minutes_panel.html"),
     template_globals={"rectification_panel": services.rectification_panel},
+    blueprint=views.bp,
+    minutes=documents.minutes_sections,
 )

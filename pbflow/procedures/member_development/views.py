@@ -9,8 +9,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from pbflow.documents import printing
 from pbflow.engine import actors
 from pbflow.engine.errors import NotAllowed, NotFound
+from pbflow.procedures.member_development import documents
 from pbflow.procedures.member_development import services as development
 
 bp = Blueprint("development", __name__, url_prefix="/development")
@@ -58,6 +60,35 @@ def org_pipeline(org_id: int):
 def person_progress(person_id: int):
     progress = _read_or_403(development.progress, person_id)
     return render_template("member_development/progress.html", p=progress)
+
+
+@bp.get("/person/<int:person_id>/record")
+@login_required
+def person_record(person_id: int):
+    """The development record on screen (its print view), with the documents to print."""
+    record = documents.view_record(current_user, person_id, printing.locale())
+    return render_template("member_development/record.html", r=record)
+
+
+@bp.get("/person/<int:person_id>/record.pdf")
+@login_required
+def person_record_pdf(person_id: int):
+    data, name = documents.print_document(
+        current_user, person_id, "development_record", printing.locale()
+    )
+    return printing.pdf_response(data, name)
+
+
+@bp.get("/person/<int:person_id>/forms/<document>.pdf")
+@login_required
+def person_form_pdf(person_id: int, document: str):
+    """A standard form filled from the record: registration_form, admission_resolution,
+    conversion_resolution, talk_record (?variant=application|superior) or membership_notice
+    (?variant=probationary|full)."""
+    data, name = documents.print_document(
+        current_user, person_id, document, printing.locale(), request.args.get("variant")
+    )
+    return printing.pdf_response(data, name)
 
 
 @bp.route("/org/<int:org_id>/import", methods=["GET", "POST"])

@@ -12,7 +12,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.three_meetings import compliance, demo, views
+from pbflow.procedures.three_meetings import compliance, demo, documents, views
 
 
 def tick(now: datetime | None) -> tuple[str, list[str]]:
@@ -27,4 +27,5 @@ procedure = Procedure(
     demo=demo.load,
     tick=tick,
     nav=(NavEntry("meetings.index", _l("Meetings")),),
+    minutes=documents.minutes_sections,
 )

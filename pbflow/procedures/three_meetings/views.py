@@ -9,9 +9,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from pbflow import clock, validation
+from pbflow.documents import printing
 from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
 from pbflow.models.meetings import MEETING_TYPES
-from pbflow.procedures.three_meetings import compliance
+from pbflow.procedures.three_meetings import compliance, documents
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.services.attachments import Upload
@@ -145,6 +146,14 @@ def show(meeting_id: int):
     except NotFound:
         abort(404)
     return render_template("three_meetings/show.html", p=page)
+
+
+@bp.get("/<int:meeting_id>/minutes.pdf")
+@login_required
+def minutes_pdf(meeting_id: int):
+    """The meeting's minutes, with attendance and corrections, as PDF (audited)."""
+    data, name = documents.meeting_pdf(current_user, meeting_id, printing.locale())
+    return printing.pdf_response(data, name)
 
 
 @bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])

@@ -1,0 +1,192 @@
+"""Minutes of "three meetings and one lesson" on paper: one meeting, and its part of the bound
+yearly volume (``pbflow/documents/volume.py``), each with its attendance and the history of the
+corrections made to the record after it was written."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from pbflow.documents import pdf, printing
+from pbflow.documents.pdf import Field
+from pbflow.documents.volume import Section
+from pbflow.engine import actors
+from pbflow.extensions import db
+from pbflow.models import Meeting, User
+from pbflow.procedures.three_meetings import services as meetings
+
+# The names of the record's fields in the history of corrections.
+_FIELD_LABELS = {
+    "meeting_type": lambda: _("Meeting"),
+    "held_on": lambda: _("Held on"),
+    "topic": lambda: _("Topic"),
+    "place": lambda: _("Place"),
+    "chair": lambda: _("Chair or presenter"),
+    "recorder": lambda: _("Recorder"),
+    "agenda": lambda: _("Agenda"),
+    "minutes": lambda: _("Minutes (main points)"),
+    "resolutions": lambda: _("Resolutions with vote counts"),
+    "present": lambda: _("Present"),
+    "absent": lambda: _("Absent"),
+    "attachments_added": lambda: _("Attachments"),
+}
+
+
+def _org_name(org_id: int, locale: str) -> str:
+    node = actors.org_index()[org_id]
+    return node.name_en if locale == "en" and node.name_en else node.name
+
+
+def _value(name: str, value: Any, names: dict[int, str]) -> str:
+    """A field's value in the history as a person reads it (people by name)."""
+    if value is None or value == "":
+        return "—"
+    if name in ("chair", "recorder") and isinstance(value, int):
+        return names.get(value, f"#{value}")
+    if name == "present" and isinstance(value, list):
+        return "、".join(names.get(v, f"#{v}") for v in value)
+    if name == "absent" and isinstance(value, dict):
+        return "、".join(
+            names.get(int(k), f"#{k}") + (f"（{r}）" if r else "") for k, r in value.items()
+        )
+    if name == "meeting_type":
+        return meetings.type_label(str(value))
+    return str(value)
+
+
+def meeting_story(page: meetings.MeetingPage, locale: str) -> list[Any]:
+    """The minutes of one meeting: the table of facts, attendance, agenda, minutes,
+    resolutions, files, and every correction with its reason."""
+    m = page.meeting
+    names = dict(page.names)
+    for edit in page.history:
+        for side in (edit.before, edit.after):
+            for key in ("chair", "recorder"):
+                if isinstance(side.get(key), int):
+                    names.setdefault(side[key], f"#{side[key]}")
+    present = "、".join(page.names[a.person_id] for a in page.present) or "—"
+    absent = (
+        "、".join(
+            page.names[a.person_id] + (f"（{a.reason}）" if a.reason else "") for a in page.absent
+        )
+        or "—"
+    )
+    count = len(page.present) + len(page.absent)
+    story: list[Any] = [
+        pdf.fields_table(
+            [
+                Field(_("Organization"), _org_name(m.org_id, locale)),
+                Field(_("Meeting"), meetings.type_label(m.meeting_type)),
+                Field(_("Held on"), m.held_on.isoformat()),
+                Field(_("Place"), m.place or "—"),
+                Field(_("Chair or presenter"), page.names.get(m.chair_person_id, "—")),
+                Field(_("Recorder"), page.names.get(m.recorder_person_id, "—")),
+                Field(_("Topic"), m.topic, wide=True),
+                Field(
+                    _("Attendance"),
+                    _("%(present)s of %(count)s present", present=len(page.present), count=count),
+                ),
+                Field(_("Version"), str(m.version)),
+                Field(_("Present"), present, wide=True),
+                Field(_("Absent"), absent, wide=True),
+            ]
+        ),
+    ]
+    for label, body in (
+        (_("Agenda"), m.agenda),
+        (_("Minutes (main points)"), m.minutes),
+        (_("Resolutions with vote counts"), m.resolutions),
+    ):
+        if body:
+            story.append(pdf.heading(label, 2, toc=False))
+            story.append(pdf.para(body))
+    story.append(pdf.heading(_("Attachments"), 2, toc=False))
+    story.append(
+        pdf.grid(
+            [_("File"), _("SHA-256 (start)")],
+            [[f.filename, f.sha256[:16]] for f in page.files],
+            [0.7, 0.3],
+        )
+    )
+    story.append(pdf.heading(_("History of corrections"), 2, toc=False))
+    rows = []
+    for edit in sorted(page.history, key=lambda e: e.id):
+        who = edit.editor.display_name if edit.editor else _("System")
+        when = edit.edited_at.strftime("%Y-%m-%d %H:%M")
+        for key in edit.after:
+            label = _FIELD_LABELS.get(key, lambda k=key: k)()
+            rows.append(
+                [
+                    f"{when}\n{who}",
+                    edit.reason,
+                    label,
+                    _value(key, edit.before.get(key), names),
+                    _value(key, edit.after[key], names),
+                ]
+            )
+    if rows:
+        story.append(
+            pdf.grid(
+                [_("When, by whom"), _("Reason"), _("Field"), _("Before"), _("After")],
+                rows,
+                [0.17, 0.2, 0.13, 0.25, 0.25],
+            )
+        )
+    else:
+        story.append(pdf.para(_("Not corrected since it was recorded.")))
+    return story
+
+
+def meeting_pdf(reader: User, meeting_id: int, locale: str) -> tuple[bytes, str]:
+    """One meeting's minutes as PDF, audited (NotFound for a meeting the reader may not see)."""
+    page = meetings.meeting_page(reader, meeting_id)
+    m = page.meeting
+    title = f"{meetings.type_label(m.meeting_type)} · {m.topic}"
+    story: list[Any] = pdf.title(_("Minutes"), title)
+    story += meeting_story(page, locale)
+    story.append(pdf.spacer(8))
+    story.append(pdf.signatures([_("Chair or presenter"), _("Recorder")]))
+    data = pdf.render(
+        pdf.Meta(
+            title=_("Minutes") + f" · {title}",
+            organization=_org_name(m.org_id, locale),
+            locale=locale,
+            subject=title,
+            printed_by=reader.display_name,
+        ),
+        story,
+    )
+    printing.record_print(
+        reader,
+        "meeting_minutes",
+        org_id=m.org_id,
+        record={"meeting_id": m.id, "version": m.version},
+        content=data,
+    )
+    return data, f"minutes-{m.held_on.isoformat()}-{m.id}.pdf"
+
+
+def minutes_sections(reader: User, org_id: int, year: int, locale: str) -> list[Section]:
+    """Every meeting the organization itself held in ``year``, for its bound volume."""
+    ids = db.session.execute(
+        select(Meeting.id)
+        .where(
+            Meeting.org_id == org_id,
+            Meeting.held_on >= date(year, 1, 1),
+            Meeting.held_on <= date(year, 12, 31),
+        )
+        .order_by(Meeting.held_on, Meeting.id)
+    ).scalars()
+    sections = []
+    for meeting_id in ids:
+        page = meetings.meeting_page(reader, meeting_id)
+        m = page.meeting
+        sections.append(
+            Section(
+                m.held_on, meetings.type_label(m.meeting_type), m.topic, meeting_story(page, locale)
+            )
+        )
+    return sections
