@@ -223,12 +223,20 @@ class TransitionSpec:
         return all(rule.kind == "system" for rule in self.by)
 
 
+# A setting's type: int, number (a decimal), bool, str (free, or one of ``choices``), fraction
+# (a share such as "2/3"). Older files say "integer" for int.
+SETTING_TYPES = ("int", "integer", "number", "bool", "str", "fraction")
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     name: str
     default: Any
     type: str
     label: Label
+    min: Any = None  # bounds of an int, number or fraction
+    max: Any = None
+    choices: tuple[str, ...] = ()
 
 
 @dataclass
@@ -551,10 +559,28 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         if not isinstance(raw.get(section) or {}, dict):
             raise p.fail(f"{section} must be a mapping", _key_at(raw, section))
     for name, spec in (raw.get("settings") or {}).items():
-        p.keys(spec, {"default", "type", "label"}, f"setting '{name}'", {"default", "label"})
+        what = f"setting '{name}'"
+        p.keys(
+            spec, {"default", "type", "label", "min", "max", "choices"}, what, {"default", "label"}
+        )
         stype = spec.get("type", type(spec["default"]).__name__)
+        stype = {"float": "number", "Decimal": "number"}.get(stype, stype)
+        if stype not in SETTING_TYPES:
+            raise p.fail(f"{what}: type must be one of {', '.join(SETTING_TYPES)}", spec)
+        choices = tuple(str(c) for c in spec.get("choices") or ())
+        if choices and str(spec["default"]) not in choices:
+            raise p.fail(f"{what}: the default is not one of its choices", spec)
+        for bound in ("min", "max"):
+            if bound in spec and stype not in ("int", "integer", "number", "fraction"):
+                raise p.fail(f"{what}: {bound} only bounds a number", spec)
         settings[name] = SettingSpec(
-            name, spec["default"], stype, p.label(spec["label"], f"setting '{name}'", spec)
+            name,
+            spec["default"],
+            stype,
+            p.label(spec["label"], what, spec),
+            spec.get("min"),
+            spec.get("max"),
+            choices,
         )
 
     stages = {str(k): p.label(v, f"stage '{k}'", raw) for k, v in (raw.get("stages") or {}).items()}

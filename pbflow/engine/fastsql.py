@@ -19,9 +19,22 @@ from typing import Any
 from pbflow.extensions import db
 
 CASE_COLUMNS = (
-    "id", "definition_id", "workflow_id", "org_id", "state", "data", "version",
-    "entered_version", "subject_person_id", "submitter_user_id", "assignee_user_id",
-    "parent_id", "created_at", "state_entered_at", "closed_at", "title",
+    "id",
+    "definition_id",
+    "workflow_id",
+    "org_id",
+    "state",
+    "data",
+    "version",
+    "entered_version",
+    "subject_person_id",
+    "submitter_user_id",
+    "assignee_user_id",
+    "parent_id",
+    "created_at",
+    "state_entered_at",
+    "closed_at",
+    "title",
 )
 _DATETIME_COLUMNS = {"created_at", "state_entered_at", "closed_at"}
 
@@ -38,8 +51,8 @@ _SQL = {
     "audit_insert": "INSERT INTO audit_event (seq, at, actor_user_id, actor_label, org_id,"
     " instance_id, action, from_state, to_state, payload, salt, prev_hash, hash, seal)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "notify": "INSERT INTO notification (user_id, instance_id, kind, message, created_at)"
-    " VALUES (?, ?, ?, ?, ?)",
+    "notify": "INSERT INTO notification (user_id, instance_id, kind, params, created_at,"
+    " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
 }
 _PG_SQL = {name: sql.replace("?", "%s") for name, sql in _SQL.items()}
 _PG_SQL["load_for_update"] = _PG_SQL["load"] + " FOR UPDATE"
@@ -128,24 +141,45 @@ def load_case(case_id: int, for_update: bool = False) -> dict[str, Any] | None:
     return f.read_case(row) if row is not None else None
 
 
-def move_case(*, case_id: int, old_version: int, state: str, data: dict[str, Any],
-              new_version: int, now: datetime, due_at: datetime | None,
-              closed_at: datetime | None, assignee_user_id: int | None) -> int:
+def move_case(
+    *,
+    case_id: int,
+    old_version: int,
+    state: str,
+    data: dict[str, Any],
+    new_version: int,
+    now: datetime,
+    due_at: datetime | None,
+    closed_at: datetime | None,
+    assignee_user_id: int | None,
+) -> int:
     """The version-checked UPDATE; returns the number of rows changed (0 = changed meanwhile)."""
     raw, f = _raw()
     cur = raw.cursor()
     cur.execute(
         f.sql["move"],
-        (state, f.json(data), new_version, new_version, f.dt(now), f.dt(now), f.dt(due_at),
-         f.dt(closed_at), assignee_user_id, case_id, old_version),
+        (
+            state,
+            f.json(data),
+            new_version,
+            new_version,
+            f.dt(now),
+            f.dt(now),
+            f.dt(due_at),
+            f.dt(closed_at),
+            assignee_user_id,
+            case_id,
+            old_version,
+        ),
     )
     return cur.rowcount
 
 
-def notify(rows: list[tuple[int, int | None, str, str, datetime]]) -> None:
+def notify(rows: list[tuple[int, int | None, str, dict[str, Any], datetime]]) -> None:
+    """Notifications as (user, case, kind, params, time): what happened, not its text."""
     raw, f = _raw()
     raw.cursor().executemany(
-        f.sql["notify"], [(u, i, k, m, f.dt(at)) for u, i, k, m, at in rows]
+        f.sql["notify"], [(u, i, k, f.json(p), f.dt(at)) for u, i, k, p, at in rows]
     )
 
 
@@ -175,23 +209,50 @@ def append_audit(
         event["seq"] = seq
         event["prev_hash"] = prev
         prev = event["hash"] = chain(prev, event)
-        rows.append((seq, f.dt(event["at"]), event["actor_user_id"], event["actor_label"],
-                     event["org_id"], event["instance_id"], event["action"],
-                     event["from_state"], event["to_state"], event["payload"], event["salt"],
-                     event["prev_hash"], event["hash"], seal(event["hash"])))
+        rows.append(
+            (
+                seq,
+                f.dt(event["at"]),
+                event["actor_user_id"],
+                event["actor_label"],
+                event["org_id"],
+                event["instance_id"],
+                event["action"],
+                event["from_state"],
+                event["to_state"],
+                event["payload"],
+                event["salt"],
+                event["prev_hash"],
+                event["hash"],
+                seal(event["hash"]),
+            )
+        )
     cur.executemany(f.sql["audit_insert"], rows)
     cur.execute(f.sql["head_set"], (prev,))
 
 
 # The columns of an audit walk, in this order; ``at`` in its hashed text form.
 WALK_COLUMNS = (
-    "seq", "at", "actor_user_id", "actor_label", "org_id", "instance_id", "action",
-    "from_state", "to_state", "payload", "salt", "prev_hash", "hash", "seal",
+    "seq",
+    "at",
+    "actor_user_id",
+    "actor_label",
+    "org_id",
+    "instance_id",
+    "action",
+    "from_state",
+    "to_state",
+    "payload",
+    "salt",
+    "prev_hash",
+    "hash",
+    "seal",
 )
 
 
-def walk_audit(after: int = 0, upto: int | None = None, batch: int = 5000,
-               instance_ids: Any = None) -> Iterator[tuple]:
+def walk_audit(
+    after: int = 0, upto: int | None = None, batch: int = 5000, instance_ids: Any = None
+) -> Iterator[tuple]:
     """Audit events as plain tuples (``WALK_COLUMNS``) in sequence order: seq > ``after``,
     up to ``upto``; with ``instance_ids``, only events of those cases or meeting events."""
     raw, f = _raw()

@@ -158,12 +158,27 @@ def _who_may(t: TransitionSpec) -> str:
     return ", ".join(rule.describe() for rule in t.by)
 
 
+def notice_params(case: CaseState, **extra: Any) -> dict[str, Any]:
+    """What a notice about a case records, to be rendered in each reader's language later:
+    the case's own title (typed text, in no one language), its workflow version and state."""
+    return {
+        "title": case.title or None,
+        "definition_id": case.definition_id,
+        "state": case.state,
+        **extra,
+    }
+
+
 def _notify(
-    user_ids: set[int], case: CaseState, kind: str, message: str, at: datetime | None = None
+    user_ids: set[int],
+    case: CaseState,
+    kind: str,
+    params: dict[str, Any],
+    at: datetime | None = None,
 ) -> None:
     if user_ids:
         when = at or clock.now()
-        fastsql.notify([(uid, case.id, kind, message, when) for uid in sorted(user_ids)])
+        fastsql.notify([(uid, case.id, kind, params, when) for uid in sorted(user_ids)])
 
 
 def _waits_on_requester(d: Definition, state: str) -> bool:
@@ -235,9 +250,15 @@ def fire_in_transaction(
     now = ctx.now
     new_version = cs.version + 1
     changed = fastsql.move_case(
-        case_id=cs.id, old_version=cs.version, state=cs.state, data=cs.data,
-        new_version=new_version, now=now, due_at=compute_due(d, dest, ctx),
-        closed_at=now if dest.final else None, assignee_user_id=cs.assignee_user_id,
+        case_id=cs.id,
+        old_version=cs.version,
+        state=cs.state,
+        data=cs.data,
+        new_version=new_version,
+        now=now,
+        due_at=compute_due(d, dest, ctx),
+        closed_at=now if dest.final else None,
+        assignee_user_id=cs.assignee_user_id,
     )
     if changed != 1:
         raise ConcurrentChange(
@@ -266,13 +287,7 @@ def fire_in_transaction(
         requester.discard(None)
         if not is_system:
             requester.discard(actor.id)
-        _notify(
-            requester,
-            cs,
-            "result",
-            f"{cs.title or d.title.get(_locale())}: {dest.label.get(_locale())}",
-            at=now,
-        )
+        _notify(requester, cs, "result", notice_params(cs), at=now)
     cs.version = new_version
     return Outcome(cs.id, cs.state, new_version, [trigger])
 

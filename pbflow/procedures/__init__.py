@@ -66,6 +66,9 @@ class Procedure:
     nav: tuple[NavEntry, ...] = ()  # its links in the top bar
     case_panels: tuple[str, ...] = ()  # templates the case page includes (``case`` is set)
     template_globals: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    # Renderers of its kinds of notification: kind -> (params -> sentence in the current
+    # locale); see pbflow.services.notifications.
+    notices: Mapping[str, Callable[[Mapping[str, Any]], str]] = field(default_factory=dict)
 
 
 def load(name: str) -> Procedure:

@@ -66,9 +66,10 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(api.bp)
-    from pbflow.web import account, admin, audit_pages
+    from pbflow.web import account, admin, admin_config, audit_pages
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_config.bp)
     app.register_blueprint(audit_pages.bp)
     from pbflow.web import security_pages
 

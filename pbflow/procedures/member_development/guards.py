@@ -501,26 +501,39 @@ def training_complete(ctx: Context, *, min_days: int = 3, min_hours: int = 24) -
 
 
 @guard("public_notice_served")
-def public_notice_served(ctx: Context, *, setting: str) -> Block | None:
-    """Public notice for the configured working days before pre-review (0: no notice)."""
+def public_notice_served(
+    ctx: Context, *, setting: str, field: str = "notice_start"
+) -> Block | None:
+    """Public notice for the configured working days before the step (0: no notice). The
+    notice runs for that many working days from its first day (the next working day when it
+    starts on a day off); the step is possible from the next working day after it."""
     days = int(ctx.setting(setting) or 0)
     if days <= 0:
         return None
-    started = ctx.date_value("notice_start")
+    started = ctx.date_value(field)
     if started is None:
         return Block(
             _("A public notice of %(n)s working days must be given first.", n=days),
         )
-    ends = calendar.add_working_days(started, days)
+    with calendar.noting_guesses() as guessed:
+        last, ends = calendar.working_days_from(started, days)
     if ctx.today < ends:
-        return Block(
-            _(
-                "The public notice of %(n)s working days runs until %(date)s.",
-                n=days,
-                date=(ends - timedelta(days=1)).isoformat(),
-            ),
-            available_from=ends,
+        reason = _(
+            "The public notice of %(n)s working days runs until %(date)s.",
+            n=days,
+            date=(ends - timedelta(days=1)).isoformat(),
         )
+        if guessed:
+            reason = f"{reason} {calendar.guess_note(guessed)}"
+        return Block(reason, available_from=ends)
+    return None
+
+
+@guard("notice_required")
+def notice_required(ctx: Context, *, setting: str) -> Block | None:
+    """Only where the organization requires a public notice at this point (the setting > 0)."""
+    if int(ctx.setting(setting) or 0) <= 0:
+        return Block(_("This organization gives no public notice at this point."))
     return None
 
 

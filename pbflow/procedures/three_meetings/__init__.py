@@ -26,5 +26,6 @@ procedure = Procedure(
     blueprint=views.bp,
     demo=demo.load,
     tick=tick,
+    notices=compliance.NOTICES,
     nav=(NavEntry("meetings.index", _l("Meetings")),),
 )
