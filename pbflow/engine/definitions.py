@@ -727,7 +727,8 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
                 if states[s].final:
                     raise p.fail(f"{what}: source '{s}' is a final state", _key_at(item, "source"))
         dest = str(item["dest"])
-        if dest not in states:
+        # "=": the step records something and the case stays where it is, from each source.
+        if dest != "=" and dest not in states:
             raise p.fail(f"{what}: unknown destination state '{dest}'", _key_at(item, "dest"))
         expanded = [s for s in states if not states[s].final] if sources == ["*"] else sources
         for s in expanded:
@@ -740,21 +741,21 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         if comment not in ("required", "optional", "none"):
             raise p.fail(f"{what}: comment must be required, optional or none", item)
         fields = p.fields(item.get("fields"), what)
-        transitions.append(
-            TransitionSpec(
-                trigger=trigger,
-                sources=tuple(sources),
-                dest=dest,
-                label=p.label(item["label"], what, item),
-                by=p.actor_rules(item["by"], what, item),
-                fields=fields,
-                guards=p.rules(item.get("guards"), what, rules, "guard", item),
-                effects=p.rules(item.get("effects"), what, rules, "effect", item),
-                comment=comment,
-                show_blocked=bool(item.get("show_blocked", True)),
-                line=_line(item),
-            )
-        )
+        shared = {
+            "trigger": trigger,
+            "label": p.label(item["label"], what, item),
+            "by": p.actor_rules(item["by"], what, item),
+            "fields": fields,
+            "guards": p.rules(item.get("guards"), what, rules, "guard", item),
+            "effects": p.rules(item.get("effects"), what, rules, "effect", item),
+            "comment": comment,
+            "show_blocked": bool(item.get("show_blocked", True)),
+            "line": _line(item),
+        }
+        if dest == "=":
+            transitions.extend(TransitionSpec(sources=(s,), dest=s, **shared) for s in expanded)
+        else:
+            transitions.append(TransitionSpec(sources=tuple(sources), dest=dest, **shared))
 
     definition = Definition(
         id=wf_id,
