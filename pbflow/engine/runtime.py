@@ -160,9 +160,11 @@ def _who_may(t: TransitionSpec) -> str:
 
 def notice_params(case: CaseState, **extra: Any) -> dict[str, Any]:
     """What a notice about a case records, to be rendered in each reader's language later:
-    the case's own title (typed text, in no one language), its workflow version and state."""
+    the case's own title (typed text, in no one language; a workflow without a title template
+    stores its Chinese title there, which is left out), its workflow version and state."""
+    own = registry().stored(case.definition_id).title_template is not None
     return {
-        "title": case.title or None,
+        "title": (case.title or None) if own else None,
         "definition_id": case.definition_id,
         "state": case.state,
         **extra,
@@ -326,12 +328,14 @@ def fire(
 
 
 def _render_title(d: Definition, values: dict[str, Any]) -> str:
+    """The case's own title from its start form; empty when the workflow gives none, so that
+    pages show the workflow's title in each reader's language instead."""
     if not d.title_template:
-        return d.title.get("zh")
+        return ""
     try:
         return d.title_template.format_map(dict(values))[:300]
     except (KeyError, ValueError, IndexError):
-        return d.title.get("zh")
+        return ""
 
 
 def start(

@@ -5,8 +5,16 @@ case per item of the rectification list, which the life meeting's case page show
 The life meeting's steps are taken on the generic case page, so there is no blueprint.
 """
 
+from datetime import datetime
+
 from pbflow.procedures import Procedure
-from pbflow.procedures.life_meeting import demo, effects, guards, services
+from pbflow.procedures.life_meeting import demo, effects, guards, reminders, services
+
+
+def tick(now: datetime | None) -> tuple[str, list[str]]:
+    """Its part of ``pbflow tick``: remind of the year's life meetings not started yet."""
+    return reminders.tick(now).summary(), []
+
 
 procedure = Procedure(
     name="life_meeting",
@@ -14,6 +22,8 @@ procedure = Procedure(
     guards=guards.REGISTRY,
     effects=effects.REGISTRY,
     demo=demo.load,
+    tick=tick,
+    notices=reminders.NOTICES,
     case_panels=("life_meeting/_rectification_panel.html",),
     template_globals={"rectification_panel": services.rectification_panel},
 )
