@@ -69,12 +69,8 @@ def _person_users(person_ids: list[Any]) -> set[int]:
     ids = [int(p) for p in person_ids or []]
     if not ids:
         return set()
-    return {
-        uid
-        for uid in db.session.execute(
-            select(Person.user_id).where(Person.id.in_(ids), Person.user_id.is_not(None))
-        ).scalars()
-    }
+    stmt = select(Person.user_id).where(Person.id.in_(ids), Person.user_id.is_not(None))
+    return set(db.session.execute(stmt).scalars())
 
 
 def _due(case, person: Person, today: date, settings: dict) -> list[tuple[str, dict, set[int]]]:
