@@ -112,7 +112,7 @@ def test_each_notification_by_e_mail_in_the_readers_language(world, clock, serve
     mail.run()
     assert len(server.messages) == 2
     assert "pbflow" in server.messages[1]["Subject"]
-    assert "七一主题党日活动: 草稿" in server.messages[1].get_content()
+    assert "七一主题党日活动 进展：草稿" in server.messages[1].get_content()
 
 
 def test_a_daily_digest_gathers_a_days_notifications(world, clock, server):
