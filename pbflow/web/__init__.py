@@ -139,6 +139,14 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
         loc = str(get_locale() or "zh")
         return value.get(loc) if hasattr(value, "get") and hasattr(value, "zh") else str(value)
 
+    @app.template_global()
+    def notification_text(note: Any) -> str:
+        """A notification in the reader's language (the page's), whatever language it was
+        made in: the inbox (and any page listing notifications) calls this."""
+        from pbflow.services import notifications
+
+        return notifications.text(note)
+
     @app.context_processor
     def globals_() -> dict[str, Any]:
         return {"current_locale": str(get_locale() or "zh")}

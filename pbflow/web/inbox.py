@@ -9,7 +9,6 @@ from flask_login import current_user, login_required
 
 from pbflow.engine.errors import NotFound
 from pbflow.services import inbox as inbox_service
-from pbflow.services import notifications
 
 bp = Blueprint("inbox", __name__)
 
@@ -44,12 +43,6 @@ def read_all():
     inbox_service.mark_all_read(current_user)
     flash(_("All notifications are marked read."), "info")
     return redirect(url_for("inbox.index"))
-
-
-@bp.app_template_global()
-def notification_text(note) -> str:
-    """A notification in the reader's language (the page's), whatever language it was made in."""
-    return notifications.text(note)
 
 
 @bp.app_context_processor
