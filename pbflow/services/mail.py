@@ -284,10 +284,21 @@ def send(now: datetime, report: MailReport) -> None:
                 _finish(message_id, status="failed", last_error="the reader has no address now")
                 report.failed += 1
                 continue
-            email = compose(message, user)
+            try:
+                email = compose(message, user)
+            except Exception as exc:  # noqa: BLE001 - one unwritable message must not stop the rest
+                _finish(message_id, status="failed", last_error=_error_text(exc))
+                report.failed += 1
+                report.problems.append(f"mail {message_id}: cannot be written: {exc}")
+                continue
             try:
                 if connection is None:
-                    connection = _connect(cfg)
+                    try:
+                        connection = _connect(cfg)
+                    except (OSError, smtplib.SMTPException) as exc:
+                        # The server cannot be reached: try again next run, all of them.
+                        _retry_or_fail(message, now, exc, report)
+                        break
                 connection.send_message(email)
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
                 _finish(message_id, status="failed", last_error=_error_text(exc))

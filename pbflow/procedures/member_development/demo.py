@@ -43,6 +43,7 @@ def load(world) -> None:
         secretary,
         {"person": p["zhu.shenqing"].id, "application_date": _ago(3), "part_way": True},
     )
+
     def reports(case_id: int, *days_ago: int) -> None:
         """Quarterly thought reports, entered by the branch from the paper ones."""
         for days in days_ago:
