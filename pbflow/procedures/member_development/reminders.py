@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from pbflow import audit, clock
 from pbflow.engine import actors, calendar
 from pbflow.engine.fields import parse_date
+from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance, ReminderMark
 from pbflow.procedures.member_development import services as development
@@ -111,6 +112,8 @@ def _due(case, person: Person, today: date, settings: dict) -> list[tuple[str, d
 def tick(now: datetime | None = None) -> ReminderReport:
     """One pass over the open development cases (see the module's docstring)."""
     report = ReminderReport()
+    if development.WORKFLOW not in registry().current:
+        return report  # its workflow file is not loaded here: nothing of it to remind of
     now = now or clock.now()
     today = clock.to_local(now).date()
     states = (*ACTIVIST_STATES, *PROBATION_STATES)
