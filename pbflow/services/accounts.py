@@ -767,9 +767,9 @@ def set_locale(user: User, locale: str | None) -> None:
     _commit()
 
 
-_EMAIL = re.compile(
-    r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
+# local part: printable, no space, quote, bracket or separator; a dotted host name.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"^[^@\s<>,;\"'\x00-\x1f]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
 
 
 def set_email_preferences(user: User, email: str | None, mode: str) -> None:
