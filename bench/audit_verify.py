@@ -33,10 +33,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        app = create_app({
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'audit.sqlite3'}",
-            "INSTANCE_PATH": folder, "SECRET_KEY": "bench",
-        })
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'audit.sqlite3'}",
+                "INSTANCE_PATH": folder,
+                "SECRET_KEY": "bench",
+            }
+        )
         with app.app_context():
             with db.engine.begin() as conn:
                 db.metadata.create_all(conn)
@@ -48,13 +51,24 @@ def main() -> None:
                 for n in range(i, min(i + args.batch, args.events)):
                     case = n % cases + 1
                     if n < cases:
-                        audit.record("case_started", org_id=1, instance_id=case,
-                                     to_state="draft", payload={"workflow": "bench"})
+                        audit.record(
+                            "case_started",
+                            org_id=1,
+                            instance_id=case,
+                            to_state="draft",
+                            payload={"workflow": "bench"},
+                        )
                         state[case] = ["draft", 1]
                         continue
                     old, new = state[case][0], "review" if state[case][0] == "draft" else "draft"
-                    audit.record("transition", org_id=1, instance_id=case, from_state=old,
-                                 to_state=new, payload={"trigger": "submit", "n": n})
+                    audit.record(
+                        "transition",
+                        org_id=1,
+                        instance_id=case,
+                        from_state=old,
+                        to_state=new,
+                        payload={"trigger": "submit", "n": n},
+                    )
                     state[case] = [new, state[case][1] + 1]
                 db.session.commit()
             raw = db.session.connection().connection.driver_connection
@@ -63,8 +77,18 @@ def main() -> None:
                 "INSERT INTO process_instance (id, definition_id, workflow_id, org_id, title,"
                 " state, data, version, entered_version, created_at, updated_at,"
                 " state_entered_at) VALUES (?, 1, 'bench', 1, '', ?, '{}', ?, ?, ?, ?, ?)",
-                [(c, st, v, v, "2026-01-01 00:00:00.000000", "2026-01-01 00:00:00.000000",
-                  "2026-01-01 00:00:00.000000") for c, (st, v) in state.items()],
+                [
+                    (
+                        c,
+                        st,
+                        v,
+                        v,
+                        "2026-01-01 00:00:00.000000",
+                        "2026-01-01 00:00:00.000000",
+                        "2026-01-01 00:00:00.000000",
+                    )
+                    for c, (st, v) in state.items()
+                ],
             )
             db.session.commit()
             built = time.perf_counter() - start
@@ -81,14 +105,17 @@ def main() -> None:
             raw = db.session.connection().connection.driver_connection
             start = time.perf_counter()
             digest = hashlib.sha256()
-            for row in raw.execute("SELECT seq, at, payload, prev_hash, hash FROM audit_event "
-                                   "ORDER BY seq"):
+            for row in raw.execute(
+                "SELECT seq, at, payload, prev_hash, hash FROM audit_event ORDER BY seq"
+            ):
                 digest.update((row[3] + row[2]).encode())
             floor = time.perf_counter() - start
             db.session.remove()
             db.engine.dispose()
-    print(f"verify: {args.events / verify:,.0f} events/s ({verify:.1f}s); bare read+hash: "
-          f"{args.events / floor:,.0f} events/s; ratio {floor / verify:.3f}")
+    print(
+        f"verify: {args.events / verify:,.0f} events/s ({verify:.1f}s); bare read+hash: "
+        f"{args.events / floor:,.0f} events/s; ratio {floor / verify:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -60,8 +60,9 @@ def bare_loop(path: Path, n: int) -> float:
             "UPDATE head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
         ).fetchone()
         payload = json.dumps({"trigger": "t"}, sort_keys=True, separators=(",", ":"))
-        body = json.dumps([seq, now, "user", 1, "transition", src, dst, payload],
-                          separators=(",", ":"))
+        body = json.dumps(
+            [seq, now, "user", 1, "transition", src, dst, payload], separators=(",", ":")
+        )
         digest = hashlib.sha256((prev + body).encode()).hexdigest()
         conn.execute(
             "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -80,11 +81,14 @@ def engine_loop(folder: Path, n: int) -> float:
     from pbflow.extensions import db
     from pbflow.services import accounts
 
-    app = create_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'engine.sqlite3'}",
-        "INSTANCE_PATH": folder, "SECRET_KEY": "bench",
-        "PBFLOW_PASSWORD_METHOD": "pbkdf2:sha256:1000",
-    })
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'engine.sqlite3'}",
+            "INSTANCE_PATH": folder,
+            "SECRET_KEY": "bench",
+            "PBFLOW_PASSWORD_METHOD": "pbkdf2:sha256:1000",
+        }
+    )
     with app.app_context():
         with db.engine.begin() as conn:
             db.metadata.create_all(conn)
@@ -95,9 +99,12 @@ def engine_loop(folder: Path, n: int) -> float:
         secretary = accounts.create_user("secretary", "Secretary", "password-1")
         accounts.grant_role(requester, branch, "branch_committee")
         accounts.grant_role(secretary, branch, "secretary")
-        case = runtime.start("activity_funding", branch, requester, {
-            "purpose": "bench", "activity_date": "2030-01-01", "amount": "100",
-            "budget": "b"})
+        case = runtime.start(
+            "activity_funding",
+            branch,
+            requester,
+            {"purpose": "bench", "activity_date": "2030-01-01", "amount": "100", "budget": "b"},
+        )
         # Fire by id, as the CLI and API do: the session holds no loaded copy of the case.
         case_id = case.id
         del case
@@ -126,14 +133,18 @@ def main() -> None:
             eng_wall, eng_cpu = engine_loop(folder, args.transitions)
         wall_ratios.append(eng_wall / bare_wall)
         cpu_ratios.append(eng_cpu / bare_cpu)
-        print(f"bare sqlite3 {bare_wall:7.0f}/s wall {bare_cpu:7.0f}/s cpu | pbflow engine "
-              f"{eng_wall:6.0f}/s wall {eng_cpu:6.0f}/s cpu | ratio wall "
-              f"{wall_ratios[-1]:.3f} cpu {cpu_ratios[-1]:.3f}")
+        print(
+            f"bare sqlite3 {bare_wall:7.0f}/s wall {bare_cpu:7.0f}/s cpu | pbflow engine "
+            f"{eng_wall:6.0f}/s wall {eng_cpu:6.0f}/s cpu | ratio wall "
+            f"{wall_ratios[-1]:.3f} cpu {cpu_ratios[-1]:.3f}"
+        )
     # CPU-time rates are what a busy machine distorts least (with WAL and synchronous=NORMAL
     # a commit does not wait for the disk); both are shown.
-    print(f"median of {args.rounds} rounds x {args.transitions} transitions: ratio wall "
-          f"{statistics.median(wall_ratios):.3f}, cpu {statistics.median(cpu_ratios):.3f} "
-          f"(aim: >= 0.25)")
+    print(
+        f"median of {args.rounds} rounds x {args.transitions} transitions: ratio wall "
+        f"{statistics.median(wall_ratios):.3f}, cpu {statistics.median(cpu_ratios):.3f} "
+        f"(aim: >= 0.25)"
+    )
 
 
 if __name__ == "__main__":

@@ -516,11 +516,13 @@ def vote_record(
 @click.option(
     "--now",
     "now_text",
-    help="Act as if it were this time (ISO 8601; UTC unless it carries an offset).",
+    help="Act as if it were this time (ISO 8601; UTC unless it carries an offset). Only on a "
+    "rehearsal copy of the database (see `pbflow rehearsal`).",
 )
 def tick_cmd(now_text: str | None) -> None:
-    """Send reminders, mark overdue cases, escalate; safe to run twice."""
+    """Send reminders, mark overdue cases, escalate, send queued e-mail; safe to run twice."""
     from pbflow.engine import timers
+    from pbflow.services import mail, rehearsal, workcalendar
 
     now = None
     if now_text:
@@ -535,6 +537,13 @@ def tick_cmd(now_text: str | None) -> None:
                 "use ISO 8601 with a year from 1900 to 2999, e.g. 2027-01-31T08:00",
                 param_hint="--now",
             ) from None
+        if not rehearsal.is_rehearsal():
+            raise click.ClickException(
+                "tick --now acts as of another time: it writes audit events dated then and "
+                "notifies real people. It is refused on a live database. To rehearse, copy the "
+                "database, point PBFLOW_DATABASE_URL at the copy and run `pbflow rehearsal "
+                "start` there first (see the README, 'Rehearsing with tick --now')."
+            )
     report = timers.tick(now)
     click.echo(report.summary())
     for case_id, problem in report.failed:
@@ -547,7 +556,179 @@ def tick_cmd(now_text: str | None) -> None:
             click.echo(summary)
             for problem in problems:
                 click.echo(problem, err=True)
+    warned = workcalendar.warn_if_running_out(now)
+    if warned:
+        click.echo(warned)
+    mail_report = mail.run(now)
+    click.echo(mail_report.summary())
+    for problem in mail_report.problems:
+        click.echo(problem, err=True)
     _checkpoint()
+
+
+# --- rehearsals, e-mail, the calendar and settings ---------------------------------------------
+
+rehearsal_cli = AppGroup("rehearsal", help="Rehearse with `tick --now` on a copy of the database.")
+pbflow_cli.add_command(rehearsal_cli)
+
+
+@rehearsal_cli.command("start")
+@click.option("--note", default="", help="What the rehearsal is for.")
+def rehearsal_start(note: str) -> None:
+    """Mark this database (a copy!) as a rehearsal: `tick --now` is allowed, no e-mail leaves."""
+    from pbflow.services import rehearsal
+
+    rehearsal.start(note)
+    click.echo("this database is now a rehearsal copy: tick --now allowed, no e-mail is sent")
+
+
+@rehearsal_cli.command("status")
+def rehearsal_status() -> None:
+    from pbflow.services import rehearsal
+
+    click.echo("rehearsal copy" if rehearsal.is_rehearsal() else "live database")
+
+
+mail_cli = AppGroup("mail", help="Notifications by e-mail (PBFLOW_SMTP_*).")
+pbflow_cli.add_command(mail_cli)
+
+
+@mail_cli.command("send")
+def mail_send() -> None:
+    """Queue the e-mail new notifications call for and send what is due; safe to run twice."""
+    from pbflow.services import mail
+
+    report = mail.run()
+    click.echo(report.summary())
+    for problem in report.problems:
+        click.echo(problem, err=True)
+
+
+calendar_cli = AppGroup("calendar", help="The working-day calendar (holidays, make-up days).")
+pbflow_cli.add_command(calendar_cli)
+
+
+@calendar_cli.command("show")
+@click.option("--year", type=int, help="Default: this year.")
+@domain_errors
+def calendar_show(year: int | None) -> None:
+    """The days of a year that differ from Monday to Friday, and what is covered."""
+    from pbflow import clock
+    from pbflow.services import workcalendar
+
+    view = workcalendar.year_view(None, year or clock.today().year, "zh")
+    first, last = view.official_years.start, view.official_years.stop - 1
+    click.echo(f"official: {first}-{last} ({view.source})")
+    click.echo(f"entered here: {', '.join(map(str, view.entered_years)) or '-'}")
+    click.echo(f"covered until: {view.coverage_end.isoformat()}")
+    click.echo(f"{view.year}: {'covered' if view.covered else 'NOT covered (Monday to Friday)'}")
+    for d in view.days:
+        status = "working" if d.working else "off"
+        click.echo(f"{d.day.isoformat()}  {status:<7}  {d.source:<8}  {d.name}")
+
+
+@calendar_cli.command("set")
+@click.argument("day")
+@click.option("--off", "status", flag_value="off", help="A day off (holiday).")
+@click.option("--working", "status", flag_value="working", help="A working day.")
+@click.option("--name", default="", help="What for (春节, 国庆节调休...).")
+@domain_errors
+def calendar_set(day: str, status: str | None, name: str) -> None:
+    """Set DAY (YYYY-MM-DD) as a day off or a working day, over the official calendar."""
+    from pbflow.services import workcalendar
+
+    if status is None:
+        raise click.UsageError("say --off or --working")
+    row = workcalendar.set_day(None, day, status == "working", name)
+    click.echo(f"{row.day.isoformat()}: {status}")
+
+
+@calendar_cli.command("unset")
+@click.argument("day")
+@domain_errors
+def calendar_unset(day: str) -> None:
+    """Give DAY back to the official calendar."""
+    from pbflow.services import workcalendar
+
+    workcalendar.unset_day(None, day)
+    click.echo(f"{day}: official calendar")
+
+
+@calendar_cli.command("confirm")
+@click.argument("year")
+@click.option("--note", default="")
+@domain_errors
+def calendar_confirm(year: str, note: str) -> None:
+    """Mark YEAR as entered (its official days are set as days): no more warnings for it."""
+    from pbflow.services import workcalendar
+
+    workcalendar.confirm_year(None, year, note)
+    click.echo(f"{year}: entered")
+
+
+@calendar_cli.command("unconfirm")
+@click.argument("year")
+@domain_errors
+def calendar_unconfirm(year: str) -> None:
+    from pbflow.services import workcalendar
+
+    workcalendar.unconfirm_year(None, year)
+    click.echo(f"{year}: no longer marked as entered")
+
+
+settings_cli = AppGroup("settings", help="Workflow settings per organization.")
+pbflow_cli.add_command(settings_cli)
+
+
+@settings_cli.command("list")
+@click.option("--org", "org_code", required=True)
+@domain_errors
+def settings_list(org_code: str) -> None:
+    """Every workflow setting at ORG: value, where it comes from, default."""
+    from pbflow.services import accounts, settings
+
+    org = accounts.get_org(org_code)
+    for _wf, _title, rows in settings.rows_for(org):
+        for r in rows:
+            source = (
+                "set here"
+                if r.has_own
+                else (f"from {r.from_org.code}" if r.from_org else "default")
+            )
+            click.echo(f"{r.workflow}.{r.name} = {r.value!r}  ({source}; default {r.default!r})")
+
+
+@settings_cli.command("set")
+@click.argument("org_code")
+@click.argument("setting")
+@click.argument("value")
+@domain_errors
+def settings_set(org_code: str, setting: str, value: str) -> None:
+    """Set WORKFLOW.SETTING at ORG_CODE to VALUE (checked against its type and bounds)."""
+    from pbflow.services import accounts, settings
+
+    workflow, _sep, name = setting.partition(".")
+    if not name:
+        raise click.BadParameter("write WORKFLOW.SETTING", param_hint="SETTING")
+    org = accounts.get_org(org_code)
+    result = settings.set_value(None, org.id, workflow, name, value)
+    click.echo(f"{org.code}: {setting} = {result!r}")
+
+
+@settings_cli.command("unset")
+@click.argument("org_code")
+@click.argument("setting")
+@domain_errors
+def settings_unset(org_code: str, setting: str) -> None:
+    """Remove ORG_CODE's own value of WORKFLOW.SETTING: it inherits again."""
+    from pbflow.services import accounts, settings
+
+    workflow, _sep, name = setting.partition(".")
+    if not name:
+        raise click.BadParameter("write WORKFLOW.SETTING", param_hint="SETTING")
+    org = accounts.get_org(org_code)
+    result = settings.unset(None, org.id, workflow, name)
+    click.echo(f"{org.code}: {setting} = {result!r} (inherited)")
 
 
 # --- audit --------------------------------------------------------------------------------

@@ -545,6 +545,7 @@ def test_tick_reads_a_time_with_an_offset_as_that_instant(world, runner):
     after = (due + timedelta(hours=1)).replace(tzinfo=UTC)
     when = after.astimezone(timezone(timedelta(hours=-10))).isoformat()
 
+    assert run(runner, "rehearsal", "start").exit_code == 0  # --now only on a rehearsal copy
     result = run(runner, "tick", "--now", when)
     assert result.exit_code == 0, result.output
     db.session.expire_all()

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.models import Comment, Notification, ProcessInstance
+from pbflow.services import notifications
 from tests.conftest import audit_actions, csrf_token, make_user
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, page_token, text, version_of, walk
 
@@ -484,7 +485,9 @@ def test_notifications_are_marked_read_when_opened(world, auth, client):
     ).scalar_one()
     auth.login("branch_member")
     inbox = text(client.get("/inbox?lang=en"))
-    assert note.message in inbox and "unread" in inbox
+    # Stored as what happened, shown in the reader's language.
+    assert note.message is None and note.kind == "result"
+    assert notifications.text(note, "en") in inbox and "unread" in inbox
     opened = client.get(f"/notifications/{note.id}")
     assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/cases/{case.id}")
     db.session.refresh(note)

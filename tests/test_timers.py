@@ -165,6 +165,7 @@ def test_overdue_fires_the_automatic_step_as_the_system(world, clock):
 
 def test_tick_from_the_command_line(world, clock, runner):
     case = runtime.start("timed", world.branch, world["secretary"], {})
+    runner.invoke(args=["pbflow", "rehearsal", "start"])  # --now only on a rehearsal copy
     result = runner.invoke(args=["pbflow", "tick", "--now", "2026-03-05T01:00"])
     assert result.exit_code == 0, result.output
     assert "reminded 1, overdue 0" in result.output
@@ -189,6 +190,7 @@ def test_automatic_step_from_the_command_line_is_dated_as_told(world, clock, run
     for trigger in ("acknowledge", "answer", "file_report"):
         runtime.fire(case.id, trigger, sec)
     clock.set("2026-01-31T03:00:00")
+    runner.invoke(args=["pbflow", "rehearsal", "start"])  # --now only on a rehearsal copy
     result = runner.invoke(args=["pbflow", "tick", "--now", "2026-03-01T05:00"])
     assert "fired 1" in result.output
     assert _case(case.id).closed_at == datetime(2026, 3, 1, 5, 0)

@@ -223,12 +223,20 @@ class TransitionSpec:
         return all(rule.kind == "system" for rule in self.by)
 
 
+# A setting's type: int, number (a decimal), bool, str (free, or one of ``choices``), fraction
+# (a share such as "2/3"). Older files say "integer" for int.
+SETTING_TYPES = ("int", "integer", "number", "bool", "str", "fraction")
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     name: str
     default: Any
     type: str
     label: Label
+    min: Any = None  # bounds of an int, number or fraction
+    max: Any = None
+    choices: tuple[str, ...] = ()
 
 
 @dataclass
@@ -551,10 +559,28 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         if not isinstance(raw.get(section) or {}, dict):
             raise p.fail(f"{section} must be a mapping", _key_at(raw, section))
     for name, spec in (raw.get("settings") or {}).items():
-        p.keys(spec, {"default", "type", "label"}, f"setting '{name}'", {"default", "label"})
+        what = f"setting '{name}'"
+        p.keys(
+            spec, {"default", "type", "label", "min", "max", "choices"}, what, {"default", "label"}
+        )
         stype = spec.get("type", type(spec["default"]).__name__)
+        stype = {"float": "number", "Decimal": "number"}.get(stype, stype)
+        if stype not in SETTING_TYPES:
+            raise p.fail(f"{what}: type must be one of {', '.join(SETTING_TYPES)}", spec)
+        choices = tuple(str(c) for c in spec.get("choices") or ())
+        if choices and str(spec["default"]) not in choices:
+            raise p.fail(f"{what}: the default is not one of its choices", spec)
+        for bound in ("min", "max"):
+            if bound in spec and stype not in ("int", "integer", "number", "fraction"):
+                raise p.fail(f"{what}: {bound} only bounds a number", spec)
         settings[name] = SettingSpec(
-            name, spec["default"], stype, p.label(spec["label"], f"setting '{name}'", spec)
+            name,
+            spec["default"],
+            stype,
+            p.label(spec["label"], what, spec),
+            spec.get("min"),
+            spec.get("max"),
+            choices,
         )
 
     stages = {str(k): p.label(v, f"stage '{k}'", raw) for k, v in (raw.get("stages") or {}).items()}
@@ -701,7 +727,8 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
                 if states[s].final:
                     raise p.fail(f"{what}: source '{s}' is a final state", _key_at(item, "source"))
         dest = str(item["dest"])
-        if dest not in states:
+        # "=": the step records something and the case stays where it is, from each source.
+        if dest != "=" and dest not in states:
             raise p.fail(f"{what}: unknown destination state '{dest}'", _key_at(item, "dest"))
         expanded = [s for s in states if not states[s].final] if sources == ["*"] else sources
         for s in expanded:
@@ -714,21 +741,21 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         if comment not in ("required", "optional", "none"):
             raise p.fail(f"{what}: comment must be required, optional or none", item)
         fields = p.fields(item.get("fields"), what)
-        transitions.append(
-            TransitionSpec(
-                trigger=trigger,
-                sources=tuple(sources),
-                dest=dest,
-                label=p.label(item["label"], what, item),
-                by=p.actor_rules(item["by"], what, item),
-                fields=fields,
-                guards=p.rules(item.get("guards"), what, rules, "guard", item),
-                effects=p.rules(item.get("effects"), what, rules, "effect", item),
-                comment=comment,
-                show_blocked=bool(item.get("show_blocked", True)),
-                line=_line(item),
-            )
-        )
+        shared = {
+            "trigger": trigger,
+            "label": p.label(item["label"], what, item),
+            "by": p.actor_rules(item["by"], what, item),
+            "fields": fields,
+            "guards": p.rules(item.get("guards"), what, rules, "guard", item),
+            "effects": p.rules(item.get("effects"), what, rules, "effect", item),
+            "comment": comment,
+            "show_blocked": bool(item.get("show_blocked", True)),
+            "line": _line(item),
+        }
+        if dest == "=":
+            transitions.extend(TransitionSpec(sources=(s,), dest=s, **shared) for s in expanded)
+        else:
+            transitions.append(TransitionSpec(sources=tuple(sources), dest=dest, **shared))
 
     definition = Definition(
         id=wf_id,

@@ -51,8 +51,8 @@ _SQL = {
     "audit_insert": "INSERT INTO audit_event (seq, at, actor_user_id, actor_label, org_id,"
     " instance_id, action, from_state, to_state, payload, salt, prev_hash, hash, seal)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "notify": "INSERT INTO notification (user_id, instance_id, kind, message, created_at)"
-    " VALUES (?, ?, ?, ?, ?)",
+    "notify": "INSERT INTO notification (user_id, instance_id, kind, params, created_at,"
+    " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
 }
 _PG_SQL = {name: sql.replace("?", "%s") for name, sql in _SQL.items()}
 _PG_SQL["load_for_update"] = _PG_SQL["load"] + " FOR UPDATE"
@@ -175,9 +175,12 @@ def move_case(
     return cur.rowcount
 
 
-def notify(rows: list[tuple[int, int | None, str, str, datetime]]) -> None:
+def notify(rows: list[tuple[int, int | None, str, dict[str, Any], datetime]]) -> None:
+    """Notifications as (user, case, kind, params, time): what happened, not its text."""
     raw, f = _raw()
-    raw.cursor().executemany(f.sql["notify"], [(u, i, k, m, f.dt(at)) for u, i, k, m, at in rows])
+    raw.cursor().executemany(
+        f.sql["notify"], [(u, i, k, f.json(p), f.dt(at)) for u, i, k, p, at in rows]
+    )
 
 
 def append_audit(

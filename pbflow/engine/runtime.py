@@ -158,12 +158,29 @@ def _who_may(t: TransitionSpec) -> str:
     return ", ".join(rule.describe() for rule in t.by)
 
 
+def notice_params(case: CaseState, **extra: Any) -> dict[str, Any]:
+    """What a notice about a case records, to be rendered in each reader's language later:
+    the case's own title (typed text, in no one language; a workflow without a title template
+    stores its Chinese title there, which is left out), its workflow version and state."""
+    own = registry().stored(case.definition_id).title_template is not None
+    return {
+        "title": (case.title or None) if own else None,
+        "definition_id": case.definition_id,
+        "state": case.state,
+        **extra,
+    }
+
+
 def _notify(
-    user_ids: set[int], case: CaseState, kind: str, message: str, at: datetime | None = None
+    user_ids: set[int],
+    case: CaseState,
+    kind: str,
+    params: dict[str, Any],
+    at: datetime | None = None,
 ) -> None:
     if user_ids:
         when = at or clock.now()
-        fastsql.notify([(uid, case.id, kind, message, when) for uid in sorted(user_ids)])
+        fastsql.notify([(uid, case.id, kind, params, when) for uid in sorted(user_ids)])
 
 
 def _waits_on_requester(d: Definition, state: str) -> bool:
@@ -272,13 +289,7 @@ def fire_in_transaction(
         requester.discard(None)
         if not is_system:
             requester.discard(actor.id)
-        _notify(
-            requester,
-            cs,
-            "result",
-            f"{cs.title or d.title.get(_locale())}: {dest.label.get(_locale())}",
-            at=now,
-        )
+        _notify(requester, cs, "result", notice_params(cs), at=now)
     cs.version = new_version
     return Outcome(cs.id, cs.state, new_version, [trigger])
 
@@ -317,12 +328,14 @@ def fire(
 
 
 def _render_title(d: Definition, values: dict[str, Any]) -> str:
+    """The case's own title from its start form; empty when the workflow gives none, so that
+    pages show the workflow's title in each reader's language instead."""
     if not d.title_template:
-        return d.title.get("zh")
+        return ""
     try:
         return d.title_template.format_map(dict(values))[:300]
     except (KeyError, ValueError, IndexError):
-        return d.title.get("zh")
+        return ""
 
 
 def start(

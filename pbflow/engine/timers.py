@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from pbflow import audit, clock
-from pbflow.engine import actors
+from pbflow.engine import actors, calendar
 from pbflow.engine.context import CaseState
 from pbflow.engine.errors import DomainError
 from pbflow.engine.registry import registry
@@ -25,6 +25,7 @@ from pbflow.engine.runtime import (
     _notify,
     expire_cached,
     fire_in_transaction,
+    notice_params,
     waiting_users,
 )
 from pbflow.extensions import db
@@ -114,7 +115,8 @@ def _tick_case(case: CaseState, marks: dict, now: datetime, report: TickReport) 
     d = registry().stored(case.definition_id)
     state = d.states[case.state]
     due_at = marks["due_at"]
-    label = case.title or d.title.get("zh")
+    # One date everywhere: the last local day of the limit, as the case page shows it.
+    due = calendar.last_day(due_at).isoformat()
     if (
         marks["reminded_at"] is None
         and state.remind_before
@@ -123,7 +125,7 @@ def _tick_case(case: CaseState, marks: dict, now: datetime, report: TickReport) 
         and _mark(case, "reminded_at", now)
     ):
         users = waiting_users(case)
-        _notify(users, case, "reminder", f"{label}: due {clock.to_local(due_at):%Y-%m-%d}")
+        _notify(users, case, "reminder", notice_params(case, due=due))
         audit.record(
             "reminder_sent",
             actor=SYSTEM,
@@ -139,18 +141,11 @@ def _tick_case(case: CaseState, marks: dict, now: datetime, report: TickReport) 
         report.overdue.append(case.id)
         if "notify" in state.on_overdue:
             users = waiting_users(case)
-            _notify(
-                users, case, "overdue", f"{label}: overdue since {clock.to_local(due_at):%Y-%m-%d}"
-            )
+            _notify(users, case, "overdue", notice_params(case, due=due))
             payload["notified"] = sorted(users)
         if "escalate" in state.on_overdue:
             users = _superior_users(case)
-            _notify(
-                users,
-                case,
-                "escalation",
-                f"{label}: overdue at {actors.org_index()[case.org_id].name}",
-            )
+            _notify(users, case, "escalation", notice_params(case, due=due, org_id=case.org_id))
             payload["escalated_to"] = sorted(users)
             report.escalated.append(case.id)
         audit.record(

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
 
 from pbflow.models.audit import AuditCheckpoint, AuditEvent, AuditHead
+from pbflow.models.calendar import CalendarDay, CalendarYear
 from pbflow.models.meetings import (
     ComplianceNotice,
     Meeting,
@@ -9,6 +10,7 @@ from pbflow.models.meetings import (
     MeetingEdit,
     MeetingRequirement,
 )
+from pbflow.models.notices import MailMessage, ReminderMark, SiteFlag
 from pbflow.models.opinions import OpinionCode, RateCounter, RateWindow
 from pbflow.models.org import Organization
 from pbflow.models.people import Person, RoleAssignment, User
@@ -29,8 +31,11 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Ballot",
+    "CalendarDay",
+    "CalendarYear",
     "Comment",
     "ComplianceNotice",
+    "MailMessage",
     "Meeting",
     "MeetingAttachment",
     "MeetingAttendance",
@@ -43,10 +48,12 @@ __all__ = [
     "ProcessInstance",
     "RateCounter",
     "RateWindow",
+    "ReminderMark",
     "Resolution",
     "RoleAssignment",
     "SecurityEvent",
     "SecurityHead",
+    "SiteFlag",
     "User",
     "WorkflowDefinition",
 ]

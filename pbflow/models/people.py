@@ -34,8 +34,14 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+EMAIL_MODES = ("off", "immediate", "daily")
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint("email_mode in ('off','immediate','daily')", name="email_mode"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
@@ -46,6 +52,9 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     locale: Mapped[str | None] = mapped_column(String(10))
+    # Notifications by e-mail too: off, immediate (each one) or daily (one digest a day).
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_mode: Mapped[str] = mapped_column(String(10), default="off", server_default="off")
     # Replaced on logout, password change or reset and deactivation: a session (or remember
     # cookie) carrying an older token no longer logs anybody in (see get_id).
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)

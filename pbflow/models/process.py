@@ -243,15 +243,31 @@ def _create_attachment_triggers(_metadata: Any, connection: Any, **_kw: Any) -> 
 
 
 class Notification(db.Model):
+    """What happened, for one reader: its ``kind`` and ``params`` (ids, dates, numbers), rendered
+    in the reader's language when shown or mailed (``services.notifications``). ``message``
+    holds the text of notifications stored before that (rendered in the actor's language).
+
+    ``mail_state``: ``new`` until the mail queue has looked at it, then ``none`` (not mailed),
+    ``mail`` (in the outbox message ``mail_id``).
+    """
+
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_user_read", "user_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notification_user_read", "user_id", "read_at"),
+        Index("ix_notification_mail_state", "mail_state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     instance_id: Mapped[int | None] = mapped_column(
         ForeignKey("process_instance.id", ondelete="CASCADE")
     )
-    kind: Mapped[str] = mapped_column(String(30))  # reminder, overdue, escalation, result, vote
-    message: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(30))  # reminder, overdue, escalation, result, ...
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=now)
     read_at: Mapped[datetime | None]
+    mail_state: Mapped[str] = mapped_column(String(8), default="new", server_default="new")
+    mail_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mail_outbox.id", ondelete="SET NULL"), index=True
+    )

@@ -69,6 +69,9 @@ class Procedure:
     # Its meetings' minutes for the bound yearly volume of an organization: called with
     # (reader, organization id, year, locale), returns pbflow.documents.volume.Section items.
     minutes: Callable[[Any, int, int, str], list[Any]] | None = None
+    # Renderers of its kinds of notification: kind -> (params -> sentence in the current
+    # locale); see pbflow.services.notifications.
+    notices: Mapping[str, Callable[[Mapping[str, Any]], str]] = field(default_factory=dict)
 
 
 def load(name: str) -> Procedure:

@@ -9,6 +9,7 @@ administrative change does.
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -764,4 +765,38 @@ def set_locale(user: User, locale: str | None) -> None:
         "user_locale_changed", user, payload={"before": user.locale, "after": locale}
     )
     user.locale = locale
+    _commit()
+
+
+# local part: printable, no space, quote, bracket or separator; a dotted host name.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"^[^@\s<>,;\"'\x00-\x1f]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
+
+
+def set_email_preferences(user: User, email: str | None, mode: str) -> None:
+    """The user's address and whether notifications reach it: ``off``, ``immediate`` (each
+    one) or ``daily`` (one digest a day). Recorded in the security log, like the language."""
+    from pbflow.models.people import EMAIL_MODES
+
+    email = (email or "").strip() or None
+    errors = {}
+    if email is not None and (len(email) > 254 or not _EMAIL.match(email)):
+        errors["email"] = _("is not an e-mail address")
+    if mode not in EMAIL_MODES:
+        errors["email_mode"] = _("is not one of the choices")
+    elif mode != "off" and email is None and "email" not in errors:
+        errors["email"] = _("give the address to send to")
+    if errors:
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    if (user.email, user.email_mode) == (email, mode):
+        return
+    security_log.record(
+        "user_email_changed",
+        user,
+        payload={
+            "before": {"email": user.email, "mode": user.email_mode},
+            "after": {"email": email, "mode": mode},
+        },
+    )
+    user.email, user.email_mode = email, mode
     _commit()

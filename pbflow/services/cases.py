@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select, update
 
 from pbflow import clock, validation
-from pbflow.engine import actors, runtime, votes
+from pbflow.engine import actors, calendar, runtime, votes
 from pbflow.engine.context import CaseState
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
 from pbflow.engine.errors import NotFound
@@ -336,6 +336,9 @@ class CaseView:
     parent: ProcessInstance | None
     overdue: bool
     accept: str
+    # Years the case's time limits reach into that no working-day calendar covers (counted
+    # Monday to Friday, which the page says).
+    calendar_gaps: list[int] = field(default_factory=list)
 
 
 def is_overdue(case: Any) -> bool:
@@ -430,7 +433,9 @@ def case_page(user: User, case_id: int, locale: str) -> CaseView:
     data = dict(case.data or {})
     specs = field_specs(d)
     refs = Refs.load(specs, data)
-    actions = runtime.available_actions(snapshot(case), user)
+    with calendar.noting_guesses() as guessed:
+        actions = runtime.available_actions(snapshot(case), user)
+    gaps = set(guessed) | _due_gaps(d, case)
     kinds = {f.type for a in actions for f in a.fields}
     atts = list(
         db.session.execute(
@@ -481,9 +486,21 @@ def case_page(user: User, case_id: int, locale: str) -> CaseView:
         parent=parent,
         overdue=is_overdue(case),
         accept=attachments.accept_attribute(),
+        calendar_gaps=sorted(gaps),
     )
     _mark_notifications_read(user, case.id)
     return view
+
+
+def _due_gaps(d: Definition, case: ProcessInstance) -> set[int]:
+    """Years with no working-day calendar that the current time limit was counted over."""
+    spec = d.states[case.state].due
+    if case.closed_at is not None or case.due_at is None or spec is None:
+        return set()
+    if spec.unit != "working_days":
+        return set()
+    entered = clock.to_local(case.state_entered_at).date()
+    return set(calendar.uncovered_years(entered, calendar.last_day(case.due_at)))
 
 
 def _mark_notifications_read(user: User, case_id: int) -> None:

@@ -71,9 +71,10 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(api.bp)
-    from pbflow.web import account, admin, audit_pages
+    from pbflow.web import account, admin, admin_config, audit_pages
 
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_config.bp)
     app.register_blueprint(audit_pages.bp)
     from pbflow.web import security_pages
 
@@ -146,6 +147,14 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
         """A workflow label in the page's language."""
         loc = str(get_locale() or "zh")
         return value.get(loc) if hasattr(value, "get") and hasattr(value, "zh") else str(value)
+
+    @app.template_global()
+    def notification_text(note: Any) -> str:
+        """A notification in the reader's language (the page's), whatever language it was
+        made in: the inbox (and any page listing notifications) calls this."""
+        from pbflow.services import notifications
+
+        return notifications.text(note)
 
     @app.context_processor
     def globals_() -> dict[str, Any]:

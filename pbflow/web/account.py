@@ -84,6 +84,19 @@ def language():
     return response
 
 
+@bp.route("/email", methods=["POST"])
+@login_required
+def email():
+    form = request.form
+    try:
+        accounts.set_email_preferences(_me(), form.get("email", ""), form.get("email_mode", ""))
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return _render(exc.status, exc.field_errors, form)
+    flash(_("E-mail settings saved."), "info")
+    return redirect(url_for("account.index"))
+
+
 @bp.route("/password", methods=["POST"])
 @login_required
 def password():

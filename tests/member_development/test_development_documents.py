@@ -82,7 +82,7 @@ def test_the_development_record_names_every_fact_in_both_languages(admitted, cli
         "4票赞成",
         "第一党小组",
         "24",  # class hours
-        "支部委员会",
+        "支部党员大会",  # the deciding body (four full members: no branch committee)
         "第 1 页",
         "Secretary",  # who took steps
         "Organizer",

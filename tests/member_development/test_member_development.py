@@ -18,6 +18,12 @@ from pbflow.services.attachments import Upload
 from tests.conftest import audit_actions, make_user
 
 
+def clock_today() -> date:
+    from pbflow import clock
+
+    return clock.today()
+
+
 def pdf(name: str = "doc.pdf") -> Upload:
     return Upload(name, io.BytesIO(b"%PDF-1.4\n% " + name.encode() + b"\n%%EOF\n"))
 
@@ -73,6 +79,23 @@ class Walk:
             pdf("minutes.pdf"),
         )
 
+    def reports(self, *days: str) -> None:
+        """Thought reports handed in on these days (at least quarterly, DOMAIN 1.6, 1.21),
+        entered by the branch from the paper reports; those after today are left out."""
+        done = {
+            r["report_date"]
+            for r in runtime.load_case(self.case_id).data.get("thought_reports") or []
+        }
+        today = clock_today()
+        for day in days:
+            if day not in done and date.fromisoformat(day) <= today:
+                self.step("record_thought_report", "secretary", {"report_date": day})
+
+    def probation_reports(self) -> None:
+        self.reports(
+            "2027-06-20", "2027-09-20", "2027-12-20", "2028-03-20", "2028-06-20", "2028-09-20"
+        )
+
     @property
     def state(self) -> str:
         return runtime.load_case(self.case_id).state
@@ -98,7 +121,7 @@ class Walk:
             "secretary",
             {
                 "recommended_by": "youth_league",
-                "decided_by": "branch_committee",
+                "decided_by": "general_meeting",  # four full members: no branch committee
                 "activist_decided_on": "2026-03-20",
             },
             files=["activist_minutes"],
@@ -121,6 +144,7 @@ class Walk:
             {"assessment_date": "2027-03-15", "assessment_opinion": "继续进步"},
         )
         self.clock.set("2027-03-20T02:00:00")
+        self.reports("2026-06-15", "2026-09-15", "2026-12-15", "2027-03-15")
         self.step(
             "list_as_target",
             "secretary",
@@ -186,6 +210,7 @@ class Walk:
         self.step("apply_for_conversion", "applicant", files=["conversion_application"])
         end = self.person.probation_end_on.isoformat()
         self.clock.set(f"{end}T02:00:00")
+        self.probation_reports()
         values = {
             "proposed_outcome": outcome,
             "party_group_opinion": "同意",
@@ -228,7 +253,7 @@ def test_full_walk_from_application_to_full_membership(walk):
         "secretary",
         {
             "recommended_by": "members",
-            "decided_by": "branch_committee",
+            "decided_by": "general_meeting",  # four full members: no branch committee
             "activist_decided_on": "2026-03-20",
         },
         files=["activist_minutes"],
@@ -244,8 +269,10 @@ def test_full_walk_from_application_to_full_membership(walk):
             "record_assessment", "member", {"assessment_date": day, "assessment_opinion": "好"}
         )
 
-    # Stage 3: a development target once the superior accepts the filing.
+    # Stage 3: a development target once the superior accepts the filing (the quarterly
+    # thought reports of the year as an activist are on record).
     walk.clock.set("2027-03-20T02:00:00")
+    walk.reports("2026-06-15", "2026-09-15", "2026-12-15", "2027-03-15")
     walk.step(
         "list_as_target",
         "secretary",
@@ -323,6 +350,7 @@ def test_full_walk_from_application_to_full_membership(walk):
     walk.clock.set("2028-03-05T02:00:00")
     walk.step("apply_for_conversion", "applicant", files=["conversion_application"])
     walk.clock.set("2028-04-03T02:00:00")
+    walk.probation_reports()
     walk.step(
         "propose_conversion_outcome",
         "secretary",

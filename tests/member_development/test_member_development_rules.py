@@ -132,7 +132,7 @@ def test_minimum_time_from_application_to_activist_is_a_setting(walk, world, clo
     assert not action.enabled and action.available_from == date(2026, 9, 2)
     values = {
         "recommended_by": "members",
-        "decided_by": "branch_committee",
+        "decided_by": "general_meeting",  # four full members: no branch committee
         "activist_decided_on": "2026-03-02",
     }
     err = refused(walk, "list_as_activist", "secretary", values, files=["activist_minutes"])
@@ -200,6 +200,7 @@ def test_one_year_as_activist_and_half_yearly_assessments(walk, clock):
     walk.step(
         "record_assessment", "member", {"assessment_date": "2027-03-20", "assessment_opinion": "好"}
     )
+    walk.reports("2026-06-15", "2026-09-15", "2026-12-15", "2027-03-15")
     walk.step("list_as_target", "secretary", values, files=["target_minutes"])
     assert walk.state == "target_filing"
 
@@ -418,6 +419,7 @@ def test_conversion_not_before_probation_ends(walk, clock):
     err = refused(walk, "propose_conversion_outcome", "secretary", values)
     assert err.available_from == date(2028, 4, 2)
     clock.set("2028-04-02T02:00:00")
+    walk.probation_reports()
     walk.step("propose_conversion_outcome", "secretary", values)
     # A meeting dated before the end of probation cannot convert.
     with pytest.raises(GuardRefused, match="before probation ended on 2028-04-02"):
@@ -469,6 +471,7 @@ def test_extension_path_once_only(walk, clock):
     }
     err = refused(walk, "propose_conversion_outcome", "secretary", values)
     assert "already been extended once" in err.message
+    walk.probation_reports()  # the quarters of the extension too
     walk.step("propose_conversion_outcome", "secretary", {**values, "proposed_outcome": "convert"})
     walk.resolution("2028-10-02", attended=4, votes_for=4)
     walk.step("approve_conversion", "committee_a", {"conversion_approved_on": "2028-10-02"})

@@ -207,6 +207,7 @@ def test_requirements_are_configurable_per_organization_and_audited(world, clock
 
 def test_pbflow_tick_runs_the_compliance_timer_too(world, runner):
     created(world.branch, "2026-01-01T00:00:00")
+    runner.invoke(args=["pbflow", "rehearsal", "start"])  # --now only on a rehearsal copy
     result = runner.invoke(args=["pbflow", "tick", "--now", "2026-03-25T02:00:00"])
     assert result.exit_code == 0, result.output
     assert "meetings: reminded 4, missed 4" in result.output

@@ -6,8 +6,24 @@ The life meeting's steps are taken on the generic case page; its one page of its
 minutes as PDF, which also go into the organization's bound yearly volume.
 """
 
+from datetime import datetime
+
 from pbflow.procedures import Procedure
-from pbflow.procedures.life_meeting import demo, documents, effects, guards, services, views
+from pbflow.procedures.life_meeting import (
+    demo,
+    documents,
+    effects,
+    guards,
+    reminders,
+    services,
+    views,
+)
+
+
+def tick(now: datetime | None) -> tuple[str, list[str]]:
+    """Its part of ``pbflow tick``: remind of the year's life meetings not started yet."""
+    return reminders.tick(now).summary(), []
+
 
 procedure = Procedure(
     name="life_meeting",
@@ -15,6 +31,8 @@ procedure = Procedure(
     guards=guards.REGISTRY,
     effects=effects.REGISTRY,
     demo=demo.load,
+    tick=tick,
+    notices=reminders.NOTICES,
     case_panels=("life_meeting/_rectification_panel.html", "life_meeting/_minutes_panel.html"),
     template_globals={"rectification_panel": services.rectification_panel},
     blueprint=views.bp,

@@ -6,10 +6,20 @@ and key dates, and the pages that read across cases: the branch's pipeline, the 
 view, a person's progress, and the import of people part-way through.
 """
 
+from datetime import datetime
+
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.member_development import demo, effects, guards, views
+from pbflow.procedures.member_development import demo, effects, guards, reminders, views
+
+
+def tick(now: datetime | None) -> tuple[str, list[str]]:
+    """Its part of ``pbflow tick``: reminders of assessments, thought reports and the
+    conversion window."""
+    report = reminders.tick(now)
+    return report.summary(), [f"case {case}: {problem}" for case, problem in report.failed]
+
 
 procedure = Procedure(
     name="member_development",
@@ -18,5 +28,7 @@ procedure = Procedure(
     effects=effects.REGISTRY,
     blueprint=views.bp,
     demo=demo.load,
+    tick=tick,
+    notices=reminders.NOTICES,
     nav=(NavEntry("development.index", _l("Member development")),),
 )

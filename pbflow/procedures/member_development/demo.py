@@ -43,7 +43,14 @@ def load(world) -> None:
         secretary,
         {"person": p["zhu.shenqing"].id, "application_date": _ago(3), "part_way": True},
     )
-    # An activist of thirteen months with both half-yearly assessments: ready to be listed.
+
+    def reports(case_id: int, *days_ago: int) -> None:
+        """Quarterly thought reports, entered by the branch from the paper ones."""
+        for days in days_ago:
+            runtime.fire(case_id, "record_thought_report", secretary, {"report_date": _ago(days)})
+
+    # An activist of thirteen months with both half-yearly assessments and a thought report
+    # every quarter: ready to be listed.
     case = part_way(
         p["ma.jiji"],
         "adopt_as_activist",
@@ -58,6 +65,7 @@ def load(world) -> None:
             u("huang.dangyuan"),
             {"assessment_date": _ago(days), "assessment_opinion": "学习认真，工作积极。"},
         )
+    reports(case, 380, 290, 200, 110, 20)
     # A development target with introducers, waiting for the political review and training.
     qian = Person(name="钱敏", org_id=b1.id, birth_date=date(1996, 5, 4), gender="female")
     db.session.add(qian)
@@ -69,7 +77,7 @@ def load(world) -> None:
         _ago(820),
     )
     runtime.fire(case, "assign_introducers", secretary, {"introducers": [contact, introducer]})
-    # A probationary member whose year ends in about two weeks.
+    # A probationary member whose year ends in about two weeks, reporting every quarter.
     case = part_way(
         p["zheng.yubei"],
         "adopt_as_probationary",
@@ -82,6 +90,7 @@ def load(world) -> None:
         _ago(1250),
     )
     runtime.fire(case, "record_oath", secretary, {"oath_date": _ago(330)})
+    reports(case, 300, 210, 120, 30)
     # An application entered by the branch whose talk is overdue.
     late = Person(name="孙浩", org_id=b1.id, birth_date=date(1999, 8, 8), gender="male")
     db.session.add(late)

@@ -425,29 +425,163 @@ def members_eligible(
     return None
 
 
+def _missing_period(
+    start: date, until: date, months: int, dates: list[date], minimum: int = 0
+) -> tuple[date, date] | None:
+    """The first period of ``months`` months from ``start`` with no date in it, among the
+    periods that ended by ``until`` (at least ``minimum`` of them are checked). The first
+    period includes its first day; each period includes its last day."""
+    k = 0
+    while True:
+        lo = calendar.add_months(start, months * k)
+        hi = calendar.add_months(start, months * (k + 1))
+        if hi > until and k >= minimum:
+            return None
+        if not any((lo <= d if k == 0 else lo < d) and d <= hi for d in dates):
+            return (lo if k == 0 else lo + timedelta(days=1)), hi
+        k += 1
+
+
 @guard("half_yearly_assessments")
 def half_yearly_assessments(
-    ctx: Context, *, since: str, periods: int = 2, records: str = "assessments"
+    ctx: Context,
+    *,
+    since: str,
+    until: str | None = None,
+    periods: int = 2,
+    records: str = "assessments",
 ) -> Block | None:
-    """One assessment recorded for each six months since ``since`` (DOMAIN 1.6): the first
-    covers the first six months (their last day included), the next the six after, and so on."""
+    """One assessment recorded for each six months since ``since`` (DOMAIN 1.6), for every
+    half-year that ended by the date in ``until`` (the decision's date, else today), and at
+    least the first ``periods``: the first covers the first six months (their last day
+    included), the next the six after, and so on."""
     start = ctx.date_value(since)
     if start is None:
         return Block(_("The date of becoming an activist is not recorded."))
+    end = (ctx.date_value(until) if until else None) or ctx.today
     dates = [parse_date(r["assessment_date"]) for r in ctx.data.get(records) or []]
-    for k in range(periods):
-        lo = calendar.add_months(start, 6 * k)
-        hi = calendar.add_months(start, 6 * (k + 1))
-        if not any((lo <= d if k == 0 else lo < d) and d <= hi for d in dates):
-            first_day = lo if k == 0 else lo + timedelta(days=1)
-            return Block(
-                _(
-                    "No half-yearly assessment is recorded for %(lo)s to %(hi)s.",
-                    lo=first_day.isoformat(),
-                    hi=hi.isoformat(),
-                ),
-                available_from=first_day if first_day > ctx.today else None,
+    gap = _missing_period(start, end, 6, dates, periods)
+    if gap is not None:
+        first_day, hi = gap
+        return Block(
+            _(
+                "No half-yearly assessment is recorded for %(lo)s to %(hi)s.",
+                lo=first_day.isoformat(),
+                hi=hi.isoformat(),
+            ),
+            available_from=first_day if first_day > ctx.today else None,
+        )
+    return None
+
+
+@guard("thought_reports_regular")
+def thought_reports_regular(
+    ctx: Context, *, since: str, until: str, setting: str, records: str = "thought_reports"
+) -> Block | None:
+    """A thought report in every period of the configured months (0: not required) from
+    ``since`` (becoming an activist, or admission) up to ``until`` (the decision's date, or the
+    end of probation), DOMAIN 1.6 and 1.21."""
+    months = int(ctx.setting(setting) or 0)
+    if months <= 0:
+        return None
+    start = ctx.date_value(since)
+    if start is None:
+        return None
+    end = ctx.date_value(until) or ctx.today
+    dates = [parse_date(r["report_date"]) for r in ctx.data.get(records) or []]
+    gap = _missing_period(start, end, months, dates)
+    if gap is not None:
+        return Block(
+            _(
+                "No thought report is recorded for %(lo)s to %(hi)s (one at least every "
+                "%(n)s months).",
+                lo=gap[0].isoformat(),
+                hi=gap[1].isoformat(),
+                n=months,
             )
+        )
+    return None
+
+
+def full_members_of(org_id: int) -> int:
+    """Full members with voting rights in an organization and the party groups below it."""
+    from sqlalchemy import func
+
+    node = actors.org_index().get(org_id)
+    if node is None:
+        return 0
+    return db.session.execute(
+        select(func.count(Person.id))
+        .join(Organization, Organization.id == Person.org_id)
+        .where(
+            Organization.path.startswith(node.path),
+            Person.party_status == "full",
+            Person.active.is_(True),
+        )
+    ).scalar_one()
+
+
+COMMITTEE_MIN_MEMBERS = 7
+
+
+@guard("deciding_body_exists")
+def deciding_body_exists(ctx: Context, *, field: str) -> Block | None:
+    """A branch of fewer than seven full members has no branch committee: its decisions are
+    taken by the branch general meeting, never "by the branch committee" (DOMAIN: organizations
+    and people, 1.3)."""
+    if ctx.value(field) != "branch_committee":
+        return None
+    n = full_members_of(ctx.case.org_id)
+    if n < COMMITTEE_MIN_MEMBERS:
+        return Block(
+            _(
+                "This branch has %(n)s full members, fewer than seven, so it has no branch "
+                "committee: its branch general meeting decides. Record the decision as the "
+                "general meeting's.",
+                n=n,
+            )
+        )
+    return None
+
+
+@guard("review_after_activist")
+def review_after_activist(ctx: Context, *, field: str) -> Block | None:
+    """The political review is dated after the person became an activist (DOMAIN 1.10)."""
+    concluded = ctx.date_value(field)
+    activist = ctx.date_value("subject.activist_on")
+    if concluded is not None and activist is not None and concluded <= activist:
+        return Block(
+            _(
+                "The political review must be dated after %(name)s became an activist on %(date)s.",
+                name=(ctx.subject().name if ctx.subject() else ""),
+                date=activist.isoformat(),
+            )
+        )
+    return None
+
+
+@guard("not_leaving_soon")
+def not_leaving_soon(ctx: Context, *, months: int = 3, day: str | None = None) -> Block | None:
+    """Someone expected to leave the unit within ``months`` months of an admission decision
+    (the date in ``day``, else today) is not admitted (DOMAIN 1.13)."""
+    leaves = ctx.date_value("leaves_unit_on")
+    if leaves is None:
+        return None
+    decided = (ctx.date_value(day) if day else None) or ctx.today
+    if leaves <= calendar.add_months(decided, months):
+        person = ctx.subject()
+        return Block(
+            _(
+                "%(name)s is expected to leave the unit on %(date)s, within %(n)s months of "
+                "this admission decision (%(day)s): someone leaving that soon is normally not "
+                "admitted. Hand the cultivation over to the organization they go to and end "
+                "the development here, or withdraw the departure if they stay.",
+                name=person.name if person else "",
+                date=leaves.isoformat(),
+                n=months,
+                day=decided.isoformat(),
+            )
+        )
     return None
 
 
@@ -463,6 +597,9 @@ def political_review_valid(ctx: Context, *, setting: str) -> Block | None:
         return Block(_("The political review has not been concluded yet."))
     if ctx.value("review_conclusion") != "qualified":
         return Block(_("The political review did not conclude that the candidate qualifies."))
+    too_early = review_after_activist(ctx, field="review_concluded_on")
+    if too_early is not None:
+        return too_early
     months = int(ctx.setting(setting) or 0)
     if months > 0:
         expires = calendar.add_months(concluded, months)
@@ -501,26 +638,39 @@ def training_complete(ctx: Context, *, min_days: int = 3, min_hours: int = 24) -
 
 
 @guard("public_notice_served")
-def public_notice_served(ctx: Context, *, setting: str) -> Block | None:
-    """Public notice for the configured working days before pre-review (0: no notice)."""
+def public_notice_served(
+    ctx: Context, *, setting: str, field: str = "notice_start"
+) -> Block | None:
+    """Public notice for the configured working days before the step (0: no notice). The
+    notice runs for that many working days from its first day (the next working day when it
+    starts on a day off); the step is possible from the next working day after it."""
     days = int(ctx.setting(setting) or 0)
     if days <= 0:
         return None
-    started = ctx.date_value("notice_start")
+    started = ctx.date_value(field)
     if started is None:
         return Block(
             _("A public notice of %(n)s working days must be given first.", n=days),
         )
-    ends = calendar.add_working_days(started, days)
+    with calendar.noting_guesses() as guessed:
+        last, ends = calendar.working_days_from(started, days)
     if ctx.today < ends:
-        return Block(
-            _(
-                "The public notice of %(n)s working days runs until %(date)s.",
-                n=days,
-                date=(ends - timedelta(days=1)).isoformat(),
-            ),
-            available_from=ends,
+        reason = _(
+            "The public notice of %(n)s working days runs until %(date)s.",
+            n=days,
+            date=(ends - timedelta(days=1)).isoformat(),
         )
+        if guessed:
+            reason = f"{reason} {calendar.guess_note(guessed)}"
+        return Block(reason, available_from=ends)
+    return None
+
+
+@guard("notice_required")
+def notice_required(ctx: Context, *, setting: str) -> Block | None:
+    """Only where the organization requires a public notice at this point (the setting > 0)."""
+    if int(ctx.setting(setting) or 0) <= 0:
+        return Block(_("This organization gives no public notice at this point."))
     return None
 
 

@@ -26,6 +26,7 @@ procedure = Procedure(
     blueprint=views.bp,
     demo=demo.load,
     tick=tick,
+    notices=compliance.NOTICES,
     nav=(NavEntry("meetings.index", _l("Meetings")),),
     minutes=documents.minutes_sections,
 )

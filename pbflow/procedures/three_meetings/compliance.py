@@ -27,12 +27,12 @@ from pbflow.models import (
     ComplianceNotice,
     Meeting,
     MeetingRequirement,
-    Notification,
     Organization,
     RoleAssignment,
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES, PERIODS
+from pbflow.services import notifications
 
 # DOMAIN.md 3 defaults: (period, times per period).
 DEFAULTS: dict[str, dict[str, tuple[str, int]]] = {
@@ -407,9 +407,6 @@ def tick(now: datetime | None = None) -> ComplianceReport:
 
 
 def _act(org_id: int, todo: list, now: datetime, index: dict, report: ComplianceReport) -> None:
-    name = index[org_id].name
-    from pbflow.procedures.three_meetings.services import type_label
-
     for kind, mtype, period_kind, start, end, times, n in todo:
         users = _recipients(org_id, superior=kind == "miss")
         db.session.execute(
@@ -425,40 +422,20 @@ def _act(org_id: int, todo: list, now: datetime, index: dict, report: Compliance
                 created_at=now,
             )
         )
-        period = period_label(start, period_kind)
-        if kind == "reminder":
-            message = _(
-                "%(org)s: %(type)s held %(held)s of %(required)s times in %(period)s, which "
-                "ends on %(end)s.",
-                org=name,
-                type=type_label(mtype),
-                held=n,
-                required=times,
-                period=period,
-                end=end.isoformat(),
-            )
-        else:
-            message = _(
-                "%(org)s missed %(type)s in %(period)s: held %(held)s of %(required)s.",
-                org=name,
-                type=type_label(mtype),
-                period=period,
-                held=n,
-                required=times,
-            )
         if users:
-            db.session.execute(
-                insert(Notification),
-                [
-                    {
-                        "user_id": uid,
-                        "instance_id": None,
-                        "kind": f"meeting_{kind}",
-                        "message": message,
-                        "created_at": now,
-                    }
-                    for uid in users
-                ],
+            notifications.notify(
+                users,
+                f"meeting_{kind}",
+                {
+                    "org_id": org_id,
+                    "meeting_type": mtype,
+                    "period_start": start,
+                    "period_end": end,
+                    "period_kind": period_kind,
+                    "held": n,
+                    "required": times,
+                },
+                at=now,
             )
         audit.record(
             "meeting_reminder" if kind == "reminder" else "meeting_missed",
@@ -474,3 +451,37 @@ def _act(org_id: int, todo: list, now: datetime, index: dict, report: Compliance
             },
         )
         (report.reminded if kind == "reminder" else report.missed).append((org_id, mtype, start))
+
+
+# --- its notices, rendered in the reader's language ----------------------------------------
+
+
+def render_reminder(p) -> str:
+    from pbflow.procedures.three_meetings.services import type_label
+
+    return _(
+        "%(org)s: %(type)s held %(held)s of %(required)s times in %(period)s, which "
+        "ends on %(end)s.",
+        org=notifications.org_name(p.get("org_id")),
+        type=type_label(p.get("meeting_type", "")),
+        held=p.get("held"),
+        required=p.get("required"),
+        period=period_label(date.fromisoformat(p["period_start"]), p.get("period_kind", "")),
+        end=p.get("period_end", ""),
+    )
+
+
+def render_miss(p) -> str:
+    from pbflow.procedures.three_meetings.services import type_label
+
+    return _(
+        "%(org)s missed %(type)s in %(period)s: held %(held)s of %(required)s.",
+        org=notifications.org_name(p.get("org_id")),
+        type=type_label(p.get("meeting_type", "")),
+        period=period_label(date.fromisoformat(p["period_start"]), p.get("period_kind", "")),
+        held=p.get("held"),
+        required=p.get("required"),
+    )
+
+
+NOTICES = {"meeting_reminder": render_reminder, "meeting_miss": render_miss}

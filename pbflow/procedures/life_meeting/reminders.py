@@ -1,0 +1,97 @@
+"""The yearly life meetings (DOMAIN.md section 2): a party committee holds its democratic life
+meeting and each branch its organizational life meeting once a year, normally in the fourth
+quarter. From the first day of that quarter ``pbflow tick`` reminds the secretaries of an
+organization that has not started the year's meeting yet, once per organization and year
+(a ``ReminderMark``), in the same transaction as its audit event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from pbflow import audit, clock
+from pbflow.engine import actors
+from pbflow.extensions import db
+from pbflow.models import ProcessInstance, ReminderMark
+from pbflow.services import notifications
+
+WORKFLOW = "life_meeting"
+KIND_OF_ORG = {"committee": "democratic", "branch": "organizational"}
+REMIND_FROM_MONTH = 10  # the fourth quarter
+ROLES = ("secretary", "deputy_secretary")
+
+
+@dataclass
+class LifeMeetingReport:
+    sent: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"life meetings: reminded {len(self.sent)}"
+
+
+def tick(now: datetime | None = None) -> LifeMeetingReport:
+    report = LifeMeetingReport()
+    now = now or clock.now()
+    today = clock.to_local(now).date()
+    if today.month < REMIND_FROM_MONTH:
+        return report
+    year_start = clock.local_midnight_utc(date(today.year, 1, 1))
+    held = {
+        (org_id, (data or {}).get("kind"))
+        for org_id, data in db.session.execute(
+            select(ProcessInstance.org_id, ProcessInstance.data).where(
+                ProcessInstance.workflow_id == WORKFLOW, ProcessInstance.created_at >= year_start
+            )
+        ).all()
+    }
+    for node in sorted(actors.org_index().values(), key=lambda n: n.path):
+        kind = KIND_OF_ORG.get(node.kind)
+        if kind is None or (node.id, kind) in held:
+            continue
+        try:
+            db.session.add(
+                ReminderMark(
+                    key=f"lm:{kind}:{node.id}:{today.year}", org_id=node.id, created_at=now
+                )
+            )
+            db.session.flush()
+            users: set[int] = set()
+            for role in ROLES:
+                users.update(actors.users_with_role(role, [node.id]))
+            params = {"org_id": node.id, "kind": kind, "year": today.year}
+            sent = notifications.notify(users, "life_meeting_due", params, at=now)
+            audit.record(
+                "obligation_reminder",
+                actor=audit.SYSTEM,
+                org_id=node.id,
+                payload={"kind": f"{kind}_life_meeting", "year": today.year, "notified": sent},
+                at=now,
+            )
+            db.session.commit()
+            report.sent.append((node.id, kind))
+        except IntegrityError:
+            db.session.rollback()  # reminded already this year
+    return report
+
+
+def _life_meeting_due(p) -> str:
+    if p.get("kind") == "democratic":
+        return _(
+            "%(org)s has not started this year's democratic life meeting (%(year)s); it is "
+            "normally held in the fourth quarter.",
+            org=notifications.org_name(p.get("org_id")),
+            year=p.get("year", ""),
+        )
+    return _(
+        "%(org)s has not started this year's organizational life meeting (%(year)s); it is "
+        "normally held in the fourth quarter.",
+        org=notifications.org_name(p.get("org_id")),
+        year=p.get("year", ""),
+    )
+
+
+NOTICES = {"life_meeting_due": _life_meeting_due}
