@@ -609,7 +609,11 @@ pbflow_cli.add_command(calendar_cli)
 
 
 @calendar_cli.command("show")
-@click.option("--year", type=int, help="Default: this year.")
+@click.option(
+    "--year",
+    type=click.IntRange(validation.MIN_YEAR, validation.MAX_YEAR),
+    help="Default: this year.",
+)
 @domain_errors
 def calendar_show(year: int | None) -> None:
     """The days of a year that differ from Monday to Friday, and what is covered."""

@@ -216,6 +216,14 @@ class YearView:
 def year_view(actor: Any, year: int, locale: str = "zh") -> YearView:
     """A year's days that are not the plain Monday-to-Friday pattern: official holidays on
     weekdays and make-up working days on weekends (from the package), and the local days."""
+    if year not in YEARS:
+        raise NotFound(
+            _(
+                "The calendar covers the years %(first)s to %(last)s.",
+                first=YEARS.start,
+                last=YEARS.stop - 1,
+            )
+        )
     local = calendar._local()
     days: dict[date, DayRow] = {}
     if year in calendar.OFFICIAL_YEARS:
