@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Front-end libraries from npm (package-lock.json), copied into pbflow/static/vendor/ so
-## every asset is served locally (no CDN); and the CJK font the PDF documents embed (Noto Serif
-## SC, SIL Open Font License), copied into pbflow/documents/fonts/.
-VENDOR  := pbflow/static/vendor/mermaid.min.js pbflow/documents/fonts/NotoSerifSC_400Regular.ttf
+## every asset is served locally (no CDN): mermaid draws the state diagrams, Chart.js the
+## supervision charts; and the CJK font the PDF documents embed (Noto Serif SC, SIL Open Font
+## License), copied into pbflow/documents/fonts/.
+VENDOR  := pbflow/static/vendor/mermaid.min.js pbflow/static/vendor/chart.umd.min.js pbflow/documents/fonts/NotoSerifSC_400Regular.ttf
 
 $(VENDOR) &: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts

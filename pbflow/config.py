@@ -84,6 +84,13 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         "Write client addresses and user agents in the access log, for pages outside the "
         "opinion box (which is never logged).",
     ),
+    "PBFLOW_ESCALATION_WORKING_DAYS": (
+        "PBFLOW_ESCALATION_WORKING_DAYS",
+        int,
+        5,
+        "Working days a superior has to act on an escalated case before it goes one level "
+        "higher (when no supervision notice carries it).",
+    ),
     "PBFLOW_AUDIT_KEY_FILE": (
         "PBFLOW_AUDIT_KEY_FILE",
         str,

@@ -97,6 +97,7 @@ def test_workflow_files_of_procedures_left_out_are_refused_naming_them(app, runn
         "rectification.yaml": ("rectification", "life_meeting"),
         "opinion.yaml": ("opinion", "opinion_box"),
         "member_development.yaml": ("member_development", "member_development"),
+        "supervision_notice.yaml": ("supervision_notice", "supervision"),
     }
     assert set(refused) == set(owner)
     for name, (workflow, procedure) in owner.items():

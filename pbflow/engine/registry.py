@@ -136,6 +136,8 @@ class Registry:
     rules: Rulebook
     current: dict[str, Definition] = field(default_factory=dict)
     errors: list[DefinitionError] = field(default_factory=list)
+    # The installed procedures' ``on_escalation`` hooks (see engine.timers), in their order.
+    escalation_hooks: list[Any] = field(default_factory=list)
     _stored: dict[int, Definition] = field(default_factory=dict)
     _ids_by_hash: dict[str, int] = field(default_factory=dict)
     _machines: dict[str, Machine] = field(default_factory=dict)
@@ -225,7 +227,11 @@ def registry() -> Registry:
 def init_registry(app, installed: Iterable[Any] = (), left_out: Iterable[Any] = ()) -> Registry:
     """The app's registry: the workflow files read against the generic guards and effects and
     those of the ``installed`` procedures (see :func:`gather_rules`)."""
+    installed = list(installed)
     reg = Registry(Path(app.config["PBFLOW_WORKFLOWS_DIR"]), gather_rules(installed, left_out))
+    reg.escalation_hooks = [
+        p.on_escalation for p in installed if getattr(p, "on_escalation", None) is not None
+    ]
     reg.reload()
     app.extensions["pbflow_registry"] = reg
     return reg

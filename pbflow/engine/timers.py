@@ -4,6 +4,15 @@ Safe to run twice or from two hosts at once: each case's reminder and overdue ma
 with a conditional UPDATE (only where still unset and the case unchanged), so only one run
 acts on a case, and every mark is cleared when the case moves to another state. Each case is
 handled in its own transaction so one failure does not hold back the others.
+
+Escalation (``on_overdue: escalate``) takes an overdue case one level up the tree as a step
+the superior can act on: an ``Escalation`` row to the parent organization, its secretaries and
+committee members notified, and each installed procedure's ``on_escalation`` hook asked to
+open a case for it (the supervision procedure opens a supervision notice, which escalates
+further by its own time limits). When no hook does, the escalation is itself the superior's
+task, shown in their inbox while the case still waits in that state; once it lapses
+(``PBFLOW_ESCALATION_WORKING_DAYS``) tick takes it one level higher, up to the top. The engine
+knows no procedure: hooks are registered through the procedures' interface.
 """
 
 from __future__ import annotations
@@ -11,11 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from pbflow import audit, clock
 from pbflow.engine import actors, calendar
 from pbflow.engine.context import CaseState
+from pbflow.engine.definitions import Definition, StateSpec
 from pbflow.engine.errors import DomainError
 from pbflow.engine.registry import registry
 from pbflow.engine.runtime import (
@@ -29,6 +40,7 @@ from pbflow.engine.runtime import (
     waiting_users,
 )
 from pbflow.extensions import db
+from pbflow.models import Escalation
 
 ESCALATION_ROLES = ("secretary", "committee")
 
@@ -58,14 +70,93 @@ def _mark(case: CaseState, column: str, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def _superior_users(case: CaseState) -> set[int]:
-    parent = actors.org_index()[case.org_id].parent_id
-    if parent is None:
-        return set()
+def _org_users(org_id: int) -> set[int]:
     users: set[int] = set()
     for role in ESCALATION_ROLES:
-        users.update(actors.users_with_role(role, [parent]))
+        users.update(actors.users_with_role(role, [org_id]))
     return users
+
+
+@dataclass(frozen=True)
+class EscalationRequest:
+    """What an ``on_escalation`` hook is told: the overdue case (or the lapsed escalation's
+    case), the state it waits in, and the superior organization it now goes to."""
+
+    escalation_id: int
+    case: CaseState
+    definition: Definition
+    state: StateSpec
+    due_at: datetime | None  # the case's time limit that passed
+    level: int  # 1: the case's parent organization, 2: the one above ...
+    from_org_id: int
+    to_org_id: int
+    users: tuple[int, ...]  # who at the superior was notified
+    now: datetime
+
+
+def escalate(
+    case: CaseState,
+    d: Definition,
+    *,
+    from_org_id: int,
+    level: int,
+    due_at: datetime | None,
+    now: datetime,
+) -> Escalation | None:
+    """Take the case one level above ``from_org_id`` (inside the caller's transaction): the
+    escalation row, the hooks, the notification. None at the top of the tree."""
+    node = actors.org_index().get(from_org_id)
+    if node is None or node.parent_id is None:
+        return None
+    users = _org_users(node.parent_id)
+    days = int(current_app.config.get("PBFLOW_ESCALATION_WORKING_DAYS") or 5)
+    row = Escalation(
+        instance_id=case.id,
+        state=case.state,
+        entered_version=case.entered_version,
+        level=level,
+        org_id=node.parent_id,
+        escalated_at=now,
+        due_at=calendar.end_of_day_utc(
+            calendar.add(clock.to_local(now).date(), days, "working_days")
+        ),
+        notified=sorted(users),
+    )
+    db.session.add(row)
+    db.session.flush()
+    request = EscalationRequest(
+        escalation_id=row.id,
+        case=case,
+        definition=d,
+        state=d.states[case.state],
+        due_at=due_at,
+        level=level,
+        from_org_id=from_org_id,
+        to_org_id=node.parent_id,
+        users=tuple(sorted(users)),
+        now=now,
+    )
+    for hook in registry().escalation_hooks:
+        opened = hook(request)
+        if opened is not None:
+            row.handled_case_id = opened
+            break
+    due = calendar.last_day(due_at).isoformat() if due_at is not None else ""
+    # Rendered in each reader's language: "<case>: overdue at <the organization it was at>".
+    _notify(users, case, "escalation", notice_params(case, due=due, org_id=from_org_id), at=now)
+    return row
+
+
+def _escalation_payload(row: Escalation | None, users: set[int] | list[int]) -> dict:
+    payload: dict = {"escalated_to": sorted(users)}
+    if row is not None:
+        payload["escalation"] = {
+            "id": row.id,
+            "org_id": row.org_id,
+            "level": row.level,
+            "case": row.handled_case_id,
+        }
+    return payload
 
 
 def tick(now: datetime | None = None) -> TickReport:
@@ -98,6 +189,7 @@ def _tick(now: datetime) -> TickReport:
         .order_by(_T.c.due_at)
     ).all()
     db.session.rollback()
+    _lapse(now, report)
     for row in rows:
         values = row._asdict()
         timer = {k: values.pop(k) for k in ("due_at", "reminded_at", "overdue_at")}
@@ -144,10 +236,10 @@ def _tick_case(case: CaseState, marks: dict, now: datetime, report: TickReport) 
             _notify(users, case, "overdue", notice_params(case, due=due))
             payload["notified"] = sorted(users)
         if "escalate" in state.on_overdue:
-            users = _superior_users(case)
-            _notify(users, case, "escalation", notice_params(case, due=due, org_id=case.org_id))
-            payload["escalated_to"] = sorted(users)
-            report.escalated.append(case.id)
+            row = escalate(case, d, from_org_id=case.org_id, level=1, due_at=due_at, now=now)
+            payload.update(_escalation_payload(row, row.notified if row else []))
+            if row is not None:  # at the top of the tree there is nobody to escalate to
+                report.escalated.append(case.id)
         audit.record(
             "overdue",
             actor=SYSTEM,
@@ -161,3 +253,62 @@ def _tick_case(case: CaseState, marks: dict, now: datetime, report: TickReport) 
             # The marks above leave the version alone, so the snapshot is still current.
             fire_in_transaction(case.id, state.overdue_trigger, SYSTEM, case=case)
             report.fired.append((case.id, state.overdue_trigger))
+
+
+def _lapse(now: datetime, report: TickReport) -> None:
+    """Escalations that no procedure took over and that the superior let lapse while the
+    case still waits in the same state: one level higher each, once (a conditional mark)."""
+    E, index = Escalation, actors.org_index()
+    rows = db.session.execute(
+        select(
+            E.id.label("escalation_id"),
+            E.level.label("escalation_level"),
+            E.org_id.label("escalation_org"),
+            *_COLS,
+            _T.c.due_at.label("case_due"),
+        )
+        .join(_T, _T.c.id == E.instance_id)
+        .where(
+            E.handled_case_id.is_(None),
+            E.lapsed_at.is_(None),
+            E.due_at <= now,
+            _T.c.closed_at.is_(None),
+            _T.c.state == E.state,
+            _T.c.entered_version == E.entered_version,
+        )
+        .order_by(E.id)
+    ).all()
+    db.session.rollback()
+    for r in rows:
+        node = index.get(r.escalation_org)
+        if node is None or node.parent_id is None:
+            continue  # the top of the tree: nobody above to take it
+        values = r._asdict()
+        escalation_id, level, org_id, case_due = (
+            values.pop(k)
+            for k in ("escalation_id", "escalation_level", "escalation_org", "case_due")
+        )
+        case = CaseState(**values)
+        try:
+            marked = db.session.execute(
+                update(E).where(E.id == escalation_id, E.lapsed_at.is_(None)).values(lapsed_at=now)
+            )
+            if marked.rowcount != 1:
+                db.session.rollback()
+                continue
+            d = registry().stored(case.definition_id)
+            row = escalate(case, d, from_org_id=org_id, level=level + 1, due_at=case_due, now=now)
+            audit.record(
+                "escalated",
+                actor=SYSTEM,
+                org_id=case.org_id,
+                instance_id=case.id,
+                from_state=case.state,
+                to_state=case.state,
+                payload={"lapsed": escalation_id, **_escalation_payload(row, row.notified)},
+            )
+            db.session.commit()
+            report.escalated.append(case.id)
+        except DomainError as exc:
+            db.session.rollback()
+            report.failed.append((case.id, str(exc)))

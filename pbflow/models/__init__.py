@@ -18,12 +18,14 @@ from pbflow.models.process import (
     Attachment,
     Ballot,
     Comment,
+    Escalation,
     Notification,
     ProcessInstance,
     Resolution,
     WorkflowDefinition,
 )
 from pbflow.models.security import SecurityEvent, SecurityHead
+from pbflow.models.supervision import SupervisionNotice
 
 __all__ = [
     "Attachment",
@@ -35,6 +37,7 @@ __all__ = [
     "CalendarYear",
     "Comment",
     "ComplianceNotice",
+    "Escalation",
     "MailMessage",
     "Meeting",
     "MeetingAttachment",
@@ -54,6 +57,7 @@ __all__ = [
     "SecurityEvent",
     "SecurityHead",
     "SiteFlag",
+    "SupervisionNotice",
     "User",
     "WorkflowDefinition",
 ]

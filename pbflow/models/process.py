@@ -46,6 +46,10 @@ class ProcessInstance(db.Model):
         Index("ix_case_org_state", "org_id", "state"),
         Index("ix_case_workflow_state", "workflow_id", "state"),
         Index("ix_case_due", "due_at"),
+        # Open cases waiting longest (supervision's stuck work) and a workflow's cases by
+        # the day they came in (the opinion box's figures and book per period).
+        Index("ix_case_open_since", "closed_at", "state_entered_at"),
+        Index("ix_case_workflow_created", "workflow_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -271,3 +275,40 @@ class Notification(db.Model):
     mail_id: Mapped[int | None] = mapped_column(
         ForeignKey("mail_outbox.id", ondelete="SET NULL"), index=True
     )
+
+
+class Escalation(db.Model):
+    """An overdue case taken one level up the tree (``on_overdue: escalate``): to which
+    organization, at which level, and what was opened there for it.
+
+    When an installed procedure opens a case for the superior to act on (a supervision
+    notice), ``handled_case_id`` names it and that case carries the matter further. Otherwise
+    the escalation itself is the superior's task (their inbox shows it while the case still
+    waits in the same state), and if it lapses, ``pbflow tick`` takes it one level higher.
+    """
+
+    __tablename__ = "escalation"
+    __table_args__ = (
+        Index("ix_escalation_org_open", "org_id", "lapsed_at"),
+        CheckConstraint("level >= 1", name="escalation_level"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True
+    )
+    # The state entry that went overdue: the task is done once the case has left it.
+    state: Mapped[str] = mapped_column(String(64))
+    entered_version: Mapped[int]
+    level: Mapped[int] = mapped_column(default=1)  # 1: the parent, 2: the grandparent ...
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"))
+    escalated_at: Mapped[datetime] = mapped_column(default=now)
+    due_at: Mapped[datetime]  # when it lapses and goes one level higher
+    notified: Mapped[list[int]] = mapped_column(JSON, default=list)
+    handled_case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="SET NULL")
+    )
+    lapsed_at: Mapped[datetime | None]
+
+    org: Mapped[Organization] = relationship()
+    case: Mapped[ProcessInstance] = relationship(foreign_keys=[instance_id])

@@ -37,6 +37,7 @@ SHIPPED = (
     "life_meeting",
     "opinion_box",
     "member_development",
+    "supervision",
 )
 
 
@@ -47,6 +48,9 @@ class NavEntry:
     endpoint: str
     label: Any  # a lazy gettext string, translated when the page is drawn
     public: bool = False
+    # The name of a template global called with the logged-in user that says whether to
+    # show the link (None: show it to everyone logged in).
+    visible: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,17 @@ class Procedure:
     # Renderers of its kinds of notification: kind -> (params -> sentence in the current
     # locale); see pbflow.services.notifications.
     notices: Mapping[str, Callable[[Mapping[str, Any]], str]] = field(default_factory=dict)
+    # Templates other procedures' pages include, by page name ("meeting": a meeting record's
+    # page, with ``meeting`` set; "compliance": a compliance calendar, with ``cal`` set).
+    panels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Figures it offers other packages (the supervision dashboard, the branch assessment, the
+    # API), by name: plain functions of organization ids and a period, without rights checks
+    # (the caller checks what its reader may see). See ``figure``.
+    figures: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    # Called by `pbflow tick` when an overdue case is escalated to a superior organization,
+    # inside that transaction, with a ``pbflow.engine.timers.EscalationRequest``; returns the
+    # id of a case it opened for the superior to act on (a supervision notice), or None.
+    on_escalation: Callable[[Any], int | None] | None = None
 
 
 def load(name: str) -> Procedure:
@@ -106,3 +121,18 @@ def take_up(app: Flask) -> tuple[list[Procedure], list[Procedure]]:
 def installed(app: Flask | None = None) -> list[Procedure]:
     """The procedures installed in the (current) app, in the order they were taken up."""
     return (app or current_app).extensions["pbflow_procedures"]
+
+
+def figure(name: str, app: Flask | None = None) -> Callable[..., Any] | None:
+    """The figure function ``name`` offered by an installed procedure, or None when none is
+    installed that offers it (its part of a dashboard is then left out). A procedure never
+    imports another: this is how one reads another's figures."""
+    for procedure in installed(app):
+        if name in procedure.figures:
+            return procedure.figures[name]
+    return None
+
+
+def panels(page: str, app: Flask | None = None) -> tuple[str, ...]:
+    """The templates the installed procedures add to the page named ``page``."""
+    return tuple(t for p in installed(app) for t in p.panels.get(page, ()))

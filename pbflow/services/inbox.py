@@ -67,6 +67,9 @@ class Inbox:
     notifications: list[Notification]
     unread: int
     roles: list[tuple[str, str]] = field(default_factory=list)
+    # Overdue cases escalated to my organizations, that no procedure took over (see
+    # services.escalations): my task as the superior.
+    escalations: list[Any] = field(default_factory=list)
 
 
 def _json_id_match(name: str, value: int):
@@ -219,12 +222,15 @@ def inbox(user: User, locale: str) -> Inbox:
         for o, role in actors.roles_of(user.id)
         if o in index
     )
+    from pbflow.services import escalations
+
     return Inbox(
         items[:ITEM_LIMIT],
         len(items),
         notes,
         unread_count(user),
         [(role, name) for _path, role, name in roles],
+        escalations.open_tasks(user, locale),
     )
 
 

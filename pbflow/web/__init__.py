@@ -90,6 +90,52 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
             app.add_template_global(fn, name)
     app.jinja_env.globals["nav_entries"] = tuple(e for p in procedures for e in p.nav)
     app.jinja_env.globals["case_panels"] = tuple(t for p in procedures for t in p.case_panels)
+    app.jinja_env.globals["procedure_panels"] = {
+        page: tuple(t for p in procedures for t in p.panels.get(page, ()))
+        for page in {page for p in procedures for page in p.panels}
+    }
+
+    @app.template_global()
+    def link_url(link: tuple[str, dict[str, Any]]) -> str:
+        """The URL of an (endpoint, arguments) link, as url_for would build it, with the
+        path built once per endpoint and path arguments and the query added: a grid of a
+        thousand linked cells costs one url_for per row of organizations, not per cell."""
+        from urllib.parse import urlencode
+
+        from flask import url_for
+
+        endpoint, args = link
+        cache = g.setdefault("pbflow_link_bases", {})
+        names = cache.get(endpoint)
+        if names is None:
+            names = cache[endpoint] = frozenset(
+                a for rule in app.url_map.iter_rules(endpoint) for a in rule.arguments
+            )
+        path = tuple(sorted((k, v) for k, v in args.items() if k in names))
+        base = cache.get((endpoint, path))
+        if base is None:
+            base = cache[(endpoint, path)] = url_for(endpoint, **dict(path))
+        query = {k: v for k, v in args.items() if k not in names and k != "_anchor"}
+        query = {k: v for k, v in query.items() if v is not None}
+        url = base + ("?" + urlencode(query) if query else "")
+        return url + (f"#{args['_anchor']}" if args.get("_anchor") else "")
+
+    @app.template_global()
+    def grid_words() -> dict[str, str]:
+        from pbflow.services.grids import words
+
+        return words()
+
+    @app.template_global()
+    def nav_visible(entry: Any) -> bool:
+        """A procedure's link shows when its ``visible`` check (a template global called with
+        the logged-in user) says so, or always when it has none."""
+        if not entry.visible:
+            return True
+        from flask_login import current_user
+
+        check = app.jinja_env.globals.get(entry.visible)
+        return bool(check and current_user.is_authenticated and check(current_user))
 
     @app.errorhandler(403)
     def forbidden(_e):

@@ -23,7 +23,7 @@ from pbflow.extensions import db
 from pbflow.models import Organization, Person, RoleAssignment, User
 from pbflow.models.org import ORG_KINDS
 from pbflow.models.people import PARTY_STATUSES, ROLES
-from pbflow.services import accounts, people
+from pbflow.services import accounts, exports, people
 from pbflow.web.access import admin_or_committee_required, admin_required, has_any_role
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -256,15 +256,17 @@ def org_active(org_id: int):
 @bp.route("/people")
 @admin_or_committee_required
 def people_list():
+    """People; with ``format=csv`` or ``xlsx``, everyone the search selects."""
     org_arg = request.args.get("org", "")
-    result = people.search_people(
-        _me(),
-        text=request.args.get("q", ""),
-        org_id=validation.parse_id(org_arg),
-        party_status=request.args.get("status") or None,
-        page=_page_arg(),
-        per_page=PER_PAGE,
-    )
+    search = {
+        "text": request.args.get("q", ""),
+        "org_id": validation.parse_id(org_arg),
+        "party_status": request.args.get("status") or None,
+    }
+    fmt = request.args.get("format")
+    if fmt in exports.FORMATS:
+        return exports.send(people.export_people(_me(), **search), fmt)
+    result = people.search_people(_me(), page=_page_arg(), per_page=PER_PAGE, **search)
     return render_template(
         "admin/people.html",
         result=result,

@@ -27,7 +27,7 @@ from werkzeug.datastructures import MultiDict
 
 from pbflow import clock, validation
 from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound
-from pbflow.services import attachments, cases, comments
+from pbflow.services import attachments, cases, comments, exports
 from pbflow.services.attachments import Upload
 
 bp = Blueprint("cases", __name__)
@@ -245,7 +245,11 @@ def download(attachment_id: int):
 @bp.get("/cases")
 @login_required
 def index():
+    """The case list; with ``format=csv`` or ``xlsx``, every case its filters select."""
     filters, errors = cases.CaseFilters.parse(request.args)
+    fmt = request.args.get("format")
+    if fmt in exports.FORMATS:
+        return exports.send(cases.export_table(current_user, filters, locale()), fmt)
     result = cases.search(current_user, filters, locale())
     return render_template(
         "cases/list.html",

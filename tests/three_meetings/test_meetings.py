@@ -160,12 +160,43 @@ def test_meetings_are_visible_only_above_and_at_their_organization(world):
 
 
 def test_demo_data_loads_meetings_and_a_life_meeting(app, clock):
+    """Today's four records of the mining team branch (one corrected) and this year's life
+    meeting in preparation, on top of two years of history (issue 12: the demo calendar
+    must not read "not required" everywhere)."""
+    from datetime import date, timedelta
+
     from pbflow import demo
     from pbflow.models import Meeting, ProcessInstance
+    from pbflow.procedures.three_meetings import compliance
 
     world = demo.load_if_empty()
     assert world is not None
-    assert db.session.query(Meeting).count() == 4
+    today = date(2026, 3, 2)
+    recent = db.session.query(Meeting).filter(
+        Meeting.org_id == world.orgs["b1"].id,
+        Meeting.recorded_by == world.user("chen.shuji").id,
+        Meeting.held_on >= today - timedelta(days=40),
+        Meeting.place == "队部会议室",
+    )
+    assert recent.count() == 4
     assert db.session.query(MeetingEdit).count() == 1
-    case = db.session.query(ProcessInstance).filter_by(workflow_id="life_meeting").one()
-    assert case.state == "preparation"
+    oldest = db.session.query(Meeting).order_by(Meeting.held_on).first()
+    assert oldest.held_on <= today - timedelta(days=700)
+    open_cases = db.session.query(ProcessInstance).filter_by(
+        workflow_id="life_meeting", closed_at=None, state="preparation"
+    )
+    assert open_cases.one().org_id == world.orgs["b1"].id
+    held = db.session.query(ProcessInstance).filter_by(workflow_id="life_meeting", state="closed")
+    assert held.count() >= 4
+    # Last year the mining team kept every monthly theme party day; the lagging
+    # electromechanical team did not.
+    last_year = today.year - 1
+    kept = compliance.calendar(world.user("wang.shuji"), world.orgs["b1"].id, last_year)
+    lagging = compliance.calendar(world.user("wang.shuji"), world.orgs["b2"].id, last_year)
+
+    def theme_days(cal):
+        (row,) = [r for r in cal.rows if r.meeting_type == "theme_day"]
+        return [c.status for c in row.cells]
+
+    assert theme_days(kept).count("missing") <= 1
+    assert theme_days(lagging).count("missing") >= 3

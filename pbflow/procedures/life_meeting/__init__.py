@@ -37,4 +37,9 @@ procedure = Procedure(
     template_globals={"rectification_panel": services.rectification_panel},
     blueprint=views.bp,
     minutes=documents.minutes_sections,
+    figures={
+        "life_meetings": services.organizational_life_meetings,
+        "rectification": services.rectification_figures,
+        "rectification_items": services.rectification_items,
+    },
 )

@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from pbflow import clock
+from pbflow.engine import actors
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import ProcessInstance, User
+from pbflow.models import Organization, ProcessInstance, User
+from pbflow.services.periods import Obligation, ObligationCell, obligation_status
 
 
 @dataclass
@@ -77,3 +83,172 @@ def rectification_panel(case_id: int) -> RectificationPanel:
     return RectificationPanel(
         items=items, closed=sum(1 for i in items if i.closed), total=len(items)
     )
+
+
+# --- figures for supervision and assessment ---------------------------------------------------
+# No rights are checked here: the caller (the supervision dashboard, the assessment, the API)
+# has decided which organizations its reader may see.
+
+LIFE_MEETING = "life_meeting"
+RECTIFICATION = "rectification"
+
+
+def organizational_life_meetings(
+    org_ids: list[int], first: date, last: date, today: date | None = None
+) -> dict[int, list[Obligation]]:
+    """The organizational life meeting each branch holds at least once a year (DOMAIN 2):
+    for every year overlapping ``first``..``last``, held (the meeting's date recorded in that
+    year) or not. Two statements whatever the number of branches or cases."""
+    index = actors.org_index()
+    ids = sorted({o for o in org_ids if o in index and index[o].kind == "branch"})
+    if not ids:
+        return {}
+    created = dict(
+        db.session.execute(
+            select(Organization.id, Organization.created_at).where(Organization.id.in_(ids))
+        ).all()
+    )
+    P = ProcessInstance
+    held: dict[int, list[date]] = defaultdict(list)
+    rows = db.session.execute(
+        select(P.org_id, P.data["kind"].as_string(), P.data["held_on"].as_string()).where(
+            P.workflow_id == LIFE_MEETING, P.org_id.in_(ids)
+        )
+    )
+    for org_id, kind, held_on in rows:
+        if kind == "organizational" and held_on:
+            held[org_id].append(date.fromisoformat(held_on))
+    today = today or clock.today()
+    result = {}
+    for oid in ids:
+        born = clock.to_local(created[oid]).date()
+        cells = []
+        for year in range(first.year, last.year + 1):
+            start, end = date(year, 1, 1), date(year, 12, 31)
+            n = sum(1 for d in held[oid] if start <= d <= end)
+            cells.append(
+                ObligationCell(
+                    label=str(year),
+                    start=start,
+                    end=end,
+                    required=0 if start < born else 1,
+                    held=n,
+                    status=obligation_status(start, end, born, today, 1, n),
+                )
+            )
+        result[oid] = [Obligation(oid, "organizational_life_meeting", "year", 1, cells)]
+    return result
+
+
+@dataclass
+class RectificationCounts:
+    open: int = 0  # not ticked off or cancelled at the end of the period (or now)
+    overdue: int = 0  # of those, past their deadline then
+    closed: int = 0  # ticked off during the period
+    cancelled: int = 0  # cancelled during the period
+
+
+def rectification_figures(
+    org_ids: list[int], first: date, last: date
+) -> dict[int, RectificationCounts]:
+    """Rectification items per organization: open and overdue as of the end of the period (or
+    now, while it runs), ticked off and cancelled during it. One statement."""
+    ids = sorted(set(org_ids))
+    result = {oid: RectificationCounts() for oid in ids}
+    if not ids:
+        return result
+    P = ProcessInstance
+    start = clock.local_midnight_utc(first)
+    as_of = min(clock.now(), clock.local_midnight_utc(last + timedelta(days=1)))
+    as_of_day = clock.to_local(as_of).date()
+    rows = db.session.execute(
+        select(P.org_id, P.state, P.closed_at, P.data["deadline"].as_string()).where(
+            P.workflow_id == RECTIFICATION,
+            P.org_id.in_(ids),
+            P.created_at < as_of,
+            or_(P.closed_at.is_(None), P.closed_at >= start),
+        )
+    )
+    for org_id, state, closed_at, deadline in rows:
+        counts = result[org_id]
+        if closed_at is None or closed_at >= as_of:
+            counts.open += 1
+            if deadline and date.fromisoformat(deadline) < as_of_day:
+                counts.overdue += 1
+        elif state == "closed":
+            counts.closed += 1
+        else:
+            counts.cancelled += 1
+    return result
+
+
+@dataclass
+class RectificationRow:
+    id: int
+    org_id: int
+    org_name: str
+    problem: str
+    state: str
+    state_label: Any
+    owner: str | None
+    deadline: date | None
+    overdue: bool
+    parent_id: int | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+def rectification_items(
+    org_ids: list[int], status: str = "open", limit: int | None = None
+) -> Iterator[RectificationRow]:
+    """Rectification items of the organizations, deadline first: ``open`` (not ticked off
+    or cancelled), ``overdue`` (open and past the deadline), ``closed`` or ``all``. Read in
+    batches, so an export of any size runs in flat memory."""
+    ids = sorted(set(org_ids))
+    if not ids:
+        return
+    P = ProcessInstance
+    today = clock.today()
+    stmt = (
+        select(
+            P.id,
+            P.org_id,
+            P.title,
+            P.state,
+            P.definition_id,
+            P.data["deadline"].as_string(),
+            P.parent_id,
+            P.created_at,
+            P.closed_at,
+            User.display_name,
+        )
+        .outerjoin(User, User.id == P.assignee_user_id)
+        .where(P.workflow_id == RECTIFICATION, P.org_id.in_(ids))
+        .order_by(P.closed_at.is_not(None), P.data["deadline"].as_string(), P.id)
+    )
+    if status in ("open", "overdue"):
+        stmt = stmt.where(P.closed_at.is_(None))
+    if status == "overdue":
+        stmt = stmt.where(P.data["deadline"].as_string() < today.isoformat())
+    elif status == "closed":
+        stmt = stmt.where(P.closed_at.is_not(None))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    index, reg = actors.org_index(), registry()
+    for r in db.session.execute(stmt.execution_options(yield_per=1000)):
+        deadline = date.fromisoformat(r[5]) if r[5] else None
+        spec = reg.stored(r.definition_id).states.get(r.state)
+        yield RectificationRow(
+            id=r.id,
+            org_id=r.org_id,
+            org_name=index[r.org_id].name,
+            problem=r.title,
+            state=r.state,
+            state_label=spec.label if spec else r.state,
+            owner=r.display_name,
+            deadline=deadline,
+            overdue=r.closed_at is None and deadline is not None and deadline < today,
+            parent_id=r.parent_id,
+            created_at=r.created_at,
+            closed_at=r.closed_at,
+        )

@@ -11,7 +11,14 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.member_development import demo, effects, guards, reminders, views
+from pbflow.procedures.member_development import (
+    demo,
+    effects,
+    guards,
+    reminders,
+    services,
+    views,
+)
 
 
 def tick(now: datetime | None) -> tuple[str, list[str]]:
@@ -31,4 +38,5 @@ procedure = Procedure(
     tick=tick,
     notices=reminders.NOTICES,
     nav=(NavEntry("development.index", _l("Member development")),),
+    figures={"development": services.pipeline_figures},
 )

@@ -29,4 +29,5 @@ procedure = Procedure(
     demo=demo.load,
     tick=tick,
     nav=(NavEntry("opinions.index", _l("Opinion box"), public=True),),
+    figures={"opinions": services.figures},
 )

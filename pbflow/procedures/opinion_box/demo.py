@@ -4,10 +4,31 @@ real submitter would see them) so the follow page can be tried."""
 
 from __future__ import annotations
 
+import random
+from datetime import datetime, timedelta
+
 import click
 
+from pbflow import clock
 from pbflow.engine import runtime
 from pbflow.procedures.opinion_box import services as opinions
+
+# Two years of opinions before this quarter: org -> (secretary, handler, days to answer,
+# ratings given). The mining team answers fast and well; the electromechanical team late.
+HISTORY = {
+    "b1": ("chen.shuji", "yang.zuzhi", (2, 8), (4, 5, 5, 4, 5, 3)),
+    "b3": ("gao.shuji", "tang.dangyuan", (6, 16), (3, 4, 5, 4, 2)),
+    "b4": ("feng.shuji", "qin.dangyuan", (3, 10), (5, 4, 4, 5)),
+    "b2": ("guo.shuji", "he.dangyuan", (12, 30), (2, 3, 4, 2, 3, 1)),
+}
+PAST = [
+    ("食堂菜品单一", "建议食堂增加面食品种。", "welfare"),
+    ("更衣室热水不足", "夜班下井前更衣室经常没有热水。", "welfare"),
+    ("安全帽配发不及时", "新进职工安全帽要等一周才发。", "production_safety"),
+    ("学习资料更新慢", "支部学习资料还是去年的。", "party_building"),
+    ("加班通知太晚", "加班安排常在下班前才通知。", "work_style"),
+    ("井口照明不足", "二号井口夜间照明不足。", "production_safety"),
+]
 
 OPINIONS = [
     # org, subject, text, category, contact (None: anonymous), how far it gets
@@ -108,7 +129,78 @@ def _handle(world, case_id: int, code: str, goal: str) -> None:
         )
 
 
+def _at(when: datetime):
+    return clock.frozen(when)
+
+
+def history(world) -> None:
+    """An opinion every six weeks or so per branch, for two years up to this quarter: dropped,
+    accepted, answered in each branch's usual time, published and rated by the submitter
+    (one reopened first), each step on its own day."""
+    from pbflow.demo import months_ago
+
+    u = world.user
+    rng = random.Random(20240915)
+    today = clock.today()
+    quarter = opinions.quarter_of(today).start
+    start = months_ago(24)
+    n = 0
+    for code, (secretary, handler, (fast, slow), ratings) in HISTORY.items():
+        when = start + timedelta(days=rng.randint(0, 20))
+        k = 0
+        while when.date() < quarter - timedelta(days=40):
+            subject, text, category = PAST[(k + n) % len(PAST)]
+            n += 1
+            with _at(when):
+                slip = opinions.submit(
+                    code,
+                    {"subject": subject, "text": text, "category": category, "anonymous": "1"},
+                    user=None,
+                    client=f"demo-history-{n}",
+                )
+            case = opinions._case_for_code(slip.code)
+            with _at(when + timedelta(days=1)):
+                runtime.fire(case, "accept", u(secretary))
+                runtime.fire(case, "assign", u(secretary), {"handler": u(handler).id})
+            answered = when + timedelta(days=rng.randint(fast, slow))
+            k += 1
+            when += timedelta(days=rng.randint(30, 60))
+            if answered.date() >= today - timedelta(days=40):
+                continue  # never a step after today: this one is still being handled
+            with _at(answered):
+                runtime.fire(case, "answer", u(handler), {"answer": "已调查核实并落实整改。"})
+                runtime.fire(case, "approve_answer", u(secretary))
+                runtime.fire(case, "publish", u(secretary))
+            rated = answered + timedelta(days=rng.randint(1, 6))
+            if k % 7 == 4:  # now and then the submitter is not satisfied at first
+                with _at(rated):
+                    opinions.act(
+                        slip.code,
+                        "reject_answer",
+                        {"reject_reason": "问题没有解决"},
+                        expected_version=None,
+                        user=None,
+                        client=f"demo-history-{n}",
+                    )
+                answered = rated + timedelta(days=rng.randint(fast, slow))
+                with _at(answered):
+                    runtime.fire(case, "answer", u(handler), {"answer": "已再次落实。"})
+                    runtime.fire(case, "approve_answer", u(secretary))
+                    runtime.fire(case, "publish", u(secretary))
+                rated = answered + timedelta(days=2)
+            with _at(rated):
+                opinions.act(
+                    slip.code,
+                    "accept_answer",
+                    {"rating": str(ratings[k % len(ratings)])},
+                    expected_version=None,
+                    user=None,
+                    client=f"demo-history-{n}",
+                )
+
+
 def load(world) -> None:
+    history(world)
     codes = []
     for i, (org, subject, text, category, contact, goal) in enumerate(OPINIONS):
         form = {"subject": subject, "text": text, "category": category}

@@ -22,14 +22,12 @@ Anonymity, as promised on the form:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -580,19 +578,48 @@ class Figures:
             return None
         return sum(1 for r in self.ratings if r >= 4) / len(self.ratings)
 
+    def merge(self, other: Figures) -> None:
+        """Add another set of figures (of a month, say) to these."""
+        for name in (
+            "received",
+            "set_aside",
+            "answered",
+            "answered_on_time",
+            "reopened",
+            "unrated_closed",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.days_to_answer += other.days_to_answer
+        self.ratings += other.ratings
+
     def add(self, row: BookRow) -> None:
+        self.count(
+            row.state, row.received_on, row.answered_on, row.on_time, row.rating, row.reopened
+        )
+
+    def count(
+        self,
+        state: str,
+        received_on: date,
+        answered_on: str | None,
+        on_time: Any,
+        rating: Any,
+        reopened: Any,
+    ) -> None:
+        """Count one opinion received in the period: answered (first published) and whether
+        on time, days from receipt to the first answer, reopened at least once, its rating."""
         self.received += 1
-        if row.state == "set_aside":
+        if state == "set_aside":
             self.set_aside += 1
-        if row.answered_on:
+        if answered_on:
             self.answered += 1
-            self.answered_on_time += bool(row.on_time)
-            self.days_to_answer.append((date.fromisoformat(row.answered_on) - row.received_on).days)
-        if row.reopened:
+            self.answered_on_time += bool(on_time)
+            self.days_to_answer.append((date.fromisoformat(answered_on) - received_on).days)
+        if reopened:
             self.reopened += 1
-        if row.rating is not None:
-            self.ratings.append(int(row.rating))
-        if row.state == "closed_unrated":
+        if rating is not None:
+            self.ratings.append(int(rating))
+        if state == "closed_unrated":
             self.unrated_closed += 1
 
 
@@ -645,6 +672,59 @@ def book(org_code: str, period: Period, *, viewer: User | None) -> Book:
     return Book(org, period, rows, total, list(figures.values()))
 
 
+@dataclass
+class OpinionFigures:
+    """The opinion box's figures for a set of organizations over a period: per organization,
+    and per organization and month (or quarter) for the charts over time."""
+
+    by_org: dict[int, Figures]
+    by_column: dict[tuple[int, date], Figures]  # (org id, column start)
+
+
+def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -> OpinionFigures:
+    """Opinions received ``first``..``last`` (local days) by each organization: received,
+    answered on time, days to answer, reopened, ratings (DOMAIN 4). An opinion counts where
+    it is now, the organization answerable for it (one transferred counts at its new
+    organization). No rights are checked: the caller has. One statement."""
+    ids = sorted(set(org_ids))
+    index = actors.org_index()
+    result = OpinionFigures({oid: Figures(oid, index[oid].name) for oid in ids if oid in index}, {})
+    if not ids:
+        return result
+    P = ProcessInstance
+    start = clock.local_midnight_utc(first)
+    end = clock.local_midnight_utc(last + timedelta(days=1))
+    rows = db.session.execute(
+        select(
+            P.org_id,
+            P.created_at,
+            P.state,
+            P.data["first_published_on"].as_string(),
+            P.data["on_time"].as_boolean(),
+            P.data["rating"].as_integer(),
+            P.data["reopen_count"].as_integer(),
+        ).where(
+            P.workflow_id == WORKFLOW,
+            P.org_id.in_(ids),
+            P.created_at >= start,
+            P.created_at < end,
+        )
+    )
+    tz = clock.local_tz()
+    quarterly = grain == "quarter"
+    for org_id, created_at, state, answered_on, on_time, rating, reopened in rows:
+        received = created_at.replace(tzinfo=UTC).astimezone(tz).date()
+        month = 3 * ((received.month - 1) // 3) + 1 if quarterly else received.month
+        key = (org_id, date(received.year, month, 1))
+        fig = result.by_column.get(key)
+        if fig is None:
+            fig = result.by_column[key] = Figures(org_id, index[org_id].name)
+        fig.count(state, received, answered_on, on_time, rating, reopened)
+    for (org_id, _column), fig in result.by_column.items():
+        result.by_org[org_id].merge(fig)
+    return result
+
+
 def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
     d = registry().stored(case.definition_id)
     data = case.data or {}
@@ -683,60 +763,55 @@ def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
     )
 
 
-def _cell(value: Any) -> str:
-    """Text for a spreadsheet cell; a leading = + - @ would run as a formula in Excel."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def book_table(b: Book, locale: str):
+    """The book's rows as an export table (CSV or Excel, ``pbflow.services.exports``): the
+    same rows the page shows, typed, formula-looking text made inert."""
+    from pbflow.services.exports import Column, Table
 
+    def on_time(r: BookRow) -> str:
+        return "" if r.on_time is None else (_("yes") if r.on_time else _("no"))
 
-def book_csv(b: Book, locale: str) -> str:
-    """The book as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read Chinese)."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow(
+    rows = (
         [
-            _("No."),
-            _("Received"),
-            _("Organization"),
-            _("Category"),
-            _("Subject"),
-            _("Opinion"),
-            _("Submitter"),
-            _("Status"),
-            _("Handler"),
-            _("Answer due"),
-            _("Answered"),
-            _("On time"),
-            _("Answer"),
-            _("Rating"),
-            _("Rating comment"),
-            _("Reopened"),
+            r.case_id,
+            r.received_on,
+            r.org_name,
+            r.category.get(locale) if hasattr(r.category, "zh") else r.category,
+            r.subject,
+            r.text,
+            _("anonymous") if r.anonymous else (r.contact or _("named")),
+            r.state_label.get(locale),
+            r.handler,
+            r.answer_due,
+            r.answered_on,
+            on_time(r),
+            r.answer or r.set_aside_reason,
+            r.rating,
+            r.rating_comment,
+            r.reopened,
         ]
+        for r in b.rows
     )
-    for r in b.rows:
-        on_time = "" if r.on_time is None else (_("yes") if r.on_time else _("no"))
-        writer.writerow(
-            [
-                _cell(x)
-                for x in (
-                    r.case_id,
-                    r.received_on.isoformat(),
-                    r.org_name,
-                    r.category.get(locale) if hasattr(r.category, "zh") else r.category,
-                    r.subject,
-                    r.text,
-                    _("anonymous") if r.anonymous else (r.contact or _("named")),
-                    r.state_label.get(locale),
-                    r.handler,
-                    r.answer_due,
-                    r.answered_on,
-                    on_time,
-                    r.answer or r.set_aside_reason,
-                    r.rating,
-                    r.rating_comment,
-                    r.reopened,
-                )
-            ]
-        )
-    return out.getvalue()
+    return Table(
+        f"opinions-{b.org.code}-{b.period.start}-{b.period.end}",
+        [
+            Column(_("No."), "int", 8),
+            Column(_("Received"), "date", 12),
+            Column(_("Organization"), width=18),
+            Column(_("Category"), width=12),
+            Column(_("Subject"), width=24),
+            Column(_("Opinion"), width=40),
+            Column(_("Submitter"), width=14),
+            Column(_("Status"), width=14),
+            Column(_("Handler"), width=12),
+            Column(_("Answer due"), "date", 12),
+            Column(_("Answered"), "date", 12),
+            Column(_("On time"), width=8),
+            Column(_("Answer"), width=40),
+            Column(_("Rating"), "int", 8),
+            Column(_("Rating comment"), width=24),
+            Column(_("Reopened"), "int", 9),
+        ],
+        rows,
+        sheet=_("Opinion book"),
+    )

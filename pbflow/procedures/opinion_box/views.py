@@ -18,6 +18,7 @@ from flask_login import current_user, login_required
 
 from pbflow.engine.errors import DomainError, NotAllowed, NotFound
 from pbflow.procedures.opinion_box import services as opinions
+from pbflow.services import exports
 from pbflow.web.cases import parse_fields, parse_version
 
 bp = Blueprint("opinions", __name__, url_prefix="/opinions")
@@ -151,19 +152,15 @@ def book(org_code: str):
     return render_template("opinion_box/book.html", b=b, message=None)
 
 
-@bp.get("/<org_code>/book.csv")
+@bp.get("/<org_code>/book.<any(csv, xlsx):fmt>")
 @login_required
-def book_csv(org_code: str):
+def book_export(org_code: str, fmt: str):
+    """The book as CSV or as an Excel workbook: the same rows, rights and period as the page."""
     try:
         b = _book(org_code)
     except DomainError as exc:
         abort(exc.status)
-    name = f"opinions-{b.org.code}-{b.period.start}-{b.period.end}.csv"
-    return Response(
-        opinions.book_csv(b, _locale()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return exports.send(opinions.book_table(b, _locale()), fmt)
 
 
 @bp.route("/<org_code>", methods=["GET", "POST"])

@@ -29,4 +29,5 @@ procedure = Procedure(
     notices=compliance.NOTICES,
     nav=(NavEntry("meetings.index", _l("Meetings")),),
     minutes=documents.minutes_sections,
+    figures={"meetings": compliance.obligations},
 )

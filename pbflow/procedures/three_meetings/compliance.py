@@ -33,6 +33,8 @@ from pbflow.models import (
 )
 from pbflow.models.meetings import MEETING_TYPES, PERIODS
 from pbflow.services import notifications
+from pbflow.services.grids import Grid
+from pbflow.services.periods import Obligation, ObligationCell, obligation_status
 
 # DOMAIN.md 3 defaults: (period, times per period).
 DEFAULTS: dict[str, dict[str, tuple[str, int]]] = {
@@ -172,21 +174,7 @@ def set_requirement(
 
 # --- the calendar ---------------------------------------------------------------------------
 
-
-@dataclass
-class Cell:
-    label: str
-    start: date
-    end: date
-    required: int
-    held: int
-    status: str  # ok | missing | open | future | not_required
-    reminded_at: datetime | None = None
-    missed_at: datetime | None = None
-
-    @property
-    def missing(self) -> int:
-        return max(0, self.required - self.held) if self.status in ("missing", "open") else 0
+Cell = ObligationCell
 
 
 @dataclass
@@ -227,16 +215,6 @@ def _held_counts(org_ids: list[int], since: date, until: date) -> dict:
     return counts
 
 
-def _status(start: date, end: date, created: date, today: date, required: int, held: int) -> str:
-    if start < created:
-        return "not_required"
-    if start > today:
-        return "future"
-    if held >= required:
-        return "ok"
-    return "open" if end >= today else "missing"
-
-
 def _notices(org_ids: list[int], since: date) -> dict[tuple[int, str, date, str], datetime]:
     if not org_ids:
         return {}
@@ -252,6 +230,68 @@ def _notices(org_ids: list[int], since: date) -> dict[tuple[int, str, date, str]
     return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
 
 
+def _periods(first: date, last: date, period: str) -> list[tuple[date, date]]:
+    """The months, quarters or years that overlap ``first``..``last``."""
+    result = []
+    start, end = period_bounds(first, period)
+    while start <= last:
+        result.append((start, end))
+        start, end = period_bounds(end + timedelta(days=1), period)
+    return result
+
+
+def obligations(
+    org_ids: list[int], first: date, last: date, today: date | None = None
+) -> dict[int, list[Obligation]]:
+    """What each organization owes of the three meetings and one lesson and the theme party
+    day in every period overlapping ``first``..``last``, what it held, and the reminders and
+    misses recorded. No rights are checked: the caller has (the calendar, the supervision
+    dashboard, the assessment). Five statements whatever the number of organizations,
+    periods or meetings."""
+    ids = sorted(set(org_ids))
+    if not ids:
+        return {}
+    created = dict(
+        db.session.execute(
+            select(Organization.id, Organization.created_at).where(Organization.id.in_(ids))
+        ).all()
+    )
+    reqs = requirements(ids)
+    # Quarters and years reach beyond a month-aligned range: count what they hold in full.
+    since, until = period_bounds(first, "year")[0], period_bounds(last, "year")[1]
+    held = _held_counts(ids, since, until)
+    notices = _notices(ids, since)
+    today = today or clock.today()
+    result: dict[int, list[Obligation]] = {}
+    for oid in ids:
+        if oid not in created:
+            continue
+        born = _first_day(created[oid])
+        rows = []
+        for mtype in MEETING_TYPES:
+            if mtype not in reqs.get(oid, {}):
+                continue
+            period, times = reqs[oid][mtype]
+            cells = []
+            for start, end in _periods(first, last, period):
+                n = sum(1 for d in held[(oid, mtype)] if start <= d <= end)
+                cells.append(
+                    Cell(
+                        label=period_label(start, period),
+                        start=start,
+                        end=end,
+                        required=0 if start < born else times,
+                        held=n,
+                        status=obligation_status(start, end, born, today, times, n),
+                        reminded_at=notices.get((oid, mtype, start, "reminder")),
+                        missed_at=notices.get((oid, mtype, start, "miss")),
+                    )
+                )
+            rows.append(Obligation(oid, mtype, period, times, cells))
+        result[oid] = rows
+    return result
+
+
 def calendar(actor: User, org_id: int, year: int) -> Calendar:
     """The compliance calendar of a branch (and its party groups) for one year: each month
     and quarter, what was required, what was held, what is missing, who was reminded when.
@@ -265,40 +305,121 @@ def calendar(actor: User, org_id: int, year: int) -> Calendar:
         o.id: o
         for o in db.session.execute(select(Organization).where(Organization.id.in_(ids))).scalars()
     }
-    reqs = requirements(ids)
-    first, last = date(year, 1, 1), date(year, 12, 31)
-    held = _held_counts(ids, first, last)
-    notices = _notices(ids, first)
-    today = clock.today()
+    owed = obligations(ids, date(year, 1, 1), date(year, 12, 31))
 
     def build(oid: int) -> Calendar:
         cal = Calendar(org=orgs[oid], year=year)
-        created = _first_day(orgs[oid].created_at)
-        for mtype in MEETING_TYPES:
-            if mtype not in reqs[oid]:
-                continue
-            period, times = reqs[oid][mtype]
-            cells = []
-            for start, end in periods_of_year(year, period):
-                n = sum(1 for d in held[(oid, mtype)] if start <= d <= end)
-                cells.append(
-                    Cell(
-                        label=period_label(start, period),
-                        start=start,
-                        end=end,
-                        required=0 if start < created else times,
-                        held=n,
-                        status=_status(start, end, created, today, times, n),
-                        reminded_at=notices.get((oid, mtype, start, "reminder")),
-                        missed_at=notices.get((oid, mtype, start, "miss")),
-                    )
-                )
-            cal.rows.append(Row(mtype, period, times, cells))
+        cal.rows = [Row(o.key, o.period, o.times, o.cells) for o in owed.get(oid, [])]
         return cal
 
     result = build(org_id)
     result.groups = [build(g) for g in sorted(group_ids, key=lambda g: index[g].path)]
     return result
+
+
+def calendar_grid(cal: Calendar) -> Grid:
+    """The calendar as a grid: one screen for a year, months as columns, one row per
+    meeting type, a quarterly meeting spanning its three months; one group for the branch
+    and one per party group. A cell with meetings held links to them; a missed or due one
+    to its line in the list of misses and reminders under the grid."""
+    from pbflow.procedures.three_meetings.services import type_label
+    from pbflow.services.grids import GridGroup, GridRow, obligation_cells
+    from pbflow.services.periods import Period
+
+    columns = Period(date(cal.year, 1, 1), date(cal.year, 12, 31), "year").columns("month")
+
+    def linker(org_id: int, mtype: str):
+        def link(cells: list[Cell]):
+            first, last = cells[0].start, cells[-1].end
+            if any(c.held for c in cells):
+                args = {"org": org_id, "type": mtype, "from": first, "to": last}
+                return ("meetings.index", {k: str(v) for k, v in args.items()})
+            if any(c.status in ("missing", "open") for c in cells):
+                anchor = miss_anchor(org_id, mtype, first)
+                return (
+                    "meetings.calendar",
+                    {"org_id": org_id, "year": cal.year, "_anchor": anchor},
+                )
+            return None
+
+        return link
+
+    def group(c: Calendar) -> GridGroup:
+        rows = [
+            GridRow(
+                r.meeting_type,
+                type_label(r.meeting_type),
+                obligation_cells(
+                    Obligation(c.org.id, r.meeting_type, r.period, r.times, r.cells),
+                    columns,
+                    linker(c.org.id, r.meeting_type),
+                ),
+            )
+            for r in c.rows
+        ]
+        return GridGroup(c.org.id, c.org.display_name(_locale()), rows)
+
+    return Grid(columns, [group(cal), *(group(g) for g in cal.groups)])
+
+
+def calendar_table(cal: Calendar):
+    """The calendar as an export table: one line per organization, meeting type and period,
+    with what was required and held and when the reminder and the miss were recorded."""
+    from pbflow.procedures.three_meetings.services import type_label
+    from pbflow.services.exports import Column, Table
+
+    words = {
+        "ok": _("held"),
+        "missing": _("missed"),
+        "open": _("due"),
+        "future": _("not yet"),
+        "not_required": _("not required"),
+    }
+    rows = (
+        [
+            c.org.display_name(_locale()),
+            type_label(r.meeting_type),
+            cell.label,
+            cell.start,
+            cell.end,
+            cell.required,
+            cell.held,
+            words[cell.status],
+            cell.reminded_at,
+            cell.missed_at,
+        ]
+        for c in [cal, *cal.groups]
+        for r in c.rows
+        for cell in r.cells
+    )
+    return Table(
+        f"compliance-{cal.org.code}-{cal.year}",
+        [
+            Column(_("Organization"), width=22),
+            Column(_("Meeting"), width=20),
+            Column(_("Period")),
+            Column(_("From"), "date", 12),
+            Column(_("To"), "date", 12),
+            Column(_("Required"), "int", 10),
+            Column(_("Held"), "int", 8),
+            Column(_("Status"), width=12),
+            Column(_("Reminded"), "datetime", 16),
+            Column(_("Miss recorded"), "datetime", 16),
+        ],
+        rows,
+        sheet=_("Compliance"),
+    )
+
+
+def miss_anchor(org_id: int, meeting_type: str, start: date) -> str:
+    """The id of a period's line in the calendar's list of misses and reminders."""
+    return f"miss-{org_id}-{meeting_type}-{start.isoformat()}"
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "zh")
 
 
 # --- the timer ------------------------------------------------------------------------------

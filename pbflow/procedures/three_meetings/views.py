@@ -11,10 +11,12 @@ from flask_login import current_user, login_required
 from pbflow import clock, validation
 from pbflow.documents import printing
 from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
+from pbflow.engine.fields import parse_date
 from pbflow.models.meetings import MEETING_TYPES
 from pbflow.procedures.three_meetings import compliance, documents
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
+from pbflow.services import exports
 from pbflow.services.attachments import Upload
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
@@ -97,23 +99,39 @@ def _form(org_id: int, data: MeetingInput, *, meeting=None, errors=None, status=
     )
 
 
+def _date_arg(name: str):
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_date(raw)
+    except ValueError:
+        raise ValidationFailed(_("Dates must look like 2026-03-01.")) from None
+
+
 @bp.get("/")
 @login_required
 def index():
+    """The meetings list; with ``format=csv`` or ``xlsx``, every meeting its filters select."""
     year = _int_arg("year")
     mtype = request.args.get("type") or None
     org_id = _int_arg("org")
+    first, last = _date_arg("from"), _date_arg("to")
+    filters = {"org_id": org_id, "meeting_type": mtype, "year": year, "first": first, "last": last}
+    fmt = request.args.get("format")
     try:
-        listing = meetings.list_meetings(
-            current_user, org_id=org_id, meeting_type=mtype, year=year, page=_int_arg("page") or 1
-        )
+        if fmt in exports.FORMATS:
+            return exports.send(meetings.export_meetings(current_user, **filters), fmt)
+        listing = meetings.list_meetings(current_user, page=_int_arg("page") or 1, **filters)
     except NotFound:
         abort(404)
+    chosen = {"org": org_id, "type": mtype, "year": year, "from": first, "to": last}
     return render_template(
         "three_meetings/list.html",
         listing=listing,
         types=MEETING_TYPES,
-        chosen={"org": org_id, "type": mtype, "year": year},
+        chosen=chosen,
+        args={k: str(v) for k, v in chosen.items() if v},
         orgs=meetings.recordable_orgs(current_user),
     )
 
@@ -202,7 +220,16 @@ def calendar(org_id: int):
         cal = compliance.calendar(current_user, org_id, year)
     except NotFound:
         abort(404)
-    return render_template("three_meetings/calendar.html", cal=cal, year=year)
+    fmt = request.args.get("format")
+    if fmt in exports.FORMATS:
+        return exports.send(compliance.calendar_table(cal), fmt)
+    return render_template(
+        "three_meetings/calendar.html",
+        cal=cal,
+        year=year,
+        grid=compliance.calendar_grid(cal),
+        miss_anchor=compliance.miss_anchor,
+    )
 
 
 @bp.get("/mine")

@@ -1,0 +1,87 @@
+"""The opinion box across branches (DOMAIN 4): received, answered on time, average days to
+answer, reopened, satisfaction rate (rated 4-5 of all rated), per organization and over time.
+The counting is the opinion box's own (``figure("opinions")``); this module folds it into
+the dashboard's rows and columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pbflow.procedures import figure
+from pbflow.procedures.supervision.scope import Scope
+from pbflow.services.periods import Column, Period
+
+_COUNTS = ("received", "set_aside", "answered", "answered_on_time", "reopened", "unrated_closed")
+
+
+@dataclass
+class Tally:
+    """Figures summed over organizations or months (the same meaning as the opinion book's)."""
+
+    label: str
+    received: int = 0
+    set_aside: int = 0
+    answered: int = 0
+    answered_on_time: int = 0
+    reopened: int = 0
+    unrated_closed: int = 0
+    days_to_answer: list[int] = field(default_factory=list)
+    ratings: list[int] = field(default_factory=list)
+    key: Any = None
+
+    def add(self, fig: Any) -> None:
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(fig, name))
+        self.days_to_answer += list(fig.days_to_answer)
+        self.ratings += list(fig.ratings)
+
+    @property
+    def on_time_share(self) -> float | None:
+        return self.answered_on_time / self.answered if self.answered else None
+
+    @property
+    def average_days(self) -> float | None:
+        if not self.days_to_answer:
+            return None
+        return round(sum(self.days_to_answer) / len(self.days_to_answer), 1)
+
+    @property
+    def rated(self) -> int:
+        return len(self.ratings)
+
+    @property
+    def satisfied(self) -> int:
+        return sum(1 for r in self.ratings if r >= 4)
+
+    @property
+    def satisfaction(self) -> float | None:
+        """Rated 4 or 5 of all rated: the satisfaction rate of DOMAIN 4."""
+        return self.satisfied / self.rated if self.ratings else None
+
+
+@dataclass
+class Opinions:
+    by_unit: list[Tally]
+    over_time: list[Tally]  # one per column, summed over the scope
+    total: Tally
+    columns: list[Column]
+
+
+def opinions(scope: Scope, period: Period) -> Opinions | None:
+    """None when the opinion box is not installed. One statement (the opinion box's)."""
+    fn = figure("opinions")
+    if fn is None:
+        return None
+    columns = period.columns()
+    found = fn(scope.ids, period.start, period.end, columns[0].kind)
+    units = {n.id: Tally(scope.name(n.id), key=n.id) for n in scope.units}
+    over_time = {c.start: Tally(c.label, key=c.start) for c in columns}
+    total = Tally(scope.name(scope.org.id), key=scope.org.id)
+    for org_id, fig in found.by_org.items():
+        units[scope.unit_of(org_id)].add(fig)
+        total.add(fig)
+    for (_org_id, start), fig in found.by_column.items():
+        if start in over_time:
+            over_time[start].add(fig)
+    return Opinions(list(units.values()), list(over_time.values()), total, columns)

@@ -1,0 +1,53 @@
+"""Rectification items per branch (DOMAIN 2): open and overdue at the end of the period (or
+now, while it runs), ticked off during it. Counted by the life meeting procedure
+(``figure("rectification")``), folded into the dashboard's rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pbflow.procedures import figure
+from pbflow.procedures.supervision.scope import Scope
+from pbflow.services.periods import Period
+
+
+@dataclass
+class RectificationRow:
+    org_id: int
+    label: str
+    open: int = 0
+    overdue: int = 0
+    closed: int = 0
+    cancelled: int = 0
+
+
+@dataclass
+class Rectification:
+    by_unit: list[RectificationRow]
+    total: RectificationRow
+
+
+def rectification(scope: Scope, period: Period) -> Rectification | None:
+    fn = figure("rectification")
+    if fn is None:
+        return None
+    units = {n.id: RectificationRow(n.id, scope.name(n.id)) for n in scope.units}
+    total = RectificationRow(scope.org.id, scope.name(scope.org.id))
+    for org_id, counts in fn(scope.ids, period.start, period.end).items():
+        for row in (units[scope.unit_of(org_id)], total):
+            for name in ("open", "overdue", "closed", "cancelled"):
+                setattr(row, name, getattr(row, name) + getattr(counts, name))
+    return Rectification(list(units.values()), total)
+
+
+STATUSES = ("open", "overdue", "closed", "all")
+
+
+def items(scope: Scope, status: str = "open", limit: int | None = None) -> Iterator[Any]:
+    """The rectification items of the scope (the list page and its export)."""
+    fn = figure("rectification_items")
+    if fn is None:
+        return iter(())
+    return fn(scope.ids, status if status in STATUSES else "open", limit)

@@ -1,0 +1,102 @@
+"""Whose figures a reader sees: the organization chosen on the dashboard and what lies below.
+
+The committee sees its whole tree, a general branch its branches, a branch secretary their
+own branch (DESIGN: a role held at an organization applies to its subtree for reading).
+Figures are shown per *unit*: each branch with its party groups folded in, and the committee
+or general branch itself for what it keeps of its own (opinions it received, its own cases).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+
+from pbflow.engine import actors
+from pbflow.engine.actors import OrgNode
+from pbflow.engine.errors import NotAllowed, NotFound
+from pbflow.models import User
+
+
+@dataclass
+class Scope:
+    org: OrgNode  # the organization chosen
+    nodes: list[OrgNode]  # it and everything below, in tree order
+    locale: str = "zh"
+
+    @property
+    def ids(self) -> list[int]:
+        return [n.id for n in self.nodes]
+
+    @property
+    def branches(self) -> list[OrgNode]:
+        return [n for n in self.nodes if n.kind == "branch"]
+
+    @property
+    def units(self) -> list[OrgNode]:
+        """Rows of the per-organization tables: every organization but party groups."""
+        return [n for n in self.nodes if n.kind != "party_group"]
+
+    @property
+    def children(self) -> list[OrgNode]:
+        """The organizations one level below the chosen one (groups left out): the rows of
+        the grid one level up."""
+        return [n for n in self.nodes if n.parent_id == self.org.id and n.kind != "party_group"]
+
+    def unit_of(self, org_id: int) -> int:
+        """The row an organization's figures count in: a party group counts in its branch."""
+        node = actors.org_index().get(org_id)
+        if node is not None and node.kind == "party_group" and node.parent_id is not None:
+            return node.parent_id
+        return org_id
+
+    def groups_of(self, branch_id: int) -> list[int]:
+        return [n.id for n in self.nodes if n.parent_id == branch_id and n.kind == "party_group"]
+
+    def below(self, org_id: int) -> list[OrgNode]:
+        """The organizations at and below ``org_id`` within the scope."""
+        return [n for n in self.nodes if org_id in n.ancestor_ids()]
+
+    def name(self, org_id: int) -> str:
+        node = actors.org_index()[org_id]
+        return node.name_en if self.locale == "en" and node.name_en else node.name
+
+
+def readable_roots(viewer: User) -> list[OrgNode]:
+    """The highest organizations the viewer reads, in tree order."""
+    index = actors.org_index()
+    roots = {oid for oid, role in actors.roles_of(viewer.id) if role in actors.READ_ROLES}
+    nodes = [index[o] for o in roots if o in index]
+    top = [n for n in nodes if not any(a in roots for a in n.ancestor_ids()[:-1])]
+    return sorted(top, key=lambda n: n.path)
+
+
+def may_supervise(viewer: User) -> bool:
+    return bool(readable_roots(viewer))
+
+
+def resolve(viewer: User, org_id: int | None, locale: str = "zh") -> Scope:
+    """The scope of the dashboard for ``org_id`` (the viewer's highest organization when
+    None). Another organization than one the viewer reads is "not found", as elsewhere."""
+    roots = readable_roots(viewer)
+    if not roots:
+        raise NotAllowed(_("The supervision pages are for those who read an organization."))
+    index = actors.org_index()
+    if org_id is None:
+        org = roots[0]
+    elif org_id in index and actors.can_read_org(viewer, org_id):
+        org = index[org_id]
+    else:
+        raise NotFound(_("No such organization."))
+    nodes = sorted((n for n in index.values() if org.id in n.ancestor_ids()), key=lambda n: n.path)
+    return Scope(org, nodes, locale)
+
+
+def org_name(org_id: int) -> str:
+    """An organization's name in the page's language."""
+    from flask_babel import get_locale
+
+    node = actors.org_index().get(org_id)
+    if node is None:
+        return ""
+    return node.name_en if str(get_locale() or "zh") == "en" and node.name_en else node.name

@@ -1,0 +1,215 @@
+"""The supervision dashboard and the meetings calendar as pages: who sees what, refusals of
+bad input with a clear 4xx, no inline script or style (CSP), colour never the only signal,
+overdue work and the development pipeline counted right, and a number of SQL statements per
+request that does not grow with the number of branches, people, meetings or cases."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import date
+
+import pytest
+from sqlalchemy import event
+
+from pbflow.engine import runtime
+from pbflow.extensions import db
+from pbflow.procedures.supervision.dashboard import dashboard
+from pbflow.services import accounts, periods
+from tests.conftest import make_user
+from tests.pages_helpers import funding_case, text, walk
+from tests.supervision import helpers as h
+
+
+@contextmanager
+def count_queries():
+    seen: list[str] = []
+
+    def before(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+
+
+def no_inline_code(html: str) -> None:
+    """What a Content-Security-Policy without 'unsafe-inline' would block."""
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline script"
+    assert not re.search(r"\sstyle=", html), "style attribute"
+    assert not re.search(r"<style", html), "style element"
+    assert not re.search(r"\son[a-z]+=", html), "event handler attribute"
+
+
+def test_the_dashboard_is_for_readers_of_an_organization(world, client, auth):
+    auth.login("member")
+    assert 'href="/supervision/"' not in text(client.get("/inbox"))
+    page = client.get("/supervision/")
+    assert page.status_code == 403 and "read an organization" in text(page)
+    auth.logout()
+    auth.login("secretary")
+    assert 'href="/supervision/"' in text(client.get("/inbox"))
+    page = text(client.get("/supervision/"))
+    assert "Supervision: Mining team 1 branch" in page
+    assert client.get(f"/supervision/?org={world.other_branch.id}").status_code == 404
+    auth.logout()
+    auth.login("committee_a")
+    page = client.get("/supervision/?period=month&on=2026-03-05")
+    html = text(page)
+    assert page.status_code == 200 and "2026-03" in html
+    for section in ("compliance", "work", "development", "opinions", "rectification"):
+        assert f'id="{section}"' in html
+    assert 'id="membership"' in html and 'id="notices"' in html
+    assert page.headers.get("Cache-Control") in (None, "no-store")  # sec branch sets no-store
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=2026-13-01", "must be a date like 2026-03-01"),
+        ("from=2026-03-10&to=2026-03-01", "The period ends before it starts."),
+        ("from=2020-01-01&to=2026-03-01", "at most three years"),
+        ("period=decade", "is not one of the choices"),
+        ("on=yesterday", "must be a date like 2026-03-01"),
+        ("org=abc", "must be a whole number"),
+        ("stuck_days=0", "must be from 1 to 3650"),
+        ("on=9999-01-01", "is out of range"),
+    ],
+)
+def test_bad_choices_are_refused_with_a_reason(world, client, auth, query, message):
+    auth.login("committee_a")
+    page = client.get(f"/supervision/?{query}")
+    assert page.status_code == 422 and message in text(page)
+
+
+def test_no_inline_script_or_style_and_words_besides_colours(world, clock, client, auth):
+    h.set_up_on(world.branch, "2025-06-01T00:00:00")
+    h.hold(clock, world["secretary"], world.branch, "theme_day", "2026-01-20")
+    clock.set("2026-03-10T02:00:00")
+    auth.login("committee_a")
+    for url in (
+        "/supervision/?period=year&on=2026-01-01",
+        f"/meetings/compliance/{world.branch.id}",
+    ):
+        html = text(client.get(url))
+        no_inline_code(html)
+        cells = re.findall(r'<td[^>]*class="cg-cell cg-([a-z_]+)"[^>]*>(.*?)</td>', html, re.S)
+        assert cells
+        for status, inside in cells:
+            # A symbol and the status in words (for screen readers) in every cell.
+            word = {
+                "ok": "held",
+                "missing": "missed",
+                "open": "due",
+                "future": "not yet",
+                "not_required": "not required",
+            }[status]
+            assert 'class="cg-sym"' in inside and word in inside, (status, inside)
+        assert 'class="cg-legend"' in html
+    calendar = text(client.get(f"/meetings/compliance/{world.branch.id}?year=2026"))
+    assert re.search(
+        r'class="cg-cell cg-ok"[^>]*>\s*<a href="/meetings/\?[^"]*type=theme_day', calendar
+    )
+    # Missed: the committee meetings of January and February, February's theme day.
+    assert calendar.count('class="cg-cell cg-missing"') == 3
+    dashboard_html = text(client.get("/supervision/"))
+    assert "data-chart='{\"" in dashboard_html and "/static/charts.js" in dashboard_html
+    assert "Show the table" in dashboard_html
+
+
+def test_overdue_and_stuck_work_by_branch_and_procedure_oldest_first(world, clock):
+    late = funding_case(world)
+    walk(late.id, world, ("submit", "branch_member"))  # due end of Monday 9 March
+    clock.set("2026-03-05T02:00:00")
+    waiting = funding_case(world, purpose="等待中")  # a draft waiting since 5 March
+    other = funding_case(world, by="other_secretary", org=world.other_branch, purpose="机电")
+    clock.set("2026-04-10T02:00:00")
+    fresh = funding_case(world, purpose="新")
+    d = dashboard(world["committee_a"], None, periods.of("month"), locale="en")
+    units = {c.key: (c.overdue, c.stuck) for c in d.work.by_unit}
+    assert units[world.branch.id] == (1, 2)  # the late one is also stuck; the draft stuck
+    assert units[world.other_branch.id] == (0, 1)
+    assert [(c.label, c.overdue, c.stuck) for c in d.work.by_workflow] == [
+        ("Activity funding request", 1, 3)
+    ]
+    assert [i.case_id for i in d.work.oldest] == [late.id, waiting.id, other.id]
+    assert fresh.id not in [i.case_id for i in d.work.oldest]
+    assert d.work.oldest[0].overdue and d.work.oldest[0].days_waiting == 39
+    shorter = dashboard(world["committee_a"], None, periods.of("month"), stuck_days=40)
+    assert (shorter.work.overdue, shorter.work.stuck) == (1, 0)
+
+
+def test_pipeline_counts_stages_and_the_full_memberships_coming(world, clock):
+    from pbflow.models import Person
+
+    person = Person(
+        name="预备党员", org_id=world.branch.id, party_status="none", birth_date=date(1998, 1, 1)
+    )
+    db.session.add(person)
+    db.session.commit()
+    case = runtime.start(
+        "member_development",
+        world.branch,
+        world["secretary"],
+        {"person": person.id, "application_date": "2024-01-10", "part_way": True},
+        commit=False,
+    )
+    runtime.fire_in_transaction(
+        case.id,
+        "adopt_as_probationary",
+        world["secretary"],
+        {
+            "talk_date": "2024-02-01",
+            "activist_on": "2024-03-01",
+            "target_on": "2025-03-10",
+            "admission_resolution_date": "2025-05-20",
+        },
+    )
+    db.session.commit()
+    year = dashboard(world["committee_a"], None, periods.of("year"))
+    row = {r.org_id: r for r in year.pipeline.by_unit}[world.branch.id]
+    assert row.per_stage["probation"] == 1 and row.total == 1
+    assert [(u.case_id, u.earliest_full) for u in year.pipeline.upcoming] == [
+        (case.id, date(2026, 5, 20))
+    ]
+    march = dashboard(world["committee_a"], None, periods.of("month"))
+    assert march.pipeline.upcoming == []
+
+
+def _grow(world, clock, n: int, start: int) -> None:
+    """More of everything: branches with people, meetings, cases and opinions."""
+    for i in range(start, start + n):
+        branch = accounts.create_org(f"x{i}", f"支部{i}", "branch", world.general_branch)
+        secretary = make_user(f"x{i}_secretary", [(branch, "secretary")], person_org=branch)
+        make_user(f"x{i}_member", [(branch, "member")], person_org=branch)
+        h.hold(clock, secretary, branch, "theme_day", "2026-03-01")
+        clock.set("2026-03-02T02:00:00")
+        runtime.start(
+            "activity_funding",
+            branch,
+            secretary,
+            {"purpose": "活动", "activity_date": "2026-03-20", "amount": "10", "budget": "b"},
+        )
+        h.opinion(clock, f"x{i}", "2026-03-02T03:00:00", f"client-{i}")
+    clock.set("2026-03-10T02:00:00")
+
+
+def test_a_dashboard_request_issues_a_bounded_number_of_statements(world, clock, client, auth):
+    _grow(world, clock, 2, 0)
+    auth.login("committee_a")
+    url = "/supervision/?period=quarter"
+    client.get(url)  # warm up the caches (login, locale)
+    with count_queries() as seen:
+        assert client.get(url).status_code == 200
+    small = len(seen)
+    _grow(world, clock, 6, 2)
+    with count_queries() as seen:
+        assert client.get(url).status_code == 200
+    assert len(seen) == small, (small, len(seen))
+    for table in ("compliance", "opinions", "membership"):
+        export = f"/supervision/export/{table}.csv?period=quarter"
+        with count_queries() as seen:
+            assert client.get(export).status_code == 200
+        assert len(seen) <= small
