@@ -1,0 +1,5 @@
+"""Demo assessment data (filled in below)."""
+
+
+def load(world) -> None:
+    return None

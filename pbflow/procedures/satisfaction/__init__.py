@@ -1,0 +1,18 @@
+"""Satisfaction surveys (满意度测评): the party committee draws a sample of each branch's
+members and employees, hands each a one-time code, and reads the anonymous answers as a
+satisfaction rate per branch and question (none shown below the survey's minimum count).
+The branch assessment reads the rates through ``figure("survey_satisfaction")``. See
+``services`` for the draw and for what keeps the answers anonymous."""
+
+from flask_babel import lazy_gettext as _l
+
+from pbflow.procedures import NavEntry, Procedure
+from pbflow.procedures.satisfaction import services, views
+
+
+procedure = Procedure(
+    name="satisfaction",
+    blueprint=views.bp,
+    nav=(NavEntry("satisfaction.answer", _l("Survey"), public=True),),
+    figures={"survey_satisfaction": services.survey_satisfaction},
+)
