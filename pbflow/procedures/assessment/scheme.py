@@ -322,7 +322,7 @@ DEFAULT = {
             ],
         },
         {
-            "key": "development",
+            "key": "development_supervision",
             "label": {"zh": "发展党员与督办", "en": "Development and supervision"},
             "criteria": [
                 {
