@@ -20,7 +20,7 @@ from typing import Any
 
 from pbflow.config import env_setting
 
-UNLOGGED = ("/opinions", "/static")
+UNLOGGED = ("/opinions", "/static", "/survey")
 
 # Atoms of gunicorn's log format that describe the client, and the prefixes of the atoms it
 # makes from every request header and environ variable (``{x-forwarded-for}i`` and so on).
