@@ -57,7 +57,9 @@ class AssessmentResult(db.Model):
     round_id: Mapped[int] = mapped_column(
         ForeignKey("process_instance.id", ondelete="CASCADE"), index=True
     )
-    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
     scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     vetoes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     self_assessment: Mapped[str | None] = mapped_column(Text)
@@ -75,7 +77,9 @@ class AssessmentAward(db.Model):
     __table_args__ = (CheckConstraint(f"kind in ({_KINDS_SQL})", name="assessment_award_kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
     round_id: Mapped[int | None] = mapped_column(
         ForeignKey("process_instance.id", ondelete="SET NULL"), index=True
     )
@@ -103,7 +107,9 @@ class SatisfactionSurvey(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
     title: Mapped[str] = mapped_column(String(200))
     year: Mapped[int]
     quarter: Mapped[int | None]

@@ -93,7 +93,12 @@ def test_forms_go_through_the_services(client, auth, world, published):
     # Scoring is over: refused with the state.
     late = client.post(
         f"{url}/score",
-        data={"csrf_token": token, "criterion": "party_building", "score": "10", "justification": "x"},
+        data={
+            "csrf_token": token,
+            "criterion": "party_building",
+            "score": "10",
+            "justification": "x",
+        },
     )
     assert late.status_code in (403, 409)
 
@@ -107,7 +112,9 @@ def test_scheme_pages(client, auth, world):
         data={"csrf_token": token, "year": "2026", "scheme": text.replace("max: 30", "max: 31")},
     )
     assert bad.status_code == 422 and "add up to 101" in bad.get_data(as_text=True)
-    ok = client.post("/assessment/schemes", data={"csrf_token": token, "year": "2026", "scheme": text})
+    ok = client.post(
+        "/assessment/schemes", data={"csrf_token": token, "year": "2026", "scheme": text}
+    )
     assert ok.status_code == 302
     html = client.get(ok.headers["Location"]).get_data(as_text=True)
     assert "Three meetings and one lesson held" in html
@@ -127,13 +134,20 @@ def test_survey_pages(client, auth, world, clock):
     made = client.post(
         "/survey/manage",
         data={
-            "csrf_token": token, "committee": str(world.committee.id), "title": "测评",
-            "year": "2026", "quarter": "1", "sample_size": "3", "min_count": "1",
+            "csrf_token": token,
+            "committee": str(world.committee.id),
+            "title": "测评",
+            "year": "2026",
+            "quarter": "1",
+            "sample_size": "3",
+            "min_count": "1",
             "closes_on": "2026-03-31",
         },
     )
     assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
-    codes = re.findall(r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", made.get_data(as_text=True))
+    codes = re.findall(
+        r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", made.get_data(as_text=True)
+    )
     assert len(codes) == 3 + 1
     if "Log out" in client.get("/").get_data(as_text=True):
         auth.logout()
@@ -142,8 +156,14 @@ def test_survey_pages(client, auth, world, clock):
     assert page.status_code == 200 and "rating_organization" in page.get_data(as_text=True)
     done = client.post(
         "/survey/",
-        data={"csrf_token": token, "code": codes[0], "answer": "1", "rating_organization": "5",
-              "rating_service": "4", "rating_conduct": "3"},
+        data={
+            "csrf_token": token,
+            "code": codes[0],
+            "answer": "1",
+            "rating_organization": "5",
+            "rating_service": "4",
+            "rating_conduct": "3",
+        },
     )
     assert done.status_code == 200 and "Thank you" in done.get_data(as_text=True)
     used = client.post("/survey/", data={"csrf_token": token, "code": codes[0]})

@@ -202,14 +202,21 @@ def test_a_full_round(known, clock):
     with pytest.raises(NotAllowed):
         fire(appeal.id, "uphold", secretary, {"decision": "自己批"})
     with pytest.raises(ValidationFailed):
-        fire(appeal.id, "uphold", a, {"decision": "改分", "rescore_criterion": "party_building",
-                                      "new_score": 12})
+        fire(
+            appeal.id,
+            "uphold",
+            a,
+            {"decision": "改分", "rescore_criterion": "party_building", "new_score": 12},
+        )
     fire(
         appeal.id,
         "uphold",
         c,
-        {"decision": "补充材料属实，调整为10分", "rescore_criterion": "party_building",
-         "new_score": 10},
+        {
+            "decision": "补充材料属实，调整为10分",
+            "rescore_criterion": "party_building",
+            "new_score": 10,
+        },
     )
     result = rounds.get(a, rid).result_of(b1)
     assert (result.total, result.stars) == (81.25, 3)
@@ -228,9 +235,7 @@ def test_a_full_round(known, clock):
     )
     assert award.kind == "commendation"
     with pytest.raises(NotAllowed):
-        rounds.record_award(
-            secretary, rounds.AwardInput(b1, "commendation", "自我表扬", "无", rid)
-        )
+        rounds.record_award(secretary, rounds.AwardInput(b1, "commendation", "自我表扬", "无", rid))
     with pytest.raises(ValidationFailed):
         rounds.record_award(a, rounds.AwardInput(b1, "bonus", "奖金", "决定", rid))
     penalty = rounds.record_award(

@@ -137,8 +137,14 @@ def test_rates_are_hidden_below_the_minimum_count(world, made, clock):
 
 def test_only_the_committee_runs_surveys(world, clock):
     clock.set("2026-03-20T02:00:00")
-    args = dict(title="t", year=2026, quarter=1, sample_size=5, min_count=3,
-                closes_on=date(2026, 3, 31))
+    args = {
+        "title": "t",
+        "year": 2026,
+        "quarter": 1,
+        "sample_size": 5,
+        "min_count": 3,
+        "closes_on": date(2026, 3, 31),
+    }
     with pytest.raises(NotAllowed):
         survey.create(world["secretary"], world.committee.id, **args)
     with pytest.raises(NotFound):
@@ -146,4 +152,6 @@ def test_only_the_committee_runs_surveys(world, clock):
     with pytest.raises(ValidationFailed):
         survey.create(world["committee_a"], world.committee.id, **dict(args, sample_size=0))
     with pytest.raises(ValidationFailed):
-        survey.create(world["committee_a"], world.committee.id, **dict(args, closes_on=date(2026, 1, 1)))
+        survey.create(
+            world["committee_a"], world.committee.id, **dict(args, closes_on=date(2026, 1, 1))
+        )

@@ -115,7 +115,9 @@ def _three_meetings(u: dict[int, list[int]], period: Period) -> dict[int, Measur
                 {"org": b, "from": period.start.isoformat(), "to": period.end.isoformat()},
             )
         )
-        m.links.append(Link("calendar", "meetings.calendar", {"org_id": b, "year": period.start.year}))
+        m.links.append(
+            Link("calendar", "meetings.calendar", {"org_id": b, "year": period.start.year})
+        )
     return out
 
 
@@ -142,7 +144,9 @@ def _opinions(u: dict[int, list[int]], period: Period) -> dict[int, tuple[int, i
 
 def _opinion_links(b: int) -> list[Link]:
     node = actors.org_index()[b]
-    return [Link("opinions", "cases.index", {"workflow": "opinion", "org": node.id, "status": "all"})]
+    return [
+        Link("opinions", "cases.index", {"workflow": "opinion", "org": node.id, "status": "all"})
+    ]
 
 
 def _development(u: dict[int, list[int]], period: Period) -> dict[int, Measured]:
@@ -156,9 +160,7 @@ def _development(u: dict[int, list[int]], period: Period) -> dict[int, Measured]
         m.owed = sum(sum(found.per_stage.get(o, {}).values()) for o in ids)
         m.done = m.owed - sum(found.overdue.get(o, 0) for o in ids)
         m.source = "development"
-        m.links.append(
-            Link("cases", "cases.index", {"workflow": "member_development", "org": b})
-        )
+        m.links.append(Link("cases", "cases.index", {"workflow": "member_development", "org": b}))
     return out
 
 

@@ -119,7 +119,11 @@ def scorecard(viewer: User, org_id: int) -> Scorecard:
             AssessmentResult.org_id == org_id,
             ProcessInstance.state.in_(rounds.PUBLISHED),
         )
-        .order_by(ProcessInstance.data["year"].as_integer(), ProcessInstance.data["quarter"].as_integer(), ProcessInstance.id)
+        .order_by(
+            ProcessInstance.data["year"].as_integer(),
+            ProcessInstance.data["quarter"].as_integer(),
+            ProcessInstance.id,
+        )
     ).all()
     card = Scorecard(org_id)
     before = None
@@ -170,5 +174,7 @@ def scorecard_table(card: Scorecard, locale: str) -> exports.Table:
         exports.Column(_("Passed"), "bool", 8),
         exports.Column(_("Stars"), "int", 8),
     ]
-    rows = ([r.case.title, r.result.total, r.change, r.result.passed, r.result.stars] for r in card.rows)
+    rows = (
+        [r.case.title, r.result.total, r.change, r.result.passed, r.result.stars] for r in card.rows
+    )
     return exports.Table(f"scorecard-{card.org_id}", columns, rows)

@@ -93,7 +93,9 @@ def computed_score(most: float, m: measures.Measured) -> float:
     return round(most if rate is None else most * rate, 2)
 
 
-def _fill(results: list[AssessmentResult], body: Mapping[str, Any], period: Period, committee_id: int) -> None:
+def _fill(
+    results: list[AssessmentResult], body: Mapping[str, Any], period: Period, committee_id: int
+) -> None:
     wanted = {c["measure"] for c in schemes.criteria(body) if c["measure"]}
     survey = figure("survey_satisfaction")
     survey_rates = (
@@ -139,7 +141,9 @@ def open_round(
     period = period_of(year, quarter)
     if period.end >= clock.today():
         raise _bad("quarter", _("The period is not over yet."))
-    below = [n.id for n in index.values() if n.kind == "branch" and committee_id in n.ancestor_ids()]
+    below = [
+        n.id for n in index.values() if n.kind == "branch" and committee_id in n.ancestor_ids()
+    ]
     chosen = sorted(set(branch_ids)) if branch_ids else sorted(below)
     if not chosen or any(b not in below for b in chosen):
         raise _bad("branches", _("Choose branches under this committee."))
@@ -156,7 +160,9 @@ def open_round(
             },
             commit=False,
         )
-        results = [AssessmentResult(round_id=case.id, org_id=b, scores={}, vetoes=[]) for b in chosen]
+        results = [
+            AssessmentResult(round_id=case.id, org_id=b, scores={}, vetoes=[]) for b in chosen
+        ]
         db.session.add_all(results)
         _fill(results, scheme.body, period, committee_id)
         db.session.flush()
@@ -288,7 +294,10 @@ def _result_for_change(round_id: int, org_id: int, state: str) -> tuple[Round, A
         raise NotFound(_("That branch is not assessed in this round."))
     if r.case.state != state:
         raise InvalidState(
-            _("This cannot be done while the round is at \u201c%(state)s\u201d.", state=r.case.state)
+            _(
+                "This cannot be done while the round is at \u201c%(state)s\u201d.",
+                state=r.case.state,
+            )
         )
     return r, result
 
@@ -412,7 +421,9 @@ def appeals_of(round_id: int) -> list[ProcessInstance]:
     )
 
 
-def appeal(actor: User, round_id: int, org_id: int, reason: Any, criterion: Any = None) -> ProcessInstance:
+def appeal(
+    actor: User, round_id: int, org_id: int, reason: Any, criterion: Any = None
+) -> ProcessInstance:
     """Lodge the branch's appeal (the workflow's start guard checks the time limit and that
     it is the branch's first)."""
     values = {"round_id": round_id, "reason": reason}
@@ -490,11 +501,17 @@ def record_award(actor: User, award: AwardInput) -> AssessmentAward:
     if node is None or node.kind != "branch":
         raise NotFound(_("No such organization."))
     committee = next(
-        (a for a in node.ancestor_ids() if index[a].kind == "committee" and access.is_assessor(actor, a)),
+        (
+            a
+            for a in node.ancestor_ids()
+            if index[a].kind == "committee" and access.is_assessor(actor, a)
+        ),
         None,
     )
     if committee is None:
-        raise NotAllowed(_("Only the party committee above the branch records rewards and penalties."))
+        raise NotAllowed(
+            _("Only the party committee above the branch records rewards and penalties.")
+        )
     if award.kind not in AWARD_KINDS:
         raise _bad("kind", _("is not one of the choices"))
     text = _text(award.text, "text", required=True)

@@ -35,7 +35,10 @@ def assessment_all_scored(ctx: Context) -> Block | None:
     missing = missing_scores(ctx.case.id)
     if missing:
         return Block(
-            _("%(n)s scores are still missing (every branch, every manual criterion).", n=len(missing))
+            _(
+                "%(n)s scores are still missing (every branch, every manual criterion).",
+                n=len(missing),
+            )
         )
     return None
 
@@ -92,11 +95,14 @@ def assessment_appeal_allowed(ctx: Context) -> Block | None:
     within the scheme's time limit."""
     round_id = ctx.value("round_id")
     found = db.session.get(ProcessInstance, round_id) if isinstance(round_id, int) else None
-    assessed = found is not None and db.session.execute(
-        select(AssessmentResult.id).where(
-            AssessmentResult.round_id == found.id, AssessmentResult.org_id == ctx.case.org_id
-        )
-    ).scalar()
+    assessed = (
+        found is not None
+        and db.session.execute(
+            select(AssessmentResult.id).where(
+                AssessmentResult.round_id == found.id, AssessmentResult.org_id == ctx.case.org_id
+            )
+        ).scalar()
+    )
     if found is None or found.workflow_id != ROUND or not assessed:
         return Block(_("This branch was not assessed in that round."))
     if found.state != "published":

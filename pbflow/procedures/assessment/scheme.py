@@ -152,7 +152,11 @@ def check(raw: Any) -> dict[str, Any]:
                 }
             )
         groups_out.append(
-            {"key": gkey, "label": _label(group.get("label"), where, problems), "criteria": criteria_out}
+            {
+                "key": gkey,
+                "label": _label(group.get("label"), where, problems),
+                "criteria": criteria_out,
+            }
         )
     if groups_out and abs(total - TOTAL) > 1e-6:
         problems.append(
@@ -169,7 +173,9 @@ def check(raw: Any) -> dict[str, Any]:
         if not isinstance(vkey, str) or not _KEY.match(vkey) or vkey in keys:
             problems.append(_("Veto %(where)s needs a unique key of small letters.", where=vwhere))
         keys.add(vkey)
-        cap = _number(veto.get("cap", pass_mark - 1) if isinstance(veto, Mapping) else None, 0, TOTAL)
+        cap = _number(
+            veto.get("cap", pass_mark - 1) if isinstance(veto, Mapping) else None, 0, TOTAL
+        )
         if cap is None:
             problems.append(_("Veto %(where)s: cap is a score from 0 to 100.", where=vwhere))
             cap = 0.0
@@ -220,7 +226,9 @@ def save(actor: User | None, year: int, body: Mapping[str, Any]) -> AssessmentSc
     if actor is not None and not access.is_assessor(actor):
         raise NotAllowed(_("Only the party committee edits assessment schemes."))
     if not validation.MIN_YEAR <= year <= validation.MAX_YEAR:
-        raise ValidationFailed(_("Some fields need correcting."), field_errors={"year": _("out of range")})
+        raise ValidationFailed(
+            _("Some fields need correcting."), field_errors={"year": _("out of range")}
+        )
     checked = check(body)
     try:
         last = db.session.execute(
@@ -291,7 +299,10 @@ DEFAULT = {
             "criteria": [
                 {
                     "key": "three_meetings",
-                    "label": {"zh": "“三会一课”按要求召开", "en": "Three meetings and one lesson held"},
+                    "label": {
+                        "zh": "“三会一课”按要求召开",
+                        "en": "Three meetings and one lesson held",
+                    },
                     "max": 30,
                     "measure": "three_meetings",
                 },
@@ -327,13 +338,19 @@ DEFAULT = {
             "criteria": [
                 {
                     "key": "development",
-                    "label": {"zh": "发展党员按时限推进", "en": "Development cases within time limits"},
+                    "label": {
+                        "zh": "发展党员按时限推进",
+                        "en": "Development cases within time limits",
+                    },
                     "max": 10,
                     "measure": "development_on_time",
                 },
                 {
                     "key": "notices",
-                    "label": {"zh": "督办通知按时办结", "en": "Supervision notices answered on time"},
+                    "label": {
+                        "zh": "督办通知按时办结",
+                        "en": "Supervision notices answered on time",
+                    },
                     "max": 10,
                     "measure": "notices_on_time",
                 },
@@ -345,7 +362,10 @@ DEFAULT = {
             "criteria": [
                 {
                     "key": "party_building",
-                    "label": {"zh": "党建工作特色与成效", "en": "Party building work and its results"},
+                    "label": {
+                        "zh": "党建工作特色与成效",
+                        "en": "Party building work and its results",
+                    },
                     "max": 10,
                 },
             ],
@@ -354,7 +374,10 @@ DEFAULT = {
     "vetoes": [
         {
             "key": "serious_violation",
-            "label": {"zh": "发生严重违纪违法问题", "en": "A serious violation of discipline or law"},
+            "label": {
+                "zh": "发生严重违纪违法问题",
+                "en": "A serious violation of discipline or law",
+            },
             "cap": 59,
         }
     ],

@@ -43,7 +43,9 @@ def _int(raw, name: str, low: int, high: int) -> int:
     if value is None:
         raise ValidationFailed(
             _("Some fields need correcting."),
-            field_errors={name: _("must be a whole number from %(low)s to %(high)s", low=low, high=high)},
+            field_errors={
+                name: _("must be a whole number from %(low)s to %(high)s", low=low, high=high)
+            },
         )
     return value
 
@@ -54,7 +56,8 @@ def _ids(values: list[str]) -> list[int]:
         value = validation.parse_id(raw)
         if value is None:
             raise ValidationFailed(
-                _("Some fields need correcting."), field_errors={"branches": _("must be chosen from the list")}
+                _("Some fields need correcting."),
+                field_errors={"branches": _("must be chosen from the list")},
             )
         out.append(value)
     return out
@@ -309,7 +312,9 @@ def save_scheme():
             ),
             exc.status,
         )
-    flash(_("Version %(v)s of the %(year)s scheme is saved.", v=row.version, year=row.year), "success")
+    flash(
+        _("Version %(v)s of the %(year)s scheme is saved.", v=row.version, year=row.year), "success"
+    )
     return redirect(url_for(".scheme_page", scheme_id=row.id))
 
 
@@ -335,7 +340,9 @@ def scheme_page(scheme_id: int):
 
 @cli.command("import-scheme")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--year", type=click.IntRange(validation.MIN_YEAR, validation.MAX_YEAR), required=True)
+@click.option(
+    "--year", type=click.IntRange(validation.MIN_YEAR, validation.MAX_YEAR), required=True
+)
 def import_scheme(path: Path, year: int) -> None:
     """Save the YAML scheme in PATH as the next version of YEAR's scheme (audited)."""
     try:

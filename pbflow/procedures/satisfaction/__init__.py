@@ -9,7 +9,6 @@ from flask_babel import lazy_gettext as _l
 from pbflow.procedures import NavEntry, Procedure
 from pbflow.procedures.satisfaction import services, views
 
-
 procedure = Procedure(
     name="satisfaction",
     blueprint=views.bp,

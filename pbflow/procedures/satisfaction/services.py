@@ -63,7 +63,10 @@ WINDOW_MINUTES = 60
 RATINGS = (1, 2, 3, 4, 5)
 
 DEFAULT_CRITERIA = [
-    {"key": "organization", "label": {"zh": "支部组织生活", "en": "The branch's organizational life"}},
+    {
+        "key": "organization",
+        "label": {"zh": "支部组织生活", "en": "The branch's organizational life"},
+    },
     {"key": "service", "label": {"zh": "联系服务群众", "en": "Serving the people"}},
     {"key": "conduct", "label": {"zh": "党员作风形象", "en": "Members' conduct"}},
 ]
@@ -161,7 +164,9 @@ def create(
         raise _bad("min_count", _("must be from 1 to 100"))
     if closes_on < clock.today():
         raise _bad("closes_on", _("must not lie in the past"))
-    below = [n.id for n in index.values() if n.kind == "branch" and committee_id in n.ancestor_ids()]
+    below = [
+        n.id for n in index.values() if n.kind == "branch" and committee_id in n.ancestor_ids()
+    ]
     chosen = sorted(set(branch_ids)) if branch_ids else sorted(below)
     if not chosen or any(b not in below for b in chosen):
         raise _bad("branches", _("Choose branches under this committee."))
@@ -271,8 +276,10 @@ def _take(client: str) -> None:
     if count > limit:
         again = clock.to_local(start + step)
         raise RateLimited(
-            _("Too many codes were tried from your network. Please try again after %(time)s.",
-              time=f"{again:%H:%M}")
+            _(
+                "Too many codes were tried from your network. Please try again after %(time)s.",
+                time=f"{again:%H:%M}",
+            )
         )
 
 
@@ -372,7 +379,9 @@ class BranchRates:
         )
 
 
-def _rates(survey: SatisfactionSurvey, branch_ids: Iterable[int] | None = None) -> dict[int, BranchRates]:
+def _rates(
+    survey: SatisfactionSurvey, branch_ids: Iterable[int] | None = None
+) -> dict[int, BranchRates]:
     stmt = select(SurveyAnswer.org_id, SurveyAnswer.ratings).where(
         SurveyAnswer.survey_id == survey.id
     )
@@ -406,11 +415,23 @@ def get(viewer: User, survey_id: int) -> SurveyView:
     if survey is None or not actors.can_read_org(viewer, survey.org_id):
         raise NotFound(_("No such survey."))
     drawn = sorted(
-        {b for (b,) in db.session.execute(select(SurveyCode.org_id).where(SurveyCode.survey_id == survey.id))}
-        | {b for (b,) in db.session.execute(select(SurveyAnswer.org_id).where(SurveyAnswer.survey_id == survey.id))}
+        {
+            b
+            for (b,) in db.session.execute(
+                select(SurveyCode.org_id).where(SurveyCode.survey_id == survey.id)
+            )
+        }
+        | {
+            b
+            for (b,) in db.session.execute(
+                select(SurveyAnswer.org_id).where(SurveyAnswer.survey_id == survey.id)
+            )
+        }
     )
     left: dict[int, int] = {}
-    for (b,) in db.session.execute(select(SurveyCode.org_id).where(SurveyCode.survey_id == survey.id)):
+    for (b,) in db.session.execute(
+        select(SurveyCode.org_id).where(SurveyCode.survey_id == survey.id)
+    ):
         left[b] = left.get(b, 0) + 1
     rates = _rates(survey, drawn)
     return SurveyView(survey, [rates[b] for b in drawn], left)

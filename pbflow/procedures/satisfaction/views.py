@@ -48,22 +48,36 @@ def answer():
             try:
                 slip = services.open_slip(code, client)
             except DomainError as again:
-                return _private(render_template("satisfaction/code.html", message=again.message), again.status)
+                return _private(
+                    render_template("satisfaction/code.html", message=again.message), again.status
+                )
             page = render_template(
-                "satisfaction/questions.html", slip=slip, code=code, org_name=_org_name,
-                message=exc.message, errors=exc.field_errors, chosen=ratings,
+                "satisfaction/questions.html",
+                slip=slip,
+                code=code,
+                org_name=_org_name,
+                message=exc.message,
+                errors=exc.field_errors,
+                chosen=ratings,
             )
             return _private(page, exc.status)
         except DomainError as exc:
-            return _private(render_template("satisfaction/code.html", message=exc.message), exc.status)
+            return _private(
+                render_template("satisfaction/code.html", message=exc.message), exc.status
+            )
         return _private(render_template("satisfaction/thanks.html"))
     try:
         slip = services.open_slip(code, client)
     except DomainError as exc:
         return _private(render_template("satisfaction/code.html", message=exc.message), exc.status)
     page = render_template(
-        "satisfaction/questions.html", slip=slip, code=code, org_name=_org_name,
-        message=None, errors={}, chosen={},
+        "satisfaction/questions.html",
+        slip=slip,
+        code=code,
+        org_name=_org_name,
+        message=None,
+        errors={},
+        chosen={},
     )
     return _private(page)
 
@@ -74,7 +88,9 @@ def manage():
     committees = sorted(
         oid
         for oid, role in actors.roles_of(current_user.id)
-        if role == "committee" and actors.org_index().get(oid) and actors.org_index()[oid].kind == "committee"
+        if role == "committee"
+        and actors.org_index().get(oid)
+        and actors.org_index()[oid].kind == "committee"
     )
     return render_template(
         "satisfaction/manage.html",
@@ -92,7 +108,9 @@ def _int(name: str, low: int, high: int) -> int:
     if value is None:
         raise ValidationFailed(
             _("Some fields need correcting."),
-            field_errors={name: _("must be a whole number from %(low)s to %(high)s", low=low, high=high)},
+            field_errors={
+                name: _("must be a whole number from %(low)s to %(high)s", low=low, high=high)
+            },
         )
     return value
 
@@ -106,10 +124,13 @@ def create():
             closes = parse_date(str(request.form.get("closes_on") or "")[:20])
         except (TypeError, ValueError):
             raise ValidationFailed(
-                _("Some fields need correcting."), field_errors={"closes_on": _("must be a date like 2026-03-01")}
+                _("Some fields need correcting."),
+                field_errors={"closes_on": _("must be a date like 2026-03-01")},
             ) from None
         if not validation.year_ok(closes):
-            raise ValidationFailed(_("Some fields need correcting."), field_errors={"closes_on": _("out of range")})
+            raise ValidationFailed(
+                _("Some fields need correcting."), field_errors={"closes_on": _("out of range")}
+            )
         made = services.create(
             current_user,
             committee,
