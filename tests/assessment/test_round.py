@@ -303,3 +303,20 @@ def test_schemes_are_checked(known):
     with pytest.raises(NotAllowed):
         schemes.save(known["secretary"], 2026, schemes.DEFAULT)
     assert schemes.parse_text(schemes.dump(schemes.DEFAULT)) == schemes.check(schemes.DEFAULT)
+
+
+def test_a_scheme_is_imported_from_yaml(app, world, runner, tmp_path):
+    path = tmp_path / "scheme.yaml"
+    path.write_text(schemes.dump(schemes.DEFAULT), encoding="utf-8")
+    result = runner.invoke(
+        args=["pbflow", "assessment", "import-scheme", str(path), "--year", "2027"]
+    )
+    assert result.exit_code == 0, result.output
+    assert schemes.current(2027).version == 1
+    path.write_text("groups: []\n", encoding="utf-8")
+    result = runner.invoke(
+        args=["pbflow", "assessment", "import-scheme", str(path), "--year", "2027"]
+    )
+    assert result.exit_code == 1 and "at least one group" in result.output
+    assert schemes.current(2027).version == 1
+    assert "assessment_scheme_saved" in audit_actions()
