@@ -25,6 +25,12 @@ bp = Blueprint("assessment", __name__, url_prefix="/assessment")
 cli = AppGroup("assessment", help="Branch assessment: schemes.")
 
 
+@bp.app_template_filter("score")
+def score_filter(value) -> str:
+    """A score without trailing zeros (30, 26.25), or a dash."""
+    return "—" if value is None else f"{float(value):.2f}".rstrip("0").rstrip(".")
+
+
 def _locale() -> str:
     return str(get_locale() or "zh")
 
