@@ -72,6 +72,9 @@ def test_round_pages(client, auth, world, published):
     _get(client, auth, "secretary", f"/assessment/branches/{b2}", 404)
     assert client.get(f"/assessment/branches/{b1}?format=csv").status_code == 200
     _get(client, auth, "secretary", f"/assessment/rounds/{rid + 999}", 404)
+    # The round's case page links to its results.
+    html = _get(client, auth, "committee_a", f"/cases/{rid}")
+    assert f"/assessment/rounds/{rid}" in html and "Appeals over, close" in html
 
 
 def test_forms_go_through_the_services(client, auth, world, published):
