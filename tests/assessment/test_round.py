@@ -320,3 +320,21 @@ def test_a_scheme_is_imported_from_yaml(app, world, runner, tmp_path):
     assert result.exit_code == 1 and "at least one group" in result.output
     assert schemes.current(2027).version == 1
     assert "assessment_scheme_saved" in audit_actions()
+
+
+def test_a_criterion_may_read_one_question_of_the_survey(known, clock):
+    a = known["committee_a"]
+    _survey(known, clock)
+    clock.set("2026-04-02T02:00:00")
+    body = schemes.check(schemes.DEFAULT)
+    (crit,) = [c for g in body["groups"] for c in g["criteria"] if c["key"] == "satisfaction"]
+    crit["question"] = "conduct"
+    schemes.save(a, 2026, body)
+    r = rounds.get(a, rounds.open_round(a, known.committee.id, 2026, 1).id)
+    b1 = r.result_of(known.orgs["b1"].id).scores["satisfaction"]
+    assert (b1["score"], b1["computed"]["done"], b1["computed"]["owed"]) == (7.5, 1, 2)
+    # Too few answers in b2: its overall satisfaction (no opinions rated: full marks).
+    assert r.result_of(known.orgs["b2"].id).scores["satisfaction"]["score"] == 15.0
+    crit["measure"] = "opinions_on_time"
+    with pytest.raises(ValidationFailed):
+        schemes.save(a, 2026, body)

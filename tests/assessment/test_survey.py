@@ -129,7 +129,7 @@ def test_rates_are_hidden_below_the_minimum_count(world, made, clock):
     assert not rates[b2].shown and rates[b2].rate("service") is None
     q1 = periods.Period(date(2026, 1, 1), date(2026, 3, 31), "quarter")
     assert survey.survey_satisfaction(world.committee.id, [b1, b2], q1) == {
-        b1: (8, 9, made.survey.id)
+        b1: (8, 9, made.survey.id, {"organization": (3, 3), "service": (2, 3), "conduct": (3, 3)})
     }
     with pytest.raises(NotFound):
         survey.get(world["other_secretary"], made.survey.id)

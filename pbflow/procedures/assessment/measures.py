@@ -224,12 +224,24 @@ def _notices(u: dict[int, list[int]], period: Period) -> dict[int, Measured]:
     return out
 
 
+def survey_question(branch_id: int, question: str, survey_rates: Any) -> Measured | None:
+    """The survey's rate of one question for a branch (a criterion with ``question``), or
+    None when the period's survey has too few answers for the branch (the criterion then
+    reads the branch's overall satisfaction)."""
+    survey = (survey_rates or {}).get(branch_id)
+    if survey is None:
+        return None
+    sat, n = survey[3].get(question, (0, 0))
+    link = Link("survey", "satisfaction.show", {"survey_id": survey[2]})
+    return Measured("satisfaction", sat, n, True, "survey", [link])
+
+
 def compute(
     wanted: Iterable[str], branch_ids: list[int], period: Period, survey_rates: Any = None
 ) -> dict[int, dict[str, Measured]]:
     """Every wanted measure of every branch over the period: {branch: {measure: Measured}}.
-    ``survey_rates``: {branch: (satisfied, rated)} from the period's survey, where it has
-    enough answers for the branch (the survey module decides)."""
+    ``survey_rates``: {branch: (satisfied, rated, survey id, per question)} from the period's
+    survey, where it has enough answers for the branch (the survey module decides)."""
     wanted = set(wanted)
     u = units(branch_ids)
     result: dict[int, dict[str, Measured]] = {b: {} for b in branch_ids}
@@ -263,7 +275,7 @@ def compute(
             if "satisfaction" in wanted:
                 survey = (survey_rates or {}).get(b)
                 if survey is not None:
-                    sat, n, survey_id = survey
+                    sat, n, survey_id = survey[:3]
                     result[b]["satisfaction"] = Measured(
                         "satisfaction",
                         sat,

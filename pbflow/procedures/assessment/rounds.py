@@ -108,6 +108,8 @@ def _fill(
             if not c["measure"]:
                 continue
             m = found[r.org_id][c["measure"]]
+            if c.get("question"):
+                m = measures.survey_question(r.org_id, c["question"], survey_rates) or m
             scores[c["key"]] = {
                 "score": computed_score(c["max"], m),
                 "computed": m.stored(),

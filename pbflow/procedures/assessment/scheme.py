@@ -13,6 +13,8 @@ A scheme (the body of an ``AssessmentScheme``, as YAML or JSON)::
         criteria:
           - {key: three_meetings, max: 30, measure: three_meetings, label: {...}}
           - {key: party_building, max: 10, label: {...}}      # no measure: assessors score it
+          # One question of the satisfaction survey (falls back to the overall rate):
+          # - {key: service, max: 5, measure: satisfaction, question: service, label: {...}}
     vetoes:
       - {key: serious_violation, cap: 59, label: {...}}
 
@@ -143,14 +145,28 @@ def check(raw: Any) -> dict[str, Any]:
                         known=", ".join(MEASURES),
                     )
                 )
-            criteria_out.append(
-                {
-                    "key": ckey,
-                    "label": _label(crit.get("label"), cwhere, problems),
-                    "max": most,
-                    "measure": measure,
-                }
-            )
+            question = crit.get("question")
+            if question is not None and (
+                measure != "satisfaction"
+                or not isinstance(question, str)
+                or not _KEY.match(question)
+            ):
+                problems.append(
+                    _(
+                        "Criterion %(where)s: a survey question (a key of small letters) goes "
+                        "only with the measure satisfaction.",
+                        where=cwhere,
+                    )
+                )
+            entry = {
+                "key": ckey,
+                "label": _label(crit.get("label"), cwhere, problems),
+                "max": most,
+                "measure": measure,
+            }
+            if question is not None:
+                entry["question"] = question
+            criteria_out.append(entry)
         groups_out.append(
             {
                 "key": gkey,

@@ -450,10 +450,10 @@ def surveys_of(viewer: User) -> list[SatisfactionSurvey]:
 
 def survey_satisfaction(
     committee_id: int, branch_ids: list[int], period: Period
-) -> dict[int, tuple[int, int, int]]:
+) -> dict[int, tuple[int, int, int, dict[str, tuple[int, int]]]]:
     """The figure the assessment reads: for each branch with enough answers in the latest
-    survey of the period by the committee, (rated 4-5, all ratings, survey id). No rights
-    are checked: the caller has."""
+    survey of the period by the committee, (rated 4-5, all ratings, survey id, and per
+    question (rated 4-5, ratings)). No rights are checked: the caller has."""
     quarter = (period.start.month - 1) // 3 + 1 if period.kind == "quarter" else None
     survey = db.session.execute(
         select(SatisfactionSurvey)
@@ -473,5 +473,5 @@ def survey_satisfaction(
     for b, br in _rates(survey, branch_ids).items():
         if br.shown:
             sat, n = br.overall
-            out[b] = (sat, n, survey.id)
+            out[b] = (sat, n, survey.id, dict(br.per_criterion))
     return out
