@@ -155,3 +155,15 @@ def test_only_the_committee_runs_surveys(world, clock):
         survey.create(
             world["committee_a"], world.committee.id, **dict(args, closes_on=date(2026, 1, 1))
         )
+
+
+def test_tick_forgets_the_windows_that_are_over(world, made, clock, runner):
+    from pbflow.models import RateWindow
+
+    clock.set("2026-03-25T02:00:00")
+    survey.open_slip(made.codes[world.branch.id][0], "c1")
+    assert db.session.query(RateWindow).count() == 1
+    clock.set("2026-03-25T04:00:00")
+    result = runner.invoke(args=["pbflow", "tick"])
+    assert "satisfaction surveys: forgot" in result.output
+    assert db.session.query(RateWindow).count() == 0

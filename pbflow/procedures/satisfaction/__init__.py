@@ -7,11 +7,24 @@ The branch assessment reads the rates through ``figure("survey_satisfaction")``.
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
+from pbflow.extensions import db
 from pbflow.procedures.satisfaction import services, views
+
+
+def _tick(now):
+    """Forget the rate-limit windows that are over: their keys must not outlive them."""
+    try:
+        forgotten = services.forget_past_windows(now)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return f"satisfaction surveys: forgot {forgotten} past rate-limit windows", []
 
 procedure = Procedure(
     name="satisfaction",
     blueprint=views.bp,
+    tick=_tick,
     nav=(NavEntry("satisfaction.answer", _l("Survey"), public=True),),
     figures={"survey_satisfaction": services.survey_satisfaction},
 )

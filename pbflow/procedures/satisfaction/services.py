@@ -246,14 +246,27 @@ def _insert(model: type) -> Any:
     return dialect.insert(model)
 
 
+def _window(now: datetime) -> tuple[datetime, timedelta]:
+    """The current rate-limit window: the opinion box's (the same table and the same length,
+    ``PBFLOW_OPINION_WINDOW_MINUTES``), so that either may delete the other's past windows."""
+    minutes = int(current_app.config.get("PBFLOW_OPINION_WINDOW_MINUTES", WINDOW_MINUTES))
+    epoch, step = datetime(2000, 1, 1), timedelta(minutes=minutes)
+    return epoch + ((now - epoch) // step) * step, step
+
+
+def forget_past_windows(now: datetime | None = None) -> int:
+    """Delete the keys and counters of windows that are over (``pbflow tick``)."""
+    start, _step = _window(now or clock.now())
+    db.session.execute(delete(RateCounter).where(RateCounter.window_start < start))
+    gone = db.session.execute(delete(RateWindow).where(RateWindow.window_start < start))
+    return gone.rowcount or 0
+
+
 def _take(client: str) -> None:
     """Count one try of a code from ``client`` in the current window (the opinion box's
     tables, under a window key that is deleted when the window ends), or refuse it."""
-    now = clock.now()
-    epoch, step = datetime(2000, 1, 1), timedelta(minutes=WINDOW_MINUTES)
-    start = epoch + ((now - epoch) // step) * step
-    db.session.execute(delete(RateCounter).where(RateCounter.window_start < start))
-    db.session.execute(delete(RateWindow).where(RateWindow.window_start < start))
+    start, step = _window(clock.now())
+    forget_past_windows()
     db.session.execute(
         _insert(RateWindow)
         .values(window_start=start, key=secrets.token_hex(32))
