@@ -6,8 +6,8 @@ The branch assessment reads the rates through ``figure("survey_satisfaction")``.
 
 from flask_babel import lazy_gettext as _l
 
-from pbflow.procedures import NavEntry, Procedure
 from pbflow.extensions import db
+from pbflow.procedures import NavEntry, Procedure
 from pbflow.procedures.satisfaction import services, views
 
 
@@ -20,6 +20,7 @@ def _tick(now):
         db.session.rollback()
         raise
     return f"satisfaction surveys: forgot {forgotten} past rate-limit windows", []
+
 
 procedure = Procedure(
     name="satisfaction",
