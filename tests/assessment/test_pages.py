@@ -13,7 +13,7 @@ from pbflow.procedures.assessment import rounds
 from pbflow.procedures.assessment import scheme as schemes
 from pbflow.procedures.satisfaction import services as survey
 from tests.assessment.helpers import fire
-from tests.conftest import csrf_token
+from tests.conftest import audit_actions, csrf_token
 
 
 @pytest.fixture
@@ -59,6 +59,9 @@ def test_round_pages(client, auth, world, published):
     html = _get(client, auth, "committee_a", f"/assessment/rounds/{rid}/branches/{b1}")
     assert "/meetings/?" in html  # the records behind a computed figure
     assert "Record the decision" in html
+    sheet = client.get(f"/assessment/rounds/{rid}/branches/{b1}/sheet.pdf")
+    assert sheet.status_code == 200 and sheet.data.startswith(b"%PDF")
+    assert "document_printed" in audit_actions(rid)
     csv = client.get(f"/assessment/rounds/{rid}?format=csv")
     assert csv.status_code == 200 and "Mining team 1 branch" in csv.get_data(as_text=True)
     assert client.get(f"/assessment/rounds/{rid}?format=xlsx").status_code == 200
@@ -66,6 +69,7 @@ def test_round_pages(client, auth, world, published):
     html = _get(client, auth, "secretary", f"/assessment/rounds/{rid}")
     assert "Mining team 1 branch" in html and "Electrical team branch" not in html
     _get(client, auth, "secretary", f"/assessment/rounds/{rid}/branches/{b2}", 404)
+    _get(client, auth, "secretary", f"/assessment/rounds/{rid}/branches/{b2}/sheet.pdf", 404)
     html = _get(client, auth, "secretary", f"/assessment/rounds/{rid}/branches/{b1}")
     assert "Lodge the appeal" in html
     _get(client, auth, "secretary", f"/assessment/branches/{b1}")

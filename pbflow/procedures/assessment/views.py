@@ -15,8 +15,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from pbflow import clock, validation
+from pbflow.documents import printing
 from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
-from pbflow.procedures.assessment import access, pages, rounds
+from pbflow.procedures.assessment import access, documents, pages, rounds
 from pbflow.procedures.assessment import scheme as schemes
 from pbflow.procedures.assessment.measures import MEASURES
 from pbflow.services import exports
@@ -152,6 +153,17 @@ def result_page(round_id: int, org_id: int):
         award_kinds=rounds.AWARD_KINDS,
         awards=[a for a in rounds.awards_of([org_id]) if a.round_id == round_id],
     )
+
+
+@bp.get("/rounds/<int:round_id>/branches/<int:org_id>/sheet.pdf")
+@login_required
+def result_pdf(round_id: int, org_id: int):
+    """The printable result sheet as PDF (audited)."""
+    try:
+        data, name = documents.result_pdf(current_user, round_id, org_id, printing.locale())
+    except DomainError as exc:
+        return _refusal(exc)
+    return printing.pdf_response(data, name)
 
 
 def _back(round_id: int, org_id: int):
