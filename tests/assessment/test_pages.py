@@ -181,3 +181,19 @@ def test_survey_pages(client, auth, world, clock):
     _get(client, auth, "other_secretary", "/survey/manage/1", 404)
     assert survey.recheck(1)
     assert date(2026, 3, 31) == survey.get(world["committee_a"], 1).survey.closes_on
+
+
+def test_a_branch_sees_no_manual_score_before_publication(client, auth, world, clock):
+    clock.set("2026-04-02T02:00:00")
+    a = world["committee_a"]
+    schemes.save(a, 2026, schemes.DEFAULT)
+    rid = rounds.open_round(a, world.committee.id, 2026, 1).id
+    fire(rid, "start_scoring", a)
+    rounds.score(a, rid, world.branch.id, "party_building", 3, "材料不全")
+    url = f"/assessment/rounds/{rid}/branches/{world.branch.id}"
+    assert "材料不全" in _get(client, auth, "committee_a", url)
+    html = _get(client, auth, "secretary", url)
+    assert "材料不全" not in html and "Shown once the results are published." in html
+    csv = client.get(f"/assessment/rounds/{rid}?format=csv").get_data(as_text=True)
+    assert ",3," not in csv and ",3.0," not in csv
+    _get(client, auth, "secretary", f"{url}/sheet.pdf", 404)

@@ -75,6 +75,8 @@ def test_a_full_round(known, clock):
         rounds.open_round(a, known.committee.id, 2026, 1, [known.committee.id])
     case = rounds.open_round(a, known.committee.id, 2026, 1)
     rid = case.id
+    with pytest.raises(ValidationFailed):  # one round per period
+        rounds.open_round(a, known.committee.id, 2026, 1)
     assert case.state == "self_assessment"
     r = rounds.get(a, rid)
     assert [x.org_id for x in r.results] == sorted([b1, b2, b3])

@@ -156,8 +156,13 @@ def ranking_table(viewer: User, r: rounds.Round, locale: str) -> exports.Table:
             yield [
                 rank if show else None,
                 org_name(x.org_id, locale),
-                *[((x.scores or {}).get(c["key"]) or {}).get("score") for c in crit],
-                ", ".join(v["key"] for v in x.vetoes or []),
+                *[
+                    ((x.scores or {}).get(c["key"]) or {}).get("score")
+                    if show or c["measure"]
+                    else None
+                    for c in crit
+                ],
+                ", ".join(v["key"] for v in x.vetoes or []) if show else None,
                 x.total if show else None,
                 x.passed if show else None,
                 x.stars if show else None,

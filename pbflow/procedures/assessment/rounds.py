@@ -143,6 +143,12 @@ def open_round(
     period = period_of(year, quarter)
     if period.end >= clock.today():
         raise _bad("quarter", _("The period is not over yet."))
+    if any(
+        (c.data or {}).get("year") == year and int((c.data or {}).get("quarter") or 0) == quarter
+        for c in rounds_of(committee_id)
+        if c.state != "cancelled"
+    ):
+        raise _bad("quarter", _("A round for that period is already open or done."))
     below = [
         n.id for n in index.values() if n.kind == "branch" and committee_id in n.ancestor_ids()
     ]
@@ -517,7 +523,9 @@ def record_award(actor: User, award: AwardInput) -> AssessmentAward:
     if award.kind not in AWARD_KINDS:
         raise _bad("kind", _("is not one of the choices"))
     text = _text(award.text, "text", required=True)
-    decision = _text(award.decision, "decision", required=True)[:500]
+    decision = _text(award.decision, "decision", required=True)
+    if len(decision) > 500:
+        raise _bad("decision", _("at most %(n)s characters", n=500))
     if award.round_id is not None:
         r = _load(award.round_id)
         if r.result_of(award.org_id) is None or r.case.state not in PUBLISHED:
