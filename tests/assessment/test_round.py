@@ -18,10 +18,11 @@ from pbflow.engine.errors import (
     ValidationFailed,
 )
 from pbflow.extensions import db
-from pbflow.models import AssessmentAward, ProcessInstance
+from pbflow.models import AssessmentAward, Notification, ProcessInstance
 from pbflow.procedures.assessment import rounds
 from pbflow.procedures.assessment import scheme as schemes
 from pbflow.procedures.satisfaction import services as survey
+from pbflow.services import notifications
 from tests.assessment import helpers
 from tests.assessment.helpers import fire
 from tests.conftest import audit_actions
@@ -193,6 +194,11 @@ def test_a_full_round(known, clock):
     assert case.data["appeal_until"] == "2026-04-12"
     with pytest.raises(GuardRefused):  # the time for appeals runs on
         fire(rid, "close", a)
+    # The branches were told: the round opened, their result published.
+    inbox = {n.kind: n for n in db.session.query(Notification).filter_by(user_id=secretary.id)}
+    assert inbox["assessment_opened"].params["round_id"] == rid
+    assert inbox["assessment_published"].params["total"] == 80.25
+    assert "80.25 points, 3 stars" in notifications.text(inbox["assessment_published"], "en")
 
     # --- one appeal per branch, within the time limit, decided and audited
     clock.set("2026-04-05T02:00:00")

@@ -13,7 +13,7 @@ Rankings, scorecards, figures, exports and printable result sheets are in ``view
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.assessment import access, demo, rules, views
+from pbflow.procedures.assessment import access, demo, notices, rules, views
 
 procedure = Procedure(
     name="assessment",
@@ -26,4 +26,5 @@ procedure = Procedure(
     nav=(NavEntry("assessment.index", _l("Assessment"), visible="may_see_assessment"),),
     case_panels=("assessment/_case_round.html",),
     template_globals={"may_see_assessment": access.may_see_assessment},
+    notices=notices.NOTICES,
 )

@@ -32,7 +32,7 @@ from pbflow.models import (
 )
 from pbflow.models.assessment import AWARD_KINDS
 from pbflow.procedures import figure
-from pbflow.procedures.assessment import access, measures
+from pbflow.procedures.assessment import access, measures, notices
 from pbflow.procedures.assessment import scheme as schemes
 from pbflow.services.periods import Period, bounds
 
@@ -189,6 +189,8 @@ def open_round(
                 },
             },
         )
+        for r in results:
+            notices.opened(case.id, r.org_id, period.label)
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -11,6 +11,7 @@ from pbflow.engine.context import Block, Context
 from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
 from pbflow.models import AssessmentResult, AssessmentScheme, ProcessInstance
+from pbflow.procedures.assessment import notices
 from pbflow.procedures.assessment.rounds import (
     APPEAL,
     ROUND,
@@ -63,6 +64,13 @@ def assessment_published(ctx: Context) -> None:
     days = int(_scheme(ctx).get("appeal_days") or 10)
     ctx.data["published_on"] = ctx.today.isoformat()
     ctx.data["appeal_until"] = (ctx.today + timedelta(days=days)).isoformat()
+    results = db.session.execute(
+        select(AssessmentResult).where(AssessmentResult.round_id == ctx.case.id)
+    ).scalars()
+    for r in results:
+        notices.published(
+            ctx.case.id, r.org_id, ctx.case.title, r.total, r.stars, ctx.data["appeal_until"]
+        )
 
 
 def _open_appeals(round_id: int) -> int:
