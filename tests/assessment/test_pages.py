@@ -197,3 +197,49 @@ def test_a_branch_sees_no_manual_score_before_publication(client, auth, world, c
     csv = client.get(f"/assessment/rounds/{rid}?format=csv").get_data(as_text=True)
     assert ",3," not in csv and ",3.0," not in csv
     _get(client, auth, "secretary", f"{url}/sheet.pdf", 404)
+
+
+def test_bad_input_is_answered_readably(client, auth, world, published):
+    rid, b1 = published, world.branch.id
+    html = _get(client, auth, "committee_a", "/assessment/")
+    token = csrf_token(html)
+    for form in (
+        {"committee": str(world.committee.id), "year": "abc", "quarter": "1"},
+        {"committee": "99999999999999999999", "year": "2026", "quarter": "1"},
+        {"committee": str(world.committee.id), "year": "2026", "quarter": "9"},
+        {"committee": str(world.committee.id), "year": "2026", "quarter": "1", "branches": "x"},
+    ):
+        answer = client.post("/assessment/rounds", data={"csrf_token": token, **form})
+        assert answer.status_code == 422, form
+    assert client.get("/assessment/rounds/99999999999999999999").status_code == 404
+    url = f"/assessment/rounds/{rid}/branches/{b1}"
+    award = client.post(
+        f"{url}/award",
+        data={"csrf_token": token, "kind": "bonus", "text": "x", "decision": "y"},
+    )
+    assert award.status_code == 422
+    long = client.post(
+        f"{url}/award",
+        data={"csrf_token": token, "kind": "criticism", "text": "x", "decision": "y" * 501},
+    )
+    assert long.status_code == 422 and "at most 500" in long.get_data(as_text=True)
+    nul = client.post(
+        f"{url}/award",
+        data={"csrf_token": token, "kind": "criticism", "text": "x\x00", "decision": "y"},
+    )
+    assert nul.status_code in (400, 422)
+    html = _get(client, auth, "committee_a", "/survey/manage")
+    bad = client.post(
+        "/survey/manage",
+        data={
+            "csrf_token": csrf_token(html),
+            "committee": str(world.committee.id),
+            "title": "t",
+            "year": "2026",
+            "quarter": "1",
+            "sample_size": "0",
+            "min_count": "1",
+            "closes_on": "2026-13-45",
+        },
+    )
+    assert bad.status_code == 422
