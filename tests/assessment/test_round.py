@@ -292,6 +292,35 @@ def test_a_round_keeps_the_scheme_it_started_with(known, clock):
     fire(rid, "submit_for_review", a)
     fire(rid, "review_to_vote", known["organizer"])  # the old scheme says: vote
     assert db.session.get(ProcessInstance, rid).state == "committee_vote"
+    # The vote fails: back to the assessors.
+    assert votes.cast_ballot(rid, a, "against") is None
+    assert votes.cast_ballot(rid, known["committee_b"], "against") == "failed"
+    assert db.session.get(ProcessInstance, rid).state == "scoring"
+    with pytest.raises(ValidationFailed):  # a reason is required
+        fire(rid, "cancel", a)
+    fire(rid, "cancel", a, comment="方案调整，重新组织")
+    assert db.session.get(ProcessInstance, rid).state == "cancelled"
+    # A cancelled round frees its period: a new one opens under the current scheme.
+    again = rounds.get(a, rounds.open_round(a, known.committee.id, 2026, 1).id)
+    assert again.scheme.id == second.id
+
+
+def test_without_a_vote_the_committee_approves(known, clock):
+    a, organizer = known["committee_a"], known["organizer"]
+    clock.set("2026-04-02T02:00:00")
+    schemes.save(a, 2026, dict(schemes.DEFAULT, committee_vote=False))
+    rid = rounds.open_round(a, known.committee.id, 2026, 1).id
+    fire(rid, "start_scoring", a)
+    for org in known.orgs.values():
+        rounds.score(a, rid, org.id, "party_building", 5, "一般")
+    fire(rid, "submit_for_review", a)
+    with pytest.raises(GuardRefused):
+        fire(rid, "review_to_vote", organizer)
+    fire(rid, "send_back", organizer, comment="补充评分依据")
+    fire(rid, "submit_for_review", a)
+    fire(rid, "review_passed", organizer)
+    fire(rid, "approve", known["committee_b"])
+    assert db.session.get(ProcessInstance, rid).state == "approved"
 
 
 def test_schemes_are_checked(known):
