@@ -90,6 +90,41 @@ def lines(r: rounds.Round, result: AssessmentResult) -> list[Line]:
 
 
 @dataclass
+class Sheet:
+    """A branch's result sheet as its reader sees it, with what the reader may do on it."""
+
+    r: rounds.Round
+    result: AssessmentResult
+    lines: list[Line]
+    name: str
+    state: str
+    show_totals: bool
+    speaks: bool  # the branch's secretary or deputy: self-assessment, appeal
+    assessor: bool  # a member of the round's committee: scores, vetoes, awards
+    appeals: list[ProcessInstance]
+    awards: list[Any]
+
+
+def sheet(viewer: User, round_id: int, org_id: int, locale: str) -> Sheet:
+    r = rounds.get(viewer, round_id)
+    result = r.result_of(org_id)
+    if result is None:
+        raise NotFound(_("That branch is not assessed in this round."))
+    return Sheet(
+        r,
+        result,
+        lines(r, result),
+        org_name(org_id, locale),
+        state_label(r.case, locale),
+        may_see_totals(viewer, r),
+        access.speaks_for(viewer, org_id),
+        access.is_assessor(viewer, r.case.org_id),
+        [a for a in rounds.appeals_of(round_id) if a.org_id == org_id],
+        [a for a in rounds.awards_of([org_id]) if a.round_id == round_id],
+    )
+
+
+@dataclass
 class ScorecardRow:
     case: ProcessInstance
     result: AssessmentResult

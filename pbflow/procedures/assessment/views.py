@@ -131,27 +131,21 @@ def round_page(round_id: int):
 @login_required
 def result_page(round_id: int, org_id: int):
     try:
-        r = rounds.get(current_user, round_id)
+        sheet = pages.sheet(current_user, round_id, org_id, _locale())
     except DomainError as exc:
         return _refusal(exc)
-    result = r.result_of(org_id)
-    if result is None:
-        abort(404)
-    locale = _locale()
-    appeals = [a for a in rounds.appeals_of(round_id) if a.org_id == org_id]
     return render_template(
         "assessment/result.html",
-        r=r,
-        result=result,
-        lines=pages.lines(r, result),
-        state=pages.state_label(r.case, locale),
-        show_totals=pages.may_see_totals(current_user, r),
-        name=pages.org_name(org_id, locale),
-        speaks=access.speaks_for(current_user, org_id),
-        assessor=access.is_assessor(current_user, r.case.org_id),
-        appeals=appeals,
-        award_kinds=rounds.AWARD_KINDS,
-        awards=[a for a in rounds.awards_of([org_id]) if a.round_id == round_id],
+        r=sheet.r,
+        result=sheet.result,
+        lines=sheet.lines,
+        state=sheet.state,
+        show_totals=sheet.show_totals,
+        name=sheet.name,
+        speaks=sheet.speaks,
+        assessor=sheet.assessor,
+        appeals=sheet.appeals,
+        awards=sheet.awards,
     )
 
 
