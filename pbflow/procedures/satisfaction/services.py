@@ -450,6 +450,16 @@ def get(viewer: User, survey_id: int) -> SurveyView:
     return SurveyView(survey, [rates[b] for b in drawn], left)
 
 
+def committees_of(viewer: User) -> list[int]:
+    """The party committees where the viewer may run surveys (a committee member)."""
+    index = actors.org_index()
+    return sorted(
+        oid
+        for oid, role in actors.roles_of(viewer.id)
+        if role == "committee" and oid in index and index[oid].kind == "committee"
+    )
+
+
 def surveys_of(viewer: User) -> list[SatisfactionSurvey]:
     readable = actors.readable_org_ids(viewer)
     return [

@@ -85,17 +85,10 @@ def answer():
 @bp.get("/manage")
 @login_required
 def manage():
-    committees = sorted(
-        oid
-        for oid, role in actors.roles_of(current_user.id)
-        if role == "committee"
-        and actors.org_index().get(oid)
-        and actors.org_index()[oid].kind == "committee"
-    )
     return render_template(
         "satisfaction/manage.html",
         surveys=services.surveys_of(current_user),
-        committees=committees,
+        committees=services.committees_of(current_user),
         org_name=_org_name,
         year=clock.today().year,
         errors={},
