@@ -53,7 +53,8 @@ def _get(client, auth, user, url, status=200):
 def test_round_pages(client, auth, world, published):
     rid, b1, b2 = published, world.branch.id, world.other_branch.id
     html = _get(client, auth, "committee_a", "/assessment/")
-    assert f"/assessment/rounds/{rid}" in html
+    assert f"/assessment/rounds/{rid}" in html and "Latest ranking" in html
+    assert f"/assessment/rounds/{rid}/branches/{b2}" in html
     html = _get(client, auth, "committee_a", f"/assessment/rounds/{rid}")
     assert "Mining team 1 branch" in html and "Electrical team branch" in html
     html = _get(client, auth, "committee_a", f"/assessment/rounds/{rid}/branches/{b1}")

@@ -51,6 +51,17 @@ def round_list(viewer: User, locale: str) -> list[RoundRow]:
     return [RoundRow(c, state_label(c, locale), counts.get(c.id, 0)) for c in found]
 
 
+def latest_published(viewer: User) -> list[rounds.Round]:
+    """The latest published round of each committee the viewer reads (or whose branches
+    they read), as the viewer may see it: the first page's rankings."""
+    seen, found = set(), []
+    for case in rounds.readable_rounds(viewer):
+        if case.state in rounds.PUBLISHED and case.org_id not in seen:
+            seen.add(case.org_id)
+            found.append(rounds.get(viewer, case.id))
+    return found
+
+
 def committees(viewer: User) -> list[int]:
     return access.committees_of(viewer)
 

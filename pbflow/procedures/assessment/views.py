@@ -83,6 +83,7 @@ def index():
     return render_template(
         "assessment/index.html",
         rounds=pages.round_list(current_user, locale),
+        latest=pages.latest_published(current_user),
         committees=committees,
         branches={c: pages.branches_below(c) for c in committees},
         org_name=lambda oid: pages.org_name(oid, locale),
