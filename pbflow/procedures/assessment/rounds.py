@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, runtime
@@ -233,6 +233,14 @@ def _load(round_id: int, *, lock: bool = False) -> Round:
     if case is None or case.workflow_id != ROUND:
         raise NotFound(_("No such assessment round."))
     if lock:
+        # Changes to a round's results wait for each other: PostgreSQL locks the round's
+        # row; SQLite ignores FOR UPDATE, so a no-op write takes its write lock first (as the
+        # vote machinery does), and the results are read after it.
+        if db.session.get_bind().dialect.name == "sqlite":
+            table = ProcessInstance.__table__
+            db.session.execute(
+                update(table).where(table.c.id == round_id).values(version=table.c.version)
+            )
         runtime.load_case(round_id, for_update=True)
         db.session.refresh(case)
     data = case.data or {}
@@ -242,6 +250,7 @@ def _load(round_id: int, *, lock: bool = False) -> Round:
             select(AssessmentResult)
             .where(AssessmentResult.round_id == round_id)
             .order_by(AssessmentResult.org_id)
+            .execution_options(populate_existing=lock)
         ).scalars()
     )
     return Round(case, scheme, period_of(int(data["year"]), int(data.get("quarter") or 0)), results)
