@@ -98,6 +98,8 @@ def test_workflow_files_of_procedures_left_out_are_refused_naming_them(app, runn
         "opinion.yaml": ("opinion", "opinion_box"),
         "member_development.yaml": ("member_development", "member_development"),
         "supervision_notice.yaml": ("supervision_notice", "supervision"),
+        "assessment_round.yaml": ("assessment_round", "assessment"),
+        "assessment_appeal.yaml": ("assessment_appeal", "assessment"),
     }
     assert set(refused) == set(owner)
     for name, (workflow, procedure) in owner.items():

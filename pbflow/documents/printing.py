@@ -34,6 +34,7 @@ KINDS = (
     "minutes_volume",
     "case_summary",
     "case_archive",
+    "assessment_result",
 )
 
 

@@ -1,5 +1,13 @@
 """Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
 
+from pbflow.models.assessment import (
+    AssessmentAward,
+    AssessmentResult,
+    AssessmentScheme,
+    SatisfactionSurvey,
+    SurveyAnswer,
+    SurveyCode,
+)
 from pbflow.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from pbflow.models.calendar import CalendarDay, CalendarYear
 from pbflow.models.meetings import (
@@ -28,6 +36,12 @@ from pbflow.models.security import SecurityEvent, SecurityHead
 from pbflow.models.supervision import SupervisionNotice
 
 __all__ = [
+    "AssessmentAward",
+    "AssessmentResult",
+    "AssessmentScheme",
+    "SatisfactionSurvey",
+    "SurveyAnswer",
+    "SurveyCode",
     "Attachment",
     "AuditCheckpoint",
     "AuditEvent",

@@ -38,6 +38,8 @@ SHIPPED = (
     "opinion_box",
     "member_development",
     "supervision",
+    "satisfaction",
+    "assessment",
 )
 
 

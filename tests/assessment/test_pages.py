@@ -1,0 +1,246 @@
+"""The assessment and survey pages: what each reader sees, the forms going through the same
+services, exports, and refusals (out of scope, wrong role, bad input)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from pbflow.engine import votes
+from pbflow.procedures.assessment import rounds
+from pbflow.procedures.assessment import scheme as schemes
+from pbflow.procedures.satisfaction import services as survey
+from tests.assessment.helpers import fire
+from tests.conftest import audit_actions, csrf_token
+
+
+@pytest.fixture
+def published(world, clock):
+    """A Q1 2026 round over b1 and b2, scored, voted and published on 2 April."""
+    clock.set("2026-04-02T02:00:00")
+    a = world["committee_a"]
+    world.users["organizer"] = __import__("tests.conftest", fromlist=["make_user"]).make_user(
+        "organizer", [(world.committee, "organizer")]
+    )
+    schemes.save(a, 2026, schemes.DEFAULT)
+    rid = rounds.open_round(a, world.committee.id, 2026, 1).id
+    fire(rid, "start_scoring", a)
+    for org, n in ((world.branch, 8), (world.other_branch, 6)):
+        rounds.score(a, rid, org.id, "party_building", n, "评定")
+    fire(rid, "submit_for_review", a)
+    fire(rid, "review_to_vote", world["organizer"])
+    votes.cast_ballot(rid, a, "for")
+    votes.cast_ballot(rid, world["committee_b"], "for")
+    fire(rid, "publish", a)
+    return rid
+
+
+def _login(client, auth, user):
+    if "Log out" in client.get("/").get_data(as_text=True):
+        auth.logout()
+    auth.login(user)
+
+
+def _get(client, auth, user, url, status=200):
+    _login(client, auth, user)
+    page = client.get(url)
+    assert page.status_code == status, (url, page.status_code)
+    return page.get_data(as_text=True)
+
+
+def test_round_pages(client, auth, world, published):
+    rid, b1, b2 = published, world.branch.id, world.other_branch.id
+    html = _get(client, auth, "committee_a", "/assessment/")
+    assert f"/assessment/rounds/{rid}" in html and "Latest ranking" in html
+    assert f"/assessment/rounds/{rid}/branches/{b2}" in html
+    html = _get(client, auth, "committee_a", f"/assessment/rounds/{rid}")
+    assert "Mining team 1 branch" in html and "Electrical team branch" in html
+    html = _get(client, auth, "committee_a", f"/assessment/rounds/{rid}/branches/{b1}")
+    assert "/meetings/?" in html  # the records behind a computed figure
+    assert "Record the decision" in html
+    sheet = client.get(f"/assessment/rounds/{rid}/branches/{b1}/sheet.pdf")
+    assert sheet.status_code == 200 and sheet.data.startswith(b"%PDF")
+    assert "document_printed" in audit_actions(rid)
+    csv = client.get(f"/assessment/rounds/{rid}?format=csv")
+    assert csv.status_code == 200 and "Mining team 1 branch" in csv.get_data(as_text=True)
+    assert client.get(f"/assessment/rounds/{rid}?format=xlsx").status_code == 200
+    # A branch sees its own result, not the other's.
+    html = _get(client, auth, "secretary", f"/assessment/rounds/{rid}")
+    assert "Mining team 1 branch" in html and "Electrical team branch" not in html
+    _get(client, auth, "secretary", f"/assessment/rounds/{rid}/branches/{b2}", 404)
+    _get(client, auth, "secretary", f"/assessment/rounds/{rid}/branches/{b2}/sheet.pdf", 404)
+    html = _get(client, auth, "secretary", f"/assessment/rounds/{rid}/branches/{b1}")
+    assert "Lodge the appeal" in html
+    _get(client, auth, "secretary", f"/assessment/branches/{b1}")
+    _get(client, auth, "secretary", f"/assessment/branches/{b2}", 404)
+    assert client.get(f"/assessment/branches/{b1}?format=csv").status_code == 200
+    _get(client, auth, "secretary", f"/assessment/rounds/{rid + 999}", 404)
+    # The round's case page links to its results.
+    html = _get(client, auth, "committee_a", f"/cases/{rid}")
+    assert f"/assessment/rounds/{rid}" in html and "Appeals over, close" in html
+
+
+def test_forms_go_through_the_services(client, auth, world, published):
+    rid, b1 = published, world.branch.id
+    _login(client, auth, "secretary")
+    url = f"/assessment/rounds/{rid}/branches/{b1}"
+    token = csrf_token(client.get(url).get_data(as_text=True))
+    refused = client.post(
+        f"{url}/award",
+        data={"csrf_token": token, "kind": "commendation", "text": "自夸", "decision": "无"},
+    )
+    assert refused.status_code == 403
+    ok = client.post(
+        f"{url}/appeal", data={"csrf_token": token, "reason": "有异议", "criterion": "opinions"}
+    )
+    assert ok.status_code == 302 and "/cases/" in ok.headers["Location"]
+    again = client.post(f"{url}/appeal", data={"csrf_token": token, "reason": "再次"})
+    assert again.status_code == 409 or again.status_code == 422 or again.status_code == 400
+    # Scoring is over: refused with the state.
+    late = client.post(
+        f"{url}/score",
+        data={
+            "csrf_token": token,
+            "criterion": "party_building",
+            "score": "10",
+            "justification": "x",
+        },
+    )
+    assert late.status_code in (403, 409)
+
+
+def test_scheme_pages(client, auth, world):
+    html = _get(client, auth, "committee_a", "/assessment/schemes")
+    token = csrf_token(html)
+    text = schemes.dump(schemes.DEFAULT)
+    bad = client.post(
+        "/assessment/schemes",
+        data={"csrf_token": token, "year": "2026", "scheme": text.replace("max: 30", "max: 31")},
+    )
+    assert bad.status_code == 422 and "add up to 101" in bad.get_data(as_text=True)
+    ok = client.post(
+        "/assessment/schemes", data={"csrf_token": token, "year": "2026", "scheme": text}
+    )
+    assert ok.status_code == 302
+    html = client.get(ok.headers["Location"]).get_data(as_text=True)
+    assert "Three meetings and one lesson held" in html
+    _get(client, auth, "secretary", "/assessment/schemes")
+    token = csrf_token(client.get("/assessment/schemes").get_data(as_text=True))
+    refused = client.post(
+        "/assessment/schemes", data={"csrf_token": token, "year": "2026", "scheme": text}
+    )
+    assert refused.status_code == 403
+    _get(client, auth, "member", "/assessment/", 403)
+
+
+def test_survey_pages(client, auth, world, clock):
+    clock.set("2026-03-20T02:00:00")
+    html = _get(client, auth, "committee_a", "/survey/manage")
+    token = csrf_token(html)
+    made = client.post(
+        "/survey/manage",
+        data={
+            "csrf_token": token,
+            "committee": str(world.committee.id),
+            "title": "测评",
+            "year": "2026",
+            "quarter": "1",
+            "sample_size": "3",
+            "min_count": "1",
+            "closes_on": "2026-03-31",
+        },
+    )
+    assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+    codes = re.findall(
+        r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", made.get_data(as_text=True)
+    )
+    assert len(codes) == 3 + 1
+    if "Log out" in client.get("/").get_data(as_text=True):
+        auth.logout()
+    token = csrf_token(client.get("/survey/").get_data(as_text=True))
+    page = client.post("/survey/", data={"csrf_token": token, "code": codes[0]})
+    assert page.status_code == 200 and "rating_organization" in page.get_data(as_text=True)
+    done = client.post(
+        "/survey/",
+        data={
+            "csrf_token": token,
+            "code": codes[0],
+            "answer": "1",
+            "rating_organization": "5",
+            "rating_service": "4",
+            "rating_conduct": "3",
+        },
+    )
+    assert done.status_code == 200 and "Thank you" in done.get_data(as_text=True)
+    used = client.post("/survey/", data={"csrf_token": token, "code": codes[0]})
+    assert used.status_code == 404
+    html = _get(client, auth, "committee_a", "/survey/manage/1")
+    assert "Check the draw again" in html
+    assert client.get("/survey/manage/1/recheck").headers["Location"].endswith("recheck=ok")
+    _get(client, auth, "other_secretary", "/survey/manage/1", 404)
+    assert survey.recheck(1)
+    assert date(2026, 3, 31) == survey.get(world["committee_a"], 1).survey.closes_on
+
+
+def test_a_branch_sees_no_manual_score_before_publication(client, auth, world, clock):
+    clock.set("2026-04-02T02:00:00")
+    a = world["committee_a"]
+    schemes.save(a, 2026, schemes.DEFAULT)
+    rid = rounds.open_round(a, world.committee.id, 2026, 1).id
+    fire(rid, "start_scoring", a)
+    rounds.score(a, rid, world.branch.id, "party_building", 3, "材料不全")
+    url = f"/assessment/rounds/{rid}/branches/{world.branch.id}"
+    assert "材料不全" in _get(client, auth, "committee_a", url)
+    html = _get(client, auth, "secretary", url)
+    assert "材料不全" not in html and "Shown once the results are published." in html
+    csv = client.get(f"/assessment/rounds/{rid}?format=csv").get_data(as_text=True)
+    assert ",3," not in csv and ",3.0," not in csv
+    _get(client, auth, "secretary", f"{url}/sheet.pdf", 404)
+
+
+def test_bad_input_is_answered_readably(client, auth, world, published):
+    rid, b1 = published, world.branch.id
+    html = _get(client, auth, "committee_a", "/assessment/")
+    token = csrf_token(html)
+    for form in (
+        {"committee": str(world.committee.id), "year": "abc", "quarter": "1"},
+        {"committee": "99999999999999999999", "year": "2026", "quarter": "1"},
+        {"committee": str(world.committee.id), "year": "2026", "quarter": "9"},
+        {"committee": str(world.committee.id), "year": "2026", "quarter": "1", "branches": "x"},
+    ):
+        answer = client.post("/assessment/rounds", data={"csrf_token": token, **form})
+        assert answer.status_code == 422, form
+    assert client.get("/assessment/rounds/99999999999999999999").status_code == 404
+    url = f"/assessment/rounds/{rid}/branches/{b1}"
+    award = client.post(
+        f"{url}/award",
+        data={"csrf_token": token, "kind": "bonus", "text": "x", "decision": "y"},
+    )
+    assert award.status_code == 422
+    long = client.post(
+        f"{url}/award",
+        data={"csrf_token": token, "kind": "criticism", "text": "x", "decision": "y" * 501},
+    )
+    assert long.status_code == 422 and "at most 500" in long.get_data(as_text=True)
+    nul = client.post(
+        f"{url}/award",
+        data={"csrf_token": token, "kind": "criticism", "text": "x\x00", "decision": "y"},
+    )
+    assert nul.status_code in (400, 422)
+    html = _get(client, auth, "committee_a", "/survey/manage")
+    bad = client.post(
+        "/survey/manage",
+        data={
+            "csrf_token": csrf_token(html),
+            "committee": str(world.committee.id),
+            "title": "t",
+            "year": "2026",
+            "quarter": "1",
+            "sample_size": "0",
+            "min_count": "1",
+            "closes_on": "2026-13-45",
+        },
+    )
+    assert bad.status_code == 422
