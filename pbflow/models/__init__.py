@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
 
+from pbflow.models.api_token import ApiToken
 from pbflow.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from pbflow.models.calendar import CalendarDay, CalendarYear
 from pbflow.models.meetings import (
@@ -28,6 +29,7 @@ from pbflow.models.security import SecurityEvent, SecurityHead
 from pbflow.models.supervision import SupervisionNotice
 
 __all__ = [
+    "ApiToken",
     "Attachment",
     "AuditCheckpoint",
     "AuditEvent",
