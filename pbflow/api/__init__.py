@@ -12,8 +12,8 @@ from flask import Flask
 
 def register_api(app: Flask) -> None:
     from pbflow import audit
-    from pbflow.api import core, pages
     from pbflow.api import cases as _cases  # noqa: F401 - registers the operations
+    from pbflow.api import core, pages
     from pbflow.api import directory as _directory  # noqa: F401
     from pbflow.api import inbox as _inbox  # noqa: F401
     from pbflow.api import records as _records  # noqa: F401

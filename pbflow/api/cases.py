@@ -29,12 +29,6 @@ from pbflow.services.attachments import Upload
 TAGS = ("cases",)
 
 
-class _Upload(Upload):
-    def __init__(self, filename: str, data: bytes):
-        self.filename = filename
-        self.stream = io.BytesIO(data)
-
-
 def uploads(files: dict[str, s.FileIn]) -> dict[str, Upload]:
     """Files sent as base64 in JSON, as the services' uploads."""
     out: dict[str, Upload] = {}
@@ -47,7 +41,7 @@ def uploads(files: dict[str, s.FileIn]) -> dict[str, Upload]:
                 _("Some fields need correcting."),
                 field_errors={f"files.{name}": _("is not valid base64")},
             ) from None
-        out[name] = _Upload(f.filename, data)
+        out[name] = Upload(filename=f.filename, stream=io.BytesIO(data))
     return out
 
 
@@ -157,7 +151,8 @@ def startable():
         "items": [
             {
                 "workflow": o.definition.id,
-                "label": o.definition.title.get(loc) if hasattr(o.definition.title, "get")
+                "label": o.definition.title.get(loc)
+                if hasattr(o.definition.title, "get")
                 else str(o.definition.title),
                 "org_ids": [n.id for n in o.orgs],
             }
@@ -268,9 +263,7 @@ def take_step(case_id: int, json: s.StepIn):
     return {"id": outcome.case_id, "state": outcome.state, "version": outcome.version}
 
 
-@operation(
-    "POST", "/cases/<int:case_id>/ballot", "act", ok=s.BallotOut, tags=TAGS, json=s.BallotIn
-)
+@operation("POST", "/cases/<int:case_id>/ballot", "act", ok=s.BallotOut, tags=TAGS, json=s.BallotIn)
 def ballot(case_id: int, json: s.BallotIn):
     """Cast (or change) the caller's ballot in a vote."""
     choice = cases.cast_ballot(user(), case_id, json.choice)
@@ -289,9 +282,7 @@ def resolution(case_id: int, json: s.ResolutionIn):
     """Record a meeting's resolution (the counts and the minutes as a file)."""
     form = json.model_dump(exclude={"minutes", "version"})
     minutes = uploads({"minutes": json.minutes}).get("minutes") if json.minutes else None
-    result = cases.record_resolution(
-        user(), case_id, form, minutes, expected_version=json.version
-    )
+    result = cases.record_resolution(user(), case_id, form, minutes, expected_version=json.version)
     return {"id": case_id, "result": str(result)}
 
 
@@ -341,9 +332,7 @@ def add_attachment(case_id: int, json: s.FileIn):
     return attachment_out(att, {u.id: u.display_name}), 201
 
 
-@operation(
-    "GET", "/attachments/<int:attachment_id>", "read", ok=None, tags=TAGS, binary=True
-)
+@operation("GET", "/attachments/<int:attachment_id>", "read", ok=None, tags=TAGS, binary=True)
 def download(attachment_id: int):
     """A file's bytes (audited, as on the pages)."""
     d = attachments.open_download(user(), attachment_id)
@@ -353,4 +342,3 @@ def download(attachment_id: int):
         as_attachment=True,
         download_name=d.attachment.filename,
     )
-

@@ -137,20 +137,23 @@ def scope(needed: str) -> Callable:
 
 # --- the rate limit -----------------------------------------------------------------------
 
-_windows: dict[int, tuple[int, int]] = {}
+_windows: dict[str, tuple[int, int]] = {}
 _lock = threading.Lock()
 
 
-def _take_from_rate(token_id: int) -> tuple[int, int, int]:
+def _take_from_rate(token_key: str) -> tuple[int, int, int]:
     """(limit, remaining, seconds to the next window) after counting this request."""
     limit = int(current_app.config.get("PBFLOW_API_RATE_PER_MINUTE", DEFAULT_RATE))
     window = int(time.time() // 60)
     with _lock:
-        start, count = _windows.get(token_id, (window, 0))
+        start, count = _windows.get(token_key, (window, 0))
         if start != window:
             start, count = window, 0
         count += 1
-        _windows[token_id] = (start, count)
+        _windows[token_key] = (start, count)
+        if len(_windows) > 10_000:  # forget windows of tokens gone quiet
+            for key in [k for k, (w, _c) in _windows.items() if w != window]:
+                del _windows[key]
     return limit, limit - count, 60 - int(time.time() % 60)
 
 
@@ -175,7 +178,7 @@ def authenticate():
         if kind.lower() != "bearer":
             raise Problem(401, _("The access token is missing or not valid."))
         token = api_tokens.authenticate(secret.strip())
-        limit, remaining, reset = _take_from_rate(token.id)
+        limit, remaining, reset = _take_from_rate(token.secret_hash)
         g.api_rate = (limit, max(remaining, 0), reset)
         if remaining < 0:
             raise Problem(
@@ -186,8 +189,11 @@ def authenticate():
         if needed != PUBLIC and not api_tokens.scope_covers(token.scope, needed):
             raise Problem(
                 403,
-                _("This token's scope (%(held)s) does not allow this (%(needed)s needed).",
-                  held=token.scope, needed=needed),
+                _(
+                    "This token's scope (%(held)s) does not allow this (%(needed)s needed).",
+                    held=token.scope,
+                    needed=needed,
+                ),
             )
         return None
     if current_user.is_authenticated:

@@ -122,7 +122,9 @@ def import_people(json: s.ImportIn):
         data = base64.b64decode(json.csv_base64, validate=True)
     except (binascii.Error, ValueError):
         raise Problem(
-            422, _("Some fields need correcting."), field_errors={"csv_base64": _("is not valid base64")}
+            422,
+            _("Some fields need correcting."),
+            field_errors={"csv_base64": _("is not valid base64")},
         ) from None
     try:
         if json.dry_run:
@@ -172,9 +174,7 @@ def list_tokens():
     return {"items": [token_out(t) for t in api_tokens.list_tokens(user())]}
 
 
-@operation(
-    "POST", "/tokens", "admin", ok=s.TokenMade, status=201, tags=("tokens",), json=s.TokenIn
-)
+@operation("POST", "/tokens", "admin", ok=s.TokenMade, status=201, tags=("tokens",), json=s.TokenIn)
 def create_token(json: s.TokenIn):
     """Make a token; its secret is in this answer only."""
     owner = user()
@@ -183,7 +183,9 @@ def create_token(json: s.TokenIn):
             owner = accounts.get_user(json.owner)
         except Exception:
             raise Problem(
-                422, _("Some fields need correcting."), field_errors={"owner": _("No such account.")}
+                422,
+                _("Some fields need correcting."),
+                field_errors={"owner": _("No such account.")},
             ) from None
     made = api_tokens.create_token(
         user(), owner, json.name, scope=json.scope, days=json.days, kind=json.kind

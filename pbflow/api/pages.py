@@ -4,7 +4,6 @@ token pages under My account."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from pbflow import validation
@@ -63,8 +62,7 @@ def token_create():
             owner,
             form.get("name", ""),
             scope=form.get("scope", "read"),
-            days=validation.parse_int(form.get("days", ""), low=1, high=api_tokens.MAX_DAYS)
-            or -1,
+            days=validation.parse_int(form.get("days", ""), low=1, high=api_tokens.MAX_DAYS) or -1,
             kind=kind,
         )
     except DomainError as exc:
@@ -78,5 +76,3 @@ def token_create():
 def token_revoke(token_id: int):
     api_tokens.revoke_token(current_user, token_id)
     return redirect(url_for("api_pages.tokens"))
-
-

@@ -130,9 +130,19 @@ def supervision(query: PeriodQuery):
         raise Problem(403, _("You may not see or do this."))
     period = periods.parse(query.model_dump(exclude_none=True, exclude={"org"}))
     board = dashboard(user(), query.org, period, locale=locale())
-    return {k: plain(getattr(board, k)) for k in (
-        "period", "compliance", "work", "pipeline", "opinions", "rectification",
-        "membership", "notices")}
+    return {
+        k: plain(getattr(board, k))
+        for k in (
+            "period",
+            "compliance",
+            "work",
+            "pipeline",
+            "opinions",
+            "rectification",
+            "membership",
+            "notices",
+        )
+    }
 
 
 # --- the opinion box (public) -----------------------------------------------------------------
@@ -146,11 +156,9 @@ def submit_opinion(json: s.OpinionIn):
     `code` is the only way to follow it (keep it)."""
     from pbflow.procedures.opinion_box import services as opinions
 
-    values = {k: v for k, v in json.values.items()}
+    values = dict(json.values)
     values.setdefault(opinions.HONEYPOT, "")
-    slip = opinions.submit(
-        json.org_code, values, user=user(), client=request.remote_addr or ""
-    )
+    slip = opinions.submit(json.org_code, values, user=user(), client=request.remote_addr or "")
     return {
         "code": slip.code,
         "org_name": slip.org_name,
@@ -218,8 +226,10 @@ def audit_events(query: s.AuditQuery):
     }
     f = audit_search.parse_filters(args)
     if f.errors:
-        fields = {{"from": "date_from", "to": "date_to", "before": "cursor"}.get(k, k): v
-                  for k, v in f.errors.items()}
+        fields = {
+            {"from": "date_from", "to": "date_to", "before": "cursor"}.get(k, k): v
+            for k, v in f.errors.items()
+        }
         raise Problem(422, _("Some filters need correcting."), field_errors=fields)
     rows, more = audit_search.search_events(user(), f, per_page=query.limit)
     return {

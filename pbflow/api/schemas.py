@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -25,7 +25,9 @@ class ApiToken(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(10), default="personal")
     scope: Mapped[str] = mapped_column(String(10), default="read")

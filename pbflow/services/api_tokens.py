@@ -94,17 +94,19 @@ def create_token(
         raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
     if actor is not None:
         own = actor.id == owner.id
-        if kind == "service" or not own:
-            if not (_is_admin_somewhere(actor) and accounts.may_manage_user(actor, owner)):
-                raise NotAllowed(
-                    _("Only the account's owner or an administrator over it may make its tokens.")
-                    if kind != "service"
-                    else _("Only an administrator may make a service token.")
-                )
+        admin = _is_admin_somewhere(actor) and accounts.may_manage_user(actor, owner)
+        if (kind == "service" or not own) and not admin:
+            raise NotAllowed(
+                _("Only the account's owner or an administrator over it may make its tokens.")
+                if kind != "service"
+                else _("Only an administrator may make a service token.")
+            )
         if scope == "admin" and not _is_admin_somewhere(owner):
             raise ValidationFailed(
                 _("Some fields need correcting."),
-                field_errors={"scope": _("Only an administrator's token may have the admin scope.")},
+                field_errors={
+                    "scope": _("Only an administrator's token may have the admin scope.")
+                },
             )
     prefix = secrets.token_hex(4)
     secret = f"{PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
