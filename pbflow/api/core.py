@@ -383,6 +383,9 @@ def document() -> dict[str, Any]:
                     f"\n\nToken scope needed: `{needs}`."
                 )
                 op["x-token-scope"] = needs
+            for param in op.get("parameters", ()):
+                if param.get("in") == "path" and param.get("schema", {}).get("type") == "integer":
+                    param["schema"] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
             for code, answer in op.get("responses", {}).items():
                 content = answer.get("content", {})
                 if code.startswith(("4", "5")) and "application/json" in content:

@@ -20,7 +20,9 @@ def document(client) -> dict[str, Any]:
 
 
 def token(world, username: str, scope: str = "read", **kw) -> str:
-    return api_tokens.create_token(None, world[username], f"{username}-{scope}", scope=scope, **kw).secret
+    return api_tokens.create_token(
+        None, world[username], f"{username}-{scope}", scope=scope, **kw
+    ).secret
 
 
 def _operation(doc: dict[str, Any], method: str, path: str) -> dict[str, Any]:
