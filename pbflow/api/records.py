@@ -32,6 +32,8 @@ def plain(value: Any, depth: int = 0) -> Any:
     of the database are named by their id."""
     if depth > 12:
         return None
+    if hasattr(value, "zh") and hasattr(value, "en"):  # a two-language label
+        return getattr(value, locale(), None) or value.zh
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: plain(getattr(value, f.name), depth + 1)
@@ -42,14 +44,14 @@ def plain(value: Any, depth: int = 0) -> Any:
         return iso(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, dict) and value and set(value) <= {"zh", "en"}:  # a label
+        return value.get(locale()) or next(iter(value.values()))
     if isinstance(value, dict):
         return {str(plain(k, depth + 1)): plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [plain(v, depth + 1) for v in value]
     if isinstance(value, bool | int | float | str) or value is None:
         return value
-    if hasattr(value, "get") and hasattr(value, "zh"):  # a two-language label
-        return value.get(locale())
     if hasattr(value, "__table__") and hasattr(value, "id"):
         return {"id": value.id}
     return str(value)
