@@ -336,9 +336,11 @@ def add_attachment(case_id: int, json: s.FileIn):
 def download(attachment_id: int):
     """A file's bytes (audited, as on the pages)."""
     d = attachments.open_download(user(), attachment_id)
-    return send_file(
+    response = send_file(
         d.path,
         mimetype=d.attachment.content_type,
         as_attachment=True,
         download_name=d.attachment.filename,
     )
+    response.direct_passthrough = False  # SpecTree reads the answer (files are size-limited)
+    return response

@@ -352,7 +352,7 @@ def operation(
 
     def decorate(view: Callable) -> Callable:
         validated = spec.validate(
-            resp=Response(**codes), tags=list(tags), skip_validation=False, **validate
+            resp=Response(**codes), tags=list(tags), skip_validation=binary, **validate
         )(view)
         setattr(validated, SCOPE_ATTR, needs)
         validated.api_binary = binary  # type: ignore[attr-defined]

@@ -204,3 +204,18 @@ def test_the_session_path_needs_the_csrf_header(world, auth, client):
     csrf = client.get("/api/csrf").get_json()["csrf_token"]
     done = client.post(url, json={"trigger": "submit"}, headers={"X-CSRFToken": csrf})
     assert done.status_code == 200 and done.get_json()["state"] == "secretary_review"
+
+
+def test_a_file_attached_over_the_api_downloads(world, client):
+    case = funding_case(world)
+    api = Api(client, token(world, "branch_member", "act"))
+    content = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    r, att = api.post(
+        f"/api/v1/cases/{case.id}/attachments",
+        json={"filename": "budget.pdf", "content_base64": base64.b64encode(content).decode()},
+    )
+    assert r.status_code == 201, att
+    r, _ = api.get(att["download"])
+    assert r.status_code == 200 and r.data == content
+    outsider = Api(client, token(world, "other_secretary"))
+    assert outsider.get(att["download"])[0].status_code == 404
