@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, get_type_hints
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_babel import gettext as _
@@ -319,7 +319,7 @@ def user() -> Any:
 
 # --- operations -----------------------------------------------------------------------------
 
-PROBLEM_CODES = (400, 401, 403, 404, 409, 422, 429)
+PROBLEM_CODES = (400, 401, 403, 404, 409, 415, 422, 429)
 OPERATIONS: list[tuple[str, str, str]] = []  # (method, OpenAPI path, scope)
 
 
@@ -351,6 +351,8 @@ def operation(
     OPERATIONS.append((method.lower(), _openapi_path(rule), needs))
 
     def decorate(view: Callable) -> Callable:
+        if "json" in validate:
+            view = _needs_json(view)
         validated = spec.validate(
             resp=Response(**codes), tags=list(tags), skip_validation=binary, **validate
         )(view)
@@ -360,6 +362,20 @@ def operation(
         return validated
 
     return decorate
+
+
+def _needs_json(view: Callable) -> Callable:
+    """SpecTree checks a body only when it comes as JSON: any other body is refused here."""
+    from functools import wraps
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("json") is None:
+            raise Problem(415, _("Send a JSON object (Content-Type: application/json)."))
+        return view(*args, **kwargs)
+
+    wrapper.__annotations__ = get_type_hints(view)  # resolved where the view was written
+    return wrapper
 
 
 def document() -> dict[str, Any]:

@@ -219,3 +219,11 @@ def test_a_file_attached_over_the_api_downloads(world, client):
     assert r.status_code == 200 and r.data == content
     outsider = Api(client, token(world, "other_secretary"))
     assert outsider.get(att["download"])[0].status_code == 404
+
+
+def test_a_body_that_is_not_json_is_refused(world, client):
+    api = Api(client, token(world, "branch_member", "act"))
+    r, problem = api.post("/api/v1/cases", data={"workflow": "activity_funding"})
+    assert r.status_code == 415 and "JSON" in problem["detail"]
+    r, problem = Api(client, None).post("/api/v1/opinions", data="x=1")
+    assert r.status_code in (415, 422) and problem["detail"]
