@@ -241,9 +241,17 @@ def _domain(exc: DomainError):
     from pbflow.extensions import db
 
     db.session.rollback()
+    from pbflow.engine.errors import ConcurrentChange
+
+    title = (
+        TITLES[exc.status]()
+        if isinstance(exc, ConcurrentChange) or exc.status in (401, 403, 404, 429)
+        else _("Not possible")
+    )
     return problem_response(
         exc.status,
         exc.message,
+        title,
         field_errors=exc.field_errors or None,
         available_from=exc.available_from.isoformat() if exc.available_from else None,
         details=exc.details or None,
