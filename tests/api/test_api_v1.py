@@ -84,9 +84,15 @@ def test_revoked_and_expired_tokens_are_refused(world, client, clock):
     made = api_tokens.create_token(None, world["secretary"], "ci", days=1)
     api = Api(client, made.secret)
     assert api.get("/api/v1/me")[1]["token"]["name"] == "ci"
-    clock.advance(days=2) if hasattr(clock, "advance") else None
+    clock.advance(days=2)
+    r, problem = api.get("/api/v1/me")
+    assert r.status_code == 401 and problem["detail"]
+    clock.advance(days=-2)
+    assert api.get("/api/v1/me")[0].status_code == 200
     api_tokens.revoke_token(world["secretary"], made.token.id)
     assert api.get("/api/v1/me")[0].status_code == 401
+    # Only a hash is stored.
+    assert made.secret not in (made.token.secret_hash, made.token.prefix)
 
 
 def test_problems_speak_the_asked_language(world, client):

@@ -5,6 +5,8 @@ near a minute."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from pbflow.extensions import db
+from pbflow.services import attachments, comments
 from tests.api.helpers import token
 from tests.pages_helpers import funding_case
 
@@ -42,7 +45,13 @@ def _operations() -> list[tuple[str, str]]:
 def test_the_api_holds_to_its_document(app, world, method, path):
     if db.engine.dialect.name != "sqlite":
         pytest.skip("fuzzed on SQLite; tests/api's other tests run on both databases")
-    funding_case(world)  # something to find
+    case = funding_case(world)  # something to find: a case with a comment and a file
+    comments.add_comment(world["branch_member"], case.id, "请审核")
+    attachments.attach_to_case(
+        world["branch_member"],
+        case.id,
+        attachments.Upload("budget.pdf", io.BytesIO(b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n")),
+    )
     admin = token(world, "admin", "admin")
     reader = token(world, "secretary", "read")
     operation = schemathesis.openapi.from_wsgi("/api/openapi.json", app)[path][method]
