@@ -84,7 +84,7 @@ def list_meetings(query: s.MeetingQuery):
                 "org": r.org_name,
                 "type": r.meeting.meeting_type,
                 "type_label": meetings.type_label(r.meeting.meeting_type),
-                "title": getattr(r.meeting, "title", None),
+                "topic": r.meeting.topic,
                 "held_on": r.meeting.held_on.isoformat() if r.meeting.held_on else None,
                 "present": r.present,
                 "expected": r.expected,
@@ -96,6 +96,80 @@ def list_meetings(query: s.MeetingQuery):
         if result.page < result.pages
         else None,
     }
+
+
+def _meeting_out(page: Any) -> dict[str, Any]:
+    from pbflow.procedures.three_meetings import services as meetings
+
+    m = page.meeting
+
+    def person(a: Any) -> dict[str, Any]:
+        return {"person_id": a.person_id, "name": page.names.get(a.person_id), "reason": a.reason}
+
+    return {
+        "id": m.id,
+        "org_id": m.org_id,
+        "type": m.meeting_type,
+        "type_label": meetings.type_label(m.meeting_type),
+        "topic": m.topic,
+        "held_on": m.held_on.isoformat(),
+        "place": m.place,
+        "chair_person_id": m.chair_person_id,
+        "recorder_person_id": m.recorder_person_id,
+        "agenda": m.agenda,
+        "minutes": m.minutes,
+        "resolutions": m.resolutions,
+        "version": m.version,
+        "present": [person(a) for a in page.present],
+        "absent": [person(a) for a in page.absent],
+        "files": [
+            {"id": f.id, "filename": f.filename, "download": f"/api/v1/attachments/{f.id}"}
+            for f in page.files
+        ],
+        "created_at": iso(m.created_at),
+        "updated_at": iso(m.updated_at),
+    }
+
+
+@operation("GET", "/meetings/<int:meeting_id>", "read", ok=s.MeetingDetail, tags=("meetings",))
+def get_meeting(meeting_id: int):
+    """One meeting: its record, who came and who did not (and why), its files."""
+    from pbflow.procedures.three_meetings import services as meetings
+
+    return _meeting_out(meetings.meeting_page(user(), meeting_id))
+
+
+@operation(
+    "POST",
+    "/meetings",
+    "act",
+    ok=s.MeetingDetail,
+    status=201,
+    tags=("meetings",),
+    json=s.MeetingIn,
+)
+def record_meeting(json: s.MeetingIn):
+    """Write down a meeting that was held (the organization's secretary or organizer), with
+    its attendance and files."""
+    from pbflow.api.cases import uploads
+    from pbflow.procedures.three_meetings import services as meetings
+
+    data = meetings.MeetingInput(
+        meeting_type=json.meeting_type,
+        held_on=json.held_on,
+        topic=json.topic,
+        place=json.place,
+        chair=str(json.chair or ""),
+        recorder=str(json.recorder or ""),
+        agenda=json.agenda,
+        minutes=json.minutes,
+        resolutions=json.resolutions,
+        present=[str(p) for p in json.present],
+        reasons={k: v for k, v in json.reasons.items() if v.strip()},
+    )
+    files = list(uploads({str(i): f for i, f in enumerate(json.files)}).values())
+    meeting = meetings.record_meeting(user(), json.org_id, data, files)
+    return _meeting_out(meetings.meeting_page(user(), meeting.id)), 201
 
 
 @operation("GET", "/compliance", "read", ok=s.Figures, tags=("meetings",), query=s.YearQuery)

@@ -321,8 +321,37 @@ class MeetingOut(Open):
     org_id: int
     type: str
     type_label: str
-    title: str | None
+    topic: str | None
     held_on: str | None
+
+
+class MeetingIn(Strict):
+    org_id: int = Field(ge=1, le=2**31 - 1)
+    meeting_type: str = Field(max_length=30)
+    held_on: str = Field(max_length=20, description="2026-03-01")
+    topic: str = Field(max_length=300)
+    place: str = Field(default="", max_length=200)
+    chair: int | None = Field(default=None, ge=1, le=2**31 - 1, description="a person id")
+    recorder: int | None = Field(default=None, ge=1, le=2**31 - 1, description="a person id")
+    agenda: str = Field(default="", max_length=20_000)
+    minutes: str = Field(default="", max_length=100_000)
+    resolutions: str = Field(default="", max_length=20_000)
+    present: list[int] = Field(default_factory=list, max_length=10_000)
+    reasons: dict[str, str] = Field(
+        default_factory=dict, description="person id -> why absent (for those not present)"
+    )
+    files: list[FileIn] = Field(default_factory=list, max_length=20)
+
+
+class MeetingDetail(Open):
+    id: int
+    org_id: int
+    type: str
+    topic: str
+    held_on: str
+    present: list[dict[str, Any]]
+    absent: list[dict[str, Any]]
+    files: list[dict[str, Any]]
 
 
 class MeetingList(Strict):

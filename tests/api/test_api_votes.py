@@ -69,3 +69,29 @@ def test_meetings_compliance_and_supervision_figures(world, client):
     assert member.get("/api/v1/supervision")[0].status_code == 403
     outsider = Api(client, token(world, "other_secretary"))
     assert outsider.get(f"/api/v1/compliance?org={world.branch.id}")[0].status_code == 404
+
+
+def test_a_meeting_recorded_and_read_over_the_api(world, client):
+    people = {u: world[u].person.id for u in ("secretary", "deputy", "member", "branch_member")}
+    api = Api(client, token(world, "secretary", "act"))
+    meeting = {
+        "org_id": world.branch.id,
+        "meeting_type": "general_meeting",
+        "held_on": "2026-02-27",
+        "topic": "学习党章",
+        "minutes": "会议学习了党章第一章。",
+        "chair": people["secretary"],
+        "recorder": people["deputy"],
+        "present": [people["secretary"], people["deputy"], people["member"]],
+        "reasons": {str(people["branch_member"]): "出差"},
+    }
+    r, body = api.post("/api/v1/meetings", json=meeting)
+    assert r.status_code == 201, body
+    assert body["topic"] == "学习党章" and body["absent"][0]["reason"] == "出差"
+    r, listed = api.get("/api/v1/meetings?year=2026")
+    assert [m["id"] for m in listed["items"]] == [body["id"]]
+    r, again = Api(client, token(world, "committee_a")).get(f"/api/v1/meetings/{body['id']}")
+    assert r.status_code == 200 and len(again["present"]) == 3
+    outsider = Api(client, token(world, "other_secretary", "act"))
+    assert outsider.get(f"/api/v1/meetings/{body['id']}")[0].status_code in (403, 404)
+    assert outsider.post("/api/v1/meetings", json=meeting)[0].status_code in (403, 404)
