@@ -34,7 +34,7 @@ from flask import current_app
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
-from pbflow import audit_keys, audit_state
+from pbflow import audit_keys, audit_state, security_log
 from pbflow.clock import now
 from pbflow.extensions import db
 from pbflow.models.audit import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
@@ -868,7 +868,14 @@ def checkpoint() -> Checkpoint | None:
         if not result.ok:
             raise CheckpointRefused(result.summary())
         previous = start.seq if start else 0
-        event = _event(CHECKPOINT_ACTION, payload={"chain": CHAIN, "previous": previous})
+        payload: dict[str, Any] = {"chain": CHAIN, "previous": previous}
+        # The security log is its own chain (so that logins never sit in one sequence with
+        # anonymous opinions); its head goes into the signed event, so a rewritten security log
+        # no longer matches what a signature vouches for.
+        security_seq, security_hash = security_log.head()
+        if security_seq:
+            payload[security_log.ANCHOR_KEY] = {"seq": security_seq, "hash": security_hash}
+        event = _event(CHECKPOINT_ACTION, payload=payload)
         _append([event])
         at = format_time(event["at"])
         message = audit_keys.checkpoint_message(CHAIN, event["seq"], event["hash"], at)

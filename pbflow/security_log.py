@@ -11,6 +11,11 @@ the database session; a ``before_commit`` hook appends the queue in the same tra
 change it describes; each event's hash is SHA-256 over the previous hash and a canonical
 encoding of the event; a single head row holds the last sequence number and hash; database
 triggers make the tables append-only on SQLite and PostgreSQL.
+
+Someone with the database could still rewrite the whole log and recompute every hash. Each
+signed checkpoint of the process chain therefore records the security log's head (see
+``pbflow.audit.checkpoint``): :func:`verify_database` checks the log against every head so
+recorded, and ``audit verify`` checks the signatures that vouch for them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ _PAYLOAD_ENCODER = json.JSONEncoder(
     ensure_ascii=False,
     default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v),
 )
+
+ANCHOR_KEY = "security"  # the key of the security head in a process-chain checkpoint's payload
 
 FIELDS = ("seq", "at", "user_id", "username", "action", "payload", "prev_hash", "hash")
 
@@ -195,18 +202,76 @@ class VerifyResult:
     head_hash: str = SECURITY_GENESIS_HASH
     broken_seq: int | None = None
     problem: str | None = None
+    anchored: int = 0  # events 1..anchored match a head recorded in a signed audit checkpoint
+    anchor_event: int = 0  # the process-chain event of that checkpoint
 
     def summary(self) -> str:
         if self.ok:
-            return (
+            text = (
                 f"OK: {self.count} security events, chain intact; "
                 f"head {self.head_seq} {self.head_hash}"
             )
+            if self.anchored:
+                text += (
+                    f"; events 1-{self.anchored} match the signed audit checkpoint at "
+                    f"audit event {self.anchor_event} (`audit verify` checks its signature)"
+                )
+            return text
         return f"BROKEN at security event {self.broken_seq}: {self.problem}"
 
 
 def _broken(result: VerifyResult, seq: int, problem: str) -> VerifyResult:
     return VerifyResult(False, result.count, result.head_seq, result.head_hash, seq, problem)
+
+
+def anchors() -> list[tuple[int, int, str]]:
+    """(process event, security seq, security hash) for each head that a checkpoint of the
+    process chain recorded, oldest first."""
+    from pbflow.models.audit import AuditCheckpoint, AuditEvent
+
+    rows = db.session.execute(
+        select(AuditEvent.seq, AuditEvent.payload)
+        .join(AuditCheckpoint, AuditCheckpoint.seq == AuditEvent.seq)
+        .where(AuditCheckpoint.chain == "audit")
+        .order_by(AuditEvent.seq)
+    ).all()
+    found = []
+    for audit_seq, payload in rows:
+        try:
+            mark = json.loads(payload).get(ANCHOR_KEY)
+        except (ValueError, AttributeError):
+            continue  # a damaged checkpoint event is `audit verify`'s to name
+        if (
+            isinstance(mark, dict)
+            and isinstance(mark.get("seq"), int)
+            and isinstance(mark.get("hash"), str)
+        ):
+            found.append((audit_seq, mark["seq"], mark["hash"]))
+    return found
+
+
+def _check_anchors(result: VerifyResult) -> VerifyResult:
+    for audit_seq, seq, digest in anchors():
+        if seq > result.head_seq:
+            return _broken(
+                result,
+                result.head_seq + 1,
+                f"the signed audit checkpoint at audit event {audit_seq} records security "
+                f"event {seq}, but the log ends at event {result.head_seq}: events removed",
+            )
+        stored = db.session.execute(
+            select(SecurityEvent.hash).where(SecurityEvent.seq == seq)
+        ).scalar()
+        if stored != digest:
+            return _broken(
+                result,
+                seq,
+                f"security event {seq} does not match the hash that the signed audit "
+                f"checkpoint at audit event {audit_seq} records: the log was rewritten up to here",
+            )
+        if seq >= result.anchored:
+            result.anchored, result.anchor_event = seq, audit_seq
+    return result
 
 
 def verify_rows(rows: Iterable[dict[str, Any]]) -> VerifyResult:
@@ -305,7 +370,7 @@ def verify_database() -> VerifyResult:
                 beyond,
                 f"event {beyond} lies beyond the head (event {head_seq}): appended outside pbflow",
             )
-    return result
+    return _check_anchors(result)
 
 
 def export(out: TextIO) -> int:

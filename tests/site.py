@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from werkzeug.routing import AnyConverter
 
 from pbflow.engine import runtime
 from pbflow.extensions import db
@@ -59,7 +60,11 @@ class Site:
         """One request in its own application context, as in production: the tests' shared
         context would carry ``g`` (the logged-in user, the CSRF token) from client to client."""
         with self.app.app_context():
-            return self.clients[role].open(path, method=method, **kw)
+            response = self.clients[role].open(path, method=method, **kw)
+            if response.is_streamed:  # run a streamed download to its end inside its context
+                response.get_data()
+                response.close()
+            return response
 
 
 def populate(world) -> dict[str, list[str]]:
@@ -130,6 +135,14 @@ def populate(world) -> dict[str, list[str]]:
     }
 
 
+def _pool(site: Site, rule: Any, argument: str) -> list[str]:
+    """Real values for a route's argument: an ``any(...)`` converter's own choices."""
+    converter = rule._converters.get(argument)
+    if isinstance(converter, AnyConverter):
+        return sorted(converter.items)
+    return site.pools.get(argument, ["1"])
+
+
 def pages(site: Site) -> list[tuple[str, str]]:
     """Every GET page (with real ids) as admin, the branch secretary and a visitor, and the
     form pages that need a query: their forms tell the fuzzer what each route takes."""
@@ -138,7 +151,7 @@ def pages(site: Site) -> list[tuple[str, str]]:
     for rule in site.app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static":
             continue
-        pools = [site.pools.get(a, ["1"]) for a in rule.arguments]
+        pools = [_pool(site, rule, a) for a in rule.arguments]
         for i in range(max([1, *(len(p) for p in pools)])):
             args = {a: p[i % len(p)] for a, p in zip(rule.arguments, pools, strict=True)}
             urls.append(adapter.build(rule.endpoint, args))

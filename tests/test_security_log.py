@@ -273,3 +273,54 @@ def test_process_audit_pages_link_to_the_security_log(world, auth, client):
     assert 'href="/audit/security/"' in html and "Security log" in html
     assert PASSWORD not in html
     assert audit.verify_database().ok
+
+
+def test_a_rewritten_log_no_longer_matches_the_signed_checkpoint(tamper, runner):
+    """An insider rewrites a failed login into a logout and recomputes every later hash and the
+    head: the chain alone verifies, but the head that a signed process-chain checkpoint
+    recorded does not match any more."""
+    assert audit.checkpoint() is not None
+    anchored_seq, anchored_hash = security_log.head()
+    result = security_log.verify_database()
+    assert result.ok and result.anchored == anchored_seq
+    assert f"events 1-{anchored_seq} match the signed audit checkpoint" in result.summary()
+
+    rows = list(security_log._db_rows())
+    prev = rows[2]["hash"]
+    for row in rows[3:]:
+        if row["seq"] == 4:
+            row["action"] = "logout"
+        row["prev_hash"] = prev
+        row["hash"] = prev = security_log.event_hash(prev, row)
+        tamper(
+            "UPDATE security_event SET action = :a, prev_hash = :p, hash = :h WHERE seq = :s",
+            a=row["action"],
+            p=row["prev_hash"],
+            h=row["hash"],
+            s=row["seq"],
+        )
+    tamper("UPDATE security_head SET hash = :h WHERE id = 1", h=prev)
+    assert prev != anchored_hash
+    assert security_log.verify_rows(security_log._db_rows()).ok  # the chain alone is fooled
+
+    result = security_log.verify_database()
+    assert not result.ok and result.broken_seq == anchored_seq
+    assert "the log was rewritten" in result.problem
+    out = runner.invoke(args=["pbflow", "security", "verify"])
+    assert out.exit_code == 1 and f"BROKEN at security event {anchored_seq}:" in out.output
+
+
+def test_a_log_cut_below_a_signed_checkpoint_is_named(tamper):
+    assert audit.checkpoint() is not None
+    anchored_seq = security_log.head()[0]
+    tamper("DELETE FROM security_event WHERE seq >= 17")
+    keep = db.session.execute(select(SecurityEvent.hash).where(SecurityEvent.seq == 16)).scalar()
+    tamper("UPDATE security_head SET hash = :h WHERE id = 1", h=keep)
+    # The head cannot move back (a trigger), so the cut shows at the head first ...
+    result = security_log.verify_database()
+    assert not result.ok and result.broken_seq == 17
+    # ... and against the checkpoint when only the anchors are consulted.
+    chain = security_log.verify_rows(security_log._db_rows())
+    assert chain.ok and chain.head_seq == 16
+    checked = security_log._check_anchors(chain)
+    assert not checked.ok and "events removed" in checked.problem and anchored_seq == 18
