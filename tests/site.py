@@ -131,7 +131,6 @@ def populate(world) -> dict[str, list[str]]:
         "org_code": ["b1", "coal", "b2"],
         "trigger": ["submit", "secretary_approve", "withdraw", "rate", "add_comment"],
         "code": [slip.code],
-        "fmt": ["csv", "xlsx"],
     }
 
 
