@@ -251,10 +251,42 @@ def follow_opinion(json: s.FollowIn):
     from pbflow.procedures.opinion_box import services as opinions
 
     seen = opinions.follow(json.code, user=user(), client=request.remote_addr or "")
+    return _followed(seen)
+
+
+def _followed(seen: Any) -> dict[str, Any]:
     out = plain(seen)
-    out.pop("actions", None)
+    out["actions"] = [
+        {
+            "trigger": a.trigger,
+            "label": plain(a.label),
+            "enabled": bool(a.enabled),
+            "reason": a.reason,
+            "fields": [getattr(f, "name", str(f)) for f in a.fields],
+        }
+        for a in seen.actions
+    ]
     out["state_label"] = plain(seen.state_label)
     return out
+
+
+@operation(
+    "POST", "/opinions/steps", PUBLIC, ok=s.FollowOut, tags=("opinions",), json=s.OpinionStepIn
+)
+def opinion_step(json: s.OpinionStepIn):
+    """The submitter's own steps, by code: add information, accept the answer with a rating,
+    or reject it (the `actions` of the follow answer say which are open now)."""
+    from pbflow.procedures.opinion_box import services as opinions
+
+    seen = opinions.act(
+        json.code,
+        json.trigger,
+        json.values,
+        expected_version=json.version,
+        user=user(),
+        client=request.remote_addr or "",
+    )
+    return _followed(seen)
 
 
 # --- the audit trail (auditors) -----------------------------------------------------------------

@@ -392,6 +392,13 @@ class FollowIn(Strict):
     code: str = Field(min_length=1, max_length=64)
 
 
+class OpinionStepIn(Strict):
+    code: str = Field(min_length=1, max_length=64)
+    trigger: str = Field(min_length=1, max_length=64)
+    values: dict[str, str | int | bool] = Field(default_factory=dict)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
 class FollowOut(Open):
     state: str
     state_label: str | None

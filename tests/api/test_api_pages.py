@@ -21,6 +21,22 @@ def test_an_opinion_submitted_and_followed_without_an_account(world, client):
     assert slip["anonymous"] is True and slip["submitted_at"].endswith("+00:00")
     r, seen = visitor.post("/api/v1/opinions/follow", json={"code": slip["code"]})
     assert r.status_code == 200 and seen["state"] == "received" and seen["closed"] is False
+    assert "add_information" in [a["trigger"] for a in seen["actions"]]
+    r, after = visitor.post(
+        "/api/v1/opinions/steps",
+        json={
+            "code": slip["code"],
+            "trigger": "add_information",
+            "values": {"more_info": "二十分钟以上。"},
+            "version": seen["version"],
+        },
+    )
+    assert r.status_code == 200, after
+    assert after["additions"]
+    r, problem = visitor.post(
+        "/api/v1/opinions/steps", json={"code": slip["code"], "trigger": "close_case"}
+    )
+    assert r.status_code in (409, 422) and problem["detail"]
     r, problem = visitor.post("/api/v1/opinions/follow", json={"code": "NOPE-NOPE"})
     assert r.status_code in (404, 422, 429) and problem["detail"]
     r, problem = visitor.post("/api/v1/opinions", json={"org_code": "nope", "values": OPINION})
