@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TextIO
@@ -126,6 +126,17 @@ def actor_fields(actor: Any) -> tuple[int | None, str]:
     return actor.id, actor.username
 
 
+_attribution: Callable[[], dict[str, Any] | None] | None = None
+
+
+def attribute_with(source: Callable[[], dict[str, Any] | None] | None) -> None:
+    """Name what a logged-in actor acted through (the JSON API's token: its id and name): the
+    source's answer goes into each such event's payload as ``via``, so every use of a token
+    is attributed to its owner (the actor) and the token."""
+    global _attribution
+    _attribution = source
+
+
 def _event(
     action: str,
     actor: Any = None,
@@ -137,6 +148,9 @@ def _event(
     at: datetime | None = None,
 ) -> dict[str, Any]:
     actor_id, label = actor_fields(actor)
+    via = _attribution() if _attribution is not None and actor_id is not None else None
+    if via:
+        payload = {**(payload or {}), "via": via}
     return {
         "at": at if at is not None else now(),
         "actor_user_id": actor_id,

@@ -737,6 +737,59 @@ def settings_unset(org_code: str, setting: str) -> None:
 
 # --- audit --------------------------------------------------------------------------------
 
+token_cli = AppGroup("token", help="Access tokens of the JSON API (/api/v1).")
+pbflow_cli.add_command(token_cli)
+
+
+@token_cli.command("create")
+@click.argument("username")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["read", "act", "admin"]), default="read")
+@click.option("--days", type=click.IntRange(1, 366), default=90, help="Valid for (days).")
+@click.option("--service", is_flag=True, help="A service token (a machine's account).")
+@domain_errors
+def token_create(username: str, name: str, scope: str, days: int, service: bool) -> None:
+    """Make a token for USERNAME; its secret is printed once, keep it."""
+    from pbflow.services import api_tokens
+
+    made = api_tokens.create_token(
+        None,
+        _user(username),
+        name,
+        scope=scope,
+        days=days,
+        kind="service" if service else "personal",
+    )
+    click.echo(f"token {made.token.id} ({scope}, until {made.token.expires_at:%Y-%m-%d}):")
+    click.echo(made.secret)
+
+
+@token_cli.command("list")
+@click.argument("username", required=False)
+@domain_errors
+def token_list(username: str | None) -> None:
+    """Tokens (of USERNAME, or everybody's)."""
+    from pbflow.services import api_tokens
+
+    owner = _user(username) if username else None
+    for t in api_tokens.list_tokens(None, owner=owner):
+        state = "revoked" if t.revoked_at else f"until {t.expires_at:%Y-%m-%d}"
+        click.echo(
+            f"{t.id}\tpbf_{t.prefix}\t{t.user.username}\t{t.name}\t{t.kind}\t{t.scope}\t{state}"
+        )
+
+
+@token_cli.command("revoke")
+@click.argument("token_id", type=ID)
+@domain_errors
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id."""
+    from pbflow.services import api_tokens
+
+    t = api_tokens.revoke_token(None, token_id)
+    click.echo(f"token {t.id} ({t.name}) revoked")
+
+
 audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
 pbflow_cli.add_command(audit_cli)
 

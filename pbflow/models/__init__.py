@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models, one module per concern; importing this package registers them all."""
 
+from pbflow.models.api_token import ApiToken
 from pbflow.models.assessment import (
     AssessmentAward,
     AssessmentResult,
@@ -42,6 +43,7 @@ __all__ = [
     "SatisfactionSurvey",
     "SurveyAnswer",
     "SurveyCode",
+    "ApiToken",
     "Attachment",
     "AuditCheckpoint",
     "AuditEvent",

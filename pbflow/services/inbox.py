@@ -269,3 +269,11 @@ def mark_all_read(user: User) -> int:
         db.session.rollback()
         raise
     return result.rowcount
+
+
+def notifications_page(user: User, *, before_id: int | None, limit: int) -> list[Notification]:
+    """The user's notifications, newest first, older than ``before_id`` (the API's cursor)."""
+    stmt = select(Notification).where(Notification.user_id == user.id)
+    if before_id is not None:
+        stmt = stmt.where(Notification.id < before_id)
+    return list(db.session.scalars(stmt.order_by(Notification.id.desc()).limit(limit)))

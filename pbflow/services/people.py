@@ -668,3 +668,12 @@ def import_csv(data: bytes, *, actor: Any = None, filename: str = "") -> ImportR
     _commit()
     report.imported = len(people)
     return report
+
+
+def readable_orgs(reader: User) -> list[Organization]:
+    """The organizations ``reader`` may read, in tree order (pages' pickers and the API)."""
+    ids = actors.readable_org_ids(reader)
+    if not ids:
+        return []
+    stmt = select(Organization).where(Organization.id.in_(ids)).order_by(Organization.path)
+    return list(db.session.scalars(stmt))

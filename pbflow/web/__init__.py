@@ -23,6 +23,10 @@ def wants_json() -> bool:
 
 
 def _error_page(status: int, title: str, message: str):
+    if request.path.startswith("/api/v1/"):
+        from pbflow.api.core import problem_response
+
+        return problem_response(status, message, title)
     if wants_json():
         return jsonify({"error": message, "status": status}), status
     return render_template("errors/error.html", status=status, title=title, message=message), status
@@ -83,6 +87,9 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     from pbflow.web import documents
 
     app.register_blueprint(documents.bp)
+    from pbflow.api import register_api
+
+    register_api(app)
     for procedure in procedures:
         if procedure.blueprint is not None:
             app.register_blueprint(procedure.blueprint)

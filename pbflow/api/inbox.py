@@ -1,0 +1,83 @@
+"""The inbox and notifications, through pbflow.services.inbox like the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+
+from pbflow import validation
+from pbflow.api import schemas as s
+from pbflow.api.cases import summary
+from pbflow.api.core import Problem, decode_cursor, encode_cursor, iso, locale, operation, user
+from pbflow.services import inbox, notifications
+
+TAGS = ("inbox",)
+
+
+def note_out(n: Any) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "case_id": n.instance_id,
+        "kind": n.kind,
+        "text": notifications.text(n),
+        "created_at": iso(n.created_at),
+        "read_at": iso(n.read_at),
+    }
+
+
+@operation("GET", "/inbox", "read", ok=s.InboxOut, tags=TAGS)
+def my_inbox():
+    """Everything waiting on the caller, overdue first, then by due date."""
+    box = inbox.inbox(user(), locale())
+    return {
+        "items": [
+            {
+                "case": summary(
+                    i.case,
+                    workflow=i.workflow,
+                    state=i.state,
+                    org=i.org_name,
+                    subject=i.subject_name,
+                    overdue=i.overdue,
+                ),
+                "steps": list(i.steps),
+                "vote": bool(i.vote),
+                "record": bool(i.record),
+            }
+            for i in box.items
+        ],
+        "total": box.total,
+        "unread": box.unread,
+    }
+
+
+@operation("GET", "/notifications", "read", ok=s.NotificationList, tags=TAGS, query=s.PageQuery)
+def list_notifications(query: s.PageQuery):
+    """The caller's notifications, newest first, in the language asked for."""
+    position = decode_cursor(query.cursor)
+    before = position.get("before")
+    if before is not None and validation.parse_id(before) is None:
+        raise Problem(400, _("The cursor is not valid; start again without one."))
+    notes = inbox.notifications_page(user(), before_id=before, limit=query.limit + 1)
+    more = len(notes) > query.limit
+    notes = notes[: query.limit]
+    return {
+        "items": [note_out(n) for n in notes],
+        "unread": inbox.unread_count(user()),
+        "next_cursor": encode_cursor({"before": notes[-1].id}) if more and notes else None,
+    }
+
+
+@operation(
+    "POST", "/notifications/<int:notification_id>/read", "act", ok=s.NotificationOut, tags=TAGS
+)
+def read_notification(notification_id: int):
+    """Mark one notification read."""
+    return note_out(inbox.open_notification(user(), notification_id))
+
+
+@operation("POST", "/notifications/read-all", "act", ok=s.ReadCount, tags=TAGS)
+def read_all():
+    """Mark every notification read."""
+    return {"marked": inbox.mark_all_read(user())}

@@ -1,0 +1,101 @@
+"""The opinion box over the API without an account, and the token pages under My account."""
+
+from __future__ import annotations
+
+from pbflow.services import api_tokens
+from tests.api.helpers import Api
+from tests.pages_helpers import page_token, text
+
+OPINION = {
+    "subject": "食堂饭菜价格偏高",
+    "text": "最近食堂套餐涨价，希望支部了解情况并反映。",
+    "category": "welfare",
+    "anonymous": True,
+}
+
+
+def test_an_opinion_submitted_and_followed_without_an_account(world, client):
+    visitor = Api(client, None, lang="en")
+    r, slip = visitor.post("/api/v1/opinions", json={"org_code": "b1", "values": OPINION})
+    assert r.status_code == 201, slip
+    assert slip["anonymous"] is True and slip["submitted_at"].endswith("+00:00")
+    r, seen = visitor.post("/api/v1/opinions/follow", json={"code": slip["code"]})
+    assert r.status_code == 200 and seen["state"] == "received" and seen["closed"] is False
+    assert "add_information" in [a["trigger"] for a in seen["actions"]]
+    r, after = visitor.post(
+        "/api/v1/opinions/steps",
+        json={
+            "code": slip["code"],
+            "trigger": "add_information",
+            "values": {"more_info": "二十分钟以上。"},
+            "version": seen["version"],
+        },
+    )
+    assert r.status_code == 200, after
+    assert after["additions"]
+    r, problem = visitor.post(
+        "/api/v1/opinions/steps", json={"code": slip["code"], "trigger": "close_case"}
+    )
+    assert r.status_code in (409, 422) and problem["detail"]
+    r, problem = visitor.post("/api/v1/opinions/follow", json={"code": "NOPE-NOPE"})
+    assert r.status_code in (404, 422, 429) and problem["detail"]
+    r, problem = visitor.post("/api/v1/opinions", json={"org_code": "nope", "values": OPINION})
+    assert r.status_code == 404
+
+
+def test_token_pages_make_show_once_and_revoke(world, auth, client):
+    auth.login("secretary")
+    page = client.get("/account/tokens")
+    assert page.status_code == 200 and "API" in text(page)
+    made = client.post(
+        "/account/tokens",
+        data={
+            "name": "reporting",
+            "scope": "read",
+            "days": "30",
+            "csrf_token": page_token(client, "/account/tokens"),
+        },
+    )
+    assert made.status_code == 201
+    secret = text(made).split('class="token-secret">')[1].split("<")[0]
+    assert secret.startswith("pbf_")
+    assert secret not in text(client.get("/account/tokens"))  # shown once
+    (token,) = api_tokens.list_tokens(world["secretary"])
+    assert token.secret_hash == api_tokens.secret_hash(secret) and token.scope == "read"
+    # Nobody else's token can be revoked from here; one's own can.
+    other = api_tokens.create_token(None, world["member"], "theirs")
+    refused = client.post(
+        f"/account/tokens/{other.token.id}/revoke",
+        data={"csrf_token": page_token(client, "/account/tokens")},
+    )
+    assert refused.status_code == 404 and api_tokens.is_live(other.token)
+    client.post(
+        f"/account/tokens/{token.id}/revoke",
+        data={"csrf_token": page_token(client, "/account/tokens")},
+    )
+    assert not api_tokens.is_live(token)
+    bad = client.post(
+        "/account/tokens",
+        data={
+            "name": "",
+            "scope": "admin",
+            "days": "9999",
+            "csrf_token": page_token(client, "/account/tokens"),
+        },
+    )
+    assert bad.status_code == 422
+
+
+def test_the_cli_makes_lists_and_revokes_tokens(world, runner):
+    made = runner.invoke(
+        args=["pbflow", "token", "create", "secretary", "hr-sync", "--scope", "act"]
+    )
+    assert made.exit_code == 0, made.output
+    secret = made.output.strip().splitlines()[-1]
+    assert secret.startswith("pbf_")
+    listed = runner.invoke(args=["pbflow", "token", "list"])
+    assert "hr-sync" in listed.output and secret not in listed.output
+    token_id = listed.output.split("\t")[0]
+    assert runner.invoke(args=["pbflow", "token", "revoke", token_id]).exit_code == 0
+    assert "revoked" in runner.invoke(args=["pbflow", "token", "list", "secretary"]).output
+    assert runner.invoke(args=["pbflow", "token", "revoke", "99999"]).exit_code == 1

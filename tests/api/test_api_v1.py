@@ -1,0 +1,235 @@
+"""The versioned API: a funding request from start to approval with tokens, scopes, problem
+details in the asked language, cursors, the audit trail's attribution to the token, the
+public opinion box, the auditors' operations, rate limits and the session path."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from pbflow.models import AuditEvent
+from tests.api.helpers import Api, token
+from tests.pages_helpers import FUNDING, funding_case
+
+
+def test_the_document_is_openapi_3_1_and_served_with_a_reference_page(client):
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["openapi"] == "3.1.0"
+    assert "/api/v1/cases/{case_id}/steps" in doc["paths"]
+    assert doc["paths"]["/api/v1/opinions"]["post"]["security"] == [{}, {"token": []}]
+    page = client.get("/api/docs")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "vendor/swagger-ui-bundle.js" in html
+    assert "<script>" not in html  # the CSP forbids inline scripts
+    assert client.get("/static/api_reference.js").status_code == 200
+
+
+def test_a_funding_request_from_start_to_approval(world, client):
+    starter = Api(client, token(world, "branch_member", "act"))
+    r, body = starter.post(
+        "/api/v1/cases",
+        json={"workflow": "activity_funding", "org_id": world.branch.id, "values": FUNDING},
+    )
+    assert r.status_code == 201, body
+    case_id = body["id"]
+    r, body = starter.post(f"/api/v1/cases/{case_id}/steps", json={"trigger": "submit"})
+    assert body["state"] == "secretary_review"
+    secretary = Api(client, token(world, "secretary", "act"))
+    r, actions = secretary.get(f"/api/v1/cases/{case_id}/actions")
+    assert {a["trigger"] for a in actions["actions"]} >= {"secretary_approve"}
+    r, body = secretary.post(
+        f"/api/v1/cases/{case_id}/steps",
+        json={"trigger": "secretary_approve", "version": actions["version"]},
+    )
+    assert body["state"] == "superior_review"
+    superior = Api(client, token(world, "gb_secretary", "act"))
+    r, body = superior.post(f"/api/v1/cases/{case_id}/steps", json={"trigger": "superior_approve"})
+    assert r.status_code == 200 and body["state"] == "approved"
+    r, case = starter.get(f"/api/v1/cases/{case_id}")
+    assert case["state"] == "approved" and case["created_at"].endswith("+00:00")
+    # Every step made with a token is attributed to its owner and the token's name.
+    via = [
+        json.loads(e.payload).get("via")
+        for e in AuditEvent.query.filter_by(instance_id=case_id, action="transition")
+    ]
+    assert {v["token"] for v in via} == {
+        "branch_member-act",
+        "secretary-act",
+        "gb_secretary-act",
+    }
+
+
+def test_scopes_and_bad_tokens(world, client):
+    case = funding_case(world)
+    reader = Api(client, token(world, "branch_member", "read"))
+    r, body = reader.get(f"/api/v1/cases/{case.id}")
+    assert r.status_code == 200
+    r, body = reader.post(f"/api/v1/cases/{case.id}/steps", json={"trigger": "submit"})
+    assert r.status_code == 403 and body["status"] == 403
+    r, body = reader.post(f"/api/v1/cases/{case.id}/comments", json={"body": "hi"})
+    assert r.status_code == 403
+    r, body = Api(client, "pbf_nope").get("/api/v1/cases")
+    assert r.status_code == 401 and r.mimetype == "application/problem+json"
+    r, body = Api(client, None).get("/api/v1/cases")
+    assert r.status_code == 401
+    # Another branch's case is not there for this token's owner.
+    other = Api(client, token(world, "other_secretary", "act"))
+    r, body = other.get(f"/api/v1/cases/{case.id}")
+    assert r.status_code == 404
+
+
+def test_revoked_and_expired_tokens_are_refused(world, client, clock):
+    from pbflow.services import api_tokens
+
+    made = api_tokens.create_token(None, world["secretary"], "ci", days=1)
+    api = Api(client, made.secret)
+    assert api.get("/api/v1/me")[1]["token"]["name"] == "ci"
+    clock.advance(days=2)
+    r, problem = api.get("/api/v1/me")
+    assert r.status_code == 401 and problem["detail"]
+    clock.advance(days=-2)
+    assert api.get("/api/v1/me")[0].status_code == 200
+    api_tokens.revoke_token(world["secretary"], made.token.id)
+    assert api.get("/api/v1/me")[0].status_code == 401
+    # Only a hash is stored.
+    assert made.secret not in (made.token.secret_hash, made.token.prefix)
+
+
+def test_problems_speak_the_asked_language(world, client):
+    secret = token(world, "branch_member", "act")
+    en = Api(client, secret, lang="en")
+    zh = Api(client, secret, lang="zh")
+    body = {"workflow": "activity_funding", "org_id": world.branch.id, "values": {}}
+    r, problem = en.post("/api/v1/cases", json=body)
+    assert r.status_code == 422 and "purpose" in problem["field_errors"]
+    r2, problem_zh = zh.post("/api/v1/cases", json=body)
+    assert problem_zh["detail"] != problem["detail"]
+    r, problem = en.post("/api/v1/cases", json={"workflow": 5})
+    assert r.status_code == 422 and problem["title"]
+
+
+def test_lists_follow_cursors(world, client):
+    for n in range(3):
+        funding_case(world, purpose=f"活动{n}")
+    api = Api(client, token(world, "secretary"))
+    seen, url = [], "/api/v1/cases?limit=2"
+    while url:
+        r, body = api.get(url)
+        seen += [c["id"] for c in body["items"]]
+        url = f"/api/v1/cases?limit=2&cursor={body['next_cursor']}" if body["next_cursor"] else None
+    assert len(seen) == 3 == len(set(seen))
+    r, body = api.get("/api/v1/cases?cursor=%%%")
+    assert r.status_code == 400
+
+
+def test_comments_files_and_the_inbox(world, client):
+    case = funding_case(world)
+    api = Api(client, token(world, "branch_member", "act"))
+    r, c = api.post(f"/api/v1/cases/{case.id}/comments", json={"body": "请审核"})
+    assert r.status_code == 201 and c["body"] == "请审核"
+    pdf = base64.b64encode(b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n").decode()
+    r, att = api.post(
+        f"/api/v1/cases/{case.id}/attachments",
+        json={"filename": "budget.pdf", "content_base64": pdf},
+    )
+    assert r.status_code in (201, 422), att
+    r, body = api.get(f"/api/v1/cases/{case.id}/comments")
+    assert [x["body"] for x in body["items"]] == ["请审核"]
+    r, box = api.get("/api/v1/inbox")
+    assert r.status_code == 200 and case.id in [i["case"]["id"] for i in box["items"]]
+    r, notes = api.get("/api/v1/notifications")
+    assert r.status_code == 200
+    r, marked = api.post("/api/v1/notifications/read-all")
+    assert r.status_code == 200
+
+
+def test_auditors_read_the_trail_others_may_not(world, client):
+    funding_case(world)
+    auditor = Api(client, token(world, "auditor"))
+    r, head = auditor.get("/api/v1/audit/head")
+    assert r.status_code == 200 and len(head["hash"]) == 64
+    r, events = auditor.get("/api/v1/audit/events?limit=5")
+    assert r.status_code == 200 and events["items"]
+    r, verified = auditor.get("/api/v1/audit/verify")
+    assert verified["ok"] is True
+    r, _ = auditor.get("/api/v1/audit/export")
+    assert r.status_code == 200 and r.mimetype == "application/x-ndjson"
+    member = Api(client, token(world, "member"))
+    assert member.get("/api/v1/audit/head")[0].status_code == 403
+
+
+def test_people_read_and_import_for_admins(world, client):
+    admin = Api(client, token(world, "admin", "admin"))
+    r, body = admin.get("/api/v1/people")
+    assert r.status_code == 200 and body["total"] >= 1
+    r, orgs = admin.get("/api/v1/organizations")
+    assert {o["code"] for o in orgs["items"]} >= {"coal", "b1"}
+    csv = "name,org_code,party_status\n张三,b1,full\n".encode()
+    r, report = admin.post(
+        "/api/v1/people/import",
+        json={"csv_base64": base64.b64encode(csv).decode(), "dry_run": True},
+    )
+    assert r.status_code in (200, 422), report
+    reader = Api(client, token(world, "admin", "act"))
+    assert reader.post("/api/v1/people/import", json={"csv_base64": ""})[0].status_code == 403
+    member = Api(client, token(world, "member"))
+    assert member.get("/api/v1/people")[0].status_code == 403
+
+
+def test_tokens_made_and_revoked_through_the_api(world, client):
+    admin = Api(client, token(world, "admin", "admin"))
+    r, made = admin.post("/api/v1/tokens", json={"name": "hr", "owner": "secretary"})
+    assert r.status_code == 201 and made["secret"].startswith("pbf_")
+    r, listed = admin.get("/api/v1/tokens")
+    assert "hr" in [t["name"] for t in listed["items"]] and "secret" not in listed["items"][0]
+    mine = Api(client, made["secret"])
+    assert mine.get("/api/v1/me")[1]["username"] == "secretary"
+    r, _ = admin.delete(f"/api/v1/tokens/{made['id']}")
+    assert r.status_code == 200
+    assert mine.get("/api/v1/me")[0].status_code == 401
+    # A member cannot make a token for somebody else, nor a service token.
+    member = Api(client, token(world, "member", "act"))
+    assert member.post("/api/v1/tokens", json={"name": "x"})[0].status_code == 403
+
+
+def test_the_rate_limit_is_per_token(world, client, app):
+    app.config["PBFLOW_API_RATE_PER_MINUTE"] = 3
+    api = Api(client, token(world, "secretary"))
+    codes = [api.get("/api/v1/me")[0].status_code for _ in range(4)]
+    assert codes[:3] == [200, 200, 200] and codes[3] == 429
+    other = Api(client, token(world, "member"))
+    assert other.get("/api/v1/me")[0].status_code == 200
+
+
+def test_the_session_path_needs_the_csrf_header(world, auth, client):
+    case = funding_case(world)
+    auth.login("branch_member")
+    url = f"/api/v1/cases/{case.id}/steps"
+    refused = client.post(url, json={"trigger": "submit"})
+    assert refused.status_code == 400
+    csrf = client.get("/api/csrf").get_json()["csrf_token"]
+    done = client.post(url, json={"trigger": "submit"}, headers={"X-CSRFToken": csrf})
+    assert done.status_code == 200 and done.get_json()["state"] == "secretary_review"
+
+
+def test_a_file_attached_over_the_api_downloads(world, client):
+    case = funding_case(world)
+    api = Api(client, token(world, "branch_member", "act"))
+    content = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    r, att = api.post(
+        f"/api/v1/cases/{case.id}/attachments",
+        json={"filename": "budget.pdf", "content_base64": base64.b64encode(content).decode()},
+    )
+    assert r.status_code == 201, att
+    r, _ = api.get(att["download"])
+    assert r.status_code == 200 and r.data == content
+    outsider = Api(client, token(world, "other_secretary"))
+    assert outsider.get(att["download"])[0].status_code == 404
+
+
+def test_a_body_that_is_not_json_is_refused(world, client):
+    api = Api(client, token(world, "branch_member", "act"))
+    r, problem = api.post("/api/v1/cases", data={"workflow": "activity_funding"})
+    assert r.status_code == 415 and "JSON" in problem["detail"]
+    r, problem = Api(client, None).post("/api/v1/opinions", data="x=1")
+    assert r.status_code in (415, 422) and problem["detail"]
