@@ -46,6 +46,7 @@ P = ProcessInstance
 PAGE_SIZE = 25
 TIMELINE_LIMIT = 500
 PICKER_LIMIT = 500
+NOT_HANDLERS = ("admin", "auditor")  # roles that never handle a case
 REF_TYPES = ("user", "person", "persons", "file")
 
 
@@ -438,27 +439,28 @@ def picker_options(org_id: int, kinds: set[str]) -> dict[str, list[tuple[int, st
                 Person.active,
                 or_(Organization.path.startswith(node.path), Person.org_id.in_(above)),
             )
-            .order_by(Person.name, Person.id)
+            .order_by(Organization.path, Person.name, Person.id)
             .limit(PICKER_LIMIT)
         ).all()
         result["person"] = [(r.id, r.name) for r in rows]
     if "user" in kinds:
+        # Only those who hold a working role here (not the system administrator's or the
+        # auditor's), by the branch they belong to and then by name.
+        home = (
+            select(RoleAssignment.user_id, func.min(Organization.path).label("path"))
+            .join(Organization, Organization.id == RoleAssignment.org_id)
+            .where(
+                RoleAssignment.role.not_in(NOT_HANDLERS),
+                or_(Organization.path.startswith(node.path), RoleAssignment.org_id.in_(above)),
+            )
+            .group_by(RoleAssignment.user_id)
+            .subquery()
+        )
         rows = db.session.execute(
             select(User.id, User.display_name)
-            .where(
-                User.active,
-                User.id.in_(
-                    select(RoleAssignment.user_id)
-                    .join(Organization, Organization.id == RoleAssignment.org_id)
-                    .where(
-                        or_(
-                            Organization.path.startswith(node.path),
-                            RoleAssignment.org_id.in_(above),
-                        )
-                    )
-                ),
-            )
-            .order_by(User.display_name, User.id)
+            .join(home, home.c.user_id == User.id)
+            .where(User.active)
+            .order_by(home.c.path, User.display_name, User.id)
             .limit(PICKER_LIMIT)
         ).all()
         result["user"] = [(r.id, r.display_name) for r in rows]

@@ -150,9 +150,9 @@ def progress(d: Definition, state: str, moves, locale: str, *, closed: bool) -> 
                 first_later.status = "next"
             if key == here_stage:
                 status = "current"
-            elif here_stage and stage_keys.index(key) < stage_keys.index(here_stage):
-                status = "done"
-            elif not here_stage and steps and all(s.status == "done" for s in steps):
+            elif (here_stage and stage_keys.index(key) < stage_keys.index(here_stage)) or (
+                not here_stage and steps and all(s.status == "done" for s in steps)
+            ):
                 status = "done"
             else:
                 status = "later"
@@ -201,3 +201,32 @@ def diagram(d: Definition, current: str | None, passed: set[str], locale: str) -
         kind = "s_active" if name == current else "s_done" if name in passed else "s_default"
         lines.append(f"  Class {name} {kind}")
     return "\n".join(lines)
+
+
+def after_step(case_id: int, trigger: str, state: str, locale: str) -> str:
+    """What a step did and what comes next, in the reader's language, for its flash."""
+    from flask_babel import gettext as _
+
+    from pbflow.engine.registry import registry
+    from pbflow.models import ProcessInstance
+
+    case = db.session.get(ProcessInstance, case_id)
+    if case is None:
+        return _("Done.")
+    d = registry().stored(case.definition_id)
+    t = next((x for x in d.transitions if x.trigger == trigger), None)
+    done = t.label.get(locale) if t else trigger
+    now = d.states[state].label.get(locale) if state in d.states else state
+    if state in d.states and d.states[state].final:
+        return _("Done: %(step)s. The case is now closed: %(state)s.", step=done, state=now)
+    nexts = [
+        x.label.get(locale) for x in _outgoing(d, state) if x.dest != state and not x.system_only
+    ][:3]
+    if not nexts:
+        return _("Done: %(step)s. The case is now: %(state)s.", step=done, state=now)
+    return _(
+        "Done: %(step)s. The case is now: %(state)s. Next: %(next)s.",
+        step=done,
+        state=now,
+        next=", ".join(nexts),
+    )

@@ -93,9 +93,7 @@ def lang_switch_url(lang: str) -> str:
         back = urlsplit(request.referrer or "")
         if back.netloc == request.host and _safe_next(back.path) == back.path:
             path = back.path
-            args = [
-                (k, v) for k, v in parse_qsl(back.query, keep_blank_values=True) if k != "lang"
-            ]
+            args = [(k, v) for k, v in parse_qsl(back.query, keep_blank_values=True) if k != "lang"]
         else:
             path, args = url_for("home.index"), []
     return f"{path}?{urlencode(args + [('lang', lang)])}"
