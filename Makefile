@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 ## every asset is served locally (no CDN): mermaid draws the state diagrams, Chart.js the
 ## supervision charts; and the CJK font the PDF documents embed (Noto Serif SC, SIL Open Font
 ## License), copied into pbflow/documents/fonts/.
-VENDOR  := pbflow/static/vendor/mermaid.min.js pbflow/static/vendor/chart.umd.min.js pbflow/documents/fonts/NotoSerifSC_400Regular.ttf
+VENDOR  := pbflow/static/vendor/mermaid.min.js pbflow/static/vendor/chart.umd.min.js pbflow/documents/fonts/NotoSerifSC_400Regular.ttf tests/ui/vendor/axe.min.js
 
 $(VENDOR) &: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
