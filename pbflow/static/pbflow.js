@@ -112,6 +112,7 @@
       box.scrollTop = 0;
     };
     apply();
+    box.scrollIntoView({ block: "nearest" });
     centreOn(current());
     var tools = details.querySelector(".diagram-tools");
     if (tools) {
@@ -161,8 +162,14 @@
     loadMermaid(block.getAttribute("data-src")).then(function (mermaid) {
       mermaid.initialize({
         startOnLoad: false,
-        securityLevel: "strict",
+        /* "strict" runs labels through DOMPurify in an inert document, which Chromium
+           reports against the page's policy (console errors). The text is ours: the server
+           strips quotes, brackets and separators from every label (procedure_view._text),
+           and the policy refuses any script anyway. */
+        securityLevel: "loose",
         theme: "neutral",
+        htmlLabels: false,
+        flowchart: { htmlLabels: false },
         state: { useMaxWidth: false },
         themeVariables: { fontSize: "16px" },
       });
