@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +27,17 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if str(item.fspath).startswith(str(HERE)):
             item.add_marker(pytest.mark.browser)
+
+
+@dataclass
+class Site:
+    base: str
+    app: Any
+
+    def query(self, fn):
+        """Run ``fn()`` in the served app's context (to look up demo ids)."""
+        with self.app.app_context():
+            return fn()
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +71,7 @@ def demo_site(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield Site(f"http://127.0.0.1:{server.server_port}", app)
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -87,8 +100,8 @@ def chromium():
 class Watched:
     """A page whose console errors, outside requests and failed loads are collected."""
 
-    def __init__(self, page, base: str):
-        self.page, self.base = page, base
+    def __init__(self, page, base: str, width: str = "desktop", site: Any = None):
+        self.page, self.base, self.width, self.site = page, base, width, site
         self.errors: list[str] = []
         self.outside: list[str] = []
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
@@ -126,7 +139,17 @@ class Watched:
 
     def shot(self, name: str) -> None:
         SHOTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}-{self.width}.png"), full_page=True)
+
+    def go(self, path: str) -> None:
+        self.page.goto(f"{self.base}{path}")
+        self.fits()
+
+    def fits(self) -> None:
+        """The page does not overflow sideways (nor has the browser complained so far)."""
+        self.page.wait_for_load_state("load")
+        assert self.overflow() <= 0, f"{self.page.url} overflows by {self.overflow()} px"
+        self.check()
 
     def check(self) -> None:
         assert self.errors == [], self.errors
@@ -143,6 +166,6 @@ def watched(demo_site, chromium, width):
     context = chromium.new_context(viewport=WIDTHS[width], locale="en-US")
     page = context.new_page()
     try:
-        yield Watched(page, demo_site)
+        yield Watched(page, demo_site.base, width, demo_site)
     finally:
         context.close()
