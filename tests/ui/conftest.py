@@ -23,12 +23,6 @@ PASSWORD = "pbflow-demo"
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if str(item.fspath).startswith(str(HERE)):
-            item.add_marker(pytest.mark.browser)
-
-
 @dataclass
 class Site:
     base: str

@@ -13,6 +13,8 @@ import pytest
 
 from tests.ui.conftest import AXE
 
+pytestmark = pytest.mark.browser
+
 RUN_AXE = """async () => {
   const result = await axe.run(document, {
     runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},

@@ -12,10 +12,13 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from pbflow.extensions import db
 from pbflow.models import Organization, ProcessInstance, User, WorkflowDefinition
+
+pytestmark = pytest.mark.browser
 
 COMMITTEE = ("wang.shuji", "zhao.zuzhi", "li.weiyuan", "sun.weiyuan")
 
