@@ -73,6 +73,13 @@ def test_funding_request_to_closure_with_a_committee_vote(watched):
     w.login("yang.zuzhi")
     w.go(f"/cases/new?workflow=activity_funding&org={_org_id(w.site, 'b1')}&lang=en")
     page.fill("[name='f.purpose']", f"Visit to the mine museum ({w.width})")
+    # Switching the language keeps the page, its query and what was typed.
+    for lang in ("zh", "en"):
+        page.click("a.lang-switch")
+        page.wait_for_url(
+            re.compile(rf".*/cases/new\?workflow=activity_funding&org=\d+&lang={lang}$")
+        )
+        assert page.input_value("[name='f.purpose']") == f"Visit to the mine museum ({w.width})"
     page.fill("[name='f.activity_date']", yesterday)
     page.fill("[name='f.amount']", "8000")
     page.fill("[name='f.budget']", "Bus 5000; tickets 3000")
@@ -115,6 +122,8 @@ def test_anonymous_opinion_to_its_rating(watched):
     page.fill("[name='f.subject']", "Canteen")
     page.fill("[name='f.text']", f"The canteen is too dear ({w.width}).")
     page.select_option("[name='f.category']", "welfare")
+    # The anonymous check box is a 44 px tap target with its label.
+    assert page.locator("label[for='op-anonymous']").bounding_box()["height"] >= 44
     w.shot("opinion-form")
     page.click("form.opinion-form button[type=submit]")
     page.wait_for_selector("p.code")
@@ -209,6 +218,11 @@ def test_audit_verify_then_search(watched):
     w, page = watched, watched.page
     w.login("han.shenji")
     w.go("/audit/?lang=en")
+    if w.width == "phone":  # the navigation folds behind the menu button
+        assert not page.locator("#site-nav").is_visible()
+        page.click(".menu-toggle")
+        assert page.locator("#site-nav a[href='/audit/']").is_visible()
+        assert page.get_attribute(".menu-toggle", "aria-expanded") == "true"
     page.click("text=Verify the chain")
     page.wait_for_selector(".verify-ok")
     w.fits()
