@@ -71,8 +71,10 @@ def demo_site(tmp_path_factory):
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """One browser per module: Playwright's sync API allows one driver at a time, and
+    tests/test_browser.py starts its own."""
     playwright_sync = pytest.importorskip("playwright.sync_api")
     with playwright_sync.sync_playwright() as p:
         browser = p.chromium.launch(
