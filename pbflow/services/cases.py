@@ -12,7 +12,6 @@ that shows a case uses.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,7 +25,7 @@ from pbflow.engine import actors, calendar, runtime, votes
 from pbflow.engine.context import CaseState
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
 from pbflow.engine.errors import NotFound
-from pbflow.engine.registry import mermaid, registry
+from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import (
     Attachment,
@@ -230,26 +229,6 @@ def case_fields(
             continue
         rows.append(display_value(specs[name], value, refs, locale))
     return rows
-
-
-# --- the diagram ----------------------------------------------------------------------------
-
-_EDGE = re.compile(r"^(\s*)(\w+) --> (\w+): (\w+)\s*$")
-
-
-def diagram(d: Definition, current: str | None, locale: str) -> str:
-    """The registry's mermaid diagram (current state highlighted), with the steps' labels in
-    the page's language instead of their trigger names."""
-    lines = []
-    for line in mermaid(d, current, locale).splitlines():
-        m = _EDGE.match(line)
-        if m:
-            t = d.transition(m.group(2), m.group(4))
-            if t is not None:
-                text = re.sub(r"[;:#\n\r]", " ", t.label.get(locale)).strip()
-                line = f"{m.group(1)}{m.group(2)} --> {m.group(3)}: {text}"
-        lines.append(line)
-    return "\n".join(lines)
 
 
 # --- the timeline ---------------------------------------------------------------------------
