@@ -302,7 +302,28 @@
     });
   }
 
+  /* A box that scrolls sideways on a narrow screen (a wide table) can be reached and
+     scrolled with the keyboard: it takes the focus when, and only when, it scrolls. */
+  function focusableScrollers() {
+    var boxes = document.querySelectorAll("main table, .table-wrap, .cg-wrap");
+    var mark = function () {
+      boxes.forEach(function (box) {
+        var scrolls = box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== "visible";
+        if (scrolls && !box.hasAttribute("tabindex")) {
+          box.setAttribute("tabindex", "0");
+          box.setAttribute("data-scroller", "1");
+        } else if (!scrolls && box.getAttribute("data-scroller") === "1") {
+          box.removeAttribute("tabindex");
+          box.removeAttribute("data-scroller");
+        }
+      });
+    };
+    mark();
+    window.addEventListener("resize", mark);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    focusableScrollers();
     menu();
     diagrams();
     guardForms();

@@ -26,7 +26,7 @@ RUN_AXE = """async () => {
                 nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}));
 }"""
 
-PUBLIC = ["/login", "/opinions/", "/opinions/b1"]
+PUBLIC = ["/login", "/opinions/", "/opinions/b1", "/opinions/track"]
 
 
 def _audit(watched, path: str, lang: str, found: dict) -> None:
@@ -51,7 +51,34 @@ def _main_pages(watched) -> list[str]:
         "main a[href^='/cases/']", "els => els.map(a => a.getAttribute('href'))"
     )
     shown = [c for c in dict.fromkeys(cases) if re.fullmatch(r"/cases/\d+", c)][:3]
-    return list(dict.fromkeys([p for p in paths if p and p.startswith("/")] + shown))
+    # One page of each kind the lists lead to: a meeting, a person's development progress.
+    for listing, pattern in (
+        ("/meetings/", r"/meetings/\d+"),
+        ("/development/", r"/development/person/\d+"),
+    ):
+        page.goto(f"{watched.base}{listing}?lang=en")
+        links = page.eval_on_selector_all("main a", "els => els.map(a => a.getAttribute('href'))")
+        shown += [link for link in links if link and re.fullmatch(pattern, link)][:1]
+    b1 = watched.site.query(lambda: _org_id("b1"))
+    more = [
+        f"/meetings/compliance/{b1}",
+        "/meetings/mine",
+        "/opinions/b1/book",
+        "/supervision/rectification",
+        "/admin/people",
+        "/admin/settings",
+        "/account/",
+    ]
+    return list(dict.fromkeys([p for p in paths if p and p.startswith("/")] + shown + more))
+
+
+def _org_id(code: str) -> int:
+    from sqlalchemy import select
+
+    from pbflow.extensions import db
+    from pbflow.models import Organization
+
+    return db.session.execute(select(Organization.id).where(Organization.code == code)).scalar_one()
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -65,6 +92,7 @@ def test_main_pages_pass_wcag_aa(watched, width, lang):
     for path in _main_pages(watched):
         _audit(watched, path, lang, found)
     watched.login("han.shenji")
-    _audit(watched, "/audit/", lang, found)
+    for path in ("/audit/", "/audit/security/"):
+        _audit(watched, path, lang, found)
     watched.check()
     assert not found, "\n".join(f"{k}: {v}" for k, v in found.items())
