@@ -178,3 +178,9 @@ def test_the_opinion_form_names_every_bad_field_at_once(world, client):
     assert page.status_code in (404, 422)
     body = text(page)
     assert body.count('class="field-error"') >= 3  # the organization, the subject, the text
+
+
+def test_the_audit_export_names_organizations_in_the_readers_language(world, auth, client):
+    auth.login("auditor")
+    csv = client.get("/audit/?format=csv&lang=en").get_data(as_text=True)
+    assert "Coal mine committee" in csv and "煤矿党委," not in csv
