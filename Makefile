@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 ## Front-end libraries from npm (package-lock.json), copied into pbflow/static/vendor/ so
 ## every asset is served locally (no CDN): mermaid draws the state diagrams, Chart.js the
 ## supervision charts; and the CJK font the PDF documents embed (Noto Serif SC, SIL Open Font
-## License), copied into pbflow/documents/fonts/; swagger-ui-dist draws the API reference page.
-VENDOR  := pbflow/static/vendor/mermaid.min.js pbflow/static/vendor/chart.umd.min.js pbflow/documents/fonts/NotoSerifSC_400Regular.ttf pbflow/static/vendor/swagger-ui-bundle.js
+## License), copied into pbflow/documents/fonts/; swagger-ui-dist draws the API reference page;
+## axe-core (tests only) checks the pages' accessibility, copied into tests/ui/vendor/.
+VENDOR  := pbflow/static/vendor/mermaid.min.js pbflow/static/vendor/chart.umd.min.js pbflow/documents/fonts/NotoSerifSC_400Regular.ttf pbflow/static/vendor/swagger-ui-bundle.js tests/ui/vendor/axe.min.js
 
 $(VENDOR) &: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts

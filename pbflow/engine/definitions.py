@@ -21,6 +21,8 @@ from pbflow.engine.rules import Rulebook
 from pbflow.models.org import ORG_KINDS
 from pbflow.models.people import ROLES
 
+# Types only a ``data`` declaration may have: values effects keep, never typed in a form.
+DATA_TYPES = ("records", "per_person")
 FIELD_TYPES = (
     "string",
     "text",
@@ -141,6 +143,9 @@ class FieldSpec:
     min_items: int | None = None
     max_items: int | None = None
     help: Label | None = None
+    # Bookkeeping the engine and the effects keep in the case (a clock's start, a counter):
+    # stored and audited like any value, never shown on the case page.
+    internal: bool = False
 
     def choice_values(self) -> tuple[str, ...]:
         return tuple(c.value for c in self.choices)
@@ -263,6 +268,10 @@ class Definition:
     # "hour" or "day": the steps of an anonymous actor (the public, a tracking-code holder)
     # are dated no finer than this in the case, its audit events and notices; None: exactly.
     anonymous_time: str | None = None
+    # Values the effects store that no form asks for (section ``data``): their labels and
+    # types for the case page, or ``internal: true`` to keep them off it. Besides the form
+    # types: ``records`` (a list of entries) and ``per_person`` (entries by person id).
+    data_fields: tuple[FieldSpec, ...] = ()
     _by_source: dict[str, list[TransitionSpec]] = field(default_factory=dict, repr=False)
     _by_key: dict[tuple[str, str], TransitionSpec] = field(default_factory=dict, repr=False)
 
@@ -360,7 +369,9 @@ class _Parser:
                 raise self.fail(f"{what}: cannot read actor {item!r}", _key_at(parent, "by"))
         return tuple(rules)
 
-    def fields(self, node: Any, what: str) -> tuple[FieldSpec, ...]:
+    def fields(
+        self, node: Any, what: str, extra_types: tuple[str, ...] = ()
+    ) -> tuple[FieldSpec, ...]:
         if node is None:
             return ()
         if not isinstance(node, list):
@@ -382,6 +393,7 @@ class _Parser:
                     "min_items",
                     "max_items",
                     "help",
+                    "internal",
                 },
                 f"{what}: field",
                 {"name", "type", "label"},
@@ -393,10 +405,10 @@ class _Parser:
                 raise self.fail(f"{what}: field '{name}' declared twice", item)
             seen.add(name)
             ftype = item["type"]
-            if ftype not in FIELD_TYPES:
+            if ftype not in FIELD_TYPES + extra_types:
                 raise self.fail(
                     f"{what}: field '{name}' has unknown type '{ftype}' "
-                    f"(known: {', '.join(FIELD_TYPES)})",
+                    f"(known: {', '.join(FIELD_TYPES + extra_types)})",
                     item,
                 )
             choices: list[Choice] = []
@@ -429,6 +441,7 @@ class _Parser:
                     min_items=item.get("min_items"),
                     max_items=item.get("max_items"),
                     help=self.label(item["help"], "help", item) if "help" in item else None,
+                    internal=bool(item.get("internal", False)),
                 )
             )
         return tuple(specs)
@@ -536,6 +549,7 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
             "transitions",
             "stages",
             "anonymous_time",
+            "data",
         },
         "workflow",
         {"id", "version", "title", "run_by", "start", "initial", "states", "transitions"},
@@ -776,6 +790,7 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         states=states,
         transitions=transitions,
         stages=stages,
+        data_fields=p.fields(raw.get("data"), "data", DATA_TYPES),
         source=source,
         content_hash=hashlib.sha256(source.encode()).hexdigest(),
         path=path,

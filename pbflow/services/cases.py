@@ -12,7 +12,6 @@ that shows a case uses.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,7 +25,7 @@ from pbflow.engine import actors, calendar, runtime, votes
 from pbflow.engine.context import CaseState
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
 from pbflow.engine.errors import NotFound
-from pbflow.engine.registry import mermaid, registry
+from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import (
     Attachment,
@@ -38,7 +37,7 @@ from pbflow.models import (
     RoleAssignment,
     User,
 )
-from pbflow.services import attachments
+from pbflow.services import attachments, procedure_view
 from pbflow.services.attachments import Upload
 from pbflow.services.visibility import can_view, get_visible_case, may_record_resolution, snapshot
 
@@ -46,6 +45,7 @@ P = ProcessInstance
 PAGE_SIZE = 25
 TIMELINE_LIMIT = 500
 PICKER_LIMIT = 500
+NOT_HANDLERS = ("admin", "auditor")  # roles that never handle a case
 REF_TYPES = ("user", "person", "persons", "file")
 
 
@@ -64,7 +64,28 @@ def field_specs(d: Definition) -> dict[str, FieldSpec]:
     for t in d.transitions:
         for spec in t.fields:
             specs.setdefault(spec.name, spec)
+    for spec in d.data_fields:
+        specs.setdefault(spec.name, spec)
     return specs
+
+
+# Keys the effects write inside ``records`` and ``per_person`` entries besides form fields.
+_ENTRY_DATES = ("on", "recorded_on")
+_ENTRY_USERS = ("by",)
+
+
+def _entries(spec: FieldSpec, value: Any) -> list[tuple[int | None, dict]]:
+    """The entries of a ``records`` (a list) or ``per_person`` (a mapping by person id)
+    value, each with its person id (None for records)."""
+    if spec.type == "records" and isinstance(value, list):
+        return [(None, v) for v in value if isinstance(v, dict)]
+    if spec.type == "per_person" and isinstance(value, dict):
+        return [
+            (int(k) if str(k).isdigit() else None, v)
+            for k, v in value.items()
+            if isinstance(v, dict)
+        ]
+    return []
 
 
 @dataclass
@@ -74,19 +95,32 @@ class Refs:
     users: dict[int, str] = field(default_factory=dict)
     persons: dict[int, str] = field(default_factory=dict)
     files: dict[int, Attachment] = field(default_factory=dict)
+    specs: dict[str, FieldSpec] = field(default_factory=dict)  # to label entries' values
 
     @classmethod
     def load(cls, specs: Mapping[str, FieldSpec], *value_maps: Mapping[str, Any]) -> Refs:
         wanted: dict[str, set[int]] = {"user": set(), "person": set(), "file": set()}
-        for values in value_maps:
-            for name, value in (values or {}).items():
+
+        def want(values: Mapping[str, Any]) -> None:
+            for name, value in values.items():
                 spec = specs.get(name)
-                if spec is None or spec.type not in REF_TYPES:
+                if name in _ENTRY_USERS and isinstance(value, int):
+                    wanted["user"].add(value)
+                if spec is None:
+                    continue
+                for who, entry in _entries(spec, value):
+                    if who is not None:
+                        wanted["person"].add(who)
+                    want(entry)
+                if spec.type not in REF_TYPES:
                     continue
                 kind = "person" if spec.type == "persons" else spec.type
                 items = value if isinstance(value, list) else [value]
                 wanted[kind].update(v for v in items if isinstance(v, int))
-        refs = cls()
+
+        for values in value_maps:
+            want(values or {})
+        refs = cls(specs=dict(specs))
         if wanted["user"]:
             refs.users = dict(
                 db.session.execute(
@@ -115,6 +149,7 @@ class FieldValue:
     label: str
     text: str
     files: list[Attachment] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)  # a list value, one line each
 
 
 def display_value(spec: FieldSpec | None, value: Any, refs: Refs, locale: str) -> FieldValue:
@@ -125,6 +160,9 @@ def display_value(spec: FieldSpec | None, value: Any, refs: Refs, locale: str) -
         text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
         return FieldValue(name, label, "" if text is None else str(text))
     items = value if isinstance(value, list) else [value]
+    if spec.type in ("records", "per_person"):
+        lines = [_entry_text(spec, who, e, refs, locale) for who, e in _entries(spec, value)]
+        return FieldValue(name, label, "; ".join(lines), items=lines)
     if spec.type == "boolean":
         return FieldValue(name, label, _("Yes") if value else _("No"))
     if spec.type in ("choice", "multichoice"):
@@ -140,40 +178,57 @@ def display_value(spec: FieldSpec | None, value: Any, refs: Refs, locale: str) -
     return FieldValue(name, label, "" if value is None else str(value))
 
 
-def case_fields(d: Definition, data: Mapping[str, Any], refs: Refs, locale: str):
-    """The case's data in the order the workflow declares its fields; keys starting with
-    ``_`` are the engine's own bookkeeping and are not shown."""
+def _entry_text(spec: FieldSpec, who: int | None, entry: Mapping, refs: Refs, locale: str):
+    """One entry of a ``records`` or ``per_person`` value on one line: its person, its
+    values labelled as the workflow's forms label them, who recorded it and when."""
+    specs = refs.specs
+    parts = [refs.persons.get(who, f"#{who}")] if who is not None else []
+    when = by = ""
+    for key, value in entry.items():
+        if value in (None, "", []):
+            continue
+        if key in _ENTRY_DATES:
+            when = str(value)
+        elif key in _ENTRY_USERS:
+            by = refs.users.get(value, "") if isinstance(value, int) else str(value)
+        elif key in specs:
+            row = display_value(specs[key], value, refs, locale)
+            parts.append(f"{row.label}: {row.text}" if row.text else "")
+        elif isinstance(value, str | int | float):
+            parts.append(str(value))
+    text = " · ".join(p for p in parts if p)
+    tail = ", ".join(x for x in (by, when) if x)
+    return f"{text} ({tail})" if tail and text else text or tail
+
+
+def hidden_fields(*definitions: Definition | None) -> set[str]:
+    """Names marked ``internal`` in any of these versions of a workflow."""
+    return {
+        spec.name
+        for d in definitions
+        if d is not None
+        for spec in (*d.start_fields, *(f for t in d.transitions for f in t.fields), *d.data_fields)
+        if spec.internal
+    }
+
+
+def case_fields(
+    d: Definition, data: Mapping[str, Any], refs: Refs, locale: str, hidden: set[str] = frozenset()
+):
+    """The case's data in human form, in the order the workflow declares its fields. Shown
+    is only what the workflow declares (a form field or a ``data`` entry) and does not mark
+    ``internal``: keys starting with ``_`` and other bookkeeping stay off the page."""
     specs = field_specs(d)
-    shown = [n for n in specs if n in data] + [
-        n for n in data if n not in specs and not n.startswith("_")
-    ]
+    hidden = set(hidden) | hidden_fields(d)
     rows = []
-    for name in shown:
-        row = display_value(specs.get(name), data[name], refs, locale)
-        if not row.label:
-            row.label, row.name = name.replace("_", " "), name
-        rows.append(row)
+    for name in specs:
+        if name not in data or name in hidden:
+            continue
+        value = data[name]
+        if value in (None, "", [], {}):
+            continue
+        rows.append(display_value(specs[name], value, refs, locale))
     return rows
-
-
-# --- the diagram ----------------------------------------------------------------------------
-
-_EDGE = re.compile(r"^(\s*)(\w+) --> (\w+): (\w+)\s*$")
-
-
-def diagram(d: Definition, current: str | None, locale: str) -> str:
-    """The registry's mermaid diagram (current state highlighted), with the steps' labels in
-    the page's language instead of their trigger names."""
-    lines = []
-    for line in mermaid(d, current, locale).splitlines():
-        m = _EDGE.match(line)
-        if m:
-            t = d.transition(m.group(2), m.group(4))
-            if t is not None:
-                text = re.sub(r"[;:#\n\r]", " ", t.label.get(locale)).strip()
-                line = f"{m.group(1)}{m.group(2)} --> {m.group(3)}: {text}"
-        lines.append(line)
-    return "\n".join(lines)
 
 
 # --- the timeline ---------------------------------------------------------------------------
@@ -324,6 +379,7 @@ class CaseView:
     assignee_name: str | None
     fields: list[FieldValue]
     diagram: str
+    progress: procedure_view.Progress
     timeline: list[TimelineEntry]
     comments: list[Any]
     attachments: list[Attachment]
@@ -362,27 +418,28 @@ def picker_options(org_id: int, kinds: set[str]) -> dict[str, list[tuple[int, st
                 Person.active,
                 or_(Organization.path.startswith(node.path), Person.org_id.in_(above)),
             )
-            .order_by(Person.name, Person.id)
+            .order_by(Organization.path, Person.name, Person.id)
             .limit(PICKER_LIMIT)
         ).all()
         result["person"] = [(r.id, r.name) for r in rows]
     if "user" in kinds:
+        # Only those who hold a working role here (not the system administrator's or the
+        # auditor's), by the branch they belong to and then by name.
+        home = (
+            select(RoleAssignment.user_id, func.min(Organization.path).label("path"))
+            .join(Organization, Organization.id == RoleAssignment.org_id)
+            .where(
+                RoleAssignment.role.not_in(NOT_HANDLERS),
+                or_(Organization.path.startswith(node.path), RoleAssignment.org_id.in_(above)),
+            )
+            .group_by(RoleAssignment.user_id)
+            .subquery()
+        )
         rows = db.session.execute(
             select(User.id, User.display_name)
-            .where(
-                User.active,
-                User.id.in_(
-                    select(RoleAssignment.user_id)
-                    .join(Organization, Organization.id == RoleAssignment.org_id)
-                    .where(
-                        or_(
-                            Organization.path.startswith(node.path),
-                            RoleAssignment.org_id.in_(above),
-                        )
-                    )
-                ),
-            )
-            .order_by(User.display_name, User.id)
+            .join(home, home.c.user_id == User.id)
+            .where(User.active)
+            .order_by(home.c.path, User.display_name, User.id)
             .limit(PICKER_LIMIT)
         ).all()
         result["user"] = [(r.id, r.display_name) for r in rows]
@@ -461,6 +518,8 @@ def case_page(user: User, case_id: int, locale: str) -> CaseView:
     subject = db.session.get(Person, case.subject_person_id) if case.subject_person_id else None
     people = _names({case.submitter_user_id, case.assignee_user_id} | {a.uploaded_by for a in atts})
     org = actors.org_index()[case.org_id]
+    moves = procedure_view.visits(case.id)
+    passed = {dest for _src, dest, _at in moves}
     from pbflow.services import comments
 
     view = CaseView(
@@ -472,8 +531,11 @@ def case_page(user: User, case_id: int, locale: str) -> CaseView:
         subject_name=subject.name if subject else None,
         submitter_name=people.get(case.submitter_user_id),
         assignee_name=people.get(case.assignee_user_id),
-        fields=case_fields(d, data, refs, locale),
-        diagram=diagram(d, case.state, locale),
+        fields=case_fields(d, data, refs, locale, hidden_fields(registry().current.get(d.id))),
+        diagram=procedure_view.diagram(d, case.state, passed, locale),
+        progress=procedure_view.progress(
+            d, case.state, moves, locale, closed=case.closed_at is not None
+        ),
         timeline=timeline(case, d, locale),
         comments=comments.for_case(case.id),
         attachments=atts,

@@ -19,6 +19,7 @@ import tempfile
 from typing import Any
 
 from flask import Blueprint, flash, render_template, request, send_file
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -76,6 +77,11 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
     )
 
 
+def _org_label(node: Any, locale: str) -> str:
+    """An organization's name in the reader's language, where it has one."""
+    return node.name_en if locale == "en" and node.name_en else node.name
+
+
 def export_events(reader: User, f: Filters):
     """Every event the search selects (the same scope and filters, not only the page shown),
     newest first, read in batches: for CSV or Excel."""
@@ -96,13 +102,14 @@ def export_events(reader: User, f: Filters):
         ),
     ).order_by(AuditEvent.seq.desc())
     index = actors.org_index()
+    locale = str(get_locale() or "zh")
     rows = (
         [
             r.seq,
             r.at,
             r.actor_label,
             r.action,
-            index[r.org_id].name if r.org_id in index else "",
+            _org_label(index[r.org_id], locale) if r.org_id in index else "",
             r.instance_id,
             r.from_state,
             r.to_state,

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -67,3 +76,32 @@ def logout():
     logout_user()
     flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.app_template_global()
+def lang_switch_url(lang: str) -> str:
+    """This page in the other language: the same path and query string with ``lang`` set.
+
+    A page shown in answer to a form (a POST) is switched on the same address when it can be
+    read with GET (its query string, such as ``?org=3``, kept), otherwise on the page the form
+    was sent from; what was typed is carried over by pbflow.js (sessionStorage).
+    """
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    path = request.path
+    rule = request.url_rule
+    if request.method != "GET" and (rule is None or "GET" not in (rule.methods or ())):
+        back = urlsplit(request.referrer or "")
+        if back.netloc == request.host and _safe_next(back.path) == back.path:
+            path = back.path
+            args = [(k, v) for k, v in parse_qsl(back.query, keep_blank_values=True) if k != "lang"]
+        else:
+            path, args = url_for("home.index"), []
+    return f"{path}?{urlencode(args + [('lang', lang)])}"
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for it on their own, page or not: answer instead of a 404."""
+    return send_from_directory(
+        current_app.static_folder or "", "favicon.ico", mimetype="image/vnd.microsoft.icon"
+    )

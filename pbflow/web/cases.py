@@ -27,7 +27,7 @@ from werkzeug.datastructures import MultiDict
 
 from pbflow import clock, validation
 from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound
-from pbflow.services import attachments, cases, comments, exports
+from pbflow.services import attachments, cases, comments, exports, procedure_view
 from pbflow.services.attachments import Upload
 
 bp = Blueprint("cases", __name__)
@@ -132,7 +132,7 @@ def step(case_id: int, trigger: str):
     version = parse_version(request.form)
     comment = request.form.get("comment")
     try:
-        cases.take_step(
+        outcome = cases.take_step(
             current_user,
             case_id,
             trigger,
@@ -157,7 +157,7 @@ def step(case_id: int, trigger: str):
         )
     except DomainError as exc:
         return _refused(case_id, f"step:{trigger}", exc, raw, comment=comment)
-    flash(_("Done."), "success")
+    flash(procedure_view.after_step(case_id, trigger, outcome.state, locale()), "success")
     return redirect(url_for(".show", case_id=case_id))
 
 

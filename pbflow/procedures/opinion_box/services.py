@@ -30,15 +30,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_request_context
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, runtime
+from pbflow.engine import actors, fields, runtime
 from pbflow.engine.actors import CodeHolder
-from pbflow.engine.errors import DomainError, InvalidState, NotAllowed, NotFound
+from pbflow.engine.errors import (
+    DomainError,
+    InvalidState,
+    NotAllowed,
+    NotFound,
+    ValidationFailed,
+)
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import (
@@ -284,9 +291,17 @@ def submit(org_code: str, form: Mapping[str, Any], *, user: User | None, client:
     Refusals raise a DomainError with a readable reason and write nothing (a honeypot hit
     only counts against the rate limit).
     """
-    org = public_org(org_code)
-    logged_in = user is not None and getattr(user, "is_authenticated", False)
     values = _form_values(form)
+    try:
+        org = public_org(org_code)
+    except NotFound as exc:
+        # Say everything at once: the organization and whatever else needs correcting.
+        try:
+            fields.validate(form_fields(), values)
+        except ValidationFailed as bad:
+            exc.field_errors = {**bad.field_errors, "org": exc.message}
+        raise
+    logged_in = user is not None and getattr(user, "is_authenticated", False)
     actor: Any = user if logged_in and not values["anonymous"] else audit.ANONYMOUS
     try:
         _take("submit", client)
@@ -317,7 +332,7 @@ def submit(org_code: str, form: Mapping[str, Any], *, user: User | None, client:
     due = case.data.get("answer_due")
     return Submitted(
         code=code,
-        org_name=org.name,
+        org_name=_org_name(org),
         subject=case.title,
         submitted_at=case.created_at,
         answer_due=date.fromisoformat(due) if due else None,
@@ -387,9 +402,19 @@ def _holder_actor(case: ProcessInstance, user: User | None) -> Any:
     return CodeHolder(case.id)
 
 
+def _org_name(org: Any) -> str:
+    """An organization's name in the reader's language (its English name where it has one)."""
+    locale = str(get_locale() or "zh") if has_request_context() else "zh"
+    return (
+        getattr(org, "name_en", None)
+        if locale == "en" and getattr(org, "name_en", None)
+        else org.name
+    )
+
+
 def _view(case_id: int, actor: Any) -> Followed:
     case, org_name = db.session.execute(
-        select(ProcessInstance, Organization.name)
+        select(ProcessInstance, Organization)
         .join(Organization, Organization.id == ProcessInstance.org_id)
         .where(ProcessInstance.id == case_id)
     ).one()
@@ -419,7 +444,7 @@ def _view(case_id: int, actor: Any) -> Followed:
         state_label=state.label,
         state_description=state.description,
         closed=case.closed_at is not None,
-        org_name=org_name,
+        org_name=_org_name(org_name),
         subject=case.title,
         text=data.get("text", ""),
         category=category,
@@ -665,7 +690,7 @@ def book(org_code: str, period: Period, *, viewer: User | None) -> Book:
     ).all()
     rows = [_book_row(case, handler, index) for case, handler in result]
     figures = {n.id: Figures(n.id, n.name) for n in subtree}
-    total = Figures(org.id, org.name)
+    total = Figures(org.id, _org_name(org))
     for row in rows:
         figures[row.org_id].add(row)
         total.add(row)
@@ -688,7 +713,9 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
     organization). No rights are checked: the caller has. One statement."""
     ids = sorted(set(org_ids))
     index = actors.org_index()
-    result = OpinionFigures({oid: Figures(oid, index[oid].name) for oid in ids if oid in index}, {})
+    result = OpinionFigures(
+        {oid: Figures(oid, _org_name(index[oid])) for oid in ids if oid in index}, {}
+    )
     if not ids:
         return result
     P = ProcessInstance
@@ -718,7 +745,7 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
         key = (org_id, date(received.year, month, 1))
         fig = result.by_column.get(key)
         if fig is None:
-            fig = result.by_column[key] = Figures(org_id, index[org_id].name)
+            fig = result.by_column[key] = Figures(org_id, _org_name(index[org_id]))
         fig.count(state, received, answered_on, on_time, rating, reopened)
     for (org_id, _column), fig in result.by_column.items():
         result.by_org[org_id].merge(fig)
@@ -741,7 +768,7 @@ def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
     return BookRow(
         case_id=case.id,
         org_id=case.org_id,
-        org_name=index[case.org_id].name,
+        org_name=_org_name(index[case.org_id]),
         received_on=clock.to_local(case.created_at).date(),
         category=category,
         subject=case.title,

@@ -68,7 +68,7 @@ def _submit(org_code: str | None, org):
         )
     except DomainError as exc:
         if org is None and isinstance(exc, NotFound):
-            exc.field_errors = {"org": exc.message}
+            exc.field_errors = {**(exc.field_errors or {}), "org": exc.message}
         return _submit_page(
             org,
             status=exc.status,
