@@ -47,6 +47,15 @@ class OrgNode:
     def ancestor_ids(self) -> list[int]:
         return [int(p) for p in self.path.strip("/").split("/") if p]
 
+    def display_name(self, locale: str | None = None) -> str:
+        """The name in the reader's language: the English name on an English page where the
+        organization has one (``locale`` defaults to the request's)."""
+        if locale is None:
+            from flask_babel import get_locale
+
+            locale = str(get_locale() or "zh")
+        return self.name_en if locale == "en" and self.name_en else self.name
+
 
 def org_index() -> dict[int, OrgNode]:
     info = db.session.info

@@ -196,7 +196,7 @@ def export_people(
         [
             r.id,
             r.name,
-            index[r.org_id].name if r.org_id in index else "",
+            index[r.org_id].display_name() if r.org_id in index else "",
             status_label(r.party_status),
             gender_label(r.gender),
             r.birth_date,

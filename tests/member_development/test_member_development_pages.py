@@ -64,6 +64,15 @@ def test_pipeline_shows_people_per_stage_overdue_first(walk, world, auth, client
     assert all(r.overdue for r in stages["application"]) and pipe.overdue == 2
 
 
+def test_the_overview_names_branches_in_the_readers_language(walk, world, auth, client):
+    walk.to_activist()
+    auth.login("committee_a")
+    english = client.get(f"/development/org/{world.committee.id}?lang=en").get_data(as_text=True)
+    assert "Mining team 1 branch" in english and "采煤一队党支部" not in english
+    chinese = client.get(f"/development/org/{world.committee.id}?lang=zh").get_data(as_text=True)
+    assert "采煤一队党支部" in chinese
+
+
 def test_who_may_see_the_pages(walk, world, auth, client):
     walk.apply()
     pid = walk.pid("applicant")

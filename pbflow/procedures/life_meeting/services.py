@@ -241,7 +241,7 @@ def rectification_items(
         yield RectificationRow(
             id=r.id,
             org_id=r.org_id,
-            org_name=index[r.org_id].name,
+            org_name=index[r.org_id].display_name(),
             problem=r.title,
             state=r.state,
             state_label=spec.label if spec else r.state,

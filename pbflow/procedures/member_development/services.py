@@ -292,7 +292,7 @@ def pipeline(viewer: User, org_id: int) -> Pipeline:
                 case_id=r.id,
                 person_id=r.person_id,
                 name=r.name or "",
-                org_name=index[r.org_id].name,
+                org_name=index[r.org_id].display_name(),
                 state=r.state,
                 state_label=spec.label,
                 stage=spec.stage,

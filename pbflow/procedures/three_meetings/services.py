@@ -514,7 +514,7 @@ def list_meetings(
         rows=[
             MeetingRow(
                 meeting=m,
-                org_name=index[m.org_id].name,
+                org_name=index[m.org_id].display_name(),
                 present=counts.get(m.id, (0, 0))[0],
                 expected=counts.get(m.id, (0, 0))[1],
             )
@@ -564,7 +564,7 @@ def export_meetings(
         [
             r[0],
             r[1],
-            index[r[2]].name,
+            index[r[2]].display_name(),
             type_label(r[3]),
             r[4],
             r[5],
@@ -618,7 +618,7 @@ def member_record(user: User, year: int | None = None) -> MemberRecord:
     index = actors.org_index()
     attended, missed = [], []
     for att, meeting in db.session.execute(stmt):
-        org = index[meeting.org_id].name
+        org = index[meeting.org_id].display_name()
         if att.present:
             attended.append((meeting, org))
         else:
