@@ -13,8 +13,11 @@ from pbflow.extensions import db
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, text, walk
 
 
-def _items(html: str) -> list[str]:
-    return re.findall(r'<a class="title" href="/cases/(\d+)"', html)
+def _items(html: str, section: str = "waiting") -> list[str]:
+    """The cases listed in one section of the inbox: ``waiting`` (what waits on me) or
+    ``possible`` (what I merely may do)."""
+    found = re.search(rf'<section class="card" id="{section}">.*?</section>', html, re.S)
+    return re.findall(r'<a class="title" href="/cases/(\d+)"', found.group(0)) if found else []
 
 
 def test_secretary_sees_what_waits_on_the_branch_secretary(world, auth, client):

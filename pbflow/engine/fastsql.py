@@ -51,6 +51,10 @@ _SQL = {
     "audit_insert": "INSERT INTO audit_event (seq, at, actor_user_id, actor_label, org_id,"
     " instance_id, action, from_state, to_state, payload, salt, prev_hash, hash, seal)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "tasks_load": "SELECT id, holder, kind, trigger FROM case_task WHERE instance_id = ?",
+    "tasks_delete": "DELETE FROM case_task WHERE id = ?",
+    "tasks_insert": "INSERT INTO case_task (instance_id, holder, kind, trigger, since)"
+    " VALUES (?, ?, ?, ?, ?)",
     "notify": "INSERT INTO notification (user_id, instance_id, kind, params, created_at,"
     " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
 }
@@ -173,6 +177,27 @@ def move_case(
         ),
     )
     return cur.rowcount
+
+
+def task_rows(case_id: int) -> list[tuple[int, str, str, str]]:
+    """(id, holder, kind, trigger) of a case's work-waiting rows (pbflow.engine.tasks)."""
+    raw, f = _raw()
+    cur = raw.cursor()
+    cur.execute(f.sql["tasks_load"], (case_id,))
+    return cur.fetchall()
+
+
+def delete_tasks(row_ids: list[int]) -> None:
+    raw, f = _raw()
+    raw.cursor().executemany(f.sql["tasks_delete"], [(i,) for i in row_ids])
+
+
+def insert_tasks(case_id: int, keys: list[tuple[str, str, str]], now: datetime) -> None:
+    raw, f = _raw()
+    at = f.dt(now)
+    raw.cursor().executemany(
+        f.sql["tasks_insert"], [(case_id, h, k, t, at) for h, k, t in keys]
+    )
 
 
 def notify(rows: list[tuple[int, int | None, str, dict[str, Any], datetime]]) -> None:

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm.util import identity_key
 
 from pbflow import audit, clock
-from pbflow.engine import actors, calendar, fastsql, fields
+from pbflow.engine import actors, calendar, fastsql, fields, tasks
 from pbflow.engine.context import Block, CaseState, Context
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec, TransitionSpec
 from pbflow.engine.errors import (
@@ -284,6 +284,7 @@ def fire_in_transaction(
         payload=payload,
         at=now,
     )
+    tasks.sync(cs.id, tasks.compute(d, cs), now)
     if dest.final or _waits_on_requester(d, cs.state):
         requester = {cs.submitter_user_id, actors.person_user_id(cs.subject_person_id)}
         requester.discard(None)
@@ -448,6 +449,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         },
         at=now,
     )
+    tasks.write_new(case.id, tasks.compute(d, case), now)
     return case
 
 

@@ -26,6 +26,7 @@ from pbflow.models.process import (
 )
 from pbflow.models.security import SecurityEvent, SecurityHead
 from pbflow.models.supervision import SupervisionNotice
+from pbflow.models.tasks import CaseTask
 
 __all__ = [
     "Attachment",
@@ -35,6 +36,7 @@ __all__ = [
     "Ballot",
     "CalendarDay",
     "CalendarYear",
+    "CaseTask",
     "Comment",
     "ComplianceNotice",
     "Escalation",
