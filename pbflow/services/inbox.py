@@ -225,6 +225,12 @@ def inbox(user: User, locale: str) -> Inbox:
     )
 
 
+def check_tasks(*, fix: bool = False) -> tasks.CheckReport:
+    """The work-waiting table against a recomputation of every open case (``pbflow tasks
+    check``); with ``fix``, the cases that differ are rewritten."""
+    return tasks.check(fix=fix)
+
+
 def unread_count(user: User) -> int:
     return db.session.execute(
         select(func.count(Notification.id)).where(
