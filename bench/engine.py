@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import hmac
 import json
 import os
 import sqlite3
@@ -47,7 +48,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
-GENESIS = "0" * 64
 
 # The walk: (trigger, from, to, actor); the first is the start.
 WALK = (
@@ -65,125 +65,115 @@ START = {
     "budget": "b",
 }
 FIELDS = {"report_spending": {"spent": "90", "spending_report": "spent on leaflets"}}
-# Who each state then waits on, as work-waiting rows: what pbflow's case_task holds.
-WAITS = {
-    "draft": [("u:1", "step", "submit"), ("u:1", "option", "withdraw")],
-    "secretary_review": [
-        ("r:secretary@3", "step", "secretary_approve"),
-        ("r:deputy_secretary@3", "step", "secretary_approve"),
-        ("u:1", "option", "withdraw"),
-    ],
-    "superior_review": [("r:secretary@2", "step", "superior_approve")],
-    "approved": [("u:1", "step", "report_spending"), ("r:secretary@3", "step", "report_spending")],
-    "report_review": [("r:secretary@3", "step", "accept_report")],
-    "closed": [],
-}
-
-
 # --- the bare loops ---------------------------------------------------------------------------
+
+CASE_INSERT = (
+    "INSERT INTO process_instance (definition_id, workflow_id, org_id, subject_person_id,"
+    " submitter_user_id, assignee_user_id, parent_id, title, state, data, version,"
+    " entered_version, created_at, updated_at, state_entered_at, closed_at, due_at,"
+    " reminded_at, overdue_at) VALUES (?, 'activity_funding', ?, NULL, ?, NULL, NULL, ?, ?, ?,"
+    " 1, 1, ?, ?, ?, NULL, NULL, NULL, NULL)"
+)
+CASE_MOVE = (
+    "UPDATE process_instance SET state = ?, data = ?, version = ?, entered_version = ?,"
+    " updated_at = ?, state_entered_at = ?, due_at = ?, reminded_at = NULL, overdue_at = NULL,"
+    " closed_at = ?, assignee_user_id = ? WHERE id = ? AND version = ?"
+)
+AUDIT_INSERT = (
+    "INSERT INTO audit_event (seq, at, actor_user_id, actor_label, org_id, instance_id, action,"
+    " from_state, to_state, payload, salt, prev_hash, hash, seal)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+TASKS_INSERT = (
+    "INSERT INTO case_task (instance_id, holder, kind, trigger, since) VALUES (?, ?, ?, ?, ?)"
+)
+NOTIFY = (
+    "INSERT INTO notification (user_id, instance_id, kind, params, created_at, mail_state)"
+    " VALUES (?, ?, 'result', ?, ?, 'new')"
+)
 
 
 class _Bare:
-    """The writes of one walk, on a DBAPI connection (sqlite3 or psycopg)."""
+    """The rows pbflow writes for one step, written straight into pbflow's own tables (same
+    schema, same indexes, same triggers) over a DBAPI connection (sqlite3 or psycopg): the
+    case row (version-checked), its work-waiting rows, the requester's notice where pbflow
+    sends one, and the audit event hashed, salted and sealed onto the chain head."""
 
-    SCHEMA = """
-        CREATE TABLE cases (id INTEGER PRIMARY KEY, state TEXT, data TEXT, version INTEGER,
-                            updated_at TEXT, closed_at TEXT);
-        CREATE TABLE audit (seq INTEGER PRIMARY KEY, at TEXT, actor TEXT, instance_id INTEGER,
-                            action TEXT, from_state TEXT, to_state TEXT, payload TEXT,
-                            salt TEXT, prev_hash TEXT, hash TEXT UNIQUE);
-        CREATE TABLE head (id INTEGER PRIMARY KEY, seq INTEGER, hash TEXT);
-        CREATE TABLE task (id INTEGER PRIMARY KEY, instance_id INTEGER, holder TEXT, kind TEXT,
-                           trigger TEXT, since TEXT);
-        CREATE INDEX ix_task_instance ON task (instance_id);
-        CREATE TABLE note (id INTEGER PRIMARY KEY, user_id INTEGER, instance_id INTEGER,
-                           kind TEXT, params TEXT, created_at TEXT);
-    """
-
-    def __init__(self, conn, placeholder="?"):
-        self.conn = conn
+    def __init__(self, conn, ids: dict, waits: dict, placeholder="?", pg=False):
+        self.conn, self.ids, self.waits, self.pg = conn, ids, waits, pg
         self.p = placeholder
+        self.key = os.urandom(32)
 
     def q(self, sql: str) -> str:
-        return sql.replace("?", self.p)
+        return sql.replace("?", self.p) if self.p != "?" else sql
 
-    def audit(self, cur, case_id, action, src, dst, payload):
-        now = datetime.now(UTC).isoformat()
-        cur.execute(self.q("UPDATE head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"))
+    def dt(self, value: datetime):
+        return value if self.pg else value.isoformat(" ", "microseconds")
+
+    def audit(self, cur, case_id, action, src, dst, payload, now):
+        cur.execute(self.q("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"))
         seq, prev = cur.fetchone()
+        salt = os.urandom(16).hex()
+        at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         body = json.dumps(
-            [seq, now, "user", case_id, action, src, dst, payload, os.urandom(16).hex()],
+            [seq, at, self.ids["user"], "requester", self.ids["org"], case_id, action, src, dst,
+             payload, salt],
             separators=(",", ":"),
+            ensure_ascii=False,
         )
-        digest = hashlib.sha256((prev + hashlib.sha256(body.encode()).hexdigest()).encode())
-        digest = digest.hexdigest()
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        digest = hashlib.sha256((prev + digest).encode()).hexdigest()
+        seal = hmac.digest(self.key, digest.encode(), "sha256")[:16].hex()
         cur.execute(
-            self.q("INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?,?)"),
-            (seq, now, "user", case_id, action, src, dst, payload, "salt", prev, digest),
+            self.q(AUDIT_INSERT),
+            (seq, self.dt(now), self.ids["user"], "requester", self.ids["org"], case_id, action,
+             src, dst, payload, salt, prev, digest, seal),
         )
-        cur.execute(self.q("UPDATE head SET hash = ? WHERE id = 1"), (digest,))
-
-    def tasks(self, cur, case_id, state, now):
-        cur.execute(self.q("DELETE FROM task WHERE instance_id = ?"), (case_id,))
-        cur.executemany(
-            self.q("INSERT INTO task (instance_id, holder, kind, trigger, since) VALUES (?,?,?,?,?)"),
-            [(case_id, h, k, t, now) for h, k, t in WAITS[state]],
-        )
+        cur.execute(self.q("UPDATE audit_head SET hash = ? WHERE id = 1"), (digest,))
 
     def step(self, case_id, version, trigger, src, dst, data):
         cur = self.conn.cursor()
-        now = datetime.now(UTC).isoformat()
-        self.begin()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        text = json.dumps(data)
         if src is None:
             cur.execute(
-                self.q("INSERT INTO cases VALUES (?, ?, ?, 1, ?, NULL)"),
-                (case_id, dst, json.dumps(data), now),
+                self.q(CASE_INSERT),
+                (self.ids["definition"], self.ids["org"], self.ids["user"], "bench", dst, text,
+                 self.dt(now), self.dt(now), self.dt(now)),
             )
+            if self.pg:
+                cur.execute("SELECT lastval()")
+                case_id = cur.fetchone()[0]
+            else:
+                case_id = cur.lastrowid
         else:
             cur.execute(
-                self.q(
-                    "UPDATE cases SET state=?, data=?, version=version+1, updated_at=?,"
-                    " closed_at=? WHERE id=? AND version=?"
-                ),
-                (dst, json.dumps(data), now, now if dst == "closed" else None, case_id, version),
+                self.q(CASE_MOVE),
+                (dst, text, version + 1, version + 1, self.dt(now), self.dt(now), None,
+                 self.dt(now) if dst == "closed" else None, None, case_id, version),
             )
             assert cur.rowcount == 1
+            cur.execute(self.q("DELETE FROM case_task WHERE instance_id = ?"), (case_id,))
+        rows = [(case_id, h, k, t, self.dt(now)) for h, k, t in self.waits[dst]]
+        if rows:
+            cur.executemany(self.q(TASKS_INSERT), rows)
+        if dst in ("approved", "closed"):
+            cur.execute(self.q(NOTIFY), (self.ids["user"], case_id, json.dumps({"state": dst}),
+                                         self.dt(now)))
         payload = json.dumps({"trigger": trigger}, sort_keys=True, separators=(",", ":"))
-        self.audit(cur, case_id, "transition" if src else "case_started", src, dst, payload)
-        self.tasks(cur, case_id, dst, now)
-        if dst == "closed":
-            cur.execute(
-                self.q(
-                    "INSERT INTO note (user_id, instance_id, kind, params, created_at)"
-                    " VALUES (?,?,?,?,?)"
-                ),
-                (1, case_id, "result", json.dumps({"state": dst}), now),
-            )
+        self.audit(cur, case_id, "transition" if src else "case_started", src, dst, payload, now)
         self.conn.commit()
-
-    def begin(self):
-        pass
-
-
-def _sqlite(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
-    conn.isolation_level = None
-    for p in PRAGMAS:
-        conn.execute(p)
-    conn.executescript(_Bare.SCHEMA)
-    conn.execute("INSERT INTO head VALUES (1, 0, ?)", (GENESIS,))
-    conn.isolation_level = "DEFERRED"
-    conn.commit()
-    return conn
+        return case_id
 
 
 def bare_walks(bare: _Bare, n: int) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
-    for case_id in range(1, n + 1):
+    for _ in range(n):
         data = dict(START)
+        case_id = None
         for version, (trigger, src, dst, _who) in enumerate(WALK):
             data.update(FIELDS.get(trigger, {}))
-            bare.step(case_id, version, trigger, src, dst, data)
+            case_id = bare.step(case_id, version, trigger, src, dst, data)
     return _rates(n * len(WALK), start, cpu)
 
 
@@ -218,8 +208,8 @@ def statemachine_walks(bare: _Bare, n: int) -> tuple[float, float] | None:
             self.version += 1
 
     start, cpu = time.perf_counter(), time.process_time()
-    for case_id in range(1, n + 1):
-        bare.step(case_id, 0, "start", None, "draft", dict(START))
+    for _ in range(n):
+        case_id = bare.step(None, 0, "start", None, "draft", dict(START))
         machine = Funding(case_id, bare)
         for trigger, *_rest in WALK[1:]:
             machine.send(trigger)
@@ -229,6 +219,49 @@ def statemachine_walks(bare: _Bare, n: int) -> tuple[float, float] | None:
 def _rates(transactions: int, start: float, cpu: float) -> tuple[float, float]:
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     return transactions / elapsed, transactions / cpu
+
+
+def _prepared(uri: str, folder: Path) -> tuple[dict, dict]:
+    """A database with pbflow's schema and the bench's world, and what a bare loop needs to
+    write into it: the ids, and the work-waiting rows pbflow keeps in each state (read from
+    one walk pbflow makes there, untimed)."""
+    from sqlalchemy import select
+
+    from pbflow.extensions import db
+    from pbflow.models import CaseTask
+
+    app = _app(uri, folder)
+    with app.app_context():
+        branch_id, people = _world()
+        waits: dict[str, list] = {}
+        from pbflow.services import cases
+
+        case = cases.start_case(people["requester"], "activity_funding", branch_id, START)
+        case_id, definition = case.id, case.definition_id
+        for i, (trigger, _src, dst, who) in enumerate(WALK):
+            if i:
+                cases.take_step(people[who], case_id, trigger, FIELDS.get(trigger))
+            waits[dst] = sorted(
+                tuple(r)
+                for r in db.session.execute(
+                    select(CaseTask.holder, CaseTask.kind, CaseTask.trigger).where(
+                        CaseTask.instance_id == case_id
+                    )
+                )
+            )
+        ids = {"org": branch_id, "user": people["requester"].id, "definition": definition}
+        db.session.remove()
+        db.engine.dispose()
+    return ids, waits
+
+
+def _sqlite(folder: Path, name: str) -> _Bare:
+    path = folder / name
+    ids, waits = _prepared(f"sqlite:///{path}", folder)
+    conn = sqlite3.connect(path)
+    for p in PRAGMAS:
+        conn.execute(p)
+    return _Bare(conn, ids, waits)
 
 
 # --- pbflow -----------------------------------------------------------------------------------
@@ -337,14 +370,14 @@ def engine_loop(folder: Path, n: int) -> tuple[float, float]:
     return rates
 
 
-def bare_engine_loop(path: Path, n: int) -> tuple[float, float]:
-    """The engine-only floor: one case, two steps back and forth."""
-    bare = _Bare(_sqlite(path))
-    bare.step(1, 0, "start", None, "draft", dict(START))
+def bare_engine_loop(folder: Path, n: int) -> tuple[float, float]:
+    """The engine-only floor: one case, two steps back and forth, the same rows as pbflow."""
+    bare = _sqlite(folder, "bare-engine.sqlite3")
+    case_id = bare.step(None, 0, "start", None, "draft", dict(START))
     states = ("draft", "secretary_review")
     start, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
-        bare.step(1, i + 1, "t", states[i % 2], states[(i + 1) % 2], {"n": i})
+        bare.step(case_id, i + 1, "t", states[i % 2], states[(i + 1) % 2], {"n": i})
     rates = _rates(n, start, cpu)
     bare.conn.close()
     return rates
@@ -354,33 +387,33 @@ def bare_engine_loop(path: Path, n: int) -> tuple[float, float]:
 
 
 def postgres(url: str, n: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The walk on PostgreSQL: a bare psycopg loop, then pbflow's services, each on a scratch
+    database of its own with pbflow's schema (created, then dropped)."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     base = make_url(url)
-    name = f"pbflow_bench_{os.getpid()}"
     plain = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(plain, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
+    names = [f"pbflow_bench_{os.getpid()}_{i}" for i in (1, 2)]
+
+    def admin(sql: str) -> None:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(sql)
+
+    for name in names:
+        admin(f'DROP DATABASE IF EXISTS "{name}"')
+        admin(f'CREATE DATABASE "{name}"')
     try:
-        target = base.set(database=name)
-        with psycopg.connect(target.set(drivername="postgresql").render_as_string(
-            hide_password=False)) as conn:
-            bare = _Bare(conn, "%s")
-            with conn.cursor() as cur:
-                for statement in _Bare.SCHEMA.split(";"):
-                    if statement.strip():
-                        cur.execute(statement.replace("INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY")
-                                    .replace("seq SERIAL", "seq INTEGER")
-                                    .replace("id SERIAL PRIMARY KEY, state", "id INTEGER PRIMARY KEY, state"))
-                cur.execute("INSERT INTO head VALUES (1, 0, %s)", (GENESIS,))
-            conn.commit()
-            bare_rates = bare_walks(bare, n)
         with tempfile.TemporaryDirectory() as tmp:
+            bare_url = base.set(database=names[0])
+            ids, waits = _prepared(bare_url.render_as_string(hide_password=False), Path(tmp))
+            dsn = bare_url.set(drivername="postgresql").render_as_string(hide_password=False)
+            with psycopg.connect(dsn) as conn:
+                bare_rates = bare_walks(_Bare(conn, ids, waits, "%s", pg=True), n)
             from pbflow.extensions import db
 
-            app = _app(target.render_as_string(hide_password=False), Path(tmp))
+            app = _app(base.set(database=names[1]).render_as_string(hide_password=False),
+                       Path(tmp))
             with app.app_context():
                 branch_id, people = _world()
                 service_walks(5, branch_id, people)
@@ -389,8 +422,8 @@ def postgres(url: str, n: int) -> tuple[tuple[float, float], tuple[float, float]
                 db.session.remove()
                 db.engine.dispose()
     finally:
-        with psycopg.connect(plain, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        for name in names:
+            admin(f'DROP DATABASE IF EXISTS "{name}"')
     return bare_rates, pb_rates
 
 
@@ -421,16 +454,16 @@ def main() -> None:
         print(f"round {r + 1} (transactions per second; ratio to the bare loop of the same run)")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            floor = bare_engine_loop(folder / "bare-engine.sqlite3", args.transitions)
+            floor = bare_engine_loop(folder, args.transitions)
             eng = engine_loop(folder, args.transitions)
             print(_line("bare sqlite3, one case back+forth", floor, floor))
             print(_line("pbflow runtime.fire", eng, floor))
             ratios["engine"].append(eng[1] / floor[1])
 
-            bare = _Bare(_sqlite(folder / "bare-walk.sqlite3"))
+            bare = _sqlite(folder, "bare-walk.sqlite3")
             walk_floor = bare_walks(bare, args.walks)
             bare.conn.close()
-            sm_bare = _Bare(_sqlite(folder / "sm-walk.sqlite3"))
+            sm_bare = _sqlite(folder, "sm-walk.sqlite3")
             sm = statemachine_walks(sm_bare, args.walks)
             sm_bare.conn.close()
             pb = pbflow_sqlite(folder, args.walks)

@@ -174,7 +174,7 @@ def sync(case_id: int, keys: set[Key], now: datetime) -> None:
     gone = [row_id for key, row_id in old.items() if key not in keys]
     added = sorted(key for key in keys if key not in old)
     if gone:
-        fastsql.delete_tasks(gone)
+        fastsql.delete_tasks(case_id, gone if len(gone) < len(old) else None)
     if added:
         fastsql.insert_tasks(case_id, added, now)
 

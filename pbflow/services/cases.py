@@ -40,7 +40,13 @@ from pbflow.models import (
 )
 from pbflow.services import attachments
 from pbflow.services.attachments import Upload
-from pbflow.services.visibility import can_view, get_visible_case, may_record_resolution, snapshot
+from pbflow.services.visibility import (
+    can_view,
+    get_visible_case,
+    get_visible_snapshot,
+    may_record_resolution,
+    snapshot,
+)
 
 P = ProcessInstance
 PAGE_SIZE = 25
@@ -564,7 +570,7 @@ def take_step(
     comment: str | None = None,
 ) -> runtime.Outcome:
     """Fire a step as the user, with the files of its ``file`` fields, in one transaction."""
-    case = get_visible_case(user, case_id)
+    case = get_visible_snapshot(user, case_id)
     return _fire_with_files(
         user, case, trigger, values, uploads, expected_version=expected_version, comment=comment
     )
@@ -582,9 +588,7 @@ def take_step_as(
 ) -> runtime.Outcome:
     """``take_step`` for the command line, where the operator acts in a user's name: a case
     the user cannot see is not hidden from the operator; the step's own rights decide."""
-    case = db.session.get(ProcessInstance, case_id)
-    if case is None:
-        raise NotFound(_("No such case."))
+    case = runtime.load_case(case_id)
     return _fire_with_files(
         user, case, trigger, values, uploads, expected_version=expected_version, comment=comment
     )
@@ -592,7 +596,7 @@ def take_step_as(
 
 def _fire_with_files(
     user: User,
-    case: ProcessInstance,
+    case: CaseState,
     trigger: str,
     values: Mapping[str, Any] | None,
     uploads: Mapping[str, Upload] | None,
@@ -609,7 +613,13 @@ def _fire_with_files(
                 user, t.fields, values, uploads or {}, org_id=case.org_id, case_id=case.id
             )
         outcome = runtime.fire_in_transaction(
-            case.id, trigger, user, values, expected_version=expected_version, comment=comment
+            case.id,
+            trigger,
+            user,
+            values,
+            expected_version=expected_version,
+            comment=comment,
+            case=case,
         )
         db.session.commit()
     except BaseException:
