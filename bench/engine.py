@@ -47,7 +47,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
+# The pragmas pbflow sets on every SQLite connection (pbflow/__init__.py): the same database
+# settings for the bare loops as for pbflow.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA secure_delete=ON",
+)
 
 # The walk: (trigger, from, to, actor); the first is the start.
 WALK = (
@@ -116,8 +124,19 @@ class _Bare:
         salt = os.urandom(16).hex()
         at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         body = json.dumps(
-            [seq, at, self.ids["user"], "requester", self.ids["org"], case_id, action, src, dst,
-             payload, salt],
+            [
+                seq,
+                at,
+                self.ids["user"],
+                "requester",
+                self.ids["org"],
+                case_id,
+                action,
+                src,
+                dst,
+                payload,
+                salt,
+            ],
             separators=(",", ":"),
             ensure_ascii=False,
         )
@@ -126,8 +145,22 @@ class _Bare:
         seal = hmac.digest(self.key, digest.encode(), "sha256")[:16].hex()
         cur.execute(
             self.q(AUDIT_INSERT),
-            (seq, self.dt(now), self.ids["user"], "requester", self.ids["org"], case_id, action,
-             src, dst, payload, salt, prev, digest, seal),
+            (
+                seq,
+                self.dt(now),
+                self.ids["user"],
+                "requester",
+                self.ids["org"],
+                case_id,
+                action,
+                src,
+                dst,
+                payload,
+                salt,
+                prev,
+                digest,
+                seal,
+            ),
         )
         cur.execute(self.q("UPDATE audit_head SET hash = ? WHERE id = 1"), (digest,))
 
@@ -138,8 +171,17 @@ class _Bare:
         if src is None:
             cur.execute(
                 self.q(CASE_INSERT),
-                (self.ids["definition"], self.ids["org"], self.ids["user"], "bench", dst, text,
-                 self.dt(now), self.dt(now), self.dt(now)),
+                (
+                    self.ids["definition"],
+                    self.ids["org"],
+                    self.ids["user"],
+                    "bench",
+                    dst,
+                    text,
+                    self.dt(now),
+                    self.dt(now),
+                    self.dt(now),
+                ),
             )
             if self.pg:
                 cur.execute("SELECT lastval()")
@@ -149,8 +191,19 @@ class _Bare:
         else:
             cur.execute(
                 self.q(CASE_MOVE),
-                (dst, text, version + 1, version + 1, self.dt(now), self.dt(now), None,
-                 self.dt(now) if dst == "closed" else None, None, case_id, version),
+                (
+                    dst,
+                    text,
+                    version + 1,
+                    version + 1,
+                    self.dt(now),
+                    self.dt(now),
+                    None,
+                    self.dt(now) if dst == "closed" else None,
+                    None,
+                    case_id,
+                    version,
+                ),
             )
             assert cur.rowcount == 1
             cur.execute(self.q("DELETE FROM case_task WHERE instance_id = ?"), (case_id,))
@@ -158,8 +211,10 @@ class _Bare:
         if rows:
             cur.executemany(self.q(TASKS_INSERT), rows)
         if dst in ("approved", "closed"):
-            cur.execute(self.q(NOTIFY), (self.ids["user"], case_id, json.dumps({"state": dst}),
-                                         self.dt(now)))
+            cur.execute(
+                self.q(NOTIFY),
+                (self.ids["user"], case_id, json.dumps({"state": dst}), self.dt(now)),
+            )
         payload = json.dumps({"trigger": trigger}, sort_keys=True, separators=(",", ":"))
         self.audit(cur, case_id, "transition" if src else "case_started", src, dst, payload, now)
         self.conn.commit()
@@ -358,7 +413,10 @@ def engine_loop(folder: Path, n: int) -> tuple[float, float]:
     with app.app_context():
         branch_id, people = _world()
         case_id = runtime.start("activity_funding", branch_id, people["requester"], START).id
-        steps = [("submit", people["requester"], None), ("return_for_changes", people["secretary"], "fix")]
+        steps = [
+            ("submit", people["requester"], None),
+            ("return_for_changes", people["secretary"], "fix"),
+        ]
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
             trigger, actor, comment = steps[i % 2]
@@ -412,8 +470,7 @@ def postgres(url: str, n: int) -> tuple[tuple[float, float], tuple[float, float]
                 bare_rates = bare_walks(_Bare(conn, ids, waits, "%s", pg=True), n)
             from pbflow.extensions import db
 
-            app = _app(base.set(database=names[1]).render_as_string(hide_password=False),
-                       Path(tmp))
+            app = _app(base.set(database=names[1]).render_as_string(hide_password=False), Path(tmp))
             with app.app_context():
                 branch_id, people = _world()
                 service_walks(5, branch_id, people)
@@ -478,8 +535,10 @@ def main() -> None:
             print(_line("bare psycopg, approval walk", pg_floor, pg_floor))
             print(_line("pbflow services on PostgreSQL", pg, pg_floor))
             ratios["pg"].append(pg[1] / pg_floor[1])
-    print(f"median of {args.rounds} rounds, CPU-time ratios (aim: service walk >= 0.25, ahead of"
-          " python-statemachine):")
+    print(
+        f"median of {args.rounds} rounds, CPU-time ratios (aim: service walk >= 0.25, ahead of"
+        " python-statemachine):"
+    )
     for key, values in ratios.items():
         if values:
             print(f"  {key:13} {statistics.median(values):.3f}")

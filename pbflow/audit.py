@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from pbflow import audit_keys, audit_state
 from pbflow.clock import now
+from pbflow.engine import fastsql
 from pbflow.extensions import db
 from pbflow.models.audit import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
 
@@ -106,7 +107,7 @@ def _content(row: dict[str, Any]) -> list[Any]:
 
 def content_digest(row: dict[str, Any]) -> str:
     """Format 2: SHA-256 over the canonical encoding of the event's fields and its salt."""
-    return hashlib.sha256(_EVENT_ENCODER.encode([*_content(row), row["salt"]]).encode()).hexdigest()
+    return hashlib.sha256(_encode_row([*_content(row), row["salt"]]).encode()).hexdigest()
 
 
 def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -184,8 +185,6 @@ def _switch_event() -> dict[str, Any]:
 
 
 def _append(events: list[dict[str, Any]]) -> None:
-    from pbflow.engine import fastsql
-
     fastsql.append_audit(events, event_hash, audit_keys.current().seal, _switch_event)
 
 

@@ -10,9 +10,8 @@ the same computation, on the migration's own connection.
 """
 from datetime import UTC, datetime
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0008_tasks"
 down_revision = "0007_supervision"

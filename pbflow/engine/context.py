@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from pbflow import audit, clock
 from pbflow.engine import fastsql
 from pbflow.engine.definitions import Definition, TransitionSpec

@@ -279,9 +279,7 @@ def delete_tasks(case_id: int, row_ids: list[int] | None) -> None:
 def insert_tasks(case_id: int, keys: list[tuple[str, str, str]], now: datetime) -> None:
     raw, f = _raw()
     at = f.dt(now)
-    raw.cursor().executemany(
-        f.sql["tasks_insert"], [(case_id, h, k, t, at) for h, k, t in keys]
-    )
+    raw.cursor().executemany(f.sql["tasks_insert"], [(case_id, h, k, t, at) for h, k, t in keys])
 
 
 def notify(rows: list[tuple[int, int | None, str, dict[str, Any], datetime]]) -> None:
@@ -336,7 +334,10 @@ def append_audit(
                 seal(event["hash"]),
             )
         )
-    cur.executemany(f.sql["audit_insert"], rows)
+    if len(rows) == 1:
+        cur.execute(f.sql["audit_insert"], rows[0])
+    else:
+        cur.executemany(f.sql["audit_insert"], rows)
     cur.execute(f.sql["head_set"], (prev,))
 
 

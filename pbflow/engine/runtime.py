@@ -17,7 +17,6 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, calendar, fastsql, fields, tasks
@@ -56,6 +55,12 @@ _COLS = [
     _T.c.title,
 ]
 SYSTEM = "system"
+
+
+def _IDENTITY(case_id: int) -> tuple:  # noqa: N802 - a constant's shape, built per case
+    """The session identity key of a case: what ``identity_key`` returns, built directly
+    (that helper inspects the mapper on every call)."""
+    return (ProcessInstance, (case_id,), None)
 
 
 @dataclass
@@ -102,7 +107,7 @@ def expire_cached(case_id: int) -> None:
     Only the columns are expired (naming them skips the relationship cascade, which costs
     more than the whole UPDATE).
     """
-    obj = db.session.identity_map.get(identity_key(ProcessInstance, case_id))
+    obj = db.session.identity_map.get(_IDENTITY(case_id))
     if obj is not None:
         db.session.expire(obj, _CASE_ATTRS)
 

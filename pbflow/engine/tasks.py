@@ -87,9 +87,7 @@ def _plan(d: Definition, state: str) -> _StatePlan:
                 continue
             own = {f.name for f in t.fields}
             pure = tuple(
-                g
-                for g in t.guards
-                if named[g.name].pure and g.params.get("field") not in own
+                g for g in t.guards if named[g.name].pure and g.params.get("field") not in own
             )
             kind = OPTION if is_option(d, t) else STEP
             plan.entries.append(_Entry(t.trigger, kind, rules, t, pure))

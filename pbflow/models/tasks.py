@@ -36,9 +36,7 @@ class CaseTask(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    instance_id: Mapped[int] = mapped_column(
-        ForeignKey("process_instance.id", ondelete="CASCADE")
-    )
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
     holder: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(10))
     trigger: Mapped[str] = mapped_column(String(64), default="")

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from pbflow.engine import actors, votes
+from pbflow.engine import actors, runtime, votes
 from pbflow.engine.context import CaseState
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
@@ -83,10 +83,8 @@ def get_visible_case(user: User, case_id: int) -> ProcessInstance:
 def get_visible_snapshot(user: User, case_id: int) -> CaseState:
     """``get_visible_case`` as the engine's plain snapshot, read with one raw statement: what a
     step needs, without building an ORM object it would throw away (bench/engine.py)."""
-    from pbflow.engine.runtime import load_case
-
     try:
-        case = load_case(case_id)
+        case = runtime.load_case(case_id)
     except NotFound:
         case = None
     if case is None or not can_view(user, case):

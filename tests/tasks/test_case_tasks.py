@@ -144,7 +144,7 @@ def test_assignment_reassignment_and_transfer(world):
     runtime.fire(case_id, "accept", world["secretary"])
     runtime.fire(case_id, "assign", world["secretary"], {"handler": world["branch_member"].id})
     assert (f"u:{world['branch_member'].id}", "step", "answer") in rows(case_id)
-    assert ("r:secretary@%d" % world.branch.id, "option", "reassign") in rows(case_id)
+    assert (f"r:secretary@{world.branch.id}", "option", "reassign") in rows(case_id)
     consistent()
     runtime.fire(case_id, "reassign", world["secretary"], {"handler": world["deputy"].id})
     assert (f"u:{world['deputy'].id}", "step", "answer") in rows(case_id)
@@ -182,7 +182,9 @@ def test_check_finds_drift_and_fix_repairs_it(world, runner):
     other = funding_case(world, purpose="第二件")
     db.session.execute(delete(CaseTask).where(CaseTask.instance_id == case.id))
     db.session.add(
-        CaseTask(instance_id=other.id, holder="u:999", kind="step", trigger="x", since=other.created_at)
+        CaseTask(
+            instance_id=other.id, holder="u:999", kind="step", trigger="x", since=other.created_at
+        )
     )
     db.session.commit()
     result = runner.invoke(args=["pbflow", "tasks", "check"])
