@@ -86,6 +86,8 @@ _SQL = {
     f" ({', '.join('?' for _ in INSERT_COLUMNS)}) RETURNING id",
     "tasks_load": "SELECT id, holder, kind, trigger FROM case_task WHERE instance_id = ?",
     "tasks_delete_all": "DELETE FROM case_task WHERE instance_id = ?",
+    "tasks_delete_key": "DELETE FROM case_task WHERE instance_id = ? AND holder = ?"
+    " AND kind = ? AND trigger = ?",
     "tasks_insert": "INSERT INTO case_task (instance_id, holder, kind, trigger, since)"
     " VALUES (?, ?, ?, ?, ?)",
     "notify": "INSERT INTO notification (user_id, instance_id, kind, params, created_at,"
@@ -274,6 +276,12 @@ def delete_tasks(case_id: int, row_ids: list[int] | None) -> None:
         return
     marks = ", ".join([f.placeholder] * len(row_ids))
     raw.cursor().execute(f"DELETE FROM case_task WHERE id IN ({marks})", row_ids)
+
+
+def delete_task_keys(case_id: int, keys: list[tuple[str, str, str]]) -> None:
+    """Delete a case's rows of these (holder, kind, trigger) keys."""
+    raw, f = _raw()
+    raw.cursor().executemany(f.sql["tasks_delete_key"], [(case_id, h, k, t) for h, k, t in keys])
 
 
 def insert_tasks(case_id: int, keys: list[tuple[str, str, str]], now: datetime) -> None:

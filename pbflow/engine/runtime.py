@@ -55,6 +55,8 @@ _COLS = [
     _T.c.title,
 ]
 SYSTEM = "system"
+# What a new case's row could hold that its validated fields did not check already.
+_TEXT_COLUMNS = ("workflow_id", "title", "state")
 
 
 def _IDENTITY(case_id: int) -> tuple:  # noqa: N802 - a constant's shape, built per case
@@ -240,6 +242,7 @@ def fire_in_transaction(
         raise NotAllowed(_("You may not take this step. It is taken by: %(who)s.", who=_who_may(t)))
     values = fields.validate(t.fields, values_in)
     note = _check_comment(t, comment)
+    before = tasks.compute(d, cs)  # the case's work-waiting rows as they stand
     cs.data = dict(cs.data or {})
     ctx = Context(d, cs, actor, values, t)
     block = _run_guards(t.guards, ctx)
@@ -290,7 +293,7 @@ def fire_in_transaction(
         payload=payload,
         at=now,
     )
-    tasks.sync(cs.id, tasks.compute(d, cs), now)
+    tasks.replace(cs.id, before, tasks.compute(d, cs), now)
     if dest.final or _waits_on_requester(d, cs.state):
         requester = {cs.submitter_user_id, actors.person_user_id(cs.subject_person_id)}
         requester.discard(None)
@@ -446,7 +449,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
     # The row is written with one raw INSERT (an ORM flush of one object costs more than
     # the rest of the start, bench/engine.py), after the same checks a flush makes; the
     # object then joins the session as the persistent copy of that row.
-    if problems := validation.check_row(case):
+    if problems := validation.check_row(case, _TEXT_COLUMNS):
         raise ValidationFailed(_("Some fields need correcting."), field_errors=problems)
     case.id = fastsql.insert_case({c: getattr(case, c) for c in fastsql.INSERT_COLUMNS})
     make_transient_to_detached(case)

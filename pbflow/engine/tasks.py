@@ -177,6 +177,24 @@ def sync(case_id: int, keys: set[Key], now: datetime) -> None:
         fastsql.insert_tasks(case_id, added, now)
 
 
+def replace(case_id: int, before: set[Key], after: set[Key], now: datetime) -> None:
+    """A step moved the case from ``before`` (its rows as computed from the case as it was)
+    to ``after``. No read: when nothing carries over, every row of the case goes (so a row
+    that drifted goes too); otherwise only the keys that ended, and rows that still hold
+    keep their ``since``."""
+    kept = before & after
+    if not kept:
+        fastsql.delete_tasks(case_id, None)
+        added = sorted(after)
+    else:
+        gone = before - after
+        if gone:
+            fastsql.delete_task_keys(case_id, sorted(gone))
+        added = sorted(after - before)
+    if added:
+        fastsql.insert_tasks(case_id, added, now)
+
+
 # --- the reader's side --------------------------------------------------------------------
 
 
