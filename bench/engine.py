@@ -405,6 +405,43 @@ def pbflow_sqlite(folder: Path, n: int, profile: bool = False) -> tuple[float, f
     return rates
 
 
+def interleaved_walks(folder: Path, n: int, chunks: int = 10):
+    """The approval walk by the bare loop, python-statemachine and pbflow's services, in
+    ``chunks`` turns each, so that a machine whose load changes during the run weighs on all
+    three alike. Returns (wall, cpu) rates of each (python-statemachine's None if absent)."""
+    from pbflow.extensions import db
+
+    bare = _sqlite(folder, "bare-walk.sqlite3")
+    sm_bare = _sqlite(folder, "sm-walk.sqlite3")
+    totals = {"bare": [0.0, 0.0], "sm": [0.0, 0.0], "pb": [0.0, 0.0]}
+
+    def add(key: str, rates: tuple[float, float] | None, count: int) -> None:
+        if rates is not None:
+            totals[key][0] += count / rates[0]
+            totals[key][1] += count / rates[1]
+
+    app = _app(f"sqlite:///{folder / 'pbflow.sqlite3'}", folder)
+    have_sm = True
+    with app.app_context():
+        branch_id, people = _world()
+        service_walks(5, branch_id, people)  # warm the caches a long-running worker has
+        per = max(1, n // chunks)
+        for _ in range(chunks):
+            add("bare", bare_walks(bare, per), per * len(WALK))
+            sm = statemachine_walks(sm_bare, per)
+            have_sm = sm is not None
+            add("sm", sm, per * len(WALK))
+            add("pb", service_walks(per, branch_id, people), per * len(WALK))
+        _check_chain()
+        db.session.remove()
+        db.engine.dispose()
+    bare.conn.close()
+    sm_bare.conn.close()
+    count = per * chunks * len(WALK)
+    rates = {k: (count / w, count / c) if w else None for k, (w, c) in totals.items()}
+    return rates["bare"], rates["sm"] if have_sm else None, rates["pb"]
+
+
 def engine_loop(folder: Path, n: int) -> tuple[float, float]:
     from pbflow.engine import runtime
     from pbflow.extensions import db
@@ -517,13 +554,7 @@ def main() -> None:
             print(_line("pbflow runtime.fire", eng, floor))
             ratios["engine"].append(eng[1] / floor[1])
 
-            bare = _sqlite(folder, "bare-walk.sqlite3")
-            walk_floor = bare_walks(bare, args.walks)
-            bare.conn.close()
-            sm_bare = _sqlite(folder, "sm-walk.sqlite3")
-            sm = statemachine_walks(sm_bare, args.walks)
-            sm_bare.conn.close()
-            pb = pbflow_sqlite(folder, args.walks)
+            walk_floor, sm, pb = interleaved_walks(folder, args.walks)
             print(_line("bare sqlite3, approval walk", walk_floor, walk_floor))
             if sm is not None:
                 print(_line("python-statemachine + sqlite3", sm, walk_floor))
