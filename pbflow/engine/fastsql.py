@@ -368,14 +368,36 @@ WALK_COLUMNS = (
 )
 
 
+# The canonical encoding of an event (audit._encode_row) made by SQLite's json_array: the
+# same text for every string (checked character by character in tests/tasks/test_audit_encoding.py),
+# and the walk falls back to Python's encoder before it calls any event altered.
+_ENCODED = (
+    "CASE WHEN salt IS NULL THEN json_array({ten}) ELSE json_array({ten}, salt) END"
+)
+
+
+def encodes_rows() -> bool:
+    """Whether the database can give each walked event its canonical body (SQLite)."""
+    _raw_conn, f = _raw()
+    return f is _Sqlite
+
+
 def walk_audit(
-    after: int = 0, upto: int | None = None, batch: int = 5000, instance_ids: Any = None
+    after: int = 0,
+    upto: int | None = None,
+    batch: int = 5000,
+    instance_ids: Any = None,
+    encoded: bool = False,
 ) -> Iterator[tuple]:
     """Audit events as plain tuples (``WALK_COLUMNS``) in sequence order: seq > ``after``,
-    up to ``upto``; with ``instance_ids``, only events of those cases or meeting events."""
+    up to ``upto``; with ``instance_ids``, only events of those cases or meeting events.
+    With ``encoded`` (SQLite only), each tuple has a 15th item: the event's canonical body."""
     raw, f = _raw()
     p = f.placeholder
     columns = ", ".join(f.at_text if c == "at" else c for c in WALK_COLUMNS)
+    if encoded:
+        ten = ", ".join(f.at_text if c == "at" else c for c in WALK_COLUMNS[:10])
+        columns += ", " + _ENCODED.format(ten=ten)
     sql = f"SELECT {columns} FROM audit_event WHERE seq > {p}"
     params: list[Any] = [after]
     if upto is not None:
