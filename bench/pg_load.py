@@ -182,8 +182,9 @@ def check(url: str, env: dict[str, str], clients: list[Client], warmup_steps: in
         result = audit.verify_database()
         print(f"audit verify: {result.summary()}")
         assert result.ok
-        rows = db.session.execute(select(ProcessInstance.id, ProcessInstance.version))
-        versions = {case_id: version for case_id, version in rows}
+        versions = dict(
+            db.session.execute(select(ProcessInstance.id, ProcessInstance.version)).all()
+        )
         lost = [cid for c in clients for cid, n in c.done.items() if versions[cid] != 1 + n]
         steps = sum(sum(c.done.values()) for c in clients)
         events = db.session.execute(
@@ -266,7 +267,7 @@ def main() -> None:
                 counts = [0] * level
                 threads = [
                     threading.Thread(
-                        target=lambda i=i: counts.__setitem__(i, clients[i].run(until))
+                        target=lambda i=i, c=counts, u=until: c.__setitem__(i, clients[i].run(u))
                     )
                     for i in range(level)
                 ]
