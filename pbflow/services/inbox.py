@@ -89,10 +89,19 @@ class Inbox:
 
 def _mine(user: User, keys: list[str]):
     """My task rows: rows of my holders, less the ballots I have cast in the current round."""
-    cast = exists().where(
-        Ballot.instance_id == T.instance_id,
-        Ballot.voter_user_id == user.id,
-        Ballot.round == P.entered_version,
+    # Asked only of ballot rows (the OR stops at the first true term): the other rows need
+    # no look at their case.
+    this_round = (
+        select(P.entered_version).where(P.id == T.instance_id).correlate(T).scalar_subquery()
+    )
+    cast = (
+        exists()
+        .where(
+            Ballot.instance_id == T.instance_id,
+            Ballot.voter_user_id == user.id,
+            Ballot.round == this_round,
+        )
+        .correlate(T)
     )
     return and_(T.holder.in_(keys), or_(T.kind != tasks.BALLOT, ~cast))
 
@@ -102,7 +111,6 @@ def _per_case(user: User, keys: list[str]):
     only_options = func.min(case((T.kind == tasks.OPTION, 1), else_=0)).label("only_options")
     return (
         select(T.instance_id.label("case_id"), only_options)
-        .join(P, P.id == T.instance_id)
         .where(_mine(user, keys))
         .group_by(T.instance_id)
         .subquery()
@@ -154,9 +162,7 @@ def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[In
     ids = [row[0].id for row in rows]
     found: dict[int, set[tuple[str, str]]] = {}
     work = db.session.execute(
-        select(T.instance_id, T.kind, T.trigger)
-        .join(P, P.id == T.instance_id)
-        .where(T.instance_id.in_(ids), _mine(user, keys))
+        select(T.instance_id, T.kind, T.trigger).where(T.instance_id.in_(ids), _mine(user, keys))
     )
     for case_id, kind, trigger in work:
         found.setdefault(case_id, set()).add((kind, trigger))
