@@ -1,21 +1,42 @@
-"""Engine throughput: committed transitions per second on a SQLite file (WAL), each with its
-audit event, against a bare ``sqlite3`` loop doing the same writes in the same run.
+"""Engine throughput against the floor a bare database loop sets, in the same run.
 
-The bare loop is the floor any engine must stand on: per transition it updates the case row
-(with the version check), reads the chain head, appends the hash-chained audit row and
-commits. pbflow does that plus everything a real step needs: loading the case and its
-definition, checking the actor's role, validating fields, running guards, moving the cached
-``transitions`` machine, and computing the next due time. The figure that matters is the
-ratio, which is stable across noisy machines; absolute numbers are printed for context.
+Three measurements, each printed as a ratio to a bare loop doing the same writes:
 
-    python bench/engine.py [--transitions 3000] [--rounds 3]
+1. **engine only** (SQLite): ``runtime.fire`` by case id, alternating two steps on one case.
+2. **the approval walk through the service functions** (SQLite): what a page or the CLI does,
+   ``cases.start_case`` and then five ``cases.take_step`` calls (submit, branch approval,
+   superior approval, spending report, acceptance) on the activity funding workflow, each
+   one transaction with its hash-chained audit event, its work-waiting rows (case_task) and
+   its notices. Beside it, on the same walk:
+
+   - the **bare sqlite3 loop**: per transaction it inserts or updates the case row (with the
+     version check), locks the chain head, hashes and appends the audit row, moves the head,
+     rewrites the case's work-waiting rows and, at the end, inserts the requester's notice:
+     the same writes pbflow makes, and nothing else;
+   - **python-statemachine** driving the same walk, each transition persisted by the same
+     sqlite3 writes (its machine in place of pbflow's engine). python-statemachine is not a
+     dependency of pbflow: ``pip install -e .[bench]`` (or ``pip install python-statemachine``)
+     puts it in the virtualenv for this script; without it that line is skipped.
+
+3. ``--postgres URL``: the walk through the service functions on PostgreSQL against a bare
+   psycopg loop doing the same writes (a scratch database is created and dropped: give a URL
+   whose role may CREATE DATABASE, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+
+The figure that matters is the ratio, which is stable across noisy machines; absolute numbers
+are printed for context. Both wall-clock and CPU-time rates are shown (a busy machine distorts
+CPU time least; with WAL and synchronous=NORMAL a commit does not wait for the disk).
+
+    python bench/engine.py [--transitions 3000] [--walks 500] [--rounds 3] [--postgres URL]
+    python bench/engine.py --profile      # cProfile of the service walk, top functions
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import hmac
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -26,125 +47,532 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
+# The pragmas pbflow sets on every SQLite connection (pbflow/__init__.py): the same database
+# settings for the bare loops as for pbflow.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA secure_delete=ON",
+)
+
+# The walk: (trigger, from, to, actor); the first is the start.
+WALK = (
+    ("start", None, "draft", "requester"),
+    ("submit", "draft", "secretary_review", "requester"),
+    ("secretary_approve", "secretary_review", "superior_review", "secretary"),
+    ("superior_approve", "superior_review", "approved", "superior"),
+    ("report_spending", "approved", "report_review", "requester"),
+    ("accept_report", "report_review", "closed", "secretary"),
+)
+START = {
+    "purpose": "bench",
+    "activity_date": "2026-01-10",
+    "amount": "100",
+    "budget": "b",
+}
+FIELDS = {"report_spending": {"spent": "90", "spending_report": "spent on leaflets"}}
+# --- the bare loops ---------------------------------------------------------------------------
+
+CASE_INSERT = (
+    "INSERT INTO process_instance (definition_id, workflow_id, org_id, subject_person_id,"
+    " submitter_user_id, assignee_user_id, parent_id, title, state, data, version,"
+    " entered_version, created_at, updated_at, state_entered_at, closed_at, due_at,"
+    " reminded_at, overdue_at) VALUES (?, 'activity_funding', ?, NULL, ?, NULL, NULL, ?, ?, ?,"
+    " 1, 1, ?, ?, ?, NULL, NULL, NULL, NULL)"
+)
+CASE_MOVE = (
+    "UPDATE process_instance SET state = ?, data = ?, version = ?, entered_version = ?,"
+    " updated_at = ?, state_entered_at = ?, due_at = ?, reminded_at = NULL, overdue_at = NULL,"
+    " closed_at = ?, assignee_user_id = ? WHERE id = ? AND version = ?"
+)
+AUDIT_INSERT = (
+    "INSERT INTO audit_event (seq, at, actor_user_id, actor_label, org_id, instance_id, action,"
+    " from_state, to_state, payload, salt, prev_hash, hash, seal)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+TASKS_INSERT = (
+    "INSERT INTO case_task (instance_id, holder, kind, trigger, since) VALUES (?, ?, ?, ?, ?)"
+)
+NOTIFY = (
+    "INSERT INTO notification (user_id, instance_id, kind, params, created_at, mail_state)"
+    " VALUES (?, ?, 'result', ?, ?, 'new')"
+)
 
 
-def bare_loop(path: Path, n: int) -> float:
-    conn = sqlite3.connect(path, isolation_level=None)
+class _Bare:
+    """The rows pbflow writes for one step, written straight into pbflow's own tables (same
+    schema, same indexes, same triggers) over a DBAPI connection (sqlite3 or psycopg): the
+    case row (version-checked), its work-waiting rows, the requester's notice where pbflow
+    sends one, and the audit event hashed, salted and sealed onto the chain head."""
+
+    def __init__(self, conn, ids: dict, waits: dict, placeholder="?", pg=False):
+        self.conn, self.ids, self.waits, self.pg = conn, ids, waits, pg
+        self.p = placeholder
+        self.key = os.urandom(32)
+
+    def q(self, sql: str) -> str:
+        return sql.replace("?", self.p) if self.p != "?" else sql
+
+    def dt(self, value: datetime):
+        return value if self.pg else value.isoformat(" ", "microseconds")
+
+    def audit(self, cur, case_id, action, src, dst, payload, now):
+        cur.execute(self.q("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"))
+        seq, prev = cur.fetchone()
+        salt = os.urandom(16).hex()
+        at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        body = json.dumps(
+            [
+                seq,
+                at,
+                self.ids["user"],
+                "requester",
+                self.ids["org"],
+                case_id,
+                action,
+                src,
+                dst,
+                payload,
+                salt,
+            ],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        digest = hashlib.sha256((prev + digest).encode()).hexdigest()
+        seal = hmac.digest(self.key, digest.encode(), "sha256")[:16].hex()
+        cur.execute(
+            self.q(AUDIT_INSERT),
+            (
+                seq,
+                self.dt(now),
+                self.ids["user"],
+                "requester",
+                self.ids["org"],
+                case_id,
+                action,
+                src,
+                dst,
+                payload,
+                salt,
+                prev,
+                digest,
+                seal,
+            ),
+        )
+        cur.execute(self.q("UPDATE audit_head SET hash = ? WHERE id = 1"), (digest,))
+
+    def step(self, case_id, version, trigger, src, dst, data):
+        cur = self.conn.cursor()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        text = json.dumps(data)
+        if src is None:
+            cur.execute(
+                self.q(CASE_INSERT),
+                (
+                    self.ids["definition"],
+                    self.ids["org"],
+                    self.ids["user"],
+                    "bench",
+                    dst,
+                    text,
+                    self.dt(now),
+                    self.dt(now),
+                    self.dt(now),
+                ),
+            )
+            if self.pg:
+                cur.execute("SELECT lastval()")
+                case_id = cur.fetchone()[0]
+            else:
+                case_id = cur.lastrowid
+        else:
+            cur.execute(
+                self.q(CASE_MOVE),
+                (
+                    dst,
+                    text,
+                    version + 1,
+                    version + 1,
+                    self.dt(now),
+                    self.dt(now),
+                    None,
+                    self.dt(now) if dst == "closed" else None,
+                    None,
+                    case_id,
+                    version,
+                ),
+            )
+            assert cur.rowcount == 1
+            cur.execute(self.q("DELETE FROM case_task WHERE instance_id = ?"), (case_id,))
+        rows = [(case_id, h, k, t, self.dt(now)) for h, k, t in self.waits[dst]]
+        if rows:
+            cur.executemany(self.q(TASKS_INSERT), rows)
+        if dst in ("approved", "closed"):
+            cur.execute(
+                self.q(NOTIFY),
+                (self.ids["user"], case_id, json.dumps({"state": dst}), self.dt(now)),
+            )
+        payload = json.dumps({"trigger": trigger}, sort_keys=True, separators=(",", ":"))
+        self.audit(cur, case_id, "transition" if src else "case_started", src, dst, payload, now)
+        self.conn.commit()
+        return case_id
+
+
+def bare_walks(bare: _Bare, n: int) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        data = dict(START)
+        case_id = None
+        for version, (trigger, src, dst, _who) in enumerate(WALK):
+            data.update(FIELDS.get(trigger, {}))
+            case_id = bare.step(case_id, version, trigger, src, dst, data)
+    return _rates(n * len(WALK), start, cpu)
+
+
+def statemachine_walks(bare: _Bare, n: int) -> tuple[float, float] | None:
+    """python-statemachine on the same walk, each transition persisted by the bare writes."""
+    try:
+        from statemachine import State, StateMachine
+    except ImportError:
+        return None
+
+    class Funding(StateMachine):
+        draft = State(initial=True)
+        secretary_review = State()
+        superior_review = State()
+        approved = State()
+        report_review = State()
+        closed = State(final=True)
+
+        submit = draft.to(secretary_review)
+        secretary_approve = secretary_review.to(superior_review)
+        superior_approve = superior_review.to(approved)
+        report_spending = approved.to(report_review)
+        accept_report = report_review.to(closed)
+
+        def __init__(self, case_id, store):
+            self.case_id, self.store, self.version, self.data = case_id, store, 1, dict(START)
+            super().__init__()
+
+        def on_transition(self, event, source, target):
+            self.data.update(FIELDS.get(event, {}))
+            self.store.step(self.case_id, self.version, event, source.id, target.id, self.data)
+            self.version += 1
+
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        case_id = bare.step(None, 0, "start", None, "draft", dict(START))
+        machine = Funding(case_id, bare)
+        for trigger, *_rest in WALK[1:]:
+            machine.send(trigger)
+    return _rates(n * len(WALK), start, cpu)
+
+
+def _rates(transactions: int, start: float, cpu: float) -> tuple[float, float]:
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return transactions / elapsed, transactions / cpu
+
+
+def _prepared(uri: str, folder: Path) -> tuple[dict, dict]:
+    """A database with pbflow's schema and the bench's world, and what a bare loop needs to
+    write into it: the ids, and the work-waiting rows pbflow keeps in each state (read from
+    one walk pbflow makes there, untimed)."""
+    from sqlalchemy import select
+
+    from pbflow.extensions import db
+    from pbflow.models import CaseTask
+
+    app = _app(uri, folder)
+    with app.app_context():
+        branch_id, people = _world()
+        waits: dict[str, list] = {}
+        from pbflow.services import cases
+
+        case = cases.start_case(people["requester"], "activity_funding", branch_id, START)
+        case_id, definition = case.id, case.definition_id
+        for i, (trigger, _src, dst, who) in enumerate(WALK):
+            if i:
+                cases.take_step(people[who], case_id, trigger, FIELDS.get(trigger))
+            waits[dst] = sorted(
+                tuple(r)
+                for r in db.session.execute(
+                    select(CaseTask.holder, CaseTask.kind, CaseTask.trigger).where(
+                        CaseTask.instance_id == case_id
+                    )
+                )
+            )
+        ids = {"org": branch_id, "user": people["requester"].id, "definition": definition}
+        db.session.remove()
+        db.engine.dispose()
+    return ids, waits
+
+
+def _sqlite(folder: Path, name: str) -> _Bare:
+    path = folder / name
+    ids, waits = _prepared(f"sqlite:///{path}", folder)
+    conn = sqlite3.connect(path)
     for p in PRAGMAS:
         conn.execute(p)
-    conn.executescript(
-        """
-        CREATE TABLE cases (id INTEGER PRIMARY KEY, state TEXT, data TEXT, version INTEGER,
-                            updated_at TEXT);
-        CREATE TABLE audit (seq INTEGER PRIMARY KEY, at TEXT, actor TEXT, instance_id INTEGER,
-                            action TEXT, from_state TEXT, to_state TEXT, payload TEXT,
-                            prev_hash TEXT, hash TEXT UNIQUE);
-        CREATE TABLE head (id INTEGER PRIMARY KEY, seq INTEGER, hash TEXT);
-        INSERT INTO head VALUES (1, 0, printf('%.64d', 0));
-        INSERT INTO cases VALUES (1, 'draft', '{}', 1, '');
-        """
-    )
-    states = ("draft", "secretary_review")
-    start, cpu = time.perf_counter(), time.process_time()
-    for i in range(n):
-        src, dst = states[i % 2], states[(i + 1) % 2]
-        now = datetime.now(UTC).isoformat()
-        conn.execute("BEGIN")
-        conn.execute(
-            "UPDATE cases SET state=?, data=?, version=version+1, updated_at=? "
-            "WHERE id=1 AND version=?",
-            (dst, json.dumps({"purpose": "x", "n": i}), now, i + 1),
-        )
-        seq, prev = conn.execute(
-            "UPDATE head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
-        ).fetchone()
-        payload = json.dumps({"trigger": "t"}, sort_keys=True, separators=(",", ":"))
-        body = json.dumps(
-            [seq, now, "user", 1, "transition", src, dst, payload], separators=(",", ":")
-        )
-        digest = hashlib.sha256((prev + body).encode()).hexdigest()
-        conn.execute(
-            "INSERT INTO audit VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (seq, now, "user", 1, "transition", src, dst, payload, prev, digest),
-        )
-        conn.execute("UPDATE head SET hash=? WHERE id=1", (digest,))
-        conn.execute("COMMIT")
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    conn.close()
-    return n / elapsed, n / cpu
+    return _Bare(conn, ids, waits)
 
 
-def engine_loop(folder: Path, n: int) -> float:
-    from pbflow import audit, create_app
-    from pbflow.engine import runtime
-    from pbflow.extensions import db
-    from pbflow.services import accounts
+# --- pbflow -----------------------------------------------------------------------------------
 
-    app = create_app(
+
+def _app(uri: str, folder: Path):
+    from pbflow import create_app
+
+    return create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'engine.sqlite3'}",
+            "SQLALCHEMY_DATABASE_URI": uri,
             "INSTANCE_PATH": folder,
             "SECRET_KEY": "bench",
             "PBFLOW_PASSWORD_METHOD": "pbkdf2:sha256:1000",
         }
     )
+
+
+def _world():
+    """A committee, a general branch, a branch; the requester, its secretary, the superior."""
+    from pbflow import audit
+    from pbflow.extensions import db
+    from pbflow.services import accounts
+
+    with db.engine.begin() as conn:
+        db.metadata.create_all(conn)
+        audit.install_triggers(conn)
+    committee = accounts.create_org("c", "Committee", "committee")
+    general = accounts.create_org("g", "General branch", "general_branch", committee)
+    branch = accounts.create_org("b", "Branch", "branch", general)
+    people = {
+        "requester": accounts.create_user("requester", "Requester", "password-1"),
+        "secretary": accounts.create_user("secretary", "Secretary", "password-1"),
+        "superior": accounts.create_user("superior", "Superior", "password-1"),
+    }
+    accounts.grant_role(people["requester"], branch, "branch_committee")
+    accounts.grant_role(people["secretary"], branch, "secretary")
+    accounts.grant_role(people["superior"], general, "secretary")
+    return branch.id, people
+
+
+def service_walks(n: int, branch_id: int, people: dict) -> tuple[float, float]:
+    """The walk as pages and the CLI make it: through pbflow.services.cases."""
+    from pbflow.services import cases
+
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        case_id = cases.start_case(people["requester"], "activity_funding", branch_id, START).id
+        for trigger, _src, _dst, who in WALK[1:]:
+            cases.take_step(people[who], case_id, trigger, FIELDS.get(trigger))
+    return _rates(n * len(WALK), start, cpu)
+
+
+def _check_chain() -> None:
+    from pbflow import audit
+    from pbflow.engine import tasks
+
+    result = audit.verify_database()
+    assert result.ok, result.summary()
+    report = tasks.check()
+    assert report.ok, report.summary()
+
+
+def pbflow_sqlite(folder: Path, n: int, profile: bool = False) -> tuple[float, float]:
+    from pbflow.extensions import db
+
+    app = _app(f"sqlite:///{folder / 'pbflow.sqlite3'}", folder)
     with app.app_context():
-        with db.engine.begin() as conn:
-            db.metadata.create_all(conn)
-            audit.install_triggers(conn)
-        committee = accounts.create_org("c", "Committee", "committee")
-        branch = accounts.create_org("b", "Branch", "branch", committee)
-        requester = accounts.create_user("requester", "Requester", "password-1")
-        secretary = accounts.create_user("secretary", "Secretary", "password-1")
-        accounts.grant_role(requester, branch, "branch_committee")
-        accounts.grant_role(secretary, branch, "secretary")
-        case = runtime.start(
-            "activity_funding",
-            branch,
-            requester,
-            {"purpose": "bench", "activity_date": "2030-01-01", "amount": "100", "budget": "b"},
-        )
-        # Fire by id, as the CLI and API do: the session holds no loaded copy of the case.
-        case_id = case.id
-        del case
-        steps = [("submit", requester, None), ("return_for_changes", secretary, "fix")]
+        branch_id, people = _world()
+        service_walks(5, branch_id, people)  # warm the caches a long-running worker has
+        if profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.enable()
+            rates = service_walks(n, branch_id, people)
+            prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        else:
+            rates = service_walks(n, branch_id, people)
+        _check_chain()
+        db.session.remove()
+        db.engine.dispose()
+    return rates
+
+
+def interleaved_walks(folder: Path, n: int, chunks: int = 10):
+    """The approval walk by the bare loop, python-statemachine and pbflow's services, in
+    ``chunks`` turns each, so that a machine whose load changes during the run weighs on all
+    three alike. Returns (wall, cpu) rates of each (python-statemachine's None if absent)."""
+    from pbflow.extensions import db
+
+    bare = _sqlite(folder, "bare-walk.sqlite3")
+    sm_bare = _sqlite(folder, "sm-walk.sqlite3")
+    totals = {"bare": [0.0, 0.0], "sm": [0.0, 0.0], "pb": [0.0, 0.0]}
+
+    def add(key: str, rates: tuple[float, float] | None, count: int) -> None:
+        if rates is not None:
+            totals[key][0] += count / rates[0]
+            totals[key][1] += count / rates[1]
+
+    app = _app(f"sqlite:///{folder / 'pbflow.sqlite3'}", folder)
+    have_sm = True
+    with app.app_context():
+        branch_id, people = _world()
+        service_walks(5, branch_id, people)  # warm the caches a long-running worker has
+        per = max(1, n // chunks)
+        for _ in range(chunks):
+            add("bare", bare_walks(bare, per), per * len(WALK))
+            sm = statemachine_walks(sm_bare, per)
+            have_sm = sm is not None
+            add("sm", sm, per * len(WALK))
+            add("pb", service_walks(per, branch_id, people), per * len(WALK))
+        _check_chain()
+        db.session.remove()
+        db.engine.dispose()
+    bare.conn.close()
+    sm_bare.conn.close()
+    count = per * chunks * len(WALK)
+    rates = {k: (count / w, count / c) if w else None for k, (w, c) in totals.items()}
+    return rates["bare"], rates["sm"] if have_sm else None, rates["pb"]
+
+
+def engine_loop(folder: Path, n: int) -> tuple[float, float]:
+    from pbflow.engine import runtime
+    from pbflow.extensions import db
+
+    app = _app(f"sqlite:///{folder / 'engine.sqlite3'}", folder)
+    with app.app_context():
+        branch_id, people = _world()
+        case_id = runtime.start("activity_funding", branch_id, people["requester"], START).id
+        steps = [
+            ("submit", people["requester"], None),
+            ("return_for_changes", people["secretary"], "fix"),
+        ]
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(n):
             trigger, actor, comment = steps[i % 2]
             runtime.fire(case_id, trigger, actor, comment=comment)
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-        assert audit.verify_database().ok
+        rates = _rates(n, start, cpu)
+        _check_chain()
         db.session.remove()
         db.engine.dispose()
-    return n / elapsed, n / cpu
+    return rates
+
+
+def bare_engine_loop(folder: Path, n: int) -> tuple[float, float]:
+    """The engine-only floor: one case, two steps back and forth, the same rows as pbflow."""
+    bare = _sqlite(folder, "bare-engine.sqlite3")
+    case_id = bare.step(None, 0, "start", None, "draft", dict(START))
+    states = ("draft", "secretary_review")
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(n):
+        bare.step(case_id, i + 1, "t", states[i % 2], states[(i + 1) % 2], {"n": i})
+    rates = _rates(n, start, cpu)
+    bare.conn.close()
+    return rates
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+def postgres(url: str, n: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The walk on PostgreSQL: a bare psycopg loop, then pbflow's services, each on a scratch
+    database of its own with pbflow's schema (created, then dropped)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    plain = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    names = [f"pbflow_bench_{os.getpid()}_{i}" for i in (1, 2)]
+
+    def admin(sql: str) -> None:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(sql)
+
+    for name in names:
+        admin(f'DROP DATABASE IF EXISTS "{name}"')
+        admin(f'CREATE DATABASE "{name}"')
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bare_url = base.set(database=names[0])
+            ids, waits = _prepared(bare_url.render_as_string(hide_password=False), Path(tmp))
+            dsn = bare_url.set(drivername="postgresql").render_as_string(hide_password=False)
+            with psycopg.connect(dsn) as conn:
+                bare_rates = bare_walks(_Bare(conn, ids, waits, "%s", pg=True), n)
+            from pbflow.extensions import db
+
+            app = _app(base.set(database=names[1]).render_as_string(hide_password=False), Path(tmp))
+            with app.app_context():
+                branch_id, people = _world()
+                service_walks(5, branch_id, people)
+                pb_rates = service_walks(n, branch_id, people)
+                _check_chain()
+                db.session.remove()
+                db.engine.dispose()
+    finally:
+        for name in names:
+            admin(f'DROP DATABASE IF EXISTS "{name}"')
+    return bare_rates, pb_rates
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def _line(label: str, rates: tuple[float, float], floor: tuple[float, float]) -> str:
+    return (
+        f"  {label:34} {rates[0]:7.0f}/s wall {rates[1]:7.0f}/s cpu"
+        f"  ratio wall {rates[0] / floor[0]:.3f} cpu {rates[1] / floor[1]:.3f}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transitions", type=int, default=3000)
+    parser.add_argument("--walks", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--postgres", help="SQLAlchemy URL of a PostgreSQL server")
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    wall_ratios, cpu_ratios = [], []
-    for _ in range(args.rounds):
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            pbflow_sqlite(Path(tmp), args.walks, profile=True)
+        return
+    ratios: dict[str, list[float]] = {"engine": [], "service": [], "statemachine": [], "pg": []}
+    for r in range(args.rounds):
+        print(f"round {r + 1} (transactions per second; ratio to the bare loop of the same run)")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            bare_wall, bare_cpu = bare_loop(folder / "bare.sqlite3", args.transitions)
-            eng_wall, eng_cpu = engine_loop(folder, args.transitions)
-        wall_ratios.append(eng_wall / bare_wall)
-        cpu_ratios.append(eng_cpu / bare_cpu)
-        print(
-            f"bare sqlite3 {bare_wall:7.0f}/s wall {bare_cpu:7.0f}/s cpu | pbflow engine "
-            f"{eng_wall:6.0f}/s wall {eng_cpu:6.0f}/s cpu | ratio wall "
-            f"{wall_ratios[-1]:.3f} cpu {cpu_ratios[-1]:.3f}"
-        )
-    # CPU-time rates are what a busy machine distorts least (with WAL and synchronous=NORMAL
-    # a commit does not wait for the disk); both are shown.
+            floor = bare_engine_loop(folder, args.transitions)
+            eng = engine_loop(folder, args.transitions)
+            print(_line("bare sqlite3, one case back+forth", floor, floor))
+            print(_line("pbflow runtime.fire", eng, floor))
+            ratios["engine"].append(eng[1] / floor[1])
+
+            walk_floor, sm, pb = interleaved_walks(folder, args.walks)
+            print(_line("bare sqlite3, approval walk", walk_floor, walk_floor))
+            if sm is not None:
+                print(_line("python-statemachine + sqlite3", sm, walk_floor))
+                ratios["statemachine"].append(sm[1] / walk_floor[1])
+            print(_line("pbflow services (start_case+take_step)", pb, walk_floor))
+            ratios["service"].append(pb[1] / walk_floor[1])
+        if args.postgres:
+            pg_floor, pg = postgres(args.postgres, args.walks)
+            print(_line("bare psycopg, approval walk", pg_floor, pg_floor))
+            print(_line("pbflow services on PostgreSQL", pg, pg_floor))
+            ratios["pg"].append(pg[1] / pg_floor[1])
     print(
-        f"median of {args.rounds} rounds x {args.transitions} transitions: ratio wall "
-        f"{statistics.median(wall_ratios):.3f}, cpu {statistics.median(cpu_ratios):.3f} "
-        f"(aim: >= 0.25)"
+        f"median of {args.rounds} rounds, CPU-time ratios (aim: service walk >= 0.25, ahead of"
+        " python-statemachine):"
     )
+    for key, values in ratios.items():
+        if values:
+            print(f"  {key:13} {statistics.median(values):.3f}")
 
 
 if __name__ == "__main__":

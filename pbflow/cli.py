@@ -208,6 +208,27 @@ def user_deactivate(username: str) -> None:
     click.echo(f"{username} deactivated")
 
 
+# --- work waiting (the case_task table) ---------------------------------------------------
+
+tasks_cli = AppGroup("tasks", help="Work waiting: who each open case waits on (case_task).")
+pbflow_cli.add_command(tasks_cli)
+
+
+@tasks_cli.command("check")
+@click.option("--fix", is_flag=True, help="Rewrite the rows of the cases that differ.")
+def tasks_check(fix: bool) -> None:
+    """Recompute who every open case waits on and compare with the stored rows (exit 1 when
+    they differ and --fix was not given)."""
+    from pbflow.services import inbox
+
+    report = inbox.check_tasks(fix=fix)
+    click.echo(report.summary())
+    if fix and not report.ok:
+        click.echo(f"rewritten: {len(report.wrong)} cases")
+    elif not report.ok:
+        sys.exit(1)
+
+
 # --- the security log ----------------------------------------------------------------------
 
 security_cli = AppGroup(

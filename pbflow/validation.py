@@ -146,12 +146,13 @@ def _column_problem(column: Any, value: Any) -> str | None:
     return None
 
 
-def check_row(obj: Any) -> dict[str, str]:
-    """Field errors of one ORM object about to be written, by column name."""
+def check_row(obj: Any, only: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Field errors of one ORM object about to be written, by column name (of the columns
+    ``only`` names, when given)."""
     errors: dict[str, str] = {}
     state = inspect(obj)
     for attr in state.mapper.column_attrs:
-        if len(attr.columns) != 1:
+        if len(attr.columns) != 1 or (only is not None and attr.key not in only):
             continue
         value = state.dict.get(attr.key)
         problem = _column_problem(attr.columns[0], value)

@@ -4,6 +4,7 @@ bounded number of SQL statements whatever the number of cases."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event
@@ -13,8 +14,11 @@ from pbflow.extensions import db
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, text, walk
 
 
-def _items(html: str) -> list[str]:
-    return re.findall(r'<a class="title" href="/cases/(\d+)"', html)
+def _items(html: str, section: str = "waiting") -> list[str]:
+    """The cases listed in one section of the inbox: ``waiting`` (what waits on me) or
+    ``possible`` (what I merely may do)."""
+    found = re.search(rf'<section class="card" id="{section}">.*?</section>', html, re.S)
+    return re.findall(r'<a class="title" href="/cases/(\d+)"', found.group(0)) if found else []
 
 
 def test_secretary_sees_what_waits_on_the_branch_secretary(world, auth, client):
@@ -172,3 +176,47 @@ def test_inbox_and_list_issue_a_bounded_number_of_statements(world, auth, client
     list_large, _html = _count_statements(client, "/cases?status=all")
     assert large == small
     assert list_large == list_small
+
+
+TASK_WORKFLOWS = str(Path(__file__).parent / "tasks" / "workflows")
+
+
+def _section(html: str, section: str) -> str:
+    found = re.search(rf'<section class="card" id="{section}">.*?</section>', html, re.S)
+    return found.group(0) if found else ""
+
+
+def test_what_waits_comes_first_and_merely_possible_steps_apart(world, auth, client):
+    """Issue 15: withdrawing is possible all along but never what a case waits for."""
+    draft = funding_case(world, purpose="草稿")
+    sent = funding_case(world, purpose="已提交")
+    walk(sent.id, world, ("submit", "branch_member"))
+    auth.login("branch_member")
+    html = text(client.get("/inbox?lang=en"))
+    assert _items(html) == [str(draft.id)]  # submitting waits on the requester
+    waiting = _section(html, "waiting")
+    assert f'href="/cases/{draft.id}#step-submit"' in waiting  # a link to the step's form
+    assert "Withdraw the request" not in waiting
+    assert sorted(_items(html, "possible")) == sorted([str(draft.id), str(sent.id)])
+    possible = _section(html, "possible")
+    assert f'href="/cases/{sent.id}#step-withdraw"' in possible
+    assert "1 case waits on you." in html
+    roles = _section(html, "roles")  # roles by their names, not their keys
+    assert "branch committee member — " in roles and "branch_committee" not in roles
+
+
+@pytest.mark.workflows_dir(TASK_WORKFLOWS)
+def test_cases_titled_by_whom_they_are_about(world, auth, client):
+    member = world["member"].person
+    case = runtime.start("about_someone", world.branch, world["secretary"], {"person": member.id})
+    auth.login("secretary")
+    html = text(client.get("/inbox?lang=en"))
+    assert re.search(rf'<a class="title" href="/cases/{case.id}">{member.name}</a>', html)
+    runtime.fire(case.id, "approve", world["secretary"])
+    html = text(client.get("/inbox?lang=en"))
+    assert _items(html) == []  # changing the handler or withdrawing: merely possible
+    assert _items(html, "possible") == [str(case.id)]
+    auth.logout()
+    auth.login("member")  # the subject finishes it
+    html = text(client.get("/inbox?lang=en"))
+    assert _items(html) == [str(case.id)] and "#step-finish" in html

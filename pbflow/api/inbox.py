@@ -26,28 +26,34 @@ def note_out(n: Any) -> dict[str, Any]:
     }
 
 
+def _item_out(i: Any) -> dict[str, Any]:
+    return {
+        "case": summary(
+            i.case,
+            workflow=i.workflow,
+            state=i.state,
+            org=i.org_name,
+            subject=i.subject_name,
+            overdue=i.overdue,
+        ),
+        "title": i.title,
+        "steps": [step.trigger for step in i.steps if step.trigger],
+        "options": [step.trigger for step in i.options if step.trigger],
+        "vote": any(step.anchor == "vote" for step in i.steps),
+        "record": any(step.anchor == "resolution" for step in i.steps),
+    }
+
+
 @operation("GET", "/inbox", "read", ok=s.InboxOut, tags=TAGS)
 def my_inbox():
-    """Everything waiting on the caller, overdue first, then by due date."""
+    """What waits on the caller (steps that move a case on, ballots, meeting results), overdue
+    first, then by due date; apart, the cases where the caller merely may take a step."""
     box = inbox.inbox(user(), locale())
     return {
-        "items": [
-            {
-                "case": summary(
-                    i.case,
-                    workflow=i.workflow,
-                    state=i.state,
-                    org=i.org_name,
-                    subject=i.subject_name,
-                    overdue=i.overdue,
-                ),
-                "steps": list(i.steps),
-                "vote": bool(i.vote),
-                "record": bool(i.record),
-            }
-            for i in box.items
-        ],
+        "items": [_item_out(i) for i in box.items],
         "total": box.total,
+        "possible": [_item_out(i) for i in box.possible],
+        "possible_total": box.possible_total,
         "unread": box.unread,
     }
 

@@ -226,9 +226,11 @@ class StartOptions(Strict):
 
 class InboxItemOut(Strict):
     case: CaseSummary
-    steps: list[str]
-    vote: bool
-    record: bool
+    title: str  # whom or what the case is about
+    steps: list[str]  # triggers of the steps that move the case on
+    options: list[str]  # triggers of the steps the caller merely may take
+    vote: bool  # a ballot to cast
+    record: bool  # a meeting's resolution to record
 
 
 class NotificationOut(Strict):
@@ -241,8 +243,10 @@ class NotificationOut(Strict):
 
 
 class InboxOut(Strict):
-    items: list[InboxItemOut]
+    items: list[InboxItemOut]  # what waits on the caller (the first of ``total``)
     total: int
+    possible: list[InboxItemOut]  # where the caller merely may act (first of possible_total)
+    possible_total: int
     unread: int
 
 

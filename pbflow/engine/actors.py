@@ -100,9 +100,10 @@ def roles_of(user_id: int) -> frozenset[tuple[int, str]]:
     return roles
 
 
-def resolve_scope(org_id: int, at: str) -> list[int]:
+def resolve_scope(org_id: int, at: str, index: dict[int, OrgNode] | None = None) -> list[int]:
     """Organizations where a role must be held for ``at`` relative to a case's organization."""
-    index = org_index()
+    if index is None:
+        index = org_index()
     node = index.get(org_id)
     if node is None:
         return []

@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from pbflow import audit, clock
+from pbflow.engine import fastsql
 from pbflow.engine.definitions import Definition, TransitionSpec
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
-from pbflow.models import Organization, Person
+from pbflow.models import Person
 
 
 @dataclass
@@ -100,11 +99,7 @@ class Context:
         node = index.get(self.case.org_id)
         ids = node.ancestor_ids() if node else []
         if ids:
-            rows = dict(
-                db.session.execute(
-                    select(Organization.id, Organization.settings).where(Organization.id.in_(ids))
-                ).all()
-            )
+            rows = fastsql.org_settings(ids)
             for oid in reversed(ids):
                 overrides = (rows.get(oid) or {}).get(self.definition.id) or {}
                 if name in overrides:

@@ -222,6 +222,11 @@ class TransitionSpec:
     comment: str = "optional"  # required | optional | none
     show_blocked: bool = True
     line: int | None = None
+    # Does the step make the case wait on its actors (pbflow.engine.tasks)? ``None``: decided
+    # by the engine (a way out of several states into a final one is merely possible, the
+    # rest waits); ``waits: false`` in the file marks a step that is only ever possible
+    # (change the handler, record a departure, add information).
+    waits: bool | None = None
 
     @property
     def system_only(self) -> bool:
@@ -724,6 +729,7 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
                 "effects",
                 "comment",
                 "show_blocked",
+                "waits",
             },
             "transition",
             {"trigger", "source", "dest", "label", "by"},
@@ -755,6 +761,9 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         if comment not in ("required", "optional", "none"):
             raise p.fail(f"{what}: comment must be required, optional or none", item)
         fields = p.fields(item.get("fields"), what)
+        waits = item.get("waits")
+        if waits is not None and not isinstance(waits, bool):
+            raise p.fail(f"{what}: waits must be true or false", _key_at(item, "waits"))
         shared = {
             "trigger": trigger,
             "label": p.label(item["label"], what, item),
@@ -765,6 +774,7 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
             "comment": comment,
             "show_blocked": bool(item.get("show_blocked", True)),
             "line": _line(item),
+            "waits": waits,
         }
         if dest == "=":
             transitions.extend(TransitionSpec(sources=(s,), dest=s, **shared) for s in expanded)

@@ -37,6 +37,37 @@ CASE_COLUMNS = (
     "title",
 )
 _DATETIME_COLUMNS = {"created_at", "state_entered_at", "closed_at"}
+# The columns a new case is written with (runtime.start).
+INSERT_COLUMNS = (
+    "definition_id",
+    "workflow_id",
+    "org_id",
+    "subject_person_id",
+    "submitter_user_id",
+    "assignee_user_id",
+    "parent_id",
+    "title",
+    "state",
+    "data",
+    "version",
+    "entered_version",
+    "created_at",
+    "updated_at",
+    "state_entered_at",
+    "closed_at",
+    "due_at",
+    "reminded_at",
+    "overdue_at",
+)
+_INSERT_DATETIMES = {
+    "created_at",
+    "updated_at",
+    "state_entered_at",
+    "closed_at",
+    "due_at",
+    "reminded_at",
+    "overdue_at",
+}
 
 _SQL = {
     "load": f"SELECT {', '.join(CASE_COLUMNS)} FROM process_instance WHERE id = ?",
@@ -51,6 +82,14 @@ _SQL = {
     "audit_insert": "INSERT INTO audit_event (seq, at, actor_user_id, actor_label, org_id,"
     " instance_id, action, from_state, to_state, payload, salt, prev_hash, hash, seal)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "case_insert": f"INSERT INTO process_instance ({', '.join(INSERT_COLUMNS)}) VALUES"
+    f" ({', '.join('?' for _ in INSERT_COLUMNS)}) RETURNING id",
+    "tasks_load": "SELECT id, holder, kind, trigger FROM case_task WHERE instance_id = ?",
+    "tasks_delete_all": "DELETE FROM case_task WHERE instance_id = ?",
+    "tasks_delete_key": "DELETE FROM case_task WHERE instance_id = ? AND holder = ?"
+    " AND kind = ? AND trigger = ?",
+    "tasks_insert": "INSERT INTO case_task (instance_id, holder, kind, trigger, since)"
+    " VALUES (?, ?, ?, ?, ?)",
     "notify": "INSERT INTO notification (user_id, instance_id, kind, params, created_at,"
     " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
 }
@@ -83,6 +122,10 @@ class _Sqlite:
     @staticmethod
     def json(value: Any) -> str:
         return json.dumps(value)
+
+    @staticmethod
+    def read_json(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
     @staticmethod
     def read_case(row: tuple) -> dict[str, Any]:
@@ -120,6 +163,10 @@ class _Postgres:
         return Json(value)
 
     @staticmethod
+    def read_json(value: Any) -> Any:
+        return value
+
+    @staticmethod
     def read_case(row: tuple) -> dict[str, Any]:
         out = dict(zip(CASE_COLUMNS, row, strict=True))
         if out["data"] is None:
@@ -127,10 +174,32 @@ class _Postgres:
         return out
 
 
+_RAW = "pbflow_raw_connection"
+
+
 def _raw() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
-    conn = db.session.connection()
+    """The DBAPI connection of the session's transaction (begun if need be). Asking the
+    session for it costs more than a statement, so it is kept for the transaction's life:
+    a step asks a handful of times."""
+    session = db.session()
+    tx = session.get_transaction()
+    cached = session.info.get(_RAW)
+    if tx is not None and cached is not None and cached[0] is tx:
+        return cached[1], cached[2]
+    conn = session.connection()
     flavour = _Postgres if conn.dialect.name == "postgresql" else _Sqlite
-    return conn.connection.driver_connection, flavour
+    raw = conn.connection.driver_connection
+    session.info[_RAW] = (session.get_transaction(), raw, flavour)
+    return raw, flavour
+
+
+def org_settings(org_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The settings overrides of these organizations (a guard reading a workflow setting)."""
+    raw, f = _raw()
+    cur = raw.cursor()
+    marks = ", ".join([f.placeholder] * len(org_ids))
+    cur.execute(f"SELECT id, settings FROM organization WHERE id IN ({marks})", list(org_ids))
+    return {oid: f.read_json(value) or {} for oid, value in cur.fetchall()}
 
 
 def load_case(case_id: int, for_update: bool = False) -> dict[str, Any] | None:
@@ -139,6 +208,22 @@ def load_case(case_id: int, for_update: bool = False) -> dict[str, Any] | None:
     cur.execute(f.sql["load_for_update" if for_update else "load"], (case_id,))
     row = cur.fetchone()
     return f.read_case(row) if row is not None else None
+
+
+def insert_case(values: dict[str, Any]) -> int:
+    """A new case row (``INSERT_COLUMNS``); returns its id."""
+    raw, f = _raw()
+    params = []
+    for name in INSERT_COLUMNS:
+        value = values[name]
+        if name in _INSERT_DATETIMES:
+            value = f.dt(value)
+        elif name == "data":
+            value = f.json(value)
+        params.append(value)
+    cur = raw.cursor()
+    cur.execute(f.sql["case_insert"], params)
+    return cur.fetchone()[0]
 
 
 def move_case(
@@ -173,6 +258,36 @@ def move_case(
         ),
     )
     return cur.rowcount
+
+
+def task_rows(case_id: int) -> list[tuple[int, str, str, str]]:
+    """(id, holder, kind, trigger) of a case's work-waiting rows (pbflow.engine.tasks)."""
+    raw, f = _raw()
+    cur = raw.cursor()
+    cur.execute(f.sql["tasks_load"], (case_id,))
+    return cur.fetchall()
+
+
+def delete_tasks(case_id: int, row_ids: list[int] | None) -> None:
+    """Delete some of a case's rows, or all of them (``row_ids`` None): one statement."""
+    raw, f = _raw()
+    if row_ids is None:
+        raw.cursor().execute(f.sql["tasks_delete_all"], (case_id,))
+        return
+    marks = ", ".join([f.placeholder] * len(row_ids))
+    raw.cursor().execute(f"DELETE FROM case_task WHERE id IN ({marks})", row_ids)
+
+
+def delete_task_keys(case_id: int, keys: list[tuple[str, str, str]]) -> None:
+    """Delete a case's rows of these (holder, kind, trigger) keys."""
+    raw, f = _raw()
+    raw.cursor().executemany(f.sql["tasks_delete_key"], [(case_id, h, k, t) for h, k, t in keys])
+
+
+def insert_tasks(case_id: int, keys: list[tuple[str, str, str]], now: datetime) -> None:
+    raw, f = _raw()
+    at = f.dt(now)
+    raw.cursor().executemany(f.sql["tasks_insert"], [(case_id, h, k, t, at) for h, k, t in keys])
 
 
 def notify(rows: list[tuple[int, int | None, str, dict[str, Any], datetime]]) -> None:
@@ -227,7 +342,10 @@ def append_audit(
                 seal(event["hash"]),
             )
         )
-    cur.executemany(f.sql["audit_insert"], rows)
+    if len(rows) == 1:
+        cur.execute(f.sql["audit_insert"], rows[0])
+    else:
+        cur.executemany(f.sql["audit_insert"], rows)
     cur.execute(f.sql["head_set"], (prev,))
 
 
@@ -250,14 +368,36 @@ WALK_COLUMNS = (
 )
 
 
+# The canonical encoding of an event (audit._encode_row) made by SQLite's json_array: the
+# same text for every string (checked character by character in tests/tasks/test_audit_encoding.py),
+# and the walk falls back to Python's encoder before it calls any event altered.
+_ENCODED = (
+    "CASE WHEN salt IS NULL THEN json_array({ten}) ELSE json_array({ten}, salt) END"
+)
+
+
+def encodes_rows() -> bool:
+    """Whether the database can give each walked event its canonical body (SQLite)."""
+    _raw_conn, f = _raw()
+    return f is _Sqlite
+
+
 def walk_audit(
-    after: int = 0, upto: int | None = None, batch: int = 5000, instance_ids: Any = None
+    after: int = 0,
+    upto: int | None = None,
+    batch: int = 5000,
+    instance_ids: Any = None,
+    encoded: bool = False,
 ) -> Iterator[tuple]:
     """Audit events as plain tuples (``WALK_COLUMNS``) in sequence order: seq > ``after``,
-    up to ``upto``; with ``instance_ids``, only events of those cases or meeting events."""
+    up to ``upto``; with ``instance_ids``, only events of those cases or meeting events.
+    With ``encoded`` (SQLite only), each tuple has a 15th item: the event's canonical body."""
     raw, f = _raw()
     p = f.placeholder
     columns = ", ".join(f.at_text if c == "at" else c for c in WALK_COLUMNS)
+    if encoded:
+        ten = ", ".join(f.at_text if c == "at" else c for c in WALK_COLUMNS[:10])
+        columns += ", " + _ENCODED.format(ten=ten)
     sql = f"SELECT {columns} FROM audit_event WHERE seq > {p}"
     params: list[Any] = [after]
     if upto is not None:

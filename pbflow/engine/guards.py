@@ -85,7 +85,7 @@ def amount_at_most(
     return None
 
 
-@guard("field_present")
+@guard("field_present", pure=True)
 def field_present(ctx: Context, *, field: str) -> Block | None:
     """A field recorded at an earlier step must be there (a document, a conclusion)."""
     if ctx.value(field) in (None, "", []):

@@ -18,6 +18,9 @@ class Rule:
     optional: frozenset[str]
     doc: str
     one_of: tuple[str, ...] = ()  # at least one of these optional parameters must be given
+    # A guard that reads only the case's own data (no clock, no settings, no other rows): the
+    # engine may decide it when it computes who a case waits on (pbflow.engine.tasks).
+    pure: bool = False
 
     def check_params(self, params: dict[str, Any]) -> str | None:
         """A problem with the parameters a workflow file gives, or None when they fit."""
@@ -34,7 +37,9 @@ class Rule:
 
 
 def registrar(registry: dict[str, Rule]) -> Callable[[str], Callable]:
-    def register(name: str, *, one_of: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    def register(
+        name: str, *, one_of: tuple[str, ...] = (), pure: bool = False
+    ) -> Callable[[Callable], Callable]:
         def wrap(fn: Callable) -> Callable:
             sig = inspect.signature(fn)
             kw = [p for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
@@ -45,6 +50,7 @@ def registrar(registry: dict[str, Rule]) -> Callable[[str], Callable]:
                 optional=frozenset(p.name for p in kw if p.default is not p.empty),
                 doc=inspect.getdoc(fn) or "",
                 one_of=one_of,
+                pure=pure,
             )
             return fn
 

@@ -16,10 +16,10 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm import make_transient_to_detached
 
-from pbflow import audit, clock
-from pbflow.engine import actors, calendar, fastsql, fields
+from pbflow import audit, clock, validation
+from pbflow.engine import actors, calendar, fastsql, fields, tasks
 from pbflow.engine.context import Block, CaseState, Context
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec, TransitionSpec
 from pbflow.engine.errors import (
@@ -55,6 +55,14 @@ _COLS = [
     _T.c.title,
 ]
 SYSTEM = "system"
+# What a new case's row could hold that its validated fields did not check already.
+_TEXT_COLUMNS = ("workflow_id", "title", "state")
+
+
+def _IDENTITY(case_id: int) -> tuple:  # noqa: N802 - a constant's shape, built per case
+    """The session identity key of a case: what ``identity_key`` returns, built directly
+    (that helper inspects the mapper on every call)."""
+    return (ProcessInstance, (case_id,), None)
 
 
 @dataclass
@@ -101,7 +109,7 @@ def expire_cached(case_id: int) -> None:
     Only the columns are expired (naming them skips the relationship cascade, which costs
     more than the whole UPDATE).
     """
-    obj = db.session.identity_map.get(identity_key(ProcessInstance, case_id))
+    obj = db.session.identity_map.get(_IDENTITY(case_id))
     if obj is not None:
         db.session.expire(obj, _CASE_ATTRS)
 
@@ -234,6 +242,7 @@ def fire_in_transaction(
         raise NotAllowed(_("You may not take this step. It is taken by: %(who)s.", who=_who_may(t)))
     values = fields.validate(t.fields, values_in)
     note = _check_comment(t, comment)
+    before = tasks.compute(d, cs)  # the case's work-waiting rows as they stand
     cs.data = dict(cs.data or {})
     ctx = Context(d, cs, actor, values, t)
     block = _run_guards(t.guards, ctx)
@@ -284,6 +293,7 @@ def fire_in_transaction(
         payload=payload,
         at=now,
     )
+    tasks.replace(cs.id, before, tasks.compute(d, cs), now)
     if dest.final or _waits_on_requester(d, cs.state):
         requester = {cs.submitter_user_id, actors.person_user_id(cs.subject_person_id)}
         requester.discard(None)
@@ -362,7 +372,8 @@ def start(
 def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
     reg = registry()
     d = reg.get(workflow_id)
-    org_obj = org if isinstance(org, Organization) else db.session.get(Organization, org)
+    # The session's organization index, not an ORM load: the kind is all a start needs.
+    org_obj = actors.org_index().get(org.id if isinstance(org, Organization) else org)
     if org_obj is None:
         raise NotFound(_("No such organization."))
     if org_obj.kind not in d.run_by:
@@ -431,9 +442,18 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         updated_at=now,
         state_entered_at=now,
         due_at=compute_due(d, d.states[d.initial], ctx),
+        closed_at=None,
+        reminded_at=None,
+        overdue_at=None,
     )
+    # The row is written with one raw INSERT (an ORM flush of one object costs more than
+    # the rest of the start, bench/engine.py), after the same checks a flush makes; the
+    # object then joins the session as the persistent copy of that row.
+    if problems := validation.check_row(case, _TEXT_COLUMNS):
+        raise ValidationFailed(_("Some fields need correcting."), field_errors=problems)
+    case.id = fastsql.insert_case({c: getattr(case, c) for c in fastsql.INSERT_COLUMNS})
+    make_transient_to_detached(case)
     db.session.add(case)
-    db.session.flush()
     audit.record(
         "case_started",
         actor=actor if user else (actor or SYSTEM),
@@ -448,6 +468,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         },
         at=now,
     )
+    tasks.write_new(case.id, tasks.compute(d, case), now)
     return case
 
 

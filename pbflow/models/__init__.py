@@ -35,6 +35,7 @@ from pbflow.models.process import (
 )
 from pbflow.models.security import SecurityEvent, SecurityHead
 from pbflow.models.supervision import SupervisionNotice
+from pbflow.models.tasks import CaseTask
 
 __all__ = [
     "AssessmentAward",
@@ -51,6 +52,7 @@ __all__ = [
     "Ballot",
     "CalendarDay",
     "CalendarYear",
+    "CaseTask",
     "Comment",
     "ComplianceNotice",
     "Escalation",

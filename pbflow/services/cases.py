@@ -39,7 +39,13 @@ from pbflow.models import (
 )
 from pbflow.services import attachments, procedure_view
 from pbflow.services.attachments import Upload
-from pbflow.services.visibility import can_view, get_visible_case, may_record_resolution, snapshot
+from pbflow.services.visibility import (
+    can_view,
+    get_visible_case,
+    get_visible_snapshot,
+    may_record_resolution,
+    snapshot,
+)
 
 P = ProcessInstance
 PAGE_SIZE = 25
@@ -626,7 +632,7 @@ def take_step(
     comment: str | None = None,
 ) -> runtime.Outcome:
     """Fire a step as the user, with the files of its ``file`` fields, in one transaction."""
-    case = get_visible_case(user, case_id)
+    case = get_visible_snapshot(user, case_id)
     return _fire_with_files(
         user, case, trigger, values, uploads, expected_version=expected_version, comment=comment
     )
@@ -644,9 +650,7 @@ def take_step_as(
 ) -> runtime.Outcome:
     """``take_step`` for the command line, where the operator acts in a user's name: a case
     the user cannot see is not hidden from the operator; the step's own rights decide."""
-    case = db.session.get(ProcessInstance, case_id)
-    if case is None:
-        raise NotFound(_("No such case."))
+    case = runtime.load_case(case_id)
     return _fire_with_files(
         user, case, trigger, values, uploads, expected_version=expected_version, comment=comment
     )
@@ -654,7 +658,7 @@ def take_step_as(
 
 def _fire_with_files(
     user: User,
-    case: ProcessInstance,
+    case: CaseState,
     trigger: str,
     values: Mapping[str, Any] | None,
     uploads: Mapping[str, Upload] | None,
@@ -671,7 +675,13 @@ def _fire_with_files(
                 user, t.fields, values, uploads or {}, org_id=case.org_id, case_id=case.id
             )
         outcome = runtime.fire_in_transaction(
-            case.id, trigger, user, values, expected_version=expected_version, comment=comment
+            case.id,
+            trigger,
+            user,
+            values,
+            expected_version=expected_version,
+            comment=comment,
+            case=case,
         )
         db.session.commit()
     except BaseException:

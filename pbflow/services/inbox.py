@@ -1,12 +1,15 @@
-"""What waits on me: cases where I may take a step now, open votes I have not cast, and my
+"""What waits on me: the steps that move a case forward and wait on me, apart from the
+steps I merely may take (withdraw, change the handler), open votes I have not cast, and my
 notifications.
 
-"May take a step" is the engine's actor rule (``actors.may_act``: roles at their resolved
-scopes, submitter, subject, assignee, user and person fields), checked in Python on a
-candidate set that one SQL statement narrows down. Guards are not run here (they may need a
-query per case); the case page shows a step greyed with its reason when a guard still blocks
-it. The number of statements does not grow with the number of cases: candidates come in one
-query, electorates are asked once per voting body, my ballots once in all.
+Who is waited on is data (pbflow.engine.tasks): the engine keeps a ``case_task`` row per
+holder of every open case in the same transaction as each step, so the inbox resolves my
+holders (my account, my roles at organizations, my person, my organization's members when I
+have a vote) and reads the rows with indexed queries; nothing is evaluated per case in
+Python. Guards are not run here (they may need a query per case); the case page shows a step
+greyed with its reason when a guard still blocks it. The number of statements does not grow
+with the number of cases: counts in one query, a page of each group in one, their steps in
+one.
 """
 
 from __future__ import annotations
@@ -16,40 +19,50 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import String, and_, cast, false, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 
 from pbflow import clock
-from pbflow.engine import actors, votes
-from pbflow.engine.definitions import Definition
+from pbflow.engine import actors, tasks
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import (
     Ballot,
+    CaseTask,
     Notification,
     Organization,
     Person,
     ProcessInstance,
     User,
-    WorkflowDefinition,
 )
 from pbflow.services.cases import is_overdue
 
 P = ProcessInstance
+T = CaseTask
 NOTIFICATION_LIMIT = 30
-ITEM_LIMIT = 200
+ITEM_LIMIT = 200  # cases shown of those waiting on me
+OPTION_LIMIT = 50  # cases shown of those where I merely may act
+
+
+@dataclass
+class Step:
+    """One thing I may do on a case, linking to its form on the case page (``anchor``)."""
+
+    trigger: str
+    label: str
+    anchor: str
 
 
 @dataclass
 class InboxItem:
     case: ProcessInstance
+    title: str  # whom or what the case is about
     workflow: str
     state: str
     org_name: str
     subject_name: str | None
-    steps: list[str]
-    vote: bool = False
-    record: bool = False
+    steps: list[Step] = field(default_factory=list)  # steps that move the case forward
+    options: list[Step] = field(default_factory=list)  # steps I merely may take
 
     @property
     def overdue(self) -> bool:
@@ -62,148 +75,130 @@ class InboxItem:
 
 @dataclass
 class Inbox:
-    items: list[InboxItem]
+    items: list[InboxItem]  # cases waiting on me, overdue first, then by due date
     total: int
     notifications: list[Notification]
     unread: int
-    roles: list[tuple[str, str]] = field(default_factory=list)
+    roles: list[tuple[str, str]] = field(default_factory=list)  # (role key, organization)
     # Overdue cases escalated to my organizations, that no procedure took over (see
     # services.escalations): my task as the superior.
     escalations: list[Any] = field(default_factory=list)
+    possible: list[InboxItem] = field(default_factory=list)  # cases where I merely may act
+    possible_total: int = 0
 
 
-def _json_id_match(name: str, value: int):
-    """SQL prefilter: the case's ``data[name]`` is ``value`` or a list holding it. Both
-    SQLite and PostgreSQL give the JSON text; spaces are dropped so "[3, 14]" reads "[3,14]".
-    The exact check is the engine's, in Python, afterwards."""
-    text = func.replace(cast(P.data[name], String), " ", "")
-    v = str(value)
-    return or_(
-        text == v,
-        text == f"[{v}]",
-        text.like(f"[{v},%"),
-        text.like(f"%,{v},%"),
-        text.like(f"%,{v}]"),
+def _mine(user: User, keys: list[str]):
+    """My task rows: rows of my holders, less the ballots I have cast in the current round."""
+    # Asked only of ballot rows (the OR stops at the first true term): the other rows need
+    # no look at their case.
+    this_round = (
+        select(P.entered_version).where(P.id == T.instance_id).correlate(T).scalar_subquery()
+    )
+    cast = (
+        exists()
+        .where(
+            Ballot.instance_id == T.instance_id,
+            Ballot.voter_user_id == user.id,
+            Ballot.round == this_round,
+        )
+        .correlate(T)
+    )
+    return and_(T.holder.in_(keys), or_(T.kind != tasks.BALLOT, ~cast))
+
+
+def _per_case(user: User, keys: list[str]):
+    """One row per case with work of mine: ``only_options`` is 1 when all of it is optional."""
+    only_options = func.min(case((T.kind == tasks.OPTION, 1), else_=0)).label("only_options")
+    return (
+        select(T.instance_id.label("case_id"), only_options)
+        .where(_mine(user, keys))
+        .group_by(T.instance_id)
+        .subquery()
     )
 
 
-def _pairs_clause(pairs: dict[int, set[str]]):
-    """(definition, state) pairs as SQL: one clause per definition version."""
-    if not pairs:
-        return false()
-    return or_(*[and_(P.definition_id == d, P.state.in_(sorted(s))) for d, s in pairs.items()])
-
-
-def _definitions() -> dict[int, Definition]:
-    reg = registry()
-    ids = db.session.execute(select(WorkflowDefinition.id)).scalars().all()
-    return {i: reg.stored(i) for i in ids}
-
-
-def _candidates(user: User, person_id: int | None, person_org: int | None):
-    """One query for open cases where the user might be waited on (a superset)."""
-    index = actors.org_index()
-    held = actors.roles_of(user.id)
-    my_roles = {role for _org, role in held}
-    subtree = [Organization.path.startswith(index[o].path) for o, _r in held if o in index]
-    if person_org is not None and person_org in index:
-        subtree.append(P.org_id == person_org)
-    role_pairs: dict[int, set[str]] = {}
-    field_pairs: dict[tuple[str, str], dict[int, set[str]]] = {}
-    for def_id, d in _definitions().items():
-        for state, spec in d.states.items():
-            if spec.final:
-                continue
-            if spec.vote is not None:
-                role_pairs.setdefault(def_id, set()).add(state)
-            for t in d.transitions_from(state):
-                for rule in t.by:
-                    if rule.kind == "role" and rule.role in my_roles:
-                        role_pairs.setdefault(def_id, set()).add(state)
-                    elif rule.kind in ("field", "person_field"):
-                        pairs = field_pairs.setdefault((rule.kind, rule.field), {})
-                        pairs.setdefault(def_id, set()).add(state)
-    conditions = [P.submitter_user_id == user.id, P.assignee_user_id == user.id]
-    if person_id is not None:
-        conditions.append(P.subject_person_id == person_id)
-    if subtree and role_pairs:
-        conditions.append(and_(_pairs_clause(role_pairs), or_(*subtree)))
-    for (kind, name), pairs in field_pairs.items():
-        target = user.id if kind == "field" else person_id
-        if target is not None:
-            conditions.append(and_(_pairs_clause(pairs), _json_id_match(name, target)))
+def _page(mine, only_options: int, limit: int) -> list[Any]:
     stmt = (
         select(P, Organization.name, Organization.name_en, Person.name)
+        .join(mine, mine.c.case_id == P.id)
         .join(Organization, Organization.id == P.org_id)
         .outerjoin(Person, Person.id == P.subject_person_id)
-        .where(P.closed_at.is_(None), or_(*conditions))
+        .where(mine.c.only_options == only_options)
+        .order_by(P.due_at.is_(None), P.due_at, P.updated_at.desc(), P.id)
+        .limit(limit)
     )
-    return db.session.execute(stmt).all()
+    return list(db.session.execute(stmt).all())
 
 
-def _person(user: User) -> tuple[int | None, int | None]:
-    pid = actors.person_id_of_user(user.id)
-    if pid is None:
-        return None, None
-    org = db.session.execute(select(Person.org_id).where(Person.id == pid)).scalar()
-    return pid, org
+def _count(mine) -> dict[int, int]:
+    rows = db.session.execute(
+        select(mine.c.only_options, func.count()).group_by(mine.c.only_options)
+    ).all()
+    return {int(opt): n for opt, n in rows}
+
+
+def counts(user: User) -> tuple[int, int]:
+    """(cases waiting on me, cases where I merely may act): one indexed query."""
+    found = _count(_per_case(user, tasks.holder_keys(user.id)))
+    return found.get(0, 0), found.get(1, 0)
+
+
+def _step(d, case: ProcessInstance, kind: str, trigger: str, locale: str) -> Step:
+    if kind == tasks.BALLOT:
+        return Step("", _("Cast your ballot"), "vote")
+    if kind == tasks.RECORD:
+        return Step("", _("Record the meeting's resolution"), "resolution")
+    t = d.transition(case.state, trigger)
+    label = t.label.get(locale) if t is not None else trigger
+    return Step(trigger, label, f"step-{trigger}")
+
+
+_ORDER = {tasks.STEP: 0, tasks.BALLOT: 1, tasks.RECORD: 2, tasks.OPTION: 3}
+
+
+def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[InboxItem]:
+    if not rows:
+        return []
+    ids = [row[0].id for row in rows]
+    found: dict[int, set[tuple[str, str]]] = {}
+    work = db.session.execute(
+        select(T.instance_id, T.kind, T.trigger).where(T.instance_id.in_(ids), _mine(user, keys))
+    )
+    for case_id, kind, trigger in work:
+        found.setdefault(case_id, set()).add((kind, trigger))
+    reg = registry()
+    items = []
+    for case_row, org_name, org_name_en, subject_name in rows:
+        d = reg.stored(case_row.definition_id)
+        workflow = d.title.get(locale)
+        own_title = case_row.title if d.title_template and case_row.title else None
+        item = InboxItem(
+            case=case_row,
+            title=own_title or subject_name or workflow,
+            workflow=workflow,
+            state=d.states[case_row.state].label.get(locale),
+            org_name=org_name_en if locale == "en" and org_name_en else org_name,
+            subject_name=subject_name,
+        )
+        order = {t.trigger: i for i, t in enumerate(d.transitions_from(case_row.state))}
+        for kind, trigger in sorted(
+            found.get(case_row.id, ()), key=lambda w: (_ORDER[w[0]], order.get(w[1], 0))
+        ):
+            step = _step(d, case_row, kind, trigger, locale)
+            (item.options if kind == tasks.OPTION else item.steps).append(step)
+        items.append(item)
+    return items
 
 
 def inbox(user: User, locale: str) -> Inbox:
-    """Everything waiting on the user, overdue first, then by due date."""
-    person_id, person_org = _person(user)
-    rows = _candidates(user, person_id, person_org)
-    reg = registry()
-    electorates: dict[tuple[Any, ...], list[int]] = {}
-    items: list[InboxItem] = []
-    vote_cases: list[InboxItem] = []
-    for case, org_name, org_name_en, subject_name in rows:
-        d = reg.stored(case.definition_id)
-        steps = [
-            t.label.get(locale)
-            for t in d.transitions_from(case.state)
-            if not t.system_only and actors.may_act(t.by, user, case)
-        ]
-        item = InboxItem(
-            case=case,
-            workflow=d.title.get(locale),
-            state=d.states[case.state].label.get(locale),
-            org_name=org_name_en if locale == "en" and org_name_en else org_name,
-            subject_name=subject_name,
-            steps=steps,
-        )
-        vote = d.states[case.state].vote
-        if vote is not None:
-            body = tuple(votes.vote_org_ids(vote, case))
-            if "ballot" in vote.mode:
-                # One electorate per voting body, not per case.
-                key = (vote.electorate, body if vote.electorate != "full_members" else case.org_id)
-                if key not in electorates:
-                    electorates[key] = votes.electorate_users(vote, case)
-                if user.id in electorates[key]:
-                    item.vote = True
-                    vote_cases.append(item)
-            if "meeting" in vote.mode and any(
-                actors.has_role(user.id, r, list(body)) for r in votes.RECORDER_ROLES
-            ):
-                item.record = True
-        if item.steps or item.vote or item.record:
-            items.append(item)
-    if vote_cases:
-        voted = set(
-            db.session.execute(
-                select(Ballot.instance_id, Ballot.round).where(
-                    Ballot.voter_user_id == user.id,
-                    Ballot.instance_id.in_([i.case.id for i in vote_cases]),
-                )
-            ).all()
-        )
-        for item in vote_cases:
-            if (item.case.id, item.case.entered_version) in voted:
-                item.vote = False
-        items = [i for i in items if i.steps or i.vote or i.record]
-    far = datetime.max
-    items.sort(key=lambda i: (not i.overdue, i.case.due_at or far, -i.case.updated_at.timestamp()))
+    """Everything waiting on the user, overdue first, then by due date; apart, the cases
+    where the user merely may take a step."""
+    keys = tasks.holder_keys(user.id)
+    mine = _per_case(user, keys)
+    found = _count(mine)
+    waiting = _page(mine, 0, ITEM_LIMIT) if found.get(0) else []
+    possible = _page(mine, 1, OPTION_LIMIT) if found.get(1) else []
+    items = _items(user, keys, waiting + possible, locale)
     notes = list(
         db.session.execute(
             select(Notification)
@@ -225,13 +220,21 @@ def inbox(user: User, locale: str) -> Inbox:
     from pbflow.services import escalations
 
     return Inbox(
-        items[:ITEM_LIMIT],
-        len(items),
+        items[: len(waiting)],
+        found.get(0, 0),
         notes,
         unread_count(user),
         [(role, name) for _path, role, name in roles],
         escalations.open_tasks(user, locale),
+        items[len(waiting) :],
+        found.get(1, 0),
     )
+
+
+def check_tasks(*, fix: bool = False) -> tasks.CheckReport:
+    """The work-waiting table against a recomputation of every open case (``pbflow tasks
+    check``); with ``fix``, the cases that differ are rewritten."""
+    return tasks.check(fix=fix)
 
 
 def unread_count(user: User) -> int:

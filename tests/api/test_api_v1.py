@@ -137,6 +137,9 @@ def test_comments_files_and_the_inbox(world, client):
     assert [x["body"] for x in body["items"]] == ["请审核"]
     r, box = api.get("/api/v1/inbox")
     assert r.status_code == 200 and case.id in [i["case"]["id"] for i in box["items"]]
+    mine = next(i for i in box["items"] if i["case"]["id"] == case.id)
+    assert mine["steps"] == ["submit"] and "withdraw" in mine["options"]
+    assert not mine["vote"] and not mine["record"]
     r, notes = api.get("/api/v1/notifications")
     assert r.status_code == 200
     r, marked = api.post("/api/v1/notifications/read-all")

@@ -702,7 +702,7 @@ def step_recorded(ctx: Context, *, field: str, step: str) -> Block | None:
 # --- probation and conversion (steps 21-24) ----------------------------------------------------
 
 
-@guard("field_equals")
+@guard("field_equals", pure=True)
 def field_equals(ctx: Context, *, field: str, value: Any) -> Block | None:
     """Only when an earlier step chose this value (the outcome the branch proposed)."""
     if ctx.value(field) != value:
