@@ -511,35 +511,39 @@ class _Plan:
             for s in d.expand_sources(t):
                 by_source.setdefault(s, []).append(t)
         self.by_source = by_source
-        # Distance to the nearest final state, by a backwards breadth-first search.
+        # The way to the end that goes furthest (closed, archived ...): the distance of every
+        # state to that final state, by breadth-first searches forwards and backwards.
+        ahead = _distances(d.initial, lambda s: (t.dest for t in by_source.get(s, ())))
+        finals = [s for s in ahead if d.states[s].final] or list(ahead)
+        goal = max(finals, key=lambda s: ahead[s])
         into: dict[str, set[str]] = {}
         for s, ts in by_source.items():
             for t in ts:
                 into.setdefault(t.dest, set()).add(s)
-        dist = {s: 0 for s, spec in d.states.items() if spec.final}
-        todo = deque(dist)
-        while todo:
-            s = todo.popleft()
-            for src in into.get(s, ()):
-                if src not in dist:
-                    dist[src] = dist[s] + 1
-                    todo.append(src)
-        self.dist = dist
-        self.depth = max(dist.values(), default=1)
+        self.dist = _distances(goal, lambda s: into.get(s, ()))
+        self.depth = max(self.dist.values(), default=1)
 
     def next(self, state: str, rng: random.Random) -> Any:
         options = [t for t in self.by_source.get(state, ()) if t.dest != state]
         if not options:
             return None
-        here = self.dist.get(state, 99)
-        forward = [t for t in options if self.dist.get(t.dest, 99) < here]
-        # Prefer the longest way forward (not straight to "rejected"), now and then a detour.
-        if forward and rng.random() < 0.85:
-            shallow = [t for t in forward if not self.d.states[t.dest].final]
-            if shallow and rng.random() < 0.9:
-                return rng.choice(shallow)
+        here = self.dist.get(state, 999)
+        forward = [t for t in options if self.dist.get(t.dest, 999) < here]
+        if forward and rng.random() < 0.9:
             return rng.choice(forward)
         return rng.choice(options)
+
+
+def _distances(start: str, neighbours: Any) -> dict[str, int]:
+    dist = {start: 0}
+    todo = deque([start])
+    while todo:
+        s = todo.popleft()
+        for n in neighbours(s):
+            if n not in dist:
+                dist[n] = dist[s] + 1
+                todo.append(n)
+    return dist
 
 
 def _has(reg: Any, workflow_id: str) -> bool:
