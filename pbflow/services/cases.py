@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, tuple_, update
 
 from pbflow import clock, validation
 from pbflow.engine import actors, calendar, runtime, votes
@@ -40,6 +40,7 @@ from pbflow.models import (
 )
 from pbflow.services import attachments
 from pbflow.services.attachments import Upload
+from pbflow.services.pagination import COUNT_LIMIT, bounded_count, format_cursor, parse_cursor
 from pbflow.services.visibility import can_view, get_visible_case, may_record_resolution, snapshot
 
 P = ProcessInstance
@@ -793,6 +794,8 @@ class CaseFilters:
     date_from: date | None = None
     date_to: date | None = None
     page: int = 1
+    # Keyset cursor: the (last change, id) of the last case of the page before.
+    after: tuple[datetime, int] | None = None
 
     @classmethod
     def parse(cls, args: Mapping[str, Any]) -> tuple[CaseFilters, dict[str, str]]:
@@ -829,6 +832,7 @@ class CaseFilters:
                 except ValueError:
                     errors[name] = _("must be a date like 2026-03-01")
         f.page = validation.parse_page(text("page"))
+        f.after = parse_cursor(text("after"))
         return f, errors
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
@@ -844,6 +848,7 @@ class CaseFilters:
             "date_from": self.date_from.isoformat() if self.date_from else None,
             "date_to": self.date_to.isoformat() if self.date_to else None,
             "page": self.page if self.page > 1 else None,
+            "after": format_cursor(self.after),
         }
         args.update(changes)
         return {k: v for k, v in args.items() if v not in (None, "")}
@@ -870,12 +875,19 @@ class StateCount:
 
 @dataclass
 class CaseList:
+    """One page of the list. ``total`` is exact when ``exact``, else "more than COUNT_LIMIT";
+    ``page``/``pages`` number the pages within the counted part; past it (and whenever
+    ``filters.after`` is set) pages follow the cursor ``next_after`` and carry no number."""
+
     rows: list[CaseRow]
     total: int
-    page: int
-    pages: int
+    page: int | None
+    pages: int | None
     counts: list[StateCount]
     filters: CaseFilters
+    exact: bool = True
+    next_after: str | None = None
+    limit: int = COUNT_LIMIT
 
 
 def visibility_clause(user: User):
@@ -943,24 +955,46 @@ def _state_label_any(workflow_id: str, definition_id: int | None, state: str, lo
 
 
 def search(user: User, f: CaseFilters, locale: str, page_size: int = PAGE_SIZE) -> CaseList:
-    """One page of the cases the user may see, with the total and the counts per state."""
-    total = db.session.execute(_filtered(_joined(select(func.count(P.id))), user, f)).scalar_one()
-    pages = max(1, -(-total // page_size))
-    page = min(f.page, pages)
-    rows = db.session.execute(
-        _filtered(_joined(select(P, Organization.name, Organization.name_en, Person.name)), user, f)
-        .order_by(P.updated_at.desc(), P.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
-    count_rows = db.session.execute(
-        _filtered(
-            _joined(select(P.workflow_id, P.state, func.min(P.definition_id), func.count(P.id))),
-            user,
-            f,
-            with_state=False,
-        ).group_by(P.workflow_id, P.state)
-    ).all()
+    """One page of the cases the user may see, newest change first, with the total and the
+    counts per state: counted exactly up to COUNT_LIMIT cases (a short index walk), above
+    that the page says "more than" and leaves the per-state counts out. Pages within the
+    counted part are numbered (offset); past it they follow a cursor (keyset), so the 4,000th
+    page costs what the first does."""
+    total = bounded_count(_filtered(_joined(select(P.id)), user, f))
+    exact = total <= COUNT_LIMIT
+    numbered = f.after is None
+    last_numbered = max(1, -(-min(total, COUNT_LIMIT) // page_size))
+    page = min(f.page, last_numbered) if numbered else None
+    stmt = _filtered(
+        _joined(select(P, Organization.name, Organization.name_en, Person.name)), user, f
+    ).order_by(P.updated_at.desc(), P.id.desc())
+    if f.after is not None:
+        stmt = stmt.where(tuple_(P.updated_at, P.id) < tuple_(*f.after))
+    else:
+        stmt = stmt.offset((page - 1) * page_size)
+    rows = db.session.execute(stmt.limit(page_size + 1)).all()
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    next_after = None
+    if more and (not numbered or not exact or page >= last_numbered) and rows:
+        last = rows[-1][0]
+        next_after = format_cursor((last.updated_at, last.id))
+    count_rows = []
+    if exact and f.state:  # the chips count every state: bounded without the state too
+        exact_all = bounded_count(_filtered(_joined(select(P.id)), user, f, with_state=False))
+    else:
+        exact_all = total
+    if exact_all <= COUNT_LIMIT:
+        count_rows = db.session.execute(
+            _filtered(
+                _joined(
+                    select(P.workflow_id, P.state, func.min(P.definition_id), func.count(P.id))
+                ),
+                user,
+                f,
+                with_state=False,
+            ).group_by(P.workflow_id, P.state)
+        ).all()
     counts = sorted(
         (
             StateCount(
@@ -985,8 +1019,9 @@ def search(user: User, f: CaseFilters, locale: str, page_size: int = PAGE_SIZE) 
         )
         for case, name, name_en, subject in rows
     ]
-    f.page = page
-    return CaseList(result, total, page, pages, counts, f)
+    f.page = page or 1
+    pages = (last_numbered if exact else None) if numbered else None
+    return CaseList(result, total, page, pages, counts, f, exact, next_after)
 
 
 def filter_choices(user: User, locale: str) -> dict[str, list[tuple[str, str]]]:

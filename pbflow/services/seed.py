@@ -43,6 +43,7 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES
+from pbflow.models.people import new_session_token
 from pbflow.services.accounts import hash_password
 
 MAX_SCALE = 1_000_000
@@ -76,7 +77,7 @@ _PROBATION_STATES = {
     "conversion_meeting",
     "conversion_approval",
 }
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志海波辉鹏"
 EDUCATION = ("高中", "中专", "大专", "本科", "本科", "硕士研究生")
 TOPICS = ("学习贯彻党的创新理论", "安全生产专题", "组织生活会准备", "发展党员工作", "主题党日活动")
@@ -191,26 +192,57 @@ class _Seeder:
             return root
         org_id = self.ids.take(Organization.__table__)
         root = Organization(
-            id=org_id, code=self.prefix, name="规模测试党委", name_en="Scale Test Committee",
-            kind="committee", parent_id=None, path=f"/{org_id}/", settings={},
-        )  # fmt: skip
+            id=org_id,
+            code=self.prefix,
+            name="规模测试党委",
+            name_en="Scale Test Committee",
+            kind="committee",
+            parent_id=None,
+            path=f"/{org_id}/",
+            settings={},
+        )
         db.session.add(root)
         db.session.flush()
-        self.event(self.start, "org_created", org_id=org_id, payload={
-            "code": root.code, "name": root.name, "kind": "committee", "parent_id": None,
-        })  # fmt: skip
+        self.event(
+            self.start,
+            "org_created",
+            org_id=org_id,
+            payload={
+                "code": root.code,
+                "name": root.name,
+                "kind": "committee",
+                "parent_id": None,
+            },
+        )
         return root
 
     def org(self, parent: _Org, kind: str, code: str, name: str, name_en: str) -> _Org:
         org_id = self.ids.take(Organization.__table__)
         path = f"{parent.path}{org_id}/"
         self.row(
-            Organization, id=org_id, code=code, name=name, name_en=name_en, kind=kind,
-            parent_id=parent.id, path=path, active=True, settings={}, created_at=self.start,
-        )  # fmt: skip
-        self.event(self.start, "org_created", org_id=org_id, payload={
-            "code": code, "name": name, "kind": kind, "parent_id": parent.id,
-        })  # fmt: skip
+            Organization,
+            id=org_id,
+            code=code,
+            name=name,
+            name_en=name_en,
+            kind=kind,
+            parent_id=parent.id,
+            path=path,
+            active=True,
+            settings={},
+            created_at=self.start,
+        )
+        self.event(
+            self.start,
+            "org_created",
+            org_id=org_id,
+            payload={
+                "code": code,
+                "name": name,
+                "kind": kind,
+                "parent_id": parent.id,
+            },
+        )
         made = _Org(org_id, code, kind, path)
         self.orgs.append(made)
         return made
@@ -228,27 +260,54 @@ class _Seeder:
         if status == "full":
             joined = born + timedelta(days=365 * 25 + rng.randrange(3000))
             values["full_member_on"] = min(joined, at.date())
-        person_id = self.row(Person, org_id=org.id, user_id=user_id, active=True,
-                             on_party_probation=False, created_at=at, **values)  # fmt: skip
-        self.event(at, "person_created", org_id=org.id, payload={
-            "person_id": person_id, "values": audit_values(values),
-        })  # fmt: skip
+        person_id = self.row(
+            Person,
+            org_id=org.id,
+            user_id=user_id,
+            active=True,
+            on_party_probation=False,
+            created_at=at,
+            **values,
+        )
+        self.event(
+            at,
+            "person_created",
+            org_id=org.id,
+            payload={
+                "person_id": person_id,
+                "values": audit_values(values),
+            },
+        )
         return person_id
 
     def officer(self, org: _Org, roles: tuple[str, ...], label: str) -> _Actor:
         username = f"{self.prefix}.{org.code.rsplit('-', 1)[-1]}.{label}"
         user_id = self.row(
-            User, username=username, display_name=self.name(), password_hash=self.password,
-            active=True, failed_logins=0, email_mode="off", session_token=f"{self.prefix}{org.id}{label}",
+            User,
+            username=username,
+            display_name=self.name(),
+            password_hash=self.password,
+            active=True,
+            failed_logins=0,
+            email_mode="off",
+            session_token=new_session_token(),
             created_at=self.start,
-        )  # fmt: skip
+        )
         self.event(self.start, "user_created", payload={"user_id": user_id, "username": username})
         for role in roles:
-            self.row(RoleAssignment, user_id=user_id, org_id=org.id, role=role,
-                     created_at=self.start)  # fmt: skip
-            self.event(self.start, "role_granted", org_id=org.id, payload={
-                "user_id": user_id, "username": username, "role": role,
-            })  # fmt: skip
+            self.row(
+                RoleAssignment, user_id=user_id, org_id=org.id, role=role, created_at=self.start
+            )
+            self.event(
+                self.start,
+                "role_granted",
+                org_id=org.id,
+                payload={
+                    "user_id": user_id,
+                    "username": username,
+                    "role": role,
+                },
+            )
         person_id = self.person(org, "full", self.start, user_id=user_id)
         org.members.append(person_id)
         officer = _Actor(user_id, username)
@@ -260,8 +319,13 @@ class _Seeder:
         branches = min(50, max(4, self.scale // 20))
         generals = max(1, branches // 10)
         gbs = [
-            self.org(top, "general_branch", f"{self.prefix}-g{i + 1}", f"第{i + 1}党总支（测试）",
-                     f"General Branch {i + 1} (seed)")  # fmt: skip
+            self.org(
+                top,
+                "general_branch",
+                f"{self.prefix}-g{i + 1}",
+                f"第{i + 1}党总支（测试）",
+                f"General Branch {i + 1} (seed)",
+            )
             for i in range(generals)
         ]
         for gb in gbs:
@@ -269,12 +333,22 @@ class _Seeder:
         out = []
         for i in range(branches):
             parent = gbs[i % generals] if i % 5 else top
-            b = self.org(parent, "branch", f"{self.prefix}-b{i + 1}", f"第{i + 1}党支部（测试）",
-                         f"Branch {i + 1} (seed)")  # fmt: skip
+            b = self.org(
+                parent,
+                "branch",
+                f"{self.prefix}-b{i + 1}",
+                f"第{i + 1}党支部（测试）",
+                f"Branch {i + 1} (seed)",
+            )
             self.officer(b, ("secretary", "branch_committee"), "sec")
             self.officer(b, ("organizing_member", "branch_committee"), "org")
-            group = self.org(b, "party_group", f"{self.prefix}-b{i + 1}g1",
-                             f"第{i + 1}党支部第一党小组（测试）", f"Branch {i + 1}, Group 1 (seed)")  # fmt: skip
+            group = self.org(
+                b,
+                "party_group",
+                f"{self.prefix}-b{i + 1}g1",
+                f"第{i + 1}党支部第一党小组（测试）",
+                f"Branch {i + 1}, Group 1 (seed)",
+            )
             group.officers = b.officers
             out.append(b)
         people = max(60, self.scale // 25)
@@ -339,11 +413,20 @@ class _Seeder:
         if not anonymous:
             data["_by"] = {"start": starter.id}
         created = at
-        self.event(at, "case_started", actor=audit.ANONYMOUS if anonymous else starter,
-                   org_id=org.id, instance_id=case_id, to_state=d.initial, payload={
-                       "workflow": d.id, "definition_id": definition_id, "fields": values,
-                       "parent_id": None,
-                   })  # fmt: skip
+        self.event(
+            at,
+            "case_started",
+            actor=audit.ANONYMOUS if anonymous else starter,
+            org_id=org.id,
+            instance_id=case_id,
+            to_state=d.initial,
+            payload={
+                "workflow": d.id,
+                "definition_id": definition_id,
+                "fields": values,
+                "parent_id": None,
+            },
+        )
         state, version, entered = d.initial, 1, at
         assignee = values.get("owner") or values.get("recipient")
         steps = rng.randint(0, plan.depth + 2)
@@ -367,8 +450,16 @@ class _Seeder:
             if "handler" in fields:
                 assignee = fields["handler"]
                 payload["assignee"] = assignee
-            self.event(at, "transition", actor=actor, org_id=org.id, instance_id=case_id,
-                       from_state=state, to_state=t.dest, payload=payload)  # fmt: skip
+            self.event(
+                at,
+                "transition",
+                actor=actor,
+                org_id=org.id,
+                instance_id=case_id,
+                from_state=state,
+                to_state=t.dest,
+                payload=payload,
+            )
             state, version, entered = t.dest, version + 1, at
         final = d.states[state].final
         due = None if final else entered + timedelta(days=rng.choice((7, 15, 30, 60)))
@@ -379,13 +470,26 @@ class _Seeder:
             except (KeyError, ValueError, IndexError):
                 title = ""
         self.row(
-            ProcessInstance, id=case_id, definition_id=definition_id, workflow_id=d.id,
-            org_id=org.id, subject_person_id=subject,
-            submitter_user_id=None if anonymous else starter.id, assignee_user_id=assignee,
-            parent_id=None, title=title, state=state, data=data, version=version,
-            entered_version=version, created_at=created, updated_at=entered,
-            state_entered_at=entered, closed_at=entered if final else None, due_at=due,
-        )  # fmt: skip
+            ProcessInstance,
+            id=case_id,
+            definition_id=definition_id,
+            workflow_id=d.id,
+            org_id=org.id,
+            subject_person_id=subject,
+            submitter_user_id=None if anonymous else starter.id,
+            assignee_user_id=assignee,
+            parent_id=None,
+            title=title,
+            state=state,
+            data=data,
+            version=version,
+            entered_version=version,
+            created_at=created,
+            updated_at=entered,
+            state_entered_at=entered,
+            closed_at=entered if final else None,
+            due_at=due,
+        )
         if subject is not None and d.id == "member_development":
             standing = "probationary" if state in _PROBATION_STATES else STANDING.get(state)
             self.rows["person"][-1]["party_status"] = standing or "target"
@@ -412,11 +516,24 @@ class _Seeder:
             "minutes": "会议按议程进行，参会党员围绕主题逐一发言。",
             "resolutions": None,
         }
-        self.row(Meeting, id=meeting_id, org_id=org.id, recorded_by=org.officers[0].id,
-                 created_at=at, updated_at=at, version=1, **values)  # fmt: skip
+        self.row(
+            Meeting,
+            id=meeting_id,
+            org_id=org.id,
+            recorded_by=org.officers[0].id,
+            created_at=at,
+            updated_at=at,
+            version=1,
+            **values,
+        )
         for pid in expected:
-            self.row(MeetingAttendance, meeting_id=meeting_id, person_id=pid,
-                     present=pid not in absent, reason=absent.get(pid))  # fmt: skip
+            self.row(
+                MeetingAttendance,
+                meeting_id=meeting_id,
+                person_id=pid,
+                present=pid not in absent,
+                reason=absent.get(pid),
+            )
         snapshot = {
             "meeting_type": values["meeting_type"],
             "held_on": values["held_on"].isoformat(),
@@ -430,8 +547,13 @@ class _Seeder:
             "present": sorted(pid for pid in expected if pid not in absent),
             "absent": {str(pid): reason for pid, reason in absent.items()},
         }
-        self.event(at, "meeting_recorded", actor=org.officers[0], org_id=org.id,
-                   payload={"meeting_id": meeting_id, **snapshot, "attachments": []})  # fmt: skip
+        self.event(
+            at,
+            "meeting_recorded",
+            actor=org.officers[0],
+            org_id=org.id,
+            payload={"meeting_id": meeting_id, **snapshot, "attachments": []},
+        )
 
     # --- the whole run -----------------------------------------------------------------------
 
@@ -445,8 +567,9 @@ class _Seeder:
             )
         root = self.root()
         branches = self.tree(root)
-        report = SeedReport(self.seed, self.scale, root.code, orgs=len(self.orgs),
-                            branches=len(branches))  # fmt: skip
+        report = SeedReport(
+            self.seed, self.scale, root.code, orgs=len(self.orgs), branches=len(branches)
+        )
         reg = registry()
         installed = [w for w in MIX if _has(reg, w)]
         weights = [MIX[w] for w in installed]
@@ -473,8 +596,15 @@ class _Seeder:
         return report
 
     def write(self) -> None:
-        order = ("organization", "user_account", "role_assignment", "person", "process_instance",
-                 "meeting", "meeting_attendance")  # fmt: skip
+        order = (
+            "organization",
+            "user_account",
+            "role_assignment",
+            "person",
+            "process_instance",
+            "meeting",
+            "meeting_attendance",
+        )
         tables = db.Model.metadata.tables
         for name in order:
             rows = self.rows.get(name, [])
