@@ -920,8 +920,7 @@ def audit_grants(role: str, apply: bool) -> None:
             known = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
             if known.first() is None:
                 raise click.BadParameter(
-                    f"there is no PostgreSQL role '{role}' (create it first, README "
-                    "'Production')",
+                    f"there is no PostgreSQL role '{role}' (create it first, README 'Production')",
                     param_hint="ROLE",
                 )
             try:

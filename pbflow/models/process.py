@@ -56,6 +56,7 @@ class ProcessInstance(db.Model):
         Index("ix_case_open_updated", "closed_at", "updated_at", "id"),
         Index("ix_case_org_open_updated", "org_id", "closed_at", "updated_at"),
         Index("ix_case_workflow_state_updated", "workflow_id", "state", "updated_at"),
+        Index("ix_case_workflow_updated", "workflow_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
