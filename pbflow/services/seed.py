@@ -450,6 +450,7 @@ class _Seeder:
             if "handler" in fields:
                 assignee = fields["handler"]
                 payload["assignee"] = assignee
+            _opinion_marks(t.trigger, at, data, rng)
             self.event(
                 at,
                 "transition",
@@ -674,6 +675,20 @@ def _distances(start: str, neighbours: Any) -> dict[str, int]:
                 dist[n] = dist[s] + 1
                 todo.append(n)
     return dist
+
+
+def _opinion_marks(trigger: str, at: datetime, data: dict[str, Any], rng: random.Random) -> None:
+    """What the opinion box's effects keep in a case's data (``opinion_box/effects.py``): the
+    answer's time limit, the first publication and whether it was on time, reopenings; the
+    book's figures read them."""
+    today = at.date()
+    if trigger == "accept" and "answer_due" not in data:
+        data["answer_due"] = (today + timedelta(days=rng.choice((10, 15, 20)))).isoformat()
+    elif trigger == "publish" and "first_published_on" not in data:
+        data["first_published_on"] = today.isoformat()
+        data["on_time"] = today.isoformat() <= data.get("answer_due", today.isoformat())
+    elif trigger == "reject_answer":
+        data["reopen_count"] = int(data.get("reopen_count") or 0) + 1
 
 
 def _has(reg: Any, workflow_id: str) -> bool:
