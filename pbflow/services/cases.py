@@ -1033,7 +1033,7 @@ def search(user: User, f: CaseFilters, locale: str, page_size: int = PAGE_SIZE) 
     ]
     f.page = page or 1
     pages = (last_numbered if exact else None) if numbered else None
-    return CaseList(result, total, page, pages, counts, f, exact, next_after)
+    return CaseList(result, total, page, pages, counts, f, exact, next_after, COUNT_LIMIT)
 
 
 def filter_choices(user: User, locale: str) -> dict[str, list[tuple[str, str]]]:

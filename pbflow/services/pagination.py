@@ -9,6 +9,7 @@ to it. A cursor is ``<microseconds since 1970>-<id>`` for lists sorted by a time
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from pbflow.extensions import db
 COUNT_LIMIT = 1000
 _EPOCH = datetime(1970, 1, 1)
 _MAX_MICROS = (datetime(9999, 1, 1) - _EPOCH) // timedelta(microseconds=1)
+_MICROS = re.compile(r"[0-9]{1,18}")
 
 
 def parse_cursor(raw: Any) -> tuple[datetime, int] | None:
@@ -28,10 +30,10 @@ def parse_cursor(raw: Any) -> tuple[datetime, int] | None:
     micros, sep, ident_text = raw.partition("-")
     if not sep:
         return None
-    moment = validation.parse_int(micros, low=0, high=_MAX_MICROS)
     ident = validation.parse_id(ident_text)
-    if moment is None or ident is None:
+    if not _MICROS.fullmatch(micros) or int(micros) > _MAX_MICROS or ident is None:
         return None
+    moment = int(micros)
     return _EPOCH + timedelta(microseconds=moment), ident
 
 

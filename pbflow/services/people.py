@@ -269,7 +269,7 @@ def search_people(
         rows = rows[:per_page]
         if page is None or not exact or page >= last_numbered:
             next_after = str(rows[-1].id)
-    return Page(rows, total, page, per_page, exact, next_after)
+    return Page(rows, total, page, per_page, exact, next_after, pagination.COUNT_LIMIT)
 
 
 # --- parsing and validating fields ----------------------------------------------------------

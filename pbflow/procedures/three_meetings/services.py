@@ -540,6 +540,7 @@ def list_meetings(
         total=total,
         exact=exact,
         next_after=next_after,
+        limit=pagination.COUNT_LIMIT,
     )
 
 
