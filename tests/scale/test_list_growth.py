@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from pbflow.extensions import db
+from pbflow.procedures.member_development.services import PREVIEW_PER_STAGE
 from pbflow.services import seed
 from tests.conftest import PASSWORD
 
@@ -20,6 +21,7 @@ PAGES = [
     ("committee_a", "/cases?status=all&workflow=opinion"),
     ("committee_a", "/opinions/coal/book?from=2024-01-01&to=2026-12-31"),
     ("committee_a", "/meetings/"),
+    ("committee_a", "/development/org/{committee}"),
     ("admin", "/admin/people"),
     ("auditor", "/audit/"),
     ("auditor", "/audit/?action=transition"),
@@ -34,7 +36,9 @@ def _measure(app) -> dict[tuple[str, str], tuple[int, int]]:
     def counter(*_args):
         count[0] += 1
 
+    committee = db.session.execute(text("SELECT id FROM organization WHERE code = 'coal'")).scalar()
     for user, url in PAGES:
+        url = url.format(committee=committee)
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
@@ -52,6 +56,13 @@ def _measure(app) -> dict[tuple[str, str], tuple[int, int]]:
         # The opinion book's figures have a row per organization: they grow with the tree
         # (each seed adds branches), not with the opinions; the entries are what is paged.
         html = re.sub(r'<table class="figures">.*?</table>', "", html, flags=re.S)
+        # Likewise member development's table across the branches (a row per branch); its
+        # stages list at most PREVIEW_PER_STAGE cases each, counted below.
+        html = re.sub(r'<section class="card" id="branches">.*?</section>', "", html, flags=re.S)
+        if "/development/" in url:
+            stages = html.count('class="card stage"')
+            assert html.count("pipeline-row") <= stages * PREVIEW_PER_STAGE
+            html = re.sub(r"<tbody>.*?</tbody>", "", html, flags=re.S)
         out[(user, url)] = (count[0], len(html.encode()))
     return out
 
