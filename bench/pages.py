@@ -11,6 +11,7 @@ gunicorn worker.
     python bench/pages.py [--sizes 1000,100000] [--db sqlite,postgres]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
         [--requests 30] [--workers 4] [--clients 8] [--dir /tmp/pbflow-bench-pages]
+        [--skip 'REGEX']   (e.g. --skip ' /$' leaves out the inbox)
 
 A 2-CPU machine shared with other work measures contention as much as pbflow; compare pages
 with each other and sizes with each other within one run.
@@ -254,7 +255,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--dir", default="/tmp/pbflow-bench-pages")
+    parser.add_argument(
+        "--skip", default="", help="Leave out the pages whose 'user path' matches this regex."
+    )
     args = parser.parse_args()
+    if args.skip:
+        PAGES[:] = [(u, p) for u, p in PAGES if not re.search(args.skip, f"{u} {p}")]
     for kind in args.db.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             measure(kind.strip(), size, args)
