@@ -22,6 +22,7 @@ CASE_INDEXES = {
     "ix_case_org_open_updated": ["org_id", "closed_at", "updated_at"],
     "ix_case_workflow_state_updated": ["workflow_id", "state", "updated_at"],
     "ix_case_workflow_updated": ["workflow_id", "updated_at", "id"],
+    "ix_case_workflow_open": ["workflow_id", "closed_at", "org_id", "state", "due_at"],
 }
 AUDIT_INDEXES = {
     "ix_audit_actor_label_seq": ["actor_label", "seq"],

@@ -57,6 +57,9 @@ class ProcessInstance(db.Model):
         Index("ix_case_org_open_updated", "org_id", "closed_at", "updated_at"),
         Index("ix_case_workflow_state_updated", "workflow_id", "state", "updated_at"),
         Index("ix_case_workflow_updated", "workflow_id", "updated_at", "id"),
+        # A workflow's open cases per organization and state, by due date, from the index
+        # alone (member development's pipeline and counts across a committee).
+        Index("ix_case_workflow_open", "workflow_id", "closed_at", "org_id", "state", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
