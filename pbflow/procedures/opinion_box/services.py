@@ -601,7 +601,7 @@ class Figures:
     def count(
         self,
         state: str,
-        received_on: date,
+        received_on: date | None,
         answered_on: str | None,
         on_time: Any,
         rating: Any,
@@ -699,7 +699,8 @@ def book(
     for org_id, state, created, answered, on_time, rating, reopened in facts:
         args = (
             state,
-            clock.to_local(created).date(),
+            # The day of receipt counts only for the days to an answer.
+            clock.to_local(created).date() if answered else None,
             answered,
             _truthy(on_time),
             int(rating) if rating not in (None, "") else None,
