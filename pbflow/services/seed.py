@@ -718,4 +718,8 @@ def seed(scale: int, seed_number: int = 1, *, years: int = 3) -> SeedReport:
         raise
     actors.forget_orgs()
     actors.forget_roles()
+    # Fresh planner statistics: after a bulk load PostgreSQL still believes the tables small
+    # (until autovacuum comes round) and picks plans that sort every row.
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
     return report
