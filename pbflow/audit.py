@@ -207,6 +207,17 @@ def _append(events: list[dict[str, Any]]) -> None:
     fastsql.append_audit(events, event_hash, audit_keys.current().seal, _switch_event)
 
 
+def make_event(action: str, *, at: datetime, **fields: Any) -> dict[str, Any]:
+    """An event as :func:`record` queues it, for :func:`append_bulk` (bulk loaders)."""
+    return _event(action, at=at, **fields)
+
+
+def append_bulk(events: Iterable[dict[str, Any]]) -> None:
+    """Hash, seal and append events now, inside the caller's transaction, exactly as queued
+    events are appended at commit (``pbflow seed`` writes its history this way)."""
+    _append(list(events))
+
+
 def _flush(session: Session) -> None:
     queued = session.info.pop(_PENDING, None)
     if queued:

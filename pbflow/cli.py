@@ -104,6 +104,22 @@ def init_cmd(demo: bool) -> None:
         click.echo(demo_data.logins_text())
 
 
+@pbflow_cli.command("seed")
+@click.option(
+    "--scale", type=click.IntRange(1, 1_000_000), required=True, help="How many cases to add."
+)
+@click.option("--seed", "seed_number", type=click.IntRange(0, 1_000_000), default=1,
+              help="The random seed: the same number gives the same data set.")  # fmt: skip
+@click.option("--years", type=click.IntRange(1, 20), default=3, help="Years of history.")
+@domain_errors
+def seed_cmd(scale: int, seed_number: int, years: int) -> None:
+    """Add a large realistic data set (organizations, people, cases, meetings, audit trail)."""
+    from pbflow.services import seed
+
+    report = seed.seed(scale, seed_number, years=years)
+    click.echo(report.summary())
+
+
 # --- organizations and users ---------------------------------------------------------------
 
 org_cli = AppGroup("org", help="Organizations.")

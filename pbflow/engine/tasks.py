@@ -195,6 +195,27 @@ def replace(case_id: int, before: set[Key], after: set[Key], now: datetime) -> N
         fastsql.insert_tasks(case_id, added, now)
 
 
+def fill(after_id: int = 0) -> int:
+    """Write the rows of the open cases numbered above ``after_id``, for a bulk load that
+    wrote its cases without the engine (``pbflow seed``), in the caller's transaction so the
+    load and its work waiting land together. Returns how many rows were written."""
+    reg = registry()
+    index = actors.org_index()
+    t = ProcessInstance.__table__
+    rows = db.session.execute(
+        select(t.c[tuple(fastsql.CASE_COLUMNS)])
+        .where(ProcessInstance.closed_at.is_(None), ProcessInstance.id > after_id)
+        .order_by(ProcessInstance.id)
+    ).all()
+    now = clock.now()
+    written = 0
+    for row in rows:
+        keys = compute(reg.stored(row.definition_id), row, index)
+        write_new(row.id, keys, now)
+        written += len(keys)
+    return written
+
+
 # --- the reader's side --------------------------------------------------------------------
 
 

@@ -34,6 +34,11 @@ class AuditEvent(db.Model):
         Index("ix_audit_action", "action"),
         Index("ix_audit_at", "at"),
         Index("ix_audit_org", "org_id"),
+        # The audit search (issue 16), newest first by seq: by actor, by action, by
+        # organization (a reader's scope) without sorting what they match.
+        Index("ix_audit_actor_label_seq", "actor_label", "seq"),
+        Index("ix_audit_action_seq", "action", "seq"),
+        Index("ix_audit_org_seq", "org_id", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)

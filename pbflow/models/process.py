@@ -50,6 +50,16 @@ class ProcessInstance(db.Model):
         # the day they came in (the opinion box's figures and book per period).
         Index("ix_case_open_since", "closed_at", "state_entered_at"),
         Index("ix_case_workflow_created", "workflow_id", "created_at"),
+        # The case list (issue 16): newest change first, over everything, over open cases,
+        # within organizations, within a workflow's state; keyset pages walk these.
+        Index("ix_case_updated", "updated_at", "id"),
+        Index("ix_case_open_updated", "closed_at", "updated_at", "id"),
+        Index("ix_case_org_open_updated", "org_id", "closed_at", "updated_at"),
+        Index("ix_case_workflow_state_updated", "workflow_id", "state", "updated_at"),
+        Index("ix_case_workflow_updated", "workflow_id", "updated_at", "id"),
+        # A workflow's open cases per organization and state, by due date, from the index
+        # alone (member development's pipeline and counts across a committee).
+        Index("ix_case_workflow_open", "workflow_id", "closed_at", "org_id", "state", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

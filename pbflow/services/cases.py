@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, true, tuple_, union_all, update
 
 from pbflow import clock, validation
 from pbflow.engine import actors, calendar, runtime, votes
@@ -39,6 +39,7 @@ from pbflow.models import (
 )
 from pbflow.services import attachments, procedure_view
 from pbflow.services.attachments import Upload
+from pbflow.services.pagination import COUNT_LIMIT, format_cursor, parse_cursor
 from pbflow.services.visibility import (
     can_view,
     get_visible_case,
@@ -865,6 +866,8 @@ class CaseFilters:
     date_from: date | None = None
     date_to: date | None = None
     page: int = 1
+    # Keyset cursor: the (last change, id) of the last case of the page before.
+    after: tuple[datetime, int] | None = None
 
     @classmethod
     def parse(cls, args: Mapping[str, Any]) -> tuple[CaseFilters, dict[str, str]]:
@@ -901,6 +904,7 @@ class CaseFilters:
                 except ValueError:
                     errors[name] = _("must be a date like 2026-03-01")
         f.page = validation.parse_page(text("page"))
+        f.after = parse_cursor(text("after"))
         return f, errors
 
     def query_args(self, **changes: Any) -> dict[str, Any]:
@@ -916,6 +920,7 @@ class CaseFilters:
             "date_from": self.date_from.isoformat() if self.date_from else None,
             "date_to": self.date_to.isoformat() if self.date_to else None,
             "page": self.page if self.page > 1 else None,
+            "after": format_cursor(self.after),
         }
         args.update(changes)
         return {k: v for k, v in args.items() if v not in (None, "")}
@@ -942,26 +947,43 @@ class StateCount:
 
 @dataclass
 class CaseList:
+    """One page of the list. ``total`` is exact when ``exact``, else "more than COUNT_LIMIT";
+    ``page``/``pages`` number the pages within the counted part; past it (and whenever
+    ``filters.after`` is set) pages follow the cursor ``next_after`` and carry no number."""
+
     rows: list[CaseRow]
     total: int
-    page: int
-    pages: int
+    page: int | None
+    pages: int | None
     counts: list[StateCount]
     filters: CaseFilters
+    exact: bool = True
+    next_after: str | None = None
+    limit: int = COUNT_LIMIT
 
 
 def visibility_clause(user: User):
     """SQL form of "cases in the list for this user": the organizations they read (the same
-    set as ``actors.readable_org_ids``, as path prefixes so it stays one indexed condition),
-    plus cases where they are subject, submitter or assignee. Needs Organization joined."""
+    set as ``actors.readable_org_ids``), plus cases where they are subject, submitter or
+    assignee. A reader of every organization gets no condition at all (the list then walks
+    the index of its order); anyone else gets the ids of their cases as a union of indexed
+    look-ups (by organization, submitter, assignee, subject), so a branch's list is as cheap
+    in a committee of 100,000 cases as in one of 1,000."""
     index = actors.org_index()
     roots = {oid for oid, role in actors.roles_of(user.id) if role in actors.READ_ROLES}
-    conditions = [Organization.path.startswith(index[r].path) for r in roots if r in index]
-    conditions += [P.submitter_user_id == user.id, P.assignee_user_id == user.id]
+    prefixes = tuple(index[r].path for r in roots if r in index)
+    orgs = sorted(o for o, n in index.items() if prefixes and n.path.startswith(prefixes))
+    if index and len(orgs) == len(index):
+        return true()
+    v = P.__table__.alias("visible")
+    parts = [select(v.c.id).where(v.c.submitter_user_id == user.id)]
+    parts.append(select(v.c.id).where(v.c.assignee_user_id == user.id))
+    if orgs:
+        parts.append(select(v.c.id).where(v.c.org_id.in_(orgs)))
     pid = _my_person_id(user)
     if pid is not None:
-        conditions.append(P.subject_person_id == pid)
-    return or_(*conditions)
+        parts.append(select(v.c.id).where(v.c.subject_person_id == pid))
+    return P.id.in_(union_all(*parts))
 
 
 def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = True) -> Select:
@@ -971,8 +993,10 @@ def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = Tr
     if f.state and with_state:
         stmt = stmt.where(P.state == f.state)
     if f.org_id is not None:
-        node = actors.org_index().get(f.org_id)
-        stmt = stmt.where(Organization.path.startswith(node.path) if node else P.id.is_(None))
+        index = actors.org_index()
+        node = index.get(f.org_id)
+        below = [o for o, n in index.items() if node and n.path.startswith(node.path)]
+        stmt = stmt.where(P.org_id.in_(below) if below else P.id.is_(None))
     if f.person:
         stmt = stmt.where(Person.name.icontains(f.person, autoescape=True))
     if f.q:
@@ -1014,25 +1038,47 @@ def _state_label_any(workflow_id: str, definition_id: int | None, state: str, lo
     return _state_label(d, state, locale) if d else state
 
 
+def _matching_ids(user: User, f: CaseFilters, *, with_state: bool = True) -> list[int]:
+    stmt = _filtered(_joined(select(P.id)), user, f, with_state=with_state)
+    return list(db.session.execute(stmt.limit(COUNT_LIMIT + 1)).scalars())
+
+
 def search(user: User, f: CaseFilters, locale: str, page_size: int = PAGE_SIZE) -> CaseList:
-    """One page of the cases the user may see, with the total and the counts per state."""
-    total = db.session.execute(_filtered(_joined(select(func.count(P.id))), user, f)).scalar_one()
-    pages = max(1, -(-total // page_size))
-    page = min(f.page, pages)
-    rows = db.session.execute(
-        _filtered(_joined(select(P, Organization.name, Organization.name_en, Person.name)), user, f)
-        .order_by(P.updated_at.desc(), P.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
-    count_rows = db.session.execute(
-        _filtered(
-            _joined(select(P.workflow_id, P.state, func.min(P.definition_id), func.count(P.id))),
-            user,
-            f,
-            with_state=False,
-        ).group_by(P.workflow_id, P.state)
-    ).all()
+    """One page of the cases the user may see, newest change first, with the total and the
+    counts per state: counted exactly up to COUNT_LIMIT cases (a short index walk), above
+    that the page says "more than" and leaves the per-state counts out. Pages within the
+    counted part are numbered (offset); past it they follow a cursor (keyset), so the 4,000th
+    page costs what the first does."""
+    # The matching ids, at most COUNT_LIMIT + 1: the count, and when they are all there, the
+    # set the page and the per-state counts are read from (no index walk over other cases).
+    ids = _matching_ids(user, f)
+    total = len(ids)
+    exact = total <= COUNT_LIMIT
+    numbered = f.after is None
+    last_numbered = max(1, -(-min(total, COUNT_LIMIT) // page_size))
+    page = min(f.page, last_numbered) if numbered else None
+    columns = _joined(select(P, Organization.name, Organization.name_en, Person.name))
+    stmt = columns.where(P.id.in_(ids)) if exact else _filtered(columns, user, f)
+    stmt = stmt.order_by(P.updated_at.desc(), P.id.desc())
+    if f.after is not None:
+        stmt = stmt.where(tuple_(P.updated_at, P.id) < tuple_(*f.after))
+    else:
+        stmt = stmt.offset((page - 1) * page_size)
+    rows = db.session.execute(stmt.limit(page_size + 1)).all()
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    next_after = None
+    if more and (not numbered or not exact or page >= last_numbered) and rows:
+        last = rows[-1][0]
+        next_after = format_cursor((last.updated_at, last.id))
+    count_rows = []
+    chip_ids = _matching_ids(user, f, with_state=False) if exact and f.state else ids
+    if len(chip_ids) <= COUNT_LIMIT:  # the chips count every state of the other filters
+        count_rows = db.session.execute(
+            select(P.workflow_id, P.state, func.min(P.definition_id), func.count(P.id))
+            .where(P.id.in_(chip_ids))
+            .group_by(P.workflow_id, P.state)
+        ).all()
     counts = sorted(
         (
             StateCount(
@@ -1057,8 +1103,9 @@ def search(user: User, f: CaseFilters, locale: str, page_size: int = PAGE_SIZE) 
         )
         for case, name, name_en, subject in rows
     ]
-    f.page = page
-    return CaseList(result, total, page, pages, counts, f)
+    f.page = page or 1
+    pages = (last_numbered if exact else None) if numbered else None
+    return CaseList(result, total, page, pages, counts, f, exact, next_after, COUNT_LIMIT)
 
 
 def filter_choices(user: User, locale: str) -> dict[str, list[tuple[str, str]]]:

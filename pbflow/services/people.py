@@ -18,7 +18,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from pbflow import audit, validation
@@ -27,6 +27,7 @@ from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, User
 from pbflow.models.people import PARTY_STATUSES
+from pbflow.services import pagination
 from pbflow.services.accounts import require_admin
 
 GENDERS = ("male", "female")
@@ -136,20 +137,26 @@ class Page:
 
     items: list[Any]
     total: int
-    page: int
+    page: int | None
     per_page: int
+    # Lists counted up to pagination.COUNT_LIMIT: ``exact`` False means "more than"; past the
+    # numbered pages the next one follows the cursor ``next_after`` (``page`` None there).
+    exact: bool = True
+    next_after: str | None = None
+    limit: int = pagination.COUNT_LIMIT
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        counted = self.total if self.exact else min(self.total, self.limit)
+        return max(1, -(-counted // self.per_page))
 
     @property
     def has_prev(self) -> bool:
-        return self.page > 1
+        return self.page is not None and self.page > 1
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.page is not None and self.page < self.pages
 
 
 def _people_query(reader: User, text: str, org_id: int | None, party_status: str | None):
@@ -240,18 +247,29 @@ def search_people(
     party_status: str | None = None,
     page: int = 1,
     per_page: int = 25,
+    after: int | None = None,
 ) -> Page:
-    """People in the organizations ``reader`` may read, by name, id number or phone."""
+    """People in the organizations ``reader`` may read, by name, id number or phone, by name:
+    counted up to COUNT_LIMIT, numbered pages within that, past it a cursor (``after``: the
+    id of the last person shown; the page goes on from that person's name)."""
     stmt = _people_query(reader, text, org_id, party_status)
-    total = db.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    page = max(1, page)
-    rows = db.session.execute(
-        stmt.options(selectinload(Person.org))
-        .order_by(Person.name, Person.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).scalars()
-    return Page(list(rows), total, page, per_page)
+    total = pagination.bounded_count(stmt.with_only_columns(Person.id))
+    exact = total <= pagination.COUNT_LIMIT
+    last_numbered = max(1, -(-min(total, pagination.COUNT_LIMIT) // per_page))
+    page = None if after is not None else min(max(1, page), last_numbered)
+    stmt = stmt.options(selectinload(Person.org)).order_by(Person.name, Person.id)
+    if after is not None:
+        name = select(Person.name).where(Person.id == after).scalar_subquery()
+        stmt = stmt.where(tuple_(Person.name, Person.id) > tuple_(name, after))
+    else:
+        stmt = stmt.offset((page - 1) * per_page)
+    rows = list(db.session.execute(stmt.limit(per_page + 1)).scalars())
+    next_after = None
+    if len(rows) > per_page:
+        rows = rows[:per_page]
+        if page is None or not exact or page >= last_numbered:
+            next_after = str(rows[-1].id)
+    return Page(rows, total, page, per_page, exact, next_after, pagination.COUNT_LIMIT)
 
 
 # --- parsing and validating fields ----------------------------------------------------------

@@ -266,7 +266,8 @@ def people_list():
     fmt = request.args.get("format")
     if fmt in exports.FORMATS:
         return exports.send(people.export_people(_me(), **search), fmt)
-    result = people.search_people(_me(), page=_page_arg(), per_page=PER_PAGE, **search)
+    after = validation.parse_id(request.args.get("after"))
+    result = people.search_people(_me(), page=_page_arg(), per_page=PER_PAGE, after=after, **search)
     return render_template(
         "admin/people.html",
         result=result,

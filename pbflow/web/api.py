@@ -107,8 +107,10 @@ def list_cases():
     return jsonify(
         {
             "total": result.total,
+            "total_exact": result.exact,
             "page": result.page,
             "pages": result.pages,
+            "next_after": result.next_after,
             "cases": [
                 _case_summary(
                     r.case,

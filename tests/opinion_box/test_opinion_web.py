@@ -312,7 +312,8 @@ def test_general_branch_book_has_figures_per_branch(client, world, auth):
     )
     auth.login("gb_secretary")
     html = client.get("/opinions/gb1/book").get_data(as_text=True)
-    assert "总支意见" in html and world.branch.name in html
+    # An English page names the branches by their English names, in the figures too.
+    assert "总支意见" in html and world.branch.name_en in html and world.branch.name not in html
     b = opinions.book("gb1", opinions.parse_period(None, None), viewer=world["gb_secretary"])
     assert {f.org_id: f.received for f in b.by_org} == {
         world.general_branch.id: 1,

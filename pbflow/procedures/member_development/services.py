@@ -226,52 +226,94 @@ class PipelineRow:
 
 @dataclass
 class Pipeline:
+    """Open cases per stage. ``counts``: every open case per stage; the rows are all of them,
+    or (``per_stage``) the most urgent few of each stage, for pages above a branch."""
+
     org: actors.OrgNode
     stages: list[tuple[str, Any, list[PipelineRow]]]
     total: int
     overdue: int
+    counts: dict[str, int] = field(default_factory=dict)
+    per_stage: int | None = None
 
 
-def _open_cases(org: actors.OrgNode):
+# Above a branch, each stage lists this many of its most urgent cases; the branches' own
+# pages list everyone (issue 16: a committee of 100,000 cases had a 4 MB page).
+PREVIEW_PER_STAGE = 20
+
+
+def _subtree(org: actors.OrgNode) -> list[int]:
+    return [n.id for n in actors.org_index().values() if n.path.startswith(org.path)]
+
+
+def _open_where(org: actors.OrgNode) -> tuple:
     return (
-        select(
-            ProcessInstance.id,
-            ProcessInstance.definition_id,
-            ProcessInstance.org_id,
-            ProcessInstance.state,
-            ProcessInstance.data,
-            ProcessInstance.due_at,
-            Person.id.label("person_id"),
-            Person.name,
-            Person.party_status,
-            Person.applied_on,
-            Person.activist_on,
-            Person.target_on,
-            Person.admitted_on,
-            Person.probation_end_on,
-            Person.full_member_on,
-        )
-        .join(Organization, Organization.id == ProcessInstance.org_id)
-        .outerjoin(Person, Person.id == ProcessInstance.subject_person_id)
-        .where(
-            ProcessInstance.workflow_id == WORKFLOW,
-            ProcessInstance.closed_at.is_(None),
-            Organization.path.startswith(org.path),
-        )
+        ProcessInstance.workflow_id == WORKFLOW,
+        ProcessInstance.closed_at.is_(None),
+        ProcessInstance.org_id.in_(_subtree(org)),
     )
 
 
-def pipeline(viewer: User, org_id: int) -> Pipeline:
+def _open_cases(org: actors.OrgNode, per_state: int | None = None):
+    columns = (
+        ProcessInstance.id,
+        ProcessInstance.definition_id,
+        ProcessInstance.org_id,
+        ProcessInstance.state,
+        ProcessInstance.data,
+        ProcessInstance.due_at,
+        Person.id.label("person_id"),
+        Person.name,
+        Person.party_status,
+        Person.applied_on,
+        Person.activist_on,
+        Person.target_on,
+        Person.admitted_on,
+        Person.probation_end_on,
+        Person.full_member_on,
+    )
+    stmt = select(*columns).outerjoin(Person, Person.id == ProcessInstance.subject_person_id)
+    if per_state is None:
+        return stmt.where(*_open_where(org))
+    # The most urgent few of each state: numbered by due date within the state.
+    urgency = (
+        func.row_number()
+        .over(
+            partition_by=ProcessInstance.state,
+            order_by=(ProcessInstance.due_at.is_(None), ProcessInstance.due_at, ProcessInstance.id),
+        )
+        .label("urgency")
+    )
+    ranked = select(ProcessInstance.id, urgency).where(*_open_where(org)).subquery()
+    return stmt.join(ranked, ranked.c.id == ProcessInstance.id).where(ranked.c.urgency <= per_state)
+
+
+def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipeline:
     """Open development cases at the organization and below, per stage, overdue first, then by
-    due date: who is due for what. A fixed number of statements whatever the number of cases."""
+    due date: who is due for what; with ``per_stage``, only that many of each stage (the counts
+    still cover all). A fixed number of statements whatever the number of cases."""
     index = actors.org_index()
     org = index.get(org_id)
     if org is None:
         raise NotFound(_("No such organization."))
     require_read(viewer, org_id)
-    rows = db.session.execute(_open_cases(org)).all()
-    settings = settings_for({r.org_id for r in rows})
     now, today = clock.now(), clock.today()
+    d = definition()
+    late = func.sum(sql_case((ProcessInstance.due_at < now, 1), else_=0))
+    counts: dict[str, int] = dict.fromkeys(STAGES, 0)
+    total = overdue = 0
+    for state, count, state_late in db.session.execute(
+        select(ProcessInstance.state, func.count(), late)
+        .where(*_open_where(org))
+        .group_by(ProcessInstance.state)
+    ):
+        spec = d.states.get(state)
+        stage = spec.stage if spec and spec.stage else "application"
+        counts[stage] = counts.get(stage, 0) + count
+        total += count
+        overdue += int(state_late or 0)
+    rows = db.session.execute(_open_cases(org, per_stage)).all()
+    settings = settings_for({r.org_id for r in rows})
     reg = registry()
     by_stage: dict[str, list[PipelineRow]] = {s: [] for s in STAGES}
     for r in rows:
@@ -309,8 +351,9 @@ def pipeline(viewer: User, org_id: int) -> Pipeline:
     stages = []
     for key, items in by_stage.items():
         items.sort(key=lambda x: (not x.overdue, x.due_at is None, x.due_at or now, x.name))
-        stages.append((key, d.stages.get(key, key), items))
-    return Pipeline(org, stages, len(rows), sum(1 for r in rows if r.due_at and r.due_at < now))
+        stages.append((key, d.stages.get(key, key), items[:per_stage] if per_stage else items))
+        counts.setdefault(key, len(items))
+    return Pipeline(org, stages, total, overdue, counts, per_stage)
 
 
 # --- the committee's view across its branches ----------------------------------------------
@@ -339,12 +382,7 @@ def overview(viewer: User, org_id: int) -> list[BranchRow]:
     overdue = func.sum(sql_case((ProcessInstance.due_at < now, 1), else_=0))
     rows = db.session.execute(
         select(ProcessInstance.org_id, ProcessInstance.state, func.count(), overdue)
-        .join(Organization, Organization.id == ProcessInstance.org_id)
-        .where(
-            ProcessInstance.workflow_id == WORKFLOW,
-            ProcessInstance.closed_at.is_(None),
-            Organization.path.startswith(org.path),
-        )
+        .where(*_open_where(org))
         .group_by(ProcessInstance.org_id, ProcessInstance.state)
     ).all()
     d = definition()

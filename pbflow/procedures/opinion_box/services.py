@@ -33,7 +33,7 @@ from typing import Any
 from flask import current_app, has_request_context
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pbflow import audit, clock, validation
@@ -56,6 +56,7 @@ from pbflow.models import (
     RateWindow,
     User,
 )
+from pbflow.services.pagination import format_cursor
 
 WORKFLOW = "opinion"
 SUBMITTER_TRIGGERS = ("add_information", "accept_answer", "reject_answer")
@@ -625,7 +626,7 @@ class Figures:
     def count(
         self,
         state: str,
-        received_on: date,
+        received_on: date | None,
         answered_on: str | None,
         on_time: Any,
         rating: Any,
@@ -650,11 +651,24 @@ class Figures:
 
 @dataclass
 class Book:
+    """The book of a period: the figures over every opinion in it, and one page of entries
+    (``next_after``: the cursor of the next page, None on the last)."""
+
     org: Organization
     period: Period
     rows: list[BookRow]
     total: Figures
     by_org: list[Figures]
+    next_after: str | None = None
+    first_page: bool = True
+
+
+BOOK_PAGE = 50
+
+
+def _truthy(value: Any) -> bool:
+    # JSON true read through SQL: 1 on SQLite, 'true' on PostgreSQL.
+    return value in (True, 1, "true", "1")
 
 
 def _require_reader(viewer: User | None, org: Organization) -> None:
@@ -664,10 +678,18 @@ def _require_reader(viewer: User | None, org: Organization) -> None:
         raise NotAllowed(_("You may not see the opinion book of this organization."))
 
 
-def book(org_code: str, period: Period, *, viewer: User | None) -> Book:
-    """Every opinion received in the period by the organization and those below it, with
-    answers and ratings, and the figures per organization. A fixed number of statements
-    whatever the number of opinions."""
+def book(
+    org_code: str,
+    period: Period,
+    *,
+    viewer: User | None,
+    after: tuple[datetime, int] | None = None,
+    page_size: int | None = BOOK_PAGE,
+) -> Book:
+    """The opinions received in the period by the organization and those below it, with
+    answers and ratings, and the figures per organization: the figures over the whole period,
+    the entries one page (``page_size``, after the cursor ``after``; None: every entry, for
+    the exports). A fixed number of statements whatever the number of opinions."""
     org = db.session.execute(select(Organization).where(Organization.code == org_code)).scalar()
     if org is None:
         raise NotFound(_("No organization with code '%(code)s'.", code=org_code))
@@ -677,24 +699,60 @@ def book(org_code: str, period: Period, *, viewer: User | None) -> Book:
     subtree.sort(key=lambda n: n.path)
     start = clock.local_midnight_utc(period.start)
     end = clock.local_midnight_utc(period.end + timedelta(days=1))
-    result = db.session.execute(
+    P = ProcessInstance
+    where = (
+        P.workflow_id == WORKFLOW,
+        P.created_at >= start,
+        P.created_at < end,
+        P.org_id.in_([n.id for n in subtree]),
+    )
+    # The figures over the whole period: a few columns per opinion, read from the index
+    # of a workflow's cases by day and the JSON fields, never the opinions' texts.
+    figures = {n.id: Figures(n.id, _org_name(n)) for n in subtree}
+    total = Figures(org.id, _org_name(org))
+    facts = db.session.execute(
+        select(
+            P.org_id,
+            P.state,
+            P.created_at,
+            P.data["first_published_on"].as_string(),
+            P.data["on_time"].as_string(),
+            P.data["rating"].as_string(),
+            P.data["reopen_count"].as_string(),
+        ).where(*where)
+    )
+    for org_id, state, created, answered, on_time, rating, reopened in facts:
+        args = (
+            state,
+            # The day of receipt counts only for the days to an answer.
+            clock.to_local(created).date() if answered else None,
+            answered,
+            _truthy(on_time),
+            int(rating) if rating not in (None, "") else None,
+            int(reopened or 0),
+        )
+        figures[org_id].count(*args)
+        total.count(*args)
+    stmt = (
         select(ProcessInstance, User.display_name)
         .outerjoin(User, User.id == ProcessInstance.assignee_user_id)
-        .where(
-            ProcessInstance.workflow_id == WORKFLOW,
-            ProcessInstance.org_id.in_([n.id for n in subtree]),
-            ProcessInstance.created_at >= start,
-            ProcessInstance.created_at < end,
-        )
+        .where(*where)
         .order_by(ProcessInstance.created_at, ProcessInstance.id)
-    ).all()
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(P.created_at, P.id) > tuple_(*after))
+    if page_size is not None:
+        stmt = stmt.limit(page_size + 1)
+    result = db.session.execute(stmt).all()
+    next_after = None
+    if page_size is not None and len(result) > page_size:
+        result = result[:page_size]
+        last = result[-1][0]
+        next_after = format_cursor((last.created_at, last.id))
     rows = [_book_row(case, handler, index) for case, handler in result]
-    figures = {n.id: Figures(n.id, n.name) for n in subtree}
-    total = Figures(org.id, _org_name(org))
-    for row in rows:
-        figures[row.org_id].add(row)
-        total.add(row)
-    return Book(org, period, rows, total, list(figures.values()))
+    return Book(
+        org, period, rows, total, list(figures.values()), next_after, first_page=after is None
+    )
 
 
 @dataclass

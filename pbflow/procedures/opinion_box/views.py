@@ -18,7 +18,7 @@ from flask_login import current_user, login_required
 
 from pbflow.engine.errors import DomainError, NotAllowed, NotFound
 from pbflow.procedures.opinion_box import services as opinions
-from pbflow.services import exports
+from pbflow.services import exports, pagination
 from pbflow.web.cases import parse_fields, parse_version
 
 bp = Blueprint("opinions", __name__, url_prefix="/opinions")
@@ -131,10 +131,13 @@ def act(trigger: str):
     return _private(render_template("opinion_box/follow.html", o=seen, code=code, done=trigger))
 
 
-def _book(org_code: str):
+def _book(org_code: str, *, whole: bool = False):
     try:
         period = opinions.parse_period(request.args.get("from"), request.args.get("to"))
-        return opinions.book(org_code, period, viewer=_user())
+        if whole:  # the exports: every entry of the period
+            return opinions.book(org_code, period, viewer=_user(), page_size=None)
+        after = pagination.parse_cursor(request.args.get("after"))
+        return opinions.book(org_code, period, viewer=_user(), after=after)
     except NotFound:
         abort(404)
     except NotAllowed:
@@ -157,7 +160,7 @@ def book(org_code: str):
 def book_export(org_code: str, fmt: str):
     """The book as CSV or as an Excel workbook: the same rows, rights and period as the page."""
     try:
-        b = _book(org_code)
+        b = _book(org_code, whole=True)
     except DomainError as exc:
         abort(exc.status)
     return exports.send(opinions.book_table(b, _locale()), fmt)

@@ -9,12 +9,12 @@ meetings they attended and missed without guessing who belonged when.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from pbflow import audit, clock, validation
@@ -34,6 +34,7 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES
+from pbflow.services import pagination
 
 # Who may write a meeting record of an organization (at it, or at the branch above a group).
 RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
@@ -436,10 +437,16 @@ class MeetingRow:
 
 @dataclass
 class MeetingList:
+    """One page: numbered (``page`` of ``pages``) within the counted part, else a cursor page
+    (``page`` None); ``total`` is exact when ``exact``, else "more than" ``limit``."""
+
     rows: list[MeetingRow]
-    page: int
-    pages: int
+    page: int | None
+    pages: int | None
     total: int
+    exact: bool = True
+    next_after: str | None = None
+    limit: int = pagination.COUNT_LIMIT
 
 
 PAGE_SIZE = 30
@@ -482,21 +489,29 @@ def list_meetings(
     page: int = 1,
     first: date | None = None,
     last: date | None = None,
+    after: tuple[datetime, int] | None = None,
 ) -> MeetingList:
-    """Meetings of the organizations the actor may read, newest first, paginated."""
+    """Meetings of the organizations the actor may read, newest first, a page at a time:
+    counted up to COUNT_LIMIT, numbered pages within that, a cursor (``after``: the date and
+    id of the last meeting shown) past it."""
     where = _list_where(actor, org_id, meeting_type, year, first, last)
-    total = db.session.execute(select(func.count()).select_from(Meeting).where(*where)).scalar()
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, page), pages)
-    meetings = list(
-        db.session.execute(
-            select(Meeting)
-            .where(*where)
-            .order_by(Meeting.held_on.desc(), Meeting.id.desc())
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-        ).scalars()
-    )
+    total = pagination.bounded_count(select(Meeting.id).where(*where))
+    exact = total <= pagination.COUNT_LIMIT
+    last_numbered = max(1, -(-min(total, pagination.COUNT_LIMIT) // PAGE_SIZE))
+    page = None if after is not None else min(max(1, page), last_numbered)
+    stmt = select(Meeting).where(*where).order_by(Meeting.held_on.desc(), Meeting.id.desc())
+    if after is not None:
+        stmt = stmt.where(tuple_(Meeting.held_on, Meeting.id) < tuple_(after[0].date(), after[1]))
+    else:
+        stmt = stmt.offset((page - 1) * PAGE_SIZE)
+    meetings = list(db.session.execute(stmt.limit(PAGE_SIZE + 1)).scalars())
+    next_after = None
+    if len(meetings) > PAGE_SIZE:
+        meetings = meetings[:PAGE_SIZE]
+        if page is None or not exact or page >= last_numbered:
+            held = datetime.combine(meetings[-1].held_on, time())
+            next_after = pagination.format_cursor((held, meetings[-1].id))
+    pages = last_numbered if exact and page is not None else None
     counts: dict[int, tuple[int, int]] = {}
     if meetings:
         rows = db.session.execute(
@@ -523,6 +538,9 @@ def list_meetings(
         page=page,
         pages=pages,
         total=total,
+        exact=exact,
+        next_after=next_after,
+        limit=pagination.COUNT_LIMIT,
     )
 
 

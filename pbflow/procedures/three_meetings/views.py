@@ -16,7 +16,7 @@ from pbflow.models.meetings import MEETING_TYPES
 from pbflow.procedures.three_meetings import compliance, documents
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
-from pbflow.services import exports
+from pbflow.services import exports, pagination
 from pbflow.services.attachments import Upload
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
@@ -122,7 +122,12 @@ def index():
     try:
         if fmt in exports.FORMATS:
             return exports.send(meetings.export_meetings(current_user, **filters), fmt)
-        listing = meetings.list_meetings(current_user, page=_int_arg("page") or 1, **filters)
+        listing = meetings.list_meetings(
+            current_user,
+            page=_int_arg("page") or 1,
+            after=pagination.parse_cursor(request.args.get("after")),
+            **filters,
+        )
     except NotFound:
         abort(404)
     chosen = {"org": org_id, "type": mtype, "year": year, "from": first, "to": last}
