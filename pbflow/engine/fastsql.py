@@ -94,6 +94,8 @@ _SQL = {
     " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
 }
 _PG_SQL = {name: sql.replace("?", "%s") for name, sql in _SQL.items()}
+# SQLite gives the new row's id as the cursor's lastrowid: no RETURNING to step through.
+_SQL["case_insert"] = _SQL["case_insert"].removesuffix(" RETURNING id")
 _PG_SQL["load_for_update"] = _PG_SQL["load"] + " FOR UPDATE"
 _SQL["load_for_update"] = _SQL["load"]  # SQLite locks the whole database on write anyway
 
@@ -223,7 +225,7 @@ def insert_case(values: dict[str, Any]) -> int:
         params.append(value)
     cur = raw.cursor()
     cur.execute(f.sql["case_insert"], params)
-    return cur.fetchone()[0]
+    return cur.lastrowid if f is _Sqlite else cur.fetchone()[0]
 
 
 def move_case(
