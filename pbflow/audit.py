@@ -145,10 +145,11 @@ def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
 
 def actor_fields(actor: Any) -> tuple[int | None, str]:
     """(user id, label) for a User, the string "anonymous", or None/"system"."""
-    if actor is None or actor == SYSTEM:
-        return None, SYSTEM
-    if actor == ANONYMOUS:
-        return None, ANONYMOUS
+    if actor is None or isinstance(actor, str):  # no account model __eq__ per event
+        if actor is None or actor == SYSTEM:
+            return None, SYSTEM
+        if actor == ANONYMOUS:
+            return None, ANONYMOUS
     return actor.id, actor.username
 
 
