@@ -302,9 +302,7 @@ def insert_tasks(case_id: int, keys: list[tuple[str, str, str]], now: datetime) 
 def notify(rows: list[tuple[int, int | None, str, dict[str, Any], datetime]]) -> None:
     """Notifications as (user, case, kind, params, time): what happened, not its text."""
     cur, f = _cursor()
-    cur.executemany(
-        f.sql["notify"], [(u, i, k, f.json(p), f.dt(at)) for u, i, k, p, at in rows]
-    )
+    cur.executemany(f.sql["notify"], [(u, i, k, f.json(p), f.dt(at)) for u, i, k, p, at in rows])
 
 
 def append_audit(

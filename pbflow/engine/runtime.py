@@ -126,10 +126,10 @@ def compute_due(d: Definition, state: StateSpec, ctx: Context) -> datetime | Non
     return calendar.end_of_day_utc(calendar.add(base, amount, spec.unit))
 
 
-def _run_guards(rules, ctx: Context) -> Block | None:
+def _run_guards(rules, ctx: Context, reg: Any = None) -> Block | None:
     if not rules:
         return None
-    named = registry().rules.guards
+    named = (reg or registry()).rules.guards
     for rule in rules:
         block = named[rule.name].fn(ctx, **rule.params)
         if block is not None:
@@ -137,10 +137,10 @@ def _run_guards(rules, ctx: Context) -> Block | None:
     return None
 
 
-def _apply_effects(rules, ctx: Context) -> None:
+def _apply_effects(rules, ctx: Context, reg: Any = None) -> None:
     if not rules:
         return
-    named = registry().rules.effects
+    named = (reg or registry()).rules.effects
     for rule in rules:
         named[rule.name].fn(ctx, **rule.params)
 
@@ -249,7 +249,7 @@ def fire_in_transaction(
     before = tasks.compute(d, cs)  # the case's work-waiting rows as they stand
     cs.data = dict(cs.data or {})
     ctx = Context(d, cs, actor, values, t)
-    block = _run_guards(t.guards, ctx)
+    block = _run_guards(t.guards, ctx, reg)
     if block is not None:
         raise GuardRefused(block.reason, available_from=block.available_from)
 
@@ -262,7 +262,7 @@ def fire_in_transaction(
     cs.data.update(values)
     if not is_system:
         cs.data["_by"] = {**cs.data.get("_by", {}), trigger: actor.id}
-    _apply_effects(t.effects, ctx)
+    _apply_effects(t.effects, ctx, reg)
     dest = d.states[cs.state]
     now = ctx.now
     new_version = cs.version + 1
@@ -423,13 +423,13 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         provisional.subject_person_id = values.get(d.subject)
     provisional.data = dict(values)
     ctx = Context(d, provisional, actor, values)
-    block = _run_guards(d.start_guards, ctx)
+    block = _run_guards(d.start_guards, ctx, reg)
     if block is not None:
         raise GuardRefused(block.reason, available_from=block.available_from)
     provisional.definition_id = reg.ensure_stored(d, at=ctx.now)
     if user:
         provisional.data["_by"] = {"start": user.id}
-    _apply_effects(d.start_effects, ctx)
+    _apply_effects(d.start_effects, ctx, reg)
     now = ctx.now
     row = {
         "definition_id": provisional.definition_id,
