@@ -10,8 +10,10 @@ Three measurements, each printed as a ratio to a bare loop doing the same writes
    its notices. Beside it, on the same walk:
 
    - the **bare sqlite3 loop**: per transaction it inserts or updates the case row (with the
-     version check), locks the chain head, hashes and appends the audit row, moves the head,
-     rewrites the case's work-waiting rows and, at the end, inserts the requester's notice:
+     version check, the fields and who took each step, the due date of a state with a time
+     limit), locks the chain head, hashes and appends the audit row (with the payload pbflow
+     records: the start form's fields, a step's own fields), moves the head, rewrites the
+     case's work-waiting rows and, on approval and at the end, inserts the requester's notice:
      the same writes pbflow makes, and nothing else;
    - **python-statemachine** driving the same walk, each transition persisted by the same
      sqlite3 writes (its machine in place of pbflow's engine). python-statemachine is not a
@@ -42,7 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -73,6 +75,8 @@ START = {
     "budget": "b",
 }
 FIELDS = {"report_spending": {"spent": "90", "spending_report": "spent on leaflets"}}
+# The states with a time limit: pbflow writes the case's due date on entering them.
+DUE_STATES = ("secretary_review", "superior_review", "approved", "report_review")
 # --- the bare loops ---------------------------------------------------------------------------
 
 CASE_INSERT = (
@@ -167,7 +171,10 @@ class _Bare:
     def step(self, case_id, version, trigger, src, dst, data):
         cur = self.conn.cursor()
         now = datetime.now(UTC).replace(tzinfo=None)
+        # What pbflow's row holds: the fields, who took each step (``_by``), the due date.
+        data.setdefault("_by", {})[trigger] = self.ids["user"]
         text = json.dumps(data)
+        due = self.dt(now + timedelta(days=7)) if dst in DUE_STATES else None
         if src is None:
             cur.execute(
                 self.q(CASE_INSERT),
@@ -198,7 +205,7 @@ class _Bare:
                     version + 1,
                     self.dt(now),
                     self.dt(now),
-                    None,
+                    due,
                     self.dt(now) if dst == "closed" else None,
                     None,
                     case_id,
@@ -211,11 +218,23 @@ class _Bare:
         if rows:
             cur.executemany(self.q(TASKS_INSERT), rows)
         if dst in ("approved", "closed"):
+            params = {"title": "bench", "definition_id": self.ids["definition"], "state": dst}
             cur.execute(
-                self.q(NOTIFY),
-                (self.ids["user"], case_id, json.dumps({"state": dst}), self.dt(now)),
+                self.q(NOTIFY), (self.ids["user"], case_id, json.dumps(params), self.dt(now))
             )
-        payload = json.dumps({"trigger": trigger}, sort_keys=True, separators=(",", ":"))
+        # The payload pbflow records: the start form's fields, a step's own fields.
+        if src is None:
+            event = {
+                "definition_id": self.ids["definition"],
+                "fields": START,
+                "parent_id": None,
+                "workflow": "activity_funding",
+            }
+        elif trigger in FIELDS:
+            event = {"fields": FIELDS[trigger], "trigger": trigger}
+        else:
+            event = {"trigger": trigger}
+        payload = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         self.audit(cur, case_id, "transition" if src else "case_started", src, dst, payload, now)
         self.conn.commit()
         return case_id
@@ -253,8 +272,8 @@ def statemachine_walks(bare: _Bare, n: int) -> tuple[float, float] | None:
         report_spending = approved.to(report_review)
         accept_report = report_review.to(closed)
 
-        def __init__(self, case_id, store):
-            self.case_id, self.store, self.version, self.data = case_id, store, 1, dict(START)
+        def __init__(self, case_id, store, data):
+            self.case_id, self.store, self.version, self.data = case_id, store, 1, data
             super().__init__()
 
         def on_transition(self, event, source, target):
@@ -264,8 +283,9 @@ def statemachine_walks(bare: _Bare, n: int) -> tuple[float, float] | None:
 
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
-        case_id = bare.step(None, 0, "start", None, "draft", dict(START))
-        machine = Funding(case_id, bare)
+        data = dict(START)
+        case_id = bare.step(None, 0, "start", None, "draft", data)
+        machine = Funding(case_id, bare, data)
         for trigger, *_rest in WALK[1:]:
             machine.send(trigger)
     return _rates(n * len(WALK), start, cpu)

@@ -82,11 +82,31 @@ def _walk_encoder() -> Any:
 _encode_row = _walk_encoder()
 
 
+def _payload_encoder() -> Any:
+    """_PAYLOAD_ENCODER's C encoder, built once (``encode`` builds one per call): the same
+    text for the dictionaries it encodes."""
+    from json import encoder
+
+    if encoder.c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return _PAYLOAD_ENCODER.encode
+    # No circular-reference markers (a payload is a tree the engine builds; a shared markers
+    # table would keep stale entries after an encoding error).
+    make = encoder.c_make_encoder(
+        None, _json_default, encoder.encode_basestring, None, ":", ",", True, False, True
+    )
+    return lambda payload: "".join(make(payload, 0))
+
+
+_encode_payload = _payload_encoder()
+
+
 def canonical_payload(payload: dict[str, Any] | None) -> str:
-    return _PAYLOAD_ENCODER.encode(payload or {})
+    return _encode_payload(payload or {})
 
 
 def format_time(at: datetime) -> str:
+    if at.tzinfo is None and at.year >= 1000:  # the same text, without strftime's cost
+        return at.isoformat("T", "microseconds") + "Z"
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -125,10 +145,11 @@ def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
 
 def actor_fields(actor: Any) -> tuple[int | None, str]:
     """(user id, label) for a User, the string "anonymous", or None/"system"."""
-    if actor is None or actor == SYSTEM:
-        return None, SYSTEM
-    if actor == ANONYMOUS:
-        return None, ANONYMOUS
+    if actor is None or isinstance(actor, str):  # no account model __eq__ per event
+        if actor is None or actor == SYSTEM:
+            return None, SYSTEM
+        if actor == ANONYMOUS:
+            return None, ANONYMOUS
     return actor.id, actor.username
 
 

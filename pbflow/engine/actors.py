@@ -7,6 +7,7 @@ batch of transitions asks the database once for the tree and once per user for r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -45,7 +46,12 @@ class OrgNode:
     name_en: str | None
 
     def ancestor_ids(self) -> list[int]:
-        return [int(p) for p in self.path.strip("/").split("/") if p]
+        return list(self.ancestors)
+
+    @cached_property
+    def ancestors(self) -> tuple[int, ...]:
+        """The organization's path as ids, root first, itself last (parsed once per node)."""
+        return tuple(int(p) for p in self.path.strip("/").split("/") if p)
 
     def display_name(self, locale: str | None = None) -> str:
         """The name in the reader's language: the English name on an English page where the
@@ -197,8 +203,8 @@ def can_read_org(user: User, org_id: int) -> bool:
     node = org_index().get(org_id)
     if node is None:
         return False
-    ancestors = set(node.ancestor_ids())
-    return any(oid in ancestors and role in READ_ROLES for oid, role in roles_of(user.id))
+    ancestors = node.ancestors
+    return any(role in READ_ROLES and oid in ancestors for oid, role in roles_of(user.id))
 
 
 def readable_org_ids(user: User) -> set[int]:

@@ -20,14 +20,16 @@ import calendar
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 import chinese_calendar
 from flask import g, has_app_context
 from sqlalchemy import select
 
-from pbflow.clock import local_midnight_utc
+from pbflow.clock import local_tz
 
 # Official days of the package: {date: name} of holidays and of make-up working days.
 _OFFICIAL_HOLIDAYS: dict[date, str] = dict(chinese_calendar.holidays)
@@ -53,6 +55,9 @@ class Local:
     days: dict[date, bool]
     names: dict[date, str]
     years: frozenset[int]
+    # (start, days) -> the working day ``add_working_days`` found, where every year it
+    # crossed is covered (a guess must still be noted each time): these days never change.
+    found: dict[tuple[date, int], date] = field(default_factory=dict, compare=False, repr=False)
 
 
 def changed() -> None:
@@ -151,6 +156,9 @@ def add_months(d: date, months: int) -> date:
 def add_working_days(d: date, days: int) -> date:
     """The ``days``-th working day after ``d`` (``d`` itself not counted)."""
     local = _local()
+    known = local.found.get((d, days))
+    if known is not None:
+        return known
     current = d
     remaining = days
     idle = 0
@@ -163,6 +171,8 @@ def add_working_days(d: date, days: int) -> date:
             idle += 1
             if idle > _MAX_DAYS_OFF:
                 raise ValueError(f"no working day in the year after {current - timedelta(366)}")
+    if all(covered(y, local) for y in range(d.year, current.year + 1)):
+        local.found[(d, days)] = current
     return current
 
 
@@ -205,7 +215,15 @@ def coverage_end(today: date) -> date:
 
 def end_of_day_utc(d: date) -> datetime:
     """The moment a local date ends: a limit "by 2027-03-01" is met until that day is over."""
-    return local_midnight_utc(d + timedelta(days=1))
+    return _end_of_day(d, local_tz())
+
+
+@lru_cache(maxsize=1024)
+def _end_of_day(d: date, tz: Any) -> datetime:
+    # A pure function of the day and the zone, asked on every step with a time limit.
+    following = d + timedelta(days=1)
+    start = datetime(following.year, following.month, following.day, tzinfo=tz)
+    return start.astimezone(UTC).replace(tzinfo=None)
 
 
 def last_day(due_at: datetime) -> date:

@@ -68,7 +68,11 @@ class Context:
 
     @property
     def today(self) -> date:
-        return clock.to_local(self.now).date()
+        # Asked by the time limit and date guards of one step: worked out once per ``now``.
+        known = self.__dict__.get("_today")
+        if known is None or known[0] is not self.now:
+            known = self.__dict__["_today"] = (self.now, clock.to_local(self.now).date())
+        return known[1]
 
     @property
     def data(self) -> dict[str, Any]:

@@ -94,6 +94,8 @@ _SQL = {
     " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
 }
 _PG_SQL = {name: sql.replace("?", "%s") for name, sql in _SQL.items()}
+# SQLite gives the new row's id as the cursor's lastrowid: no RETURNING to step through.
+_SQL["case_insert"] = _SQL["case_insert"].removesuffix(" RETURNING id")
 _PG_SQL["load_for_update"] = _PG_SQL["load"] + " FOR UPDATE"
 _SQL["load_for_update"] = _SQL["load"]  # SQLite locks the whole database on write anyway
 
@@ -189,22 +191,32 @@ def _raw() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
     conn = session.connection()
     flavour = _Postgres if conn.dialect.name == "postgresql" else _Sqlite
     raw = conn.connection.driver_connection
-    session.info[_RAW] = (session.get_transaction(), raw, flavour)
+    session.info[_RAW] = (session.get_transaction(), raw, flavour, raw.cursor())
     return raw, flavour
+
+
+def _cursor() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
+    """One cursor for the transaction's hot-path statements (each fetches what it reads
+    before the next runs), kept with its connection."""
+    session = db.session()
+    tx = session.get_transaction()
+    cached = session.info.get(_RAW)
+    if tx is None or cached is None or cached[0] is not tx:
+        _raw()
+        cached = session.info[_RAW]
+    return cached[3], cached[2]
 
 
 def org_settings(org_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The settings overrides of these organizations (a guard reading a workflow setting)."""
-    raw, f = _raw()
-    cur = raw.cursor()
+    cur, f = _cursor()
     marks = ", ".join([f.placeholder] * len(org_ids))
     cur.execute(f"SELECT id, settings FROM organization WHERE id IN ({marks})", list(org_ids))
     return {oid: f.read_json(value) or {} for oid, value in cur.fetchall()}
 
 
 def load_case(case_id: int, for_update: bool = False) -> dict[str, Any] | None:
-    raw, f = _raw()
-    cur = raw.cursor()
+    cur, f = _cursor()
     cur.execute(f.sql["load_for_update" if for_update else "load"], (case_id,))
     row = cur.fetchone()
     return f.read_case(row) if row is not None else None
@@ -212,7 +224,7 @@ def load_case(case_id: int, for_update: bool = False) -> dict[str, Any] | None:
 
 def insert_case(values: dict[str, Any]) -> int:
     """A new case row (``INSERT_COLUMNS``); returns its id."""
-    raw, f = _raw()
+    cur, f = _cursor()
     params = []
     for name in INSERT_COLUMNS:
         value = values[name]
@@ -221,9 +233,8 @@ def insert_case(values: dict[str, Any]) -> int:
         elif name == "data":
             value = f.json(value)
         params.append(value)
-    cur = raw.cursor()
     cur.execute(f.sql["case_insert"], params)
-    return cur.fetchone()[0]
+    return cur.lastrowid if f is _Sqlite else cur.fetchone()[0]
 
 
 def move_case(
@@ -239,8 +250,7 @@ def move_case(
     assignee_user_id: int | None,
 ) -> int:
     """The version-checked UPDATE; returns the number of rows changed (0 = changed meanwhile)."""
-    raw, f = _raw()
-    cur = raw.cursor()
+    cur, f = _cursor()
     cur.execute(
         f.sql["move"],
         (
@@ -262,40 +272,37 @@ def move_case(
 
 def task_rows(case_id: int) -> list[tuple[int, str, str, str]]:
     """(id, holder, kind, trigger) of a case's work-waiting rows (pbflow.engine.tasks)."""
-    raw, f = _raw()
-    cur = raw.cursor()
+    cur, f = _cursor()
     cur.execute(f.sql["tasks_load"], (case_id,))
     return cur.fetchall()
 
 
 def delete_tasks(case_id: int, row_ids: list[int] | None) -> None:
     """Delete some of a case's rows, or all of them (``row_ids`` None): one statement."""
-    raw, f = _raw()
+    cur, f = _cursor()
     if row_ids is None:
-        raw.cursor().execute(f.sql["tasks_delete_all"], (case_id,))
+        cur.execute(f.sql["tasks_delete_all"], (case_id,))
         return
     marks = ", ".join([f.placeholder] * len(row_ids))
-    raw.cursor().execute(f"DELETE FROM case_task WHERE id IN ({marks})", row_ids)
+    cur.execute(f"DELETE FROM case_task WHERE id IN ({marks})", row_ids)
 
 
 def delete_task_keys(case_id: int, keys: list[tuple[str, str, str]]) -> None:
     """Delete a case's rows of these (holder, kind, trigger) keys."""
-    raw, f = _raw()
-    raw.cursor().executemany(f.sql["tasks_delete_key"], [(case_id, h, k, t) for h, k, t in keys])
+    cur, f = _cursor()
+    cur.executemany(f.sql["tasks_delete_key"], [(case_id, h, k, t) for h, k, t in keys])
 
 
 def insert_tasks(case_id: int, keys: list[tuple[str, str, str]], now: datetime) -> None:
-    raw, f = _raw()
+    cur, f = _cursor()
     at = f.dt(now)
-    raw.cursor().executemany(f.sql["tasks_insert"], [(case_id, h, k, t, at) for h, k, t in keys])
+    cur.executemany(f.sql["tasks_insert"], [(case_id, h, k, t, at) for h, k, t in keys])
 
 
 def notify(rows: list[tuple[int, int | None, str, dict[str, Any], datetime]]) -> None:
     """Notifications as (user, case, kind, params, time): what happened, not its text."""
-    raw, f = _raw()
-    raw.cursor().executemany(
-        f.sql["notify"], [(u, i, k, f.json(p), f.dt(at)) for u, i, k, p, at in rows]
-    )
+    cur, f = _cursor()
+    cur.executemany(f.sql["notify"], [(u, i, k, f.json(p), f.dt(at)) for u, i, k, p, at in rows])
 
 
 def append_audit(
@@ -309,8 +316,7 @@ def append_audit(
     A chain still in the first hash format gets ``switch_event()`` first, once: the recorded
     point from which every event is in format 2.
     """
-    raw, f = _raw()
-    cur = raw.cursor()
+    cur, f = _cursor()
     cur.execute(f.sql["head_lock"], (len(events),))
     last_seq, prev, hash_format = cur.fetchone()
     if hash_format != 2:

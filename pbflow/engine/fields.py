@@ -165,12 +165,15 @@ def _check_items(spec: FieldSpec, items: list[Any]) -> None:
         raise ValidationFailed(_("allows at most %(n)s", n=spec.max_items))
 
 
+_REFERENCE_TYPES = ("user", "person", "persons", "file")
+
+
 def _check_references(spec: FieldSpec, value: Any) -> str | None:
+    if spec.type not in _REFERENCE_TYPES:  # most fields: no import, no lookup table per call
+        return None
     from pbflow.models import Attachment, Person, User
 
-    model = {"user": User, "person": Person, "persons": Person, "file": Attachment}.get(spec.type)
-    if model is None:
-        return None
+    model = {"user": User, "person": Person, "persons": Person, "file": Attachment}[spec.type]
     ids = value if isinstance(value, list) else [value]
     if not ids:
         return None

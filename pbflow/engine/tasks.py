@@ -69,6 +69,14 @@ class _StatePlan:
     ballot: tuple[str, str] | None = None  # ("role", name@scope) or ("members", "")
     ballot_scope: str | None = None
     record_scope: str | None = None  # scope of the voting body, for recorders
+    # Whether the keys depend on the case's data (a field rule, a pure guard); if not they
+    # are a function of (organization, submitter, assignee, subject) under one organization
+    # index, remembered in ``memo`` as (index, {key: keys}) so a step does not redo them.
+    reads_data: bool = True
+    memo: tuple[Any, dict] = field(default_factory=lambda: (None, {}))
+
+
+_MEMO_LIMIT = 4096
 
 
 def _plan(d: Definition, state: str) -> _StatePlan:
@@ -100,6 +108,10 @@ def _plan(d: Definition, state: str) -> _StatePlan:
                 plan.ballot_scope = scope
             if "meeting" in vote.mode:
                 plan.record_scope = scope
+    plan.reads_data = any(
+        e.pure_guards or any(r.kind in ("field", "person_field") for r in e.rules)
+        for e in plan.entries
+    )
     plans[state] = plan
     return plan
 
@@ -133,6 +145,21 @@ def compute(d: Definition, case: Any, index: dict | None = None) -> set[Key]:
     plan = _plan(d, case.state)
     if index is None:
         index = actors.org_index()
+    if plan.reads_data:
+        return _compute(d, case, plan, index)
+    # One read of ``memo``: its dictionary always belongs to the index read with it (another
+    # thread may replace the pair, never mix them).
+    memo = plan.memo
+    if memo[0] is not index or len(memo[1]) > _MEMO_LIMIT:
+        memo = plan.memo = (index, {})
+    key = (case.org_id, case.submitter_user_id, case.assignee_user_id, case.subject_person_id)
+    keys = memo[1].get(key)
+    if keys is None:
+        keys = memo[1][key] = frozenset(_compute(d, case, plan, index))
+    return set(keys)
+
+
+def _compute(d: Definition, case: Any, plan: _StatePlan, index: dict) -> set[Key]:
     keys: set[Key] = set()
     for entry in plan.entries:
         if entry.pure_guards and _blocked(d, case, entry):
