@@ -64,8 +64,11 @@ check: install
 
 ## Lint, workflow check, then the test suite (SQLite; PostgreSQL too when
 ## PBFLOW_TEST_DATABASE_URL is set).
+## The suite runs in parallel (pytest-xdist), one worker per CPU up to four; every worker
+## builds its own databases, so the workers share nothing. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 test: check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 format: install
 	$(BIN)/python -m ruff format .
