@@ -78,8 +78,9 @@ def _person_condition(person_id: int, before: int | None):
     named = select(AuditPerson.seq).where(AuditPerson.person_id == person_id)
     of_cases = select(AuditEvent.seq).where(AuditEvent.instance_id.in_(cases))
     if before is not None:
+        # Only on the index: a bound on the cases' events (few) or on the outer query would
+        # lead the planners to walk audit_event by seq instead.
         named = named.where(AuditPerson.seq < before)
-        of_cases = of_cases.where(AuditEvent.seq < before)
     return AuditEvent.seq.in_(union(named, of_cases))
 
 
@@ -126,7 +127,9 @@ def search_events(
     """One page of events, newest first, and the sequence number to continue from (or None)."""
     stmt = _events_query(reader, f, select(AuditEvent), f.before)
     if f.before is not None:
-        stmt = stmt.where(AuditEvent.seq < f.before)
+        # By person, the bound also stands on the index read (_person_condition).
+        bound = AuditEvent.seq < f.before
+        stmt = stmt.where(bound if f.person is None else (AuditEvent.seq + 0) < f.before)
     rows = list(
         db.session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(per_page + 1)).scalars()
     )
