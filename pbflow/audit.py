@@ -31,14 +31,20 @@ from datetime import date, datetime
 from typing import Any, TextIO
 
 from flask import current_app
-from sqlalchemy import event, func, select, text
+from sqlalchemy import delete, event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from pbflow import audit_keys, audit_state, security_log
 from pbflow.clock import now
 from pbflow.engine import fastsql
 from pbflow.extensions import db
-from pbflow.models.audit import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
+from pbflow.models.audit import (
+    GENESIS_HASH,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditHead,
+    AuditPerson,
+)
 
 _PENDING = "pbflow_audit_pending"
 
@@ -224,8 +230,91 @@ def _switch_event() -> dict[str, Any]:
     return _event(SWITCH_ACTION, payload={"format": 2})
 
 
+PERSON_KEY = "person_id"
+_PERSON_MARK = f'"{PERSON_KEY}":'
+
+
+def _collect_persons(value: Any, found: set[int]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == PERSON_KEY and type(item) is int:
+                found.add(item)
+            else:
+                _collect_persons(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_persons(item, found)
+
+
+def payload_persons(payload: str) -> list[int]:
+    """The people an event's canonical payload names: every integer ``person_id`` value, at
+    any depth (the audit search's rule; they go into the index ``audit_person``)."""
+    if _PERSON_MARK not in payload:
+        return []
+    found: set[int] = set()
+    _collect_persons(json.loads(payload), found)
+    return sorted(found)
+
+
 def _append(events: list[dict[str, Any]]) -> None:
-    fastsql.append_audit(events, event_hash, audit_keys.current().seal, _switch_event)
+    fastsql.append_audit(
+        events, event_hash, audit_keys.current().seal, _switch_event, payload_persons
+    )
+
+
+_INDEX_BATCH = 5000
+
+
+def _person_index_batches() -> Iterator[tuple[int, int, set[tuple[int, int]]]]:
+    """The events in batches by sequence number: (first seq exclusive, last seq, the index
+    rows they call for)."""
+    after = 0
+    while True:
+        rows = db.session.execute(
+            select(AuditEvent.seq, AuditEvent.payload)
+            .where(AuditEvent.seq > after)
+            .order_by(AuditEvent.seq)
+            .limit(_INDEX_BATCH)
+        ).all()
+        if not rows:
+            return
+        yield after, rows[-1].seq, {(r.seq, p) for r in rows for p in payload_persons(r.payload)}
+        after = rows[-1].seq
+
+
+def check_person_index() -> tuple[int, int]:
+    """Compare the search's index ``audit_person`` with what the events call for: the rows
+    missing and the rows too many (both 0 when the index is right)."""
+    missing = extra = 0
+    last = 0
+    for after, last, expected in _person_index_batches():
+        actual = {
+            (r.seq, r.person_id)
+            for r in db.session.execute(
+                select(AuditPerson.seq, AuditPerson.person_id).where(
+                    AuditPerson.seq > after, AuditPerson.seq <= last
+                )
+            )
+        }
+        missing += len(expected - actual)
+        extra += len(actual - expected)
+    extra += db.session.execute(
+        select(func.count()).select_from(AuditPerson).where(AuditPerson.seq > last)
+    ).scalar_one()
+    return missing, extra
+
+
+def rebuild_person_index() -> int:
+    """Rebuild ``audit_person`` from the events (in the caller's transaction); the rows."""
+    db.session.execute(delete(AuditPerson))
+    written = 0
+    for _after, _last, expected in _person_index_batches():
+        if expected:
+            db.session.execute(
+                insert(AuditPerson), [{"seq": s, "person_id": p} for s, p in sorted(expected)]
+            )
+            written += len(expected)
+    return written
 
 
 def make_event(action: str, *, at: datetime, **fields: Any) -> dict[str, Any]:

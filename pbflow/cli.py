@@ -958,6 +958,25 @@ def audit_head() -> None:
     click.echo(f"{seq} {digest}")
 
 
+@audit_cli.command("reindex")
+@click.option("--check", is_flag=True, help="Only compare the index with the events.")
+def audit_reindex(check: bool) -> None:
+    """Compare (--check) or rebuild the audit search's index of the people each event names
+    (audit_person): an index, not evidence, made again from the events at any time."""
+    from pbflow import audit
+    from pbflow.extensions import db
+
+    missing, extra = audit.check_person_index()
+    if check:
+        click.echo(f"audit_person: {missing} rows missing, {extra} rows too many")
+        if missing or extra:
+            sys.exit(1)
+        return
+    written = audit.rebuild_person_index()
+    db.session.commit()
+    click.echo(f"audit_person rebuilt: {written} rows (were {missing} missing, {extra} too many)")
+
+
 @audit_cli.command("key")
 def audit_key() -> None:
     """Print the audit public key (for the minutes), creating the key on first use."""

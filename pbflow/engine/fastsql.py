@@ -82,6 +82,7 @@ _SQL = {
     "audit_insert": "INSERT INTO audit_event (seq, at, actor_user_id, actor_label, org_id,"
     " instance_id, action, from_state, to_state, payload, salt, prev_hash, hash, seal)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "audit_person_insert": "INSERT INTO audit_person (seq, person_id) VALUES (?, ?)",
     "case_insert": f"INSERT INTO process_instance ({', '.join(INSERT_COLUMNS)}) VALUES"
     f" ({', '.join('?' for _ in INSERT_COLUMNS)}) RETURNING id",
     "tasks_load": "SELECT id, holder, kind, trigger FROM case_task WHERE instance_id = ?",
@@ -310,8 +311,12 @@ def append_audit(
     chain: Any,
     seal: Any,
     switch_event: Any,
+    persons: Any = None,
 ) -> None:
     """Lock the chain head, hash and seal the queued events onto it, insert them, move the head.
+
+    ``persons(payload)`` names the people each event's payload names: their rows go into the
+    audit search's index ``audit_person`` in the same transaction.
 
     A chain still in the first hash format gets ``switch_event()`` first, once: the recorded
     point from which every event is in format 2.
@@ -352,6 +357,10 @@ def append_audit(
         cur.execute(f.sql["audit_insert"], rows[0])
     else:
         cur.executemany(f.sql["audit_insert"], rows)
+    if persons is not None:
+        named = [(row[0], pid) for row in rows for pid in persons(row[9])]
+        if named:
+            cur.executemany(f.sql["audit_person_insert"], named)
     cur.execute(f.sql["head_set"], (prev,))
 
 

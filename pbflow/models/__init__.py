@@ -9,7 +9,7 @@ from pbflow.models.assessment import (
     SurveyAnswer,
     SurveyCode,
 )
-from pbflow.models.audit import AuditCheckpoint, AuditEvent, AuditHead
+from pbflow.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditPerson
 from pbflow.models.calendar import CalendarDay, CalendarYear
 from pbflow.models.meetings import (
     ComplianceNotice,
@@ -48,6 +48,7 @@ __all__ = [
     "Attachment",
     "AuditCheckpoint",
     "AuditEvent",
+    "AuditPerson",
     "AuditHead",
     "Ballot",
     "CalendarDay",

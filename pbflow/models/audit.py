@@ -60,6 +60,18 @@ class AuditEvent(db.Model):
     seal: Mapped[str | None] = mapped_column(String(32))
 
 
+class AuditPerson(db.Model):
+    """The audit search's index of the people an event's payload names (issue 16): one row
+    per (event, person), written with the event in its transaction. An index, not evidence:
+    not hashed, rebuilt and compared from the events by ``pbflow audit reindex``."""
+
+    __tablename__ = "audit_person"
+    __table_args__ = (Index("ix_audit_person_person_seq", "person_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    person_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+
 class AuditHead(db.Model):
     __tablename__ = "audit_head"
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
