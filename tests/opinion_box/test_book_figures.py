@@ -3,7 +3,8 @@ they must be exactly what counting the opinions one by one in Python gives. The 
 counting the book used before is kept here as the oracle: a varied set of opinions (every
 state, ratings, reopened, on time or late, received and answered on either side of a local
 midnight, transferred ones counting at their new organization), compared figure by figure,
-in Beijing time and in a zone with summer time."""
+in Beijing time and in a zone with summer time. The same for the figures per organization
+and month (or quarter) the dashboard and the assessment read."""
 
 from __future__ import annotations
 
@@ -29,10 +30,11 @@ def _truthy(value):
     return value in (True, 1, "true", "1")
 
 
-def oracle(org_ids, start, end):
-    """The book's former counting, row by row (lists of days and ratings)."""
+def oracle(org_ids, start, end, grain=None):
+    """The book's former counting, row by row; with ``grain`` ("month", "quarter"): per
+    organization and column, as the dashboard's figures counted them."""
     P = ProcessInstance
-    out = {oid: dict.fromkeys(FIELDS, 0) for oid in org_ids}
+    out = {} if grain else {oid: dict.fromkeys(FIELDS, 0) for oid in org_ids}
     rows = db.session.execute(
         select(
             P.org_id,
@@ -50,7 +52,12 @@ def oracle(org_ids, start, end):
         )
     )
     for org_id, state, created, answered, on_time, rating, reopened in rows:
-        f = out[org_id]
+        key = org_id
+        if grain:
+            day = pbclock.to_local(created).date()
+            month = 3 * ((day.month - 1) // 3) + 1 if grain == "quarter" else day.month
+            key = (org_id, date(day.year, month, 1))
+        f = out.setdefault(key, dict.fromkeys(FIELDS, 0))
         rating = int(rating) if rating not in (None, "") else None
         f["received"] += 1
         f["set_aside"] += state == "set_aside"
@@ -183,6 +190,23 @@ def test_book_figures_match_counting_row_by_row(app, clock, world, zone):
             assert {k: getattr(f, k) for k in FIELDS} == expected[f.org_id], (code, f.org_name)
         total = {k: sum(e[k] for e in expected.values()) for k in FIELDS}
         assert {k: getattr(b.total, k) for k in FIELDS} == total
+    ids = [o.id for o in orgs]
+    for first, last, grain in (
+        (date(2026, 1, 1), date(2026, 12, 31), "month"),
+        (date(2026, 2, 15), date(2026, 11, 3), "quarter"),
+        (date(2025, 12, 31), date(2026, 3, 29), "month"),
+        (date(2026, 3, 1), date(2026, 3, 31), "month"),
+        (date(2026, 1, 1), date(2026, 1, 1), "quarter"),
+    ):
+        found = opinions.figures(ids, first, last, grain)
+        start = pbclock.local_midnight_utc(first)
+        end = pbclock.local_midnight_utc(last + timedelta(days=1))
+        expected = oracle(ids, start, end, grain)
+        assert {k: {n: getattr(f, n) for n in FIELDS} for k, f in found.by_column.items()} == (
+            expected
+        )
+        by_org = oracle(ids, start, end)
+        assert {o: {n: getattr(f, n) for n in FIELDS} for o, f in found.by_org.items()} == by_org
     whole = opinions.book("coal", YEAR, viewer=world["admin"], page_size=1).total
     assert whole.answered and whole.rated and whole.reopened and whole.set_aside
     assert whole.unrated_closed and whole.days_to_answer and whole.answered_on_time

@@ -44,6 +44,7 @@ from sqlalchemy import (
     delete,
     extract,
     func,
+    literal,
     select,
     text,
     tuple_,
@@ -855,33 +856,38 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
     P = ProcessInstance
     start = clock.local_midnight_utc(first)
     end = clock.local_midnight_utc(last + timedelta(days=1))
+    # The columns (local months or quarters) the period touches, and the column of each
+    # opinion by the UTC instants at which the local columns begin.
+    step = 3 if grain == "quarter" else 1
+    column = date(first.year, (first.month - 1) // step * step + 1, 1)
+    starts = []
+    while column <= last:
+        starts.append(column)
+        month = column.month - 1 + step
+        column = date(column.year + month // 12, month % 12 + 1, 1)
+    bucket = (
+        case(
+            *((P.created_at < clock.local_midnight_utc(c), i) for i, c in enumerate(starts[1:])),
+            else_=len(starts) - 1,
+        )
+        if len(starts) > 1
+        else literal(0)
+    ).label("bucket")
     rows = db.session.execute(
-        select(
-            P.org_id,
-            P.created_at,
-            P.state,
-            P.data["first_published_on"].as_string(),
-            P.data["on_time"].as_boolean(),
-            P.data["rating"].as_integer(),
-            P.data["reopen_count"].as_integer(),
-        ).where(
+        select(P.org_id, bucket, *_figure_columns(start, end))
+        .where(
             P.workflow_id == WORKFLOW,
             P.org_id.in_(ids),
             P.created_at >= start,
             P.created_at < end,
         )
+        .group_by(P.org_id, *([bucket] if len(starts) > 1 else []))
     )
-    tz = clock.local_tz()
-    quarterly = grain == "quarter"
-    for org_id, created_at, state, answered_on, on_time, rating, reopened in rows:
-        received = created_at.replace(tzinfo=UTC).astimezone(tz).date()
-        month = 3 * ((received.month - 1) // 3) + 1 if quarterly else received.month
-        key = (org_id, date(received.year, month, 1))
-        fig = result.by_column.get(key)
-        if fig is None:
-            fig = result.by_column[key] = Figures(org_id, _org_name(index[org_id]))
-        fig.count(state, received, answered_on, on_time, rating, reopened)
-    for (org_id, _column), fig in result.by_column.items():
+    for org_id, index_of_column, *counts in rows:
+        fig = Figures(org_id, _org_name(index[org_id]))
+        for name, value in zip(Figures.COUNTS, counts, strict=True):
+            setattr(fig, name, int(value or 0))
+        result.by_column[(org_id, starts[index_of_column])] = fig
         result.by_org[org_id].merge(fig)
     return result
 
