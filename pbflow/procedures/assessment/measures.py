@@ -136,8 +136,8 @@ def _opinions(u: dict[int, list[int]], period: Period) -> dict[int, tuple[int, i
                 continue
             answered += fig.answered
             on_time += fig.answered_on_time
-            rated += len(fig.ratings)
-            satisfied += sum(1 for r in fig.ratings if r >= 4)
+            rated += fig.rated
+            satisfied += fig.satisfied
         out[b] = (answered, on_time, rated, satisfied)
     return out
 

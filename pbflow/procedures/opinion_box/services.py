@@ -33,7 +33,22 @@ from typing import Any
 from flask import current_app, has_request_context
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import delete, select, text, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    extract,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pbflow import audit, clock, validation
@@ -574,16 +589,36 @@ class BookRow:
 
 @dataclass
 class Figures:
+    """Counts and sums, so figures add up in the database (one GROUP BY) or row by row alike:
+    ``days_to_answer`` is the sum of the days from receipt to the first answer over the
+    answered opinions, ``rating_sum`` the sum of the ``rated`` ratings, ``satisfied`` the
+    ratings of 4 or 5."""
+
     org_id: int
     org_name: str
     received: int = 0
     set_aside: int = 0
     answered: int = 0
     answered_on_time: int = 0
-    days_to_answer: list[int] = field(default_factory=list)
+    days_to_answer: int = 0
     reopened: int = 0
-    ratings: list[int] = field(default_factory=list)
+    rated: int = 0
+    rating_sum: int = 0
+    satisfied: int = 0
     unrated_closed: int = 0
+
+    COUNTS = (
+        "received",
+        "set_aside",
+        "answered",
+        "answered_on_time",
+        "days_to_answer",
+        "reopened",
+        "rated",
+        "rating_sum",
+        "satisfied",
+        "unrated_closed",
+    )
 
     @property
     def on_time_share(self) -> float | None:
@@ -591,37 +626,21 @@ class Figures:
 
     @property
     def average_days(self) -> float | None:
-        return sum(self.days_to_answer) / len(self.days_to_answer) if self.days_to_answer else None
+        return self.days_to_answer / self.answered if self.answered else None
 
     @property
     def mean_rating(self) -> float | None:
-        return sum(self.ratings) / len(self.ratings) if self.ratings else None
+        return self.rating_sum / self.rated if self.rated else None
 
     @property
     def satisfied_share(self) -> float | None:
         """Share of ratings that are 4 or 5: the satisfaction rate of DOMAIN 4."""
-        if not self.ratings:
-            return None
-        return sum(1 for r in self.ratings if r >= 4) / len(self.ratings)
+        return self.satisfied / self.rated if self.rated else None
 
     def merge(self, other: Figures) -> None:
         """Add another set of figures (of a month, say) to these."""
-        for name in (
-            "received",
-            "set_aside",
-            "answered",
-            "answered_on_time",
-            "reopened",
-            "unrated_closed",
-        ):
+        for name in self.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.days_to_answer += other.days_to_answer
-        self.ratings += other.ratings
-
-    def add(self, row: BookRow) -> None:
-        self.count(
-            row.state, row.received_on, row.answered_on, row.on_time, row.rating, row.reopened
-        )
 
     def count(
         self,
@@ -640,11 +659,13 @@ class Figures:
         if answered_on:
             self.answered += 1
             self.answered_on_time += bool(on_time)
-            self.days_to_answer.append((date.fromisoformat(answered_on) - received_on).days)
+            self.days_to_answer += (date.fromisoformat(answered_on) - received_on).days
         if reopened:
             self.reopened += 1
         if rating is not None:
-            self.ratings.append(int(rating))
+            self.rated += 1
+            self.rating_sum += int(rating)
+            self.satisfied += int(rating) >= 4
         if state == "closed_unrated":
             self.unrated_closed += 1
 
@@ -706,33 +727,17 @@ def book(
         P.created_at < end,
         P.org_id.in_([n.id for n in subtree]),
     )
-    # The figures over the whole period: a few columns per opinion, read from the index
-    # of a workflow's cases by day and the JSON fields, never the opinions' texts.
+    # The figures over the whole period, counted by the database: one row per organization.
     figures = {n.id: Figures(n.id, _org_name(n)) for n in subtree}
     total = Figures(org.id, _org_name(org))
-    facts = db.session.execute(
-        select(
-            P.org_id,
-            P.state,
-            P.created_at,
-            P.data["first_published_on"].as_string(),
-            P.data["on_time"].as_string(),
-            P.data["rating"].as_string(),
-            P.data["reopen_count"].as_string(),
-        ).where(*where)
-    )
-    for org_id, state, created, answered, on_time, rating, reopened in facts:
-        args = (
-            state,
-            # The day of receipt counts only for the days to an answer.
-            clock.to_local(created).date() if answered else None,
-            answered,
-            _truthy(on_time),
-            int(rating) if rating not in (None, "") else None,
-            int(reopened or 0),
-        )
-        figures[org_id].count(*args)
-        total.count(*args)
+    r = _facts(*where)
+    for org_id, *counts in db.session.execute(
+        select(r.c.org_id, *_figure_columns(r, start, end)).group_by(r.c.org_id)
+    ):
+        fig = figures[org_id]
+        for name, value in zip(Figures.COUNTS, counts, strict=True):
+            setattr(fig, name, int(value or 0))
+        total.merge(fig)
     stmt = (
         select(ProcessInstance, User.display_name)
         .outerjoin(User, User.id == ProcessInstance.assignee_user_id)
@@ -753,6 +758,100 @@ def book(
     return Book(
         org, period, rows, total, list(figures.values()), next_after, first_page=after is None
     )
+
+
+def _epoch_seconds(when: Any, postgres: bool) -> Any:
+    """Whole seconds since 1970 of a naive UTC time (or a date: its UTC midnight)."""
+    if postgres:
+        return cast(func.floor(extract("epoch", when)), BigInteger)
+    return cast(func.strftime("%s", when), Integer)
+
+
+def _offsets(start: datetime, end: datetime) -> list[tuple[int, int]]:
+    """The local UTC offsets over ``start``..``end`` (naive UTC): (from epoch second, offset in
+    seconds), a single pair where the zone keeps one offset (Asia/Shanghai)."""
+    tz = clock.local_tz()
+
+    def offset(second: int) -> int:
+        return int(datetime.fromtimestamp(second, tz).utcoffset().total_seconds())
+
+    first = int(start.replace(tzinfo=UTC).timestamp())
+    last = int(end.replace(tzinfo=UTC).timestamp())
+    found = [(first, offset(first))]
+    t = first
+    while t < last:
+        step = min(t + 86400, last)
+        if offset(step) == found[-1][1]:
+            t = step
+            continue
+        low, high = t, step  # the change is in (low, high]
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if offset(mid) == found[-1][1] else (low, mid)
+        found.append((high, offset(high)))
+        t = high
+    return found
+
+
+def _facts(*where: Any) -> Any:
+    """The opinions' few facts the figures count, each JSON field read once per opinion (the
+    database parses the whole document, texts included, at each read): materialized, so the
+    sums over it do not read them again."""
+    P = ProcessInstance
+    return (
+        select(
+            P.org_id,
+            P.state,
+            P.created_at,
+            P.data["first_published_on"].as_string().label("answered_on"),
+            cast(P.data["on_time"].as_string(), String).label("on_time"),
+            cast(P.data["rating"].as_string(), String).label("rating"),
+            cast(P.data["reopen_count"].as_string(), String).label("reopened"),
+        )
+        .where(*where)
+        .cte("opinion_facts")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def _figure_columns(r: Any, start: datetime, end: datetime) -> list[Any]:
+    """The SQL sums of ``Figures.COUNTS`` over the facts ``r`` of opinions received
+    ``start``..``end``, in that order, meaning exactly what ``Figures.count`` counts row by
+    row. The days to an answer are the first answer's date less the local date of receipt,
+    both as day numbers: the received time's epoch seconds shifted by the local offset of
+    that time, whole days."""
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    answered_on = r.c.answered_on
+    on_time = r.c.on_time
+    rating = cast(func.nullif(r.c.rating, ""), Integer)
+    reopened = cast(func.nullif(r.c.reopened, ""), Integer)
+    answered = and_(answered_on.is_not(None), answered_on != "")
+    received_at = _epoch_seconds(r.c.created_at, postgres)
+    offsets = _offsets(start, end)
+    shift: Any = offsets[-1][1]
+    if len(offsets) > 1:
+        # Each offset holds until the next one's first second.
+        bounds = [(offsets[i + 1][0], offsets[i][1]) for i in range(len(offsets) - 1)]
+        shift = case(*((received_at < until, off) for until, off in bounds), else_=shift)
+    received_day = (received_at + shift) // 86400
+    answered_day = _epoch_seconds(cast(answered_on, Date) if postgres else answered_on, postgres)
+    answered_day = answered_day // 86400
+
+    def number(condition: Any, value: Any = 1) -> Any:
+        return func.sum(case((condition, value), else_=0))
+
+    return [
+        func.count(),
+        number(r.c.state == "set_aside"),
+        number(answered),
+        number(and_(answered, on_time.in_(("true", "1")))),
+        number(answered, answered_day - received_day),
+        number(func.coalesce(reopened, 0) != 0),
+        number(rating.is_not(None)),
+        number(rating.is_not(None), rating),
+        number(rating >= 4),
+        number(r.c.state == "closed_unrated"),
+    ]
 
 
 @dataclass
@@ -779,33 +878,36 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
     P = ProcessInstance
     start = clock.local_midnight_utc(first)
     end = clock.local_midnight_utc(last + timedelta(days=1))
+    r = _facts(
+        P.workflow_id == WORKFLOW, P.org_id.in_(ids), P.created_at >= start, P.created_at < end
+    )
+    # The columns (local months or quarters) the period touches, and the column of each
+    # opinion by the UTC instants at which the local columns begin.
+    step = 3 if grain == "quarter" else 1
+    column = date(first.year, (first.month - 1) // step * step + 1, 1)
+    starts = []
+    while column <= last:
+        starts.append(column)
+        month = column.month - 1 + step
+        column = date(column.year + month // 12, month % 12 + 1, 1)
+    bucket = (
+        case(
+            *((r.c.created_at < clock.local_midnight_utc(c), i) for i, c in enumerate(starts[1:])),
+            else_=len(starts) - 1,
+        )
+        if len(starts) > 1
+        else literal(0)
+    ).label("bucket")
     rows = db.session.execute(
-        select(
-            P.org_id,
-            P.created_at,
-            P.state,
-            P.data["first_published_on"].as_string(),
-            P.data["on_time"].as_boolean(),
-            P.data["rating"].as_integer(),
-            P.data["reopen_count"].as_integer(),
-        ).where(
-            P.workflow_id == WORKFLOW,
-            P.org_id.in_(ids),
-            P.created_at >= start,
-            P.created_at < end,
+        select(r.c.org_id, bucket, *_figure_columns(r, start, end)).group_by(
+            r.c.org_id, *([bucket] if len(starts) > 1 else [])
         )
     )
-    tz = clock.local_tz()
-    quarterly = grain == "quarter"
-    for org_id, created_at, state, answered_on, on_time, rating, reopened in rows:
-        received = created_at.replace(tzinfo=UTC).astimezone(tz).date()
-        month = 3 * ((received.month - 1) // 3) + 1 if quarterly else received.month
-        key = (org_id, date(received.year, month, 1))
-        fig = result.by_column.get(key)
-        if fig is None:
-            fig = result.by_column[key] = Figures(org_id, _org_name(index[org_id]))
-        fig.count(state, received, answered_on, on_time, rating, reopened)
-    for (org_id, _column), fig in result.by_column.items():
+    for org_id, index_of_column, *counts in rows:
+        fig = Figures(org_id, _org_name(index[org_id]))
+        for name, value in zip(Figures.COUNTS, counts, strict=True):
+            setattr(fig, name, int(value or 0))
+        result.by_column[(org_id, starts[index_of_column])] = fig
         result.by_org[org_id].merge(fig)
     return result
 

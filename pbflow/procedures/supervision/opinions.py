@@ -5,36 +5,46 @@ the dashboard's rows and columns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
 from pbflow.services.periods import Column, Period
 
-_COUNTS = ("received", "set_aside", "answered", "answered_on_time", "reopened", "unrated_closed")
+_COUNTS = (
+    "received",
+    "set_aside",
+    "answered",
+    "answered_on_time",
+    "days_to_answer",
+    "reopened",
+    "rated",
+    "satisfied",
+    "unrated_closed",
+)
 
 
 @dataclass
 class Tally:
-    """Figures summed over organizations or months (the same meaning as the opinion book's)."""
+    """Figures summed over organizations or months (the same meaning as the opinion book's;
+    ``days_to_answer`` the sum over the answered)."""
 
     label: str
     received: int = 0
     set_aside: int = 0
     answered: int = 0
     answered_on_time: int = 0
+    days_to_answer: int = 0
     reopened: int = 0
+    rated: int = 0
+    satisfied: int = 0
     unrated_closed: int = 0
-    days_to_answer: list[int] = field(default_factory=list)
-    ratings: list[int] = field(default_factory=list)
     key: Any = None
 
     def add(self, fig: Any) -> None:
         for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(fig, name))
-        self.days_to_answer += list(fig.days_to_answer)
-        self.ratings += list(fig.ratings)
 
     @property
     def on_time_share(self) -> float | None:
@@ -42,22 +52,14 @@ class Tally:
 
     @property
     def average_days(self) -> float | None:
-        if not self.days_to_answer:
+        if not self.answered:
             return None
-        return round(sum(self.days_to_answer) / len(self.days_to_answer), 1)
-
-    @property
-    def rated(self) -> int:
-        return len(self.ratings)
-
-    @property
-    def satisfied(self) -> int:
-        return sum(1 for r in self.ratings if r >= 4)
+        return round(self.days_to_answer / self.answered, 1)
 
     @property
     def satisfaction(self) -> float | None:
         """Rated 4 or 5 of all rated: the satisfaction rate of DOMAIN 4."""
-        return self.satisfied / self.rated if self.ratings else None
+        return self.satisfied / self.rated if self.rated else None
 
 
 @dataclass
