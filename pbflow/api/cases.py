@@ -172,7 +172,7 @@ def start(json: s.StartIn):
 
 def _detail(case_id: int) -> dict[str, Any]:
     loc = locale()
-    view = cases.case_page(user(), case_id, loc)
+    view = cases.case_page(user(), case_id, loc, mark_read=False)
     case = view.case
     vote = None
     if view.vote is not None:
@@ -229,11 +229,11 @@ def get_case(case_id: int):
 def actions(case_id: int):
     """The steps the caller could take now, each with its fields and why it may be closed."""
     loc = locale()
-    view = cases.case_page(user(), case_id, loc)
+    case, available = cases.case_actions(user(), case_id)
     return {
-        "version": view.case.version,
-        "state": view.case.state,
-        "actions": [action(a, loc) for a in view.actions],
+        "version": case.version,
+        "state": case.state,
+        "actions": [action(a, loc) for a in available],
     }
 
 
@@ -289,8 +289,7 @@ def resolution(case_id: int, json: s.ResolutionIn):
 @operation("GET", "/cases/<int:case_id>/comments", "read", ok=s.Comments, tags=TAGS)
 def list_comments(case_id: int):
     """A case's comments, oldest first."""
-    view = cases.case_page(user(), case_id, locale())
-    return {"items": [comment_out(c) for c in view.comments]}
+    return {"items": [comment_out(c) for c in cases.case_comments(user(), case_id)]}
 
 
 @operation(
@@ -311,8 +310,8 @@ def add_comment(case_id: int, json: s.CommentIn):
 @operation("GET", "/cases/<int:case_id>/attachments", "read", ok=s.Attachments, tags=TAGS)
 def list_attachments(case_id: int):
     """A case's files."""
-    view = cases.case_page(user(), case_id, locale())
-    return {"items": [attachment_out(a, view.uploaders) for a in view.attachments]}
+    files, uploaders = cases.case_files(user(), case_id)
+    return {"items": [attachment_out(a, uploaders) for a in files]}
 
 
 @operation(

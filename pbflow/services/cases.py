@@ -490,8 +490,11 @@ def _names(ids: set[int | None]) -> dict[int, str]:
     )
 
 
-def case_page(user: User, case_id: int, locale: str) -> CaseView:
-    """Everything the case page shows, for this user, in a bounded number of statements."""
+def case_page(user: User, case_id: int, locale: str, *, mark_read: bool = True) -> CaseView:
+    """Everything the case page shows, for this user, in a bounded number of statements.
+
+    Opening the page reads the case's notifications; a machine reading the case through the
+    API (``mark_read=False``) leaves them for the person to see."""
     case = get_visible_case(user, case_id)
     d = registry().stored(case.definition_id)
     data = dict(case.data or {})
@@ -557,8 +560,35 @@ def case_page(user: User, case_id: int, locale: str) -> CaseView:
         accept=attachments.accept_attribute(),
         calendar_gaps=sorted(gaps),
     )
-    _mark_notifications_read(user, case.id)
+    if mark_read:
+        _mark_notifications_read(user, case.id)
     return view
+
+
+def case_actions(user: User, case_id: int) -> tuple[ProcessInstance, list[Any]]:
+    """A visible case and the steps the user could take on it now (what the API's actions
+    list needs, without the rest of the case page)."""
+    case = get_visible_case(user, case_id)
+    return case, runtime.available_actions(snapshot(case), user)
+
+
+def case_comments(user: User, case_id: int) -> list[Any]:
+    from pbflow.services import comments
+
+    return comments.for_case(get_visible_case(user, case_id).id)
+
+
+def case_files(user: User, case_id: int) -> tuple[list[Attachment], dict[int, str]]:
+    """A visible case's files, oldest first, and the names of those who uploaded them."""
+    case = get_visible_case(user, case_id)
+    atts = list(
+        db.session.execute(
+            select(Attachment)
+            .where(Attachment.instance_id == case.id)
+            .order_by(Attachment.created_at, Attachment.id)
+        ).scalars()
+    )
+    return atts, _names({a.uploaded_by for a in atts})
 
 
 def _due_gaps(d: Definition, case: ProcessInstance) -> set[int]:

@@ -236,3 +236,32 @@ def test_a_body_that_is_not_json_is_refused(world, client):
     assert r.status_code == 415 and "JSON" in problem["detail"]
     r, problem = Api(client, None).post("/api/v1/opinions", data="x=1")
     assert r.status_code in (415, 422) and problem["detail"]
+
+
+def test_reading_a_case_through_the_api_leaves_its_notifications_unread(world, client, auth):
+    """A machine polling a case is not the person reading it: only the page marks the case's
+    notifications read."""
+    from pbflow.extensions import db
+    from pbflow.models import Notification
+    from pbflow.services import inbox
+    from tests.pages_helpers import walk
+
+    case = funding_case(world)
+    walk(case.id, world, ("submit", "branch_member"))
+    secretary = world["secretary"]
+    db.session.add(
+        Notification(user_id=secretary.id, instance_id=case.id, kind="reminder", params={})
+    )
+    db.session.commit()
+    unread = inbox.unread_count(secretary)
+    assert unread == 1
+    api = Api(client, token(world, "secretary", "read"))
+    for path in ("", "/actions", "/comments", "/attachments"):
+        r, _body = api.get(f"/api/v1/cases/{case.id}{path}")
+        assert r.status_code == 200, path
+    r, actions = api.get(f"/api/v1/cases/{case.id}/actions")
+    assert "secretary_approve" in [a["trigger"] for a in actions["actions"]]
+    assert inbox.unread_count(secretary) == unread
+    auth.login("secretary")
+    assert client.get(f"/cases/{case.id}").status_code == 200
+    assert inbox.unread_count(secretary) == 0
