@@ -244,3 +244,6 @@ def test_bad_input_is_answered_readably(client, auth, world, published):
         },
     )
     assert bad.status_code == 422
+    # The form is still there to correct, with the committee to run it for.
+    again = bad.get_data(as_text=True)
+    assert 'name="sample_size"' in again and f'value="{world.committee.id}"' in again

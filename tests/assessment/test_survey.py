@@ -8,7 +8,7 @@ import json
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from pbflow.engine.errors import InvalidState, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
@@ -82,6 +82,28 @@ def test_answers_are_anonymous_and_codes_work_once(world, made, clock):
     assert event.actor_user_id is None and event.actor_label == "anonymous"
     assert event.at == datetime(2026, 3, 25, 9, 0)
     assert code.replace("-", "") not in str(event.payload)
+
+
+def test_one_code_sent_twice_at_once_stores_one_answer(world, made, clock, monkeypatch):
+    """Another request uses the code between this one's check and its write: the code's
+    DELETE removes nothing, so this answer is refused and nothing of it is stored."""
+    code = made.codes[world.branch.id][0]
+    clock.set("2026-03-25T09:41:27")
+    checked = survey._slip
+
+    def raced(raw_code):
+        found = checked(raw_code)
+        with db.engine.begin() as other:  # the other request's answer, committed first
+            other.execute(delete(SurveyCode).where(SurveyCode.code_hash == found[0].code_hash))
+        return found
+
+    monkeypatch.setattr(survey, "_slip", raced)
+    with pytest.raises(NotFound):
+        survey.answer(code, ALL5, "c1")
+    assert db.session.query(SurveyAnswer).count() == 0
+    assert not db.session.execute(
+        select(AuditEvent).where(AuditEvent.action == "survey_answered")
+    ).first()
 
 
 def test_bad_answers_are_refused(world, made, clock):

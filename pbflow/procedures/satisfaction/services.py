@@ -352,7 +352,16 @@ def answer(raw_code: Any, ratings: Mapping[str, Any], client: str) -> None:
         if errors:
             raise ValidationFailed(_("Rate every question from 1 to 5."), field_errors=errors)
         hour = clock.coarse(clock.now(), "hour")
-        db.session.delete(row)
+        # The code is used up by the statement that deletes it: of two answers sent with one
+        # code at the same moment, only the one whose DELETE removed the row is stored.
+        used = db.session.execute(
+            delete(SurveyCode)
+            .where(SurveyCode.code_hash == row.code_hash)
+            .execution_options(synchronize_session=False)
+        )
+        if used.rowcount != 1:
+            raise NotFound(_("This code is not valid, or it has been used already."))
+        db.session.expunge(row)
         db.session.add(
             SurveyAnswer(survey_id=survey.id, org_id=row.org_id, ratings=clean, answered_hour=hour)
         )

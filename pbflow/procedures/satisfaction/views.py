@@ -140,7 +140,7 @@ def create():
         page = render_template(
             "satisfaction/manage.html",
             surveys=services.surveys_of(current_user),
-            committees=[],
+            committees=services.committees_of(current_user),
             org_name=_org_name,
             year=clock.today().year,
             errors=exc.field_errors,
