@@ -493,7 +493,24 @@ class _Seeder:
         )
         if subject is not None and d.id == "member_development":
             standing = "probationary" if state in _PROBATION_STATES else STANDING.get(state)
-            self.rows["person"][-1]["party_status"] = standing or "target"
+            person = next(r for r in reversed(self.rows["person"]) if r["id"] == subject)
+            before, after = person["party_status"], standing or "target"
+            if after != before:
+                # As the development effects do: the person's new standing is recorded.
+                person["party_status"] = after
+                self.event(
+                    entered,
+                    "person_updated",
+                    org_id=org.id,
+                    instance_id=case_id,
+                    from_state=state,
+                    payload={
+                        "person_id": subject,
+                        "before": {"party_status": before},
+                        "after": {"party_status": after},
+                        "step": "seed",
+                    },
+                )
         return f"{d.id}:{state}"
 
     # --- meetings ----------------------------------------------------------------------------
