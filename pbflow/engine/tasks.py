@@ -39,8 +39,7 @@ from pbflow.models import CaseTask, Person, ProcessInstance
 
 Key = tuple[str, str, str]  # (holder, kind, trigger)
 
-# Who may record a meeting's resolution: the same roles as votes.RECORDER_ROLES (kept here
-# so that the engine's task computation does not import the vote machinery).
+# Who may record a meeting's resolution (the vote machinery checks the same tuple).
 RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "committee")
 STEP, OPTION, BALLOT, RECORD = "step", "option", "ballot", "record"
 _PLAN = "_pbflow_task_plan"

@@ -23,10 +23,10 @@ from pbflow.engine.context import CaseState
 from pbflow.engine.definitions import Definition, VoteSpec, parse_role_electorate
 from pbflow.engine.errors import GuardRefused, InvalidState, NotAllowed, ValidationFailed
 from pbflow.engine.fields import parse_date
+from pbflow.engine.tasks import RECORDER_ROLES  # who may record a resolution: one list
 from pbflow.extensions import db
 from pbflow.models import Ballot, Person, ProcessInstance, Resolution, User
 
-RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "committee")
 CHOICES = ("for", "against", "abstain")
 
 
