@@ -250,6 +250,8 @@ _ACTION_TEXT = {
     "reminder_sent": lambda: _("Reminder sent"),
     "case_overdue": lambda: _("Marked overdue"),
     "escalated": lambda: _("Escalated to the superior organization"),
+    "supervision_notice_linked": lambda: _("Linked to the matter it concerns"),
+    "person_updated": lambda: _("Updated the person's record"),
 }
 
 

@@ -76,6 +76,9 @@ def test_the_committee_issues_a_notice_about_an_overdue_case_and_it_is_walked(
     waiting = inbox.inbox(world["secretary"], "en").items
     assert notice.id in [i.case.id for i in waiting]
     assert f"/cases/{notice.id}" in text(client.get(f"/cases/{case.id}"))
+    # Its history says in words what the link is, in the reader's language.
+    assert "Linked to the matter it concerns" in text(client.get(f"/cases/{notice.id}?lang=en"))
+    assert "已关联所督办的事项" in text(client.get(f"/cases/{notice.id}?lang=zh"))
     runtime.fire(notice.id, "acknowledge", world["secretary"])
     runtime.fire(notice.id, "answer", world["secretary"], {"answer": "已完成审核"})
     with pytest.raises(NotAllowed):  # the recipient does not judge their own answer
