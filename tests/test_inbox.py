@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from pbflow.engine import runtime, votes
 from pbflow.extensions import db
+from pbflow.services import inbox as inbox_service
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, text, walk
 
 
@@ -172,9 +173,18 @@ def test_inbox_and_list_issue_a_bounded_number_of_statements(world, auth, client
     for _ in range(10):
         _batch(world)
     large, html = _count_statements(client, "/inbox")
-    assert len(_items(html)) == 60  # every case waits on the secretary, by one rule or another
+    # Every case waits on the secretary, by one rule or another: 60, a page of 50 shown.
+    first = _items(html)
+    assert len(first) == inbox_service.ITEM_PAGE == 50
+    assert re.search(r'<p class="hint">[^<]*\b60\b', _section(html, "waiting"))
+    following = re.search(r'rel="next" href="/inbox\?after=([^"#]+)#waiting"', html).group(1)
+    later, html = _count_statements(client, f"/inbox?after={following}")
+    rest = _items(html)
+    assert len(rest) == 10 and not set(rest) & set(first)
+    assert 'rel="next"' not in _section(html, "waiting")
     list_large, _html = _count_statements(client, "/cases?status=all")
     assert large == small
+    assert later <= small
     assert list_large == list_small
 
 
@@ -220,3 +230,29 @@ def test_cases_titled_by_whom_they_are_about(world, auth, client):
     auth.login("member")  # the subject finishes it
     html = text(client.get("/inbox?lang=en"))
     assert _items(html) == [str(case.id)] and "#step-finish" in html
+
+
+def test_the_inbox_pages_by_time_limit_and_ignores_a_broken_cursor(
+    world, auth, client, clock, monkeypatch
+):
+    """Cases with a time limit first, the earliest first, then those without; each page
+    follows the last; a cursor that is not one shows the first page."""
+    monkeypatch.setattr(inbox_service, "ITEM_PAGE", 2)
+    sent = []
+    for i in range(3):
+        case = funding_case(world, purpose=f"已提交{i}")
+        walk(case.id, world, ("submit", "branch_member"))
+        sent.append(case.id)
+        clock.advance(days=1)
+    drafts = [funding_case(world, by="secretary", purpose=f"草稿{i}").id for i in range(2)]
+    auth.login("secretary")
+    seen, url = [], "/inbox"
+    while url:
+        html = text(client.get(url))
+        seen += _items(html)
+        found = re.search(r'rel="next" href="(/inbox\?after=[^"#]+)#waiting"', html)
+        url = found.group(1) if found else None
+    assert [int(i) for i in seen] == sent + drafts
+    broken = text(client.get("/inbox?after=2024-01-01"))
+    assert _items(broken) == [str(i) for i in sent[:2]]
+    assert 'id="notifications"' in broken

@@ -44,17 +44,34 @@ def _item_out(i: Any) -> dict[str, Any]:
     }
 
 
-@operation("GET", "/inbox", "read", ok=s.InboxOut, tags=TAGS)
-def my_inbox():
-    """What waits on the caller (steps that move a case on, ballots, meeting results), overdue
-    first, then by due date; apart, the cases where the caller merely may take a step."""
-    box = inbox.inbox(user(), locale())
+def _inbox_cursor(raw: str | None) -> inbox.Cursor | None:
+    if raw is None:
+        return None
+    cursor = inbox.parse_cursor(raw)
+    if cursor is None:
+        raise Problem(400, _("The cursor is not valid; start again without one."))
+    return cursor
+
+
+@operation("GET", "/inbox", "read", ok=s.InboxOut, tags=TAGS, query=s.InboxQuery)
+def my_inbox(query: s.InboxQuery):
+    """What waits on the caller (steps that move a case on, ballots, meeting results), the
+    earliest time limit first, a page at a time; apart, the cases where the caller merely may
+    take a step. With ``cursor`` (or ``possible_cursor``) the next page of that list alone."""
+    box = inbox.inbox(
+        user(),
+        locale(),
+        after=_inbox_cursor(query.cursor),
+        possible_after=_inbox_cursor(query.possible_cursor),
+    )
     return {
         "items": [_item_out(i) for i in box.items],
         "total": box.total,
         "possible": [_item_out(i) for i in box.possible],
         "possible_total": box.possible_total,
         "unread": box.unread,
+        "next_cursor": box.next_after,
+        "next_possible_cursor": box.next_possible_after,
     }
 
 

@@ -242,12 +242,20 @@ class NotificationOut(Strict):
     read_at: AwareDatetime | None
 
 
+class InboxQuery(Strict):
+    # The next page of one list: a ``next_cursor`` (what waits) or ``next_possible_cursor``.
+    cursor: str | None = Field(default=None, max_length=200)
+    possible_cursor: str | None = Field(default=None, max_length=200)
+
+
 class InboxOut(Strict):
-    items: list[InboxItemOut]  # what waits on the caller (the first of ``total``)
+    items: list[InboxItemOut]  # what waits on the caller (a page of ``total``)
     total: int
-    possible: list[InboxItemOut]  # where the caller merely may act (first of possible_total)
+    possible: list[InboxItemOut]  # where the caller merely may act (a page of possible_total)
     possible_total: int
     unread: int
+    next_cursor: str | None = None  # the next page of ``items`` (None: the last)
+    next_possible_cursor: str | None = None  # the next page of ``possible``
 
 
 class NotificationList(Strict):

@@ -34,6 +34,7 @@ class CaseState:
     state_entered_at: datetime | None
     closed_at: datetime | None = None
     title: str = ""
+    due_at: datetime | None = None
 
 
 @dataclass

@@ -35,8 +35,9 @@ CASE_COLUMNS = (
     "state_entered_at",
     "closed_at",
     "title",
+    "due_at",
 )
-_DATETIME_COLUMNS = {"created_at", "state_entered_at", "closed_at"}
+_DATETIME_COLUMNS = {"created_at", "state_entered_at", "closed_at", "due_at"}
 # The columns a new case is written with (runtime.start).
 INSERT_COLUMNS = (
     "definition_id",
@@ -89,8 +90,9 @@ _SQL = {
     "tasks_delete_all": "DELETE FROM case_task WHERE instance_id = ?",
     "tasks_delete_key": "DELETE FROM case_task WHERE instance_id = ? AND holder = ?"
     " AND kind = ? AND trigger = ?",
-    "tasks_insert": "INSERT INTO case_task (instance_id, holder, kind, trigger, since)"
-    " VALUES (?, ?, ?, ?, ?)",
+    "tasks_insert": "INSERT INTO case_task (instance_id, holder, kind, trigger, since, due_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+    "tasks_set_due": "UPDATE case_task SET due_at = ? WHERE instance_id = ?",
     "notify": "INSERT INTO notification (user_id, instance_id, kind, params, created_at,"
     " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
 }
@@ -294,10 +296,18 @@ def delete_task_keys(case_id: int, keys: list[tuple[str, str, str]]) -> None:
     cur.executemany(f.sql["tasks_delete_key"], [(case_id, h, k, t) for h, k, t in keys])
 
 
-def insert_tasks(case_id: int, keys: list[tuple[str, str, str]], now: datetime) -> None:
+def insert_tasks(
+    case_id: int, keys: list[tuple[str, str, str]], now: datetime, due_at: datetime | None
+) -> None:
     cur, f = _cursor()
-    at = f.dt(now)
-    cur.executemany(f.sql["tasks_insert"], [(case_id, h, k, t, at) for h, k, t in keys])
+    at, due = f.dt(now), f.dt(due_at)
+    cur.executemany(f.sql["tasks_insert"], [(case_id, h, k, t, at, due) for h, k, t in keys])
+
+
+def set_task_due(case_id: int, due_at: datetime | None) -> None:
+    """Every row of the case takes the case's new time limit (the inbox sorts by it)."""
+    cur, f = _cursor()
+    cur.execute(f.sql["tasks_set_due"], (f.dt(due_at), case_id))
 
 
 def notify(rows: list[tuple[int, int | None, str, dict[str, Any], datetime]]) -> None:
@@ -386,9 +396,7 @@ WALK_COLUMNS = (
 # The canonical encoding of an event (audit._encode_row) made by SQLite's json_array: the
 # same text for every string (checked character by character in tests/tasks/test_audit_encoding.py),
 # and the walk falls back to Python's encoder before it calls any event altered.
-_ENCODED = (
-    "CASE WHEN salt IS NULL THEN json_array({ten}) ELSE json_array({ten}, salt) END"
-)
+_ENCODED = "CASE WHEN salt IS NULL THEN json_array({ten}) ELSE json_array({ten}, salt) END"
 
 
 def encodes_rows() -> bool:

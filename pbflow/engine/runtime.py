@@ -266,6 +266,7 @@ def fire_in_transaction(
     dest = d.states[cs.state]
     now = ctx.now
     new_version = cs.version + 1
+    due_before, due_after = cs.due_at, compute_due(d, dest, ctx)
     changed = fastsql.move_case(
         case_id=cs.id,
         old_version=cs.version,
@@ -273,7 +274,7 @@ def fire_in_transaction(
         data=cs.data,
         new_version=new_version,
         now=now,
-        due_at=compute_due(d, dest, ctx),
+        due_at=due_after,
         closed_at=now if dest.final else None,
         assignee_user_id=cs.assignee_user_id,
     )
@@ -299,7 +300,8 @@ def fire_in_transaction(
         payload=payload,
         at=now,
     )
-    tasks.replace(cs.id, before, tasks.compute(d, cs), now)
+    cs.due_at = due_after
+    tasks.replace(cs.id, before, tasks.compute(d, cs), now, (due_before, due_after))
     if dest.final or _waits_on_requester(d, cs.state):
         requester = {cs.submitter_user_id, actors.person_user_id(cs.subject_person_id)}
         requester.discard(None)
@@ -478,7 +480,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         },
         at=now,
     )
-    tasks.write_new(case.id, tasks.compute(d, case), now)
+    tasks.write_new(case.id, tasks.compute(d, case), now, case.due_at)
     return case
 
 

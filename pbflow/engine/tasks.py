@@ -184,30 +184,40 @@ def _blocked(d: Definition, case: Any, entry: _Entry) -> bool:
     return any(named[g.name].fn(ctx, **g.params) is not None for g in entry.pure_guards)
 
 
-def write_new(case_id: int, keys: Iterable[Key], now: datetime) -> None:
-    """The rows of a case just started."""
+def write_new(case_id: int, keys: Iterable[Key], now: datetime, due_at: datetime | None) -> None:
+    """The rows of a case just started, carrying its time limit."""
     rows = sorted(keys)
     if rows:
-        fastsql.insert_tasks(case_id, rows, now)
+        fastsql.insert_tasks(case_id, rows, now, due_at)
 
 
-def sync(case_id: int, keys: set[Key], now: datetime) -> None:
-    """Bring the case's rows to ``keys``: rows that still hold keep their ``since``."""
+def sync(case_id: int, keys: set[Key], now: datetime, due_at: datetime | None) -> None:
+    """Bring the case's rows to ``keys`` and its time limit: rows that still hold keep their
+    ``since``."""
     stored = fastsql.task_rows(case_id)
     old = {(h, k, t): row_id for row_id, h, k, t in stored}
     gone = [row_id for key, row_id in old.items() if key not in keys]
     added = sorted(key for key in keys if key not in old)
     if gone:
         fastsql.delete_tasks(case_id, gone if len(gone) < len(old) else None)
+    if len(gone) < len(old):
+        fastsql.set_task_due(case_id, due_at)
     if added:
-        fastsql.insert_tasks(case_id, added, now)
+        fastsql.insert_tasks(case_id, added, now, due_at)
 
 
-def replace(case_id: int, before: set[Key], after: set[Key], now: datetime) -> None:
+def replace(
+    case_id: int,
+    before: set[Key],
+    after: set[Key],
+    now: datetime,
+    due: tuple[datetime | None, datetime | None],
+) -> None:
     """A step moved the case from ``before`` (its rows as computed from the case as it was)
-    to ``after``. No read: when nothing carries over, every row of the case goes (so a row
-    that drifted goes too); otherwise only the keys that ended, and rows that still hold
-    keep their ``since``."""
+    to ``after``, and its time limit from ``due[0]`` to ``due[1]``. No read: when nothing
+    carries over, every row of the case goes (so a row that drifted goes too); otherwise
+    only the keys that ended, rows that still hold keep their ``since`` and take the new
+    time limit."""
     kept = before & after
     if not kept:
         fastsql.delete_tasks(case_id, None)
@@ -216,9 +226,11 @@ def replace(case_id: int, before: set[Key], after: set[Key], now: datetime) -> N
         gone = before - after
         if gone:
             fastsql.delete_task_keys(case_id, sorted(gone))
+        if due[0] != due[1]:
+            fastsql.set_task_due(case_id, due[1])
         added = sorted(after - before)
     if added:
-        fastsql.insert_tasks(case_id, added, now)
+        fastsql.insert_tasks(case_id, added, now, due[1])
 
 
 def fill(after_id: int = 0) -> int:
@@ -237,7 +249,7 @@ def fill(after_id: int = 0) -> int:
     written = 0
     for row in rows:
         keys = compute(reg.stored(row.definition_id), row, index)
-        write_new(row.id, keys, now)
+        write_new(row.id, keys, now, row.due_at)
         written += len(keys)
     return written
 
@@ -277,13 +289,18 @@ def _open_cases(batch: int = 2000) -> Iterator[Any]:
     yield from db.session.execute(stmt)
 
 
-def _stored() -> dict[int, set[Key]]:
-    out: dict[int, set[Key]] = {}
+def _stored() -> dict[int, tuple[set[Key], set[datetime | None]]]:
+    """Each case's stored keys, and the time limits its rows carry (one, when right)."""
+    out: dict[int, tuple[set[Key], set[datetime | None]]] = {}
     rows = db.session.execute(
-        select(CaseTask.instance_id, CaseTask.holder, CaseTask.kind, CaseTask.trigger)
+        select(
+            CaseTask.instance_id, CaseTask.holder, CaseTask.kind, CaseTask.trigger, CaseTask.due_at
+        )
     )
-    for case_id, holder, kind, trigger in rows:
-        out.setdefault(case_id, set()).add((holder, kind, trigger))
+    for case_id, holder, kind, trigger, due_at in rows:
+        keys, dues = out.setdefault(case_id, (set(), set()))
+        keys.add((holder, kind, trigger))
+        dues.add(due_at)
     return out
 
 
@@ -310,24 +327,26 @@ def check(*, fix: bool = False) -> CheckReport:
     that differ (in one transaction, committed)."""
     reg = registry()
     stored = _stored()
-    report = CheckReport(rows=sum(len(v) for v in stored.values()))
+    report = CheckReport(rows=sum(len(keys) for keys, _dues in stored.values()))
     index = actors.org_index()
-    expected: dict[int, set[Key]] = {}
+    expected: dict[int, tuple[set[Key], datetime | None]] = {}
     for row in _open_cases():
         report.cases += 1
         keys = compute(reg.stored(row.definition_id), row, index)
-        if keys != stored.pop(row.id, set()):
+        found, dues = stored.pop(row.id, (set(), set()))
+        if keys != found or (found and dues != {row.due_at}):
             report.wrong.append(row.id)
-            expected[row.id] = keys
+            expected[row.id] = (keys, row.due_at)
     report.wrong.extend(stored)  # rows of closed (or vanished) cases
     for case_id in stored:
-        expected[case_id] = set()
+        expected[case_id] = (set(), None)
     report.wrong.sort()
     if fix and report.wrong:
         try:
             now = clock.now()
             for case_id in report.wrong:
-                sync(case_id, expected[case_id], now)
+                keys, due_at = expected[case_id]
+                sync(case_id, keys, now, due_at)
             db.session.commit()
         except BaseException:
             db.session.rollback()

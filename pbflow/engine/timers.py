@@ -192,7 +192,8 @@ def _tick(now: datetime) -> TickReport:
     _lapse(now, report)
     for row in rows:
         values = row._asdict()
-        timer = {k: values.pop(k) for k in ("due_at", "reminded_at", "overdue_at")}
+        timer = {k: values.pop(k) for k in ("reminded_at", "overdue_at")}
+        timer["due_at"] = values["due_at"]
         case = CaseState(**values)
         try:
             _tick_case(case, timer, now, report)
@@ -288,7 +289,7 @@ def _lapse(now: datetime, report: TickReport) -> None:
             values.pop(k)
             for k in ("escalation_id", "escalation_level", "escalation_org", "case_due")
         )
-        case = CaseState(**values)
+        case = CaseState(**values, due_at=case_due)
         try:
             marked = db.session.execute(
                 update(E).where(E.id == escalation_id, E.lapsed_at.is_(None)).values(lapsed_at=now)

@@ -19,9 +19,22 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 
-from pbflow import clock
+from pbflow import clock, validation
 from pbflow.engine import actors, tasks
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
@@ -35,13 +48,15 @@ from pbflow.models import (
     ProcessInstance,
     User,
 )
+from pbflow.services import pagination
 from pbflow.services.cases import is_overdue
 
 P = ProcessInstance
 T = CaseTask
 NOTIFICATION_LIMIT = 30
-ITEM_LIMIT = 200  # cases shown of those waiting on me
-OPTION_LIMIT = 50  # cases shown of those where I merely may act
+ITEM_PAGE = 50  # cases shown at a time of those waiting on me
+OPTION_PAGE = 20  # cases shown at a time of those where I merely may act
+Cursor = tuple[datetime | None, int]  # (time limit, case id) of the last case shown
 
 
 @dataclass
@@ -75,7 +90,7 @@ class InboxItem:
 
 @dataclass
 class Inbox:
-    items: list[InboxItem]  # cases waiting on me, overdue first, then by due date
+    items: list[InboxItem]  # cases waiting on me, earliest time limit first
     total: int
     notifications: list[Notification]
     unread: int
@@ -85,6 +100,25 @@ class Inbox:
     escalations: list[Any] = field(default_factory=list)
     possible: list[InboxItem] = field(default_factory=list)  # cases where I merely may act
     possible_total: int = 0
+    # Cursors of the next page of each list (None: nothing more), and whether this is a
+    # later page of one list (the other sections are on the first page only).
+    next_after: str | None = None
+    next_possible_after: str | None = None
+    continued: str | None = None  # "waiting" or "possible" on a later page
+
+
+def format_cursor(cursor: Cursor) -> str:
+    due, case_id = cursor
+    return f"none-{case_id}" if due is None else pagination.format_cursor((due, case_id)) or ""
+
+
+def parse_cursor(raw: Any) -> Cursor | None:
+    """A cursor from its text; None when missing or unreadable (the first page)."""
+    text = str(raw or "").strip()
+    if text.startswith("none-"):
+        case_id = validation.parse_id(text[5:])
+        return None if case_id is None else (None, case_id)
+    return pagination.parse_cursor(text)
 
 
 def _mine(user: User, keys: list[str]):
@@ -94,7 +128,7 @@ def _mine(user: User, keys: list[str]):
     this_round = (
         select(P.entered_version).where(P.id == T.instance_id).correlate(T).scalar_subquery()
     )
-    cast = (
+    voted = (
         exists()
         .where(
             Ballot.instance_id == T.instance_id,
@@ -103,44 +137,114 @@ def _mine(user: User, keys: list[str]):
         )
         .correlate(T)
     )
-    return and_(T.holder.in_(keys), or_(T.kind != tasks.BALLOT, ~cast))
+    return and_(T.holder.in_(keys), or_(T.kind != tasks.BALLOT, ~voted))
 
 
 def _per_case(user: User, keys: list[str]):
-    """One row per case with work of mine: ``only_options`` is 1 when all of it is optional."""
+    """One row per case with work of mine, with its time limit (every row of a case carries
+    the case's): ``only_options`` is 1 when all of it is optional. Read from the task index
+    alone (ix_case_task_holder_due), whatever the number of cases; materialized, as the
+    counts and both pages read it."""
     only_options = func.min(case((T.kind == tasks.OPTION, 1), else_=0)).label("only_options")
     return (
-        select(T.instance_id.label("case_id"), only_options)
+        select(
+            T.instance_id.label("case_id"),
+            func.max(T.due_at).label("due_at"),
+            only_options,
+        )
         .where(_mine(user, keys))
         .group_by(T.instance_id)
-        .subquery()
+        .cte("mine")
+        .prefix_with("MATERIALIZED")
     )
 
 
-def _page(mine, only_options: int, limit: int) -> list[Any]:
-    stmt = (
+def _after(mine, cursor: Cursor | None):
+    """The cases after ``cursor`` in the inbox's order: time limit (none last), then case."""
+    if cursor is None:
+        return true()
+    due, case_id = cursor
+    if due is None:
+        return and_(mine.c.due_at.is_(None), mine.c.case_id > case_id)
+    return or_(
+        mine.c.due_at > due,
+        and_(mine.c.due_at == due, mine.c.case_id > case_id),
+        mine.c.due_at.is_(None),
+    )
+
+
+@dataclass
+class _Found:
+    counts: dict[int, int] = field(default_factory=dict)  # only_options -> cases
+    pages: dict[int, list[tuple[int, datetime | None]]] = field(
+        default_factory=lambda: {0: [], 1: []}
+    )  # only_options -> (case id, time limit) in order
+
+
+def _find(user: User, keys: list[str], pages: dict[int, tuple[int, Cursor | None]]) -> _Found:
+    """The counts of both lists and the ids of the pages asked for (``pages``: only_options
+    -> (size, cursor)), in one statement over the task index."""
+    mine = _per_case(user, keys)
+    no_time = cast(literal(None), DateTime)
+    parts = [
+        select(
+            literal(-1).label("part"),
+            mine.c.only_options.label("a"),
+            func.count().label("n"),
+            no_time.label("due_at"),
+        ).group_by(mine.c.only_options)
+    ]
+    for only_options, (size, cursor) in pages.items():
+        page = (
+            select(
+                literal(only_options).label("part"),
+                mine.c.case_id.label("a"),
+                literal(0).label("n"),
+                mine.c.due_at,
+            )
+            .where(mine.c.only_options == only_options, _after(mine, cursor))
+            .order_by(mine.c.due_at.is_(None), mine.c.due_at, mine.c.case_id)
+            .limit(size + 1)
+            .subquery()
+        )
+        parts.append(select(page))
+    found = _Found()
+    for part, a, n, due_at in db.session.execute(union_all(*parts)):
+        if part == -1:
+            found.counts[int(a)] = int(n)
+        else:
+            found.pages[int(part)].append((int(a), due_at))
+    for rows in found.pages.values():
+        rows.sort(key=lambda r: (r[1] is None, r[1] or datetime.min, r[0]))
+    return found
+
+
+def _cases(found: list[tuple[int, datetime | None]], limit: int) -> tuple[list[int], str | None]:
+    """A page's case ids and the cursor of the next page (None on the last)."""
+    if len(found) <= limit:
+        return [case_id for case_id, _due in found], None
+    found = found[:limit]
+    return [case_id for case_id, _due in found], format_cursor((found[-1][1], found[-1][0]))
+
+
+def _rows(ids: list[int]) -> list[Any]:
+    """The cases of a page, in the page's order, with their organization and subject."""
+    if not ids:
+        return []
+    rows = db.session.execute(
         select(P, Organization.name, Organization.name_en, Person.name)
-        .join(mine, mine.c.case_id == P.id)
         .join(Organization, Organization.id == P.org_id)
         .outerjoin(Person, Person.id == P.subject_person_id)
-        .where(mine.c.only_options == only_options)
-        .order_by(P.due_at.is_(None), P.due_at, P.updated_at.desc(), P.id)
-        .limit(limit)
-    )
-    return list(db.session.execute(stmt).all())
-
-
-def _count(mine) -> dict[int, int]:
-    rows = db.session.execute(
-        select(mine.c.only_options, func.count()).group_by(mine.c.only_options)
+        .where(P.id.in_(ids))
     ).all()
-    return {int(opt): n for opt, n in rows}
+    order = {case_id: i for i, case_id in enumerate(ids)}
+    return sorted(rows, key=lambda row: order[row[0].id])
 
 
 def counts(user: User) -> tuple[int, int]:
     """(cases waiting on me, cases where I merely may act): one indexed query."""
-    found = _count(_per_case(user, tasks.holder_keys(user.id)))
-    return found.get(0, 0), found.get(1, 0)
+    found = _find(user, tasks.holder_keys(user.id), {})
+    return found.counts.get(0, 0), found.counts.get(1, 0)
 
 
 def _step(d, case: ProcessInstance, kind: str, trigger: str, locale: str) -> Step:
@@ -190,22 +294,41 @@ def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[In
     return items
 
 
-def inbox(user: User, locale: str) -> Inbox:
-    """Everything waiting on the user, overdue first, then by due date; apart, the cases
-    where the user merely may take a step."""
+def inbox(
+    user: User,
+    locale: str,
+    *,
+    after: Cursor | None = None,
+    possible_after: Cursor | None = None,
+) -> Inbox:
+    """Everything waiting on the user, earliest time limit first (overdue cases first of
+    all), a page at a time; apart, the cases where the user merely may take a step. With a
+    cursor (``after`` or ``possible_after``), the next page of that list alone."""
     keys = tasks.holder_keys(user.id)
-    mine = _per_case(user, keys)
-    found = _count(mine)
-    waiting = _page(mine, 0, ITEM_LIMIT) if found.get(0) else []
-    possible = _page(mine, 1, OPTION_LIMIT) if found.get(1) else []
+    continued = "waiting" if after is not None else "possible" if possible_after else None
+    asked: dict[int, tuple[int, Cursor | None]] = {}
+    if continued != "possible":
+        asked[0] = (ITEM_PAGE, after)
+    if continued != "waiting":
+        asked[1] = (OPTION_PAGE, possible_after)
+    found = _find(user, keys, asked)
+    waiting_ids, next_after = _cases(found.pages[0], ITEM_PAGE)
+    possible_ids, next_possible = _cases(found.pages[1], OPTION_PAGE)
+    waiting = _rows(waiting_ids)
+    possible = _rows(possible_ids)
     items = _items(user, keys, waiting + possible, locale)
-    notes = list(
-        db.session.execute(
-            select(Notification)
-            .where(Notification.user_id == user.id)
-            .order_by(Notification.read_at.is_not(None), Notification.created_at.desc())
-            .limit(NOTIFICATION_LIMIT)
-        ).scalars()
+    first_page = continued is None
+    notes = (
+        list(
+            db.session.execute(
+                select(Notification)
+                .where(Notification.user_id == user.id)
+                .order_by(Notification.read_at.is_not(None), Notification.created_at.desc())
+                .limit(NOTIFICATION_LIMIT)
+            ).scalars()
+        )
+        if first_page
+        else []
     )
     index = actors.org_index()
     roles = sorted(
@@ -221,13 +344,16 @@ def inbox(user: User, locale: str) -> Inbox:
 
     return Inbox(
         items[: len(waiting)],
-        found.get(0, 0),
+        found.counts.get(0, 0),
         notes,
         unread_count(user),
         [(role, name) for _path, role, name in roles],
-        escalations.open_tasks(user, locale),
+        escalations.open_tasks(user, locale) if first_page else [],
         items[len(waiting) :],
-        found.get(1, 0),
+        found.counts.get(1, 0),
+        next_after,
+        next_possible,
+        continued,
     )
 
 

@@ -113,4 +113,5 @@ def snapshot(case: Any) -> CaseState:
         state_entered_at=case.state_entered_at,
         closed_at=case.closed_at,
         title=case.title,
+        due_at=case.due_at,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -14,8 +14,19 @@ bp = Blueprint("inbox", __name__)
 
 
 def render_inbox():
-    data = inbox_service.inbox(current_user, str(get_locale() or "zh"))
-    return render_template("inbox/index.html", inbox=data)
+    """The inbox's first page, or with ``after`` / ``possible_after`` the next page of one of
+    its lists (an unreadable cursor shows the first page)."""
+    data = inbox_service.inbox(
+        current_user,
+        str(get_locale() or "zh"),
+        after=inbox_service.parse_cursor(request.args.get("after")),
+        possible_after=inbox_service.parse_cursor(request.args.get("possible_after")),
+    )
+    return render_template(
+        "inbox/index.html",
+        inbox=data,
+        page_sizes=(inbox_service.ITEM_PAGE, inbox_service.OPTION_PAGE),
+    )
 
 
 @bp.get("/inbox")

@@ -8,6 +8,7 @@ import base64
 import json
 
 from pbflow.models import AuditEvent
+from pbflow.services import inbox as inbox_service
 from tests.api.helpers import Api, token
 from tests.pages_helpers import FUNDING, funding_case
 
@@ -265,3 +266,26 @@ def test_reading_a_case_through_the_api_leaves_its_notifications_unread(world, c
     auth.login("secretary")
     assert client.get(f"/cases/{case.id}").status_code == 200
     assert inbox.unread_count(secretary) == 0
+
+
+def test_the_inbox_pages_through_every_case_once(world, client, monkeypatch):
+    """A page at a time, earliest time limit first, by cursor; a cursor not of ours is a 400."""
+    monkeypatch.setattr(inbox_service, "ITEM_PAGE", 2)
+    drafts = [funding_case(world, purpose=f"草稿{i}").id for i in range(5)]
+    api = Api(client, token(world, "branch_member"))
+    seen, cursor, pages = [], None, 0
+    while True:
+        r, box = api.get("/api/v1/inbox" + (f"?cursor={cursor}" if cursor else ""))
+        assert r.status_code == 200 and box["total"] == 5
+        assert len(box["items"]) <= 2
+        seen += [i["case"]["id"] for i in box["items"]]
+        if pages:
+            assert box["possible"] == []  # a later page of one list shows that list alone
+        pages += 1
+        cursor = box["next_cursor"]
+        if cursor is None:
+            break
+    # No time limit on a draft: in the order they were started.
+    assert pages == 3 and seen == drafts
+    r, problem = api.get("/api/v1/inbox?cursor=not-a-cursor")
+    assert r.status_code == 400

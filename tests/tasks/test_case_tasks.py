@@ -8,11 +8,11 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from pbflow.engine import runtime, tasks, timers, votes
 from pbflow.extensions import db
-from pbflow.models import CaseTask, Person, User
+from pbflow.models import CaseTask, Person, ProcessInstance, User
 from pbflow.procedures.opinion_box import services as opinions
 from pbflow.services import accounts
 from tests.conftest import make_user
@@ -196,6 +196,52 @@ def test_check_finds_drift_and_fix_repairs_it(world, runner):
     assert runner.invoke(args=["pbflow", "tasks", "check"]).exit_code == 0
 
 
+def dues(case_id: int) -> set:
+    return set(
+        db.session.execute(select(CaseTask.due_at).where(CaseTask.instance_id == case_id)).scalars()
+    )
+
+
+def due_of(case_id: int):
+    db.session.expire_all()
+    return db.session.get(ProcessInstance, case_id).due_at
+
+
+def test_rows_carry_the_case_time_limit_through_every_step(world, clock):
+    """The inbox sorts by the rows' time limit: each step that sets the case's limit sets
+    every row's, the rows kept across the step (withdrawing) included."""
+    case = funding_case(world)
+    assert dues(case.id) == {None}
+    withdraw = (f"u:{world['branch_member'].id}", "option", "withdraw")
+    walk(case.id, world, ("submit", "branch_member"))
+    first = due_of(case.id)
+    assert first is not None and withdraw in rows(case.id)
+    assert dues(case.id) == {first}
+    clock.advance(days=3)
+    walk(case.id, world, ("secretary_approve", "secretary"))
+    second = due_of(case.id)
+    assert second is not None and second != first
+    assert dues(case.id) == {second}
+    consistent()
+
+
+def test_check_finds_a_stale_time_limit_and_fix_repairs_it(world, runner):
+    case = funding_case(world)
+    walk(case.id, world, ("submit", "branch_member"))
+    db.session.execute(
+        update(CaseTask)
+        .where(CaseTask.instance_id == case.id, CaseTask.kind == "option")
+        .values(due_at=None)
+    )
+    db.session.commit()
+    result = runner.invoke(args=["pbflow", "tasks", "check"])
+    assert result.exit_code == 1
+    assert f"{case.id}." in result.output
+    assert runner.invoke(args=["pbflow", "tasks", "check", "--fix"]).exit_code == 0
+    assert dues(case.id) == {due_of(case.id)}
+    consistent()
+
+
 def test_the_migration_backfills_open_cases(world):
     open_case = funding_case(world)
     walk(open_case.id, world, ("submit", "branch_member"))
@@ -204,12 +250,14 @@ def test_the_migration_backfills_open_cases(world):
     expected = rows(open_case.id)
     db.session.execute(delete(CaseTask))
     db.session.commit()
-    path = Path(__file__).parent.parent.parent / "migrations" / "versions" / "0010_tasks.py"
-    spec = importlib.util.spec_from_file_location("m0010", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    versions = Path(__file__).parent.parent.parent / "migrations" / "versions"
     with db.engine.begin() as conn:
-        module._backfill(conn)
+        # The table's rows (0010), then their time limits (0014).
+        for name in ("0010_tasks", "0014_task_due"):
+            spec = importlib.util.spec_from_file_location(name, versions / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            module._backfill(conn)
     db.session.expire_all()
     assert rows(open_case.id) == expected and rows(closed.id) == set()
     consistent()
