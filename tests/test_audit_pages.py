@@ -170,3 +170,46 @@ def test_person_profile_links_to_history(world, auth, client):
     auth.login("admin")
     html = client.get(f"/admin/people/{person.id}").get_data(as_text=True)
     assert f"/audit/?person={person.id}" in html
+
+
+def _row_of(html: str, seq: int) -> str:
+    import re
+
+    found = re.search(rf"<tr>\s*<td>{seq}</td>.*?</tr>", html, re.S)
+    assert found, f"event {seq} is not on the page"
+    return found.group(0)
+
+
+def test_events_are_told_in_words_with_their_keys(world, auth, client):
+    """An auditor reads what happened: the action named, a step by its label in the case's
+    workflow, states by their labels; the stored key beside the words (it is what the search
+    takes); an action nothing names shows its key."""
+    from tests.pages_helpers import funding_case, walk
+
+    case = funding_case(world)
+    walk(case.id, world, ("submit", "branch_member"))
+    step = db.session.execute(
+        select(AuditEvent.seq).where(
+            AuditEvent.instance_id == case.id, AuditEvent.action == "transition"
+        )
+    ).scalar_one()
+    started = db.session.execute(
+        select(AuditEvent.seq).where(
+            AuditEvent.instance_id == case.id, AuditEvent.action == "case_started"
+        )
+    ).scalar_one()
+    audit.record("made_up_action", actor=None, payload={"note": "x"})
+    db.session.commit()
+    odd = audit.head()[0]
+    auth.login("auditor")
+    html = client.get("/audit/?lang=en").get_data(as_text=True)
+    row = _row_of(html, step)
+    assert (
+        "Step taken: Submit for review" in row
+        and '<code class="action-key">transition</code>' in row
+    )
+    assert "Draft → Branch secretary review" in row  # states by label, not by key
+    assert "Case started" in _row_of(html, started)
+    assert '<code class="action-key">made_up_action</code>' in _row_of(html, odd)
+    html = client.get("/audit/?lang=zh").get_data(as_text=True)
+    assert "办理步骤" in _row_of(html, step) and "发起事项" in _row_of(html, started)

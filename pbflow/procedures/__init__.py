@@ -89,6 +89,9 @@ class Procedure:
     # inside that transaction, with a ``pbflow.engine.timers.EscalationRequest``; returns the
     # id of a case it opened for the superior to act on (a supervision notice), or None.
     on_escalation: Callable[[Any], int | None] | None = None
+    # What its own audit events are called on the audit pages, by action: a lazy gettext
+    # label each (pbflow.services.audit_search.action_label; unnamed ones show their key).
+    audit_actions: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load(name: str) -> Procedure:
@@ -132,6 +135,14 @@ def figure(name: str, app: Flask | None = None) -> Callable[..., Any] | None:
     for procedure in installed(app):
         if name in procedure.figures:
             return procedure.figures[name]
+    return None
+
+
+def audit_action_label(action: str, app: Flask | None = None) -> Any | None:
+    """What an installed procedure calls its audit events ``action``, or None."""
+    for procedure in installed(app):
+        if action in procedure.audit_actions:
+            return procedure.audit_actions[action]
     return None
 
 

@@ -3,11 +3,13 @@ keyset pages newest first."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select, union
 
 from pbflow import audit, clock, validation
@@ -136,3 +138,135 @@ def search_events(
     more = len(rows) > per_page
     rows = rows[:per_page]
     return rows, (rows[-1].seq if more else None)
+
+
+# --- what the events say, in words ----------------------------------------------------------
+
+# The audit events pbflow's own parts record, by action; the procedures name theirs
+# (``Procedure.audit_actions``). The key stays searchable and is shown beside the words.
+ACTIONS: dict[str, Any] = {
+    "case_started": _l("Case started"),
+    "transition": _l("Step taken"),
+    "ballot_cast": _l("Ballot cast"),
+    "resolution_recorded": _l("Meeting resolution recorded"),
+    "comment_added": _l("Comment added"),
+    "attachment_added": _l("File attached"),
+    "attachment_downloaded": _l("File downloaded"),
+    "reminder_sent": _l("Reminder sent"),
+    "overdue": _l("Marked overdue"),
+    "escalated": _l("Escalated to the superior organization"),
+    "definition_loaded": _l("Workflow definition loaded"),
+    "rehearsal_started": _l("Rehearsal copy started"),
+    "org_created": _l("Organization created"),
+    "org_renamed": _l("Organization renamed"),
+    "org_activated": _l("Organization reactivated"),
+    "org_deactivated": _l("Organization deactivated"),
+    "user_created": _l("Account created"),
+    "user_activated": _l("Account reactivated"),
+    "user_deactivated": _l("Account deactivated"),
+    "user_unlocked": _l("Account unlocked"),
+    "user_email_changed": _l("Account e-mail changed"),
+    "user_locale_changed": _l("Account language changed"),
+    "account_locked": _l("Account locked"),
+    "password_changed": _l("Password changed"),
+    "password_change_failed": _l("Password change refused"),
+    "sessions_revoked": _l("Sessions ended"),
+    "role_granted": _l("Role granted"),
+    "role_revoked": _l("Role revoked"),
+    "api_token_created": _l("API token created"),
+    "api_token_revoked": _l("API token revoked"),
+    "person_created": _l("Person added"),
+    "person_updated": _l("Person's record changed"),
+    "person_activated": _l("Person reactivated"),
+    "person_deactivated": _l("Person deactivated"),
+    "person_status_corrected": _l("Person's party standing corrected"),
+    "people_imported": _l("People imported"),
+    "setting_changed": _l("Setting changed"),
+    "setting_unset": _l("Setting reset to its default"),
+    "calendar_day_set": _l("Calendar day set"),
+    "calendar_day_unset": _l("Calendar day reset"),
+    "calendar_year_confirmed": _l("Calendar year confirmed"),
+    "calendar_year_unconfirmed": _l("Calendar year unconfirmed"),
+    "calendar_running_out": _l("Calendar running out noted"),
+}
+
+
+def action_label(action: str) -> str:
+    """The words for an audit action in the reader's language; the key itself when nothing
+    names it (an event of a procedure no longer installed)."""
+    from pbflow import procedures
+
+    label = ACTIONS.get(action) or procedures.audit_action_label(action)
+    return str(label) if label is not None else action
+
+
+@dataclass
+class EventView:
+    """An event as the audit page shows it: the stored row, and what it says in words."""
+
+    event: AuditEvent
+    action: str  # the action in words
+    step: str | None  # a transition's step, by its label in the case's workflow
+    from_state: str | None  # states by their labels (the key when the workflow lacks it)
+    to_state: str | None
+    details: str  # the payload, as compact JSON
+
+
+def _payload_text(event: AuditEvent) -> str:
+    try:
+        data = json.loads(event.payload or "{}")
+    except ValueError:
+        return event.payload or ""
+    return "" if not data else json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def describe(events: list[AuditEvent], locale: str) -> list[EventView]:
+    """The page's events in words: actions by name, states and steps by their labels in the
+    workflow revision each case runs (one statement for the page's cases)."""
+    from pbflow.engine.errors import DefinitionError, NotFound
+    from pbflow.engine.registry import registry
+
+    case_ids = {e.instance_id for e in events if e.instance_id is not None}
+    definitions: dict[int, int] = {}
+    if case_ids:
+        definitions = dict(
+            db.session.execute(
+                select(ProcessInstance.id, ProcessInstance.definition_id).where(
+                    ProcessInstance.id.in_(case_ids)
+                )
+            ).all()
+        )
+    reg = registry()
+    out = []
+    for e in events:
+        d = None
+        if e.instance_id in definitions:
+            try:
+                d = reg.stored(definitions[e.instance_id])
+            except (NotFound, DefinitionError):
+                d = None  # the words fall back to the stored keys
+
+        def state(key: str | None, d: Any = d) -> str | None:
+            if key is None or d is None or key not in d.states:
+                return key
+            return d.states[key].label.get(locale)
+
+        step = None
+        if e.action == "transition" and d is not None:
+            try:
+                trigger = json.loads(e.payload or "{}").get("trigger")
+            except (ValueError, AttributeError):
+                trigger = None
+            t = d.transition(e.from_state, trigger) if trigger and e.from_state else None
+            step = t.label.get(locale) if t is not None else trigger
+        out.append(
+            EventView(
+                e,
+                action_label(e.action),
+                step,
+                state(e.from_state),
+                state(e.to_state),
+                _payload_text(e),
+            )
+        )
+    return out

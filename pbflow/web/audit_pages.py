@@ -14,7 +14,6 @@ number, link hashes and content digest.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from typing import Any
 
@@ -33,6 +32,7 @@ from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a
     PER_PAGE,
     Filters,
     _events_query,
+    describe,
     parse_filters,
     reader_scope,
     search_events,
@@ -40,13 +40,6 @@ from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a
 from pbflow.web.access import auditor_required
 
 bp = Blueprint("audit_pages", __name__, url_prefix="/audit")
-
-def _payload(event: AuditEvent) -> str:
-    try:
-        data = json.loads(event.payload or "{}")
-    except ValueError:
-        return event.payload
-    return "" if not data else json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
 def _render(result: audit.VerifyResult | None = None, status: int = 200):
@@ -56,19 +49,19 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
         for name in f.errors:
             setattr(f, {"from": "date_from", "to": "date_to"}.get(name, name), None)
     events, next_before = search_events(current_user, f)
+    views = describe(events, str(get_locale() or "zh"))
     org_names = {o.id: o for o in db.session.execute(select(Organization)).scalars()}
     head_seq, head_hash = audit.head()
     return (
         render_template(
             "audit/index.html",
             scoped=reader_scope(current_user) is not None,
-            events=events,
+            events=views,
             next_before=next_before,
             filters=f,
             args=request.args,
             errors=f.errors or {},
             orgs=org_names,
-            payload=_payload,
             head_seq=head_seq,
             head_hash=head_hash,
             result=result,

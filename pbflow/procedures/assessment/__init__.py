@@ -27,4 +27,13 @@ procedure = Procedure(
     case_panels=("assessment/_case_round.html",),
     template_globals={"may_see_assessment": access.may_see_assessment},
     notices=notices.NOTICES,
+    audit_actions={
+        "assessment_round_opened": _l("Assessment round opened"),
+        "assessment_scheme_saved": _l("Assessment scheme saved"),
+        "assessment_scored": _l("Assessment criterion scored"),
+        "assessment_self_assessed": _l("Branch self-assessment recorded"),
+        "assessment_veto": _l("Assessment veto applied"),
+        "assessment_result_adjusted": _l("Assessment result adjusted after an appeal"),
+        "assessment_award": _l("Reward or penalty recorded"),
+    },
 )

@@ -8,6 +8,8 @@ minutes as PDF, which also go into the organization's bound yearly volume.
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
+
 from pbflow.procedures import Procedure
 from pbflow.procedures.life_meeting import (
     demo,
@@ -42,4 +44,5 @@ procedure = Procedure(
         "rectification": services.rectification_figures,
         "rectification_items": services.rectification_items,
     },
+    audit_actions={"obligation_reminder": _l("Reminder of an obligation sent")},
 )

@@ -39,4 +39,8 @@ procedure = Procedure(
     notices=reminders.NOTICES,
     nav=(NavEntry("development.index", _l("Member development")),),
     figures={"development": services.pipeline_figures},
+    audit_actions={
+        "development_import": _l("Development history imported"),
+        "obligation_reminder": _l("Reminder of an obligation sent"),
+    },
 )

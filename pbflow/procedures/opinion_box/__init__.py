@@ -30,4 +30,8 @@ procedure = Procedure(
     tick=tick,
     nav=(NavEntry("opinions.index", _l("Opinion box"), public=True),),
     figures={"opinions": services.figures},
+    audit_actions={
+        "tracking_code_issued": _l("Tracking code issued"),
+        "case_transferred": _l("Opinion transferred to another organization"),
+    },
 )

@@ -28,4 +28,8 @@ procedure = Procedure(
     tick=_tick,
     nav=(NavEntry("satisfaction.answer", _l("Survey"), public=True),),
     figures={"survey_satisfaction": services.survey_satisfaction},
+    audit_actions={
+        "survey_drawn": _l("Survey sample drawn"),
+        "survey_answered": _l("Survey answered"),
+    },
 )

@@ -43,4 +43,5 @@ procedure = Procedure(
         "org_name": scope.org_name,
     },
     on_escalation=notices.on_escalation,
+    audit_actions={"supervision_notice_linked": _l("Notice linked to the matter it concerns")},
 )

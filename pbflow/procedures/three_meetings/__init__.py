@@ -30,4 +30,11 @@ procedure = Procedure(
     nav=(NavEntry("meetings.index", _l("Meetings")),),
     minutes=documents.minutes_sections,
     figures={"meetings": compliance.obligations},
+    audit_actions={
+        "meeting_recorded": _l("Meeting recorded"),
+        "meeting_edited": _l("Meeting record corrected"),
+        "meeting_requirement_set": _l("Meeting requirement set"),
+        "meeting_reminder": _l("Meeting reminder sent"),
+        "meeting_missed": _l("Meeting marked missed"),
+    },
 )
