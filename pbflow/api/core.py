@@ -124,17 +124,6 @@ spec = SpecTree(
 bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
 
 
-def scope(needed: str) -> Callable:
-    """Route decorator: the least token scope this operation needs (read, act, admin), or
-    PUBLIC for one anybody may call without an account."""
-
-    def decorate(view: Callable) -> Callable:
-        setattr(view, SCOPE_ATTR, needed)
-        return view
-
-    return decorate
-
-
 # --- the rate limit -----------------------------------------------------------------------
 
 _windows: dict[str, tuple[int, int]] = {}
@@ -365,7 +354,6 @@ def operation(
             resp=Response(**codes), tags=list(tags), skip_validation=binary, **validate
         )(view)
         setattr(validated, SCOPE_ATTR, needs)
-        validated.api_binary = binary  # type: ignore[attr-defined]
         bp.add_url_rule(rule, view.__name__, validated, methods=[method])
         return validated
 
