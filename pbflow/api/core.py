@@ -314,6 +314,15 @@ def user() -> Any:
     return current_user if current_user.is_authenticated else None
 
 
+def require_roles(*roles: str) -> None:
+    """Refuse (403) unless the caller holds one of ``roles`` at some organization: the pages'
+    own check (``roles_required``), answered as a problem."""
+    from pbflow.web.access import has_any_role
+
+    if not has_any_role(*roles):
+        raise Problem(403, _("You may not see or do this."))
+
+
 # --- operations -----------------------------------------------------------------------------
 
 PROBLEM_CODES = (400, 401, 403, 404, 409, 415, 422, 429)

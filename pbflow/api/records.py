@@ -21,6 +21,7 @@ from pbflow.api.core import (
     iso,
     locale,
     operation,
+    require_roles,
     user,
 )
 from pbflow.engine import actors
@@ -55,11 +56,6 @@ def plain(value: Any, depth: int = 0) -> Any:
     if hasattr(value, "__table__") and hasattr(value, "id"):
         return {"id": value.id}
     return str(value)
-
-
-def _role_check(*roles: str) -> None:
-    if not {role for _org, role in actors.roles_of(user().id)} & set(roles):
-        raise Problem(403, _("You may not see or do this."))
 
 
 # --- meetings -------------------------------------------------------------------------------
@@ -293,7 +289,7 @@ def opinion_step(json: s.OpinionStepIn):
 
 
 def _auditor() -> None:
-    _role_check("auditor", "admin")
+    require_roles("auditor", "admin")
 
 
 def event_out(e: Any) -> dict[str, Any]:
