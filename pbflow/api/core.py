@@ -23,6 +23,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from werkzeug.exceptions import HTTPException
+from wtforms.validators import ValidationError
 
 from pbflow.engine.errors import DomainError
 
@@ -189,7 +190,7 @@ def authenticate():
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             try:
                 validate_csrf(request.headers.get("X-CSRFToken"))
-            except Exception:
+            except ValidationError:  # missing, expired, not signed by us, or not this session's
                 raise Problem(
                     400, _("The form was missing its security token or it expired.")
                 ) from None

@@ -21,6 +21,7 @@ from pbflow.api.core import (
     user,
 )
 from pbflow.engine import actors
+from pbflow.engine.errors import NotFound
 from pbflow.services import accounts, api_tokens, people
 
 TAGS = ("directory",)
@@ -185,7 +186,7 @@ def create_token(json: s.TokenIn):
     if json.owner and json.owner != owner.username:
         try:
             owner = accounts.get_user(json.owner)
-        except Exception:
+        except NotFound:
             raise Problem(
                 422,
                 _("Some fields need correcting."),

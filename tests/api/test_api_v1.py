@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import json
 
+from pbflow.engine import runtime
 from pbflow.models import AuditEvent
 from pbflow.services import inbox as inbox_service
 from tests.api.helpers import Api, token
+from tests.conftest import Auth
 from tests.pages_helpers import FUNDING, funding_case
 
 
@@ -191,6 +193,12 @@ def test_tokens_made_and_revoked_through_the_api(world, client):
     r, _ = admin.delete(f"/api/v1/tokens/{made['id']}")
     assert r.status_code == 200
     assert mine.get("/api/v1/me")[0].status_code == 401
+    # An owner that is no account is a field to correct; nothing is made.
+    made_before = AuditEvent.query.filter_by(action="api_token_created").count()
+    r, problem = admin.post("/api/v1/tokens", json={"name": "x", "owner": "nobody"})
+    assert r.status_code == 422 and problem["field_errors"] == {"owner": "No such account."}
+    assert AuditEvent.query.filter_by(action="api_token_created").count() == made_before
+    assert "x" not in [t["name"] for t in admin.get("/api/v1/tokens")[1]["items"]]
     # A member cannot make a token for somebody else, nor a service token.
     member = Api(client, token(world, "member", "act"))
     assert member.post("/api/v1/tokens", json={"name": "x"})[0].status_code == 403
@@ -205,12 +213,22 @@ def test_the_rate_limit_is_per_token(world, client, app):
     assert other.get("/api/v1/me")[0].status_code == 200
 
 
-def test_the_session_path_needs_the_csrf_header(world, auth, client):
+def test_the_session_path_needs_the_csrf_header(world, auth, client, app):
     case = funding_case(world)
     auth.login("branch_member")
     url = f"/api/v1/cases/{case.id}/steps"
     refused = client.post(url, json={"trigger": "submit"})
     assert refused.status_code == 400
+    assert refused.get_json()["detail"] == "表单缺少安全令牌或已过期。"  # the account's language
+    # A header that is no token of ours, or the token of another session: refused alike.
+    forged = client.post(url, json={"trigger": "submit"}, headers={"X-CSRFToken": "forged"})
+    assert forged.status_code == 400 and forged.mimetype == "application/problem+json"
+    elsewhere = app.test_client()
+    Auth(elsewhere).login("branch_member")
+    theirs = elsewhere.get("/api/csrf").get_json()["csrf_token"]
+    mixed = client.post(url, json={"trigger": "submit"}, headers={"X-CSRFToken": theirs})
+    assert mixed.status_code == 400 and "安全令牌" in mixed.get_json()["detail"]
+    assert runtime.load_case(case.id).state == "draft"
     csrf = client.get("/api/csrf").get_json()["csrf_token"]
     done = client.post(url, json={"trigger": "submit"}, headers={"X-CSRFToken": csrf})
     assert done.status_code == 200 and done.get_json()["state"] == "secretary_review"
