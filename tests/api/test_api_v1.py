@@ -7,8 +7,12 @@ from __future__ import annotations
 import base64
 import json
 
+from sqlalchemy import func, select
+from werkzeug.test import TestResponse
+
 from pbflow.engine import runtime
-from pbflow.models import AuditEvent
+from pbflow.extensions import db
+from pbflow.models import AuditEvent, ProcessInstance
 from pbflow.services import inbox as inbox_service
 from tests.api.helpers import Api, token
 from tests.conftest import Auth
@@ -234,7 +238,24 @@ def test_the_session_path_needs_the_csrf_header(world, auth, client, app):
     assert done.status_code == 200 and done.get_json()["state"] == "secretary_review"
 
 
-def test_a_file_attached_over_the_api_downloads(world, client):
+def _spy_on_get_data(monkeypatch) -> list[str]:
+    """The mimetypes of the answers whose body the app reads whole (``get_data``), up to the
+    test's own first read of an answer."""
+    from werkzeug.wrappers import Response
+
+    seen: list[str] = []
+    real = Response.get_data
+
+    def spy(self, *args, **kwargs):
+        if not isinstance(self, TestResponse):
+            seen.append(self.mimetype)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Response, "get_data", spy)
+    return seen
+
+
+def test_a_file_attached_over_the_api_downloads(world, client, monkeypatch):
     case = funding_case(world)
     api = Api(client, token(world, "branch_member", "act"))
     content = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -243,24 +264,45 @@ def test_a_file_attached_over_the_api_downloads(world, client):
         json={"filename": "budget.pdf", "content_base64": base64.b64encode(content).decode()},
     )
     assert r.status_code == 201, att
+    read_whole = _spy_on_get_data(monkeypatch)
     r, _ = api.get(att["download"])
-    assert r.status_code == 200 and r.data == content
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    assert read_whole == []  # streamed from its file, not read into memory on the way out
+    assert r.data == content
     outsider = Api(client, token(world, "other_secretary"))
     assert outsider.get(att["download"])[0].status_code == 404
 
 
 def test_a_body_that_is_not_json_is_refused(world, client):
+    """415 for any body that is not JSON, whatever it holds (SpecTree alone read a text body
+    as an empty object and answered 422 for its missing fields); 400 for JSON that is not an
+    object. Nothing is started or submitted."""
     api = Api(client, token(world, "branch_member", "act"))
     r, problem = api.post("/api/v1/cases", data={"workflow": "activity_funding"})
     assert r.status_code == 415 and "JSON" in problem["detail"]
-    r, problem = Api(client, None).post("/api/v1/opinions", data="x=1")
-    assert r.status_code in (415, 422) and problem["detail"]
+    visitor = Api(client, None)
+    opinion = '{"org_code": "b1", "values": {"subject": "s", "text": "t"}}'
+    for body, content_type in (
+        ("x=1", "application/x-www-form-urlencoded"),
+        ("x=1", "text/plain"),
+        (opinion, "text/plain"),
+        ("", None),
+    ):
+        r, problem = visitor.post("/api/v1/opinions", data=body, content_type=content_type)
+        assert r.status_code == 415, (body, content_type, r.status_code)
+        assert problem["title"] and "Content-Type: application/json" in problem["detail"]
+    for body in ("{not json", "[]", "null", '"b1"'):
+        r, problem = visitor.post("/api/v1/opinions", data=body, content_type="application/json")
+        assert r.status_code == 400, (body, r.status_code)
+        assert "JSON object" in problem["detail"]
+    r, problem = api.post("/api/v1/cases/1/steps", data="{}", content_type="text/plain")
+    assert r.status_code == 415
+    assert db.session.execute(select(func.count()).select_from(ProcessInstance)).scalar() == 0
 
 
 def test_reading_a_case_through_the_api_leaves_its_notifications_unread(world, client, auth):
     """A machine polling a case is not the person reading it: only the page marks the case's
     notifications read."""
-    from pbflow.extensions import db
     from pbflow.models import Notification
     from pbflow.services import inbox
     from tests.pages_helpers import walk
