@@ -265,7 +265,8 @@ def take_step(case_id: int, json: s.StepIn):
 
 @operation("POST", "/cases/<int:case_id>/ballot", "act", ok=s.BallotOut, tags=TAGS, json=s.BallotIn)
 def ballot(case_id: int, json: s.BallotIn):
-    """Cast (or change) the caller's ballot in a vote."""
+    """Cast the caller's ballot in a vote (once: a second is refused, 409); `choice` in the
+    answer is the vote's outcome when this ballot decided it."""
     choice = cases.cast_ballot(user(), case_id, json.choice)
     return {"id": case_id, "choice": choice}
 

@@ -120,8 +120,10 @@ def get_person(person_id: int):
 
 @operation("POST", "/people/import", "admin", ok=s.ImportOut, tags=TAGS, json=s.ImportIn)
 def import_people(json: s.ImportIn):
-    """Import people from a CSV (the columns of the import page), all or nothing; with
-    `dry_run` only check it. A refused file answers 422 with each line's problems."""
+    """Import people from a CSV (the columns of the import page), all or nothing. A refused
+    file answers 422 with each line's problems. With `dry_run` only check it: the answer
+    (200) says how many the import would create (none while any line has a problem) and
+    lists each line's problems; a file that cannot be read at all is a 422 all the same."""
     require_roles("admin")
     try:
         data = base64.b64decode(json.csv_base64, validate=True)
@@ -145,9 +147,10 @@ def import_people(json: s.ImportIn):
                 for e in exc.report.errors
             ],
         ) from None
+    would_create = len(report.rows) if report.ok else 0  # all or nothing
     return {
         "applied": not json.dry_run and report.ok,
-        "created": report.imported if not json.dry_run else len(report.rows),
+        "created": would_create if json.dry_run else report.imported,
         "updated": 0,
         "errors": [
             {"line": e.line, "column": e.column, "message": e.message} for e in report.errors

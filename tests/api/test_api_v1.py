@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 
 from pbflow.engine import runtime
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, ProcessInstance
+from pbflow.models import AuditEvent, Person, ProcessInstance
 from pbflow.services import inbox as inbox_service
 from tests.api.helpers import Api, token
 from tests.conftest import Auth
@@ -139,7 +139,20 @@ def test_comments_files_and_the_inbox(world, client):
         f"/api/v1/cases/{case.id}/attachments",
         json={"filename": "budget.pdf", "content_base64": pdf},
     )
-    assert r.status_code in (201, 422), att
+    assert r.status_code == 201, att
+    assert (att["filename"], att["content_type"]) == ("budget.pdf", "application/pdf")
+    assert att["size"] == len(base64.b64decode(pdf))
+    assert att["uploaded_by"] == world["branch_member"].display_name
+    # A file whose content is not what its name says is refused, and not kept.
+    fake = base64.b64encode(b"just some text, not a PDF").decode()
+    r, problem = api.post(
+        f"/api/v1/cases/{case.id}/attachments",
+        json={"filename": "minutes.pdf", "content_base64": fake},
+    )
+    assert r.status_code == 422 and problem["detail"] == "The file was not accepted."
+    assert set(problem["field_errors"]) == {"file"} and ".pdf" in problem["field_errors"]["file"]
+    r, files = api.get(f"/api/v1/cases/{case.id}/attachments")
+    assert [f["filename"] for f in files["items"]] == ["budget.pdf"]
     r, body = api.get(f"/api/v1/cases/{case.id}/comments")
     assert [x["body"] for x in body["items"]] == ["请审核"]
     r, box = api.get("/api/v1/inbox")
@@ -174,12 +187,41 @@ def test_people_read_and_import_for_admins(world, client):
     assert r.status_code == 200 and body["total"] >= 1
     r, orgs = admin.get("/api/v1/organizations")
     assert {o["code"] for o in orgs["items"]} >= {"coal", "b1"}
-    csv = "name,org_code,party_status\n张三,b1,full\n".encode()
-    r, report = admin.post(
-        "/api/v1/people/import",
-        json={"csv_base64": base64.b64encode(csv).decode(), "dry_run": True},
+
+    def csv(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    def people_named(name: str) -> int:
+        return Person.query.filter_by(name=name).count()
+
+    good = csv("name,org_code,party_status\n张三,b1,full\n")
+    # A dry run of a good file: checked, nothing written, how many would be created.
+    r, report = admin.post("/api/v1/people/import", json={"csv_base64": good, "dry_run": True})
+    assert r.status_code == 200, report
+    assert report == {"applied": False, "created": 1, "updated": 0, "errors": []}
+    assert people_named("张三") == 0
+    # A dry run of a file with a bad line: still a check that was made (200), naming the line;
+    # the import itself would create nobody (all or nothing).
+    bad = csv("name,org_code,party_status\n李四,b1,full\n王五,nope,full\n")
+    r, report = admin.post("/api/v1/people/import", json={"csv_base64": bad, "dry_run": True})
+    assert r.status_code == 200, report
+    assert report["applied"] is False and report["created"] == 0
+    assert [(e["line"], e["column"]) for e in report["errors"]] == [(3, "org_code")]
+    # The same file imported: refused (422) with the same lines; nobody written.
+    r, problem = admin.post("/api/v1/people/import", json={"csv_base64": bad, "dry_run": False})
+    assert r.status_code == 422 and problem["detail"].startswith("Nothing was imported")
+    assert [(e["line"], e["column"]) for e in problem["errors"]] == [(3, "org_code")]
+    assert people_named("李四") == 0
+    # A file that cannot be read at all is refused, dry run or not.
+    r, problem = admin.post(
+        "/api/v1/people/import", json={"csv_base64": csv("who,where\nx,y\n"), "dry_run": True}
     )
-    assert r.status_code in (200, 422), report
+    assert r.status_code == 422 and "header" in problem["detail"]
+    # The good file imported.
+    r, report = admin.post("/api/v1/people/import", json={"csv_base64": good, "dry_run": False})
+    assert r.status_code == 200
+    assert report == {"applied": True, "created": 1, "updated": 0, "errors": []}
+    assert people_named("张三") == 1
     reader = Api(client, token(world, "admin", "act"))
     assert reader.post("/api/v1/people/import", json={"csv_base64": ""})[0].status_code == 403
     member = Api(client, token(world, "member"))
