@@ -255,8 +255,15 @@ def take_step(case_id: int, json: s.StepIn):
         changed = cases.changes_since(user(), case_id, json.version or 1, locale())
         exc.details = {
             **exc.details,
-            "changes": [
-                {"seq": e.seq, "at": iso(e.at), "actor": e.actor, "text": e.text} for e in changed
+            "changes": [  # what the case page shows above a stale form: the timeline since
+                {
+                    "seq": e.seq,
+                    "at": iso(e.at),
+                    "actor": e.actor,
+                    "text": e.text,
+                    "comment": e.comment,
+                }
+                for e in changed
             ],
         }
         raise

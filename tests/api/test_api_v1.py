@@ -66,6 +66,44 @@ def test_a_funding_request_from_start_to_approval(world, client):
     }
 
 
+def test_a_step_from_a_stale_version_is_refused_with_what_changed(world, client):
+    """The secretary and the deputy both open the request; the deputy returns it first. The
+    secretary's approval, sent with the version they read, is a 409 whose details say where
+    the case is now and what happened since that version; the case stays where it went."""
+    case = funding_case(world)
+    starter = Api(client, token(world, "branch_member", "act"))
+    r, submitted = starter.post(f"/api/v1/cases/{case.id}/steps", json={"trigger": "submit"})
+    secretary = Api(client, token(world, "secretary", "act"))
+    deputy = Api(client, token(world, "deputy", "act"))
+    read = secretary.get(f"/api/v1/cases/{case.id}/actions")[1]["version"]
+    assert read == submitted["version"] == deputy.get(f"/api/v1/cases/{case.id}")[1]["version"]
+    r, returned = deputy.post(
+        f"/api/v1/cases/{case.id}/steps",
+        json={"trigger": "return_for_changes", "version": read, "comment": "预算不清楚"},
+    )
+    assert r.status_code == 200 and returned["state"] == "draft"
+    r, problem = secretary.post(
+        f"/api/v1/cases/{case.id}/steps", json={"trigger": "secretary_approve", "version": read}
+    )
+    assert r.status_code == 409 and problem["title"] == "Changed meanwhile"
+    assert problem["detail"].startswith("This case changed since you opened it")
+    details = problem["details"]
+    assert details["expected_version"] == read
+    assert details["current_version"] == returned["version"] == read + 1
+    assert details["current_state"] == "draft"
+    (change,) = details["changes"]
+    assert change["actor"] == world["deputy"].display_name
+    assert change["text"] == "Return for changes" and change["comment"] == "预算不清楚"
+    assert change["at"].endswith("+00:00")
+    assert runtime.load_case(case.id).state == "draft"
+    # Sent with the version now current, the step is judged on its own: not from a draft.
+    r, problem = secretary.post(
+        f"/api/v1/cases/{case.id}/steps",
+        json={"trigger": "secretary_approve", "version": returned["version"]},
+    )
+    assert r.status_code == 409 and "details" not in problem
+
+
 def test_scopes_and_bad_tokens(world, client):
     case = funding_case(world)
     reader = Api(client, token(world, "branch_member", "read"))
