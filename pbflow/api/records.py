@@ -4,11 +4,10 @@ submit and follow by code, without an account) and the audit trail for auditors.
 from __future__ import annotations
 
 import dataclasses
-import io
 from datetime import date, datetime
 from typing import Any
 
-from flask import Response, request
+from flask import request, send_file
 from flask_babel import gettext as _
 
 from pbflow import audit
@@ -367,6 +366,10 @@ def audit_export():
     """The chain as JSON Lines, verifiable offline (`pbflow audit verify --file`); events
     outside the caller's organizations are withheld."""
     _auditor()
-    out = io.StringIO()
-    audit.export(out, audit_search.reader_scope(user()))
-    return Response(out.getvalue(), mimetype="application/x-ndjson")
+    chain = audit_search.export_chain(user())
+    return send_file(
+        chain.file,
+        mimetype="application/x-ndjson",
+        as_attachment=True,
+        download_name=chain.filename,
+    )

@@ -219,6 +219,50 @@ def test_auditors_read_the_trail_others_may_not(world, client):
     assert member.get("/api/v1/audit/head")[0].status_code == 403
 
 
+def test_the_audit_export_streams_and_verifies_offline(
+    world, client, runner, tmp_path, monkeypatch
+):
+    """The API's export is the pages' (audit_search.export_chain): spooled to a temporary
+    file, on disk past its memory share, and streamed from it; each reader's copy verifies
+    offline, an auditor of one general branch's too, with every other event withheld."""
+    from pbflow import audit
+    from pbflow.services import api_tokens, audit_search
+    from tests.conftest import make_user
+
+    funding_case(world)
+    funding_case(world, by="other_secretary", org=world.other_branch)
+    gb_auditor = make_user("gb_auditor", [(world.general_branch, "auditor")])
+    db.session.commit()
+    readers = {
+        "auditor": token(world, "auditor"),
+        "gb_auditor": api_tokens.create_token(None, gb_auditor, "gb").secret,
+    }
+    monkeypatch.setattr(audit_search, "EXPORT_IN_MEMORY", 1024)
+    spooled = []
+    real = audit_search.export_chain
+
+    def export_chain(reader):
+        spooled.append(real(reader))
+        return spooled[-1]
+
+    monkeypatch.setattr(audit_search, "export_chain", export_chain)
+    read_whole = _spy_on_get_data(monkeypatch)
+    events = db.session.execute(select(func.count()).select_from(AuditEvent)).scalar()
+    for reader, secret in readers.items():
+        r, _ = Api(client, secret).get("/api/v1/audit/export")
+        assert r.status_code == 200 and r.mimetype == "application/x-ndjson"
+        assert read_whole == [] and spooled[-1].file._rolled  # on disk, streamed from there
+        assert r.headers["Content-Disposition"].startswith("attachment; filename=pbflow-audit-")
+        text = r.get_data(as_text=True)
+        assert len(list(audit.read_export(text.splitlines()))) == events
+        withheld = [line for line in text.splitlines() if '"kind":"withheld"' in line]
+        assert bool(withheld) is (reader == "gb_auditor")
+        path = tmp_path / f"{reader}.jsonl"
+        path.write_text(text, encoding="utf-8")
+        verified = runner.invoke(args=["pbflow", "audit", "verify", "--file", str(path)])
+        assert verified.exit_code == 0, verified.output
+
+
 def test_people_read_and_import_for_admins(world, client):
     admin = Api(client, token(world, "admin", "admin"))
     r, body = admin.get("/api/v1/people")
