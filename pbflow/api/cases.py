@@ -255,8 +255,15 @@ def take_step(case_id: int, json: s.StepIn):
         changed = cases.changes_since(user(), case_id, json.version or 1, locale())
         exc.details = {
             **exc.details,
-            "changes": [
-                {"seq": e.seq, "at": iso(e.at), "actor": e.actor, "text": e.text} for e in changed
+            "changes": [  # what the case page shows above a stale form: the timeline since
+                {
+                    "seq": e.seq,
+                    "at": iso(e.at),
+                    "actor": e.actor,
+                    "text": e.text,
+                    "comment": e.comment,
+                }
+                for e in changed
             ],
         }
         raise
@@ -265,7 +272,8 @@ def take_step(case_id: int, json: s.StepIn):
 
 @operation("POST", "/cases/<int:case_id>/ballot", "act", ok=s.BallotOut, tags=TAGS, json=s.BallotIn)
 def ballot(case_id: int, json: s.BallotIn):
-    """Cast (or change) the caller's ballot in a vote."""
+    """Cast the caller's ballot in a vote (once: a second is refused, 409); `choice` in the
+    answer is the vote's outcome when this ballot decided it."""
     choice = cases.cast_ballot(user(), case_id, json.choice)
     return {"id": case_id, "choice": choice}
 
@@ -335,11 +343,9 @@ def add_attachment(case_id: int, json: s.FileIn):
 def download(attachment_id: int):
     """A file's bytes (audited, as on the pages)."""
     d = attachments.open_download(user(), attachment_id)
-    response = send_file(
+    return send_file(
         d.path,
         mimetype=d.attachment.content_type,
         as_attachment=True,
         download_name=d.attachment.filename,
     )
-    response.direct_passthrough = False  # SpecTree reads the answer (files are size-limited)
-    return response

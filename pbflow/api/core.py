@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any, get_type_hints
+from functools import wraps
+from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 from flask_babel import gettext as _
@@ -23,6 +24,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from werkzeug.exceptions import HTTPException
+from wtforms.validators import ValidationError
 
 from pbflow.engine.errors import DomainError
 
@@ -124,17 +126,6 @@ spec = SpecTree(
 bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
 
 
-def scope(needed: str) -> Callable:
-    """Route decorator: the least token scope this operation needs (read, act, admin), or
-    PUBLIC for one anybody may call without an account."""
-
-    def decorate(view: Callable) -> Callable:
-        setattr(view, SCOPE_ATTR, needed)
-        return view
-
-    return decorate
-
-
 # --- the rate limit -----------------------------------------------------------------------
 
 _windows: dict[str, tuple[int, int]] = {}
@@ -200,7 +191,7 @@ def authenticate():
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             try:
                 validate_csrf(request.headers.get("X-CSRFToken"))
-            except Exception:
+            except ValidationError:  # missing, expired, not signed by us, or not this session's
                 raise Problem(
                     400, _("The form was missing its security token or it expired.")
                 ) from None
@@ -325,6 +316,15 @@ def user() -> Any:
     return current_user if current_user.is_authenticated else None
 
 
+def require_roles(*roles: str) -> None:
+    """Refuse (403) unless the caller holds one of ``roles`` at some organization: the pages'
+    own check (``roles_required``), answered as a problem."""
+    from pbflow.web.access import has_any_role
+
+    if not has_any_role(*roles):
+        raise Problem(403, _("You may not see or do this."))
+
+
 # --- operations -----------------------------------------------------------------------------
 
 PROBLEM_CODES = (400, 401, 403, 404, 409, 415, 422, 429)
@@ -359,30 +359,48 @@ def operation(
     OPERATIONS.append((method.lower(), _openapi_path(rule), needs))
 
     def decorate(view: Callable) -> Callable:
-        if "json" in validate:
-            view = _needs_json(view)
         validated = spec.validate(
             resp=Response(**codes), tags=list(tags), skip_validation=binary, **validate
         )(view)
-        setattr(validated, SCOPE_ATTR, needs)
-        validated.api_binary = binary  # type: ignore[attr-defined]
-        bp.add_url_rule(rule, view.__name__, validated, methods=[method])
-        return validated
+        served = validated
+        if "json" in validate:
+            served = _json_body_first(validated)
+        if binary:
+            served = _past_spectree(view, validated)
+        setattr(served, SCOPE_ATTR, needs)
+        bp.add_url_rule(rule, view.__name__, served, methods=[method])
+        return served
 
     return decorate
 
 
-def _needs_json(view: Callable) -> Callable:
-    """SpecTree checks a body only when it comes as JSON: any other body is refused here."""
-    from functools import wraps
+def _json_body_first(validated: Callable) -> Callable:
+    """A body must be a JSON object before SpecTree reads it: SpecTree takes any body that is
+    not a form for JSON (an empty object when it does not parse), so a text body would be
+    answered 422 for fields it never had, or taken as ``{}``. 415 when the body is not JSON,
+    400 when it claims to be and is not a JSON object."""
 
-    @wraps(view)
+    @wraps(validated)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("json") is None:
+        if not request.is_json:
             raise Problem(415, _("Send a JSON object (Content-Type: application/json)."))
+        if not isinstance(request.get_json(silent=True), dict):
+            raise Problem(400, _("Send a JSON object (Content-Type: application/json)."))
+        return validated(*args, **kwargs)
+
+    return wrapper
+
+
+def _past_spectree(view: Callable, validated: Callable) -> Callable:
+    """A file's answer served past SpecTree, which reads every answer whole into memory
+    (``Response.get_data``) even when told not to validate it: the file streams. The
+    document still describes the operation (SpecTree finds it through ``__wrapped__``), and
+    such an operation has no query or body for SpecTree to check."""
+
+    @wraps(validated)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         return view(*args, **kwargs)
 
-    wrapper.__annotations__ = get_type_hints(view)  # resolved where the view was written
     return wrapper
 
 

@@ -10,16 +10,21 @@ from flask import g
 from flask_babel import gettext as _
 
 from pbflow.api import schemas as s
-from pbflow.api.core import Problem, decode_cursor, encode_cursor, iso, json_value, operation, user
+from pbflow.api.core import (
+    Problem,
+    decode_cursor,
+    encode_cursor,
+    iso,
+    json_value,
+    operation,
+    require_roles,
+    user,
+)
 from pbflow.engine import actors
+from pbflow.engine.errors import NotFound
 from pbflow.services import accounts, api_tokens, people
 
 TAGS = ("directory",)
-
-
-def _require_roles(*roles: str) -> None:
-    if not {role for _org, role in actors.roles_of(user().id)} & set(roles):
-        raise Problem(403, _("You may not see or do this."))
 
 
 @operation("GET", "/me", "read", ok=s.MeOut, tags=TAGS)
@@ -87,7 +92,7 @@ def person_out(p: Any) -> dict[str, Any]:
 @operation("GET", "/people", "read", ok=s.PeopleList, tags=TAGS, query=s.PeopleQuery)
 def list_people(query: s.PeopleQuery):
     """People in the organizations the caller may read (admins and committee members)."""
-    _require_roles("admin", "committee")
+    require_roles("admin", "committee")
     page = decode_cursor(query.cursor).get("page", 1)
     if not isinstance(page, int) or not 1 <= page <= 100_000:
         raise Problem(400, _("The cursor is not valid; start again without one."))
@@ -109,15 +114,17 @@ def list_people(query: s.PeopleQuery):
 @operation("GET", "/people/<int:person_id>", "read", ok=s.PersonOut, tags=TAGS)
 def get_person(person_id: int):
     """One person, if the caller may read their organization."""
-    _require_roles("admin", "committee")
+    require_roles("admin", "committee")
     return person_out(people.get_person(person_id, reader=user()))
 
 
 @operation("POST", "/people/import", "admin", ok=s.ImportOut, tags=TAGS, json=s.ImportIn)
 def import_people(json: s.ImportIn):
-    """Import people from a CSV (the columns of the import page), all or nothing; with
-    `dry_run` only check it. A refused file answers 422 with each line's problems."""
-    _require_roles("admin")
+    """Import people from a CSV (the columns of the import page), all or nothing. A refused
+    file answers 422 with each line's problems. With `dry_run` only check it: the answer
+    (200) says how many the import would create (none while any line has a problem) and
+    lists each line's problems; a file that cannot be read at all is a 422 all the same."""
+    require_roles("admin")
     try:
         data = base64.b64decode(json.csv_base64, validate=True)
     except (binascii.Error, ValueError):
@@ -140,9 +147,10 @@ def import_people(json: s.ImportIn):
                 for e in exc.report.errors
             ],
         ) from None
+    would_create = len(report.rows) if report.ok else 0  # all or nothing
     return {
         "applied": not json.dry_run and report.ok,
-        "created": report.imported if not json.dry_run else len(report.rows),
+        "created": would_create if json.dry_run else report.imported,
         "updated": 0,
         "errors": [
             {"line": e.line, "column": e.column, "message": e.message} for e in report.errors
@@ -181,7 +189,7 @@ def create_token(json: s.TokenIn):
     if json.owner and json.owner != owner.username:
         try:
             owner = accounts.get_user(json.owner)
-        except Exception:
+        except NotFound:
             raise Problem(
                 422,
                 _("Some fields need correcting."),

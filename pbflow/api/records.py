@@ -4,11 +4,10 @@ submit and follow by code, without an account) and the audit trail for auditors.
 from __future__ import annotations
 
 import dataclasses
-import io
 from datetime import date, datetime
 from typing import Any
 
-from flask import Response, request
+from flask import request, send_file
 from flask_babel import gettext as _
 
 from pbflow import audit
@@ -21,6 +20,7 @@ from pbflow.api.core import (
     iso,
     locale,
     operation,
+    require_roles,
     user,
 )
 from pbflow.engine import actors
@@ -55,11 +55,6 @@ def plain(value: Any, depth: int = 0) -> Any:
     if hasattr(value, "__table__") and hasattr(value, "id"):
         return {"id": value.id}
     return str(value)
-
-
-def _role_check(*roles: str) -> None:
-    if not {role for _org, role in actors.roles_of(user().id)} & set(roles):
-        raise Problem(403, _("You may not see or do this."))
 
 
 # --- meetings -------------------------------------------------------------------------------
@@ -293,7 +288,7 @@ def opinion_step(json: s.OpinionStepIn):
 
 
 def _auditor() -> None:
-    _role_check("auditor", "admin")
+    require_roles("auditor", "admin")
 
 
 def event_out(e: Any) -> dict[str, Any]:
@@ -371,6 +366,10 @@ def audit_export():
     """The chain as JSON Lines, verifiable offline (`pbflow audit verify --file`); events
     outside the caller's organizations are withheld."""
     _auditor()
-    out = io.StringIO()
-    audit.export(out, audit_search.reader_scope(user()))
-    return Response(out.getvalue(), mimetype="application/x-ndjson")
+    chain = audit_search.export_chain(user())
+    return send_file(
+        chain.file,
+        mimetype="application/x-ndjson",
+        as_attachment=True,
+        download_name=chain.filename,
+    )

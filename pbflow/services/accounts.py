@@ -181,6 +181,14 @@ def _accounts_within(roots: set[int]):
     return condition
 
 
+def managed_users(actor):
+    """SQL condition on ``User``: the accounts ``actor`` manages (``may_manage_user`` for a
+    whole list at once)."""
+    if _trusted(actor):
+        return true()
+    return _accounts_within(_roots(actor, {"admin"}))
+
+
 def visible_users(reader):
     """SQL condition on ``User``: accounts ``reader`` may see, by the rule above with their
     reading roles (``admin`` among them): an admin sees at least every account they manage."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import joinedload
 
 from pbflow import audit, validation
 from pbflow.clock import now
@@ -160,14 +161,18 @@ def revoke_token(actor: User | None, token_id: int) -> ApiToken:
 
 def list_tokens(actor: User | None, *, owner: User | None = None) -> list[ApiToken]:
     """The actor's own tokens, or (an admin, or the CLI) those of ``owner``; with no owner an
-    admin sees every token of the accounts they manage."""
-    stmt = select(ApiToken).order_by(ApiToken.id.desc())
+    admin sees every token of the accounts they manage. One statement, owners included,
+    however many tokens and accounts (``may_manage`` as a condition of the query)."""
+    stmt = select(ApiToken).options(joinedload(ApiToken.user)).order_by(ApiToken.id.desc())
     if owner is not None:
         stmt = stmt.where(ApiToken.user_id == owner.id)
-    elif actor is not None and not _is_admin_somewhere(actor):
-        stmt = stmt.where(ApiToken.user_id == actor.id)
-    tokens = list(db.session.scalars(stmt))
-    return [t for t in tokens if may_manage(actor, t)]
+    if actor is not None:
+        allowed = ApiToken.user_id == actor.id
+        if _is_admin_somewhere(actor):
+            managed = select(User.id).where(accounts.managed_users(actor))
+            allowed = or_(allowed, ApiToken.user_id.in_(managed))
+        stmt = stmt.where(allowed)
+    return list(db.session.scalars(stmt))
 
 
 def is_live(token: ApiToken, at: datetime | None = None) -> bool:

@@ -4,9 +4,10 @@ keyset pages newest first."""
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import IO, Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -92,6 +93,47 @@ def reader_scope(reader: User) -> set[int] | None:
     if set(actors.org_index()) <= readable:
         return None
     return readable
+
+
+EXPORT_IN_MEMORY = 8 * 1024 * 1024  # bytes of an export kept in memory; the rest on disk
+
+
+@dataclass
+class Export:
+    """The chain as JSON Lines, in a file at its start, and the name to download it as."""
+
+    file: IO[bytes]
+    filename: str
+
+
+def export_chain(reader: User) -> Export:
+    """The whole chain for the audit pages and the API, verifiable offline with ``pbflow
+    audit verify --file``; events outside the reader's scope are withheld (audit.export).
+
+    Spooled: a small trail stays in memory, a big one goes to a temporary file, never the
+    whole trail into memory. The caller hands the file to ``send_file``, which closes it
+    when the answer is sent.
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_IN_MEMORY, mode="w+b")  # noqa: SIM115
+    try:
+        audit.export(_TextWriter(spool), reader_scope(reader))
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    stamp = clock.to_local(clock.now()).strftime("%Y%m%d-%H%M")
+    return Export(spool, f"pbflow-audit-{stamp}.jsonl")
+
+
+class _TextWriter:
+    """The text ``write`` that audit.export needs, encoding UTF-8 into a binary file."""
+
+    def __init__(self, raw: IO[bytes]):
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(text.encode("utf-8"))
+        return len(text)
 
 
 def _events_query(reader: User, f: Filters, stmt, before: int | None = None):

@@ -14,7 +14,6 @@ number, link hashes and content digest.
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 from flask import Blueprint, flash, render_template, request, send_file
@@ -23,7 +22,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from pbflow import audit, clock
+from pbflow import audit
 from pbflow.engine import actors
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, Organization, User
@@ -33,6 +32,7 @@ from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a
     Filters,
     _events_query,
     describe,
+    export_chain,
     parse_filters,
     reader_scope,
     search_events,
@@ -163,27 +163,10 @@ def verify():
 def export():
     """The whole chain as JSON Lines, verifiable offline with ``pbflow audit verify --file``;
     events outside the reader's scope are withheld (only what the chain needs is kept)."""
-    # Spooled: small trails stay in memory, big ones go to a temporary file, not into RAM.
-    # send_file closes it when the response is done, so no context manager here.
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")  # noqa: SIM115
-    text = _TextWriter(spool)
-    audit.export(text, reader_scope(current_user))
-    spool.seek(0)
-    stamp = clock.to_local(clock.now()).strftime("%Y%m%d-%H%M")
+    chain = export_chain(current_user)
     return send_file(
-        spool,
+        chain.file,
         mimetype="application/x-ndjson",
         as_attachment=True,
-        download_name=f"pbflow-audit-{stamp}.jsonl",
+        download_name=chain.filename,
     )
-
-
-class _TextWriter:
-    """The text ``write`` that audit.export needs, encoding UTF-8 into a binary file."""
-
-    def __init__(self, raw: Any):
-        self.raw = raw
-
-    def write(self, text: str) -> int:
-        self.raw.write(text.encode("utf-8"))
-        return len(text)

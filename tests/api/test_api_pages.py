@@ -33,14 +33,37 @@ def test_an_opinion_submitted_and_followed_without_an_account(world, client):
     )
     assert r.status_code == 200, after
     assert after["additions"]
+    # The branch's own steps are not the submitter's, whoever holds the code: refused as
+    # the engine refuses a step it does not know (409), and nothing happens.
     r, problem = visitor.post(
-        "/api/v1/opinions/steps", json={"code": slip["code"], "trigger": "close_case"}
+        "/api/v1/opinions/steps",
+        json={"code": slip["code"], "trigger": "close_case", "version": after["version"]},
     )
-    assert r.status_code in (409, 422) and problem["detail"]
+    assert r.status_code == 409 and problem["detail"] == "Unknown step 'close_case'."
+    r, seen = visitor.post("/api/v1/opinions/follow", json={"code": slip["code"]})
+    assert seen["state"] == after["state"] and seen["version"] == after["version"]
     r, problem = visitor.post("/api/v1/opinions/follow", json={"code": "NOPE-NOPE"})
-    assert r.status_code in (404, 422, 429) and problem["detail"]
+    assert r.status_code == 404
+    assert problem["detail"] == (
+        "No opinion matches this tracking code. Check the code and try again."
+    )
     r, problem = visitor.post("/api/v1/opinions", json={"org_code": "nope", "values": OPINION})
     assert r.status_code == 404
+
+
+def test_guessing_tracking_codes_is_limited(world, client, app):
+    """A wrong code keeps its place in the network's limit: past it, every try is a 429, the
+    right code's too, until the window is over."""
+    visitor = Api(client, None, lang="en")
+    r, slip = visitor.post("/api/v1/opinions", json={"org_code": "b1", "values": OPINION})
+    app.config["PBFLOW_OPINION_TRACK_LIMIT"] = 2
+    for guess in ("NOPE-0001", "NOPE-0002"):
+        r, problem = visitor.post("/api/v1/opinions/follow", json={"code": guess})
+        assert r.status_code == 404, guess
+    for code in ("NOPE-0003", slip["code"]):
+        r, problem = visitor.post("/api/v1/opinions/follow", json={"code": code})
+        assert r.status_code == 429 and problem["title"] == "Too many requests"
+        assert problem["detail"].startswith("Too many tracking codes were tried")
 
 
 def test_token_pages_make_show_once_and_revoke(world, auth, client):

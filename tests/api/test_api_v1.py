@@ -7,9 +7,15 @@ from __future__ import annotations
 import base64
 import json
 
-from pbflow.models import AuditEvent
+from sqlalchemy import func, select
+from werkzeug.test import TestResponse
+
+from pbflow.engine import runtime
+from pbflow.extensions import db
+from pbflow.models import AuditEvent, Person, ProcessInstance
 from pbflow.services import inbox as inbox_service
 from tests.api.helpers import Api, token
+from tests.conftest import Auth
 from tests.pages_helpers import FUNDING, funding_case
 
 
@@ -58,6 +64,44 @@ def test_a_funding_request_from_start_to_approval(world, client):
         "secretary-act",
         "gb_secretary-act",
     }
+
+
+def test_a_step_from_a_stale_version_is_refused_with_what_changed(world, client):
+    """The secretary and the deputy both open the request; the deputy returns it first. The
+    secretary's approval, sent with the version they read, is a 409 whose details say where
+    the case is now and what happened since that version; the case stays where it went."""
+    case = funding_case(world)
+    starter = Api(client, token(world, "branch_member", "act"))
+    r, submitted = starter.post(f"/api/v1/cases/{case.id}/steps", json={"trigger": "submit"})
+    secretary = Api(client, token(world, "secretary", "act"))
+    deputy = Api(client, token(world, "deputy", "act"))
+    read = secretary.get(f"/api/v1/cases/{case.id}/actions")[1]["version"]
+    assert read == submitted["version"] == deputy.get(f"/api/v1/cases/{case.id}")[1]["version"]
+    r, returned = deputy.post(
+        f"/api/v1/cases/{case.id}/steps",
+        json={"trigger": "return_for_changes", "version": read, "comment": "预算不清楚"},
+    )
+    assert r.status_code == 200 and returned["state"] == "draft"
+    r, problem = secretary.post(
+        f"/api/v1/cases/{case.id}/steps", json={"trigger": "secretary_approve", "version": read}
+    )
+    assert r.status_code == 409 and problem["title"] == "Changed meanwhile"
+    assert problem["detail"].startswith("This case changed since you opened it")
+    details = problem["details"]
+    assert details["expected_version"] == read
+    assert details["current_version"] == returned["version"] == read + 1
+    assert details["current_state"] == "draft"
+    (change,) = details["changes"]
+    assert change["actor"] == world["deputy"].display_name
+    assert change["text"] == "Return for changes" and change["comment"] == "预算不清楚"
+    assert change["at"].endswith("+00:00")
+    assert runtime.load_case(case.id).state == "draft"
+    # Sent with the version now current, the step is judged on its own: not from a draft.
+    r, problem = secretary.post(
+        f"/api/v1/cases/{case.id}/steps",
+        json={"trigger": "secretary_approve", "version": returned["version"]},
+    )
+    assert r.status_code == 409 and "details" not in problem
 
 
 def test_scopes_and_bad_tokens(world, client):
@@ -133,7 +177,20 @@ def test_comments_files_and_the_inbox(world, client):
         f"/api/v1/cases/{case.id}/attachments",
         json={"filename": "budget.pdf", "content_base64": pdf},
     )
-    assert r.status_code in (201, 422), att
+    assert r.status_code == 201, att
+    assert (att["filename"], att["content_type"]) == ("budget.pdf", "application/pdf")
+    assert att["size"] == len(base64.b64decode(pdf))
+    assert att["uploaded_by"] == world["branch_member"].display_name
+    # A file whose content is not what its name says is refused, and not kept.
+    fake = base64.b64encode(b"just some text, not a PDF").decode()
+    r, problem = api.post(
+        f"/api/v1/cases/{case.id}/attachments",
+        json={"filename": "minutes.pdf", "content_base64": fake},
+    )
+    assert r.status_code == 422 and problem["detail"] == "The file was not accepted."
+    assert set(problem["field_errors"]) == {"file"} and ".pdf" in problem["field_errors"]["file"]
+    r, files = api.get(f"/api/v1/cases/{case.id}/attachments")
+    assert [f["filename"] for f in files["items"]] == ["budget.pdf"]
     r, body = api.get(f"/api/v1/cases/{case.id}/comments")
     assert [x["body"] for x in body["items"]] == ["请审核"]
     r, box = api.get("/api/v1/inbox")
@@ -162,18 +219,91 @@ def test_auditors_read_the_trail_others_may_not(world, client):
     assert member.get("/api/v1/audit/head")[0].status_code == 403
 
 
+def test_the_audit_export_streams_and_verifies_offline(
+    world, client, runner, tmp_path, monkeypatch
+):
+    """The API's export is the pages' (audit_search.export_chain): spooled to a temporary
+    file, on disk past its memory share, and streamed from it; each reader's copy verifies
+    offline, an auditor of one general branch's too, with every other event withheld."""
+    from pbflow import audit
+    from pbflow.services import api_tokens, audit_search
+    from tests.conftest import make_user
+
+    funding_case(world)
+    funding_case(world, by="other_secretary", org=world.other_branch)
+    gb_auditor = make_user("gb_auditor", [(world.general_branch, "auditor")])
+    db.session.commit()
+    readers = {
+        "auditor": token(world, "auditor"),
+        "gb_auditor": api_tokens.create_token(None, gb_auditor, "gb").secret,
+    }
+    monkeypatch.setattr(audit_search, "EXPORT_IN_MEMORY", 1024)
+    spooled = []
+    real = audit_search.export_chain
+
+    def export_chain(reader):
+        spooled.append(real(reader))
+        return spooled[-1]
+
+    monkeypatch.setattr(audit_search, "export_chain", export_chain)
+    read_whole = _spy_on_get_data(monkeypatch)
+    events = db.session.execute(select(func.count()).select_from(AuditEvent)).scalar()
+    for reader, secret in readers.items():
+        r, _ = Api(client, secret).get("/api/v1/audit/export")
+        assert r.status_code == 200 and r.mimetype == "application/x-ndjson"
+        assert read_whole == [] and spooled[-1].file._rolled  # on disk, streamed from there
+        assert r.headers["Content-Disposition"].startswith("attachment; filename=pbflow-audit-")
+        text = r.get_data(as_text=True)
+        assert len(list(audit.read_export(text.splitlines()))) == events
+        withheld = [line for line in text.splitlines() if '"kind":"withheld"' in line]
+        assert bool(withheld) is (reader == "gb_auditor")
+        path = tmp_path / f"{reader}.jsonl"
+        path.write_text(text, encoding="utf-8")
+        verified = runner.invoke(args=["pbflow", "audit", "verify", "--file", str(path)])
+        assert verified.exit_code == 0, verified.output
+
+
 def test_people_read_and_import_for_admins(world, client):
     admin = Api(client, token(world, "admin", "admin"))
     r, body = admin.get("/api/v1/people")
     assert r.status_code == 200 and body["total"] >= 1
     r, orgs = admin.get("/api/v1/organizations")
     assert {o["code"] for o in orgs["items"]} >= {"coal", "b1"}
-    csv = "name,org_code,party_status\n张三,b1,full\n".encode()
-    r, report = admin.post(
-        "/api/v1/people/import",
-        json={"csv_base64": base64.b64encode(csv).decode(), "dry_run": True},
+
+    def csv(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    def people_named(name: str) -> int:
+        return Person.query.filter_by(name=name).count()
+
+    good = csv("name,org_code,party_status\n张三,b1,full\n")
+    # A dry run of a good file: checked, nothing written, how many would be created.
+    r, report = admin.post("/api/v1/people/import", json={"csv_base64": good, "dry_run": True})
+    assert r.status_code == 200, report
+    assert report == {"applied": False, "created": 1, "updated": 0, "errors": []}
+    assert people_named("张三") == 0
+    # A dry run of a file with a bad line: still a check that was made (200), naming the line;
+    # the import itself would create nobody (all or nothing).
+    bad = csv("name,org_code,party_status\n李四,b1,full\n王五,nope,full\n")
+    r, report = admin.post("/api/v1/people/import", json={"csv_base64": bad, "dry_run": True})
+    assert r.status_code == 200, report
+    assert report["applied"] is False and report["created"] == 0
+    assert [(e["line"], e["column"]) for e in report["errors"]] == [(3, "org_code")]
+    # The same file imported: refused (422) with the same lines; nobody written.
+    r, problem = admin.post("/api/v1/people/import", json={"csv_base64": bad, "dry_run": False})
+    assert r.status_code == 422 and problem["detail"].startswith("Nothing was imported")
+    assert [(e["line"], e["column"]) for e in problem["errors"]] == [(3, "org_code")]
+    assert people_named("李四") == 0
+    # A file that cannot be read at all is refused, dry run or not.
+    r, problem = admin.post(
+        "/api/v1/people/import", json={"csv_base64": csv("who,where\nx,y\n"), "dry_run": True}
     )
-    assert r.status_code in (200, 422), report
+    assert r.status_code == 422 and "header" in problem["detail"]
+    # The good file imported.
+    r, report = admin.post("/api/v1/people/import", json={"csv_base64": good, "dry_run": False})
+    assert r.status_code == 200
+    assert report == {"applied": True, "created": 1, "updated": 0, "errors": []}
+    assert people_named("张三") == 1
     reader = Api(client, token(world, "admin", "act"))
     assert reader.post("/api/v1/people/import", json={"csv_base64": ""})[0].status_code == 403
     member = Api(client, token(world, "member"))
@@ -191,6 +321,12 @@ def test_tokens_made_and_revoked_through_the_api(world, client):
     r, _ = admin.delete(f"/api/v1/tokens/{made['id']}")
     assert r.status_code == 200
     assert mine.get("/api/v1/me")[0].status_code == 401
+    # An owner that is no account is a field to correct; nothing is made.
+    made_before = AuditEvent.query.filter_by(action="api_token_created").count()
+    r, problem = admin.post("/api/v1/tokens", json={"name": "x", "owner": "nobody"})
+    assert r.status_code == 422 and problem["field_errors"] == {"owner": "No such account."}
+    assert AuditEvent.query.filter_by(action="api_token_created").count() == made_before
+    assert "x" not in [t["name"] for t in admin.get("/api/v1/tokens")[1]["items"]]
     # A member cannot make a token for somebody else, nor a service token.
     member = Api(client, token(world, "member", "act"))
     assert member.post("/api/v1/tokens", json={"name": "x"})[0].status_code == 403
@@ -205,18 +341,45 @@ def test_the_rate_limit_is_per_token(world, client, app):
     assert other.get("/api/v1/me")[0].status_code == 200
 
 
-def test_the_session_path_needs_the_csrf_header(world, auth, client):
+def test_the_session_path_needs_the_csrf_header(world, auth, client, app):
     case = funding_case(world)
     auth.login("branch_member")
     url = f"/api/v1/cases/{case.id}/steps"
     refused = client.post(url, json={"trigger": "submit"})
     assert refused.status_code == 400
+    assert refused.get_json()["detail"] == "表单缺少安全令牌或已过期。"  # the account's language
+    # A header that is no token of ours, or the token of another session: refused alike.
+    forged = client.post(url, json={"trigger": "submit"}, headers={"X-CSRFToken": "forged"})
+    assert forged.status_code == 400 and forged.mimetype == "application/problem+json"
+    elsewhere = app.test_client()
+    Auth(elsewhere).login("branch_member")
+    theirs = elsewhere.get("/api/csrf").get_json()["csrf_token"]
+    mixed = client.post(url, json={"trigger": "submit"}, headers={"X-CSRFToken": theirs})
+    assert mixed.status_code == 400 and "安全令牌" in mixed.get_json()["detail"]
+    assert runtime.load_case(case.id).state == "draft"
     csrf = client.get("/api/csrf").get_json()["csrf_token"]
     done = client.post(url, json={"trigger": "submit"}, headers={"X-CSRFToken": csrf})
     assert done.status_code == 200 and done.get_json()["state"] == "secretary_review"
 
 
-def test_a_file_attached_over_the_api_downloads(world, client):
+def _spy_on_get_data(monkeypatch) -> list[str]:
+    """The mimetypes of the answers whose body the app reads whole (``get_data``), up to the
+    test's own first read of an answer."""
+    from werkzeug.wrappers import Response
+
+    seen: list[str] = []
+    real = Response.get_data
+
+    def spy(self, *args, **kwargs):
+        if not isinstance(self, TestResponse):
+            seen.append(self.mimetype)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Response, "get_data", spy)
+    return seen
+
+
+def test_a_file_attached_over_the_api_downloads(world, client, monkeypatch):
     case = funding_case(world)
     api = Api(client, token(world, "branch_member", "act"))
     content = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -225,24 +388,45 @@ def test_a_file_attached_over_the_api_downloads(world, client):
         json={"filename": "budget.pdf", "content_base64": base64.b64encode(content).decode()},
     )
     assert r.status_code == 201, att
+    read_whole = _spy_on_get_data(monkeypatch)
     r, _ = api.get(att["download"])
-    assert r.status_code == 200 and r.data == content
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    assert read_whole == []  # streamed from its file, not read into memory on the way out
+    assert r.data == content
     outsider = Api(client, token(world, "other_secretary"))
     assert outsider.get(att["download"])[0].status_code == 404
 
 
 def test_a_body_that_is_not_json_is_refused(world, client):
+    """415 for any body that is not JSON, whatever it holds (SpecTree alone read a text body
+    as an empty object and answered 422 for its missing fields); 400 for JSON that is not an
+    object. Nothing is started or submitted."""
     api = Api(client, token(world, "branch_member", "act"))
     r, problem = api.post("/api/v1/cases", data={"workflow": "activity_funding"})
     assert r.status_code == 415 and "JSON" in problem["detail"]
-    r, problem = Api(client, None).post("/api/v1/opinions", data="x=1")
-    assert r.status_code in (415, 422) and problem["detail"]
+    visitor = Api(client, None)
+    opinion = '{"org_code": "b1", "values": {"subject": "s", "text": "t"}}'
+    for body, content_type in (
+        ("x=1", "application/x-www-form-urlencoded"),
+        ("x=1", "text/plain"),
+        (opinion, "text/plain"),
+        ("", None),
+    ):
+        r, problem = visitor.post("/api/v1/opinions", data=body, content_type=content_type)
+        assert r.status_code == 415, (body, content_type, r.status_code)
+        assert problem["title"] and "Content-Type: application/json" in problem["detail"]
+    for body in ("{not json", "[]", "null", '"b1"'):
+        r, problem = visitor.post("/api/v1/opinions", data=body, content_type="application/json")
+        assert r.status_code == 400, (body, r.status_code)
+        assert "JSON object" in problem["detail"]
+    r, problem = api.post("/api/v1/cases/1/steps", data="{}", content_type="text/plain")
+    assert r.status_code == 415
+    assert db.session.execute(select(func.count()).select_from(ProcessInstance)).scalar() == 0
 
 
 def test_reading_a_case_through_the_api_leaves_its_notifications_unread(world, client, auth):
     """A machine polling a case is not the person reading it: only the page marks the case's
     notifications read."""
-    from pbflow.extensions import db
     from pbflow.models import Notification
     from pbflow.services import inbox
     from tests.pages_helpers import walk
