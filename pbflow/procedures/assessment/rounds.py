@@ -17,10 +17,10 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, runtime
+from pbflow.engine import actors, locks, runtime
 from pbflow.engine.errors import InvalidState, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import (
@@ -233,15 +233,9 @@ def _load(round_id: int, *, lock: bool = False) -> Round:
     if case is None or case.workflow_id != ROUND:
         raise NotFound(_("No such assessment round."))
     if lock:
-        # Changes to a round's results wait for each other: PostgreSQL locks the round's
-        # row; SQLite ignores FOR UPDATE, so a no-op write takes its write lock first (as the
-        # vote machinery does), and the results are read after it.
-        if db.session.get_bind().dialect.name == "sqlite":
-            table = ProcessInstance.__table__
-            db.session.execute(
-                update(table).where(table.c.id == round_id).values(version=table.c.version)
-            )
-        runtime.load_case(round_id, for_update=True)
+        # Changes to a round's results wait for each other (engine/locks.py); the results
+        # are read after the lock.
+        locks.hold_case(round_id)
         db.session.refresh(case)
     data = case.data or {}
     scheme = db.session.get(AssessmentScheme, int(data["scheme_id"]))
