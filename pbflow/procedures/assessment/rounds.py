@@ -143,12 +143,6 @@ def open_round(
     period = period_of(year, quarter)
     if period.end >= clock.today():
         raise _bad("quarter", _("The period is not over yet."))
-    if any(
-        (c.data or {}).get("year") == year and int((c.data or {}).get("quarter") or 0) == quarter
-        for c in rounds_of(committee_id)
-        if c.state != "cancelled"
-    ):
-        raise _bad("quarter", _("A round for that period is already open or done."))
     below = [
         n.id for n in index.values() if n.kind == "branch" and committee_id in n.ancestor_ids()
     ]
@@ -156,6 +150,16 @@ def open_round(
     if not chosen or any(b not in below for b in chosen):
         raise _bad("branches", _("Choose branches under this committee."))
     try:
+        # One round per committee and period: openings of the committee's rounds wait for
+        # each other here, so the second sees the first's round (engine/locks.py).
+        locks.hold_organization(committee_id)
+        if any(
+            (c.data or {}).get("year") == year
+            and int((c.data or {}).get("quarter") or 0) == quarter
+            for c in rounds_of(committee_id)
+            if c.state != "cancelled"
+        ):
+            raise _bad("quarter", _("A round for that period is already open or done."))
         case = runtime.start(
             ROUND,
             committee_id,
