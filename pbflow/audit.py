@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -525,6 +526,9 @@ class VerifyResult:
     withheld: int = 0
     proven_from: int = 1  # an export withholding format 1 events binds only events from here
     notes: list[str] = field(default_factory=list)
+    # Rows of the search index ``audit_person`` found to match the events; None: not checked
+    # (an export does not hold the index).
+    person_index: int | None = None
 
     @property
     def head_not_found(self) -> bool:
@@ -554,6 +558,8 @@ class VerifyResult:
                 f"events before {self.proven_from} are vouched for only by the hashes of "
                 "withheld events in the old format"
             )
+        if self.person_index is not None:
+            parts.append(f"the search index of persons matches ({self.person_index} rows)")
         return "; ".join(parts + self.notes)
 
 
@@ -592,12 +598,29 @@ class _Walk:
         self.checkpointed = 0
         self.seal_after = 0
         self.pre_encoded = False
+        # With ``collect_persons()``: the index rows the events call for, (seq, person) in
+        # order, as two arrays; and those no index row can hold (out of a 64-bit range).
+        self.persons: tuple[array, array] | None = None
+        self.unindexable: list[tuple[int, int]] = []
         for cp in checkpoints or ():
             self.checkpoint_seqs[cp.seq] = cp
             if self._signature_ok(cp):
                 self.valid_checkpoints[cp.seq] = cp.hash
         if self.valid_checkpoints:
             self.seal_after = max(self.valid_checkpoints)
+
+    def collect_persons(self) -> None:
+        self.persons = (array("q"), array("q"))
+
+    def _persons_of(self, seq: int, payload: str) -> None:
+        seqs, persons = self.persons
+        for person in payload_persons(payload):
+            try:
+                persons.append(person)
+            except OverflowError:
+                self.unindexable.append((seq, person))
+                continue
+            seqs.append(seq)
 
     def _signature_ok(self, cp: Checkpoint) -> bool:
         if self.keys is None:
@@ -645,6 +668,8 @@ class _Walk:
         # Rows of ``fastsql.walk_audit(encoded=True)`` carry their canonical body, encoded by
         # the database (index 14): the same text, without a Python call per event.
         pre = self.pre_encoded
+        persons = self.persons is not None
+        mark = _PERSON_MARK
         for row in rows:
             if row.__class__ is not tuple:
                 if isinstance(row, Checkpoint):
@@ -702,6 +727,8 @@ class _Walk:
                     )  # fmt: skip
                 else:
                     self.sealed += 1
+            if persons and mark in row[9]:
+                self._persons_of(seq, row[9])
             if row[6] in special:
                 action = row[6]
                 if action == "transition" and replay is not None:
@@ -868,11 +895,15 @@ def _checkpoints() -> list[Checkpoint]:
 
 
 def verify_database(
-    expect_heads: Iterable[str] = (), public_keys: Iterable[bytes] = ()
+    expect_heads: Iterable[str] = (),
+    public_keys: Iterable[bytes] = (),
+    *,
+    person_index: bool = True,
 ) -> VerifyResult:
     """Verify the stored chain up to its head, that no event lies beyond the head, every
-    checkpoint signature, the seals after the last checkpoint, and every case and meeting
-    record against its events.
+    checkpoint signature, the seals after the last checkpoint, every case and meeting
+    record against its events, and (``person_index``) the search's index ``audit_person``
+    against the people the events name.
 
     The head is read first: every event up to it was committed together with it, so a
     verification running while others append walks a complete chain, not a false alarm.
@@ -892,6 +923,8 @@ def verify_database(
         expect_heads=expect_heads,
     )
     walk.pre_encoded = fastsql.encodes_rows()
+    if person_index:
+        walk.collect_persons()
     walk.walk(fastsql.walk_audit(upto=head_seq, encoded=walk.pre_encoded))
     result = walk.result()
     if key is None and walk.next_seq - 1 > walk.seal_after:
@@ -931,12 +964,50 @@ def verify_database(
                 "appended outside pbflow",
             )
     problems = audit_state.compare(walk.replay, _later_events(head_seq))
+    if person_index:
+        rows, problem = _compare_person_index(walk, head_seq)
+        if problem:
+            problems.append(problem)
+        else:
+            result.person_index = rows
     if problems:
         result.ok = False
         if result.problem is None:
             result.broken_seq, result.problem = None, problems[0]
         result.problems += problems
     return result
+
+
+def _compare_person_index(walk: _Walk, head_seq: int) -> tuple[int, str | None]:
+    """Compare ``audit_person`` with the rows the walked events call for (collected during the
+    walk, so the events are not read twice): its rows up to the head, and any row beyond the
+    head whose event does not exist. The rows compared, and the problem if they differ.
+
+    The index is not evidence, but a row deleted from it hides its event from the search by
+    person, and a row added shows an event under someone it does not name."""
+    expected_seqs, expected_persons = walk.persons
+    seqs, persons = fastsql.audit_person_columns(head_seq)
+    orphans = db.session.execute(
+        select(AuditPerson.seq, AuditPerson.person_id).where(
+            AuditPerson.seq > head_seq,
+            ~select(AuditEvent.seq).where(AuditEvent.seq == AuditPerson.seq).exists(),
+        )
+    ).all()
+    if seqs == expected_seqs and persons == expected_persons and not (orphans or walk.unindexable):
+        return len(seqs), None
+    expected = set(zip(expected_seqs, expected_persons, strict=True)) | set(walk.unindexable)
+    actual = set(zip(seqs, persons, strict=True)) | {(r.seq, r.person_id) for r in orphans}
+    missing, extra = expected - actual, actual - expected
+    differ = missing | extra
+    events = len({s for s, _p in differ})
+    people = len({p for _s, p in differ})
+    return len(seqs), (
+        f"the search index of persons (audit_person) does not match the events: "
+        f"{len(missing)} rows missing and {len(extra)} rows too many, for {events} events and "
+        f"{people} persons; searching by person hides those events or shows them under "
+        "someone they do not name (an index, not evidence: 'pbflow audit reindex' rebuilds "
+        "it from the events)"
+    )
 
 
 def _later_events(head_seq: int):

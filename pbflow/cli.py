@@ -865,8 +865,10 @@ def audit_verify(path: str | None, heads: tuple[str, ...], public_keys: tuple[st
     """Walk the chain; name the first broken event (exit status 1 when broken).
 
     Also checks every signed checkpoint, the seals of events written since the last one, and
-    (on the database) that every case and meeting record is what its events say. A case
-    archive (ZIP) is checked against its signed checkpoints, and against the current chain
+    (on the database) that every case and meeting record is what its events say and that the
+    audit search's index of persons (audit_person) lists exactly the people the events name.
+    An export or a case archive (ZIP) does not hold that index, so --file does not check it.
+    A case archive is checked against its signed checkpoints, and against the current chain
     head when this database holds the archive's chain.
     """
     import zipfile
@@ -897,6 +899,11 @@ def audit_verify(path: str | None, heads: tuple[str, ...], public_keys: tuple[st
     else:
         result = audit.verify_database(heads, keys)
     click.echo(result.summary())
+    if path:
+        click.echo(
+            "(the search index of persons is not in exports: 'pbflow audit verify' on the "
+            "server checks it)"
+        )
     if not result.ok:
         sys.exit(1)
 

@@ -10,7 +10,7 @@ from pbflow import audit
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, AuditPerson, ProcessInstance
 from pbflow.services import audit_search, seed
-from tests.conftest import make_user
+from tests.conftest import csrf_token, make_user
 
 
 def _old_search(reader, person_id: int) -> list[int]:
@@ -140,6 +140,64 @@ def test_person_index_is_checked_and_rebuilt(app, world, clock, runner):
     assert audit.check_person_index() == (0, 0)
     assert runner.invoke(args=["pbflow", "audit", "reindex", "--check"]).exit_code == 0
     assert db.session.execute(select(AuditPerson.seq, AuditPerson.person_id)).all() == rows
+
+
+def test_verify_checks_the_person_index(app, world, clock, runner, client, auth, tmp_path):
+    """Rows deleted from the index hide their events from the search by person; a row added
+    shows an event under someone it does not name. ``audit verify`` (and the audit page's)
+    names both; ``audit reindex`` repairs the index; an export does not hold it."""
+    seed.seed(10, 1)
+    db.session.commit()
+    ok = runner.invoke(args=["pbflow", "audit", "verify"])
+    rows = db.session.execute(select(AuditPerson.seq, AuditPerson.person_id)).all()
+    assert ok.exit_code == 0 and f"the search index of persons matches ({len(rows)} rows)" in (
+        ok.output
+    )
+
+    # Hide two events of the first person from the search, and add a row beyond the head.
+    person = rows[0].person_id
+    hidden = sorted({r.seq for r in rows if r.person_id == person})[:2]
+    deleted = [r for r in rows if r.seq in hidden]
+    head_seq, _hash = audit.head()
+    db.session.execute(
+        text("DELETE FROM audit_person WHERE seq IN (:a, :b)"), {"a": hidden[0], "b": hidden[-1]}
+    )
+    db.session.execute(
+        text("INSERT INTO audit_person (seq, person_id) VALUES (:s, 424242)"),
+        {"s": head_seq + 1000},
+    )
+    db.session.commit()
+    events, persons = len(hidden) + 1, len({r.person_id for r in deleted}) + 1
+    message = (
+        f"the search index of persons (audit_person) does not match the events: "
+        f"{len(deleted)} rows missing and 1 rows too many, for {events} events and "
+        f"{persons} persons; searching by person hides those events"
+    )
+    broken = runner.invoke(args=["pbflow", "audit", "verify"])
+    assert broken.exit_code == 1 and message in broken.output, broken.output
+    assert "pbflow audit reindex" in broken.output
+
+    auth.login("auditor")
+    token = csrf_token(client.get("/audit/").get_data(as_text=True))
+    page = client.post("/audit/verify?lang=en", data={"csrf_token": token})
+    html = page.get_data(as_text=True)
+    assert "verify-broken" in html and "Records do not match their audit trail." in html
+    assert message in html
+
+    # The export has no index: its verification is as before, and says so.
+    export = tmp_path / "audit.jsonl"
+    assert runner.invoke(args=["pbflow", "audit", "export", "--out", str(export)]).exit_code == 0
+    offline = runner.invoke(args=["pbflow", "audit", "verify", "--file", str(export)])
+    assert offline.exit_code == 0 and offline.output.startswith("OK: "), offline.output
+    assert "the search index of persons is not in exports" in offline.output
+
+    assert runner.invoke(args=["pbflow", "audit", "reindex"]).exit_code == 0
+    db.session.expire_all()
+    assert runner.invoke(args=["pbflow", "audit", "verify"]).exit_code == 0
+    assert audit.verify_database().person_index == len(rows)
+    token = csrf_token(client.get("/audit/").get_data(as_text=True))
+    html = client.post("/audit/verify?lang=en", data={"csrf_token": token}).get_data(as_text=True)
+    assert f"The search index of persons matches the events ({len(rows)} rows)." in html
 
 
 def test_payload_persons():

@@ -14,18 +14,18 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from pbflow import audit
-from pbflow.engine import actors
+from pbflow.engine import actors, locks
 from pbflow.engine.context import CaseState
 from pbflow.engine.definitions import Definition, VoteSpec, parse_role_electorate
 from pbflow.engine.errors import GuardRefused, InvalidState, NotAllowed, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.engine.tasks import RECORDER_ROLES  # who may record a resolution: one list
 from pbflow.extensions import db
-from pbflow.models import Ballot, Person, ProcessInstance, Resolution, User
+from pbflow.models import Ballot, Person, Resolution, User
 
 CHOICES = ("for", "against", "abstain")
 
@@ -134,20 +134,9 @@ def status(case: CaseState) -> VoteStatus | None:
 
 def _lock_case(case_id: int) -> CaseState:
     """Read the case and hold it until commit, so that concurrent ballots (or a ballot and a
-    resolution) are counted one after another and only one of them sees the deciding count.
-
-    PostgreSQL locks the row (SELECT ... FOR UPDATE). SQLite ignores FOR UPDATE; there a
-    no-op write comes first: it takes the database's write lock (waiting, with busy_timeout,
-    for any other writer to commit), so the read after it sees the latest committed case.
-    """
-    from pbflow.engine.runtime import load_case
-
-    if db.session.get_bind().dialect.name == "sqlite":
-        table = ProcessInstance.__table__
-        db.session.execute(
-            update(table).where(table.c.id == case_id).values(version=table.c.version)
-        )
-    return load_case(case_id, for_update=True)
+    resolution) are counted one after another and only one of them sees the deciding count
+    (pbflow/engine/locks.py says how, on each database)."""
+    return locks.hold_case(case_id)
 
 
 def _decide(d: Definition, vote: VoteSpec, case: CaseState, outcome: str) -> None:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pbflow.engine import runtime
+from pbflow.engine import runtime, votes
 from pbflow.extensions import db
 from pbflow.models import Escalation
+from pbflow.procedures.assessment import rounds
+from pbflow.procedures.assessment import scheme as schemes
 from pbflow.procedures.supervision import notices
 from pbflow.services import accounts
 from tests.conftest import make_user
@@ -100,3 +102,21 @@ def build(world, clock):
 
 def fire(case_id, trigger, user, values=None, comment=None):
     return runtime.fire(case_id, trigger, user, values or {}, comment=comment)
+
+
+def published_round(world, clock) -> int:
+    """A Q1 2026 round over b1 and b2, scored, voted and published on 2 April."""
+    clock.set("2026-04-02T02:00:00")
+    a = world["committee_a"]
+    world.users["organizer"] = make_user("organizer", [(world.committee, "organizer")])
+    schemes.save(a, 2026, schemes.DEFAULT)
+    rid = rounds.open_round(a, world.committee.id, 2026, 1).id
+    fire(rid, "start_scoring", a)
+    for org, n in ((world.branch, 8), (world.other_branch, 6)):
+        rounds.score(a, rid, org.id, "party_building", n, "评定")
+    fire(rid, "submit_for_review", a)
+    fire(rid, "review_to_vote", world["organizer"])
+    votes.cast_ballot(rid, a, "for")
+    votes.cast_ballot(rid, world["committee_b"], "for")
+    fire(rid, "publish", a)
+    return rid

@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from pbflow.engine import votes
 from pbflow.procedures.assessment import rounds
 from pbflow.procedures.assessment import scheme as schemes
 from pbflow.procedures.satisfaction import services as survey
+from tests.assessment import helpers
 from tests.assessment.helpers import fire
 from tests.conftest import audit_actions, csrf_token
 
@@ -19,22 +19,7 @@ from tests.conftest import audit_actions, csrf_token
 @pytest.fixture
 def published(world, clock):
     """A Q1 2026 round over b1 and b2, scored, voted and published on 2 April."""
-    clock.set("2026-04-02T02:00:00")
-    a = world["committee_a"]
-    world.users["organizer"] = __import__("tests.conftest", fromlist=["make_user"]).make_user(
-        "organizer", [(world.committee, "organizer")]
-    )
-    schemes.save(a, 2026, schemes.DEFAULT)
-    rid = rounds.open_round(a, world.committee.id, 2026, 1).id
-    fire(rid, "start_scoring", a)
-    for org, n in ((world.branch, 8), (world.other_branch, 6)):
-        rounds.score(a, rid, org.id, "party_building", n, "评定")
-    fire(rid, "submit_for_review", a)
-    fire(rid, "review_to_vote", world["organizer"])
-    votes.cast_ballot(rid, a, "for")
-    votes.cast_ballot(rid, world["committee_b"], "for")
-    fire(rid, "publish", a)
-    return rid
+    return helpers.published_round(world, clock)
 
 
 def _login(client, auth, user):

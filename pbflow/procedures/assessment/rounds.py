@@ -17,10 +17,10 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, runtime
+from pbflow.engine import actors, locks, runtime
 from pbflow.engine.errors import InvalidState, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import (
@@ -143,12 +143,6 @@ def open_round(
     period = period_of(year, quarter)
     if period.end >= clock.today():
         raise _bad("quarter", _("The period is not over yet."))
-    if any(
-        (c.data or {}).get("year") == year and int((c.data or {}).get("quarter") or 0) == quarter
-        for c in rounds_of(committee_id)
-        if c.state != "cancelled"
-    ):
-        raise _bad("quarter", _("A round for that period is already open or done."))
     below = [
         n.id for n in index.values() if n.kind == "branch" and committee_id in n.ancestor_ids()
     ]
@@ -156,6 +150,16 @@ def open_round(
     if not chosen or any(b not in below for b in chosen):
         raise _bad("branches", _("Choose branches under this committee."))
     try:
+        # One round per committee and period: openings of the committee's rounds wait for
+        # each other here, so the second sees the first's round (engine/locks.py).
+        locks.hold_organization(committee_id)
+        if any(
+            (c.data or {}).get("year") == year
+            and int((c.data or {}).get("quarter") or 0) == quarter
+            for c in rounds_of(committee_id)
+            if c.state != "cancelled"
+        ):
+            raise _bad("quarter", _("A round for that period is already open or done."))
         case = runtime.start(
             ROUND,
             committee_id,
@@ -233,15 +237,9 @@ def _load(round_id: int, *, lock: bool = False) -> Round:
     if case is None or case.workflow_id != ROUND:
         raise NotFound(_("No such assessment round."))
     if lock:
-        # Changes to a round's results wait for each other: PostgreSQL locks the round's
-        # row; SQLite ignores FOR UPDATE, so a no-op write takes its write lock first (as the
-        # vote machinery does), and the results are read after it.
-        if db.session.get_bind().dialect.name == "sqlite":
-            table = ProcessInstance.__table__
-            db.session.execute(
-                update(table).where(table.c.id == round_id).values(version=table.c.version)
-            )
-        runtime.load_case(round_id, for_update=True)
+        # Changes to a round's results wait for each other (engine/locks.py); the results
+        # are read after the lock.
+        locks.hold_case(round_id)
         db.session.refresh(case)
     data = case.data or {}
     scheme = db.session.get(AssessmentScheme, int(data["scheme_id"]))

@@ -7,7 +7,9 @@ from datetime import date, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from pbflow.engine import locks
 from pbflow.engine.context import Block, Context
+from pbflow.engine.errors import NotFound
 from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
 from pbflow.models import AssessmentResult, AssessmentScheme, ProcessInstance
@@ -102,7 +104,14 @@ def assessment_appeal_allowed(ctx: Context) -> Block | None:
     """Once per branch and round, against a published round that assessed the branch,
     within the scheme's time limit."""
     round_id = ctx.value("round_id")
-    found = db.session.get(ProcessInstance, round_id) if isinstance(round_id, int) else None
+    found = None
+    if isinstance(round_id, int):
+        # Appeals against one round are lodged one after another: the second waits here
+        # for the first to commit, then counts it (engine/locks.py).
+        try:
+            found = locks.hold_case(round_id)
+        except NotFound:
+            found = None
     assessed = (
         found is not None
         and db.session.execute(
@@ -118,16 +127,20 @@ def assessment_appeal_allowed(ctx: Context) -> Block | None:
     until = (found.data or {}).get("appeal_until")
     if until and ctx.today > date.fromisoformat(until):
         return Block(_("The time for appeals ended on %(day)s.", day=until))
-    earlier = db.session.execute(
-        select(func.count()).where(
-            ProcessInstance.workflow_id == APPEAL,
-            ProcessInstance.org_id == ctx.case.org_id,
-            ProcessInstance.data["round_id"].as_integer() == found.id,
-        )
-    ).scalar_one()
-    if earlier:
+    if earlier_appeals(found.id, ctx.case.org_id):
         return Block(_("The branch has already appealed against this round."))
     return None
+
+
+def earlier_appeals(round_id: int, org_id: int) -> int:
+    """The branch's appeals against the round (read after the round's lock)."""
+    return db.session.execute(
+        select(func.count()).where(
+            ProcessInstance.workflow_id == APPEAL,
+            ProcessInstance.org_id == org_id,
+            ProcessInstance.data["round_id"].as_integer() == round_id,
+        )
+    ).scalar_one()
 
 
 @effect("assessment_appeal_upheld")

@@ -1,0 +1,62 @@
+"""Row locks for a check that must see the other transaction's write (DESIGN section 4).
+
+A rule like "one vote decides", "one assessment round per committee and period" or "one
+appeal per branch and round" is checked by reading, then written. Two transactions doing
+that at the same moment both read before either writes, both pass, and both write. So the
+check takes a lock first, on a row every transaction of that kind must take: the second
+waits for the first to commit, then reads what the first wrote, and refuses.
+
+PostgreSQL locks the row (``SELECT ... FOR UPDATE``); its READ COMMITTED statements after
+the lock read what was committed before it was granted. SQLite ignores ``FOR UPDATE``: there
+a no-op UPDATE of the row comes first. It takes the database's write lock (waiting, with
+``busy_timeout``, for any other writer to commit), and pysqlite runs the reads before it
+outside any transaction, so the reads after it see the latest commit. The lock is held
+until the transaction commits or rolls back.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import Column, select, update
+
+from pbflow.engine import fastsql
+from pbflow.engine.context import CaseState
+from pbflow.engine.errors import NotFound
+from pbflow.extensions import db
+from pbflow.models import Organization, ProcessInstance
+
+
+def _sqlite_write_lock(column: Column, row_id: int) -> bool | None:
+    """On SQLite, take the database's write lock by writing ``column`` of the row back
+    unchanged (never the key: rewriting a key would make SQLite check every row that
+    refers to it); whether the row exists. None elsewhere: nothing done."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return None
+    table = column.table
+    done = db.session.execute(update(table).where(table.c.id == row_id).values({column: column}))
+    return done.rowcount == 1
+
+
+def hold_case(case_id: int) -> CaseState:
+    """Read the case and hold it until the transaction ends (``NotFound`` if there is none):
+    steps that count something of the case (ballots, appeals against it) one after another."""
+    _sqlite_write_lock(ProcessInstance.__table__.c.version, case_id)
+    row = fastsql.load_case(case_id, True)  # FOR UPDATE on PostgreSQL
+    if row is None:
+        raise NotFound(_("No such case."))
+    return CaseState(**row)
+
+
+def hold_organization(org_id: int) -> bool:
+    """Hold the organization's row until the transaction ends; False if there is none.
+
+    On PostgreSQL ``FOR NO KEY UPDATE``: holders wait for each other, while rows that only
+    refer to the organization (cases, events) are still written meanwhile."""
+    table = Organization.__table__
+    found = _sqlite_write_lock(table.c.active, org_id)
+    if found is None:
+        row = db.session.execute(
+            select(table.c.id).where(table.c.id == org_id).with_for_update(key_share=True)
+        ).first()
+        found = row is not None
+    return found
