@@ -811,18 +811,18 @@ def _figure_columns(r: Any, start: datetime, end: datetime) -> list[Any]:
     answered_day = _epoch_seconds(cast(answered_on, Date) if postgres else answered_on, postgres)
     answered_day = answered_day // 86400
 
-    def number(condition: Any, value: Any = 1) -> Any:
-        return func.sum(case((condition, value), else_=0))
+    def number(condition: Any) -> Any:
+        return func.count().filter(condition)
 
     return [
         func.count(),
         number(r.c.state == "set_aside"),
         number(answered),
         number(and_(answered, on_time.in_(("true", "1")))),
-        number(answered, answered_day - received_day),
+        func.sum(answered_day - received_day).filter(answered),
         number(func.coalesce(reopened, 0) != 0),
-        number(rating.is_not(None)),
-        number(rating.is_not(None), rating),
+        func.count(rating),
+        func.sum(rating),
         number(rating >= 4),
         number(r.c.state == "closed_unrated"),
     ]
