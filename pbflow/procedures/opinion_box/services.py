@@ -864,14 +864,8 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
         starts.append(column)
         month = column.month - 1 + step
         column = date(column.year + month // 12, month % 12 + 1, 1)
-    bucket = (
-        case(
-            *((r.c.created_at < clock.local_midnight_utc(c), i) for i, c in enumerate(starts[1:])),
-            else_=len(starts) - 1,
-        )
-        if len(starts) > 1
-        else literal(0)
-    ).label("bucket")
+    bounds = [clock.local_midnight_utc(c) for c in starts[1:]]
+    bucket = _column_of(r.c.created_at, bounds, 0, len(starts) - 1).label("bucket")
     rows = db.session.execute(
         select(r.c.org_id, bucket, *_figure_columns(r, start, end)).group_by(
             r.c.org_id, *([bucket] if len(starts) > 1 else [])
@@ -884,6 +878,19 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
         result.by_column[(org_id, starts[index_of_column])] = fig
         result.by_org[org_id].merge(fig)
     return result
+
+
+def _column_of(received: Any, bounds: list[datetime], low: int, high: int) -> Any:
+    """Which of the columns ``low``..``high`` an opinion received at ``received`` falls in,
+    ``bounds[i - 1]`` being the first instant of column ``i``: a balanced CASE, so that each
+    opinion is compared with the log2 of the number of columns, not with each of them."""
+    if low == high:
+        return literal(low)
+    mid = (low + high + 1) // 2
+    return case(
+        (received < bounds[mid - 1], _column_of(received, bounds, low, mid - 1)),
+        else_=_column_of(received, bounds, mid, high),
+    )
 
 
 def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
