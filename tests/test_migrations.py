@@ -140,7 +140,8 @@ def test_upgrade_on_postgresql_matches_the_models(empty_pg_app):
     _same_as_the_models()
 
 
-def _insert_opinion(conn, data: dict) -> None:
+def _insert_cases(conn, data: dict) -> None:
+    """An opinion with ``data``, and a case of another workflow with the same document."""
     conn.execute(
         text(
             "INSERT INTO organization (id, code, name, kind, path, active, settings,"
@@ -158,31 +159,37 @@ def _insert_opinion(conn, data: dict) -> None:
         text(
             "INSERT INTO process_instance (id, definition_id, workflow_id, org_id, title,"
             " state, data, version, entered_version, created_at, updated_at,"
-            " state_entered_at) VALUES (1, 1, 'opinion', 1, 't', 'closed', :data, 1, 1,"
+            " state_entered_at) VALUES (:id, 1, :workflow, 1, 't', 'closed', :data, 1, 1,"
             " '2026-03-01', '2026-03-01', '2026-03-01')"
         ),
-        {"data": json.dumps(data)},
+        [
+            {"id": 1, "workflow": "opinion", "data": json.dumps(data)},
+            {"id": 2, "workflow": "rectification", "data": json.dumps(data)},
+        ],
     )
 
 
 def _facts(conn) -> tuple:
+    """The opinion's facts (the other case has none)."""
     columns = ", ".join(OPINION_FACTS)
-    return tuple(conn.execute(text(f"SELECT {columns} FROM process_instance")).one())
+    rows = conn.execute(text(f"SELECT {columns} FROM process_instance ORDER BY id")).all()
+    assert tuple(rows[1]) == (None, None, None, None)
+    return tuple(rows[0])
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_opinion_facts_are_computed_for_cases_that_were_there_before(request, backend):
-    """0013_opinion_facts: the generated columns need no backfill, the cases already there
-    have their facts at once and keep them with every later write of ``data``; VIRTUAL on
-    SQLite, STORED on PostgreSQL; the entries' index replaces the one by received time, and
-    a downgrade gives the old schema back with the data untouched."""
+    """0013_opinion_facts: the generated columns need no backfill, the opinions already there
+    have their facts at once (other cases none) and keep them with every write of ``data``;
+    VIRTUAL on SQLite, STORED on PostgreSQL; the entries' index replaces the one by received
+    time, and a downgrade gives the old schema back with the data untouched."""
     request.getfixturevalue("empty_app" if backend == "sqlite" else "empty_pg_app")
     postgres = backend == "postgresql"
     yes = "true" if postgres else "1"
     upgrade(revision="0012_person")
     data = {"first_published_on": "2026-03-05", "on_time": True, "rating": 4, "text": "长文"}
     with db.engine.begin() as conn:
-        _insert_opinion(conn, {**data, "reopen_count": 1})
+        _insert_cases(conn, {**data, "reopen_count": 1})
     upgrade()
     with db.engine.begin() as conn:
         assert _facts(conn) == ("2026-03-05", yes, "4", "1")
@@ -221,7 +228,7 @@ def test_opinion_facts_are_computed_for_cases_that_were_there_before(request, ba
         }
         assert indexes["ix_case_workflow_created"] == ["workflow_id", "created_at"]
         assert "ix_case_workflow_created_org" not in indexes
-        stored = conn.execute(text("SELECT data FROM process_instance")).scalar()
+        stored = conn.execute(text("SELECT data FROM process_instance WHERE id = 1")).scalar()
         assert (json.loads(stored) if isinstance(stored, str) else stored) == data
     upgrade()
     with db.engine.connect() as conn:

@@ -7,12 +7,13 @@ Create Date: 2026-12-05 02:00:00
 The opinion book and the figures count, per organization over a period, four facts each
 opinion keeps in its ``data`` document (first answered on, on time, rating, times reopened).
 Reading them meant parsing every opinion's document at every count. They become generated
-columns of ``process_instance`` (``pbflow.models.process.OPINION_FACTS``), which the database
-computes from ``data`` itself at every write, so no code keeps them and nothing needs filling
-in here: VIRTUAL on SQLite (added without rewriting the table; their values live in the index
-below), STORED on PostgreSQL (adding them, in one ALTER TABLE, rewrites the table once under
-its lock: 4 s for 100,000 cases with the indexes below). The index (workflow, organization, received, state, facts) lets
-the counts read the index alone.
+columns of ``process_instance`` (``pbflow.models.process.OPINION_FACTS``; NULL for cases of
+other workflows, whose documents are not parsed for them), which the database computes from
+``data`` itself at every write, so no code keeps them and nothing needs filling in here:
+VIRTUAL on SQLite (added without rewriting the table; their values live in the index below),
+STORED on PostgreSQL (adding them, in one ALTER TABLE, rewrites the table once under its
+lock: 4 s for 100,000 cases with the indexes below). The index (workflow, organization,
+received, state, facts) lets the counts read the index alone.
 
 The book's entries, a keyset page of a subtree's opinions in the order they came in, read
 ``ix_case_workflow_created_org`` (workflow, received, id, organization), which replaces
@@ -28,7 +29,8 @@ down_revision = "0012_person"
 branch_labels = None
 depends_on = None
 
-# column: the key of ``data`` it is computed from (frozen here as the models declared them)
+# column: the key of an opinion's ``data`` it is computed from, NULL for other cases (the
+# expressions frozen here as the models declared them)
 FACTS = {
     "opinion_answered_on": "first_published_on",
     "opinion_on_time": "on_time",
@@ -49,14 +51,17 @@ def upgrade():
         op.execute(
             "ALTER TABLE process_instance "
             + ", ".join(
-                f"ADD COLUMN {column} VARCHAR GENERATED ALWAYS AS ((data ->> '{key}'::text)) STORED"
+                f"ADD COLUMN {column} VARCHAR GENERATED ALWAYS AS (CASE WHEN"
+                f" workflow_id = 'opinion' THEN data ->> '{key}' END) STORED"
                 for column, key in FACTS.items()
             )
         )
     else:
         for column, key in FACTS.items():
             # Plain ALTER TABLE ADD COLUMN (no batch): SQLite adds a VIRTUAL column in place.
-            expression = sa.text(f"json_extract(data, '$.{key}')")
+            expression = sa.text(
+                f"CASE WHEN workflow_id = 'opinion' THEN json_extract(data, '$.{key}') END"
+            )
             op.add_column(
                 "process_instance",
                 sa.Column(column, sa.String(), sa.Computed(expression, persisted=False)),

@@ -43,9 +43,13 @@ class WorkflowDefinition(db.Model):
     loaded_at: Mapped[datetime] = mapped_column(default=now)
 
 
-class DataText(ColumnElement[str]):
-    """The text of one top-level key of a case's ``data``, spelled for a generated column:
-    what ``ProcessInstance.data[key].as_string()`` reads, ``json_extract`` on SQLite and
+OPINION_WORKFLOW = "opinion"  # the opinion box's workflow (procedures/opinion_box)
+
+
+class OpinionText(ColumnElement[str]):
+    """For an opinion, the text of one top-level key of its ``data``, what
+    ``ProcessInstance.data[key].as_string()`` reads; NULL for any other case, whose document
+    is then not parsed for it. Spelled for a generated column: ``json_extract`` on SQLite,
     ``->>`` on PostgreSQL (immutable, as its generated columns must be)."""
 
     inherit_cache = True
@@ -56,36 +60,43 @@ class DataText(ColumnElement[str]):
         self.json_key = json_key
 
 
-@compiles(DataText)
-def _data_text(element: DataText, compiler: Any, **kw: Any) -> str:
-    return f"json_extract(data, '$.{element.json_key}')"
+@compiles(OpinionText)
+def _opinion_text(element: OpinionText, compiler: Any, **kw: Any) -> str:
+    return (
+        f"CASE WHEN workflow_id = '{OPINION_WORKFLOW}'"
+        f" THEN json_extract(data, '$.{element.json_key}') END"
+    )
 
 
-@compiles(DataText, "postgresql")
-def _data_text_postgresql(element: DataText, compiler: Any, **kw: Any) -> str:
+@compiles(OpinionText, "postgresql")
+def _opinion_text_postgresql(element: OpinionText, compiler: Any, **kw: Any) -> str:
     # As PostgreSQL prints it back, so that comparing models with the database agrees.
-    return f"(data ->> '{element.json_key}'::text)"
+    return (
+        f"CASE WHEN ((workflow_id)::text = '{OPINION_WORKFLOW}'::text)"
+        f" THEN (data ->> '{element.json_key}'::text) ELSE NULL::text END"
+    )
 
 
-class DataFact(Computed):
-    """A generated column of ``data``: STORED on PostgreSQL (whose virtual columns, from 18,
-    cannot be indexed), VIRTUAL on SQLite (whose ALTER TABLE can add only those)."""
+class OpinionFact(Computed):
+    """A generated column of an opinion's ``data``: STORED on PostgreSQL (whose virtual
+    columns, from 18, cannot be indexed), VIRTUAL on SQLite (whose ALTER TABLE can add only
+    those)."""
 
     def __init__(self, json_key: str) -> None:
-        super().__init__(DataText(json_key), persisted=True)
+        super().__init__(OpinionText(json_key), persisted=True)
 
 
-@compiles(DataFact, "sqlite")
-def _data_fact_sqlite(element: DataFact, compiler: Any, **kw: Any) -> str:
+@compiles(OpinionFact, "sqlite")
+def _opinion_fact_sqlite(element: OpinionFact, compiler: Any, **kw: Any) -> str:
     sql = compiler.sql_compiler.process(element.sqltext, include_table=False, literal_binds=True)
     return f"GENERATED ALWAYS AS ({sql}) VIRTUAL"
 
 
 # The facts the opinion box counts (``procedures/opinion_box/services.py``: its book and
-# figures), each a generated column of ``data``'s key, so that the database keeps them with
-# every write of ``data`` and no code has to: VIRTUAL on SQLite (computed when read, kept in
-# the index below), STORED on PostgreSQL. Not mapped on the class: loading a case never
-# reads them, and nothing can write them.
+# figures), each a generated column of an opinion's ``data`` key (NULL for other cases), so
+# that the database keeps them with every write of ``data`` and no code has to: VIRTUAL on
+# SQLite (computed when read, kept in the index below), STORED on PostgreSQL. Not mapped on
+# the class: loading a case never reads them, and nothing can write them.
 OPINION_FACTS = {
     "opinion_answered_on": "first_published_on",
     "opinion_on_time": "on_time",
@@ -99,7 +110,7 @@ class ProcessInstance(db.Model):
 
     __tablename__ = "process_instance"
     __table_args__ = (
-        *(Column(name, String(), DataFact(key)) for name, key in OPINION_FACTS.items()),
+        *(Column(name, String(), OpinionFact(key)) for name, key in OPINION_FACTS.items()),
         Index("ix_case_org_state", "org_id", "state"),
         Index("ix_case_workflow_state", "workflow_id", "state"),
         Index("ix_case_due", "due_at"),
