@@ -70,9 +70,10 @@ from pbflow.models import (
     RateWindow,
     User,
 )
+from pbflow.models.process import OPINION_WORKFLOW
 from pbflow.services.pagination import format_cursor
 
-WORKFLOW = "opinion"
+WORKFLOW = OPINION_WORKFLOW  # the cases whose facts the database keeps (``OPINION_FACTS``)
 SUBMITTER_TRIGGERS = ("add_information", "accept_answer", "reject_answer")
 FORM_FIELDS = ("subject", "text", "category", "contact", "anonymous")
 HONEYPOT = "website"  # a hidden field people never see; bots fill in whatever looks like one
