@@ -12,7 +12,7 @@ other workflows, whose documents are not parsed for them), which the database co
 ``data`` itself at every write, so no code keeps them and nothing needs filling in here:
 VIRTUAL on SQLite (added without rewriting the table; their values live in the index below),
 STORED on PostgreSQL (adding them, in one ALTER TABLE, rewrites the table once under its
-lock: 4 s for 100,000 cases with the indexes below). The index (workflow, organization,
+lock: 3.5 s for 100,000 cases with the indexes below). The index (workflow, organization,
 received, state, facts) lets the counts read the index alone.
 
 The book's entries, a keyset page of a subtree's opinions in the order they came in, read
