@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+import warnings
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
-from sqlalchemy import text
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from pbflow import create_app
 from pbflow.extensions import db
+from pbflow.models.process import OPINION_FACTS
+from tests.conftest import PG_URL
 
 
 @pytest.fixture
@@ -28,11 +34,47 @@ def empty_app(tmp_path):
         db.engine.dispose()
 
 
+@pytest.fixture
+def empty_pg_app():
+    """A private, empty PostgreSQL database (when the tests have a server)."""
+    if not PG_URL:
+        pytest.skip("PBFLOW_TEST_DATABASE_URL is not set")
+    name = f"pbflow_migrate_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "t",
+            "SQLALCHEMY_DATABASE_URI": PG_URL.rsplit("/", 1)[0] + "/" + name,
+        }
+    )
+    try:
+        with app.app_context():
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _same_as_the_models() -> None:
+    """No difference alembic can see, generated columns' expressions included (it only
+    warns when those differ)."""
+    with warnings.catch_warnings(record=True) as warned, db.engine.connect() as conn:
+        warnings.simplefilter("always")
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == [], f"models and migrations differ: {diff}"
+    assert [str(w.message) for w in warned] == []
+
+
 def test_upgrade_from_nothing_matches_the_models(empty_app):
     upgrade()
+    _same_as_the_models()
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
-        assert diff == [], f"models and migrations differ: {diff}"
         triggers = {
             r[0]
             for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
@@ -91,3 +133,103 @@ def test_upgrade_gives_existing_files_their_owner_and_keeps_it(empty_app):
     ):
         with pytest.raises(DBAPIError), db.engine.begin() as conn:
             conn.execute(text(statement))
+
+
+def test_upgrade_on_postgresql_matches_the_models(empty_pg_app):
+    upgrade()
+    _same_as_the_models()
+
+
+def _insert_cases(conn, data: dict) -> None:
+    """An opinion with ``data``, and a case of another workflow with the same document."""
+    conn.execute(
+        text(
+            "INSERT INTO organization (id, code, name, kind, path, active, settings,"
+            " created_at) VALUES (1, 'b1', 'b1', 'branch', '/1/', true, '{}', '2026-01-01')"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO workflow_definition (id, workflow_id, revision, declared_version,"
+            " content_hash, source, loaded_at)"
+            " VALUES (1, 'opinion', 1, '1', 'h', '', '2026-01-01')"
+        )
+    )
+    conn.execute(
+        text(
+            "INSERT INTO process_instance (id, definition_id, workflow_id, org_id, title,"
+            " state, data, version, entered_version, created_at, updated_at,"
+            " state_entered_at) VALUES (:id, 1, :workflow, 1, 't', 'closed', :data, 1, 1,"
+            " '2026-03-01', '2026-03-01', '2026-03-01')"
+        ),
+        [
+            {"id": 1, "workflow": "opinion", "data": json.dumps(data)},
+            {"id": 2, "workflow": "rectification", "data": json.dumps(data)},
+        ],
+    )
+
+
+def _facts(conn) -> tuple:
+    """The opinion's facts (the other case has none)."""
+    columns = ", ".join(OPINION_FACTS)
+    rows = conn.execute(text(f"SELECT {columns} FROM process_instance ORDER BY id")).all()
+    assert tuple(rows[1]) == (None, None, None, None)
+    return tuple(rows[0])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_opinion_facts_are_computed_for_cases_that_were_there_before(request, backend):
+    """0013_opinion_facts: the generated columns need no backfill, the opinions already there
+    have their facts at once (other cases none) and keep them with every write of ``data``;
+    VIRTUAL on SQLite, STORED on PostgreSQL; the entries' index replaces the one by received
+    time, and a downgrade gives the old schema back with the data untouched."""
+    request.getfixturevalue("empty_app" if backend == "sqlite" else "empty_pg_app")
+    postgres = backend == "postgresql"
+    yes = "true" if postgres else "1"
+    upgrade(revision="0012_person")
+    data = {"first_published_on": "2026-03-05", "on_time": True, "rating": 4, "text": "长文"}
+    with db.engine.begin() as conn:
+        _insert_cases(conn, {**data, "reopen_count": 1})
+    upgrade()
+    with db.engine.begin() as conn:
+        assert _facts(conn) == ("2026-03-05", yes, "4", "1")
+        conn.execute(text("UPDATE process_instance SET data = :d"), {"d": json.dumps(data)})
+        assert _facts(conn) == ("2026-03-05", yes, "4", None)
+        if postgres:
+            kinds = conn.execute(
+                text(
+                    "SELECT attname, attgenerated FROM pg_attribute"
+                    " WHERE attrelid = 'process_instance'::regclass AND attgenerated != ''"
+                )
+            ).all()
+            assert dict(kinds) == dict.fromkeys(OPINION_FACTS, "s")  # stored
+        else:
+            hidden = {
+                r[1]: r[6] for r in conn.execute(text("PRAGMA table_xinfo(process_instance)"))
+            }
+            assert {n: hidden[n] for n in OPINION_FACTS} == dict.fromkeys(OPINION_FACTS, 2)
+        indexes = {
+            i["name"]: i["column_names"] for i in inspect(conn).get_indexes("process_instance")
+        }
+        assert indexes["ix_case_opinion_facts"][4:] == list(OPINION_FACTS)
+        assert indexes["ix_case_workflow_created_org"] == [
+            "workflow_id",
+            "created_at",
+            "id",
+            "org_id",
+        ]
+        assert "ix_case_workflow_created" not in indexes
+    downgrade(revision="0012_person")
+    with db.engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("process_instance")}
+        assert not columns & set(OPINION_FACTS)
+        indexes = {
+            i["name"]: i["column_names"] for i in inspect(conn).get_indexes("process_instance")
+        }
+        assert indexes["ix_case_workflow_created"] == ["workflow_id", "created_at"]
+        assert "ix_case_workflow_created_org" not in indexes
+        stored = conn.execute(text("SELECT data FROM process_instance WHERE id = 1")).scalar()
+        assert (json.loads(stored) if isinstance(stored, str) else stored) == data
+    upgrade()
+    with db.engine.connect() as conn:
+        assert _facts(conn) == ("2026-03-05", yes, "4", None)

@@ -37,7 +37,7 @@ from pbflow.models import Organization, ProcessInstance, User
 
 _T = ProcessInstance.__table__
 _CASE_MANAGER = manager_of_class(ProcessInstance)
-_CASE_ATTRS = [c.key for c in _T.columns]
+_CASE_ATTRS = [c.key for c in _T.columns if c.computed is None]  # generated ones are not mapped
 _COLS = [
     _T.c.id,
     _T.c.definition_id,

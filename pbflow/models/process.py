@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Column,
+    Computed,
     ForeignKey,
     Index,
     String,
@@ -15,7 +17,10 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from pbflow.clock import now
 from pbflow.extensions import db
@@ -38,18 +43,82 @@ class WorkflowDefinition(db.Model):
     loaded_at: Mapped[datetime] = mapped_column(default=now)
 
 
+OPINION_WORKFLOW = "opinion"  # the opinion box's workflow (procedures/opinion_box)
+
+
+class OpinionText(ColumnElement[str]):
+    """For an opinion, the text of one top-level key of its ``data``, what
+    ``ProcessInstance.data[key].as_string()`` reads; NULL for any other case, whose document
+    is then not parsed for it. Spelled for a generated column: ``json_extract`` on SQLite,
+    ``->>`` on PostgreSQL (immutable, as its generated columns must be)."""
+
+    inherit_cache = True
+    _traverse_internals = [("json_key", InternalTraversal.dp_string)]
+    type = String()
+
+    def __init__(self, json_key: str) -> None:
+        self.json_key = json_key
+
+
+@compiles(OpinionText)
+def _opinion_text(element: OpinionText, compiler: Any, **kw: Any) -> str:
+    return (
+        f"CASE WHEN workflow_id = '{OPINION_WORKFLOW}'"
+        f" THEN json_extract(data, '$.{element.json_key}') END"
+    )
+
+
+@compiles(OpinionText, "postgresql")
+def _opinion_text_postgresql(element: OpinionText, compiler: Any, **kw: Any) -> str:
+    # As PostgreSQL prints it back, so that comparing models with the database agrees.
+    return (
+        f"CASE WHEN ((workflow_id)::text = '{OPINION_WORKFLOW}'::text)"
+        f" THEN (data ->> '{element.json_key}'::text) ELSE NULL::text END"
+    )
+
+
+class OpinionFact(Computed):
+    """A generated column of an opinion's ``data``: STORED on PostgreSQL (whose virtual
+    columns, from 18, cannot be indexed), VIRTUAL on SQLite (whose ALTER TABLE can add only
+    those)."""
+
+    def __init__(self, json_key: str) -> None:
+        super().__init__(OpinionText(json_key), persisted=True)
+
+
+@compiles(OpinionFact, "sqlite")
+def _opinion_fact_sqlite(element: OpinionFact, compiler: Any, **kw: Any) -> str:
+    sql = compiler.sql_compiler.process(element.sqltext, include_table=False, literal_binds=True)
+    return f"GENERATED ALWAYS AS ({sql}) VIRTUAL"
+
+
+# The facts the opinion box counts (``procedures/opinion_box/services.py``: its book and
+# figures), each a generated column of an opinion's ``data`` key (NULL for other cases), so
+# that the database keeps them with every write of ``data`` and no code has to: VIRTUAL on
+# SQLite (computed when read, kept in the index below), STORED on PostgreSQL. Not mapped on
+# the class: loading a case never reads them, and nothing can write them.
+OPINION_FACTS = {
+    "opinion_answered_on": "first_published_on",
+    "opinion_on_time": "on_time",
+    "opinion_rating": "rating",
+    "opinion_reopened": "reopen_count",
+}
+
+
 class ProcessInstance(db.Model):
     """A case: one run of a workflow for one organization (and usually one person)."""
 
     __tablename__ = "process_instance"
     __table_args__ = (
+        *(Column(name, String(), OpinionFact(key)) for name, key in OPINION_FACTS.items()),
         Index("ix_case_org_state", "org_id", "state"),
         Index("ix_case_workflow_state", "workflow_id", "state"),
         Index("ix_case_due", "due_at"),
-        # Open cases waiting longest (supervision's stuck work) and a workflow's cases by
-        # the day they came in (the opinion box's figures and book per period).
+        # Open cases waiting longest (supervision's stuck work) and a workflow's cases in
+        # the order they came in, with their organization (the opinion book's entries: a
+        # keyset page of a subtree's opinions read in order, filtered in the index).
         Index("ix_case_open_since", "closed_at", "state_entered_at"),
-        Index("ix_case_workflow_created", "workflow_id", "created_at"),
+        Index("ix_case_workflow_created_org", "workflow_id", "created_at", "id", "org_id"),
         # The case list (issue 16): newest change first, over everything, over open cases,
         # within organizations, within a workflow's state; keyset pages walk these.
         Index("ix_case_updated", "updated_at", "id"),
@@ -60,7 +129,17 @@ class ProcessInstance(db.Model):
         # A workflow's open cases per organization and state, by due date, from the index
         # alone (member development's pipeline and counts across a committee).
         Index("ix_case_workflow_open", "workflow_id", "closed_at", "org_id", "state", "due_at"),
+        # The opinion box's figures per organization over a period, from the index alone.
+        Index(
+            "ix_case_opinion_facts",
+            "workflow_id",
+            "org_id",
+            "created_at",
+            "state",
+            *OPINION_FACTS,
+        ),
     )
+    __mapper_args__ = {"exclude_properties": list(OPINION_FACTS)}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("workflow_definition.id"), index=True)

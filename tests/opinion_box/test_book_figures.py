@@ -4,7 +4,11 @@ counting the book used before is kept here as the oracle: a varied set of opinio
 state, ratings, reopened, on time or late, received and answered on either side of a local
 midnight, transferred ones counting at their new organization), compared figure by figure,
 in Beijing time and in a zone with summer time. The same for the figures per organization
-and month (or quarter) the dashboard and the assessment read."""
+and month (or quarter) the dashboard and the assessment read, and for a seeded committee.
+
+The database counts from generated columns of ``process_instance`` (``OPINION_FACTS``) and
+their index; the oracle reads each opinion's ``data`` document, and ``facts_match_data``
+recomputes every generated column from the documents in Python."""
 
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ from sqlalchemy import select
 from pbflow import clock as pbclock
 from pbflow.engine import runtime
 from pbflow.extensions import db
-from pbflow.models import ProcessInstance
+from pbflow.models import Organization, ProcessInstance
+from pbflow.models.process import OPINION_FACTS
 from pbflow.procedures.opinion_box import services as opinions
+from pbflow.services import seed
 from tests.conftest import make_user
 from tests.supervision import helpers as h
 
@@ -173,6 +179,7 @@ def test_book_figures_match_counting_row_by_row(app, clock, world, zone):
     app.config["PBFLOW_TIMEZONE"] = zone
     orgs = [world.committee, world.general_branch, world.branch, world.other_branch]
     _many_more(template, orgs)
+    assert facts_match_data() == 7 + 160
     clock.set("2027-01-05T02:00:00")
     for code, period in (
         ("coal", YEAR),
@@ -210,3 +217,69 @@ def test_book_figures_match_counting_row_by_row(app, clock, world, zone):
     whole = opinions.book("coal", YEAR, viewer=world["admin"], page_size=1).total
     assert whole.answered and whole.rated and whole.reopened and whole.set_aside
     assert whole.unrated_closed and whole.days_to_answer and whole.answered_on_time
+
+
+def _as_text(value, postgres):
+    """A JSON value as the database reads it as text from a document (``->>`` on PostgreSQL,
+    ``json_extract`` into a text column on SQLite)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return ("true" if value else "false") if postgres else str(int(value))
+    return str(value)
+
+
+def facts_match_data():
+    """Every case's opinion facts hold what its ``data`` says (an opinion's; none for other
+    cases): the database computes the generated columns; this recomputes them in Python from
+    each document."""
+    T = ProcessInstance.__table__
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    names = list(OPINION_FACTS)
+    rows = db.session.execute(
+        select(T.c.id, T.c.workflow_id, T.c.data, *(T.c[n] for n in names))
+    ).all()
+    for case_id, workflow_id, data, *facts in rows:
+        opinion = workflow_id == "opinion"
+        expected = [
+            _as_text(data.get(OPINION_FACTS[n]), postgres) if opinion else None for n in names
+        ]
+        assert facts == expected, (case_id, workflow_id, data)
+    return sum(r.workflow_id == "opinion" for r in rows)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin"])
+def test_seeded_figures_from_the_index_match_counting_row_by_row(app, clock, world, zone):
+    """``pbflow seed``'s opinions (three years, fifteen branches, every state; answered, late,
+    rated, reopened): what the book and the figures count from the generated columns and
+    their index is what counting each opinion's ``data`` one by one gives."""
+    seed.seed(600, 4)
+    app.config["PBFLOW_TIMEZONE"] = zone
+    assert facts_match_data() > 100
+    three_years = opinions.Period(date(2023, 3, 1), date(2026, 3, 2))
+    branch = db.session.execute(
+        select(Organization.code).where(Organization.code == "seed4-b1")
+    ).scalar_one()
+    for code, period in (
+        ("coal", three_years),
+        ("coal", opinions.Period(date(2025, 3, 30), date(2025, 10, 26))),
+        (branch, three_years),
+    ):
+        b = opinions.book(code, period, viewer=world["admin"], page_size=1)
+        expected = oracle(
+            [f.org_id for f in b.by_org],
+            pbclock.local_midnight_utc(period.start),
+            pbclock.local_midnight_utc(period.end + timedelta(days=1)),
+        )
+        assert {f.org_id: {k: getattr(f, k) for k in FIELDS} for f in b.by_org} == expected
+    whole = opinions.book("coal", three_years, viewer=world["admin"], page_size=1).total
+    assert whole.received > 100 and whole.answered and whole.rated and whole.reopened
+    assert whole.set_aside and whole.days_to_answer and whole.answered_on_time
+    ids = list(db.session.execute(select(Organization.id)).scalars())
+    for grain in ("month", "quarter"):
+        found = opinions.figures(ids, three_years.start, three_years.end, grain)
+        start = pbclock.local_midnight_utc(three_years.start)
+        end = pbclock.local_midnight_utc(three_years.end + timedelta(days=1))
+        assert {k: {n: getattr(f, n) for n in FIELDS} for k, f in found.by_column.items()} == (
+            oracle(ids, start, end, grain)
+        )

@@ -37,7 +37,6 @@ from sqlalchemy import (
     BigInteger,
     Date,
     Integer,
-    String,
     and_,
     case,
     cast,
@@ -71,9 +70,10 @@ from pbflow.models import (
     RateWindow,
     User,
 )
+from pbflow.models.process import OPINION_WORKFLOW
 from pbflow.services.pagination import format_cursor
 
-WORKFLOW = "opinion"
+WORKFLOW = OPINION_WORKFLOW  # the cases whose facts the database keeps (``OPINION_FACTS``)
 SUBMITTER_TRIGGERS = ("add_information", "accept_answer", "reject_answer")
 FORM_FIELDS = ("subject", "text", "category", "contact", "anonymous")
 HONEYPOT = "website"  # a hidden field people never see; bots fill in whatever looks like one
@@ -689,12 +689,8 @@ def book(
     start = clock.local_midnight_utc(period.start)
     end = clock.local_midnight_utc(period.end + timedelta(days=1))
     P = ProcessInstance
-    where = (
-        P.workflow_id == WORKFLOW,
-        P.created_at >= start,
-        P.created_at < end,
-        P.org_id.in_([n.id for n in subtree]),
-    )
+    in_subtree = P.org_id.in_([n.id for n in subtree])
+    where = (P.workflow_id == WORKFLOW, P.created_at >= start, P.created_at < end, in_subtree)
     # The figures over the whole period, counted by the database: one row per organization.
     figures = {n.id: Figures(n.id, _org_name(n)) for n in subtree}
     total = Figures(org.id, _org_name(org))
@@ -706,14 +702,24 @@ def book(
         for name, value in zip(Figures.COUNTS, counts, strict=True):
             setattr(fig, name, int(value or 0))
         total.merge(fig)
+    # One page of entries, in the order of ``ix_case_workflow_created_org`` (received, id;
+    # the organization filtered in the index): the page reads its own rows and no more.
+    # After a cursor the period starts at the cursor's time, so that the index is entered
+    # there rather than walked from the period's start.
+    entries = [
+        P.workflow_id == WORKFLOW,
+        P.created_at >= (start if after is None else max(start, after[0])),
+        P.created_at < end,
+        in_subtree,
+    ]
+    if after is not None:
+        entries.append(tuple_(P.created_at, P.id) > tuple_(*after))
     stmt = (
         select(ProcessInstance, User.display_name)
         .outerjoin(User, User.id == ProcessInstance.assignee_user_id)
-        .where(*where)
+        .where(*entries)
         .order_by(ProcessInstance.created_at, ProcessInstance.id)
     )
-    if after is not None:
-        stmt = stmt.where(tuple_(P.created_at, P.id) > tuple_(*after))
     if page_size is not None:
         stmt = stmt.limit(page_size + 1)
     result = db.session.execute(stmt).all()
@@ -762,23 +768,24 @@ def _offsets(start: datetime, end: datetime) -> list[tuple[int, int]]:
 
 
 def _facts(*where: Any) -> Any:
-    """The opinions' few facts the figures count, each JSON field read once per opinion (the
-    database parses the whole document, texts included, at each read): materialized, so the
-    sums over it do not read them again."""
+    """The opinions' few facts the figures count: the generated columns the database keeps
+    from each opinion's ``data`` (``pbflow.models.process.OPINION_FACTS``), read with the
+    organization, state and time of receipt from the index ``ix_case_opinion_facts`` alone,
+    without parsing a single document."""
     P = ProcessInstance
+    T = ProcessInstance.__table__
     return (
         select(
             P.org_id,
             P.state,
             P.created_at,
-            P.data["first_published_on"].as_string().label("answered_on"),
-            cast(P.data["on_time"].as_string(), String).label("on_time"),
-            cast(P.data["rating"].as_string(), String).label("rating"),
-            cast(P.data["reopen_count"].as_string(), String).label("reopened"),
+            T.c.opinion_answered_on.label("answered_on"),
+            T.c.opinion_on_time.label("on_time"),
+            T.c.opinion_rating.label("rating"),
+            T.c.opinion_reopened.label("reopened"),
         )
         .where(*where)
-        .cte("opinion_facts")
-        .prefix_with("MATERIALIZED")
+        .subquery("opinion_facts")
     )
 
 
@@ -805,18 +812,18 @@ def _figure_columns(r: Any, start: datetime, end: datetime) -> list[Any]:
     answered_day = _epoch_seconds(cast(answered_on, Date) if postgres else answered_on, postgres)
     answered_day = answered_day // 86400
 
-    def number(condition: Any, value: Any = 1) -> Any:
-        return func.sum(case((condition, value), else_=0))
+    def number(condition: Any) -> Any:
+        return func.count().filter(condition)
 
     return [
         func.count(),
         number(r.c.state == "set_aside"),
         number(answered),
         number(and_(answered, on_time.in_(("true", "1")))),
-        number(answered, answered_day - received_day),
+        func.sum(answered_day - received_day).filter(answered),
         number(func.coalesce(reopened, 0) != 0),
-        number(rating.is_not(None)),
-        number(rating.is_not(None), rating),
+        func.count(rating),
+        func.sum(rating),
         number(rating >= 4),
         number(r.c.state == "closed_unrated"),
     ]
@@ -858,14 +865,8 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
         starts.append(column)
         month = column.month - 1 + step
         column = date(column.year + month // 12, month % 12 + 1, 1)
-    bucket = (
-        case(
-            *((r.c.created_at < clock.local_midnight_utc(c), i) for i, c in enumerate(starts[1:])),
-            else_=len(starts) - 1,
-        )
-        if len(starts) > 1
-        else literal(0)
-    ).label("bucket")
+    bounds = [clock.local_midnight_utc(c) for c in starts[1:]]
+    bucket = _column_of(r.c.created_at, bounds, 0, len(starts) - 1).label("bucket")
     rows = db.session.execute(
         select(r.c.org_id, bucket, *_figure_columns(r, start, end)).group_by(
             r.c.org_id, *([bucket] if len(starts) > 1 else [])
@@ -878,6 +879,19 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
         result.by_column[(org_id, starts[index_of_column])] = fig
         result.by_org[org_id].merge(fig)
     return result
+
+
+def _column_of(received: Any, bounds: list[datetime], low: int, high: int) -> Any:
+    """Which of the columns ``low``..``high`` an opinion received at ``received`` falls in,
+    ``bounds[i - 1]`` being the first instant of column ``i``: a balanced CASE, so that each
+    opinion is compared with the log2 of the number of columns, not with each of them."""
+    if low == high:
+        return literal(low)
+    mid = (low + high + 1) // 2
+    return case(
+        (received < bounds[mid - 1], _column_of(received, bounds, low, mid - 1)),
+        else_=_column_of(received, bounds, mid, high),
+    )
 
 
 def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:

@@ -1,0 +1,113 @@
+"""The opinion book and the opinion figures read indexes, never the opinions' documents
+(issue 16): the figures from ``ix_case_opinion_facts`` alone (the generated columns hold the
+facts), a page of entries in the order of ``ix_case_workflow_created_org`` without sorting,
+the next page entered at its cursor. Checked on the query plans of both databases.
+
+SQLite's planner goes by the shape of the query (and the seed's ANALYZE): the plan is the
+one a large database gets. PostgreSQL's weighs costs, and a test's few hundred rows make any
+index or none look as good; there the plan is asked with the table's other indexes dropped
+and sequential and bitmap scans off (in a transaction that is rolled back), which shows that
+these indexes serve the statements as intended: the counts from the index alone, the
+entries in order. On a seeded database of 20,000 cases PostgreSQL picks them by itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import event, text
+
+from pbflow.extensions import db
+from pbflow.procedures.opinion_box import services as opinions
+from pbflow.services import pagination, seed
+
+PERIOD = opinions.Period(date(2023, 3, 1), date(2026, 3, 2))
+
+
+def _statements(call) -> list[tuple[str, object]]:
+    seen: list[tuple[str, object]] = []
+
+    def listener(_conn, _cursor, statement, parameters, _context, _many):
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    return seen
+
+
+OURS = ("ix_case_opinion_facts", "ix_case_workflow_created_org", "pk_process_instance")
+
+
+def _plan(statement: str, parameters: object) -> str:
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        others = conn.execute(
+            text(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'process_instance'"
+                " AND NOT indexname = ANY(:ours)"
+            ),
+            {"ours": list(OURS)},
+        ).scalars()
+        for name in list(others):
+            conn.execute(text(f'DROP INDEX "{name}"'))
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+        rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+    else:
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+    plan = "\n".join(str(row[-1]) for row in rows)
+    db.session.rollback()
+    return plan
+
+
+def _counting(statements) -> tuple[str, object]:
+    (found,) = [(s, p) for s, p in statements if "count(*)" in s]
+    return found
+
+
+def _entries(statements) -> tuple[str, object]:
+    (found,) = [(s, p) for s, p in statements if "ORDER BY process_instance.created_at" in s]
+    return found
+
+
+def test_the_book_and_the_figures_read_their_indexes(app, world, clock):
+    seed.seed(300, 1)
+    postgres = db.engine.dialect.name == "postgresql"
+    admin = world["admin"]
+    first: list[opinions.Book] = []
+    statements = _statements(
+        lambda: first.append(opinions.book("coal", PERIOD, viewer=admin, page_size=20))
+    )
+    assert first[0].next_after is not None
+    after = pagination.parse_cursor(first[0].next_after)
+    following = _statements(
+        lambda: opinions.book("coal", PERIOD, viewer=admin, after=after, page_size=20)
+    )
+    ids = [f.org_id for f in first[0].by_org]
+    figures = _statements(lambda: opinions.figures(ids, PERIOD.start, PERIOD.end, "month"))
+
+    for counting in (_counting(statements), _counting(figures)):
+        assert "process_instance.data" not in counting[0]
+        plan = _plan(*counting)
+        if postgres:
+            assert "Index Only Scan using ix_case_opinion_facts" in plan, plan
+        else:
+            # Every column the count reads is in the index: the table is never visited
+            # (SQLite says "USING INDEX" when an index holds generated columns).
+            assert "USING INDEX ix_case_opinion_facts" in plan, plan
+            assert "SCAN process_instance" not in plan, plan
+    assert "TEMP B-TREE" not in _plan(*_counting(statements))  # grouped in index order
+
+    for entries, cursor in ((_entries(statements), False), (_entries(following), True)):
+        plan = _plan(*entries)
+        if postgres:
+            assert "Index Scan using ix_case_workflow_created_org" in plan, plan
+            assert "Sort" not in plan, plan
+            if cursor:
+                assert f"created_at >= '{after[0]:%Y-%m-%d %H:%M:%S}" in plan, plan
+        else:
+            assert "USING INDEX ix_case_workflow_created_org" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan
