@@ -1,7 +1,7 @@
 """task due: the work-waiting rows carry their case's time limit (issue 16)
 
 Revision ID: 0014_task_due
-Revises: 0012_person
+Revises: 0013_opinion_facts
 Create Date: 2026-12-05 02:00:00
 
 The inbox sorts a holder's work by time limit. With the limit in ``case_task`` (copied from
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_task_due"
-down_revision = "0012_person"
+down_revision = "0013_opinion_facts"
 branch_labels = None
 depends_on = None
 
