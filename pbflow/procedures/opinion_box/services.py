@@ -40,15 +40,12 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    delete,
     extract,
     func,
     literal,
     select,
-    text,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, fields, runtime
@@ -66,11 +63,10 @@ from pbflow.models import (
     OpinionCode,
     Organization,
     ProcessInstance,
-    RateCounter,
-    RateWindow,
     User,
 )
 from pbflow.models.process import OPINION_WORKFLOW
+from pbflow.services import rate_limits
 from pbflow.services.pagination import format_cursor
 
 WORKFLOW = OPINION_WORKFLOW  # the cases whose facts the database keeps (``OPINION_FACTS``)
@@ -85,7 +81,6 @@ _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = str.maketrans("", "", " -_.\t\r\n")
 
 RATE_DEFAULTS = {"submit": 5, "track": 30}
-WINDOW_DEFAULT_MINUTES = 60
 
 
 class RateLimited(DomainError):
@@ -137,20 +132,7 @@ def _case_for_code(raw: str | None) -> int | None:
     return row.instance_id if matched else None
 
 
-# --- rate limits ----------------------------------------------------------------------------
-#
-# Each fixed window (an hour by default) has its own random key, made by the window's first
-# counted request and stored in ``rate_window`` so that every worker uses the same one. A
-# client's counter is keyed by HMAC(window key, bucket | address). When the window is over
-# the key is deleted together with its counters (by the next request, or by ``pbflow tick``),
-# so afterwards no key exists under which an address could be tried against a counter.
-
-
-def _window(now: datetime) -> tuple[datetime, int]:
-    minutes = int(current_app.config.get("PBFLOW_OPINION_WINDOW_MINUTES", WINDOW_DEFAULT_MINUTES))
-    epoch = datetime(2000, 1, 1)
-    step = timedelta(minutes=minutes)
-    return epoch + ((now - epoch) // step) * step, minutes
+# --- rate limits (pbflow.services.rate_limits: per-window keys deleted with the window) ------
 
 
 def _limit(bucket: str) -> int:
@@ -158,66 +140,11 @@ def _limit(bucket: str) -> int:
     return int(current_app.config.get(key, RATE_DEFAULTS[bucket]))
 
 
-def _insert(model: type) -> Any:
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
-
-
-def _drop_windows_before(window_start: datetime) -> int:
-    """Delete the keys and counters of every window that began before ``window_start``."""
-    db.session.execute(delete(RateCounter).where(RateCounter.window_start < window_start))
-    result = db.session.execute(delete(RateWindow).where(RateWindow.window_start < window_start))
-    return result.rowcount or 0
-
-
-def _window_key(window_start: datetime) -> bytes:
-    """The window's random key: made by whichever request (in whichever worker) comes first;
-    a concurrent first request waits for it and then reads the same key."""
-    db.session.execute(
-        _insert(RateWindow)
-        .values(window_start=window_start, key=secrets.token_hex(32))
-        .on_conflict_do_nothing(index_elements=["window_start"])
-    )
-    key = db.session.execute(
-        select(RateWindow.key).where(RateWindow.window_start == window_start)
-    ).scalar_one()
-    return bytes.fromhex(key)
-
-
-def _client_key(bucket: str, client: str, window_key: bytes) -> str:
-    """An HMAC of the address under the window's key: unrelated across windows, and
-    irreversible once the key is gone."""
-    return hmac.new(window_key, f"{bucket}|{client}".encode(), hashlib.sha256).hexdigest()
-
-
 def _take(bucket: str, client: str) -> None:
-    """Count one attempt of ``client`` in the current window, or refuse it over the limit.
-
-    One statement adds one and returns the new count (an UPSERT, which makes simultaneous
-    requests from any worker wait for each other on the counter's row), so with a limit of 5
-    exactly five of any number of simultaneous attempts get through. Part of the caller's
-    transaction: an attempt that is refused or rolled back is not counted.
-    """
-    window_start, minutes = _window(clock.now())
-    _drop_windows_before(window_start)
-    values = {
-        "bucket": bucket,
-        "key_hash": _client_key(bucket, client, _window_key(window_start)),
-        "window_start": window_start,
-        "count": 1,
-    }
-    stmt = (
-        _insert(RateCounter)
-        .values(**values)
-        .on_conflict_do_update(
-            index_elements=["bucket", "key_hash", "window_start"],
-            set_={"count": RateCounter.count + 1},
-        )
-        .returning(RateCounter.count)
-    )
-    if db.session.execute(stmt).scalar_one() <= _limit(bucket):
+    """Count one attempt of ``client`` in the current window, or refuse it over the limit."""
+    again = rate_limits.take(bucket, client, _limit(bucket))
+    if again is None:
         return
-    again = clock.to_local(window_start + timedelta(minutes=minutes))
     if bucket == "submit":
         message = _(
             "Too many opinions were sent from your network in a short time. Please try "
@@ -234,22 +161,8 @@ def _take(bucket: str, client: str) -> None:
 
 
 def forget_past_windows(now: datetime | None = None) -> int:
-    """Delete the keys and counters of windows that are over (``pbflow tick`` runs this, so a
-    key outlives its window by one tick at most even when no request comes); returns how
-    many windows were forgotten. On SQLite the deleted rows are overwritten (``secure_delete``)
-    and the write-ahead log is then checkpointed and truncated, so the key does not linger in
-    the database files either."""
-    window_start, _minutes = _window(now or clock.now())
-    try:
-        forgotten = _drop_windows_before(window_start)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
-    if forgotten and db.engine.dialect.name == "sqlite":
-        db.session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-        db.session.commit()
-    return forgotten
+    """The rate-limit windows that are over, forgotten (``pbflow tick``)."""
+    return rate_limits.forget_past_windows(now)
 
 
 # --- submitting -----------------------------------------------------------------------------

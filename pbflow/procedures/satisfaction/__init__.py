@@ -6,19 +6,13 @@ The branch assessment reads the rates through ``figure("survey_satisfaction")``.
 
 from flask_babel import lazy_gettext as _l
 
-from pbflow.extensions import db
 from pbflow.procedures import NavEntry, Procedure
 from pbflow.procedures.satisfaction import services, views
 
 
 def _tick(now):
     """Forget the rate-limit windows that are over: their keys must not outlive them."""
-    try:
-        forgotten = services.forget_past_windows(now)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+    forgotten = services.forget_past_windows(now)
     return f"satisfaction surveys: forgot {forgotten} past rate-limit windows", []
 
 

@@ -25,18 +25,16 @@ Anonymity, as the opinion box promises it:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import random
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors
@@ -45,13 +43,12 @@ from pbflow.extensions import db
 from pbflow.models import (
     AuditEvent,
     Person,
-    RateCounter,
-    RateWindow,
     SatisfactionSurvey,
     SurveyAnswer,
     SurveyCode,
     User,
 )
+from pbflow.services import rate_limits
 from pbflow.services.periods import Period
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -59,7 +56,6 @@ CODE_LENGTH = 16
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = str.maketrans("", "", " -_.\t\r\n")
 TRIES_PER_WINDOW = 30
-WINDOW_MINUTES = 60
 RATINGS = (1, 2, 3, 4, 5)
 
 DEFAULT_CRITERIA = [
@@ -241,53 +237,17 @@ def recheck(survey_id: int) -> bool:
 # --- answering -------------------------------------------------------------------------------
 
 
-def _insert(model: type) -> Any:
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
-
-
-def _window(now: datetime) -> tuple[datetime, timedelta]:
-    """The current rate-limit window: the opinion box's (the same table and the same length,
-    ``PBFLOW_OPINION_WINDOW_MINUTES``), so that either may delete the other's past windows."""
-    minutes = int(current_app.config.get("PBFLOW_OPINION_WINDOW_MINUTES", WINDOW_MINUTES))
-    epoch, step = datetime(2000, 1, 1), timedelta(minutes=minutes)
-    return epoch + ((now - epoch) // step) * step, step
-
-
 def forget_past_windows(now: datetime | None = None) -> int:
-    """Delete the keys and counters of windows that are over (``pbflow tick``)."""
-    start, _step = _window(now or clock.now())
-    db.session.execute(delete(RateCounter).where(RateCounter.window_start < start))
-    gone = db.session.execute(delete(RateWindow).where(RateWindow.window_start < start))
-    return gone.rowcount or 0
+    """The rate-limit windows that are over, forgotten (``pbflow tick``; commits)."""
+    return rate_limits.forget_past_windows(now)
 
 
 def _take(client: str) -> None:
-    """Count one try of a code from ``client`` in the current window (the opinion box's
-    tables, under a window key that is deleted when the window ends), or refuse it."""
-    start, step = _window(clock.now())
-    forget_past_windows()
-    db.session.execute(
-        _insert(RateWindow)
-        .values(window_start=start, key=secrets.token_hex(32))
-        .on_conflict_do_nothing(index_elements=["window_start"])
-    )
-    key = db.session.execute(
-        select(RateWindow.key).where(RateWindow.window_start == start)
-    ).scalar_one()
-    digest = hmac.new(bytes.fromhex(key), f"survey|{client}".encode(), hashlib.sha256).hexdigest()
-    count = db.session.execute(
-        _insert(RateCounter)
-        .values(bucket="survey", key_hash=digest, window_start=start, count=1)
-        .on_conflict_do_update(
-            index_elements=["bucket", "key_hash", "window_start"],
-            set_={"count": RateCounter.count + 1},
-        )
-        .returning(RateCounter.count)
-    ).scalar_one()
+    """Count one try of a code from ``client`` in the current window (the shared rate-limit
+    tables, bucket "survey", under a window key deleted when the window ends), or refuse it."""
     limit = int(current_app.config.get("PBFLOW_SURVEY_TRIES_LIMIT", TRIES_PER_WINDOW))
-    if count > limit:
-        again = clock.to_local(start + step)
+    again = rate_limits.take("survey", client, limit)
+    if again is not None:
         raise RateLimited(
             _(
                 "Too many codes were tried from your network. Please try again after %(time)s.",
