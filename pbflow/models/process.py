@@ -60,6 +60,19 @@ class ProcessInstance(db.Model):
         # A workflow's open cases per organization and state, by due date, from the index
         # alone (member development's pipeline and counts across a committee).
         Index("ix_case_workflow_open", "workflow_id", "closed_at", "org_id", "state", "due_at"),
+        # A workflow's cases per organization with what the supervision figures count, from
+        # the index alone and in the order they are grouped: open and overdue or stuck work,
+        # notices issued, open and accepted, rectification items open and ticked off.
+        Index(
+            "ix_case_workflow_org",
+            "workflow_id",
+            "org_id",
+            "closed_at",
+            "state",
+            "due_at",
+            "state_entered_at",
+            "created_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

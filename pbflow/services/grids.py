@@ -96,10 +96,18 @@ def obligation_cells(
     columns it covers; several periods inside one column are summed into it. ``link(cells)``
     gives the link of a grid cell from the obligation cells behind it."""
     result: list[GridCell] = []
+    cells = obligation.cells  # in order, one after another
+    first = 0  # the first cell not over before the current column
     i = 0
     while i < len(columns):
         col = columns[i]
-        inside = [c for c in obligation.cells if c.start <= col.end and c.end >= col.start]
+        while first < len(cells) and cells[first].end < col.start:
+            first += 1
+        inside = []
+        for c in cells[first:]:
+            if c.start > col.end:
+                break
+            inside.append(c)
         if len(inside) == 1 and inside[0].start <= col.start and inside[0].end >= col.end:
             period = inside[0]
             span = 1

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, literal_column, or_, select
 
 from pbflow.extensions import db
 from pbflow.models import Person
@@ -125,59 +126,159 @@ class Membership:
     values: dict[str, list[str]]  # dimension -> the values seen, in order
 
 
-def _count(into: Structure, status: str, gender, education, birth, full_on, day: date) -> None:
-    by = into.by
-    if status == "full":
-        into.full += 1
-        standing = _band(_years(full_on, day), STANDING_BANDS) if full_on else "unknown"
-    else:
-        into.probationary += 1
-        standing = "probationary"
-    by["status"][status] += 1
-    by["age"][_band(_years(birth, day), AGE_BANDS) if birth else "unknown"] += 1
-    by["gender"][gender or "unknown"] += 1
-    by["education"][education or "unknown"] += 1
-    by["standing"][standing] += 1
+def _years_before(day: date, years: int) -> date:
+    """The latest birth (or conversion) date of someone ``years`` old (or standing) on ``day``:
+    ``_years(born, day) >= years`` exactly when ``born <= _years_before(day, years)``."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year - years, day=28)
 
 
-def membership(scope: Scope, period: Period) -> Membership:
-    """The statistics for the scope; one statement whatever the number of people."""
-    units = {n.id: MembershipRow(n.id, scope.name(n.id)) for n in scope.units}
-    unit_of = {oid: scope.unit_of(oid) for oid in scope.ids}
+def _banded(column, day: date, bands, unknown: int) -> Any:
+    """The index of the band a date column falls in on ``day`` (``unknown`` when empty), as
+    SQL: band i holds those at most its upper bound old, i.e. born after the day that many
+    years and one before."""
+    whens = [(column.is_(None), literal_column(str(unknown)))]
+    for i, (_low, high, _name) in enumerate(bands[:-1]):
+        whens.append((column > _years_before(day, high + 1), literal_column(str(i))))
+    return case(*whens, else_=literal_column(str(len(bands) - 1)))
+
+
+FULL, PROBATIONARY_ = 1, 2
+
+
+def _full_at(day: date) -> Any:
+    """A full member on ``day`` (``status_on``, for the full and probationary of today)."""
+    P = Person
+    return and_(P.party_status == "full", or_(P.full_member_on.is_(None), P.full_member_on <= day))
+
+
+def _admitted_by(day: date) -> Any:
+    return or_(Person.admitted_on.is_(None), Person.admitted_on <= day)
+
+
+def _status_at(day: date) -> Any:
+    """1 full, 2 probationary, NULL not yet a member on ``day``."""
+    return case(
+        (_full_at(day), literal_column(str(FULL))),
+        (_admitted_by(day), literal_column(str(PROBATIONARY_))),
+    )
+
+
+def _standing_at(day: date) -> Any:
+    """The standing band on ``day`` of one full then (``len(STANDING_BANDS)`` when the date
+    of conversion is not recorded), one more for probationary."""
+    return case(
+        (_full_at(day), _banded(Person.full_member_on, day, STANDING_BANDS, len(STANDING_BANDS))),
+        else_=literal_column(str(len(STANDING_BANDS) + 1)),
+    )
+
+
+def _members(scope: Scope):
+    return (
+        Person.org_id.in_(scope.ids),
+        Person.active,
+        Person.party_status.in_(("full", "probationary")),
+    )
+
+
+def _counts(scope: Scope, period: Period, units: dict[int, MembershipRow], unit_of) -> None:
+    """Full and probationary members at the start and the end, joined and converted, per
+    organization: one statement, counted by the database."""
+    P = Person
+
+    def count(condition) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    start, end = period.start, period.end
+    full_at = {day: _full_at(day) for day in (start, end)}
+    admitted_by = {day: _admitted_by(day) for day in (start, end)}
     rows = db.session.execute(
         select(
-            Person.org_id,
-            Person.party_status,
-            Person.gender,
-            Person.education,
-            Person.birth_date,
-            Person.admitted_on,
-            Person.full_member_on,
-        ).where(
-            Person.org_id.in_(scope.ids),
-            Person.active,
-            Person.party_status.in_(("full", "probationary")),
+            P.org_id,
+            count(full_at[start]),
+            count(and_(~full_at[start], admitted_by[start])),
+            count(full_at[end]),
+            count(and_(~full_at[end], admitted_by[end])),
+            count(and_(P.admitted_on >= start, P.admitted_on <= end)),
+            count(
+                and_(P.party_status == "full", P.full_member_on >= start, P.full_member_on <= end)
+            ),
         )
+        .where(*_members(scope))
+        .group_by(P.org_id)
     )
-    days = (("start", period.start), ("end", period.end))
-    for org_id, status, gender, education, birth, admitted_on, full_on in rows:
+    for org_id, s_full, s_prob, e_full, e_prob, joined, converted in rows:
         unit = units[unit_of[org_id]]
-        for attr, day in days:
-            then = status_on(status, admitted_on, full_on, day)
-            if then is not None:
-                _count(getattr(unit, attr), then, gender, education, birth, full_on, day)
-        unit.joined += bool(admitted_on and admitted_on in period)
-        unit.converted += bool(full_on and full_on in period and status == "full")
+        unit.start.full += int(s_full or 0)
+        unit.start.probationary += int(s_prob or 0)
+        unit.end.full += int(e_full or 0)
+        unit.end.probationary += int(e_prob or 0)
+        unit.joined += int(joined or 0)
+        unit.converted += int(converted or 0)
+
+
+def _structure(scope: Scope, period: Period, into, per_unit: bool) -> None:
+    """Members on the first and the last day by status, age band, sex, education and
+    standing: one statement grouping by what each member was on both days (and by
+    organization with ``per_unit``), counted by the database. ``into(org_id)`` gives the
+    rows to add to."""
+    P = Person
+    first, last = period.start, period.end
+    keys = [
+        _status_at(first).label("s0"),
+        _status_at(last).label("s1"),
+        _banded(P.birth_date, first, AGE_BANDS, len(AGE_BANDS)).label("a0"),
+        _banded(P.birth_date, last, AGE_BANDS, len(AGE_BANDS)).label("a1"),
+        _standing_at(first).label("t0"),
+        _standing_at(last).label("t1"),
+        P.gender.label("g"),
+        P.education.label("e"),
+    ]
+    if per_unit:
+        keys.insert(0, P.org_id.label("org"))
+    inner = select(*keys).where(*_members(scope)).subquery()
+    cols = [inner.c[k.name] for k in keys]
+    rows = db.session.execute(select(*cols, func.count()).group_by(*cols))
+    age_names = [b[2] for b in AGE_BANDS] + ["unknown"]
+    standing_names = [b[2] for b in STANDING_BANDS] + ["unknown", "probationary"]
+    status_names = {FULL: "full", PROBATIONARY_: "probationary"}
+    for row in rows:
+        org_id, rest = (row[0], row[1:]) if per_unit else (None, row)
+        s0, s1, a0, a1, t0, t1, gender, education, n = rest
+        for attr, status, age, standing in (("start", s0, a0, t0), ("end", s1, a1, t1)):
+            if status is None:
+                continue
+            for target in into(org_id):
+                by = getattr(target, attr).by
+                by["status"][status_names[status]] += n
+                by["age"][age_names[age]] += n
+                by["gender"][gender or "unknown"] += n
+                by["education"][education or "unknown"] += n
+                by["standing"][standing_names[standing]] += n
+
+
+def membership(scope: Scope, period: Period, *, per_unit: bool = True) -> Membership:
+    """The statistics for the scope: two statements whatever the number of people (the
+    structure by age, sex, education and standing per organization only with
+    ``per_unit``; the totals always)."""
+    units = {n.id: MembershipRow(n.id, scope.name(n.id)) for n in scope.units}
+    unit_of = {oid: scope.unit_of(oid) for oid in scope.ids}
+    _counts(scope, period, units, unit_of)
     total = MembershipRow(scope.org.id, scope.name(scope.org.id))
     for unit in units.values():  # every member counts in exactly one unit
         for attr in ("start", "end"):
             mine, all_ = getattr(unit, attr), getattr(total, attr)
             all_.full += mine.full
             all_.probationary += mine.probationary
-            for key in all_.by:
-                all_.by[key].update(mine.by[key])
         total.joined += unit.joined
         total.converted += unit.converted
+
+    def into(org_id: int | None) -> tuple[MembershipRow, ...]:
+        return (total,) if org_id is None else (total, units[unit_of[org_id]])
+
+    _structure(scope, period, into, per_unit)
     order = {
         "status": ["full", "probationary"],
         "age": [b[2] for b in AGE_BANDS] + ["unknown"],
