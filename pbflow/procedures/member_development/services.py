@@ -508,7 +508,7 @@ def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFig
     if could is not None:
         stmt = stmt.where(could)
     found = db.session.execute(stmt).all()
-    settings = settings_for({r.org_id for r in found})
+    settings = settings_for(set(ids))  # whether or not any is found: a fixed cost
     for r in found:
         dates = KeyDates(*r[5:])
         earliest = earliest_full_membership(r.state, r.data or {}, dates, settings[r.org_id], today)

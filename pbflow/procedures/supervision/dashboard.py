@@ -42,10 +42,12 @@ def dashboard(
     *,
     locale: str = "zh",
     stuck_days: int = work.STUCK_DAYS,
+    detail: bool = True,
 ) -> Dashboard:
     """Everything the dashboard shows for ``org_id`` (the viewer's highest organization by
     default) in ``period``. A fixed number of statements whatever the number of branches,
-    people, meetings or cases (tests/supervision counts them)."""
+    people, meetings or cases (tests/supervision counts them). Without ``detail`` (the page)
+    the membership structure is counted for the whole scope only, not per organization."""
     scope = resolve(viewer, org_id, locale)
     return Dashboard(
         scope=scope,
@@ -55,7 +57,7 @@ def dashboard(
         pipeline=pipeline.pipeline(scope, period),
         opinions=opinions.opinions(scope, period),
         rectification=rectification.rectification(scope, period),
-        membership=membership.membership(scope, period),
+        membership=membership.membership(scope, period, per_unit=detail),
         notices=notices.notices(scope, period),
     )
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, literal_column, or_, select
+from sqlalchemy import case, func, literal_column, select
 
 from pbflow.extensions import db
 from pbflow.models import Person
@@ -135,44 +135,95 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-def _banded(column, day: date, bands, unknown: int) -> Any:
-    """The index of the band a date column falls in on ``day`` (``unknown`` when empty), as
-    SQL: band i holds those at most its upper bound old, i.e. born after the day that many
-    years and one before."""
-    whens = [(column.is_(None), literal_column(str(unknown)))]
-    for i, (_low, high, _name) in enumerate(bands[:-1]):
-        whens.append((column > _years_before(day, high + 1), literal_column(str(i))))
-    return case(*whens, else_=literal_column(str(len(bands) - 1)))
+class _Cuts:
+    """Days a date column is compared with. The database gives each member the number of them
+    their date lies after (-1 when it is not recorded), so that members are grouped by a
+    handful of small numbers rather than by their dates; every question "after this day?"
+    is then answered from that number."""
+
+    def __init__(self, days) -> None:
+        self.days = sorted(set(days))
+        self.index = {d: i for i, d in enumerate(self.days)}
+
+    def sql(self, column) -> Any:
+        whens = [(column.is_(None), literal_column("-1"))]
+        for i in range(len(self.days) - 1, -1, -1):
+            whens.append((column > self.days[i], literal_column(str(i + 1))))
+        return case(*whens, else_=literal_column("0"))
+
+    def after(self, bucket: int, day: date) -> bool:
+        """Whether a date in ``bucket`` lies after ``day`` (one of the days)."""
+        return bucket > self.index[day]
+
+    def band(self, bucket: int, day: date, bands) -> str:
+        """The band of the years from the date to ``day`` (``_band(_years(...))``)."""
+        if bucket < 0:
+            return "unknown"
+        for _low, high, name in bands[:-1]:
+            if self.after(bucket, _years_before(day, high + 1)):
+                return name
+        return bands[-1][2]
 
 
-FULL, PROBATIONARY_ = 1, 2
+def _band_days(day: date, bands) -> list[date]:
+    return [_years_before(day, high + 1) for _low, high, _name in bands[:-1]]
 
 
-def _full_at(day: date) -> Any:
-    """A full member on ``day`` (``status_on``, for the full and probationary of today)."""
-    P = Person
-    return and_(P.party_status == "full", or_(P.full_member_on.is_(None), P.full_member_on <= day))
+@dataclass
+class _Member:
+    """What a group of members was on the first and the last day of the period."""
+
+    status: tuple[str | None, str | None]
+    standing: tuple[str | None, str | None]
+    joined: bool
+    converted: bool
 
 
-def _admitted_by(day: date) -> Any:
-    return or_(Person.admitted_on.is_(None), Person.admitted_on <= day)
+class _Reading:
+    """The period's days and what a group of members (status, buckets) was on them."""
 
+    def __init__(self, period: Period) -> None:
+        self.first, self.last = period.start, period.end
+        self.before = period.start - timedelta(days=1)
+        days = (self.first, self.last)
+        self.born = _Cuts(d for day in days for d in _band_days(day, AGE_BANDS))
+        self.admitted = _Cuts((self.before, *days))
+        self.full = _Cuts(
+            [self.before, *days, *(d for day in days for d in _band_days(day, STANDING_BANDS))]
+        )
+        self._seen: dict[tuple[str, int, int], _Member] = {}
 
-def _status_at(day: date) -> Any:
-    """1 full, 2 probationary, NULL not yet a member on ``day``."""
-    return case(
-        (_full_at(day), literal_column(str(FULL))),
-        (_admitted_by(day), literal_column(str(PROBATIONARY_))),
-    )
+    def member(self, party_status: str, full: int, admitted: int) -> _Member:
+        key = (party_status, full, admitted)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = self._member(party_status, full, admitted)
+        return found
 
-
-def _standing_at(day: date) -> Any:
-    """The standing band on ``day`` of one full then (``len(STANDING_BANDS)`` when the date
-    of conversion is not recorded), one more for probationary."""
-    return case(
-        (_full_at(day), _banded(Person.full_member_on, day, STANDING_BANDS, len(STANDING_BANDS))),
-        else_=literal_column(str(len(STANDING_BANDS) + 1)),
-    )
+    def _member(self, party_status: str, full: int, admitted: int) -> _Member:
+        status, standing = [], []
+        for day in (self.first, self.last):  # ``status_on``, from the buckets
+            if party_status == "full" and (full < 0 or not self.full.after(full, day)):
+                status.append("full")
+                standing.append(self.full.band(full, day, STANDING_BANDS))
+            elif admitted < 0 or not self.admitted.after(admitted, day):
+                status.append("probationary")
+                standing.append("probationary")
+            else:
+                status.append(None)
+                standing.append(None)
+        joined = (
+            admitted >= 0
+            and self.admitted.after(admitted, self.before)
+            and not self.admitted.after(admitted, self.last)
+        )
+        converted = (
+            party_status == "full"
+            and full >= 0
+            and self.full.after(full, self.before)
+            and not self.full.after(full, self.last)
+        )
+        return _Member((status[0], status[1]), (standing[0], standing[1]), joined, converted)
 
 
 def _members(scope: Scope):
@@ -183,80 +234,65 @@ def _members(scope: Scope):
     )
 
 
-def _counts(scope: Scope, period: Period, units: dict[int, MembershipRow], unit_of) -> None:
-    """Full and probationary members at the start and the end, joined and converted, per
-    organization: one statement, counted by the database."""
+def _grouped(scope: Scope, keys: list[Any]):
+    """Members counted per combination of ``keys`` (labelled SQL expressions): grouped in an
+    outer statement, so that the expressions' parameters are bound once."""
+    inner = select(*keys).where(*_members(scope)).subquery()
+    cols = [inner.c[k.name] for k in keys]
+    return db.session.execute(select(*cols, func.count()).group_by(*cols))
+
+
+def _counts(scope: Scope, reading: _Reading, units: dict[int, MembershipRow], unit_of) -> None:
+    """Full and probationary members on the first and the last day, joined and converted,
+    per organization: one statement."""
     P = Person
-
-    def count(condition) -> Any:
-        return func.sum(case((condition, 1), else_=0))
-
-    start, end = period.start, period.end
-    full_at = {day: _full_at(day) for day in (start, end)}
-    admitted_by = {day: _admitted_by(day) for day in (start, end)}
-    rows = db.session.execute(
-        select(
-            P.org_id,
-            count(full_at[start]),
-            count(and_(~full_at[start], admitted_by[start])),
-            count(full_at[end]),
-            count(and_(~full_at[end], admitted_by[end])),
-            count(and_(P.admitted_on >= start, P.admitted_on <= end)),
-            count(
-                and_(P.party_status == "full", P.full_member_on >= start, P.full_member_on <= end)
-            ),
-        )
-        .where(*_members(scope))
-        .group_by(P.org_id)
-    )
-    for org_id, s_full, s_prob, e_full, e_prob, joined, converted in rows:
-        unit = units[unit_of[org_id]]
-        unit.start.full += int(s_full or 0)
-        unit.start.probationary += int(s_prob or 0)
-        unit.end.full += int(e_full or 0)
-        unit.end.probationary += int(e_prob or 0)
-        unit.joined += int(joined or 0)
-        unit.converted += int(converted or 0)
-
-
-def _structure(scope: Scope, period: Period, into, per_unit: bool) -> None:
-    """Members on the first and the last day by status, age band, sex, education and
-    standing: one statement grouping by what each member was on both days (and by
-    organization with ``per_unit``), counted by the database. ``into(org_id)`` gives the
-    rows to add to."""
-    P = Person
-    first, last = period.start, period.end
     keys = [
-        _status_at(first).label("s0"),
-        _status_at(last).label("s1"),
-        _banded(P.birth_date, first, AGE_BANDS, len(AGE_BANDS)).label("a0"),
-        _banded(P.birth_date, last, AGE_BANDS, len(AGE_BANDS)).label("a1"),
-        _standing_at(first).label("t0"),
-        _standing_at(last).label("t1"),
+        P.org_id.label("org"),
+        P.party_status.label("p"),
+        reading.full.sql(P.full_member_on).label("f"),
+        reading.admitted.sql(P.admitted_on).label("a"),
+    ]
+    for org_id, party_status, full, admitted, n in _grouped(scope, keys):
+        unit = units[unit_of[org_id]]
+        m = reading.member(party_status, full, admitted)
+        for attr, status in zip(("start", "end"), m.status, strict=True):
+            if status == "full":
+                getattr(unit, attr).full += n
+            elif status == "probationary":
+                getattr(unit, attr).probationary += n
+        unit.joined += n if m.joined else 0
+        unit.converted += n if m.converted else 0
+
+
+def _structure(scope: Scope, reading: _Reading, into, per_unit: bool) -> None:
+    """Members on the first and the last day by status, age band, sex, education and
+    standing: one statement (grouped by organization too with ``per_unit``). ``into(org_id)``
+    gives the rows to add to."""
+    P = Person
+    keys = [
+        P.party_status.label("p"),
+        reading.full.sql(P.full_member_on).label("f"),
+        reading.admitted.sql(P.admitted_on).label("a"),
+        reading.born.sql(P.birth_date).label("b"),
         P.gender.label("g"),
         P.education.label("e"),
     ]
     if per_unit:
         keys.insert(0, P.org_id.label("org"))
-    inner = select(*keys).where(*_members(scope)).subquery()
-    cols = [inner.c[k.name] for k in keys]
-    rows = db.session.execute(select(*cols, func.count()).group_by(*cols))
-    age_names = [b[2] for b in AGE_BANDS] + ["unknown"]
-    standing_names = [b[2] for b in STANDING_BANDS] + ["unknown", "probationary"]
-    status_names = {FULL: "full", PROBATIONARY_: "probationary"}
-    for row in rows:
+    for row in _grouped(scope, keys):
         org_id, rest = (row[0], row[1:]) if per_unit else (None, row)
-        s0, s1, a0, a1, t0, t1, gender, education, n = rest
-        for attr, status, age, standing in (("start", s0, a0, t0), ("end", s1, a1, t1)):
-            if status is None:
+        party_status, full, admitted, born, gender, education, n = rest
+        m = reading.member(party_status, full, admitted)
+        for i, (attr, day) in enumerate((("start", reading.first), ("end", reading.last))):
+            if m.status[i] is None:
                 continue
             for target in into(org_id):
                 by = getattr(target, attr).by
-                by["status"][status_names[status]] += n
-                by["age"][age_names[age]] += n
+                by["status"][m.status[i]] += n
+                by["age"][reading.born.band(born, day, AGE_BANDS)] += n
                 by["gender"][gender or "unknown"] += n
                 by["education"][education or "unknown"] += n
-                by["standing"][standing_names[standing]] += n
+                by["standing"][m.standing[i]] += n
 
 
 def membership(scope: Scope, period: Period, *, per_unit: bool = True) -> Membership:
@@ -265,7 +301,8 @@ def membership(scope: Scope, period: Period, *, per_unit: bool = True) -> Member
     ``per_unit``; the totals always)."""
     units = {n.id: MembershipRow(n.id, scope.name(n.id)) for n in scope.units}
     unit_of = {oid: scope.unit_of(oid) for oid in scope.ids}
-    _counts(scope, period, units, unit_of)
+    reading = _Reading(period)
+    _counts(scope, reading, units, unit_of)
     total = MembershipRow(scope.org.id, scope.name(scope.org.id))
     for unit in units.values():  # every member counts in exactly one unit
         for attr in ("start", "end"):
@@ -278,7 +315,7 @@ def membership(scope: Scope, period: Period, *, per_unit: bool = True) -> Member
     def into(org_id: int | None) -> tuple[MembershipRow, ...]:
         return (total,) if org_id is None else (total, units[unit_of[org_id]])
 
-    _structure(scope, period, into, per_unit)
+    _structure(scope, reading, into, per_unit)
     order = {
         "status": ["full", "probationary"],
         "age": [b[2] for b in AGE_BANDS] + ["unknown"],

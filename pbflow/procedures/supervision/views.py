@@ -66,7 +66,7 @@ def _refusal(exc: DomainError, status: int | None = None):
     )
 
 
-def _dashboard():
+def _dashboard(*, detail: bool = True):
     stuck = _int_arg("stuck_days")
     stuck = STUCK_DAYS if stuck is None else stuck
     if not 1 <= stuck <= 3650:
@@ -76,7 +76,7 @@ def _dashboard():
         )
     period = periods.parse(request.args)
     return build_dashboard(
-        current_user, _int_arg("org"), period, locale=_locale(), stuck_days=stuck
+        current_user, _int_arg("org"), period, locale=_locale(), stuck_days=stuck, detail=detail
     )
 
 
@@ -92,7 +92,7 @@ def _args(d, **changes: Any) -> dict[str, Any]:
 @login_required
 def dashboard():
     try:
-        d = _dashboard()
+        d = _dashboard(detail=False)
         page = _int_arg("page")
     except DomainError as exc:
         return _refusal(exc)
@@ -114,15 +114,20 @@ def dashboard():
     )
 
 
+CHOOSABLE_BELOW = 30  # organizations right below the chosen one offered in its list
+
+
 def _choosable(org_id: int):
     """The organizations the reader may go to from ``org_id``'s page, in tree order: the
-    highest ones they read, those above ``org_id`` up to them, it and the ones right below
-    it (a bounded list however many branches there are; the tables link every branch)."""
+    highest ones they read, those above ``org_id`` up to them, it and the first ones right
+    below it (a bounded list however large the tree; the tables link every branch)."""
     roots = {r.id for r in readable_roots(current_user)}
     index = actors.org_index()
-    here = index[org_id]
-    near = set(roots) | set(here.ancestor_ids())
-    near |= {n.id for n in index.values() if n.parent_id == org_id}
+    below = sorted(
+        (n for n in index.values() if n.parent_id == org_id and n.kind != "party_group"),
+        key=lambda n: n.path,
+    )[:CHOOSABLE_BELOW]
+    near = set(roots) | set(index[org_id].ancestor_ids()) | {n.id for n in below}
     return sorted(
         (
             index[o]
