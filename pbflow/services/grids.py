@@ -154,12 +154,14 @@ def combine_rows(
     layout = list(next(iter(spans))) if len(spans) == 1 else [1] * len(columns)
     slots: list[list[GridCell]] = [[] for _ in layout]
     starts = [sum(layout[:k]) for k in range(len(layout))]
+    slot_at = {j: k for k, j in enumerate(starts)}  # the slot starting at each column
     for row in rows:
         i = 0
         for cell in row.cells:
             for j in range(i, i + cell.span):
-                if j in starts:
-                    slots[starts.index(j)].append(cell)
+                k = slot_at.get(j)
+                if k is not None:
+                    slots[k].append(cell)
             i += cell.span
     cells = []
     for k, found in enumerate(slots):

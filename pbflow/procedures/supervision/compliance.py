@@ -64,9 +64,9 @@ class Compliance:
     @cached_property
     def branches(self) -> Grid:
         """One group per branch, every cell linked to its meetings (or calendar)."""
-        labels = _labels()
+        names = labels()
         groups = [
-            _branch_group(self.scope, b.id, self.owed, self.columns, labels=labels)
+            _branch_group(self.scope, b.id, self.owed, self.columns, names=names)
             for b in self._branches
         ]
         return Grid(self.columns, groups)
@@ -76,9 +76,9 @@ class Compliance:
         """The same groups without links (cheaper), for the sums."""
         if "branches" in self.__dict__ or len(self._branches) <= 1:
             return self.branches.groups
-        labels = _labels()
+        names = labels()
         return [
-            _branch_group(self.scope, b.id, self.owed, self.columns, linked=False, labels=labels)
+            _branch_group(self.scope, b.id, self.owed, self.columns, linked=False, names=names)
             for b in self._branches
         ]
 
@@ -101,10 +101,10 @@ class Compliance:
         """One row per obligation over the columns: of the branches that owed it, how many
         held it (a grid of fixed size whatever the number of branches)."""
         group = GridGroup(self.scope.org.id, _all_branches(len(self._plain)))
-        labels = _labels()
+        names = labels()
         for key in self.keys:
             rows = [r for g in self._plain for r in g.rows if r.key == key]
-            group.rows.append(combine_rows(key, labels[key], rows, self.columns, None))
+            group.rows.append(combine_rows(key, names[key], rows, self.columns, None))
         return Grid(self.columns, [group] if group.rows else [])
 
     @cached_property
@@ -133,7 +133,7 @@ class Compliance:
     def above(self) -> Grid:
         """One group per child of the chosen organization (its branches summed)."""
         groups = {g.org_id: g for g in self.branches.groups}
-        scope, columns, labels = self.scope, self.columns, _labels()
+        scope, columns, names = self.scope, self.columns, labels()
         above = []
         for child in scope.children:
             inside = [groups[b.id] for b in scope.below(child.id) if b.id in groups]
@@ -149,7 +149,7 @@ class Compliance:
                         summed.rows.append(
                             combine_rows(
                                 key,
-                                labels[key],
+                                names[key],
                                 rows,
                                 columns,
                                 ("supervision.dashboard", {"org": child.id}),
@@ -160,7 +160,7 @@ class Compliance:
         return Grid(columns, above)
 
 
-def _labels() -> dict[str, str]:
+def labels() -> dict[str, str]:
     """The obligations' names in the reader's language (looked up once per grid)."""
     return {k: str(v) for k, v in LABELS.items()}
 
@@ -215,9 +215,9 @@ def _branch_group(
     columns: list[Column],
     *,
     linked: bool = True,
-    labels: dict[str, str] | None = None,
+    names: dict[str, str] | None = None,
 ) -> GridGroup:
-    labels = labels or _labels()
+    names = names or labels()
 
     def link(org_id: int, key: str):
         return _link(org_id, key) if linked else _no_link
@@ -225,7 +225,7 @@ def _branch_group(
     rows = {
         o.key: GridRow(
             o.key,
-            labels.get(o.key, o.key),
+            names.get(o.key, o.key),
             obligation_cells(o, columns, link(branch_id, o.key)),
         )
         for o in owed.get(branch_id, [])
@@ -239,7 +239,7 @@ def _branch_group(
     if group_rows:
         rows["group_meeting"] = combine_rows(
             "group_meeting",
-            labels["group_meeting"],
+            names["group_meeting"],
             group_rows,
             columns,
             ("meetings.calendar", {"org_id": branch_id}) if linked else None,

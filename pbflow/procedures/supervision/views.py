@@ -17,7 +17,7 @@ from pbflow.engine.errors import DomainError, NotAllowed, NotFound, ValidationFa
 from pbflow.engine.fields import parse_date
 from pbflow.procedures.supervision import charts, notices, tables
 from pbflow.procedures.supervision import rectification as rect
-from pbflow.procedures.supervision.compliance import LABELS
+from pbflow.procedures.supervision.compliance import labels as obligation_labels
 from pbflow.procedures.supervision.dashboard import TOP, branch_page, tops
 from pbflow.procedures.supervision.dashboard import dashboard as build_dashboard
 from pbflow.procedures.supervision.membership import DIMENSIONS, value_label
@@ -110,7 +110,7 @@ def dashboard():
         tops=tops(d),
         upcoming_limit=TOP,
         branches=branch_page(d, page) if len(d.scope.branches) > 1 else None,
-        labels=LABELS,
+        labels=obligation_labels(),
     )
 
 
