@@ -9,11 +9,14 @@ figures count (closed, state, due, waiting since, created): open and overdue or 
 supervision notices and rectification items per organization are counted from the index
 alone, in the order they are grouped, instead of reading every case.
 ``ix_person_org_members`` (replacing ``ix_person_org_id``, its first column) holds what the
-membership statistics count of each organization's people.
+membership statistics count of each organization's people. ``ix_case_open_waiting``
+(replacing ``ix_case_open_since``) holds the open cases only, by how long they have waited:
+PostgreSQL reads "the open cases waiting longest" from it in order, which it did not from
+(closed_at, state_entered_at).
 """
 
+import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0015_supervision"
 down_revision = "0012_person"
@@ -52,12 +55,25 @@ def upgrade():
         ],
         unique=False,
     )
+    op.drop_index("ix_case_open_since", table_name="process_instance")
+    op.create_index(
+        "ix_case_open_waiting",
+        "process_instance",
+        ["state_entered_at", "id"],
+        unique=False,
+        sqlite_where=sa.text("closed_at IS NULL"),
+        postgresql_where=sa.text("closed_at IS NULL"),
+    )
     # The planner weighs the new indexes by their statistics (SQLite keeps none until asked).
     op.execute("ANALYZE process_instance")
     op.execute("ANALYZE person")
 
 
 def downgrade():
+    op.drop_index("ix_case_open_waiting", table_name="process_instance")
+    op.create_index(
+        "ix_case_open_since", "process_instance", ["closed_at", "state_entered_at"], unique=False
+    )
     op.drop_index("ix_person_org_members", table_name="person")
     op.create_index("ix_person_org_id", "person", ["org_id"], unique=False)
     op.drop_index("ix_case_workflow_org", table_name="process_instance")

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -46,9 +47,17 @@ class ProcessInstance(db.Model):
         Index("ix_case_org_state", "org_id", "state"),
         Index("ix_case_workflow_state", "workflow_id", "state"),
         Index("ix_case_due", "due_at"),
-        # Open cases waiting longest (supervision's stuck work) and a workflow's cases by
-        # the day they came in (the opinion box's figures and book per period).
-        Index("ix_case_open_since", "closed_at", "state_entered_at"),
+        # Open cases waiting longest first (supervision's stuck work): only open cases, so
+        # that PostgreSQL too reads them in that order (it does not for "closed_at IS NULL"
+        # as the first column of an index); and a workflow's cases by the day they came in
+        # (the opinion box's figures and book per period).
+        Index(
+            "ix_case_open_waiting",
+            "state_entered_at",
+            "id",
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
         Index("ix_case_workflow_created", "workflow_id", "created_at"),
         # The case list (issue 16): newest change first, over everything, over open cases,
         # within organizations, within a workflow's state; keyset pages walk these.

@@ -127,28 +127,30 @@ def organizational_life_meetings(
     P = ProcessInstance
     first_day, last_day = date(first.year, 1, 1), date(last.year, 12, 31)
     held_on = P.data["held_on"].as_string()
-    # The year of each organizational meeting held in the years asked for (NULL for the
-    # rest): the state, in the index, is looked at first, the case's data only past it. A
-    # meeting is recorded on its day or later (``date_not_future``) and a case's last change
-    # is never before that: one unchanged since before the first year was not held in it.
-    counted = and_(
-        P.state.in_(_states_once_held()),
-        P.updated_at >= clock.local_midnight_utc(first_day),
-        P.data["kind"].as_string() == "organizational",
-        held_on >= first_day.isoformat(),
-        held_on <= last_day.isoformat(),
-    )
+    # The meetings held in the years asked for, counted per branch and year. A meeting is
+    # recorded on its day or later (``date_not_future``) and a case's last change is never
+    # before that: one unchanged since before the first year was not held in it, and the
+    # cases past the meeting changed since then are found by the index of a workflow's
+    # states by their last change, their data read only for those.
     inner = (
-        select(P.org_id.label("org_id"), case((counted, func.substr(held_on, 1, 4))).label("year"))
-        .where(P.workflow_id == LIFE_MEETING, P.org_id.in_(ids))
+        select(P.org_id.label("org_id"), func.substr(held_on, 1, 4).label("year"))
+        .where(
+            P.workflow_id == LIFE_MEETING,
+            P.state.in_(_states_once_held()),
+            P.updated_at >= clock.local_midnight_utc(first_day),
+            P.org_id.in_(ids),
+            P.data["kind"].as_string() == "organizational",
+            held_on >= first_day.isoformat(),
+            held_on <= last_day.isoformat(),
+        )
         .subquery()
     )
     held: dict[tuple[int, int], int] = {
         (org_id, int(y)): n
         for org_id, y, n in db.session.execute(
-            select(inner.c.org_id, inner.c.year, func.count())
-            .where(inner.c.year.is_not(None))
-            .group_by(inner.c.org_id, inner.c.year)
+            select(inner.c.org_id, inner.c.year, func.count()).group_by(
+                inner.c.org_id, inner.c.year
+            )
         )
     }
     today = today or clock.today()
