@@ -75,6 +75,7 @@ def test_the_dashboard_is_for_readers_of_an_organization(world, client, auth):
         ("on=yesterday", "must be a date like 2026-03-01"),
         ("org=abc", "must be a whole number"),
         ("stuck_days=0", "must be from 1 to 3650"),
+        ("page=two", "must be a whole number"),
         ("on=9999-01-01", "is out of range"),
     ],
 )
