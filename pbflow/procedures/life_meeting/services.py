@@ -207,8 +207,12 @@ def rectification_figures(
     as_of = min(clock.now(), clock.local_midnight_utc(last + timedelta(days=1)))
     as_of_day = clock.to_local(as_of).date().isoformat()
     deadline = P.data["deadline"].as_string()
-    still_open = or_(P.closed_at.is_(None), P.closed_at >= as_of)
-    ended = ~still_open  # during the period: the rows read are open or ended since ``start``
+    # Items there at ``as_of``: open then, or ended since ``start`` (the rows read). Counted
+    # rather than filtered, so that the index of a workflow's cases per organization (with
+    # their state, closing and due time) is the one read.
+    existed = P.created_at < as_of
+    still_open = and_(existed, or_(P.closed_at.is_(None), P.closed_at >= as_of))
+    ended = and_(existed, P.closed_at < as_of)
     late = and_(deadline != "", deadline < as_of_day)
     # The deadline never changes, and a state whose time limit runs from it is due at the end
     # of the deadline's day at the earliest (plus days of grace): an item in such a state due
@@ -232,7 +236,6 @@ def rectification_figures(
         .where(
             P.workflow_id == RECTIFICATION,
             P.org_id.in_(ids),
-            P.created_at < as_of,
             or_(P.closed_at.is_(None), P.closed_at >= start),
         )
         .group_by(P.org_id)
