@@ -201,11 +201,10 @@ def supervision(query: PeriodQuery):
         raise Problem(403, _("You may not see or do this."))
     period = periods.parse(query.model_dump(exclude_none=True, exclude={"org"}))
     board = dashboard(user(), query.org, period, locale=locale())
-    return {
+    out = {
         k: plain(getattr(board, k))
         for k in (
             "period",
-            "compliance",
             "work",
             "pipeline",
             "opinions",
@@ -214,6 +213,13 @@ def supervision(query: PeriodQuery):
             "notices",
         )
     }
+    # The grids are built when asked for (the page shows sums): every branch's, and summed
+    # one level up.
+    out["compliance"] = {
+        "branches": plain(board.compliance.branches),
+        "above": plain(board.compliance.above),
+    }
+    return out
 
 
 # --- the opinion box (public) -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -114,10 +115,18 @@ class ProcessInstance(db.Model):
         Index("ix_case_org_state", "org_id", "state"),
         Index("ix_case_workflow_state", "workflow_id", "state"),
         Index("ix_case_due", "due_at"),
-        # Open cases waiting longest (supervision's stuck work) and a workflow's cases in
-        # the order they came in, with their organization (the opinion book's entries: a
-        # keyset page of a subtree's opinions read in order, filtered in the index).
-        Index("ix_case_open_since", "closed_at", "state_entered_at"),
+        # Open cases waiting longest first (supervision's stuck work): only open cases, so
+        # that PostgreSQL too reads them in that order (it does not for "closed_at IS NULL"
+        # as the first column of an index); and a workflow's cases in the order they came
+        # in, with their organization (the opinion book's entries: a keyset page of a
+        # subtree's opinions read in order, filtered in the index).
+        Index(
+            "ix_case_open_waiting",
+            "state_entered_at",
+            "id",
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
         Index("ix_case_workflow_created_org", "workflow_id", "created_at", "id", "org_id"),
         # The case list (issue 16): newest change first, over everything, over open cases,
         # within organizations, within a workflow's state; keyset pages walk these.
@@ -137,6 +146,19 @@ class ProcessInstance(db.Model):
             "created_at",
             "state",
             *OPINION_FACTS,
+        ),
+        # A workflow's cases per organization with what the supervision figures count, from
+        # the index alone and in the order they are grouped: open and overdue or stuck work,
+        # notices issued, open and accepted, rectification items open and ticked off.
+        Index(
+            "ix_case_workflow_org",
+            "workflow_id",
+            "org_id",
+            "closed_at",
+            "state",
+            "due_at",
+            "state_entered_at",
+            "created_at",
         ),
     )
     __mapper_args__ = {"exclude_properties": list(OPINION_FACTS)}

@@ -96,10 +96,18 @@ def obligation_cells(
     columns it covers; several periods inside one column are summed into it. ``link(cells)``
     gives the link of a grid cell from the obligation cells behind it."""
     result: list[GridCell] = []
+    cells = obligation.cells  # in order, one after another
+    first = 0  # the first cell not over before the current column
     i = 0
     while i < len(columns):
         col = columns[i]
-        inside = [c for c in obligation.cells if c.start <= col.end and c.end >= col.start]
+        while first < len(cells) and cells[first].end < col.start:
+            first += 1
+        inside = []
+        for c in cells[first:]:
+            if c.start > col.end:
+                break
+            inside.append(c)
         if len(inside) == 1 and inside[0].start <= col.start and inside[0].end >= col.end:
             period = inside[0]
             span = 1
@@ -146,12 +154,14 @@ def combine_rows(
     layout = list(next(iter(spans))) if len(spans) == 1 else [1] * len(columns)
     slots: list[list[GridCell]] = [[] for _ in layout]
     starts = [sum(layout[:k]) for k in range(len(layout))]
+    slot_at = {j: k for k, j in enumerate(starts)}  # the slot starting at each column
     for row in rows:
         i = 0
         for cell in row.cells:
             for j in range(i, i + cell.span):
-                if j in starts:
-                    slots[starts.index(j)].append(cell)
+                k = slot_at.get(j)
+                if k is not None:
+                    slots[k].append(cell)
             i += cell.span
     cells = []
     for k, found in enumerate(slots):

@@ -54,6 +54,12 @@ def test_dashboard_charts_and_the_calendar_on_a_desk_and_a_phone(
     assert not table.is_visible()
     page.locator("#opinions details.chart-table summary").click()
     assert table.is_visible()
+    # Over several branches the committee sees sums (per obligation and month, and the
+    # branches that missed most first); the full grid is on each branch's own dashboard.
+    assert page.locator("#grid-obligations td.cg-missing").count() >= 1
+    page.locator("#branches tbody tr.is-overdue th a").first.click()
+    page.wait_for_selector("#grid-branches")
+    assert "period=year" in page.url and "org=" in page.url
     assert page.locator("#grid-branches td.cg-missing").count() >= 1
 
     page.set_viewport_size({"width": 390, "height": 844})

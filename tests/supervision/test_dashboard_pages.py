@@ -75,6 +75,7 @@ def test_the_dashboard_is_for_readers_of_an_organization(world, client, auth):
         ("on=yesterday", "must be a date like 2026-03-01"),
         ("org=abc", "must be a whole number"),
         ("stuck_days=0", "must be from 1 to 3650"),
+        ("page=two", "must be a whole number"),
         ("on=9999-01-01", "is out of range"),
     ],
 )
@@ -213,3 +214,22 @@ def test_a_dashboard_request_issues_a_bounded_number_of_statements(world, clock,
         with count_queries() as seen:
             assert client.get(export).status_code == 200
         assert len(seen) <= small
+
+
+def test_the_api_gives_every_branchs_grid_as_before(world, clock, client):
+    """The page shows sums over many branches; the API still gives the grids in full: every
+    branch's, and summed one level up."""
+    from tests.api.helpers import Api, token
+
+    h.set_up_on(world.branch, "2025-06-01T00:00:00")
+    h.hold(clock, world["secretary"], world.branch, "theme_day", "2026-01-20")
+    clock.set("2026-03-10T02:00:00")
+    r, board = Api(client, token(world, "committee_a")).get("/api/v1/supervision?period=year")
+    assert r.status_code == 200
+    grid = board["compliance"]["branches"]
+    assert {g["org_id"] for g in grid["groups"]} == {world.branch.id, world.other_branch.id}
+    mine = next(g for g in grid["groups"] if g["org_id"] == world.branch.id)
+    theme = next(row for row in mine["rows"] if row["key"] == "theme_day")
+    assert [c["status"] for c in theme["cells"][:3]] == ["ok", "missing", "open"]
+    above = {g["org_id"] for g in board["compliance"]["above"]["groups"]}
+    assert above == {world.general_branch.id, world.other_branch.id}

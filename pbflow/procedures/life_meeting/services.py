@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from pbflow import clock
 from pbflow.engine import actors
@@ -93,12 +92,29 @@ LIFE_MEETING = "life_meeting"
 RECTIFICATION = "rectification"
 
 
+def _states_once_held() -> list[str]:
+    """The states a life meeting can be in once it is held (its date recorded): those the
+    step recording ``held_on`` leads to, and every state after them."""
+    d = registry().current.get(LIFE_MEETING)
+    if d is None:
+        return []
+    found: set[str] = set()
+    todo = [t.dest for t in d.transitions if any(f.name == "held_on" for f in t.fields)]
+    while todo:
+        state = todo.pop()
+        if state not in found:
+            found.add(state)
+            todo.extend(t.dest for t in d.transitions_from(state))
+    return sorted(found)
+
+
 def organizational_life_meetings(
     org_ids: list[int], first: date, last: date, today: date | None = None
 ) -> dict[int, list[Obligation]]:
     """The organizational life meeting each branch holds at least once a year (DOMAIN 2):
     for every year overlapping ``first``..``last``, held (the meeting's date recorded in that
-    year) or not. Two statements whatever the number of branches or cases."""
+    year) or not. Two statements whatever the number of branches or cases; the meetings held
+    are counted per branch and year by the database, reading only the cases past the meeting."""
     index = actors.org_index()
     ids = sorted({o for o in org_ids if o in index and index[o].kind == "branch"})
     if not ids:
@@ -109,15 +125,34 @@ def organizational_life_meetings(
         ).all()
     )
     P = ProcessInstance
-    held: dict[int, list[date]] = defaultdict(list)
-    rows = db.session.execute(
-        select(P.org_id, P.data["kind"].as_string(), P.data["held_on"].as_string()).where(
-            P.workflow_id == LIFE_MEETING, P.org_id.in_(ids)
+    first_day, last_day = date(first.year, 1, 1), date(last.year, 12, 31)
+    held_on = P.data["held_on"].as_string()
+    # The meetings held in the years asked for, counted per branch and year. A meeting is
+    # recorded on its day or later (``date_not_future``) and a case's last change is never
+    # before that: one unchanged since before the first year was not held in it, and the
+    # cases past the meeting changed since then are found by the index of a workflow's
+    # states by their last change, their data read only for those.
+    inner = (
+        select(P.org_id.label("org_id"), func.substr(held_on, 1, 4).label("year"))
+        .where(
+            P.workflow_id == LIFE_MEETING,
+            P.state.in_(_states_once_held()),
+            P.updated_at >= clock.local_midnight_utc(first_day),
+            P.org_id.in_(ids),
+            P.data["kind"].as_string() == "organizational",
+            held_on >= first_day.isoformat(),
+            held_on <= last_day.isoformat(),
         )
+        .subquery()
     )
-    for org_id, kind, held_on in rows:
-        if kind == "organizational" and held_on:
-            held[org_id].append(date.fromisoformat(held_on))
+    held: dict[tuple[int, int], int] = {
+        (org_id, int(y)): n
+        for org_id, y, n in db.session.execute(
+            select(inner.c.org_id, inner.c.year, func.count()).group_by(
+                inner.c.org_id, inner.c.year
+            )
+        )
+    }
     today = today or clock.today()
     result = {}
     for oid in ids:
@@ -125,7 +160,7 @@ def organizational_life_meetings(
         cells = []
         for year in range(first.year, last.year + 1):
             start, end = date(year, 1, 1), date(year, 12, 31)
-            n = sum(1 for d in held[oid] if start <= d <= end)
+            n = held.get((oid, year), 0)
             cells.append(
                 ObligationCell(
                     label=str(year),
@@ -148,11 +183,21 @@ class RectificationCounts:
     cancelled: int = 0  # cancelled during the period
 
 
+def _states_due_from_deadline() -> list[str]:
+    d = registry().current.get(RECTIFICATION)
+    if d is None:
+        return []
+    return sorted(
+        n for n, spec in d.states.items() if spec.due and spec.due.from_field == "deadline"
+    )
+
+
 def rectification_figures(
     org_ids: list[int], first: date, last: date
 ) -> dict[int, RectificationCounts]:
     """Rectification items per organization: open and overdue as of the end of the period (or
-    now, while it runs), ticked off and cancelled during it. One statement."""
+    now, while it runs), ticked off and cancelled during it. One statement, counted by the
+    database: only the items open then are read beyond the index (for their deadline)."""
     ids = sorted(set(org_ids))
     result = {oid: RectificationCounts() for oid in ids}
     if not ids:
@@ -160,25 +205,45 @@ def rectification_figures(
     P = ProcessInstance
     start = clock.local_midnight_utc(first)
     as_of = min(clock.now(), clock.local_midnight_utc(last + timedelta(days=1)))
-    as_of_day = clock.to_local(as_of).date()
+    as_of_day = clock.to_local(as_of).date().isoformat()
+    deadline = P.data["deadline"].as_string()
+    # Items there at ``as_of``: open then, or ended since ``start`` (the rows read). Counted
+    # rather than filtered, so that the index of a workflow's cases per organization (with
+    # their state, closing and due time) is the one read.
+    existed = P.created_at < as_of
+    still_open = and_(existed, or_(P.closed_at.is_(None), P.closed_at >= as_of))
+    ended = and_(existed, P.closed_at < as_of)
+    late = and_(deadline != "", deadline < as_of_day)
+    # The deadline never changes, and a state whose time limit runs from it is due at the end
+    # of the deadline's day at the earliest (plus days of grace): an item in such a state due
+    # before ``as_of_day`` is past its deadline without reading it from the case's data.
+    from_deadline = _states_due_from_deadline()
+    if from_deadline:
+        day_start = clock.local_midnight_utc(date.fromisoformat(as_of_day))
+        late = or_(and_(P.state.in_(from_deadline), P.due_at < day_start), late)
+
+    def count(condition) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
     rows = db.session.execute(
-        select(P.org_id, P.state, P.closed_at, P.data["deadline"].as_string()).where(
+        select(
+            P.org_id,
+            count(still_open),
+            count(and_(still_open, late)),
+            count(and_(ended, P.state == "closed")),
+            count(and_(ended, P.state != "closed")),
+        )
+        .where(
             P.workflow_id == RECTIFICATION,
             P.org_id.in_(ids),
-            P.created_at < as_of,
             or_(P.closed_at.is_(None), P.closed_at >= start),
         )
+        .group_by(P.org_id)
     )
-    for org_id, state, closed_at, deadline in rows:
-        counts = result[org_id]
-        if closed_at is None or closed_at >= as_of:
-            counts.open += 1
-            if deadline and date.fromisoformat(deadline) < as_of_day:
-                counts.overdue += 1
-        elif state == "closed":
-            counts.closed += 1
-        else:
-            counts.cancelled += 1
+    for org_id, open_, overdue, closed, cancelled in rows:
+        result[org_id] = RectificationCounts(
+            int(open_ or 0), int(overdue or 0), int(closed or 0), int(cancelled or 0)
+        )
     return result
 
 

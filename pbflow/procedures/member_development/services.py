@@ -20,8 +20,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, select
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, calendar, runtime
@@ -425,10 +425,36 @@ class PipelineFigures:
 _NEAR_STAGES = ("admission", "probation")
 
 
+def _could_be_full_in(first: date, last: date, today: date) -> Any:
+    """The cases whose earliest full membership (``earliest_full_membership``) can fall in
+    ``first``..``last``, as a condition on the case and its person, so that only those are
+    read (None: any can). Full members (or archived cases) have their date; one on probation
+    with a recorded end has that end, or later when an extension is proposed; awaiting the
+    approval of a resolution, a year after it. Every other case needs a year of probation
+    after an admission no earlier than today: it can only fall in a period reaching a year
+    ahead, and then every case is read."""
+    if last >= calendar.add_months(today, 12):
+        return None
+    P = ProcessInstance
+    full = or_(Person.party_status == "full", P.state == "archived")
+    extendable = ("conversion_meeting", "conversion_approval")
+    return or_(
+        and_(full, Person.full_member_on >= first, Person.full_member_on <= last),
+        and_(
+            ~full,
+            P.state.in_(_ON_PROBATION),
+            Person.probation_end_on <= last,
+            or_(Person.probation_end_on >= first, P.state.in_(extendable)),
+        ),
+        and_(~full, P.state.in_(_AWAITING_APPROVAL)),
+    )
+
+
 def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFigures:
     """Open development cases of each organization per stage and past their time limit (as of
     now), and the earliest full memberships falling in ``first``..``last``, soonest first.
-    No rights are checked: the caller has. Two statements whatever the number of cases."""
+    No rights are checked: the caller has. Two statements whatever the number of cases, the
+    second reading only the cases that can become full members within the period."""
     ids = sorted(set(org_ids))
     result = PipelineFigures(
         {oid: dict.fromkeys(STAGES, 0) for oid in ids}, dict.fromkeys(ids, 0), []
@@ -478,8 +504,11 @@ def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFig
             ProcessInstance.state.in_(near),
         )
     )
+    could = _could_be_full_in(first, last, today)
+    if could is not None:
+        stmt = stmt.where(could)
     found = db.session.execute(stmt).all()
-    settings = settings_for({r.org_id for r in found})
+    settings = settings_for(set(ids))  # whether or not any is found: a fixed cost
     for r in found:
         dates = KeyDates(*r[5:])
         earliest = earliest_full_membership(r.state, r.data or {}, dates, settings[r.org_id], today)

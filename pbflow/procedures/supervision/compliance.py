@@ -3,7 +3,10 @@
 Rows are branches (each with one row per obligation: the three meetings and one lesson, the
 theme party day, its party groups' meetings, the yearly organizational life meeting),
 columns are the months (or quarters) of the period. The same grid one level up sums each
-child of the chosen organization: a general branch over its branches. The meeting
+child of the chosen organization: a general branch over its branches. Over many branches the
+dashboard shows sums of fixed size instead: per obligation and month, how many branches held
+it; per branch, how many periods it missed (the full grid is on each branch's own dashboard
+and in the export). The meeting
 obligations come from the three meetings procedure, the life meeting from the life meeting
 procedure (``pbflow.procedures.figure``); either left out, its rows are left out.
 """
@@ -12,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
 
+from pbflow.engine import actors
+from pbflow.engine.actors import OrgNode
 from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
 from pbflow.services.grids import Grid, GridGroup, GridRow, Link, combine_rows, obligation_cells
@@ -32,13 +38,141 @@ ORDER = tuple(LABELS)
 
 
 @dataclass
+class BranchMisses:
+    """One branch's line in the dashboard's table: the periods it missed, per obligation."""
+
+    org_id: int
+    label: str
+    parent_id: int | None  # the organization above it, when that is not the one chosen
+    missed: dict[str, int]  # obligation -> missed cells (only the obligations it owes)
+
+    @property
+    def total(self) -> int:
+        return sum(self.missed.values())
+
+
+@dataclass
 class Compliance:
-    branches: Grid  # one group per branch
-    above: Grid  # one group per child of the chosen organization (summed)
+    """The obligations of the scope's branches over the period's columns. The grids are built
+    when asked for: the dashboard of many branches shows the sums (``by_obligation``, the
+    table ``by_branch``), a branch's own dashboard and the exports the full grid."""
+
+    scope: Scope
+    columns: list[Column]
+    owed: dict[int, list[Obligation]]
+
+    @cached_property
+    def branches(self) -> Grid:
+        """One group per branch, every cell linked to its meetings (or calendar)."""
+        names = labels()
+        groups = [
+            _branch_group(self.scope, b.id, self.owed, self.columns, names=names)
+            for b in self._branches
+        ]
+        return Grid(self.columns, groups)
+
+    @cached_property
+    def _plain(self) -> list[GridGroup]:
+        """The same groups without links (cheaper), for the sums."""
+        if "branches" in self.__dict__ or len(self._branches) <= 1:
+            return self.branches.groups
+        names = labels()
+        return [
+            _branch_group(self.scope, b.id, self.owed, self.columns, linked=False, names=names)
+            for b in self._branches
+        ]
+
+    @property
+    def _branches(self) -> list[OrgNode]:
+        return self.scope.branches
 
     @property
     def missed(self) -> int:
-        return sum(g.missed for g in self.branches.groups)
+        return sum(g.missed for g in self._plain)
+
+    @cached_property
+    def keys(self) -> list[str]:
+        """The obligations any branch here owes, in the grid's order."""
+        found = {r.key for g in self._plain for r in g.rows}
+        return [k for k in ORDER if k in found]
+
+    @cached_property
+    def by_obligation(self) -> Grid:
+        """One row per obligation over the columns: of the branches that owed it, how many
+        held it (a grid of fixed size whatever the number of branches)."""
+        group = GridGroup(self.scope.org.id, _all_branches(len(self._plain)))
+        names = labels()
+        for key in self.keys:
+            rows = [r for g in self._plain for r in g.rows if r.key == key]
+            group.rows.append(combine_rows(key, names[key], rows, self.columns, None))
+        return Grid(self.columns, [group] if group.rows else [])
+
+    @cached_property
+    def by_branch(self) -> list[BranchMisses]:
+        """Every branch with its misses per obligation, those that missed most first."""
+        index = actors.org_index()
+        found = []
+        for g in self._plain:
+            parent = index[g.org_id].parent_id
+            found.append(
+                BranchMisses(
+                    g.org_id,
+                    g.label,
+                    parent if parent != self.scope.org.id else None,
+                    {r.key: r.missed for r in g.rows},
+                )
+            )
+        order = {n.id: i for i, n in enumerate(self.scope.nodes)}
+        return sorted(found, key=lambda b: (-b.total, order[b.org_id]))
+
+    @property
+    def branches_missing(self) -> int:
+        return sum(1 for b in self.by_branch if b.total)
+
+    @cached_property
+    def above(self) -> Grid:
+        """One group per child of the chosen organization (its branches summed)."""
+        groups = {g.org_id: g for g in self.branches.groups}
+        scope, columns, names = self.scope, self.columns, labels()
+        above = []
+        for child in scope.children:
+            inside = [groups[b.id] for b in scope.below(child.id) if b.id in groups]
+            if child.kind == "branch":
+                summed = GridGroup(
+                    child.id, scope.name(child.id), groups[child.id].rows, kind="branch"
+                )
+            else:
+                summed = GridGroup(child.id, scope.name(child.id), kind=child.kind)
+                for key in ORDER:
+                    rows = [r for g in inside for r in g.rows if r.key == key]
+                    if rows:
+                        summed.rows.append(
+                            combine_rows(
+                                key,
+                                names[key],
+                                rows,
+                                columns,
+                                ("supervision.dashboard", {"org": child.id}),
+                            )
+                        )
+            summed.link = ("supervision.dashboard", {"org": child.id})
+            above.append(summed)
+        return Grid(columns, above)
+
+
+def labels() -> dict[str, str]:
+    """The obligations' names in the reader's language (looked up once per grid)."""
+    return {k: str(v) for k, v in LABELS.items()}
+
+
+def _all_branches(n: int) -> str:
+    from flask_babel import ngettext
+
+    return ngettext("The branch", "All %(num)s branches", n)
+
+
+def _no_link(_cells: Sequence[ObligationCell]) -> None:
+    return None
 
 
 def _link(org_id: int, key: str):
@@ -75,18 +209,29 @@ def _obligations(ids: list[int], period: Period) -> dict[int, list[Obligation]]:
 
 
 def _branch_group(
-    scope: Scope, branch_id: int, owed: dict[int, list[Obligation]], columns: list[Column]
+    scope: Scope,
+    branch_id: int,
+    owed: dict[int, list[Obligation]],
+    columns: list[Column],
+    *,
+    linked: bool = True,
+    names: dict[str, str] | None = None,
 ) -> GridGroup:
+    names = names or labels()
+
+    def link(org_id: int, key: str):
+        return _link(org_id, key) if linked else _no_link
+
     rows = {
         o.key: GridRow(
             o.key,
-            str(LABELS.get(o.key, o.key)),
-            obligation_cells(o, columns, _link(branch_id, o.key)),
+            names.get(o.key, o.key),
+            obligation_cells(o, columns, link(branch_id, o.key)),
         )
         for o in owed.get(branch_id, [])
     }
     group_rows = [
-        GridRow(o.key, "", obligation_cells(o, columns, _link(g, o.key)))
+        GridRow(o.key, "", obligation_cells(o, columns, link(g, o.key)))
         for g in scope.groups_of(branch_id)
         for o in owed.get(g, [])
         if o.key == "group_meeting"
@@ -94,10 +239,10 @@ def _branch_group(
     if group_rows:
         rows["group_meeting"] = combine_rows(
             "group_meeting",
-            str(LABELS["group_meeting"]),
+            names["group_meeting"],
             group_rows,
             columns,
-            ("meetings.calendar", {"org_id": branch_id}),
+            ("meetings.calendar", {"org_id": branch_id}) if linked else None,
         )
     return GridGroup(
         org_id=branch_id,
@@ -108,31 +253,8 @@ def _branch_group(
 
 
 def compliance(scope: Scope, period: Period) -> Compliance:
-    """The branch grid and the grid one level up, for the scope and the period. A fixed
-    number of statements whatever the number of branches, meetings or months."""
-    columns = period.columns()
+    """The obligations of the scope's branches (and their party groups) in the period; the
+    grids and sums are built from them when asked for. A fixed number of statements
+    whatever the number of branches, meetings or months."""
     ids = [n.id for n in scope.nodes if n.kind in ("branch", "party_group")]
-    owed = _obligations(ids, period)
-    groups = {b.id: _branch_group(scope, b.id, owed, columns) for b in scope.branches}
-    above = []
-    for child in scope.children:
-        inside = [groups[b.id] for b in scope.below(child.id) if b.id in groups]
-        if child.kind == "branch":
-            summed = GridGroup(child.id, scope.name(child.id), groups[child.id].rows, kind="branch")
-        else:
-            summed = GridGroup(child.id, scope.name(child.id), kind=child.kind)
-            for key in ORDER:
-                rows = [r for g in inside for r in g.rows if r.key == key]
-                if rows:
-                    summed.rows.append(
-                        combine_rows(
-                            key,
-                            str(LABELS[key]),
-                            rows,
-                            columns,
-                            ("supervision.dashboard", {"org": child.id}),
-                        )
-                    )
-        summed.link = ("supervision.dashboard", {"org": child.id})
-        above.append(summed)
-    return Compliance(Grid(columns, list(groups.values())), Grid(columns, above))
+    return Compliance(scope, period.columns(), _obligations(ids, period))

@@ -4,7 +4,9 @@ same functions: ``dashboard`` for all of them, or the module of one concern."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pbflow.models import User
 from pbflow.procedures.supervision import (
@@ -40,10 +42,12 @@ def dashboard(
     *,
     locale: str = "zh",
     stuck_days: int = work.STUCK_DAYS,
+    detail: bool = True,
 ) -> Dashboard:
     """Everything the dashboard shows for ``org_id`` (the viewer's highest organization by
     default) in ``period``. A fixed number of statements whatever the number of branches,
-    people, meetings or cases (tests/supervision counts them)."""
+    people, meetings or cases (tests/supervision counts them). Without ``detail`` (the page)
+    the membership structure is counted for the whole scope only, not per organization."""
     scope = resolve(viewer, org_id, locale)
     return Dashboard(
         scope=scope,
@@ -53,6 +57,83 @@ def dashboard(
         pipeline=pipeline.pipeline(scope, period),
         opinions=opinions.opinions(scope, period),
         rectification=rectification.rectification(scope, period),
-        membership=membership.membership(scope, period),
+        membership=membership.membership(scope, period, per_unit=detail),
         notices=notices.notices(scope, period),
     )
+
+
+# --- what one screen shows of it --------------------------------------------------------------
+# The dashboard of a committee with many branches shows sums and the organizations that need
+# attention first, a bounded number of them; every row is in the exports, and each branch's
+# own dashboard shows its full grid.
+
+TOP = 10  # rows of each per-organization table
+BRANCHES_PER_PAGE = 20  # rows of the branch table of the meetings
+
+
+@dataclass
+class Ranked:
+    """The first rows of a per-organization table, most in need of attention first."""
+
+    rows: list[Any]
+    total: int  # the rows that qualified
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.rows)
+
+
+def _ranked(rows: Iterable[Any], keep: Callable[[Any], bool], key: Callable[[Any], Any]) -> Ranked:
+    found = sorted((r for r in rows if keep(r)), key=key)  # stable: tree order among equals
+    return Ranked(found[:TOP], len(found))
+
+
+def tops(d: Dashboard) -> dict[str, Ranked]:
+    """Per section, the organizations to show: with something to show, worst first."""
+    found = {
+        "work": _ranked(
+            d.work.by_unit, lambda c: c.overdue or c.stuck, lambda c: (-c.overdue, -c.stuck)
+        ),
+        "membership": _ranked(
+            d.membership.by_unit,
+            lambda r: r.start.members or r.end.members,
+            lambda r: (-r.end.members, -r.start.members),
+        ),
+        "notices": _ranked(
+            d.notices.by_unit,
+            lambda c: c.issued or c.open or c.closed,
+            lambda c: (-c.overdue, -c.open, -c.issued),
+        ),
+    }
+    if d.pipeline is not None:
+        found["pipeline"] = _ranked(
+            d.pipeline.by_unit, lambda r: r.total, lambda r: (-r.overdue, -r.total)
+        )
+    if d.opinions is not None:
+        found["opinions"] = _ranked(d.opinions.by_unit, lambda t: t.received, lambda t: -t.received)
+    if d.rectification is not None:
+        found["rectification"] = _ranked(
+            d.rectification.by_unit,
+            lambda r: r.open or r.closed,
+            lambda r: (-r.overdue, -r.open, -r.closed),
+        )
+    return found
+
+
+@dataclass
+class BranchPage:
+    """One page of the branch table of the meetings (those that missed most first)."""
+
+    rows: list[compliance.BranchMisses]
+    page: int
+    pages: int
+    total: int
+
+
+def branch_page(d: Dashboard, page: int | None) -> BranchPage:
+    """The branches of ``page`` (1 when None; past the last, the last)."""
+    rows = d.compliance.by_branch
+    pages = max(1, -(-len(rows) // BRANCHES_PER_PAGE))
+    page = min(max(page or 1, 1), pages)
+    start = (page - 1) * BRANCHES_PER_PAGE
+    return BranchPage(rows[start : start + BRANCHES_PER_PAGE], page, pages, len(rows))

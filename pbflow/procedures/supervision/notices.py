@@ -371,7 +371,7 @@ def notices(scope: Scope, period: Period) -> Notices:
     recent = _rows(
         [P.workflow_id == WORKFLOW, P.org_id.in_(scope.ids), P.closed_at.is_(None)],
         scope.locale,
-        limit=20,
+        limit=10,
     )
     return Notices(list(units.values()), total, recent)
 

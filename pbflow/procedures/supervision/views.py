@@ -17,6 +17,8 @@ from pbflow.engine.errors import DomainError, NotAllowed, NotFound, ValidationFa
 from pbflow.engine.fields import parse_date
 from pbflow.procedures.supervision import charts, notices, tables
 from pbflow.procedures.supervision import rectification as rect
+from pbflow.procedures.supervision.compliance import labels as obligation_labels
+from pbflow.procedures.supervision.dashboard import TOP, branch_page, tops
 from pbflow.procedures.supervision.dashboard import dashboard as build_dashboard
 from pbflow.procedures.supervision.membership import DIMENSIONS, value_label
 from pbflow.procedures.supervision.scope import readable_roots, resolve
@@ -64,7 +66,7 @@ def _refusal(exc: DomainError, status: int | None = None):
     )
 
 
-def _dashboard():
+def _dashboard(*, detail: bool = True):
     stuck = _int_arg("stuck_days")
     stuck = STUCK_DAYS if stuck is None else stuck
     if not 1 <= stuck <= 3650:
@@ -74,7 +76,7 @@ def _dashboard():
         )
     period = periods.parse(request.args)
     return build_dashboard(
-        current_user, _int_arg("org"), period, locale=_locale(), stuck_days=stuck
+        current_user, _int_arg("org"), period, locale=_locale(), stuck_days=stuck, detail=detail
     )
 
 
@@ -90,7 +92,8 @@ def _args(d, **changes: Any) -> dict[str, Any]:
 @login_required
 def dashboard():
     try:
-        d = _dashboard()
+        d = _dashboard(detail=False)
+        page = _int_arg("page")
     except DomainError as exc:
         return _refusal(exc)
     return render_template(
@@ -100,19 +103,39 @@ def dashboard():
         prev_args=_args(d, **d.period.shifted(-1).query_args()),
         next_args=_args(d, **d.period.shifted(1).query_args()),
         charts=charts.charts(d),
-        orgs=[(n.id, n) for n in _choosable()],
+        orgs=[(n.id, n) for n in _choosable(d.scope.org.id)],
         may_issue=notices.may_issue,
         dimensions=DIMENSIONS,
         value_label=value_label,
+        tops=tops(d),
+        upcoming_limit=TOP,
+        branches=branch_page(d, page) if len(d.scope.branches) > 1 else None,
+        labels=obligation_labels(),
     )
 
 
-def _choosable():
-    """The organizations the reader may choose on the dashboard, in tree order."""
+CHOOSABLE_BELOW = 30  # organizations right below the chosen one offered in its list
+
+
+def _choosable(org_id: int):
+    """The organizations the reader may go to from ``org_id``'s page, in tree order: the
+    highest ones they read, those above ``org_id`` up to them, it and the first ones right
+    below it (a bounded list however large the tree; the tables link every branch)."""
     roots = {r.id for r in readable_roots(current_user)}
-    nodes = actors.org_index().values()
+    index = actors.org_index()
+    below = sorted(
+        (n for n in index.values() if n.parent_id == org_id and n.kind != "party_group"),
+        key=lambda n: n.path,
+    )[:CHOOSABLE_BELOW]
+    near = set(roots) | set(index[org_id].ancestor_ids()) | {n.id for n in below}
     return sorted(
-        (n for n in nodes if n.kind != "party_group" and any(a in roots for a in n.ancestor_ids())),
+        (
+            index[o]
+            for o in near
+            if o in index
+            and index[o].kind != "party_group"
+            and any(a in roots for a in index[o].ancestor_ids())
+        ),
         key=lambda n: n.path,
     )
 
@@ -160,7 +183,7 @@ def rectification():
         statuses=rect.STATUSES,
         rows=rows[:LIST_LIMIT],
         more=len(rows) > LIST_LIMIT,
-        orgs=[(n.id, n) for n in _choosable()],
+        orgs=[(n.id, n) for n in _choosable(scope.org.id)],
     )
 
 

@@ -11,6 +11,7 @@ organization, type, period and kind).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -262,6 +263,13 @@ def obligations(
     held = _held_counts(ids, since, until)
     notices = _notices(ids, since)
     today = today or clock.today()
+    # The periods of each length, labelled once; the days held, sorted, counted by bisection.
+    spans = {
+        p: [(start, end, period_label(start, p)) for start, end in _periods(first, last, p)]
+        for p in PERIODS
+    }
+    for days in held.values():
+        days.sort()
     result: dict[int, list[Obligation]] = {}
     for oid in ids:
         if oid not in created:
@@ -272,12 +280,13 @@ def obligations(
             if mtype not in reqs.get(oid, {}):
                 continue
             period, times = reqs[oid][mtype]
+            days = held.get((oid, mtype), ())
             cells = []
-            for start, end in _periods(first, last, period):
-                n = sum(1 for d in held[(oid, mtype)] if start <= d <= end)
+            for start, end, label in spans[period]:
+                n = bisect_right(days, end) - bisect_left(days, start) if days else 0
                 cells.append(
                     Cell(
-                        label=period_label(start, period),
+                        label=label,
                         start=start,
                         end=end,
                         required=0 if start < born else times,
