@@ -55,6 +55,9 @@ class Context:
     values: dict[str, Any]
     transition: TransitionSpec | None = None
     now: datetime = field(default_factory=clock.now)
+    # Whether the step is being taken (True) or only weighed for a page (False): a guard
+    # that must lock what it counts (engine/locks.py) locks only when it is taken.
+    taking: bool = False
     # effects fill these; the runtime writes them
     assignee_changed: bool = False
     created_children: list[int] = field(default_factory=list)

@@ -248,7 +248,7 @@ def fire_in_transaction(
     note = _check_comment(t, comment)
     before = tasks.compute(d, cs)  # the case's work-waiting rows as they stand
     cs.data = dict(cs.data or {})
-    ctx = Context(d, cs, actor, values, t)
+    ctx = Context(d, cs, actor, values, t, taking=True)
     block = _run_guards(t.guards, ctx, reg)
     if block is not None:
         raise GuardRefused(block.reason, available_from=block.available_from)

@@ -124,3 +124,31 @@ def test_secretary_and_deputy_appealing_at_once_lodge_one_appeal(
     assert [c.id for c in rounds.appeals_of(rid)] == lodged
     assert _started(rounds.APPEAL, branch) == 1
     assert audit.verify_database().ok
+
+
+def test_closing_holds_the_round_while_it_counts_open_appeals(
+    app, world, clock, published, monkeypatch
+):
+    """An appeal lodged at the last instant of the time for appeals and the round closed at
+    the first instant after it would each count before the other wrote: closing takes the
+    round's lock (which lodging an appeal holds) before it counts open appeals. Only when the
+    step is taken: drawing the round's page weighs the guard without locking anything."""
+    from pbflow.engine import locks, runtime
+
+    held: list[int] = []
+    original = locks.hold_case
+
+    def spy(case_id):
+        held.append(case_id)
+        return original(case_id)
+
+    monkeypatch.setattr(locks, "hold_case", spy)
+    rid, a = published, world["committee_a"]
+    clock.set("2026-04-20T02:00:00")  # the time for appeals is over
+    actions = runtime.available_actions(rid, a)
+    assert any(x.trigger == "close" and x.enabled for x in actions)
+    assert held == []  # weighing the guard for a page locks nothing
+    runtime.fire(rid, "close", a)
+    assert held == [rid]
+    assert db.session.get(ProcessInstance, rid).state == "closed"
+    assert audit.verify_database().ok

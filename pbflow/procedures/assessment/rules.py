@@ -94,6 +94,10 @@ def assessment_appeals_settled(ctx: Context) -> Block | None:
             _("Branches may appeal until %(day)s.", day=until),
             available_from=date.fromisoformat(until) + timedelta(days=1),
         )
+    if ctx.taking:
+        # An appeal being lodged holds the round (assessment_appeal_allowed): closing waits
+        # for it, then counts it; an appeal after the close finds the round closed.
+        locks.hold_case(ctx.case.id)
     if _open_appeals(ctx.case.id):
         return Block(_("An appeal is still waiting for its decision."))
     return None
