@@ -12,23 +12,12 @@ from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
 from pbflow.services.periods import Column, Period
 
-_COUNTS = (
-    "received",
-    "set_aside",
-    "answered",
-    "answered_on_time",
-    "days_to_answer",
-    "reopened",
-    "rated",
-    "satisfied",
-    "unrated_closed",
-)
-
 
 @dataclass
 class Tally:
-    """Figures summed over organizations or months (the same meaning as the opinion book's;
-    ``days_to_answer`` the sum over the answered)."""
+    """Figures summed over organizations or months: the opinion box's counts (the figure's
+    ``COUNTS`` name them; a count it adds that is not here fails loudly), with
+    ``days_to_answer`` the sum over the answered."""
 
     label: str
     received: int = 0
@@ -38,12 +27,13 @@ class Tally:
     days_to_answer: int = 0
     reopened: int = 0
     rated: int = 0
+    rating_sum: int = 0
     satisfied: int = 0
     unrated_closed: int = 0
     key: Any = None
 
     def add(self, fig: Any) -> None:
-        for name in _COUNTS:
+        for name in fig.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(fig, name))
 
     @property
