@@ -213,3 +213,19 @@ def test_events_are_told_in_words_with_their_keys(world, auth, client):
     assert '<code class="action-key">made_up_action</code>' in _row_of(html, odd)
     html = client.get("/audit/?lang=zh").get_data(as_text=True)
     assert "办理步骤" in _row_of(html, step) and "发起事项" in _row_of(html, started)
+
+
+def test_a_case_timeline_names_actions_as_the_audit_page_does(world):
+    """The timeline keeps its own verbs; an action it does not word is named as on the audit
+    page (a procedure's own action included), and one nothing names shows its key."""
+    from pbflow.engine.registry import registry
+    from pbflow.services import cases
+    from tests.pages_helpers import funding_case
+
+    case = funding_case(world)
+    for action in ("tracking_code_issued", "made_up_action"):
+        audit.record(action, actor=None, org_id=case.org_id, instance_id=case.id, payload={})
+    db.session.commit()
+    d = registry().stored(case.definition_id)
+    texts = [e.text for e in cases.timeline(case, d, "en")]
+    assert texts == ["Started the case", "Tracking code issued", "made_up_action"]

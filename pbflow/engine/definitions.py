@@ -294,6 +294,14 @@ class Definition:
     def transitions_from(self, state: str) -> list[TransitionSpec]:
         return self._by_source.get(state, [])
 
+    def state_label(self, name: str | None, locale: str) -> str | None:
+        """A state's label in ``locale``; the name itself when this revision has no such
+        state (a history written by another revision), None for None."""
+        if name is None:
+            return None
+        spec = self.states.get(name)
+        return spec.label.get(locale) if spec else name
+
     def transition(self, state: str, trigger: str) -> TransitionSpec | None:
         return self._by_key.get((state, trigger))
 

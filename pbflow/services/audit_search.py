@@ -254,12 +254,16 @@ class EventView:
     details: str  # the payload, as compact JSON
 
 
-def _payload_text(event: AuditEvent) -> str:
+def _payload(event: AuditEvent) -> tuple[dict[str, Any], str]:
+    """The event's payload read once: as data, and as the compact text the page shows."""
     try:
         data = json.loads(event.payload or "{}")
     except ValueError:
-        return event.payload or ""
-    return "" if not data else json.dumps(data, ensure_ascii=False, sort_keys=True)
+        return {}, event.payload or ""
+    if not data:
+        return {}, ""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return (data if isinstance(data, dict) else {}), text
 
 
 def describe(events: list[AuditEvent], locale: str) -> list[EventView]:
@@ -281,34 +285,22 @@ def describe(events: list[AuditEvent], locale: str) -> list[EventView]:
     reg = registry()
     out = []
     for e in events:
+        data, text = _payload(e)
         d = None
         if e.instance_id in definitions:
             try:
                 d = reg.stored(definitions[e.instance_id])
             except (NotFound, DefinitionError):
                 d = None  # the words fall back to the stored keys
-
-        def state(key: str | None, d: Any = d) -> str | None:
-            if key is None or d is None or key not in d.states:
-                return key
-            return d.states[key].label.get(locale)
-
         step = None
         if e.action == "transition" and d is not None:
-            try:
-                trigger = json.loads(e.payload or "{}").get("trigger")
-            except (ValueError, AttributeError):
-                trigger = None
+            trigger = data.get("trigger")
             t = d.transition(e.from_state, trigger) if trigger and e.from_state else None
             step = t.label.get(locale) if t is not None else trigger
-        out.append(
-            EventView(
-                e,
-                action_label(e.action),
-                step,
-                state(e.from_state),
-                state(e.to_state),
-                _payload_text(e),
-            )
+        from_state, to_state = (
+            (d.state_label(e.from_state, locale), d.state_label(e.to_state, locale))
+            if d is not None
+            else (e.from_state, e.to_state)
         )
+        out.append(EventView(e, action_label(e.action), step, from_state, to_state, text))
     return out

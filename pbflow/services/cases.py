@@ -39,6 +39,7 @@ from pbflow.models import (
 )
 from pbflow.services import attachments, procedure_view
 from pbflow.services.attachments import Upload
+from pbflow.services.audit_search import action_label
 from pbflow.services.pagination import COUNT_LIMIT, format_cursor, parse_cursor
 from pbflow.services.visibility import (
     can_view,
@@ -270,10 +271,7 @@ class TimelineEntry:
 
 
 def _state_label(d: Definition, name: str | None, locale: str) -> str | None:
-    if name is None:
-        return None
-    spec = d.states.get(name)
-    return spec.label.get(locale) if spec else name
+    return d.state_label(name, locale)
 
 
 def timeline(case: Any, d: Definition, locale: str, *, since_version: int | None = None):
@@ -312,7 +310,10 @@ def timeline(case: Any, d: Definition, locale: str, *, since_version: int | None
             t = d.transition(ev.from_state, payload.get("trigger", "")) if ev.from_state else None
             text = t.label.get(locale) if t else payload.get("trigger", ev.action)
         else:
-            text = _ACTION_TEXT.get(ev.action, lambda a=ev.action: a.replace("_", " "))()
+            # The timeline's own verbs, else what the audit pages call the action (a
+            # procedure names its own there), else its key.
+            own = _ACTION_TEXT.get(ev.action)
+            text = own() if own else action_label(ev.action)
         details: list[tuple[str, str]] = []
         if ev.action == "attachment_added":
             details.append((_("File"), str(payload.get("filename", ""))))
@@ -506,13 +507,7 @@ def case_page(user: User, case_id: int, locale: str, *, mark_read: bool = True) 
         actions = runtime.available_actions(snapshot(case), user)
     gaps = set(guessed) | _due_gaps(d, case)
     kinds = {f.type for a in actions for f in a.fields}
-    atts = list(
-        db.session.execute(
-            select(Attachment)
-            .where(Attachment.instance_id == case.id)
-            .order_by(Attachment.created_at, Attachment.id)
-        ).scalars()
-    )
+    atts = _attachments(case.id)
     child_cases = list(
         db.session.execute(select(P).where(P.parent_id == case.id).order_by(P.id)).scalars()
     )
@@ -580,16 +575,21 @@ def case_comments(user: User, case_id: int) -> list[Any]:
     return comments.for_case(get_visible_case(user, case_id).id)
 
 
-def case_files(user: User, case_id: int) -> tuple[list[Attachment], dict[int, str]]:
-    """A visible case's files, oldest first, and the names of those who uploaded them."""
-    case = get_visible_case(user, case_id)
-    atts = list(
+def _attachments(case_id: int) -> list[Attachment]:
+    """A case's files, oldest first."""
+    return list(
         db.session.execute(
             select(Attachment)
-            .where(Attachment.instance_id == case.id)
+            .where(Attachment.instance_id == case_id)
             .order_by(Attachment.created_at, Attachment.id)
         ).scalars()
     )
+
+
+def case_files(user: User, case_id: int) -> tuple[list[Attachment], dict[int, str]]:
+    """A visible case's files, oldest first, and the names of those who uploaded them."""
+    case = get_visible_case(user, case_id)
+    atts = _attachments(case.id)
     return atts, _names({a.uploaded_by for a in atts})
 
 
