@@ -256,3 +256,22 @@ def test_the_inbox_pages_by_time_limit_and_ignores_a_broken_cursor(
     broken = text(client.get("/inbox?after=2024-01-01"))
     assert _items(broken) == [str(i) for i in sent[:2]]
     assert 'id="notifications"' in broken
+
+
+def test_the_merely_possible_list_pages_on_its_own(world, auth, client, monkeypatch):
+    """Cases where I may only withdraw page by their own cursor; that page shows that list
+    alone (no waiting list, no notifications)."""
+    monkeypatch.setattr(inbox_service, "OPTION_PAGE", 2)
+    sent = []
+    for i in range(3):
+        case = funding_case(world, purpose=f"已提交{i}")
+        walk(case.id, world, ("submit", "branch_member"))  # waits on the secretary now
+        sent.append(case.id)
+    auth.login("branch_member")
+    html = text(client.get("/inbox"))
+    seen = _items(html, "possible")
+    found = re.search(r'href="(/inbox\?possible_after=[^"#]+)#possible"', html)
+    later = text(client.get(found.group(1)))
+    seen += _items(later, "possible")
+    assert sorted(int(i) for i in seen) == sent and len(seen) == 3
+    assert 'id="waiting"' not in later and 'id="notifications"' not in later

@@ -472,4 +472,6 @@ def test_the_inbox_pages_through_every_case_once(world, client, monkeypatch):
     # No time limit on a draft: in the order they were started.
     assert pages == 3 and seen == drafts
     r, problem = api.get("/api/v1/inbox?cursor=not-a-cursor")
-    assert r.status_code == 400
+    assert r.status_code == 400 and problem["detail"]
+    r, problem = api.get("/api/v1/inbox?possible_cursor=none-x")
+    assert r.status_code == 400 and problem["detail"]
