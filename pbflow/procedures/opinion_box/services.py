@@ -43,12 +43,13 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    or_,
     select,
     tuple_,
 )
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, fields, runtime
+from pbflow.engine import actors, fields, runtime, tally
 from pbflow.engine.actors import CodeHolder
 from pbflow.engine.errors import (
     DomainError,
@@ -66,6 +67,7 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.process import OPINION_WORKFLOW
+from pbflow.procedures.opinion_box import tallies
 from pbflow.services import rate_limits
 from pbflow.services.pagination import format_cursor
 
@@ -751,11 +753,109 @@ class OpinionFigures:
     by_column: dict[tuple[int, date], Figures]  # (org id, column start)
 
 
+def _column_starts(first: date, last: date, grain: str) -> list[date]:
+    """The first days of the local months (or quarters) ``first``..``last`` touches."""
+    step = 3 if grain == "quarter" else 1
+    column = date(first.year, (first.month - 1) // step * step + 1, 1)
+    starts = []
+    while column <= last:
+        starts.append(column)
+        month = column.month - 1 + step
+        column = date(column.year + month // 12, month % 12 + 1, 1)
+    return starts
+
+
 def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -> OpinionFigures:
     """Opinions received ``first``..``last`` (local days) by each organization: received,
     answered on time, days to answer, reopened, ratings (DOMAIN 4). An opinion counts where
     it is now, the organization answerable for it (one transferred counts at its new
-    organization). No rights are checked: the caller has. One statement."""
+    organization). No rights are checked: the caller has.
+
+    Counted from the figures kept as data (pbflow.engine.tally, ``tallies``): each opinion's
+    facts at the UTC month it was received, summed per column between the month boundaries
+    nearest the columns' local starts; the hours between such a boundary and a column's start
+    are counted from the opinions received in them, as ``figures_by_scan`` counts (for a
+    local month in Beijing, the eight hours before the UTC month begins). Three statements
+    whatever the number of opinions. Should the days to an answer have been counted in
+    another time zone than the one configured now, every opinion is read instead."""
+    ids = sorted(set(org_ids))
+    index = actors.org_index()
+    result = OpinionFigures(
+        {oid: Figures(oid, _org_name(index[oid])) for oid in ids if oid in index}, {}
+    )
+    if not ids:
+        return result
+    starts = _column_starts(first, last, grain)
+    bounds = [clock.local_midnight_utc(c) for c in (first, *starts[1:])]
+    bounds.append(clock.local_midnight_utc(last + timedelta(days=1)))
+    cuts = [tally.Cut.of(b) for b in bounds]
+    zone = clock.local_tz().key
+    measures = {m: name for name, m in tallies.MEASURES.items()}
+    per_column: dict[tuple[int, int], dict[str, int]] = {}
+    ranges = [(cuts[i].index, cuts[i + 1].index) for i in range(len(starts))]
+    for measure, state, org_id, *values in tally.column_sums(list(measures), WORKFLOW, ids, ranges):
+        if measure == tallies.DAYS and state != zone:
+            if any(values):  # counted in another zone: read every opinion instead
+                return figures_by_scan(ids, first, last, grain)
+            continue
+        name = measures[measure]
+        for i, n in enumerate(values):
+            if n:
+                counts = per_column.setdefault((org_id, i), {})
+                counts[name] = counts.get(name, 0) + n
+    # The windows: [boundary, column start) belongs to the column before the boundary's month
+    # (taken off it, added to the column), and the other way round.
+    windows = [(i, c) for i, c in enumerate(cuts) if c.sign]
+    for (org_id, w), fig in _window_figures(ids, [c for _i, c in windows]).items():
+        i, cut = windows[w]
+        for column, sign in ((i - 1, cut.sign), (i, -cut.sign)):
+            if 0 <= column < len(starts):
+                counts = per_column.setdefault((org_id, column), {})
+                for name in Figures.COUNTS:
+                    counts[name] = counts.get(name, 0) + sign * getattr(fig, name)
+    for (org_id, column), counts in per_column.items():
+        if not any(counts.values()):
+            continue
+        fig = Figures(org_id, _org_name(index[org_id]), **counts)
+        result.by_column[(org_id, starts[column])] = fig
+        result.by_org[org_id].merge(fig)
+    return result
+
+
+def _window_figures(ids: list[int], cuts: list[tally.Cut]) -> dict[tuple[int, int], Figures]:
+    """The figures of the opinions received in each cut's window, per (organization, window),
+    counted from the facts as ``figures_by_scan`` counts them: one statement, reading the
+    windows' opinions by the index of received times (the organizations picked after)."""
+    if not cuts:
+        return {}
+    P = ProcessInstance
+    r = _facts(
+        P.workflow_id == WORKFLOW,
+        or_(*(and_(P.created_at >= c.low, P.created_at < c.high) for c in cuts)),
+    )
+    window = case(
+        *((and_(r.c.created_at >= c.low, r.c.created_at < c.high), w) for w, c in enumerate(cuts))
+    ).label("w")
+    columns = _figure_columns(r, min(c.low for c in cuts), max(c.high for c in cuts))
+    scope = set(ids)
+    found = {}
+    for org_id, w, *counts in db.session.execute(
+        select(r.c.org_id, window, *columns).group_by(r.c.org_id, window)
+    ):
+        if org_id in scope:
+            found[(org_id, w)] = Figures(
+                org_id,
+                "",
+                **{n: int(v or 0) for n, v in zip(Figures.COUNTS, counts, strict=True)},
+            )
+    return found
+
+
+def figures_by_scan(
+    org_ids: list[int], first: date, last: date, grain: str = "month"
+) -> OpinionFigures:
+    """``figures`` counted from every opinion of the period, from the generated columns and
+    their index: one statement (the counts kept as data are not read)."""
     ids = sorted(set(org_ids))
     index = actors.org_index()
     result = OpinionFigures(
@@ -771,13 +871,7 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
     )
     # The columns (local months or quarters) the period touches, and the column of each
     # opinion by the UTC instants at which the local columns begin.
-    step = 3 if grain == "quarter" else 1
-    column = date(first.year, (first.month - 1) // step * step + 1, 1)
-    starts = []
-    while column <= last:
-        starts.append(column)
-        month = column.month - 1 + step
-        column = date(column.year + month // 12, month % 12 + 1, 1)
+    starts = _column_starts(first, last, grain)
     bounds = [clock.local_midnight_utc(c) for c in starts[1:]]
     bucket = _column_of(r.c.created_at, bounds, 0, len(starts) - 1).label("bucket")
     rows = db.session.execute(
