@@ -704,7 +704,24 @@ def _facts(*where: Any) -> Any:
     )
 
 
-def _figure_columns(r: Any, start: datetime, end: datetime) -> list[Any]:
+def _offsets_in(ranges: list[tuple[datetime, datetime]]) -> list[tuple[int, int]]:
+    """``_offsets`` over several ranges (a window's few hours each), in time order: right for
+    every instant inside one of them."""
+    found: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        for second, offset in _offsets(low, high):
+            if not found or found[-1][1] != offset:
+                found.append((second, offset))
+    return found
+
+
+def _figure_columns(
+    r: Any,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    offsets: list[tuple[int, int]] | None = None,
+) -> list[Any]:
     """The SQL sums of ``Figures.COUNTS`` over the facts ``r`` of opinions received
     ``start``..``end``, in that order, meaning exactly what a row-by-row count would (the
     tests keep one as their oracle). The days to an answer are the first answer's date less
@@ -717,7 +734,8 @@ def _figure_columns(r: Any, start: datetime, end: datetime) -> list[Any]:
     reopened = cast(func.nullif(r.c.reopened, ""), Integer)
     answered = and_(answered_on.is_not(None), answered_on != "")
     received_at = _epoch_seconds(r.c.created_at, postgres)
-    offsets = _offsets(start, end)
+    if offsets is None:
+        offsets = _offsets(start, end)
     shift: Any = offsets[-1][1]
     if len(offsets) > 1:
         # Each offset holds until the next one's first second.
@@ -765,23 +783,33 @@ def _column_starts(first: date, last: date, grain: str) -> list[date]:
     return starts
 
 
-def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -> OpinionFigures:
+def figures(
+    org_ids: list[int],
+    first: date,
+    last: date,
+    grain: str = "month",
+    *,
+    columns_by_org: bool = True,
+) -> OpinionFigures:
     """Opinions received ``first``..``last`` (local days) by each organization: received,
-    answered on time, days to answer, reopened, ratings (DOMAIN 4). An opinion counts where
-    it is now, the organization answerable for it (one transferred counts at its new
-    organization). No rights are checked: the caller has.
+    answered on time, days to answer, reopened, ratings (DOMAIN 4), per organization and per
+    organization and column (or, without ``columns_by_org``, per column over all of them,
+    keyed ``(None, column start)``). An opinion counts where it is now, the organization
+    answerable for it (one transferred counts at its new organization). No rights are
+    checked: the caller has.
 
     Counted from the figures kept as data (pbflow.engine.tally, ``tallies``): each opinion's
     facts at the UTC month it was received, summed per column between the month boundaries
     nearest the columns' local starts; the hours between such a boundary and a column's start
     are counted from the opinions received in them, as ``figures_by_scan`` counts (for a
-    local month in Beijing, the eight hours before the UTC month begins). Three statements
+    local month in Beijing, the eight hours before the UTC month begins). Two statements
     whatever the number of opinions. Should the days to an answer have been counted in
     another time zone than the one configured now, every opinion is read instead."""
     ids = sorted(set(org_ids))
     index = actors.org_index()
+    name = _org_namer()
     result = OpinionFigures(
-        {oid: Figures(oid, _org_name(index[oid])) for oid in ids if oid in index}, {}
+        {oid: Figures(oid, name(index[oid])) for oid in ids if oid in index}, {}
     )
     if not ids:
         return result
@@ -790,69 +818,112 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
     bounds.append(clock.local_midnight_utc(last + timedelta(days=1)))
     cuts = [tally.Cut.of(b) for b in bounds]
     zone = clock.local_tz().key
-    measures = {m: name for name, m in tallies.MEASURES.items()}
-    per_column: dict[tuple[int, int], dict[str, int]] = {}
+    names = {m: n for n, m in tallies.MEASURES.items()}
     ranges = [(cuts[i].index, cuts[i + 1].index) for i in range(len(starts))]
-    for measure, state, org_id, *values in tally.column_sums(list(measures), WORKFLOW, ids, ranges):
+    # (org or None, column) -> {figure: count}
+    cells: dict[tuple[int | None, int], dict[str, int]] = {}
+
+    def add(org_id: int, column: int, figure: str, n: int) -> None:
+        key = (org_id if columns_by_org else None, column)
+        counts = cells.get(key)
+        if counts is None:
+            counts = cells[key] = {}
+        counts[figure] = counts.get(figure, 0) + n
+        mine = totals.get(org_id)
+        if mine is None:
+            mine = totals[org_id] = {}
+        mine[figure] = mine.get(figure, 0) + n
+
+    totals: dict[int, dict[str, int]] = {}
+    for measure, state, org_id, *values in tally.column_sums(list(names), WORKFLOW, ids, ranges):
         if measure == tallies.DAYS and state != zone:
             if any(values):  # counted in another zone: read every opinion instead
-                return figures_by_scan(ids, first, last, grain)
+                return figures_by_scan(ids, first, last, grain, columns_by_org=columns_by_org)
             continue
-        name = measures[measure]
-        for i, n in enumerate(values):
+        figure = names[measure]
+        for column, n in enumerate(values):
             if n:
-                counts = per_column.setdefault((org_id, i), {})
-                counts[name] = counts.get(name, 0) + n
+                add(org_id, column, figure, n)
     # The windows: [boundary, column start) belongs to the column before the boundary's month
     # (taken off it, added to the column), and the other way round.
     windows = [(i, c) for i, c in enumerate(cuts) if c.sign]
-    for (org_id, w), fig in _window_figures(ids, [c for _i, c in windows]).items():
+    for (org_id, w), counts in _window_counts(ids, [c for _i, c in windows]).items():
         i, cut = windows[w]
         for column, sign in ((i - 1, cut.sign), (i, -cut.sign)):
             if 0 <= column < len(starts):
-                counts = per_column.setdefault((org_id, column), {})
-                for name in Figures.COUNTS:
-                    counts[name] = counts.get(name, 0) + sign * getattr(fig, name)
-    for (org_id, column), counts in per_column.items():
-        if not any(counts.values()):
-            continue
-        fig = Figures(org_id, _org_name(index[org_id]), **counts)
-        result.by_column[(org_id, starts[column])] = fig
-        result.by_org[org_id].merge(fig)
+                for figure, n in counts.items():
+                    if n:
+                        add(org_id, column, figure, sign * n)
+    for (org_id, column), counts in cells.items():
+        if any(counts.values()):
+            label = name(index[org_id]) if org_id is not None else ""
+            result.by_column[(org_id, starts[column])] = Figures(org_id, label, **counts)
+    for org_id, counts in totals.items():
+        fig = result.by_org[org_id]
+        for figure, n in counts.items():
+            setattr(fig, figure, n)
     return result
 
 
-def _window_figures(ids: list[int], cuts: list[tally.Cut]) -> dict[tuple[int, int], Figures]:
-    """The figures of the opinions received in each cut's window, per (organization, window),
-    counted from the facts as ``figures_by_scan`` counts them: one statement, reading the
-    windows' opinions by the index of received times (the organizations picked after)."""
+def _org_namer() -> Any:
+    """``_org_name`` with the reader's language looked up once."""
+    locale = str(get_locale() or "zh") if has_request_context() else "zh"
+    if locale == "en":
+        return lambda org: getattr(org, "name_en", None) or org.name
+    return lambda org: org.name
+
+
+def _window_counts(ids: list[int], cuts: list[tally.Cut]) -> dict[tuple[int, int], dict]:
+    """The figures of the opinions received in each cut's window, per (organization,
+    window), counted from the facts as ``figures_by_scan`` counts them: one statement,
+    reading the windows' opinions by the index of received times (the organizations picked
+    after). Windows may overlap (two cuts next to one month boundary): each stretch between
+    two window ends is counted once, and a window sums its stretches."""
     if not cuts:
         return {}
+    ends = sorted({t for c in cuts for t in (c.low, c.high)})
+    stretches = [
+        (low, high)
+        for low, high in zip(ends, ends[1:], strict=False)
+        if any(c.low <= low and high <= c.high for c in cuts)
+    ]
     P = ProcessInstance
     r = _facts(
         P.workflow_id == WORKFLOW,
-        or_(*(and_(P.created_at >= c.low, P.created_at < c.high) for c in cuts)),
+        or_(*(and_(P.created_at >= low, P.created_at < high) for low, high in stretches)),
     )
-    window = case(
-        *((and_(r.c.created_at >= c.low, r.c.created_at < c.high), w) for w, c in enumerate(cuts))
-    ).label("w")
-    columns = _figure_columns(r, min(c.low for c in cuts), max(c.high for c in cuts))
+    stretch = case(
+        *(
+            (and_(r.c.created_at >= low, r.c.created_at < high), i)
+            for i, (low, high) in enumerate(stretches)
+        )
+    ).label("stretch")
+    offsets = _offsets_in(stretches)
     scope = set(ids)
-    found = {}
-    for org_id, w, *counts in db.session.execute(
-        select(r.c.org_id, window, *columns).group_by(r.c.org_id, window)
+    found: dict[tuple[int, int], dict] = {}
+    for org_id, i, *counts in db.session.execute(
+        select(r.c.org_id, stretch, *_figure_columns(r, offsets=offsets)).group_by(
+            r.c.org_id, stretch
+        )
     ):
-        if org_id in scope:
-            found[(org_id, w)] = Figures(
-                org_id,
-                "",
-                **{n: int(v or 0) for n, v in zip(Figures.COUNTS, counts, strict=True)},
-            )
+        if org_id not in scope:
+            continue
+        low, high = stretches[i]
+        for w, c in enumerate(cuts):
+            if c.low <= low and high <= c.high:
+                into = found.setdefault((org_id, w), dict.fromkeys(Figures.COUNTS, 0))
+                for n, v in zip(Figures.COUNTS, counts, strict=True):
+                    into[n] += int(v or 0)
     return found
 
 
 def figures_by_scan(
-    org_ids: list[int], first: date, last: date, grain: str = "month"
+    org_ids: list[int],
+    first: date,
+    last: date,
+    grain: str = "month",
+    *,
+    columns_by_org: bool = True,
 ) -> OpinionFigures:
     """``figures`` counted from every opinion of the period, from the generated columns and
     their index: one statement (the counts kept as data are not read)."""
@@ -883,8 +954,12 @@ def figures_by_scan(
         fig = Figures(org_id, _org_name(index[org_id]))
         for name, value in zip(Figures.COUNTS, counts, strict=True):
             setattr(fig, name, int(value or 0))
-        result.by_column[(org_id, starts[index_of_column])] = fig
         result.by_org[org_id].merge(fig)
+        if columns_by_org:
+            result.by_column[(org_id, starts[index_of_column])] = fig
+        else:
+            key = (None, starts[index_of_column])
+            result.by_column.setdefault(key, Figures(None, "")).merge(fig)
     return result
 
 
