@@ -28,7 +28,7 @@ down_revision = "0015_supervision"
 branch_labels = None
 depends_on = None
 
-MONTHS = [f"m{i}" for i in range(1, 13)]
+MONTHS = [f"c{i}" for i in range(1, 13)]  # running counts over a year's months
 DEADLINE = "rectification_deadline"
 
 
@@ -119,6 +119,7 @@ def _backfill():
         )
         batch = []
         for (measure, wf, state, org, year), months in sorted(rows.items()):
+            months = tally._running(months)
             batch.append(
                 {
                     "measure": measure,

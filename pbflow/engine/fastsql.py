@@ -71,7 +71,7 @@ _INSERT_DATETIMES = {
     "overdue_at",
 }
 
-_MONTHS = tuple(f"m{i}" for i in range(1, 13))  # pbflow.models.tally.MONTHS
+_MONTHS = tuple(f"c{i}" for i in range(1, 13))  # pbflow.models.tally.MONTHS
 _SQL = {
     "load": f"SELECT {', '.join(CASE_COLUMNS)} FROM process_instance WHERE id = ?",
     "move": "UPDATE process_instance SET state = ?, data = ?, version = ?, entered_version = ?,"
@@ -97,7 +97,7 @@ _SQL = {
     "tasks_set_due": "UPDATE case_task SET due_at = ? WHERE instance_id = ?",
     "notify": "INSERT INTO notification (user_id, instance_id, kind, params, created_at,"
     " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
-    # Figures kept as data (pbflow.engine.tally): a row's months moved by a change.
+    # Figures kept as data (pbflow.engine.tally): a row's running counts moved by a change.
     "tally_add": "INSERT INTO case_tally (measure, workflow_id, state, org_id, year, "
     + ", ".join(_MONTHS)
     + ") VALUES ("

@@ -143,8 +143,18 @@ def _queue(delta: dict[tuple, int]) -> None:
         row[month - 1] += weight
 
 
+def _running(months: list[int]) -> list[int]:
+    """Counts per month as the table keeps them: running totals (months 1 to k)."""
+    total, found = 0, []
+    for n in months:
+        total += n
+        found.append(total)
+    return found
+
+
 def _write(rows: dict[RowKey, list[int]]) -> None:
-    params = [(*key, *months) for key, months in sorted(rows.items()) if any(months)]
+    """Add counts per month (a row's change, or what a bulk load contributes) to the rows."""
+    params = [(*key, *_running(months)) for key, months in sorted(rows.items()) if any(months)]
     if params:
         cur, f = fastsql._cursor()
         cur.executemany(f.sql["tally_add"], params)
@@ -298,14 +308,20 @@ class Cut:
         return self.year * 12 + self.month - 1
 
 
+def _upto(month: int) -> str:
+    """A row's running count of its months 1 to ``month`` (0 for none)."""
+    return MONTHS[month - 1] if month > 0 else "0"
+
+
 def _before_sql(cut: Cut | None) -> str:
-    """SQL summing a row's months before the cut's boundary (all of them for None)."""
-    whole = " + ".join(MONTHS)
+    """SQL of a row's count in the months before the cut's boundary (all of them for None)."""
+    whole = MONTHS[-1]
     if cut is None:
         return whole
-    part = " + ".join(MONTHS[: cut.month - 1]) or "0"
     y = int(cut.year)
-    return f"CASE WHEN year < {y} THEN {whole} WHEN year = {y} THEN {part} ELSE 0 END"
+    return (
+        f"CASE WHEN year < {y} THEN {whole} WHEN year = {y} THEN {_upto(cut.month - 1)} ELSE 0 END"
+    )
 
 
 def _flavour() -> Any:
@@ -371,15 +387,15 @@ def sums_before(
     return {tuple(r[:n]): [int(v or 0) for v in r[n:]] for r in cur}
 
 
-def month_rows(
+def year_sums(
     measures: Iterable[str],
     workflow: str,
     org_ids: Iterable[int],
     first_year: int,
     last_year: int,
 ) -> list[tuple]:
-    """The rows (measure, state, org, year, m1 .. m12) of one workflow's measures in the
-    years ``first_year``..``last_year``: counts per month."""
+    """Per row (measure, state, org, year) of one workflow's measures in the years
+    ``first_year``..``last_year``, its whole year's count."""
     org_ids = sorted(set(org_ids))
     if not org_ids:
         return []
@@ -388,22 +404,23 @@ def month_rows(
     names, name_params = _in(measures, f)
     orgs, org_params = _in(org_ids, f)
     p = f.placeholder
-    cur = _read(
-        f"SELECT measure, state, org_id, year, {', '.join(MONTHS)} FROM case_tally"
+    return _read(
+        f"SELECT measure, state, org_id, year, {MONTHS[-1]} FROM case_tally"
         f" WHERE measure IN ({names}) AND workflow_id = {p} AND org_id IN ({orgs})"
         f" AND year >= {p} AND year <= {p}",
         [*name_params, workflow, *org_params, first_year, last_year],
     )
-    return cur
 
 
 def _range_sql(low: int, high: int) -> str:
-    """SQL summing a row's months numbered ``low`` <= year * 12 + month - 1 < ``high``."""
+    """SQL of a row's count in the months numbered ``low`` <= year * 12 + month - 1 <
+    ``high`` (a running count less another)."""
     terms = []
     for year in range(low // 12, (high - 1) // 12 + 1 if high > low else low // 12):
         first, last = max(low - year * 12, 0), min(high - year * 12, 12)
         if first < last:
-            terms.append(f"WHEN year = {int(year)} THEN {' + '.join(MONTHS[first:last])}")
+            amount = _upto(last) if first == 0 else f"{_upto(last)} - {_upto(first)}"
+            terms.append(f"WHEN year = {int(year)} THEN {amount}")
     return f"CASE {' '.join(terms)} ELSE 0 END" if terms else "0"
 
 
@@ -612,11 +629,13 @@ def fill(after_case: int = 0, after_person: int = 0) -> int:
 
 
 def stored() -> dict[RowKey, list[int]]:
+    """The rows as counts per month (from their running counts), those with any."""
     flush_pending()
     t = CaseTally.__table__
     found = {}
     for r in db.session.execute(select(t)):
-        months = [r._mapping[m] for m in MONTHS]
+        running = [r._mapping[m] for m in MONTHS]
+        months = [n - (running[i - 1] if i else 0) for i, n in enumerate(running)]
         if any(months):
             found[(r.measure, r.workflow_id, r.state, r.org_id, r.year)] = months
     return found

@@ -94,12 +94,22 @@ LIFE_MEETING = "life_meeting"
 RECTIFICATION = "rectification"
 
 
+_ONCE_HELD: dict[str, list[str]] = {}  # per definition (its content hash): never changes
+
+
 def _states_once_held() -> list[str]:
     """The states a life meeting can be in once it is held (its date recorded): those the
     step recording ``held_on`` leads to, and every state after them."""
     d = registry().current.get(LIFE_MEETING)
     if d is None:
         return []
+    known = _ONCE_HELD.get(d.content_hash)
+    if known is None:
+        known = _ONCE_HELD[d.content_hash] = _once_held(d)
+    return known
+
+
+def _once_held(d: Any) -> list[str]:
     found: set[str] = set()
     todo = [t.dest for t in d.transitions if any(f.name == "held_on" for f in t.fields)]
     while todo:
@@ -130,11 +140,10 @@ def organizational_life_meetings(
     # meeting at its day), those in a state the meeting is held in.
     once_held = set(_states_once_held())
     held: dict[tuple[int, int], int] = {}
-    for _m, state, org_id, year, *months in tally.month_rows(
+    for _m, state, org_id, year, n in tally.year_sums(
         [tallies.HELD], LIFE_MEETING, ids, first.year, last.year
     ):
-        n = sum(months) if state in once_held else 0
-        if n:
+        if n and state in once_held:
             held[(org_id, year)] = held.get((org_id, year), 0) + n
     today = today or clock.today()
     result = {}
