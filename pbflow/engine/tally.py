@@ -429,10 +429,13 @@ def column_sums(
     workflow: str,
     org_ids: Iterable[int],
     ranges: list[tuple[int, int]],
+    *,
+    by_org: bool = True,
 ) -> list[tuple]:
     """Per (measure, state, organization) of one workflow, the sum of the months in each of
     ``ranges`` (month numbers, ``low`` included, ``high`` not): rows (measure, state, org,
-    one sum per range). One statement."""
+    one sum per range); without ``by_org``, summed over the organizations (org None). One
+    statement."""
     org_ids = sorted(set(org_ids))
     if not org_ids or not ranges:
         return []
@@ -443,10 +446,12 @@ def column_sums(
     p = f.placeholder
     low, high = min(a for a, _b in ranges), max(b for _a, b in ranges)
     sums = ", ".join(f"SUM({_range_sql(a, b)})" for a, b in ranges)
+    keys = "measure, state, org_id" if by_org else "measure, state, NULL"
+    groups = "measure, state, org_id" if by_org else "measure, state"
     cur = _read(
-        f"SELECT measure, state, org_id, {sums} FROM case_tally"
+        f"SELECT {keys}, {sums} FROM case_tally"
         f" WHERE measure IN ({names}) AND workflow_id = {p} AND org_id IN ({orgs})"
-        f" AND year >= {p} AND year <= {p} GROUP BY measure, state, org_id",
+        f" AND year >= {p} AND year <= {p} GROUP BY {groups}",
         [*name_params, workflow, *org_params, low // 12, max(low, high - 1) // 12],
     )
     return [(m, state, org, *(int(v or 0) for v in values)) for m, state, org, *values in cur]

@@ -820,40 +820,49 @@ def figures(
     zone = clock.local_tz().key
     names = {m: n for n, m in tallies.MEASURES.items()}
     ranges = [(cuts[i].index, cuts[i + 1].index) for i in range(len(starts))]
-    # (org or None, column) -> {figure: count}
+    # (org or None, column) -> {figure: count}; org -> {figure: count} over the period
     cells: dict[tuple[int | None, int], dict[str, int]] = {}
-
-    def add(org_id: int, column: int, figure: str, n: int) -> None:
-        key = (org_id if columns_by_org else None, column)
-        counts = cells.get(key)
-        if counts is None:
-            counts = cells[key] = {}
-        counts[figure] = counts.get(figure, 0) + n
-        mine = totals.get(org_id)
-        if mine is None:
-            mine = totals[org_id] = {}
-        mine[figure] = mine.get(figure, 0) + n
-
     totals: dict[int, dict[str, int]] = {}
-    for measure, state, org_id, *values in tally.column_sums(list(names), WORKFLOW, ids, ranges):
-        if measure == tallies.DAYS and state != zone:
-            if any(values):  # counted in another zone: read every opinion instead
-                return figures_by_scan(ids, first, last, grain, columns_by_org=columns_by_org)
-            continue
-        figure = names[measure]
-        for column, n in enumerate(values):
-            if n:
-                add(org_id, column, figure, n)
+
+    def add(into: dict, key: Any, figure: str, n: int) -> None:
+        counts = into.get(key)
+        if counts is None:
+            counts = into[key] = {}
+        counts[figure] = counts.get(figure, 0) + n
+
+    whole = [(cuts[0].index, cuts[-1].index)]
+    # Without columns per organization: the columns over all of them, and the whole period
+    # per organization (fewer sums to read and add than a column per organization).
+    read = [(ranges, True)] if columns_by_org else [(ranges, False), (whole, True)]
+    for these, by_org in read:
+        for measure, state, org_id, *values in tally.column_sums(
+            list(names), WORKFLOW, ids, these, by_org=by_org
+        ):
+            if measure == tallies.DAYS and state != zone:
+                if any(values):  # counted in another zone: read every opinion instead
+                    return figures_by_scan(ids, first, last, grain, columns_by_org=columns_by_org)
+                continue
+            figure = names[measure]
+            for column, n in enumerate(values):
+                if not n:
+                    continue
+                if these is ranges:
+                    add(cells, (org_id, column), figure, n)
+                if by_org:
+                    add(totals, org_id, figure, n)
     # The windows: [boundary, column start) belongs to the column before the boundary's month
-    # (taken off it, added to the column), and the other way round.
+    # (taken off it, added to the column), and the other way round; over the period only the
+    # first and the last boundary's count (the others move opinions between its columns).
     windows = [(i, c) for i, c in enumerate(cuts) if c.sign]
     for (org_id, w), counts in _window_counts(ids, [c for _i, c in windows]).items():
         i, cut = windows[w]
         for column, sign in ((i - 1, cut.sign), (i, -cut.sign)):
             if 0 <= column < len(starts):
+                key = (org_id if columns_by_org else None, column)
                 for figure, n in counts.items():
                     if n:
-                        add(org_id, column, figure, sign * n)
+                        add(cells, key, figure, sign * n)
+                        add(totals, org_id, figure, sign * n)
     for (org_id, column), counts in cells.items():
         if any(counts.values()):
             label = name(index[org_id]) if org_id is not None else ""
