@@ -66,7 +66,7 @@ from pbflow.models import (
     ProcessInstance,
     User,
 )
-from pbflow.models.process import OPINION_WORKFLOW
+from pbflow.models.process import OPINION_FACTS, OPINION_WORKFLOW
 from pbflow.procedures.opinion_box import tallies
 from pbflow.services import rate_limits
 from pbflow.services.pagination import format_cursor
@@ -704,24 +704,7 @@ def _facts(*where: Any) -> Any:
     )
 
 
-def _offsets_in(ranges: list[tuple[datetime, datetime]]) -> list[tuple[int, int]]:
-    """``_offsets`` over several ranges (a window's few hours each), in time order: right for
-    every instant inside one of them."""
-    found: list[tuple[int, int]] = []
-    for low, high in sorted(ranges):
-        for second, offset in _offsets(low, high):
-            if not found or found[-1][1] != offset:
-                found.append((second, offset))
-    return found
-
-
-def _figure_columns(
-    r: Any,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    *,
-    offsets: list[tuple[int, int]] | None = None,
-) -> list[Any]:
+def _figure_columns(r: Any, start: datetime, end: datetime) -> list[Any]:
     """The SQL sums of ``Figures.COUNTS`` over the facts ``r`` of opinions received
     ``start``..``end``, in that order, meaning exactly what a row-by-row count would (the
     tests keep one as their oracle). The days to an answer are the first answer's date less
@@ -734,8 +717,7 @@ def _figure_columns(
     reopened = cast(func.nullif(r.c.reopened, ""), Integer)
     answered = and_(answered_on.is_not(None), answered_on != "")
     received_at = _epoch_seconds(r.c.created_at, postgres)
-    if offsets is None:
-        offsets = _offsets(start, end)
+    offsets = _offsets(start, end)
     shift: Any = offsets[-1][1]
     if len(offsets) > 1:
         # Each offset holds until the next one's first second.
@@ -884,45 +866,38 @@ def _org_namer() -> Any:
 
 def _window_counts(ids: list[int], cuts: list[tally.Cut]) -> dict[tuple[int, int], dict]:
     """The figures of the opinions received in each cut's window, per (organization,
-    window), counted from the facts as ``figures_by_scan`` counts them: one statement,
-    reading the windows' opinions by the index of received times (the organizations picked
-    after). Windows may overlap (two cuts next to one month boundary): each stretch between
-    two window ends is counted once, and a window sums its stretches."""
+    window): their facts read from the generated columns by the index of received times (a
+    few hours' worth), counted as the figures kept as data count each opinion
+    (``tallies.counts``). Windows may overlap (two cuts next to one month boundary): each
+    opinion counts in every window it is in. One statement."""
     if not cuts:
         return {}
-    ends = sorted({t for c in cuts for t in (c.low, c.high)})
-    stretches = [
-        (low, high)
-        for low, high in zip(ends, ends[1:], strict=False)
-        if any(c.low <= low and high <= c.high for c in cuts)
-    ]
     P = ProcessInstance
-    r = _facts(
-        P.workflow_id == WORKFLOW,
-        or_(*(and_(P.created_at >= low, P.created_at < high) for low, high in stretches)),
-    )
-    stretch = case(
-        *(
-            (and_(r.c.created_at >= low, r.c.created_at < high), i)
-            for i, (low, high) in enumerate(stretches)
-        )
-    ).label("stretch")
-    offsets = _offsets_in(stretches)
+    T = ProcessInstance.__table__
     scope = set(ids)
+    names = {m: n for n, m in tallies.MEASURES.items()}
     found: dict[tuple[int, int], dict] = {}
-    for org_id, i, *counts in db.session.execute(
-        select(r.c.org_id, stretch, *_figure_columns(r, offsets=offsets)).group_by(
-            r.c.org_id, stretch
+    rows = db.session.execute(
+        select(
+            P.org_id,
+            P.state,
+            P.created_at,
+            *(T.c[c] for c in OPINION_FACTS),
+        ).where(
+            P.workflow_id == WORKFLOW,
+            or_(*(and_(P.created_at >= c.low, P.created_at < c.high) for c in cuts)),
         )
-    ):
+    )
+    for org_id, state, received, *facts in rows:
         if org_id not in scope:
             continue
-        low, high = stretches[i]
+        counted = [(names[m], n) for m, _s, _at, n in tallies.counts(state, received, *facts)]
         for w, c in enumerate(cuts):
-            if c.low <= low and high <= c.high:
-                into = found.setdefault((org_id, w), dict.fromkeys(Figures.COUNTS, 0))
-                for n, v in zip(Figures.COUNTS, counts, strict=True):
-                    into[n] += int(v or 0)
+            if c.low <= received < c.high:
+                into = found.setdefault((org_id, w), {"received": 0})
+                into["received"] += 1
+                for figure, n in counted:
+                    into[figure] = into.get(figure, 0) + n
     return found
 
 

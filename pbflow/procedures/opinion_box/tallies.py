@@ -46,21 +46,18 @@ _LEADING_INT = re.compile(r"\s*([+-]?\d+)")
 
 
 def as_text(value: Any) -> str | None:
-    """A JSON value as the database reads it as text from a document (a truth value as
-    ``true``/``false``; SQLite's 1 and 0 mean the same to the counts below)."""
+    """A JSON value as the database reads it as text from a document (``json_extract`` into
+    a text column: a truth value as 1 or 0; PostgreSQL's ``true`` means the same to the
+    counts below)."""
     if value is None:
         return None
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "1" if value else "0"
     return str(value)
 
 
-def as_int(value: Any) -> int | None:
-    """``CAST(NULLIF(text, '') AS INTEGER)`` of a JSON value read as text: the leading whole
-    number, 0 when there is none (a truth value: 1 or 0)."""
-    if isinstance(value, bool):
-        return int(value)
-    text = as_text(value)
+def as_int(text: str | None) -> int | None:
+    """``CAST(NULLIF(text, '') AS INTEGER)``: the leading whole number, 0 when there is none."""
     if text is None or text == "":
         return None
     found = _LEADING_INT.match(text)
@@ -74,31 +71,51 @@ def _day(text: str) -> date | None:
         return None
 
 
-def opinion(case: Any) -> Iterator[tuple[str, str, datetime, int]]:
-    data = case.data or {}
-    at = case.created_at
-    if case.state == "set_aside":
-        yield SET_ASIDE, "", at, 1
-    if case.state == "closed_unrated":
-        yield UNRATED_CLOSED, "", at, 1
-    answered_on = as_text(data.get("first_published_on"))
+def facts(data: dict) -> tuple[str | None, str | None, str | None, str | None]:
+    """An opinion's facts as the generated columns hold them (``OPINION_FACTS``): first
+    answered on, on time, rating, times reopened, as text."""
+    return (
+        as_text(data.get("first_published_on")),
+        as_text(data.get("on_time")),
+        as_text(data.get("rating")),
+        as_text(data.get("reopen_count")),
+    )
+
+
+def counts(
+    state: str,
+    received: datetime,
+    answered_on: str | None,
+    on_time: str | None,
+    rating: str | None,
+    reopened: str | None,
+) -> Iterator[tuple[str, str, datetime, int]]:
+    """What an opinion counts for, from its state, time of receipt and facts (as text):
+    what ``services._figure_columns`` counts of it."""
+    if state == "set_aside":
+        yield SET_ASIDE, "", received, 1
+    if state == "closed_unrated":
+        yield UNRATED_CLOSED, "", received, 1
     if answered_on is not None and answered_on != "":
-        yield ANSWERED, "", at, 1
-        if as_text(data.get("on_time")) in ("true", "1"):
-            yield ON_TIME, "", at, 1
+        yield ANSWERED, "", received, 1
+        if on_time in ("true", "1"):
+            yield ON_TIME, "", received, 1
         day = _day(answered_on)
         if day is not None:
-            received = clock.to_local(at).date()
-            zone = clock.local_tz().key
-            yield DAYS, zone, at, day.toordinal() - received.toordinal()
-    if (as_int(data.get("reopen_count")) or 0) != 0:
-        yield REOPENED, "", at, 1
-    rating = as_int(data.get("rating"))
-    if rating is not None:
-        yield RATED, "", at, 1
-        yield RATING, "", at, rating
-        if rating >= 4:
-            yield SATISFIED, "", at, 1
+            local = clock.to_local(received).date()
+            yield DAYS, clock.local_tz().key, received, day.toordinal() - local.toordinal()
+    if (as_int(reopened) or 0) != 0:
+        yield REOPENED, "", received, 1
+    rated = as_int(rating)
+    if rated is not None:
+        yield RATED, "", received, 1
+        yield RATING, "", received, rated
+        if rated >= 4:
+            yield SATISFIED, "", received, 1
+
+
+def opinion(case: Any) -> Iterator[tuple[str, str, datetime, int]]:
+    return counts(case.state, case.created_at, *facts(case.data or {}))
 
 
 TALLIES = {"opinion": opinion}
