@@ -324,25 +324,21 @@ def _before_sql(cut: Cut | None) -> str:
     )
 
 
-def _flavour() -> Any:
-    """The database's parameter style and value encoding (pbflow.engine.fastsql)."""
-    return fastsql.flavour(db.session.get_bind().dialect.name)
-
-
-def _read(sql: str, params: list[Any]) -> list[tuple]:
-    """Run a read on the session's connection (through SQLAlchemy, so that it is counted with
-    the page's other statements); the rows as the driver gives them (SQLAlchemy's row
-    objects cost more than the statement for a few thousand rows)."""
-    result = db.session.connection().exec_driver_sql(sql, tuple(params))
-    try:
-        return result.cursor.fetchall()
-    finally:
-        result.close()
+_flavour = fastsql.flavour
+_read = fastsql.read
 
 
 def _in(values: Iterable[Any], f: Any) -> tuple[str, list[Any]]:
     values = list(values)
     return ", ".join([f.placeholder] * len(values)), values
+
+
+def _matching(column: str, values: list[Any], f: Any) -> tuple[str, list[Any]]:
+    """``column = ?`` for one value, ``column IN (...)`` for several."""
+    if len(values) == 1:
+        return f"{column} = {f.placeholder}", values
+    marks, values = _in(values, f)
+    return f"{column} IN ({marks})", values
 
 
 def sums_before(
@@ -353,8 +349,10 @@ def sums_before(
 ) -> dict[tuple, list[int]]:
     """For each measure, its count in the months before each of its cuts' boundaries (every
     month for a cut None), per (measure, workflow, organization), or with ``by_state`` per
-    (measure, workflow, state, organization): a list, one count per cut. One statement; the
-    windows are the caller's."""
+    (measure, workflow, state, organization): a list, one count per cut. One statement,
+    grouped in the order of the table's key (no sorting); the windows are the caller's.
+    Name the workflows where they are known: the organizations are then looked up in the
+    key rather than every row of the measure read."""
     org_ids = sorted(set(org_ids))
     if not org_ids or not cuts:
         return {}
@@ -364,27 +362,31 @@ def sums_before(
     width = max(len(c) for c in cuts.values())
     sums, params = [], []
     for i in range(width):
+        if len(cuts) == 1:
+            (found,) = cuts.values()
+            sums.append(f"SUM({_before_sql(found[i])})")
+            continue
         parts = []
         for measure, found in cuts.items():
             if i < len(found):
                 parts.append(f"WHEN measure = {p} THEN {_before_sql(found[i])}")
                 params.append(measure)
         sums.append(f"SUM(CASE {' '.join(parts)} ELSE 0 END)")
-    names, name_params = _in(cuts, f)
-    orgs, org_params = _in(org_ids, f)
-    where = f"measure IN ({names}) AND org_id IN ({orgs})"
-    params += [*name_params, *org_params]
+    conditions = [_matching("measure", list(cuts), f)]
     if workflows is not None:
-        flows, flow_params = _in(sorted(set(workflows)), f)
-        where += f" AND workflow_id IN ({flows})"
-        params.extend(flow_params)
-    keys = "measure, workflow_id, state, org_id" if by_state else "measure, workflow_id, org_id"
-    cur = _read(
+        conditions.append(_matching("workflow_id", sorted(set(workflows)), f))
+    conditions.append(_matching("org_id", org_ids, f))
+    where = " AND ".join(c for c, _v in conditions)
+    for _c, values in conditions:
+        params.extend(values)
+    keys = "measure, workflow_id, org_id" + (", state" if by_state else "")
+    rows = _read(
         f"SELECT {keys}, {', '.join(sums)} FROM case_tally WHERE {where} GROUP BY {keys}",
         params,
     )
-    n = 4 if by_state else 3
-    return {tuple(r[:n]): [int(v or 0) for v in r[n:]] for r in cur}
+    if by_state:
+        return {(r[0], r[1], r[3], r[2]): [int(v or 0) for v in r[4:]] for r in rows}
+    return {(r[0], r[1], r[2]): [int(v or 0) for v in r[3:]] for r in rows}
 
 
 def year_sums(
