@@ -263,8 +263,11 @@ def _deadlines_between(ids: list[int], low: date, high: date) -> dict[int, int]:
     column = RECTIFICATION_DEADLINE
     scope = set(ids)
     found: dict[int, int] = {}
+    # SQLite takes "closed_at IS NULL" for one case in thousands and would walk the index of
+    # closing times instead: it is told which index to read.
+    hint = " INDEXED BY ix_case_open_deadline" if p == "?" else ""
     for org_id, deadline in fastsql.read(
-        f"SELECT org_id, {column} FROM process_instance WHERE closed_at IS NULL"
+        f"SELECT org_id, {column} FROM process_instance{hint} WHERE closed_at IS NULL"
         f" AND {column} >= {p} AND {column} < {p}",
         [low.isoformat(), high.isoformat()],
     ):
