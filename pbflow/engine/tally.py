@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import event, select
@@ -54,18 +55,6 @@ _PENDING = "pbflow_tally_pending"
 _BEFORE = "pbflow_tally_orm_before"
 
 
-def engine_contributions(case: Any) -> Iterator[Contribution]:
-    """The engine's own measures of a case (any workflow)."""
-    if case.closed_at is None:
-        yield OPEN, case.state, None, 1
-        if case.due_at is not None:
-            yield DUE, "", case.due_at, 1
-        yield ENTERED, "", case.state_entered_at, 1
-    else:
-        yield CLOSED, case.state, case.closed_at, 1
-    yield CREATED, "", case.created_at, 1
-
-
 def _procedure_measures() -> dict[str, tuple[Measures, ...]]:
     from pbflow.engine.registry import registry
 
@@ -84,14 +73,31 @@ def _add(found: dict[tuple, int], key: tuple, when: Any, weight: int) -> None:
 
 
 def contributions(case: Any, measures: dict[str, tuple[Measures, ...]] | None = None) -> dict:
-    """What a case counts for: {(measure, workflow, state, org, year, month): weight}."""
-    found: dict[tuple, int] = {}
+    """What a case counts for: {(measure, workflow, state, org, year, month): weight}. The
+    engine's own measures, for any workflow: while open, ``open`` (per state, timeless),
+    ``due`` at its time limit and ``entered`` at the time it entered its state; once
+    closed, ``closed`` (per final state) at its end; always ``created`` at its start. Then
+    the installed procedures' measures of its workflow. Runs twice a step: written out."""
     wf, org = case.workflow_id, case.org_id
-    own = (measures if measures is not None else _procedure_measures()).get(wf, ())
-    for source in (engine_contributions(case), *(fn(case) for fn in own)):
-        for measure, state, when, weight in source:
-            if weight:
-                _add(found, (measure, wf, state, org), when, weight)
+    found: dict[tuple, int] = {}
+    if case.closed_at is None:
+        found[(OPEN, wf, case.state, org, 0, 1)] = 1
+        due = case.due_at
+        if due is not None:
+            found[(DUE, wf, "", org, due.year, due.month)] = 1
+        entered = case.state_entered_at
+        found[(ENTERED, wf, "", org, entered.year, entered.month)] = 1
+    else:
+        closed = case.closed_at
+        found[(CLOSED, wf, case.state, org, closed.year, closed.month)] = 1
+    created = case.created_at
+    found[(CREATED, wf, "", org, created.year, created.month)] = 1
+    own = (measures if measures is not None else _procedure_measures()).get(wf)
+    if own:
+        for fn in own:
+            for measure, state, when, weight in fn(case):
+                if weight:
+                    _add(found, (measure, wf, state, org), when, weight)
     return found
 
 
@@ -145,11 +151,7 @@ def _queue(delta: dict[tuple, int]) -> None:
 
 def _running(months: list[int]) -> list[int]:
     """Counts per month as the table keeps them: running totals (months 1 to k)."""
-    total, found = 0, []
-    for n in months:
-        total += n
-        found.append(total)
-    return found
+    return list(accumulate(months))
 
 
 def _write(rows: dict[RowKey, list[int]]) -> None:
