@@ -18,7 +18,8 @@ lock (``wait_event_type = 'Lock'``), which is the time steps spend queued on the
 
 Afterwards it checks, in the scratch database: ``audit verify`` passes; every case's
 version is 1 + the steps its client saw succeed (nothing lost, nothing doubled); the number
-of transition events equals the steps taken; the work-waiting table matches a recomputation.
+of transition events equals the steps taken; the work-waiting table and the counts kept as
+data (``case_tally``) match a recomputation.
 
     python bench/pg_load.py [--url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
                             [--seconds 8] [--cases 20]
@@ -167,7 +168,7 @@ def check(url: str, env: dict[str, str], clients: list[Client], warmup_steps: in
     from sqlalchemy import func, select
 
     from pbflow import audit, create_app
-    from pbflow.engine import tasks
+    from pbflow.engine import tally, tasks
     from pbflow.extensions import db
     from pbflow.models import AuditEvent, ProcessInstance
 
@@ -198,6 +199,9 @@ def check(url: str, env: dict[str, str], clients: list[Client], warmup_steps: in
         report = tasks.check()
         print(report.summary())
         assert report.ok
+        counted = tally.check()
+        print(counted.summary())
+        assert counted.ok
         db.session.remove()
         db.engine.dispose()
 
