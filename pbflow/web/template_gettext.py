@@ -24,9 +24,13 @@ def install(app: Flask) -> None:
         locale = getattr(ns, "babel_locale", None)
         if locale is None:
             return get_translations()
+        held = getattr(ns, "pbflow_catalog", None)  # this request's, for this very locale
+        if held is not None and held[0] is locale:
+            return held[1]
         found = catalogs.get(locale)
         if found is None:
             found = catalogs[locale] = get_translations()
+        ns.pbflow_catalog = (locale, found)
         return found
 
     app.jinja_env.install_gettext_callables(
