@@ -76,6 +76,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from pbflow.procedures import take_up
 
     audit.install_session_hooks(FlaskSession)
+    from pbflow.engine import tally
+
+    tally.install_session_hooks(FlaskSession)  # first at commit: its rows before the head
     from pbflow import security_log
 
     security_log.install_session_hooks(FlaskSession)  # after audit's: one lock order

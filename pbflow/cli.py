@@ -245,6 +245,29 @@ def tasks_check(fix: bool) -> None:
         sys.exit(1)
 
 
+# --- figures kept as data (the case_tally table) ---------------------------------------------
+
+figures_cli = AppGroup(
+    "figures", help="Figures kept as data: cases counted per month (case_tally)."
+)
+pbflow_cli.add_command(figures_cli)
+
+
+@figures_cli.command("check")
+@click.option("--fix", is_flag=True, help="Rewrite the rows that differ.")
+def figures_check(fix: bool) -> None:
+    """Recompute what every case counts for in the dashboards' figures and compare with the
+    stored counts (exit 1 when they differ and --fix was not given)."""
+    from pbflow.engine import tally
+
+    report = tally.check(fix=fix)
+    click.echo(report.summary())
+    if fix and not report.ok:
+        click.echo(f"rewritten: {len(report.wrong)} rows")
+    elif not report.ok:
+        sys.exit(1)
+
+
 # --- the security log ----------------------------------------------------------------------
 
 security_cli = AppGroup(

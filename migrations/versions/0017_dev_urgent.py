@@ -1,7 +1,7 @@
 """dev urgent: a workflow's open cases per state by due date (issue 16)
 
 Revision ID: 0017_dev_urgent
-Revises: 0015_supervision
+Revises: 0016_sup_figures
 Create Date: 2026-12-05 22:00:00
 
 ``ix_case_workflow_state_due`` (workflow, closed, state, due, id, organization) replaces
@@ -16,7 +16,7 @@ number of indexes a step keeps does not grow.
 from alembic import op
 
 revision = "0017_dev_urgent"
-down_revision = "0015_supervision"
+down_revision = "0016_sup_figures"
 branch_labels = None
 depends_on = None
 

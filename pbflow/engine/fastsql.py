@@ -71,6 +71,7 @@ _INSERT_DATETIMES = {
     "overdue_at",
 }
 
+_MONTHS = tuple(f"c{i}" for i in range(1, 13))  # pbflow.models.tally.MONTHS
 _SQL = {
     "load": f"SELECT {', '.join(CASE_COLUMNS)} FROM process_instance WHERE id = ?",
     "move": "UPDATE process_instance SET state = ?, data = ?, version = ?, entered_version = ?,"
@@ -96,6 +97,13 @@ _SQL = {
     "tasks_set_due": "UPDATE case_task SET due_at = ? WHERE instance_id = ?",
     "notify": "INSERT INTO notification (user_id, instance_id, kind, params, created_at,"
     " mail_state) VALUES (?, ?, ?, ?, ?, 'new')",
+    # Figures kept as data (pbflow.engine.tally): a row's running counts moved by a change.
+    "tally_add": "INSERT INTO case_tally (measure, workflow_id, state, org_id, year, "
+    + ", ".join(_MONTHS)
+    + ") VALUES ("
+    + ", ".join("?" for _ in range(5 + len(_MONTHS)))
+    + ") ON CONFLICT (measure, workflow_id, org_id, state, year) DO UPDATE SET "
+    + ", ".join(f"{m} = case_tally.{m} + excluded.{m}" for m in _MONTHS),
 }
 _PG_SQL = {name: sql.replace("?", "%s") for name, sql in _SQL.items()}
 # SQLite gives the new row's id as the cursor's lastrowid: no RETURNING to step through.
@@ -178,6 +186,11 @@ class _Postgres:
         if out["data"] is None:
             out["data"] = {}
         return out
+
+
+def flavour(dialect_name: str) -> type[_Sqlite] | type[_Postgres]:
+    """The parameter style and value encoding of a database (by its dialect's name)."""
+    return _Postgres if dialect_name == "postgresql" else _Sqlite
 
 
 _RAW = "pbflow_raw_connection"

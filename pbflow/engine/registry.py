@@ -138,6 +138,11 @@ class Registry:
     errors: list[DefinitionError] = field(default_factory=list)
     # The installed procedures' ``on_escalation`` hooks (see engine.timers), in their order.
     escalation_hooks: list[Any] = field(default_factory=list)
+    # What the installed procedures count of their workflows' cases (see engine.tally):
+    # workflow id -> the functions giving a case's contributions.
+    tallies: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # And what they count of people: functions of a person and the organization index.
+    person_tallies: tuple[Any, ...] = ()
     _stored: dict[int, Definition] = field(default_factory=dict)
     _ids_by_hash: dict[str, int] = field(default_factory=dict)
     _machines: dict[str, Machine] = field(default_factory=dict)
@@ -232,6 +237,14 @@ def init_registry(app, installed: Iterable[Any] = (), left_out: Iterable[Any] = 
     reg.escalation_hooks = [
         p.on_escalation for p in installed if getattr(p, "on_escalation", None) is not None
     ]
+    tallies: dict[str, tuple[Any, ...]] = {}
+    for p in installed:
+        for workflow_id, fn in (getattr(p, "tallies", None) or {}).items():
+            tallies[workflow_id] = (*tallies.get(workflow_id, ()), fn)
+    reg.tallies = tallies
+    reg.person_tallies = tuple(
+        p.person_tallies for p in installed if getattr(p, "person_tallies", None) is not None
+    )
     reg.reload()
     app.extensions["pbflow_registry"] = reg
     return reg

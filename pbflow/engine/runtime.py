@@ -20,7 +20,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.base import manager_of_class
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, calendar, fastsql, fields, tasks
+from pbflow.engine import actors, calendar, fastsql, fields, tally, tasks
 from pbflow.engine.context import Block, CaseState, Context
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec, TransitionSpec
 from pbflow.engine.errors import (
@@ -247,6 +247,7 @@ def fire_in_transaction(
     values = fields.validate(t.fields, values_in)
     note = _check_comment(t, comment)
     before = tasks.compute(d, cs)  # the case's work-waiting rows as they stand
+    counted = tally.contributions(cs)  # and what its figures count of it
     cs.data = dict(cs.data or {})
     ctx = Context(d, cs, actor, values, t, taking=True)
     block = _run_guards(t.guards, ctx, reg)
@@ -301,7 +302,10 @@ def fire_in_transaction(
         at=now,
     )
     cs.due_at = due_after
+    cs.state_entered_at = now
+    cs.closed_at = now if dest.final else None
     tasks.replace(cs.id, before, tasks.compute(d, cs), now, (due_before, due_after))
+    tally.record(counted, cs)
     if dest.final or _waits_on_requester(d, cs.state):
         requester = {cs.submitter_user_id, actors.person_user_id(cs.subject_person_id)}
         requester.discard(None)
@@ -481,6 +485,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         at=now,
     )
     tasks.write_new(case.id, tasks.compute(d, case), now, case.due_at)
+    tally.record(None, case)
     return case
 
 

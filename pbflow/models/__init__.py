@@ -35,6 +35,7 @@ from pbflow.models.process import (
 )
 from pbflow.models.security import SecurityEvent, SecurityHead
 from pbflow.models.supervision import SupervisionNotice
+from pbflow.models.tally import CaseTally
 from pbflow.models.tasks import CaseTask
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Ballot",
     "CalendarDay",
     "CalendarYear",
+    "CaseTally",
     "CaseTask",
     "Comment",
     "ComplianceNotice",

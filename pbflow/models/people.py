@@ -97,6 +97,14 @@ class Person(db.Model):
             "gender",
             "education",
         ),
+        # People by the day probation ends and the day full membership began: who can become
+        # a full member within a period (member development's figures) is read by range.
+        Index("ix_person_probation_end", "probation_end_on"),
+        Index("ix_person_full_member", "full_member_on"),
+        # And by admission and birth: the membership statistics read those admitted since a
+        # day, and those born next to an age band's limit, by range (pbflow.engine.tally).
+        Index("ix_person_admitted", "admitted_on"),
+        Index("ix_person_birth", "birth_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

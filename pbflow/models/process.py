@@ -48,23 +48,28 @@ OPINION_WORKFLOW = "opinion"  # the opinion box's workflow (procedures/opinion_b
 
 
 class OpinionText(ColumnElement[str]):
-    """For an opinion, the text of one top-level key of its ``data``, what
-    ``ProcessInstance.data[key].as_string()`` reads; NULL for any other case, whose document
-    is then not parsed for it. Spelled for a generated column: ``json_extract`` on SQLite,
-    ``->>`` on PostgreSQL (immutable, as its generated columns must be)."""
+    """For a case of one workflow (an opinion by default), the text of one top-level key of
+    its ``data``, what ``ProcessInstance.data[key].as_string()`` reads; NULL for any other
+    case, whose document is then not parsed for it. Spelled for a generated column:
+    ``json_extract`` on SQLite, ``->>`` on PostgreSQL (immutable, as its generated columns
+    must be)."""
 
     inherit_cache = True
-    _traverse_internals = [("json_key", InternalTraversal.dp_string)]
+    _traverse_internals = [
+        ("json_key", InternalTraversal.dp_string),
+        ("workflow_id", InternalTraversal.dp_string),
+    ]
     type = String()
 
-    def __init__(self, json_key: str) -> None:
+    def __init__(self, json_key: str, workflow_id: str = "") -> None:
         self.json_key = json_key
+        self.workflow_id = workflow_id or OPINION_WORKFLOW
 
 
 @compiles(OpinionText)
 def _opinion_text(element: OpinionText, compiler: Any, **kw: Any) -> str:
     return (
-        f"CASE WHEN workflow_id = '{OPINION_WORKFLOW}'"
+        f"CASE WHEN workflow_id = '{element.workflow_id}'"
         f" THEN json_extract(data, '$.{element.json_key}') END"
     )
 
@@ -73,18 +78,18 @@ def _opinion_text(element: OpinionText, compiler: Any, **kw: Any) -> str:
 def _opinion_text_postgresql(element: OpinionText, compiler: Any, **kw: Any) -> str:
     # As PostgreSQL prints it back, so that comparing models with the database agrees.
     return (
-        f"CASE WHEN ((workflow_id)::text = '{OPINION_WORKFLOW}'::text)"
+        f"CASE WHEN ((workflow_id)::text = '{element.workflow_id}'::text)"
         f" THEN (data ->> '{element.json_key}'::text) ELSE NULL::text END"
     )
 
 
 class OpinionFact(Computed):
-    """A generated column of an opinion's ``data``: STORED on PostgreSQL (whose virtual
-    columns, from 18, cannot be indexed), VIRTUAL on SQLite (whose ALTER TABLE can add only
-    those)."""
+    """A generated column of a case's ``data`` (an opinion's by default): STORED on
+    PostgreSQL (whose virtual columns, from 18, cannot be indexed), VIRTUAL on SQLite (whose
+    ALTER TABLE can add only those)."""
 
-    def __init__(self, json_key: str) -> None:
-        super().__init__(OpinionText(json_key), persisted=True)
+    def __init__(self, json_key: str, workflow_id: str = "") -> None:
+        super().__init__(OpinionText(json_key, workflow_id), persisted=True)
 
 
 @compiles(OpinionFact, "sqlite")
@@ -106,24 +111,54 @@ OPINION_FACTS = {
 }
 
 
+# A rectification item's deadline (``life_meeting`` procedure), a generated column as the
+# opinion facts are: the items overdue on a day are read from its index (the open ones only)
+# by the supervision figures, for the part of a month that the counts kept as data do not
+# cover (pbflow.engine.tally).
+RECTIFICATION_DEADLINE = "rectification_deadline"
+
+
 class ProcessInstance(db.Model):
     """A case: one run of a workflow for one organization (and usually one person)."""
 
     __tablename__ = "process_instance"
     __table_args__ = (
         *(Column(name, String(), OpinionFact(key)) for name, key in OPINION_FACTS.items()),
+        Column(RECTIFICATION_DEADLINE, String(), OpinionFact("deadline", "rectification")),
+        Index(
+            "ix_case_open_deadline",
+            RECTIFICATION_DEADLINE,
+            "org_id",
+            sqlite_where=text(f"closed_at IS NULL AND {RECTIFICATION_DEADLINE} IS NOT NULL"),
+            postgresql_where=text(f"closed_at IS NULL AND {RECTIFICATION_DEADLINE} IS NOT NULL"),
+        ),
         Index("ix_case_org_state", "org_id", "state"),
         Index("ix_case_workflow_state", "workflow_id", "state"),
-        Index("ix_case_due", "due_at"),
+        # Open cases by time limit (the timers, the overdue filter), with their workflow and
+        # organization: the figures count those due between a month's start and now from the
+        # index alone (pbflow.engine.tally).
+        Index(
+            "ix_case_open_due",
+            "due_at",
+            "workflow_id",
+            "org_id",
+            "closed_at",  # always NULL here: the counts read the index alone on SQLite too
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
         # Open cases waiting longest first (supervision's stuck work): only open cases, so
         # that PostgreSQL too reads them in that order (it does not for "closed_at IS NULL"
-        # as the first column of an index); and a workflow's cases in the order they came
-        # in, with their organization (the opinion book's entries: a keyset page of a
-        # subtree's opinions read in order, filtered in the index).
+        # as the first column of an index), with their workflow and organization (the stuck
+        # ones of part of a month are counted from the index alone); and a workflow's cases
+        # in the order they came in, with their organization (the opinion book's entries: a
+        # keyset page of a subtree's opinions read in order, filtered in the index).
         Index(
             "ix_case_open_waiting",
             "state_entered_at",
             "id",
+            "workflow_id",
+            "org_id",
+            "closed_at",
             sqlite_where=text("closed_at IS NULL"),
             postgresql_where=text("closed_at IS NULL"),
         ),
@@ -170,7 +205,7 @@ class ProcessInstance(db.Model):
             "created_at",
         ),
     )
-    __mapper_args__ = {"exclude_properties": list(OPINION_FACTS)}
+    __mapper_args__ = {"exclude_properties": [*OPINION_FACTS, RECTIFICATION_DEADLINE]}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("workflow_definition.id"), index=True)

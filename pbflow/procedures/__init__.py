@@ -92,6 +92,13 @@ class Procedure:
     # What its own audit events are called on the audit pages, by action: a lazy gettext
     # label each (pbflow.services.audit_search.action_label; unnamed ones show their key).
     audit_actions: Mapping[str, Any] = field(default_factory=dict)
+    # What it counts of its own workflows' cases, kept as data by the engine for its figures
+    # (pbflow.engine.tally): workflow id -> a function of a case (its row and ``data``, and
+    # nothing that can change without the case) giving (measure, state, time, weight) tuples.
+    tallies: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    # What it counts of people, kept the same way: a function of a person and the organization
+    # index giving (measure, state, organization, time, weight) tuples.
+    person_tallies: Callable[[Any, Any], Any] | None = None
 
 
 def load(name: str) -> Procedure:

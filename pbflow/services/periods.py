@@ -203,7 +203,7 @@ def obligation_status(
     return "open" if end >= today else "missing"
 
 
-@dataclass
+@dataclass(slots=True)
 class ObligationCell:
     """One period of one obligation of one organization."""
 

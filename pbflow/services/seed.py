@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 
 from pbflow import audit, clock
-from pbflow.engine import actors, tasks
+from pbflow.engine import actors, tally, tasks
 from pbflow.engine.definitions import Definition, FieldSpec
 from pbflow.engine.errors import ValidationFailed
 from pbflow.engine.registry import registry
@@ -729,10 +729,12 @@ def seed(scale: int, seed_number: int = 1, *, years: int = 3) -> SeedReport:
     seeder = _Seeder(scale, seed_number, years, clock.now())
     try:
         last_case = db.session.execute(select(func.max(ProcessInstance.id))).scalar() or 0
+        last_person = db.session.execute(select(func.max(Person.id))).scalar() or 0
         report = seeder.run()
         db.session.flush()
         actors.forget_orgs()  # the seeded branches, for the work-waiting rows
         tasks.fill(after_id=last_case)  # the inbox's rows, in the same transaction
+        tally.fill(last_case, last_person)  # and the figures' counts
         db.session.commit()
     except BaseException:
         db.session.rollback()

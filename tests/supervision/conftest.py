@@ -1,8 +1,12 @@
-"""Pages of these tests are read in English (the reader's language cookie)."""
+"""Pages of these tests are read in English (the reader's language cookie). Every test here
+ends with the figures kept as data equal to a recomputation from the cases and people."""
 
 from __future__ import annotations
 
 import pytest
+
+from pbflow.engine import tally
+from pbflow.extensions import db
 
 
 @pytest.fixture
@@ -10,3 +14,15 @@ def client(app):
     client = app.test_client()
     client.set_cookie("pbflow_lang", "en")
     return client
+
+
+@pytest.fixture(autouse=True)
+def figures_kept_as_data_match(app):
+    """Whatever a test did (steps, votes, timers, escalations, notices, people, seeds), the
+    counts the dashboard reads (``case_tally``) are what ``pbflow figures check`` recomputes
+    from the cases and people."""
+    yield
+    with app.app_context():
+        db.session.remove()
+        report = tally.check()
+        assert report.ok, report.summary()

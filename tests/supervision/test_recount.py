@@ -222,7 +222,7 @@ def test_full_memberships_coming_are_all_found(seeded, period, monkeypatch):
     found = development.pipeline_figures(scope.ids, period.start, period.end)
     if period == PERIODS[0]:
         assert len(found.upcoming) >= 2  # 20 June and 31 December 2026
-    monkeypatch.setattr(development, "_could_be_full_in", lambda *_a: None)
+    monkeypatch.setattr(development, "_candidates", lambda *_a: None)
     every = development.pipeline_figures(scope.ids, period.start, period.end)
     assert found.upcoming == every.upcoming
     assert found.per_stage == every.per_stage

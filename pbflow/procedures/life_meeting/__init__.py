@@ -18,6 +18,7 @@ from pbflow.procedures.life_meeting import (
     guards,
     reminders,
     services,
+    tallies,
     views,
 )
 
@@ -44,5 +45,6 @@ procedure = Procedure(
         "rectification": services.rectification_figures,
         "rectification_items": services.rectification_items,
     },
+    tallies=tallies.TALLIES,
     audit_actions={"obligation_reminder": _l("Reminder of an obligation sent")},
 )

@@ -21,11 +21,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import String, and_, bindparam, func, or_, select, union_all
+from sqlalchemy import String, bindparam, func, select, union_all
 from sqlalchemy import case as sql_case
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, calendar, runtime
+from pbflow.engine import actors, calendar, runtime, tally
 from pbflow.engine.definitions import Definition
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
@@ -479,77 +479,115 @@ class PipelineFigures:
 _NEAR_STAGES = ("admission", "probation")
 
 
-def _could_be_full_in(first: date, last: date, today: date) -> Any:
-    """The cases whose earliest full membership (``earliest_full_membership``) can fall in
-    ``first``..``last``, as a condition on the case and its person, so that only those are
-    read (None: any can). Full members (or archived cases) have their date; one on probation
-    with a recorded end has that end, or later when an extension is proposed; awaiting the
-    approval of a resolution, a year after it. Every other case needs a year of probation
-    after an admission no earlier than today: it can only fall in a period reaching a year
-    ahead, and then every case is read."""
+def _extension_months() -> int | None:
+    """The longest extension of probation the workflow allows (its field's maximum), None
+    when it sets none."""
+    found = [
+        int(f.max)
+        for t in definition().transitions
+        for f in t.fields
+        if f.name == "extension_months"
+    ]
+    if not found or any(m is None for m in found):
+        return None
+    return max(found)
+
+
+def _candidates(ids: list[int], near: list[str], first: date, last: date, today: date) -> Any:
+    """The open cases in ``near`` states whose earliest full membership
+    (``earliest_full_membership``) can fall in ``first``..``last``, as a condition on the
+    case (None: any can), found by their people's dates so that no more are read. Full
+    members (or archived cases) have their date of full membership; one on probation with a
+    recorded end has that end, or later by at most the longest extension the workflow allows
+    when an extension is proposed; awaiting the approval of a resolution, a year after it.
+    Every other case needs a year of probation after an admission no earlier than today: it
+    can only fall in a period reaching a year ahead, and then every case is read.
+
+    Two statements, each walking one index: the people by their dates (``ix_person_full_member``,
+    ``ix_person_probation_end``), then their cases by person (and the cases awaiting approval
+    by state); the rest is sorted out in Python, where the planner cannot choose to read every
+    case on probation instead."""
     if last >= calendar.add_months(today, 12):
         return None
+    longest = _extension_months()
+    ends = [Person.probation_end_on <= last]
+    if longest is not None:
+        ends.append(Person.probation_end_on >= calendar.add_months(first, -longest))
+    people = db.session.execute(
+        union_all(
+            select(Person.id).where(Person.full_member_on >= first, Person.full_member_on <= last),
+            select(Person.id).where(*ends),
+        )
+    ).scalars()
     P = ProcessInstance
-    full = or_(Person.party_status == "full", P.state == "archived")
-    extendable = ("conversion_meeting", "conversion_approval")
-    return or_(
-        and_(full, Person.full_member_on >= first, Person.full_member_on <= last),
-        and_(
-            ~full,
-            P.state.in_(_ON_PROBATION),
-            Person.probation_end_on <= last,
-            or_(Person.probation_end_on >= first, P.state.in_(extendable)),
-        ),
-        and_(~full, P.state.in_(_AWAITING_APPROVAL)),
+    columns = (P.id, P.workflow_id, P.closed_at, P.org_id, P.state)
+    rows = db.session.execute(
+        union_all(
+            select(*columns).where(P.subject_person_id.in_(sorted(set(people)))),
+            select(*columns).where(
+                P.workflow_id == WORKFLOW,
+                P.closed_at.is_(None),
+                P.state.in_(_AWAITING_APPROVAL),
+                P.org_id.in_(ids),
+            ),
+        )
     )
+    scope, states = set(ids), set(near)
+    found = {
+        r.id
+        for r in rows
+        if r.workflow_id == WORKFLOW
+        and r.closed_at is None
+        and r.org_id in scope
+        and r.state in states
+    }
+    return ProcessInstance.id.in_(sorted(found))
 
 
 def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFigures:
     """Open development cases of each organization per stage and past their time limit (as of
     now), and the earliest full memberships falling in ``first``..``last``, soonest first.
-    No rights are checked: the caller has. Two statements whatever the number of cases, the
-    second reading only the cases that can become full members within the period."""
+    No rights are checked: the caller has. The counts come from the figures kept as data
+    (pbflow.engine.tally: a row per organization and state, and the time limits by month);
+    the full memberships from the cases that can become full within the period, found by
+    their people's dates: a fixed number of statements whatever the number of cases."""
     ids = sorted(set(org_ids))
     result = PipelineFigures(
         {oid: dict.fromkeys(STAGES, 0) for oid in ids}, dict.fromkeys(ids, 0), []
     )
     if not ids:
         return result
-    now, today = clock.now(), clock.today()
-    overdue = func.sum(sql_case((ProcessInstance.due_at < now, 1), else_=0))
-    rows = db.session.execute(
-        select(ProcessInstance.org_id, ProcessInstance.state, func.count(), overdue)
-        .where(
-            ProcessInstance.workflow_id == WORKFLOW,
-            ProcessInstance.closed_at.is_(None),
-            ProcessInstance.org_id.in_(ids),
-        )
-        .group_by(ProcessInstance.org_id, ProcessInstance.state)
-    ).all()
+    today = clock.today()
     d = definition()
-    near = [name for name, spec in d.states.items() if spec.stage in _NEAR_STAGES]
-    for org_id, state, count, late in rows:
-        spec = d.states.get(state)
-        stage = spec.stage if spec and spec.stage else "application"
-        result.per_stage[org_id][stage] += count
-        result.overdue[org_id] += int(late or 0)
+    counted = tally.sums_before({tally.OPEN: (None,)}, ids, [WORKFLOW], by_state=True)
+    for (_m, _wf, state, org_id), (count,) in counted.items():
+        if count:
+            spec = d.states.get(state)
+            stage = spec.stage if spec and spec.stage else "application"
+            result.per_stage[org_id][stage] += count
+    late = tally.open_counts_before({tally.DUE: clock.now()}, ids, [WORKFLOW])
+    for (_m, _wf, org_id), count in late.items():
+        result.overdue[org_id] += count
     if not any(result.per_stage[o][s] for o in ids for s in _NEAR_STAGES):
         return result
+    near = [name for name, spec in d.states.items() if spec.stage in _NEAR_STAGES]
+    columns = (
+        ProcessInstance.id,
+        ProcessInstance.org_id,
+        ProcessInstance.state,
+        ProcessInstance.data,
+        Person.name,
+        Person.party_status,
+        Person.applied_on,
+        Person.activist_on,
+        Person.target_on,
+        Person.admitted_on,
+        Person.probation_end_on,
+        Person.full_member_on,
+    )
+
     stmt = (
-        select(
-            ProcessInstance.id,
-            ProcessInstance.org_id,
-            ProcessInstance.state,
-            ProcessInstance.data,
-            Person.name,
-            Person.party_status,
-            Person.applied_on,
-            Person.activist_on,
-            Person.target_on,
-            Person.admitted_on,
-            Person.probation_end_on,
-            Person.full_member_on,
-        )
+        select(*columns)
         .join(Person, Person.id == ProcessInstance.subject_person_id)
         .where(
             ProcessInstance.workflow_id == WORKFLOW,
@@ -558,10 +596,8 @@ def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFig
             ProcessInstance.state.in_(near),
         )
     )
-    could = _could_be_full_in(first, last, today)
-    if could is not None:
-        stmt = stmt.where(could)
-    found = db.session.execute(stmt).all()
+    could = _candidates(ids, near, first, last, today)
+    found = db.session.execute(stmt if could is None else stmt.where(could)).all()
     settings = settings_for(set(ids))  # whether or not any is found: a fixed cost
     for r in found:
         dates = KeyDates(*r[5:])

@@ -11,7 +11,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.opinion_box import demo, effects, guards, services, views
+from pbflow.procedures.opinion_box import demo, effects, guards, services, tallies, views
 
 
 def tick(now: datetime | None) -> tuple[str, list[str]]:
@@ -30,6 +30,7 @@ procedure = Procedure(
     tick=tick,
     nav=(NavEntry("opinions.index", _l("Opinion box"), public=True),),
     figures={"opinions": services.figures},
+    tallies=tallies.TALLIES,
     audit_actions={
         "tracking_code_issued": _l("Tracking code issued"),
         "case_transferred": _l("Opinion transferred to another organization"),

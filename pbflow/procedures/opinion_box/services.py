@@ -45,12 +45,13 @@ from sqlalchemy import (
     extract,
     func,
     literal,
+    or_,
     select,
     tuple_,
 )
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, fields, runtime
+from pbflow.engine import actors, fields, runtime, tally
 from pbflow.engine.actors import CodeHolder
 from pbflow.engine.errors import (
     DomainError,
@@ -67,7 +68,8 @@ from pbflow.models import (
     ProcessInstance,
     User,
 )
-from pbflow.models.process import OPINION_WORKFLOW
+from pbflow.models.process import OPINION_FACTS, OPINION_WORKFLOW
+from pbflow.procedures.opinion_box import tallies
 from pbflow.services import rate_limits
 from pbflow.services.pagination import format_cursor
 
@@ -760,11 +762,164 @@ class OpinionFigures:
     by_column: dict[tuple[int, date], Figures]  # (org id, column start)
 
 
-def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -> OpinionFigures:
+def _column_starts(first: date, last: date, grain: str) -> list[date]:
+    """The first days of the local months (or quarters) ``first``..``last`` touches."""
+    step = 3 if grain == "quarter" else 1
+    column = date(first.year, (first.month - 1) // step * step + 1, 1)
+    starts = []
+    while column <= last:
+        starts.append(column)
+        month = column.month - 1 + step
+        column = date(column.year + month // 12, month % 12 + 1, 1)
+    return starts
+
+
+def figures(
+    org_ids: list[int],
+    first: date,
+    last: date,
+    grain: str = "month",
+    *,
+    columns_by_org: bool = True,
+) -> OpinionFigures:
     """Opinions received ``first``..``last`` (local days) by each organization: received,
-    answered on time, days to answer, reopened, ratings (DOMAIN 4). An opinion counts where
-    it is now, the organization answerable for it (one transferred counts at its new
-    organization). No rights are checked: the caller has. One statement."""
+    answered on time, days to answer, reopened, ratings (DOMAIN 4), per organization and per
+    organization and column (or, without ``columns_by_org``, per column over all of them,
+    keyed ``(None, column start)``). An opinion counts where it is now, the organization
+    answerable for it (one transferred counts at its new organization). No rights are
+    checked: the caller has.
+
+    Counted from the figures kept as data (pbflow.engine.tally, ``tallies``): each opinion's
+    facts at the UTC month it was received, summed per column between the month boundaries
+    nearest the columns' local starts; the hours between such a boundary and a column's start
+    are counted from the opinions received in them, as ``figures_by_scan`` counts (for a
+    local month in Beijing, the eight hours before the UTC month begins). Two statements
+    whatever the number of opinions. Should the days to an answer have been counted in
+    another time zone than the one configured now, every opinion is read instead."""
+    ids = sorted(set(org_ids))
+    index = actors.org_index()
+    name = _org_namer()
+    result = OpinionFigures(
+        {oid: Figures(oid, name(index[oid])) for oid in ids if oid in index}, {}
+    )
+    if not ids:
+        return result
+    starts = _column_starts(first, last, grain)
+    bounds = [clock.local_midnight_utc(c) for c in (first, *starts[1:])]
+    bounds.append(clock.local_midnight_utc(last + timedelta(days=1)))
+    cuts = [tally.Cut.of(b) for b in bounds]
+    zone = clock.local_tz().key
+    names = {m: n for n, m in tallies.MEASURES.items()}
+    ranges = [(cuts[i].index, cuts[i + 1].index) for i in range(len(starts))]
+    # (org or None, column) -> {figure: count}; org -> {figure: count} over the period
+    cells: dict[tuple[int | None, int], dict[str, int]] = {}
+    totals: dict[int, dict[str, int]] = {}
+
+    def add(into: dict, key: Any, figure: str, n: int) -> None:
+        counts = into.get(key)
+        if counts is None:
+            counts = into[key] = {}
+        counts[figure] = counts.get(figure, 0) + n
+
+    whole = [(cuts[0].index, cuts[-1].index)]
+    # Without columns per organization: the columns over all of them, and the whole period
+    # per organization (fewer sums to read and add than a column per organization).
+    read = [(ranges, True)] if columns_by_org else [(ranges, False), (whole, True)]
+    for these, by_org in read:
+        for measure, state, org_id, *values in tally.column_sums(
+            list(names), WORKFLOW, ids, these, by_org=by_org
+        ):
+            if measure == tallies.DAYS and state != zone:
+                if any(values):  # counted in another zone: read every opinion instead
+                    return figures_by_scan(ids, first, last, grain, columns_by_org=columns_by_org)
+                continue
+            figure = names[measure]
+            for column, n in enumerate(values):
+                if not n:
+                    continue
+                if these is ranges:
+                    add(cells, (org_id, column), figure, n)
+                if by_org:
+                    add(totals, org_id, figure, n)
+    # The windows: [boundary, column start) belongs to the column before the boundary's month
+    # (taken off it, added to the column), and the other way round; over the period only the
+    # first and the last boundary's count (the others move opinions between its columns).
+    windows = [(i, c) for i, c in enumerate(cuts) if c.sign]
+    for (org_id, w), counts in _window_counts(ids, [c for _i, c in windows]).items():
+        i, cut = windows[w]
+        for column, sign in ((i - 1, cut.sign), (i, -cut.sign)):
+            if 0 <= column < len(starts):
+                key = (org_id if columns_by_org else None, column)
+                for figure, n in counts.items():
+                    if n:
+                        add(cells, key, figure, sign * n)
+                        add(totals, org_id, figure, sign * n)
+    for (org_id, column), counts in cells.items():
+        if any(counts.values()):
+            label = name(index[org_id]) if org_id is not None else ""
+            result.by_column[(org_id, starts[column])] = Figures(org_id, label, **counts)
+    for org_id, counts in totals.items():
+        fig = result.by_org[org_id]
+        for figure, n in counts.items():
+            setattr(fig, figure, n)
+    return result
+
+
+def _org_namer() -> Any:
+    """``_org_name`` with the reader's language looked up once."""
+    locale = str(get_locale() or "zh") if has_request_context() else "zh"
+    if locale == "en":
+        return lambda org: getattr(org, "name_en", None) or org.name
+    return lambda org: org.name
+
+
+def _window_counts(ids: list[int], cuts: list[tally.Cut]) -> dict[tuple[int, int], dict]:
+    """The figures of the opinions received in each cut's window, per (organization,
+    window): their facts read from the generated columns by the index of received times (a
+    few hours' worth), counted as the figures kept as data count each opinion
+    (``tallies.counts``). Windows may overlap (two cuts next to one month boundary): each
+    opinion counts in every window it is in. One statement."""
+    if not cuts:
+        return {}
+    P = ProcessInstance
+    T = ProcessInstance.__table__
+    scope = set(ids)
+    names = {m: n for n, m in tallies.MEASURES.items()}
+    found: dict[tuple[int, int], dict] = {}
+    rows = db.session.execute(
+        select(
+            P.org_id,
+            P.state,
+            P.created_at,
+            *(T.c[c] for c in OPINION_FACTS),
+        ).where(
+            P.workflow_id == WORKFLOW,
+            or_(*(and_(P.created_at >= c.low, P.created_at < c.high) for c in cuts)),
+        )
+    )
+    for org_id, state, received, *facts in rows:
+        if org_id not in scope:
+            continue
+        counted = [(names[m], n) for m, _s, _at, n in tallies.counts(state, received, *facts)]
+        for w, c in enumerate(cuts):
+            if c.low <= received < c.high:
+                into = found.setdefault((org_id, w), {"received": 0})
+                into["received"] += 1
+                for figure, n in counted:
+                    into[figure] = into.get(figure, 0) + n
+    return found
+
+
+def figures_by_scan(
+    org_ids: list[int],
+    first: date,
+    last: date,
+    grain: str = "month",
+    *,
+    columns_by_org: bool = True,
+) -> OpinionFigures:
+    """``figures`` counted from every opinion of the period, from the generated columns and
+    their index: one statement (the counts kept as data are not read)."""
     ids = sorted(set(org_ids))
     index = actors.org_index()
     result = OpinionFigures(
@@ -780,13 +935,7 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
     )
     # The columns (local months or quarters) the period touches, and the column of each
     # opinion by the UTC instants at which the local columns begin.
-    step = 3 if grain == "quarter" else 1
-    column = date(first.year, (first.month - 1) // step * step + 1, 1)
-    starts = []
-    while column <= last:
-        starts.append(column)
-        month = column.month - 1 + step
-        column = date(column.year + month // 12, month % 12 + 1, 1)
+    starts = _column_starts(first, last, grain)
     bounds = [clock.local_midnight_utc(c) for c in starts[1:]]
     bucket = _column_of(r.c.created_at, bounds, 0, len(starts) - 1).label("bucket")
     rows = db.session.execute(
@@ -798,8 +947,12 @@ def figures(org_ids: list[int], first: date, last: date, grain: str = "month") -
         fig = Figures(org_id, _org_name(index[org_id]))
         for name, value in zip(Figures.COUNTS, counts, strict=True):
             setattr(fig, name, int(value or 0))
-        result.by_column[(org_id, starts[index_of_column])] = fig
         result.by_org[org_id].merge(fig)
+        if columns_by_org:
+            result.by_column[(org_id, starts[index_of_column])] = fig
+        else:
+            key = (None, starts[index_of_column])
+            result.by_column.setdefault(key, Figures(None, "")).merge(fig)
     return result
 
 

@@ -12,7 +12,7 @@ organization (``on_escalation``), which escalates further by its own time limits
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.supervision import demo, notices, rules, scope, views
+from pbflow.procedures.supervision import demo, membership, notices, rules, scope, views
 
 
 def _notices_for_meeting(meeting) -> list:
@@ -43,5 +43,6 @@ procedure = Procedure(
         "org_name": scope.org_name,
     },
     on_escalation=notices.on_escalation,
+    person_tallies=membership.person_tally,
     audit_actions={"supervision_notice_linked": _l("Notice linked to the matter it concerns")},
 )

@@ -19,11 +19,19 @@ from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
 
-from pbflow.engine import actors
 from pbflow.engine.actors import OrgNode
 from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
-from pbflow.services.grids import Grid, GridGroup, GridRow, Link, combine_rows, obligation_cells
+from pbflow.services.grids import (
+    Grid,
+    GridCell,
+    GridGroup,
+    GridRow,
+    Link,
+    combine_rows,
+    combined_status,
+    obligation_cells,
+)
 from pbflow.services.periods import Column, Obligation, ObligationCell, Period
 
 LABELS = {
@@ -86,40 +94,77 @@ class Compliance:
     def _branches(self) -> list[OrgNode]:
         return self.scope.branches
 
+    @cached_property
+    def _rows(self) -> dict[int, dict[str, list[tuple]]]:
+        """Each branch's rows, as ``_plain`` has them, but their cells plain tuples (status,
+        span, held, required, label): what the sums read, without building a grid cell per
+        branch, obligation and month (``_lean_cells``; tests compare the two)."""
+        if "_plain" in self.__dict__:
+            return {
+                g.org_id: {
+                    r.key: [(c.status, c.span, c.held, c.required, c.label) for c in r.cells]
+                    for r in g.rows
+                }
+                for g in self._plain
+            }
+        plans: dict[tuple, list[tuple]] = {}
+        columns = self.columns
+        found = {}
+        for b in self._branches:
+            rows = {o.key: _lean_cells(o, columns, plans) for o in self.owed.get(b.id, [])}
+            groups = [
+                _lean_cells(o, columns, plans)
+                for g in self.scope.groups_of(b.id)
+                for o in self.owed.get(g, [])
+                if o.key == "group_meeting"
+            ]
+            if groups:
+                rows["group_meeting"] = _lean_combine(groups, columns)
+            found[b.id] = {k: rows[k] for k in ORDER if k in rows}
+        return found
+
     @property
     def missed(self) -> int:
-        return sum(g.missed for g in self._plain)
+        return sum(
+            sum(1 for c in cells if c[0] == "missing")
+            for rows in self._rows.values()
+            for cells in rows.values()
+        )
 
     @cached_property
     def keys(self) -> list[str]:
         """The obligations any branch here owes, in the grid's order."""
-        found = {r.key for g in self._plain for r in g.rows}
+        found = {k for rows in self._rows.values() for k in rows}
         return [k for k in ORDER if k in found]
 
     @cached_property
     def by_obligation(self) -> Grid:
         """One row per obligation over the columns: of the branches that owed it, how many
         held it (a grid of fixed size whatever the number of branches)."""
-        group = GridGroup(self.scope.org.id, _all_branches(len(self._plain)))
+        group = GridGroup(self.scope.org.id, _all_branches(len(self._rows)))
         names = labels()
         for key in self.keys:
-            rows = [r for g in self._plain for r in g.rows if r.key == key]
-            group.rows.append(combine_rows(key, names[key], rows, self.columns, None))
+            rows = [r[key] for r in self._rows.values() if key in r]
+            cells = [
+                GridCell(status, span, held, required, label, None, "orgs")
+                for status, span, held, required, label in _lean_combine(rows, self.columns)
+            ]
+            group.rows.append(GridRow(key, names[key], cells))
         return Grid(self.columns, [group] if group.rows else [])
 
     @cached_property
     def by_branch(self) -> list[BranchMisses]:
         """Every branch with its misses per obligation, those that missed most first."""
-        index = actors.org_index()
+        index = self.scope.index
         found = []
-        for g in self._plain:
-            parent = index[g.org_id].parent_id
+        for org_id, rows in self._rows.items():
+            parent = index[org_id].parent_id
             found.append(
                 BranchMisses(
-                    g.org_id,
-                    g.label,
+                    org_id,
+                    self.scope.name(org_id),
                     parent if parent != self.scope.org.id else None,
-                    {r.key: r.missed for r in g.rows},
+                    {k: sum(1 for c in cells if c[0] == "missing") for k, cells in rows.items()},
                 )
             )
         order = {n.id: i for i, n in enumerate(self.scope.nodes)}
@@ -158,6 +203,100 @@ class Compliance:
             summed.link = ("supervision.dashboard", {"org": child.id})
             above.append(summed)
         return Grid(columns, above)
+
+
+def _plan(cells: Sequence[ObligationCell], columns: Sequence[Column]) -> list[tuple]:
+    """How ``obligation_cells`` lays an obligation's periods over the columns, from their
+    days alone: per grid cell, ("one", period index, span) or ("many", period indexes,
+    column index). The same walk as there (kept in step by the tests)."""
+    plan: list[tuple] = []
+    first = i = 0
+    while i < len(columns):
+        col = columns[i]
+        while first < len(cells) and cells[first].end < col.start:
+            first += 1
+        inside = []
+        for k in range(first, len(cells)):
+            if cells[k].start > col.end:
+                break
+            inside.append(k)
+        alone = cells[inside[0]] if len(inside) == 1 else None
+        if alone is not None and alone.start <= col.start and alone.end >= col.end:
+            period = alone
+            span = 1
+            while (
+                i + span < len(columns)
+                and columns[i + span].start >= period.start
+                and columns[i + span].end <= period.end
+            ):
+                span += 1
+            plan.append(("one", inside[0], span))
+            i += span
+            continue
+        plan.append(("many", tuple(inside), i))
+        i += 1
+    return plan
+
+
+def _lean_cells(
+    o: Obligation, columns: Sequence[Column], plans: dict[tuple, list[tuple]]
+) -> list[tuple]:
+    """``obligation_cells`` of an obligation as tuples (status, span, held, required,
+    label), its plan worked out once per layout of periods."""
+    cells = o.cells
+    key = (o.period, len(cells), cells[0].start, cells[-1].end) if cells else None
+    plan = plans.get(key)
+    if plan is None:
+        plan = plans[key] = _plan(cells, columns)
+    found = []
+    for kind, which, span in plan:
+        if kind == "one":
+            c = cells[which]
+            found.append((c.status, span, c.held, c.required, c.label))
+        else:
+            inside = [cells[k] for k in which]
+            owed = [c for c in inside if c.required > 0]
+            found.append(
+                (
+                    combined_status(c.status for c in inside),
+                    1,
+                    sum(1 for c in owed if c.status == "ok"),
+                    len(owed),
+                    columns[span].label,
+                )
+            )
+    return found
+
+
+def _lean_combine(rows: Sequence[list[tuple]], columns: Sequence[Column]) -> list[tuple]:
+    """``combine_rows`` of rows of tuples: per column (or span all rows share), how many of
+    the organizations that owed it held it."""
+    spans = {tuple(c[1] for c in row) for row in rows}
+    layout = list(next(iter(spans))) if len(spans) == 1 else [1] * len(columns)
+    slots: list[list[tuple]] = [[] for _ in layout]
+    starts = [sum(layout[:k]) for k in range(len(layout))]
+    slot_at = {j: k for k, j in enumerate(starts)}
+    for row in rows:
+        i = 0
+        for cell in row:
+            for j in range(i, i + cell[1]):
+                k = slot_at.get(j)
+                if k is not None:
+                    slots[k].append(cell)
+            i += cell[1]
+    found = []
+    for k, cells in enumerate(slots):
+        owed = [c for c in cells if c[0] != "not_required"]
+        found.append(
+            (
+                combined_status(c[0] for c in cells),
+                layout[k],
+                sum(1 for c in owed if c[0] == "ok"),
+                len(owed),
+                cells[0][4] if cells and layout[k] > 1 else columns[starts[k]].label,
+            )
+        )
+    return found
 
 
 def labels() -> dict[str, str]:

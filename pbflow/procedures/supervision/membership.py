@@ -15,13 +15,15 @@ are not modelled yet, DOMAIN 7).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import and_, case, func, literal_column, select, union_all
 
+from pbflow.engine import tally
 from pbflow.extensions import db
 from pbflow.models import Person
 from pbflow.procedures.supervision.scope import Scope
@@ -298,7 +300,10 @@ def _structure(scope: Scope, reading: _Reading, into, per_unit: bool) -> None:
 def membership(scope: Scope, period: Period, *, per_unit: bool = True) -> Membership:
     """The statistics for the scope: two statements whatever the number of people (the
     structure by age, sex, education and standing per organization only with
-    ``per_unit``; the totals always)."""
+    ``per_unit``; the totals always). Without ``per_unit`` (the dashboard) they are counted
+    from the figures kept as data instead (``counted``): the same numbers."""
+    if not per_unit:
+        return counted(scope, period)
     units = {n.id: MembershipRow(n.id, scope.name(n.id)) for n in scope.units}
     unit_of = {oid: scope.unit_of(oid) for oid in scope.ids}
     reading = _Reading(period)
@@ -316,6 +321,11 @@ def membership(scope: Scope, period: Period, *, per_unit: bool = True) -> Member
         return (total,) if org_id is None else (total, units[unit_of[org_id]])
 
     _structure(scope, reading, into, per_unit)
+    return Membership(period, list(units.values()), total, _values(total))
+
+
+def _values(total: MembershipRow) -> dict[str, list[str]]:
+    """Per dimension, the values seen on either day, in the order they are shown."""
     order = {
         "status": ["full", "probationary"],
         "age": [b[2] for b in AGE_BANDS] + ["unknown"],
@@ -328,4 +338,183 @@ def membership(scope: Scope, period: Period, *, per_unit: bool = True) -> Member
             values[key] = [v for v in order[key] if v in seen]
         else:
             values[key] = sorted(seen, key=lambda v: (v == "unknown", v))
-    return Membership(period, list(units.values()), total, values)
+    return values
+
+
+# --- the same, from the figures kept as data ------------------------------------------------
+# What each member counts for is kept by the engine (pbflow.engine.tally, ``person_tally``):
+# per organization its members by status; per organization *and every organization above
+# it* its members by status and sex, by status and education, by status and month of birth,
+# and its full members by month of full membership. A committee's statistics read its own
+# few rows instead of its 20,000 members. On each day of the period every member is first
+# taken to be what they are today; those admitted or made full members after that day (the
+# few since the period began) are read one by one and moved; and the members born (or made
+# full members) in the part of a month next to a band's limit are read by their dates.
+
+MEMBER, GENDER, EDUCATION, BORN, FULL_ON = (
+    "m_member",
+    "m_gender",
+    "m_education",
+    "m_born",
+    "m_full_on",
+)
+STATUSES = ("full", "probationary")
+
+
+def person_tally(person: Any, index: dict) -> Iterator[tuple[str, str, int, date | None, int]]:
+    """What one person counts for (``Procedure.person_tallies``): (measure, state,
+    organization, date, weight); nothing unless an active full or probationary member."""
+    status = person.party_status
+    if not person.active or status not in STATUSES:
+        return
+    yield MEMBER, status, person.org_id, None, 1
+    node = index.get(person.org_id)
+    for org in node.ancestor_ids() if node is not None else (person.org_id,):
+        yield GENDER, f"{status}|{person.gender or ''}", org, None, 1
+        yield EDUCATION, f"{status}|{person.education or ''}", org, None, 1
+        if person.birth_date is not None:
+            yield BORN, status, org, person.birth_date, 1
+        if status == "full" and person.full_member_on is not None:
+            yield FULL_ON, status, org, person.full_member_on, 1
+
+
+# The years the bands' limits are at: 31, 41, 51, 61 of age; 5, 10, 20, 30 of standing.
+_AGE_YEARS = tuple(high + 1 for _low, high, _name in AGE_BANDS[:-1])
+_STANDING_YEARS = tuple(high + 1 for _low, high, _name in STANDING_BANDS[:-1])
+
+
+def _limits(day: date, years: tuple[int, ...]) -> list[date]:
+    """For each number of years, the first date less than that many years before ``day``:
+    a date before it is that many years or more before ``day`` (``_years_before``)."""
+    return [_years_before(day, n) + timedelta(days=1) for n in years]
+
+
+def _banded(known: int, before: list[int], bands) -> dict[str, int]:
+    """Counts per band from the dates known and the counts before each limit (youngest band
+    first, as ``bands`` are)."""
+    names = [name for _low, _high, name in bands]
+    found = {names[0]: known - before[0]}
+    for i in range(1, len(before)):
+        found[names[i]] = before[i - 1] - before[i]
+    found[names[-1]] = before[-1]
+    return found
+
+
+def _people(conditions: list[Any]) -> list[Any]:
+    """The people meeting any of ``conditions`` (each an index range), each once."""
+    columns = [getattr(Person, c) for c in tally.PERSON_COLUMNS]
+    if not conditions:
+        return []
+    rows = db.session.execute(union_all(*(select(*columns).where(c) for c in conditions)))
+    return list({r.id: r for r in rows}.values())
+
+
+def _add(row: Structure, status: str, p: Any, day: date, sign: int) -> None:
+    """Count (``sign`` 1) or take off (-1) a member of ``status`` on ``day`` in ``row``."""
+    if status == "full":
+        row.full += sign
+        f = p.full_member_on
+        standing = _band(_years(f, day), STANDING_BANDS) if f else "unknown"
+    else:
+        row.probationary += sign
+        standing = "probationary"
+    by = row.by
+    by["status"][status] += sign
+    by["age"][_band(_years(p.birth_date, day), AGE_BANDS) if p.birth_date else "unknown"] += sign
+    by["gender"][p.gender or "unknown"] += sign
+    by["education"][p.education or "unknown"] += sign
+    by["standing"][standing] += sign
+
+
+def counted(scope: Scope, period: Period) -> Membership:
+    """``membership`` without the structure per organization, from the figures kept as data:
+    four statements whatever the number of people."""
+    first, last = period.start, period.end
+    days = (first, last)
+    units = {n.id: MembershipRow(n.id, scope.name(n.id)) for n in scope.units}
+    unit_of = {oid: scope.unit_of(oid) for oid in scope.ids}
+    top = scope.org.id
+    # Each organization's members as they are today, on both days.
+    for (_m, _wf, status, org), (n,) in tally.sums_before(
+        {MEMBER: (None,)}, scope.ids, [tally.PERSON], by_state=True
+    ).items():
+        unit = units[unit_of[org]]
+        for row in (unit.start, unit.end):
+            if status == "full":
+                row.full += n
+            else:
+                row.probationary += n
+    # The scope's: by status and sex, education, birth, full membership (before the limits).
+    born = [tally.Cut.of(c) for day in days for c in _limits(day, _AGE_YEARS)]
+    full_on = [tally.Cut.of(c) for day in days for c in _limits(day, _STANDING_YEARS)]
+    sums = tally.sums_before(
+        {GENDER: (None,), EDUCATION: (None,), BORN: (None, *born), FULL_ON: (None, *full_on)},
+        [top],
+        [tally.PERSON],
+        by_state=True,
+    )
+    found = {(m, state): values for (m, _wf, state, _org), values in sums.items()}
+    # The parts of a month between a limit and the nearest month boundary, from the people.
+    windows = [(BORN, i, c) for i, c in enumerate(born, 1) if c.sign]
+    windows += [(FULL_ON, i, c) for i, c in enumerate(full_on, 1) if c.sign]
+    column = {BORN: Person.birth_date, FULL_ON: Person.full_member_on}
+    for p in _people([and_(column[m] >= c.low, column[m] < c.high) for m, _i, c in windows]):
+        if p.org_id not in unit_of or not p.active or p.party_status not in STATUSES:
+            continue
+        for m, i, c in windows:
+            value = p.birth_date if m == BORN else p.full_member_on
+            if m == FULL_ON and p.party_status != "full" or value is None:
+                continue
+            if c.low <= value < c.high:
+                found.setdefault((m, p.party_status), [0] * (1 + len(born)))[i] += c.sign
+    total = MembershipRow(top, scope.name(top))
+    members = dict.fromkeys(STATUSES, 0)
+    for (m, state), values in found.items():
+        if m == GENDER:
+            members[state.split("|", 1)[0]] += values[0]
+    for d, attr in enumerate(("start", "end")):
+        by = getattr(total, attr).by
+        for (m, state), values in found.items():
+            if m in (GENDER, EDUCATION):
+                status, value = state.split("|", 1)
+                by["gender" if m == GENDER else "education"][value or "unknown"] += values[0]
+        for status in STATUSES:
+            by["status"][status] += members[status]
+            known = found.get((BORN, status), [0] * 9)
+            ages = _banded(known[0], known[1 + 4 * d : 5 + 4 * d], AGE_BANDS)
+            ages["unknown"] = members[status] - known[0]
+            by["age"].update(ages)
+        known = found.get((FULL_ON, "full"), [0] * 9)
+        standing = _banded(known[0], known[1 + 4 * d : 5 + 4 * d], STANDING_BANDS)
+        standing["unknown"] = members["full"] - known[0]
+        standing["probationary"] = members["probationary"]
+        by["standing"].update(standing)
+    # Those admitted or made full members since the first day: on a day before that they
+    # were not what they are today (nor members at all); and who joined and converted.
+    for p in _people([Person.admitted_on >= first, Person.full_member_on >= first]):
+        if p.org_id not in unit_of or not p.active or p.party_status not in STATUSES:
+            continue
+        unit = units[unit_of[p.org_id]]
+        for day, attr in zip(days, ("start", "end"), strict=True):
+            then = status_on(p.party_status, p.admitted_on, p.full_member_on, day)
+            if then == p.party_status:
+                continue
+            for row in (getattr(unit, attr), getattr(total, attr)):
+                _add(row, p.party_status, p, day, -1)
+                if then is not None:
+                    _add(row, then, p, day, 1)
+        unit.joined += bool(p.admitted_on and first <= p.admitted_on <= last)
+        unit.converted += bool(
+            p.party_status == "full" and p.full_member_on and first <= p.full_member_on <= last
+        )
+    for attr in ("start", "end"):
+        row = getattr(total, attr)
+        row.full = sum(getattr(u, attr).full for u in units.values())
+        row.probationary = sum(getattr(u, attr).probationary for u in units.values())
+        for key in row.by:
+            row.by[key] = +row.by[key]  # the values with members only
+        for u in units.values():
+            getattr(u, attr).by = {k: Counter() for k, _l in DIMENSIONS}
+    total.joined = sum(u.joined for u in units.values())
+    total.converted = sum(u.converted for u in units.values())
+    return Membership(period, list(units.values()), total, _values(total))

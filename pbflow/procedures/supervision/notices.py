@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
 from pbflow import audit, clock
-from pbflow.engine import actors, calendar, runtime
+from pbflow.engine import actors, calendar, runtime, tally
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -340,34 +340,35 @@ class Notices:
 
 def notices(scope: Scope, period: Period) -> Notices:
     """Notices per unit (the organization that must act): issued and accepted during the
-    period, open and overdue now; and the latest ones. Two statements."""
+    period, open and overdue now; and the latest ones. Counted from the figures kept as data
+    (pbflow.engine.tally): a fixed number of statements whatever the number of notices."""
     start, end = period.utc_bounds()
-    now = clock.now()
-    is_open = P.closed_at.is_(None)
-    rows = db.session.execute(
-        select(
-            P.org_id,
-            func.sum(case(((P.created_at >= start) & (P.created_at < end), 1), else_=0)),
-            func.sum(case((is_open, 1), else_=0)),
-            func.sum(case((is_open & (P.due_at <= now), 1), else_=0)),
-            func.sum(
-                case(
-                    ((P.state == "closed") & (P.closed_at >= start) & (P.closed_at < end), 1),
-                    else_=0,
-                )
-            ),
-        )
-        .where(P.workflow_id == WORKFLOW, P.org_id.in_(scope.ids))
-        .group_by(P.org_id)
-    ).all()
+    counted: dict[int, list[int]] = {}  # org -> issued, open, overdue, closed
+
+    def add(org_id: int, i: int, n: int) -> None:
+        counted.setdefault(org_id, [0, 0, 0, 0])[i] += n
+
+    for (org_id,), n in tally.counts_between(
+        tally.CREATED, WORKFLOW, start, end, scope.ids
+    ).items():
+        add(org_id, 0, n)
+    now = clock.now() + timedelta(microseconds=1)  # overdue: due at or before now
+    found = tally.open_counts_before({tally.OPEN: None, tally.DUE: now}, scope.ids, [WORKFLOW])
+    for (measure, _wf, org_id), n in found.items():
+        add(org_id, 1 if measure == tally.OPEN else 2, n)
+    for (state, org_id), n in tally.counts_between(
+        tally.CLOSED, WORKFLOW, start, end, scope.ids, by_state=True
+    ).items():
+        if state == "closed":
+            add(org_id, 3, n)
     units = {n.id: NoticeCount(n.id, scope.name(n.id)) for n in scope.units}
     total = NoticeCount(scope.org.id, scope.name(scope.org.id))
-    for org_id, issued, open_, overdue, closed in rows:
+    for org_id, (issued, open_, overdue, closed) in counted.items():
         for row in (units[scope.unit_of(org_id)], total):
-            row.issued += int(issued or 0)
-            row.open += int(open_ or 0)
-            row.overdue += int(overdue or 0)
-            row.closed += int(closed or 0)
+            row.issued += issued
+            row.open += open_
+            row.overdue += overdue
+            row.closed += closed
     recent = _rows(
         [P.workflow_id == WORKFLOW, P.org_id.in_(scope.ids), P.closed_at.is_(None)],
         scope.locale,

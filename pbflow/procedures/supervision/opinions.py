@@ -61,18 +61,20 @@ class Opinions:
 
 
 def opinions(scope: Scope, period: Period) -> Opinions | None:
-    """None when the opinion box is not installed. One statement (the opinion box's)."""
+    """None when the opinion box is not installed. The opinion box's statements (its
+    columns summed over the organizations)."""
     fn = figure("opinions")
     if fn is None:
         return None
     columns = period.columns()
-    found = fn(scope.ids, period.start, period.end, columns[0].kind)
+    found = fn(scope.ids, period.start, period.end, columns[0].kind, columns_by_org=False)
     units = {n.id: Tally(scope.name(n.id), key=n.id) for n in scope.units}
     over_time = {c.start: Tally(c.label, key=c.start) for c in columns}
     total = Tally(scope.name(scope.org.id), key=scope.org.id)
     for org_id, fig in found.by_org.items():
-        units[scope.unit_of(org_id)].add(fig)
-        total.add(fig)
+        if fig.received:  # every opinion counted is received: nothing to add otherwise
+            units[scope.unit_of(org_id)].add(fig)
+            total.add(fig)
     for (_org_id, start), fig in found.by_column.items():
         if start in over_time:
             over_time[start].add(fig)

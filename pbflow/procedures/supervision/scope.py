@@ -8,7 +8,7 @@ or general branch itself for what it keeps of its own (opinions it received, its
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
@@ -23,6 +23,14 @@ class Scope:
     org: OrgNode  # the organization chosen
     nodes: list[OrgNode]  # it and everything below, in tree order
     locale: str = "zh"
+    # The organization index it was resolved against (the request's): read once, not per row.
+    index: dict[int, OrgNode] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.index:
+            self.index = actors.org_index()
+        self._units: dict[int, int] = {}
+        self._names: dict[int, str] = {}
 
     @property
     def ids(self) -> list[int]:
@@ -45,10 +53,14 @@ class Scope:
 
     def unit_of(self, org_id: int) -> int:
         """The row an organization's figures count in: a party group counts in its branch."""
-        node = actors.org_index().get(org_id)
-        if node is not None and node.kind == "party_group" and node.parent_id is not None:
-            return node.parent_id
-        return org_id
+        found = self._units.get(org_id)
+        if found is None:
+            node = self.index.get(org_id)
+            found = org_id
+            if node is not None and node.kind == "party_group" and node.parent_id is not None:
+                found = node.parent_id
+            self._units[org_id] = found
+        return found
 
     def groups_of(self, branch_id: int) -> list[int]:
         return [n.id for n in self.nodes if n.parent_id == branch_id and n.kind == "party_group"]
@@ -58,8 +70,13 @@ class Scope:
         return [n for n in self.nodes if org_id in n.ancestor_ids()]
 
     def name(self, org_id: int) -> str:
-        node = actors.org_index()[org_id]
-        return node.name_en if self.locale == "en" and node.name_en else node.name
+        found = self._names.get(org_id)
+        if found is None:
+            node = self.index[org_id]
+            found = self._names[org_id] = (
+                node.name_en if self.locale == "en" and node.name_en else node.name
+            )
+        return found
 
 
 def readable_roots(viewer: User) -> list[OrgNode]:
@@ -89,7 +106,7 @@ def resolve(viewer: User, org_id: int | None, locale: str = "zh") -> Scope:
     else:
         raise NotFound(_("No such organization."))
     nodes = sorted((n for n in index.values() if org.id in n.ancestor_ids()), key=lambda n: n.path)
-    return Scope(org, nodes, locale)
+    return Scope(org, nodes, locale, index)
 
 
 def org_name(org_id: int) -> str:

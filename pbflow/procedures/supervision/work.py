@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, literal_column, or_, select
 
 from pbflow import clock
-from pbflow.engine import actors
+from pbflow.engine import actors, tally
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance, WorkflowDefinition
@@ -93,34 +93,40 @@ def _label(workflow_id: str, definition_id: int, locale: str) -> str:
     return d.title.get(locale)
 
 
-def work(scope: Scope, stuck_days: int = STUCK_DAYS, limit: int = LIMIT) -> Work:
-    """Counts per unit and per procedure, and the ``limit`` cases waiting longest. Three
-    statements whatever the number of cases; the counts read the index of a workflow's
-    cases per organization alone (``ix_case_workflow_org``), hence the workflows named."""
+def counts(scope: Scope, stuck_days: int = STUCK_DAYS) -> dict[tuple[str, int], list[int]]:
+    """Open cases overdue (due now or before) and stuck (in their state since ``stuck_days``
+    ago or longer), [overdue, stuck] per (workflow, organization) with either: counted from
+    the figures kept as data (pbflow.engine.tally), the months before the current one from
+    its rows and the rest of the way to now from the open cases' indexes. Three statements
+    whatever the number of cases."""
     now = clock.now()
-    where, overdue, stuck = _where(scope, now, stuck_days)
+    cuts = {tally.DUE: now + _INSTANT, tally.ENTERED: now - timedelta(days=stuck_days) + _INSTANT}
+    found: dict[tuple[str, int], list[int]] = {}
+    for (measure, workflow_id, org_id), n in tally.open_counts_before(cuts, scope.ids).items():
+        if n:
+            row = found.setdefault((workflow_id, org_id), [0, 0])
+            row[0 if measure == tally.DUE else 1] += n
+    return found
+
+
+_INSTANT = timedelta(microseconds=1)  # "at or before t" is "before t and a microsecond"
+
+
+def work(scope: Scope, stuck_days: int = STUCK_DAYS, limit: int = LIMIT) -> Work:
+    """Counts per unit and per procedure, and the ``limit`` cases waiting longest. A fixed
+    number of statements whatever the number of cases (``counts``)."""
     workflows = _workflows()
-    rows = db.session.execute(
-        select(
-            P.workflow_id,
-            P.org_id,
-            func.sum(case((overdue, 1), else_=0)),
-            func.sum(case((stuck, 1), else_=0)),
-        )
-        .where(P.workflow_id.in_(sorted(workflows)), *where)
-        .group_by(P.workflow_id, P.org_id)
-    ).all()
     units = {n.id: WorkCount(n.id, scope.name(n.id)) for n in scope.units}
     flows: dict[str, WorkCount] = {}
-    for workflow_id, org_id, late, waiting in rows:
+    for (workflow_id, org_id), (late, waiting) in counts(scope, stuck_days).items():
         unit = units[scope.unit_of(org_id)]
         flow = flows.get(workflow_id)
         if flow is None:
             label = _label(workflow_id, workflows[workflow_id], scope.locale)
             flow = flows[workflow_id] = WorkCount(workflow_id, label)
         for target in (unit, flow):
-            target.overdue += int(late or 0)
-            target.stuck += int(waiting or 0)
+            target.overdue += late
+            target.stuck += waiting
     return Work(
         stuck_days=stuck_days,
         by_unit=list(units.values()),

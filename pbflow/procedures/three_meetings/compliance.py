@@ -270,30 +270,33 @@ def obligations(
     }
     for days in held.values():
         days.sort()
+    noticed = {(oid, mtype) for oid, mtype, _start, _kind in notices}
     result: dict[int, list[Obligation]] = {}
     for oid in ids:
         if oid not in created:
             continue
         born = _first_day(created[oid])
+        owed = reqs.get(oid, {})
         rows = []
         for mtype in MEETING_TYPES:
-            if mtype not in reqs.get(oid, {}):
+            if mtype not in owed:
                 continue
-            period, times = reqs[oid][mtype]
+            period, times = owed[mtype]
             days = held.get((oid, mtype), ())
+            marks = (oid, mtype) in noticed
             cells = []
             for start, end, label in spans[period]:
                 n = bisect_right(days, end) - bisect_left(days, start) if days else 0
                 cells.append(
                     Cell(
-                        label=label,
-                        start=start,
-                        end=end,
-                        required=0 if start < born else times,
-                        held=n,
-                        status=obligation_status(start, end, born, today, times, n),
-                        reminded_at=notices.get((oid, mtype, start, "reminder")),
-                        missed_at=notices.get((oid, mtype, start, "miss")),
+                        label,
+                        start,
+                        end,
+                        0 if start < born else times,
+                        n,
+                        obligation_status(start, end, born, today, times, n),
+                        notices.get((oid, mtype, start, "reminder")) if marks else None,
+                        notices.get((oid, mtype, start, "miss")) if marks else None,
                     )
                 )
             rows.append(Obligation(oid, mtype, period, times, cells))

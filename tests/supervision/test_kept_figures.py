@@ -1,0 +1,431 @@
+"""Figures kept as data (``case_tally``, pbflow.engine.tally): after every kind of change of a
+case or a person the rows equal a recomputation from the cases and people (``pbflow figures
+check``), whatever wrote them (a step, a vote, a timer, an escalation, a transfer, the ORM, the
+seed, the migration); a rolled-back change leaves them as they were; drift is found and
+repaired. And the dashboard's figures read from them equal a plain count of the cases, at
+instants on either side of a month's middle (the part of a month counted from the cases)."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from pbflow import clock as pbclock
+from pbflow.engine import runtime, tally, timers, votes
+from pbflow.engine.errors import NotAllowed
+from pbflow.extensions import db
+from pbflow.models import CaseTally, Person, ProcessInstance, User
+from pbflow.procedures.member_development import services as development
+from pbflow.procedures.opinion_box import services as opinions
+from pbflow.procedures.supervision import compliance as compliance_figures
+from pbflow.procedures.supervision import notices, work
+from pbflow.procedures.supervision.scope import resolve
+from pbflow.services import people, periods, seed
+from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, walk
+from tests.supervision import helpers as h
+
+WORKFLOWS = str(Path(__file__).parent.parent / "workflows")
+
+
+def consistent() -> int:
+    """The rows are what a recomputation gives; the number of rows."""
+    db.session.expire_all()
+    report = tally.check()
+    assert report.ok, report.summary()
+    return report.rows
+
+
+def counted(measure: str, workflow: str) -> int:
+    """Everything the table counts of a measure (all months, states and organizations)."""
+    return sum(
+        r.c12
+        for r in db.session.execute(
+            select(CaseTally).where(CaseTally.measure == measure, CaseTally.workflow_id == workflow)
+        ).scalars()
+    )
+
+
+def test_a_case_is_counted_through_its_steps_and_its_closing(world, clock):
+    case = funding_case(world)
+    assert counted("open", "activity_funding") == 1 == counted("created", "activity_funding")
+    consistent()
+    walk(case.id, world, ("submit", "branch_member"))
+    consistent()
+    clock.advance(days=40)
+    walk(case.id, world, ("secretary_approve", "secretary"))
+    consistent()
+    runtime.fire(case.id, "superior_reject", world["gb_secretary"], comment="不合规")
+    assert counted("open", "activity_funding") == 0
+    assert counted("closed", "activity_funding") == 1
+    consistent()
+
+
+@pytest.mark.workflows_dir(PAGES_WORKFLOWS)
+def test_a_vote_decided_by_ballots(world):
+    member = world["member"]
+    witness = world["other_secretary"].person.id
+    case = runtime.start("pages_request", world.branch, member, {"topic": "表决"})
+    runtime.fire(
+        case.id, "accept", world["secretary"], {"witness": witness, "handler": world["auditor"].id}
+    )
+    runtime.fire(case.id, "confirm", world["other_secretary"])
+    runtime.fire(case.id, "to_vote", world["auditor"])
+    consistent()
+    cs = runtime.load_case(case.id)
+    from pbflow.engine.registry import registry
+
+    vote = registry().stored(cs.definition_id).states[cs.state].vote
+    for uid in votes.electorate_users(vote, cs):
+        if runtime.load_case(case.id).closed_at is not None:
+            break
+        votes.cast_ballot(case.id, db.session.get(User, uid), "for")
+    assert runtime.load_case(case.id).state == "done"
+    consistent()
+
+
+def test_an_opinion_answered_reopened_rated_and_one_transferred(world, clock):
+    secretary, handler = world["secretary"], world["branch_member"]
+    a, code_a = h.opinion(clock, "b1", "2026-01-30T20:00:00", "client-a")  # 31 Jan in Beijing
+    consistent()
+    h.answer(clock, a, "2026-02-10T02:00:00", secretary, handler)
+    consistent()
+    h.submitter(clock, code_a, "reject_answer", {"reject_reason": "没解决"}, "2026-02-11T02:00")
+    runtime.fire(a, "reassign", secretary, {"handler": world["deputy"].id})
+    h.answer(clock, a, "2026-02-13T02:00:00", secretary, world["deputy"], first=False)
+    h.submitter(clock, code_a, "accept_answer", {"rating": 4}, "2026-02-14T02:00:00")
+    assert counted("op_rating", "opinion") == 4 and counted("op_reopened", "opinion") == 1
+    consistent()
+    b, _code_b = h.opinion(clock, "b1", "2026-02-20T02:00:00", "client-b")
+    clock.set("2026-02-21T02:00:00")
+    runtime.fire(b, "transfer", secretary, {"transfer_to": "b2"}, comment="转机电队")
+    consistent()
+    assert runtime.load_case(b).org_id == world.other_branch.id
+    found = opinions.figures(
+        [world.branch.id, world.other_branch.id], date(2026, 1, 1), date(2026, 3, 31)
+    )
+    scanned = opinions.figures_by_scan(
+        [world.branch.id, world.other_branch.id], date(2026, 1, 1), date(2026, 3, 31)
+    )
+    assert found == scanned
+    assert found.by_org[world.branch.id].received == 1
+    assert found.by_org[world.other_branch.id].received == 1
+    assert (world.branch.id, date(2026, 1, 1)) in found.by_column  # received 31 Jan local
+
+
+def test_rectification_items_ticked_off_and_cancelled(world, clock):
+    secretary, member = world["secretary"], world["member"]
+    first = h.rectification_item(
+        clock, world.branch, secretary, member, opened="2026-03-02", deadline="2026-03-20"
+    )
+    second = h.rectification_item(
+        clock, world.branch, secretary, member, opened="2026-03-03", deadline="2026-04-30"
+    )
+    assert counted("deadline", "rectification") == 2
+    consistent()
+    h.tick_off(clock, first, world.branch, member, secretary, "2026-03-25")
+    clock.set("2026-03-26T02:00:00")
+    runtime.fire(second, "cancel", world["gb_secretary"], comment="不再需要")
+    assert counted("deadline", "rectification") == 0
+    consistent()
+
+
+@pytest.mark.workflows_dir(WORKFLOWS)
+def test_a_timer_that_takes_a_step(world, clock):
+    case = runtime.start("timed", world.branch, world["secretary"], {"meeting_on": "2026-03-10"})
+    for trigger in ("acknowledge", "answer", "file_report"):
+        runtime.fire(case.id, trigger, world["secretary"])
+    clock.advance(days=40)
+    timers.tick()
+    assert runtime.load_case(case.id).state == "lapsed"
+    consistent()
+
+
+def test_an_escalation_opens_a_notice(world, clock):
+    from tests.supervision.test_notices import overdue_request
+
+    case = overdue_request(world, clock)
+    clock.set("2026-03-10T02:00:00")
+    assert timers.tick().escalated == [case.id]
+    assert counted("open", "supervision_notice") == 1
+    consistent()
+
+
+def test_people_are_counted_through_their_changes(world):
+    before = consistent()
+    person = people.create_person(
+        {
+            "org_id": world.branch.id,
+            "name": "新党员",
+            "party_status": "probationary",
+            "gender": "女",
+            "birth_date": "1990-02-28",
+            "education": "本科",
+        }
+    )
+    assert consistent() > before
+    people.update_profile(
+        person,
+        {
+            "org_id": world.other_branch.id,
+            "name": "新党员",
+            "gender": "男",
+            "birth_date": "1991-03-01",
+            "education": "硕士研究生",
+        },
+    )
+    consistent()
+    people.correct_status(
+        person,
+        {"party_status": "full", "admitted_on": "2025-01-15", "full_member_on": "2026-01-15"},
+        "转正记录补录",
+    )
+    consistent()
+    people.set_person_active(person, False)
+    consistent()
+    people.set_person_active(person, True)
+    consistent()
+
+
+def test_cases_and_people_written_through_the_orm(world):
+    case = funding_case(world)
+    template = db.session.get(ProcessInstance, case.id)
+    columns = {
+        c.key: getattr(template, c.key)
+        for c in ProcessInstance.__table__.columns
+        if c.computed is None and c.key != "id"
+    }
+    added = ProcessInstance(**{**columns, "state": "closed", "closed_at": datetime(2026, 2, 1)})
+    person = Person(name="直写", org_id=world.branch.id, party_status="full")
+    db.session.add_all([added, person])
+    db.session.commit()
+    consistent()
+    added.org_id = world.other_branch.id
+    added.closed_at = None
+    added.due_at = datetime(2026, 2, 20)
+    person.birth_date = date(1980, 5, 5)
+    db.session.commit()
+    consistent()
+    db.session.delete(added)
+    db.session.delete(person)
+    db.session.commit()
+    consistent()
+
+
+def test_a_refused_step_and_a_rolled_back_change_count_nothing(world, clock):
+    case = funding_case(world)
+    walk(case.id, world, ("submit", "branch_member"))
+    rows = consistent()
+    before = {(r.measure, r.state, r.year): r.c12 for r in db.session.query(CaseTally)}
+    runtime.fire_in_transaction(case.id, "secretary_approve", world["secretary"])
+    db.session.rollback()  # the step is not committed: neither are its counts
+    person = Person(name="回滚", org_id=world.branch.id, party_status="full")
+    db.session.add(person)
+    db.session.flush()
+    db.session.rollback()
+    after = {(r.measure, r.state, r.year): r.c12 for r in db.session.query(CaseTally)}
+    assert after == before and consistent() == rows
+    with pytest.raises(NotAllowed):
+        runtime.fire(case.id, "secretary_approve", world["branch_member"])
+    assert consistent() == rows
+
+
+def test_the_seed_fills_the_counts(world, clock):
+    seed.seed(300, 6)
+    consistent()
+    assert counted("created", "opinion") > 0 and counted("m_member", tally.PERSON) > 0
+
+
+def test_check_finds_drift_and_fix_repairs_it(world, runner):
+    case = funding_case(world)
+    walk(case.id, world, ("submit", "branch_member"))
+    db.session.execute(update(CaseTally).where(CaseTally.measure == "due").values(c12=7))
+    db.session.execute(delete(CaseTally).where(CaseTally.measure == "created"))
+    db.session.commit()
+    result = runner.invoke(args=["pbflow", "figures", "check"])
+    assert result.exit_code == 1
+    assert "differ" in result.output and "due/activity_funding" in result.output
+    result = runner.invoke(args=["pbflow", "figures", "check", "--fix"])
+    assert result.exit_code == 0, result.output
+    consistent()
+    assert runner.invoke(args=["pbflow", "figures", "check"]).exit_code == 0
+
+
+def test_the_migration_fills_the_counts(world, clock):
+    funding_case(world)
+    h.opinion(clock, "b1", "2026-02-20T02:00:00", "client-m")
+    db.session.execute(delete(CaseTally))
+    db.session.commit()
+    versions = Path(__file__).parent.parent.parent / "migrations" / "versions"
+    spec = importlib.util.spec_from_file_location("m", versions / "0016_sup_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    with db.engine.begin() as conn:
+        spec.loader.exec_module(module)
+        module.op = _Op(conn)
+        module._backfill()
+    consistent()
+
+
+class _Op:
+    """The little of alembic's ``op`` the backfill uses, on a plain connection."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def get_bind(self):
+        return self.conn
+
+
+# --- the figures read from the counts equal a plain count of the cases ----------------------
+
+
+def _recount_work(scope, now, stuck_days):
+    since = now - timedelta(days=stuck_days)
+    found = {}
+    P = ProcessInstance
+    for wf, org, due, entered in db.session.execute(
+        select(P.workflow_id, P.org_id, P.due_at, P.state_entered_at).where(
+            P.closed_at.is_(None), P.org_id.in_(scope.ids)
+        )
+    ):
+        late = due is not None and due <= now
+        stuck = entered <= since
+        if late or stuck:
+            row = found.setdefault((wf, org), [0, 0])
+            row[0] += late
+            row[1] += stuck
+    return found
+
+
+def _recount_notices(scope, period, now):
+    start, end = period.utc_bounds()
+    found = {}
+    P = ProcessInstance
+    for org, state, created, closed, due in db.session.execute(
+        select(P.org_id, P.state, P.created_at, P.closed_at, P.due_at).where(
+            P.workflow_id == "supervision_notice", P.org_id.in_(scope.ids)
+        )
+    ):
+        row = found.setdefault(scope.unit_of(org), [0, 0, 0, 0])
+        row[0] += start <= created < end
+        row[1] += closed is None
+        row[2] += closed is None and due is not None and due <= now
+        row[3] += state == "closed" and closed is not None and start <= closed < end
+    return {k: v for k, v in found.items() if any(v)}
+
+
+def _recount_pipeline(ids, now):
+    d = development.definition()
+    per_stage, overdue = {}, {}
+    P = ProcessInstance
+    for org, state, due in db.session.execute(
+        select(P.org_id, P.state, P.due_at).where(
+            P.workflow_id == "member_development", P.closed_at.is_(None), P.org_id.in_(ids)
+        )
+    ):
+        spec = d.states.get(state)
+        stage = spec.stage if spec and spec.stage else "application"
+        per_stage[(org, stage)] = per_stage.get((org, stage), 0) + 1
+        overdue[org] = overdue.get(org, 0) + (due is not None and due < now)
+    return per_stage, {o: n for o, n in overdue.items() if n}
+
+
+@pytest.fixture
+def busy(world, clock):
+    clock.set("2026-06-15T02:00:00")
+    seed.seed(500, 8)
+    return world
+
+
+# Instants: right after a month's start (its part of a month counted forward), just before a
+# month's end (counted back from the next), exactly on a month boundary.
+INSTANTS = ["2026-06-03T05:30:00", "2026-06-27T23:59:59", "2026-07-01T00:00:00"]
+
+
+@pytest.mark.parametrize("at", INSTANTS)
+@pytest.mark.parametrize("stuck_days", [1, 30, 45])
+def test_overdue_and_stuck_work_as_counted_case_by_case(busy, clock, at, stuck_days):
+    now = clock.set(at)
+    scope = resolve(busy["committee_a"], None, "en")
+    expected = _recount_work(scope, now, stuck_days)
+    assert work.counts(scope, stuck_days) == expected
+    assert sum(v[0] for v in expected.values()) > 0 and sum(v[1] for v in expected.values()) > 0
+
+
+@pytest.mark.parametrize("at", INSTANTS)
+def test_notices_and_member_development_as_counted_case_by_case(busy, clock, at):
+    now = clock.set(at)
+    for who in ("committee_a", "gb_secretary"):
+        scope = resolve(busy[who], None, "en")
+        for period in (
+            periods.of("year", date(2026, 6, 1)),
+            periods.of("month", date(2026, 5, 1)),
+            periods.Period(date(2026, 2, 14), date(2026, 6, 29)),
+        ):
+            found = notices.notices(scope, period)
+            got = {
+                c.org_id: [c.issued, c.open, c.overdue, c.closed]
+                for c in found.by_unit
+                if any((c.issued, c.open, c.overdue, c.closed))
+            }
+            assert got == _recount_notices(scope, period, now), (who, period)
+        figures = development.pipeline_figures(scope.ids, date(2026, 1, 1), date(2026, 12, 31))
+        per_stage, overdue = _recount_pipeline(scope.ids, now)
+        got = {(o, s): n for o, stages in figures.per_stage.items() for s, n in stages.items() if n}
+        assert got == per_stage
+        assert {o: n for o, n in figures.overdue.items() if n} == overdue
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        periods.of("year", date(2026, 1, 1)),
+        periods.of("quarter", date(2026, 4, 1)),
+        periods.of("month", date(2026, 2, 1)),
+        periods.Period(date(2025, 11, 20), date(2027, 2, 10)),
+        periods.Period(date(2023, 7, 1), date(2026, 6, 30)),
+    ],
+    ids=lambda p: f"{p.start}..{p.end}",
+)
+def test_the_meetings_sums_are_those_of_the_full_grid(busy, period):
+    """The dashboard's sums per obligation and per branch (counted without building a grid
+    cell per branch, obligation and month) are those the full grid gives."""
+    missed = {}
+    for who in ("committee_a", "gb_secretary"):
+        scope = resolve(busy[who], None, "en")
+        lean = compliance_figures.compliance(scope, period)
+        missed[who] = lean.missed
+        full = compliance_figures.compliance(scope, period)
+        assert full._plain  # the rows then come from the full grid
+        assert lean.keys == full.keys and lean.missed == full.missed
+        assert [vars(b) for b in lean.by_branch] == [vars(b) for b in full.by_branch]
+        assert [[vars(c) for c in r.cells] for g in lean.by_obligation.groups for r in g.rows] == [
+            [vars(c) for c in r.cells] for g in full.by_obligation.groups for r in g.rows
+        ]
+    if (period.end - period.start).days > 100:
+        assert missed["committee_a"] > 0
+
+
+def test_days_to_an_answer_counted_in_another_zone_are_read_again(busy, app, runner):
+    """The days to an answer depend on the local day of receipt: counted in Beijing, they are
+    not used once the zone is Berlin (every opinion is read instead: the same figures), and
+    after ``figures check --fix`` they are counted in Berlin and used again."""
+    ids = list(resolve(busy["committee_a"], None, "en").ids)
+    first, last = date(2025, 1, 1), date(2026, 6, 30)
+    app.config["PBFLOW_TIMEZONE"] = "Europe/Berlin"
+    assert opinions.figures(ids, first, last) == opinions.figures_by_scan(ids, first, last)
+    assert runner.invoke(args=["pbflow", "figures", "check"]).exit_code == 1
+    assert runner.invoke(args=["pbflow", "figures", "check", "--fix"]).exit_code == 0
+    calls = []
+    real = opinions.figures_by_scan
+    opinions.figures_by_scan = lambda *a, **k: calls.append(a) or real(*a, **k)
+    try:
+        found = opinions.figures(ids, first, last, "quarter")
+    finally:
+        opinions.figures_by_scan = real
+    assert not calls  # the counts kept as data were read
+    assert found == real(ids, first, last, "quarter")
+    assert pbclock.local_tz().key == "Europe/Berlin"
