@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from pbflow.extensions import db
+from pbflow.extensions import session as current_session
 
 CASE_COLUMNS = (
     "id",
@@ -187,7 +187,7 @@ def _raw() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
     """The DBAPI connection of the session's transaction (begun if need be). Asking the
     session for it costs more than a statement, so it is kept for the transaction's life:
     a step asks a handful of times."""
-    session = db.session()
+    session = current_session()
     tx = session.get_transaction()
     cached = session.info.get(_RAW)
     if tx is not None and cached is not None and cached[0] is tx:
@@ -202,7 +202,7 @@ def _raw() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
 def _cursor() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
     """One cursor for the transaction's hot-path statements (each fetches what it reads
     before the next runs), kept with its connection."""
-    session = db.session()
+    session = current_session()
     tx = session.get_transaction()
     cached = session.info.get(_RAW)
     if tx is None or cached is None or cached[0] is not tx:
