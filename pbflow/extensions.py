@@ -48,6 +48,17 @@ class Session(FlaskSession):
     connection that waited longer than ``RECHECK_AFTER`` goes back through the pool."""
 
     _held: dict[Engine, tuple[Connection, float]] | None = None
+    _default_bind: Engine | None = None
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kw: Any):
+        # The app's default engine, asked for by every transaction (``connection()``): a
+        # session lives in one app context, so it is looked up once.
+        if mapper is None and clause is None and bind is None and not kw:
+            engine = self._default_bind
+            if engine is None:
+                engine = self._default_bind = super().get_bind()
+            return engine
+        return super().get_bind(mapper, clause, bind, **kw)
 
     def _connection_for_bind(self, engine: Any, execution_options: Any = None, **kw: Any):
         if type(engine) is Engine:

@@ -94,7 +94,7 @@ def load_case(case_id: int, *, for_update: bool = False) -> CaseState:
     row = fastsql.load_case(case_id, for_update)
     if row is None:
         raise NotFound(_("No such case."))
-    return CaseState(**row)
+    return CaseState(*row)
 
 
 def expire_cached(case_id: int) -> None:
