@@ -33,6 +33,7 @@ from pbflow.engine.errors import (
 )
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
+from pbflow.extensions import session as current_session
 from pbflow.models import Organization, ProcessInstance, User
 
 _T = ProcessInstance.__table__
@@ -93,7 +94,7 @@ def load_case(case_id: int, *, for_update: bool = False) -> CaseState:
     row = fastsql.load_case(case_id, for_update)
     if row is None:
         raise NotFound(_("No such case."))
-    return CaseState(**row)
+    return CaseState(*row)
 
 
 def expire_cached(case_id: int) -> None:
@@ -102,9 +103,10 @@ def expire_cached(case_id: int) -> None:
     Only the columns are expired (naming them skips the relationship cascade, which costs
     more than the whole UPDATE).
     """
-    obj = db.session.identity_map.get(_IDENTITY(case_id))
+    session = current_session()
+    obj = session.identity_map.get(_IDENTITY(case_id))
     if obj is not None:
-        db.session.expire(obj, _CASE_ATTRS)
+        session.expire(obj, _CASE_ATTRS)
 
 
 def _case_id(case: int | ProcessInstance | CaseState) -> int:
@@ -333,6 +335,7 @@ def fire(
     comment: str | None = None,
 ) -> Outcome:
     """Take one step on a case, as ``actor``, in one transaction (or refuse, writing nothing)."""
+    session = current_session()
     try:
         outcome = fire_in_transaction(
             _case_id(case),
@@ -342,9 +345,9 @@ def fire(
             expected_version=expected_version,
             comment=comment,
         )
-        db.session.commit()
+        session.commit()
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
     return outcome
 
@@ -469,7 +472,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         raise ValidationFailed(_("Some fields need correcting."), field_errors=problems)
     case.__dict__["id"] = fastsql.insert_case(row)
     make_transient_to_detached(case)
-    db.session.add(case)
+    current_session().add(case)
     audit.record(
         "case_started",
         actor=actor if user else (actor or SYSTEM),

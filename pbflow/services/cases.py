@@ -28,6 +28,7 @@ from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
+from pbflow.extensions import session as current_session
 from pbflow.models import (
     Attachment,
     AuditEvent,
@@ -703,6 +704,7 @@ def _fire_with_files(
     d = registry().stored(case.definition_id)
     t = d.transition(case.state, trigger)
     values = dict(values or {})
+    session = current_session()
     try:
         if t is not None:
             _store_field_files(
@@ -717,9 +719,9 @@ def _fire_with_files(
             comment=comment,
             case=case,
         )
-        db.session.commit()
+        session.commit()
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
     return outcome
 
@@ -867,6 +869,7 @@ def start_case(
     if actors.org_index().get(org_id) is None:
         raise NotFound(_("No such organization."))
     values = dict(values or {})
+    session = current_session()
     try:
         stored = _store_field_files(
             user, d.start_fields, values, uploads or {}, org_id=org_id, case_id=None
@@ -875,9 +878,9 @@ def start_case(
         # The start form's own uploads become the new case's files, in this transaction.
         for att in stored:
             att.instance_id = case.id
-        db.session.commit()
+        session.commit()
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
     return case
 
