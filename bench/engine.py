@@ -14,7 +14,8 @@ Three measurements, each printed as a ratio to a bare loop doing the same writes
      limit), locks the chain head, hashes and appends the audit row (with the payload pbflow
      records: the start form's fields, a step's own fields), moves the head, rewrites the
      case's work-waiting rows (each with the case's time limit) and, on approval and at the
-     end, inserts the requester's notice: the same writes pbflow makes, and nothing else;
+     end, inserts the requester's notice, and moves the case's counts kept as data
+     (``case_tally``, the rows a step changes): the same writes pbflow makes, and nothing else;
    - **python-statemachine** driving the same walk, each transition persisted by the same
      sqlite3 writes (its machine in place of pbflow's engine). python-statemachine is not a
      dependency of pbflow: ``pip install -e .[bench]`` (or ``pip install python-statemachine``)
@@ -104,6 +105,16 @@ NOTIFY = (
     "INSERT INTO notification (user_id, instance_id, kind, params, created_at, mail_state)"
     " VALUES (?, ?, 'result', ?, ?, 'new')"
 )
+_RUNNING = [f"c{i}" for i in range(1, 13)]
+# The figures kept as data (pbflow.engine.tally): a row's running counts moved by a step.
+TALLY_ADD = (
+    "INSERT INTO case_tally (measure, workflow_id, state, org_id, year, "
+    + ", ".join(_RUNNING)
+    + ") VALUES ("
+    + ", ".join("?" for _ in range(5 + len(_RUNNING)))
+    + ") ON CONFLICT (measure, workflow_id, org_id, state, year) DO UPDATE SET "
+    + ", ".join(f"{c} = case_tally.{c} + excluded.{c}" for c in _RUNNING)
+)
 
 
 class _Bare:
@@ -116,6 +127,40 @@ class _Bare:
         self.conn, self.ids, self.waits, self.pg = conn, ids, waits, pg
         self.p = placeholder
         self.key = os.urandom(32)
+        self.counted: dict[int, dict] = {}  # case -> what it counts for (the tally's keys)
+        self.created: dict[int, datetime] = {}
+
+    def tally(self, cur, case_id, state, now, due, created) -> None:
+        """The case's counts kept as data, moved from what it counted for to what it counts
+        for now (open per state, time limit, state entry, start; closing): the rows whose
+        running counts change, in key order, as pbflow writes them at commit."""
+        org, wf = self.ids["org"], "activity_funding"
+        after: dict[tuple, int] = {}
+        if state == "closed":
+            after[("closed", wf, state, org, now.year, now.month)] = 1
+        else:
+            after[("open", wf, state, org, 0, 1)] = 1
+            if due is not None:
+                after[("due", wf, "", org, due.year, due.month)] = 1
+            after[("entered", wf, "", org, now.year, now.month)] = 1
+        after[("created", wf, "", org, created.year, created.month)] = 1
+        delta = dict(after)
+        for key, n in self.counted.get(case_id, {}).items():
+            delta[key] = delta.get(key, 0) - n
+        self.counted[case_id] = after
+        rows: dict[tuple, list[int]] = {}
+        for (m, w, st, o, y, month), n in delta.items():
+            if n:
+                rows.setdefault((m, w, st, o, y), [0] * 12)[month - 1] += n
+        params = []
+        for key, months in sorted(rows.items()):
+            running, total = [], 0
+            for n in months:
+                total += n
+                running.append(total)
+            params.append((*key, *running))
+        if params:
+            cur.executemany(self.q(TALLY_ADD), params)
 
     def q(self, sql: str) -> str:
         return sql.replace("?", self.p) if self.p != "?" else sql
@@ -220,6 +265,10 @@ class _Bare:
         rows = [(case_id, h, k, t, self.dt(now), due) for h, k, t in self.waits[dst]]
         if rows:
             cur.executemany(self.q(TASKS_INSERT), rows)
+        if src is None:
+            self.created[case_id] = now
+        due_at = now + timedelta(days=7) if dst in DUE_STATES else None
+        self.tally(cur, case_id, dst, now, due_at, self.created[case_id])
         if dst in ("approved", "closed"):
             params = {"title": "bench", "definition_id": self.ids["definition"], "state": dst}
             cur.execute(

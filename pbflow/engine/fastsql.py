@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from array import array
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pbflow.extensions import session as current_session
@@ -138,6 +138,18 @@ class _Sqlite:
         return None if value is None else value.isoformat(" ", "microseconds")
 
     @staticmethod
+    def day(value: date | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    @staticmethod
+    def read_day(value: Any) -> date | None:
+        return date.fromisoformat(value) if isinstance(value, str) else value
+
+    @staticmethod
+    def read_dt(value: Any) -> datetime | None:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+    @staticmethod
     def json(value: Any) -> str:
         return json.dumps(value)
 
@@ -176,6 +188,18 @@ class _Postgres:
         return value
 
     @staticmethod
+    def day(value: date | None) -> date | None:
+        return value
+
+    @staticmethod
+    def read_day(value: Any) -> date | None:
+        return value
+
+    @staticmethod
+    def read_dt(value: Any) -> datetime | None:
+        return value
+
+    @staticmethod
     def json(value: Any) -> Any:
         from psycopg.types.json import Json
 
@@ -193,9 +217,29 @@ class _Postgres:
         return out
 
 
-def flavour(dialect_name: str) -> type[_Sqlite] | type[_Postgres]:
-    """The parameter style and value encoding of a database (by its dialect's name)."""
+def flavour(dialect_name: str | None = None) -> type[_Sqlite] | type[_Postgres]:
+    """The parameter style and value encoding of a database (by its dialect's name; the
+    session's by default)."""
+    if dialect_name is None:
+        dialect_name = db.session.get_bind().dialect.name
     return _Postgres if dialect_name == "postgresql" else _Sqlite
+
+
+def read(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
+    """A read for figures, in the flavour's parameter style, on the session's connection
+    (through SQLAlchemy, so that it is counted with the page's other statements): the rows
+    as the driver gives them (SQLAlchemy's row objects cost more than the statement for a
+    few thousand rows; values are decoded by the caller with the flavour's ``read_*``)."""
+    result = db.session.connection().exec_driver_sql(sql, tuple(params))
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def marks(values: list[Any], f: Any) -> str:
+    """Placeholders for ``IN (...)`` over ``values``."""
+    return ", ".join([f.placeholder] * len(values))
 
 
 _RAW = "pbflow_raw_connection"

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import event, select
@@ -54,18 +55,6 @@ _PENDING = "pbflow_tally_pending"
 _BEFORE = "pbflow_tally_orm_before"
 
 
-def engine_contributions(case: Any) -> Iterator[Contribution]:
-    """The engine's own measures of a case (any workflow)."""
-    if case.closed_at is None:
-        yield OPEN, case.state, None, 1
-        if case.due_at is not None:
-            yield DUE, "", case.due_at, 1
-        yield ENTERED, "", case.state_entered_at, 1
-    else:
-        yield CLOSED, case.state, case.closed_at, 1
-    yield CREATED, "", case.created_at, 1
-
-
 def _procedure_measures() -> dict[str, tuple[Measures, ...]]:
     from pbflow.engine.registry import registry
 
@@ -84,14 +73,31 @@ def _add(found: dict[tuple, int], key: tuple, when: Any, weight: int) -> None:
 
 
 def contributions(case: Any, measures: dict[str, tuple[Measures, ...]] | None = None) -> dict:
-    """What a case counts for: {(measure, workflow, state, org, year, month): weight}."""
-    found: dict[tuple, int] = {}
+    """What a case counts for: {(measure, workflow, state, org, year, month): weight}. The
+    engine's own measures, for any workflow: while open, ``open`` (per state, timeless),
+    ``due`` at its time limit and ``entered`` at the time it entered its state; once
+    closed, ``closed`` (per final state) at its end; always ``created`` at its start. Then
+    the installed procedures' measures of its workflow. Runs twice a step: written out."""
     wf, org = case.workflow_id, case.org_id
-    own = (measures if measures is not None else _procedure_measures()).get(wf, ())
-    for source in (engine_contributions(case), *(fn(case) for fn in own)):
-        for measure, state, when, weight in source:
-            if weight:
-                _add(found, (measure, wf, state, org), when, weight)
+    found: dict[tuple, int] = {}
+    if case.closed_at is None:
+        found[(OPEN, wf, case.state, org, 0, 1)] = 1
+        due = case.due_at
+        if due is not None:
+            found[(DUE, wf, "", org, due.year, due.month)] = 1
+        entered = case.state_entered_at
+        found[(ENTERED, wf, "", org, entered.year, entered.month)] = 1
+    else:
+        closed = case.closed_at
+        found[(CLOSED, wf, case.state, org, closed.year, closed.month)] = 1
+    created = case.created_at
+    found[(CREATED, wf, "", org, created.year, created.month)] = 1
+    own = (measures if measures is not None else _procedure_measures()).get(wf)
+    if own:
+        for fn in own:
+            for measure, state, when, weight in fn(case):
+                if weight:
+                    _add(found, (measure, wf, state, org), when, weight)
     return found
 
 
@@ -145,11 +151,7 @@ def _queue(delta: dict[tuple, int]) -> None:
 
 def _running(months: list[int]) -> list[int]:
     """Counts per month as the table keeps them: running totals (months 1 to k)."""
-    total, found = 0, []
-    for n in months:
-        total += n
-        found.append(total)
-    return found
+    return list(accumulate(months))
 
 
 def _write(rows: dict[RowKey, list[int]]) -> None:
@@ -324,25 +326,21 @@ def _before_sql(cut: Cut | None) -> str:
     )
 
 
-def _flavour() -> Any:
-    """The database's parameter style and value encoding (pbflow.engine.fastsql)."""
-    return fastsql.flavour(db.session.get_bind().dialect.name)
-
-
-def _read(sql: str, params: list[Any]) -> list[tuple]:
-    """Run a read on the session's connection (through SQLAlchemy, so that it is counted with
-    the page's other statements); the rows as the driver gives them (SQLAlchemy's row
-    objects cost more than the statement for a few thousand rows)."""
-    result = db.session.connection().exec_driver_sql(sql, tuple(params))
-    try:
-        return result.cursor.fetchall()
-    finally:
-        result.close()
+_flavour = fastsql.flavour
+_read = fastsql.read
 
 
 def _in(values: Iterable[Any], f: Any) -> tuple[str, list[Any]]:
     values = list(values)
     return ", ".join([f.placeholder] * len(values)), values
+
+
+def _matching(column: str, values: list[Any], f: Any) -> tuple[str, list[Any]]:
+    """``column = ?`` for one value, ``column IN (...)`` for several."""
+    if len(values) == 1:
+        return f"{column} = {f.placeholder}", values
+    marks, values = _in(values, f)
+    return f"{column} IN ({marks})", values
 
 
 def sums_before(
@@ -353,8 +351,10 @@ def sums_before(
 ) -> dict[tuple, list[int]]:
     """For each measure, its count in the months before each of its cuts' boundaries (every
     month for a cut None), per (measure, workflow, organization), or with ``by_state`` per
-    (measure, workflow, state, organization): a list, one count per cut. One statement; the
-    windows are the caller's."""
+    (measure, workflow, state, organization): a list, one count per cut. One statement,
+    grouped in the order of the table's key (no sorting); the windows are the caller's.
+    Name the workflows where they are known: the organizations are then looked up in the
+    key rather than every row of the measure read."""
     org_ids = sorted(set(org_ids))
     if not org_ids or not cuts:
         return {}
@@ -364,27 +364,31 @@ def sums_before(
     width = max(len(c) for c in cuts.values())
     sums, params = [], []
     for i in range(width):
+        if len(cuts) == 1:
+            (found,) = cuts.values()
+            sums.append(f"SUM({_before_sql(found[i])})")
+            continue
         parts = []
         for measure, found in cuts.items():
             if i < len(found):
                 parts.append(f"WHEN measure = {p} THEN {_before_sql(found[i])}")
                 params.append(measure)
         sums.append(f"SUM(CASE {' '.join(parts)} ELSE 0 END)")
-    names, name_params = _in(cuts, f)
-    orgs, org_params = _in(org_ids, f)
-    where = f"measure IN ({names}) AND org_id IN ({orgs})"
-    params += [*name_params, *org_params]
+    conditions = [_matching("measure", list(cuts), f)]
     if workflows is not None:
-        flows, flow_params = _in(sorted(set(workflows)), f)
-        where += f" AND workflow_id IN ({flows})"
-        params.extend(flow_params)
-    keys = "measure, workflow_id, state, org_id" if by_state else "measure, workflow_id, org_id"
-    cur = _read(
+        conditions.append(_matching("workflow_id", sorted(set(workflows)), f))
+    conditions.append(_matching("org_id", org_ids, f))
+    where = " AND ".join(c for c, _v in conditions)
+    for _c, values in conditions:
+        params.extend(values)
+    keys = "measure, workflow_id, org_id" + (", state" if by_state else "")
+    rows = _read(
         f"SELECT {keys}, {', '.join(sums)} FROM case_tally WHERE {where} GROUP BY {keys}",
         params,
     )
-    n = 4 if by_state else 3
-    return {tuple(r[:n]): [int(v or 0) for v in r[n:]] for r in cur}
+    if by_state:
+        return {(r[0], r[1], r[3], r[2]): [int(v or 0) for v in r[4:]] for r in rows}
+    return {(r[0], r[1], r[2]): [int(v or 0) for v in r[3:]] for r in rows}
 
 
 def year_sums(

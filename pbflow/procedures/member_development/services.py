@@ -25,7 +25,7 @@ from sqlalchemy import String, bindparam, func, select, union_all
 from sqlalchemy import case as sql_case
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, calendar, runtime, tally
+from pbflow.engine import actors, calendar, fastsql, runtime, tally
 from pbflow.engine.definitions import Definition
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
@@ -495,53 +495,88 @@ def _extension_months() -> int | None:
 
 def _candidates(ids: list[int], near: list[str], first: date, last: date, today: date) -> Any:
     """The open cases in ``near`` states whose earliest full membership
-    (``earliest_full_membership``) can fall in ``first``..``last``, as a condition on the
-    case (None: any can), found by their people's dates so that no more are read. Full
-    members (or archived cases) have their date of full membership; one on probation with a
-    recorded end has that end, or later by at most the longest extension the workflow allows
-    when an extension is proposed; awaiting the approval of a resolution, a year after it.
-    Every other case needs a year of probation after an admission no earlier than today: it
-    can only fall in a period reaching a year ahead, and then every case is read.
+    (``earliest_full_membership``) can fall in ``first``..``last`` (None: any can), found by
+    their people's dates so that no more are read. Full members (or archived cases) have
+    their date of full membership; one on probation with a recorded end has that end, or
+    later by at most the longest extension the workflow allows when an extension is
+    proposed; awaiting the approval of a resolution, a year after it. Every other case needs
+    a year of probation after an admission no earlier than today: it can only fall in a
+    period reaching a year ahead, and then every case is read.
 
-    Two statements, each walking one index: the people by their dates (``ix_person_full_member``,
-    ``ix_person_probation_end``), then their cases by person (and the cases awaiting approval
-    by state); the rest is sorted out in Python, where the planner cannot choose to read every
-    case on probation instead."""
+    Two statements, each walking indexes: the people by their dates
+    (``ix_person_full_member``, ``ix_person_probation_end``), then their cases by person
+    (and the cases awaiting approval by state); the rest is sorted out in Python, where the
+    planner cannot choose to read every case on probation instead. The case ids."""
     if last >= calendar.add_months(today, 12):
         return None
+    f = fastsql.flavour()
+    p = f.placeholder
     longest = _extension_months()
-    ends = [Person.probation_end_on <= last]
+    ends = f"probation_end_on <= {p}"
+    params = [f.day(first), f.day(last), f.day(last)]
     if longest is not None:
-        ends.append(Person.probation_end_on >= calendar.add_months(first, -longest))
-    people = db.session.execute(
-        union_all(
-            select(Person.id).where(Person.full_member_on >= first, Person.full_member_on <= last),
-            select(Person.id).where(*ends),
-        )
-    ).scalars()
-    P = ProcessInstance
-    columns = (P.id, P.workflow_id, P.closed_at, P.org_id, P.state)
-    rows = db.session.execute(
-        union_all(
-            select(*columns).where(P.subject_person_id.in_(sorted(set(people)))),
-            select(*columns).where(
-                P.workflow_id == WORKFLOW,
-                P.closed_at.is_(None),
-                P.state.in_(_AWAITING_APPROVAL),
-                P.org_id.in_(ids),
-            ),
-        )
+        ends += f" AND probation_end_on >= {p}"
+        params.append(f.day(calendar.add_months(first, -longest)))
+    people = sorted(
+        {
+            r[0]
+            for r in fastsql.read(
+                "SELECT id FROM person WHERE (full_member_on >= ? AND full_member_on <= ?)"
+                f" OR ({ends})".replace("?", p),
+                params,
+            )
+        }
+    )
+    columns = "id, workflow_id, closed_at, org_id, state"
+    by_person = f"subject_person_id IN ({fastsql.marks(people, f)})" if people else "1 = 0"
+    rows = fastsql.read(
+        f"SELECT {columns} FROM process_instance WHERE {by_person}"
+        f" UNION ALL SELECT {columns} FROM process_instance WHERE workflow_id = {p}"
+        f" AND closed_at IS NULL AND state IN ({fastsql.marks(_AWAITING_APPROVAL, f)})"
+        f" AND org_id IN ({fastsql.marks(ids, f)})",
+        [*people, WORKFLOW, *_AWAITING_APPROVAL, *ids],
     )
     scope, states = set(ids), set(near)
-    found = {
-        r.id
+    return sorted(
+        {
+            case_id
+            for case_id, workflow, closed_at, org_id, state in rows
+            if workflow == WORKFLOW and closed_at is None and org_id in scope and state in states
+        }
+    )
+
+
+_NEAR_COLUMNS = (
+    "pi.id, pi.org_id, pi.state, pi.data, p.name, p.party_status, p.applied_on, p.activist_on,"
+    " p.target_on, p.admitted_on, p.probation_end_on, p.full_member_on"
+)
+
+
+def _near_cases(ids: list[int], near: list[str], candidates: list[int] | None) -> list[tuple]:
+    """The open cases in ``near`` states of the organizations (only ``candidates`` when
+    given), with their people's key dates: (id, org, state, data, name, KeyDates)."""
+    f = fastsql.flavour()
+    p = f.placeholder
+    where = (
+        f"pi.workflow_id = {p} AND pi.closed_at IS NULL AND pi.org_id IN ({fastsql.marks(ids, f)})"
+        f" AND pi.state IN ({fastsql.marks(near, f)})"
+    )
+    params: list[Any] = [WORKFLOW, *ids, *near]
+    if candidates is not None:
+        if not candidates:
+            return []
+        where += f" AND pi.id IN ({fastsql.marks(candidates, f)})"
+        params.extend(candidates)
+    rows = fastsql.read(
+        f"SELECT {_NEAR_COLUMNS} FROM process_instance pi"
+        f" JOIN person p ON p.id = pi.subject_person_id WHERE {where}",
+        params,
+    )
+    day = f.read_day
+    return [
+        (r[0], r[1], r[2], f.read_json(r[3]) or {}, r[4], KeyDates(r[5], *map(day, r[6:])))
         for r in rows
-        if r.workflow_id == WORKFLOW
-        and r.closed_at is None
-        and r.org_id in scope
-        and r.state in states
-    }
-    return ProcessInstance.id.in_(sorted(found))
+    ]
 
 
 def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFigures:
@@ -571,39 +606,12 @@ def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFig
     if not any(result.per_stage[o][s] for o in ids for s in _NEAR_STAGES):
         return result
     near = [name for name, spec in d.states.items() if spec.stage in _NEAR_STAGES]
-    columns = (
-        ProcessInstance.id,
-        ProcessInstance.org_id,
-        ProcessInstance.state,
-        ProcessInstance.data,
-        Person.name,
-        Person.party_status,
-        Person.applied_on,
-        Person.activist_on,
-        Person.target_on,
-        Person.admitted_on,
-        Person.probation_end_on,
-        Person.full_member_on,
-    )
-
-    stmt = (
-        select(*columns)
-        .join(Person, Person.id == ProcessInstance.subject_person_id)
-        .where(
-            ProcessInstance.workflow_id == WORKFLOW,
-            ProcessInstance.closed_at.is_(None),
-            ProcessInstance.org_id.in_(ids),
-            ProcessInstance.state.in_(near),
-        )
-    )
-    could = _candidates(ids, near, first, last, today)
-    found = db.session.execute(stmt if could is None else stmt.where(could)).all()
+    found = _near_cases(ids, near, _candidates(ids, near, first, last, today))
     settings = settings_for(set(ids))  # whether or not any is found: a fixed cost
-    for r in found:
-        dates = KeyDates(*r[5:])
-        earliest = earliest_full_membership(r.state, r.data or {}, dates, settings[r.org_id], today)
+    for case_id, org_id, state, data, name, dates in found:
+        earliest = earliest_full_membership(state, data, dates, settings[org_id], today)
         if earliest is not None and first <= earliest <= last:
-            result.upcoming.append(UpcomingFull(r.id, r.org_id, r.name, earliest))
+            result.upcoming.append(UpcomingFull(case_id, org_id, name, earliest))
     result.upcoming.sort(key=lambda u: (u.earliest_full, u.name, u.case_id))
     return result
 

@@ -45,13 +45,12 @@ from sqlalchemy import (
     extract,
     func,
     literal,
-    or_,
     select,
     tuple_,
 )
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, fields, runtime, tally
+from pbflow.engine import actors, fastsql, fields, runtime, tally
 from pbflow.engine.actors import CodeHolder
 from pbflow.engine.errors import (
     DomainError,
@@ -876,30 +875,30 @@ def _org_namer() -> Any:
 def _window_counts(ids: list[int], cuts: list[tally.Cut]) -> dict[tuple[int, int], dict]:
     """The figures of the opinions received in each cut's window, per (organization,
     window): their facts read from the generated columns by the index of received times (a
-    few hours' worth), counted as the figures kept as data count each opinion
-    (``tallies.counts``). Windows may overlap (two cuts next to one month boundary): each
-    opinion counts in every window it is in. One statement."""
+    few hours' worth; the organizations picked after), counted as the figures kept as data
+    count each opinion (``tallies.counts``). Windows may overlap (two cuts next to one month
+    boundary): each opinion counts in every window it is in. One statement."""
     if not cuts:
         return {}
-    P = ProcessInstance
-    T = ProcessInstance.__table__
+    f = fastsql.flavour()
+    p = f.placeholder
+    ranges, params = [], []
+    for c in cuts:
+        ranges.append(f"(workflow_id = {p} AND created_at >= {p} AND created_at < {p})")
+        params += [WORKFLOW, f.dt(c.low), f.dt(c.high)]
+    rows = fastsql.read(
+        f"SELECT org_id, state, created_at, {', '.join(OPINION_FACTS)} FROM process_instance"
+        f" WHERE {' OR '.join(ranges)}",
+        params,
+    )
     scope = set(ids)
     names = {m: n for n, m in tallies.MEASURES.items()}
     found: dict[tuple[int, int], dict] = {}
-    rows = db.session.execute(
-        select(
-            P.org_id,
-            P.state,
-            P.created_at,
-            *(T.c[c] for c in OPINION_FACTS),
-        ).where(
-            P.workflow_id == WORKFLOW,
-            or_(*(and_(P.created_at >= c.low, P.created_at < c.high) for c in cuts)),
-        )
-    )
     for org_id, state, received, *facts in rows:
         if org_id not in scope:
             continue
+        received = f.read_dt(received)
+        facts = [None if v is None else str(v) for v in facts]  # SQLite may give a number
         counted = [(names[m], n) for m, _s, _at, n in tallies.counts(state, received, *facts)]
         for w, c in enumerate(cuts):
             if c.low <= received < c.high:

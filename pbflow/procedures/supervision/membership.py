@@ -21,9 +21,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, literal_column, select, union_all
+from sqlalchemy import case, func, literal_column, select
 
-from pbflow.engine import tally
+from pbflow.engine import fastsql, tally
 from pbflow.extensions import db
 from pbflow.models import Person
 from pbflow.procedures.supervision.scope import Scope
@@ -400,13 +400,51 @@ def _banded(known: int, before: list[int], bands) -> dict[str, int]:
     return found
 
 
-def _people(conditions: list[Any]) -> list[Any]:
-    """The people meeting any of ``conditions`` (each an index range), each once."""
-    columns = [getattr(Person, c) for c in tally.PERSON_COLUMNS]
-    if not conditions:
+@dataclass(frozen=True)
+class _Someone:
+    """A person as the statistics read them."""
+
+    id: int
+    org_id: int
+    party_status: str
+    active: bool
+    gender: str | None
+    education: str | None
+    birth_date: date | None
+    admitted_on: date | None
+    full_member_on: date | None
+
+
+def _people(ranges: list[tuple[str, date | None, date | None]]) -> list[_Someone]:
+    """The people with a date in any of ``ranges`` ((column, from, before): ``from <= date <
+    before``, an end None left open), each once: one statement, each range read from its
+    index."""
+    if not ranges:
         return []
-    rows = db.session.execute(union_all(*(select(*columns).where(c) for c in conditions)))
-    return list({r.id: r for r in rows}.values())
+    f = fastsql.flavour()
+    terms, params = [], []
+    for column, low, high in ranges:
+        parts = []
+        if low is not None:
+            parts.append(f"{column} >= {f.placeholder}")
+            params.append(f.day(low))
+        if high is not None:
+            parts.append(f"{column} < {f.placeholder}")
+            params.append(f.day(high))
+        terms.append(f"({' AND '.join(parts)})")
+    rows = fastsql.read(
+        f"SELECT {', '.join(tally.PERSON_COLUMNS)} FROM person WHERE {' OR '.join(terms)}",
+        params,
+    )
+    day = f.read_day
+    return list(
+        {
+            r[0]: _Someone(
+                r[0], r[1], r[2], bool(r[3]), r[4], r[5], day(r[6]), day(r[7]), day(r[8])
+            )
+            for r in rows
+        }.values()
+    )
 
 
 def _add(row: Structure, status: str, p: Any, day: date, sign: int) -> None:
@@ -457,8 +495,8 @@ def counted(scope: Scope, period: Period) -> Membership:
     # The parts of a month between a limit and the nearest month boundary, from the people.
     windows = [(BORN, i, c) for i, c in enumerate(born, 1) if c.sign]
     windows += [(FULL_ON, i, c) for i, c in enumerate(full_on, 1) if c.sign]
-    column = {BORN: Person.birth_date, FULL_ON: Person.full_member_on}
-    for p in _people([and_(column[m] >= c.low, column[m] < c.high) for m, _i, c in windows]):
+    column = {BORN: "birth_date", FULL_ON: "full_member_on"}
+    for p in _people([(column[m], c.low, c.high) for m, _i, c in windows]):
         if p.org_id not in unit_of or not p.active or p.party_status not in STATUSES:
             continue
         for m, i, c in windows:
@@ -491,7 +529,7 @@ def counted(scope: Scope, period: Period) -> Membership:
         by["standing"].update(standing)
     # Those admitted or made full members since the first day: on a day before that they
     # were not what they are today (nor members at all); and who joined and converted.
-    for p in _people([Person.admitted_on >= first, Person.full_member_on >= first]):
+    for p in _people([("admitted_on", first, None), ("full_member_on", first, None)]):
         if p.org_id not in unit_of or not p.active or p.party_status not in STATUSES:
             continue
         unit = units[unit_of[p.org_id]]

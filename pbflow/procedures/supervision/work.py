@@ -4,7 +4,7 @@ over the shared case table: it needs no procedure's help."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,7 +93,9 @@ def _label(workflow_id: str, definition_id: int, locale: str) -> str:
     return d.title.get(locale)
 
 
-def counts(scope: Scope, stuck_days: int = STUCK_DAYS) -> dict[tuple[str, int], list[int]]:
+def counts(
+    scope: Scope, stuck_days: int = STUCK_DAYS, workflows: Iterable[str] | None = None
+) -> dict[tuple[str, int], list[int]]:
     """Open cases overdue (due now or before) and stuck (in their state since ``stuck_days``
     ago or longer), [overdue, stuck] per (workflow, organization) with either: counted from
     the figures kept as data (pbflow.engine.tally), the months before the current one from
@@ -102,7 +104,9 @@ def counts(scope: Scope, stuck_days: int = STUCK_DAYS) -> dict[tuple[str, int], 
     now = clock.now()
     cuts = {tally.DUE: now + _INSTANT, tally.ENTERED: now - timedelta(days=stuck_days) + _INSTANT}
     found: dict[tuple[str, int], list[int]] = {}
-    for (measure, workflow_id, org_id), n in tally.open_counts_before(cuts, scope.ids).items():
+    flows = sorted(_workflows() if workflows is None else workflows)
+    counted = tally.open_counts_before(cuts, scope.ids, flows)
+    for (measure, workflow_id, org_id), n in counted.items():
         if n:
             row = found.setdefault((workflow_id, org_id), [0, 0])
             row[0 if measure == tally.DUE else 1] += n
@@ -118,7 +122,7 @@ def work(scope: Scope, stuck_days: int = STUCK_DAYS, limit: int = LIMIT) -> Work
     workflows = _workflows()
     units = {n.id: WorkCount(n.id, scope.name(n.id)) for n in scope.units}
     flows: dict[str, WorkCount] = {}
-    for (workflow_id, org_id), (late, waiting) in counts(scope, stuck_days).items():
+    for (workflow_id, org_id), (late, waiting) in counts(scope, stuck_days, workflows).items():
         unit = units[scope.unit_of(org_id)]
         flow = flows.get(workflow_id)
         if flow is None:
