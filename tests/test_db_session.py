@@ -140,3 +140,27 @@ def test_outside_an_app_context():
     assert extensions.app_context() is None
     with pytest.raises(RuntimeError):
         extensions.session()
+
+
+FUNDING = {"purpose": "Party day", "activity_date": "2026-03-01", "amount": "100", "budget": "b"}
+
+
+def test_a_started_case_is_the_sessions_persistent_copy_of_its_row(world):
+    from sqlalchemy import inspect
+
+    from pbflow.models import ProcessInstance
+    from pbflow.services import cases
+
+    requester = world["branch_member"]
+    case = cases.start_case(requester, "activity_funding", world.branch.id, FUNDING)
+    state = inspect(case)
+    assert state.persistent and state.key[1] == (case.id,)
+    assert db.session.get(ProcessInstance, case.id) is case  # no second copy, no query
+    # Its relationships load as a loaded object's do, and it writes through the ORM.
+    assert case.org.id == world.branch.id and case.submitter.id == requester.id
+    assert case.definition.workflow_id == "activity_funding"
+    assert case.subject is None and case.parent is None and case.assignee is None
+    case.title = "Renamed"
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, case.id).title == "Renamed"
