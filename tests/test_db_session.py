@@ -97,6 +97,16 @@ def test_a_connection_left_in_a_transaction_is_not_reused(app):
     assert conn.closed and not trans.is_active  # given back to the pool, rolled back
 
 
+def test_a_connection_changed_by_execution_options_is_not_reused(app):
+    # An isolation level asked for one transaction must not outlive it: the pool resets it.
+    conn = db.session.connection(execution_options={"isolation_level": "SERIALIZABLE"})
+    db.session.commit()
+    again = db.session.connection()
+    assert again is not conn and conn.closed
+    assert again.get_execution_options() == db.engine.get_execution_options()
+    db.session.commit()
+
+
 def test_a_server_connection_that_waited_goes_back_through_the_pool(app, monkeypatch):
     conn = db.session.connection()
     db.session.commit()
