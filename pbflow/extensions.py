@@ -71,7 +71,9 @@ class Session(FlaskSession):
 
     def _hold(self, engine: Engine) -> Connection:
         """The connection this session keeps for ``engine``, taken from the pool if it has
-        none it may use (none yet, closed, broken, or a server's that waited too long)."""
+        none it may use: none yet, closed, broken, left in a transaction, changed by
+        execution options (an isolation level set for one transaction must not outlive it;
+        the pool resets it), or a server's that waited too long."""
         held = self._held
         if held is None:
             held = self._held = {}
@@ -83,6 +85,7 @@ class Session(FlaskSession):
                 not conn.closed
                 and not conn.invalidated
                 and not conn.in_transaction()
+                and conn.get_execution_options() == engine.get_execution_options()
                 and (now - since < RECHECK_AFTER or engine.dialect.name == "sqlite")
             ):
                 held[engine] = (conn, now)

@@ -97,6 +97,16 @@ def test_a_connection_left_in_a_transaction_is_not_reused(app):
     assert conn.closed and not trans.is_active  # given back to the pool, rolled back
 
 
+def test_a_connection_changed_by_execution_options_is_not_reused(app):
+    # An isolation level asked for one transaction must not outlive it: the pool resets it.
+    conn = db.session.connection(execution_options={"isolation_level": "SERIALIZABLE"})
+    db.session.commit()
+    again = db.session.connection()
+    assert again is not conn and conn.closed
+    assert again.get_execution_options() == db.engine.get_execution_options()
+    db.session.commit()
+
+
 def test_a_server_connection_that_waited_goes_back_through_the_pool(app, monkeypatch):
     conn = db.session.connection()
     db.session.commit()
@@ -140,3 +150,27 @@ def test_outside_an_app_context():
     assert extensions.app_context() is None
     with pytest.raises(RuntimeError):
         extensions.session()
+
+
+FUNDING = {"purpose": "Party day", "activity_date": "2026-03-01", "amount": "100", "budget": "b"}
+
+
+def test_a_started_case_is_the_sessions_persistent_copy_of_its_row(world):
+    from sqlalchemy import inspect
+
+    from pbflow.models import ProcessInstance
+    from pbflow.services import cases
+
+    requester = world["branch_member"]
+    case = cases.start_case(requester, "activity_funding", world.branch.id, FUNDING)
+    state = inspect(case)
+    assert state.persistent and state.key[1] == (case.id,)
+    assert db.session.get(ProcessInstance, case.id) is case  # no second copy, no query
+    # Its relationships load as a loaded object's do, and it writes through the ORM.
+    assert case.org.id == world.branch.id and case.submitter.id == requester.id
+    assert case.definition.workflow_id == "activity_funding"
+    assert case.subject is None and case.parent is None and case.assignee is None
+    case.title = "Renamed"
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, case.id).title == "Renamed"

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.base import manager_of_class
 
 from pbflow import audit, clock, validation
@@ -384,6 +385,18 @@ def start(
     return case
 
 
+def _attach(session: Any, case: ProcessInstance) -> None:
+    """``session.add`` of a case just written and made detached: it joins the identity map
+    as the persistent copy of its row. Without add's save-update cascade: the object was
+    filled from the row alone, none of its relationships is loaded, so the cascade (which
+    cost more than the INSERT, bench/engine.py) would find nothing to walk."""
+    attach = getattr(session, "_save_or_update_impl", None)
+    if attach is None:  # pragma: no cover - a SQLAlchemy without it: the public way
+        session.add(case)
+        return
+    attach(instance_state(case))
+
+
 def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
     reg = registry()
     d = reg.get(workflow_id)
@@ -472,7 +485,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         raise ValidationFailed(_("Some fields need correcting."), field_errors=problems)
     case.__dict__["id"] = fastsql.insert_case(row)
     make_transient_to_detached(case)
-    current_session().add(case)
+    _attach(current_session(), case)
     audit.record(
         "case_started",
         actor=actor if user else (actor or SYSTEM),
