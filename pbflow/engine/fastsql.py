@@ -221,7 +221,7 @@ def flavour(dialect_name: str | None = None) -> type[_Sqlite] | type[_Postgres]:
     """The parameter style and value encoding of a database (by its dialect's name; the
     session's by default)."""
     if dialect_name is None:
-        dialect_name = db.session.get_bind().dialect.name
+        dialect_name = current_session().get_bind().dialect.name
     return _Postgres if dialect_name == "postgresql" else _Sqlite
 
 
@@ -230,7 +230,7 @@ def read(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
     (through SQLAlchemy, so that it is counted with the page's other statements): the rows
     as the driver gives them (SQLAlchemy's row objects cost more than the statement for a
     few thousand rows; values are decoded by the caller with the flavour's ``read_*``)."""
-    result = db.session.connection().exec_driver_sql(sql, tuple(params))
+    result = current_session().connection().exec_driver_sql(sql, tuple(params))
     try:
         return result.cursor.fetchall()
     finally:
