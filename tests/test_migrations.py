@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from pbflow import create_app
 from pbflow.extensions import db
 from pbflow.models.process import OPINION_FACTS
+from pbflow.models.process import RECTIFICATION_DEADLINE as DEADLINE
 from tests.conftest import PG_URL
 
 
@@ -202,7 +203,8 @@ def test_opinion_facts_are_computed_for_cases_that_were_there_before(request, ba
                     " WHERE attrelid = 'process_instance'::regclass AND attgenerated != ''"
                 )
             ).all()
-            assert dict(kinds) == dict.fromkeys(OPINION_FACTS, "s")  # stored
+            # stored (the rectification deadline of 0016 is one more)
+            assert dict(kinds) == {**dict.fromkeys(OPINION_FACTS, "s"), DEADLINE: "s"}
         else:
             hidden = {
                 r[1]: r[6] for r in conn.execute(text("PRAGMA table_xinfo(process_instance)"))
@@ -233,3 +235,47 @@ def test_opinion_facts_are_computed_for_cases_that_were_there_before(request, ba
     upgrade()
     with db.engine.connect() as conn:
         assert _facts(conn) == ("2026-03-05", yes, "4", None)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_figures_kept_as_data_are_filled_from_the_cases_and_people_there(request, backend):
+    """0016_sup_figures: the counts kept as data are filled from every case and person already
+    there (what ``pbflow figures check`` recomputes), the rectification deadline is computed
+    for the items already there, and a downgrade gives the old schema back with the data
+    untouched."""
+    from pbflow.engine import tally
+
+    request.getfixturevalue("empty_app" if backend == "sqlite" else "empty_pg_app")
+    upgrade(revision="0015_supervision")
+    item = {"problem": "p", "deadline": "2026-02-20", "owner": 1}
+    with db.engine.begin() as conn:
+        _insert_cases(conn, {"first_published_on": "2026-03-05", "rating": 4})
+        conn.execute(
+            text("UPDATE process_instance SET data = :d, closed_at = NULL WHERE id = 2"),
+            {"d": json.dumps(item)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO person (id, name, org_id, party_status, active, birth_date,"
+                " full_member_on, on_party_probation, created_at) VALUES (1, 'p', 1, 'full',"
+                " true, '1990-05-01', '2020-07-01', false, '2026-01-01')"
+            )
+        )
+    upgrade()
+    report = tally.check()
+    assert report.ok and report.cases == 2 and report.people == 1, report.summary()
+    assert report.rows > 5
+    with db.engine.connect() as conn:
+        deadlines = conn.execute(
+            text(f"SELECT id, {DEADLINE} FROM process_instance ORDER BY id")
+        ).all()
+        assert [tuple(r) for r in deadlines] == [(1, None), (2, "2026-02-20")]
+    downgrade(revision="0015_supervision")
+    with db.engine.connect() as conn:
+        assert "case_tally" not in inspect(conn).get_table_names()
+        columns = {c["name"] for c in inspect(conn).get_columns("process_instance")}
+        assert DEADLINE not in columns
+        stored = conn.execute(text("SELECT data FROM process_instance WHERE id = 2")).scalar()
+        assert (json.loads(stored) if isinstance(stored, str) else stored) == item
+    upgrade()
+    assert tally.check().ok

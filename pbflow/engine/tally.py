@@ -356,7 +356,9 @@ def sums_before(
     Name the workflows where they are known: the organizations are then looked up in the
     key rather than every row of the measure read."""
     org_ids = sorted(set(org_ids))
-    if not org_ids or not cuts:
+    if workflows is not None:
+        workflows = sorted(set(workflows))
+    if not org_ids or not cuts or workflows == []:
         return {}
     flush_pending()
     f = _flavour()
@@ -376,7 +378,7 @@ def sums_before(
         sums.append(f"SUM(CASE {' '.join(parts)} ELSE 0 END)")
     conditions = [_matching("measure", list(cuts), f)]
     if workflows is not None:
-        conditions.append(_matching("workflow_id", sorted(set(workflows)), f))
+        conditions.append(_matching("workflow_id", workflows, f))
     conditions.append(_matching("org_id", org_ids, f))
     where = " AND ".join(c for c, _v in conditions)
     for _c, values in conditions:

@@ -1,7 +1,9 @@
 """The opinion book and the opinion figures read indexes, never the opinions' documents
-(issue 16): the figures from ``ix_case_opinion_facts`` alone (the generated columns hold the
-facts), a page of entries in the order of ``ix_case_workflow_created_org`` without sorting,
-the next page entered at its cursor. Checked on the query plans of both databases.
+(issue 16): the book's figures from ``ix_case_opinion_facts`` alone (the generated columns
+hold the facts), a page of entries in the order of ``ix_case_workflow_created_org`` without
+sorting, the next page entered at its cursor; the figures per month from the counts kept as
+data by their key and the opinions next to a month boundary by ``ix_case_workflow_created_org``.
+Checked on the query plans of both databases.
 
 SQLite's planner goes by the shape of the query (and the seed's ANALYZE): the plan is the
 one a large database gets. PostgreSQL's weighs costs, and a test's few hundred rows make any
@@ -89,17 +91,30 @@ def test_the_book_and_the_figures_read_their_indexes(app, world, clock):
     ids = [f.org_id for f in first[0].by_org]
     figures = _statements(lambda: opinions.figures(ids, PERIOD.start, PERIOD.end, "month"))
 
-    for counting in (_counting(statements), _counting(figures)):
-        assert "process_instance.data" not in counting[0]
-        plan = _plan(*counting)
-        if postgres:
-            assert "Index Only Scan using ix_case_opinion_facts" in plan, plan
-        else:
-            # Every column the count reads is in the index: the table is never visited
-            # (SQLite says "USING INDEX" when an index holds generated columns).
-            assert "USING INDEX ix_case_opinion_facts" in plan, plan
-            assert "SCAN process_instance" not in plan, plan
-    assert "TEMP B-TREE" not in _plan(*_counting(statements))  # grouped in index order
+    counting = _counting(statements)
+    assert "process_instance.data" not in counting[0]
+    plan = _plan(*counting)
+    if postgres:
+        assert "Index Only Scan using ix_case_opinion_facts" in plan, plan
+    else:
+        # Every column the count reads is in the index: the table is never visited
+        # (SQLite says "USING INDEX" when an index holds generated columns).
+        assert "USING INDEX ix_case_opinion_facts" in plan, plan
+        assert "SCAN process_instance" not in plan, plan
+    assert "TEMP B-TREE" not in _plan(*counting)  # grouped in index order
+
+    # The figures per month read the counts kept as data (pbflow.engine.tally) by their key,
+    # and the opinions received next to a month boundary by the index of received times:
+    # never a document, never every opinion of the period.
+    kept = [(s, p) for s, p in figures if "FROM case_tally" in s]
+    near = [(s, p) for s, p in figures if "FROM process_instance" in s]
+    assert len(kept) == 1 and len(near) == 1, [s[:80] for s, _p in figures]
+    assert all("data" not in s.split("FROM")[0] for s, _p in figures)
+    plan = _plan(*kept[0])
+    assert ("pk_case_tally" if postgres else "USING PRIMARY KEY") in plan, plan
+    plan = _plan(*near[0])
+    assert "ix_case_workflow_created_org" in plan, plan
+    assert "Seq Scan" not in plan and "SCAN process_instance" not in plan, plan
 
     for entries, cursor in ((_entries(statements), False), (_entries(following), True)):
         plan = _plan(*entries)

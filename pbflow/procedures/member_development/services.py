@@ -562,10 +562,8 @@ def _near_cases(ids: list[int], near: list[str], candidates: list[int] | None) -
         f" AND pi.state IN ({fastsql.marks(near, f)})"
     )
     params: list[Any] = [WORKFLOW, *ids, *near]
-    if candidates is not None:
-        if not candidates:
-            return []
-        where += f" AND pi.id IN ({fastsql.marks(candidates, f)})"
+    if candidates is not None:  # none found: the statement all the same (a fixed count)
+        where += f" AND pi.id IN ({fastsql.marks(candidates, f)})" if candidates else " AND 1 = 0"
         params.extend(candidates)
     rows = fastsql.read(
         f"SELECT {_NEAR_COLUMNS} FROM process_instance pi"
