@@ -77,7 +77,6 @@ class Session(FlaskSession):
         held = self._held
         if held is None:
             held = self._held = {}
-        now = time.monotonic()
         kept = held.get(engine)
         if kept is not None:
             conn, since = kept
@@ -86,14 +85,17 @@ class Session(FlaskSession):
                 and not conn.invalidated
                 and not conn.in_transaction()
                 and conn.get_execution_options() == engine.get_execution_options()
-                and (now - since < RECHECK_AFTER or engine.dialect.name == "sqlite")
             ):
-                held[engine] = (conn, now)
-                return conn
+                if engine.dialect.name == "sqlite":
+                    return conn
+                now = time.monotonic()
+                if now - since < RECHECK_AFTER:
+                    held[engine] = (conn, now)
+                    return conn
             del held[engine]
             conn.close()  # back to the pool, which rolls back anything left open
         conn = engine.connect()
-        held[engine] = (conn, now)
+        held[engine] = (conn, time.monotonic())
         return conn
 
     def _release(self) -> None:
