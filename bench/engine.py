@@ -13,9 +13,9 @@ Three measurements, each printed as a ratio to a bare loop doing the same writes
      version check, the fields and who took each step, the due date of a state with a time
      limit), locks the chain head, hashes and appends the audit row (with the payload pbflow
      records: the start form's fields, a step's own fields), moves the head, rewrites the
-     case's work-waiting rows and, on approval and at the end, inserts the requester's notice,
-     and moves the case's counts kept as data (``case_tally``, the rows a step changes): the
-     same writes pbflow makes, and nothing else;
+     case's work-waiting rows (each with the case's time limit) and, on approval and at the
+     end, inserts the requester's notice, and moves the case's counts kept as data
+     (``case_tally``, the rows a step changes): the same writes pbflow makes, and nothing else;
    - **python-statemachine** driving the same walk, each transition persisted by the same
      sqlite3 writes (its machine in place of pbflow's engine). python-statemachine is not a
      dependency of pbflow: ``pip install -e .[bench]`` (or ``pip install python-statemachine``)
@@ -98,7 +98,8 @@ AUDIT_INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 TASKS_INSERT = (
-    "INSERT INTO case_task (instance_id, holder, kind, trigger, since) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO case_task (instance_id, holder, kind, trigger, since, due_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 NOTIFY = (
     "INSERT INTO notification (user_id, instance_id, kind, params, created_at, mail_state)"
@@ -259,7 +260,9 @@ class _Bare:
             )
             assert cur.rowcount == 1
             cur.execute(self.q("DELETE FROM case_task WHERE instance_id = ?"), (case_id,))
-        rows = [(case_id, h, k, t, self.dt(now)) for h, k, t in self.waits[dst]]
+        # Each work-waiting row carries the case's time limit, as pbflow's do (the inbox
+        # sorts by it).
+        rows = [(case_id, h, k, t, self.dt(now), due) for h, k, t in self.waits[dst]]
         if rows:
             cur.executemany(self.q(TASKS_INSERT), rows)
         if src is None:

@@ -3,7 +3,9 @@
 For each database (SQLite file, PostgreSQL database) and each size, it builds a data set once
 (``pbflow init --demo`` then ``pbflow seed --scale N --seed 1``; reused when it is already
 there), starts gunicorn with 4 workers, logs in 8 concurrent clients as the demo's committee
-secretary, a branch secretary and the auditor, and requests each page in turn. It prints per
+secretary, a branch secretary and the auditor, and requests each page in turn (after two
+untimed requests per client, so that every worker has compiled the page's templates and
+filled its caches, as a long-running server has). It prints per
 page and user: p50 and p95 of the response time, the response size, and the SQL statements
 the page issues (counted once in-process, through the same app); then the peak RSS of each
 gunicorn worker.
@@ -225,7 +227,16 @@ def measure(kind: str, size: int, args) -> None:
                         times.append(dt * 1000)
                         sizes.append(len(body) if status == 200 else -status)
 
-            clients[0][user].get(url_path)  # warm
+            # Warm every worker first (untimed): each compiles a page's templates and fills its
+            # caches on its first request for it, as a server does once in its lifetime.
+            warm = [
+                threading.Thread(target=lambda c=cs[user], u=url_path: [c.get(u) for _ in range(2)])
+                for cs in clients
+            ]
+            for th in warm:
+                th.start()
+            for th in warm:
+                th.join()
             threads = [threading.Thread(target=hit, args=(cs[user],)) for cs in clients]
             for th in threads:
                 th.start()

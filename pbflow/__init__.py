@@ -67,6 +67,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    from pbflow.web import template_gettext
+
+    template_gettext.install(app)
 
     from pbflow import audit, models, validation  # noqa: F401 - registers the models
     from pbflow.engine.registry import init_registry

@@ -39,6 +39,7 @@ from pbflow import audit_keys, audit_state, security_log
 from pbflow.clock import now
 from pbflow.engine import fastsql
 from pbflow.extensions import db
+from pbflow.extensions import session as current_session
 from pbflow.models.audit import (
     GENESIS_HASH,
     AuditCheckpoint,
@@ -216,7 +217,7 @@ def record(
     ``at`` dates the event when the caller decides its time (an anonymous step is dated no
     finer than its workflow's ``anonymous_time``); by default it is now.
     """
-    sess = session if session is not None else db.session()
+    sess = session if session is not None else current_session()
     sess.info.setdefault(_PENDING, []).append(
         _event(action, actor, org_id, instance_id, from_state, to_state, payload, at)
     )

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, has_app_context
+from pbflow.extensions import app_context
 
 _FROZEN: ContextVar[datetime | None] = ContextVar("pbflow_frozen_now", default=None)
 
@@ -33,17 +33,17 @@ def now() -> datetime:
     pinned = _FROZEN.get()
     if pinned is not None:
         return pinned
-    if has_app_context():
-        fake = current_app.config.get("PBFLOW_FAKE_NOW")
+    ctx = app_context()
+    if ctx is not None:
+        fake = ctx.app.config.get("PBFLOW_FAKE_NOW")
         if fake is not None:
             return fake
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 def local_tz() -> ZoneInfo:
-    name = (
-        current_app.config.get("PBFLOW_TIMEZONE", "Asia/Shanghai") if has_app_context() else "UTC"
-    )
+    ctx = app_context()
+    name = ctx.app.config.get("PBFLOW_TIMEZONE", "Asia/Shanghai") if ctx is not None else "UTC"
     return ZoneInfo(name)
 
 

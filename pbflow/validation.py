@@ -146,18 +146,32 @@ def _column_problem(column: Any, value: Any) -> str | None:
     return None
 
 
+# The (attribute, column) pairs check_row looks at, per mapper and choice of columns: what
+# the mapper says, read once (every flush checks every object it writes).
+_CHECKED: dict[tuple[Any, tuple[str, ...] | None], list[tuple[str, Any]]] = {}
+
+
+def _checked_columns(mapper: Any, only: tuple[str, ...] | None) -> list[tuple[str, Any]]:
+    found = _CHECKED.get((mapper, only))
+    if found is None:
+        found = _CHECKED[(mapper, only)] = [
+            (attr.key, attr.columns[0])
+            for attr in mapper.column_attrs
+            if len(attr.columns) == 1 and (only is None or attr.key in only)
+        ]
+    return found
+
+
 def check_row(obj: Any, only: tuple[str, ...] | None = None) -> dict[str, str]:
     """Field errors of one ORM object about to be written, by column name (of the columns
     ``only`` names, when given)."""
     errors: dict[str, str] = {}
     state = inspect(obj)
-    for attr in state.mapper.column_attrs:
-        if len(attr.columns) != 1 or (only is not None and attr.key not in only):
-            continue
-        value = state.dict.get(attr.key)
-        problem = _column_problem(attr.columns[0], value)
+    values = state.dict
+    for key, column in _checked_columns(state.mapper, only):
+        problem = _column_problem(column, values.get(key))
         if problem:
-            errors[attr.key] = problem
+            errors[key] = problem
     return errors
 
 

@@ -235,3 +235,23 @@ def test_conflict_page_in_chinese(app, client):
     resp = client.get("/_test_conflict?lang=zh")
     assert resp.status_code == 409
     assert "内容已被他人修改" in resp.get_data(as_text=True)
+
+
+def test_templates_translate_in_the_language_of_the_moment(app):
+    """The templates' gettext keeps each language's catalog (pbflow.web.template_gettext):
+    it follows the request's language, and force_locale (a notice written in the
+    committee's language) within a request, and back."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    page = "{{ _('Overdue') }}|{{ ngettext('%(num)s case in all.', '%(num)s cases in all.', 3) }}"
+    # Each request has its own application context (and g), as served.
+    with app.app_context(), app.test_request_context("/?lang=en"):
+        assert render_template_string(page) == "Overdue|3 cases in all."
+        with force_locale("zh"):
+            assert render_template_string(page) == "逾期|共 3 件。"
+        assert render_template_string(page) == "Overdue|3 cases in all."
+    with app.app_context(), app.test_request_context("/?lang=zh"):
+        assert render_template_string(page) == "逾期|共 3 件。"
+        with force_locale("en"):
+            assert render_template_string(page) == "Overdue|3 cases in all."

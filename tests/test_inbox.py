@@ -275,3 +275,42 @@ def test_the_merely_possible_list_pages_on_its_own(world, auth, client, monkeypa
     seen += _items(later, "possible")
     assert sorted(int(i) for i in seen) == sent and len(seen) == 3
     assert 'id="waiting"' not in later and 'id="notifications"' not in later
+
+
+@pytest.mark.workflows_dir(PAGES_WORKFLOWS)
+def test_the_counts_stop_at_their_limits_and_say_so(world, auth, client, monkeypatch):
+    """A committee with thousands of cases waiting is counted no further than a limit (each
+    holder's walk of the index stops there): the page says "more than" and still lists its
+    page; under the limit the count is exact, a case held by two of my holders counted once."""
+    for _ in range(2):
+        _batch(world)  # ten cases, each waiting on the secretary by a different rule
+    secretary = world["secretary"]
+    box = inbox_service.inbox(secretary, "en")
+    assert (box.total, box.total_exact) == (10, True)
+    monkeypatch.setattr(inbox_service, "COUNT_LIMITS", {0: 4, 1: 100})
+    box = inbox_service.inbox(secretary, "en")
+    assert (box.total, box.total_exact) == (5, False) and len(box.items) == 10
+    auth.login("secretary")
+    html = text(client.get("/inbox?lang=en"))
+    assert "More than 4 cases wait on you." in html and len(_items(html)) == 10
+    monkeypatch.setattr(inbox_service, "COUNT_LIMITS", {0: 10, 1: 100})
+    box = inbox_service.inbox(secretary, "en")
+    assert (box.total, box.total_exact) == (10, True)
+
+
+def test_the_merely_possible_count_stops_at_its_limit(world, auth, client, monkeypatch):
+    sent = []
+    for i in range(3):
+        case = funding_case(world, purpose=f"已提交{i}")
+        walk(case.id, world, ("submit", "branch_member"))  # the requester may withdraw it
+        sent.append(case.id)
+    monkeypatch.setattr(inbox_service, "OPTION_PAGE", 1)
+    box = inbox_service.inbox(world["branch_member"], "en")
+    assert (box.possible_total, box.possible_total_exact) == (3, True)
+    monkeypatch.setattr(inbox_service, "COUNT_LIMITS", {0: 1000, 1: 2})
+    box = inbox_service.inbox(world["branch_member"], "en")
+    assert (box.possible_total, box.possible_total_exact) == (3, False)
+    assert [i.case.id for i in box.possible] == sent[:1]
+    auth.login("branch_member")
+    html = text(client.get("/inbox?lang=en"))
+    assert "More than 2 cases in all." in _section(html, "possible")

@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException
 from wtforms.validators import ValidationError
 
 from pbflow.engine.errors import DomainError
+from pbflow.extensions import app_context
 
 VERSION = "1"
 PREFIX = "/api/v1"
@@ -153,7 +154,8 @@ def _take_from_rate(token_key: str) -> tuple[int, int, int]:
 
 def via_token() -> dict[str, Any] | None:
     """For the audit trail: the token this request came with, if any."""
-    token = g.get("api_token") if g else None
+    ctx = app_context()
+    token = ctx.g.get("api_token") if ctx is not None else None
     return {"token_id": token.id, "token": token.name} if token is not None else None
 
 

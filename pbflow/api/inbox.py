@@ -67,8 +67,10 @@ def my_inbox(query: s.InboxQuery):
     return {
         "items": [_item_out(i) for i in box.items],
         "total": box.total,
+        "total_exact": box.total_exact,
         "possible": [_item_out(i) for i in box.possible],
         "possible_total": box.possible_total,
+        "possible_total_exact": box.possible_total_exact,
         "unread": box.unread,
         "next_cursor": box.next_after,
         "next_possible_cursor": box.next_possible_after,

@@ -250,9 +250,13 @@ class InboxQuery(Strict):
 
 class InboxOut(Strict):
     items: list[InboxItemOut]  # what waits on the caller (a page of ``total``)
+    # Counted no further than a limit: with ``total_exact`` false, more than ``total`` - 1
+    # cases wait (1,000 for ``items``, 100 for ``possible``).
     total: int
+    total_exact: bool
     possible: list[InboxItemOut]  # where the caller merely may act (a page of possible_total)
     possible_total: int
+    possible_total_exact: bool
     unread: int
     next_cursor: str | None = None  # the next page of ``items`` (None: the last)
     next_possible_cursor: str | None = None  # the next page of ``possible``

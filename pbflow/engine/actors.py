@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from pbflow.engine.definitions import ActorRule
 from pbflow.extensions import db
+from pbflow.extensions import session as current_session
 from pbflow.models import Organization, Person, RoleAssignment, User
 
 _ORGS = "pbflow_org_index"
@@ -64,10 +65,10 @@ class OrgNode:
 
 
 def org_index() -> dict[int, OrgNode]:
-    info = db.session.info
-    index = info.get(_ORGS)
+    session = current_session()
+    index = session.info.get(_ORGS)
     if index is None:
-        rows = db.session.execute(
+        rows = session.execute(
             select(
                 Organization.id,
                 Organization.parent_id,
@@ -77,7 +78,7 @@ def org_index() -> dict[int, OrgNode]:
                 Organization.name_en,
             )
         )
-        index = info[_ORGS] = {r.id: OrgNode(*r) for r in rows}
+        index = session.info[_ORGS] = {r.id: OrgNode(*r) for r in rows}
     return index
 
 
@@ -94,10 +95,11 @@ def forget_roles(user_id: int | None = None) -> None:
 
 def roles_of(user_id: int) -> frozenset[tuple[int, str]]:
     """(organization id, role) pairs held by a user."""
-    cache = db.session.info.setdefault(_ROLES, {})
+    session = current_session()
+    cache = session.info.setdefault(_ROLES, {})
     roles = cache.get(user_id)
     if roles is None:
-        rows = db.session.execute(
+        rows = session.execute(
             select(RoleAssignment.org_id, RoleAssignment.role).where(
                 RoleAssignment.user_id == user_id
             )
@@ -141,9 +143,10 @@ def person_user_id(person_id: int | None) -> int | None:
 
 
 def person_id_of_user(user_id: int) -> int | None:
-    cache = db.session.info.setdefault("pbflow_user_person", {})
+    session = current_session()
+    cache = session.info.setdefault("pbflow_user_person", {})
     if user_id not in cache:
-        cache[user_id] = db.session.execute(
+        cache[user_id] = session.execute(
             select(Person.id).where(Person.user_id == user_id)
         ).scalar()
     return cache[user_id]

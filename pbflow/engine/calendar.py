@@ -26,10 +26,10 @@ from functools import lru_cache
 from typing import Any
 
 import chinese_calendar
-from flask import g, has_app_context
 from sqlalchemy import select
 
 from pbflow.clock import local_tz
+from pbflow.extensions import app_context
 
 # Official days of the package: {date: name} of holidays and of make-up working days.
 _OFFICIAL_HOLIDAYS: dict[date, str] = dict(chinese_calendar.holidays)
@@ -68,9 +68,10 @@ def changed() -> None:
 
 def _local() -> Local:
     """The local days, read once per request (and again after a change in this process)."""
-    if not has_app_context():
+    ctx = app_context()
+    if ctx is None:
         return Local({}, {}, frozenset())
-    cached = g.get("pbflow_calendar")
+    cached = ctx.g.get("pbflow_calendar")
     if cached is not None and cached[0] == _generation:
         return cached[1]
     from pbflow.extensions import db
@@ -79,7 +80,7 @@ def _local() -> Local:
     rows = db.session.execute(select(CalendarDay.day, CalendarDay.working, CalendarDay.name)).all()
     years = db.session.execute(select(CalendarYear.year)).scalars().all()
     local = Local({r.day: r.working for r in rows}, {r.day: r.name for r in rows}, frozenset(years))
-    g.pbflow_calendar = (_generation, local)
+    ctx.g.pbflow_calendar = (_generation, local)
     return local
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -35,6 +35,11 @@ class CaseState:
     closed_at: datetime | None = None
     title: str = ""
     due_at: datetime | None = None
+
+
+# A case is read as a row of fastsql.CASE_COLUMNS and made a CaseState by position.
+if tuple(f.name for f in fields(CaseState)) != fastsql.CASE_COLUMNS:  # pragma: no cover
+    raise RuntimeError("CaseState's fields must be fastsql.CASE_COLUMNS, in that order")
 
 
 @dataclass

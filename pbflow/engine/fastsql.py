@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from pbflow.extensions import db
+from pbflow.extensions import session as current_session
 
 CASE_COLUMNS = (
     "id",
@@ -38,7 +38,11 @@ CASE_COLUMNS = (
     "title",
     "due_at",
 )
-_DATETIME_COLUMNS = {"created_at", "state_entered_at", "closed_at", "due_at"}
+# Where the datetime columns sit in a CASE_COLUMNS row.
+_DATETIME_AT = tuple(
+    CASE_COLUMNS.index(c) for c in ("created_at", "state_entered_at", "closed_at", "due_at")
+)
+_DATA_AT = CASE_COLUMNS.index("data")
 # The columns a new case is written with (runtime.start).
 INSERT_COLUMNS = (
     "definition_id",
@@ -154,12 +158,13 @@ class _Sqlite:
         return json.loads(value) if isinstance(value, str) else value
 
     @staticmethod
-    def read_case(row: tuple) -> dict[str, Any]:
-        out = dict(zip(CASE_COLUMNS, row, strict=True))
-        out["data"] = json.loads(out["data"]) if out["data"] is not None else {}
-        for name in _DATETIME_COLUMNS:
-            if out[name] is not None:
-                out[name] = datetime.fromisoformat(out[name])
+    def read_case(row: tuple) -> list[Any]:
+        out = list(row)
+        data = out[_DATA_AT]
+        out[_DATA_AT] = json.loads(data) if data is not None else {}
+        for i in _DATETIME_AT:
+            if out[i] is not None:
+                out[i] = datetime.fromisoformat(out[i])
         return out
 
 
@@ -205,10 +210,10 @@ class _Postgres:
         return value
 
     @staticmethod
-    def read_case(row: tuple) -> dict[str, Any]:
-        out = dict(zip(CASE_COLUMNS, row, strict=True))
-        if out["data"] is None:
-            out["data"] = {}
+    def read_case(row: tuple) -> list[Any]:
+        out = list(row)
+        if out[_DATA_AT] is None:
+            out[_DATA_AT] = {}
         return out
 
 
@@ -216,7 +221,7 @@ def flavour(dialect_name: str | None = None) -> type[_Sqlite] | type[_Postgres]:
     """The parameter style and value encoding of a database (by its dialect's name; the
     session's by default)."""
     if dialect_name is None:
-        dialect_name = db.session.get_bind().dialect.name
+        dialect_name = current_session().get_bind().dialect.name
     return _Postgres if dialect_name == "postgresql" else _Sqlite
 
 
@@ -225,7 +230,7 @@ def read(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
     (through SQLAlchemy, so that it is counted with the page's other statements): the rows
     as the driver gives them (SQLAlchemy's row objects cost more than the statement for a
     few thousand rows; values are decoded by the caller with the flavour's ``read_*``)."""
-    result = db.session.connection().exec_driver_sql(sql, tuple(params))
+    result = current_session().connection().exec_driver_sql(sql, tuple(params))
     try:
         return result.cursor.fetchall()
     finally:
@@ -244,7 +249,7 @@ def _raw() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
     """The DBAPI connection of the session's transaction (begun if need be). Asking the
     session for it costs more than a statement, so it is kept for the transaction's life:
     a step asks a handful of times."""
-    session = db.session()
+    session = current_session()
     tx = session.get_transaction()
     cached = session.info.get(_RAW)
     if tx is not None and cached is not None and cached[0] is tx:
@@ -259,7 +264,7 @@ def _raw() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
 def _cursor() -> tuple[Any, type[_Sqlite] | type[_Postgres]]:
     """One cursor for the transaction's hot-path statements (each fetches what it reads
     before the next runs), kept with its connection."""
-    session = db.session()
+    session = current_session()
     tx = session.get_transaction()
     cached = session.info.get(_RAW)
     if tx is None or cached is None or cached[0] is not tx:
@@ -276,7 +281,9 @@ def org_settings(org_ids: list[int]) -> dict[int, dict[str, Any]]:
     return {oid: f.read_json(value) or {} for oid, value in cur.fetchall()}
 
 
-def load_case(case_id: int, for_update: bool = False) -> dict[str, Any] | None:
+def load_case(case_id: int, for_update: bool = False) -> list[Any] | None:
+    """The case row's values in ``CASE_COLUMNS`` order (the fields of ``CaseState``, in
+    theirs), its data decoded and its times read; None when there is no such case."""
     cur, f = _cursor()
     cur.execute(f.sql["load_for_update" if for_update else "load"], (case_id,))
     row = cur.fetchone()
@@ -312,6 +319,7 @@ def move_case(
 ) -> int:
     """The version-checked UPDATE; returns the number of rows changed (0 = changed meanwhile)."""
     cur, f = _cursor()
+    at = f.dt(now)
     cur.execute(
         f.sql["move"],
         (
@@ -319,8 +327,8 @@ def move_case(
             f.json(data),
             new_version,
             new_version,
-            f.dt(now),
-            f.dt(now),
+            at,
+            at,
             f.dt(due_at),
             f.dt(closed_at),
             assignee_user_id,

@@ -44,7 +44,7 @@ def hold_case(case_id: int) -> CaseState:
     row = fastsql.load_case(case_id, True)  # FOR UPDATE on PostgreSQL
     if row is None:
         raise NotFound(_("No such case."))
-    return CaseState(**row)
+    return CaseState(*row)
 
 
 def hold_organization(org_id: int) -> bool:

@@ -21,7 +21,7 @@ from pbflow.engine import effects, guards
 from pbflow.engine.definitions import Definition, load_dir, parse
 from pbflow.engine.errors import DefinitionError, NotFound
 from pbflow.engine.rules import Rule, Rulebook
-from pbflow.extensions import db
+from pbflow.extensions import app_context, db
 from pbflow.models import WorkflowDefinition
 
 
@@ -226,7 +226,8 @@ class Registry:
 
 
 def registry() -> Registry:
-    return current_app.extensions["pbflow_registry"]
+    ctx = app_context()
+    return (ctx.app if ctx is not None else current_app).extensions["pbflow_registry"]
 
 
 def init_registry(app, installed: Iterable[Any] = (), left_out: Iterable[Any] = ()) -> Registry:

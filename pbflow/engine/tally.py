@@ -251,10 +251,10 @@ def _after_flush(session: Session, _context: Any) -> None:
         if counted is not None:
             _queue_change(None, counted)
     for o in session.dirty:
-        if (type(o), o.id) in before:
+        if isinstance(o, (ProcessInstance, Person)) and (type(o), o.id) in before:
             _queue_change(before.pop((type(o), o.id)), _counted(session, o) or {})
     for o in session.deleted:
-        if (type(o), o.id) in before:
+        if isinstance(o, (ProcessInstance, Person)) and (type(o), o.id) in before:
             _queue_change(before.pop((type(o), o.id)), {})
 
 

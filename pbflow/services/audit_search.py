@@ -168,15 +168,26 @@ def _events_query(reader: User, f: Filters, stmt, before: int | None = None):
 def search_events(
     reader: User, f: Filters, per_page: int = PER_PAGE
 ) -> tuple[list[AuditEvent], int | None]:
-    """One page of events, newest first, and the sequence number to continue from (or None)."""
-    stmt = _events_query(reader, f, select(AuditEvent), f.before)
+    """One page of events, newest first, and the sequence number to continue from (or None).
+
+    The page's sequence numbers first, then their rows: a filter an index answers with the
+    sequence number beside it (dates, actor, action, organization) finds the page in the
+    index alone, and only the page's events are read, payloads and all."""
+    page = _events_query(reader, f, select(AuditEvent.seq), f.before)
     if f.before is not None:
         # By person, the bound also stands on the index read (_person_condition).
         bound = AuditEvent.seq < f.before
-        stmt = stmt.where(bound if f.person is None else (AuditEvent.seq + 0) < f.before)
-    rows = list(
-        db.session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(per_page + 1)).scalars()
-    )
+        page = page.where(bound if f.person is None else (AuditEvent.seq + 0) < f.before)
+    newest_first = AuditEvent.seq.desc()
+    if f.date_to is not None and f.date_to < clock.today():
+        # A period that ended before today lies behind every newer event, which a walk
+        # back along seq would read and drop one by one (280,000 for a month a year ago,
+        # on PostgreSQL, whose planner takes seq and time for unrelated): the period's
+        # entries of ix_audit_at_seq, sorted, are the page. (+ 0: not the seq order.)
+        newest_first = (AuditEvent.seq + 0).desc()
+    page = page.order_by(newest_first).limit(per_page + 1).subquery()
+    stmt = select(AuditEvent).where(AuditEvent.seq.in_(select(page.c.seq)))
+    rows = list(db.session.execute(stmt.order_by(AuditEvent.seq.desc())).scalars())
     more = len(rows) > per_page
     rows = rows[:per_page]
     return rows, (rows[-1].seq if more else None)

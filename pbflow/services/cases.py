@@ -19,6 +19,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select, true, tuple_, union_all, update
+from sqlalchemy.sql.elements import True_
 
 from pbflow import clock, validation
 from pbflow.engine import actors, calendar, runtime, votes
@@ -27,6 +28,7 @@ from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
+from pbflow.extensions import session as current_session
 from pbflow.models import (
     Attachment,
     AuditEvent,
@@ -702,6 +704,7 @@ def _fire_with_files(
     d = registry().stored(case.definition_id)
     t = d.transition(case.state, trigger)
     values = dict(values or {})
+    session = current_session()
     try:
         if t is not None:
             _store_field_files(
@@ -716,9 +719,9 @@ def _fire_with_files(
             comment=comment,
             case=case,
         )
-        db.session.commit()
+        session.commit()
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
     return outcome
 
@@ -866,6 +869,7 @@ def start_case(
     if actors.org_index().get(org_id) is None:
         raise NotFound(_("No such organization."))
     values = dict(values or {})
+    session = current_session()
     try:
         stored = _store_field_files(
             user, d.start_fields, values, uploads or {}, org_id=org_id, case_id=None
@@ -874,9 +878,9 @@ def start_case(
         # The start form's own uploads become the new case's files, in this transaction.
         for att in stored:
             att.instance_id = case.id
-        db.session.commit()
+        session.commit()
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
     return case
 
@@ -1018,8 +1022,21 @@ def visibility_clause(user: User):
     return P.id.in_(union_all(*parts))
 
 
+def _is_open(narrowed: bool):
+    """``closed_at IS NULL``. SQLite's statistics see one closed_at value among 100,000 and
+    take the open cases for a handful: given a reader's own few cases (``narrowed``), it
+    walked every open case to find them (6 ms for a branch's 14). Half the cases are open,
+    and ``likely()`` tells it so: it starts from the reader's cases."""
+    is_open = P.closed_at.is_(None)
+    if narrowed and db.session.get_bind().dialect.name == "sqlite":
+        return func.likely(is_open)
+    return is_open
+
+
 def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = True) -> Select:
-    stmt = stmt.where(visibility_clause(user))
+    visible = visibility_clause(user)
+    narrowed = not isinstance(visible, True_)
+    stmt = stmt.where(visible)
     if f.workflow:
         stmt = stmt.where(P.workflow_id == f.workflow)
     if f.state and with_state:
@@ -1036,11 +1053,11 @@ def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = Tr
         case_id = validation.parse_id(f.q.lstrip("#"))
         stmt = stmt.where(or_(text_match, P.id == case_id) if case_id is not None else text_match)
     if f.status == "open":
-        stmt = stmt.where(P.closed_at.is_(None))
+        stmt = stmt.where(_is_open(narrowed))
     elif f.status == "closed":
         stmt = stmt.where(P.closed_at.is_not(None))
     if f.overdue:
-        stmt = stmt.where(P.closed_at.is_(None), P.due_at <= clock.now())
+        stmt = stmt.where(_is_open(narrowed), P.due_at <= clock.now())
     if f.date_from:
         stmt = stmt.where(P.created_at >= clock.local_midnight_utc(f.date_from))
     if f.date_to:

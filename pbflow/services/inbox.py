@@ -14,25 +14,30 @@ one.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import (
     DateTime,
+    Integer,
+    String,
     and_,
-    case,
+    bindparam,
     cast,
     exists,
     func,
     literal,
     or_,
     select,
-    true,
+    tuple_,
     union_all,
     update,
 )
+from sqlalchemy.orm import aliased
 
 from pbflow import clock, validation
 from pbflow.engine import actors, tasks
@@ -56,6 +61,10 @@ T = CaseTask
 NOTIFICATION_LIMIT = 30
 ITEM_PAGE = 50  # cases shown at a time of those waiting on me
 OPTION_PAGE = 20  # cases shown at a time of those where I merely may act
+# The lists are counted no further than this (then "more than"): the cases waiting on me as
+# every long list is; the merely possible ones less far, as each needs a look at the case's
+# other rows of mine to know that nothing of mine waits on it.
+COUNT_LIMITS = {0: pagination.COUNT_LIMIT, 1: 100}
 Cursor = tuple[datetime | None, int]  # (time limit, case id) of the last case shown
 
 
@@ -79,7 +88,7 @@ class InboxItem:
     steps: list[Step] = field(default_factory=list)  # steps that move the case forward
     options: list[Step] = field(default_factory=list)  # steps I merely may take
 
-    @property
+    @cached_property
     def overdue(self) -> bool:
         return is_overdue(self.case)
 
@@ -106,6 +115,15 @@ class Inbox:
     next_possible_after: str | None = None
     continued: str | None = None  # "waiting" or "possible" on a later page
 
+    @property
+    def total_exact(self) -> bool:
+        """False when more cases wait than the list counts (``total`` is then its limit + 1)."""
+        return self.total <= COUNT_LIMITS[0]
+
+    @property
+    def possible_total_exact(self) -> bool:
+        return self.possible_total <= COUNT_LIMITS[1]
+
 
 def format_cursor(cursor: Cursor) -> str:
     due, case_id = cursor
@@ -121,97 +139,139 @@ def parse_cursor(raw: Any) -> Cursor | None:
     return pagination.parse_cursor(text)
 
 
-def _mine(user: User, keys: list[str]):
-    """My task rows: rows of my holders, less the ballots I have cast in the current round."""
-    # Asked only of ballot rows (the OR stops at the first true term): the other rows need
-    # no look at their case.
+def _voted(user_id: Any, task):
+    """The ballot of ``task``'s case that the user has cast in the current round."""
     this_round = (
-        select(P.entered_version).where(P.id == T.instance_id).correlate(T).scalar_subquery()
+        select(P.entered_version).where(P.id == task.instance_id).correlate(task).scalar_subquery()
     )
-    voted = (
+    return (
         exists()
         .where(
-            Ballot.instance_id == T.instance_id,
-            Ballot.voter_user_id == user.id,
+            Ballot.instance_id == task.instance_id,
+            Ballot.voter_user_id == user_id,
             Ballot.round == this_round,
+        )
+        .correlate(task)
+    )
+
+
+# The statement that finds both lists is built once per shape (number of holders, pages and
+# cursors asked) with its values as parameters: building it takes longer than running it.
+_UID = bindparam("uid", type_=Integer)
+
+
+def _key(i: int):
+    return bindparam(f"k{i}", type_=String)
+
+
+def _in_list(keys: list[Any], only_options: int):
+    """My rows that put their case in a list: 0, waiting on me (a step, a ballot not cast, a
+    resolution to record); 1, merely possible (an option, on a case with nothing of mine
+    that waits). Every row of a case carries the case's time limit."""
+    if not only_options:
+        return and_(T.kind != tasks.OPTION, or_(T.kind != tasks.BALLOT, ~_voted(_UID, T)))
+    other = aliased(CaseTask)
+    waits = (
+        exists()
+        .where(
+            other.instance_id == T.instance_id,
+            other.holder.in_(keys),
+            other.kind != tasks.OPTION,
+            or_(other.kind != tasks.BALLOT, ~_voted(_UID, other)),
         )
         .correlate(T)
     )
-    return and_(T.holder.in_(keys), or_(T.kind != tasks.BALLOT, ~voted))
+    return and_(T.kind == tasks.OPTION, ~waits)
 
 
-def _per_case(user: User, keys: list[str]):
-    """One row per case with work of mine, with its time limit (every row of a case carries
-    the case's): ``only_options`` is 1 when all of it is optional. Read from the task index
-    alone (ix_case_task_holder_due), whatever the number of cases; materialized, as the
-    counts and both pages read it."""
-    only_options = func.min(case((T.kind == tasks.OPTION, 1), else_=0)).label("only_options")
-    return (
+def _walk(keys: list[Any], only_options: int, limit: int, *conditions):
+    """Per holder of mine, the first ``limit`` cases of a list in the index's order (time
+    limit, case): each a short walk of ix_case_task_holder_due that stops at ``limit``,
+    whatever the number of rows the holder has; a row source for a compound statement."""
+    return [
         select(
-            T.instance_id.label("case_id"),
-            func.max(T.due_at).label("due_at"),
-            only_options,
+            select(T.due_at, T.instance_id)
+            .distinct()
+            .where(T.holder == key, _in_list(keys, only_options), *conditions)
+            .order_by(T.due_at, T.instance_id)
+            .limit(limit)
+            .subquery()
         )
-        .where(_mine(user, keys))
-        .group_by(T.instance_id)
-        .cte("mine")
-        .prefix_with("MATERIALIZED")
+        for key in keys
+    ]
+
+
+def _page(keys: list[Any], only_options: int, size: int, cursor: str | None):
+    """A page of a list after the cursor (``cursor``: None, "timed" or "untimed", the kind
+    of the last case shown), in the inbox's order (time limit, none last; case): each
+    holder's first cases with a time limit and its first without, merged."""
+    due = bindparam(f"due{only_options}", type_=DateTime)
+    after_id = bindparam(f"after{only_options}", type_=Integer)
+    timed: list[Any] = []
+    if cursor != "untimed":
+        after = [tuple_(T.due_at, T.instance_id) > tuple_(due, after_id)] if cursor else []
+        timed = _walk(keys, only_options, size + 1, T.due_at.is_not(None), *after)
+    after = [T.instance_id > after_id] if cursor == "untimed" else []
+    untimed = _walk(keys, only_options, size + 1, T.due_at.is_(None), *after)
+    merged = union_all(*timed, *untimed).subquery()
+    return select(
+        select(literal(only_options).label("part"), merged.c.instance_id, merged.c.due_at)
+        .group_by(merged.c.instance_id, merged.c.due_at)  # a case held by two of my holders
+        .order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.instance_id)
+        .limit(size + 1)
+        .subquery()
     )
 
 
-def _after(mine, cursor: Cursor | None):
-    """The cases after ``cursor`` in the inbox's order: time limit (none last), then case."""
-    if cursor is None:
-        return true()
-    due, case_id = cursor
-    if due is None:
-        return and_(mine.c.due_at.is_(None), mine.c.case_id > case_id)
-    return or_(
-        mine.c.due_at > due,
-        and_(mine.c.due_at == due, mine.c.case_id > case_id),
-        mine.c.due_at.is_(None),
+def _count(keys: list[Any], only_options: int, limit: int):
+    """How many cases a list holds, counted no further than its limit + 1: each holder's
+    walk stops there, so a holder with 10,000 cases costs what one with 1,001 does. When no
+    holder reaches the limit the union is whole and the count exact; when one does, the
+    list holds more than the limit either way."""
+    merged = union_all(*_walk(keys, only_options, limit + 1)).subquery()
+    return select(
+        literal(-1 - only_options).label("part"),
+        func.count(merged.c.instance_id.distinct()),
+        cast(literal(None), DateTime),
     )
+
+
+@functools.lru_cache(maxsize=128)
+def _statement(
+    holders: int, pages: tuple[tuple[int, int, str | None], ...], limits: tuple[int, int]
+):
+    keys = [_key(i) for i in range(holders)]
+    parts = [_count(keys, 0, limits[0]), _count(keys, 1, limits[1])]
+    parts += [_page(keys, o, size, cursor) for o, size, cursor in pages]
+    return union_all(*parts)
 
 
 @dataclass
 class _Found:
-    counts: dict[int, int] = field(default_factory=dict)  # only_options -> cases
+    counts: dict[int, int] = field(default_factory=dict)  # only_options -> cases (capped)
     pages: dict[int, list[tuple[int, datetime | None]]] = field(
         default_factory=lambda: {0: [], 1: []}
     )  # only_options -> (case id, time limit) in order
 
 
 def _find(user: User, keys: list[str], pages: dict[int, tuple[int, Cursor | None]]) -> _Found:
-    """The counts of both lists and the ids of the pages asked for (``pages``: only_options
-    -> (size, cursor)), in one statement over the task index."""
-    mine = _per_case(user, keys)
-    no_time = cast(literal(None), DateTime)
-    parts = [
-        select(
-            literal(-1).label("part"),
-            mine.c.only_options.label("a"),
-            func.count().label("n"),
-            no_time.label("due_at"),
-        ).group_by(mine.c.only_options)
-    ]
-    for only_options, (size, cursor) in pages.items():
-        page = (
-            select(
-                literal(only_options).label("part"),
-                mine.c.case_id.label("a"),
-                literal(0).label("n"),
-                mine.c.due_at,
-            )
-            .where(mine.c.only_options == only_options, _after(mine, cursor))
-            .order_by(mine.c.due_at.is_(None), mine.c.due_at, mine.c.case_id)
-            .limit(size + 1)
-            .subquery()
-        )
-        parts.append(select(page))
+    """The counts of both lists (at most their COUNT_LIMITS + 1) and the ids of the pages asked for
+    (``pages``: only_options -> (size, cursor)), in one statement of short index walks per
+    holder."""
+    params: dict[str, Any] = {"uid": user.id, **{f"k{i}": key for i, key in enumerate(keys)}}
+    shape = []
+    for only_options, (size, cursor) in sorted(pages.items()):
+        kind = None
+        if cursor is not None:
+            kind = "untimed" if cursor[0] is None else "timed"
+            params[f"due{only_options}"], params[f"after{only_options}"] = cursor
+        shape.append((only_options, size, kind))
     found = _Found()
-    for part, a, n, due_at in db.session.execute(union_all(*parts)):
-        if part == -1:
-            found.counts[int(a)] = int(n)
+    limits = (COUNT_LIMITS[0], COUNT_LIMITS[1])
+    for part, a, due_at in db.session.execute(_statement(len(keys), tuple(shape), limits), params):
+        if part < 0:
+            only_options = -1 - int(part)
+            found.counts[only_options] = min(int(a), limits[only_options] + 1)
         else:
             found.pages[int(part)].append((int(a), due_at))
     for rows in found.pages.values():
@@ -265,11 +325,17 @@ def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[In
         return []
     ids = [row[0].id for row in rows]
     found: dict[int, set[tuple[str, str]]] = {}
+    # The page's cases' rows through ix_case_task_instance, mine kept here: asked in SQL,
+    # SQLite walked every row of my holders (30,000 for a committee) to find the page's.
+    mine = set(keys)
     work = db.session.execute(
-        select(T.instance_id, T.kind, T.trigger).where(T.instance_id.in_(ids), _mine(user, keys))
+        select(T.instance_id, T.holder, T.kind, T.trigger).where(
+            T.instance_id.in_(ids), or_(T.kind != tasks.BALLOT, ~_voted(user.id, T))
+        )
     )
-    for case_id, kind, trigger in work:
-        found.setdefault(case_id, set()).add((kind, trigger))
+    for case_id, holder, kind, trigger in work:
+        if holder in mine:
+            found.setdefault(case_id, set()).add((kind, trigger))
     reg = registry()
     items = []
     for case_row, org_name, org_name_en, subject_name in rows:

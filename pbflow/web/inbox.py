@@ -26,6 +26,7 @@ def render_inbox():
         "inbox/index.html",
         inbox=data,
         page_sizes=(inbox_service.ITEM_PAGE, inbox_service.OPTION_PAGE),
+        limits=inbox_service.COUNT_LIMITS,
     )
 
 

@@ -460,7 +460,7 @@ def test_the_inbox_pages_through_every_case_once(world, client, monkeypatch):
     seen, cursor, pages = [], None, 0
     while True:
         r, box = api.get("/api/v1/inbox" + (f"?cursor={cursor}" if cursor else ""))
-        assert r.status_code == 200 and box["total"] == 5
+        assert r.status_code == 200 and box["total"] == 5 and box["total_exact"] is True
         assert len(box["items"]) <= 2
         seen += [i["case"]["id"] for i in box["items"]]
         if pages:
@@ -475,3 +475,8 @@ def test_the_inbox_pages_through_every_case_once(world, client, monkeypatch):
     assert r.status_code == 400 and problem["detail"]
     r, problem = api.get("/api/v1/inbox?possible_cursor=none-x")
     assert r.status_code == 400 and problem["detail"]
+    # Counted no further than a limit: "more than" is said, not a wrong exact number.
+    monkeypatch.setattr(inbox_service, "COUNT_LIMITS", {0: 3, 1: 100})
+    r, box = api.get("/api/v1/inbox")
+    assert r.status_code == 200 and (box["total"], box["total_exact"]) == (4, False)
+    assert box["possible_total_exact"] is True

@@ -378,3 +378,30 @@ def test_demo_loads_development_cases_in_various_stages(app, clock):
     pipe = development.pipeline(world.user("zhao.zuzhi"), world.orgs["coal"].id)
     assert pipe.total == 5 and pipe.overdue == 1
     assert audit.verify_database().ok
+
+
+def test_a_committee_previews_each_stages_most_urgent_as_the_whole_list_orders_them(world, clock):
+    """Above a branch each stage lists its few most urgent cases, found by walking each
+    state's cases in due order and stopping: they are the first of the whole list, in its
+    order, and the counts still cover every case."""
+    from pbflow.services import seed
+
+    seed.seed(600, 3)
+    committee = world.committee
+    secretary = world["committee_a"]
+    whole = development.pipeline(secretary, committee.id)
+    preview = development.pipeline(secretary, committee.id, per_stage=3)
+    assert preview.counts == whole.counts and preview.total == whole.total
+    listed = {key: rows for key, _label, rows in whole.stages}
+    assert sum(len(rows) for rows in listed.values()) == whole.total > 20
+    for key, _label, rows in preview.stages:
+        first = listed[key][:3]
+        assert len(rows) == len(first), key
+        # Ties in the time limit may be broken differently; the limits are the same.
+        assert [r.due_at for r in rows] == [r.due_at for r in first], key
+        assert {r.case_id for r in rows} <= {r.case_id for r in listed[key]}
+        assert all(
+            r.earliest_full == w.earliest_full
+            for r, w in zip(rows, first, strict=True)
+            if r.case_id == w.case_id
+        )

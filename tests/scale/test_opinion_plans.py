@@ -113,7 +113,12 @@ def test_the_book_and_the_figures_read_their_indexes(app, world, clock):
     plan = _plan(*kept[0])
     assert ("pk_case_tally" if postgres else "USING PRIMARY KEY") in plan, plan
     plan = _plan(*near[0])
-    assert "ix_case_workflow_created_org" in plan, plan
+    if postgres:
+        # A few hundred rows make both of the opinions' indexes cost the same to PostgreSQL:
+        # either is read alone, never the table.
+        assert "Index Only Scan using ix_case_" in plan, plan
+    else:
+        assert "ix_case_workflow_created_org" in plan, plan
     assert "Seq Scan" not in plan and "SCAN process_instance" not in plan, plan
 
     for entries, cursor in ((_entries(statements), False), (_entries(following), True)):

@@ -12,6 +12,7 @@ moves a case or a person's status except through ``engine.runtime``.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 from collections.abc import Mapping
@@ -20,8 +21,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
+from sqlalchemy import String, bindparam, func, select, union_all
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, select
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, calendar, fastsql, runtime, tally
@@ -254,38 +255,73 @@ def _open_where(org: actors.OrgNode) -> tuple:
     )
 
 
-def _open_cases(org: actors.OrgNode, per_state: int | None = None):
-    columns = (
-        ProcessInstance.id,
-        ProcessInstance.definition_id,
-        ProcessInstance.org_id,
-        ProcessInstance.state,
-        ProcessInstance.data,
-        ProcessInstance.due_at,
-        Person.id.label("person_id"),
-        Person.name,
-        Person.party_status,
-        Person.applied_on,
-        Person.activist_on,
-        Person.target_on,
-        Person.admitted_on,
-        Person.probation_end_on,
-        Person.full_member_on,
+_CASE_COLUMNS = (
+    ProcessInstance.id,
+    ProcessInstance.definition_id,
+    ProcessInstance.org_id,
+    ProcessInstance.state,
+    ProcessInstance.data,
+    ProcessInstance.due_at,
+    Person.id.label("person_id"),
+    Person.name,
+    Person.party_status,
+    Person.applied_on,
+    Person.activist_on,
+    Person.target_on,
+    Person.admitted_on,
+    Person.probation_end_on,
+    Person.full_member_on,
+)
+
+
+def _open_cases(org: actors.OrgNode):
+    return (
+        select(*_CASE_COLUMNS)
+        .outerjoin(Person, Person.id == ProcessInstance.subject_person_id)
+        .where(*_open_where(org))
     )
-    stmt = select(*columns).outerjoin(Person, Person.id == ProcessInstance.subject_person_id)
-    if per_state is None:
-        return stmt.where(*_open_where(org))
-    # The most urgent few of each state: numbered by due date within the state.
-    urgency = (
-        func.row_number()
-        .over(
-            partition_by=ProcessInstance.state,
-            order_by=(ProcessInstance.due_at.is_(None), ProcessInstance.due_at, ProcessInstance.id),
+
+
+@functools.lru_cache(maxsize=32)
+def _most_urgent(stages: tuple[tuple[str, ...], ...], per_stage: int):
+    """The ``per_stage`` open cases of each stage (``stages``: the states of each) due first,
+    then those without a time limit, in an organization's subtree (``prefix``: its path).
+    Each state is a walk of ix_case_workflow_state_due in due order that stops at
+    ``per_stage``, whatever the number of cases; only the rows kept are read from the
+    table. Built once per shape, its values as parameters."""
+    P = ProcessInstance
+    subtree = select(Organization.id).where(
+        Organization.path.startswith(bindparam("prefix", type_=String))
+    )
+    kept = []
+    for states in stages:
+        walks = []
+        for state in states:
+            here = (P.workflow_id == WORKFLOW, P.closed_at.is_(None), P.state == state)
+            timed = select(P.id, P.due_at).where(
+                *here, P.due_at.is_not(None), P.org_id.in_(subtree)
+            )
+            untimed = select(P.id, P.due_at).where(*here, P.due_at.is_(None), P.org_id.in_(subtree))
+            walks.append(select(timed.order_by(P.due_at, P.id).limit(per_stage).subquery()))
+            walks.append(select(untimed.order_by(P.id).limit(per_stage).subquery()))
+        stage = union_all(*walks).subquery()
+        first = (
+            select(stage.c.id)
+            .order_by(stage.c.due_at.is_(None), stage.c.due_at, stage.c.id)
+            .limit(per_stage)
         )
-        .label("urgency")
+        kept.append(select(first.subquery()))
+    ids = union_all(*kept).subquery()
+    return (
+        select(*_CASE_COLUMNS)
+        .outerjoin(Person, Person.id == P.subject_person_id)
+        .where(P.id.in_(select(ids.c.id)))
     )
-    ranked = select(ProcessInstance.id, urgency).where(*_open_where(org)).subquery()
-    return stmt.join(ranked, ranked.c.id == ProcessInstance.id).where(ranked.c.urgency <= per_state)
+
+
+def _stage_of(d: Definition, state: str) -> str:
+    spec = d.states.get(state)
+    return spec.stage if spec and spec.stage else "application"
 
 
 def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipeline:
@@ -302,20 +338,33 @@ def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipelin
     late = func.sum(sql_case((ProcessInstance.due_at < now, 1), else_=0))
     counts: dict[str, int] = dict.fromkeys(STAGES, 0)
     total = overdue = 0
+    states = []
     for state, count, state_late in db.session.execute(
         select(ProcessInstance.state, func.count(), late)
         .where(*_open_where(org))
         .group_by(ProcessInstance.state)
     ):
-        spec = d.states.get(state)
-        stage = spec.stage if spec and spec.stage else "application"
+        stage = _stage_of(d, state)
         counts[stage] = counts.get(stage, 0) + count
         total += count
         overdue += int(state_late or 0)
-    rows = db.session.execute(_open_cases(org, per_stage)).all()
+        states.append(state)
+    if per_stage is None:
+        rows = db.session.execute(_open_cases(org)).all()
+    elif states:
+        stage_of = {state: _stage_of(d, state) for state in states}
+        grouped = tuple(
+            tuple(sorted(st for st in states if stage_of[st] == stage))
+            for stage in sorted(set(stage_of.values()))
+        )
+        urgent = _most_urgent(grouped, per_stage)
+        rows = db.session.execute(urgent, {"prefix": org.path}).all()
+    else:
+        rows = []
     settings = settings_for({r.org_id for r in rows})
     reg = registry()
     by_stage: dict[str, list[PipelineRow]] = {s: [] for s in STAGES}
+    reckoning: dict[int, tuple[Any, KeyDates]] = {}  # case -> what its earliest date needs
     for r in rows:
         d = reg.stored(r.definition_id)
         spec = d.states[r.state]
@@ -341,17 +390,22 @@ def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipelin
                 next_step=nxt.label if nxt else None,
                 due_at=r.due_at,
                 overdue=r.due_at is not None and r.due_at < now,
-                earliest_full=earliest_full_membership(
-                    r.state, r.data or {}, dates, settings[r.org_id], today
-                ),
+                earliest_full=None,
                 key_dates=dates,
             )
         )
+        reckoning[r.id] = (r, dates)
     d = definition()
     stages = []
     for key, items in by_stage.items():
         items.sort(key=lambda x: (not x.overdue, x.due_at is None, x.due_at or now, x.name))
-        stages.append((key, d.stages.get(key, key), items[:per_stage] if per_stage else items))
+        shown = items[:per_stage] if per_stage else items
+        for item in shown:  # worked out for the rows shown only
+            r, dates = reckoning[item.case_id]
+            item.earliest_full = earliest_full_membership(
+                r.state, r.data or {}, dates, settings[r.org_id], today
+            )
+        stages.append((key, d.stages.get(key, key), shown))
         counts.setdefault(key, len(items))
     return Pipeline(org, stages, total, overdue, counts, per_stage)
 

@@ -22,6 +22,7 @@ Anonymity, as promised on the form:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -29,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context
 from flask_babel import get_locale
@@ -655,10 +657,17 @@ def _epoch_seconds(when: Any, postgres: bool) -> Any:
     return cast(func.strftime("%s", when), Integer)
 
 
-def _offsets(start: datetime, end: datetime) -> list[tuple[int, int]]:
+def _offsets(start: datetime, end: datetime) -> tuple[tuple[int, int], ...]:
     """The local UTC offsets over ``start``..``end`` (naive UTC): (from epoch second, offset in
     seconds), a single pair where the zone keeps one offset (Asia/Shanghai)."""
-    tz = clock.local_tz()
+    return _zone_offsets(clock.local_tz().key, start, end)
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_offsets(zone: str, start: datetime, end: datetime) -> tuple[tuple[int, int], ...]:
+    """``_offsets`` for a zone by name: a pure function of its arguments (a day at a time over
+    three years is a thousand look-ups), so worked out once per period."""
+    tz = ZoneInfo(zone)
 
     def offset(second: int) -> int:
         return int(datetime.fromtimestamp(second, tz).utcoffset().total_seconds())
@@ -678,7 +687,7 @@ def _offsets(start: datetime, end: datetime) -> list[tuple[int, int]]:
             low, high = (mid, high) if offset(mid) == found[-1][1] else (low, mid)
         found.append((high, offset(high)))
         t = high
-    return found
+    return tuple(found)
 
 
 def _facts(*where: Any) -> Any:

@@ -647,8 +647,15 @@ def member_record(user: User, year: int | None = None) -> MemberRecord:
 def recordable_orgs(user: User) -> list[Organization]:
     """Organizations the user may record meetings for (for the "new meeting" form)."""
     index = actors.org_index()
+    # Only where the user holds a role, or at the organization above (a party group's branch),
+    # can may_record say yes: the rule is asked of those, not of every organization.
+    held = {oid for oid, _role in actors.roles_of(user.id)}
     ids = [
-        oid for oid, node in index.items() if node.kind in TYPES_BY_KIND and may_record(user, oid)
+        oid
+        for oid, node in index.items()
+        if node.kind in TYPES_BY_KIND
+        and (oid in held or node.parent_id in held)
+        and may_record(user, oid)
     ]
     if not ids:
         return []
