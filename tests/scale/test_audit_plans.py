@@ -8,26 +8,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from pbflow import clock as pbclock
 from pbflow.extensions import db
 from pbflow.models import AuditEvent
 from pbflow.services import audit_search, seed
-
-
-def _statements(call) -> list[tuple[str, object]]:
-    seen: list[tuple[str, object]] = []
-
-    def listener(_conn, _cursor, statement, parameters, _context, _many):
-        seen.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        result = call()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-    return result, seen
+from tests.scale.recording import recorded
 
 
 def _plan(statement: str, parameters: object) -> str:
@@ -49,7 +36,7 @@ def test_a_past_period_is_found_in_its_index_newest_first(app, world, clock):
     start, end = date(2025, 1, 1), date(2025, 3, 31)
     assert end < pbclock.today()
     f = audit_search.Filters(date_from=start, date_to=end)
-    (rows, following), seen = _statements(lambda: audit_search.search_events(auditor, f, 20))
+    (rows, following), seen = recorded(lambda: audit_search.search_events(auditor, f, 20))
     low, high = pbclock.local_midnight_utc(start), pbclock.local_midnight_utc(date(2025, 4, 1))
     expected = (
         db.session.execute(

@@ -7,29 +7,21 @@ plan SQLite makes after the seed's ANALYZE."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, or_, select
+from sqlalchemy import or_, select
 
 from pbflow.engine import actors
 from pbflow.extensions import db
 from pbflow.models import ProcessInstance, User
 from pbflow.services import cases, seed
+from tests.scale.recording import recorded
 
 
 def test_a_branchs_open_cases_are_found_from_its_own(app, world, clock):
     seed.seed(600, 1)
     secretary = db.session.execute(select(User).where(User.username == "seed1.b1.sec")).scalar()
-    seen: list[tuple[str, object]] = []
-
-    def listener(_conn, _cursor, statement, parameters, _context, _many):
-        seen.append((statement, parameters))
-
     filters, errors = cases.CaseFilters.parse({})
     assert not errors and filters.status == "open"
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        found = cases.search(secretary, filters, "en")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
+    found, seen = recorded(lambda: cases.search(secretary, filters, "en"))
     P = ProcessInstance
     mine = or_(
         P.org_id.in_(actors.readable_org_ids(secretary)),

@@ -17,27 +17,19 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from pbflow.extensions import db
 from pbflow.procedures.opinion_box import services as opinions
 from pbflow.services import pagination, seed
-
-PERIOD = opinions.Period(date(2023, 3, 1), date(2026, 3, 2))
+from tests.scale.recording import recorded
 
 
 def _statements(call) -> list[tuple[str, object]]:
-    seen: list[tuple[str, object]] = []
+    return recorded(call)[1]
 
-    def listener(_conn, _cursor, statement, parameters, _context, _many):
-        seen.append((statement, parameters))
 
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        call()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
-    return seen
+PERIOD = opinions.Period(date(2023, 3, 1), date(2026, 3, 2))
 
 
 OURS = ("ix_case_opinion_facts", "ix_case_workflow_created_org", "pk_process_instance")
