@@ -79,6 +79,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from pbflow.engine import tally
 
     tally.install_session_hooks(FlaskSession)  # first at commit: its rows before the head
+    from pbflow.engine import runtime
+
+    runtime.install_session_hooks(FlaskSession)  # a rolled-back start leaves the session
     from pbflow import security_log
 
     security_log.install_session_hooks(FlaskSession)  # after audit's: one lock order

@@ -174,3 +174,67 @@ def test_a_started_case_is_the_sessions_persistent_copy_of_its_row(world):
     db.session.commit()
     db.session.expire_all()
     assert db.session.get(ProcessInstance, case.id).title == "Renamed"
+
+
+# --- a start whose transaction rolls back -----------------------------------------------------
+
+
+def _failing_commit(monkeypatch):
+    """The next commit fails in its audit hook (after the case's INSERT), as a lost connection
+    or a refused write would."""
+    from pbflow import audit
+
+    def refuse(_events):
+        raise RuntimeError("the audit append failed")
+
+    monkeypatch.setattr(audit, "_append", refuse)
+
+
+def test_a_start_rolled_back_leaves_the_session_and_the_next_start_joins_it(world, monkeypatch):
+    from pbflow.engine import runtime
+    from pbflow.models import ProcessInstance
+
+    request = {
+        "purpose": "主题党日",
+        "activity_date": "2026-03-20",
+        "amount": "300",
+        "budget": "资料 300",
+    }
+    with monkeypatch.context() as m:
+        _failing_commit(m)
+        with pytest.raises(RuntimeError, match="audit append failed"):
+            runtime.start("activity_funding", world.branch, world["branch_member"], request)
+    assert not [o for o in db.session.identity_map.values() if isinstance(o, ProcessInstance)]
+    assert db.session.execute(text("SELECT count(*) FROM process_instance")).scalar_one() == 0
+
+    # The next start (given the same id on SQLite, which reuses a rolled-back rowid) joins
+    # the session and commits with its audit event.
+    case = runtime.start("activity_funding", world.branch, world["branch_member"], request)
+    assert db.session.get(ProcessInstance, case.id) is case
+    assert _count("case_started") == 1
+
+
+def test_a_start_in_a_savepoint_rolled_back_leaves_the_session_the_outer_one_stays(world):
+    from pbflow.engine import runtime
+    from pbflow.models import ProcessInstance
+
+    request = {
+        "purpose": "主题党日",
+        "activity_date": "2026-03-20",
+        "amount": "300",
+        "budget": "资料 300",
+    }
+    kept = runtime.start(
+        "activity_funding", world.branch, world["branch_member"], request, commit=False
+    )
+    savepoint = db.session.begin_nested()
+    dropped = runtime.start(
+        "activity_funding", world.branch, world["branch_member"], request, commit=False
+    )
+    savepoint.rollback()
+    assert dropped not in db.session
+    assert kept in db.session
+    db.session.commit()
+    ids = db.session.execute(text("SELECT id FROM process_instance")).scalars().all()
+    assert ids == [kept.id]
+    assert db.session.get(ProcessInstance, kept.id) is kept

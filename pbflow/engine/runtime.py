@@ -389,12 +389,53 @@ def _attach(session: Any, case: ProcessInstance) -> None:
     """``session.add`` of a case just written and made detached: it joins the identity map
     as the persistent copy of its row. Without add's save-update cascade: the object was
     filled from the row alone, none of its relationships is loaded, so the cascade (which
-    cost more than the INSERT, bench/engine.py) would find nothing to walk."""
+    cost more than the INSERT, bench/engine.py) would find nothing to walk.
+
+    Joined as persistent, it is not among the objects SQLAlchemy takes out of the session
+    when the transaction that inserted it rolls back: it is noted here and taken out then
+    (``_forget_rolled_back``), or a later start given the same id (SQLite reuses a
+    rolled-back rowid) could not join the session."""
     attach = getattr(session, "_save_or_update_impl", None)
     if attach is None:  # pragma: no cover - a SQLAlchemy without it: the public way
         session.add(case)
+    else:
+        attach(instance_state(case))
+    inserted_in = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_STARTED, []).append((case, inserted_in))
+
+
+_STARTED = "pbflow_started_cases"
+
+
+def _forget_rolled_back(session: Any, previous_transaction: Any) -> None:
+    """After a rollback: the cases started within the rolled-back transaction (or one
+    nested in it) leave the session, their rows being gone."""
+    started = session.info.get(_STARTED)
+    if not started:
         return
-    attach(instance_state(case))
+    kept = []
+    for case, inserted_in in started:
+        t = inserted_in
+        while t is not None and t is not previous_transaction:
+            t = t.parent
+        if t is None:
+            kept.append((case, inserted_in))
+        elif case in session:
+            session.expunge(case)
+    session.info[_STARTED] = kept
+
+
+def _committed(session: Any) -> None:
+    if session.get_nested_transaction() is None:  # the outermost: nothing left to undo
+        session.info.pop(_STARTED, None)
+
+
+def install_session_hooks(session_class: type) -> None:
+    from sqlalchemy import event
+
+    if not event.contains(session_class, "after_soft_rollback", _forget_rolled_back):
+        event.listen(session_class, "after_soft_rollback", _forget_rolled_back)
+        event.listen(session_class, "after_commit", _committed)
 
 
 def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
