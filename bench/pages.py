@@ -2,7 +2,8 @@
 
 For each database (SQLite file, PostgreSQL database) and each size, it builds a data set once
 (``pbflow init --demo`` then ``pbflow seed --scale N --seed 1``; reused when it is already
-there), starts gunicorn with 4 workers, logs in 8 concurrent clients as the demo's committee
+there), starts gunicorn with 4 workers and production's settings (pbflow/gunicorn_conf.py,
+the access log to /dev/null), logs in 8 concurrent clients as the demo's committee
 secretary, a branch secretary and the auditor, and requests each page in turn (after two
 untimed requests per client, so that every worker has compiled the page's templates and
 filled its caches, as a long-running server has). It prints per
@@ -194,8 +195,9 @@ def measure(kind: str, size: int, args) -> None:
     )
     port = 18700 + (size % 97) + (0 if kind == "sqlite" else 1)
     server = subprocess.Popen(
-        [str(VENV / "gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-         "--access-logfile", "/dev/null", "--timeout", "300", "app:app"],
+        [str(VENV / "gunicorn"), "-c", "python:pbflow.gunicorn_conf", "-w", str(args.workers),
+         "-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "--timeout", "300",
+         "app:app"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

