@@ -46,7 +46,5 @@ def test_a_committees_people_are_read_by_name_from_the_index(app, world, clock):
     assert [p.id for p in second.items] == expected[25:50]
     cursor = people.search_people(admin, per_page=25, after=expected[24])
     assert [p.id for p in cursor.items] == expected[25:50]
-    ((statement, parameters),) = [
-        (s, p) for s, p in seen if "FROM person" in s and "ORDER BY" in s
-    ]
+    ((statement, parameters),) = [(s, p) for s, p in seen if "FROM person" in s and "ORDER BY" in s]
     assert "ix_person_name" in _plan(statement, parameters)
