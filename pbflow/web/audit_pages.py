@@ -49,8 +49,11 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
         for name in f.errors:
             setattr(f, {"from": "date_from", "to": "date_to"}.get(name, name), None)
     events, next_before = search_events(current_user, f)
-    views = describe(events, str(get_locale() or "zh"))
+    locale = str(get_locale() or "zh")
+    views = describe(events, locale)
     org_names = {o.id: o for o in db.session.execute(select(Organization)).scalars()}
+    # Each row's organization by name, in the reader's language (f.org_name's words).
+    org_labels = {o.id: o.display_name(locale) for o in org_names.values()}
     head_seq, head_hash = audit.head()
     return (
         render_template(
@@ -62,6 +65,7 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
             args=request.args,
             errors=f.errors or {},
             orgs=org_names,
+            org_labels=org_labels,
             head_seq=head_seq,
             head_hash=head_hash,
             result=result,
