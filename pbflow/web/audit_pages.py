@@ -25,7 +25,7 @@ from sqlalchemy import select
 from pbflow import audit
 from pbflow.engine import actors
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, Organization, User
+from pbflow.models import AuditEvent, User
 from pbflow.services import exports
 from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a service
     PER_PAGE,
@@ -51,9 +51,9 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
     events, next_before = search_events(current_user, f)
     locale = str(get_locale() or "zh")
     views = describe(events, locale)
-    org_names = {o.id: o for o in db.session.execute(select(Organization)).scalars()}
+    orgs = actors.org_index()  # read for the reader's scope already
     # Each row's organization by name, in the reader's language (f.org_name's words).
-    org_labels = {o.id: o.display_name(locale) for o in org_names.values()}
+    org_labels = {o.id: o.display_name(locale) for o in orgs.values()}
     head_seq, head_hash = audit.head()
     return (
         render_template(
@@ -64,7 +64,7 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
             filters=f,
             args=request.args,
             errors=f.errors or {},
-            orgs=org_names,
+            orgs=orgs,
             org_labels=org_labels,
             head_seq=head_seq,
             head_hash=head_hash,
