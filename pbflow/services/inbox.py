@@ -101,7 +101,7 @@ class InboxItem:
 class Inbox:
     items: list[InboxItem]  # cases waiting on me, earliest time limit first
     total: int
-    notifications: list[Notification]
+    notifications: list[Any]  # rows of NOTE_COLUMNS, unread first, newest first
     unread: int
     roles: list[tuple[str, str]] = field(default_factory=list)  # (role key, organization)
     # Overdue cases escalated to my organizations, that no procedure took over (see
@@ -405,6 +405,18 @@ def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[In
     return items
 
 
+# What the inbox shows of a notification (its words are made from kind, params and message).
+NOTE_COLUMNS = (
+    Notification.id,
+    Notification.instance_id,
+    Notification.kind,
+    Notification.params,
+    Notification.message,
+    Notification.created_at,
+    Notification.read_at,
+)
+
+
 def inbox(
     user: User,
     locale: str,
@@ -432,11 +444,11 @@ def inbox(
     notes = (
         list(
             db.session.execute(
-                select(Notification)
+                select(*NOTE_COLUMNS)
                 .where(Notification.user_id == user.id)
                 .order_by(Notification.read_at.is_not(None), Notification.created_at.desc())
                 .limit(NOTIFICATION_LIMIT)
-            ).scalars()
+            )
         )
         if first_page
         else []
