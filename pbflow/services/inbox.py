@@ -437,8 +437,12 @@ def inbox(
     found = _find(user, keys, asked)
     waiting_ids, next_after = _cases(found.pages[0], ITEM_PAGE)
     possible_ids, next_possible = _cases(found.pages[1], OPTION_PAGE)
-    waiting = _rows(waiting_ids)
-    possible = _rows(possible_ids)
+    # Both pages' cases in one statement: a case waits on me or merely lets me act, never
+    # both (the lists exclude each other in the statement that found them).
+    rows = _rows(waiting_ids + possible_ids)
+    waiting_set = set(waiting_ids)
+    waiting = [row for row in rows if row.id in waiting_set]
+    possible = [row for row in rows if row.id not in waiting_set]
     items = _items(user, keys, waiting + possible, locale)
     first_page = continued is None
     notes = (
