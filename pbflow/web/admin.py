@@ -280,6 +280,7 @@ def people_list():
         "admin/people.html",
         result=result,
         orgs=_readable_nodes(),
+        org_index=actors.org_index(),  # each person's organization, by name
         statuses=PARTY_STATUSES,
         args=request.args,
     )
