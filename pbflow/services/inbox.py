@@ -227,11 +227,15 @@ def _count(keys: list[Any], only_options: int, limit: int):
     """How many cases a list holds, counted no further than its limit + 1: each holder's
     walk stops there, so a holder with 10,000 cases costs what one with 1,001 does. When no
     holder reaches the limit the union is whole and the count exact; when one does, the
-    list holds more than the limit either way."""
+    list holds more than the limit either way. The cases are counted as they come, up to
+    the limit + 1 as well: once the first holder's walk has found that many, the others are
+    not walked (SQLite reads the union as it counts), where a committee secretary's inbox
+    walked two holders' 1,001 cases each to say "more than 1,000"."""
     merged = union_all(*_walk(keys, only_options, limit + 1)).subquery()
+    first = select(merged.c.instance_id).distinct().limit(limit + 1).subquery()
     return select(
         literal(-1 - only_options).label("part"),
-        func.count(merged.c.instance_id.distinct()),
+        func.count(first.c.instance_id),
         cast(literal(None), DateTime),
     )
 
