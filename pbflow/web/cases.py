@@ -23,14 +23,14 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.datastructures import MultiDict
 
 from pbflow import clock, validation
 from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound
 from pbflow.services import attachments, cases, comments, exports, procedure_view
 from pbflow.services.attachments import Upload
-from pbflow.web.template_gettext import gettext as translated
+from pbflow.web.template_gettext import gettext
 
 bp = Blueprint("cases", __name__)
 FIELD_PREFIX = "f."
@@ -83,10 +83,10 @@ def due_badge(at: datetime | None, is_overdue: bool = False) -> Markup:
     translations are trusted markup and the day is escaped, as the templates' ``_()`` does."""
     if not at:
         return Markup("")
-    day = due_date(at)
+    day = escape(due_date(at))
+    title = gettext("until the end of %(date)s") % {"date": day}
+    text = gettext("due %(date)s") % {"date": day}
     late = " late" if is_overdue else ""
-    title = Markup(translated("until the end of %(date)s")) % {"date": day}
-    text = Markup(translated("due %(date)s")) % {"date": day}
     return Markup(f'<span class="due{late}" title="{title}">{text}</span>')
 
 
