@@ -52,8 +52,6 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
     locale = str(get_locale() or "zh")
     views = describe(events, locale)
     orgs = actors.org_index()  # read for the reader's scope already
-    # Each row's organization by name, in the reader's language (f.org_name's words).
-    org_labels = {o.id: o.display_name(locale) for o in orgs.values()}
     head_seq, head_hash = audit.head()
     return (
         render_template(
@@ -65,7 +63,6 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
             args=request.args,
             errors=f.errors or {},
             orgs=orgs,
-            org_labels=org_labels,
             head_seq=head_seq,
             head_hash=head_hash,
             result=result,
