@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
-from pbflow.engine import runtime, votes
+from pbflow.engine import runtime, tasks, votes
 from pbflow.extensions import db
+from pbflow.models import CaseTask
 from pbflow.services import inbox as inbox_service
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, text, walk
 
@@ -296,6 +297,32 @@ def test_the_counts_stop_at_their_limits_and_say_so(world, auth, client, monkeyp
     monkeypatch.setattr(inbox_service, "COUNT_LIMITS", {0: 10, 1: 100})
     box = inbox_service.inbox(secretary, "en")
     assert (box.total, box.total_exact) == (10, True)
+
+
+@pytest.mark.workflows_dir(PAGES_WORKFLOWS)
+def test_the_counts_read_the_walks_only_until_they_pass_the_limit(world, monkeypatch):
+    """The count takes the cases of my holders' walks as they come and stops one past the
+    limit (the other holders' walks are then not read): at every limit it says what
+    counting every case listed, a case held by two holders once, and capping says."""
+    for _ in range(2):
+        _batch(world)
+    secretary = world["secretary"]
+    keys = tasks.holder_keys(secretary.id)
+    box = inbox_service.inbox(secretary, "en")
+    listed = {item.case.id for item in box.items}
+    assert len(listed) == box.total == 10
+    held = db.session.execute(
+        select(CaseTask.holder, CaseTask.instance_id).where(
+            CaseTask.holder.in_(keys), CaseTask.instance_id.in_(listed)
+        )
+    ).all()
+    assert len({holder for holder, _case in held}) >= 3  # walks of several holders
+    for limit in range(1, 13):
+        monkeypatch.setattr(inbox_service, "COUNT_LIMITS", {0: limit, 1: 100})
+        box = inbox_service.inbox(secretary, "en")
+        assert box.total == min(len(listed), limit + 1), limit
+        assert box.total_exact == (len(listed) <= limit)
+        assert {item.case.id for item in box.items} == listed
 
 
 def test_the_merely_possible_count_stops_at_its_limit(world, auth, client, monkeypatch):

@@ -45,6 +45,7 @@ class OrgNode:
     path: str
     name: str
     name_en: str | None
+    active: bool = True  # lists to choose from mark deactivated ones
 
     def ancestor_ids(self) -> list[int]:
         return list(self.ancestors)
@@ -76,6 +77,7 @@ def org_index() -> dict[int, OrgNode]:
                 Organization.path,
                 Organization.name,
                 Organization.name_en,
+                Organization.active,
             )
         )
         index = session.info[_ORGS] = {r.id: OrgNode(*r) for r in rows}

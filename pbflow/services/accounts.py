@@ -710,6 +710,7 @@ def set_org_active(org: Organization, active: bool, *, actor=None) -> None:
     elif org.parent is not None and not org.parent.active:
         raise DomainError(_("Reactivate its parent organization first."))
     org.active = active
+    actors.forget_orgs()
     audit.record(
         "org_activated" if active else "org_deactivated",
         actor=actor,

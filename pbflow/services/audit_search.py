@@ -165,10 +165,27 @@ def _events_query(reader: User, f: Filters, stmt, before: int | None = None):
     return stmt
 
 
+# What the search shows of an event (the page and the API): read as rows, not as objects with
+# the chain's links and seals, which neither shows.
+EVENT_COLUMNS = (
+    AuditEvent.seq,
+    AuditEvent.at,
+    AuditEvent.actor_label,
+    AuditEvent.action,
+    AuditEvent.org_id,
+    AuditEvent.instance_id,
+    AuditEvent.from_state,
+    AuditEvent.to_state,
+    AuditEvent.payload,
+    AuditEvent.hash,
+)
+
+
 def search_events(
     reader: User, f: Filters, per_page: int = PER_PAGE
-) -> tuple[list[AuditEvent], int | None]:
-    """One page of events, newest first, and the sequence number to continue from (or None).
+) -> tuple[list[Any], int | None]:
+    """One page of events (rows of EVENT_COLUMNS), newest first, and the sequence number to
+    continue from (or None).
 
     The page's sequence numbers first, then their rows: a filter an index answers with the
     sequence number beside it (dates, actor, action, organization) finds the page in the
@@ -186,8 +203,8 @@ def search_events(
         # entries of ix_audit_at_seq, sorted, are the page. (+ 0: not the seq order.)
         newest_first = (AuditEvent.seq + 0).desc()
     page = page.order_by(newest_first).limit(per_page + 1).subquery()
-    stmt = select(AuditEvent).where(AuditEvent.seq.in_(select(page.c.seq)))
-    rows = list(db.session.execute(stmt.order_by(AuditEvent.seq.desc())).scalars())
+    stmt = select(*EVENT_COLUMNS).where(AuditEvent.seq.in_(select(page.c.seq)))
+    rows = list(db.session.execute(stmt.order_by(AuditEvent.seq.desc())))
     more = len(rows) > per_page
     rows = rows[:per_page]
     return rows, (rows[-1].seq if more else None)
@@ -257,7 +274,7 @@ def action_label(action: str) -> str:
 class EventView:
     """An event as the audit page shows it: the stored row, and what it says in words."""
 
-    event: AuditEvent
+    event: Any  # a row of EVENT_COLUMNS
     action: str  # the action in words
     step: str | None  # a transition's step, by its label in the case's workflow
     from_state: str | None  # states by their labels (the key when the workflow lacks it)
@@ -265,7 +282,7 @@ class EventView:
     details: str  # the payload, as compact JSON
 
 
-def _payload(event: AuditEvent) -> tuple[dict[str, Any], str]:
+def _payload(event: Any) -> tuple[dict[str, Any], str]:
     """The event's payload read once: as data, and as the compact text the page shows."""
     try:
         data = json.loads(event.payload or "{}")
@@ -277,7 +294,7 @@ def _payload(event: AuditEvent) -> tuple[dict[str, Any], str]:
     return (data if isinstance(data, dict) else {}), text
 
 
-def describe(events: list[AuditEvent], locale: str) -> list[EventView]:
+def describe(events: list[Any], locale: str) -> list[EventView]:
     """The page's events in words: actions by name, states and steps by their labels in the
     workflow revision each case runs (one statement for the page's cases)."""
     from pbflow.engine.errors import DefinitionError, NotFound
@@ -294,9 +311,13 @@ def describe(events: list[AuditEvent], locale: str) -> list[EventView]:
             ).all()
         )
     reg = registry()
+    actions: dict[str, str] = {}  # each action's words, translated once a page
     out = []
     for e in events:
         data, text = _payload(e)
+        words = actions.get(e.action)
+        if words is None:
+            words = actions[e.action] = action_label(e.action)
         d = None
         if e.instance_id in definitions:
             try:
@@ -313,5 +334,5 @@ def describe(events: list[AuditEvent], locale: str) -> list[EventView]:
             if d is not None
             else (e.from_state, e.to_state)
         )
-        out.append(EventView(e, action_label(e.action), step, from_state, to_state, text))
+        out.append(EventView(e, words, step, from_state, to_state, text))
     return out

@@ -68,7 +68,7 @@ COUNT_LIMITS = {0: pagination.COUNT_LIMIT, 1: 100}
 Cursor = tuple[datetime | None, int]  # (time limit, case id) of the last case shown
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
     """One thing I may do on a case, linking to its form on the case page (``anchor``)."""
 
@@ -79,7 +79,7 @@ class Step:
 
 @dataclass
 class InboxItem:
-    case: ProcessInstance
+    case: Any  # the case's columns the lists show (CASE_COLUMNS), by name
     title: str  # whom or what the case is about
     workflow: str
     state: str
@@ -101,7 +101,7 @@ class InboxItem:
 class Inbox:
     items: list[InboxItem]  # cases waiting on me, earliest time limit first
     total: int
-    notifications: list[Notification]
+    notifications: list[Any]  # rows of NOTE_COLUMNS, unread first, newest first
     unread: int
     roles: list[tuple[str, str]] = field(default_factory=list)  # (role key, organization)
     # Overdue cases escalated to my organizations, that no procedure took over (see
@@ -227,11 +227,15 @@ def _count(keys: list[Any], only_options: int, limit: int):
     """How many cases a list holds, counted no further than its limit + 1: each holder's
     walk stops there, so a holder with 10,000 cases costs what one with 1,001 does. When no
     holder reaches the limit the union is whole and the count exact; when one does, the
-    list holds more than the limit either way."""
+    list holds more than the limit either way. The cases are counted as they come, up to
+    the limit + 1 as well: once the first holder's walk has found that many, the others are
+    not walked (SQLite reads the union as it counts), where a committee secretary's inbox
+    walked two holders' 1,001 cases each to say "more than 1,000"."""
     merged = union_all(*_walk(keys, only_options, limit + 1)).subquery()
+    first = select(merged.c.instance_id).distinct().limit(limit + 1).subquery()
     return select(
         literal(-1 - only_options).label("part"),
-        func.count(merged.c.instance_id.distinct()),
+        func.count(first.c.instance_id),
         cast(literal(None), DateTime),
     )
 
@@ -287,18 +291,42 @@ def _cases(found: list[tuple[int, datetime | None]], limit: int) -> tuple[list[i
     return [case_id for case_id, _due in found], format_cursor((found[-1][1], found[-1][0]))
 
 
+# What an item shows of its case (and the API's summary of it): the columns alone, read as
+# rows; loading each case as an object (its data, the session's bookkeeping) cost more than
+# the rest of the page's reading together.
+CASE_COLUMNS = (
+    P.id,
+    P.definition_id,
+    P.workflow_id,
+    P.org_id,
+    P.title,
+    P.state,
+    P.version,
+    P.created_at,
+    P.updated_at,
+    P.due_at,
+    P.closed_at,
+)
+
+
 def _rows(ids: list[int]) -> list[Any]:
-    """The cases of a page, in the page's order, with their organization and subject."""
+    """The cases of a page, in the page's order: rows of CASE_COLUMNS with the names of the
+    case's organization (``org_name``, ``org_name_en``) and subject (``subject_name``)."""
     if not ids:
         return []
     rows = db.session.execute(
-        select(P, Organization.name, Organization.name_en, Person.name)
+        select(
+            *CASE_COLUMNS,
+            Organization.name.label("org_name"),
+            Organization.name_en.label("org_name_en"),
+            Person.name.label("subject_name"),
+        )
         .join(Organization, Organization.id == P.org_id)
         .outerjoin(Person, Person.id == P.subject_person_id)
         .where(P.id.in_(ids))
     ).all()
     order = {case_id: i for i, case_id in enumerate(ids)}
-    return sorted(rows, key=lambda row: order[row[0].id])
+    return sorted(rows, key=lambda row: order[row.id])
 
 
 def counts(user: User) -> tuple[int, int]:
@@ -307,12 +335,12 @@ def counts(user: User) -> tuple[int, int]:
     return found.counts.get(0, 0), found.counts.get(1, 0)
 
 
-def _step(d, case: ProcessInstance, kind: str, trigger: str, locale: str) -> Step:
+def _step(d, state: str, kind: str, trigger: str, locale: str) -> Step:
     if kind == tasks.BALLOT:
         return Step("", _("Cast your ballot"), "vote")
     if kind == tasks.RECORD:
         return Step("", _("Record the meeting's resolution"), "resolution")
-    t = d.transition(case.state, trigger)
+    t = d.transition(state, trigger)
     label = t.label.get(locale) if t is not None else trigger
     return Step(trigger, label, f"step-{trigger}")
 
@@ -323,41 +351,74 @@ _ORDER = {tasks.STEP: 0, tasks.BALLOT: 1, tasks.RECORD: 2, tasks.OPTION: 3}
 def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[InboxItem]:
     if not rows:
         return []
-    ids = [row[0].id for row in rows]
+    ids = [row.id for row in rows]
     found: dict[int, set[tuple[str, str]]] = {}
-    # The page's cases' rows through ix_case_task_instance, mine kept here: asked in SQL,
-    # SQLite walked every row of my holders (30,000 for a committee) to find the page's.
-    mine = set(keys)
+    # The page's cases' rows of mine, through ix_case_task_instance: asked as ``holder IN``
+    # SQLite walked every row of my holders (30,000 for a committee) to find the page's;
+    # ``holder || ''`` is no column an index holds, so it only filters the page's rows (a
+    # tenth of them mine for a committee: the rest were read and dropped here).
     work = db.session.execute(
-        select(T.instance_id, T.holder, T.kind, T.trigger).where(
-            T.instance_id.in_(ids), or_(T.kind != tasks.BALLOT, ~_voted(user.id, T))
+        select(T.instance_id, T.kind, T.trigger).where(
+            T.instance_id.in_(ids),
+            T.holder.concat("").in_(keys),
+            or_(T.kind != tasks.BALLOT, ~_voted(user.id, T)),
         )
     )
-    for case_id, holder, kind, trigger in work:
-        if holder in mine:
-            found.setdefault(case_id, set()).add((kind, trigger))
+    for case_id, kind, trigger in work:
+        found.setdefault(case_id, set()).add((kind, trigger))
     reg = registry()
+    # What every case of one workflow revision in one state shares, looked up once a page.
+    shared: dict[tuple[int, str], tuple[Any, str, str, dict[str, int]]] = {}
+    steps: dict[tuple[int, str, str, str], Step] = {}
     items = []
-    for case_row, org_name, org_name_en, subject_name in rows:
-        d = reg.stored(case_row.definition_id)
-        workflow = d.title.get(locale)
+    for case_row in rows:
+        shape = (case_row.definition_id, case_row.state)
+        known = shared.get(shape)
+        if known is None:
+            d = reg.stored(case_row.definition_id)
+            order = {t.trigger: i for i, t in enumerate(d.transitions_from(case_row.state))}
+            known = shared[shape] = (
+                d,
+                d.title.get(locale),
+                d.states[case_row.state].label.get(locale),
+                order,
+            )
+        d, workflow, state, order = known
+        subject_name = case_row.subject_name
         own_title = case_row.title if d.title_template and case_row.title else None
         item = InboxItem(
             case=case_row,
             title=own_title or subject_name or workflow,
             workflow=workflow,
-            state=d.states[case_row.state].label.get(locale),
-            org_name=org_name_en if locale == "en" and org_name_en else org_name,
+            state=state,
+            org_name=(
+                case_row.org_name_en
+                if locale == "en" and case_row.org_name_en
+                else case_row.org_name
+            ),
             subject_name=subject_name,
         )
-        order = {t.trigger: i for i, t in enumerate(d.transitions_from(case_row.state))}
         for kind, trigger in sorted(
             found.get(case_row.id, ()), key=lambda w: (_ORDER[w[0]], order.get(w[1], 0))
         ):
-            step = _step(d, case_row, kind, trigger, locale)
+            step = steps.get((*shape, kind, trigger))
+            if step is None:
+                step = steps[(*shape, kind, trigger)] = _step(d, shape[1], kind, trigger, locale)
             (item.options if kind == tasks.OPTION else item.steps).append(step)
         items.append(item)
     return items
+
+
+# What the inbox shows of a notification (its words are made from kind, params and message).
+NOTE_COLUMNS = (
+    Notification.id,
+    Notification.instance_id,
+    Notification.kind,
+    Notification.params,
+    Notification.message,
+    Notification.created_at,
+    Notification.read_at,
+)
 
 
 def inbox(
@@ -380,18 +441,22 @@ def inbox(
     found = _find(user, keys, asked)
     waiting_ids, next_after = _cases(found.pages[0], ITEM_PAGE)
     possible_ids, next_possible = _cases(found.pages[1], OPTION_PAGE)
-    waiting = _rows(waiting_ids)
-    possible = _rows(possible_ids)
+    # Both pages' cases in one statement: a case waits on me or merely lets me act, never
+    # both (the lists exclude each other in the statement that found them).
+    rows = _rows(waiting_ids + possible_ids)
+    waiting_set = set(waiting_ids)
+    waiting = [row for row in rows if row.id in waiting_set]
+    possible = [row for row in rows if row.id not in waiting_set]
     items = _items(user, keys, waiting + possible, locale)
     first_page = continued is None
     notes = (
         list(
             db.session.execute(
-                select(Notification)
+                select(*NOTE_COLUMNS)
                 .where(Notification.user_id == user.id)
                 .order_by(Notification.read_at.is_not(None), Notification.created_at.desc())
                 .limit(NOTIFICATION_LIMIT)
-            ).scalars()
+            )
         )
         if first_page
         else []

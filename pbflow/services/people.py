@@ -19,7 +19,6 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, tuple_
-from sqlalchemy.orm import selectinload
 
 from pbflow import audit, validation
 from pbflow.engine import actors
@@ -257,7 +256,7 @@ def search_people(
     exact = total <= pagination.COUNT_LIMIT
     last_numbered = max(1, -(-min(total, pagination.COUNT_LIMIT) // per_page))
     page = None if after is not None else min(max(1, page), last_numbered)
-    stmt = stmt.options(selectinload(Person.org)).order_by(Person.name, Person.id)
+    stmt = stmt.order_by(Person.name, Person.id)
     if after is not None:
         name = select(Person.name).where(Person.id == after).scalar_subquery()
         stmt = stmt.where(tuple_(Person.name, Person.id) > tuple_(name, after))

@@ -7,6 +7,7 @@ A refused form is shown again with what was typed and a message per field.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -38,7 +39,7 @@ def user_has_role(*roles: str) -> bool:
 
 
 @bp.app_template_global()
-def org_choices(orgs: list[Organization]) -> list[tuple[int, str]]:
+def org_choices(orgs: Iterable[Organization | actors.OrgNode]) -> list[tuple[int, str]]:
     """(id, name indented by depth) for a select; deactivated ones marked."""
     locale = str(get_locale() or "zh")
     out = []
@@ -111,6 +112,13 @@ def _readable_orgs() -> list[Organization]:
             select(Organization).where(Organization.id.in_(ids)).order_by(Organization.path)
         ).scalars()
     )
+
+
+def _readable_nodes() -> list[actors.OrgNode]:
+    """The organizations the reader may read, from the organization index (a list's
+    filter needs no more of them), in the tree's order."""
+    index = actors.org_index()
+    return sorted((index[i] for i in actors.readable_org_ids(_me())), key=lambda n: n.path)
 
 
 def _org_or_404(org_id: int) -> Organization:
@@ -271,7 +279,8 @@ def people_list():
     return render_template(
         "admin/people.html",
         result=result,
-        orgs=_readable_orgs(),
+        orgs=_readable_nodes(),
+        org_index=actors.org_index(),  # each person's organization, by name
         statuses=PARTY_STATUSES,
         args=request.args,
     )

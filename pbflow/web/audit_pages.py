@@ -25,7 +25,7 @@ from sqlalchemy import select
 from pbflow import audit
 from pbflow.engine import actors
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, Organization, User
+from pbflow.models import AuditEvent, User
 from pbflow.services import exports
 from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a service
     PER_PAGE,
@@ -49,8 +49,9 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
         for name in f.errors:
             setattr(f, {"from": "date_from", "to": "date_to"}.get(name, name), None)
     events, next_before = search_events(current_user, f)
-    views = describe(events, str(get_locale() or "zh"))
-    org_names = {o.id: o for o in db.session.execute(select(Organization)).scalars()}
+    locale = str(get_locale() or "zh")
+    views = describe(events, locale)
+    orgs = actors.org_index()  # read for the reader's scope already
     head_seq, head_hash = audit.head()
     return (
         render_template(
@@ -61,7 +62,7 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
             filters=f,
             args=request.args,
             errors=f.errors or {},
-            orgs=org_names,
+            orgs=orgs,
             head_seq=head_seq,
             head_hash=head_hash,
             result=result,

@@ -27,6 +27,8 @@ def render_inbox():
         inbox=data,
         page_sizes=(inbox_service.ITEM_PAGE, inbox_service.OPTION_PAGE),
         limits=inbox_service.COUNT_LIMITS,
+        # The top bar's count is the inbox's own: counted once, not again for the bar.
+        unread_notifications=lambda: data.unread,
     )
 
 

@@ -12,27 +12,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 from flask_babel import get_translations
 
 
+def catalog() -> Any:
+    """The request's catalog, as the templates' ``_()`` finds it (Python code that renders
+    many translated strings, a badge per row, uses it too)."""
+    ns = g.get("_flask_babel")
+    locale = getattr(ns, "babel_locale", None)
+    if locale is None:
+        return get_translations()
+    held = getattr(ns, "pbflow_catalog", None)  # this request's, for this very locale
+    if held is not None and held[0] is locale:
+        return held[1]
+    catalogs = current_app.extensions.setdefault("pbflow_catalogs", {})
+    found = catalogs.get(locale)
+    if found is None:
+        found = catalogs[locale] = get_translations()
+    ns.pbflow_catalog = (locale, found)
+    return found
+
+
+def gettext(string: str) -> str:
+    """``string`` translated, unformatted (Flask-Babel's gettext without its look-ups)."""
+    return catalog().ugettext(string)
+
+
 def install(app: Flask) -> None:
-    catalogs: dict[Any, Any] = {}
-
-    def catalog():
-        ns = g.get("_flask_babel")
-        locale = getattr(ns, "babel_locale", None)
-        if locale is None:
-            return get_translations()
-        held = getattr(ns, "pbflow_catalog", None)  # this request's, for this very locale
-        if held is not None and held[0] is locale:
-            return held[1]
-        found = catalogs.get(locale)
-        if found is None:
-            found = catalogs[locale] = get_translations()
-        ns.pbflow_catalog = (locale, found)
-        return found
-
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: catalog().ugettext(s),
         ngettext=lambda s, p, n: catalog().ungettext(s, p, n),
