@@ -179,6 +179,35 @@ def test_people_search_and_pagination(world, auth, client):
     assert "另一支部的人" in by_org and "测试01" not in by_org
 
 
+def test_the_people_and_audit_tables_name_organizations_in_the_page_language(
+    world, auth, client
+):
+    """The tables' organization cells, drawn by a macro imported without the page's
+    context, follow the page's language like the rest of it."""
+    import re
+
+    from pbflow import audit
+
+    db.session.add(Person(name="测试人", org_id=world.branch.id))
+    audit.record("test_event", org_id=world.branch.id)
+    db.session.commit()
+    auth.login("admin")
+
+    def cells(html: str, marker: str) -> str:
+        return next(r for r in re.findall(r"<tr.*?</tr>", html, re.S) if marker in r)
+
+    people = client.get("/admin/people?q=测试人&lang=en").get_data(as_text=True)
+    assert "Mining team 1 branch" in cells(people, "测试人")
+    assert "采煤一队党支部" not in cells(people, "测试人")
+    people = client.get("/admin/people?q=测试人&lang=zh").get_data(as_text=True)
+    assert "采煤一队党支部" in cells(people, "测试人")
+    auth.logout()
+    auth.login("auditor")
+    events = client.get("/audit/?action=test_event&lang=en").get_data(as_text=True)
+    assert "Mining team 1 branch" in cells(events, "test_event")
+    assert "采煤一队党支部" not in cells(events, "test_event")
+
+
 def test_edit_profile_records_before_and_after(world, auth, client):
     person = _person(world, job="采煤工")
     auth.login("admin")

@@ -202,6 +202,12 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
         return value.get(loc) if hasattr(value, "get") and hasattr(value, "zh") else str(value)
 
     @app.template_global()
+    def page_locale() -> str:
+        """The page's language, for macros imported without the page's context (which do
+        not see ``current_locale``)."""
+        return str(get_locale() or "zh")
+
+    @app.template_global()
     def notification_text(note: Any) -> str:
         """A notification in the reader's language (the page's), whatever language it was
         made in: the inbox (and any page listing notifications) calls this."""
