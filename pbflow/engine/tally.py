@@ -562,6 +562,46 @@ def counts_before(
     return found
 
 
+def counts_at(
+    measures: dict[str, tuple[datetime | None, ...]],
+    workflow: str,
+    org_ids: Iterable[int],
+    by_state: bool = False,
+) -> dict[tuple, list[int]]:
+    """``counts_before`` and ``open_counts_before`` of one workflow in one go: for each
+    measure (``created``, ``closed``, ``open``, ``due``, ``entered``) its count before each of
+    its instants (None: every month, for ``open``), per (measure, organization) or with
+    ``by_state`` (measure, state, organization): a list, one count per instant. One statement
+    of the kept figures, then one per window (as those two). Exact at any instant."""
+    org_ids = sorted(set(org_ids))
+    if not org_ids or not measures:
+        return {}
+    cuts = {
+        m: tuple(None if at is None else Cut.of(at) for at in ats) for m, ats in measures.items()
+    }
+    found: dict[tuple, list[int]] = {}
+    for key, values in sums_before(cuts, org_ids, [workflow], by_state).items():
+        found[(key[0], *key[2:])] = values[: len(cuts[key[0]])]  # the widest measure's width
+    for measure, measure_cuts in cuts.items():
+        for i, cut in enumerate(measure_cuts):
+            if cut is None or not cut.sign:
+                continue
+            if measure in _CASE_COLUMNS_OF:
+                window = case_window(_CASE_COLUMNS_OF[measure], workflow, cut, org_ids, by_state)
+            else:
+                state = ("",) if by_state else ()  # the engine counts these of no state
+                window = {
+                    (*state, org): n
+                    for (_wf, org), n in _open_window(
+                        _OPEN_COLUMNS[measure], cut, org_ids, [workflow]
+                    ).items()
+                }
+            for key, n in window.items():
+                values = found.setdefault((measure, *key), [0] * len(measure_cuts))
+                values[i] += cut.sign * n
+    return found
+
+
 def counts_between(
     measure: str,
     workflow: str,
