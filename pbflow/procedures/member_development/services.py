@@ -599,7 +599,7 @@ def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFig
     today = clock.today()
     d = definition()
     counted = tally.counts_at(
-        {tally.OPEN: (None,), tally.DUE: (clock.now(),)}, WORKFLOW, ids, by_state=True
+        {tally.OPEN: (None,), tally.DUE: (clock.now(),)}, WORKFLOW, ids, by_state=[tally.OPEN]
     )
     for (measure, state, org_id), (count,) in counted.items():
         if measure == tally.DUE:

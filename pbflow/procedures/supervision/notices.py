@@ -358,7 +358,7 @@ def notices(scope: Scope, period: Period) -> Notices:
         },
         WORKFLOW,
         scope.ids,
-        by_state=True,
+        by_state=[tally.CLOSED],  # those accepted ("closed") of those ended
     )
     for (measure, state, org_id), values in found.items():
         if measure == tally.OPEN:
