@@ -127,7 +127,16 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
             base = cache[(endpoint, path)] = url_for(endpoint, **dict(path))
         query = {k: v for k, v in args.items() if k not in names and k != "_anchor"}
         query = {k: v for k, v in query.items() if v is not None}
-        url = base + ("?" + urlencode(query) if query else "")
+        if query:
+            # names and values a URL keeps as they are (numbers, days, plain words) are joined
+            # as they are: what urlencode gives for them, without quoting each
+            plain = [(k, v if isinstance(v, str) else str(v)) for k, v in query.items()]
+            if all(_URL_SAFE.fullmatch(k) and _URL_SAFE.fullmatch(v) for k, v in plain):
+                url = base + "?" + "&".join(f"{k}={v}" for k, v in plain)
+            else:
+                url = base + "?" + urlencode(query)
+        else:
+            url = base
         return url + (f"#{args['_anchor']}" if args.get("_anchor") else "")
 
     @app.template_global()
