@@ -612,7 +612,8 @@ def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFig
         return result
     near = [name for name, spec in d.states.items() if spec.stage in _NEAR_STAGES]
     found = _near_cases(ids, near, _candidates(ids, near, first, last, today))
-    settings = settings_for(set(ids))  # whether or not any is found: a fixed cost
+    # the settings where a case is found (one statement whether or not any is)
+    settings = settings_for({org_id for _id, org_id, *_rest in found} or {ids[0]})
     for case_id, org_id, state, data, name, dates in found:
         earliest = earliest_full_membership(state, data, dates, settings[org_id], today)
         if earliest is not None and first <= earliest <= last:
