@@ -27,7 +27,7 @@ an arbitrary day. Local months, quarters and years are counted exactly, whatever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import accumulate
@@ -347,14 +347,16 @@ def sums_before(
     cuts: dict[str, tuple[Cut | None, ...]],
     org_ids: Iterable[int],
     workflows: Iterable[str] | None = None,
-    by_state: bool = False,
+    by_state: bool | Collection[str] = False,
 ) -> dict[tuple, list[int]]:
     """For each measure, its count in the months before each of its cuts' boundaries (every
     month for a cut None), per (measure, workflow, organization), or with ``by_state`` per
-    (measure, workflow, state, organization): a list, one count per cut. One statement,
-    grouped in the order of the table's key (no sorting); the windows are the caller's.
-    Name the workflows where they are known: the organizations are then looked up in the
-    key rather than every row of the measure read."""
+    (measure, workflow, state, organization): a list, one count per cut (as many as the
+    measure with most cuts has: 0 past its own). ``by_state`` may name the measures counted
+    per state, the others then keyed with the state "". One statement, grouped in the order
+    of the table's key (no sorting); the windows are the caller's. Name the workflows where
+    they are known: the organizations are then looked up in the key rather than every row
+    of the measure read."""
     org_ids = sorted(set(org_ids))
     if workflows is not None:
         workflows = sorted(set(workflows))
@@ -362,32 +364,27 @@ def sums_before(
         return {}
     flush_pending()
     f = _flavour()
-    p = f.placeholder
     width = max(len(c) for c in cuts.values())
-    sums, params = [], []
-    for i in range(width):
-        if len(cuts) == 1:
-            (found,) = cuts.values()
-            sums.append(f"SUM({_before_sql(found[i])})")
-            continue
-        parts = []
-        for measure, found in cuts.items():
-            if i < len(found):
-                parts.append(f"WHEN measure = {p} THEN {_before_sql(found[i])}")
-                params.append(measure)
-        sums.append(f"SUM(CASE {' '.join(parts)} ELSE 0 END)")
-    conditions = [_matching("measure", list(cuts), f)]
-    if workflows is not None:
-        conditions.append(_matching("workflow_id", workflows, f))
-    conditions.append(_matching("org_id", org_ids, f))
-    where = " AND ".join(c for c, _v in conditions)
-    for _c, values in conditions:
-        params.extend(values)
-    keys = "measure, workflow_id, org_id" + (", state" if by_state else "")
-    rows = _read(
-        f"SELECT {keys}, {', '.join(sums)} FROM case_tally WHERE {where} GROUP BY {keys}",
-        params,
-    )
+    stated = set(cuts) if by_state is True else set(by_state or ())
+    # One part per measure, its sums of its own cuts (padded to the widest measure's count),
+    # joined by UNION ALL: one statement, each row read once and summed without asking which
+    # measure it is of (a CASE per row and sum costs SQLite more than the rows themselves).
+    parts, params = [], []
+    for measure, found in cuts.items():
+        keys = "measure, workflow_id, org_id" + (", state" if measure in stated else "")
+        shown = keys if measure in stated or not by_state else f"{keys}, ''"
+        sums = [f"SUM({_before_sql(cut)})" for cut in found] + ["0"] * (width - len(found))
+        conditions = [_matching("measure", [measure], f)]
+        if workflows is not None:
+            conditions.append(_matching("workflow_id", workflows, f))
+        conditions.append(_matching("org_id", org_ids, f))
+        where = " AND ".join(c for c, _v in conditions)
+        for _c, values in conditions:
+            params.extend(values)
+        parts.append(
+            f"SELECT {shown}, {', '.join(sums)} FROM case_tally WHERE {where} GROUP BY {keys}"
+        )
+    rows = _read(" UNION ALL ".join(parts), params)
     if by_state:
         return {(r[0], r[1], r[3], r[2]): [int(v or 0) for v in r[4:]] for r in rows}
     return {(r[0], r[1], r[2]): [int(v or 0) for v in r[3:]] for r in rows}
@@ -556,6 +553,50 @@ def counts_before(
             if not cut.sign:
                 continue
             window = case_window(_CASE_COLUMNS_OF[measure], workflow, cut, org_ids, by_state)
+            for key, n in window.items():
+                values = found.setdefault((measure, *key), [0] * len(measure_cuts))
+                values[i] += cut.sign * n
+    return found
+
+
+def counts_at(
+    measures: dict[str, tuple[datetime | None, ...]],
+    workflow: str,
+    org_ids: Iterable[int],
+    by_state: bool | Collection[str] = False,
+) -> dict[tuple, list[int]]:
+    """``counts_before`` and ``open_counts_before`` of one workflow in one go: for each
+    measure (``created``, ``closed``, ``open``, ``due``, ``entered``) its count before each of
+    its instants (None: every month, for ``open``), per (measure, organization) or with
+    ``by_state`` (measure, state, organization; naming measures, those per state and the
+    others with the state ""): a list, one count per instant. One statement of the kept
+    figures, then one per window (as those two). Exact at any instant."""
+    org_ids = sorted(set(org_ids))
+    if not org_ids or not measures:
+        return {}
+    cuts = {
+        m: tuple(None if at is None else Cut.of(at) for at in ats) for m, ats in measures.items()
+    }
+    found: dict[tuple, list[int]] = {}
+    for key, values in sums_before(cuts, org_ids, [workflow], by_state).items():
+        found[(key[0], *key[2:])] = values[: len(cuts[key[0]])]  # the widest measure's width
+    for measure, measure_cuts in cuts.items():
+        for i, cut in enumerate(measure_cuts):
+            if cut is None or not cut.sign:
+                continue
+            stated = by_state is True or measure in (by_state or ())
+            if measure in _CASE_COLUMNS_OF:
+                window = case_window(_CASE_COLUMNS_OF[measure], workflow, cut, org_ids, stated)
+                if by_state and not stated:
+                    window = {("", *key): n for key, n in window.items()}
+            else:
+                state = ("",) if by_state else ()  # the engine counts these of no state
+                window = {
+                    (*state, org): n
+                    for (_wf, org), n in _open_window(
+                        _OPEN_COLUMNS[measure], cut, org_ids, [workflow]
+                    ).items()
+                }
             for key, n in window.items():
                 values = found.setdefault((measure, *key), [0] * len(measure_cuts))
                 values[i] += cut.sign * n

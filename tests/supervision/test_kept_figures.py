@@ -25,6 +25,7 @@ from pbflow.procedures.supervision import compliance as compliance_figures
 from pbflow.procedures.supervision import notices, work
 from pbflow.procedures.supervision.scope import resolve
 from pbflow.services import people, periods, seed
+from pbflow.services.grids import GridCell, GridRow, combine_rows
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, walk
 from tests.supervision import helpers as h
 
@@ -379,6 +380,56 @@ def test_notices_and_member_development_as_counted_case_by_case(busy, clock, at)
         assert {o: n for o, n in figures.overdue.items() if n} == overdue
 
 
+def _per_org(found: dict[tuple, list[int]]) -> dict[tuple, list[int]]:
+    """Counts per (measure, organization), states summed; those all nought left out."""
+    summed: dict[tuple, list[int]] = {}
+    for (measure, *_state, org), values in found.items():
+        row = summed.setdefault((measure, org), [0] * len(values))
+        for i, n in enumerate(values):
+            row[i] += n
+    return {k: v for k, v in summed.items() if any(v)}
+
+
+@pytest.mark.parametrize("at", INSTANTS)
+def test_counts_at_are_those_counted_one_measure_at_a_time(busy, clock, at):
+    """``tally.counts_at`` (several measures in one statement, with their windows) gives
+    what ``counts_before`` and ``open_counts_before`` give measure by measure."""
+    now = clock.set(at)
+    ids = resolve(busy["committee_a"], None, "en").ids
+    start, end, waiting = datetime(2026, 2, 14, 16), now + timedelta(days=3), now - timedelta(30)
+    for workflow in ("supervision_notice", "member_development"):
+        expected: dict[tuple, list[int]] = {}
+        for measure, ats in ((tally.CREATED, (start, end)), (tally.CLOSED, (start, now))):
+            for by_state in (False, True):
+                found = tally.counts_before({measure: ats}, workflow, ids, by_state)
+                expected = {**expected, **found} if not by_state else expected
+        opened = {tally.OPEN: None, tally.DUE: now, tally.ENTERED: waiting}
+        for (measure, _wf, org), n in tally.open_counts_before(opened, ids, [workflow]).items():
+            expected[(measure, org)] = [n]
+        asked = {
+            tally.CREATED: (start, end),
+            tally.CLOSED: (start, now),
+            tally.OPEN: (None,),
+            tally.DUE: (now,),
+            tally.ENTERED: (waiting,),
+        }
+        expected = _per_org(expected)
+        assert any(k[0] == tally.DUE for k in expected) and any(
+            k[0] == tally.CREATED for k in expected
+        )
+        assert _per_org(tally.counts_at(asked, workflow, ids)) == expected
+        by_state = tally.counts_at(asked, workflow, ids, by_state=True)
+        assert _per_org(by_state) == expected
+        closed = tally.counts_before({tally.CLOSED: (start, now)}, workflow, ids, by_state=True)
+        closed = {k: v for k, v in closed.items() if any(v)}
+        assert {k: v for k, v in by_state.items() if k[0] == tally.CLOSED and any(v)} == closed
+        # per state for the measures named only, the others with the state ""
+        mixed = tally.counts_at(asked, workflow, ids, by_state=[tally.CLOSED])
+        assert _per_org(mixed) == expected
+        assert {k: v for k, v in mixed.items() if k[0] == tally.CLOSED and any(v)} == closed
+        assert all(k[1] == "" for k in mixed if k[0] != tally.CLOSED)
+
+
 @pytest.mark.parametrize(
     "period",
     [
@@ -405,8 +456,42 @@ def test_the_meetings_sums_are_those_of_the_full_grid(busy, period):
         assert [[vars(c) for c in r.cells] for g in lean.by_obligation.groups for r in g.rows] == [
             [vars(c) for c in r.cells] for g in full.by_obligation.groups for r in g.rows
         ]
+        # ... and those of the full grid's own cells and combine_rows
+        cells = [c for g in full.branches.groups for r in g.rows for c in r.cells]
+        assert full.missed == sum(1 for c in cells if c.status == "missing")
+        for key, row in zip(full.keys, full.by_obligation.groups[0].rows, strict=True):
+            rows = [r for g in full.branches.groups for r in g.rows if r.key == key]
+            combined = combine_rows(key, "", rows, full.columns, None)
+            assert [_cell(c) for c in row.cells] == [_cell(c) for c in combined.cells]
     if (period.end - period.start).days > 100:
         assert missed["committee_a"] > 0
+
+
+def _cell(c) -> tuple:
+    return (c.status, c.span, c.held, c.required, c.label)
+
+
+def test_rows_of_tuples_combine_as_grid_rows_do():
+    """``_lean_combine`` (the dashboard's sums, over tuples) gives what ``combine_rows`` gives
+    over grid rows: rows with the same spans, and rows whose spans differ (undone to single
+    columns), every status, one row and many."""
+    columns = periods.Period(date(2026, 1, 1), date(2026, 6, 30)).columns("month")
+    names = [c.label for c in columns]
+    statuses = ["ok", "missing", "open", "future", "not_required"]
+    quarters = [
+        [GridCell(statuses[(i + k) % 5], 3, k % 2, 1, f"2026 Q{k + 1}") for k in range(2)]
+        for i in range(5)
+    ]
+    months = [
+        [GridCell(statuses[(i * k + i) % 5], 1, 1, 1, names[k]) for k in range(6)] for i in range(7)
+    ]
+    for rows in (quarters, months, quarters[:1], months[:1], quarters + months, months[2:5]):
+        expected = combine_rows("k", "", [GridRow("k", "", r) for r in rows], columns, None)
+        lean = [[_cell(c) for c in r] for r in rows]
+        assert compliance_figures._lean_combine(lean, columns) == [_cell(c) for c in expected.cells]
+        assert compliance_figures._lean_combine(lean, columns, names) == [
+            _cell(c) for c in expected.cells
+        ]
 
 
 def test_days_to_an_answer_counted_in_another_zone_are_read_again(busy, app, runner):

@@ -557,9 +557,15 @@ def _near_cases(ids: list[int], near: list[str], candidates: list[int] | None) -
     given), with their people's key dates: (id, org, state, data, name, KeyDates)."""
     f = fastsql.flavour()
     p = f.placeholder
+    # With candidates, they are looked up by their ids: the other conditions are written so
+    # that no index serves them (SQLite would otherwise walk every open case in those states).
+    by_id = candidates is not None
+    text, number = (" || ''", " + 0") if by_id else ("", "")
+    is_open = "CASE WHEN pi.closed_at IS NULL THEN 1 ELSE 0 END = 1" if by_id else None
     where = (
-        f"pi.workflow_id = {p} AND pi.closed_at IS NULL AND pi.org_id IN ({fastsql.marks(ids, f)})"
-        f" AND pi.state IN ({fastsql.marks(near, f)})"
+        f"pi.workflow_id{text} = {p} AND {is_open or 'pi.closed_at IS NULL'}"
+        f" AND pi.org_id{number} IN ({fastsql.marks(ids, f)})"
+        f" AND pi.state{text} IN ({fastsql.marks(near, f)})"
     )
     params: list[Any] = [WORKFLOW, *ids, *near]
     if candidates is not None:  # none found: the statement all the same (a fixed count)
@@ -592,20 +598,22 @@ def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFig
         return result
     today = clock.today()
     d = definition()
-    counted = tally.sums_before({tally.OPEN: (None,)}, ids, [WORKFLOW], by_state=True)
-    for (_m, _wf, state, org_id), (count,) in counted.items():
-        if count:
+    counted = tally.counts_at(
+        {tally.OPEN: (None,), tally.DUE: (clock.now(),)}, WORKFLOW, ids, by_state=[tally.OPEN]
+    )
+    for (measure, state, org_id), (count,) in counted.items():
+        if measure == tally.DUE:
+            result.overdue[org_id] += count
+        elif count:
             spec = d.states.get(state)
             stage = spec.stage if spec and spec.stage else "application"
             result.per_stage[org_id][stage] += count
-    late = tally.open_counts_before({tally.DUE: clock.now()}, ids, [WORKFLOW])
-    for (_m, _wf, org_id), count in late.items():
-        result.overdue[org_id] += count
     if not any(result.per_stage[o][s] for o in ids for s in _NEAR_STAGES):
         return result
     near = [name for name, spec in d.states.items() if spec.stage in _NEAR_STAGES]
     found = _near_cases(ids, near, _candidates(ids, near, first, last, today))
-    settings = settings_for(set(ids))  # whether or not any is found: a fixed cost
+    # the settings where a case is found (one statement whether or not any is)
+    settings = settings_for({org_id for _id, org_id, *_rest in found} or {ids[0]})
     for case_id, org_id, state, data, name, dates in found:
         earliest = earliest_full_membership(state, data, dates, settings[org_id], today)
         if earliest is not None and first <= earliest <= last:

@@ -13,7 +13,7 @@ procedure (``pbflow.procedures.figure``); either left out, its rows are left out
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -119,17 +119,18 @@ class Compliance:
                 if o.key == "group_meeting"
             ]
             if groups:
-                rows["group_meeting"] = _lean_combine(groups, columns)
+                rows["group_meeting"] = _lean_combine(groups, columns, self._names)
             found[b.id] = {k: rows[k] for k in ORDER if k in rows}
         return found
 
-    @property
+    @cached_property
+    def _names(self) -> list[str]:
+        """The columns' labels, worked out once."""
+        return [c.label for c in self.columns]
+
+    @cached_property
     def missed(self) -> int:
-        return sum(
-            sum(1 for c in cells if c[0] == "missing")
-            for rows in self._rows.values()
-            for cells in rows.values()
-        )
+        return sum(b.total for b in self.by_branch)
 
     @cached_property
     def keys(self) -> list[str]:
@@ -147,7 +148,9 @@ class Compliance:
             rows = [r[key] for r in self._rows.values() if key in r]
             cells = [
                 GridCell(status, span, held, required, label, None, "orgs")
-                for status, span, held, required, label in _lean_combine(rows, self.columns)
+                for status, span, held, required, label in _lean_combine(
+                    rows, self.columns, self._names
+                )
             ]
             group.rows.append(GridRow(key, names[key], cells))
         return Grid(self.columns, [group] if group.rows else [])
@@ -164,7 +167,7 @@ class Compliance:
                     org_id,
                     self.scope.name(org_id),
                     parent if parent != self.scope.org.id else None,
-                    {k: sum(1 for c in cells if c[0] == "missing") for k, cells in rows.items()},
+                    {k: [c[0] for c in cells].count("missing") for k, cells in rows.items()},
                 )
             )
         order = {n.id: i for i, n in enumerate(self.scope.nodes)}
@@ -268,34 +271,41 @@ def _lean_cells(
     return found
 
 
-def _lean_combine(rows: Sequence[list[tuple]], columns: Sequence[Column]) -> list[tuple]:
+def _lean_combine(
+    rows: Sequence[list[tuple]], columns: Sequence[Column], names: Sequence[str] | None = None
+) -> list[tuple]:
     """``combine_rows`` of rows of tuples: per column (or span all rows share), how many of
-    the organizations that owed it held it."""
-    spans = {tuple(c[1] for c in row) for row in rows}
-    layout = list(next(iter(spans))) if len(spans) == 1 else [1] * len(columns)
-    slots: list[list[tuple]] = [[] for _ in layout]
-    starts = [sum(layout[:k]) for k in range(len(layout))]
-    slot_at = {j: k for k, j in enumerate(starts)}
-    for row in rows:
-        i = 0
-        for cell in row:
-            for j in range(i, i + cell[1]):
-                k = slot_at.get(j)
-                if k is not None:
-                    slots[k].append(cell)
-            i += cell[1]
+    the organizations that owed it held it. ``names``: the columns' labels, when the caller
+    has them (tests compare with ``combine_rows``)."""
+    if names is None:
+        names = [c.label for c in columns]
+    layout = [c[1] for c in rows[0]]
+    if all([c[1] for c in row] == layout for row in rows):
+        slots: Iterable[Sequence[tuple]] = zip(*rows, strict=True)  # k-th cell of each row
+    else:  # spans undone to single columns, so that they line up
+        width = len(columns)
+        layout = [1] * width
+        slots = [[] for _ in layout]
+        for row in rows:
+            i = 0
+            for cell in row:
+                for j in range(i, min(i + cell[1], width)):
+                    slots[j].append(cell)
+                i += cell[1]
     found = []
-    for k, cells in enumerate(slots):
-        owed = [c for c in cells if c[0] != "not_required"]
+    start = 0
+    for span, cells in zip(layout, slots, strict=True):
+        statuses = [c[0] for c in cells]
         found.append(
             (
-                combined_status(c[0] for c in cells),
-                layout[k],
-                sum(1 for c in owed if c[0] == "ok"),
-                len(owed),
-                cells[0][4] if cells and layout[k] > 1 else columns[starts[k]].label,
+                combined_status(statuses),
+                span,
+                statuses.count("ok"),
+                len(statuses) - statuses.count("not_required"),
+                cells[0][4] if cells and span > 1 else names[start],
             )
         )
+        start += span
     return found
 
 

@@ -464,6 +464,14 @@ def _add(row: Structure, status: str, p: Any, day: date, sign: int) -> None:
     by["standing"][standing] += sign
 
 
+def _count(row: Structure, status: str, sign: int) -> None:
+    """``_add`` without the structure: the count of members of ``status`` only."""
+    if status == "full":
+        row.full += sign
+    else:
+        row.probationary += sign
+
+
 def counted(scope: Scope, period: Period) -> Membership:
     """``membership`` without the structure per organization, from the figures kept as data:
     four statements whatever the number of people."""
@@ -537,10 +545,12 @@ def counted(scope: Scope, period: Period) -> Membership:
             then = status_on(p.party_status, p.admitted_on, p.full_member_on, day)
             if then == p.party_status:
                 continue
-            for row in (getattr(unit, attr), getattr(total, attr)):
-                _add(row, p.party_status, p, day, -1)
-                if then is not None:
-                    _add(row, then, p, day, 1)
+            # the scope's structure; an organization's counts only (its structure not shown)
+            _add(getattr(total, attr), p.party_status, p, day, -1)
+            _count(getattr(unit, attr), p.party_status, -1)
+            if then is not None:
+                _add(getattr(total, attr), then, p, day, 1)
+                _count(getattr(unit, attr), then, 1)
         unit.joined += bool(p.admitted_on and first <= p.admitted_on <= last)
         unit.converted += bool(
             p.party_status == "full" and p.full_member_on and first <= p.full_member_on <= last
@@ -551,8 +561,6 @@ def counted(scope: Scope, period: Period) -> Membership:
         row.probationary = sum(getattr(u, attr).probationary for u in units.values())
         for key in row.by:
             row.by[key] = +row.by[key]  # the values with members only
-        for u in units.values():
-            getattr(u, attr).by = {k: Counter() for k, _l in DIMENSIONS}
     total.joined = sum(u.joined for u in units.values())
     total.converted = sum(u.converted for u in units.values())
     return Membership(period, list(units.values()), total, _values(total))

@@ -348,19 +348,25 @@ def notices(scope: Scope, period: Period) -> Notices:
     def add(org_id: int, i: int, n: int) -> None:
         counted.setdefault(org_id, [0, 0, 0, 0])[i] += n
 
-    for (org_id,), n in tally.counts_between(
-        tally.CREATED, WORKFLOW, start, end, scope.ids
-    ).items():
-        add(org_id, 0, n)
     now = clock.now() + timedelta(microseconds=1)  # overdue: due at or before now
-    found = tally.open_counts_before({tally.OPEN: None, tally.DUE: now}, scope.ids, [WORKFLOW])
-    for (measure, _wf, org_id), n in found.items():
-        add(org_id, 1 if measure == tally.OPEN else 2, n)
-    for (state, org_id), n in tally.counts_between(
-        tally.CLOSED, WORKFLOW, start, end, scope.ids, by_state=True
-    ).items():
-        if state == "closed":
-            add(org_id, 3, n)
+    found = tally.counts_at(
+        {
+            tally.CREATED: (start, end),
+            tally.OPEN: (None,),
+            tally.DUE: (now,),
+            tally.CLOSED: (start, end),
+        },
+        WORKFLOW,
+        scope.ids,
+        by_state=[tally.CLOSED],  # those accepted ("closed") of those ended
+    )
+    for (measure, state, org_id), values in found.items():
+        if measure == tally.OPEN:
+            add(org_id, 1, values[0])
+        elif measure == tally.DUE:
+            add(org_id, 2, values[0])
+        elif end > start and (measure == tally.CREATED or state == "closed"):
+            add(org_id, 0 if measure == tally.CREATED else 3, values[1] - values[0])
     units = {n.id: NoticeCount(n.id, scope.name(n.id)) for n in scope.units}
     total = NoticeCount(scope.org.id, scope.name(scope.org.id))
     for org_id, (issued, open_, overdue, closed) in counted.items():

@@ -54,10 +54,14 @@ def pipeline(scope: Scope, period: Period) -> Pipeline | None:
     units = {n.id: PipelineRow(n.id, scope.name(n.id), dict(empty)) for n in scope.units}
     total = PipelineRow(scope.org.id, scope.name(scope.org.id), dict(empty))
     for org_id, per_stage in found.per_stage.items():
+        overdue = found.overdue.get(org_id, 0)
+        counted = [(stage, n) for stage, n in per_stage.items() if n]
+        if not counted and not overdue:
+            continue  # nothing to add
         for row in (units[scope.unit_of(org_id)], total):
-            for stage, n in per_stage.items():
+            for stage, n in counted:
                 row.per_stage[stage] = row.per_stage.get(stage, 0) + n
-            row.overdue += found.overdue.get(org_id, 0)
+            row.overdue += overdue
     upcoming = [
         Upcoming(u.case_id, u.name, scope.name(u.org_id), u.earliest_full) for u in found.upcoming
     ]

@@ -36,9 +36,14 @@ def rectification(scope: Scope, period: Period) -> Rectification | None:
     units = {n.id: RectificationRow(n.id, scope.name(n.id)) for n in scope.units}
     total = RectificationRow(scope.org.id, scope.name(scope.org.id))
     for org_id, counts in fn(scope.ids, period.start, period.end).items():
+        found = (counts.open, counts.overdue, counts.closed, counts.cancelled)
+        if not any(found):
+            continue  # most organizations: nothing to add
         for row in (units[scope.unit_of(org_id)], total):
-            for name in ("open", "overdue", "closed", "cancelled"):
-                setattr(row, name, getattr(row, name) + getattr(counts, name))
+            row.open += found[0]
+            row.overdue += found[1]
+            row.closed += found[2]
+            row.cancelled += found[3]
     return Rectification(list(units.values()), total)
 
 
