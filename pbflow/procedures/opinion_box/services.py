@@ -625,8 +625,18 @@ def book(
     ]
     if after is not None:
         entries.append(tuple_(P.created_at, P.id) > tuple_(*after))
+    # Rows of the columns an entry shows, not the cases as ORM objects.
     stmt = (
-        select(ProcessInstance, User.display_name)
+        select(
+            P.id,
+            P.definition_id,
+            P.org_id,
+            P.created_at,
+            P.title,
+            P.state,
+            P.data,
+            User.display_name,
+        )
         .outerjoin(User, User.id == ProcessInstance.assignee_user_id)
         .where(*entries)
         .order_by(ProcessInstance.created_at, ProcessInstance.id)
@@ -637,9 +647,10 @@ def book(
     next_after = None
     if page_size is not None and len(result) > page_size:
         result = result[:page_size]
-        last = result[-1][0]
+        last = result[-1]
         next_after = format_cursor((last.created_at, last.id))
-    rows = [_book_row(case, handler, index) for case, handler in result]
+    name = _org_namer()
+    rows = [_book_row(r, r.display_name, name(index[r.org_id])) for r in result]
     return Book(org, period, rows, total, by_org, next_after, first_page=after is None)
 
 
@@ -966,7 +977,9 @@ def _column_of(received: Any, bounds: list[datetime], low: int, high: int) -> An
     )
 
 
-def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
+def _book_row(case: Any, handler: str | None, org_name: str) -> BookRow:
+    """An entry of the book from a case's row (id, definition, organization, time of
+    receipt, title, state, data)."""
     d = registry().stored(case.definition_id)
     data = case.data or {}
     category = next(
@@ -982,7 +995,7 @@ def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
     return BookRow(
         case_id=case.id,
         org_id=case.org_id,
-        org_name=_org_name(index[case.org_id]),
+        org_name=org_name,
         received_on=clock.to_local(case.created_at).date(),
         category=category,
         subject=case.title,
