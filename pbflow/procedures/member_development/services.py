@@ -362,7 +362,7 @@ def _most_urgent_sql(stages: tuple[tuple[str, ...], ...], per_stage: int, p: str
             )
         kept.append(
             f"SELECT id FROM (SELECT id FROM ({' UNION ALL '.join(walks)}) AS stage"
-            f" ORDER BY due_at IS NULL, due_at, id LIMIT {n}) AS first"
+            f" ORDER BY due_at IS NULL, due_at, id LIMIT {n}) AS soonest"
         )
     return (
         "SELECT pi.id, pi.definition_id, pi.org_id, pi.state, pi.data, pi.due_at, p.id,"
