@@ -179,9 +179,7 @@ def test_people_search_and_pagination(world, auth, client):
     assert "另一支部的人" in by_org and "测试01" not in by_org
 
 
-def test_the_people_and_audit_tables_name_organizations_in_the_page_language(
-    world, auth, client
-):
+def test_the_people_and_audit_tables_name_organizations_in_the_page_language(world, auth, client):
     """The tables' organization cells, drawn by a macro imported without the page's
     context, follow the page's language like the rest of it."""
     import re

@@ -4,7 +4,7 @@ covers said so on the case page, and the warning before the calendar runs out.""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -286,3 +286,23 @@ def test_tick_warns_the_administrators_before_the_calendar_runs_out(world, clock
     workcalendar.confirm_year(None, 2027)
     assert workcalendar.warn_if_running_out() is None
     assert db.session.execute(select(ProcessInstance.id)).first() is None
+
+
+def test_a_working_day_found_again_in_a_request_notes_its_guessed_years_again(app):
+    """``add_working_days`` keeps what it found for the request, also across years no
+    calendar covers (a page asks a hundred times for the same day): each use still notes the
+    years counted Monday to Friday, and gives the day counting afresh gives."""
+    start = date(max(calendar.OFFICIAL_YEARS) + 1, 12, 28)  # into two uncovered years
+    with app.test_request_context("/"):
+        with calendar.noting_guesses() as first:
+            found = calendar.add_working_days(start, 5)
+        with calendar.noting_guesses() as again:
+            assert calendar.add_working_days(start, 5) == found
+        with calendar.noting_guesses() as covered:
+            calendar.add_working_days(date(min(calendar.OFFICIAL_YEARS), 3, 2), 5)
+    assert first == again == {start.year, start.year + 1} and not covered
+    day, left = start, 5
+    while left:
+        day += timedelta(days=1)
+        left -= day.weekday() < 5
+    assert found == day

@@ -55,9 +55,11 @@ class Local:
     days: dict[date, bool]
     names: dict[date, str]
     years: frozenset[int]
-    # (start, days) -> the working day ``add_working_days`` found, where every year it
-    # crossed is covered (a guess must still be noted each time): these days never change.
-    found: dict[tuple[date, int], date] = field(default_factory=dict, compare=False, repr=False)
+    # (start, days) -> the working day ``add_working_days`` found and the years it counted
+    # Monday to Friday (noted again at each use): these days never change.
+    found: dict[tuple[date, int], tuple[date, frozenset[int]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def changed() -> None:
@@ -159,21 +161,25 @@ def add_working_days(d: date, days: int) -> date:
     local = _local()
     known = local.found.get((d, days))
     if known is not None:
-        return known
+        current, guessed = known
+        noting = _GUESSES.get() if guessed else None
+        if noting is not None:
+            noting.update(guessed)
+        return current
     current = d
     remaining = days
     idle = 0
-    while remaining > 0:
-        current += timedelta(days=1)
-        if is_working_day(current, local):
-            remaining -= 1
-            idle = 0
-        else:
-            idle += 1
-            if idle > _MAX_DAYS_OFF:
-                raise ValueError(f"no working day in the year after {current - timedelta(366)}")
-    if all(covered(y, local) for y in range(d.year, current.year + 1)):
-        local.found[(d, days)] = current
+    with noting_guesses() as guessed:
+        while remaining > 0:
+            current += timedelta(days=1)
+            if is_working_day(current, local):
+                remaining -= 1
+                idle = 0
+            else:
+                idle += 1
+                if idle > _MAX_DAYS_OFF:
+                    raise ValueError(f"no working day in the year after {current - timedelta(366)}")
+    local.found[(d, days)] = (current, frozenset(guessed))
     return current
 
 

@@ -6,9 +6,12 @@ midnight, transferred ones counting at their new organization), compared figure 
 in Beijing time and in a zone with summer time. The same for the figures per organization
 and month (or quarter) the dashboard and the assessment read, and for a seeded committee.
 
-The database counts from generated columns of ``process_instance`` (``OPINION_FACTS``) and
-their index; the oracle reads each opinion's ``data`` document, and ``facts_match_data``
-recomputes every generated column from the documents in Python."""
+The book's figures over its period, like those per month, are read from the counts kept as
+data (whole UTC months) and the opinions received between a month boundary and the period's
+ends; counted from every opinion (``figures_by_scan``), the database counts from generated
+columns of ``process_instance`` (``OPINION_FACTS``) and their index; the oracle reads each
+opinion's ``data`` document, and ``facts_match_data`` recomputes every generated column from
+the documents in Python."""
 
 from __future__ import annotations
 
@@ -185,6 +188,9 @@ def test_book_figures_match_counting_row_by_row(app, clock, world, zone):
         ("coal", YEAR),
         ("gb1", YEAR),
         ("coal", opinions.Period(date(2026, 3, 29), date(2026, 10, 25))),
+        # a period whose ends lie after the nearest month boundary (windows added)
+        ("coal", opinions.Period(date(2026, 2, 10), date(2026, 9, 12))),
+        ("b1", opinions.Period(date(2026, 1, 13), date(2026, 6, 1))),
     ):
         b = opinions.book(code, period, viewer=world["admin"], page_size=1)
         ids = [f.org_id for f in b.by_org]
@@ -197,6 +203,8 @@ def test_book_figures_match_counting_row_by_row(app, clock, world, zone):
             assert {k: getattr(f, k) for k in FIELDS} == expected[f.org_id], (code, f.org_name)
         total = {k: sum(e[k] for e in expected.values()) for k in FIELDS}
         assert {k: getattr(b.total, k) for k in FIELDS} == total
+        scanned = opinions.figures_by_scan(ids, period.start, period.end, "period").by_org
+        assert b.by_org == [scanned[i] for i in ids]
     ids = [o.id for o in orgs]
     for first, last, grain in (
         (date(2026, 1, 1), date(2026, 12, 31), "month"),
@@ -263,6 +271,7 @@ def test_seeded_figures_from_the_index_match_counting_row_by_row(app, clock, wor
     for code, period in (
         ("coal", three_years),
         ("coal", opinions.Period(date(2025, 3, 30), date(2025, 10, 26))),
+        ("coal", opinions.Period(date(2024, 7, 9), date(2025, 12, 14))),
         (branch, three_years),
     ):
         b = opinions.book(code, period, viewer=world["admin"], page_size=1)

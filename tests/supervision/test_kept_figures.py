@@ -18,7 +18,7 @@ from pbflow import clock as pbclock
 from pbflow.engine import runtime, tally, timers, votes
 from pbflow.engine.errors import NotAllowed
 from pbflow.extensions import db
-from pbflow.models import CaseTally, Person, ProcessInstance, User
+from pbflow.models import CaseTally, Organization, Person, ProcessInstance, User
 from pbflow.procedures.member_development import services as development
 from pbflow.procedures.opinion_box import services as opinions
 from pbflow.procedures.supervision import compliance as compliance_figures
@@ -428,6 +428,34 @@ def test_counts_at_are_those_counted_one_measure_at_a_time(busy, clock, at):
         assert _per_org(mixed) == expected
         assert {k: v for k, v in mixed.items() if k[0] == tally.CLOSED and any(v)} == closed
         assert all(k[1] == "" for k in mixed if k[0] != tally.CLOSED)
+
+
+@pytest.mark.parametrize("at", INSTANTS)
+def test_the_development_pages_count_as_case_by_case(busy, clock, at):
+    """Member development above a branch: its counts per stage, the overdue cases and the
+    table across the branches, read from the counts kept as data once for both, are what
+    counting the open cases one by one gives."""
+    now = clock.set(at)
+    for who, org in (("committee_a", busy.committee), ("gb_secretary", busy.general_branch)):
+        viewer = busy[who]
+        ids = [o.id for o in db.session.execute(select(Organization)).scalars()]
+        ids = [i for i in ids if db.session.get(Organization, i).path.startswith(org.path)]
+        per_stage, overdue = _recount_pipeline(ids, now)
+        pipe = development.pipeline(viewer, org.id, development.PREVIEW_PER_STAGE)
+        stages: dict[str, int] = {}
+        for (_org, stage), n in per_stage.items():
+            stages[stage] = stages.get(stage, 0) + n
+        assert {k: n for k, n in pipe.counts.items() if n} == stages
+        assert pipe.total == sum(stages.values())
+        assert pipe.overdue == sum(overdue.values())
+        if who == "committee_a":  # the seed's cases are in the committee's branches
+            assert pipe.total > pipe.overdue > 0
+        rows = development.overview(viewer, org.id, pipe.open)
+        assert rows == development.overview(viewer, org.id)  # read again: the same
+        for row in rows:
+            mine = {s: n for (o, s), n in per_stage.items() if o == row.org.id}
+            assert {s: n for s, n in row.per_stage.items() if n} == mine
+            assert row.overdue == overdue.get(row.org.id, 0)
 
 
 @pytest.mark.parametrize(

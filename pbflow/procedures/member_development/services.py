@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import String, bindparam, func, select, union_all
-from sqlalchemy import case as sql_case
+from sqlalchemy import select
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, calendar, fastsql, runtime, tally
@@ -226,9 +226,41 @@ class PipelineRow:
 
 
 @dataclass
+class OpenCounts:
+    """Open development cases per (organization, state), and per organization those past
+    their time limit (as of now)."""
+
+    per_state: dict[tuple[int, str], int]
+    overdue: dict[int, int]
+
+
+def open_counts(org_ids: list[int]) -> OpenCounts:
+    """``OpenCounts`` of the organizations, from the figures kept as data (pbflow.engine.tally:
+    a row per organization and state, the time limits by month, the rest of the month up to
+    now from the open cases' index of time limits): one statement of the kept figures and one
+    of the window, whatever the number of cases. No rights are checked: the caller has."""
+    found = OpenCounts({}, {})
+    ids = sorted(set(org_ids))
+    if not ids:
+        return found
+    counted = tally.counts_at(
+        {tally.OPEN: (None,), tally.DUE: (clock.now(),)}, WORKFLOW, ids, by_state=[tally.OPEN]
+    )
+    for (measure, state, org_id), (count,) in counted.items():
+        if not count:
+            continue
+        if measure == tally.OPEN:
+            found.per_state[(org_id, state)] = count
+        else:
+            found.overdue[org_id] = found.overdue.get(org_id, 0) + count
+    return found
+
+
+@dataclass
 class Pipeline:
     """Open cases per stage. ``counts``: every open case per stage; the rows are all of them,
-    or (``per_stage``) the most urgent few of each stage, for pages above a branch."""
+    or (``per_stage``) the most urgent few of each stage, for pages above a branch.
+    ``open``: the counts per organization they were summed from (``overview`` reads them)."""
 
     org: actors.OrgNode
     stages: list[tuple[str, Any, list[PipelineRow]]]
@@ -236,6 +268,7 @@ class Pipeline:
     overdue: int
     counts: dict[str, int] = field(default_factory=dict)
     per_stage: int | None = None
+    open: OpenCounts | None = None
 
 
 # Above a branch, each stage lists this many of its most urgent cases; the branches' own
@@ -248,6 +281,8 @@ def _subtree(org: actors.OrgNode) -> list[int]:
 
 
 def _open_where(org: actors.OrgNode) -> tuple:
+    """The open development cases of the organization's subtree (a branch's page lists them
+    all)."""
     return (
         ProcessInstance.workflow_id == WORKFLOW,
         ProcessInstance.closed_at.is_(None),
@@ -282,41 +317,92 @@ def _open_cases(org: actors.OrgNode):
     )
 
 
-@functools.lru_cache(maxsize=32)
-def _most_urgent(stages: tuple[tuple[str, ...], ...], per_stage: int):
-    """The ``per_stage`` open cases of each stage (``stages``: the states of each) due first,
-    then those without a time limit, in an organization's subtree (``prefix``: its path).
-    Each state is a walk of ix_case_workflow_state_due in due order that stops at
-    ``per_stage``, whatever the number of cases; only the rows kept are read from the
-    table. Built once per shape, its values as parameters."""
-    P = ProcessInstance
-    subtree = select(Organization.id).where(
-        Organization.path.startswith(bindparam("prefix", type_=String))
-    )
+@dataclass(frozen=True)
+class _CaseRow:
+    """An open case and its person's key dates, as the pipeline reads them (``_CASE_COLUMNS``)."""
+
+    id: int
+    definition_id: int
+    org_id: int
+    state: str
+    data: Any
+    due_at: datetime | None
+    person_id: int | None
+    name: str | None
+    party_status: str | None
+    applied_on: date | None
+    activist_on: date | None
+    target_on: date | None
+    admitted_on: date | None
+    probation_end_on: date | None
+    full_member_on: date | None
+
+
+@functools.lru_cache(maxsize=64)
+def _most_urgent_sql(stages: tuple[tuple[str, ...], ...], per_stage: int, p: str) -> str:
+    """The statement of ``_most_urgent`` for one shape (the states of each stage) and
+    placeholder, built once; its parameters are, for each walk, the workflow, the state and
+    the organization's path followed by "%"."""
+    n = int(per_stage)
+    here = f"workflow_id = {p} AND closed_at IS NULL AND state = {p}"
+    # The pattern is the path and "%" joined by the database: SQLite prepares a statement
+    # again for each value of a bare parameter on the right of LIKE (to try an index).
+    subtree = f"org_id IN (SELECT id FROM organization WHERE path LIKE {p} || {p})"
     kept = []
     for states in stages:
         walks = []
-        for state in states:
-            here = (P.workflow_id == WORKFLOW, P.closed_at.is_(None), P.state == state)
-            timed = select(P.id, P.due_at).where(
-                *here, P.due_at.is_not(None), P.org_id.in_(subtree)
+        for _state in states:
+            walks.append(
+                f"SELECT id, due_at FROM (SELECT id, due_at FROM process_instance WHERE {here}"
+                f" AND due_at IS NOT NULL AND {subtree} ORDER BY due_at, id LIMIT {n}) AS timed"
             )
-            untimed = select(P.id, P.due_at).where(*here, P.due_at.is_(None), P.org_id.in_(subtree))
-            walks.append(select(timed.order_by(P.due_at, P.id).limit(per_stage).subquery()))
-            walks.append(select(untimed.order_by(P.id).limit(per_stage).subquery()))
-        stage = union_all(*walks).subquery()
-        first = (
-            select(stage.c.id)
-            .order_by(stage.c.due_at.is_(None), stage.c.due_at, stage.c.id)
-            .limit(per_stage)
+            walks.append(
+                f"SELECT id, due_at FROM (SELECT id, due_at FROM process_instance WHERE {here}"
+                f" AND due_at IS NULL AND {subtree} ORDER BY id LIMIT {n}) AS untimed"
+            )
+        kept.append(
+            f"SELECT id FROM (SELECT id FROM ({' UNION ALL '.join(walks)}) AS stage"
+            f" ORDER BY due_at IS NULL, due_at, id LIMIT {n}) AS soonest"
         )
-        kept.append(select(first.subquery()))
-    ids = union_all(*kept).subquery()
     return (
-        select(*_CASE_COLUMNS)
-        .outerjoin(Person, Person.id == P.subject_person_id)
-        .where(P.id.in_(select(ids.c.id)))
+        "SELECT pi.id, pi.definition_id, pi.org_id, pi.state, pi.data, pi.due_at, p.id,"
+        " p.name, p.party_status, p.applied_on, p.activist_on, p.target_on, p.admitted_on,"
+        " p.probation_end_on, p.full_member_on FROM process_instance pi"
+        " LEFT OUTER JOIN person p ON p.id = pi.subject_person_id"
+        f" WHERE pi.id IN ({' UNION ALL '.join(kept)})"
     )
+
+
+def _most_urgent(stages: tuple[tuple[str, ...], ...], per_stage: int, org: actors.OrgNode):
+    """The ``per_stage`` open cases of each stage (``stages``: the states of each) due first,
+    then those without a time limit, in the organization's subtree. Each state is a walk of
+    ix_case_workflow_state_due in due order that stops at ``per_stage``, whatever the number
+    of cases; only the rows kept are read from the table. One statement, its text built once
+    per shape and read without SQLAlchemy's row machinery (a hundred rows of a statement of
+    forty walks: compiling and processing it cost twice what the database spends)."""
+    f = fastsql.flavour()
+    params: list[Any] = []
+    path = org.path  # "/1/4/": ids and slashes, nothing LIKE would read as a wildcard
+    for states in stages:
+        for state in states:
+            params += [WORKFLOW, state, path, "%", WORKFLOW, state, path, "%"]
+    rows = fastsql.read(_most_urgent_sql(stages, per_stage, f.placeholder), params)
+    day, moment = f.read_day, f.read_dt
+    return [
+        _CaseRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            f.read_json(r[4]) or {},
+            moment(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            *map(day, r[9:]),
+        )
+        for r in rows
+    ]
 
 
 def _stage_of(d: Definition, state: str) -> str:
@@ -335,36 +421,33 @@ def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipelin
     require_read(viewer, org_id)
     now, today = clock.now(), clock.today()
     d = definition()
-    late = func.sum(sql_case((ProcessInstance.due_at < now, 1), else_=0))
+    counted = open_counts(_subtree(org))
     counts: dict[str, int] = dict.fromkeys(STAGES, 0)
-    total = overdue = 0
-    states = []
-    for state, count, state_late in db.session.execute(
-        select(ProcessInstance.state, func.count(), late)
-        .where(*_open_where(org))
-        .group_by(ProcessInstance.state)
-    ):
-        stage = _stage_of(d, state)
+    total = sum(counted.per_state.values())
+    overdue = sum(counted.overdue.values())
+    stage_of: dict[str, str] = {}
+    for (_org, state), count in counted.per_state.items():
+        stage = stage_of.get(state)
+        if stage is None:
+            stage = stage_of[state] = _stage_of(d, state)
         counts[stage] = counts.get(stage, 0) + count
-        total += count
-        overdue += int(state_late or 0)
-        states.append(state)
+    states = sorted(stage_of)
     if per_stage is None:
         rows = db.session.execute(_open_cases(org)).all()
     elif states:
-        stage_of = {state: _stage_of(d, state) for state in states}
         grouped = tuple(
             tuple(sorted(st for st in states if stage_of[st] == stage))
             for stage in sorted(set(stage_of.values()))
         )
-        urgent = _most_urgent(grouped, per_stage)
-        rows = db.session.execute(urgent, {"prefix": org.path}).all()
+        rows = _most_urgent(grouped, per_stage, org)
     else:
         rows = []
     settings = settings_for({r.org_id for r in rows})
     reg = registry()
+    locale = str(get_locale() or "zh")
     by_stage: dict[str, list[PipelineRow]] = {s: [] for s in STAGES}
     reckoning: dict[int, tuple[Any, KeyDates]] = {}  # case -> what its earliest date needs
+    next_steps: dict[tuple[int, str], Any] = {}  # (definition, state) -> its next step's label
     for r in rows:
         d = reg.stored(r.definition_id)
         spec = d.states[r.state]
@@ -377,17 +460,20 @@ def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipelin
             r.probation_end_on,
             r.full_member_on,
         )
-        nxt = _next_step(d, r.state)
+        step = (r.definition_id, r.state)
+        if step not in next_steps:
+            nxt = _next_step(d, r.state)
+            next_steps[step] = nxt.label if nxt else None
         by_stage.setdefault(spec.stage or "application", []).append(
             PipelineRow(
                 case_id=r.id,
                 person_id=r.person_id,
                 name=r.name or "",
-                org_name=index[r.org_id].display_name(),
+                org_name=index[r.org_id].display_name(locale),
                 state=r.state,
                 state_label=spec.label,
                 stage=spec.stage,
-                next_step=nxt.label if nxt else None,
+                next_step=next_steps[step],
                 due_at=r.due_at,
                 overdue=r.due_at is not None and r.due_at < now,
                 earliest_full=None,
@@ -407,7 +493,7 @@ def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipelin
             )
         stages.append((key, d.stages.get(key, key), shown))
         counts.setdefault(key, len(items))
-    return Pipeline(org, stages, total, overdue, counts, per_stage)
+    return Pipeline(org, stages, total, overdue, counts, per_stage, counted)
 
 
 # --- the committee's view across its branches ----------------------------------------------
@@ -424,35 +510,31 @@ class BranchRow:
         return sum(self.per_stage.values())
 
 
-def overview(viewer: User, org_id: int) -> list[BranchRow]:
+def overview(viewer: User, org_id: int, counted: OpenCounts | None = None) -> list[BranchRow]:
     """For a committee (or general branch): each branch below it with its open cases per stage
-    and how many are overdue, in one grouped statement."""
+    and how many are overdue (``open_counts``; ``counted``: those the organization's pipeline
+    has already read, ``Pipeline.open``)."""
     index = actors.org_index()
     org = index.get(org_id)
     if org is None:
         raise NotFound(_("No such organization."))
     require_read(viewer, org_id)
-    now = clock.now()
-    overdue = func.sum(sql_case((ProcessInstance.due_at < now, 1), else_=0))
-    rows = db.session.execute(
-        select(ProcessInstance.org_id, ProcessInstance.state, func.count(), overdue)
-        .where(*_open_where(org))
-        .group_by(ProcessInstance.org_id, ProcessInstance.state)
-    ).all()
+    if counted is None:
+        counted = open_counts(_subtree(org))
     d = definition()
     branches = {
         n.id: BranchRow(n, dict.fromkeys(STAGES, 0), 0)
         for n in index.values()
         if n.kind == "branch" and n.path.startswith(org.path)
     }
-    for org_ref, state, count, late in rows:
+    for (org_ref, state), count in counted.per_state.items():
         row = branches.get(org_ref)
-        if row is None:
-            continue
-        spec = d.states.get(state)
-        stage = spec.stage if spec and spec.stage else "application"
-        row.per_stage[stage] += count
-        row.overdue += int(late or 0)
+        if row is not None:
+            row.per_stage[_stage_of(d, state)] += count
+    for org_ref, late in counted.overdue.items():
+        row = branches.get(org_ref)
+        if row is not None:
+            row.overdue += late
     return sorted(branches.values(), key=lambda b: (-b.overdue, b.org.path))
 
 
@@ -598,16 +680,11 @@ def pipeline_figures(org_ids: list[int], first: date, last: date) -> PipelineFig
         return result
     today = clock.today()
     d = definition()
-    counted = tally.counts_at(
-        {tally.OPEN: (None,), tally.DUE: (clock.now(),)}, WORKFLOW, ids, by_state=[tally.OPEN]
-    )
-    for (measure, state, org_id), (count,) in counted.items():
-        if measure == tally.DUE:
-            result.overdue[org_id] += count
-        elif count:
-            spec = d.states.get(state)
-            stage = spec.stage if spec and spec.stage else "application"
-            result.per_stage[org_id][stage] += count
+    counted = open_counts(ids)
+    for (org_id, state), count in counted.per_state.items():
+        result.per_stage[org_id][_stage_of(d, state)] += count
+    for org_id, count in counted.overdue.items():
+        result.overdue[org_id] += count
     if not any(result.per_stage[o][s] for o in ids for s in _NEAR_STAGES):
         return result
     near = [name for name, spec in d.states.items() if spec.stage in _NEAR_STAGES]

@@ -49,7 +49,9 @@ def org_pipeline(org_id: int):
     above = node is not None and node.kind != "branch"
     per_stage = development.PREVIEW_PER_STAGE if above else None
     pipe = _read_or_403(development.pipeline, org_id, per_stage)
-    branches = development.overview(current_user, org_id) if pipe.org.kind != "branch" else None
+    branches = (
+        development.overview(current_user, org_id, pipe.open) if pipe.org.kind != "branch" else None
+    )
     may_import = pipe.org.kind == "branch" and any(
         actors.has_role(current_user.id, r, [org_id]) for r in development.BRANCH_ROLES
     )

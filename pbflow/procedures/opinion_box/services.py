@@ -606,17 +606,12 @@ def book(
     end = clock.local_midnight_utc(period.end + timedelta(days=1))
     P = ProcessInstance
     in_subtree = P.org_id.in_([n.id for n in subtree])
-    where = (P.workflow_id == WORKFLOW, P.created_at >= start, P.created_at < end, in_subtree)
-    # The figures over the whole period, counted by the database: one row per organization.
-    figures = {n.id: Figures(n.id, _org_name(n)) for n in subtree}
+    # The figures over the whole period, per organization: its whole UTC months from the
+    # figures kept as data, the hours at either end from the opinions received in them.
+    counted = figures([n.id for n in subtree], period.start, period.end, "period").by_org
+    by_org = [counted[n.id] for n in subtree]
     total = Figures(org.id, _org_name(org))
-    r = _facts(*where)
-    for org_id, *counts in db.session.execute(
-        select(r.c.org_id, *_figure_columns(r, start, end)).group_by(r.c.org_id)
-    ):
-        fig = figures[org_id]
-        for name, value in zip(Figures.COUNTS, counts, strict=True):
-            setattr(fig, name, int(value or 0))
+    for fig in by_org:
         total.merge(fig)
     # One page of entries, in the order of ``ix_case_workflow_created_org`` (received, id;
     # the organization filtered in the index): the page reads its own rows and no more.
@@ -630,8 +625,18 @@ def book(
     ]
     if after is not None:
         entries.append(tuple_(P.created_at, P.id) > tuple_(*after))
+    # Rows of the columns an entry shows, not the cases as ORM objects.
     stmt = (
-        select(ProcessInstance, User.display_name)
+        select(
+            P.id,
+            P.definition_id,
+            P.org_id,
+            P.created_at,
+            P.title,
+            P.state,
+            P.data,
+            User.display_name,
+        )
         .outerjoin(User, User.id == ProcessInstance.assignee_user_id)
         .where(*entries)
         .order_by(ProcessInstance.created_at, ProcessInstance.id)
@@ -642,12 +647,11 @@ def book(
     next_after = None
     if page_size is not None and len(result) > page_size:
         result = result[:page_size]
-        last = result[-1][0]
+        last = result[-1]
         next_after = format_cursor((last.created_at, last.id))
-    rows = [_book_row(case, handler, index) for case, handler in result]
-    return Book(
-        org, period, rows, total, list(figures.values()), next_after, first_page=after is None
-    )
+    name = _org_namer()
+    rows = [_book_row(r, r.display_name, name(index[r.org_id])) for r in result]
+    return Book(org, period, rows, total, by_org, next_after, first_page=after is None)
 
 
 def _epoch_seconds(when: Any, postgres: bool) -> Any:
@@ -762,7 +766,10 @@ class OpinionFigures:
 
 
 def _column_starts(first: date, last: date, grain: str) -> list[date]:
-    """The first days of the local months (or quarters) ``first``..``last`` touches."""
+    """The first days of the local months (or quarters) ``first``..``last`` touches; for the
+    grain "period", ``first`` alone (one column, the whole period)."""
+    if grain == "period":
+        return [first]
     step = 3 if grain == "quarter" else 1
     column = date(first.year, (first.month - 1) // step * step + 1, 1)
     starts = []
@@ -783,8 +790,9 @@ def figures(
 ) -> OpinionFigures:
     """Opinions received ``first``..``last`` (local days) by each organization: received,
     answered on time, days to answer, reopened, ratings (DOMAIN 4), per organization and per
-    organization and column (or, without ``columns_by_org``, per column over all of them,
-    keyed ``(None, column start)``). An opinion counts where it is now, the organization
+    organization and column: a local month, a quarter, or with the grain "period" the whole
+    period (or, without ``columns_by_org``, per column over all of them, keyed ``(None,
+    column start)``). An opinion counts where it is now, the organization
     answerable for it (one transferred counts at its new organization). No rights are
     checked: the caller has.
 
@@ -792,7 +800,8 @@ def figures(
     facts at the UTC month it was received, summed per column between the month boundaries
     nearest the columns' local starts; the hours between such a boundary and a column's start
     are counted from the opinions received in them, as ``figures_by_scan`` counts (for a
-    local month in Beijing, the eight hours before the UTC month begins). Two statements
+    local month in Beijing, the eight hours before the UTC month begins; for a period that
+    starts or ends on another day, at most half a month's). Two statements
     whatever the number of opinions. Should the days to an answer have been counted in
     another time zone than the one configured now, every opinion is read instead."""
     ids = sorted(set(org_ids))
@@ -968,7 +977,9 @@ def _column_of(received: Any, bounds: list[datetime], low: int, high: int) -> An
     )
 
 
-def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
+def _book_row(case: Any, handler: str | None, org_name: str) -> BookRow:
+    """An entry of the book from a case's row (id, definition, organization, time of
+    receipt, title, state, data)."""
     d = registry().stored(case.definition_id)
     data = case.data or {}
     category = next(
@@ -984,7 +995,7 @@ def _book_row(case: ProcessInstance, handler: str | None, index) -> BookRow:
     return BookRow(
         case_id=case.id,
         org_id=case.org_id,
-        org_name=_org_name(index[case.org_id]),
+        org_name=org_name,
         received_on=clock.to_local(case.created_at).date(),
         category=category,
         subject=case.title,
