@@ -28,6 +28,7 @@ from pbflow.extensions import db
 from pbflow.models import AuditEvent, User
 from pbflow.services import exports
 from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a service
+    EVENT_COLUMNS,
     PER_PAGE,
     Filters,
     _events_query,
@@ -82,18 +83,7 @@ def export_events(reader: User, f: Filters):
     stmt = _events_query(
         reader,
         f,
-        select(
-            AuditEvent.seq,
-            AuditEvent.at,
-            AuditEvent.actor_label,
-            AuditEvent.action,
-            AuditEvent.org_id,
-            AuditEvent.instance_id,
-            AuditEvent.from_state,
-            AuditEvent.to_state,
-            AuditEvent.payload,
-            AuditEvent.hash,
-        ),
+        select(*EVENT_COLUMNS),
     ).order_by(AuditEvent.seq.desc())
     index = actors.org_index()
     locale = str(get_locale() or "zh")

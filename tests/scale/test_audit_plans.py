@@ -14,20 +14,7 @@ from pbflow import clock as pbclock
 from pbflow.extensions import db
 from pbflow.models import AuditEvent
 from pbflow.services import audit_search, seed
-from tests.scale.recording import recorded
-
-
-def _plan(statement: str, parameters: object) -> str:
-    conn = db.session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-        rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
-    else:
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-    plan = "\n".join(str(row[-1]) for row in rows)
-    db.session.rollback()
-    return plan
+from tests.scale.recording import plan, recorded
 
 
 def test_a_past_period_is_found_in_its_index_newest_first(app, world, clock):
@@ -52,4 +39,4 @@ def test_a_past_period_is_found_in_its_index_newest_first(app, world, clock):
     later = audit_search.Filters(date_from=start, date_to=end, before=following)
     assert [e.seq for e in audit_search.search_events(auditor, later, 20)[0]] == expected[20:40]
     ((statement, parameters),) = [(s, p) for s, p in seen if "FROM audit_event" in s]
-    assert "ix_audit_at_seq" in _plan(statement, parameters)
+    assert "ix_audit_at_seq" in plan(statement, parameters)

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from pbflow.extensions import db
 from pbflow.procedures.opinion_box import services as opinions
 from pbflow.services import pagination, seed
-from tests.scale.recording import recorded
+from tests.scale.recording import plan, recorded
 
 
 def _statements(call) -> list[tuple[str, object]]:
@@ -36,26 +36,22 @@ PERIOD = opinions.Period(date(2023, 3, 1), date(2026, 3, 2))
 OURS = ("ix_case_opinion_facts", "ix_case_workflow_created_org", "pk_process_instance")
 
 
+def _only_ours(conn) -> None:
+    """Drop (within the transaction) every index of the cases but those the opinion figures
+    should walk, so that PostgreSQL shows whether they can."""
+    others = conn.execute(
+        text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'process_instance'"
+            " AND NOT indexname = ANY(:ours)"
+        ),
+        {"ours": list(OURS)},
+    ).scalars()
+    for name in list(others):
+        conn.execute(text(f'DROP INDEX "{name}"'))
+
+
 def _plan(statement: str, parameters: object) -> str:
-    conn = db.session.connection()
-    if conn.dialect.name == "postgresql":
-        others = conn.execute(
-            text(
-                "SELECT indexname FROM pg_indexes WHERE tablename = 'process_instance'"
-                " AND NOT indexname = ANY(:ours)"
-            ),
-            {"ours": list(OURS)},
-        ).scalars()
-        for name in list(others):
-            conn.execute(text(f'DROP INDEX "{name}"'))
-        conn.execute(text("SET LOCAL enable_seqscan = off"))
-        conn.execute(text("SET LOCAL enable_bitmapscan = off"))
-        rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
-    else:
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-    plan = "\n".join(str(row[-1]) for row in rows)
-    db.session.rollback()
-    return plan
+    return plan(statement, parameters, before=_only_ours)
 
 
 def _counting(statements) -> tuple[str, object]:

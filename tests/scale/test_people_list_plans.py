@@ -12,20 +12,7 @@ from pbflow.engine import actors
 from pbflow.extensions import db
 from pbflow.models import Person
 from pbflow.services import people, seed
-from tests.scale.recording import recorded
-
-
-def _plan(statement: str, parameters: object) -> str:
-    conn = db.session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-        rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
-    else:
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-    plan = "\n".join(str(row[-1]) for row in rows)
-    db.session.rollback()
-    return plan
+from tests.scale.recording import plan, recorded
 
 
 def test_a_committees_people_are_read_by_name_from_the_index(app, world, clock):
@@ -47,4 +34,4 @@ def test_a_committees_people_are_read_by_name_from_the_index(app, world, clock):
     cursor = people.search_people(admin, per_page=25, after=expected[24])
     assert [p.id for p in cursor.items] == expected[25:50]
     ((statement, parameters),) = [(s, p) for s, p in seen if "FROM person" in s and "ORDER BY" in s]
-    assert "ix_person_name" in _plan(statement, parameters)
+    assert "ix_person_name" in plan(statement, parameters)
