@@ -490,28 +490,23 @@ def open_counts_before(
     cuts: dict[str, datetime | None],
     org_ids: Iterable[int],
     workflows: Iterable[str] | None = None,
-    by_state: bool = False,
-) -> dict[tuple, int]:
+) -> dict[tuple[str, str, int], int]:
     """Open cases whose time limit (``due``) or state entry (``entered``) is before each
     measure's instant, per (measure, workflow, organization), and (``open``, instant None)
     all open cases: the months from the tally, and the window between the nearest month
-    boundary and the instant from the open cases' indexes. Exact at any instant. With
-    ``by_state``, per (measure, workflow, state, organization): ``open`` per state, the
-    others (kept without a state) under the state ""."""
+    boundary and the instant from the open cases' indexes. Exact at any instant."""
     org_ids = sorted(set(org_ids))
     found = {c: (None if at is None else Cut.of(at)) for c, at in cuts.items()}
     sums = {
         k: v[0]
-        for k, v in sums_before(
-            {c: (f,) for c, f in found.items()}, org_ids, workflows, by_state
-        ).items()
+        for k, v in sums_before({c: (f,) for c, f in found.items()}, org_ids, workflows).items()
     }
     for measure, cut in found.items():
         if cut is not None and cut.sign and org_ids:
             for (wf, org), n in _open_window(
                 _OPEN_COLUMNS[measure], cut, org_ids, workflows
             ).items():
-                key = (measure, wf, "", org) if by_state else (measure, wf, org)
+                key = (measure, wf, org)
                 sums[key] = sums.get(key, 0) + cut.sign * n
     return sums
 
