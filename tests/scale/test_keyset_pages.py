@@ -71,3 +71,18 @@ def test_lists_go_on_past_the_count_through_a_cursor(app, world, small_limit):
     # A cursor that is not one is the first page, not an error.
     assert committee.get("/cases?after=99999999999999999999999-1").status_code == 200
     assert committee.get("/cases?after=x-y").status_code == 200
+
+
+def test_a_list_counted_no_further_than_its_limit_says_what_it_counts(app, world, small_limit):
+    """Past the limit the total says "more than" in the list's own words: Chinese counts
+    people (人) and cases (个案件) with different measure words."""
+    seed.seed(150, 3)
+    admin = _login(app, "admin")
+    for lang, people, listed in (
+        ("en", "More than 40 people found", "More than 40 cases"),
+        ("zh", "找到超过 40 人", "超过 40 个案件"),
+    ):
+        admin.set_cookie("pbflow_lang", lang)
+        assert people in admin.get("/admin/people").get_data(as_text=True)
+        assert listed in admin.get("/cases?status=all").get_data(as_text=True)
+    assert "超过 40 件" not in admin.get("/admin/people").get_data(as_text=True)
