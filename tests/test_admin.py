@@ -206,6 +206,21 @@ def test_the_people_and_audit_tables_name_organizations_in_the_page_language(wor
     assert "采煤一队党支部" not in cells(events, "test_event")
 
 
+def test_the_people_table_reads_as_cards_on_a_phone(world, auth, client):
+    """Each value but the name carries its column's name (data-label), which a phone's
+    narrow page shows beside it when a row becomes a card (table.list in pbflow.css)."""
+    import re
+
+    db.session.add(Person(name="测试人", org_id=world.branch.id, gender="female"))
+    db.session.commit()
+    auth.login("admin")
+    html = client.get("/admin/people?q=测试人&lang=en").get_data(as_text=True)
+    assert '<table class="list people">' in html
+    row = next(r for r in re.findall(r"<tr.*?</tr>", html, re.S) if "测试人" in r)
+    labels = re.findall(r'<td data-label="([^"]+)"', row)
+    assert labels == ["Organization", "Party status", "Gender", "Birth date"]
+
+
 def test_edit_profile_records_before_and_after(world, auth, client):
     person = _person(world, job="采煤工")
     auth.login("admin")
