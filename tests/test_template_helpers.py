@@ -69,3 +69,12 @@ def test_a_switch_of_language_within_a_request_is_followed(app):
         with force_locale("zh"):
             assert render_template_string("{{ _('Opinion book') }}") == zh
     assert en == "Opinion book" and zh != en
+
+
+def test_figures_print_as_percentages_and_means_on_every_procedures_pages(app):
+    """One pair of filters for every page: a share to one decimal (the dashboards) or whole
+    (the opinion book), a mean to one decimal, a dash where nothing was divided."""
+    pct, one_decimal = app.jinja_env.filters["pct"], app.jinja_env.filters["one_decimal"]
+    assert pct(0.4567) == "45.7%" and pct(0.4567, 0) == "46%" and pct(1) == "100.0%"
+    assert pct(None) == "—" and pct(None, 0) == "—"
+    assert one_decimal(4.25) == "4.2" and one_decimal(3) == "3.0" and one_decimal(None) == "—"

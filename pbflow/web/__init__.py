@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, jsonify, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -241,6 +240,17 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
         db.session.rollback()  # a refusal writes nothing, whatever the view had begun
         return _error_page(e.status, _("Not possible"), e.message)
 
+    # Figures as the pages print them: shared by every procedure's pages.
+    @app.template_filter("pct")
+    def pct(share: float | None, digits: int = 1) -> str:
+        """A share as a percentage, or a dash when there is nothing to divide by."""
+        return "—" if share is None else f"{100 * share:.{int(digits)}f}%"
+
+    @app.template_filter("one_decimal")
+    def one_decimal(value: float | None) -> str:
+        """A mean to one decimal, or a dash when there is none."""
+        return "—" if value is None else f"{value:.1f}"
+
     @app.template_filter("local")
     def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
         if value is None:
@@ -268,4 +278,4 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
 
     @app.context_processor
     def globals_() -> dict[str, Any]:
-        return {"current_locale": str(get_locale() or "zh")}
+        return {"current_locale": page_locale()}

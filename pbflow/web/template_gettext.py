@@ -68,15 +68,15 @@ def install(app: Flask) -> None:
         return found
 
     @pass_context
-    def gettext(__context: Any, __string: str, **variables: Any) -> Any:
+    def template_gettext(__context: Any, __string: str, **variables: Any) -> Any:
         """Jinja's new-style ``gettext`` (``_`` too, without Jinja's alias that looks it up
         again at every call): the translation, escaped or not as the page is, always taken
         as a format string (one without a "%" is itself)."""
         found = translated(__string, __context.eval_ctx.autoescape)
         return found % variables if variables or "%" in found else found
 
-    app.jinja_env.globals["gettext"] = gettext
-    app.jinja_env.globals["_"] = gettext
+    app.jinja_env.globals["gettext"] = template_gettext
+    app.jinja_env.globals["_"] = template_gettext
 
 
 def page_locale() -> str:

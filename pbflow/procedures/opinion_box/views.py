@@ -131,18 +131,6 @@ def act(trigger: str):
     return _private(render_template("opinion_box/follow.html", o=seen, code=code, done=trigger))
 
 
-@bp.app_template_filter("share")
-def share(x: float | None) -> str:
-    """A share as a whole percentage, "—" for none (the book's figures)."""
-    return "—" if x is None else f"{100 * x:.0f}%"
-
-
-@bp.app_template_filter("one_decimal")
-def one_decimal(x: float | None) -> str:
-    """A mean to one decimal, "—" for none."""
-    return "—" if x is None else f"{x:.1f}"
-
-
 def _book(org_code: str, *, whole: bool = False):
     try:
         period = opinions.parse_period(request.args.get("from"), request.args.get("to"))

@@ -31,12 +31,6 @@ bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 LIST_LIMIT = 200
 
 
-@bp.app_template_filter("pct")
-def pct(share: float | None) -> str:
-    """A share as a percentage, or a dash when there is nothing to divide by."""
-    return "—" if share is None else f"{100 * share:.1f}%"
-
-
 @bp.app_template_filter("num")
 def num(value: float | int | None) -> str:
     return "—" if value is None else str(value)
