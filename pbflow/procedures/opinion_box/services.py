@@ -336,12 +336,7 @@ def _holder_actor(case: ProcessInstance, user: User | None) -> Any:
 
 def _org_name(org: Any) -> str:
     """An organization's name in the reader's language (its English name where it has one)."""
-    locale = str(get_locale() or "zh") if has_request_context() else "zh"
-    return (
-        getattr(org, "name_en", None)
-        if locale == "en" and getattr(org, "name_en", None)
-        else org.name
-    )
+    return _org_namer()(org)
 
 
 def _view(case_id: int, actor: Any) -> Followed:
