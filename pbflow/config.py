@@ -199,6 +199,10 @@ def _secret_key(instance_path: Path) -> str:
     return path.read_text().strip()
 
 
+# Set on every PostgreSQL connection pbflow opens (see build_config for why).
+POSTGRES_SESSION_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0"
+
+
 def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "SESSION_COOKIE_HTTPONLY": True,
@@ -232,9 +236,14 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         # planner's cost estimate does not see, so statements over large tables passed
         # jit_above_cost and paid 100-150 ms of compiling to save a fraction of a
         # millisecond (the inbox of a committee with 10,000 cases waiting: 160 -> 2 ms).
+        # No parallel query either: a page reads tens of rows, and the planner, over-estimating
+        # them, started two workers for a branch's case list (5-8 ms of launching them for a
+        # 0.1 ms read, and under load the workers take the CPUs the other requests wait for).
         options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         connect_args = dict(options.get("connect_args") or {})
-        connect_args["options"] = f"{connect_args.get('options', '')} -c jit=off".strip()
+        connect_args["options"] = (
+            f"{connect_args.get('options', '')} {POSTGRES_SESSION_OPTIONS}".strip()
+        )
         options["connect_args"] = connect_args
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not cfg.get("PBFLOW_UPLOAD_DIR"):
