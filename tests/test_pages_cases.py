@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pbflow.engine import runtime
 from pbflow.extensions import db
@@ -14,6 +14,7 @@ from pbflow.models import Comment, Notification, ProcessInstance
 from pbflow.services import notifications
 from tests.conftest import audit_actions, csrf_token, make_user
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, page_token, text, version_of, walk
+from tests.scale.recording import recorded
 
 SEES_BRANCH_CASES = [
     "secretary",
@@ -508,6 +509,30 @@ def test_opening_the_case_reads_its_notifications(world, auth, client):
         select(Notification).where(Notification.read_at.is_(None))
     ).scalars()
     assert list(unread) == []
+
+
+def test_opening_a_case_with_nothing_unread_writes_nothing(world, auth, client):
+    """Most openings find no notification to mark: no UPDATE then (on SQLite it took the
+    write lock from every other request, and ending its transaction made the page load the
+    case and the reader again). With one unread, it is marked."""
+    case = funding_case(world)
+    walk(case.id, world, ("submit", "branch_member"))
+    runtime.fire(case.id, "return_for_changes", world["secretary"], comment="请修改")
+    auth.login("branch_member")
+
+    def opened() -> list[str]:
+        _page, seen = recorded(lambda: client.get(f"/cases/{case.id}"))
+        assert _page.status_code == 200
+        return [statement for statement, _params in seen]
+
+    first = opened()
+    assert any(s.startswith("UPDATE notification") for s in first)
+    again = opened()
+    assert not any(s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")) for s in again)
+    assert (
+        db.session.scalar(select(func.count(Notification.id)).where(Notification.read_at.is_(None)))
+        == 0
+    )
 
 
 def test_everyday_pages_render_on_a_phone_layout(world, auth, client):
