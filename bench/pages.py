@@ -7,9 +7,13 @@ the access log to /dev/null), logs in 8 concurrent clients as the demo's committ
 secretary, a branch secretary and the auditor, and requests each page in turn (after two
 untimed requests per client, so that every worker has compiled the page's templates and
 filled its caches, as a long-running server has). It prints per
-page and user: p50 and p95 of the response time, the response size, and the SQL statements
-the page issues (counted once in-process, through the same app); then the peak RSS of each
-gunicorn worker.
+page and user: p50 and p95 of the response time, the response size, the SQL statements the
+page issues (counted once in-process, through the same app) and the CPU time of one request
+made alone (in-process, the heap frozen as a worker's: the app's Python, with SQLite's work,
+plus on PostgreSQL the server process's, read from /proc when the server runs on this
+machine); then the peak RSS of each gunicorn worker. With C clients on N CPUs a page's p95
+is roughly C / N times its CPU time: the CPU columns are the figure that the machine's other
+work disturbs least.
 
     python bench/pages.py [--sizes 1000,100000] [--db sqlite,postgres]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
@@ -114,16 +118,42 @@ with app.app_context():
 """
 
 _STATEMENTS = """
-import json, sys
+import gc, json, os, sys, time
 from sqlalchemy import event, select
 from app import app
 from pbflow.extensions import db
 from pbflow.models import ProcessInstance
-pages = json.loads(sys.argv[1])
+pages, reps = json.loads(sys.argv[1]), int(sys.argv[2])
 out = {}
 count = [0]
+backends = set()  # PostgreSQL server processes of this process's connections
+
+
+def backend_ms():
+    # CPU time the server's processes spent for us; None when they cannot be read (no
+    # PostgreSQL, or a server on another machine).
+    if not backends:
+        return None
+    total = 0
+    for pid in backends:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += int(fields[11]) + int(fields[12])
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 with app.app_context():
     event.listen(db.engine, "before_cursor_execute", lambda *a: count.__setitem__(0, count[0] + 1))
+    if db.engine.dialect.name == "postgresql":
+        def noted(dbapi_conn, _record):
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            backends.add(cursor.fetchone()[0])
+            cursor.close()
+        event.listen(db.engine, "connect", noted)
+        db.engine.dispose()
     newest = select(ProcessInstance.id).order_by(ProcessInstance.id.desc()).limit(1)
     case = db.session.execute(newest).scalar()
 clients = {}
@@ -139,7 +169,19 @@ for user, path in pages:
     c.get(url)
     count[0] = 0
     r = c.get(url)
-    out[f"{user} {path}"] = [count[0], r.status_code]
+    out[f"{user} {path}"] = [count[0], r.status_code, None, None]
+# CPU per request, one request at a time, after a collection and a freeze as a gunicorn
+# worker does: this process's (Python, and SQLite's work) and the PostgreSQL server's.
+gc.collect()
+gc.freeze()
+for user, path in pages:
+    c, url = clients[user], path.format(case=case)
+    started, server = time.process_time(), backend_ms()
+    for _ in range(reps):
+        c.get(url)
+    python = (time.process_time() - started) * 1000 / reps
+    after = backend_ms()
+    out[f"{user} {path}"][2:] = [python, None if server is None else (after - server) / reps]
 print(json.dumps({"case": case, "pages": out}))
 """
 
@@ -191,7 +233,10 @@ def measure(kind: str, size: int, args) -> None:
     print(f"\n== {kind}, {size:,} cases ==")
     prepare(url, size, env)
     counted = json.loads(
-        run([str(VENV / "python"), "-c", _STATEMENTS, json.dumps(PAGES)], env).strip()
+        run(
+            [str(VENV / "python"), "-c", _STATEMENTS, json.dumps(PAGES), str(args.cpu_requests)],
+            env,
+        ).strip()
     )
     port = 18700 + (size % 97) + (0 if kind == "sqlite" else 1)
     server = subprocess.Popen(
@@ -210,7 +255,10 @@ def measure(kind: str, size: int, args) -> None:
                 time.sleep(0.2)
         users = sorted({u for u, _p in PAGES})
         clients = [{u: Client(base, u) for u in users} for _ in range(args.clients)]
-        print(f"{'page':58} {'p50 ms':>8} {'p95 ms':>8} {'KB':>7} {'stmts':>6}")
+        print(
+            f"{'page':58} {'p50 ms':>8} {'p95 ms':>8} {'KB':>7} {'stmts':>6} {'CPU ms':>7}"
+            f" {'(app':>5} {'+ db)':>6}"
+        )
         for user, path in PAGES:
             url_path = path.format(case=counted["case"])
             times: list[float] = []
@@ -246,12 +294,15 @@ def measure(kind: str, size: int, args) -> None:
                 th.join()
             times.sort()
             p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            stmts, status = counted["pages"][f"{user} {path}"]
+            stmts, status, app_ms, db_ms = counted["pages"][f"{user} {path}"]
             label = f"{user} {path}"[:58]
             kb = f"{max(sizes) / 1024:.0f}" if min(sizes) >= 0 else f"HTTP {-min(sizes)}"
+            cpu = f"{app_ms + (db_ms or 0):7.1f} {app_ms:5.1f} " + (
+                f"{db_ms:6.1f}" if db_ms is not None else f"{'-':>6}"
+            )
             print(
                 f"{label:58} {statistics.median(times):8.0f} {p95:8.0f} {kb:>7} "
-                f"{stmts:>6}{'' if status == 200 else f' ({status})'}"
+                f"{stmts:>6} {cpu}{'' if status == 200 else f' ({status})'}"
             )
         rss = worker_rss(server.pid)
         print(f"peak RSS of the {len(rss)} workers: {', '.join(f'{r // 1024} MB' for r in rss)}")
@@ -268,6 +319,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--cpu-requests",
+        type=int,
+        default=20,
+        help="Requests per page timed one at a time for the CPU columns.",
+    )
     parser.add_argument("--dir", default="/tmp/pbflow-bench-pages")
     parser.add_argument(
         "--skip", default="", help="Leave out the pages whose 'user path' matches this regex."
