@@ -343,6 +343,23 @@ def _matching(column: str, values: list[Any], f: Any) -> tuple[str, list[Any]]:
     return f"{column} IN ({marks})", values
 
 
+def _org_condition(org_ids: list[int], f: Any) -> tuple[str, list[Any], bool]:
+    """The condition on ``org_id`` for the (sorted, distinct) ``org_ids``, its parameters, and
+    whether it is exact. Many organizations whose ids lie close together (a committee's tree,
+    a branch and its groups) are read as one range of the key per measure and workflow, which
+    costs both databases less than a look-up per organization (a committee's figures: 1.0 ->
+    0.6 ms a statement); then rows of organizations inside the range but not asked for may
+    come back (not exact), and the caller leaves them out."""
+    if len(org_ids) == 1:
+        return f"org_id = {f.placeholder}", org_ids, True
+    low, high = org_ids[0], org_ids[-1]
+    if high - low + 1 <= 2 * len(org_ids):
+        p = f.placeholder
+        return f"org_id >= {p} AND org_id <= {p}", [low, high], high - low + 1 == len(org_ids)
+    marks, values = _in(org_ids, f)
+    return f"org_id IN ({marks})", values, True
+
+
 def sums_before(
     cuts: dict[str, tuple[Cut | None, ...]],
     org_ids: Iterable[int],
@@ -366,6 +383,7 @@ def sums_before(
     f = _flavour()
     width = max(len(c) for c in cuts.values())
     stated = set(cuts) if by_state is True else set(by_state or ())
+    orgs = _org_condition(org_ids, f)
     # One part per measure, its sums of its own cuts (padded to the widest measure's count),
     # joined by UNION ALL: one statement, each row read once and summed without asking which
     # measure it is of (a CASE per row and sum costs SQLite more than the rows themselves).
@@ -377,7 +395,7 @@ def sums_before(
         conditions = [_matching("measure", [measure], f)]
         if workflows is not None:
             conditions.append(_matching("workflow_id", workflows, f))
-        conditions.append(_matching("org_id", org_ids, f))
+        conditions.append(orgs[:2])
         where = " AND ".join(c for c, _v in conditions)
         for _c, values in conditions:
             params.extend(values)
@@ -385,6 +403,9 @@ def sums_before(
             f"SELECT {shown}, {', '.join(sums)} FROM case_tally WHERE {where} GROUP BY {keys}"
         )
     rows = _read(" UNION ALL ".join(parts), params)
+    if not orgs[2]:
+        asked = set(org_ids)
+        rows = [r for r in rows if r[2] in asked]
     if by_state:
         return {(r[0], r[1], r[3], r[2]): [int(v or 0) for v in r[4:]] for r in rows}
     return {(r[0], r[1], r[2]): [int(v or 0) for v in r[3:]] for r in rows}
@@ -405,14 +426,18 @@ def year_sums(
     flush_pending()
     f = _flavour()
     names, name_params = _in(measures, f)
-    orgs, org_params = _in(org_ids, f)
+    orgs, org_params, exact = _org_condition(org_ids, f)
     p = f.placeholder
-    return _read(
+    rows = _read(
         f"SELECT measure, state, org_id, year, {MONTHS[-1]} FROM case_tally"
-        f" WHERE measure IN ({names}) AND workflow_id = {p} AND org_id IN ({orgs})"
+        f" WHERE measure IN ({names}) AND workflow_id = {p} AND {orgs}"
         f" AND year >= {p} AND year <= {p}",
         [*name_params, workflow, *org_params, first_year, last_year],
     )
+    if not exact:
+        asked = set(org_ids)
+        rows = [r for r in rows if r[2] in asked]
+    return rows
 
 
 def _range_sql(low: int, high: int) -> str:
@@ -445,7 +470,10 @@ def column_sums(
     flush_pending()
     f = _flavour()
     names, name_params = _in(measures, f)
-    orgs, org_params = _in(org_ids, f)
+    orgs, org_params, exact = _org_condition(org_ids, f)
+    if not exact and not by_org:  # summed over the organizations: only those asked for
+        marks, org_params = _in(org_ids, f)
+        orgs, exact = f"org_id IN ({marks})", True
     p = f.placeholder
     low, high = min(a for a, _b in ranges), max(b for _a, b in ranges)
     sums = ", ".join(f"SUM({_range_sql(a, b)})" for a, b in ranges)
@@ -453,11 +481,16 @@ def column_sums(
     groups = "measure, state, org_id" if by_org else "measure, state"
     cur = _read(
         f"SELECT {keys}, {sums} FROM case_tally"
-        f" WHERE measure IN ({names}) AND workflow_id = {p} AND org_id IN ({orgs})"
+        f" WHERE measure IN ({names}) AND workflow_id = {p} AND {orgs}"
         f" AND year >= {p} AND year <= {p} GROUP BY {groups}",
         [*name_params, workflow, *org_params, low // 12, max(low, high - 1) // 12],
     )
-    return [(m, state, org, *(int(v or 0) for v in values)) for m, state, org, *values in cur]
+    asked = None if exact else set(org_ids)
+    return [
+        (m, state, org, *(int(v or 0) for v in values))
+        for m, state, org, *values in cur
+        if asked is None or org in asked
+    ]
 
 
 def _open_window(column: str, cut: Cut, org_ids: list[int], workflows) -> dict:
