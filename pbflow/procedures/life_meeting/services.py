@@ -14,7 +14,7 @@ from pbflow import clock
 from pbflow.engine import actors, fastsql, tally
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import Organization, ProcessInstance, User
+from pbflow.models import ProcessInstance, User
 from pbflow.models.process import RECTIFICATION_DEADLINE
 from pbflow.procedures.life_meeting import tallies
 from pbflow.services.periods import Obligation, ObligationCell, obligation_status
@@ -125,16 +125,12 @@ def organizational_life_meetings(
 ) -> dict[int, list[Obligation]]:
     """The organizational life meeting each branch holds at least once a year (DOMAIN 2):
     for every year overlapping ``first``..``last``, held (the meeting's date recorded in that
-    year) or not. Two statements whatever the number of branches or cases."""
+    year) or not. One statement whatever the number of branches or cases (when each was set
+    up is in the organization index)."""
     index = actors.org_index()
     ids = sorted({o for o in org_ids if o in index and index[o].kind == "branch"})
     if not ids:
         return {}
-    created = dict(
-        db.session.execute(
-            select(Organization.id, Organization.created_at).where(Organization.id.in_(ids))
-        ).all()
-    )
     # The meetings held in the years asked for, per branch and year: counted from the
     # figures kept as data (pbflow.engine.tally: a row per branch, state and year, each
     # meeting at its day), those in a state the meeting is held in.
@@ -148,7 +144,7 @@ def organizational_life_meetings(
     today = today or clock.today()
     result = {}
     for oid in ids:
-        born = clock.to_local(created[oid]).date()
+        born = clock.to_local(index[oid].created_at).date()
         cells = []
         for year in range(first.year, last.year + 1):
             start, end = date(year, 1, 1), date(year, 12, 31)

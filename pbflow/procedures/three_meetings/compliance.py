@@ -251,16 +251,13 @@ def obligations(
     """What each organization owes of the three meetings and one lesson and the theme party
     day in every period overlapping ``first``..``last``, what it held, and the reminders and
     misses recorded. No rights are checked: the caller has (the calendar, the supervision
-    dashboard, the assessment). Five statements whatever the number of organizations,
-    periods or meetings."""
+    dashboard, the assessment). Four statements whatever the number of organizations,
+    periods or meetings (when each was set up is in the organization index)."""
     ids = sorted(set(org_ids))
     if not ids:
         return {}
-    created = dict(
-        db.session.execute(
-            select(Organization.id, Organization.created_at).where(Organization.id.in_(ids))
-        ).all()
-    )
+    index = actors.org_index()
+    created = {oid: index[oid].created_at for oid in ids if oid in index}
     reqs = requirements(ids)
     # Quarters and years reach beyond a month-aligned range: count what they hold in full.
     since, until = period_bounds(first, "year")[0], period_bounds(last, "year")[1]
