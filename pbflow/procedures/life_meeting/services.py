@@ -224,11 +224,13 @@ def _rectification_now(
         ("closed_at", tally.CLOSED, at_start, 0, 2),
         ("closed_at", tally.CLOSED, at_now, 1, 2),
     ]
-    for column, measure, cut, i, width in windows:
-        if cut.sign:
-            window = tally.case_window(column, RECTIFICATION, cut, ids, by_state=True)
-            for (state, org), n in window.items():
-                found.setdefault((measure, state, org), [0] * width)[i] += cut.sign * n
+    windows = [w for w in windows if w[2].sign]
+    counted = tally.windows(
+        [("case", column, cut, RECTIFICATION, True) for column, _m, cut, _i, _w in windows], ids
+    )
+    for (_column, measure, cut, i, width), window in zip(windows, counted, strict=True):
+        for (state, org), n in window.items():
+            found.setdefault((measure, state, org), [0] * width)[i] += cut.sign * n
     if on_today.sign:
         for org, n in _deadlines_between(ids, on_today.low, on_today.high).items():
             found.setdefault((tallies.DEADLINE, "", org), [0])[0] += on_today.sign * n
