@@ -402,13 +402,15 @@ def sums_before(
         parts.append(
             f"SELECT {shown}, {', '.join(sums)} FROM case_tally WHERE {where} GROUP BY {keys}"
         )
+    # The sums as the drivers give them: whole numbers (SUMs of integer columns, never NULL
+    # for a group, which has rows), not converted one by one.
     rows = _read(" UNION ALL ".join(parts), params)
     if not orgs[2]:
         asked = set(org_ids)
         rows = [r for r in rows if r[2] in asked]
     if by_state:
-        return {(r[0], r[1], r[3], r[2]): [int(v or 0) for v in r[4:]] for r in rows}
-    return {(r[0], r[1], r[2]): [int(v or 0) for v in r[3:]] for r in rows}
+        return {(r[0], r[1], r[3], r[2]): list(r[4:]) for r in rows}
+    return {r[:3]: list(r[3:]) for r in rows}
 
 
 def year_sums(
@@ -485,12 +487,10 @@ def column_sums(
         f" AND year >= {p} AND year <= {p} GROUP BY {groups}",
         [*name_params, workflow, *org_params, low // 12, max(low, high - 1) // 12],
     )
-    asked = None if exact else set(org_ids)
-    return [
-        (m, state, org, *(int(v or 0) for v in values))
-        for m, state, org, *values in cur
-        if asked is None or org in asked
-    ]
+    if not exact:
+        asked = set(org_ids)
+        return [tuple(r) for r in cur if r[2] in asked]
+    return [tuple(r) for r in cur]
 
 
 # A window of cases to count: ("open", column, cut) the open cases with ``due_at`` or
