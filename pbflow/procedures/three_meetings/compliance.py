@@ -28,7 +28,6 @@ from pbflow.models import (
     ComplianceNotice,
     MeetingRequirement,
     Organization,
-    RoleAssignment,
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES, PERIODS
@@ -91,26 +90,33 @@ def period_label(start: date, period: str) -> str:
 def _with_committee(org_ids: list[int]) -> set[int]:
     if not org_ids:
         return set()
-    return set(
-        db.session.execute(
-            select(RoleAssignment.org_id)
-            .where(RoleAssignment.org_id.in_(org_ids), RoleAssignment.role == "branch_committee")
-            .distinct()
-        ).scalars()
-    )
+    f = fastsql.flavour()
+    return {
+        r[0]
+        for r in fastsql.read(
+            f"SELECT DISTINCT org_id FROM role_assignment WHERE org_id IN"
+            f" ({fastsql.marks(org_ids, f)}) AND role = {f.placeholder}",
+            [*org_ids, "branch_committee"],
+        )
+    }
 
 
 def requirements(org_ids: list[int]) -> dict[int, dict[str, tuple[str, int]]]:
-    """Required (period, times) per meeting type for each organization; two queries."""
+    """Required (period, times) per meeting type for each organization; two queries (plain
+    rows: a committee's tree is a hundred organizations)."""
+    _flushed()
     index = actors.org_index()
     ancestors = {oid: index[oid].ancestor_ids() for oid in org_ids if oid in index}
     all_ids = sorted({a for ids in ancestors.values() for a in ids})
     overrides: dict[int, dict[str, tuple[str, int]]] = defaultdict(dict)
     if all_ids:
-        for row in db.session.execute(
-            select(MeetingRequirement).where(MeetingRequirement.org_id.in_(all_ids))
-        ).scalars():
-            overrides[row.org_id][row.meeting_type] = (row.period, row.times)
+        f = fastsql.flavour()
+        for org_id, mtype, period, times in fastsql.read(
+            "SELECT org_id, meeting_type, period, times FROM meeting_requirement"
+            f" WHERE org_id IN ({fastsql.marks(all_ids, f)})",
+            all_ids,
+        ):
+            overrides[org_id][mtype] = (period, times)
     committees = _with_committee([o for o in org_ids if index.get(o) and index[o].kind == "branch"])
     result: dict[int, dict[str, tuple[str, int]]] = {}
     for oid, chain in ancestors.items():
@@ -223,16 +229,22 @@ def _held_counts(org_ids: list[int], since: date, until: date) -> dict:
 def _notices(org_ids: list[int], since: date) -> dict[tuple[int, str, date, str], datetime]:
     if not org_ids:
         return {}
-    rows = db.session.execute(
-        select(
-            ComplianceNotice.org_id,
-            ComplianceNotice.meeting_type,
-            ComplianceNotice.period_start,
-            ComplianceNotice.kind,
-            ComplianceNotice.created_at,
-        ).where(ComplianceNotice.org_id.in_(org_ids), ComplianceNotice.period_start >= since)
+    f = fastsql.flavour()
+    rows = fastsql.read(
+        "SELECT org_id, meeting_type, period_start, kind, created_at FROM compliance_notice"
+        f" WHERE org_id IN ({fastsql.marks(org_ids, f)}) AND period_start >= {f.placeholder}",
+        [*org_ids, f.day(since)],
     )
-    return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+    day, dt = f.read_day, f.read_dt
+    return {(r[0], r[1], day(r[2]), r[3]): dt(r[4]) for r in rows}
+
+
+def _flushed() -> None:
+    """Changes made in the session written, as a query through it would: the figures are
+    read as plain rows on its connection."""
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        session.flush()
 
 
 def _periods(first: date, last: date, period: str) -> list[tuple[date, date]]:
