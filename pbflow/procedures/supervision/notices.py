@@ -390,7 +390,11 @@ def notices(scope: Scope, period: Period) -> Notices:
             row.overdue += overdue
             row.closed += closed
     recent = _rows(
-        [P.workflow_id == WORKFLOW, P.org_id.in_(scope.ids), P.closed_at.is_(None)],
+        [
+            P.workflow_id == WORKFLOW,
+            *(() if scope.everything else (P.org_id.in_(scope.ids),)),
+            P.closed_at.is_(None),
+        ],
         scope.locale,
         limit=10,
     )

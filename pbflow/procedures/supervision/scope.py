@@ -37,6 +37,13 @@ class Scope:
         return [n.id for n in self.nodes]
 
     @property
+    def everything(self) -> bool:
+        """Whether the scope is every organization (a committee at the top of the only
+        tree): a condition on the organization then holds for every row and is left out
+        (over a hundred values to bind and look up for nothing)."""
+        return len(self.nodes) == len(self.index)
+
+    @property
     def branches(self) -> list[OrgNode]:
         return [n for n in self.nodes if n.kind == "branch"]
 

@@ -69,11 +69,8 @@ def _where(scope: Scope, now: datetime, stuck_days: int):
     since = now - timedelta(days=stuck_days)
     overdue = P.due_at <= now
     stuck = P.state_entered_at <= since
-    return (
-        (P.closed_at.is_(None), P.org_id.in_(scope.ids), or_(overdue, stuck)),
-        overdue,
-        stuck,
-    )
+    inside = () if scope.everything else (P.org_id.in_(scope.ids),)
+    return (P.closed_at.is_(None), *inside, or_(overdue, stuck)), overdue, stuck
 
 
 def _workflows() -> dict[str, int]:
