@@ -31,6 +31,7 @@ class Scope:
             self.index = actors.org_index()
         self._units: dict[int, int] = {}
         self._names: dict[int, str] = {}
+        self._groups: dict[int | None, list[int]] | None = None
 
     @property
     def ids(self) -> list[int]:
@@ -70,7 +71,13 @@ class Scope:
         return found
 
     def groups_of(self, branch_id: int) -> list[int]:
-        return [n.id for n in self.nodes if n.parent_id == branch_id and n.kind == "party_group"]
+        groups = self._groups
+        if groups is None:  # every branch's, in one walk of the tree (asked for each branch)
+            groups = self._groups = {}
+            for n in self.nodes:
+                if n.kind == "party_group":
+                    groups.setdefault(n.parent_id, []).append(n.id)
+        return list(groups.get(branch_id, ()))
 
     def below(self, org_id: int) -> list[OrgNode]:
         """The organizations at and below ``org_id`` within the scope."""
