@@ -15,6 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import insert, select
@@ -87,37 +88,36 @@ def period_label(start: date, period: str) -> str:
 # --- requirements ---------------------------------------------------------------------------
 
 
-def _with_committee(org_ids: list[int]) -> set[int]:
-    if not org_ids:
-        return set()
-    f = fastsql.flavour()
-    return {
-        r[0]
-        for r in fastsql.read(
-            f"SELECT DISTINCT org_id FROM role_assignment WHERE org_id IN"
-            f" ({fastsql.marks(org_ids, f)}) AND role = {f.placeholder}",
-            [*org_ids, "branch_committee"],
-        )
-    }
-
-
 def requirements(org_ids: list[int]) -> dict[int, dict[str, tuple[str, int]]]:
-    """Required (period, times) per meeting type for each organization; two queries (plain
-    rows: a committee's tree is a hundred organizations)."""
+    """Required (period, times) per meeting type for each organization: one statement of
+    plain rows (a committee's tree is a hundred organizations), the overrides set at them and
+    above them and which branches have a committee."""
     _flushed()
     index = actors.org_index()
     ancestors = {oid: index[oid].ancestor_ids() for oid in org_ids if oid in index}
     all_ids = sorted({a for ids in ancestors.values() for a in ids})
+    branches = [o for o in org_ids if index.get(o) and index[o].kind == "branch"]
     overrides: dict[int, dict[str, tuple[str, int]]] = defaultdict(dict)
+    committees: set[int] = set()
     if all_ids:
         f = fastsql.flavour()
-        for org_id, mtype, period, times in fastsql.read(
+        sql = (
             "SELECT org_id, meeting_type, period, times FROM meeting_requirement"
-            f" WHERE org_id IN ({fastsql.marks(all_ids, f)})",
-            all_ids,
-        ):
-            overrides[org_id][mtype] = (period, times)
-    committees = _with_committee([o for o in org_ids if index.get(o) and index[o].kind == "branch"])
+            f" WHERE org_id IN ({fastsql.marks(all_ids, f)})"
+        )
+        params: list[Any] = list(all_ids)
+        if branches:  # those with a committee: rows with no meeting type (none is NULL)
+            sql += (
+                " UNION ALL SELECT DISTINCT org_id, CAST(NULL AS VARCHAR(30)),"
+                " CAST(NULL AS VARCHAR(10)), CAST(NULL AS INTEGER) FROM role_assignment"
+                f" WHERE org_id IN ({fastsql.marks(branches, f)}) AND role = {f.placeholder}"
+            )
+            params += [*branches, "branch_committee"]
+        for org_id, mtype, period, times in fastsql.read(sql, params):
+            if mtype is None:
+                committees.add(org_id)
+            else:
+                overrides[org_id][mtype] = (period, times)
     result: dict[int, dict[str, tuple[str, int]]] = {}
     for oid, chain in ancestors.items():
         kind = index[oid].kind
