@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, literal_column, or_, select
 
 from pbflow import clock
-from pbflow.engine import actors, tally
+from pbflow.engine import actors, fastsql, tally
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import Person, ProcessInstance, WorkflowDefinition
+from pbflow.models import Person, ProcessInstance
 from pbflow.procedures.supervision.scope import Scope
 
 P = ProcessInstance
@@ -77,11 +77,7 @@ def _workflows() -> dict[str, int]:
     """Every workflow a case may belong to, with its newest stored definition (the title of
     one no longer loaded). One statement over the (small) table of stored definitions."""
     return dict(
-        db.session.execute(
-            select(WorkflowDefinition.workflow_id, func.max(WorkflowDefinition.id)).group_by(
-                WorkflowDefinition.workflow_id
-            )
-        ).all()
+        fastsql.read("SELECT workflow_id, MAX(id) FROM workflow_definition GROUP BY workflow_id")
     )
 
 
