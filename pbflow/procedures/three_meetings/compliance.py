@@ -15,7 +15,6 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import insert, select
@@ -101,18 +100,16 @@ def requirements(org_ids: list[int]) -> dict[int, dict[str, tuple[str, int]]]:
     committees: set[int] = set()
     if all_ids:
         f = fastsql.flavour()
-        sql = (
-            "SELECT org_id, meeting_type, period, times FROM meeting_requirement"
-            f" WHERE org_id IN ({fastsql.marks(all_ids, f)})"
-        )
-        params: list[Any] = list(all_ids)
+        where, params = fastsql.any_of("org_id", all_ids, f)
+        sql = f"SELECT org_id, meeting_type, period, times FROM meeting_requirement WHERE {where}"
         if branches:  # those with a committee: rows with no meeting type (none is NULL)
+            where, values = fastsql.any_of("org_id", branches, f)
             sql += (
                 " UNION ALL SELECT DISTINCT org_id, CAST(NULL AS VARCHAR(30)),"
                 " CAST(NULL AS VARCHAR(10)), CAST(NULL AS INTEGER) FROM role_assignment"
-                f" WHERE org_id IN ({fastsql.marks(branches, f)}) AND role = {f.placeholder}"
+                f" WHERE {where} AND role = {f.placeholder}"
             )
-            params += [*branches, "branch_committee"]
+            params += [*values, "branch_committee"]
         for org_id, mtype, period, times in fastsql.read(sql, params):
             if mtype is None:
                 committees.add(org_id)
@@ -215,10 +212,11 @@ def _held_counts(org_ids: list[int], since: date, until: date) -> dict:
         return counts
     f = fastsql.flavour()
     p = f.placeholder
+    orgs, params = fastsql.any_of("org_id", org_ids, f)
     rows = fastsql.read(
-        f"SELECT org_id, meeting_type, held_on FROM meeting WHERE org_id IN"
-        f" ({fastsql.marks(org_ids, f)}) AND held_on >= {p} AND held_on <= {p}",
-        [*org_ids, f.day(since), f.day(until)],
+        f"SELECT org_id, meeting_type, held_on FROM meeting WHERE {orgs}"
+        f" AND held_on >= {p} AND held_on <= {p}",
+        [*params, f.day(since), f.day(until)],
     )
     day = f.read_day
     for org_id, mtype, held_on in rows:
@@ -230,10 +228,11 @@ def _notices(org_ids: list[int], since: date) -> dict[tuple[int, str, date, str]
     if not org_ids:
         return {}
     f = fastsql.flavour()
+    orgs, params = fastsql.any_of("org_id", org_ids, f)
     rows = fastsql.read(
         "SELECT org_id, meeting_type, period_start, kind, created_at FROM compliance_notice"
-        f" WHERE org_id IN ({fastsql.marks(org_ids, f)}) AND period_start >= {f.placeholder}",
-        [*org_ids, f.day(since)],
+        f" WHERE {orgs} AND period_start >= {f.placeholder}",
+        [*params, f.day(since)],
     )
     day, dt = f.read_day, f.read_dt
     return {(r[0], r[1], day(r[2]), r[3]): dt(r[4]) for r in rows}
