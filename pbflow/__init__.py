@@ -79,7 +79,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from pbflow.engine import tally
 
     tally.install_session_hooks(FlaskSession)  # first at commit: its rows before the head
-    from pbflow.engine import runtime
+    from pbflow.engine import actors, runtime
+
+    actors.install_session_hooks(FlaskSession)  # the organization index follows their changes
 
     runtime.install_session_hooks(FlaskSession)  # a rolled-back start leaves the session
     from pbflow import security_log

@@ -7,6 +7,7 @@ batch of transitions asks the database once for the tree and once per user for r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -46,6 +47,9 @@ class OrgNode:
     name: str
     name_en: str | None
     active: bool = True  # lists to choose from mark deactivated ones
+    # When it was set up (naive UTC): obligations count from then. In the index, so that the
+    # figures of a tree need not read it again per procedure.
+    created_at: datetime | None = None
 
     def ancestor_ids(self) -> list[int]:
         return list(self.ancestors)
@@ -78,6 +82,7 @@ def org_index() -> dict[int, OrgNode]:
                 Organization.name,
                 Organization.name_en,
                 Organization.active,
+                Organization.created_at,
             )
         )
         index = session.info[_ORGS] = {r.id: OrgNode(*r) for r in rows}
@@ -86,6 +91,22 @@ def org_index() -> dict[int, OrgNode]:
 
 def forget_orgs() -> None:
     db.session.info.pop(_ORGS, None)
+
+
+def _forget_changed_orgs(session: Any, _context: Any, _instances: Any) -> None:
+    """An organization added, changed or deleted in the session: its index is read again
+    (names, places in the tree and founding times are read from it, not from the rows)."""
+    for objects in (session.new, session.dirty, session.deleted):
+        if any(isinstance(o, Organization) for o in objects):
+            session.info.pop(_ORGS, None)
+            return
+
+
+def install_session_hooks(session_class: type) -> None:
+    from sqlalchemy import event
+
+    if not event.contains(session_class, "before_flush", _forget_changed_orgs):
+        event.listen(session_class, "before_flush", _forget_changed_orgs)
 
 
 def forget_roles(user_id: int | None = None) -> None:

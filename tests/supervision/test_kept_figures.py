@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from pbflow import clock as pbclock
-from pbflow.engine import runtime, tally, timers, votes
+from pbflow.engine import fastsql, runtime, tally, timers, votes
 from pbflow.engine.errors import NotAllowed
 from pbflow.extensions import db
 from pbflow.models import CaseTally, Organization, Person, ProcessInstance, User
@@ -428,6 +428,59 @@ def test_counts_at_are_those_counted_one_measure_at_a_time(busy, clock, at):
         assert _per_org(mixed) == expected
         assert {k: v for k, v in mixed.items() if k[0] == tally.CLOSED and any(v)} == closed
         assert all(k[1] == "" for k in mixed if k[0] != tally.CLOSED)
+
+
+def test_organizations_read_as_a_range_of_the_key_are_those_read_one_by_one(busy, clock):
+    """A set of organizations close together is read as one range of the key, those inside
+    it but not asked for left out; a scattered one by each organization: either way the
+    figures of each organization are those read for it alone."""
+    now = clock.set("2026-06-27T23:59:59")
+    ids = sorted(resolve(busy["committee_a"], None, "en").ids)
+    cuts = {
+        tally.DUE: (tally.Cut.of(now), None),
+        tally.CREATED: (tally.Cut.of(datetime(2026, 2, 14, 16)), tally.Cut.of(now)),
+    }
+    ranges = [(2026 * 12 + m, 2026 * 12 + m + 1) for m in range(6)]
+    asked_sets = {
+        "with gaps": ids[::2],  # a range of the key, those between left out
+        "scattered": [ids[0], ids[-1]],  # each organization looked up
+        "all": ids,
+    }
+    exact = {
+        n: tally._org_condition(sorted(a), fastsql.flavour())[2] for n, a in asked_sets.items()
+    }
+    assert exact == {"with gaps": False, "scattered": True, "all": True}  # both ways read
+    one = {}
+    for org in ids:
+        for key, values in tally.sums_before(cuts, [org], by_state=True).items():
+            one[("sums", *key)] = values
+        for m, state, o, *sums in tally.column_sums(
+            ["created", "closed"], "opinion", [org], ranges
+        ):
+            one[("columns", m, state, o)] = sums
+        for m, state, o, year, n in tally.year_sums(["created"], "opinion", [org], 2024, 2026):
+            one[("years", m, state, o, year)] = [n]
+    assert any(k[0] == "sums" for k in one) and any(k[0] == "columns" for k in one)
+    for name, asked in asked_sets.items():
+        mine = {k: v for k, v in one.items() if k[-2 if k[0] == "years" else -1] in asked}
+        if name != "all":
+            assert len(mine) < len(one), name
+        found = {("sums", *k): v for k, v in tally.sums_before(cuts, asked, by_state=True).items()}
+        for m, state, o, *sums in tally.column_sums(
+            ["created", "closed"], "opinion", asked, ranges
+        ):
+            found[("columns", m, state, o)] = sums
+        for m, state, o, year, n in tally.year_sums(["created"], "opinion", asked, 2024, 2026):
+            found[("years", m, state, o, year)] = [n]
+        assert found == mine, name
+        # summed over the organizations asked for, whichever way they are read
+        total: dict[tuple, list[int]] = {}
+        for (_kind, m, state, _o), sums in ((k, v) for k, v in mine.items() if k[0] == "columns"):
+            row = total.setdefault((m, state), [0] * len(ranges))
+            for i, n in enumerate(sums):
+                row[i] += n
+        summed = tally.column_sums(["created", "closed"], "opinion", asked, ranges, by_org=False)
+        assert {(m, state): list(sums) for m, state, _none, *sums in summed} == total, name
 
 
 @pytest.mark.parametrize("at", INSTANTS)

@@ -14,7 +14,7 @@ from pbflow import clock
 from pbflow.engine import actors, fastsql, tally
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import Organization, ProcessInstance, User
+from pbflow.models import ProcessInstance, User
 from pbflow.models.process import RECTIFICATION_DEADLINE
 from pbflow.procedures.life_meeting import tallies
 from pbflow.services.periods import Obligation, ObligationCell, obligation_status
@@ -125,16 +125,12 @@ def organizational_life_meetings(
 ) -> dict[int, list[Obligation]]:
     """The organizational life meeting each branch holds at least once a year (DOMAIN 2):
     for every year overlapping ``first``..``last``, held (the meeting's date recorded in that
-    year) or not. Two statements whatever the number of branches or cases."""
+    year) or not. One statement whatever the number of branches or cases (when each was set
+    up is in the organization index)."""
     index = actors.org_index()
     ids = sorted({o for o in org_ids if o in index and index[o].kind == "branch"})
     if not ids:
         return {}
-    created = dict(
-        db.session.execute(
-            select(Organization.id, Organization.created_at).where(Organization.id.in_(ids))
-        ).all()
-    )
     # The meetings held in the years asked for, per branch and year: counted from the
     # figures kept as data (pbflow.engine.tally: a row per branch, state and year, each
     # meeting at its day), those in a state the meeting is held in.
@@ -148,7 +144,7 @@ def organizational_life_meetings(
     today = today or clock.today()
     result = {}
     for oid in ids:
-        born = clock.to_local(created[oid]).date()
+        born = clock.to_local(index[oid].created_at).date()
         cells = []
         for year in range(first.year, last.year + 1):
             start, end = date(year, 1, 1), date(year, 12, 31)
@@ -228,15 +224,17 @@ def _rectification_now(
         ("closed_at", tally.CLOSED, at_start, 0, 2),
         ("closed_at", tally.CLOSED, at_now, 1, 2),
     ]
-    for column, measure, cut, i, width in windows:
-        if cut.sign:
-            window = tally.case_window(column, RECTIFICATION, cut, ids, by_state=True)
-            for (state, org), n in window.items():
-                found.setdefault((measure, state, org), [0] * width)[i] += cut.sign * n
-    if on_today.sign:
-        for org, n in _deadlines_between(ids, on_today.low, on_today.high).items():
-            found.setdefault((tallies.DEADLINE, "", org), [0])[0] += on_today.sign * n
-    for org, n in _overdue_not_counted(ids, now, today).items():
+    windows = [w for w in windows if w[2].sign]
+    counted = tally.windows(
+        [("case", column, cut, RECTIFICATION, True) for column, _m, cut, _i, _w in windows], ids
+    )
+    for (_column, measure, cut, i, width), window in zip(windows, counted, strict=True):
+        for (state, org), n in window.items():
+            found.setdefault((measure, state, org), [0] * width)[i] += cut.sign * n
+    between, not_counted = _deadline_reads(ids, on_today if on_today.sign else None, now, today)
+    for org, n in between.items():
+        found.setdefault((tallies.DEADLINE, "", org), [0])[0] += on_today.sign * n
+    for org, n in not_counted.items():
         found.setdefault((tallies.DEADLINE, "", org), [0])[0] += n
     for (measure, state, org), values in found.items():
         counts = result[org]
@@ -254,47 +252,52 @@ def _rectification_now(
     return result
 
 
-def _deadlines_between(ids: list[int], low: date, high: date) -> dict[int, int]:
-    """Open items with a deadline from ``low`` to the day before ``high``, per organization,
-    from the index of the open items' deadlines alone (``ix_case_open_deadline``; the
-    organizations picked after)."""
+def _deadline_reads(
+    ids: list[int], window: tally.Cut | None, now: datetime, today: date
+) -> tuple[dict[int, int], dict[int, int]]:
+    """In one statement, per organization: the open items with a deadline in the cut's
+    ``window`` (from its first day to the day before its last; none without a window), and
+    what the deadlines kept as data get wrong about the items there now (below)."""
     f = fastsql.flavour()
     p = f.placeholder
     column = RECTIFICATION_DEADLINE
-    scope = set(ids)
-    found: dict[int, int] = {}
-    # SQLite takes "closed_at IS NULL" for one case in thousands and would walk the index of
-    # closing times instead: it is told which index to read.
-    hint = " INDEXED BY ix_case_open_deadline" if p == "?" else ""
-    for org_id, deadline in fastsql.read(
-        f"SELECT org_id, {column} FROM process_instance{hint} WHERE closed_at IS NULL"
-        f" AND {column} >= {p} AND {column} < {p}",
-        [low.isoformat(), high.isoformat()],
-    ):
-        if org_id in scope and tallies.day(deadline) is not None:
-            found[org_id] = found.get(org_id, 0) + 1
-    return found
-
-
-def _overdue_not_counted(ids: list[int], now: datetime, today: date) -> dict[int, int]:
-    """What the open items' deadlines kept as data get wrong about the items there now, where
-    the clock was set back before changes already made (tests; a machine's clock corrected):
-    items started after now (kept as open, not there yet) are taken off, items ended after
-    now (no longer kept as open, still there now) are added. None in the normal course: one
-    statement, each part an index range (started after now; ended after now) that is
-    empty."""
-    f = fastsql.flavour()
-    p = f.placeholder
-    columns = f"id, org_id, created_at, closed_at, {RECTIFICATION_DEADLINE}"
-    rows = fastsql.read(
-        f"SELECT {columns} FROM process_instance WHERE workflow_id = {p} AND created_at >= {p}"
-        f" UNION ALL SELECT {columns} FROM process_instance WHERE workflow_id = {p}"
-        f" AND closed_at >= {p}",
-        [RECTIFICATION, f.dt(now), RECTIFICATION, f.dt(now)],
+    columns = f"id, org_id, created_at, closed_at, {column}"
+    parts, params = [], []
+    if window is not None:
+        # From the index of the open items' deadlines alone (``ix_case_open_deadline``; the
+        # organizations picked after). SQLite takes "closed_at IS NULL" for one case in
+        # thousands and would walk the index of closing times instead: it is told which
+        # index to read.
+        hint = " INDEXED BY ix_case_open_deadline" if p == "?" else ""
+        parts.append(
+            f"SELECT 0, NULL, org_id, NULL, NULL, {column} FROM process_instance{hint}"
+            f" WHERE closed_at IS NULL AND {column} >= {p} AND {column} < {p}"
+        )
+        params += [window.low.isoformat(), window.high.isoformat()]
+    # What the open items' deadlines kept as data get wrong about the items there now, where
+    # the clock was set back before changes already made (tests; a machine's clock
+    # corrected): items started after now (kept as open, not there yet) are taken off, items
+    # ended after now (no longer kept as open, still there now) are added. None in the
+    # normal course: each part an index range (started after now; ended after now) that is
+    # empty.
+    parts.append(
+        f"SELECT 1, {columns} FROM process_instance WHERE workflow_id = {p} AND created_at >= {p}"
     )
+    parts.append(
+        f"SELECT 1, {columns} FROM process_instance WHERE workflow_id = {p} AND closed_at >= {p}"
+    )
+    params += [RECTIFICATION, f.dt(now), RECTIFICATION, f.dt(now)]
     scope = set(ids)
+    between: dict[int, int] = {}
+    after: dict[int, tuple] = {}
+    for part, case_id, org_id, *rest in fastsql.read(" UNION ALL ".join(parts), params):
+        if part == 0:
+            if org_id in scope and tallies.day(rest[2]) is not None:
+                between[org_id] = between.get(org_id, 0) + 1
+        else:
+            after[case_id] = (org_id, *rest)
     found: dict[int, int] = {}
-    for org_id, created, closed, deadline in {r[0]: r[1:] for r in rows}.values():
+    for org_id, created, closed, deadline in after.values():
         day = tallies.day(deadline)
         if org_id not in scope or day is None or day >= today:
             continue
@@ -302,7 +305,7 @@ def _overdue_not_counted(ids: list[int], now: datetime, today: date) -> dict[int
         there = created < now and (closed is None or closed >= now)
         kept = closed is None
         found[org_id] = found.get(org_id, 0) + int(there) - int(kept)
-    return found
+    return between, found
 
 
 def _rectification_as_of(

@@ -637,13 +637,16 @@ def _candidates(ids: list[int], near: list[str], first: date, last: date, today:
         }
     )
     columns = "id, workflow_id, closed_at, org_id, state"
-    by_person = f"subject_person_id IN ({fastsql.marks(people, f)})" if people else "1 = 0"
+    by_person, person_params = (
+        fastsql.any_of("subject_person_id", people, f) if people else ("1 = 0", [])
+    )
+    states, state_params = fastsql.any_of("state", list(_AWAITING_APPROVAL), f)
+    orgs, org_params = fastsql.any_of("org_id", ids, f)
     rows = fastsql.read(
         f"SELECT {columns} FROM process_instance WHERE {by_person}"
         f" UNION ALL SELECT {columns} FROM process_instance WHERE workflow_id = {p}"
-        f" AND closed_at IS NULL AND state IN ({fastsql.marks(_AWAITING_APPROVAL, f)})"
-        f" AND org_id IN ({fastsql.marks(ids, f)})",
-        [*people, WORKFLOW, *_AWAITING_APPROVAL, *ids],
+        f" AND closed_at IS NULL AND {states} AND {orgs}",
+        [*person_params, WORKFLOW, *state_params, *org_params],
     )
     scope, states = set(ids), set(near)
     return sorted(
@@ -671,15 +674,20 @@ def _near_cases(ids: list[int], near: list[str], candidates: list[int] | None) -
     by_id = candidates is not None
     text, number = (" || ''", " + 0") if by_id else ("", "")
     is_open = "CASE WHEN pi.closed_at IS NULL THEN 1 ELSE 0 END = 1" if by_id else None
+    orgs, org_params = fastsql.any_of(f"pi.org_id{number}", ids, f)
+    states, state_params = fastsql.any_of(f"pi.state{text}", near, f)
     where = (
         f"pi.workflow_id{text} = {p} AND {is_open or 'pi.closed_at IS NULL'}"
-        f" AND pi.org_id{number} IN ({fastsql.marks(ids, f)})"
-        f" AND pi.state{text} IN ({fastsql.marks(near, f)})"
+        f" AND {orgs} AND {states}"
     )
-    params: list[Any] = [WORKFLOW, *ids, *near]
+    params: list[Any] = [WORKFLOW, *org_params, *state_params]
     if candidates is not None:  # none found: the statement all the same (a fixed count)
-        where += f" AND pi.id IN ({fastsql.marks(candidates, f)})" if candidates else " AND 1 = 0"
-        params.extend(candidates)
+        if candidates:
+            found, found_params = fastsql.any_of("pi.id", candidates, f)
+            where += f" AND {found}"
+            params.extend(found_params)
+        else:
+            where += " AND 1 = 0"
     rows = fastsql.read(
         f"SELECT {_NEAR_COLUMNS} FROM process_instance pi"
         f" JOIN person p ON p.id = pi.subject_person_id WHERE {where}",

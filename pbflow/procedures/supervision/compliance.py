@@ -241,6 +241,10 @@ def _plan(cells: Sequence[ObligationCell], columns: Sequence[Column]) -> list[tu
     return plan
 
 
+# The plan of a period per column (months over months): each cell as it is.
+_CELLWISE: list[tuple] = [("cellwise", (), 0)]
+
+
 def _lean_cells(
     o: Obligation, columns: Sequence[Column], plans: dict[tuple, list[tuple]]
 ) -> list[tuple]:
@@ -251,6 +255,10 @@ def _lean_cells(
     plan = plans.get(key)
     if plan is None:
         plan = plans[key] = _plan(cells, columns)
+        if plan == [("one", k, 1) for k in range(len(cells))]:
+            plans[key] = plan = _CELLWISE
+    if plan is _CELLWISE:
+        return [(c.status, 1, c.held, c.required, c.label) for c in cells]
     found = []
     for kind, which, span in plan:
         if kind == "one":

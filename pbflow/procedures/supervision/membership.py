@@ -106,6 +106,16 @@ class Structure:
         return self.full + self.probationary
 
 
+class _Dimensions(dict):
+    """``Structure.by`` with each dimension's counter made when first asked for: the
+    dashboard counts the structure of the whole scope only, not of each of its hundred
+    organizations (``counted``), whose rows read as empty all the same."""
+
+    def __missing__(self, key: str) -> Counter:
+        found = self[key] = Counter()
+        return found
+
+
 @dataclass
 class MembershipRow:
     org_id: int
@@ -477,7 +487,12 @@ def counted(scope: Scope, period: Period) -> Membership:
     four statements whatever the number of people."""
     first, last = period.start, period.end
     days = (first, last)
-    units = {n.id: MembershipRow(n.id, scope.name(n.id)) for n in scope.units}
+    units = {
+        n.id: MembershipRow(
+            n.id, scope.name(n.id), Structure(by=_Dimensions()), Structure(by=_Dimensions())
+        )
+        for n in scope.units
+    }
     unit_of = {oid: scope.unit_of(oid) for oid in scope.ids}
     top = scope.org.id
     # Each organization's members as they are today, on both days.

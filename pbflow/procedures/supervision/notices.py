@@ -252,8 +252,23 @@ class NoticeRow:
 
 
 def _rows(where, locale: str, limit: int | None = 200) -> list[NoticeRow]:
+    # Columns, not notice objects: a page lists a few, an export thousands.
     stmt = (
-        select(N, P.title, P.org_id, P.state, P.definition_id, P.closed_at, P.due_at, P.created_at)
+        select(
+            N.case_id,
+            N.level,
+            N.concerns,
+            N.concerns_case_id,
+            N.meeting_type,
+            N.period_start,
+            P.title,
+            P.org_id,
+            P.state,
+            P.definition_id,
+            P.closed_at,
+            P.due_at,
+            P.created_at,
+        )
         .join(P, P.id == N.case_id)
         .where(*where)
         .order_by(P.closed_at.is_not(None), P.created_at.desc(), P.id.desc())
@@ -262,15 +277,14 @@ def _rows(where, locale: str, limit: int | None = 200) -> list[NoticeRow]:
         stmt = stmt.limit(limit)
     now, index, reg = clock.now(), actors.org_index(), registry()
     result = []
-    for n, title, org_id, state, definition_id, closed_at, due_at, created_at in db.session.execute(
-        stmt
-    ):
-        spec = reg.stored(definition_id).states.get(state)
+    for n in db.session.execute(stmt):
+        org_id, state, closed_at, due_at = n.org_id, n.state, n.closed_at, n.due_at
+        spec = reg.stored(n.definition_id).states.get(state)
         node = index[org_id]
         result.append(
             NoticeRow(
                 case_id=n.case_id,
-                title=title,
+                title=n.title,
                 org_id=org_id,
                 org_name=node.name_en if locale == "en" and node.name_en else node.name,
                 state=state,
@@ -283,7 +297,7 @@ def _rows(where, locale: str, limit: int | None = 200) -> list[NoticeRow]:
                 concerns_case_id=n.concerns_case_id,
                 meeting_type=n.meeting_type,
                 period_start=n.period_start,
-                created_at=created_at,
+                created_at=n.created_at,
             )
         )
     return result
@@ -376,7 +390,11 @@ def notices(scope: Scope, period: Period) -> Notices:
             row.overdue += overdue
             row.closed += closed
     recent = _rows(
-        [P.workflow_id == WORKFLOW, P.org_id.in_(scope.ids), P.closed_at.is_(None)],
+        [
+            P.workflow_id == WORKFLOW,
+            *(() if scope.everything else (P.org_id.in_(scope.ids),)),
+            P.closed_at.is_(None),
+        ],
         scope.locale,
         limit=10,
     )

@@ -33,8 +33,9 @@ class Tally:
     key: Any = None
 
     def add(self, fig: Any) -> None:
+        mine, theirs = self.__dict__, fig.__dict__  # plain attributes, read without lookups
         for name in fig.COUNTS:
-            setattr(self, name, getattr(self, name) + getattr(fig, name))
+            mine[name] += theirs[name]
 
     @property
     def on_time_share(self) -> float | None:

@@ -31,10 +31,18 @@ class Scope:
             self.index = actors.org_index()
         self._units: dict[int, int] = {}
         self._names: dict[int, str] = {}
+        self._groups: dict[int | None, list[int]] | None = None
 
     @property
     def ids(self) -> list[int]:
         return [n.id for n in self.nodes]
+
+    @property
+    def everything(self) -> bool:
+        """Whether the scope is every organization (a committee at the top of the only
+        tree): a condition on the organization then holds for every row and is left out
+        (over a hundred values to bind and look up for nothing)."""
+        return len(self.nodes) == len(self.index)
 
     @property
     def branches(self) -> list[OrgNode]:
@@ -63,7 +71,13 @@ class Scope:
         return found
 
     def groups_of(self, branch_id: int) -> list[int]:
-        return [n.id for n in self.nodes if n.parent_id == branch_id and n.kind == "party_group"]
+        groups = self._groups
+        if groups is None:  # every branch's, in one walk of the tree (asked for each branch)
+            groups = self._groups = {}
+            for n in self.nodes:
+                if n.kind == "party_group":
+                    groups.setdefault(n.parent_id, []).append(n.id)
+        return list(groups.get(branch_id, ()))
 
     def below(self, org_id: int) -> list[OrgNode]:
         """The organizations at and below ``org_id`` within the scope."""

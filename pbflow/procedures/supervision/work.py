@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, literal_column, or_, select
 
 from pbflow import clock
-from pbflow.engine import actors, tally
+from pbflow.engine import actors, fastsql, tally
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import Person, ProcessInstance, WorkflowDefinition
+from pbflow.models import Person, ProcessInstance
 from pbflow.procedures.supervision.scope import Scope
 
 P = ProcessInstance
@@ -69,22 +69,15 @@ def _where(scope: Scope, now: datetime, stuck_days: int):
     since = now - timedelta(days=stuck_days)
     overdue = P.due_at <= now
     stuck = P.state_entered_at <= since
-    return (
-        (P.closed_at.is_(None), P.org_id.in_(scope.ids), or_(overdue, stuck)),
-        overdue,
-        stuck,
-    )
+    inside = () if scope.everything else (P.org_id.in_(scope.ids),)
+    return (P.closed_at.is_(None), *inside, or_(overdue, stuck)), overdue, stuck
 
 
 def _workflows() -> dict[str, int]:
     """Every workflow a case may belong to, with its newest stored definition (the title of
     one no longer loaded). One statement over the (small) table of stored definitions."""
     return dict(
-        db.session.execute(
-            select(WorkflowDefinition.workflow_id, func.max(WorkflowDefinition.id)).group_by(
-                WorkflowDefinition.workflow_id
-            )
-        ).all()
+        fastsql.read("SELECT workflow_id, MAX(id) FROM workflow_definition GROUP BY workflow_id")
     )
 
 

@@ -28,7 +28,6 @@ from pbflow.models import (
     ComplianceNotice,
     MeetingRequirement,
     Organization,
-    RoleAssignment,
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES, PERIODS
@@ -88,30 +87,34 @@ def period_label(start: date, period: str) -> str:
 # --- requirements ---------------------------------------------------------------------------
 
 
-def _with_committee(org_ids: list[int]) -> set[int]:
-    if not org_ids:
-        return set()
-    return set(
-        db.session.execute(
-            select(RoleAssignment.org_id)
-            .where(RoleAssignment.org_id.in_(org_ids), RoleAssignment.role == "branch_committee")
-            .distinct()
-        ).scalars()
-    )
-
-
 def requirements(org_ids: list[int]) -> dict[int, dict[str, tuple[str, int]]]:
-    """Required (period, times) per meeting type for each organization; two queries."""
+    """Required (period, times) per meeting type for each organization: one statement of
+    plain rows (a committee's tree is a hundred organizations), the overrides set at them and
+    above them and which branches have a committee."""
+    _flushed()
     index = actors.org_index()
     ancestors = {oid: index[oid].ancestor_ids() for oid in org_ids if oid in index}
     all_ids = sorted({a for ids in ancestors.values() for a in ids})
+    branches = [o for o in org_ids if index.get(o) and index[o].kind == "branch"]
     overrides: dict[int, dict[str, tuple[str, int]]] = defaultdict(dict)
+    committees: set[int] = set()
     if all_ids:
-        for row in db.session.execute(
-            select(MeetingRequirement).where(MeetingRequirement.org_id.in_(all_ids))
-        ).scalars():
-            overrides[row.org_id][row.meeting_type] = (row.period, row.times)
-    committees = _with_committee([o for o in org_ids if index.get(o) and index[o].kind == "branch"])
+        f = fastsql.flavour()
+        where, params = fastsql.any_of("org_id", all_ids, f)
+        sql = f"SELECT org_id, meeting_type, period, times FROM meeting_requirement WHERE {where}"
+        if branches:  # those with a committee: rows with no meeting type (none is NULL)
+            where, values = fastsql.any_of("org_id", branches, f)
+            sql += (
+                " UNION ALL SELECT DISTINCT org_id, CAST(NULL AS VARCHAR(30)),"
+                " CAST(NULL AS VARCHAR(10)), CAST(NULL AS INTEGER) FROM role_assignment"
+                f" WHERE {where} AND role = {f.placeholder}"
+            )
+            params += [*values, "branch_committee"]
+        for org_id, mtype, period, times in fastsql.read(sql, params):
+            if mtype is None:
+                committees.add(org_id)
+            else:
+                overrides[org_id][mtype] = (period, times)
     result: dict[int, dict[str, tuple[str, int]]] = {}
     for oid, chain in ancestors.items():
         kind = index[oid].kind
@@ -209,10 +212,11 @@ def _held_counts(org_ids: list[int], since: date, until: date) -> dict:
         return counts
     f = fastsql.flavour()
     p = f.placeholder
+    orgs, params = fastsql.any_of("org_id", org_ids, f)
     rows = fastsql.read(
-        f"SELECT org_id, meeting_type, held_on FROM meeting WHERE org_id IN"
-        f" ({fastsql.marks(org_ids, f)}) AND held_on >= {p} AND held_on <= {p}",
-        [*org_ids, f.day(since), f.day(until)],
+        f"SELECT org_id, meeting_type, held_on FROM meeting WHERE {orgs}"
+        f" AND held_on >= {p} AND held_on <= {p}",
+        [*params, f.day(since), f.day(until)],
     )
     day = f.read_day
     for org_id, mtype, held_on in rows:
@@ -223,16 +227,23 @@ def _held_counts(org_ids: list[int], since: date, until: date) -> dict:
 def _notices(org_ids: list[int], since: date) -> dict[tuple[int, str, date, str], datetime]:
     if not org_ids:
         return {}
-    rows = db.session.execute(
-        select(
-            ComplianceNotice.org_id,
-            ComplianceNotice.meeting_type,
-            ComplianceNotice.period_start,
-            ComplianceNotice.kind,
-            ComplianceNotice.created_at,
-        ).where(ComplianceNotice.org_id.in_(org_ids), ComplianceNotice.period_start >= since)
+    f = fastsql.flavour()
+    orgs, params = fastsql.any_of("org_id", org_ids, f)
+    rows = fastsql.read(
+        "SELECT org_id, meeting_type, period_start, kind, created_at FROM compliance_notice"
+        f" WHERE {orgs} AND period_start >= {f.placeholder}",
+        [*params, f.day(since)],
     )
-    return {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+    day, dt = f.read_day, f.read_dt
+    return {(r[0], r[1], day(r[2]), r[3]): dt(r[4]) for r in rows}
+
+
+def _flushed() -> None:
+    """Changes made in the session written, as a query through it would: the figures are
+    read as plain rows on its connection."""
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        session.flush()
 
 
 def _periods(first: date, last: date, period: str) -> list[tuple[date, date]]:
@@ -251,16 +262,13 @@ def obligations(
     """What each organization owes of the three meetings and one lesson and the theme party
     day in every period overlapping ``first``..``last``, what it held, and the reminders and
     misses recorded. No rights are checked: the caller has (the calendar, the supervision
-    dashboard, the assessment). Five statements whatever the number of organizations,
-    periods or meetings."""
+    dashboard, the assessment). Four statements whatever the number of organizations,
+    periods or meetings (when each was set up is in the organization index)."""
     ids = sorted(set(org_ids))
     if not ids:
         return {}
-    created = dict(
-        db.session.execute(
-            select(Organization.id, Organization.created_at).where(Organization.id.in_(ids))
-        ).all()
-    )
+    index = actors.org_index()
+    created = {oid: index[oid].created_at for oid in ids if oid in index}
     reqs = requirements(ids)
     # Quarters and years reach beyond a month-aligned range: count what they hold in full.
     since, until = period_bounds(first, "year")[0], period_bounds(last, "year")[1]
