@@ -9,7 +9,7 @@ untimed requests per client, so that every worker has compiled the page's templa
 filled its caches, as a long-running server has). It prints per
 page and user: p50 and p95 of the response time, the response size, the SQL statements the
 page issues (counted once in-process, through the same app) and the CPU time of one request
-made alone (in-process, the heap frozen as a worker's: the app's Python, with SQLite's work,
+made alone (in-process, the collector set as a worker's: the app's Python, with SQLite's work,
 plus on PostgreSQL the server process's, read from /proc when the server runs on this
 machine); then the peak RSS of each gunicorn worker. With C clients on N CPUs a page's p95
 is roughly C / N times its CPU time: the CPU columns are the figure that the machine's other
@@ -118,7 +118,7 @@ with app.app_context():
 """
 
 _STATEMENTS = """
-import gc, json, os, sys, time
+import json, os, sys, time
 from sqlalchemy import event, select
 from app import app
 from pbflow.extensions import db
@@ -170,10 +170,11 @@ for user, path in pages:
     count[0] = 0
     r = c.get(url)
     out[f"{user} {path}"] = [count[0], r.status_code, None, None]
-# CPU per request, one request at a time, after a collection and a freeze as a gunicorn
-# worker does: this process's (Python, and SQLite's work) and the PostgreSQL server's.
-gc.collect()
-gc.freeze()
+# CPU per request, one request at a time, the collector set as a gunicorn worker's (a
+# collection, a freeze, young objects collected less often): this process's (Python, and
+# SQLite's work) and the PostgreSQL server's.
+from pbflow import gunicorn_conf
+gunicorn_conf.post_worker_init(None)
 for user, path in pages:
     c, url = clients[user], path.format(case=case)
     started, server = time.process_time(), backend_ms()

@@ -43,7 +43,7 @@ def test_the_test_database_runs_without_jit_or_parallel_query_on_postgresql(app)
 def test_a_gunicorn_worker_freezes_what_it_loaded_after_collecting_garbage():
     """gunicorn calls ``post_worker_init`` once the worker has loaded the app: what is alive
     then stays out of later collections; a cycle already unreachable is collected, not
-    frozen."""
+    frozen; young objects are collected less often than Python's default."""
     import gc
     import weakref
 
@@ -58,10 +58,16 @@ def test_a_gunicorn_worker_freezes_what_it_loaded_after_collecting_garbage():
     del garbage
     kept = Cycle()
     gc.unfreeze()
+    threshold = gc.get_threshold()
     try:
         gunicorn_conf.post_worker_init(worker=None)
         assert gone() is None
         assert gc.get_freeze_count() > 0
         assert not any(o is kept for o in gc.get_objects())  # frozen: not tracked by generations
+        # Young objects collected after thousands of allocations, not 700; the older
+        # generations' thresholds as they were.
+        assert gc.get_threshold() == (gunicorn_conf.YOUNG_COLLECTION, *threshold[1:])
+        assert gunicorn_conf.YOUNG_COLLECTION >= 5_000
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
