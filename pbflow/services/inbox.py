@@ -51,7 +51,6 @@ from pbflow.models import (
     Ballot,
     CaseTask,
     Notification,
-    Organization,
     Person,
     ProcessInstance,
     User,
@@ -343,18 +342,15 @@ CASE_COLUMNS = (
 
 
 def _rows(ids: list[int]) -> list[Any]:
-    """The cases of a page, in the page's order: rows of CASE_COLUMNS with the names of the
-    case's organization (``org_name``, ``org_name_en``) and subject (``subject_name``)."""
+    """The cases of a page, in the page's order: rows of CASE_COLUMNS with the name of the
+    case's subject (``subject_name``); organizations are named from the organization index."""
     if not ids:
         return []
     rows = db.session.execute(
         select(
             *CASE_COLUMNS,
-            Organization.name.label("org_name"),
-            Organization.name_en.label("org_name_en"),
             Person.name.label("subject_name"),
         )
-        .join(Organization, Organization.id == P.org_id)
         .outerjoin(Person, Person.id == P.subject_person_id)
         .where(P.id.in_(ids))
     ).all()
@@ -399,7 +395,7 @@ def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[In
     )
     for case_id, kind, trigger in work:
         found.setdefault(case_id, set()).add((kind, trigger))
-    reg = registry()
+    reg, index = registry(), actors.org_index()
     # What every case of one workflow revision in one state shares, looked up once a page.
     shared: dict[tuple[int, str], tuple[Any, str, str, dict[str, int]]] = {}
     steps: dict[tuple[int, str, str, str], Step] = {}
@@ -424,11 +420,7 @@ def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[In
             title=own_title or subject_name or workflow,
             workflow=workflow,
             state=state,
-            org_name=(
-                case_row.org_name_en
-                if locale == "en" and case_row.org_name_en
-                else case_row.org_name
-            ),
+            org_name=index[case_row.org_id].display_name(locale),
             subject_name=subject_name,
         )
         for kind, trigger in sorted(
