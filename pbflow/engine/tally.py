@@ -383,7 +383,7 @@ def sums_before(
     f = _flavour()
     width = max(len(c) for c in cuts.values())
     stated = set(cuts) if by_state is True else set(by_state or ())
-    orgs = _org_condition(org_ids, f)
+    org_where, org_params, exact = _org_condition(org_ids, f)
     # One part per measure, its sums of its own cuts (padded to the widest measure's count),
     # joined by UNION ALL: one statement, each row read once and summed without asking which
     # measure it is of (a CASE per row and sum costs SQLite more than the rows themselves).
@@ -395,7 +395,7 @@ def sums_before(
         conditions = [_matching("measure", [measure], f)]
         if workflows is not None:
             conditions.append(_matching("workflow_id", workflows, f))
-        conditions.append(orgs[:2])
+        conditions.append((org_where, org_params))
         where = " AND ".join(c for c, _v in conditions)
         for _c, values in conditions:
             params.extend(values)
@@ -405,7 +405,7 @@ def sums_before(
     # The sums as the drivers give them: whole numbers (SUMs of integer columns, never NULL
     # for a group, which has rows), not converted one by one.
     rows = _read(" UNION ALL ".join(parts), params)
-    if not orgs[2]:
+    if not exact:
         asked = set(org_ids)
         rows = [r for r in rows if r[2] in asked]
     if by_state:
@@ -559,12 +559,6 @@ def windows(
     return results
 
 
-def _open_window(column: str, cut: Cut, org_ids: list[int], workflows) -> dict:
-    """Open cases with ``column`` (``due_at`` or ``state_entered_at``) in the cut's window,
-    per (workflow, organization)."""
-    return windows([("open", column, cut)], org_ids, workflows)[0]
-
-
 _OPEN_COLUMNS = {DUE: "due_at", ENTERED: "state_entered_at"}
 # The open cases' indexes of those columns (pbflow.models.process), with workflow and org.
 _OPEN_INDEXES = {"due_at": "ix_case_open_due", "state_entered_at": "ix_case_open_waiting"}
@@ -586,9 +580,7 @@ def open_counts_before(
         k: v[0]
         for k, v in sums_before({c: (f,) for c, f in found.items()}, org_ids, workflows).items()
     }
-    measured = [(m, cut) for m, cut in found.items() if cut is not None and cut.sign]
-    if not org_ids:
-        measured = []
+    measured = [(m, cut) for m, cut in found.items() if cut is not None and cut.sign and org_ids]
     counted = windows([("open", _OPEN_COLUMNS[m], cut) for m, cut in measured], org_ids, workflows)
     for (measure, cut), window in zip(measured, counted, strict=True):
         for (wf, org), n in window.items():
@@ -598,15 +590,6 @@ def open_counts_before(
 
 
 _CASE_COLUMNS_OF = {CREATED: "created_at", CLOSED: "closed_at"}
-
-
-def case_window(
-    column: str, workflow: str, cut: Cut, org_ids: list[int], by_state: bool
-) -> dict[tuple, int]:
-    """A workflow's cases with ``column`` (``created_at`` or ``closed_at``) in the cut's
-    window, per (organization,) or (state, organization): from the indexes by workflow,
-    organization (or time) and time. Several at once: ``windows``."""
-    return windows([("case", column, cut, workflow, by_state)], org_ids)[0]
 
 
 def _case_windows(

@@ -21,7 +21,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from pbflow import audit, clock
-from pbflow.engine import actors, fastsql
+from pbflow.engine import actors, fastsql, tally
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import (
@@ -91,7 +91,7 @@ def requirements(org_ids: list[int]) -> dict[int, dict[str, tuple[str, int]]]:
     """Required (period, times) per meeting type for each organization: one statement of
     plain rows (a committee's tree is a hundred organizations), the overrides set at them and
     above them and which branches have a committee."""
-    _flushed()
+    tally.flush_pending()  # changes made in the session written, as a query would
     index = actors.org_index()
     ancestors = {oid: index[oid].ancestor_ids() for oid in org_ids if oid in index}
     all_ids = sorted({a for ids in ancestors.values() for a in ids})
@@ -236,14 +236,6 @@ def _notices(org_ids: list[int], since: date) -> dict[tuple[int, str, date, str]
     )
     day, dt = f.read_day, f.read_dt
     return {(r[0], r[1], day(r[2]), r[3]): dt(r[4]) for r in rows}
-
-
-def _flushed() -> None:
-    """Changes made in the session written, as a query through it would: the figures are
-    read as plain rows on its connection."""
-    session = db.session()
-    if session.new or session.dirty or session.deleted:
-        session.flush()
 
 
 def _periods(first: date, last: date, period: str) -> list[tuple[date, date]]:
