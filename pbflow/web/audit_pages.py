@@ -14,10 +14,7 @@ number, link hashes and content digest.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, flash, render_template, request, send_file
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -39,6 +36,7 @@ from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a
     search_events,
 )
 from pbflow.web.access import auditor_required
+from pbflow.web.template_gettext import page_locale
 
 bp = Blueprint("audit_pages", __name__, url_prefix="/audit")
 
@@ -50,7 +48,7 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
         for name in f.errors:
             setattr(f, {"from": "date_from", "to": "date_to"}.get(name, name), None)
     events, next_before = search_events(current_user, f)
-    locale = str(get_locale() or "zh")
+    locale = page_locale()
     views = describe(events, locale)
     orgs = actors.org_index()  # read for the reader's scope already
     head_seq, head_hash = audit.head()
@@ -72,11 +70,6 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
     )
 
 
-def _org_label(node: Any, locale: str) -> str:
-    """An organization's name in the reader's language, where it has one."""
-    return node.name_en if locale == "en" and node.name_en else node.name
-
-
 def export_events(reader: User, f: Filters):
     """Every event the search selects (the same scope and filters, not only the page shown),
     newest first, read in batches: for CSV or Excel."""
@@ -86,14 +79,14 @@ def export_events(reader: User, f: Filters):
         select(*EVENT_COLUMNS),
     ).order_by(AuditEvent.seq.desc())
     index = actors.org_index()
-    locale = str(get_locale() or "zh")
+    locale = page_locale()
     rows = (
         [
             r.seq,
             r.at,
             r.actor_label,
             r.action,
-            _org_label(index[r.org_id], locale) if r.org_id in index else "",
+            index[r.org_id].display_name(locale) if r.org_id in index else "",
             r.instance_id,
             r.from_state,
             r.to_state,
