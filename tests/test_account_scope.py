@@ -16,7 +16,7 @@ from werkzeug.security import check_password_hash
 
 from pbflow import audit, clock, security_log
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, Person, RoleAssignment, User
+from pbflow.models import AuditEvent, Organization, Person, RoleAssignment, User
 from pbflow.services import accounts
 from tests.conftest import PASSWORD, csrf_token, make_user
 
@@ -353,3 +353,30 @@ def test_the_command_line_remains_the_trusted_operator(scoped, runner):
     result = runner.invoke(args=["pbflow", "user", "deactivate", "two_branches"])
     assert result.exit_code == 0, result.output
     assert not _user("two_branches").active
+
+
+def test_an_organization_is_read_below_its_reader_not_beside_whose_id_shares_its_digits(world):
+    """Readable organizations are found by their paths' prefixes ("/1/4/"): a branch whose id
+    begins with another's digits ("/1/40/") is no organization below that one. Checked for
+    every account against the definition: a READ_ROLES role at the organization or above."""
+    from pbflow.engine import actors
+
+    made = [
+        accounts.create_org(f"t{i}", f"测试支部{i}", "branch", world.committee) for i in range(45)
+    ]
+    ids = {o.id for o in made} | {world.branch.id, world.other_branch.id}
+    first, second = next(
+        (a, b) for a in sorted(ids) for b in sorted(ids) if a != b and str(b).startswith(str(a))
+    )
+    branch = db.session.get(Organization, first)
+    group = accounts.create_org("g-first", "第一党小组", "party_group", branch)
+    reader = make_user("reader", [(branch, "secretary")])
+    db.session.commit()
+    actors.forget_orgs()
+    assert actors.readable_org_ids(reader) == {first, group.id}
+    assert second not in actors.readable_org_ids(reader)
+    index = actors.org_index()
+    for user in db.session.scalars(select(User)):
+        roots = {o for o, role in actors.roles_of(user.id) if role in actors.READ_ROLES}
+        below = {n.id for n in index.values() if roots & set(n.ancestors)}
+        assert actors.readable_org_ids(user) == below, user.username
