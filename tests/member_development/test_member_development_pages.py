@@ -73,6 +73,28 @@ def test_the_overview_names_branches_in_the_readers_language(walk, world, auth, 
     assert "采煤一队党支部" in chinese
 
 
+def test_the_pipeline_reads_as_cards_on_a_phone(walk, world, auth, client):
+    """Each stage's people and the branches' figures carry their columns' names
+    (data-label), which a phone's narrow page shows beside each value when a row becomes a
+    card (table.list in pbflow.css): at 390 px the tables squeezed a column to a character
+    a line."""
+    import re
+
+    walk.to_activist()
+    auth.login("committee_a")
+    html = client.get(f"/development/org/{world.committee.id}?lang=en").get_data(as_text=True)
+    branches = re.search(r'<section class="card" id="branches">.*?</section>', html, re.S).group(0)
+    assert '<table class="table list sv-table">' in branches
+    row = next(r for r in re.findall(r"<tr.*?</tr>", branches, re.S) if "Mining team 1" in r)
+    assert re.search(r'<th scope="row"><a [^>]*>Mining team 1 branch</a></th>', row)
+    assert re.findall(r'data-label="([^"]+)"', row)[-1] == "Overdue"
+    assert len(re.findall(r"<td ", row)) == len(re.findall(r'<td class="num" data-label=', row))
+    stage = re.search(r'<section class="card stage" id="stage-activist">.*?</section>', html, re.S)
+    person = next(r for r in re.findall(r"<tr.*?</tr>", stage.group(0), re.S) if "Applicant" in r)
+    labels = re.findall(r'<td data-label="([^"]+)"', person)
+    assert labels == ["Person", "Where", "Next step", "Due", "Earliest full membership"]
+
+
 def test_who_may_see_the_pages(walk, world, auth, client):
     walk.apply()
     pid = walk.pid("applicant")
