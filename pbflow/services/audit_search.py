@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select, union
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors
+from pbflow.engine import actors, fastsql
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, AuditPerson, ProcessInstance, User
 
@@ -144,7 +144,7 @@ def _events_query(reader: User, f: Filters, stmt, before: int | None = None):
         stmt = stmt.where(
             or_(
                 and_(AuditEvent.org_id.is_(None), AuditEvent.action.in_(audit.NEUTRAL_ACTIONS)),
-                AuditEvent.org_id.in_(scope or {-1}),
+                fastsql.among(AuditEvent.org_id, scope or {-1}),
             )
         )
     if f.case is not None:
@@ -157,7 +157,7 @@ def _events_query(reader: User, f: Filters, stmt, before: int | None = None):
         stmt = stmt.where(AuditEvent.action == f.action)
     if f.org is not None:
         subtree = [n.id for n in actors.org_index().values() if f.org in n.ancestor_ids()]
-        stmt = stmt.where(AuditEvent.org_id.in_(subtree or [-1]))
+        stmt = stmt.where(fastsql.among(AuditEvent.org_id, subtree or [-1]))
     if f.date_from is not None:
         stmt = stmt.where(AuditEvent.at >= clock.local_midnight_utc(f.date_from))
     if f.date_to is not None:
@@ -306,7 +306,7 @@ def describe(events: list[Any], locale: str) -> list[EventView]:
         definitions = dict(
             db.session.execute(
                 select(ProcessInstance.id, ProcessInstance.definition_id).where(
-                    ProcessInstance.id.in_(case_ids)
+                    fastsql.among(ProcessInstance.id, case_ids)
                 )
             ).all()
         )

@@ -22,7 +22,7 @@ from sqlalchemy import Select, func, or_, select, true, tuple_, union_all, updat
 from sqlalchemy.sql.elements import True_
 
 from pbflow import clock, validation
-from pbflow.engine import actors, calendar, runtime, votes
+from pbflow.engine import actors, calendar, fastsql, runtime, votes
 from pbflow.engine.context import CaseState
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
 from pbflow.engine.errors import NotFound
@@ -1020,7 +1020,7 @@ def visibility_clause(user: User):
     parts = [select(v.c.id).where(v.c.submitter_user_id == user.id)]
     parts.append(select(v.c.id).where(v.c.assignee_user_id == user.id))
     if orgs:
-        parts.append(select(v.c.id).where(v.c.org_id.in_(orgs)))
+        parts.append(select(v.c.id).where(fastsql.among(v.c.org_id, orgs)))
     pid = _my_person_id(user)
     if pid is not None:
         parts.append(select(v.c.id).where(v.c.subject_person_id == pid))
@@ -1050,7 +1050,7 @@ def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = Tr
         index = actors.org_index()
         node = index.get(f.org_id)
         below = [o for o, n in index.items() if node and n.path.startswith(node.path)]
-        stmt = stmt.where(P.org_id.in_(below) if below else P.id.is_(None))
+        stmt = stmt.where(fastsql.among(P.org_id, below) if below else P.id.is_(None))
     if f.person:
         stmt = stmt.where(Person.name.icontains(f.person, autoescape=True))
     if f.q:
@@ -1112,7 +1112,7 @@ def search(user: User, f: CaseFilters, locale: str, page_size: int = PAGE_SIZE) 
     last_numbered = max(1, -(-min(total, COUNT_LIMIT) // page_size))
     page = min(f.page, last_numbered) if numbered else None
     columns = _joined(select(P, Organization.name, Organization.name_en, Person.name))
-    stmt = columns.where(P.id.in_(ids)) if exact else _filtered(columns, user, f)
+    stmt = columns.where(fastsql.among(P.id, ids)) if exact else _filtered(columns, user, f)
     stmt = stmt.order_by(P.updated_at.desc(), P.id.desc())
     if f.after is not None:
         stmt = stmt.where(tuple_(P.updated_at, P.id) < tuple_(*f.after))
@@ -1130,7 +1130,7 @@ def search(user: User, f: CaseFilters, locale: str, page_size: int = PAGE_SIZE) 
     if len(chip_ids) <= COUNT_LIMIT:  # the chips count every state of the other filters
         count_rows = db.session.execute(
             select(P.workflow_id, P.state, func.min(P.definition_id), func.count(P.id))
-            .where(P.id.in_(chip_ids))
+            .where(fastsql.among(P.id, chip_ids))
             .group_by(P.workflow_id, P.state)
         ).all()
     counts = sorted(

@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from pbflow import clock, validation
-from pbflow.engine import actors, tasks
+from pbflow.engine import actors, fastsql, tasks
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -352,7 +352,7 @@ def _rows(ids: list[int]) -> list[Any]:
             Person.name.label("subject_name"),
         )
         .outerjoin(Person, Person.id == P.subject_person_id)
-        .where(P.id.in_(ids))
+        .where(fastsql.among(P.id, ids))
     ).all()
     order = {case_id: i for i, case_id in enumerate(ids)}
     return sorted(rows, key=lambda row: order[row.id])
@@ -388,7 +388,7 @@ def _items(user: User, keys: list[str], rows: list[Any], locale: str) -> list[In
     # tenth of them mine for a committee: the rest were read and dropped here).
     work = db.session.execute(
         select(T.instance_id, T.kind, T.trigger).where(
-            T.instance_id.in_(ids),
+            fastsql.among(T.instance_id, ids),
             T.holder.concat("").in_(keys),
             or_(T.kind != tasks.BALLOT, ~_voted(user.id, T)),
         )

@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, tuple_
 
 from pbflow import audit, validation
-from pbflow.engine import actors
+from pbflow.engine import actors, fastsql
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, User
@@ -164,7 +164,7 @@ def _people_query(reader: User, text: str, org_id: int | None, party_status: str
         readable &= {
             n.id for n in actors.org_index().values() if org_id in n.ancestor_ids()
         }  # the chosen organization and everything below it
-    stmt = select(Person).where(Person.org_id.in_(readable or {-1}))
+    stmt = select(Person).where(fastsql.among(Person.org_id, readable or {-1}))
     text = (text or "").strip()
     if text:
         like = f"%{text}%"

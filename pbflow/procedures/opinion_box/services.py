@@ -600,7 +600,7 @@ def book(
     start = clock.local_midnight_utc(period.start)
     end = clock.local_midnight_utc(period.end + timedelta(days=1))
     P = ProcessInstance
-    in_subtree = P.org_id.in_([n.id for n in subtree])
+    in_subtree = fastsql.among(P.org_id, [n.id for n in subtree])
     # The figures over the whole period, per organization: its whole UTC months from the
     # figures kept as data, the hours at either end from the opinions received in them.
     counted = figures([n.id for n in subtree], period.start, period.end, "period").by_org

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors
+from pbflow.engine import actors, fastsql
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
@@ -468,7 +468,7 @@ def _list_where(
         scope = [n.id for n in actors.org_index().values() if n.path.startswith(node.path)]
     else:
         scope = sorted(readable)
-    where = [Meeting.org_id.in_(scope)]
+    where = [fastsql.among(Meeting.org_id, scope)]
     if meeting_type in MEETING_TYPES:
         where.append(Meeting.meeting_type == meeting_type)
     if year:
@@ -520,7 +520,7 @@ def list_meetings(
                 func.count(),
                 func.sum(case((MeetingAttendance.present, 1), else_=0)),
             )
-            .where(MeetingAttendance.meeting_id.in_([m.id for m in meetings]))
+            .where(fastsql.among(MeetingAttendance.meeting_id, [m.id for m in meetings]))
             .group_by(MeetingAttendance.meeting_id)
         )
         counts = {r[0]: (int(r[2] or 0), int(r[1])) for r in rows}
