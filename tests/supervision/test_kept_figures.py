@@ -27,6 +27,7 @@ from pbflow.procedures.supervision.scope import resolve
 from pbflow.services import people, periods, seed
 from pbflow.services.grids import GridCell, GridRow, combine_rows
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, walk
+from tests.scale.recording import recorded
 from tests.supervision import helpers as h
 
 WORKFLOWS = str(Path(__file__).parent.parent / "workflows")
@@ -354,6 +355,27 @@ def test_overdue_and_stuck_work_as_counted_case_by_case(busy, clock, at, stuck_d
     expected = _recount_work(scope, now, stuck_days)
     assert work.counts(scope, stuck_days) == expected
     assert sum(v[0] for v in expected.values()) > 0 and sum(v[1] for v in expected.values()) > 0
+
+
+def test_a_few_organizations_read_their_windows_alone_and_count_the_same(busy, clock):
+    """Up to ``tally.NARROW`` organizations (a branch's dashboard) read the windows with
+    their condition; the counts are those of the whole tree's windows kept for them."""
+    clock.set("2026-06-27T23:59:59")
+    ids = sorted(resolve(busy["committee_a"], None, "en").ids)
+    assert len(ids) > tally.NARROW  # the whole tree is read without the condition
+    half_months = [datetime(2026, m, 16, 4) for m in (3, 4, 5, 6)]  # windows of 15 days
+    found = [("open", "due_at", tally.Cut.of(at)) for at in half_months]
+    found += [("open", "state_entered_at", tally.Cut.of(at)) for at in half_months]
+    found += [("case", "created_at", tally.Cut.of(at), "opinion", True) for at in half_months]
+    found += [("case", "closed_at", tally.Cut.of(at), "opinion", False) for at in half_months]
+    every = tally.windows(found, ids)
+    # the organizations with most cases in the windows
+    counted = {o: sum(n for w in every for k, n in w.items() if k[-1] == o) for o in ids}
+    few = sorted(sorted(ids, key=lambda o: -counted[o])[:3])
+    narrow, statements = recorded(lambda: tally.windows(found, few))
+    assert narrow == [{k: n for k, n in w.items() if k[-1] in few} for w in every]
+    assert sum(len(w) for w in narrow) >= 4 and any(narrow[8:])
+    assert "org_id" in statements[0][0].split("WHERE", 1)[1]  # read for them alone
 
 
 @pytest.mark.parametrize("at", INSTANTS)
