@@ -56,10 +56,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(build_config(Path(app.instance_path), config))
 
     db.init_app(app)
+    from pbflow import prepared
+
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
             db.engine.dispose()
+        elif db.engine.dialect.name == "postgresql":
+            event.listen(db.engine, "connect", prepared.keep_prepared)
+            db.engine.dispose()
+    prepared.install(app)  # after Flask-SQLAlchemy's teardown: runs before it
     # Batch mode lets later migrations alter tables on SQLite, which has little ALTER TABLE.
     migrate.init_app(
         app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True

@@ -84,6 +84,14 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         "Write client addresses and user agents in the access log, for pages outside the "
         "opinion box (which is never logged).",
     ),
+    "PBFLOW_PG_PREPARED": (
+        "PBFLOW_PG_PREPARED",
+        bool,
+        True,
+        "Keep PostgreSQL statements prepared across requests (a request that wrote nothing "
+        "ends in COMMIT). Turn off behind a pooler that cannot keep them, such as PgBouncer "
+        "before 1.21 in transaction mode.",
+    ),
     "PBFLOW_ESCALATION_WORKING_DAYS": (
         "PBFLOW_ESCALATION_WORKING_DAYS",
         int,
@@ -200,7 +208,9 @@ def _secret_key(instance_path: Path) -> str:
 
 
 # Set on every PostgreSQL connection pbflow opens (see build_config for why).
-POSTGRES_SESSION_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0"
+POSTGRES_SESSION_OPTIONS = (
+    "-c jit=off -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan"
+)
 
 
 def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -239,12 +249,21 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         # No parallel query either: a page reads tens of rows, and the planner, over-estimating
         # them, started two workers for a branch's case list (5-8 ms of launching them for a
         # 0.1 ms read, and under load the workers take the CPUs the other requests wait for).
+        # Statements kept prepared (pbflow.prepared) are planned for each execution's values
+        # all the same: a plan made once for any values would walk a committee's tree as it
+        # walks a branch's.
         options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         connect_args = dict(options.get("connect_args") or {})
         connect_args["options"] = (
             f"{connect_args.get('options', '')} {POSTGRES_SESSION_OPTIONS}".strip()
         )
+        if not cfg["PBFLOW_PG_PREPARED"]:
+            connect_args["prepare_threshold"] = None  # psycopg never prepares
         options["connect_args"] = connect_args
+        # The connection returned last is lent next: a worker serving one request at a time
+        # keeps using the one whose statements psycopg has prepared (pbflow.prepared), and
+        # the others of the pool stay idle until they are needed.
+        options.setdefault("pool_use_lifo", True)
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not cfg.get("PBFLOW_UPLOAD_DIR"):
         cfg["PBFLOW_UPLOAD_DIR"] = str(instance_path / "uploads")

@@ -12,14 +12,16 @@ from pbflow.extensions import db
 def test_postgresql_connections_are_made_without_jit_or_parallel_query(tmp_path):
     """Short index walks over large tables passed jit_above_cost and paid 100-150 ms of
     compiling; a branch's case list started two parallel workers (5-8 ms) for a 0.1 ms
-    read. Options given in the configuration are kept."""
+    read; statements kept prepared are planned for their values (pbflow.prepared). Options
+    given in the configuration are kept."""
     url = "postgresql+psycopg://pbflow@db.example/pbflow"
     cfg = build_config(tmp_path, {"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
     assert (
         cfg["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"]
-        == "-c jit=off -c max_parallel_workers_per_gather=0"
+        == "-c jit=off -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan"
     )
     assert cfg["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
+    assert cfg["SQLALCHEMY_ENGINE_OPTIONS"]["pool_use_lifo"] is True  # pbflow.prepared
     given = {
         "SECRET_KEY": "x",
         "SQLALCHEMY_DATABASE_URI": url,
@@ -28,6 +30,7 @@ def test_postgresql_connections_are_made_without_jit_or_parallel_query(tmp_path)
     options = build_config(tmp_path, given)["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
     assert options["options"] == (
         "-c statement_timeout=5000 -c jit=off -c max_parallel_workers_per_gather=0"
+        " -c plan_cache_mode=force_custom_plan"
     )
     sqlite = build_config(tmp_path, {"SECRET_KEY": "x"})["SQLALCHEMY_ENGINE_OPTIONS"]
     assert "connect_args" not in sqlite
@@ -38,6 +41,7 @@ def test_the_test_database_runs_without_jit_or_parallel_query_on_postgresql(app)
         pytest.skip("PostgreSQL only")
     assert db.session.execute(text("SHOW jit")).scalar() == "off"
     assert db.session.execute(text("SHOW max_parallel_workers_per_gather")).scalar() == "0"
+    assert db.session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
 
 
 def test_a_gunicorn_worker_freezes_what_it_loaded_after_collecting_garbage():
