@@ -164,7 +164,9 @@ def _earliest_admission(state, data, person: KeyDates, settings, today: date) ->
 
 def settings_for(org_ids: set[int]) -> dict[int, dict[str, Any]]:
     """The workflow's settings as they apply at each organization (overrides of the nearest
-    organization above win), read in one statement for any number of organizations."""
+    organization above win), read in one statement for any number of organizations (on
+    PostgreSQL one array of them: a committee page's fifty were an IN list SQLAlchemy
+    rendered anew at every request)."""
     d = definition()
     index = actors.org_index()
     chains = {oid: index[oid].ancestor_ids() for oid in org_ids if oid in index}
@@ -172,7 +174,9 @@ def settings_for(org_ids: set[int]) -> dict[int, dict[str, Any]]:
     rows = (
         dict(
             db.session.execute(
-                select(Organization.id, Organization.settings).where(Organization.id.in_(needed))
+                select(Organization.id, Organization.settings).where(
+                    fastsql.among(Organization.id, sorted(needed))
+                )
             ).all()
         )
         if needed
