@@ -47,8 +47,10 @@ def local_tz() -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def to_local(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC).astimezone(local_tz())
+def to_local(dt: datetime, tz: ZoneInfo | None = None) -> datetime:
+    """``dt`` (naive UTC) in the local time zone (``tz``: ``local_tz()``, when the caller
+    converts many times and has looked it up once)."""
+    return dt.replace(tzinfo=UTC).astimezone(tz or local_tz())
 
 
 def today() -> date:

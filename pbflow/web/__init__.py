@@ -35,6 +35,37 @@ def _error_page(status: int, title: str, message: str):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def url_maker(endpoint: str, **args: Any):
+    """``url_for(endpoint, **args)`` for many values of the one argument given as
+    ``"*"``: the URL is built once with a marker in its place, and each value (a whole
+    number, or a name of letters, digits, ``-``, ``_`` and ``.``, which a URL keeps as
+    they are) put in place of the marker. A table of a hundred linked rows costs one
+    url_for, not a hundred. Anything else is built by url_for."""
+    from flask import url_for
+
+    (name,) = (k for k, v in args.items() if v == "*")
+    marker = "7919000013"  # digits: kept as they are in a path or a query
+    base = url_for(endpoint, **{k: (marker if k == name else v) for k, v in args.items()})
+    head, _found, tail = base.partition(marker)
+    if base.count(marker) != 1:
+        return lambda value: url_for(endpoint, **dict(args, **{name: value}))
+
+    def make(value: Any) -> str:
+        text = str(value)
+        if isinstance(value, bool) or not _URL_SAFE.fullmatch(text):
+            return url_for(endpoint, **dict(args, **{name: value}))
+        return f"{head}{text}{tail}"
+
+    return make
+
+
+def label(value: Any) -> str:
+    """A workflow label in the page's language."""
+    if hasattr(value, "get") and hasattr(value, "zh"):
+        return value.get(page_locale())
+    return str(value)
+
+
 def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     """The shared blueprints, then each procedure's pages, links, case-page panels and the
     functions its templates call; error pages and template helpers."""
@@ -139,29 +170,7 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
             url = base
         return url + (f"#{args['_anchor']}" if args.get("_anchor") else "")
 
-    @app.template_global()
-    def url_maker(endpoint: str, **args: Any):
-        """``url_for(endpoint, **args)`` for many values of the one argument given as
-        ``"*"``: the URL is built once with a marker in its place, and each value (a whole
-        number, or a name of letters, digits, ``-``, ``_`` and ``.``, which a URL keeps as
-        they are) put in place of the marker. A table of a hundred linked rows costs one
-        url_for, not a hundred. Anything else is built by url_for."""
-        from flask import url_for
-
-        (name,) = (k for k, v in args.items() if v == "*")
-        marker = "7919000013"  # digits: kept as they are in a path or a query
-        base = url_for(endpoint, **{k: (marker if k == name else v) for k, v in args.items()})
-        head, _found, tail = base.partition(marker)
-        if base.count(marker) != 1:
-            return lambda value: url_for(endpoint, **dict(args, **{name: value}))
-
-        def make(value: Any) -> str:
-            text = str(value)
-            if isinstance(value, bool) or not _URL_SAFE.fullmatch(text):
-                return url_for(endpoint, **dict(args, **{name: value}))
-            return f"{head}{text}{tail}"
-
-        return make
+    app.add_template_global(url_maker)
 
     @app.template_global()
     def id_url(endpoint: str, name: str, value: int) -> str:
@@ -257,12 +266,7 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
             return ""
         return clock.to_local(value).strftime(fmt)
 
-    @app.template_global()
-    def label(value: Any) -> str:
-        """A workflow label in the page's language."""
-        if hasattr(value, "get") and hasattr(value, "zh"):
-            return value.get(page_locale())
-        return str(value)
+    app.add_template_global(label)
 
     # The page's language, for macros imported without the page's context (which do not see
     # ``current_locale``: admin/_forms.html's org_name).

@@ -7,6 +7,7 @@ again with what the user typed, the reason and the field errors, with the engine
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,13 +82,25 @@ def due_badge(at: datetime | None, is_overdue: bool = False) -> Markup:
     """A time limit's last day as a badge (``badges.due``): a function, as the inbox shows a
     hundred of them and a macro with its two translations cost a tenth of the page. The
     translations are trusted markup and the day is escaped, as the templates' ``_()`` does."""
-    if not at:
-        return Markup("")
-    day = escape(due_date(at))
-    title = gettext("until the end of %(date)s") % {"date": day}
-    text = gettext("due %(date)s") % {"date": day}
-    late = " late" if is_overdue else ""
-    return Markup(f'<span class="due{late}" title="{title}">{text}</span>')
+    return due_badges()(at, is_overdue)
+
+
+def due_badges() -> Callable[[datetime | None, bool], Markup]:
+    """``due_badge`` for many rows: the translations and the time zone looked up once, not
+    per badge (a hundred badges looked them up two hundred times, a third of their cost)."""
+    title = gettext("until the end of %(date)s")
+    text = gettext("due %(date)s")
+    tz = clock.local_tz()
+
+    def badge(at: datetime | None, is_overdue: bool = False) -> Markup:
+        if not at:
+            return Markup("")
+        day = escape(clock.to_local(at - timedelta(seconds=1), tz).strftime("%Y-%m-%d"))
+        late = " late" if is_overdue else ""
+        dated = {"date": day}
+        return Markup(f'<span class="due{late}" title="{title % dated}">{text % dated}</span>')
+
+    return badge
 
 
 @bp.app_template_global()

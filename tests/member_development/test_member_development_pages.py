@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, func, select
@@ -436,3 +437,95 @@ def _preview_is_the_head_of_the_whole_list(secretary, org_id: int) -> None:
             for r, w in zip(rows, first, strict=True)
             if r.case_id == w.case_id
         )
+
+
+_REFERENCE = Path(__file__).with_name("pipeline_rows_reference.html")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_tables_rows_are_the_templates_markup(app, world, clock, lang):
+    """``pipeline_rows`` and ``branch_rows`` write the stage tables' and the branches'
+    table's rows in Python (a committee's page spent half its CPU in the template's loops):
+    their markup is the template's, byte for byte, for every row of a seeded committee's
+    whole pipeline (every stage, overdue or not, with and without a time limit or a next
+    step), and a name needing escaping is escaped."""
+    from flask_login import login_user
+
+    from pbflow.services import seed
+    from pbflow.web import label
+
+    seed.seed(600, 4)
+    secretary = world["committee_a"]
+    with app.test_request_context(f"/development/org/{world.committee.id}?lang={lang}"):
+        login_user(secretary)
+        pipe = development.pipeline(secretary, world.committee.id)
+        branches = development.overview(secretary, world.committee.id, pipe.open)
+        rows = [r for _key, _label, stage in pipe.stages for r in stage]
+        assert len(rows) > 30 and any(b.overdue for b in branches) and len(branches) > 3
+        rows[0].name = '<b>"Tom" & Jerry</b>'
+        rows[-1].due_at, rows[-1].overdue = None, False  # the seed gives every case a limit
+        assert {r.overdue for r in rows} == {True, False}
+        assert {r.next_step is None for r in rows} == {True, False}
+        reference = app.jinja_env.from_string(_REFERENCE.read_text()).make_module()
+        heads = {"person": "Person & co", "where": "W", "next": "N", "due": "D", "full": "F"}
+        for key, _label, stage in pipe.stages:
+            templated, written = str(reference.stage_rows(stage, heads)).split("|")
+            assert written == templated, key
+        first = str(reference.stage_rows(rows[:1], heads)).split("|")[1]
+        assert "&lt;b&gt;&#34;Tom&#34; &amp; Jerry&lt;/b&gt;</a>" in first
+        assert 'data-label="Person &amp; co"' in first
+        names = [label(stage_label) for _key, stage_label, _rows in pipe.stages]
+        templated, written = str(reference.branch_table_rows(pipe, branches, names)).split("|")
+        assert written == templated
+
+
+@pytest.mark.parametrize("per_stage", [1, 4, 20])
+def test_each_stages_most_urgent_are_the_first_by_time_limit(world, clock, per_stage):
+    """The walks of ix_case_open_state_due (PostgreSQL: one walk joined laterally to the
+    states, ranked per stage; SQLite: a walk per state) keep, of each stage, the open cases
+    of the subtree first by time limit, then by id, those without a limit last: the same as
+    sorting every open case of the subtree in Python. Ties, missing limits and closed cases
+    included."""
+    from pbflow import clock as pbflow_clock
+    from pbflow.services import seed
+
+    seed.seed(600, 5)
+    open_cases = select(ProcessInstance.id).where(
+        ProcessInstance.workflow_id == development.WORKFLOW, ProcessInstance.closed_at.is_(None)
+    )
+    ids = db.session.execute(open_cases.order_by(ProcessInstance.id)).scalars().all()
+    now = pbflow_clock.now()
+    # Half share the earliest limit (ties across a stage's states), some have none, some close.
+    for chosen, values in (
+        (ids[::2], {"due_at": now - timedelta(days=400)}),
+        (ids[1::4], {"due_at": None}),
+        (ids[3::8], {"closed_at": now}),
+    ):
+        db.session.execute(
+            ProcessInstance.__table__.update()
+            .where(ProcessInstance.id.in_(chosen))
+            .values(**values)
+        )
+    db.session.commit()
+    secretary = world["committee_a"]
+    general = (
+        db.session.execute(select(Organization).where(Organization.code.like("seed5-g%")))
+        .scalars()
+        .first()
+    )
+    d = development.definition()
+    for org in (world.committee, general):
+        subtree = set(development._subtree(development.actors.org_index()[org.id]))
+        reference: dict[str, list] = {}
+        for case in db.session.execute(select(ProcessInstance)).scalars():
+            if (
+                case.workflow_id == development.WORKFLOW
+                and case.closed_at is None
+                and case.org_id in subtree
+            ):
+                reference.setdefault(development._stage_of(d, case.state), []).append(case)
+        preview = development.pipeline(secretary, org.id, per_stage=per_stage)
+        assert sum(len(rows) for _k, _l, rows in preview.stages) > 0
+        for key, _label, rows in preview.stages:
+            cases = sorted(reference.get(key, []), key=lambda c: (c.due_at is None, c.due_at, c.id))
+            assert {r.case_id for r in rows} == {c.id for c in cases[:per_stage]}, (org, key)
