@@ -170,11 +170,22 @@ class ProcessInstance(db.Model):
         Index("ix_case_org_open_updated", "org_id", "closed_at", "updated_at"),
         Index("ix_case_workflow_state_updated", "workflow_id", "state", "updated_at"),
         Index("ix_case_workflow_updated", "workflow_id", "updated_at", "id"),
-        # A workflow's open cases per state by due date, with their organization: the most
-        # urgent few of each state across a committee (member development's pipeline) walk
-        # it in order and stop. (Its counts per organization read ix_case_workflow_org.)
-        # Partial, not keyed by closed_at: PostgreSQL gives no order after "IS NULL"
-        # (closed_at comes last, for SQLite to read the walks from the index alone).
+        # A workflow's cases by whether and when they closed, per state by due date, with
+        # their organization: a workflow's open cases (notices, items, the figures' counts)
+        # and those closed in a stretch of time (the figures' windows), from the index alone.
+        Index(
+            "ix_case_workflow_state_due",
+            "workflow_id",
+            "closed_at",
+            "state",
+            "due_at",
+            "id",
+            "org_id",
+        ),
+        # A workflow's open cases per state by due date: the most urgent few of each state
+        # across a committee (member development's pipeline) walk it in order and stop.
+        # Partial, not keyed by closed_at: PostgreSQL gives no order after "IS NULL" in the
+        # index above (closed_at comes last, for SQLite to read the walks from the index).
         Index(
             "ix_case_open_state_due",
             "workflow_id",
@@ -185,19 +196,6 @@ class ProcessInstance(db.Model):
             "closed_at",
             sqlite_where=text("closed_at IS NULL"),
             postgresql_where=text("closed_at IS NULL"),
-        ),
-        # A workflow's cases closed in a stretch of time, with their state and organization:
-        # the figures' windows count those closed between a month boundary and an instant
-        # from the index alone (pbflow.engine.tally). Closed cases only: written once a case,
-        # when it closes, not at each step.
-        Index(
-            "ix_case_workflow_closed",
-            "workflow_id",
-            "closed_at",
-            "state",
-            "org_id",
-            sqlite_where=text("closed_at IS NOT NULL"),
-            postgresql_where=text("closed_at IS NOT NULL"),
         ),
         # The opinion box's figures per organization over a period, from the index alone.
         Index(
