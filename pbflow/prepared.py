@@ -19,11 +19,14 @@ statements were sent as text, so only the parsing and analysis are saved.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, current_app
 
 from pbflow.extensions import db
+
+log = logging.getLogger(__name__)
 
 # Statements kept prepared per connection (psycopg's default, 100, is fewer than the main
 # pages send together, and each one pushed out is deallocated by a statement of its own).
@@ -38,16 +41,19 @@ def _end_read_only(_exc: BaseException | None = None) -> None:
     session = db.session()
     if not session.in_transaction():
         return
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return
-    raw: Any = conn.connection.driver_connection
-    from psycopg import pq
+    try:
+        conn = session.connection()
+        if conn.dialect.name != "postgresql":
+            return
+        raw: Any = conn.connection.driver_connection
+        from psycopg import pq
 
-    if raw.info.transaction_status != pq.TransactionStatus.INTRANS:
-        return  # idle, or failed (its rollback follows)
-    if raw.execute("SELECT txid_current_if_assigned()").fetchone()[0] is None:
-        raw.commit()  # the session's rollback that follows finds the connection idle
+        if raw.info.transaction_status != pq.TransactionStatus.INTRANS:
+            return  # idle, or failed (its rollback follows)
+        if raw.execute("SELECT txid_current_if_assigned()").fetchone()[0] is None:
+            raw.commit()  # the session's rollback that follows finds the connection idle
+    except Exception:  # a lost connection: the rollback that follows deals with it
+        log.warning("could not end a read-only transaction with COMMIT", exc_info=True)
 
 
 def keep_prepared(dbapi_conn: Any, _record: Any) -> None:

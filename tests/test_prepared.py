@@ -166,3 +166,19 @@ def test_turned_off_a_read_only_request_ends_in_rollback(pg, world):
 
     assert raw.info.transaction_status == pq.TransactionStatus.INTRANS
     db.session.remove()
+
+
+def test_a_connection_lost_at_the_end_is_left_to_the_rollback(pg, world, monkeypatch):
+    """The teardown must not fail: Flask-SQLAlchemy's, which removes the session, runs
+    after it."""
+    _org_name(world.branch.id)
+    raw = db.session.connection().connection.driver_connection
+
+    def lost(*_args, **_kwargs):
+        raise OSError("connection lost")
+
+    monkeypatch.setattr(raw, "execute", lost)
+    prepared._end_read_only()  # logs, does not raise
+    monkeypatch.undo()
+    db.session.remove()
+    assert _org_name(world.branch.id) == world.branch.name

@@ -167,8 +167,8 @@ class _Holders:
     """My holders in the statement. On SQLite one parameter each, every holder a walk of its
     own in a compound statement. On PostgreSQL one array parameter whose elements the walks
     join to (LATERAL), so the statement's shape no longer grows with my holders: PostgreSQL
-    plans a statement at every request (its prepared statements do not outlive a request's
-    transaction), and planning the twenty to thirty walks of a committee secretary's inbox
+    plans a statement at every execution (custom plans, even when it is kept prepared:
+    pbflow.prepared), and planning the twenty to thirty walks of a committee secretary's inbox
     took 8 ms for 2-6 ms of reading."""
 
     count: int  # parameters k0... on SQLite; 0 on PostgreSQL, the array ``keys``
