@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -69,12 +70,13 @@ def parse_version(form: MultiDict) -> int | None:
 
 
 @bp.app_template_filter("due_date")
-def due_date(value: datetime | None) -> str:
+def due_date(value: datetime | None, tz: ZoneInfo | None = None) -> str:
     """The last local day of a time limit: limits end when their day is over, so a due time
-    of local midnight belongs to the day before."""
+    of local midnight belongs to the day before (``tz``: the local zone, when looked up
+    once for many)."""
     if value is None:
         return ""
-    return clock.to_local(value - timedelta(seconds=1)).strftime("%Y-%m-%d")
+    return clock.to_local(value - timedelta(seconds=1), tz).strftime("%Y-%m-%d")
 
 
 @bp.app_template_global()
@@ -95,7 +97,7 @@ def due_badges() -> Callable[[datetime | None, bool], Markup]:
     def badge(at: datetime | None, is_overdue: bool = False) -> Markup:
         if not at:
             return Markup("")
-        day = escape(clock.to_local(at - timedelta(seconds=1), tz).strftime("%Y-%m-%d"))
+        day = escape(due_date(at, tz))
         late = " late" if is_overdue else ""
         dated = {"date": day}
         return Markup(f'<span class="due{late}" title="{title % dated}">{text % dated}</span>')
