@@ -14,11 +14,11 @@ from flask_babel import gettext as _
 from pbflow.api import schemas as s
 from pbflow.api.core import (
     Problem,
-    decode_cursor,
-    encode_cursor,
     iso,
     json_value,
+    list_position,
     locale,
+    next_position,
     operation,
     user,
 )
@@ -126,20 +126,19 @@ def list_cases(query: s.CaseQuery):
     """The cases the caller may see, filtered, newest first; follow `next_cursor`."""
     args = query.model_dump(exclude={"cursor", "limit"}, exclude_none=True)
     args["overdue"] = "1" if query.overdue else ""
-    position = decode_cursor(query.cursor)
-    page = position.get("page", 1)
-    if not isinstance(page, int) or not 1 <= page <= 100_000:
-        raise Problem(400, _("The cursor is not valid; start again without one."))
+    page, after = list_position(query.cursor)
     args["page"] = str(page)
+    if after is not None:
+        args["after"] = after
     filters, errors = cases.CaseFilters.parse(args)
     if errors:
         raise Problem(422, _("Some filters need correcting."), field_errors=errors)
     result = cases.search(user(), filters, locale(), page_size=query.limit)
-    more = result.page < result.pages
     return {
         "items": [row_summary(r) for r in result.rows],
         "total": result.total,
-        "next_cursor": encode_cursor({"page": result.page + 1}) if more else None,
+        "total_exact": result.exact,
+        "next_cursor": next_position(result.page, result.pages, result.next_after),
     }
 
 

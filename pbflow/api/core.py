@@ -28,6 +28,7 @@ from wtforms.validators import ValidationError
 
 from pbflow.engine.errors import DomainError
 from pbflow.extensions import app_context
+from pbflow.services.pagination import parse_cursor
 
 VERSION = "1"
 PREFIX = "/api/v1"
@@ -305,6 +306,31 @@ def decode_cursor(cursor: str | None) -> dict[str, Any]:
     if not isinstance(position, dict):
         raise Problem(400, _("The cursor is not valid; start again without one."))
     return position
+
+
+def list_position(cursor: str | None) -> tuple[int, str | None]:
+    """Where a list's cursor points: a numbered page within the counted part of the list, or
+    past it the sort key of the last row seen (``after``, pbflow.services.pagination), which
+    takes the query straight to the next rows however long the list is."""
+    position = decode_cursor(cursor)
+    page, after = position.get("page", 1), position.get("after")
+    bad_page = not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= 100_000
+    bad_after = after is not None and (not isinstance(after, str) or parse_cursor(after) is None)
+    if bad_page or bad_after:
+        raise Problem(400, _("The cursor is not valid; start again without one."))
+    return page, after
+
+
+def next_position(page: int | None, pages: int | None, after: str | None) -> str | None:
+    """The cursor of the next page: past the counted part (``after``, the last row's sort key,
+    given by the service when more rows follow) or the next numbered page; None after the
+    last page. A list counted no further than its limit has no number of pages (``pages``
+    None) and goes on by ``after`` alone."""
+    if after:
+        return encode_cursor({"after": after})
+    if page is not None and pages is not None and page < pages:
+        return encode_cursor({"page": page + 1})
+    return None
 
 
 def locale() -> str:

@@ -18,13 +18,16 @@ from pbflow.api.core import (
     decode_cursor,
     encode_cursor,
     iso,
+    list_position,
     locale,
+    next_position,
     operation,
     require_roles,
     user,
 )
 from pbflow.engine import actors
 from pbflow.services import audit_search, periods
+from pbflow.services.pagination import parse_cursor
 
 
 def plain(value: Any, depth: int = 0) -> Any:
@@ -65,11 +68,14 @@ def list_meetings(query: s.MeetingQuery):
     """Meetings of the organizations the caller may read, newest first."""
     from pbflow.procedures.three_meetings import services as meetings
 
-    page = decode_cursor(query.cursor).get("page", 1)
-    if not isinstance(page, int) or not 1 <= page <= 100_000:
-        raise Problem(400, _("The cursor is not valid; start again without one."))
+    page, after = list_position(query.cursor)
     result = meetings.list_meetings(
-        user(), org_id=query.org, meeting_type=query.type, year=query.year, page=page
+        user(),
+        org_id=query.org,
+        meeting_type=query.type,
+        year=query.year,
+        page=page,
+        after=None if after is None else parse_cursor(after),
     )
     return {
         "items": [
@@ -87,9 +93,8 @@ def list_meetings(query: s.MeetingQuery):
             for r in result.rows
         ],
         "total": result.total,
-        "next_cursor": encode_cursor({"page": result.page + 1})
-        if result.page < result.pages
-        else None,
+        "total_exact": result.exact,
+        "next_cursor": next_position(result.page, result.pages, result.next_after),
     }
 
 

@@ -76,7 +76,10 @@ class CaseSummary(Strict):
 
 class CaseList(Strict):
     items: list[CaseSummary]
+    # Counted no further than a limit: with ``total_exact`` false, more than ``total`` - 1
+    # (1,000); follow ``next_cursor`` to the end all the same.
     total: int
+    total_exact: bool
     next_cursor: str | None
 
 
@@ -372,7 +375,10 @@ class MeetingDetail(Open):
 
 class MeetingList(Strict):
     items: list[MeetingOut]
+    # Counted no further than a limit: with ``total_exact`` false, more than ``total`` - 1
+    # (1,000); follow ``next_cursor`` to the end all the same.
     total: int
+    total_exact: bool
     next_cursor: str | None
 
 

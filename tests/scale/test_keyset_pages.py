@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from pbflow.api.core import encode_cursor
 from pbflow.procedures.three_meetings import services as meetings_service
 from pbflow.services import cases, pagination, seed
 from pbflow.services import people as people_service
@@ -86,3 +87,50 @@ def test_a_list_counted_no_further_than_its_limit_says_what_it_counts(app, world
         assert people in admin.get("/admin/people").get_data(as_text=True)
         assert listed in admin.get("/cases?status=all").get_data(as_text=True)
     assert "超过 40 件" not in admin.get("/admin/people").get_data(as_text=True)
+
+
+def _api_walk(api, path: str) -> tuple[list[int], list[dict]]:
+    """Follow ``next_cursor`` from ``path`` to the end: the ids listed and every answer."""
+    seen: list[int] = []
+    answers: list[dict] = []
+    url = path
+    for _ in range(200):
+        response, body = api.get(url)
+        assert response.status_code == 200, body
+        answers.append(body)
+        seen += [item["id"] for item in body["items"]]
+        if not body["next_cursor"]:
+            return seen, answers
+        url = f"{path}{'&' if '?' in path else '?'}cursor={body['next_cursor']}"
+    raise AssertionError("the pages never end")
+
+
+def test_the_api_lists_go_on_past_the_count_through_a_cursor(
+    app, world, small_limit, monkeypatch
+):
+    """Past the counted part the API's lists carry on by the keyset cursor (they answered
+    500 once the count stopped at its limit: no number of pages to compare with) and say
+    that the total is a lower bound."""
+    from tests.api.helpers import Api, token
+
+    seed.seed(150, 3)
+    api = Api(app.test_client(), token(world, "committee_a"))
+    ids, answers = _api_walk(api, "/api/v1/cases?status=all&limit=20")
+    assert len(ids) == len(set(ids)) == 150
+    assert answers[0]["total"] == LIMIT + 1 and answers[0]["total_exact"] is False
+    # Within the count, numbered pages as before, and an exact total.
+    few, answers = _api_walk(api, "/api/v1/cases?status=all&workflow=life_meeting&limit=5")
+    assert answers[0]["total_exact"] is True and len(few) == answers[0]["total"] <= LIMIT
+    # The seed holds ten meetings: counted no further than four, three a page.
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 4)
+    monkeypatch.setattr(meetings_service, "PAGE_SIZE", 3)
+    meetings, answers = _api_walk(api, "/api/v1/meetings")
+    assert len(meetings) == len(set(meetings)) == 10 and len(answers) == 4
+    assert answers[0]["total"] == 10 and answers[0]["total_exact"] is False
+    # A cursor that is not one of ours is refused with a reason, not a 500.
+    forged = encode_cursor({"after": "not-a-position"})
+    for path in ("/api/v1/cases", "/api/v1/meetings"):
+        response, problem = api.get(f"{path}?cursor={forged}")
+        assert response.status_code == 400 and problem["detail"]
+        response, problem = api.get(f"{path}?cursor={encode_cursor({'page': True})}")
+        assert response.status_code == 400
