@@ -105,9 +105,7 @@ def _api_walk(api, path: str) -> tuple[list[int], list[dict]]:
     raise AssertionError("the pages never end")
 
 
-def test_the_api_lists_go_on_past_the_count_through_a_cursor(
-    app, world, small_limit, monkeypatch
-):
+def test_the_api_lists_go_on_past_the_count_through_a_cursor(app, world, small_limit, monkeypatch):
     """Past the counted part the API's lists carry on by the keyset cursor (they answered
     500 once the count stopped at its limit: no number of pages to compare with) and say
     that the total is a lower bound."""
