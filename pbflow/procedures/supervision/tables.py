@@ -92,7 +92,7 @@ def work_items(d: Dashboard) -> Table:
             i.waiting_since,
             i.days_waiting,
         ]
-        for i in work_.items(d.scope, d.work.stuck_days)
+        for i in work_.items(d.scope, d.stuck_days)
     )
     return Table(
         _name(d, "overdue-work"),
@@ -119,7 +119,7 @@ def _counts(d: Dashboard, table: str, counts, key_header: str) -> Table:
         [
             Column(key_header, width=24),
             Column(_("Overdue"), "int", 10),
-            Column(_("Waiting more than %(n)s days", n=d.work.stuck_days), "int", 14),
+            Column(_("Waiting more than %(n)s days", n=d.stuck_days), "int", 14),
         ],
         ([c.label, c.overdue, c.stuck] for c in counts),
         sheet=_("Overdue and stuck work"),

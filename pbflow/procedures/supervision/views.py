@@ -76,8 +76,8 @@ def _dashboard(*, detail: bool = True):
 
 def _args(d, **changes: Any) -> dict[str, Any]:
     args = {"org": d.scope.org.id, **d.period.query_args()}
-    if d.work.stuck_days != STUCK_DAYS:
-        args["stuck_days"] = d.work.stuck_days
+    if d.stuck_days != STUCK_DAYS:
+        args["stuck_days"] = d.stuck_days
     args.update(changes)
     return args
 
