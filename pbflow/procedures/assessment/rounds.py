@@ -278,13 +278,18 @@ def rounds_of(committee_id: int) -> list[ProcessInstance]:
 
 
 def readable_rounds(viewer: User) -> list[ProcessInstance]:
-    """Rounds of committees the viewer reads, and published rounds of the branches they read."""
-    found = list(
+    """Rounds of committees the viewer reads, and published rounds of the branches they read.
+
+    The rounds (a few a year) are read by the workflow's index and put newest first here:
+    asked to sort by id, SQLite walked every case of the table backwards instead, taking a
+    workflow for a ninth of the cases (23 ms at 100,000 cases)."""
+    found = sorted(
         db.session.execute(
-            select(ProcessInstance)
-            .where(ProcessInstance.workflow_id == ROUND, ProcessInstance.state != "cancelled")
-            .order_by(ProcessInstance.id.desc())
-        ).scalars()
+            select(ProcessInstance).where(
+                ProcessInstance.workflow_id == ROUND, ProcessInstance.state != "cancelled"
+            )
+        ).scalars(),
+        key=lambda c: -c.id,
     )
     readable = actors.readable_org_ids(viewer)
     if not found:
