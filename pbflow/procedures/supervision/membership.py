@@ -156,6 +156,9 @@ class _Cuts:
     def __init__(self, days) -> None:
         self.days = sorted(set(days))
         self.index = {d: i for i, d in enumerate(self.days)}
+        # ``band`` per (bucket, day, bands): a few dozen answers, asked for by every group
+        # of members (thousands per organization tree).
+        self._banded: dict[tuple[int, date, int], str] = {}
 
     def sql(self, column) -> Any:
         whens = [(column.is_(None), literal_column("-1"))]
@@ -169,6 +172,13 @@ class _Cuts:
 
     def band(self, bucket: int, day: date, bands) -> str:
         """The band of the years from the date to ``day`` (``_band(_years(...))``)."""
+        key = (bucket, day, id(bands))
+        found = self._banded.get(key)
+        if found is None:
+            found = self._banded[key] = self._band(bucket, day, bands)
+        return found
+
+    def _band(self, bucket: int, day: date, bands) -> str:
         if bucket < 0:
             return "unknown"
         for _low, high, name in bands[:-1]:
