@@ -89,6 +89,10 @@ def run_migrations_online():
     conf_args = current_app.extensions["migrate"].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # The index of the titles (an FTS5 table and its shadow tables, a GIN index) is no model's.
+    from pbflow import title_search
+
+    conf_args.setdefault("include_name", lambda name, *_: not title_search.is_search_object(name))
 
     connectable = get_engine()
 

@@ -1,7 +1,8 @@
 """Fixtures: a fresh database per test (SQLite always, PostgreSQL when configured), a clock
 for time travel, factories for organizations and people, and logged-in clients.
 
-The schema is built once per session from the models (``create_all`` plus the audit triggers;
+The schema is built once per session from the models (``create_all`` plus the audit triggers
+and the index of the titles;
 tests/test_migrations.py proves the migrations build the same schema), then each test gets
 its own copy: a file copy on SQLite, a truncation on PostgreSQL.
 """
@@ -53,12 +54,13 @@ def pg_database():
 
 
 def _migrate(app) -> None:
-    from pbflow import audit, security_log
+    from pbflow import audit, security_log, title_search
 
     with app.app_context(), db.engine.begin() as conn:
         db.metadata.create_all(conn)
         audit.install_triggers(conn)
         security_log.install_triggers(conn)
+        title_search.install(conn)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, func, or_, select, true, tuple_, union_all, update
 from sqlalchemy.sql.elements import True_
 
-from pbflow import clock, validation
+from pbflow import clock, title_search, validation
 from pbflow.engine import actors, calendar, fastsql, runtime, votes
 from pbflow.engine.context import CaseState
 from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
@@ -906,6 +906,8 @@ class CaseFilters:
     page: int = 1
     # Keyset cursor: the (last change, id) of the last case of the page before.
     after: tuple[datetime, int] | None = None
+    # Whether the index of the titles finds ``q`` (asked once for the list's statements).
+    title_memo: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def parse(cls, args: Mapping[str, Any]) -> tuple[CaseFilters, dict[str, str]]:
@@ -1054,7 +1056,9 @@ def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = Tr
     if f.person:
         stmt = stmt.where(Person.name.icontains(f.person, autoescape=True))
     if f.q:
-        text_match = P.title.icontains(f.q, autoescape=True)
+        text_match = title_search.title_condition(db.session, f.q, f.title_memo)
+        if text_match is None:
+            text_match = P.title.icontains(f.q, autoescape=True)
         case_id = validation.parse_id(f.q.lstrip("#"))
         stmt = stmt.where(or_(text_match, P.id == case_id) if case_id is not None else text_match)
     if f.status == "open":
@@ -1093,7 +1097,13 @@ def _state_label_any(workflow_id: str, definition_id: int | None, state: str, lo
 
 
 def _matching_ids(user: User, f: CaseFilters, *, with_state: bool = True) -> list[int]:
-    stmt = _filtered(_joined(select(P.id)), user, f, with_state=with_state)
+    """The ids of the matching cases, at most COUNT_LIMIT + 1. The subject is joined only for
+    the filter by the subject's name: a search through every case (a text no case holds)
+    looked up each case's organization and subject for nothing, three times the scan."""
+    stmt = select(P.id)
+    if f.person:
+        stmt = stmt.outerjoin(Person, Person.id == P.subject_person_id)
+    stmt = _filtered(stmt, user, f, with_state=with_state)
     return list(db.session.execute(stmt.limit(COUNT_LIMIT + 1)).scalars())
 
 

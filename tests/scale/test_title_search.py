@@ -1,0 +1,113 @@
+"""The case list's text search goes through an index of the titles (issue 16: an index for
+every filter a page offers), finds exactly what reading every title finds, and the index
+follows each case in the case's own transaction."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from pbflow import title_search
+from pbflow.extensions import db
+from pbflow.models import ProcessInstance, User
+from pbflow.services import cases, seed
+from tests.pages_helpers import funding_case
+from tests.scale.recording import recorded
+
+P = ProcessInstance
+
+
+def _found(user: User, q: str) -> set[int]:
+    filters, errors = cases.CaseFilters.parse({"q": q, "status": "all"})
+    assert not errors
+    return {r.case.id for r in cases.search(user, filters, "zh", page_size=2000).rows}
+
+
+def _oracle(q: str) -> set[int]:
+    """Every title read, as the search did before the index."""
+    found = db.session.execute(select(P.id).where(P.title.icontains(q, autoescape=True)))
+    ids = set(found.scalars())
+    if q.lstrip("#").isdigit() and db.session.get(P, int(q.lstrip("#"))) is not None:
+        ids.add(int(q.lstrip("#")))
+    return ids
+
+
+@pytest.fixture
+def titled(world):
+    """Cases with titles chosen to catch a search that is not exact."""
+    for purpose in ("七一主题党日活动", "组织生活会准备", "abcXbcd 学习", "ABCD 学习", "50%_预算"):
+        funding_case(world, purpose=purpose)
+    db.session.commit()
+    return world
+
+
+def test_the_search_finds_what_reading_every_title_finds(app, titled, clock):
+    seed.seed(300, 2)
+    committee = db.session.execute(select(User).where(User.username == "committee_a")).scalar()
+    texts = [
+        "主题党日",  # through the index
+        "生活会",
+        "abcd",  # a title with every trigram of it but not the text ("abcXbcd")
+        "ABCD",
+        "bcd",
+        "学习",  # two characters: no trigram, every title read
+        "党",
+        "50%_",  # LIKE's wildcards, taken literally
+        "%_预",
+        "无此标题的文字",  # in no title
+        "zzzz",
+    ]
+    for q in texts:
+        assert _found(committee, q) == _oracle(q), q
+    assert _found(committee, "abcd") and not _found(committee, "zzzz")
+    some = db.session.execute(select(func.max(P.id))).scalar()
+    assert some in _found(committee, f"#{some}")
+
+
+def test_a_rare_text_is_read_from_the_index(app, titled, clock):
+    seed.seed(300, 2)
+    committee = db.session.execute(select(User).where(User.username == "committee_a")).scalar()
+    filters, _errors = cases.CaseFilters.parse({"q": "abcX", "status": "all"})
+    _result, seen = recorded(lambda: cases.search(committee, filters, "zh"))
+    statement, parameters = next((s, p) for s, p in seen if "title" in s and "LIMIT" in s)
+    conn = db.session.connection()
+    if conn.dialect.name == "sqlite":
+        assert title_search.TABLE in statement
+        plan = " | ".join(
+            str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        )
+        assert "VIRTUAL TABLE" in plan and "SCAN process_instance" not in plan, plan
+    else:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(
+            str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+        )
+        db.session.rollback()
+        assert title_search.PG_INDEX in plan, plan
+
+
+def test_the_index_follows_each_case_in_its_own_transaction(app, world, clock):
+    committee = world["committee_a"]
+    case = funding_case(world, purpose="初始的活动名称")
+    db.session.commit()
+    assert case.id in _found(committee, "初始的活动")
+    case.title = "改过的活动名称"
+    db.session.commit()
+    assert case.id in _found(committee, "改过的活动")
+    assert case.id not in _found(committee, "初始的活动")
+    # A change rolled back with its transaction is rolled back in the index too.
+    case.title = "回滚了的活动名称"
+    db.session.flush()
+    assert case.id in _found(committee, "回滚了的活")  # the trigger ran in this transaction
+    db.session.rollback()
+    assert not _found(committee, "回滚了的活")
+    assert case.id in _found(committee, "改过的活动")
+
+
+def test_installing_twice_changes_nothing_and_fills_the_index_once(app, world, clock):
+    funding_case(world, purpose="已有的活动名称")
+    db.session.commit()
+    with db.engine.begin() as conn:
+        assert title_search.install(conn)
+        assert title_search.install(conn)
+    assert len(_found(world["committee_a"], "已有的活动")) == 1
