@@ -1054,7 +1054,11 @@ def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = Tr
         below = [o for o, n in index.items() if node and n.path.startswith(node.path)]
         stmt = stmt.where(fastsql.among(P.org_id, below) if below else P.id.is_(None))
     if f.person:
-        stmt = stmt.where(Person.name.icontains(f.person, autoescape=True))
+        # The people of that name first (a read of the people, a fifth of the cases), then
+        # their cases by the subject's index: reading every case with its subject joined was
+        # 118 ms at 100,000 cases for a name nobody has.
+        named = select(Person.id).where(Person.name.icontains(f.person, autoescape=True))
+        stmt = stmt.where(P.subject_person_id.in_(named))
     if f.q:
         text_match = title_search.title_condition(db.session, f.q, f.title_memo)
         if text_match is None:
@@ -1097,13 +1101,10 @@ def _state_label_any(workflow_id: str, definition_id: int | None, state: str, lo
 
 
 def _matching_ids(user: User, f: CaseFilters, *, with_state: bool = True) -> list[int]:
-    """The ids of the matching cases, at most COUNT_LIMIT + 1. The subject is joined only for
-    the filter by the subject's name: a search through every case (a text no case holds)
-    looked up each case's organization and subject for nothing, three times the scan."""
-    stmt = select(P.id)
-    if f.person:
-        stmt = stmt.outerjoin(Person, Person.id == P.subject_person_id)
-    stmt = _filtered(stmt, user, f, with_state=with_state)
+    """The ids of the matching cases, at most COUNT_LIMIT + 1, read from the cases alone (no
+    filter needs the organization's or the subject's row: a search through every case
+    looked each one's up for nothing)."""
+    stmt = _filtered(select(P.id), user, f, with_state=with_state)
     return list(db.session.execute(stmt.limit(COUNT_LIMIT + 1)).scalars())
 
 

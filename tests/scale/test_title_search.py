@@ -111,3 +111,28 @@ def test_installing_twice_changes_nothing_and_fills_the_index_once(app, world, c
         assert title_search.install(conn)
         assert title_search.install(conn)
     assert len(_found(world["committee_a"], "已有的活动")) == 1
+
+
+def test_the_filter_by_subject_finds_what_joining_every_subject_found(app, world, clock):
+    """The subject's name is looked up among the people first, then their cases by the
+    subject's index; the cases are those a join of every case with its subject finds."""
+    from pbflow.models import Person
+
+    seed.seed(300, 2)
+    committee = db.session.execute(select(User).where(User.username == "committee_a")).scalar()
+    names = db.session.execute(
+        select(Person.name).join(P, P.subject_person_id == Person.id).limit(3)
+    ).scalars()
+    texts = {n[:2] for n in names} | {n[-1:] for n in names} | {"无此人", "%", "_"}
+    matched = 0
+    for name in sorted(texts):
+        filters, errors = cases.CaseFilters.parse({"person": name, "status": "all"})
+        assert not errors
+        found = {r.case.id for r in cases.search(committee, filters, "zh", page_size=2000).rows}
+        joined = select(P.id).join(Person, Person.id == P.subject_person_id)
+        expected = set(
+            db.session.execute(joined.where(Person.name.icontains(name, autoescape=True))).scalars()
+        )
+        assert found == expected, name
+        matched += len(found)
+    assert matched
