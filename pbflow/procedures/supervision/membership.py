@@ -21,11 +21,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, literal_column, select
 
 from pbflow.engine import fastsql, tally
-from pbflow.extensions import db
-from pbflow.models import Person
 from pbflow.procedures.supervision.scope import Scope
 from pbflow.services.periods import Period
 
@@ -147,201 +144,12 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-class _Cuts:
-    """Days a date column is compared with. The database gives each member the number of them
-    their date lies after (-1 when it is not recorded), so that members are grouped by a
-    handful of small numbers rather than by their dates; every question "after this day?"
-    is then answered from that number."""
-
-    def __init__(self, days) -> None:
-        self.days = sorted(set(days))
-        self.index = {d: i for i, d in enumerate(self.days)}
-        # ``band`` per (bucket, day, bands): a few dozen answers, asked for by every group
-        # of members (thousands per organization tree).
-        self._banded: dict[tuple[int, date, int], str] = {}
-
-    def sql(self, column) -> Any:
-        whens = [(column.is_(None), literal_column("-1"))]
-        for i in range(len(self.days) - 1, -1, -1):
-            whens.append((column > self.days[i], literal_column(str(i + 1))))
-        return case(*whens, else_=literal_column("0"))
-
-    def after(self, bucket: int, day: date) -> bool:
-        """Whether a date in ``bucket`` lies after ``day`` (one of the days)."""
-        return bucket > self.index[day]
-
-    def band(self, bucket: int, day: date, bands) -> str:
-        """The band of the years from the date to ``day`` (``_band(_years(...))``)."""
-        key = (bucket, day, id(bands))
-        found = self._banded.get(key)
-        if found is None:
-            found = self._banded[key] = self._band(bucket, day, bands)
-        return found
-
-    def _band(self, bucket: int, day: date, bands) -> str:
-        if bucket < 0:
-            return "unknown"
-        for _low, high, name in bands[:-1]:
-            if self.after(bucket, _years_before(day, high + 1)):
-                return name
-        return bands[-1][2]
-
-
-def _band_days(day: date, bands) -> list[date]:
-    return [_years_before(day, high + 1) for _low, high, _name in bands[:-1]]
-
-
-@dataclass
-class _Member:
-    """What a group of members was on the first and the last day of the period."""
-
-    status: tuple[str | None, str | None]
-    standing: tuple[str | None, str | None]
-    joined: bool
-    converted: bool
-
-
-class _Reading:
-    """The period's days and what a group of members (status, buckets) was on them."""
-
-    def __init__(self, period: Period) -> None:
-        self.first, self.last = period.start, period.end
-        self.before = period.start - timedelta(days=1)
-        days = (self.first, self.last)
-        self.born = _Cuts(d for day in days for d in _band_days(day, AGE_BANDS))
-        self.admitted = _Cuts((self.before, *days))
-        self.full = _Cuts(
-            [self.before, *days, *(d for day in days for d in _band_days(day, STANDING_BANDS))]
-        )
-        self._seen: dict[tuple[str, int, int], _Member] = {}
-
-    def member(self, party_status: str, full: int, admitted: int) -> _Member:
-        key = (party_status, full, admitted)
-        found = self._seen.get(key)
-        if found is None:
-            found = self._seen[key] = self._member(party_status, full, admitted)
-        return found
-
-    def _member(self, party_status: str, full: int, admitted: int) -> _Member:
-        status, standing = [], []
-        for day in (self.first, self.last):  # ``status_on``, from the buckets
-            if party_status == "full" and (full < 0 or not self.full.after(full, day)):
-                status.append("full")
-                standing.append(self.full.band(full, day, STANDING_BANDS))
-            elif admitted < 0 or not self.admitted.after(admitted, day):
-                status.append("probationary")
-                standing.append("probationary")
-            else:
-                status.append(None)
-                standing.append(None)
-        joined = (
-            admitted >= 0
-            and self.admitted.after(admitted, self.before)
-            and not self.admitted.after(admitted, self.last)
-        )
-        converted = (
-            party_status == "full"
-            and full >= 0
-            and self.full.after(full, self.before)
-            and not self.full.after(full, self.last)
-        )
-        return _Member((status[0], status[1]), (standing[0], standing[1]), joined, converted)
-
-
-def _members(scope: Scope):
-    return (
-        Person.org_id.in_(scope.ids),
-        Person.active,
-        Person.party_status.in_(("full", "probationary")),
-    )
-
-
-def _grouped(scope: Scope, keys: list[Any]):
-    """Members counted per combination of ``keys`` (labelled SQL expressions): grouped in an
-    outer statement, so that the expressions' parameters are bound once."""
-    inner = select(*keys).where(*_members(scope)).subquery()
-    cols = [inner.c[k.name] for k in keys]
-    return db.session.execute(select(*cols, func.count()).group_by(*cols))
-
-
-def _counts(scope: Scope, reading: _Reading, units: dict[int, MembershipRow], unit_of) -> None:
-    """Full and probationary members on the first and the last day, joined and converted,
-    per organization: one statement."""
-    P = Person
-    keys = [
-        P.org_id.label("org"),
-        P.party_status.label("p"),
-        reading.full.sql(P.full_member_on).label("f"),
-        reading.admitted.sql(P.admitted_on).label("a"),
-    ]
-    for org_id, party_status, full, admitted, n in _grouped(scope, keys):
-        unit = units[unit_of[org_id]]
-        m = reading.member(party_status, full, admitted)
-        for attr, status in zip(("start", "end"), m.status, strict=True):
-            if status == "full":
-                getattr(unit, attr).full += n
-            elif status == "probationary":
-                getattr(unit, attr).probationary += n
-        unit.joined += n if m.joined else 0
-        unit.converted += n if m.converted else 0
-
-
-def _structure(scope: Scope, reading: _Reading, into, per_unit: bool) -> None:
-    """Members on the first and the last day by status, age band, sex, education and
-    standing: one statement (grouped by organization too with ``per_unit``). ``into(org_id)``
-    gives the rows to add to."""
-    P = Person
-    keys = [
-        P.party_status.label("p"),
-        reading.full.sql(P.full_member_on).label("f"),
-        reading.admitted.sql(P.admitted_on).label("a"),
-        reading.born.sql(P.birth_date).label("b"),
-        P.gender.label("g"),
-        P.education.label("e"),
-    ]
-    if per_unit:
-        keys.insert(0, P.org_id.label("org"))
-    for row in _grouped(scope, keys):
-        org_id, rest = (row[0], row[1:]) if per_unit else (None, row)
-        party_status, full, admitted, born, gender, education, n = rest
-        m = reading.member(party_status, full, admitted)
-        for i, (attr, day) in enumerate((("start", reading.first), ("end", reading.last))):
-            if m.status[i] is None:
-                continue
-            for target in into(org_id):
-                by = getattr(target, attr).by
-                by["status"][m.status[i]] += n
-                by["age"][reading.born.band(born, day, AGE_BANDS)] += n
-                by["gender"][gender or "unknown"] += n
-                by["education"][education or "unknown"] += n
-                by["standing"][m.standing[i]] += n
-
-
 def membership(scope: Scope, period: Period, *, per_unit: bool = True) -> Membership:
-    """The statistics for the scope: two statements whatever the number of people (the
-    structure by age, sex, education and standing per organization only with
-    ``per_unit``; the totals always). Without ``per_unit`` (the dashboard) they are counted
-    from the figures kept as data instead (``counted``): the same numbers."""
-    if not per_unit:
-        return counted(scope, period)
-    units = {n.id: MembershipRow(n.id, scope.name(n.id)) for n in scope.units}
-    unit_of = {oid: scope.unit_of(oid) for oid in scope.ids}
-    reading = _Reading(period)
-    _counts(scope, reading, units, unit_of)
-    total = MembershipRow(scope.org.id, scope.name(scope.org.id))
-    for unit in units.values():  # every member counts in exactly one unit
-        for attr in ("start", "end"):
-            mine, all_ = getattr(unit, attr), getattr(total, attr)
-            all_.full += mine.full
-            all_.probationary += mine.probationary
-        total.joined += unit.joined
-        total.converted += unit.converted
-
-    def into(org_id: int | None) -> tuple[MembershipRow, ...]:
-        return (total,) if org_id is None else (total, units[unit_of[org_id]])
-
-    _structure(scope, reading, into, per_unit)
-    return Membership(period, list(units.values()), total, _values(total))
+    """The statistics for the scope, from the figures kept as data (``counted``): a fixed
+    number of statements whatever the number of people. Without ``per_unit`` (the
+    dashboard) the structure by age, sex, education and standing is counted for the whole
+    scope only; the members of each organization always."""
+    return counted(scope, period, per_unit=per_unit)
 
 
 def _values(total: MembershipRow) -> dict[str, list[str]]:
@@ -492,13 +300,57 @@ def _count(row: Structure, status: str, sign: int) -> None:
         row.probationary += sign
 
 
-def counted(scope: Scope, period: Period) -> Membership:
-    """``membership`` without the structure per organization, from the figures kept as data:
-    four statements whatever the number of people."""
+def _structure_from(row: MembershipRow, found: dict[tuple[str, str], list[int]]) -> None:
+    """An organization's (or the scope's) structure on both days, from its kept figures as
+    ``counted`` reads them: members per status and sex or education, and per status the
+    members born (or made full members) before each band's limit on each day."""
+    members = dict.fromkeys(STATUSES, 0)
+    for (m, state), values in found.items():
+        if m == GENDER:
+            members[state.split("|", 1)[0]] += values[0]
+    for d, attr in enumerate(("start", "end")):
+        by = getattr(row, attr).by
+        for (m, state), values in found.items():
+            if m in (GENDER, EDUCATION):
+                _status, value = state.split("|", 1)
+                by["gender" if m == GENDER else "education"][value or "unknown"] += values[0]
+        for status in STATUSES:
+            by["status"][status] += members[status]
+            known = found.get((BORN, status), [0] * 9)
+            ages = _banded(known[0], known[1 + 4 * d : 5 + 4 * d], AGE_BANDS)
+            ages["unknown"] = members[status] - known[0]
+            by["age"].update(ages)
+        known = found.get((FULL_ON, "full"), [0] * 9)
+        standing = _banded(known[0], known[1 + 4 * d : 5 + 4 * d], STANDING_BANDS)
+        standing["unknown"] = members["full"] - known[0]
+        standing["probationary"] = members["probationary"]
+        by["standing"].update(standing)
+
+
+def _own(
+    found: dict[int, dict[tuple[str, str], list[int]]], unit: int, below: list[int]
+) -> dict[tuple[str, str], list[int]]:
+    """A unit's own figures: those kept for it (its whole subtree) less those of the units
+    right below it (a general branch's branches count in their own rows)."""
+    own = {key: list(values) for key, values in found.get(unit, {}).items()}
+    for child in below:
+        for key, values in found.get(child, {}).items():
+            mine = own.setdefault(key, [0] * len(values))
+            for i, n in enumerate(values):
+                mine[i] -= n
+    return own
+
+
+def counted(scope: Scope, period: Period, *, per_unit: bool = False) -> Membership:
+    """The statistics from the figures kept as data: four statements whatever the number of
+    people. With ``per_unit`` each organization's structure too (the exports, the API): its
+    kept rows less those of the organizations right below it."""
     first, last = period.start, period.end
     days = (first, last)
     units = {
-        n.id: MembershipRow(
+        n.id: MembershipRow(n.id, scope.name(n.id))
+        if per_unit
+        else MembershipRow(
             n.id, scope.name(n.id), Structure(by=_Dimensions()), Structure(by=_Dimensions())
         )
         for n in scope.units
@@ -515,51 +367,48 @@ def counted(scope: Scope, period: Period) -> Membership:
                 row.full += n
             else:
                 row.probationary += n
-    # The scope's: by status and sex, education, birth, full membership (before the limits).
+    # By status and sex, education, birth, full membership (before the limits): the scope's
+    # rows, and with ``per_unit`` each unit's (each counts its whole subtree).
     born = [tally.Cut.of(c) for day in days for c in _limits(day, _AGE_YEARS)]
     full_on = [tally.Cut.of(c) for day in days for c in _limits(day, _STANDING_YEARS)]
+    read = list(units) if per_unit else [top]
     sums = tally.sums_before(
         {GENDER: (None,), EDUCATION: (None,), BORN: (None, *born), FULL_ON: (None, *full_on)},
-        [top],
+        read,
         [tally.PERSON],
         by_state=True,
     )
-    found = {(m, state): values for (m, _wf, state, _org), values in sums.items()}
-    # The parts of a month between a limit and the nearest month boundary, from the people.
+    found: dict[int, dict[tuple[str, str], list[int]]] = {}
+    for (m, _wf, state, org), values in sums.items():
+        found.setdefault(org, {})[(m, state)] = list(values)
+    # The parts of a month between a limit and the nearest month boundary, from the people:
+    # in the rows of every organization read that counts them.
     windows = [(BORN, i, c) for i, c in enumerate(born, 1) if c.sign]
     windows += [(FULL_ON, i, c) for i, c in enumerate(full_on, 1) if c.sign]
     column = {BORN: "birth_date", FULL_ON: "full_member_on"}
     for p in _people([(column[m], c.low, c.high) for m, _i, c in windows]):
         if p.org_id not in unit_of or not p.active or p.party_status not in STATUSES:
             continue
+        holders = [o for o in scope.index[p.org_id].ancestor_ids() if o in units]
+        if not per_unit:
+            holders = [top]
         for m, i, c in windows:
             value = p.birth_date if m == BORN else p.full_member_on
             if m == FULL_ON and p.party_status != "full" or value is None:
                 continue
             if c.low <= value < c.high:
-                found.setdefault((m, p.party_status), [0] * (1 + len(born)))[i] += c.sign
+                for org in holders:
+                    rows = found.setdefault(org, {})
+                    rows.setdefault((m, p.party_status), [0] * (1 + len(born)))[i] += c.sign
     total = MembershipRow(top, scope.name(top))
-    members = dict.fromkeys(STATUSES, 0)
-    for (m, state), values in found.items():
-        if m == GENDER:
-            members[state.split("|", 1)[0]] += values[0]
-    for d, attr in enumerate(("start", "end")):
-        by = getattr(total, attr).by
-        for (m, state), values in found.items():
-            if m in (GENDER, EDUCATION):
-                status, value = state.split("|", 1)
-                by["gender" if m == GENDER else "education"][value or "unknown"] += values[0]
-        for status in STATUSES:
-            by["status"][status] += members[status]
-            known = found.get((BORN, status), [0] * 9)
-            ages = _banded(known[0], known[1 + 4 * d : 5 + 4 * d], AGE_BANDS)
-            ages["unknown"] = members[status] - known[0]
-            by["age"].update(ages)
-        known = found.get((FULL_ON, "full"), [0] * 9)
-        standing = _banded(known[0], known[1 + 4 * d : 5 + 4 * d], STANDING_BANDS)
-        standing["unknown"] = members["full"] - known[0]
-        standing["probationary"] = members["probationary"]
-        by["standing"].update(standing)
+    _structure_from(total, found.get(top, {}))
+    if per_unit:
+        below: dict[int, list[int]] = {}
+        for n in scope.units:
+            if n.id != top:
+                below.setdefault(unit_of[n.parent_id], []).append(n.id)
+        for unit in units.values():
+            _structure_from(unit, _own(found, unit.org_id, below.get(unit.org_id, [])))
     # Those admitted or made full members since the first day: on a day before that they
     # were not what they are today (nor members at all); and who joined and converted.
     for p in _people([("admitted_on", first, None), ("full_member_on", first, None)]):
@@ -570,12 +419,18 @@ def counted(scope: Scope, period: Period) -> Membership:
             then = status_on(p.party_status, p.admitted_on, p.full_member_on, day)
             if then == p.party_status:
                 continue
-            # the scope's structure; an organization's counts only (its structure not shown)
-            _add(getattr(total, attr), p.party_status, p, day, -1)
-            _count(getattr(unit, attr), p.party_status, -1)
+            rows = (getattr(total, attr), getattr(unit, attr))
+            _add(rows[0], p.party_status, p, day, -1)
+            if per_unit:
+                _add(rows[1], p.party_status, p, day, -1)
+            else:  # an organization's counts only (its structure not shown)
+                _count(rows[1], p.party_status, -1)
             if then is not None:
-                _add(getattr(total, attr), then, p, day, 1)
-                _count(getattr(unit, attr), then, 1)
+                _add(rows[0], then, p, day, 1)
+                if per_unit:
+                    _add(rows[1], then, p, day, 1)
+                else:
+                    _count(rows[1], then, 1)
         unit.joined += bool(p.admitted_on and first <= p.admitted_on <= last)
         unit.converted += bool(
             p.party_status == "full" and p.full_member_on and first <= p.full_member_on <= last
@@ -586,6 +441,11 @@ def counted(scope: Scope, period: Period) -> Membership:
         row.probationary = sum(getattr(u, attr).probationary for u in units.values())
         for key in row.by:
             row.by[key] = +row.by[key]  # the values with members only
+        if per_unit:
+            for u in units.values():
+                mine = getattr(u, attr).by
+                for key in mine:
+                    mine[key] = +mine[key]
     total.joined = sum(u.joined for u in units.values())
     total.converted = sum(u.converted for u in units.values())
     return Membership(period, list(units.values()), total, _values(total))
