@@ -409,13 +409,14 @@ def _app(uri: str, folder: Path):
 
 def _world():
     """A committee, a general branch, a branch; the requester, its secretary, the superior."""
-    from pbflow import audit
+    from pbflow import audit, title_search
     from pbflow.extensions import db
     from pbflow.services import accounts
 
-    with db.engine.begin() as conn:
+    with db.engine.begin() as conn:  # the schema of the migrations, the titles' index included
         db.metadata.create_all(conn)
         audit.install_triggers(conn)
+        title_search.install(conn)
     committee = accounts.create_org("c", "Committee", "committee")
     general = accounts.create_org("g", "General branch", "general_branch", committee)
     branch = accounts.create_org("b", "Branch", "branch", general)
