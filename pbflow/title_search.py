@@ -18,6 +18,7 @@ every three-character piece of the text:
 
 A text of fewer than three characters, or with ``%`` or ``_`` in it, is searched by reading
 the cases as before: trigrams cannot find it (a two-character Chinese name is such a text).
+So is every text on a SQLite built without FTS5 (``install`` says so in the log).
 """
 
 from __future__ import annotations
@@ -77,14 +78,33 @@ def install(conn: Any) -> bool:
             " USING gin (title gin_trgm_ops)"
         )
         return True
-    existed = conn.execute(
-        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": TABLE}
-    ).first()
+    existed = _has_table(conn)
+    if (
+        not existed
+        and not conn.execute(text("SELECT 1 FROM pragma_module_list WHERE name = 'fts5'")).first()
+    ):
+        log.warning(
+            "this SQLite has no FTS5 (built without it): the case list's text search reads "
+            "every case"
+        )
+        return False
     for stmt in SQLITE_DDL:
         conn.exec_driver_sql(stmt)
     if not existed:
         conn.exec_driver_sql(f"INSERT INTO {TABLE} ({TABLE}) VALUES ('rebuild')")
+    _INSTALLED.pop(str(conn.engine.url), None)
     return True
+
+
+def _has_table(conn: Any) -> bool:
+    found = conn.execute(
+        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": TABLE}
+    ).first()
+    return found is not None
+
+
+# Per SQLite database (its URL): whether it has the index (asked once per process).
+_INSTALLED: dict[str, bool] = {}
 
 
 def uninstall(conn: Any) -> None:
@@ -93,6 +113,7 @@ def uninstall(conn: Any) -> None:
         return
     for stmt in SQLITE_DROP:
         conn.exec_driver_sql(stmt)
+    _INSTALLED.pop(str(conn.engine.url), None)
 
 
 def is_search_object(name: str | None) -> bool:
@@ -113,6 +134,11 @@ def title_condition(session: Any, q: str, memo: dict[str, bool] | None = None) -
     keeps the answer for the other statements of the same list."""
     bind = session.get_bind()
     if bind.dialect.name != "sqlite" or not searchable(q):
+        return None
+    url = str(bind.url)
+    if url not in _INSTALLED:
+        _INSTALLED[url] = _has_table(session.connection())
+    if not _INSTALLED[url]:
         return None
     pattern = f"%{q}%"
     rare = None if memo is None else memo.get(q)

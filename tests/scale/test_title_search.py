@@ -174,3 +174,36 @@ def test_without_pg_trgm_the_index_is_left_out_with_a_warning(caplog):
         assert title_search.install(conn) is False
     assert "pg_trgm" in caplog.text and "reads every case" in caplog.text
     assert len(conn.run) == 1 and "pg_available_extensions" in conn.run[0]
+
+
+def test_without_the_index_the_search_reads_the_titles_as_before(app, titled, clock):
+    """A database without the index (uninstalled here; a SQLite built without FTS5, a
+    PostgreSQL without pg_trgm) finds the same cases by reading the titles."""
+    committee = titled["committee_a"]
+    indexed = _found(committee, "主题党日")
+    assert indexed and indexed == _oracle("主题党日")
+    db.session.remove()  # its transaction's locks would keep PostgreSQL's DROP INDEX waiting
+    with db.engine.begin() as conn:
+        title_search.uninstall(conn)
+    try:
+        filters, _errors = cases.CaseFilters.parse({"q": "主题党日", "status": "all"})
+        _result, seen = recorded(lambda: cases.search(committee, filters, "zh"))
+        assert not any(title_search.TABLE in s for s, _p in seen)
+        assert _found(committee, "主题党日") == indexed
+    finally:  # the other tests of this database find it as the migrations left it
+        db.session.remove()
+        with db.engine.begin() as conn:
+            assert title_search.install(conn)
+    assert _found(committee, "主题党日") == indexed
+
+
+class _NoFts5(_NoTrigrams):
+    class dialect:  # noqa: N801 - stands for the connection's dialect
+        name = "sqlite"
+
+
+def test_a_sqlite_without_fts5_leaves_the_index_out_with_a_warning(caplog):
+    conn = _NoFts5()
+    with caplog.at_level("WARNING", logger="pbflow.title_search"):
+        assert title_search.install(conn) is False
+    assert "FTS5" in caplog.text and "reads every case" in caplog.text
