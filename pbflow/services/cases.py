@@ -1032,8 +1032,9 @@ def visibility_clause(user: User):
 def _is_open(narrowed: bool):
     """``closed_at IS NULL``. SQLite's statistics see one closed_at value among 100,000 and
     take the open cases for a handful: given a reader's own few cases (``narrowed``), it
-    walked every open case to find them (6 ms for a branch's 14). Half the cases are open,
-    and ``likely()`` tells it so: it starts from the reader's cases."""
+    walked every open case to find them (6 ms for a branch's 14; 95 ms for the cases of the
+    people of a name nobody has). Half the cases are open, and ``likely()`` tells it so: it
+    starts from the reader's cases, or from the people."""
     is_open = P.closed_at.is_(None)
     if narrowed and db.session.get_bind().dialect.name == "sqlite":
         return func.likely(is_open)
@@ -1042,7 +1043,8 @@ def _is_open(narrowed: bool):
 
 def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = True) -> Select:
     visible = visibility_clause(user)
-    narrowed = not isinstance(visible, True_)
+    # A few cases to start from: the reader's own, or the cases of the people of a name.
+    narrowed = not isinstance(visible, True_) or bool(f.person)
     stmt = stmt.where(visible)
     if f.workflow:
         stmt = stmt.where(P.workflow_id == f.workflow)

@@ -207,3 +207,28 @@ def test_a_sqlite_without_fts5_leaves_the_index_out_with_a_warning(caplog):
     with caplog.at_level("WARNING", logger="pbflow.title_search"):
         assert title_search.install(conn) is False
     assert "FTS5" in caplog.text and "reads every case" in caplog.text
+
+
+def test_the_cases_of_a_name_are_found_from_the_people(app, world, clock):
+    """SQLite, taking the open cases for a handful, walked every open case and looked up
+    its subject (95 ms at 100,000 cases for a name nobody has); told that half are open, it
+    starts from the people of that name and reads their cases by the subject's index."""
+    seed.seed(600, 1)
+    committee = db.session.execute(select(User).where(User.username == "committee_a")).scalar()
+    filters, _errors = cases.CaseFilters.parse({"person": "无此人"})
+    assert filters.status == "open"
+    _result, seen = recorded(lambda: cases.search(committee, filters, "zh"))
+    statement, parameters = next((s, p) for s, p in seen if "FROM person" in s)
+    conn = db.session.connection()
+    if conn.dialect.name == "sqlite":
+        plan = " | ".join(
+            str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        )
+        assert "USING INDEX ix_process_instance_subject_person_id" in plan, plan
+    else:  # a small test database: the table read whole would cost as little
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(
+            str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+        )
+        db.session.rollback()
+        assert "ix_process_instance_subject_person_id" in plan, plan
