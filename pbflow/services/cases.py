@@ -1043,7 +1043,8 @@ def _is_open(narrowed: bool):
 
 def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = True) -> Select:
     visible = visibility_clause(user)
-    # A few cases to start from: the reader's own, or the cases of the people of a name.
+    # A few cases to start from: the reader's own, the cases of the people of a name, or of
+    # a text few titles hold.
     narrowed = not isinstance(visible, True_) or bool(f.person)
     stmt = stmt.where(visible)
     if f.workflow:
@@ -1065,6 +1066,8 @@ def _filtered(stmt: Select, user: User, f: CaseFilters, *, with_state: bool = Tr
         text_match = title_search.title_condition(db.session, f.q, f.title_memo)
         if text_match is None:
             text_match = P.title.icontains(f.q, autoescape=True)
+        else:  # few cases hold the text: start from them
+            narrowed = True
         case_id = validation.parse_id(f.q.lstrip("#"))
         stmt = stmt.where(or_(text_match, P.id == case_id) if case_id is not None else text_match)
     if f.status == "open":
