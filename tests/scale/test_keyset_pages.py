@@ -132,3 +132,31 @@ def test_the_api_lists_go_on_past_the_count_through_a_cursor(app, world, small_l
         assert response.status_code == 400 and problem["detail"]
         response, problem = api.get(f"{path}?cursor={encode_cursor({'page': True})}")
         assert response.status_code == 400
+
+
+def test_the_rectification_list_goes_page_by_page_in_its_order(app, world, monkeypatch):
+    """The supervision's list of rectification items: a page at a time (open before
+    closed, deadline first, then by number), each next page after the last item shown, every
+    item once; the download still has them all. It showed its first 200 and no more."""
+    from pbflow.procedures.supervision import views as supervision_views
+
+    seed.seed(150, 3)
+    monkeypatch.setattr(supervision_views, "LIST_PAGE", 4)
+    committee = _login(app, "committee_a")
+    committee.set_cookie("pbflow_lang", "en")
+    row = r'<td data-label="#"><a href="/cases/(\d+)"'
+    for status in ("open", "all", "closed"):
+        seen, _hints = _walk(committee, f"/supervision/rectification?status={status}", row)
+        csv = committee.get(f"/supervision/rectification?status={status}&format=csv")
+        in_order = re.findall(r"^(\d+),", csv.get_data(as_text=True), re.M)
+        assert seen == in_order, status
+        assert len(seen) == len(set(seen))
+    assert len(seen) > 4  # more than one page
+    everything, _hints = _walk(committee, "/supervision/rectification?status=all", row)
+    assert len(everything) > len(seen) and set(seen) <= set(everything)
+    # A position that is not one is the first page, not an error.
+    first = committee.get("/supervision/rectification?status=all").get_data(as_text=True)
+    for forged in ("x", "2.1.2026-01-01", "0.99999999999999.x", "1." + "9" * 50):
+        page = committee.get(f"/supervision/rectification?status=all&after={forged}")
+        assert page.status_code == 200
+        assert re.findall(row, page.get_data(as_text=True)) == re.findall(row, first)

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, tuple_
 
 from pbflow import clock
 from pbflow.engine import actors, fastsql, tally
@@ -371,19 +372,40 @@ class RectificationRow:
     parent_id: int | None
     created_at: datetime
     closed_at: datetime | None
+    position: str = ""  # the list's sort key of this item: the next page starts after it
+
+
+# <closed 0|1>.<id>.<deadline as stored, possibly empty>
+_POSITION = re.compile(r"([01])\.([0-9]{1,12})\.([^\x00-\x1f]{0,40})")
+
+
+def parse_position(raw: Any) -> tuple[int, str, int] | None:
+    """A rectification list position from its text (``RectificationRow.position``); None
+    when missing or not one (the first page)."""
+    found = _POSITION.fullmatch(str(raw or ""))
+    if found is None:
+        return None
+    return int(found.group(1)), found.group(3), int(found.group(2))
 
 
 def rectification_items(
-    org_ids: list[int], status: str = "open", limit: int | None = None
+    org_ids: list[int],
+    status: str = "open",
+    limit: int | None = None,
+    after: str | None = None,
 ) -> Iterator[RectificationRow]:
-    """Rectification items of the organizations, deadline first: ``open`` (not ticked off
-    or cancelled), ``overdue`` (open and past the deadline), ``closed`` or ``all``. Read in
-    batches, so an export of any size runs in flat memory."""
+    """Rectification items of the organizations, open before closed, deadline first (none
+    first), then by number: ``open`` (not ticked off or cancelled), ``overdue`` (open and
+    past the deadline), ``closed`` or ``all``; with ``after`` (an item's ``position``; one
+    that is not, the start) those after it, so that a page costs the same however far it
+    is. Read in batches, so an export of any size runs in flat memory."""
     ids = sorted(set(org_ids))
     if not ids:
         return
     P = ProcessInstance
     today = clock.today()
+    closed = case((P.closed_at.is_(None), 0), else_=1)
+    deadline_text = func.coalesce(P.data["deadline"].as_string(), "")
     stmt = (
         select(
             P.id,
@@ -399,8 +421,11 @@ def rectification_items(
         )
         .outerjoin(User, User.id == P.assignee_user_id)
         .where(P.workflow_id == RECTIFICATION, P.org_id.in_(ids))
-        .order_by(P.closed_at.is_not(None), P.data["deadline"].as_string(), P.id)
+        .order_by(closed, deadline_text, P.id)
     )
+    start = parse_position(after)
+    if start is not None:
+        stmt = stmt.where(tuple_(closed, deadline_text, P.id) > tuple_(*start))
     if status in ("open", "overdue"):
         stmt = stmt.where(P.closed_at.is_(None))
     if status == "overdue":
@@ -426,4 +451,5 @@ def rectification_items(
             parent_id=r.parent_id,
             created_at=r.created_at,
             closed_at=r.closed_at,
+            position=f"{int(r.closed_at is not None)}.{r.id}.{r[5] or ''}",
         )

@@ -50,9 +50,12 @@ def rectification(scope: Scope, period: Period) -> Rectification | None:
 STATUSES = ("open", "overdue", "closed", "all")
 
 
-def items(scope: Scope, status: str = "open", limit: int | None = None) -> Iterator[Any]:
-    """The rectification items of the scope (the list page and its export)."""
+def items(
+    scope: Scope, status: str = "open", limit: int | None = None, after: str | None = None
+) -> Iterator[Any]:
+    """The rectification items of the scope (the list page and its export); ``after``: the
+    ``position`` of the last item of the page before."""
     fn = figure("rectification_items")
     if fn is None:
         return iter(())
-    return fn(scope.ids, status if status in STATUSES else "open", limit)
+    return fn(scope.ids, status if status in STATUSES else "open", limit, after)

@@ -28,7 +28,7 @@ from pbflow.services.cases import picker_options
 from pbflow.web.cases import parse_fields
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
-LIST_LIMIT = 200
+LIST_PAGE = 50  # rectification items a page (the next page follows the last one's position)
 
 
 @bp.app_template_filter("num")
@@ -169,14 +169,18 @@ def rectification():
         return exports.send(tables.rectification_items(scope, status, _locale()), fmt)
     if fmt:
         abort(404)
-    rows = list(rect.items(scope, status, limit=LIST_LIMIT + 1))
+    after = (request.args.get("after") or "")[:80] or None
+    rows = list(rect.items(scope, status, limit=LIST_PAGE + 1, after=after))
+    more = len(rows) > LIST_PAGE
+    rows = rows[:LIST_PAGE]
     return render_template(
         "supervision/rectification.html",
         scope=scope,
         status=status,
         statuses=rect.STATUSES,
-        rows=rows[:LIST_LIMIT],
-        more=len(rows) > LIST_LIMIT,
+        rows=rows,
+        page=None if after else 1,
+        next_after=rows[-1].position if more and rows else None,
         orgs=[(n.id, n) for n in _choosable(scope.org.id)],
     )
 
