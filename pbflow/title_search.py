@@ -18,7 +18,8 @@ every three-character piece of the text:
 
 A text of fewer than three characters, or with ``%`` or ``_`` in it, is searched by reading
 the cases as before: trigrams cannot find it (a two-character Chinese name is such a text).
-So is every text on a SQLite built without FTS5 (``install`` says so in the log).
+So is every text on a SQLite built without FTS5 or older than 3.34 (``install`` says so in
+the log).
 """
 
 from __future__ import annotations
@@ -79,13 +80,10 @@ def install(conn: Any) -> bool:
         )
         return True
     existed = _has_table(conn)
-    if (
-        not existed
-        and not conn.execute(text("SELECT 1 FROM pragma_module_list WHERE name = 'fts5'")).first()
-    ):
+    if not existed and not _sqlite_has_trigrams(conn):
         log.warning(
-            "this SQLite has no FTS5 (built without it): the case list's text search reads "
-            "every case"
+            "this SQLite has no FTS5 trigram tokenizer (built without FTS5, or older than "
+            "3.34): the case list's text search reads every case"
         )
         return False
     for stmt in SQLITE_DDL:
@@ -94,6 +92,16 @@ def install(conn: Any) -> bool:
         conn.exec_driver_sql(f"INSERT INTO {TABLE} ({TABLE}) VALUES ('rebuild')")
     _INSTALLED.pop(str(conn.engine.url), None)
     return True
+
+
+def _sqlite_has_trigrams(conn: Any) -> bool:
+    """FTS5 compiled in, and a SQLite of 3.34 or later (its trigram tokenizer)."""
+    version = conn.execute(text("SELECT sqlite_version()")).scalar() or "0"
+    parts = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+    if parts < (3, 34):
+        return False
+    fts5 = conn.execute(text("SELECT 1 FROM pragma_module_list WHERE name = 'fts5'")).first()
+    return fts5 is not None
 
 
 def _has_table(conn: Any) -> bool:

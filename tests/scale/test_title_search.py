@@ -152,15 +152,21 @@ class _NoTrigrams:
     class dialect:  # noqa: N801 - stands for the connection's dialect
         name = "postgresql"
 
+    version = "3.40.1"  # what ``SELECT sqlite_version()`` answers (SQLite's)
+
     def __init__(self) -> None:
         self.run: list[str] = []
 
     def execute(self, statement, *_args):
         self.run.append(str(statement))
+        version = self.version
 
         class _Rows:
             def first(self):
                 return None
+
+            def scalar(self):
+                return version
 
         return _Rows()
 
@@ -202,11 +208,15 @@ class _NoFts5(_NoTrigrams):
         name = "sqlite"
 
 
-def test_a_sqlite_without_fts5_leaves_the_index_out_with_a_warning(caplog):
-    conn = _NoFts5()
+class _OldSqlite(_NoFts5):
+    version = "3.31.1"  # FTS5 without the trigram tokenizer (Ubuntu 20.04's)
+
+
+@pytest.mark.parametrize("conn", [_NoFts5(), _OldSqlite()], ids=["no-fts5", "sqlite-3.31"])
+def test_a_sqlite_without_trigrams_leaves_the_index_out_with_a_warning(caplog, conn):
     with caplog.at_level("WARNING", logger="pbflow.title_search"):
         assert title_search.install(conn) is False
-    assert "FTS5" in caplog.text and "reads every case" in caplog.text
+    assert "FTS5" in caplog.text and "3.34" in caplog.text and "reads every case" in caplog.text
 
 
 def test_the_cases_of_a_name_are_found_from_the_people(app, world, clock):
