@@ -28,7 +28,6 @@ import logging
 from typing import Any
 
 from sqlalchemy import column, func, select, table, text
-from sqlalchemy.sql.elements import ColumnElement
 
 from pbflow.models import ProcessInstance
 
@@ -159,8 +158,4 @@ def title_condition(session: Any, q: str, memo: dict[str, bool] | None = None) -
     if not rare:
         return None
     found = select(column("rowid")).select_from(table(TABLE)).where(column("title").like(pattern))
-    return _id_in(found)
-
-
-def _id_in(found: Any) -> ColumnElement[bool]:
     return ProcessInstance.id.in_(found)

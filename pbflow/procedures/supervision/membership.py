@@ -292,7 +292,7 @@ def _add(row: Structure, status: str, p: Any, day: date, sign: int) -> None:
     by["standing"][standing] += sign
 
 
-def _count(row: Structure, status: str, sign: int) -> None:
+def _count(row: Structure, status: str, _p: Any, _day: date, sign: int) -> None:
     """``_add`` without the structure: the count of members of ``status`` only."""
     if status == "full":
         row.full += sign
@@ -347,14 +347,16 @@ def counted(scope: Scope, period: Period, *, per_unit: bool = False) -> Membersh
     kept rows less those of the organizations right below it."""
     first, last = period.start, period.end
     days = (first, last)
-    units = {
-        n.id: MembershipRow(n.id, scope.name(n.id))
-        if per_unit
-        else MembershipRow(
-            n.id, scope.name(n.id), Structure(by=_Dimensions()), Structure(by=_Dimensions())
-        )
-        for n in scope.units
-    }
+
+    # Without ``per_unit`` an organization's rows show counts only: their structure stays
+    # empty, made when read (``_Dimensions``).
+    def new_row(n: Any) -> MembershipRow:
+        if per_unit:
+            return MembershipRow(n.id, scope.name(n.id))
+        lean = Structure(by=_Dimensions()), Structure(by=_Dimensions())
+        return MembershipRow(n.id, scope.name(n.id), *lean)
+
+    units = {n.id: new_row(n) for n in scope.units}
     unit_of = {oid: scope.unit_of(oid) for oid in scope.ids}
     top = scope.org.id
     # Each organization's members as they are today, on both days.
@@ -389,9 +391,8 @@ def counted(scope: Scope, period: Period, *, per_unit: bool = False) -> Membersh
     for p in _people([(column[m], c.low, c.high) for m, _i, c in windows]):
         if p.org_id not in unit_of or not p.active or p.party_status not in STATUSES:
             continue
-        holders = [o for o in scope.index[p.org_id].ancestor_ids() if o in units]
-        if not per_unit:
-            holders = [top]
+        ancestors = scope.index[p.org_id].ancestor_ids()
+        holders = [o for o in ancestors if o in units] if per_unit else [top]
         for m, i, c in windows:
             value = p.birth_date if m == BORN else p.full_member_on
             if m == FULL_ON and p.party_status != "full" or value is None:
@@ -411,6 +412,7 @@ def counted(scope: Scope, period: Period, *, per_unit: bool = False) -> Membersh
             _structure_from(unit, _own(found, unit.org_id, below.get(unit.org_id, [])))
     # Those admitted or made full members since the first day: on a day before that they
     # were not what they are today (nor members at all); and who joined and converted.
+    in_unit = _add if per_unit else _count
     for p in _people([("admitted_on", first, None), ("full_member_on", first, None)]):
         if p.org_id not in unit_of or not p.active or p.party_status not in STATUSES:
             continue
@@ -419,33 +421,23 @@ def counted(scope: Scope, period: Period, *, per_unit: bool = False) -> Membersh
             then = status_on(p.party_status, p.admitted_on, p.full_member_on, day)
             if then == p.party_status:
                 continue
-            rows = (getattr(total, attr), getattr(unit, attr))
-            _add(rows[0], p.party_status, p, day, -1)
-            if per_unit:
-                _add(rows[1], p.party_status, p, day, -1)
-            else:  # an organization's counts only (its structure not shown)
-                _count(rows[1], p.party_status, -1)
-            if then is not None:
-                _add(rows[0], then, p, day, 1)
-                if per_unit:
-                    _add(rows[1], then, p, day, 1)
-                else:
-                    _count(rows[1], then, 1)
+            for row, change in ((getattr(total, attr), _add), (getattr(unit, attr), in_unit)):
+                change(row, p.party_status, p, day, -1)
+                if then is not None:
+                    change(row, then, p, day, 1)
         unit.joined += bool(p.admitted_on and first <= p.admitted_on <= last)
         unit.converted += bool(
             p.party_status == "full" and p.full_member_on and first <= p.full_member_on <= last
         )
+    structured = [total, *units.values()] if per_unit else [total]
     for attr in ("start", "end"):
         row = getattr(total, attr)
         row.full = sum(getattr(u, attr).full for u in units.values())
         row.probationary = sum(getattr(u, attr).probationary for u in units.values())
-        for key in row.by:
-            row.by[key] = +row.by[key]  # the values with members only
-        if per_unit:
-            for u in units.values():
-                mine = getattr(u, attr).by
-                for key in mine:
-                    mine[key] = +mine[key]
+        for r in structured:
+            by = getattr(r, attr).by
+            for key in by:
+                by[key] = +by[key]  # the values with members only
     total.joined = sum(u.joined for u in units.values())
     total.converted = sum(u.converted for u in units.values())
     return Membership(period, list(units.values()), total, _values(total))
