@@ -160,3 +160,19 @@ def test_the_rectification_list_goes_page_by_page_in_its_order(app, world, monke
         page = committee.get(f"/supervision/rectification?status=all&after={forged}")
         assert page.status_code == 200
         assert re.findall(row, page.get_data(as_text=True)) == re.findall(row, first)
+
+
+def test_the_rectification_list_refuses_what_it_should(app, world):
+    """A status that is not one is refused with the reason, in the page; an organization the
+    reader does not read is not found; a member who reads no organization is refused."""
+    secretary = _login(app, "secretary")
+    secretary.set_cookie("pbflow_lang", "en")
+    page = secretary.get("/supervision/rectification?status=bogus")
+    assert page.status_code == 422 and "is not one of the choices" in page.get_data(as_text=True)
+    assert (
+        secretary.get(f"/supervision/rectification?org={world.other_branch.id}").status_code == 404
+    )
+    assert secretary.get("/supervision/rectification?org=x").status_code == 422
+    assert secretary.get(f"/supervision/rectification?org={world.branch.id}").status_code == 200
+    member = _login(app, "member")
+    assert member.get("/supervision/rectification").status_code == 403
