@@ -14,6 +14,7 @@ from pbflow import clock
 from pbflow.engine.errors import DomainError
 from pbflow.extensions import db, login_manager
 from pbflow.web.template_gettext import page_locale
+from pbflow.web.url_rules import LazyBuilderRule
 
 if TYPE_CHECKING:
     from pbflow.procedures import Procedure
@@ -72,7 +73,9 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     from pbflow.models import User
     from pbflow.web import auth, edges, headers, home
 
-    # Before any blueprint: the routes' <int:...> must be built with the bounded converter.
+    # Before any blueprint: the routes' <int:...> must be built with the bounded converter,
+    # and each rule's URL builders compiled when first used (pbflow.web.url_rules).
+    app.url_rule_class = LazyBuilderRule
     edges.register_edges(app)
     edges.register_error_pages(app, _error_page)
     headers.register_headers(app)
