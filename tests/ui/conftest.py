@@ -1,13 +1,13 @@
 """The demo site served to Debian's chromium, for the accessibility check and the journeys.
 
 One SQLite demo database for the whole session (the demo is loaded once: it is what a new
-user sees after ``make run``), served by a threaded server on 127.0.0.1. These tests never
-run on PostgreSQL: they check pages, not the database.
+user sees after ``make run``), served by a threaded server on 127.0.0.1. These tests check
+pages, not the database: they serve SQLite whether or not PBFLOW_TEST_DATABASE_URL is set
+(they were once skipped when it was, which left them out of every CI run).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +38,6 @@ class Site:
 def demo_site(tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip("needs /usr/bin/chromium")
-    if os.environ.get("PBFLOW_TEST_DATABASE_URL"):
-        pytest.skip("the browser tests run on the SQLite pass only")
     from werkzeug.serving import make_server
 
     from pbflow import create_app
