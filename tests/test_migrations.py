@@ -94,6 +94,26 @@ def test_upgrade_twice_changes_nothing(empty_app):
         assert conn.execute(text("SELECT count(*) FROM audit_head")).scalar() == 1
 
 
+def test_upgrade_leaves_pbflow_logging_on(empty_app):
+    """Alembic's logging set-up once disabled every logger already made: after an
+    in-process ``flask pbflow init``, pbflow logged nothing more (a migration's own warning
+    that the titles' index was left out among it, and the demo's load after it)."""
+    import logging
+
+    upgrade()
+    loggers = logging.root.manager.loggerDict.items()
+    assert not [n for n, lg in loggers if n.startswith("pbflow") and getattr(lg, "disabled", 0)]
+    heard: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: heard.append(record.getMessage())  # type: ignore[method-assign]
+    logging.root.addHandler(handler)  # where the set-up's own console handler is
+    try:
+        logging.getLogger("pbflow.title_search").warning("the titles' index is left out")
+    finally:
+        logging.root.removeHandler(handler)
+    assert heard == ["the titles' index is left out"]
+
+
 def test_upgrade_gives_existing_files_their_owner_and_keeps_it(empty_app):
     """0005_sec_input: files already linked to a meeting become the meeting's; the database
     then refuses to move any file to another owner."""
