@@ -66,9 +66,11 @@ check: install
 ## PBFLOW_TEST_DATABASE_URL is set).
 ## The suite runs in parallel (pytest-xdist), one worker per CPU up to four; every worker
 ## builds its own databases, so the workers share nothing. TEST_WORKERS=0 runs it in one process.
+## worksteal: a worker that runs out takes half of another's remaining tests (the long ones,
+## marked slow or browser, are collected first: tests/conftest.py).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 test: check
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 format: install
 	$(BIN)/python -m ruff format .

@@ -4,7 +4,7 @@ for time travel, factories for organizations and people, and logged-in clients.
 The schema is built once per session from the models (``create_all`` plus the audit triggers
 and the index of the titles;
 tests/test_migrations.py proves the migrations build the same schema), then each test gets
-its own copy: a file copy on SQLite, a truncation on PostgreSQL.
+its own copy: a file copy on SQLite, emptied tables on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,6 +26,14 @@ from pbflow.extensions import db
 PG_URL = os.environ.get("PBFLOW_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "correct-horse-42"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests (browsers, sweeps over every route) first, in their order: run last,
+    one of them keeps a parallel worker busy after the others have finished."""
+    items.sort(
+        key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser"))
+    )
 
 
 def _pg_admin_url(url: str) -> str:

@@ -132,6 +132,7 @@ def _fuzz_route(site: Site, route: fuzzing.Route) -> None:
     assert result.ok, f"after {route}: {result.summary()}"
 
 
+@pytest.mark.slow
 def test_every_route_answers_bad_input_cleanly(site):
     """No 5xx, no traceback, and a refused request changes nothing, on every route.
 
@@ -205,6 +206,7 @@ def _argv(data, name, command, pools, tmp_path) -> list[str]:
     return argv
 
 
+@pytest.mark.slow
 def test_every_cli_command_answers_bad_input_cleanly(app, world, runner, tmp_path):
     """No traceback and no partial write from any command, whatever its arguments."""
     from pbflow.cli import pbflow_cli

@@ -133,6 +133,7 @@ def test_init_creates_the_schema_and_stores_the_workflows_idempotently(fresh_app
         _in(fresh_app, update_event)
 
 
+@pytest.mark.slow
 def test_init_demo_loads_once_and_prints_the_logins(fresh_app):
     runner = fresh_app.test_cli_runner()
     first = run(runner, "init", "--demo")

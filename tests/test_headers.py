@@ -46,6 +46,7 @@ def check_policy(response, where: str) -> str:
     return nonce[len("'nonce-") : -1]
 
 
+@pytest.mark.slow
 def test_every_route_sends_the_policy_and_no_store(site):
     """Every rule and method, as a visitor and as several roles, answered or refused."""
     checked = 0
@@ -84,6 +85,7 @@ STYLE_ATTRIBUTE = re.compile(r"<[^>]*\sstyle\s*=", re.I)
 STYLE_ELEMENT = re.compile(r"<style\b", re.I)
 
 
+@pytest.mark.slow
 def test_no_page_has_inline_script_handlers_or_styles(site):
     """What the policy would refuse is gone from the templates: every page, every role."""
     assert len(site.pages) > 100

@@ -384,6 +384,7 @@ def test_import_page(world, auth, client):
     assert res.status_code == 200 and 'data-created="1"' in res.get_data(as_text=True)
 
 
+@pytest.mark.slow
 def test_demo_loads_development_cases_in_various_stages(app, clock):
     from pbflow import demo
 

@@ -385,6 +385,7 @@ def _database_files(app) -> list[Path]:
 # --- the tests ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_insider_finds_no_link_to_an_anonymous_submitter(app, world, clock, tmp_path, runner):
     clock.set(_now())
     with served(app, tmp_path) as (base, log_path):

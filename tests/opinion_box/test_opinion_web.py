@@ -397,6 +397,7 @@ def test_the_generic_case_page_serves_the_organization_side(client, world, auth)
     assert f"/cases/{case_id}/steps/add_information" not in html
 
 
+@pytest.mark.slow
 def test_demo_loads_opinions_in_every_state(app, clock):
     from pbflow import demo
     from pbflow.procedures.opinion_box import services as service

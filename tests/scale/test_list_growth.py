@@ -73,6 +73,7 @@ def _measure(app) -> dict[tuple[str, str], tuple[int, int, list[str]]]:
     return out
 
 
+@pytest.mark.slow
 def test_pages_cost_the_same_when_the_data_grows_tenfold(app, world, clock):
     seed.seed(200, 1)  # a full page of every list
     small = _measure(app)

@@ -9,6 +9,7 @@ import csv
 import io
 import re
 
+import pytest
 from sqlalchemy import event, func, select
 
 from pbflow.extensions import db
@@ -73,6 +74,7 @@ def _measure(app, world):
     return out
 
 
+@pytest.mark.slow
 def test_the_dashboard_costs_the_same_when_the_data_grows_tenfold(app, world, clock):
     seed.seed(800, 1)  # more branches than two pages of them, every table full
     small = _measure(app, world)

@@ -159,6 +159,7 @@ def test_meetings_are_visible_only_above_and_at_their_organization(world):
     assert meetings.list_meetings(world["other_secretary"]).rows == []
 
 
+@pytest.mark.slow
 def test_demo_data_loads_meetings_and_a_life_meeting(app, clock):
     """Today's four records of the mining team branch (one corrected) and this year's life
     meeting in preparation, on top of two years of history (issue 12: the demo calendar
