@@ -218,6 +218,7 @@ def make_user(
     *,
     person_org=None,
     party_status: str = "full",
+    commit: bool = True,
     **person: Any,
 ):
     from pbflow.models import Person
@@ -238,7 +239,10 @@ def make_user(
                 **person,
             )
         )
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return user
 
 
@@ -246,31 +250,49 @@ def make_user(
 def world(app, clock) -> World:
     from pbflow.services import accounts
 
-    committee = accounts.create_org("coal", "煤矿党委", "committee", name_en="Coal mine committee")
+    one = {"commit": False}  # the world is made in one transaction: a thousand tests make it
+    committee = accounts.create_org(
+        "coal", "煤矿党委", "committee", name_en="Coal mine committee", **one
+    )
     general = accounts.create_org(
-        "gb1", "第一党总支", "general_branch", committee, name_en="First general branch"
+        "gb1", "第一党总支", "general_branch", committee, name_en="First general branch", **one
     )
     branch = accounts.create_org(
-        "b1", "采煤一队党支部", "branch", general, name_en="Mining team 1 branch"
+        "b1", "采煤一队党支部", "branch", general, name_en="Mining team 1 branch", **one
     )
     other = accounts.create_org(
-        "b2", "机电队党支部", "branch", committee, name_en="Electrical team branch"
+        "b2", "机电队党支部", "branch", committee, name_en="Electrical team branch", **one
     )
     users = {
-        "admin": make_user("admin", [(committee, "admin")]),
-        "committee_a": make_user("committee_a", [(committee, "committee")], person_org=committee),
-        "committee_b": make_user("committee_b", [(committee, "committee")], person_org=committee),
-        "committee_c": make_user("committee_c", [(committee, "committee")], person_org=committee),
-        "gb_secretary": make_user("gb_secretary", [(general, "secretary")], person_org=general),
-        "secretary": make_user("secretary", [(branch, "secretary")], person_org=branch),
-        "deputy": make_user("deputy", [(branch, "deputy_secretary")], person_org=branch),
-        "branch_member": make_user(
-            "branch_member", [(branch, "branch_committee")], person_org=branch
+        "admin": make_user("admin", [(committee, "admin")], commit=False),
+        "committee_a": make_user(
+            "committee_a", [(committee, "committee")], person_org=committee, commit=False
         ),
-        "member": make_user("member", [(branch, "member")], person_org=branch),
-        "other_secretary": make_user("other_secretary", [(other, "secretary")], person_org=other),
-        "auditor": make_user("auditor", [(committee, "auditor")]),
+        "committee_b": make_user(
+            "committee_b", [(committee, "committee")], person_org=committee, commit=False
+        ),
+        "committee_c": make_user(
+            "committee_c", [(committee, "committee")], person_org=committee, commit=False
+        ),
+        "gb_secretary": make_user(
+            "gb_secretary", [(general, "secretary")], person_org=general, commit=False
+        ),
+        "secretary": make_user(
+            "secretary", [(branch, "secretary")], person_org=branch, commit=False
+        ),
+        "deputy": make_user(
+            "deputy", [(branch, "deputy_secretary")], person_org=branch, commit=False
+        ),
+        "branch_member": make_user(
+            "branch_member", [(branch, "branch_committee")], person_org=branch, commit=False
+        ),
+        "member": make_user("member", [(branch, "member")], person_org=branch, commit=False),
+        "other_secretary": make_user(
+            "other_secretary", [(other, "secretary")], person_org=other, commit=False
+        ),
+        "auditor": make_user("auditor", [(committee, "auditor")], commit=False),
     }
+    db.session.commit()
     return World(committee, general, branch, other, users)
 
 
