@@ -263,34 +263,23 @@ def world(app, clock) -> World:
     other = accounts.create_org(
         "b2", "机电队党支部", "branch", committee, name_en="Electrical team branch", **one
     )
+    # (username, where their role is, the role, where their member profile is)
+    people = [
+        ("admin", committee, "admin", None),
+        ("committee_a", committee, "committee", committee),
+        ("committee_b", committee, "committee", committee),
+        ("committee_c", committee, "committee", committee),
+        ("gb_secretary", general, "secretary", general),
+        ("secretary", branch, "secretary", branch),
+        ("deputy", branch, "deputy_secretary", branch),
+        ("branch_member", branch, "branch_committee", branch),
+        ("member", branch, "member", branch),
+        ("other_secretary", other, "secretary", other),
+        ("auditor", committee, "auditor", None),
+    ]
     users = {
-        "admin": make_user("admin", [(committee, "admin")], commit=False),
-        "committee_a": make_user(
-            "committee_a", [(committee, "committee")], person_org=committee, commit=False
-        ),
-        "committee_b": make_user(
-            "committee_b", [(committee, "committee")], person_org=committee, commit=False
-        ),
-        "committee_c": make_user(
-            "committee_c", [(committee, "committee")], person_org=committee, commit=False
-        ),
-        "gb_secretary": make_user(
-            "gb_secretary", [(general, "secretary")], person_org=general, commit=False
-        ),
-        "secretary": make_user(
-            "secretary", [(branch, "secretary")], person_org=branch, commit=False
-        ),
-        "deputy": make_user(
-            "deputy", [(branch, "deputy_secretary")], person_org=branch, commit=False
-        ),
-        "branch_member": make_user(
-            "branch_member", [(branch, "branch_committee")], person_org=branch, commit=False
-        ),
-        "member": make_user("member", [(branch, "member")], person_org=branch, commit=False),
-        "other_secretary": make_user(
-            "other_secretary", [(other, "secretary")], person_org=other, commit=False
-        ),
-        "auditor": make_user("auditor", [(committee, "auditor")], commit=False),
+        name: make_user(name, [(org, role)], person_org=profile, commit=False)
+        for name, org, role, profile in people
     }
     db.session.commit()
     return World(committee, general, branch, other, users)
