@@ -413,7 +413,8 @@ def rectification_items(
             P.title,
             P.state,
             P.definition_id,
-            P.data["deadline"].as_string(),
+            deadline_text.label("deadline"),
+            closed.label("closed"),
             P.parent_id,
             P.created_at,
             P.closed_at,
@@ -436,7 +437,7 @@ def rectification_items(
         stmt = stmt.limit(limit)
     index, reg = actors.org_index(), registry()
     for r in db.session.execute(stmt.execution_options(yield_per=1000)):
-        deadline = date.fromisoformat(r[5]) if r[5] else None
+        deadline = date.fromisoformat(r.deadline) if r.deadline else None
         spec = reg.stored(r.definition_id).states.get(r.state)
         yield RectificationRow(
             id=r.id,
@@ -451,5 +452,5 @@ def rectification_items(
             parent_id=r.parent_id,
             created_at=r.created_at,
             closed_at=r.closed_at,
-            position=f"{int(r.closed_at is not None)}.{r.id}.{r[5] or ''}",
+            position=f"{r.closed}.{r.id}.{r.deadline}",  # the order's key, as sorted
         )
