@@ -5,9 +5,10 @@ app stays cheap (a Werkzeug that stops calling ``_compile_builder`` fails here).
 from __future__ import annotations
 
 import threading
+import time
 
 from flask import url_for
-from werkzeug.routing import AnyConverter, Rule
+from werkzeug.routing import AnyConverter, Map, Rule
 
 from pbflow.web.edges import IdConverter
 from pbflow.web.url_rules import LazyBuilderRule
@@ -27,13 +28,16 @@ def _sample(rule: Rule) -> dict[str, object]:
     return values
 
 
+LAZY = "LazyBuilderRule._compile_builder.<locals>.build"
+
+
 def test_every_route_is_added_with_lazy_builders(app):
     rules = [r for r in app.url_map.iter_rules() if r.endpoint != "static"]
     assert len(rules) > 100
     for rule in rules:
         assert isinstance(rule, LazyBuilderRule), rule.rule
-        assert getattr(rule._build.__func__, "lazy_builder", False), rule.rule
-        assert getattr(rule._build_unknown.__func__, "lazy_builder", False), rule.rule
+        assert rule._build.__func__.__qualname__ == LAZY, rule.rule
+        assert rule._build_unknown.__func__.__qualname__ == LAZY, rule.rule
 
 
 def test_lazy_builders_build_what_werkzeug_builds(app):
@@ -50,9 +54,22 @@ def test_lazy_builders_build_what_werkzeug_builds(app):
         assert url_for("cases.index", status="all", page=2) == "/cases?status=all&page=2"
 
 
-def test_first_use_from_many_threads_builds_one_url(app):
-    with app.test_request_context():
-        rule = next(r for r in app.url_map.iter_rules() if r.endpoint == "cases.show")
+def test_a_rule_is_compiled_once_on_first_use_from_many_threads(monkeypatch):
+    """Nothing is compiled when the rule is added; eight threads building it first at once
+    compile its builder once (a slow compile, so that they all arrive during it), and all get
+    the same URL."""
+    compiled: list[bool] = []
+    eager = Rule._compile_builder
+
+    def slow_compile(rule: Rule, append_unknown: bool = True):
+        compiled.append(append_unknown)
+        time.sleep(0.05)
+        return eager(rule, append_unknown)
+
+    monkeypatch.setattr(Rule, "_compile_builder", slow_compile)
+    routes = Map([LazyBuilderRule("/cases/<int:case_id>", endpoint="show")])
+    rule = next(routes.iter_rules())
+    assert compiled == []
     found: list[tuple[str, str]] = []
     start = threading.Barrier(8)
 
@@ -66,3 +83,4 @@ def test_first_use_from_many_threads_builds_one_url(app):
     for t in threads:
         t.join()
     assert found == [("", "/cases/5")] * 8
+    assert compiled == [False]  # the builder without extra arguments, once

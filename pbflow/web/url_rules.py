@@ -37,5 +37,4 @@ class LazyBuilderRule(Rule):
                         built.append(compile_now(append_unknown))
             return built[0](rule, *args, **kwargs)
 
-        build.lazy_builder = True  # type: ignore[attr-defined]  # tests look for it
         return build
