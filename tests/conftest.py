@@ -4,7 +4,9 @@ for time travel, factories for organizations and people, and logged-in clients.
 The schema is built once per session from the models (``create_all`` plus the audit triggers
 and the index of the titles;
 tests/test_migrations.py proves the migrations build the same schema), then each test gets
-its own copy: a file copy on SQLite, emptied tables on PostgreSQL.
+its own copy: a file copy on SQLite, emptied tables on PostgreSQL. The small organization
+most tests stand in (``world``) is made once per worker too, and copied in with the schema
+for the tests that ask for it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pbflow.extensions import db
 PG_URL = os.environ.get("PBFLOW_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "correct-horse-42"
+WORLD_TIME = "2026-03-02T02:00:00"  # a Monday, 10:00 in Beijing: the clock of every test at start
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -105,8 +108,15 @@ def pg_template(pg_database):
     return pg_database
 
 
-def _empty_pg(app) -> None:
-    """Every table emptied, every sequence back to 1, the two chains' heads at their start.
+def _copy_audit_key(source: Path, target: Path) -> None:
+    key = source / "audit_key.pem"
+    if key.exists():
+        shutil.copy(key, target / "audit_key.pem")
+
+
+def _empty_pg(app, world: PgWorld | None = None) -> None:
+    """Every table emptied, every sequence back to 1, the two chains' heads at their start;
+    or, given the world, its rows and sequences as they were when it had just been made.
 
     DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE gives each of the
     tables and indexes a new file, 0.5 s a test on the CI machine against 10 ms (a thousand
@@ -123,6 +133,12 @@ def _empty_pg(app) -> None:
                 " WHERE c.relkind = 'S' AND n.nspname = current_schema()"
             )
         )
+        if world is not None:
+            for table, rows in world.rows:
+                conn.execute(table.insert(), rows)
+            for name, value in world.sequences.items():
+                conn.execute(text("SELECT setval(:s, :v)"), {"s": name, "v": value})
+            return
         conn.execute(
             text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
         )
@@ -131,32 +147,114 @@ def _empty_pg(app) -> None:
         )
 
 
-@pytest.fixture(params=BACKENDS)
-def app(request, tmp_path):
-    backend = request.param
-    config: dict[str, Any] = {
+def _test_config(folder: Path) -> dict[str, Any]:
+    return {
         "TESTING": True,
         "SECRET_KEY": "test-secret",
-        "INSTANCE_PATH": tmp_path,
-        "PBFLOW_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "INSTANCE_PATH": folder,
+        "PBFLOW_UPLOAD_DIR": str(folder / "uploads"),
         "WTF_CSRF_ENABLED": True,
         "PBFLOW_LOGIN_MAX_FAILURES": 3,
         "PBFLOW_PASSWORD_METHOD": "pbkdf2:sha256:1000",
     }
+
+
+@pytest.fixture(scope="session")
+def sqlite_world(sqlite_template, tmp_path_factory) -> Path:
+    """A folder holding the schema with the world made in it (test.sqlite3), and the audit
+    key that sealed the world's events: a test that asks for the world gets copies of both."""
+    folder = tmp_path_factory.mktemp("world")
+    shutil.copy(sqlite_template, folder / "test.sqlite3")
+    app = create_app(
+        {
+            **_test_config(folder),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'test.sqlite3'}",
+            "PBFLOW_FAKE_NOW": datetime.fromisoformat(WORLD_TIME),
+        }
+    )
+    with app.app_context():
+        _make_world()
+        db.session.remove()
+        db.engine.dispose()
+    return folder
+
+
+@dataclass
+class PgWorld:
+    """The world's rows, table by table, and its sequences' values, read once per worker
+    from PostgreSQL and written back into each test's emptied database."""
+
+    folder: Path  # the instance folder whose audit key sealed the world's events
+    rows: list[tuple[Any, list[dict[str, Any]]]]
+    sequences: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def pg_world(pg_template, tmp_path_factory) -> PgWorld | None:
+    if pg_template is None:
+        return None
+    from sqlalchemy import select
+
+    folder = tmp_path_factory.mktemp("pg_world")
+    app = create_app(
+        {
+            **_test_config(folder),
+            "SQLALCHEMY_DATABASE_URI": pg_template,
+            "PBFLOW_FAKE_NOW": datetime.fromisoformat(WORLD_TIME),
+        }
+    )
+    _empty_pg(app)
+    with app.app_context():
+        _make_world()
+        with db.engine.connect() as conn:
+            rows = [
+                (t, [dict(r) for r in conn.execute(select(t)).mappings()])
+                for t in db.metadata.sorted_tables
+            ]
+            sequences = dict(
+                conn.execute(
+                    text(
+                        "SELECT sequencename, last_value FROM pg_sequences"
+                        " WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+                    )
+                ).all()
+            )
+        db.session.remove()
+        db.engine.dispose()
+    return PgWorld(folder, [(t, r) for t, r in rows if r], sequences)
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request, tmp_path):
+    backend = request.param
+    config = _test_config(tmp_path)
     if hasattr(request, "node") and request.node.get_closest_marker("workflows_dir"):
         config["PBFLOW_WORKFLOWS_DIR"] = request.node.get_closest_marker("workflows_dir").args[0]
     if hasattr(request, "node") and request.node.get_closest_marker("procedures"):
         config["PBFLOW_PROCEDURES"] = request.node.get_closest_marker("procedures").args[0]
+    # A test that stands in the world gets it with its database, ready made; unless it runs
+    # other procedures or workflows than the shipped ones, whose own rows (the kept figures)
+    # the world's making writes too.
+    world_made = "world" in request.fixturenames and not (
+        "PBFLOW_WORKFLOWS_DIR" in config or "PBFLOW_PROCEDURES" in config
+    )
+    config["PBFLOW_TEST_WORLD_MADE"] = world_made
     if backend == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "test.sqlite3"
-        shutil.copy(template, target)
-        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{target}"
+        if world_made:
+            source = request.getfixturevalue("sqlite_world")
+            shutil.copy(source / "test.sqlite3", tmp_path / "test.sqlite3")
+            _copy_audit_key(source, tmp_path)
+        else:
+            shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / "test.sqlite3")
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'test.sqlite3'}"
     else:
         config["SQLALCHEMY_DATABASE_URI"] = request.getfixturevalue("pg_template")
     application = create_app(config)
     if backend == "postgresql":
-        _empty_pg(application)
+        pg_world = request.getfixturevalue("pg_world") if world_made else None
+        _empty_pg(application, pg_world)
+        if pg_world is not None:
+            _copy_audit_key(pg_world.folder, tmp_path)
     with application.app_context():
         yield application
         db.session.remove()
@@ -194,7 +292,7 @@ class Clock:
 @pytest.fixture
 def clock(app):
     c = Clock(app)
-    c.set("2026-03-02T02:00:00")  # a Monday, 10:00 in Beijing
+    c.set(WORLD_TIME)
     return c
 
 
@@ -248,6 +346,43 @@ def make_user(
 
 @pytest.fixture
 def world(app, clock) -> World:
+    """The organization of the test, made with its database (``app``): read back here."""
+    if app.config.get("PBFLOW_TEST_WORLD_MADE"):
+        return _read_world()
+    return _make_world()  # asked for by name from inside a test (request.getfixturevalue)
+
+
+# The world's accounts: (username, the organization of their role, the role, the organization
+# of their member profile or None).
+WORLD_ACCOUNTS = (
+    ("admin", "coal", "admin", None),
+    ("committee_a", "coal", "committee", "coal"),
+    ("committee_b", "coal", "committee", "coal"),
+    ("committee_c", "coal", "committee", "coal"),
+    ("gb_secretary", "gb1", "secretary", "gb1"),
+    ("secretary", "b1", "secretary", "b1"),
+    ("deputy", "b1", "deputy_secretary", "b1"),
+    ("branch_member", "b1", "branch_committee", "b1"),
+    ("member", "b1", "member", "b1"),
+    ("other_secretary", "b2", "secretary", "b2"),
+    ("auditor", "coal", "auditor", None),
+)
+
+
+def _read_world() -> World:
+    from sqlalchemy import select
+
+    from pbflow.models import Organization, User
+
+    orgs = {o.code: o for o in db.session.scalars(select(Organization))}
+    names = [name for name, *_ in WORLD_ACCOUNTS]
+    users = {
+        u.username: u for u in db.session.scalars(select(User).where(User.username.in_(names)))
+    }
+    return World(orgs["coal"], orgs["gb1"], orgs["b1"], orgs["b2"], {n: users[n] for n in names})
+
+
+def _make_world() -> World:
     from pbflow.services import accounts
 
     one = {"commit": False}  # the world is made in one transaction: a thousand tests make it
@@ -263,23 +398,15 @@ def world(app, clock) -> World:
     other = accounts.create_org(
         "b2", "机电队党支部", "branch", committee, name_en="Electrical team branch", **one
     )
-    # (username, where their role is, the role, where their member profile is)
-    people = [
-        ("admin", committee, "admin", None),
-        ("committee_a", committee, "committee", committee),
-        ("committee_b", committee, "committee", committee),
-        ("committee_c", committee, "committee", committee),
-        ("gb_secretary", general, "secretary", general),
-        ("secretary", branch, "secretary", branch),
-        ("deputy", branch, "deputy_secretary", branch),
-        ("branch_member", branch, "branch_committee", branch),
-        ("member", branch, "member", branch),
-        ("other_secretary", other, "secretary", other),
-        ("auditor", committee, "auditor", None),
-    ]
+    orgs = {o.code: o for o in (committee, general, branch, other)}
     users = {
-        name: make_user(name, [(org, role)], person_org=profile, commit=False)
-        for name, org, role, profile in people
+        name: make_user(
+            name,
+            [(orgs[org], role)],
+            person_org=orgs[profile] if profile else None,
+            commit=False,
+        )
+        for name, org, role, profile in WORLD_ACCOUNTS
     }
     db.session.commit()
     return World(committee, general, branch, other, users)
