@@ -181,3 +181,14 @@ def test_the_case_history_says_a_document_was_printed_in_words(admitted, client,
     zh = client.get(f"/cases/{admitted.case_id}?lang=zh").get_data(as_text=True)
     for page in (en, zh):
         assert "document_printed" not in page.replace("event-document_printed", ""), page
+
+
+def test_the_record_page_writes_its_colons_in_the_pages_language(admitted, client, auth):
+    """The record page's 'label: value' lines take the colon of the page's language: the
+    full-width '：' in Chinese, ': ' in English (it wrote 'Applicant：…' in English)."""
+    pid = admitted.person.id
+    auth.login("secretary")
+    en = client.get(f"/development/person/{pid}/record?lang=en").get_data(as_text=True)
+    assert "：" not in en and "Date of the talk: " in en
+    zh = client.get(f"/development/person/{pid}/record?lang=zh").get_data(as_text=True)
+    assert "谈话日期：" in zh
