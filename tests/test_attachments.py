@@ -215,3 +215,15 @@ def test_no_upload_on_a_closed_case(world, auth, client):
     )
     assert refused.status_code == 409 and "This case is closed" in text(refused)
     assert _count() == 0
+
+
+def test_a_small_files_size_reads_in_bytes_not_as_zero_kb(world, auth, client):
+    """A file under a kilobyte showed as '0.0 KB' (a 50-byte PDF): it reads in bytes."""
+    case = funding_case(world)
+    auth.login("secretary")
+    assert _upload(client, case.id, "small.pdf", PDF).status_code == 302
+    big = PDF + b"%" * 3000
+    assert _upload(client, case.id, "big.pdf", big).status_code == 302
+    page = text(client.get(f"/cases/{case.id}?lang=en"))
+    assert f"{len(PDF)} B ·" in page and "0.0 KB" not in page
+    assert f"{round(len(big) / 1024, 1)} KB ·" in page

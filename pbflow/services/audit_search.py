@@ -258,6 +258,8 @@ ACTIONS: dict[str, Any] = {
     "calendar_year_confirmed": _l("Calendar year confirmed"),
     "calendar_year_unconfirmed": _l("Calendar year unconfirmed"),
     "calendar_running_out": _l("Calendar running out noted"),
+    "document_printed": _l("Document printed or downloaded"),
+    "case_archived": _l("Case archive downloaded"),
 }
 
 

@@ -255,6 +255,8 @@ _ACTION_TEXT = {
     "escalated": lambda: _("Escalated to the superior organization"),
     "supervision_notice_linked": lambda: _("Linked to the matter it concerns"),
     "person_updated": lambda: _("Updated the person's record"),
+    "document_printed": lambda: _("Printed or downloaded a document"),
+    "case_archived": lambda: _("Downloaded the case archive"),
 }
 
 

@@ -232,3 +232,24 @@ def test_bad_input_is_answered_readably(client, auth, world, published):
     # The form is still there to correct, with the committee to run it for.
     again = bad.get_data(as_text=True)
     assert 'name="sample_size"' in again and f'value="{world.committee.id}"' in again
+
+
+def test_the_branch_assessment_is_not_called_an_assessment_opinion_in_chinese(
+    client, auth, world, published
+):
+    """'Assessment' is, in Chinese, a member's 考察意见 (the half-yearly assessment of an
+    activist); the branch assessment's menu entry, titles and crumbs say 支部考核."""
+    rid, b1 = published, world.branch.id
+    _login(client, auth, "committee_a")
+    for url in (
+        "/assessment/?lang=zh",
+        f"/assessment/rounds/{rid}?lang=zh",
+        f"/assessment/rounds/{rid}/branches/{b1}?lang=zh",
+        f"/assessment/branches/{b1}?lang=zh",
+        "/assessment/schemes?lang=zh",
+    ):
+        html = client.get(url).get_data(as_text=True)
+        assert "考察意见" not in html, url
+        assert "支部考核" in html, url
+    html = client.get("/assessment/?lang=en").get_data(as_text=True)
+    assert "<title>Branch assessment" in html

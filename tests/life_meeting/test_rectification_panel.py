@@ -37,7 +37,7 @@ def test_rectification_panel_shows_the_items_of_a_case(world, clock, app):
             '{% include "life_meeting/_rectification_panel.html" %}', case={"id": case_id}
         )
     assert "0 of 2 items ticked off" in html
-    assert re.search(r"问题-deputy</a></td>\s*<td>Deputy</td>", html)
+    assert re.search(r'问题-deputy</a></td>\s*<td data-label="Owner">Deputy</td>', html)
 
 
 def test_case_page_of_a_life_meeting_shows_its_rectification_list(world, clock, client, auth):
@@ -70,3 +70,42 @@ def test_case_page_of_a_life_meeting_shows_its_rectification_list(world, clock, 
     )
     page = client.get(f"/cases/{other.id}?lang=en").get_data(as_text=True)
     assert 'id="rectification"' not in page
+
+
+def test_rectification_list_and_related_cases_read_as_cards_on_a_phone(world, clock, client, auth):
+    """On a narrow page a table.list row becomes a card whose values show their column's
+    name (data-label, pbflow.css): the items' owner, deadline, state and notes, and the
+    related cases' columns, are not bare values there."""
+    from pbflow.engine import runtime
+    from tests.life_meeting.test_life_meeting import report_values, to_held
+
+    case_id = to_held(world, clock, with_appraisal=False)
+    runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
+    runtime.fire(
+        case_id,
+        "add_item",
+        world["secretary"],
+        {
+            "problem": "整改问题一",
+            "measures": "m",
+            "owner": world["member"].id,
+            "deadline": "2026-04-30",
+        },
+    )
+    auth.login("secretary")
+    page = client.get(f"/cases/{case_id}?lang=en").get_data(as_text=True)
+    panel = page.split('id="rectification"', 1)[1].split("</section>", 1)[0]
+    row = next(r for r in re.findall(r"<tr.*?</tr>", panel, re.S) if "整改问题一" in r)
+    assert re.findall(r'<td data-label="([^"]+)"', row) == [
+        "#",
+        "Problem",
+        "Owner",
+        "Deadline",
+        "State",
+        "Progress notes",
+    ]
+    related = page.split("Related cases", 1)[1].split("</section>", 1)[0]
+    row = next(r for r in re.findall(r"<tr.*?</tr>", related, re.S) if "整改问题一" in r)
+    assert re.findall(r'<td data-label="([^"]+)"', row) == ["#", "Title", "Procedure", "State"]
+    zh = client.get(f"/cases/{case_id}?lang=zh").get_data(as_text=True)
+    assert '<td data-label="责任人">' in zh

@@ -168,3 +168,27 @@ def test_the_same_record_printed_at_the_same_time_gives_the_same_bytes(admitted,
     second = get_pdf(client, f"/development/person/{pid}/record.pdf", "zh")
     assert first == second
     assert info(first)["/CreationDate"].startswith(datetime(2027, 4, 20, 2).strftime("D:%Y%m%d%H"))
+
+
+def test_the_case_history_says_a_document_was_printed_in_words(admitted, client, auth):
+    """The print's audit event shows on the case's history as words in the reader's
+    language, not as its key 'document_printed'."""
+    pid = admitted.person.id
+    auth.login("secretary")
+    get_pdf(client, f"/development/person/{pid}/record.pdf", "en")
+    en = client.get(f"/cases/{admitted.case_id}?lang=en").get_data(as_text=True)
+    assert "Printed or downloaded a document" in en
+    zh = client.get(f"/cases/{admitted.case_id}?lang=zh").get_data(as_text=True)
+    for page in (en, zh):
+        assert "document_printed" not in page.replace("event-document_printed", ""), page
+
+
+def test_the_record_page_writes_its_colons_in_the_pages_language(admitted, client, auth):
+    """The record page's 'label: value' lines take the colon of the page's language: the
+    full-width '：' in Chinese, ': ' in English (it wrote 'Applicant：…' in English)."""
+    pid = admitted.person.id
+    auth.login("secretary")
+    en = client.get(f"/development/person/{pid}/record?lang=en").get_data(as_text=True)
+    assert "：" not in en and "Date of the talk: " in en
+    zh = client.get(f"/development/person/{pid}/record?lang=zh").get_data(as_text=True)
+    assert "谈话日期：" in zh

@@ -212,3 +212,15 @@ def test_a_public_notice_before_the_conversion_where_the_committee_requires_it(w
     walk.step("start_public_notice", "secretary", {"conversion_notice_start": "2028-04-03"})
     clock.set("2028-04-10T02:00:00")
     walk.step("propose_conversion_outcome", "secretary", values)
+
+
+def test_withdrawing_a_departure_never_recorded_says_so_in_words(walk, world, clock):
+    """Withdrawing a departure that was never recorded is refused with a sentence, not
+    with the field's key ('leaves_unit_on' has not been recorded yet)."""
+    walk.to_prereview()
+    action = actions(walk, "secretary")["withdraw_leaving"]
+    assert not action.enabled
+    assert action.reason == "No departure from the unit has been recorded."
+    with pytest.raises(GuardRefused) as exc:
+        walk.step("withdraw_leaving", "secretary", comment="留任本单位")
+    assert exc.value.message == "No departure from the unit has been recorded."

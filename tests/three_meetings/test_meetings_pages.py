@@ -158,3 +158,30 @@ def test_pages_issue_a_bounded_number_of_statements(world, client, auth):
     with count_queries() as seen:
         client.get(f"/meetings/{first[-1] + 15}")
     assert len(seen) == small[f"/meetings/{first[0]}"]
+
+
+def test_form_refusals_name_a_missing_type_and_label_attendance_on_a_phone(world, client, auth):
+    """An empty type is 'required' (not 'not a meeting this organization holds'), and each
+    attendance row's checkbox and reason carry their column's name, which a phone shows
+    beside them when the row becomes a card (table.list in pbflow.css)."""
+    import re
+
+    client.set_cookie("pbflow_lang", "en")
+    auth.login("secretary")
+    page = client.get(f"/meetings/new?org={world.branch.id}")
+    html = page.get_data(as_text=True)
+    row = next(r for r in re.findall(r"<tr>.*?</tr>", html, re.S) if 'name="present"' in r)
+    assert re.findall(r'<td data-label="([^"]+)"', row) == ["Present", "Reason for absence"]
+    bad = client.post(
+        f"/meetings/new?org={world.branch.id}",
+        data=form(world, csrf_token(html), meeting_type=""),
+    )
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422
+    assert "is required" in text and "is not a meeting this organization holds" not in text
+    assert "主题党日：学习安全规程" in text
+    wrong = client.post(
+        f"/meetings/new?org={world.branch.id}",
+        data=form(world, csrf_token(html), meeting_type="lesson_of_the_moon"),
+    )
+    assert "is not a meeting this organization holds" in wrong.get_data(as_text=True)

@@ -149,7 +149,9 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
     errors: dict[str, str] = {}
     node = actors.org_index()[org_id]
     kinds = TYPES_BY_KIND.get(node.kind, ())
-    if data.meeting_type not in kinds:
+    if not (data.meeting_type or "").strip():
+        errors["meeting_type"] = _("is required")
+    elif data.meeting_type not in kinds:
         errors["meeting_type"] = _("is not a meeting this organization holds")
     held_on: date | None = None
     try:
