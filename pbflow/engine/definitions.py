@@ -294,6 +294,15 @@ class Definition:
     def transitions_from(self, state: str) -> list[TransitionSpec]:
         return self._by_source.get(state, [])
 
+    def field_label(self, name: str, locale: str) -> str:
+        """The label of a field any form of the workflow asks for, or of a value its effects
+        store, in ``locale``, for messages about it; the name itself when none declares it."""
+        forms = (f for t in self.transitions for f in t.fields)
+        for spec in (*self.start_fields, *forms, *self.data_fields):
+            if spec.name == name:
+                return spec.label.get(locale)
+        return name
+
     def state_label(self, name: str | None, locale: str) -> str | None:
         """A state's label in ``locale``; the name itself when this revision has no such
         state (a history written by another revision), None for None."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -89,7 +90,8 @@ def amount_at_most(
 def field_present(ctx: Context, *, field: str) -> Block | None:
     """A field recorded at an earlier step must be there (a document, a conclusion)."""
     if ctx.value(field) in (None, "", []):
-        return Block(_("'%(field)s' has not been recorded yet.", field=field))
+        label = ctx.definition.field_label(field, str(get_locale() or "zh"))
+        return Block(_("'%(field)s' has not been recorded yet.", field=label))
     return None
 
 

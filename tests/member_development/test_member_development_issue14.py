@@ -214,13 +214,13 @@ def test_a_public_notice_before_the_conversion_where_the_committee_requires_it(w
     walk.step("propose_conversion_outcome", "secretary", values)
 
 
-def test_withdrawing_a_departure_never_recorded_says_so_in_words(walk, world, clock):
-    """Withdrawing a departure that was never recorded is refused with a sentence, not
-    with the field's key ('leaves_unit_on' has not been recorded yet)."""
+def test_withdrawing_a_departure_never_recorded_names_the_field_by_its_label(walk, world, clock):
+    """Withdrawing a departure that was never recorded is refused naming the field as its
+    form does, not by its key ('leaves_unit_on' has not been recorded yet)."""
     walk.to_prereview()
     action = actions(walk, "secretary")["withdraw_leaving"]
     assert not action.enabled
-    assert action.reason == "No departure from the unit has been recorded."
+    assert action.reason == "'Expected to leave on' has not been recorded yet."
     with pytest.raises(GuardRefused) as exc:
         walk.step("withdraw_leaving", "secretary", comment="留任本单位")
-    assert exc.value.message == "No departure from the unit has been recorded."
+    assert exc.value.message == "'Expected to leave on' has not been recorded yet."

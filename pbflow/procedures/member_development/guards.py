@@ -35,7 +35,6 @@ STEPS = {
     "contacts": _l("No cultivation contacts have been assigned yet."),
     "introducers": _l("The two introducers have not been named yet."),
     "admission_form": _l("The admission form has not been submitted yet."),
-    "departure": _l("No departure from the unit has been recorded."),
 }
 
 
