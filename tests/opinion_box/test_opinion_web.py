@@ -137,8 +137,13 @@ def test_general_box_needs_an_organization_and_keeps_the_text(client, world):
     page = post_opinion(client, url="/opinions/", org="")
     assert page.status_code == 404
     html = page.get_data(as_text=True)
-    assert "There is no opinion box for this organization" in html
+    # It says what to do, not that the (unchosen) organization has no box.
+    assert "Choose where the opinion goes: your branch or the party committee." in html
+    assert "There is no opinion box for this organization" not in html
     assert "最近食堂套餐涨价" in html
+    page = post_opinion(client, url="/opinions/", org="nowhere")
+    assert page.status_code == 404
+    assert "There is no opinion box for this organization" in page.get_data(as_text=True)
     page = post_opinion(client, url="/opinions/", org="b2")
     assert page.status_code == 200
     case = db.session.get(ProcessInstance, opinions._case_for_code(code_on(page)))
@@ -322,6 +327,15 @@ def test_general_branch_book_has_figures_per_branch(client, world, auth):
     assert slip.org_name == world.general_branch.name
 
 
+def test_the_case_history_names_the_tracking_code_holder_in_the_page_language(client, world, auth):
+    case_id = _rated_opinion(world, 5)
+    auth.login("secretary")
+    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "<strong>Anonymous</strong>" in page and "<strong>anonymous</strong>" not in page
+    page = client.get(f"/cases/{case_id}?lang=zh").get_data(as_text=True)
+    assert "<strong>匿名</strong>" in page and "<strong>anonymous</strong>" not in page
+
+
 def test_book_csv_export_escapes_formulas(client, world, auth):
     _rated_opinion(world, 5)
     auth.login("secretary")
@@ -353,6 +367,15 @@ def test_book_period_is_checked(client, world, auth):
     assert page.status_code == 400 and "ends before it starts" in page.get_data(as_text=True)
     page = client.get("/opinions/b1/book?from=yesterday")
     assert page.status_code == 400
+
+
+def test_a_refused_book_period_comes_back_in_the_form_to_correct(client, world, auth):
+    auth.login("secretary")
+    page = client.get("/opinions/b1/book?from=2026-03-10&to=2026-03-01")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "ends before it starts" in html
+    assert re.search(r'<input type="date" id="from" name="from" value="2026-03-10">', html)
+    assert re.search(r'<input type="date" id="to" name="to" value="2026-03-01">', html)
 
 
 def test_book_issues_a_bounded_number_of_statements(client, world, auth):
