@@ -36,6 +36,27 @@ def _error_page(status: int, title: str, message: str):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+# Form fields never shown back on the "Form expired" page: tokens, passwords, the tracking
+# code and the opinion box's honeypot.
+_NOT_SHOWN_BACK = {"csrf_token", "current", "new", "confirm", "code", "version", "website"}
+_A_CHOICE = re.compile(r"[A-Za-z0-9_.:@+-]*")
+
+
+def _typed_text() -> list[str]:
+    """The free text typed in a refused form, to copy: not the values of choices, ids,
+    numbers or dates (single words of letters, digits and punctuation) nor secrets."""
+    if request.method != "POST" or not request.form:
+        return []
+    return [
+        value.strip()
+        for name, value in request.form.items(multi=True)
+        if name not in _NOT_SHOWN_BACK
+        and "password" not in name
+        and value.strip()
+        and not _A_CHOICE.fullmatch(value.strip())
+    ]
+
+
 def url_maker(endpoint: str, **args: Any):
     """``url_for(endpoint, **args)`` for many values of the one argument given as
     ``"*"``: the URL is built once with a marker in its place, and each value (a whole
@@ -225,14 +246,20 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):
-        return _error_page(
-            400,
-            _("Form expired"),
-            _(
-                "The form was missing its security token or it expired. Please "
-                "go back, reload the page and submit again."
-            ),
+        title = _("Form expired")
+        message = _(
+            "The form was missing its security token or it expired. Please "
+            "go back, reload the page and submit again."
         )
+        typed = _typed_text()
+        if not typed or request.path.startswith("/api/") or wants_json():
+            return _error_page(400, title, message)
+        # What was typed in the refused form, shown to copy (the page it came from comes back
+        # blank): kept out of caches, since an opinion's text may be among it.
+        page = render_template(
+            "errors/error.html", status=400, title=title, message=message, typed=typed
+        )
+        return page, 400, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
     @app.errorhandler(413)
     def too_large(_e):

@@ -460,3 +460,29 @@ def test_a_step_with_a_wrong_code_is_refused_like_a_lookup(client, app, world):
     code = code_on(post_opinion(client))
     page = track(client, code)
     assert page.status_code == 429 and "Too many tracking codes" in page.get_data(as_text=True)
+
+
+def test_an_opinion_posted_after_the_session_ended_is_shown_back_to_copy(client, world):
+    # The form's token no longer matches a session (it ended, or the cookie was cleared).
+    page = client.post("/opinions/b1", data={**FORM, "csrf_token": "stale"}, environ_base=IP)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "security token" in html
+    assert "What you typed (nothing was saved)" in html
+    assert FORM["f.text"] in html and FORM["f.subject"] in html
+    assert ">welfare<" not in html and ">1<" not in html  # the choices are not text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert cases_count() == 0
+
+
+def test_the_expired_form_page_never_shows_a_password_or_a_tracking_code(client, world):
+    secret = "my old secret phrase"
+    page = client.post(
+        "/account/password",
+        data={"current": secret, "new": "new secret phrase", "confirm": "new secret phrase"},
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "security token" in html
+    assert "secret phrase" not in html and "What you typed" not in html
+    page = client.post("/opinions/track", data={"code": "ABCD EFGH JKMN PQRS"})
+    assert page.status_code == 400 and "ABCD" not in page.get_data(as_text=True)
