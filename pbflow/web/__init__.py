@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
@@ -34,6 +35,40 @@ def _error_page(status: int, title: str, message: str):
     if wants_json():
         return jsonify({"error": message, "status": status}), status
     return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+# Form fields never shown back on the "Form expired" page: tokens, passwords, the tracking
+# code and the opinion box's honeypot.
+_NOT_SHOWN_BACK = {"csrf_token", "current", "new", "confirm", "code", "version", "website"}
+_A_CHOICE = re.compile(r"[A-Za-z0-9_.:@+-]*")
+
+
+def _from_this_site() -> bool:
+    """The request was sent by one of pbflow's own pages: its Origin (or, without one, its
+    Referer) is this server's. A form another site makes a browser post here fails the
+    token check too; what it sent must not come back on a page of pbflow's."""
+    own = request.host_url.rstrip("/")
+    origin = request.headers.get("Origin")
+    if origin:
+        return origin == own
+    referrer = urlsplit(request.headers.get("Referer") or "")
+    return f"{referrer.scheme}://{referrer.netloc}" == own
+
+
+def _typed_text() -> list[str]:
+    """The free text typed in a refused form, to copy: not the values of choices, ids,
+    numbers or dates (single words of letters, digits and punctuation) nor secrets; and
+    only to the browser that typed it on pbflow's own page (``_from_this_site``)."""
+    if request.method != "POST" or not request.form or not _from_this_site():
+        return []
+    return [
+        value.strip()
+        for name, value in request.form.items(multi=True)
+        if name not in _NOT_SHOWN_BACK
+        and "password" not in name
+        and value.strip()
+        and not _A_CHOICE.fullmatch(value.strip())
+    ]
 
 
 def url_maker(endpoint: str, **args: Any):
@@ -225,14 +260,20 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):
-        return _error_page(
-            400,
-            _("Form expired"),
-            _(
-                "The form was missing its security token or it expired. Please "
-                "go back, reload the page and submit again."
-            ),
+        title = _("Form expired")
+        message = _(
+            "The form was missing its security token or it expired. Please "
+            "go back, reload the page and submit again."
         )
+        typed = _typed_text()
+        if not typed or request.path.startswith("/api/") or wants_json():
+            return _error_page(400, title, message)
+        # What was typed in the refused form, shown to copy (the page it came from comes back
+        # blank): kept out of caches, since an opinion's text may be among it.
+        page = render_template(
+            "errors/error.html", status=400, title=title, message=message, typed=typed
+        )
+        return page, 400, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
     @app.errorhandler(413)
     def too_large(_e):

@@ -13,6 +13,7 @@ from pbflow.models import ProcessInstance
 from pbflow.procedures.opinion_box import services as opinions
 from tests.conftest import csrf_token
 
+OWN_PAGE = {"Origin": "http://localhost"}  # what a browser sends from our own page
 FORM = {
     "f.subject": "食堂饭菜价格偏高",
     "f.text": "最近食堂套餐涨价，希望支部了解情况并反映。",
@@ -137,8 +138,13 @@ def test_general_box_needs_an_organization_and_keeps_the_text(client, world):
     page = post_opinion(client, url="/opinions/", org="")
     assert page.status_code == 404
     html = page.get_data(as_text=True)
-    assert "There is no opinion box for this organization" in html
+    # It says what to do, not that the (unchosen) organization has no box.
+    assert "Choose where the opinion goes: your branch or the party committee." in html
+    assert "There is no opinion box for this organization" not in html
     assert "最近食堂套餐涨价" in html
+    page = post_opinion(client, url="/opinions/", org="nowhere")
+    assert page.status_code == 404
+    assert "There is no opinion box for this organization" in page.get_data(as_text=True)
     page = post_opinion(client, url="/opinions/", org="b2")
     assert page.status_code == 200
     case = db.session.get(ProcessInstance, opinions._case_for_code(code_on(page)))
@@ -322,6 +328,15 @@ def test_general_branch_book_has_figures_per_branch(client, world, auth):
     assert slip.org_name == world.general_branch.name
 
 
+def test_the_case_history_names_the_tracking_code_holder_in_the_page_language(client, world, auth):
+    case_id = _rated_opinion(world, 5)
+    auth.login("secretary")
+    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "<strong>Anonymous</strong>" in page and "<strong>anonymous</strong>" not in page
+    page = client.get(f"/cases/{case_id}?lang=zh").get_data(as_text=True)
+    assert "<strong>匿名</strong>" in page and "<strong>anonymous</strong>" not in page
+
+
 def test_book_csv_export_escapes_formulas(client, world, auth):
     _rated_opinion(world, 5)
     auth.login("secretary")
@@ -353,6 +368,15 @@ def test_book_period_is_checked(client, world, auth):
     assert page.status_code == 400 and "ends before it starts" in page.get_data(as_text=True)
     page = client.get("/opinions/b1/book?from=yesterday")
     assert page.status_code == 400
+
+
+def test_a_refused_book_period_comes_back_in_the_form_to_correct(client, world, auth):
+    auth.login("secretary")
+    page = client.get("/opinions/b1/book?from=2026-03-10&to=2026-03-01")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "ends before it starts" in html
+    assert re.search(r'<input type="date" id="from" name="from" value="2026-03-10">', html)
+    assert re.search(r'<input type="date" id="to" name="to" value="2026-03-01">', html)
 
 
 def test_book_issues_a_bounded_number_of_statements(client, world, auth):
@@ -437,3 +461,56 @@ def test_a_step_with_a_wrong_code_is_refused_like_a_lookup(client, app, world):
     code = code_on(post_opinion(client))
     page = track(client, code)
     assert page.status_code == 429 and "Too many tracking codes" in page.get_data(as_text=True)
+
+
+def test_an_opinion_posted_after_the_session_ended_is_shown_back_to_copy(client, world):
+    # The form's token no longer matches a session (it ended, or the cookie was cleared).
+    page = client.post(
+        "/opinions/b1", data={**FORM, "csrf_token": "stale"}, environ_base=IP, headers=OWN_PAGE
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "security token" in html
+    assert "What you typed (nothing was saved)" in html
+    assert FORM["f.text"] in html and FORM["f.subject"] in html
+    assert ">welfare<" not in html and ">1<" not in html  # the choices are not text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert cases_count() == 0
+
+
+def test_the_expired_form_page_never_shows_a_password_or_a_tracking_code(client, world):
+    secret = "my old secret phrase"
+    page = client.post(
+        "/account/password",
+        data={"current": secret, "new": "new secret phrase", "confirm": "new secret phrase"},
+        headers=OWN_PAGE,
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "security token" in html
+    assert "secret phrase" not in html and "What you typed" not in html
+    page = client.post("/opinions/track", data={"code": "ABCD EFGH JKMN PQRS"}, headers=OWN_PAGE)
+    assert page.status_code == 400 and "ABCD" not in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://elsewhere.example"},
+        {"Referer": "https://elsewhere.example/form.html"},
+        {},  # neither: not known to come from pbflow's page
+    ],
+)
+def test_a_form_another_site_posts_is_not_shown_back(client, world, headers):
+    """Another site can make a browser post its own text here; the token check refuses it,
+    and its text must not then appear on a page of pbflow's (to mislead its reader)."""
+    text = "您的账号已被冻结，请致电 400-000-0000 解冻"
+    page = client.post(
+        "/opinions/b1",
+        data={**FORM, "f.text": text, "csrf_token": "forged"},
+        environ_base=IP,
+        headers=headers,
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and "security token" in html
+    assert text not in html and "What you typed" not in html
+    assert cases_count() == 0

@@ -201,6 +201,8 @@ def form_fields() -> tuple:
 
 
 def public_org(code: str | None) -> Organization:
+    if not (code or "").strip():  # the general box's "To" left at its blank choice
+        raise NotFound(_("Choose where the opinion goes: your branch or the party committee."))
     org = db.session.execute(
         select(Organization).where(Organization.code == (code or "").strip())
     ).scalar()
