@@ -229,3 +229,21 @@ def test_a_case_timeline_names_actions_as_the_audit_page_does(world):
     d = registry().stored(case.definition_id)
     texts = [e.text for e in cases.timeline(case, d, "en")]
     assert texts == ["Started the case", "Tracking code issued", "made_up_action"]
+
+
+def test_actors_without_an_account_are_named_in_the_page_language_with_their_key(
+    world, auth, client
+):
+    """The scheduler and a tracking-code holder are 'system' and 'anonymous' in the trail
+    (what the search by actor takes): the page says 系统 / 匿名 beside the key, in Chinese."""
+    audit.record("made_up_action", actor=None, payload={})
+    audit.record("made_up_action", actor=audit.ANONYMOUS, payload={})
+    db.session.commit()
+    by_system, by_anonymous = audit.head()[0] - 1, audit.head()[0]
+    auth.login("auditor")
+    html = client.get("/audit/?lang=zh").get_data(as_text=True)
+    assert '系统 <code class="action-key">system</code>' in _row_of(html, by_system)
+    assert '匿名 <code class="action-key">anonymous</code>' in _row_of(html, by_anonymous)
+    html = client.get("/audit/?lang=en&actor=anonymous").get_data(as_text=True)
+    assert 'Anonymous <code class="action-key">anonymous</code>' in _row_of(html, by_anonymous)
+    assert [int(s) for s in _rows(html)] == [by_anonymous]

@@ -272,6 +272,17 @@ def action_label(action: str) -> str:
     return str(label) if label is not None else action
 
 
+# Actors without an account, in words: the scheduler and whoever acted with a tracking code.
+# The stored label stays what the search by actor matches.
+ACTOR_WORDS = {audit.SYSTEM: _l("System"), audit.ANONYMOUS: _l("Anonymous")}
+
+
+def actor_word(label: str | None) -> str | None:
+    """``label`` in the reader's language when it names no account (system, anonymous)."""
+    word = ACTOR_WORDS.get(label or "")
+    return str(word) if word is not None else None
+
+
 @dataclass
 class EventView:
     """An event as the audit page shows it: the stored row, and what it says in words."""
@@ -282,6 +293,7 @@ class EventView:
     from_state: str | None  # states by their labels (the key when the workflow lacks it)
     to_state: str | None
     details: str  # the payload, as compact JSON
+    actor: str | None = None  # an actor without an account in words (ACTOR_WORDS)
 
 
 def _payload(event: Any) -> tuple[dict[str, Any], str]:
@@ -336,5 +348,5 @@ def describe(events: list[Any], locale: str) -> list[EventView]:
             if d is not None
             else (e.from_state, e.to_state)
         )
-        out.append(EventView(e, words, step, from_state, to_state, text))
+        out.append(EventView(e, words, step, from_state, to_state, text, actor_word(e.actor_label)))
     return out

@@ -41,7 +41,7 @@ from pbflow.models import (
 )
 from pbflow.services import attachments, procedure_view
 from pbflow.services.attachments import Upload
-from pbflow.services.audit_search import action_label
+from pbflow.services.audit_search import action_label, actor_word
 from pbflow.services.pagination import COUNT_LIMIT, format_cursor, parse_cursor
 from pbflow.services.visibility import (
     can_view,
@@ -278,16 +278,6 @@ def _state_label(d: Definition, name: str | None, locale: str) -> str | None:
     return d.state_label(name, locale)
 
 
-def _actor_word(label: str) -> str:
-    """A timeline's actor without an account, in the page's language: the scheduler
-    ("system") or someone who acted with a tracking code ("anonymous")."""
-    if label == "system":
-        return _("System")
-    if label == "anonymous":
-        return _("Anonymous")
-    return label
-
-
 def timeline(case: Any, d: Definition, locale: str, *, since_version: int | None = None):
     """The case's history from its audit events, oldest first. With ``since_version``, only
     what happened after the case had that version (each transition adds one)."""
@@ -350,7 +340,7 @@ def timeline(case: Any, d: Definition, locale: str, *, since_version: int | None
                 at=ev.at,
                 actor=names.get(ev.actor_user_id, ev.actor_label)
                 if ev.actor_user_id
-                else _actor_word(ev.actor_label),
+                else (actor_word(ev.actor_label) or ev.actor_label),
                 action=ev.action,
                 text=text,
                 from_state=_state_label(d, ev.from_state, locale),
