@@ -185,3 +185,27 @@ def test_form_refusals_name_a_missing_type_and_label_attendance_on_a_phone(world
         data=form(world, csrf_token(html), meeting_type="lesson_of_the_moon"),
     )
     assert "is not a meeting this organization holds" in wrong.get_data(as_text=True)
+
+
+def test_my_meetings_name_their_columns_for_a_phone(world, client, auth):
+    """A member's own record is a table with its column names, which a phone shows on each
+    row once the row is a card (it had no header at all)."""
+    client.set_cookie("pbflow_lang", "en")
+    meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        MeetingInput(
+            meeting_type="theme_day",
+            held_on="2026-03-01",
+            topic="安全规程",
+            present=[pid(world, "member")],
+        ),
+    )
+    auth.login("member")
+    html = client.get("/meetings/mine").get_data(as_text=True)
+    attended = html.split("Attended (1)")[1].split("Missed (")[0]
+    assert "<th>Date</th><th>Organization</th><th>Type</th><th>Topic</th>" in attended
+    assert '<td data-label="Topic">安全规程</td>' in attended
+    assert '<td data-label="Date">2026-03-01</td>' in attended
+    missed = html.split("Missed (0)")[1]
+    assert "<table" not in missed and "None." in missed
