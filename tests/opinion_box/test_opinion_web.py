@@ -379,6 +379,19 @@ def test_a_refused_book_period_comes_back_in_the_form_to_correct(client, world, 
     assert re.search(r'<input type="date" id="to" name="to" value="2026-03-01">', html)
 
 
+@pytest.mark.parametrize("dates", ["from=2026-03-10&to=2026-03-01", "from=yesterday", ""])
+def test_whoever_may_not_read_the_book_is_refused_as_such_whatever_the_dates(
+    client, world, auth, dates
+):
+    """The rights come first: a member, or another branch's secretary, gets 403 for the
+    book and its exports, not a 400 about the dates with an empty form."""
+    for who in ("member", "other_secretary"):
+        auth.login(who)
+        for path in ("/opinions/b1/book", "/opinions/b1/book.csv"):
+            assert client.get(f"{path}?{dates}").status_code == 403, (who, path)
+        auth.logout()
+
+
 def test_book_issues_a_bounded_number_of_statements(client, world, auth):
     auth.login("secretary")
     _rated_opinion(world, 5)

@@ -582,7 +582,7 @@ def _require_reader(viewer: User | None, org: Organization) -> None:
 
 def book(
     org_code: str,
-    period: Period,
+    period: Period | tuple[str | None, str | None],
     *,
     viewer: User | None,
     after: tuple[datetime, int] | None = None,
@@ -591,11 +591,17 @@ def book(
     """The opinions received in the period by the organization and those below it, with
     answers and ratings, and the figures per organization: the figures over the whole period,
     the entries one page (``page_size``, after the cursor ``after``; None: every entry, for
-    the exports). A fixed number of statements whatever the number of opinions."""
+    the exports). A fixed number of statements whatever the number of opinions.
+
+    ``period`` may be given as the two dates typed (from, to): they are read after the
+    rights are checked, so that whoever may not read the book is refused as such, whatever
+    the dates."""
     org = db.session.execute(select(Organization).where(Organization.code == org_code)).scalar()
     if org is None:
         raise NotFound(_("No organization with code '%(code)s'.", code=org_code))
     _require_reader(viewer, org)
+    if not isinstance(period, Period):
+        period = parse_period(*period)
     index = actors.org_index()
     subtree = [n for n in index.values() if org.id in n.ancestor_ids()]
     subtree.sort(key=lambda n: n.path)

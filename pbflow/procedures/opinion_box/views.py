@@ -133,7 +133,7 @@ def act(trigger: str):
 
 def _book(org_code: str, *, whole: bool = False):
     try:
-        period = opinions.parse_period(request.args.get("from"), request.args.get("to"))
+        period = (request.args.get("from"), request.args.get("to"))
         if whole:  # the exports: every entry of the period
             return opinions.book(org_code, period, viewer=_user(), page_size=None)
         after = pagination.parse_cursor(request.args.get("after"))
