@@ -106,12 +106,20 @@ def may_supervise(viewer: User) -> bool:
     return bool(readable_roots(viewer))
 
 
-def resolve(viewer: User, org_id: int | None, locale: str = "zh") -> Scope:
-    """The scope of the dashboard for ``org_id`` (the viewer's highest organization when
-    None). Another organization than one the viewer reads is "not found", as elsewhere."""
+def require_supervisor(viewer: User) -> list[OrgNode]:
+    """The viewer's highest organizations; refused when they read none. The pages ask this
+    before they read their query, so that whoever may not open them is told so, whatever
+    the query says (not that its period or its organization is malformed)."""
     roots = readable_roots(viewer)
     if not roots:
         raise NotAllowed(_("The supervision pages are for those who read an organization."))
+    return roots
+
+
+def resolve(viewer: User, org_id: int | None, locale: str = "zh") -> Scope:
+    """The scope of the dashboard for ``org_id`` (the viewer's highest organization when
+    None). Another organization than one the viewer reads is "not found", as elsewhere."""
+    roots = require_supervisor(viewer)
     index = actors.org_index()
     if org_id is None:
         org = roots[0]

@@ -21,7 +21,12 @@ from pbflow.procedures.supervision.compliance import labels as obligation_labels
 from pbflow.procedures.supervision.dashboard import TOP, branch_page, tops
 from pbflow.procedures.supervision.dashboard import dashboard as build_dashboard
 from pbflow.procedures.supervision.membership import DIMENSIONS, value_label
-from pbflow.procedures.supervision.scope import readable_roots, resolve
+from pbflow.procedures.supervision.scope import (
+    may_supervise,
+    readable_roots,
+    require_supervisor,
+    resolve,
+)
 from pbflow.procedures.supervision.work import STUCK_DAYS
 from pbflow.services import exports, periods
 from pbflow.services.cases import picker_options
@@ -61,6 +66,7 @@ def _refusal(exc: DomainError, status: int | None = None):
 
 
 def _dashboard(*, detail: bool = True):
+    require_supervisor(current_user)
     stuck = _int_arg("stuck_days")
     stuck = STUCK_DAYS if stuck is None else stuck
     if not 1 <= stuck <= 3650:
@@ -157,6 +163,7 @@ def rectification():
     status = request.args.get("status") or "open"
     fmt = request.args.get("format")
     try:
+        require_supervisor(current_user)
         if status not in rect.STATUSES:
             raise ValidationFailed(
                 _("Some fields need correcting."),
@@ -232,6 +239,11 @@ def _form(concerns, *, raw=None, errors=None, message=None, status=200):
 @login_required
 def notice_new():
     try:
+        # Every issuer reads the organizations below; to anyone else the thing a notice
+        # would concern is not found, whatever the query names (as for a case they may
+        # not read), before the query is read.
+        if not may_supervise(current_user):
+            raise NotFound(_("No such case."))
         concerns = _concerns()
         if not notices.may_issue(current_user, concerns.org_id):
             raise NotAllowed(
