@@ -336,6 +336,39 @@ def test_an_absentees_written_opinion_tips_the_count(walk, world, clock):
     assert walk.state == "superior_talk"
 
 
+def test_members_of_the_branchs_party_groups_count_among_those_who_should_attend(
+    walk, world, clock
+):
+    """The branch general meeting is every full member of the branch, those placed in one of
+    its party groups included: three of them in a group make seven who should attend."""
+    from pbflow.services import accounts
+
+    group = accounts.create_org("b1g1", "第一党小组", "party_group", world.branch)
+    for i in range(3):
+        make_user(f"grouped{i}", [(world.branch, "member")], person_org=group)
+    walk.to_meeting()
+    before = audit.head()
+    # Three present and for: a quorum and a majority of four, but not of seven.
+    with pytest.raises(GuardRefused, match="No quorum: 3 of 7"):
+        walk.resolution("2027-03-29", attended=3, votes_for=3)
+    assert audit.head() == before and walk.state == "admission_meeting"
+    # Four of seven: more than half present and more than half for.
+    assert walk.resolution("2027-03-29", attended=4, votes_for=4) == "passed"
+    assert walk.state == "superior_talk"
+
+
+def test_the_admission_vote_cannot_be_dated_before_the_prereview(walk, clock):
+    walk.to_meeting()  # pre-reviewed on 2027-03-29
+    before = audit.head()
+    with pytest.raises(GuardRefused, match=r"dated before .*\(2027-03-29\)"):
+        walk.resolution("2027-03-28", attended=4, votes_for=4)
+    assert audit.head() == before and walk.state == "admission_meeting"
+    assert walk.resolution("2027-03-29", attended=4, votes_for=4) == "passed"
+    assert walk.state == "superior_talk"
+    case = runtime.load_case(walk.case_id)
+    assert case.data["admission_resolution_date"] == "2027-03-29"
+
+
 def test_approval_within_three_months_extendable_never_beyond_six(walk, world, clock):
     walk.to_meeting()
     clock.set("2027-04-02T02:00:00")
