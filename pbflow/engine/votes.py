@@ -31,9 +31,20 @@ CHOICES = ("for", "against", "abstain")
 
 
 def _full_members(case: CaseState, on: date | None) -> list[Person]:
-    """Full members of the case's organization with voting rights (not under 留党察看)."""
+    """Full members of the case's organization with voting rights (not under 留党察看),
+    those placed in its party groups included: a branch's general meeting is all of its
+    members, whichever party group they belong to (DOMAIN 1.15)."""
+    orgs = actors.org_index()
+    node = orgs.get(case.org_id)
+    org_ids = [case.org_id]
+    if node is not None:
+        org_ids += [
+            n.id
+            for n in orgs.values()
+            if n.kind == "party_group" and n.id != node.id and n.path.startswith(node.path)
+        ]
     stmt = select(Person).where(
-        Person.org_id == case.org_id,
+        Person.org_id.in_(org_ids),
         Person.party_status == "full",
         Person.active,
         Person.on_party_probation.is_(False),

@@ -582,3 +582,60 @@ def test_rewriting_deadline_escalates_when_missed(world, clock):
     clock.set("2026-03-10T16:30:00")  # 00:30 on 11 March in Beijing
     report = timers.tick()
     assert case_id in report.overdue and case_id in report.escalated
+
+
+def test_meeting_is_not_dated_before_the_plan_and_materials_were_approved(world, clock):
+    case = start_meeting(world)
+    runtime.fire(case.id, "submit_plan", world["secretary"])
+    clock.set("2026-03-06T02:00:00")
+    runtime.fire(
+        case.id,
+        "approve_plan",
+        world["gb_secretary"],
+        {"superior_attendee": world["gb_secretary"].id},
+    )
+    hold_talks(world, case.id)
+    hand_in_materials(world, case.id)
+    runtime.fire(case.id, "submit_materials", world["secretary"])
+    clock.set("2026-03-10T02:00:00")
+    runtime.fire(case.id, "approve_materials", world["gb_secretary"])
+    clock.set("2026-03-20T06:00:00")
+    before = audit.head()
+    with pytest.raises(
+        GuardRefused, match=r"dated 2026-03-05, before Plan approved on \(2026-03-06\)"
+    ):
+        runtime.fire(
+            case.id, "hold_meeting", world["secretary"], meeting_values(world, held_on="2026-03-05")
+        )
+    with pytest.raises(
+        GuardRefused, match=r"dated 2026-03-09, before Materials approved on \(2026-03-10\)"
+    ):
+        runtime.fire(
+            case.id, "hold_meeting", world["secretary"], meeting_values(world, held_on="2026-03-09")
+        )
+    assert audit.head() == before and state(case.id) == "meeting_ready"
+    runtime.fire(
+        case.id, "hold_meeting", world["secretary"], meeting_values(world, held_on="2026-03-10")
+    )
+    assert state(case.id) == "held"
+
+
+def test_meeting_held_earlier_than_planned_still_gives_the_superior_its_lead_time(world, clock):
+    # The organization asks for plans ten days ahead; the plan reached the superior on 03-02.
+    world.committee.settings = {"life_meeting": {"organizational_lead_days": 10}}
+    db.session.commit()
+    case_id = to_meeting_ready(world)
+    clock.set("2026-03-11T06:00:00")
+    with pytest.raises(
+        GuardRefused, match="reached the superior on 2026-03-02.*dated from 2026-03-12"
+    ) as exc:
+        runtime.fire(
+            case_id, "hold_meeting", world["secretary"], meeting_values(world, held_on="2026-03-11")
+        )
+    assert exc.value.available_from is not None
+    assert state(case_id) == "meeting_ready"
+    clock.set("2026-03-12T06:00:00")
+    runtime.fire(
+        case_id, "hold_meeting", world["secretary"], meeting_values(world, held_on="2026-03-12")
+    )
+    assert state(case_id) == "held"

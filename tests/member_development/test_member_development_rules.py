@@ -336,6 +336,39 @@ def test_an_absentees_written_opinion_tips_the_count(walk, world, clock):
     assert walk.state == "superior_talk"
 
 
+def test_members_of_the_branchs_party_groups_count_among_those_who_should_attend(
+    walk, world, clock
+):
+    """The branch general meeting is every full member of the branch, those placed in one of
+    its party groups included: three of them in a group make seven who should attend."""
+    from pbflow.services import accounts
+
+    group = accounts.create_org("b1g1", "第一党小组", "party_group", world.branch)
+    for i in range(3):
+        make_user(f"grouped{i}", [(world.branch, "member")], person_org=group)
+    walk.to_meeting()
+    before = audit.head()
+    # Three present and for: a quorum and a majority of four, but not of seven.
+    with pytest.raises(GuardRefused, match="No quorum: 3 of 7"):
+        walk.resolution("2027-03-29", attended=3, votes_for=3)
+    assert audit.head() == before and walk.state == "admission_meeting"
+    # Four of seven: more than half present and more than half for.
+    assert walk.resolution("2027-03-29", attended=4, votes_for=4) == "passed"
+    assert walk.state == "superior_talk"
+
+
+def test_the_admission_vote_cannot_be_dated_before_the_prereview(walk, clock):
+    walk.to_meeting()  # pre-reviewed on 2027-03-29
+    before = audit.head()
+    with pytest.raises(GuardRefused, match=r"dated before .*\(2027-03-29\)"):
+        walk.resolution("2027-03-28", attended=4, votes_for=4)
+    assert audit.head() == before and walk.state == "admission_meeting"
+    assert walk.resolution("2027-03-29", attended=4, votes_for=4) == "passed"
+    assert walk.state == "superior_talk"
+    case = runtime.load_case(walk.case_id)
+    assert case.data["admission_resolution_date"] == "2027-03-29"
+
+
 def test_approval_within_three_months_extendable_never_beyond_six(walk, world, clock):
     walk.to_meeting()
     clock.set("2027-04-02T02:00:00")
@@ -591,3 +624,87 @@ def test_wrong_actor_at_every_step(walk, world, trigger, source):
         with pytest.raises(NotAllowed):
             runtime.fire(walk.case_id, trigger, walk.user(who), {})
     assert audit.head() == before
+
+
+# --- the dates of successive steps keep their order ----------------------------------------
+
+
+def test_filing_is_not_dated_before_the_decision_it_files(walk, clock):
+    walk.apply()
+    clock.set("2026-03-10T02:00:00")
+    walk.step("record_talk", "secretary", {"talk_date": "2026-03-10"}, files=["talk_record"])
+    clock.set("2026-03-20T02:00:00")
+    walk.step(
+        "list_as_activist",
+        "secretary",
+        {
+            "recommended_by": "members",
+            "decided_by": "general_meeting",
+            "activist_decided_on": "2026-03-20",
+        },
+        files=["activist_minutes"],
+    )
+    err = refused(walk, "file_activist", "deputy", {"activist_filed_on": "2026-03-19"})
+    assert "cannot be before 2026-03-20" in err.message
+    walk.step("file_activist", "deputy", {"activist_filed_on": "2026-03-20"})
+    assert walk.state == "activist"
+
+
+def test_branch_review_and_prereview_follow_the_listing_as_target(walk, clock):
+    walk.to_target()  # the filing accepted, a development target from 2027-03-22
+    walk.step(
+        "assign_introducers", "secretary", {"introducers": [walk.pid("member"), walk.pid("deputy")]}
+    )
+    walk.step(
+        "record_political_review",
+        "organizer",
+        {"review_concluded_on": "2027-03-22", "review_conclusion": "qualified"},
+    )
+    walk.step("start_public_notice", "secretary", {"notice_start": "2027-03-22"})
+    clock.set("2027-03-24T02:00:00")
+    walk.step(
+        "record_training",
+        "organizer",
+        {"training_start": "2027-03-22", "training_end": "2027-03-24", "training_hours": "24"},
+    )
+    clock.set("2027-03-29T02:00:00")
+    review = {"branch_review_opinions": "无不同意见"}
+    err = refused(
+        walk,
+        "request_prereview",
+        "secretary",
+        {**review, "branch_review_on": "2027-03-21"},
+        files=["branch_review_minutes"],
+    )
+    assert "cannot be before 2027-03-22" in err.message
+    walk.step(
+        "request_prereview",
+        "secretary",
+        {**review, "branch_review_on": "2027-03-22"},
+        files=["branch_review_minutes"],
+    )
+    err = refused(walk, "pass_prereview", "committee_a", {"prereview_on": "2027-03-21"})
+    assert "cannot be before 2027-03-22" in err.message
+    walk.step("pass_prereview", "committee_a", {"prereview_on": "2027-03-22"})
+    assert walk.state == "admission_form"
+
+
+def test_approval_follows_the_talk_and_the_filing_follows_the_approval(walk, clock):
+    walk.to_meeting()
+    clock.set("2027-04-02T02:00:00")
+    walk.resolution("2027-04-02", attended=4, votes_for=4)
+    clock.set("2027-04-20T02:00:00")
+    walk.step(
+        "record_superior_talk",
+        "organizer",
+        {"superior_talk_on": "2027-04-15", "superior_talk_opinion": "入党动机端正"},
+    )
+    err = refused(walk, "approve_admission", "committee_a", {"admission_approved_on": "2027-04-14"})
+    assert "cannot be before 2027-04-15" in err.message
+    walk.step("approve_admission", "committee_a", {"admission_approved_on": "2027-04-15"})
+    err = refused(
+        walk, "record_admission_filing", "organizer", {"admission_filed_on": "2027-04-14"}
+    )
+    assert "cannot be before 2027-04-15" in err.message
+    walk.step("record_admission_filing", "organizer", {"admission_filed_on": "2027-04-15"})
+    assert walk.state == "probation"

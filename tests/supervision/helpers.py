@@ -29,7 +29,9 @@ def hold(clock, recorder, org, mtype: str, on: str, recorded: str | None = None)
             meeting_type=mtype,
             held_on=on,
             topic=f"{mtype} {on}",
-            present=[str(recorder.person.id)],
+            # Everyone who should attend was there: a general or committee meeting needs
+            # more than half of its members (its quorum) to count as held.
+            present=[str(p.id) for p in meetings.expected_attendees(org.id, mtype)],
         ),
     )
 

@@ -32,7 +32,8 @@ def hold(world, mtype: str, on: str, org=None) -> None:
             meeting_type=mtype,
             held_on=on,
             topic=f"{mtype} {on}",
-            present=[str(world["secretary"].person.id)],
+            # Everyone who should attend: a general or committee meeting needs its quorum.
+            present=[str(p.id) for p in meetings.expected_attendees(org.id, mtype)],
         ),
     )
 

@@ -50,7 +50,11 @@ def test_attendance_is_computed_from_the_membership(world):
     m2 = meetings.record_meeting(
         world["secretary"],
         world.branch.id,
-        theme_day(world, meeting_type="committee_meeting", present=[pid(world, "secretary")]),
+        theme_day(
+            world,
+            meeting_type="committee_meeting",
+            present=[pid(world, "secretary"), pid(world, "deputy")],
+        ),
     )
     assert {a.person_id for a in m2.attendance} == {
         world[u].person.id for u in ("secretary", "deputy", "branch_member")
@@ -201,3 +205,59 @@ def test_demo_data_loads_meetings_and_a_life_meeting(app, clock):
 
     assert theme_days(kept).count("missing") <= 1
     assert theme_days(lagging).count("missing") >= 3
+
+
+def test_general_and_committee_meetings_need_more_than_half_present(world):
+    """A branch general meeting needs more than half of its voting members present, a
+    committee meeting more than half of the committee (DOMAIN.md 3): without the quorum it is
+    refused, and nothing is written."""
+    from pbflow.models import Person
+
+    before = audit_actions()
+    # Four full members and a probationary one: the probationary member attends but does not
+    # count towards the quorum, so two full members of four are not enough.
+    probationary = Person(name="预备党员", org_id=world.branch.id, party_status="probationary")
+    db.session.add(probationary)
+    db.session.commit()
+    with pytest.raises(ValidationFailed, match="No quorum: 2 of 4 voting members") as exc:
+        meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            theme_day(
+                world,
+                meeting_type="general_meeting",
+                present=[pid(world, "secretary"), pid(world, "deputy"), str(probationary.id)],
+                reasons={},
+            ),
+        )
+    assert "present" in exc.value.field_errors
+    # A committee of three: one present is not a quorum.
+    with pytest.raises(ValidationFailed, match="No quorum: 1 of 3 committee members"):
+        meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            theme_day(world, meeting_type="committee_meeting", present=[pid(world, "secretary")]),
+        )
+    assert audit_actions() == before
+    # Three of four, and two of three: more than half, recorded.
+    general = meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        theme_day(world, meeting_type="general_meeting", reasons={}),
+    )
+    assert sum(a.present for a in general.attendance) == 3
+    meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        theme_day(
+            world,
+            meeting_type="committee_meeting",
+            present=[pid(world, "secretary"), pid(world, "deputy")],
+        ),
+    )
+    # Other meetings keep no quorum: a theme day with one member present is recorded.
+    meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        theme_day(world, present=[pid(world, "secretary")], reasons={}),
+    )

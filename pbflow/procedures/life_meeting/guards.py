@@ -212,6 +212,50 @@ def lead_time(
     return None
 
 
+@guard("held_after_preparation")
+def held_after_preparation(
+    ctx: Context, *, field: str, after: list[str], lead: dict[str, str] | None = None
+) -> Block | None:
+    """The meeting is dated on or after the steps that prepare it (the superior's approval of
+    the plan, of the materials: ``after``), and, where the kind of meeting has a lead time
+    (``lead``: kind -> setting), at least that many days after the plan reached the superior
+    (``plan_submitted_on``): a meeting held earlier than planned did not give the superior
+    its time (DOMAIN 2, preparation)."""
+    from flask_babel import get_locale
+
+    held = ctx.date_value(field)
+    if held is None:
+        return None
+    locale = str(get_locale() or "zh")
+    for name in after:
+        step = ctx.date_value(name)
+        if step is not None and held < step:
+            return Block(
+                _(
+                    "The meeting cannot be dated %(held)s, before %(step)s (%(date)s).",
+                    held=held.isoformat(),
+                    step=ctx.definition.field_label(name, locale),
+                    date=step.isoformat(),
+                )
+            )
+    setting = (lead or {}).get(str(ctx.value("kind")))
+    days = int(ctx.setting(setting) or 0) if setting else 0
+    sent = ctx.date_value("plan_submitted_on")
+    if days and sent is not None and held < sent + timedelta(days=days):
+        earliest = sent + timedelta(days=days)
+        return Block(
+            _(
+                "The plan reached the superior on %(sent)s, and must do so at least %(n)s days "
+                "before the meeting: the meeting can be dated from %(date)s.",
+                sent=sent.isoformat(),
+                n=days,
+                date=earliest.isoformat(),
+            ),
+            available_from=earliest if earliest > ctx.today else None,
+        )
+    return None
+
+
 @guard("late_needs_reason")
 def late_needs_reason(ctx: Context, *, field: str, setting: str, reason_field: str) -> Block | None:
     """After the time limit from ``field`` a step still goes through, but only with a reason."""

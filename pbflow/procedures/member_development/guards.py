@@ -283,6 +283,30 @@ def resolution_not_before(ctx: Context, *, date_field: str) -> Block | None:
     return None
 
 
+@guard("resolution_after_step")
+def resolution_after_step(ctx: Context, *, date_field: str) -> Block | None:
+    """The meeting's resolution is dated on or after an earlier step's date (the admission
+    vote follows the pre-review that issued the admission form, DOMAIN 1.13-15: its date is
+    the admission date, so it cannot precede the steps it rests on)."""
+    from flask_babel import get_locale
+
+    held = ctx.date_value("last_resolution_date")
+    limit = ctx.date_value(date_field)
+    if held is not None and limit is not None and held < limit:
+        label = ctx.definition.field_label(date_field, str(get_locale() or "zh"))
+        return Block(
+            _(
+                "The meeting of %(held)s is dated before %(step)s (%(date)s): the branch "
+                "general meeting votes after that step.",
+                held=held.isoformat(),
+                step=label,
+                date=limit.isoformat(),
+            ),
+            available_from=limit,
+        )
+    return None
+
+
 def _approval_limit(ctx: Context, resolution: str, deadline: str | None, max_months: int):
     base = ctx.date_value(resolution)
     if base is None:
