@@ -12,6 +12,7 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -221,8 +222,6 @@ def held_after_preparation(
     (``lead``: kind -> setting), at least that many days after the plan reached the superior
     (``plan_submitted_on``): a meeting held earlier than planned did not give the superior
     its time (DOMAIN 2, preparation)."""
-    from flask_babel import get_locale
-
     held = ctx.date_value(field)
     if held is None:
         return None
