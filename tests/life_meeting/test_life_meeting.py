@@ -379,7 +379,13 @@ def test_low_attendance_and_a_non_superior_attendee_are_refused(world, clock):
         )
     with pytest.raises(ValidationFailed) as exc:
         runtime.fire(case_id, "hold_meeting", world["secretary"], {"held_on": "2026-03-20"})
-    assert {"attendees", "superior_present", "minutes"} <= set(exc.value.field_errors)
+    assert {"attendees", "minutes"} <= set(exc.value.field_errors)
+    # The superior is in pbflow here (the general branch): its attendee is one of its people,
+    # and a name in words does not do instead.
+    without = meeting_values(world, superior_present_name="县委组织部 张三")
+    del without["superior_present"]
+    with pytest.raises(GuardRefused, match="'The superior's attendee' has not been recorded"):
+        runtime.fire(case_id, "hold_meeting", world["secretary"], without)
     # A setting may ask for everyone.
     world.committee.settings = {"life_meeting": {"min_attendance": "1"}}
     db.session.commit()
@@ -639,3 +645,84 @@ def test_meeting_held_earlier_than_planned_still_gives_the_superior_its_lead_tim
         case_id, "hold_meeting", world["secretary"], meeting_values(world, held_on="2026-03-12")
     )
     assert state(case_id) == "held"
+
+
+def test_the_committees_democratic_life_meeting_names_its_superiors_attendee_in_words(world, clock):
+    """The party committee's own democratic life meeting (DOMAIN 2: a leadership team's):
+    its superior (the county or group committee) is not in pbflow, so the committee's members
+    approve the plan and the materials as the workflow lets them, and the superior's attendee
+    is named in words; a pbflow account, which belongs to no organization above, is refused."""
+    from tests.conftest import make_user
+
+    secretary = make_user(
+        "committee_secretary", [(world.committee, "secretary")], person_org=world.committee
+    )
+    team = [secretary, world["committee_a"], world["committee_b"], world["committee_c"]]
+
+    def file(name: str) -> int:
+        att = Attachment(
+            org_id=world.committee.id,
+            sha256=f"{abs(hash(name)):064d}"[:64],
+            filename=name,
+            content_type="application/pdf",
+            size=100,
+            uploaded_by=secretary.id,
+        )
+        db.session.add(att)
+        db.session.commit()
+        return att.id
+
+    case = runtime.start(
+        "life_meeting",
+        world.committee,
+        secretary,
+        {
+            "kind": "democratic",
+            "theme": "年度民主生活会",
+            "planned_date": "2026-03-20",
+            "principal": pid(secretary),
+            "participants": [pid(u) for u in team],
+        },
+    )
+    runtime.fire(case.id, "submit_plan", secretary)
+    runtime.fire(case.id, "approve_plan", world["committee_a"])
+    runtime.fire(
+        case.id,
+        "record_talk",
+        secretary,
+        {
+            "talker": pid(secretary),
+            "talked_with": [pid(u) for u in team[1:]],
+            "talk_date": "2026-03-02",
+        },
+    )
+    for u in team:
+        runtime.fire(
+            case.id,
+            "upload_material",
+            secretary,
+            {"participant": pid(u), "material": file(f"{u.username}.pdf")},
+        )
+    runtime.fire(case.id, "submit_materials", secretary)
+    runtime.fire(case.id, "approve_materials", world["committee_b"])
+    clock.set("2026-03-20T02:00:00")
+    values = {
+        "held_on": "2026-03-20",
+        "attendees": [pid(u) for u in team],
+        "minutes": file("minutes.pdf"),
+    }
+    with pytest.raises(GuardRefused, match="has not been recorded"):
+        runtime.fire(case.id, "hold_meeting", secretary, values)
+    with pytest.raises(GuardRefused, match="superior is not in pbflow"):
+        runtime.fire(
+            case.id, "hold_meeting", secretary, {**values, "superior_present": world["admin"].id}
+        )
+    assert state(case.id) == "meeting_ready"
+    runtime.fire(
+        case.id,
+        "hold_meeting",
+        secretary,
+        {**values, "superior_present_name": "县委组织部副部长 张三"},
+    )
+    assert state(case.id) == "held"
+    assert runtime.load_case(case.id).data["superior_present_name"] == "县委组织部副部长 张三"

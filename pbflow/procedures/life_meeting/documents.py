@@ -78,7 +78,10 @@ def meeting_story(case: ProcessInstance, locale: str) -> list[Any]:
                 Field(_("Theme"), t("theme"), wide=True),
                 Field(_("Held on"), t("held_on")),
                 Field(_("Principal leader"), t("principal")),
-                Field(_("The superior's attendee"), t("superior_present") or "—"),
+                Field(
+                    _("The superior's attendee"),
+                    t("superior_present") or t("superior_present_name") or "—",
+                ),
                 Field(
                     _("Attendance"),
                     _(

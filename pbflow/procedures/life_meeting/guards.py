@@ -177,14 +177,31 @@ def attendance_quorum(ctx: Context, *, field: str, setting: str) -> Block | None
 
 
 @guard("superior_user")
-def superior_user(ctx: Context, *, field: str) -> Block | None:
-    """The user in ``field`` must hold a role at an organization above the case's."""
+def superior_user(ctx: Context, *, field: str, name_field: str | None = None) -> Block | None:
+    """The user in ``field`` must hold a role at an organization above the case's. The top
+    organization's superior (the county or group committee above a general party committee)
+    is not in pbflow: there its attendee is named in words (``name_field``) instead, and
+    only there, since below it the superior is a pbflow organization with its own people."""
     user_id = ctx.value(field)
-    if user_id in (None, ""):
-        return Block(_("'%(field)s' has not been recorded yet.", field=field))
     node = actors.org_index().get(ctx.case.org_id)
     above = set(node.ancestor_ids()[:-1]) if node else set()
+    named = str(ctx.value(name_field) or "").strip() if name_field else ""
+    if user_id in (None, ""):
+        if not above and named:
+            return None
+        label = ctx.definition.field_label(
+            name_field if not above and name_field else field, str(get_locale() or "zh")
+        )
+        return Block(_("'%(field)s' has not been recorded yet.", field=label))
     if not any(oid in above for oid, _role in actors.roles_of(int(user_id))):
+        if not above and name_field:
+            return Block(
+                _(
+                    "This organization's superior is not in pbflow: name its attendee in "
+                    "'%(field)s' instead.",
+                    field=ctx.definition.field_label(name_field, str(get_locale() or "zh")),
+                )
+            )
         return Block(_("The person named must belong to a superior organization."))
     return None
 
