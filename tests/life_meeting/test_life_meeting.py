@@ -103,9 +103,16 @@ def hand_in_materials(world, case_id: int, who=PEOPLE) -> None:
         )
 
 
+def summarize_opinions(world, case_id: int) -> None:
+    runtime.fire(
+        case_id, "link_opinions", world["secretary"], {"opinion_summary": "征求意见三条，已汇总"}
+    )
+
+
 def to_meeting_ready(world, **kw) -> int:
     case_id = to_preparation(world, **kw)
     hold_talks(world, case_id)
+    summarize_opinions(world, case_id)
     hand_in_materials(world, case_id)
     runtime.fire(case_id, "submit_materials", world["secretary"])
     runtime.fire(case_id, "approve_materials", world["gb_secretary"])
@@ -176,6 +183,7 @@ def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(wo
         {"study_date": "2026-03-02", "study_content": "党章党规"},
     )
     hold_talks(world, case_id)
+    summarize_opinions(world, case_id)
     hand_in_materials(world, case_id)
     runtime.fire(case_id, "submit_materials", world["secretary"])
 
@@ -286,12 +294,13 @@ def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(wo
     assert case.data["materials"][str(pid(world["member"]))]["round"] == 2
     assert case.data["children"] == [first, second]
 
-    assert audit_actions(case_id) == ["case_started"] + ["transition"] * 22
+    assert audit_actions(case_id) == ["case_started"] + ["transition"] * 23
     assert triggers(case_id) == [
         "submit_plan",
         "approve_plan",
         "record_study",
         *["record_talk"] * 2,
+        "link_opinions",
         *["upload_material"] * 4,
         "submit_materials",
         "return_materials",
@@ -337,6 +346,14 @@ def test_where_the_superior_does_not_review_materials_the_meeting_follows_prepar
     hold_talks(world, case_id)
     hand_in_materials(world, case_id)
     clock.set("2026-03-20T06:00:00")
+    # Ready but for the opinions: collected, summarized and given to each participant first.
+    before = audit.head()
+    with pytest.raises(
+        GuardRefused, match=r"'Summary of opinions \(given to each participant\)' has not been"
+    ):
+        runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    assert audit.head() == before and state(case_id) == "preparation"
+    summarize_opinions(world, case_id)
     runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
     runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
     assert state(case_id) == "rectification"
@@ -601,6 +618,7 @@ def test_meeting_is_not_dated_before_the_plan_and_materials_were_approved(world,
         {"superior_attendee": world["gb_secretary"].id},
     )
     hold_talks(world, case.id)
+    summarize_opinions(world, case.id)
     hand_in_materials(world, case.id)
     runtime.fire(case.id, "submit_materials", world["secretary"])
     clock.set("2026-03-10T02:00:00")
@@ -703,6 +721,7 @@ def test_the_committees_democratic_life_meeting_names_its_superiors_attendee_in_
             secretary,
             {"participant": pid(u), "material": file(f"{u.username}.pdf")},
         )
+    runtime.fire(case.id, "link_opinions", secretary, {"opinion_summary": "征求意见五条"})
     runtime.fire(case.id, "submit_materials", secretary)
     runtime.fire(case.id, "approve_materials", world["committee_b"])
     clock.set("2026-03-20T02:00:00")
