@@ -104,6 +104,23 @@ def date_not_future(ctx: Context, *, field: str) -> Block | None:
     return None
 
 
+@guard("date_not_past")
+def date_not_past(ctx: Context, *, field: str) -> Block | None:
+    """A date that sets a time limit from now on (a rectification item's deadline) is today
+    or later: one already past would be overdue the moment it is set."""
+    d = ctx.date_value(field)
+    if d and d < ctx.today:
+        label = ctx.definition.field_label(field, str(get_locale() or "zh"))
+        return Block(
+            _(
+                "'%(field)s' cannot lie in the past (%(date)s): today at the earliest.",
+                field=label,
+                date=d.isoformat(),
+            )
+        )
+    return None
+
+
 @guard("min_time_since", one_of=("days", "months", "years", "setting"))
 def min_time_since(
     ctx: Context,

@@ -101,3 +101,28 @@ def test_only_the_superior_cancels_an_item(world):
         runtime.fire(item.id, "cancel", world["secretary"], comment="x")
     runtime.fire(item.id, "cancel", world["gb_secretary"], comment="问题已不存在")
     assert runtime.load_case(item.id).state == "cancelled"
+
+
+def test_a_deadline_already_past_is_refused_today_is_the_earliest(world, clock):
+    """A deadline set now that has already passed would make the item overdue when it is
+    made: refused naming the field, at the start of an item and when a life meeting adds one
+    to its list; today is the earliest."""
+    from pbflow import audit
+    from pbflow import clock as pbflow_clock
+    from tests.life_meeting.test_life_meeting import report_values, to_held
+
+    clock.set("2026-03-10T02:00:00")  # 10:00 in Beijing
+    before = audit.head()
+    with pytest.raises(GuardRefused, match=r"'Deadline' cannot lie in the past \(2026-03-09\)"):
+        new_item(world, deadline="2026-03-09")
+    assert audit.head() == before
+    assert new_item(world, deadline="2026-03-10").data["deadline"] == "2026-03-10"
+
+    case_id = to_held(world, clock, with_appraisal=False)
+    runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
+    today = pbflow_clock.today().isoformat()
+    values = {"problem": "学习不深入", "measures": "每月一次", "owner": world["member"].id}
+    with pytest.raises(GuardRefused, match="cannot lie in the past"):
+        runtime.fire(case_id, "add_item", world["secretary"], {**values, "deadline": "2026-01-01"})
+    runtime.fire(case_id, "add_item", world["secretary"], {**values, "deadline": today})
+    assert runtime.load_case(case_id).data["children"]

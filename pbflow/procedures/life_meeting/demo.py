@@ -97,9 +97,7 @@ def _past_meeting(world, code: str, years_ago: int) -> None:
             case,
             "link_opinions",
             u(secretary),
-            {
-                "opinion_summary": "征求到意见四条：学习不够深入、联系群众不够、会议形式单一、整改跟踪不及时。"
-            },
+            {"opinion_summary": "征求意见四条：学习不深入、联系群众不够、整改跟踪不及时。"},
         )
         runtime.fire(case, "submit_materials", u(secretary))
     with _at(held - timedelta(days=15)):
