@@ -252,6 +252,18 @@ def test_field_present_and_date_not_future(world, clock):
     assert run("date_not_future", _ctx(world, sec), field="held") is None
 
 
+def test_date_not_past_allows_today_at_the_earliest(world, clock):
+    sec = world["secretary"]
+    # The clock stands at 2026-03-02 10:00 in Beijing.
+    block = run("date_not_past", _ctx(world, sec, {"deadline": "2026-03-01"}), field="deadline")
+    assert block.reason == (
+        "'deadline' cannot lie in the past (2026-03-01): today at the earliest."
+    )
+    today = _ctx(world, sec, {"deadline": "2026-03-02"})
+    assert run("date_not_past", today, field="deadline") is None
+    assert run("date_not_past", _ctx(world, sec), field="deadline") is None
+
+
 def test_min_time_since_tells_when_it_becomes_possible(world, clock):
     sec = world["secretary"]
     ctx = _ctx(world, sec, {"activist_on": "2025-03-03"})
