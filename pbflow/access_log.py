@@ -1,7 +1,8 @@
 """What pbflow's access logs write, under gunicorn (``make serve``) and Flask's dev server.
 
-- Requests to the opinion box (``/opinions`` and below), to the satisfaction surveys
-  (``/survey`` and below) and to static files are never
+- Requests to the opinion box (``/opinions`` and below, and the JSON API's opinion box,
+  ``/api/v1/opinions`` and below: submit, follow, the submitter's steps), to the
+  satisfaction surveys (``/survey`` and below) and to static files are never
   written, whatever the settings. Even without an address, the time of such a line (to the
   second) and its place between other lines could be matched against a known person's login
   or other requests; static files are left out too because some (``opinions.css``) are only
@@ -21,7 +22,7 @@ from typing import Any
 
 from pbflow.config import env_setting
 
-UNLOGGED = ("/opinions", "/static", "/survey")
+UNLOGGED = ("/opinions", "/api/v1/opinions", "/static", "/survey")
 
 # Atoms of gunicorn's log format that describe the client, and the prefixes of the atoms it
 # makes from every request header and environ variable (``{x-forwarded-for}i`` and so on).

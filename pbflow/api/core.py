@@ -171,7 +171,9 @@ def authenticate():
         kind, _sep, secret = header.partition(" ")
         if kind.lower() != "bearer":
             raise Problem(401, _("The access token is missing or not valid."))
-        token = api_tokens.authenticate(secret.strip())
+        # The public operations (the opinion box) leave no trace of the token's use: not
+        # its last use's minute, which would tie an anonymous opinion to the token's owner.
+        token = api_tokens.authenticate(secret.strip(), mark_use=needed != PUBLIC)
         limit, remaining, reset = _take_from_rate(token.secret_hash)
         g.api_rate = (limit, max(remaining, 0), reset)
         if remaining < 0:

@@ -180,14 +180,18 @@ def is_live(token: ApiToken, at: datetime | None = None) -> bool:
     return token.revoked_at is None and token.expires_at > at and token.user.active
 
 
-def authenticate(secret: str | None) -> ApiToken:
+def authenticate(secret: str | None, *, mark_use: bool = True) -> ApiToken:
     """The live token with this secret; TokenRefused otherwise. Marks its last use (at most
-    once a minute, so reading costs no write per request)."""
+    once a minute, so reading costs no write per request) unless ``mark_use`` is false: the
+    opinion box's operations, where the minute of a token's use, written next to its owner,
+    would date an anonymous opinion finer than the hour and name who sent it."""
     if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
         raise TokenRefused(_("The access token is missing or not valid."))
     token = db.session.scalar(select(ApiToken).where(ApiToken.secret_hash == secret_hash(secret)))
     if token is None or not is_live(token):
         raise TokenRefused(_("The access token is missing or not valid."))
+    if not mark_use:
+        return token
     at = now()
     if token.last_used_at is None or at - token.last_used_at > timedelta(minutes=1):
         token.last_used_at = at

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pbflow.extensions import db
+from pbflow.models import ApiToken, ProcessInstance
 from pbflow.services import api_tokens
-from tests.api.helpers import Api
+from tests.api.helpers import Api, token
 from tests.pages_helpers import page_token, text
 
 OPINION = {
@@ -49,6 +51,37 @@ def test_an_opinion_submitted_and_followed_without_an_account(world, client):
     )
     r, problem = visitor.post("/api/v1/opinions", json={"org_code": "nope", "values": OPINION})
     assert r.status_code == 404
+
+
+def test_an_anonymous_opinion_sent_with_a_token_leaves_no_trace_of_the_token(world, client):
+    """A member who sends an anonymous opinion with their own token: the opinion carries no
+    account, and the token's row no minute of use (its owner's last use, next to an opinion
+    dated to the hour, would say who sent it). A page that needs the token still marks it."""
+    secret = token(world, "member", "act")
+    (made,) = api_tokens.list_tokens(world["member"])
+    assert made.last_used_at is None
+    member = Api(client, secret, lang="en")
+    r, slip = member.post("/api/v1/opinions", json={"org_code": "b1", "values": OPINION})
+    assert r.status_code == 201 and slip["anonymous"] is True
+    r, seen = member.post("/api/v1/opinions/follow", json={"code": slip["code"]})
+    assert r.status_code == 200
+    r, seen = member.post(
+        "/api/v1/opinions/steps",
+        json={
+            "code": slip["code"],
+            "trigger": "add_information",
+            "values": {"more_info": "再补充"},
+        },
+    )
+    assert r.status_code == 200, seen
+    db.session.expire_all()
+    assert db.session.get(ApiToken, made.id).last_used_at is None
+    case = db.session.get(ProcessInstance, seen["case_id"])
+    assert case.submitter_user_id is None
+    r, _me = member.get("/api/v1/me")
+    assert r.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(ApiToken, made.id).last_used_at is not None
 
 
 def test_guessing_tracking_codes_is_limited(world, client, app):

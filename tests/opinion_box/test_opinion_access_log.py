@@ -37,6 +37,9 @@ REQUESTS = [
     ("POST", "/opinions/track/add_information", ""),
     ("GET", "/opinions/", "org=b1"),
     ("GET", "/opinions/b1/book", ""),
+    ("POST", "/api/v1/opinions", ""),
+    ("POST", "/api/v1/opinions/follow", ""),
+    ("POST", "/api/v1/opinions/steps", ""),
     ("GET", "/static/opinions.css", ""),
     ("GET", "/static/pbflow.css", ""),
 ]
@@ -102,6 +105,7 @@ def test_with_the_setting_gunicorn_keeps_clients_outside_the_opinion_box_only(
     assert len(lines) == 3 and all(ADDRESS in line and AGENT in line for line in lines)
     assert all(f"xff={FORWARDED}" in line for line in lines)
     assert not any("/opinions " in line or "/static" in line for line in lines)
+    assert not any("/api/v1/opinions" in line for line in lines)
     assert COOKIE not in "\n".join(lines)  # a session cookie is never written
 
 
@@ -112,6 +116,11 @@ def test_with_the_setting_gunicorn_keeps_clients_outside_the_opinion_box_only(
         ("/opinions/", True),
         ("/opinions/track?x=1", True),
         ("/static/vendor/mermaid.min.js", True),
+        ("/api/v1/opinions", True),
+        ("/api/v1/opinions/follow", True),
+        ("/api/v1/opinions/steps", True),
+        ("/api/v1/opinionsx", False),
+        ("/api/v1/cases", False),
         ("/opinionsx", False),
         ("/cases/opinions", False),
         ("/", False),
@@ -148,6 +157,7 @@ def test_the_dev_server_log_leaves_out_the_opinion_box_and_client_addresses(
             assert request("GET", "/opinions/b1") == 200
             assert request("GET", "/static/opinions.css") == 200
             assert request("POST", "/opinions/track") == 400  # no CSRF token
+            assert request("POST", "/api/v1/opinions/follow") == 415  # no JSON body
     finally:
         server.shutdown()
         thread.join(timeout=10)
