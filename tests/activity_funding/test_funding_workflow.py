@@ -174,3 +174,47 @@ def test_threshold_is_a_setting_an_organization_may_override(world):
     runtime.fire(case.id, "secretary_approve", world["secretary"])
     runtime.fire(case.id, "superior_approve", world["gb_secretary"])
     assert runtime.load_case(case.id).state == "approved"
+
+
+@pytest.mark.parametrize(
+    ("amount", "alone"),
+    [("5000", True), ("5000.00", True), ("5000.01", False)],
+)
+def test_the_threshold_itself_is_approved_by_the_general_branch_alone(world, amount, alone):
+    """ "Above a set amount" the committee also approves: the amount itself is not above."""
+    case = _start(world, amount=amount)
+    runtime.fire(case.id, "submit", world["branch_member"])
+    runtime.fire(case.id, "secretary_approve", world["secretary"])
+    if alone:
+        with pytest.raises(GuardRefused, match="Only for amounts above 5000"):
+            runtime.fire(case.id, "forward_to_committee", world["gb_secretary"])
+        runtime.fire(case.id, "superior_approve", world["gb_secretary"])
+        assert runtime.load_case(case.id).state == "approved"
+    else:
+        with pytest.raises(GuardRefused, match="5000.01 is above 5000"):
+            runtime.fire(case.id, "superior_approve", world["gb_secretary"])
+        runtime.fire(case.id, "forward_to_committee", world["gb_secretary"])
+        assert runtime.load_case(case.id).state == "committee_review"
+
+
+def test_spending_is_reported_from_the_activity_day_and_not_by_whoever_accepts_it(world, clock):
+    case = _start(world)
+    for trigger, who in [
+        ("submit", "branch_member"),
+        ("secretary_approve", "secretary"),
+        ("superior_approve", "gb_secretary"),
+    ]:
+        runtime.fire(case.id, trigger, world[who])
+    clock.set("2026-03-19T15:00:00")  # 23:00 local the day before the activity
+    with pytest.raises(GuardRefused, match="future"):
+        runtime.fire(
+            case.id, "report_spending", world["secretary"], {"spent": "10", "spending_report": "x"}
+        )
+    clock.set("2026-03-20T10:00:00")  # the activity day itself
+    runtime.fire(
+        case.id, "report_spending", world["secretary"], {"spent": "1200", "spending_report": "x"}
+    )
+    with pytest.raises(GuardRefused, match="someone else"):
+        runtime.fire(case.id, "accept_report", world["secretary"])
+    runtime.fire(case.id, "accept_report", world["deputy"])
+    assert runtime.load_case(case.id).state == "closed"

@@ -213,7 +213,11 @@ def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(wo
         case_id,
         "submit_report",
         world["secretary"],
-        report_values(world, appraisal_decision="支部委员会 2026-03-21 决定"),
+        report_values(
+            world,
+            appraisal_decision="支部委员会 2026-03-21 决定",
+            appraisal_announced_on="2026-03-20",
+        ),
     )
     assert state(case_id) == "rectification"
 
@@ -475,8 +479,39 @@ def test_appraisal_grades_are_complete_and_at_most_a_third_excellent(world, cloc
         case_id,
         "submit_report",
         world["secretary"],
-        report_values(world, appraisal_decision="决定"),
+        report_values(world, appraisal_decision="决定", appraisal_announced_on="2026-03-20"),
     )
+
+
+def test_appraisal_grades_are_fed_back_and_announced_before_the_report(world, clock):
+    case_id = to_held(world, clock)  # held on 2026-03-20
+    grade_everyone(world, case_id)
+    clock.set("2026-03-23T02:00:00")
+
+    def report(**extra):
+        runtime.fire(
+            case_id,
+            "submit_report",
+            world["secretary"],
+            report_values(world, appraisal_decision="支部党员大会决定", **extra),
+        )
+
+    with pytest.raises(GuardRefused, match="fed back to each member in writing and announced"):
+        report()
+    with pytest.raises(GuardRefused, match="before the meeting of 2026-03-20"):
+        report(appraisal_announced_on="2026-03-19")
+    with pytest.raises(GuardRefused, match="2026-03-24 is in the future"):
+        report(appraisal_announced_on="2026-03-24")
+    assert state(case_id) == "held"
+    report(appraisal_announced_on="2026-03-23")  # today, the latest
+    assert state(case_id) == "rectification"
+    assert runtime.load_case(case_id).data["appraisal_announced_on"] == "2026-03-23"
+
+
+def test_without_the_appraisal_no_feedback_date_is_asked(world, clock):
+    case_id = to_held(world, clock, with_appraisal=False)
+    runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
+    assert state(case_id) == "rectification"
 
 
 def test_wrong_actors_are_refused(world, clock):

@@ -516,3 +516,63 @@ def test_other_branch_cannot_act_on_or_read_the_opinion(world):
     outsider = make_user("outsider")
     with pytest.raises(NotAllowed):
         runtime.fire(case.id, "accept", outsider)
+
+
+def test_rating_and_reopening_only_within_the_time_for_a_rating(world, clock):
+    # Published on Monday 2026-03-02; the rating time (15 days) ends with 2026-03-17.
+    slips = [submit(client=f"c{i}") for i in range(3)]
+    for slip in slips:
+        handle_to_published(world, case_of(slip.code).id)
+    clock.set("2026-03-17T15:00:00")  # 23:00 local on the last day: still possible
+    seen = opinions.act(
+        slips[0].code,
+        "accept_answer",
+        {"rating": "4"},
+        expected_version=None,
+        user=None,
+        client="c",
+    )
+    assert seen.state == "closed" and seen.rating == 4
+    seen = opinions.act(
+        slips[1].code,
+        "reject_answer",
+        {"reject_reason": "风机没装"},
+        expected_version=None,
+        user=None,
+        client="c",
+    )
+    assert seen.state == "assigned"
+    clock.set("2026-03-18T01:00:00")  # the next day, before any tick closed the case
+    before = audit.head()
+    for trigger, values in (
+        ("accept_answer", {"rating": "5"}),
+        ("reject_answer", {"reject_reason": "还是没解决"}),
+    ):
+        with pytest.raises(GuardRefused, match="ended on 2026-03-17"):
+            opinions.act(
+                slips[2].code, trigger, values, expected_version=None, user=None, client="c"
+            )
+    assert audit.head() == before
+    assert timers.tick().fired == [(case_of(slips[2].code).id, "auto_close")]
+
+
+def test_time_limits_count_working_days_over_a_public_holiday(world, clock):
+    # Received on Thursday 2026-04-30, before Labour Day (1-5 May off, Saturday 9 May worked):
+    # acknowledged by the end of Friday 8 May (3 working days), not Sunday 3 May.
+    clock.set("2026-04-30T02:00:00")
+    slip = submit()
+    assert str(slip.answer_due) == "2026-05-25"  # 15 working days
+    case = case_of(slip.code)
+    clock.set("2026-05-08T02:00:00")
+    assert timers.tick().escalated == []
+    clock.set("2026-05-08T15:00:00")  # 23:00 local on the last day
+    assert timers.tick().escalated == []
+    clock.set("2026-05-08T16:30:00")  # 00:30 on Saturday 9 May
+    assert timers.tick().escalated == [case.id]
+    runtime.fire(case.id, "accept", world["secretary"])
+    runtime.fire(case.id, "assign", world["secretary"], {"handler": world["branch_member"].id})
+    runtime.fire(case.id, "answer", world["branch_member"], {"answer": "已处理"})
+    runtime.fire(case.id, "approve_answer", world["secretary"])
+    clock.set("2026-05-25T10:00:00")  # 18:00 local on the answer's last day
+    runtime.fire(case.id, "publish", world["secretary"])
+    assert runtime.load_case(case.id).data["on_time"] is True

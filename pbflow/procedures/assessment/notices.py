@@ -44,6 +44,14 @@ def published(
     )
 
 
+def awarded(award_id: int, org_id: int, kind: str, text: str, decision: str) -> None:
+    notifications.notify(
+        speakers(org_id),
+        "assessment_award",
+        {"award": award_id, "org_id": org_id, "kind": kind, "text": text, "decision": decision},
+    )
+
+
 def _opened(p: Mapping[str, Any]) -> str:
     return _(
         "The %(period)s assessment of %(org)s is open: add the branch's self-assessment and "
@@ -65,4 +73,24 @@ def _published(p: Mapping[str, Any]) -> str:
     )
 
 
-NOTICES = {"assessment_opened": _opened, "assessment_published": _published}
+def _awarded(p: Mapping[str, Any]) -> str:
+    kinds = {
+        "commendation": _("Commendation"),
+        "criticism": _("Criticism"),
+        "rectification": _("Required rectification"),
+        "secretary_appraisal": _("Secretary's appraisal"),
+    }
+    return _(
+        "%(kind)s for %(org)s: %(text)s (decision: %(decision)s).",
+        kind=kinds.get(p.get("kind", ""), p.get("kind", "")),
+        org=notifications.org_name(p.get("org_id")),
+        text=p.get("text", ""),
+        decision=p.get("decision", ""),
+    )
+
+
+NOTICES = {
+    "assessment_opened": _opened,
+    "assessment_published": _published,
+    "assessment_award": _awarded,
+}

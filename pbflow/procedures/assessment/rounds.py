@@ -517,7 +517,9 @@ class AwardInput:
 
 def record_award(actor: User, award: AwardInput) -> AssessmentAward:
     """A reward or penalty against a branch with the decision behind it (one transaction,
-    audited); a required rectification also opens a rectification item at the branch."""
+    audited, the branch's secretary and deputy told); a required rectification also opens a
+    rectification item at the branch. A commendation for a round needs a result that passed
+    without a veto."""
     index = actors.org_index()
     node = index.get(award.org_id)
     if node is None or node.kind != "branch":
@@ -542,8 +544,21 @@ def record_award(actor: User, award: AwardInput) -> AssessmentAward:
         raise _bad("decision", _("at most %(n)s characters", n=500))
     if award.round_id is not None:
         r = _load(award.round_id)
-        if r.result_of(award.org_id) is None or r.case.state not in PUBLISHED:
+        result = r.result_of(award.org_id)
+        if result is None or r.case.state not in PUBLISHED:
             raise _bad("round", _("Choose a published round that assessed this branch."))
+        # A veto blocks any good rating, and a branch below the pass mark did not meet the
+        # standard (DOMAIN 5): neither is commended for that round.
+        if award.kind == "commendation" and (result.vetoes or not result.passed):
+            raise _bad(
+                "kind",
+                _(
+                    "The branch is not commended for this round: its result (%(total)s "
+                    "points) is vetoed or below the pass mark of %(mark)s.",
+                    total=f"{result.total:g}",
+                    mark=f"{r.body['pass_mark']:g}",
+                ),
+            )
     try:
         row = AssessmentAward(
             org_id=award.org_id,
@@ -570,6 +585,8 @@ def record_award(actor: User, award: AwardInput) -> AssessmentAward:
             row.rectification_case_id = item.id
         db.session.add(row)
         db.session.flush()
+        # Rewards and penalties are announced (DOMAIN 5): the branch is told.
+        notices.awarded(row.id, award.org_id, award.kind, text, decision)
         audit.record(
             "assessment_award",
             actor=actor,

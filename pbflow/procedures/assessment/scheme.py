@@ -3,7 +3,7 @@
 A scheme (the body of an ``AssessmentScheme``, as YAML or JSON)::
 
     name: 2026年度支部"三四五六"考核
-    pass_mark: 60            # below it a branch fails
+    pass_mark: 80            # below it a branch fails (DOMAIN 5: 80 is common)
     stars: [[80, 3], [90, 4], [95, 5]]   # score at least ..., stars
     committee_vote: true     # the committee decides by the vote machinery
     appeal_days: 10          # a branch appeals within this many days of publication
@@ -41,6 +41,9 @@ from pbflow.procedures.assessment.measures import MEASURES
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 TOTAL = 100
+# The pass mark a scheme has unless it sets its own (DOMAIN 5: "a pass mark (80 is common),
+# star levels (3 stars meets the standard)": the default's 3 stars start at it).
+DEFAULT_PASS_MARK = 80
 
 
 class SchemeProblem(ValidationFailed):
@@ -78,10 +81,10 @@ def check(raw: Any) -> dict[str, Any]:
     if not isinstance(name, str) or not name.strip() or validation.text_problem(name, 200):
         problems.append(_("The scheme needs a name (plain text, at most 200 characters)."))
         name = ""
-    pass_mark = _number(raw.get("pass_mark", 60), 0, TOTAL)
+    pass_mark = _number(raw.get("pass_mark", DEFAULT_PASS_MARK), 0, TOTAL)
     if pass_mark is None:
         problems.append(_("The pass mark is a number from 0 to 100."))
-        pass_mark = 60.0
+        pass_mark = float(DEFAULT_PASS_MARK)
     stars: list[list[float]] = []
     raw_stars = raw.get("stars", [])
     if not isinstance(raw_stars, list) or not raw_stars:
@@ -304,7 +307,7 @@ def dump(body: Mapping[str, Any]) -> str:
 
 DEFAULT = {
     "name": "支部“三四五六”工程季度考核",
-    "pass_mark": 60,
+    "pass_mark": DEFAULT_PASS_MARK,
     "stars": [[80, 3], [90, 4], [95, 5]],
     "committee_vote": True,
     "appeal_days": 10,
