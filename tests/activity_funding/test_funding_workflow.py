@@ -149,7 +149,8 @@ def test_stale_version_is_refused_with_a_reload_message(world):
     assert runtime.load_case(case.id).state == "secretary_review"
 
 
-def test_spending_cannot_be_reported_before_the_activity(world, clock):
+def _approved(world):
+    """A request submitted and approved by the secretary and the general branch."""
     case = _start(world)
     for trigger, who in [
         ("submit", "branch_member"),
@@ -157,6 +158,11 @@ def test_spending_cannot_be_reported_before_the_activity(world, clock):
         ("superior_approve", "gb_secretary"),
     ]:
         runtime.fire(case.id, trigger, world[who])
+    return case
+
+
+def test_spending_cannot_be_reported_before_the_activity(world, clock):
+    case = _approved(world)
     with pytest.raises(GuardRefused, match="future"):
         runtime.fire(
             case.id,
@@ -198,13 +204,7 @@ def test_the_threshold_itself_is_approved_by_the_general_branch_alone(world, amo
 
 
 def test_spending_is_reported_from_the_activity_day_and_not_by_whoever_accepts_it(world, clock):
-    case = _start(world)
-    for trigger, who in [
-        ("submit", "branch_member"),
-        ("secretary_approve", "secretary"),
-        ("superior_approve", "gb_secretary"),
-    ]:
-        runtime.fire(case.id, trigger, world[who])
+    case = _approved(world)
     clock.set("2026-03-19T15:00:00")  # 23:00 local the day before the activity
     with pytest.raises(GuardRefused, match="future"):
         runtime.fire(

@@ -40,7 +40,8 @@ def test_rectification_panel_shows_the_items_of_a_case(world, clock, app):
     assert re.search(r'问题-deputy</a></td>\s*<td data-label="Owner">Deputy</td>', html)
 
 
-def test_case_page_of_a_life_meeting_shows_its_rectification_list(world, clock, client, auth):
+def _meeting_with_one_item(world, clock) -> int:
+    """A life meeting held and reported, with one rectification item on its list."""
     from pbflow.engine import runtime
     from tests.life_meeting.test_life_meeting import report_values, to_held
 
@@ -57,6 +58,13 @@ def test_case_page_of_a_life_meeting_shows_its_rectification_list(world, clock, 
             "deadline": "2026-04-30",
         },
     )
+    return case_id
+
+
+def test_case_page_of_a_life_meeting_shows_its_rectification_list(world, clock, client, auth):
+    from pbflow.engine import runtime
+
+    case_id = _meeting_with_one_item(world, clock)
     auth.login("secretary")
     page = client.get(f"/cases/{case_id}?lang=en").get_data(as_text=True)
     assert 'id="rectification"' in page and "0 of 1 items ticked off" in page
@@ -76,22 +84,7 @@ def test_rectification_list_and_related_cases_read_as_cards_on_a_phone(world, cl
     """On a narrow page a table.list row becomes a card whose values show their column's
     name (data-label, pbflow.css): the items' owner, deadline, state and notes, and the
     related cases' columns, are not bare values there."""
-    from pbflow.engine import runtime
-    from tests.life_meeting.test_life_meeting import report_values, to_held
-
-    case_id = to_held(world, clock, with_appraisal=False)
-    runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
-    runtime.fire(
-        case_id,
-        "add_item",
-        world["secretary"],
-        {
-            "problem": "整改问题一",
-            "measures": "m",
-            "owner": world["member"].id,
-            "deadline": "2026-04-30",
-        },
-    )
+    case_id = _meeting_with_one_item(world, clock)
     auth.login("secretary")
     page = client.get(f"/cases/{case_id}?lang=en").get_data(as_text=True)
     panel = page.split('id="rectification"', 1)[1].split("</section>", 1)[0]
