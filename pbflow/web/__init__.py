@@ -44,12 +44,18 @@ _A_CHOICE = re.compile(r"[A-Za-z0-9_.:@+-]*")
 
 
 def _from_this_site() -> bool:
-    """The request was sent by one of pbflow's own pages: its Origin (or, without one, its
-    Referer) is this server's. A form another site makes a browser post here fails the
-    token check too; what it sent must not come back on a page of pbflow's."""
+    """The request was sent by one of pbflow's own pages. Browsers say so in
+    ``Sec-Fetch-Site`` (``same-origin``), whatever the page's referrer policy: the opinion
+    box's pages send no referrer, and their forms post with ``Origin: null``. Without that
+    header, the Origin (or the Referer) must be this server's. A form another site makes a
+    browser post here fails the token check too; what it sent must not come back on a page
+    of pbflow's."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
     own = request.host_url.rstrip("/")
     origin = request.headers.get("Origin")
-    if origin:
+    if origin and origin != "null":
         return origin == own
     referrer = urlsplit(request.headers.get("Referer") or "")
     return f"{referrer.scheme}://{referrer.netloc}" == own

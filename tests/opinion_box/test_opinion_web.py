@@ -489,6 +489,16 @@ def test_an_opinion_posted_after_the_session_ended_is_shown_back_to_copy(client,
     assert page.headers["Cache-Control"] == "no-store"
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert cases_count() == 0
+    # What Chromium sends from the opinion box's own page, which sends no referrer: an opaque
+    # Origin, and Sec-Fetch-Site saying the form was this site's own.
+    page = client.post(
+        "/opinions/b1",
+        data={**FORM, "csrf_token": "stale"},
+        environ_base=IP,
+        headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert page.status_code == 400 and FORM["f.text"] in page.get_data(as_text=True)
+    assert cases_count() == 0
 
 
 def test_the_expired_form_page_never_shows_a_password_or_a_tracking_code(client, world):
@@ -511,6 +521,9 @@ def test_the_expired_form_page_never_shows_a_password_or_a_tracking_code(client,
         {"Origin": "https://elsewhere.example"},
         {"Referer": "https://elsewhere.example/form.html"},
         {},  # neither: not known to come from pbflow's page
+        {"Origin": "null"},  # an opaque origin (a sandboxed frame, a data: page)
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://elsewhere.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://other.localhost"},  # a sibling host
     ],
 )
 def test_a_form_another_site_posts_is_not_shown_back(client, world, headers):
