@@ -221,6 +221,18 @@ def test_the_people_table_reads_as_cards_on_a_phone(world, auth, client):
     assert labels == ["Organization", "Party status", "Gender", "Birth date"]
 
 
+def test_the_users_table_reads_as_cards_on_a_phone(world, auth, client):
+    """As the people table: each value but the username names its column for a phone."""
+    import re
+
+    auth.login("admin")
+    html = client.get("/admin/users?q=admin&lang=zh").get_data(as_text=True)
+    assert '<table class="list users">' in html
+    row = next(r for r in re.findall(r"<tr.*?</tr>", html, re.S) if "/admin/users/" in r)
+    labels = re.findall(r'<td data-label="([^"]+)"', row)
+    assert labels == ["姓名", "状态", "最近登录"]
+
+
 def test_edit_profile_records_before_and_after(world, auth, client):
     person = _person(world, job="采煤工")
     auth.login("admin")

@@ -164,3 +164,10 @@ def test_import_page_documents_columns(world, admin_client):
     html = admin_client.get("/admin/people/import?lang=en").get_data(as_text=True)
     for column in people.CSV_COLUMNS:
         assert f"<code>{column}</code>" in html
+
+
+def test_import_page_example_line_wraps_on_a_phone(world, admin_client):
+    # The example header is one long word; a bare <pre> pushed a 390 px page sideways.
+    html = admin_client.get("/admin/people/import?lang=en").get_data(as_text=True)
+    example = ",".join(people.CSV_COLUMNS)
+    assert f'<pre class="as-code">{example}</pre>' in html

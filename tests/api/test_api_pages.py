@@ -155,3 +155,17 @@ def test_the_cli_makes_lists_and_revokes_tokens(world, runner):
     assert runner.invoke(args=["pbflow", "token", "revoke", token_id]).exit_code == 0
     assert "revoked" in runner.invoke(args=["pbflow", "token", "list", "secretary"]).output
     assert runner.invoke(args=["pbflow", "token", "revoke", "99999"]).exit_code == 1
+
+
+def test_token_list_names_its_scope_and_columns_on_a_phone(world, auth, client):
+    """The list says the scope as the form offered it (not the raw 'act'), and each value
+    carries its column's name, shown beside it when a phone makes the row a card."""
+    import re
+
+    api_tokens.create_token(None, world["secretary"], "报表系统", scope="act")
+    auth.login("secretary")
+    html = text(client.get("/account/tokens?lang=zh"))
+    row = next(r for r in re.findall(r"<tr[^>]*>.*?</tr>", html, re.S) if "报表系统" in r)
+    assert "读取并办理" in row and ">act<" not in row
+    assert 'class="list tokens"' in html
+    assert re.findall(r'<td data-label="([^"]+)"', row) == ["账号", "权限范围", "到期", "最近使用"]

@@ -253,3 +253,19 @@ def test_the_branch_assessment_is_not_called_an_assessment_opinion_in_chinese(
         assert "支部考核" in html, url
     html = client.get("/assessment/?lang=en").get_data(as_text=True)
     assert "<title>Branch assessment" in html
+
+
+def test_ranking_cards_on_a_phone_keep_labels_beside_the_scores(client, auth, world, published):
+    """On a phone each ranked branch is a card whose criterion names sit in the label column:
+    the ranking's narrow cell padding (for the wide table) must not apply there, or the long
+    names were drawn over the scores (the supervision tables' inline figures)."""
+    html = _get(client, auth, "committee_a", f"/assessment/rounds/{published}?lang=en")
+    assert 'class="list sv-table as-rank"' in html
+    css = client.get("/static/pbflow.css").get_data(as_text=True)
+    phone = re.search(
+        r"@media \(max-width: 40rem\) \{\s*table\.list\.as-rank td, table\.list\.as-rank td\.num"
+        r" \{([^}]*)\}",
+        css,
+    )
+    assert phone, "no phone rule for the ranking's cells"
+    assert "display: flow-root" in phone[1] and "padding-left: 6.5rem" in phone[1]
