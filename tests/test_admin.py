@@ -338,6 +338,67 @@ def test_add_person(world, auth, client):
     assert _last_event("person_created")["person_id"] == person.id
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("birth_date", "2026-03-03", "2026-03-03 is in the future"),  # the clock: 2026-03-02
+        ("birth_date", "1899-12-31", "the year must be from 1900 to 2999"),
+        ("birth_date", "yesterday", "is not a date (use YYYY-MM-DD)"),
+        ("phone", "abc", "is not a telephone number"),
+        ("phone", "12", "is not a telephone number"),
+    ],
+)
+def test_a_person_with_an_impossible_date_or_phone_is_refused_and_kept(
+    world, auth, client, clock, field, value, message
+):
+    """A birth or an application in the future, a year out of range, a phone that is not
+    one: the form comes back naming the field's problem, with what was typed, and nothing is
+    stored."""
+    auth.login("admin")
+    data = {"org_id": world.branch.id, "name": "王五", "party_status": "applicant", field: value}
+    token = _token(client, "/admin/people/new")
+    resp = client.post("/admin/people/new?lang=en", data={"csrf_token": token, **data})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and message in html
+    assert f'value="{value}"' in html
+    assert db.session.execute(select(Person).where(Person.name == "王五")).first() is None
+
+
+def test_a_person_dated_today_with_a_written_phone_and_a_probation_ahead_is_kept(
+    world, auth, client, clock
+):
+    auth.login("admin")
+    token = _token(client, "/admin/people/new")
+    resp = client.post(
+        "/admin/people/new",
+        data={
+            "csrf_token": token,
+            "org_id": world.branch.id,
+            "name": "王五",
+            "party_status": "applicant",
+            "birth_date": "2008-03-02",
+            "phone": "0571-8888 6666 转 123",
+        },
+    )
+    assert resp.status_code == 302
+    person = db.session.execute(select(Person).where(Person.name == "王五")).scalar_one()
+    assert (str(person.birth_date), person.phone) == ("2008-03-02", "0571-8888 6666 转 123")
+    # The same checks where the party dates are corrected (and the CSV import): an event of
+    # today passes and one of tomorrow does not; the end of probation lies ahead by nature.
+    from pbflow.services import people
+
+    names = ("applied_on", "probation_end_on", "phone")
+    values, errors = people.clean_fields(
+        {"applied_on": "2026-03-02", "probation_end_on": "2027-03-01", "phone": "+86 138 0000"},
+        names,
+    )
+    assert not errors and str(values["probation_end_on"]) == "2027-03-01"
+    _values, errors = people.clean_fields({"applied_on": "2026-03-03"}, names)
+    assert errors == {
+        "applied_on": "2026-03-03 is in the future: this date records what has happened"
+    }
+
+
 def test_person_of_unreadable_org_is_hidden(world, auth, client, make_admin_of_branch):
     person = Person(name="别处的人", org_id=world.other_branch.id)
     db.session.add(person)

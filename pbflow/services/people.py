@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -20,7 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, tuple_
 
-from pbflow import audit, validation
+from pbflow import audit, clock, validation
 from pbflow.engine import actors, fastsql
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
@@ -278,6 +279,22 @@ def _parse_date(value: str) -> date:
     return validation.parse_date(value)  # 2026-03-01, 2026/3/1, 2026.3.1; years 1900-2999
 
 
+# Dates of what has already happened to a person (born, applied, admitted...): none lies in
+# the future. The end of probation is the one date ahead (a year after admission).
+PAST_DATES = DATE_FIELDS - {"probation_end_on"}
+# A telephone number as people write one: digits with spaces, + - ( ) and an extension.
+_PHONE = re.compile(r"\+?[0-9][0-9 ()（）+\-]*(?:(?:转|ext\.?|x)\s*[0-9]+)?", re.IGNORECASE)
+
+
+def _date_problem(value: str) -> str:
+    """Why ``value`` is not a date pbflow keeps: a date whose year is out of range says so,
+    anything else is not a date at all."""
+    match = re.fullmatch(r"(\d{4})[-/.]\d{1,2}[-/.]\d{1,2}", value)
+    if match and not 1900 <= int(match[1]) <= 2999:
+        return _("'%(value)s': the year must be from 1900 to 2999", value=value)
+    return _("'%(value)s' is not a date (use YYYY-MM-DD)", value=value)
+
+
 def clean_fields(raw: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str, Any], dict]:
     """Parse the named fields from form or CSV text into values; return (values, errors).
 
@@ -307,7 +324,13 @@ def clean_fields(raw: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str,
             try:
                 values[name] = _parse_date(value)
             except ValueError:
-                errors[name] = _("'%(value)s' is not a date (use YYYY-MM-DD)", value=value)
+                errors[name] = _date_problem(value)
+                continue
+            if name in PAST_DATES and values[name] > clock.today():
+                errors[name] = _(
+                    "%(date)s is in the future: this date records what has happened",
+                    date=values[name].isoformat(),
+                )
         elif name == "gender":
             code = _GENDER_INPUT.get(value.lower())
             if code is None:
@@ -325,6 +348,14 @@ def clean_fields(raw: dict[str, Any], names: tuple[str, ...]) -> tuple[dict[str,
             limit = MAX_LEN.get(name)
             if limit and len(value) > limit:
                 errors[name] = _("is longer than %(n)s characters", n=limit)
+            elif name == "phone" and not (
+                _PHONE.fullmatch(value) and sum(c.isdigit() for c in value) >= 3
+            ):
+                errors[name] = _(
+                    "'%(value)s' is not a telephone number (digits, with spaces, + - ( ) "
+                    "and an extension)",
+                    value=value,
+                )
             values[name] = value
     return values, errors
 
