@@ -394,9 +394,7 @@ def test_a_person_dated_today_with_a_written_phone_and_a_probation_ahead_is_kept
     )
     assert not errors and str(values["probation_end_on"]) == "2027-03-01"
     _values, errors = people.clean_fields({"applied_on": "2026-03-03"}, names)
-    assert errors == {
-        "applied_on": "2026-03-03 is in the future: this date records what has happened"
-    }
+    assert list(errors) == ["applied_on"] and errors["applied_on"].startswith("2026-03-03 ")
 
 
 def test_person_of_unreadable_org_is_hidden(world, auth, client, make_admin_of_branch):
