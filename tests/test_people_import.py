@@ -135,7 +135,7 @@ def test_wrong_cell_count_is_reported_per_line(world, admin_client):
     assert resp.status_code == 422
     html = resp.get_data(as_text=True)
     assert _report_lines(html) == [3, 4]
-    assert "has 1 cells, the header has 2" in html
+    assert "has 1 cell, the header has 2" in html  # one cell, in the singular
 
 
 def test_no_file_chosen(world, admin_client):

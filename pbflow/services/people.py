@@ -19,6 +19,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import or_, select, tuple_
 
 from pbflow import audit, clock, validation
@@ -607,9 +608,10 @@ def check_csv(data: bytes, *, actor: Any = None) -> ImportReport:
                     LineError(
                         line,
                         "",
-                        _(
-                            "has %(got)s cells, the header has %(want)s",
-                            got=len(record),
+                        ngettext(
+                            "has %(num)s cell, the header has %(want)s",
+                            "has %(num)s cells, the header has %(want)s",
+                            len(record),
                             want=len(header),
                         ),
                     )
