@@ -208,66 +208,36 @@ def superior_user(ctx: Context, *, field: str, name_field: str | None = None) ->
 
 @guard("lead_time")
 def lead_time(
-    ctx: Context, *, field: str, setting: str, only_if: str | None = None
+    ctx: Context,
+    *,
+    field: str,
+    setting: str,
+    since: str | None = None,
+    only_if: str | None = None,
 ) -> Block | None:
-    """The date in ``field`` must lie at least the set number of days ahead (plan reported
-    to the superior ahead of time)."""
+    """The date in ``field`` must lie at least the set number of days ahead: of today when
+    the plan is reported to the superior, or (``since``) of the day it was reported, for the
+    meeting itself, which may be held earlier than planned but not before the superior had
+    its time."""
     if not _applies(ctx, only_if):
         return None
     days = int(ctx.setting(setting) or 0)
     when = ctx.date_value(field)
     if when is None:
         return Block(_("'%(field)s' has not been recorded yet.", field=field))
-    if days and when < ctx.today + timedelta(days=days):
+    start = ctx.today if since is None else ctx.date_value(since)
+    if not days or start is None:
+        return None
+    earliest = start + timedelta(days=days)
+    if when < earliest:
         return Block(
             _(
                 "The plan must reach the superior at least %(n)s days before the meeting; "
                 "choose a date from %(date)s.",
                 n=days,
-                date=(ctx.today + timedelta(days=days)).isoformat(),
-            )
-        )
-    return None
-
-
-@guard("held_after_preparation")
-def held_after_preparation(
-    ctx: Context, *, field: str, after: list[str], lead: dict[str, str] | None = None
-) -> Block | None:
-    """The meeting is dated on or after the steps that prepare it (the superior's approval of
-    the plan, of the materials: ``after``), and, where the kind of meeting has a lead time
-    (``lead``: kind -> setting), at least that many days after the plan reached the superior
-    (``plan_submitted_on``): a meeting held earlier than planned did not give the superior
-    its time (DOMAIN 2, preparation)."""
-    held = ctx.date_value(field)
-    if held is None:
-        return None
-    locale = str(get_locale() or "zh")
-    for name in after:
-        step = ctx.date_value(name)
-        if step is not None and held < step:
-            return Block(
-                _(
-                    "The meeting cannot be dated %(held)s, before %(step)s (%(date)s).",
-                    held=held.isoformat(),
-                    step=ctx.definition.field_label(name, locale),
-                    date=step.isoformat(),
-                )
-            )
-    setting = (lead or {}).get(str(ctx.value("kind")))
-    days = int(ctx.setting(setting) or 0) if setting else 0
-    sent = ctx.date_value("plan_submitted_on")
-    if days and sent is not None and held < sent + timedelta(days=days):
-        earliest = sent + timedelta(days=days)
-        return Block(
-            _(
-                "The plan reached the superior on %(sent)s, and must do so at least %(n)s days "
-                "before the meeting: the meeting can be dated from %(date)s.",
-                sent=sent.isoformat(),
-                n=days,
                 date=earliest.isoformat(),
             ),
-            available_from=earliest if earliest > ctx.today else None,
+            available_from=earliest if since is not None and earliest > ctx.today else None,
         )
     return None
 
