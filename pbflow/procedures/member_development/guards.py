@@ -39,15 +39,15 @@ STEPS = {
 
 
 def field_label(ctx: Context, name: str) -> str:
-    """The label of a field of the step (or of the start form), for messages."""
+    """The label of a field for messages: as this step's form names it, else as the workflow
+    does wherever it asks for it (``Definition.field_label``)."""
     from flask_babel import get_locale
 
-    specs = (*(ctx.transition.fields if ctx.transition else ()), *ctx.definition.start_fields)
     locale = str(get_locale() or "zh")
-    for spec in specs:
+    for spec in ctx.transition.fields if ctx.transition else ():
         if spec.name == name:
             return spec.label.get(locale)
-    return name
+    return ctx.definition.field_label(name, locale)
 
 
 def _period(
@@ -264,23 +264,31 @@ def dates_in_order(ctx: Context, *, fields: list[str]) -> Block | None:
     return None
 
 
+def _resolution_before(ctx: Context, date_field: str) -> tuple[date, date] | None:
+    """(the meeting's date, the date in ``date_field``) when the branch general meeting's
+    resolution, applied by the engine, is dated before it; None otherwise."""
+    held = ctx.date_value("last_resolution_date")
+    limit = ctx.date_value(date_field)
+    return (held, limit) if held is not None and limit is not None and held < limit else None
+
+
 @guard("resolution_not_before")
 def resolution_not_before(ctx: Context, *, date_field: str) -> Block | None:
     """The meeting's resolution is dated on or after a date (the conversion vote is taken once
     probation has ended, DOMAIN 1.22-23); checked when the engine applies the vote."""
-    held = ctx.date_value("last_resolution_date")
-    limit = ctx.date_value(date_field)
-    if held is not None and limit is not None and held < limit:
-        return Block(
-            _(
-                "The meeting of %(held)s was held before probation ended on %(end)s; the "
-                "conversion can only be discussed after that.",
-                held=held.isoformat(),
-                end=limit.isoformat(),
-            ),
-            available_from=limit,
-        )
-    return None
+    found = _resolution_before(ctx, date_field)
+    if found is None:
+        return None
+    held, limit = found
+    return Block(
+        _(
+            "The meeting of %(held)s was held before probation ended on %(end)s; the "
+            "conversion can only be discussed after that.",
+            held=held.isoformat(),
+            end=limit.isoformat(),
+        ),
+        available_from=limit,
+    )
 
 
 @guard("resolution_after_step")
@@ -288,23 +296,20 @@ def resolution_after_step(ctx: Context, *, date_field: str) -> Block | None:
     """The meeting's resolution is dated on or after an earlier step's date (the admission
     vote follows the pre-review that issued the admission form, DOMAIN 1.13-15: its date is
     the admission date, so it cannot precede the steps it rests on)."""
-    from flask_babel import get_locale
-
-    held = ctx.date_value("last_resolution_date")
-    limit = ctx.date_value(date_field)
-    if held is not None and limit is not None and held < limit:
-        label = ctx.definition.field_label(date_field, str(get_locale() or "zh"))
-        return Block(
-            _(
-                "The meeting of %(held)s is dated before %(step)s (%(date)s): the branch "
-                "general meeting votes after that step.",
-                held=held.isoformat(),
-                step=label,
-                date=limit.isoformat(),
-            ),
-            available_from=limit,
-        )
-    return None
+    found = _resolution_before(ctx, date_field)
+    if found is None:
+        return None
+    held, limit = found
+    return Block(
+        _(
+            "The meeting of %(held)s is dated before %(step)s (%(date)s): the branch "
+            "general meeting votes after that step.",
+            held=held.isoformat(),
+            step=field_label(ctx, date_field),
+            date=limit.isoformat(),
+        ),
+        available_from=limit,
+    )
 
 
 def _approval_limit(ctx: Context, resolution: str, deadline: str | None, max_months: int):
