@@ -261,3 +261,21 @@ def test_general_and_committee_meetings_need_more_than_half_present(world):
         world.branch.id,
         theme_day(world, present=[pid(world, "secretary")], reasons={}),
     )
+
+
+def test_the_fields_problems_are_said_before_the_quorum(world):
+    """A form short of its quorum that also has a field to correct (an over-long reason for
+    an absence) is told about the field first, with every such problem at once."""
+    absent = pid(world, "member")
+    with pytest.raises(ValidationFailed, match="Some fields need correcting") as exc:
+        meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            theme_day(
+                world,
+                meeting_type="committee_meeting",
+                present=[pid(world, "secretary")],
+                reasons={absent: "出差" * 200},
+            ),
+        )
+    assert f"reason_{absent}" in exc.value.field_errors

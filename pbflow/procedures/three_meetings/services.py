@@ -134,25 +134,27 @@ def quorum_problem(meeting_type: str, expected: list[Person], present: set[int])
     under party probation) present, a committee meeting more than half of the committee
     (DOMAIN.md 3): without that quorum it was not held, and is not recorded as held."""
     if meeting_type == "general_meeting":
-        voters = [p for p in expected if p.party_status == "full" and not p.on_party_probation]
-        there = sum(1 for p in voters if p.id in present)
-        if voters and 2 * there <= len(voters):
-            return _(
-                "No quorum: %(present)s of %(total)s voting members present; more than half "
-                "must attend.",
-                present=there,
-                total=len(voters),
-            )
+        counted = [p for p in expected if p.party_status == "full" and not p.on_party_probation]
     elif meeting_type == "committee_meeting":
-        there = sum(1 for p in expected if p.id in present)
-        if expected and 2 * there <= len(expected):
-            return _(
-                "No quorum: %(present)s of %(total)s committee members present; more than "
-                "half must attend.",
-                present=there,
-                total=len(expected),
-            )
-    return None
+        counted = expected
+    else:
+        return None
+    there = sum(1 for p in counted if p.id in present)
+    if not counted or 2 * there > len(counted):
+        return None
+    if meeting_type == "general_meeting":
+        return _(
+            "No quorum: %(present)s of %(total)s voting members present; more than half "
+            "must attend.",
+            present=there,
+            total=len(counted),
+        )
+    return _(
+        "No quorum: %(present)s of %(total)s committee members present; more than half "
+        "must attend.",
+        present=there,
+        total=len(counted),
+    )
 
 
 # --- parsing and checking input -------------------------------------------------------------
@@ -216,14 +218,16 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
         present.add(person_id)
     if expected and not present and "present" not in errors:
         errors["present"] = _("nobody is marked present")
-    quorum = None if errors else quorum_problem(data.meeting_type, expected, present)
-    if quorum is not None:
-        raise ValidationFailed(quorum, field_errors={"present": quorum})
     for key, reason in data.reasons.items():
         if len(reason or "") > 300:
             errors[f"reason_{key}"] = _("must be at most %(n)s characters", n=300)
     if errors:
         raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
+    # Only a form with nothing else to correct is judged for its quorum (every problem of
+    # the fields said at once first).
+    quorum = quorum_problem(data.meeting_type, expected, present)
+    if quorum is not None:
+        raise ValidationFailed(quorum, field_errors={"present": quorum})
     values = {
         "meeting_type": data.meeting_type,
         "held_on": held_on,
