@@ -320,19 +320,16 @@ def test_profile_edit_cannot_change_party_status(world, auth, client):
     assert person.party_status == "activist"
 
 
+def _add_person(client, world, path="/admin/people/new", **fields):
+    """The new-person form posted as its page sends it (a branch person named 王五)."""
+    token = _token(client, "/admin/people/new")
+    data = {"org_id": world.branch.id, "name": "王五", "party_status": "applicant", **fields}
+    return client.post(path, data={"csrf_token": token, **data})
+
+
 def test_add_person(world, auth, client):
     auth.login("admin")
-    token = _token(client, "/admin/people/new")
-    resp = client.post(
-        "/admin/people/new",
-        data={
-            "csrf_token": token,
-            "org_id": world.branch.id,
-            "name": "王五",
-            "party_status": "applicant",
-        },
-    )
-    assert resp.status_code == 302
+    assert _add_person(client, world).status_code == 302
     person = db.session.execute(select(Person).where(Person.name == "王五")).scalar_one()
     assert person.party_status == "applicant"
     assert _last_event("person_created")["person_id"] == person.id
@@ -355,9 +352,7 @@ def test_a_person_with_an_impossible_date_or_phone_is_refused_and_kept(
     one: the form comes back naming the field's problem, with what was typed, and nothing is
     stored."""
     auth.login("admin")
-    data = {"org_id": world.branch.id, "name": "王五", "party_status": "applicant", field: value}
-    token = _token(client, "/admin/people/new")
-    resp = client.post("/admin/people/new?lang=en", data={"csrf_token": token, **data})
+    resp = _add_person(client, world, "/admin/people/new?lang=en", **{field: value})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422 and message in html
     assert f'value="{value}"' in html
@@ -368,18 +363,7 @@ def test_a_person_dated_today_with_a_written_phone_and_a_probation_ahead_is_kept
     world, auth, client, clock
 ):
     auth.login("admin")
-    token = _token(client, "/admin/people/new")
-    resp = client.post(
-        "/admin/people/new",
-        data={
-            "csrf_token": token,
-            "org_id": world.branch.id,
-            "name": "王五",
-            "party_status": "applicant",
-            "birth_date": "2008-03-02",
-            "phone": "0571-8888 6666 转 123",
-        },
-    )
+    resp = _add_person(client, world, birth_date="2008-03-02", phone="0571-8888 6666 转 123")
     assert resp.status_code == 302
     person = db.session.execute(select(Person).where(Person.name == "王五")).scalar_one()
     assert (str(person.birth_date), person.phone) == ("2008-03-02", "0571-8888 6666 转 123")
