@@ -20,15 +20,16 @@ def pid(user) -> int:
     return user.person.id
 
 
-def upload(world, name: str, by: str = "secretary") -> int:
-    """An attachment row as the upload service leaves it (the file itself is not needed)."""
+def upload(world, name: str, by: str = "secretary", *, org=None, user=None) -> int:
+    """An attachment row as the upload service leaves it (the file itself is not needed):
+    the branch's, by one of the world's accounts, unless ``org`` and ``user`` say otherwise."""
     att = Attachment(
-        org_id=world.branch.id,
+        org_id=(org or world.branch).id,
         sha256=f"{abs(hash(name)):064d}"[:64],
         filename=name,
         content_type="application/pdf",
         size=100,
-        uploaded_by=world[by].id,
+        uploaded_by=(user or world[by]).id,
     )
     db.session.add(att)
     db.session.commit()
@@ -709,17 +710,7 @@ def test_the_committees_democratic_life_meeting_names_its_superiors_attendee_in_
     team = [secretary, world["committee_a"], world["committee_b"], world["committee_c"]]
 
     def file(name: str) -> int:
-        att = Attachment(
-            org_id=world.committee.id,
-            sha256=f"{abs(hash(name)):064d}"[:64],
-            filename=name,
-            content_type="application/pdf",
-            size=100,
-            uploaded_by=secretary.id,
-        )
-        db.session.add(att)
-        db.session.commit()
-        return att.id
+        return upload(world, name, org=world.committee, user=secretary)
 
     case = runtime.start(
         "life_meeting",
