@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from pbflow import audit
-from pbflow.engine import runtime, timers
+from pbflow.engine import runtime, tasks, timers
 from pbflow.engine.errors import GuardRefused, InvalidState, NotAllowed, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Attachment, AuditEvent, ProcessInstance
@@ -147,7 +147,25 @@ def to_held(world, clock, **kw) -> int:
     return case_id
 
 
+def record_peer_appraisal(world, case_id: int, **values) -> None:
+    runtime.fire(
+        case_id,
+        "record_peer_appraisal",
+        world["secretary"],
+        {
+            "self_appraisal_on": "2026-03-20",
+            "peer_appraisal_on": "2026-03-20",
+            "peer_appraisal_summary": "收回互评表 4 份，主要意见两条",
+            **values,
+        },
+    )
+
+
 def grade_everyone(world, case_id: int) -> None:
+    """The self- and peer appraisal (unless recorded), then a grade for each member (DOMAIN
+    2's order)."""
+    if "peer_appraisal_on" not in runtime.load_case(case_id).data:
+        record_peer_appraisal(world, case_id)
     for grade, who in [
         ("excellent", ["deputy"]),
         ("qualified", ["secretary", "branch_member"]),
@@ -299,7 +317,7 @@ def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(wo
     assert case.data["materials"][str(pid(world["member"]))]["round"] == 2
     assert case.data["children"] == [first, second]
 
-    assert audit_actions(case_id) == ["case_started"] + ["transition"] * 23
+    assert audit_actions(case_id) == ["case_started"] + ["transition"] * 24
     assert triggers(case_id) == [
         "submit_plan",
         "approve_plan",
@@ -313,6 +331,7 @@ def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(wo
         "resubmit_materials",
         "approve_materials",
         "hold_meeting",
+        "record_peer_appraisal",
         *["record_grades"] * 3,
         "submit_report",
         *["add_item"] * 2,
@@ -446,6 +465,7 @@ def test_report_on_time_needs_no_reason(world, clock):
 
 def test_appraisal_grades_are_complete_and_at_most_a_third_excellent(world, clock):
     case_id = to_held(world, clock)
+    record_peer_appraisal(world, case_id)
     with pytest.raises(GuardRefused, match="At most 1 of 4 members may be rated excellent"):
         runtime.fire(
             case_id,
@@ -482,6 +502,79 @@ def test_appraisal_grades_are_complete_and_at_most_a_third_excellent(world, cloc
         world["secretary"],
         report_values(world, appraisal_decision="决定", appraisal_announced_on="2026-03-20"),
     )
+
+
+def test_grades_follow_the_self_appraisal_and_the_peer_appraisal(world, clock):
+    case_id = to_held(world, clock)  # held on 2026-03-20
+    secretary = world["secretary"]
+
+    def offered() -> set[str]:
+        return {a.trigger for a in runtime.available_actions(case_id, secretary)}
+
+    # No grade before the peer appraisal: the step is not offered yet, and refused if sent.
+    assert "record_peer_appraisal" in offered()
+    assert "record_grades" not in offered()
+    with pytest.raises(GuardRefused, match="'Peer appraisal held on' has not been recorded"):
+        runtime.fire(
+            case_id,
+            "record_grades",
+            secretary,
+            {"grade": "qualified", "members": [pid(world["member"])]},
+        )
+    # The dates: both done, the peer appraisal not before the self-appraisal.
+    with pytest.raises(GuardRefused, match="2026-03-21 is in the future"):
+        record_peer_appraisal(world, case_id, self_appraisal_on="2026-03-21")
+    with pytest.raises(GuardRefused, match="2026-03-21 is in the future"):
+        record_peer_appraisal(world, case_id, peer_appraisal_on="2026-03-21")
+    with pytest.raises(GuardRefused, match=r"held on cannot be before 2026-03-20\."):
+        record_peer_appraisal(world, case_id, peer_appraisal_on="2026-03-19")
+    with pytest.raises(ValidationFailed) as refused:
+        record_peer_appraisal(world, case_id, peer_appraisal_summary="")
+    assert set(refused.value.field_errors) == {"peer_appraisal_summary"}
+    assert "peer_appraisal_on" not in runtime.load_case(case_id).data
+
+    record_peer_appraisal(world, case_id, self_appraisal_on="2026-03-18")
+    data = runtime.load_case(case_id).data
+    assert (data["self_appraisal_on"], data["peer_appraisal_on"]) == ("2026-03-18", "2026-03-20")
+    assert "record_grades" in offered()
+    runtime.fire(
+        case_id,
+        "record_grades",
+        secretary,
+        {"grade": "qualified", "members": [pid(world["member"])]},
+    )
+    # Once grades rest on it, the peer appraisal stands.
+    assert "record_peer_appraisal" not in offered()
+    with pytest.raises(GuardRefused, match="Grades are recorded"):
+        record_peer_appraisal(world, case_id, peer_appraisal_summary="改写")
+    assert triggers(case_id)[-2:] == ["record_peer_appraisal", "record_grades"]
+
+
+def test_a_meeting_without_the_appraisal_offers_none_of_its_steps(world, clock):
+    case_id = to_held(world, clock, with_appraisal=False)
+    offered = {a.trigger for a in runtime.available_actions(case_id, world["secretary"])}
+    assert "submit_report" in offered
+    assert not offered & {"record_peer_appraisal", "record_grades"}
+    for refused in (
+        lambda: record_peer_appraisal(world, case_id),
+        lambda: runtime.fire(
+            case_id,
+            "record_grades",
+            world["secretary"],
+            {"grade": "qualified", "members": [pid(world["member"])]},
+        ),
+    ):
+        with pytest.raises(GuardRefused, match="does not include the democratic appraisal"):
+            refused()
+    case = runtime.load_case(case_id)
+    assert "grades" not in case.data and "peer_appraisal_on" not in case.data
+    # Nothing of the appraisal waits on anyone either.
+    assert not {
+        t
+        for (_holder, _kind, t) in tasks.compute(
+            runtime.registry().stored(case.definition_id), case
+        )
+    } & {"record_peer_appraisal", "record_grades"}
 
 
 def test_appraisal_grades_are_fed_back_and_announced_before_the_report(world, clock):

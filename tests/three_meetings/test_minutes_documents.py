@@ -14,7 +14,7 @@ from sqlalchemy import select
 from pbflow.extensions import db
 from pbflow.models import AuditEvent
 from pbflow.procedures.three_meetings import services as meetings
-from tests.life_meeting.test_life_meeting import to_held
+from tests.life_meeting.test_life_meeting import record_peer_appraisal, to_held
 from tests.three_meetings.test_meetings import pid, theme_day
 
 
@@ -124,3 +124,12 @@ def test_the_yearly_volume_binds_the_branchs_meetings_with_contents(world, clock
     ]
     assert volumes == [("secretary", world.branch.id)] * 3 + [("committee_a", world.branch.id)]
     assert pid(world, "secretary")  # the helper module stays in use
+
+
+def test_a_life_meetings_minutes_carry_its_peer_appraisal(world, clock, client, auth):
+    life = to_held(world, clock)  # with the democratic appraisal of members
+    record_peer_appraisal(world, life, peer_appraisal_summary="收回互评表4份，意见两条")
+    auth.login("secretary")
+    text = "".join(pages(get(client, f"/life-meetings/{life}/minutes.pdf?lang=zh")))
+    assert "互评情况（收回评议表份数、主要意见）" in text
+    assert "收回互评表4份，意见两条" in text

@@ -95,7 +95,13 @@ def meeting_story(case: ProcessInstance, locale: str) -> list[Any]:
             ]
         )
     ]
-    for name in ("last_rectification", "problems_found", "measures_planned", "appraisal_decision"):
+    for name in (
+        "last_rectification",
+        "problems_found",
+        "measures_planned",
+        "peer_appraisal_summary",
+        "appraisal_decision",
+    ):
         if data.get(name):
             story.append(pdf.heading(specs[name].label.get(locale), 2, toc=False))
             story.append(pdf.para(data[name]))

@@ -298,6 +298,26 @@ def _grades_after(ctx: Context, members_field: str | None, grade_field: str | No
     return grades
 
 
+@guard("appraisal_included", pure=True)
+def appraisal_included(ctx: Context) -> Block | None:
+    """The appraisal's steps belong to a meeting that includes the democratic appraisal of
+    members (``with_appraisal``); elsewhere they are not offered."""
+    if ctx.value("with_appraisal") is not True:
+        return Block(_("This meeting does not include the democratic appraisal of members."))
+    return None
+
+
+@guard("appraisal_not_graded", pure=True)
+def appraisal_not_graded(ctx: Context) -> Block | None:
+    """The self- and peer appraisal come before the branch's grades (DOMAIN 2) and are not
+    rewritten once grades rest on them."""
+    if ctx.data.get("grades"):
+        return Block(
+            _("Grades are recorded: the self-appraisal and peer appraisal before them stand.")
+        )
+    return None
+
+
 @guard("appraisal_members_only")
 def appraisal_members_only(ctx: Context, *, field: str) -> Block | None:
     """Only members of the organization are appraised here."""
