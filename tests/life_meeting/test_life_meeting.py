@@ -668,7 +668,8 @@ def test_democratic_meeting_is_for_leadership_teams_and_needs_a_plan_in_good_tim
     # The committee has no superior in pbflow: another committee member records the approval.
     with pytest.raises(GuardRefused, match="someone else"):
         runtime.fire(case.id, "approve_plan", world["committee_a"])
-    runtime.fire(case.id, "approve_plan", world["committee_b"])
+    # March is not the fourth quarter: the approval gives the consent that needs.
+    runtime.fire(case.id, "approve_plan", world["committee_b"], {"off_season_consent": True})
     assert state(case.id) == "preparation"
 
 
@@ -818,7 +819,7 @@ def test_the_committees_democratic_life_meeting_names_its_superiors_attendee_in_
         },
     )
     runtime.fire(case.id, "submit_plan", secretary)
-    runtime.fire(case.id, "approve_plan", world["committee_a"])
+    runtime.fire(case.id, "approve_plan", world["committee_a"], {"off_season_consent": True})
     runtime.fire(
         case.id,
         "record_talk",
@@ -860,3 +861,87 @@ def test_the_committees_democratic_life_meeting_names_its_superiors_attendee_in_
     )
     assert state(case.id) == "held"
     assert runtime.load_case(case.id).data["superior_present_name"] == "县委组织部副部长 张三"
+
+
+def _democratic_plan(world, clock, planned: str, **extra) -> int:
+    """A committee's democratic life meeting, its plan with the superior (here another
+    member of the committee, which has no superior in pbflow)."""
+    members = [pid(world[u]) for u in ("committee_a", "committee_b", "committee_c")]
+    case = runtime.start(
+        "life_meeting",
+        world.committee,
+        world["committee_a"],
+        {
+            "kind": "democratic",
+            "theme": "年度民主生活会",
+            "planned_date": planned,
+            "principal": members[0],
+            "participants": members,
+            **extra,
+        },
+    )
+    runtime.fire(case.id, "submit_plan", world["committee_a"])
+    return case.id
+
+
+def test_a_democratic_life_meeting_outside_the_fourth_quarter_needs_the_superiors_consent(
+    world, clock
+):
+    clock.set("2026-03-02T02:00:00")
+    approver = world["committee_b"]
+    # Planned for June: the approval without the consent is refused; with it, accepted.
+    june = _democratic_plan(world, clock, "2026-06-10")
+    with pytest.raises(GuardRefused, match="fourth quarter; on 2026-06-10 it needs the superior"):
+        runtime.fire(june, "approve_plan", approver)
+    assert state(june) == "plan_review"
+    runtime.fire(june, "approve_plan", approver, {"off_season_consent": True})
+    assert runtime.load_case(june).data["off_season_consent"] is True
+
+    # Planned for the fourth quarter: approved as it is; held in the fourth quarter, fine.
+    december = _democratic_plan(world, clock, "2026-12-10")
+    runtime.fire(december, "approve_plan", approver)
+    offered = {a.trigger for a in runtime.available_actions(december, approver)}
+    assert "consent_off_season" in offered  # the superior may still consent, should it move
+    # Moved to the next January without the consent: the meeting is not recorded...
+    from tests.conftest import make_user
+
+    secretary = make_user(
+        "committee_secretary", [(world.committee, "secretary")], person_org=world.committee
+    )
+    clock.set("2027-01-08T02:00:00")
+    january = {
+        "held_on": "2027-01-07",
+        "attendees": [pid(world["committee_a"])],
+        "superior_present_name": "县委组织部 张部长",
+        "minutes": upload(world, "m.pdf", org=world.committee, user=secretary),
+    }
+    with pytest.raises(GuardRefused, match="fourth quarter; on 2027-01-07 it needs the superior"):
+        runtime.fire(december, "hold_meeting", secretary, january)
+    # ... until the superior consents, with its reason; then the step is no longer offered.
+    with pytest.raises(NotAllowed):
+        runtime.fire(december, "consent_off_season", world["member"], comment="x")
+    runtime.fire(december, "consent_off_season", approver, comment="年底安全生产检查，推迟一周")
+    assert "consent_off_season" not in {
+        a.trigger for a in runtime.available_actions(december, approver)
+    }
+    with pytest.raises(GuardRefused, match="already consented"):
+        runtime.fire(december, "consent_off_season", approver, comment="again")
+    assert runtime.load_case(december).data["off_season_consent"] is True
+    # With it, January is no longer what stops the record (the talks, not yet held, are).
+    with pytest.raises(GuardRefused, match="Heart-to-heart talks are not complete"):
+        runtime.fire(december, "hold_meeting", secretary, january)
+    assert triggers(december) == ["submit_plan", "approve_plan", "consent_off_season"]
+
+
+def test_a_special_or_an_organizational_meeting_keeps_no_season(world, clock):
+    clock.set("2026-03-02T02:00:00")
+    special = _democratic_plan(world, clock, "2026-06-10", special=True)
+    runtime.fire(special, "approve_plan", world["committee_b"])  # called when it is needed
+    assert state(special) == "preparation"
+    assert "consent_off_season" not in {
+        a.trigger for a in runtime.available_actions(special, world["committee_b"])
+    }
+    organizational = to_preparation(world)  # a branch's, planned for March
+    assert state(organizational) == "preparation"
+    with pytest.raises(GuardRefused, match="Only a yearly democratic life meeting"):
+        runtime.fire(organizational, "consent_off_season", world["gb_secretary"], comment="x")

@@ -51,6 +51,13 @@ def return_materials(ctx: Context, *, field: str) -> None:
     ctx.data["materials"] = materials
 
 
+@effect("give_off_season_consent")
+def give_off_season_consent(ctx: Context) -> None:
+    """The superior's consent to a democratic life meeting outside the fourth quarter (its
+    reason is the step's comment)."""
+    ctx.data["off_season_consent"] = True
+
+
 @effect("set_grades")
 def set_grades(ctx: Context, *, members_field: str, grade_field: str) -> None:
     """Give each member named the same democratic appraisal grade (a later grade replaces)."""

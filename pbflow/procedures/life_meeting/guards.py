@@ -298,6 +298,50 @@ def _grades_after(ctx: Context, members_field: str | None, grade_field: str | No
     return grades
 
 
+def _fourth_quarter_applies(ctx: Context, only_if: str | None, unless_field: str | None) -> bool:
+    return _applies(ctx, only_if) and not (unless_field and ctx.value(unless_field) is True)
+
+
+@guard("fourth_quarter_or_consent")
+def fourth_quarter_or_consent(
+    ctx: Context,
+    *,
+    field: str,
+    date_field: str,
+    consent_field: str,
+    unless_field: str | None = None,
+    only_if: str | None = None,
+) -> Block | None:
+    """A democratic life meeting is held in the fourth quarter; earlier or later only with
+    the superior's consent (DOMAIN 2), given when it approves the plan or afterwards. A
+    special meeting (``unless_field``) is called when it is needed. ``field``: the one of
+    ``date_field`` and ``consent_field`` the step's own form asks, so that the step is
+    judged once it is filled in."""
+    if not _fourth_quarter_applies(ctx, only_if, unless_field):
+        return None
+    day = ctx.date_value(date_field)
+    if day is None or day.month >= 10 or ctx.value(consent_field) is True:
+        return None
+    return Block(
+        _(
+            "A democratic life meeting is held in the fourth quarter; on %(date)s it needs "
+            "the superior's consent.",
+            date=day.isoformat(),
+        )
+    )
+
+
+@guard("off_season_consent_open", pure=True)
+def off_season_consent_open(ctx: Context) -> Block | None:
+    """The superior's consent to another quarter is for a yearly democratic life meeting
+    that does not have it yet."""
+    if ctx.value("kind") != "democratic" or ctx.value("special") is True:
+        return Block(_("Only a yearly democratic life meeting is held in the fourth quarter."))
+    if ctx.value("off_season_consent") is True:
+        return Block(_("The superior has already consented to another quarter."))
+    return None
+
+
 @guard("appraisal_included", pure=True)
 def appraisal_included(ctx: Context) -> Block | None:
     """The appraisal's steps belong to a meeting that includes the democratic appraisal of
