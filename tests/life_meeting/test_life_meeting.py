@@ -140,9 +140,23 @@ def report_values(world, **extra):
     }
 
 
+def record_committee_session(world, case_id: int, on: str = "2026-03-20") -> None:
+    """The branch committee's own session, which comes first (the world's branch has one)."""
+    runtime.fire(
+        case_id,
+        "record_committee_session",
+        world["secretary"],
+        {
+            "committee_session_on": on,
+            "committee_session_present": [pid(world[u]) for u in ("secretary", "branch_member")],
+        },
+    )
+
+
 def to_held(world, clock, **kw) -> int:
     case_id = to_meeting_ready(world, **kw)
     clock.set("2026-03-20T06:00:00")
+    record_committee_session(world, case_id)
     runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
     return case_id
 
@@ -226,6 +240,7 @@ def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(wo
     runtime.fire(case_id, "approve_materials", world["gb_secretary"])
 
     clock.set("2026-03-20T06:00:00")
+    record_committee_session(world, case_id)  # the branch committee meets first
     runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
     grade_everyone(world, case_id)
     runtime.fire(
@@ -317,7 +332,7 @@ def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(wo
     assert case.data["materials"][str(pid(world["member"]))]["round"] == 2
     assert case.data["children"] == [first, second]
 
-    assert audit_actions(case_id) == ["case_started"] + ["transition"] * 24
+    assert audit_actions(case_id) == ["case_started"] + ["transition"] * 25
     assert triggers(case_id) == [
         "submit_plan",
         "approve_plan",
@@ -330,6 +345,7 @@ def test_life_meeting_walks_from_plan_to_closure_with_two_rectification_items(wo
         "upload_material",
         "resubmit_materials",
         "approve_materials",
+        "record_committee_session",
         "hold_meeting",
         "record_peer_appraisal",
         *["record_grades"] * 3,
@@ -378,6 +394,7 @@ def test_where_the_superior_does_not_review_materials_the_meeting_follows_prepar
         runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
     assert audit.head() == before and state(case_id) == "preparation"
     summarize_opinions(world, case_id)
+    record_committee_session(world, case_id)
     runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
     runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
     assert state(case_id) == "rectification"
@@ -754,6 +771,7 @@ def test_meeting_is_not_dated_before_the_plan_and_materials_were_approved(world,
     clock.set("2026-03-10T02:00:00")
     runtime.fire(case.id, "approve_materials", world["gb_secretary"])
     clock.set("2026-03-20T06:00:00")
+    record_committee_session(world, case.id, on="2026-03-10")
     before = audit.head()
     with pytest.raises(GuardRefused, match=r"Held on cannot be before 2026-03-06\."):
         runtime.fire(
@@ -785,6 +803,7 @@ def test_meeting_held_earlier_than_planned_still_gives_the_superior_its_lead_tim
     assert exc.value.available_from is not None
     assert state(case_id) == "meeting_ready"
     clock.set("2026-03-12T06:00:00")
+    record_committee_session(world, case_id, on="2026-03-12")
     runtime.fire(
         case_id, "hold_meeting", world["secretary"], meeting_values(world, held_on="2026-03-12")
     )
@@ -945,3 +964,50 @@ def test_a_special_or_an_organizational_meeting_keeps_no_season(world, clock):
     assert state(organizational) == "preparation"
     with pytest.raises(GuardRefused, match="Only a yearly democratic life meeting"):
         runtime.fire(organizational, "consent_off_season", world["gb_secretary"], comment="x")
+
+
+def test_where_the_branch_has_a_committee_the_committee_meets_first(world, clock):
+    case_id = to_meeting_ready(world)  # the world's branch has a committee
+    clock.set("2026-03-20T06:00:00")
+    secretary = world["secretary"]
+    with pytest.raises(GuardRefused, match="its committee holds its own session first"):
+        runtime.fire(case_id, "hold_meeting", secretary, meeting_values(world))
+    # Its own session: done, on a day after the plan's approval, among the participants.
+    with pytest.raises(GuardRefused, match="2026-03-21 is in the future"):
+        record_committee_session(world, case_id, on="2026-03-21")
+    with pytest.raises(GuardRefused, match="not participants of this meeting"):
+        runtime.fire(
+            case_id,
+            "record_committee_session",
+            secretary,
+            {
+                "committee_session_on": "2026-03-19",
+                "committee_session_present": [pid(world["other_secretary"])],
+            },
+        )
+    record_committee_session(world, case_id, on="2026-03-19")
+    # The branch's meeting is not dated before it.
+    with pytest.raises(GuardRefused, match=r"\(2026-03-18\) cannot come before the committee's"):
+        runtime.fire(
+            case_id, "hold_meeting", secretary, meeting_values(world, held_on="2026-03-18")
+        )
+    runtime.fire(case_id, "hold_meeting", secretary, meeting_values(world))
+    assert state(case_id) == "held"
+    assert runtime.load_case(case_id).data["committee_session_on"] == "2026-03-19"
+
+
+def test_a_branch_without_a_committee_holds_its_meeting_alone(world, clock):
+    from pbflow.models import RoleAssignment
+
+    db.session.query(RoleAssignment).filter_by(
+        org_id=world.branch.id, role="branch_committee"
+    ).delete()
+    db.session.commit()
+    case_id = to_meeting_ready(world)
+    offered = {a.trigger for a in runtime.available_actions(case_id, world["secretary"])}
+    assert "hold_meeting" in offered and "record_committee_session" not in offered
+    with pytest.raises(GuardRefused, match="Only a branch with a committee"):
+        record_committee_session(world, case_id, on="2026-03-02")
+    clock.set("2026-03-20T06:00:00")
+    runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    assert state(case_id) == "held"

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from pbflow import clock
 from pbflow.engine import runtime
+from pbflow.procedures.life_meeting.guards import has_branch_committee
 from pbflow.services import attachments
 from pbflow.services.attachments import Upload
 
@@ -102,6 +103,17 @@ def _past_meeting(world, code: str, years_ago: int) -> None:
         runtime.fire(case, "submit_materials", u(secretary))
     with _at(held - timedelta(days=15)):
         runtime.fire(case, "approve_materials", u(superior))
+    if has_branch_committee(org.id):  # the branch committee meets first (DOMAIN 2)
+        with _at(held - timedelta(days=1), 8):
+            runtime.fire(
+                case,
+                "record_committee_session",
+                u(secretary),
+                {
+                    "committee_session_on": (held - timedelta(days=1)).isoformat(),
+                    "committee_session_present": people[:2],
+                },
+            )
     with _at(held, 8):
         minutes = _file(world, secretary, org, case, "会议记录.txt", "组织生活会会议记录（示例）")
         runtime.fire(

@@ -342,6 +342,60 @@ def off_season_consent_open(ctx: Context) -> Block | None:
     return None
 
 
+def has_branch_committee(org_id: int) -> bool:
+    """A branch with a committee (seven or more full members elect one): someone holds the
+    role ``branch_committee`` there, as the three meetings' requirements read it."""
+    from pbflow.models import RoleAssignment
+
+    index = actors.org_index()
+    if org_id not in index or index[org_id].kind != "branch":
+        return False
+    found = db.session.execute(
+        select(RoleAssignment.id)
+        .where(RoleAssignment.org_id == org_id, RoleAssignment.role == "branch_committee")
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+@guard("committee_session_due", pure=True)
+def committee_session_due(ctx: Context, *, only_if: str | None = None) -> Block | None:
+    """The branch committee's own session is recorded for a branch that has a committee,
+    once (a correction may follow until the meeting is recorded)."""
+    if not _applies(ctx, only_if) or not has_branch_committee(ctx.case.org_id):
+        return Block(_("Only a branch with a committee holds the committee's session first."))
+    return None
+
+
+@guard("committee_met_first")
+def committee_met_first(
+    ctx: Context, *, field: str, since: str, only_if: str | None = None
+) -> Block | None:
+    """Where the branch has a committee, the committee holds its organizational life meeting
+    first (DOMAIN 2): recorded (``since``), and on or before the branch's (``field``)."""
+    if not _applies(ctx, only_if) or not has_branch_committee(ctx.case.org_id):
+        return None
+    first = ctx.date_value(since)
+    if first is None:
+        return Block(
+            _(
+                "The branch has a committee: its committee holds its own session first; record "
+                "that session before the branch's meeting."
+            )
+        )
+    held = ctx.date_value(field)
+    if held is not None and held < first:
+        return Block(
+            _(
+                "The branch's meeting (%(held)s) cannot come before the committee's session "
+                "(%(first)s).",
+                held=held.isoformat(),
+                first=first.isoformat(),
+            )
+        )
+    return None
+
+
 @guard("appraisal_included", pure=True)
 def appraisal_included(ctx: Context) -> Block | None:
     """The appraisal's steps belong to a meeting that includes the democratic appraisal of
