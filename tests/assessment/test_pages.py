@@ -185,6 +185,33 @@ def test_a_branch_sees_no_manual_score_before_publication(client, auth, world, c
     _get(client, auth, "secretary", f"{url}/sheet.pdf", 404)
 
 
+def _print_links(html):
+    """The items of the result sheet's print bar (the Print button, the PDF link)."""
+    bar = re.search(r'<ul class="inline-links no-print">(.*?)</ul>', html, re.S)
+    assert bar, "the print bar is a list whose items carry their separators (pbflow.css)"
+    assert "·" not in bar[1]  # no separator in the text, to dangle where a line breaks
+    return [re.sub(r"<[^>]+>", "", item).strip() for item in re.findall(r"<li>(.*?)</li>", bar[1])]
+
+
+def test_the_result_sheets_print_bar_has_no_separator_to_dangle(client, auth, world, published):
+    """On a phone the Print button filled its line and left the " · " before the PDF link
+    alone at the start of the next: the bar is now a list whose separators are drawn by CSS
+    for each item after the first, clipped where an item begins a line."""
+    url = f"/assessment/rounds/{published}/branches/{world.branch.id}"
+    assert _print_links(_get(client, auth, "committee_a", url)) == ["Print", "Result sheet (PDF)"]
+    assert f'<li><a href="{url}/sheet.pdf">' in client.get(url).get_data(as_text=True)
+
+
+def test_the_print_bar_before_publication_is_the_print_button_alone(client, auth, world, clock):
+    clock.set("2026-04-02T02:00:00")
+    a = world["committee_a"]
+    schemes.save(a, 2026, schemes.DEFAULT)
+    rid = rounds.open_round(a, world.committee.id, 2026, 1).id
+    fire(rid, "start_scoring", a)
+    url = f"/assessment/rounds/{rid}/branches/{world.branch.id}"
+    assert _print_links(_get(client, auth, "secretary", url)) == ["Print"]
+
+
 def test_bad_input_is_answered_readably(client, auth, world, published):
     rid, b1 = published, world.branch.id
     html = _get(client, auth, "committee_a", "/assessment/")
