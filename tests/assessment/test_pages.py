@@ -202,6 +202,27 @@ def test_the_result_sheets_print_bar_has_no_separator_to_dangle(client, auth, wo
     assert f'<li><a href="{url}/sheet.pdf">' in client.get(url).get_data(as_text=True)
 
 
+def test_the_basis_of_each_figure_has_no_separator_to_dangle(client, auth, world, published):
+    """A computed figure's basis (the count, its source, the records behind it) is a list
+    too: a " · " in the text ended a line when the links wrapped, on a phone and at desktop
+    width alike."""
+    url = f"/assessment/rounds/{published}/branches/{world.branch.id}?lang=en"
+    html = _get(client, auth, "committee_a", url)
+    cells = re.findall(r'<td data-label="Basis">(.*?)</td>', html, re.S)
+    parts = [
+        [
+            re.sub(r"<[^>]+>", "", item).strip()
+            for item in re.findall(r"<li[^>]*>(.*?)</li>", c, re.S)
+        ]
+        for c in cells
+    ]
+    assert cells and all("·" not in cell for cell in cells)
+    owed_nothing = "Nothing was owed in the period: full marks."
+    assert [owed_nothing, "the records", "calendar"] in parts
+    assert [owed_nothing, "opinion box ratings", "the records"] in parts
+    assert '<li class="no-print"><a href="/meetings/?' in html  # the links stay off paper
+
+
 def test_the_print_bar_before_publication_is_the_print_button_alone(client, auth, world, clock):
     clock.set("2026-04-02T02:00:00")
     a = world["committee_a"]
