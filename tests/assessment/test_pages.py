@@ -138,6 +138,7 @@ def test_survey_pages(client, auth, world, clock):
         },
     )
     assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+    assert _print_links(made.get_data(as_text=True)) == ["Print", "The survey"]
     codes = re.findall(
         r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", made.get_data(as_text=True)
     )
