@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 
 from pbflow.api import schemas as s
 from pbflow.api.core import (
+    N_,
     Problem,
     iso,
     json_value,
@@ -121,9 +122,16 @@ def comment_out(c: Any) -> dict[str, Any]:
     }
 
 
-@operation("GET", "/cases", "read", ok=s.CaseList, tags=TAGS, query=s.CaseQuery)
+@operation(
+    "GET",
+    "/cases",
+    "read",
+    ok=s.CaseList,
+    tags=TAGS,
+    query=s.CaseQuery,
+    summary=N_("The cases the caller may see, filtered, newest first; follow `next_cursor`."),
+)
 def list_cases(query: s.CaseQuery):
-    """The cases the caller may see, filtered, newest first; follow `next_cursor`."""
     args = query.model_dump(exclude={"cursor", "limit"}, exclude_none=True)
     args["overdue"] = "1" if query.overdue else ""
     page, after = list_position(query.cursor)
@@ -142,9 +150,15 @@ def list_cases(query: s.CaseQuery):
     }
 
 
-@operation("GET", "/workflows/startable", "read", ok=s.StartOptions, tags=TAGS)
+@operation(
+    "GET",
+    "/workflows/startable",
+    "read",
+    ok=s.StartOptions,
+    tags=TAGS,
+    summary=N_("What the caller may start, and where."),
+)
 def startable():
-    """What the caller may start, and where."""
     loc = locale()
     return {
         "items": [
@@ -160,9 +174,17 @@ def startable():
     }
 
 
-@operation("POST", "/cases", "act", ok=s.StepOut, status=201, tags=TAGS, json=s.StartIn)
+@operation(
+    "POST",
+    "/cases",
+    "act",
+    ok=s.StepOut,
+    status=201,
+    tags=TAGS,
+    json=s.StartIn,
+    summary=N_("Start a case with its start form's values (and files, as base64)."),
+)
 def start(json: s.StartIn):
-    """Start a case with its start form's values (and files, as base64)."""
     case = cases.start_case(
         user(), json.workflow, json.org_id, json.values, uploads=uploads(json.files)
     )
@@ -218,15 +240,29 @@ def _detail(case_id: int) -> dict[str, Any]:
     }
 
 
-@operation("GET", "/cases/<int:case_id>", "read", ok=s.CaseDetail, tags=TAGS)
+@operation(
+    "GET",
+    "/cases/<int:case_id>",
+    "read",
+    ok=s.CaseDetail,
+    tags=TAGS,
+    summary=N_("One case: its data, actions, timeline, comments and files."),
+)
 def get_case(case_id: int):
-    """One case: its data, actions, timeline, comments and files."""
     return _detail(case_id)
 
 
-@operation("GET", "/cases/<int:case_id>/actions", "read", ok=s.Actions, tags=TAGS)
+@operation(
+    "GET",
+    "/cases/<int:case_id>/actions",
+    "read",
+    ok=s.Actions,
+    tags=TAGS,
+    summary=N_(
+        "The steps the caller could take now, each with its fields and why it may be closed."
+    ),
+)
 def actions(case_id: int):
-    """The steps the caller could take now, each with its fields and why it may be closed."""
     loc = locale()
     case, available = cases.case_actions(user(), case_id)
     return {
@@ -236,10 +272,19 @@ def actions(case_id: int):
     }
 
 
-@operation("POST", "/cases/<int:case_id>/steps", "act", ok=s.StepOut, tags=TAGS, json=s.StepIn)
+@operation(
+    "POST",
+    "/cases/<int:case_id>/steps",
+    "act",
+    ok=s.StepOut,
+    tags=TAGS,
+    json=s.StepIn,
+    summary=N_(
+        "Take a step: its fields in `values`, files of its file fields in `files`; send the "
+        "`version` read to be refused (409, with what changed) if someone acted meanwhile."
+    ),
+)
 def take_step(case_id: int, json: s.StepIn):
-    """Take a step: its fields in `values`, files of its file fields in `files`; send the
-    `version` read to be refused (409, with what changed) if someone acted meanwhile."""
     try:
         outcome = cases.take_step(
             user(),
@@ -269,10 +314,19 @@ def take_step(case_id: int, json: s.StepIn):
     return {"id": outcome.case_id, "state": outcome.state, "version": outcome.version}
 
 
-@operation("POST", "/cases/<int:case_id>/ballot", "act", ok=s.BallotOut, tags=TAGS, json=s.BallotIn)
+@operation(
+    "POST",
+    "/cases/<int:case_id>/ballot",
+    "act",
+    ok=s.BallotOut,
+    tags=TAGS,
+    json=s.BallotIn,
+    summary=N_(
+        "Cast the caller's ballot in a vote (once: a second is refused, 409); `choice` in the "
+        "answer is the vote's outcome when this ballot decided it."
+    ),
+)
 def ballot(case_id: int, json: s.BallotIn):
-    """Cast the caller's ballot in a vote (once: a second is refused, 409); `choice` in the
-    answer is the vote's outcome when this ballot decided it."""
     choice = cases.cast_ballot(user(), case_id, json.choice)
     return {"id": case_id, "choice": choice}
 
@@ -284,18 +338,24 @@ def ballot(case_id: int, json: s.BallotIn):
     ok=s.ResolutionOut,
     tags=TAGS,
     json=s.ResolutionIn,
+    summary=N_("Record a meeting's resolution (the counts and the minutes as a file)."),
 )
 def resolution(case_id: int, json: s.ResolutionIn):
-    """Record a meeting's resolution (the counts and the minutes as a file)."""
     form = json.model_dump(exclude={"minutes", "version"})
     minutes = uploads({"minutes": json.minutes}).get("minutes") if json.minutes else None
     result = cases.record_resolution(user(), case_id, form, minutes, expected_version=json.version)
     return {"id": case_id, "result": str(result)}
 
 
-@operation("GET", "/cases/<int:case_id>/comments", "read", ok=s.Comments, tags=TAGS)
+@operation(
+    "GET",
+    "/cases/<int:case_id>/comments",
+    "read",
+    ok=s.Comments,
+    tags=TAGS,
+    summary=N_("A case's comments, oldest first."),
+)
 def list_comments(case_id: int):
-    """A case's comments, oldest first."""
     return {"items": [comment_out(c) for c in cases.case_comments(user(), case_id)]}
 
 
@@ -307,16 +367,22 @@ def list_comments(case_id: int):
     status=201,
     tags=TAGS,
     json=s.CommentIn,
+    summary=N_("Comment on a case."),
 )
 def add_comment(case_id: int, json: s.CommentIn):
-    """Comment on a case."""
     c = comments.add_comment(user(), case_id, json.body)
     return comment_out(c), 201
 
 
-@operation("GET", "/cases/<int:case_id>/attachments", "read", ok=s.Attachments, tags=TAGS)
+@operation(
+    "GET",
+    "/cases/<int:case_id>/attachments",
+    "read",
+    ok=s.Attachments,
+    tags=TAGS,
+    summary=N_("A case's files."),
+)
 def list_attachments(case_id: int):
-    """A case's files."""
     files, uploaders = cases.case_files(user(), case_id)
     return {"items": [attachment_out(a, uploaders) for a in files]}
 
@@ -329,18 +395,25 @@ def list_attachments(case_id: int):
     status=201,
     tags=TAGS,
     json=s.FileIn,
+    summary=N_("Attach a file (base64) to an open case."),
 )
 def add_attachment(case_id: int, json: s.FileIn):
-    """Attach a file (base64) to an open case."""
     upload = uploads({"file": json})["file"]
     att = attachments.attach_to_case(user(), case_id, upload)
     u = user()
     return attachment_out(att, {u.id: u.display_name}), 201
 
 
-@operation("GET", "/attachments/<int:attachment_id>", "read", ok=None, tags=TAGS, binary=True)
+@operation(
+    "GET",
+    "/attachments/<int:attachment_id>",
+    "read",
+    ok=None,
+    tags=TAGS,
+    binary=True,
+    summary=N_("A file's bytes (audited, as on the pages)."),
+)
 def download(attachment_id: int):
-    """A file's bytes (audited, as on the pages)."""
     d = attachments.open_download(user(), attachment_id)
     return send_file(
         d.path,

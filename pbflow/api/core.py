@@ -89,11 +89,18 @@ def _before_validation(req: Any, resp: Any, error: Exception | None, instance: A
     raise Problem(422, _("Some fields need correcting."), field_errors=fields)
 
 
+def N_(text: str) -> str:
+    """Mark ``text`` for the catalogs and leave it as it is (pybabel extracts ``N_`` by
+    default): the document's words, English in /api/openapi.json, translated for the
+    reference page (``document(locale)``)."""
+    return text
+
+
 spec = SpecTree(
     "flask",
     title="pbflow API",
     version=VERSION,
-    description=(
+    description=N_(
         "The JSON API of pbflow for other systems. Authenticate with a personal or service "
         "access token (`Authorization: Bearer pbf_...`); the pages' own JavaScript uses the "
         "session cookie and the `X-CSRFToken` header. Errors are RFC 9457 problem details in "
@@ -109,7 +116,7 @@ spec = SpecTree(
         SecurityScheme(
             name="token",
             data=SecuritySchemeData(
-                type="http", scheme="bearer", description="a pbf_... access token"
+                type="http", scheme="bearer", description=N_("a pbf_... access token")
             ),
         ),
         SecurityScheme(
@@ -118,7 +125,7 @@ spec = SpecTree(
                 type="apiKey",
                 field_in="cookie",
                 name="session",
-                description="the pages' session (POST needs the X-CSRFToken header too)",
+                description=N_("the pages' session (POST needs the X-CSRFToken header too)"),
             ),
         ),
     ],
@@ -358,7 +365,7 @@ def require_roles(*roles: str) -> None:
 # --- operations -----------------------------------------------------------------------------
 
 PROBLEM_CODES = (400, 401, 403, 404, 409, 415, 422, 429)
-OPERATIONS: list[tuple[str, str, str]] = []  # (method, OpenAPI path, scope)
+OPERATIONS: list[tuple[str, str, str, str]] = []  # (method, OpenAPI path, scope, summary)
 
 
 def _openapi_path(rule: str) -> str:
@@ -372,6 +379,7 @@ def operation(
     rule: str,
     needs: str,
     *,
+    summary: str,
     ok: Any = None,
     status: int = 200,
     tags: tuple[str, ...] = (),
@@ -379,16 +387,21 @@ def operation(
     **validate: Any,
 ) -> Callable:
     """Register a view: its route on the blueprint, its scope, its request and response
-    models with SpecTree (the problems every operation may answer included)."""
+    models with SpecTree (the problems every operation may answer included) and its
+    ``summary``, marked ``N_`` so that the reference page can show it translated (SpecTree
+    reads it as the view's docstring: the view has none of its own)."""
     from spectree import Response
 
     from pbflow.api.schemas import ProblemDetails
 
     codes: dict[str, Any] = {f"HTTP_{c}": ProblemDetails for c in PROBLEM_CODES}
     codes[f"HTTP_{status}"] = ok
-    OPERATIONS.append((method.lower(), _openapi_path(rule), needs))
+    OPERATIONS.append((method.lower(), _openapi_path(rule), needs, summary))
 
     def decorate(view: Callable) -> Callable:
+        if view.__doc__:
+            raise TypeError(f"{view.__name__}: an operation's words are its summary=N_(...)")
+        view.__doc__ = summary
         validated = spec.validate(
             resp=Response(**codes), tags=list(tags), skip_validation=binary, **validate
         )(view)
@@ -434,32 +447,45 @@ def _past_spectree(view: Callable, validated: Callable) -> Callable:
     return wrapper
 
 
-def document() -> dict[str, Any]:
+def document(locale: str = "en") -> dict[str, Any]:
     """The OpenAPI 3.1 document: SpecTree's, with problem details typed as such, the
-    public operations open to all and each operation's scope said."""
+    public operations open to all and each operation's scope said; its words (the API's
+    description, the ways to authenticate, each operation's summary and scope), each marked
+    ``N_`` where written, in ``locale``: English for machines (/api/openapi.json), the
+    reader's language for the reference page."""
     import copy
+
+    from flask_babel import force_locale
 
     doc = copy.deepcopy(spec.spec)
     doc["openapi"] = "3.1.0"
-    scopes = {(m, p): s for m, p, s in OPERATIONS}
-    for path, item in doc.get("paths", {}).items():
-        for method, op in item.items():
-            needs = scopes.get((method, path))
-            if needs is None:
-                continue
-            if needs == PUBLIC:
-                op["security"] = [{}, {"token": []}]
-            else:
-                op["security"] = [{"token": []}, {"session": []}]
-                op["description"] = (op.get("description") or "") + (
-                    f"\n\nToken scope needed: `{needs}`."
-                )
-                op["x-token-scope"] = needs
-            for param in op.get("parameters", ()):
-                if param.get("in") == "path" and param.get("schema", {}).get("type") == "integer":
-                    param["schema"] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
-            for code, answer in op.get("responses", {}).items():
-                content = answer.get("content", {})
-                if code.startswith(("4", "5")) and "application/json" in content:
-                    answer["content"] = {"application/problem+json": content["application/json"]}
+    operations = {(m, p): (needs, summary) for m, p, needs, summary in OPERATIONS}
+    with force_locale(locale):
+        doc["info"]["description"] = _(doc["info"]["description"])
+        for scheme in doc.get("components", {}).get("securitySchemes", {}).values():
+            if scheme.get("description"):
+                scheme["description"] = _(scheme["description"])
+        for path, item in doc.get("paths", {}).items():
+            for method, op in item.items():
+                if (method, path) not in operations:
+                    continue
+                needs, summary = operations[(method, path)]
+                op["summary"] = _(summary)
+                if needs == PUBLIC:
+                    op["security"] = [{}, {"token": []}]
+                else:
+                    op["security"] = [{"token": []}, {"session": []}]
+                    scope = _("Token scope needed: %(scope)s.", scope=f"`{needs}`")
+                    op["description"] = (op.get("description") or "") + f"\n\n{scope}"
+                    op["x-token-scope"] = needs
+                for param in op.get("parameters", ()):
+                    schema = param.get("schema", {})
+                    if param.get("in") == "path" and schema.get("type") == "integer":
+                        param["schema"] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+                for code, answer in op.get("responses", {}).items():
+                    content = answer.get("content", {})
+                    if code.startswith(("4", "5")) and "application/json" in content:
+                        answer["content"] = {
+                            "application/problem+json": content["application/json"]
+                        }
     return doc

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 
 from pbflow.api import schemas as s
 from pbflow.api.core import (
+    N_,
     Problem,
     decode_cursor,
     encode_cursor,
@@ -27,9 +28,15 @@ from pbflow.services import accounts, api_tokens, people
 TAGS = ("directory",)
 
 
-@operation("GET", "/me", "read", ok=s.MeOut, tags=TAGS)
+@operation(
+    "GET",
+    "/me",
+    "read",
+    ok=s.MeOut,
+    tags=TAGS,
+    summary=N_("Who the caller acts as, their roles, and the token used."),
+)
 def me():
-    """Who the caller acts as, their roles, and the token used."""
     u = user()
     token = g.get("api_token")
     return {
@@ -55,9 +62,15 @@ def org_out(o: Any) -> dict[str, Any]:
     }
 
 
-@operation("GET", "/organizations", "read", ok=s.OrgList, tags=TAGS)
+@operation(
+    "GET",
+    "/organizations",
+    "read",
+    ok=s.OrgList,
+    tags=TAGS,
+    summary=N_("The organizations the caller may read, in tree order."),
+)
 def organizations():
-    """The organizations the caller may read, in tree order."""
     return {"items": [org_out(o) for o in people.readable_orgs(user())]}
 
 
@@ -89,9 +102,16 @@ def person_out(p: Any) -> dict[str, Any]:
     }
 
 
-@operation("GET", "/people", "read", ok=s.PeopleList, tags=TAGS, query=s.PeopleQuery)
+@operation(
+    "GET",
+    "/people",
+    "read",
+    ok=s.PeopleList,
+    tags=TAGS,
+    query=s.PeopleQuery,
+    summary=N_("People in the organizations the caller may read (admins and committee members)."),
+)
 def list_people(query: s.PeopleQuery):
-    """People in the organizations the caller may read (admins and committee members)."""
     require_roles("admin", "committee")
     page = decode_cursor(query.cursor).get("page", 1)
     if not isinstance(page, int) or not 1 <= page <= 100_000:
@@ -111,19 +131,34 @@ def list_people(query: s.PeopleQuery):
     }
 
 
-@operation("GET", "/people/<int:person_id>", "read", ok=s.PersonOut, tags=TAGS)
+@operation(
+    "GET",
+    "/people/<int:person_id>",
+    "read",
+    ok=s.PersonOut,
+    tags=TAGS,
+    summary=N_("One person, if the caller may read their organization."),
+)
 def get_person(person_id: int):
-    """One person, if the caller may read their organization."""
     require_roles("admin", "committee")
     return person_out(people.get_person(person_id, reader=user()))
 
 
-@operation("POST", "/people/import", "admin", ok=s.ImportOut, tags=TAGS, json=s.ImportIn)
+@operation(
+    "POST",
+    "/people/import",
+    "admin",
+    ok=s.ImportOut,
+    tags=TAGS,
+    json=s.ImportIn,
+    summary=N_(
+        "Import people from a CSV (the columns of the import page), all or nothing. A refused file "
+        "answers 422 with each line's problems. With `dry_run` only check it: the answer (200) "
+        "says how many the import would create (none while any line has a problem) and lists each "
+        "line's problems; a file that cannot be read at all is a 422 all the same."
+    ),
+)
 def import_people(json: s.ImportIn):
-    """Import people from a CSV (the columns of the import page), all or nothing. A refused
-    file answers 422 with each line's problems. With `dry_run` only check it: the answer
-    (200) says how many the import would create (none while any line has a problem) and
-    lists each line's problems; a file that cannot be read at all is a 422 all the same."""
     require_roles("admin")
     try:
         data = base64.b64decode(json.csv_base64, validate=True)
@@ -176,15 +211,29 @@ def token_out(t: Any) -> dict[str, Any]:
     }
 
 
-@operation("GET", "/tokens", "read", ok=s.TokenList, tags=("tokens",))
+@operation(
+    "GET",
+    "/tokens",
+    "read",
+    ok=s.TokenList,
+    tags=("tokens",),
+    summary=N_("The caller's tokens (an admin: those of the accounts they manage too)."),
+)
 def list_tokens():
-    """The caller's tokens (an admin: those of the accounts they manage too)."""
     return {"items": [token_out(t) for t in api_tokens.list_tokens(user())]}
 
 
-@operation("POST", "/tokens", "admin", ok=s.TokenMade, status=201, tags=("tokens",), json=s.TokenIn)
+@operation(
+    "POST",
+    "/tokens",
+    "admin",
+    ok=s.TokenMade,
+    status=201,
+    tags=("tokens",),
+    json=s.TokenIn,
+    summary=N_("Make a token; its secret is in this answer only."),
+)
 def create_token(json: s.TokenIn):
-    """Make a token; its secret is in this answer only."""
     owner = user()
     if json.owner and json.owner != owner.username:
         try:
@@ -201,7 +250,15 @@ def create_token(json: s.TokenIn):
     return {**token_out(made.token), "secret": made.secret}, 201
 
 
-@operation("DELETE", "/tokens/<int:token_id>", "act", ok=s.TokenOut, tags=("tokens",))
+@operation(
+    "DELETE",
+    "/tokens/<int:token_id>",
+    "act",
+    ok=s.TokenOut,
+    tags=("tokens",),
+    summary=N_(
+        "Revoke a token (the caller's own, or, for an admin, one of an account they manage)."
+    ),
+)
 def revoke_token(token_id: int):
-    """Revoke a token (the caller's own, or, for an admin, one of an account they manage)."""
     return token_out(api_tokens.revoke_token(user(), token_id))

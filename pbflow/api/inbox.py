@@ -9,7 +9,16 @@ from flask_babel import gettext as _
 from pbflow import validation
 from pbflow.api import schemas as s
 from pbflow.api.cases import summary
-from pbflow.api.core import Problem, decode_cursor, encode_cursor, iso, locale, operation, user
+from pbflow.api.core import (
+    N_,
+    Problem,
+    decode_cursor,
+    encode_cursor,
+    iso,
+    locale,
+    operation,
+    user,
+)
 from pbflow.services import inbox, notifications
 
 TAGS = ("inbox",)
@@ -53,11 +62,20 @@ def _inbox_cursor(raw: str | None) -> inbox.Cursor | None:
     return cursor
 
 
-@operation("GET", "/inbox", "read", ok=s.InboxOut, tags=TAGS, query=s.InboxQuery)
+@operation(
+    "GET",
+    "/inbox",
+    "read",
+    ok=s.InboxOut,
+    tags=TAGS,
+    query=s.InboxQuery,
+    summary=N_(
+        "What waits on the caller (steps that move a case on, ballots, meeting results), the "
+        "earliest time limit first, a page at a time; apart, the cases where the caller merely may "
+        "take a step. With ``cursor`` (or ``possible_cursor``) the next page of that list alone."
+    ),
+)
 def my_inbox(query: s.InboxQuery):
-    """What waits on the caller (steps that move a case on, ballots, meeting results), the
-    earliest time limit first, a page at a time; apart, the cases where the caller merely may
-    take a step. With ``cursor`` (or ``possible_cursor``) the next page of that list alone."""
     box = inbox.inbox(
         user(),
         locale(),
@@ -77,9 +95,16 @@ def my_inbox(query: s.InboxQuery):
     }
 
 
-@operation("GET", "/notifications", "read", ok=s.NotificationList, tags=TAGS, query=s.PageQuery)
+@operation(
+    "GET",
+    "/notifications",
+    "read",
+    ok=s.NotificationList,
+    tags=TAGS,
+    query=s.PageQuery,
+    summary=N_("The caller's notifications, newest first, in the language asked for."),
+)
 def list_notifications(query: s.PageQuery):
-    """The caller's notifications, newest first, in the language asked for."""
     position = decode_cursor(query.cursor)
     before = position.get("before")
     if before is not None and validation.parse_id(before) is None:
@@ -95,14 +120,24 @@ def list_notifications(query: s.PageQuery):
 
 
 @operation(
-    "POST", "/notifications/<int:notification_id>/read", "act", ok=s.NotificationOut, tags=TAGS
+    "POST",
+    "/notifications/<int:notification_id>/read",
+    "act",
+    ok=s.NotificationOut,
+    tags=TAGS,
+    summary=N_("Mark one notification read."),
 )
 def read_notification(notification_id: int):
-    """Mark one notification read."""
     return note_out(inbox.open_notification(user(), notification_id))
 
 
-@operation("POST", "/notifications/read-all", "act", ok=s.ReadCount, tags=TAGS)
+@operation(
+    "POST",
+    "/notifications/read-all",
+    "act",
+    ok=s.ReadCount,
+    tags=TAGS,
+    summary=N_("Mark every notification read."),
+)
 def read_all():
-    """Mark every notification read."""
     return {"marked": inbox.mark_all_read(user())}

@@ -17,7 +17,8 @@ bp = Blueprint("api_pages", __name__)
 
 @bp.get("/api/openapi.json")
 def openapi():
-    """The OpenAPI 3.1 document of /api/v1, generated from the code."""
+    """The OpenAPI 3.1 document of /api/v1, generated from the code; in English, for
+    machines whatever the language asked for."""
     return jsonify(core.document())
 
 
@@ -25,6 +26,12 @@ def openapi():
 def reference():
     """A browsable reference of the API (Swagger UI from pbflow/static/vendor)."""
     return render_template("account/api_reference.html")
+
+
+@bp.get("/api/docs/openapi.json")
+def reference_document():
+    """The document the reference page shows: the same, in the reader's language."""
+    return jsonify(core.document(core.locale()))
 
 
 def _render(status: int = 200, *, made=None, errors=None, form=None):

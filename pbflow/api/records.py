@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from pbflow import audit
 from pbflow.api import schemas as s
 from pbflow.api.core import (
+    N_,
     PUBLIC,
     Problem,
     decode_cursor,
@@ -63,9 +64,16 @@ def plain(value: Any, depth: int = 0) -> Any:
 # --- meetings -------------------------------------------------------------------------------
 
 
-@operation("GET", "/meetings", "read", ok=s.MeetingList, tags=("meetings",), query=s.MeetingQuery)
+@operation(
+    "GET",
+    "/meetings",
+    "read",
+    ok=s.MeetingList,
+    tags=("meetings",),
+    query=s.MeetingQuery,
+    summary=N_("Meetings of the organizations the caller may read, newest first."),
+)
 def list_meetings(query: s.MeetingQuery):
-    """Meetings of the organizations the caller may read, newest first."""
     from pbflow.procedures.three_meetings import services as meetings
 
     page, after = list_position(query.cursor)
@@ -131,9 +139,15 @@ def _meeting_out(page: Any) -> dict[str, Any]:
     }
 
 
-@operation("GET", "/meetings/<int:meeting_id>", "read", ok=s.MeetingDetail, tags=("meetings",))
+@operation(
+    "GET",
+    "/meetings/<int:meeting_id>",
+    "read",
+    ok=s.MeetingDetail,
+    tags=("meetings",),
+    summary=N_("One meeting: its record, who came and who did not (and why), its files."),
+)
 def get_meeting(meeting_id: int):
-    """One meeting: its record, who came and who did not (and why), its files."""
     from pbflow.procedures.three_meetings import services as meetings
 
     return _meeting_out(meetings.meeting_page(user(), meeting_id))
@@ -147,10 +161,12 @@ def get_meeting(meeting_id: int):
     status=201,
     tags=("meetings",),
     json=s.MeetingIn,
+    summary=N_(
+        "Write down a meeting that was held (the organization's secretary or organizer), with its "
+        "attendance and files."
+    ),
 )
 def record_meeting(json: s.MeetingIn):
-    """Write down a meeting that was held (the organization's secretary or organizer), with
-    its attendance and files."""
     from pbflow.api.cases import uploads
     from pbflow.procedures.three_meetings import services as meetings
 
@@ -172,10 +188,19 @@ def record_meeting(json: s.MeetingIn):
     return _meeting_out(meetings.meeting_page(user(), meeting.id)), 201
 
 
-@operation("GET", "/compliance", "read", ok=s.Figures, tags=("meetings",), query=s.YearQuery)
+@operation(
+    "GET",
+    "/compliance",
+    "read",
+    ok=s.Figures,
+    tags=("meetings",),
+    query=s.YearQuery,
+    summary=N_(
+        "The three-meetings-one-lesson calendar of a branch for a year: required, held, missing, "
+        "reminded."
+    ),
+)
 def compliance(query: s.YearQuery):
-    """The three-meetings-one-lesson calendar of a branch for a year: required, held,
-    missing, reminded."""
     from pbflow.procedures.three_meetings import compliance as figures
 
     org_id = query.org
@@ -195,10 +220,19 @@ class PeriodQuery(s.Strict):
     on: str | None = s.Field(default=None, max_length=20)
 
 
-@operation("GET", "/supervision", "read", ok=s.Figures, tags=("supervision",), query=PeriodQuery)
+@operation(
+    "GET",
+    "/supervision",
+    "read",
+    ok=s.Figures,
+    tags=("supervision",),
+    query=PeriodQuery,
+    summary=N_(
+        "Every figure of the supervision dashboard for an organization's tree and a period "
+        "(`period=month|quarter|year`, `on=` a day in it)."
+    ),
+)
 def supervision(query: PeriodQuery):
-    """Every figure of the supervision dashboard for an organization's tree and a period
-    (`period=month|quarter|year`, `on=` a day in it)."""
     from pbflow.procedures.supervision.dashboard import dashboard
     from pbflow.procedures.supervision.scope import may_supervise
 
@@ -231,11 +265,19 @@ def supervision(query: PeriodQuery):
 
 
 @operation(
-    "POST", "/opinions", PUBLIC, ok=s.OpinionOut, status=201, tags=("opinions",), json=s.OpinionIn
+    "POST",
+    "/opinions",
+    PUBLIC,
+    ok=s.OpinionOut,
+    status=201,
+    tags=("opinions",),
+    json=s.OpinionIn,
+    summary=N_(
+        "Drop an opinion in an organization's box, with or without an account; the answer's `code` "
+        "is the only way to follow it (keep it)."
+    ),
 )
 def submit_opinion(json: s.OpinionIn):
-    """Drop an opinion in an organization's box, with or without an account; the answer's
-    `code` is the only way to follow it (keep it)."""
     from pbflow.procedures.opinion_box import services as opinions
 
     values = dict(json.values)
@@ -251,9 +293,18 @@ def submit_opinion(json: s.OpinionIn):
     }, 201
 
 
-@operation("POST", "/opinions/follow", PUBLIC, ok=s.FollowOut, tags=("opinions",), json=s.FollowIn)
+@operation(
+    "POST",
+    "/opinions/follow",
+    PUBLIC,
+    ok=s.FollowOut,
+    tags=("opinions",),
+    json=s.FollowIn,
+    summary=N_(
+        "What became of an opinion, by its code (sent in the body, so it stays out of logs)."
+    ),
+)
 def follow_opinion(json: s.FollowIn):
-    """What became of an opinion, by its code (sent in the body, so it stays out of logs)."""
     from pbflow.procedures.opinion_box import services as opinions
 
     seen = opinions.follow(json.code, user=user(), client=request.remote_addr or "")
@@ -277,11 +328,18 @@ def _followed(seen: Any) -> dict[str, Any]:
 
 
 @operation(
-    "POST", "/opinions/steps", PUBLIC, ok=s.FollowOut, tags=("opinions",), json=s.OpinionStepIn
+    "POST",
+    "/opinions/steps",
+    PUBLIC,
+    ok=s.FollowOut,
+    tags=("opinions",),
+    json=s.OpinionStepIn,
+    summary=N_(
+        "The submitter's own steps, by code: add information, accept the answer with a rating, or "
+        "reject it (the `actions` of the follow answer say which are open now)."
+    ),
 )
 def opinion_step(json: s.OpinionStepIn):
-    """The submitter's own steps, by code: add information, accept the answer with a rating,
-    or reject it (the `actions` of the follow answer say which are open now)."""
     from pbflow.procedures.opinion_box import services as opinions
 
     seen = opinions.act(
@@ -323,10 +381,19 @@ def event_out(e: Any) -> dict[str, Any]:
     }
 
 
-@operation("GET", "/audit/events", "read", ok=s.AuditList, tags=("audit",), query=s.AuditQuery)
+@operation(
+    "GET",
+    "/audit/events",
+    "read",
+    ok=s.AuditList,
+    tags=("audit",),
+    query=s.AuditQuery,
+    summary=N_(
+        "Search the audit trail (auditors and admins), newest first, within the caller's "
+        "organizations."
+    ),
+)
 def audit_events(query: s.AuditQuery):
-    """Search the audit trail (auditors and admins), newest first, within the caller's
-    organizations."""
     _auditor()
     position = decode_cursor(query.cursor)
     args = {
@@ -352,17 +419,31 @@ def audit_events(query: s.AuditQuery):
     }
 
 
-@operation("GET", "/audit/head", "read", ok=s.AuditHeadOut, tags=("audit",))
+@operation(
+    "GET",
+    "/audit/head",
+    "read",
+    ok=s.AuditHeadOut,
+    tags=("audit",),
+    summary=N_(
+        "The chain's head: its last sequence number and hash (to note down and verify later)."
+    ),
+)
 def audit_head():
-    """The chain's head: its last sequence number and hash (to note down and verify later)."""
     _auditor()
     seq, digest = audit.head()
     return {"seq": seq, "hash": digest}
 
 
-@operation("GET", "/audit/verify", "read", ok=s.AuditVerifyOut, tags=("audit",))
+@operation(
+    "GET",
+    "/audit/verify",
+    "read",
+    ok=s.AuditVerifyOut,
+    tags=("audit",),
+    summary=N_("Verify the whole chain now."),
+)
 def audit_verify():
-    """Verify the whole chain now."""
     _auditor()
     result = audit.verify_database([])
     out = plain(result)
@@ -372,10 +453,19 @@ def audit_verify():
     return out
 
 
-@operation("GET", "/audit/export", "read", ok=None, tags=("audit",), binary=True)
+@operation(
+    "GET",
+    "/audit/export",
+    "read",
+    ok=None,
+    tags=("audit",),
+    binary=True,
+    summary=N_(
+        "The chain as JSON Lines, verifiable offline (`pbflow audit verify --file`); events "
+        "outside the caller's organizations are withheld."
+    ),
+)
 def audit_export():
-    """The chain as JSON Lines, verifiable offline (`pbflow audit verify --file`); events
-    outside the caller's organizations are withheld."""
     _auditor()
     chain = audit_search.export_chain(user())
     return send_file(

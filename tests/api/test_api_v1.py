@@ -5,7 +5,9 @@ public opinion box, the auditors' operations, rate limits and the session path."
 from __future__ import annotations
 
 import base64
+import html as html_module
 import json
+import re
 
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
@@ -29,6 +31,52 @@ def test_the_document_is_openapi_3_1_and_served_with_a_reference_page(client):
     assert page.status_code == 200 and "vendor/swagger-ui-bundle.js" in html
     assert "<script>" not in html  # the CSP forbids inline scripts
     assert client.get("/static/api_reference.js").status_code == 200
+
+
+def _reference_document(client, lang):
+    """The document the reference page at /api/docs gives Swagger UI to draw, in ``lang``."""
+    html = client.get(f"/api/docs?lang={lang}").get_data(as_text=True)
+    spec_url = html_module.unescape(re.search(r'data-spec="([^"]+)"', html)[1])
+    answer = client.get(spec_url)
+    assert answer.status_code == 200
+    return answer.get_json()
+
+
+def _words(doc):
+    """Each operation's summary and description, by method and path."""
+    return {
+        (method, path): (op["summary"], op.get("description", ""))
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    }
+
+
+def test_the_reference_page_describes_the_operations_in_the_readers_language(client):
+    """The reference page shows each operation's summary and scope in the page's language;
+    /api/openapi.json, for machines, stays English whatever the language asked for."""
+    english = _words(client.get("/api/openapi.json?lang=zh").get_json())
+    assert client.get("/api/openapi.json", headers={"Accept-Language": "zh"}).get_json() == (
+        client.get("/api/openapi.json?lang=en").get_json()
+    )
+    cases, step = ("get", "/api/v1/cases"), ("post", "/api/v1/cases/{case_id}/steps")
+    assert english[cases][0].startswith("The cases the caller may see")
+    assert english[step][1].strip() == "Token scope needed: `act`."
+
+    assert _words(_reference_document(client, "en")) == english
+
+    chinese_doc = _reference_document(client, "zh")
+    chinese = _words(chinese_doc)
+    assert (
+        chinese[cases][0]
+        == "调用方可查看的案件，按条件筛选，最新的在前；翻页请使用 `next_cursor`。"
+    )
+    assert chinese[step][0].startswith("办理一个步骤：字段放在 `values` 中")
+    assert chinese[step][1].strip() == "所需令牌权限范围：`act`。"
+    assert chinese_doc["info"]["description"].startswith("pbflow 面向其他系统的 JSON API。")
+    shown = json.dumps(chinese_doc, ensure_ascii=False)
+    sentences = {summary for summary, _description in english.values()}
+    sentences |= {"Token scope needed", "The JSON API of pbflow", "a pbf_... access token"}
+    assert not [sentence for sentence in sentences if sentence in shown]
 
 
 def test_a_funding_request_from_start_to_approval(world, client):

@@ -138,6 +138,7 @@ def test_survey_pages(client, auth, world, clock):
         },
     )
     assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+    assert _print_links(made.get_data(as_text=True)) == ["Print", "The survey"]
     codes = re.findall(
         r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", made.get_data(as_text=True)
     )
@@ -183,6 +184,54 @@ def test_a_branch_sees_no_manual_score_before_publication(client, auth, world, c
     csv = client.get(f"/assessment/rounds/{rid}?format=csv").get_data(as_text=True)
     assert ",3," not in csv and ",3.0," not in csv
     _get(client, auth, "secretary", f"{url}/sheet.pdf", 404)
+
+
+def _print_links(html):
+    """The items of the result sheet's print bar (the Print button, the PDF link)."""
+    bar = re.search(r'<ul class="inline-links no-print">(.*?)</ul>', html, re.S)
+    assert bar, "the print bar is a list whose items carry their separators (pbflow.css)"
+    assert "·" not in bar[1]  # no separator in the text, to dangle where a line breaks
+    return [re.sub(r"<[^>]+>", "", item).strip() for item in re.findall(r"<li>(.*?)</li>", bar[1])]
+
+
+def test_the_result_sheets_print_bar_has_no_separator_to_dangle(client, auth, world, published):
+    """On a phone the Print button filled its line and left the " · " before the PDF link
+    alone at the start of the next: the bar is now a list whose separators are drawn by CSS
+    for each item after the first, clipped where an item begins a line."""
+    url = f"/assessment/rounds/{published}/branches/{world.branch.id}"
+    assert _print_links(_get(client, auth, "committee_a", url)) == ["Print", "Result sheet (PDF)"]
+    assert f'<li><a href="{url}/sheet.pdf">' in client.get(url).get_data(as_text=True)
+
+
+def test_the_basis_of_each_figure_has_no_separator_to_dangle(client, auth, world, published):
+    """A computed figure's basis (the count, its source, the records behind it) is a list
+    too: a " · " in the text ended a line when the links wrapped, on a phone and at desktop
+    width alike."""
+    url = f"/assessment/rounds/{published}/branches/{world.branch.id}?lang=en"
+    html = _get(client, auth, "committee_a", url)
+    cells = re.findall(r'<td data-label="Basis">(.*?)</td>', html, re.S)
+    parts = [
+        [
+            re.sub(r"<[^>]+>", "", item).strip()
+            for item in re.findall(r"<li[^>]*>(.*?)</li>", c, re.S)
+        ]
+        for c in cells
+    ]
+    assert cells and all("·" not in cell for cell in cells)
+    owed_nothing = "Nothing was owed in the period: full marks."
+    assert [owed_nothing, "the records", "calendar"] in parts
+    assert [owed_nothing, "opinion box ratings", "the records"] in parts
+    assert '<li class="no-print"><a href="/meetings/?' in html  # the links stay off paper
+
+
+def test_the_print_bar_before_publication_is_the_print_button_alone(client, auth, world, clock):
+    clock.set("2026-04-02T02:00:00")
+    a = world["committee_a"]
+    schemes.save(a, 2026, schemes.DEFAULT)
+    rid = rounds.open_round(a, world.committee.id, 2026, 1).id
+    fire(rid, "start_scoring", a)
+    url = f"/assessment/rounds/{rid}/branches/{world.branch.id}"
+    assert _print_links(_get(client, auth, "secretary", url)) == ["Print"]
 
 
 def test_bad_input_is_answered_readably(client, auth, world, published):

@@ -215,12 +215,22 @@ def test_a_public_notice_before_the_conversion_where_the_committee_requires_it(w
 
 
 def test_withdrawing_a_departure_never_recorded_names_the_field_by_its_label(walk, world, clock):
-    """Withdrawing a departure that was never recorded is refused naming the field as its
-    form does, not by its key ('leaves_unit_on' has not been recorded yet)."""
+    """Withdrawing a departure that was never recorded is not offered (show_blocked: false),
+    and, sent anyway, is refused naming the field as its form does, not by its key
+    ('leaves_unit_on' has not been recorded yet)."""
     walk.to_prereview()
-    action = actions(walk, "secretary")["withdraw_leaving"]
-    assert not action.enabled
-    assert action.reason == "'Expected to leave on' has not been recorded yet."
+    offered = actions(walk, "secretary")
+    assert offered["record_leaving"].enabled
+    assert "withdraw_leaving" not in offered
     with pytest.raises(GuardRefused) as exc:
         walk.step("withdraw_leaving", "secretary", comment="留任本单位")
     assert exc.value.message == "'Expected to leave on' has not been recorded yet."
+
+
+def test_withdrawing_a_departure_is_offered_once_one_is_recorded(walk, world, clock):
+    walk.to_prereview()
+    walk.step("record_leaving", "secretary", {"leaves_unit_on": "2027-09-30"})
+    action = actions(walk, "secretary")["withdraw_leaving"]
+    assert action.enabled and action.reason is None
+    walk.step("withdraw_leaving", "secretary", comment="留任本单位")
+    assert "withdraw_leaving" not in actions(walk, "secretary")

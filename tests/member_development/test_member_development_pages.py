@@ -4,6 +4,7 @@ already part-way through."""
 from __future__ import annotations
 
 import io
+import re
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -119,6 +120,27 @@ def test_who_may_see_the_pages(walk, world, auth, client):
     assert page.status_code == 200
     assert 'id="branches"' in page.get_data(as_text=True)
     assert client.get(f"/development/person/{pid}").status_code == 200
+
+
+def test_the_case_page_offers_withdrawing_a_departure_only_once_one_is_recorded(
+    walk, world, auth, client
+):
+    """Nothing to withdraw before a departure is recorded: the step is not on the case page
+    at all, not even greyed; once recorded, it is there with its form."""
+    walk.to_prereview()
+    auth.login("secretary")
+
+    def actions_section():
+        html = client.get(f"/cases/{walk.case_id}?lang=en").get_data(as_text=True)
+        return re.search(r'<section class="card actions" id="actions">.*?</section>', html, re.S)[0]
+
+    before = actions_section()
+    assert "Record an expected departure from the unit" in before
+    assert "Withdraw the departure" not in before and "withdraw_leaving" not in before
+    walk.step("record_leaving", "secretary", {"leaves_unit_on": "2027-09-30"})
+    after = actions_section()
+    assert f'action="/cases/{walk.case_id}/steps/withdraw_leaving"' in after
+    assert "Withdraw the departure (staying after all)" in after
 
 
 def test_progress_says_what_comes_next_and_from_when(walk, world, clock):

@@ -65,6 +65,27 @@ def test_the_dashboard_is_for_readers_of_an_organization(world, client, auth):
     assert page.headers.get("Cache-Control") in (None, "no-store")  # sec branch sets no-store
 
 
+def test_the_sections_list_has_no_separator_to_dangle(world, client, auth):
+    """At 390 px the sections' links wrap and a " · " ended a line: they are a list whose
+    separators CSS draws (ul.inline-links), clipped where an item begins a line."""
+
+    def sections(html):
+        nav = re.search(r'<nav class="sv-toc"[^>]*>(.*?)</nav>', html, re.S)[1]
+        assert "·" not in nav
+        return re.findall(r'<li><a href="#([a-z]+)">', nav)
+
+    auth.login("committee_a")
+    assert sections(text(client.get("/supervision/?period=month&on=2026-03-05"))) == [
+        "compliance",
+        "work",
+        "development",
+        "opinions",
+        "rectification",
+        "membership",
+        "notices",
+    ]
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
