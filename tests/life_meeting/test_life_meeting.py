@@ -55,6 +55,24 @@ def start_meeting(world, *, with_appraisal=True, planned="2026-03-20", kind="org
     )
 
 
+def start_democratic(world, planned: str, **extra):
+    """The party committee's yearly democratic life meeting, started by one of its members."""
+    members = [pid(world[u]) for u in ("committee_a", "committee_b", "committee_c")]
+    return runtime.start(
+        "life_meeting",
+        world.committee,
+        world["committee_a"],
+        {
+            "kind": "democratic",
+            "theme": "年度民主生活会",
+            "planned_date": planned,
+            "principal": members[0],
+            "participants": members,
+            **extra,
+        },
+    )
+
+
 def to_preparation(world, **kw) -> int:
     case = start_meeting(world, **kw)
     runtime.fire(case.id, "submit_plan", world["secretary"])
@@ -666,19 +684,7 @@ def test_wrong_actors_are_refused(world, clock):
 def test_democratic_meeting_is_for_leadership_teams_and_needs_a_plan_in_good_time(world):
     with pytest.raises(GuardRefused, match="leadership team"):
         start_meeting(world, kind="democratic")
-    members = [pid(world[u]) for u in ("committee_a", "committee_b", "committee_c")]
-    case = runtime.start(
-        "life_meeting",
-        world.committee,
-        world["committee_a"],
-        {
-            "kind": "democratic",
-            "theme": "年度民主生活会",
-            "planned_date": "2026-03-12",
-            "principal": members[0],
-            "participants": members,
-        },
-    )
+    case = start_democratic(world, "2026-03-12")
     with pytest.raises(GuardRefused, match="at least 15 days before the meeting; choose a date"):
         runtime.fire(case.id, "submit_plan", world["committee_a"])
     runtime.fire(case.id, "submit_plan", world["committee_a"], {"planned_date": "2026-03-17"})
@@ -885,20 +891,7 @@ def test_the_committees_democratic_life_meeting_names_its_superiors_attendee_in_
 def _democratic_plan(world, clock, planned: str, **extra) -> int:
     """A committee's democratic life meeting, its plan with the superior (here another
     member of the committee, which has no superior in pbflow)."""
-    members = [pid(world[u]) for u in ("committee_a", "committee_b", "committee_c")]
-    case = runtime.start(
-        "life_meeting",
-        world.committee,
-        world["committee_a"],
-        {
-            "kind": "democratic",
-            "theme": "年度民主生活会",
-            "planned_date": planned,
-            "principal": members[0],
-            "participants": members,
-            **extra,
-        },
-    )
+    case = start_democratic(world, planned, **extra)
     runtime.fire(case.id, "submit_plan", world["committee_a"])
     return case.id
 
