@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from pbflow import audit
+from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, ProcessInstance
 from pbflow.procedures.member_development import services as development
@@ -151,6 +152,11 @@ def test_progress_says_what_comes_next_and_from_when(walk, world, clock):
     listing = next(s for s in progress.next_steps if "development target" in s.label.en)
     assert not listing.enabled and listing.available_from == date(2027, 3, 20)
     assert progress.earliest_full == date(2028, 3, 26)
+    # A step the workflow offers only where it applies is left out as the case page leaves it
+    # out (here the public notice: none is required before the listing by default).
+    offered = {a.label.en for a in runtime.available_actions(walk.case_id, walk.user("secretary"))}
+    assert "Start the public notice" not in offered
+    assert "Start the public notice" not in {s.label.en for s in progress.next_steps}
 
 
 def test_pages_issue_a_bounded_number_of_statements(walk, world, auth, client, clock):

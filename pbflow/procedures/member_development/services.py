@@ -827,6 +827,8 @@ def progress(viewer: User, person_id: int) -> Progress:
             block = named[rule.name].fn(ctx, **rule.params)
             if block is not None:
                 break
+        if block is not None and not t.show_blocked:
+            continue  # not offered where it is blocked, as on the case page
         result.next_steps.append(
             NextStep(
                 t.label,
