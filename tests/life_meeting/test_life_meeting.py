@@ -965,6 +965,14 @@ def test_where_the_branch_has_a_committee_the_committee_meets_first(world, clock
     secretary = world["secretary"]
     with pytest.raises(GuardRefused, match="its committee holds its own session first"):
         runtime.fire(case_id, "hold_meeting", secretary, meeting_values(world))
+    # Offered to the secretary; what the case waits for is still the meeting itself.
+    assert "record_committee_session" in {
+        a.trigger for a in runtime.available_actions(case_id, secretary)
+    }
+    case = runtime.load_case(case_id)
+    keys = tasks.compute(runtime.registry().stored(case.definition_id), case)
+    waiting = {t for _h, kind, t in keys if kind == tasks.STEP}
+    assert "hold_meeting" in waiting and "record_committee_session" not in waiting
     # Its own session: done, on a day after the plan's approval, among the participants.
     with pytest.raises(GuardRefused, match="2026-03-21 is in the future"):
         record_committee_session(world, case_id, on="2026-03-21")

@@ -358,10 +358,11 @@ def has_branch_committee(org_id: int) -> bool:
     return found is not None
 
 
-@guard("committee_session_due", pure=True)
+@guard("committee_session_due")
 def committee_session_due(ctx: Context, *, only_if: str | None = None) -> Block | None:
-    """The branch committee's own session is recorded for a branch that has a committee,
-    once (a correction may follow until the meeting is recorded)."""
+    """The branch committee's own session is recorded for a branch that has a committee (a
+    correction may follow until the meeting is recorded). Not pure: it reads the branch's
+    roles, not only the case (the step is ``waits: false``, its meeting is what waits)."""
     if not _applies(ctx, only_if) or not has_branch_committee(ctx.case.org_id):
         return Block(_("Only a branch with a committee holds the committee's session first."))
     return None
