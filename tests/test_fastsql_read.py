@@ -53,3 +53,40 @@ def test_a_read_is_told_to_the_statement_listeners(app, world):
             ("Read test%",),
         )
     ]
+
+
+def test_a_read_is_recorded_by_listeners_that_keep_state_between_before_and_after(app, world):
+    """Flask-SQLAlchemy's recorded queries (as a tracer would) keep a start time on the
+    execution context before the statement and read it after."""
+    from flask_sqlalchemy import record_queries
+
+    f = fastsql.flavour()
+    record_queries._listen(db.engine)
+    try:
+        _names(f)
+        recorded = [q.statement for q in record_queries.get_recorded_queries()]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record_queries._record_start)
+        event.remove(db.engine, "after_cursor_execute", record_queries._record_end)
+    assert f"SELECT name FROM organization WHERE name LIKE {f.placeholder} ORDER BY name" in (
+        recorded
+    )
+
+
+def test_a_listener_may_rewrite_the_read_as_it_may_any_statement(app, world):
+    def comment(_conn, _cursor, statement, parameters, _context, _many):
+        return statement + " -- figures", parameters
+
+    seen: list[str] = []
+
+    def after(_conn, _cursor, statement, _parameters, _context, _many):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", comment, retval=True)
+    event.listen(db.engine, "after_cursor_execute", after)
+    try:
+        assert _names(fastsql.flavour()) == []
+    finally:
+        event.remove(db.engine, "before_cursor_execute", comment)
+        event.remove(db.engine, "after_cursor_execute", after)
+    assert seen and seen[-1].endswith(" -- figures")

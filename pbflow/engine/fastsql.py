@@ -225,20 +225,38 @@ def flavour(dialect_name: str | None = None) -> type[_Sqlite] | type[_Postgres]:
     return _Postgres if dialect_name == "postgresql" else _Sqlite
 
 
+class _ReadContext:
+    """What a figure read gives SQLAlchemy's cursor listeners in place of an execution
+    context: the statement, its parameters, and room for what a listener keeps between
+    ``before_cursor_execute`` and ``after_cursor_execute`` (Flask-SQLAlchemy's recorded
+    queries, a tracer's span)."""
+
+    executemany = False
+
+    def __init__(self, statement: str, parameters: tuple) -> None:
+        self.statement = statement
+        self.parameters = parameters
+
+
 def read(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
     """A read for figures, in the flavour's parameter style, on the session's connection: the
     rows as the driver gives them, values decoded by the caller with the flavour's
     ``read_*``. It runs on the transaction's own DBAPI cursor, as the engine's statements do
     (SQLAlchemy's result machinery cost more than the statement: 70 -> 28 us a statement of
-    thirteen columns on PostgreSQL), and tells SQLAlchemy's ``before_cursor_execute``
-    listeners of it, so that it is counted with the page's other statements."""
+    thirteen columns on PostgreSQL), and goes through SQLAlchemy's cursor events as
+    ``exec_driver_sql`` would (before, which may rewrite it, and after), so that a page's
+    statements are counted and recorded with it. A driver error is the driver's own, not
+    wrapped in ``sqlalchemy.exc``."""
     cur, _f = _cursor()
     conn = current_session().info[_RAW][4]  # the SQLAlchemy connection _cursor's is from
     params = tuple(params)
+    context = _ReadContext(sql, params)
     for listener in conn.dispatch.before_cursor_execute:
-        listener(conn, cur, sql, params, None, False)
+        sql, params = listener(conn, cur, sql, params, context, False)
     cur.execute(sql, params)
-    return cur.fetchall()
+    rows = cur.fetchall()
+    conn.dispatch.after_cursor_execute(conn, cur, sql, params, context, False)
+    return rows
 
 
 def marks(values: list[Any], f: Any) -> str:
