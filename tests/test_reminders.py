@@ -98,6 +98,15 @@ def test_the_yearly_life_meetings_are_reminded_in_the_fourth_quarter(world, cloc
     assert "organizational life meeting (2026)" in text
 
 
+def test_a_special_democratic_life_meeting_is_not_the_years_meeting(world, clock):
+    from tests.life_meeting.test_life_meeting import start_democratic
+
+    clock.set("2026-06-01T02:00:00")
+    start_democratic(world, "2026-07-01", special=True)  # called for serious problems
+    clock.set("2026-10-01T02:00:00")
+    assert (world.committee.id, "democratic") in life_reminders.tick().sent
+
+
 def test_tick_now_is_refused_on_a_live_database(world, clock, runner):
     walk = Walk(world, clock)
     walk.apply()

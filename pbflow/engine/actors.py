@@ -21,6 +21,10 @@ from pbflow.models import Organization, Person, RoleAssignment, User
 _ORGS = "pbflow_org_index"
 _ROLES = "pbflow_roles"
 
+# The roles that make someone a member of a branch's committee (支部委员会): the three
+# meetings' committee meeting and a life meeting's committee session are theirs.
+BRANCH_COMMITTEE_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
+
 # Roles that let their holder read the whole subtree of their organization. A plain member
 # (or applicant) sees only their own records (DOMAIN: "a member sees their own records").
 READ_ROLES = frozenset(

@@ -563,6 +563,8 @@ def test_grades_follow_the_self_appraisal_and_the_peer_appraisal(world, clock):
         record_peer_appraisal(world, case_id, peer_appraisal_on="2026-03-21")
     with pytest.raises(GuardRefused, match=r"held on cannot be before 2026-03-20\."):
         record_peer_appraisal(world, case_id, peer_appraisal_on="2026-03-19")
+    with pytest.raises(GuardRefused, match=r"Self-appraisal held on cannot be before 2026-03-0"):
+        record_peer_appraisal(world, case_id, self_appraisal_on="2020-01-01")
     with pytest.raises(ValidationFailed) as refused:
         record_peer_appraisal(world, case_id, peer_appraisal_summary="")
     assert set(refused.value.field_errors) == {"peer_appraisal_summary"}
@@ -929,9 +931,15 @@ def test_a_democratic_life_meeting_outside_the_fourth_quarter_needs_the_superior
     }
     with pytest.raises(GuardRefused, match="fourth quarter; on 2027-01-07 it needs the superior"):
         runtime.fire(december, "hold_meeting", secretary, january)
+    # The next year's fourth quarter is not this year's either.
+    clock.set("2027-10-06T02:00:00")
+    with pytest.raises(GuardRefused, match="fourth quarter; on 2027-10-05 it needs the superior"):
+        runtime.fire(december, "hold_meeting", secretary, {**january, "held_on": "2027-10-05"})
     # ... until the superior consents, with its reason; then the step is no longer offered.
     with pytest.raises(NotAllowed):
         runtime.fire(december, "consent_off_season", world["member"], comment="x")
+    with pytest.raises(GuardRefused, match="someone else"):  # not the meeting's own submitter
+        runtime.fire(december, "consent_off_season", world["committee_a"], comment="x")
     runtime.fire(december, "consent_off_season", approver, comment="年底安全生产检查，推迟一周")
     assert "consent_off_season" not in {
         a.trigger for a in runtime.available_actions(december, approver)
@@ -965,10 +973,12 @@ def test_where_the_branch_has_a_committee_the_committee_meets_first(world, clock
     secretary = world["secretary"]
     with pytest.raises(GuardRefused, match="its committee holds its own session first"):
         runtime.fire(case_id, "hold_meeting", secretary, meeting_values(world))
-    # Offered to the secretary; what the case waits for is still the meeting itself.
-    assert "record_committee_session" in {
-        a.trigger for a in runtime.available_actions(case_id, secretary)
-    }
+    # Offered to the secretary, and the meeting greyed until then with the same reason;
+    # what the case waits for is still the meeting itself.
+    actions = {a.trigger: a for a in runtime.available_actions(case_id, secretary)}
+    assert actions["record_committee_session"].enabled
+    assert not actions["hold_meeting"].enabled
+    assert "its committee holds its own session first" in actions["hold_meeting"].reason
     case = runtime.load_case(case_id)
     keys = tasks.compute(runtime.registry().stored(case.definition_id), case)
     waiting = {t for _h, kind, t in keys if kind == tasks.STEP}
@@ -976,19 +986,24 @@ def test_where_the_branch_has_a_committee_the_committee_meets_first(world, clock
     # Its own session: done, on a day after the plan's approval, among the participants.
     with pytest.raises(GuardRefused, match="2026-03-21 is in the future"):
         record_committee_session(world, case_id, on="2026-03-21")
-    with pytest.raises(GuardRefused, match="not participants of this meeting"):
-        runtime.fire(
-            case_id,
-            "record_committee_session",
-            secretary,
-            {
-                "committee_session_on": "2026-03-19",
-                "committee_session_present": [pid(world["other_secretary"])],
-            },
-        )
+    # Its members only (a plain member is not one), more than half of them.
+    for present, refused in (
+        (["secretary", "member"], "Member are not members of the branch committee"),
+        (["secretary"], "No quorum: 1 of 3 committee members present"),
+    ):
+        with pytest.raises(GuardRefused, match=refused):
+            runtime.fire(
+                case_id,
+                "record_committee_session",
+                secretary,
+                {
+                    "committee_session_on": "2026-03-19",
+                    "committee_session_present": [pid(world[u]) for u in present],
+                },
+            )
     record_committee_session(world, case_id, on="2026-03-19")
     # The branch's meeting is not dated before it.
-    with pytest.raises(GuardRefused, match=r"\(2026-03-18\) cannot come before the committee's"):
+    with pytest.raises(GuardRefused, match=r"Held on cannot be before 2026-03-19\."):
         runtime.fire(
             case_id, "hold_meeting", secretary, meeting_values(world, held_on="2026-03-18")
         )
@@ -1012,3 +1027,18 @@ def test_a_branch_without_a_committee_holds_its_meeting_alone(world, clock):
     clock.set("2026-03-20T06:00:00")
     runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
     assert state(case_id) == "held"
+
+
+def test_the_grades_are_announced_after_the_peer_appraisal_they_follow(world, clock):
+    case_id = to_held(world, clock)  # held on 2026-03-20
+    clock.set("2026-03-23T02:00:00")
+    record_peer_appraisal(
+        world, case_id, self_appraisal_on="2026-03-21", peer_appraisal_on="2026-03-22"
+    )
+    grade_everyone(world, case_id)
+    values = report_values(world, appraisal_decision="决定", appraisal_announced_on="2026-03-21")
+    with pytest.raises(GuardRefused, match=r"announced on cannot be before 2026-03-22\."):
+        runtime.fire(case_id, "submit_report", world["secretary"], values)
+    values["appraisal_announced_on"] = "2026-03-23"
+    runtime.fire(case_id, "submit_report", world["secretary"], values)
+    assert state(case_id) == "rectification"

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from pbflow import clock
 from pbflow.engine import runtime
-from pbflow.procedures.life_meeting.guards import has_branch_committee
+from pbflow.procedures.life_meeting.guards import branch_committee_people, has_branch_committee
 from pbflow.services import attachments
 from pbflow.services.attachments import Upload
 
@@ -111,7 +111,7 @@ def _past_meeting(world, code: str, years_ago: int) -> None:
                 u(secretary),
                 {
                     "committee_session_on": (held - timedelta(days=1)).isoformat(),
-                    "committee_session_present": people[:2],
+                    "committee_session_present": branch_committee_people(org.id),
                 },
             )
     with _at(held, 8):

@@ -310,17 +310,23 @@ def fourth_quarter_or_consent(
     date_field: str,
     consent_field: str,
     unless_field: str | None = None,
+    year_field: str | None = None,
     only_if: str | None = None,
 ) -> Block | None:
-    """A democratic life meeting is held in the fourth quarter; earlier or later only with
-    the superior's consent (DOMAIN 2), given when it approves the plan or afterwards. A
-    special meeting (``unless_field``) is called when it is needed. ``field``: the one of
-    ``date_field`` and ``consent_field`` the step's own form asks, so that the step is
-    judged once it is filled in."""
+    """A democratic life meeting is held in the fourth quarter (of the year it was planned
+    for: ``year_field``); earlier or later only with the superior's consent (DOMAIN 2),
+    given when it approves the plan or afterwards. A special meeting (``unless_field``,
+    which the superior sees in the plan it approves) is called when it is needed. ``field``:
+    the one of ``date_field`` and ``consent_field`` the step's own form asks, so that the
+    step is judged once it is filled in."""
     if not _fourth_quarter_applies(ctx, only_if, unless_field):
         return None
     day = ctx.date_value(date_field)
-    if day is None or day.month >= 10 or ctx.value(consent_field) is True:
+    planned = ctx.date_value(year_field) if year_field else None
+    in_season = (
+        day is not None and day.month >= 10 and (planned is None or day.year == planned.year)
+    )
+    if day is None or in_season or ctx.value(consent_field) is True:
         return None
     return Block(
         _(
@@ -368,30 +374,63 @@ def committee_session_due(ctx: Context, *, only_if: str | None = None) -> Block 
     return None
 
 
+def branch_committee_people(org_id: int) -> list[int]:
+    """The people of the branch's committee (their accounts hold a committee role there)."""
+    from pbflow.models import Person, RoleAssignment
+
+    return list(
+        db.session.execute(
+            select(Person.id)
+            .join(RoleAssignment, RoleAssignment.user_id == Person.user_id)
+            .where(
+                RoleAssignment.org_id == org_id,
+                RoleAssignment.role.in_(actors.BRANCH_COMMITTEE_ROLES),
+                Person.active,
+            )
+            .distinct()
+            .order_by(Person.id)
+        ).scalars()
+    )
+
+
+@guard("committee_session_quorum")
+def committee_session_quorum(ctx: Context, *, field: str) -> Block | None:
+    """The committee's session is its members' (those named present hold a committee role
+    at the branch), with more than half of them there, as a committee meeting needs
+    (DOMAIN 3)."""
+    committee = branch_committee_people(ctx.case.org_id)
+    present = _ids(ctx.value(field))
+    outsiders = [p for p in present if p not in committee]
+    if outsiders:
+        return Block(
+            _("%(names)s are not members of the branch committee.", names=person_names(outsiders))
+        )
+    there = len(set(present))
+    if committee and 2 * there <= len(committee):
+        return Block(
+            _(
+                "No quorum: %(present)s of %(total)s committee members present; more than half "
+                "must attend.",
+                present=there,
+                total=len(committee),
+            )
+        )
+    return None
+
+
 @guard("committee_met_first")
-def committee_met_first(
-    ctx: Context, *, field: str, since: str, only_if: str | None = None
-) -> Block | None:
+def committee_met_first(ctx: Context, *, since: str, only_if: str | None = None) -> Block | None:
     """Where the branch has a committee, the committee holds its organizational life meeting
-    first (DOMAIN 2): recorded (``since``), and on or before the branch's (``field``)."""
+    first (DOMAIN 2): its session (``since``) is recorded before the branch's meeting, which
+    the workflow's date guard keeps on or after it. No field of the meeting's own form is
+    read: the case page greys the step until then."""
     if not _applies(ctx, only_if) or not has_branch_committee(ctx.case.org_id):
         return None
-    first = ctx.date_value(since)
-    if first is None:
+    if ctx.date_value(since) is None:
         return Block(
             _(
                 "The branch has a committee: its committee holds its own session first; record "
                 "that session before the branch's meeting."
-            )
-        )
-    held = ctx.date_value(field)
-    if held is not None and held < first:
-        return Block(
-            _(
-                "The branch's meeting (%(held)s) cannot come before the committee's session "
-                "(%(first)s).",
-                held=held.isoformat(),
-                first=first.isoformat(),
             )
         )
     return None

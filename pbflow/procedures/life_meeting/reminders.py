@@ -40,6 +40,8 @@ def tick(now: datetime | None = None) -> LifeMeetingReport:
     if today.month < REMIND_FROM_MONTH:
         return report
     year_start = clock.local_midnight_utc(date(today.year, 1, 1))
+    # A special democratic life meeting (called when serious problems appear) is not the
+    # year's meeting.
     held = {
         (org_id, (data or {}).get("kind"))
         for org_id, data in db.session.execute(
@@ -47,6 +49,7 @@ def tick(now: datetime | None = None) -> LifeMeetingReport:
                 ProcessInstance.workflow_id == WORKFLOW, ProcessInstance.created_at >= year_start
             )
         ).all()
+        if (data or {}).get("special") is not True
     }
     for node in sorted(actors.org_index().values(), key=lambda n: n.path):
         kind = KIND_OF_ORG.get(node.kind)

@@ -38,7 +38,7 @@ from pbflow.services import pagination
 
 # Who may write a meeting record of an organization (at it, or at the branch above a group).
 RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
-COMMITTEE_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
+COMMITTEE_ROLES = actors.BRANCH_COMMITTEE_ROLES
 ATTENDING_STATUSES = ("full", "probationary")
 # Which meetings each kind of organization holds (DOMAIN.md 3).
 TYPES_BY_KIND = {
