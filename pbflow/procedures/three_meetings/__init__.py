@@ -12,13 +12,16 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.three_meetings import compliance, demo, documents, views
+from pbflow.procedures.three_meetings import compliance, demo, documents, secretary_lecture, views
 
 
 def tick(now: datetime | None) -> tuple[str, list[str]]:
-    """Its part of ``pbflow tick``: remind of and record the meetings still owed."""
+    """Its part of ``pbflow tick``: remind of and record the meetings still owed, and of the
+    secretaries' yearly party lectures."""
     report = compliance.tick(now)
-    return report.summary(), [f"organization {org}: {problem}" for org, problem in report.failed]
+    lectures = secretary_lecture.tick(now)
+    failed = [f"organization {org}: {problem}" for org, problem in report.failed]
+    return f"{report.summary()}; {lectures.summary()}", failed
 
 
 procedure = Procedure(
@@ -26,7 +29,7 @@ procedure = Procedure(
     blueprint=views.bp,
     demo=demo.load,
     tick=tick,
-    notices=compliance.NOTICES,
+    notices={**compliance.NOTICES, **secretary_lecture.NOTICES},
     nav=(NavEntry("meetings.index", _l("Meetings")),),
     minutes=documents.minutes_sections,
     figures={"meetings": compliance.obligations},

@@ -31,6 +31,8 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES, PERIODS
+from pbflow.procedures.three_meetings import secretary_lecture
+from pbflow.procedures.three_meetings.secretary_lecture import SecretaryLecture
 from pbflow.services import notifications
 from pbflow.services.grids import Grid
 from pbflow.services.periods import Obligation, ObligationCell, obligation_status
@@ -194,6 +196,8 @@ class Calendar:
     year: int
     rows: list[Row] = field(default_factory=list)
     groups: list[Calendar] = field(default_factory=list)
+    # A branch's: whether its secretary gave the year's party lecture (secretary_lecture.py).
+    secretary_lecture: SecretaryLecture | None = None
 
     @property
     def missing(self) -> int:
@@ -330,6 +334,7 @@ def calendar(actor: User, org_id: int, year: int) -> Calendar:
 
     result = build(org_id)
     result.groups = [build(g) for g in sorted(group_ids, key=lambda g: index[g].path)]
+    result.secretary_lecture = secretary_lecture.of_year(org_id, year)
     return result
 
 

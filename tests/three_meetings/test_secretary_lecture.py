@@ -1,0 +1,91 @@
+"""The branch secretary gives at least one party lecture a year (DOMAIN.md 3): the calendar
+says whether the year's was given, and from the fourth quarter ``pbflow tick`` reminds the
+branch's secretaries, once, with its audit event."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from pbflow import audit
+from pbflow.extensions import db
+from pbflow.models import Notification
+from pbflow.procedures.three_meetings import compliance, secretary_lecture
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
+from pbflow.services import notifications
+from tests.conftest import audit_actions
+from tests.three_meetings.test_compliance import created
+
+
+def lecture(world, on: str, by: str) -> None:
+    """A party lecture at the branch, presented (chaired) by ``by``."""
+    meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        MeetingInput(
+            meeting_type="party_lecture",
+            held_on=on,
+            topic=f"党课 {on}",
+            chair=str(world[by].person.id),
+            present=[str(world[u].person.id) for u in ("secretary", "deputy", "member")],
+        ),
+    )
+
+
+def year_of(world, year: int):
+    return compliance.calendar(world["secretary"], world.branch.id, year).secretary_lecture
+
+
+def test_the_calendar_says_whether_the_secretary_gave_the_years_lecture(world, clock, client, auth):
+    created(world.branch, "2025-06-01T00:00:00")
+    clock.set("2026-05-10T02:00:00")
+    assert year_of(world, 2026).status == "open"
+    assert year_of(world, 2025).status == "not_required"  # set up in June
+    assert year_of(world, 2027).status == "future"
+    lecture(world, "2026-04-20", by="deputy")  # a lecture, but not the secretary's
+    assert year_of(world, 2026).status == "open"
+    lecture(world, "2026-05-08", by="secretary")
+    found = year_of(world, 2026)
+    assert (found.status, [d.isoformat() for d in found.given_on]) == ("ok", ["2026-05-08"])
+    auth.login("secretary")
+    page = client.get(f"/meetings/compliance/{world.branch.id}?year=2026&lang=zh").get_data(
+        as_text=True
+    )
+    assert "书记讲党课" in page and "2026-05-08" in page
+    page = client.get(f"/meetings/compliance/{world.branch.id}?year=2026&lang=en").get_data(
+        as_text=True
+    )
+    assert "The secretary's party lecture" in page and "Given on 2026-05-08." in page
+    # A year over without one is missed.
+    clock.set("2027-02-01T02:00:00")
+    created(world.branch, "2025-01-01T00:00:00")
+    assert year_of(world, 2025).status == "missing"
+    page = client.get(f"/meetings/compliance/{world.branch.id}?year=2025&lang=en").get_data(
+        as_text=True
+    )
+    assert "Not given in 2025." in page
+
+
+def test_a_party_committee_or_group_has_no_secretarys_lecture_line(world):
+    assert secretary_lecture.of_year(world.committee.id, 2026) is None
+
+
+def test_tick_reminds_from_the_fourth_quarter_once_and_not_where_it_was_given(world, clock):
+    created(world.branch, "2025-06-01T00:00:00")
+    created(world.other_branch, "2025-06-01T00:00:00")
+    clock.set("2026-09-30T02:00:00")
+    assert secretary_lecture.tick().sent == []
+    lecture(world, "2026-09-15", by="secretary")  # the branch's secretary gave one
+    clock.set("2026-10-01T02:00:00")
+    assert secretary_lecture.tick().sent == [world.other_branch.id]
+    assert secretary_lecture.tick().sent == []  # once a year
+    notes = list(
+        db.session.execute(
+            select(Notification).where(Notification.kind == "secretary_lecture_due")
+        ).scalars()
+    )
+    assert {n.user_id for n in notes} == {world["other_secretary"].id}
+    assert "has not given a party lecture this year (2026)" in notifications.text(notes[0], "en")
+    assert "党课" in notifications.text(notes[0], "zh")
+    assert "obligation_reminder" in audit_actions()
+    assert audit.verify_database().ok
