@@ -56,6 +56,13 @@ def test_the_calendar_says_whether_the_secretary_gave_the_years_lecture(world, c
         as_text=True
     )
     assert "The secretary's party lecture" in page and "Given on 2026-05-08." in page
+    # The API's calendar carries it too (the same service).
+    api = client.get(f"/api/v1/compliance?org={world.branch.id}&year=2026").get_json()
+    assert api["secretary_lecture"] == {
+        "year": 2026,
+        "given_on": ["2026-05-08"],
+        "status": "ok",
+    }
     # A year over without one is missed.
     clock.set("2027-02-01T02:00:00")
     created(world.branch, "2025-01-01T00:00:00")
