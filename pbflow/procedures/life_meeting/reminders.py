@@ -11,13 +11,13 @@ from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from pbflow import audit, clock
+from pbflow import clock
 from pbflow.engine import actors
 from pbflow.extensions import db
-from pbflow.models import ProcessInstance, ReminderMark
+from pbflow.models import ProcessInstance
 from pbflow.services import notifications
+from pbflow.services.reminders import remind_once
 
 WORKFLOW = "life_meeting"
 KIND_OF_ORG = {"committee": "democratic", "branch": "organizational"}
@@ -55,29 +55,20 @@ def tick(now: datetime | None = None) -> LifeMeetingReport:
         kind = KIND_OF_ORG.get(node.kind)
         if kind is None or (node.id, kind) in held:
             continue
-        try:
-            db.session.add(
-                ReminderMark(
-                    key=f"lm:{kind}:{node.id}:{today.year}", org_id=node.id, created_at=now
-                )
-            )
-            db.session.flush()
-            users: set[int] = set()
-            for role in ROLES:
-                users.update(actors.users_with_role(role, [node.id]))
-            params = {"org_id": node.id, "kind": kind, "year": today.year}
-            sent = notifications.notify(users, "life_meeting_due", params, at=now)
-            audit.record(
-                "obligation_reminder",
-                actor=audit.SYSTEM,
-                org_id=node.id,
-                payload={"kind": f"{kind}_life_meeting", "year": today.year, "notified": sent},
-                at=now,
-            )
-            db.session.commit()
+        users: set[int] = set()
+        for role in ROLES:
+            users.update(actors.users_with_role(role, [node.id]))
+        sent = remind_once(
+            f"lm:{kind}:{node.id}:{today.year}",
+            org_id=node.id,
+            users=users,
+            kind="life_meeting_due",
+            params={"org_id": node.id, "kind": kind, "year": today.year},
+            payload={"kind": f"{kind}_life_meeting", "year": today.year},
+            now=now,
+        )
+        if sent is not None:
             report.sent.append((node.id, kind))
-        except IntegrityError:
-            db.session.rollback()  # reminded already this year
     return report
 
 

@@ -16,16 +16,15 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from pbflow import audit, clock
+from pbflow import clock
 from pbflow.engine import actors, calendar
 from pbflow.engine.fields import parse_date
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import Person, ProcessInstance, ReminderMark
+from pbflow.models import Person, ProcessInstance
 from pbflow.procedures.member_development import services as development
-from pbflow.services import notifications
+from pbflow.services.reminders import remind_once
 
 REMIND_DAYS = 14
 CONVERSION_WINDOW_MONTHS = 1  # apply_for_conversion: from a month before probation ends
@@ -134,30 +133,23 @@ def tick(now: datetime | None = None) -> ReminderReport:
             todo.append((case.id, case.org_id, case.state, kind, params, users))
     db.session.rollback()
     for case_id, org_id, state, kind, params, users in todo:
-        key = f"md:{kind}:{case_id}:{params['due'].isoformat()}"
         try:
-            db.session.add(
-                ReminderMark(key=key, org_id=org_id, instance_id=case_id, created_at=now)
-            )
-            db.session.flush()
-            sent = notifications.notify(users, kind, params, instance_id=case_id, at=now)
-            audit.record(
-                "obligation_reminder",
-                actor=audit.SYSTEM,
+            sent = remind_once(
+                f"md:{kind}:{case_id}:{params['due'].isoformat()}",
                 org_id=org_id,
+                users=users,
+                kind=kind,
+                params=params,
+                payload={"kind": kind, "due": params["due"]},
+                now=now,
                 instance_id=case_id,
-                from_state=state,
-                to_state=state,
-                payload={"kind": kind, "due": params["due"], "notified": sent},
-                at=now,
+                state=state,
             )
-            db.session.commit()
-            report.sent.append((case_id, kind))
-        except IntegrityError:
-            db.session.rollback()  # reminded already
         except Exception as exc:  # noqa: BLE001 - one case must not hold back the others
-            db.session.rollback()
-            report.failed.append((case_id, str(exc)))
+            report.failed.append((case_id, str(exc)))  # (rolled back)
+            continue
+        if sent is not None:  # None: reminded already
+            report.sent.append((case_id, kind))
     return report
 
 

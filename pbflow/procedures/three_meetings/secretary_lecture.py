@@ -16,13 +16,13 @@ from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from pbflow import audit, clock
+from pbflow import clock
 from pbflow.engine import actors
 from pbflow.extensions import db
-from pbflow.models import Meeting, Person, ReminderMark, RoleAssignment
+from pbflow.models import Meeting, Person, RoleAssignment
 from pbflow.services import notifications
+from pbflow.services.reminders import remind_once
 
 REMIND_FROM_MONTH = 10  # the fourth quarter, as the yearly life meetings
 ROLES = ("secretary", "deputy_secretary")  # reminded
@@ -114,27 +114,20 @@ def tick(now: datetime | None = None) -> LectureReport:
     for node in sorted(branches, key=lambda n: n.path):
         if node.id in given:
             continue
-        try:
-            db.session.add(
-                ReminderMark(key=f"sl:{node.id}:{today.year}", org_id=node.id, created_at=now)
-            )
-            db.session.flush()
-            users: set[int] = set()
-            for role in ROLES:
-                users.update(actors.users_with_role(role, [node.id]))
-            params = {"org_id": node.id, "year": today.year}
-            sent = notifications.notify(users, "secretary_lecture_due", params, at=now)
-            audit.record(
-                "obligation_reminder",
-                actor=audit.SYSTEM,
-                org_id=node.id,
-                payload={"kind": "secretary_lecture", "year": today.year, "notified": sent},
-                at=now,
-            )
-            db.session.commit()
+        users: set[int] = set()
+        for role in ROLES:
+            users.update(actors.users_with_role(role, [node.id]))
+        sent = remind_once(
+            f"sl:{node.id}:{today.year}",
+            org_id=node.id,
+            users=users,
+            kind="secretary_lecture_due",
+            params={"org_id": node.id, "year": today.year},
+            payload={"kind": "secretary_lecture", "year": today.year},
+            now=now,
+        )
+        if sent is not None:
             report.sent.append(node.id)
-        except IntegrityError:
-            db.session.rollback()  # reminded already this year
     return report
 
 
