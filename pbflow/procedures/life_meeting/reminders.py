@@ -55,13 +55,10 @@ def tick(now: datetime | None = None) -> LifeMeetingReport:
         kind = KIND_OF_ORG.get(node.kind)
         if kind is None or (node.id, kind) in held:
             continue
-        users: set[int] = set()
-        for role in ROLES:
-            users.update(actors.users_with_role(role, [node.id]))
         sent = remind_once(
             f"lm:{kind}:{node.id}:{today.year}",
             org_id=node.id,
-            users=users,
+            users={u for role in ROLES for u in actors.users_with_role(role, [node.id])},
             kind="life_meeting_due",
             params={"org_id": node.id, "kind": kind, "year": today.year},
             payload={"kind": f"{kind}_life_meeting", "year": today.year},

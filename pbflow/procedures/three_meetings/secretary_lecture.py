@@ -114,13 +114,10 @@ def tick(now: datetime | None = None) -> LectureReport:
     for node in sorted(branches, key=lambda n: n.path):
         if node.id in given:
             continue
-        users: set[int] = set()
-        for role in ROLES:
-            users.update(actors.users_with_role(role, [node.id]))
         sent = remind_once(
             f"sl:{node.id}:{today.year}",
             org_id=node.id,
-            users=users,
+            users={u for role in ROLES for u in actors.users_with_role(role, [node.id])},
             kind="secretary_lecture_due",
             params={"org_id": node.id, "year": today.year},
             payload={"kind": "secretary_lecture", "year": today.year},
