@@ -10,7 +10,7 @@ from typing import Any
 from flask import request, send_file
 from flask_babel import gettext as _
 
-from pbflow import audit
+from pbflow import audit, clock
 from pbflow.api import schemas as s
 from pbflow.api.core import (
     N_,
@@ -210,7 +210,7 @@ def compliance(query: s.YearQuery):
             raise Problem(404, _("No such organization."))
         index = actors.org_index()
         org_id = min(readable, key=lambda o: (index[o].path, o) if o in index else ("~", o))
-    year = query.year or date.today().year
+    year = query.year or clock.today().year  # the app's day (Beijing), as the page's
     return plain(figures.calendar(user(), org_id, year))
 
 

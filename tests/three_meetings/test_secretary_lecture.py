@@ -96,3 +96,63 @@ def test_tick_reminds_from_the_fourth_quarter_once_and_not_where_it_was_given(wo
     assert "党课" in notifications.text(notes[0], "zh")
     assert "obligation_reminder" in audit_actions()
     assert audit.verify_database().ok
+
+
+def test_a_lecture_counts_while_its_presenter_is_an_active_secretary(world, clock):
+    created(world.branch, "2025-06-01T00:00:00")
+    clock.set("2026-05-10T02:00:00")
+    lecture(world, "2026-05-08", by="secretary")
+    assert year_of(world, 2026).status == "ok"
+    world["secretary"].active = False  # the account closed: no longer the branch's secretary
+    db.session.commit()
+    assert year_of(world, 2026).status == "open"
+
+
+def test_a_dissolved_branch_owes_no_lecture(world, clock):
+    created(world.branch, "2025-06-01T00:00:00")
+    world.branch.active = False
+    db.session.commit()
+    assert year_of(world, 2026).status == "not_required"
+
+
+def test_a_branch_without_a_secretary_keeps_its_reminder_for_when_one_is_appointed(world, clock):
+    from pbflow.models import RoleAssignment
+
+    created(world.other_branch, "2025-06-01T00:00:00")
+    created(world.branch, "2025-06-01T00:00:00")
+    clock.set("2026-09-20T02:00:00")
+    lecture(world, "2026-09-15", by="secretary")
+    held = db.session.execute(
+        select(RoleAssignment).where(RoleAssignment.org_id == world.other_branch.id)
+    ).scalars()
+    for role in held:
+        db.session.delete(role)
+    db.session.commit()
+    clock.set("2026-10-01T02:00:00")
+    assert secretary_lecture.tick().sent == []  # no one to remind: no mark either
+    db.session.add(
+        RoleAssignment(
+            user_id=world["other_secretary"].id, org_id=world.other_branch.id, role="secretary"
+        )
+    )
+    db.session.commit()
+    assert secretary_lecture.tick().sent == [world.other_branch.id]
+
+
+def test_one_branch_failing_does_not_hold_back_the_others(world, clock, monkeypatch):
+    created(world.branch, "2025-06-01T00:00:00")
+    created(world.other_branch, "2025-06-01T00:00:00")
+    real = secretary_lecture.remind_once
+
+    def failing_for_the_first(key, **kw):
+        if kw["org_id"] == world.branch.id:
+            raise RuntimeError("mail queue down")
+        return real(key, **kw)
+
+    monkeypatch.setattr(secretary_lecture, "remind_once", failing_for_the_first)
+    clock.set("2026-10-01T02:00:00")
+    report = secretary_lecture.tick()
+    assert report.sent == [world.other_branch.id]
+    assert [org for org, _problem in report.failed] == [world.branch.id]
+    monkeypatch.undo()
+    assert secretary_lecture.tick().sent == [world.branch.id]  # retried, then sent

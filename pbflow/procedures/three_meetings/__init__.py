@@ -20,7 +20,9 @@ def tick(now: datetime | None) -> tuple[str, list[str]]:
     secretaries' yearly party lectures."""
     report = compliance.tick(now)
     lectures = secretary_lecture.tick(now)
-    failed = [f"organization {org}: {problem}" for org, problem in report.failed]
+    failed = [
+        f"organization {org}: {problem}" for org, problem in [*report.failed, *lectures.failed]
+    ]
     return f"{report.summary()}; {lectures.summary()}", failed
 
 

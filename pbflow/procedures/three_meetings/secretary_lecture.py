@@ -20,7 +20,7 @@ from sqlalchemy import select
 from pbflow import clock
 from pbflow.engine import actors
 from pbflow.extensions import db
-from pbflow.models import Meeting, Person, RoleAssignment
+from pbflow.models import Meeting, Person, RoleAssignment, User
 from pbflow.services import notifications
 from pbflow.services.reminders import remind_once
 
@@ -52,7 +52,9 @@ def lecture_days(org_ids: list[int], first: date, last: date) -> dict[int, list[
             RoleAssignment,
             (RoleAssignment.user_id == Person.user_id) & (RoleAssignment.org_id == Meeting.org_id),
         )
+        .join(User, User.id == RoleAssignment.user_id)
         .where(
+            User.active,
             Meeting.meeting_type == "party_lecture",
             Meeting.org_id.in_(org_ids),
             Meeting.held_on >= first,
@@ -76,7 +78,7 @@ def of_year(org_id: int, year: int, today: date | None = None) -> SecretaryLectu
     given = lecture_days([org_id], date(year, 1, 1), date(year, 12, 31)).get(org_id, [])
     if given:
         status = "ok"
-    elif clock.to_local(node.created_at).date() > date(year, 1, 1):
+    elif clock.to_local(node.created_at).date() > date(year, 1, 1) or not node.active:
         status = "not_required"
     elif year > today.year:
         status = "future"
@@ -90,6 +92,7 @@ def of_year(org_id: int, year: int, today: date | None = None) -> SecretaryLectu
 @dataclass
 class LectureReport:
     sent: list[int] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (branch, problem)
 
     def summary(self) -> str:
         return f"secretaries' lectures: reminded {len(self.sent)}"
@@ -112,17 +115,22 @@ def tick(now: datetime | None = None) -> LectureReport:
     ]
     given = lecture_days([n.id for n in branches], start, date(today.year, 12, 31))
     for node in sorted(branches, key=lambda n: n.path):
-        if node.id in given:
+        users = {u for role in ROLES for u in actors.users_with_role(role, [node.id])}
+        if node.id in given or not users:
+            continue  # given; or no one to remind yet (a secretary appointed later is)
+        try:
+            sent = remind_once(
+                f"sl:{node.id}:{today.year}",
+                org_id=node.id,
+                users=users,
+                kind="secretary_lecture_due",
+                params={"org_id": node.id, "year": today.year},
+                payload={"kind": "secretary_lecture", "year": today.year},
+                now=now,
+            )
+        except Exception as exc:  # noqa: BLE001 - one branch must not hold back the others
+            report.failed.append((node.id, str(exc)))  # (rolled back: retried next tick)
             continue
-        sent = remind_once(
-            f"sl:{node.id}:{today.year}",
-            org_id=node.id,
-            users={u for role in ROLES for u in actors.users_with_role(role, [node.id])},
-            kind="secretary_lecture_due",
-            params={"org_id": node.id, "year": today.year},
-            payload={"kind": "secretary_lecture", "year": today.year},
-            now=now,
-        )
         if sent is not None:
             report.sent.append(node.id)
     return report
