@@ -283,3 +283,25 @@ def test_the_api_gives_every_branchs_grid_as_before(world, clock, client):
     assert [c["status"] for c in theme["cells"][:3]] == ["ok", "missing", "open"]
     above = {g["org_id"] for g in board["compliance"]["above"]["groups"]}
     assert above == {world.general_branch.id, world.other_branch.id}
+
+
+def test_the_committee_sees_whose_secretary_has_not_given_the_years_lecture(
+    world, clock, client, auth
+):
+    from tests.three_meetings.test_secretary_lecture import lecture
+
+    h.set_up_on(world.branch, "2025-06-01T00:00:00")
+    h.set_up_on(world.other_branch, "2025-06-01T00:00:00")
+    clock.set("2026-05-10T02:00:00")
+    lecture(world, "2026-05-08", by="secretary")
+    auth.login("committee_a")
+    html = text(client.get("/supervision/?period=year&lang=en"))
+    assert "1 of 2 branch secretaries have given the year's party lecture." in html
+    part = html[html.index('id="secretary-lectures"') :]
+    part = part[: part.index("</div>")]
+    assert "Not yet given by:" in part
+    assert f"/meetings/compliance/{world.other_branch.id}?year=2026" in part
+    assert f"/meetings/compliance/{world.branch.id}?" not in part
+    clock.set("2027-01-10T02:00:00")  # the year over: the other branch missed it
+    html = text(client.get("/supervision/?period=year&on=2026-06-01&lang=zh"))
+    assert "2 个支部中，1 个支部书记本年度已讲党课。" in html and "未讲的支部：" in html

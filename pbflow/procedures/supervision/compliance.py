@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
 
+from pbflow import clock
 from pbflow.engine.actors import OrgNode
 from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
@@ -60,6 +62,19 @@ class BranchMisses:
 
 
 @dataclass
+class SecretaryLectures:
+    """DOMAIN 3: each branch's secretary gives at least one party lecture a year. The year
+    of the period: the branches that owed it (active, set up before the year began), those
+    whose secretary gave it, and the others (named, tree order)."""
+
+    year: int
+    owed: int
+    given: int
+    not_given: list[tuple[int, str]]  # (branch id, name)
+    over: bool  # the year has ended: the others missed it
+
+
+@dataclass
 class Compliance:
     """The obligations of the scope's branches over the period's columns. The grids are built
     when asked for: the dashboard of many branches shows the sums (``by_obligation``, the
@@ -68,6 +83,24 @@ class Compliance:
     scope: Scope
     columns: list[Column]
     owed: dict[int, list[Obligation]]
+    year: int | None = None  # the period's (the secretaries' lectures are counted by year)
+
+    @cached_property
+    def lectures(self) -> SecretaryLectures | None:
+        """The secretaries' party lectures of the period's year, from the procedure that
+        offers them (None when none does); one statement."""
+        fn = figure("secretary_lectures")
+        if fn is None or self.year is None:
+            return None
+        first = date(self.year, 1, 1)
+        owing = [
+            b for b in self._branches if b.active and clock.to_local(b.created_at).date() <= first
+        ]
+        given = fn([b.id for b in owing], first, date(self.year, 12, 31))
+        others = [(b.id, self.scope.name(b.id)) for b in owing if b.id not in given]
+        return SecretaryLectures(
+            self.year, len(owing), len(owing) - len(others), others, clock.today().year > self.year
+        )
 
     @cached_property
     def branches(self) -> Grid:
@@ -414,4 +447,4 @@ def compliance(scope: Scope, period: Period) -> Compliance:
     grids and sums are built from them when asked for. A fixed number of statements
     whatever the number of branches, meetings or months."""
     ids = [n.id for n in scope.nodes if n.kind in ("branch", "party_group")]
-    return Compliance(scope, period.columns(), _obligations(ids, period))
+    return Compliance(scope, period.columns(), _obligations(ids, period), period.end.year)

@@ -34,7 +34,10 @@ procedure = Procedure(
     notices={**compliance.NOTICES, **secretary_lecture.NOTICES},
     nav=(NavEntry("meetings.index", _l("Meetings")),),
     minutes=documents.minutes_sections,
-    figures={"meetings": compliance.obligations},
+    figures={
+        "meetings": compliance.obligations,
+        "secretary_lectures": secretary_lecture.lecture_days,
+    },
     audit_actions={
         "meeting_recorded": _l("Meeting recorded"),
         "meeting_edited": _l("Meeting record corrected"),
