@@ -257,6 +257,7 @@ def supervision(query: PeriodQuery):
     out["compliance"] = {
         "branches": plain(board.compliance.branches),
         "above": plain(board.compliance.above),
+        "secretary_lectures": plain(board.compliance.lectures),
     }
     return out
 

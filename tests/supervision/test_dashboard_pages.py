@@ -305,3 +305,13 @@ def test_the_committee_sees_whose_secretary_has_not_given_the_years_lecture(
     clock.set("2027-01-10T02:00:00")  # the year over: the other branch missed it
     html = text(client.get("/supervision/?period=year&on=2026-06-01&lang=zh"))
     assert "2 个支部中，1 个支部书记本年度已讲党课。" in html and "未讲的支部：" in html
+    # The API's dashboard carries the same figures.
+    board = client.get("/api/v1/supervision?period=year&on=2026-06-01").get_json()
+    lectures = board["compliance"]["secretary_lectures"]
+    assert (lectures["year"], lectures["owed"], lectures["given"], lectures["over"]) == (
+        2026,
+        2,
+        1,
+        True,
+    )
+    assert [org for org, _name in lectures["not_given"]] == [world.other_branch.id]
