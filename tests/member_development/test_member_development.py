@@ -155,7 +155,9 @@ class Walk:
         if accept:
             self.step("accept_target_filing", "committee_a")
 
-    def to_prereview(self):
+    def to_branch_review(self):
+        """A development target with introducers, political review, notice and training:
+        what the branch's review before the pre-review needs (the day: 2027-03-29)."""
         self.to_target()
         self.step(
             "assign_introducers",
@@ -175,6 +177,9 @@ class Walk:
             {"training_start": "2027-03-22", "training_end": "2027-03-24", "training_hours": "24"},
         )
         self.clock.set("2027-03-29T02:00:00")
+
+    def to_prereview(self):
+        self.to_branch_review()
         self.step(
             "request_prereview",
             "secretary",

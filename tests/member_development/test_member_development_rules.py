@@ -651,23 +651,7 @@ def test_filing_is_not_dated_before_the_decision_it_files(walk, clock):
 
 
 def test_branch_review_and_prereview_follow_the_listing_as_target(walk, clock):
-    walk.to_target()  # the filing accepted, a development target from 2027-03-22
-    walk.step(
-        "assign_introducers", "secretary", {"introducers": [walk.pid("member"), walk.pid("deputy")]}
-    )
-    walk.step(
-        "record_political_review",
-        "organizer",
-        {"review_concluded_on": "2027-03-22", "review_conclusion": "qualified"},
-    )
-    walk.step("start_public_notice", "secretary", {"notice_start": "2027-03-22"})
-    clock.set("2027-03-24T02:00:00")
-    walk.step(
-        "record_training",
-        "organizer",
-        {"training_start": "2027-03-22", "training_end": "2027-03-24", "training_hours": "24"},
-    )
-    clock.set("2027-03-29T02:00:00")
+    walk.to_branch_review()  # a development target from 2027-03-22; today 2027-03-29
     review = {"branch_review_opinions": "无不同意见"}
     err = refused(
         walk,
