@@ -15,12 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from pbflow import clock
-from pbflow.engine import actors
-from pbflow.extensions import db
-from pbflow.models import Meeting, Person, RoleAssignment, User
+from pbflow.engine import actors, fastsql
 from pbflow.services import notifications
 from pbflow.services.reminders import remind_once
 
@@ -40,32 +37,28 @@ class SecretaryLecture:
 
 
 def lecture_days(org_ids: list[int], first: date, last: date) -> dict[int, list[date]]:
-    """The days each branch's present secretary presented a party lecture there, ``first``
-    to ``last``, in order: one statement whatever the number of branches."""
+    """The days each branch's present secretary (an active account) presented a party
+    lecture there, ``first`` to ``last``, in order: one plain statement whatever the number
+    of branches (a figure read, as the compliance grid's)."""
     found: dict[int, list[date]] = {}
     if not org_ids:
         return found
-    rows = db.session.execute(
-        select(Meeting.org_id, Meeting.held_on)
-        .join(Person, Person.id == Meeting.chair_person_id)
-        .join(
-            RoleAssignment,
-            (RoleAssignment.user_id == Person.user_id) & (RoleAssignment.org_id == Meeting.org_id),
-        )
-        .join(User, User.id == RoleAssignment.user_id)
-        .where(
-            User.active,
-            Meeting.meeting_type == "party_lecture",
-            Meeting.org_id.in_(org_ids),
-            Meeting.held_on >= first,
-            Meeting.held_on <= last,
-            RoleAssignment.role == "secretary",
-        )
-        .distinct()
-        .order_by(Meeting.org_id, Meeting.held_on)
-    ).all()
+    f = fastsql.flavour()
+    p = f.placeholder
+    orgs, params = fastsql.any_of("m.org_id", sorted(set(org_ids)), f)
+    rows = fastsql.read(
+        "SELECT DISTINCT m.org_id, m.held_on FROM meeting m"
+        " JOIN person p ON p.id = m.chair_person_id"
+        " JOIN role_assignment r ON r.user_id = p.user_id AND r.org_id = m.org_id"
+        " JOIN user_account u ON u.id = r.user_id"
+        f" WHERE m.meeting_type = {p} AND {orgs} AND m.held_on >= {p} AND m.held_on <= {p}"
+        f" AND r.role = {p} AND u.active = {p}"
+        " ORDER BY m.org_id, m.held_on",
+        ["party_lecture", *params, f.day(first), f.day(last), "secretary", True],
+    )
+    day = f.read_day
     for org_id, held_on in rows:
-        found.setdefault(org_id, []).append(held_on)
+        found.setdefault(org_id, []).append(day(held_on))
     return found
 
 
