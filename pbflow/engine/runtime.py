@@ -546,6 +546,15 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
     return case
 
 
+def pending_block(d: Any, cs: CaseState, user: Any, t: Any) -> Block | None:
+    """What stops step ``t`` now, before its form is filled in: the first guard that refuses
+    it, leaving out those that judge a field of the step's own form. ``user`` may be None
+    (a step shown on a person's progress, not to an actor)."""
+    own = {f.name for f in t.fields}
+    pending = tuple(g for g in t.guards if g.params.get("field") not in own)
+    return _run_guards(pending, Context(d, cs, user, {}, t))
+
+
 def available_actions(case: int | ProcessInstance | CaseState, user: User) -> list[Action]:
     """What ``user`` may do on the case now, and (greyed) what they may do once a rule is met.
 
@@ -560,9 +569,7 @@ def available_actions(case: int | ProcessInstance | CaseState, user: User) -> li
     for t in d.transitions_from(cs.state):
         if t.system_only or not actors.may_act(t.by, user, cs):
             continue
-        own = {f.name for f in t.fields}
-        pending = tuple(g for g in t.guards if g.params.get("field") not in own)
-        block = _run_guards(pending, Context(d, cs, user, {}, t))
+        block = pending_block(d, cs, user, t)
         if block is not None and not t.show_blocked:
             continue
         result.append(

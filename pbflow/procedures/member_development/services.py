@@ -775,7 +775,6 @@ def _may_see_person(viewer: User, person: Person) -> bool:
 def progress(viewer: User, person_id: int) -> Progress:
     """Where a person stands in the five stages, what comes next and from when, and the
     earliest date they can become a full member. Their own page, or their branch's."""
-    from pbflow.engine.context import Context
 
     person = db.session.get(Person, person_id)
     if person is None or not _may_see_person(viewer, person):
@@ -814,19 +813,10 @@ def progress(viewer: User, person_id: int) -> Progress:
     if case.closed_at is not None:
         return result
     cs = runtime.load_case(case.id)
-    named = registry().rules.guards
     for t in d.transitions_from(case.state):
         if t.system_only or t.comment == "required" or t.trigger.startswith("adopt_"):
             continue
-        own = {f.name for f in t.fields}
-        ctx = Context(d, cs, None, {}, t)
-        block = None
-        for rule in t.guards:
-            if rule.params.get("field") in own:
-                continue
-            block = named[rule.name].fn(ctx, **rule.params)
-            if block is not None:
-                break
+        block = runtime.pending_block(d, cs, None, t)
         if block is not None and not t.show_blocked:
             continue  # not offered where it is blocked, as on the case page
         result.next_steps.append(
