@@ -546,6 +546,8 @@ def test_grades_follow_the_self_appraisal_and_the_peer_appraisal(world, clock):
     def offered() -> set[str]:
         return {a.trigger for a in runtime.available_actions(case_id, secretary)}
 
+    with pytest.raises(NotAllowed):  # the secretaries record it, not a member
+        runtime.fire(case_id, "record_peer_appraisal", world["member"], {})
     # No grade before the peer appraisal: the step is not offered yet, and refused if sent.
     assert "record_peer_appraisal" in offered()
     assert "record_grades" not in offered()
@@ -986,6 +988,14 @@ def test_where_the_branch_has_a_committee_the_committee_meets_first(world, clock
     # Its own session: done, on a day after the plan's approval, among the participants.
     with pytest.raises(GuardRefused, match="2026-03-21 is in the future"):
         record_committee_session(world, case_id, on="2026-03-21")
+    # Recorded by the secretaries, not a member.
+    with pytest.raises(NotAllowed):
+        runtime.fire(
+            case_id,
+            "record_committee_session",
+            world["member"],
+            {"committee_session_on": "2026-03-19", "committee_session_present": []},
+        )
     # Its members only (a plain member is not one), more than half of them.
     for present, refused in (
         (["secretary", "member"], "Member are not members of the branch committee"),
