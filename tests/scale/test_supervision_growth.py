@@ -25,6 +25,11 @@ PAGES = [
     ("committee_a", "/supervision/?org={general}&period=year"),
     ("committee_a", "/supervision/?org={branch}&period=year"),
     ("seed1.b1.sec", "/supervision/?period=year"),
+    *(
+        ("committee_a", f"/supervision/?period=year&section={section}")
+        for section in ("work", "development", "opinions", "rectification", "membership", "notices")
+    ),
+    ("seed1.b1.sec", "/supervision/?period=year&section=work"),
 ]
 EXPORTS = ("compliance", "overdue-work", "membership", "opinions", "notices")
 

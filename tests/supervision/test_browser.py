@@ -46,14 +46,21 @@ def test_dashboard_charts_and_the_calendar_on_a_desk_and_a_phone(
     page.wait_for_url(f"{live_server}/")
 
     page.goto(f"{live_server}/supervision/?period=year&on=2026-01-01")
+    # A section at a time: its tab leads to the opinion box's, which keeps the period.
+    page.locator("nav.sv-tabs a", has_text="Opinion box").click()
     page.wait_for_selector('canvas[data-chart][data-rendered="1"]', timeout=20000)
-    charts = page.locator("canvas[data-chart]")
-    assert charts.count() >= 4
-    assert page.locator('canvas[data-rendered="1"]').count() == charts.count()
+    assert "section=opinions" in page.url and "period=year" in page.url
     table = page.locator("#opinions details.chart-table table")
     assert not table.is_visible()
     page.locator("#opinions details.chart-table summary").click()
     assert table.is_visible()
+    page.locator("nav.sv-tabs a", has_text="Membership").click()
+    page.wait_for_selector('canvas[data-chart][data-rendered="1"]', timeout=20000)
+    charts = page.locator("canvas[data-chart]")
+    assert charts.count() >= 4
+    assert page.locator('canvas[data-rendered="1"]').count() == charts.count()
+    page.locator("nav.sv-tabs a", has_text="Overview").click()
+    page.wait_for_selector("#grid-obligations")
     # Over several branches the committee sees sums (per obligation and month, and the
     # branches that missed most first); the full grid is on each branch's own dashboard.
     assert page.locator("#grid-obligations td.cg-missing").count() >= 1
@@ -69,8 +76,10 @@ def test_dashboard_charts_and_the_calendar_on_a_desk_and_a_phone(
     assert page.evaluate(WIDER_THAN_PAGE) is False
     # The symbols stay visible on the phone; the counts give way to them.
     assert page.locator("td.cg-ok .cg-sym").first.is_visible()
-    page.goto(f"{live_server}/supervision/")
-    page.wait_for_selector('canvas[data-rendered="1"]', timeout=20000)
-    assert page.evaluate(WIDER_THAN_PAGE) is False
+    for section in ("", "?section=development", "?section=membership"):
+        page.goto(f"{live_server}/supervision/{section}")
+        if section:
+            page.wait_for_selector('canvas[data-rendered="1"]', timeout=20000)
+        assert page.evaluate(WIDER_THAN_PAGE) is False, section
     assert requests and all(url.startswith(live_server) for url in requests)
     assert errors == [] and failed == []

@@ -59,24 +59,36 @@ def test_the_dashboard_is_for_readers_of_an_organization(world, client, auth):
     page = client.get("/supervision/?period=month&on=2026-03-05")
     html = text(page)
     assert page.status_code == 200 and "2026-03" in html
-    for section in ("compliance", "work", "development", "opinions", "rectification"):
-        assert f'id="{section}"' in html
-    assert 'id="membership"' in html and 'id="notices"' in html
+    assert 'id="compliance"' in html and 'class="sv-summary"' in html
     assert page.headers.get("Cache-Control") in (None, "no-store")  # sec branch sets no-store
+    # Each concern on its own page of the dashboard, for the same organization and period.
+    for section in ("work", "development", "opinions", "rectification", "membership", "notices"):
+        page = client.get(f"/supervision/?period=month&on=2026-03-05&section={section}")
+        html = text(page)
+        assert page.status_code == 200 and "2026-03" in html
+        assert f'id="{section}"' in html
+        assert 'id="compliance"' not in html and 'class="sv-summary"' not in html
+        others = {"work", "development", "opinions", "rectification", "membership", "notices"}
+        for other in others - {section}:
+            assert f'<section class="card" id="{other}"' not in html, (section, other)
 
 
-def test_the_sections_list_has_no_separator_to_dangle(world, client, auth):
-    """At 390 px the sections' links wrap and a " · " ended a line: they are a list whose
-    separators CSS draws (ul.inline-links), clipped where an item begins a line."""
+def test_the_sections_are_tabs_that_keep_the_choices(world, client, auth):
+    """The dashboard shows one section at a time (at 50 branches every concern at once was
+    twenty phone screens): tabs, the current one marked, each keeping the organization, the
+    period and the threshold chosen; the period's arrows and the form keep the section."""
 
-    def sections(html):
-        nav = re.search(r'<nav class="sv-toc"[^>]*>(.*?)</nav>', html, re.S)[1]
+    def tabs(html):
+        nav = re.search(r'<nav class="subnav sv-tabs"[^>]*>(.*?)</nav>', html, re.S)[1]
         assert "·" not in nav
-        return re.findall(r'<li><a href="#([a-z]+)">', nav)
+        return re.findall(r'<a href="([^"]+)"( aria-current="page")?>', nav)
 
     auth.login("committee_a")
-    assert sections(text(client.get("/supervision/?period=month&on=2026-03-05"))) == [
-        "compliance",
+    query = "period=month&on=2026-03-05&stuck_days=10"
+    found = tabs(text(client.get(f"/supervision/?{query}")))
+    sections = [re.search(r"section=([a-z]+)", href) for href, _current in found]
+    assert [m[1] if m else None for m in sections] == [
+        None,
         "work",
         "development",
         "opinions",
@@ -84,6 +96,20 @@ def test_the_sections_list_has_no_separator_to_dangle(world, client, auth):
         "membership",
         "notices",
     ]
+    assert [bool(current) for _href, current in found] == [True] + [False] * 6
+    for href, _current in found:
+        href = href.replace("&amp;", "&")
+        for kept in ("period=month", "on=2026-03-01", "stuck_days=10", f"org={world.committee.id}"):
+            assert kept in href, (href, kept)
+    html = text(client.get(f"/supervision/?{query}&section=opinions"))
+    assert [bool(current) for _href, current in tabs(html)] == [False] * 3 + [True] + [False] * 3
+    assert '<input type="hidden" name="section" value="opinions">' in html
+    earlier = re.search(r'<a href="([^"]+)" rel="prev">', html)[1].replace("&amp;", "&")
+    assert "section=opinions" in earlier and "on=2026-02-01" in earlier
+    # The overview's figures lead to their sections.
+    overview = text(client.get(f"/supervision/?{query}"))
+    assert re.search(r'<a class="sv-fig[^"]*" href="[^"]*section=work[^"]*"', overview)
+    assert re.search(r'<a class="sv-fig[^"]*" href="[^"]*section=notices[^"]*"', overview)
 
 
 @pytest.mark.parametrize(
@@ -98,6 +124,8 @@ def test_the_sections_list_has_no_separator_to_dangle(world, client, auth):
         ("stuck_days=0", "must be from 1 to 3650"),
         ("page=two", "must be a whole number"),
         ("on=9999-01-01", "is out of range"),
+        ("section=everything", "is not one of the choices"),
+        ("section=compliance", "is not one of the choices"),
     ],
 )
 def test_bad_choices_are_refused_with_a_reason(world, client, auth, query, message):
@@ -136,9 +164,14 @@ def test_no_inline_script_or_style_and_words_besides_colours(world, clock, clien
     )
     # Missed: the committee meetings of January and February, February's theme day.
     assert calendar.count('class="cg-cell cg-missing"') == 3
-    dashboard_html = text(client.get("/supervision/"))
-    assert "data-chart='{\"" in dashboard_html and "/static/charts.js" in dashboard_html
-    assert "Show the table" in dashboard_html
+    for section in ("development", "opinions", "membership"):
+        dashboard_html = text(client.get(f"/supervision/?section={section}"))
+        no_inline_code(dashboard_html)
+        assert "data-chart='{\"" in dashboard_html and "/static/charts.js" in dashboard_html
+        assert "Show the table" in dashboard_html
+    # A section without charts does not load the charts' scripts.
+    for url in ("/supervision/", "/supervision/?section=work"):
+        assert "/static/charts.js" not in text(client.get(url))
 
 
 def test_overdue_and_stuck_work_by_branch_and_procedure_oldest_first(world, clock):
@@ -218,18 +251,30 @@ def _grow(world, clock, n: int, start: int) -> None:
     clock.set("2026-03-10T02:00:00")
 
 
+SECTION_URLS = ["/supervision/?period=quarter"] + [
+    f"/supervision/?period=quarter&section={s}"
+    for s in ("work", "development", "opinions", "rectification", "membership", "notices")
+]
+
+
 def test_a_dashboard_request_issues_a_bounded_number_of_statements(world, clock, client, auth):
     _grow(world, clock, 2, 0)
     auth.login("committee_a")
-    url = "/supervision/?period=quarter"
-    client.get(url)  # warm up the caches (login, locale)
-    with count_queries() as seen:
-        assert client.get(url).status_code == 200
-    small = len(seen)
+    counted = {}
+    for url in SECTION_URLS:
+        client.get(url)  # warm up the caches (login, locale)
+        with count_queries() as seen:
+            assert client.get(url).status_code == 200
+        counted[url] = len(seen)
+    small = counted[SECTION_URLS[0]]
+    # A section counts only its own concern: fewer statements than the overview's figures.
+    for url in SECTION_URLS[1:]:
+        assert counted[url] < small, (url, counted[url], small)
     _grow(world, clock, 6, 2)
-    with count_queries() as seen:
-        assert client.get(url).status_code == 200
-    assert len(seen) == small, (small, len(seen))
+    for url in SECTION_URLS:
+        with count_queries() as seen:
+            assert client.get(url).status_code == 200
+        assert len(seen) == counted[url], (url, counted[url], len(seen))
     for table in ("compliance", "opinions", "membership"):
         export = f"/supervision/export/{table}.csv?period=quarter"
         with count_queries() as seen:
@@ -245,7 +290,8 @@ def test_an_export_counts_only_the_concern_of_its_table(world, clock, client, au
     _grow(world, clock, 2, 0)
     auth.login("committee_a")
     counted: list[str] = []
-    for name in ("compliance", "work", "pipeline", "opinions", "rectification", "membership"):
+    concerns = ("compliance", "work", "pipeline", "opinions", "rectification", "membership")
+    for name in (*concerns, "notices"):
         module = getattr(board, name)
         real = getattr(module, name)
 
@@ -256,14 +302,27 @@ def test_an_export_counts_only_the_concern_of_its_table(world, clock, client, au
         monkeypatch.setattr(module, name, spy)
     response = client.get("/supervision/export/notices.csv?period=quarter")
     assert response.status_code == 200 and response.get_data()
-    assert counted == []
+    assert counted == ["notices"]
+    counted.clear()
     response = client.get("/supervision/export/membership.csv?period=quarter")
     assert response.status_code == 200 and response.get_data()
     assert counted == ["membership"]
+    # The overview counts the concerns of its figures (and the meetings), not member
+    # development's or the membership's; each section only its own.
+    counted.clear()
     assert client.get("/supervision/?period=quarter").status_code == 200
-    assert sorted(counted[1:]) == sorted(
-        ["compliance", "work", "pipeline", "opinions", "rectification", "membership"]
-    )
+    assert sorted(counted) == sorted(["compliance", "work", "notices", "opinions", "rectification"])
+    for section, concern in [
+        ("work", "work"),
+        ("development", "pipeline"),
+        ("opinions", "opinions"),
+        ("rectification", "rectification"),
+        ("membership", "membership"),
+        ("notices", "notices"),
+    ]:
+        counted.clear()
+        assert client.get(f"/supervision/?period=quarter&section={section}").status_code == 200
+        assert counted == [concern], section
 
 
 def test_the_api_gives_every_branchs_grid_as_before(world, clock, client):

@@ -16,9 +16,11 @@ def _percent(share: float | None) -> float | None:
     return None if share is None else round(100 * share, 1)
 
 
-def charts(d: Dashboard) -> dict[str, dict[str, Any]]:
+def charts(d: Dashboard, section: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every chart, or only those of the page's ``section`` (the others' figures are then
+    not counted)."""
     found: dict[str, dict[str, Any]] = {}
-    if d.pipeline is not None:
+    if section in (None, "development") and d.pipeline is not None:
         found["pipeline"] = {
             "type": "bar",
             "labels": [label.get(d.scope.locale) for _k, label in d.pipeline.stages],
@@ -29,7 +31,7 @@ def charts(d: Dashboard) -> dict[str, dict[str, Any]]:
                 }
             ],
         }
-    if d.opinions is not None:
+    if section in (None, "opinions") and d.opinions is not None:
         found["opinions"] = {
             "type": "line",
             "percent": True,
@@ -45,6 +47,8 @@ def charts(d: Dashboard) -> dict[str, dict[str, Any]]:
                 },
             ],
         }
+    if section not in (None, "membership"):
+        return found
     m = d.membership
     for key, label in DIMENSIONS:
         if key == "status":

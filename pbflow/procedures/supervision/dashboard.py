@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from pbflow.engine.registry import registry
 from pbflow.models import User
+from pbflow.procedures import figure
 from pbflow.procedures.supervision import (
     compliance,
     membership,
@@ -114,36 +116,66 @@ def _ranked(rows: Iterable[Any], keep: Callable[[Any], bool], key: Callable[[Any
     return Ranked(found[:TOP], len(found))
 
 
-def tops(d: Dashboard) -> dict[str, Ranked]:
-    """Per section, the organizations to show: with something to show, worst first."""
-    found = {
-        "work": _ranked(
+def tops(d: Dashboard, section: str | None = None) -> dict[str, Ranked]:
+    """Per section, the organizations to show: with something to show, worst first. Only
+    ``section``'s when one is named (the others' concerns are then not counted at all)."""
+    rankings: dict[str, Callable[[], Ranked | None]] = {
+        "work": lambda: _ranked(
             d.work.by_unit, lambda c: c.overdue or c.stuck, lambda c: (-c.overdue, -c.stuck)
         ),
-        "membership": _ranked(
+        "membership": lambda: _ranked(
             d.membership.by_unit,
             lambda r: r.start.members or r.end.members,
             lambda r: (-r.end.members, -r.start.members),
         ),
-        "notices": _ranked(
+        "notices": lambda: _ranked(
             d.notices.by_unit,
             lambda c: c.issued or c.open or c.closed,
             lambda c: (-c.overdue, -c.open, -c.issued),
         ),
+        "development": lambda: (
+            d.pipeline
+            and _ranked(d.pipeline.by_unit, lambda r: r.total, lambda r: (-r.overdue, -r.total))
+        ),
+        "opinions": lambda: (
+            d.opinions and _ranked(d.opinions.by_unit, lambda t: t.received, lambda t: -t.received)
+        ),
+        "rectification": lambda: (
+            d.rectification
+            and _ranked(
+                d.rectification.by_unit,
+                lambda r: r.open or r.closed,
+                lambda r: (-r.overdue, -r.open, -r.closed),
+            )
+        ),
     }
-    if d.pipeline is not None:
-        found["pipeline"] = _ranked(
-            d.pipeline.by_unit, lambda r: r.total, lambda r: (-r.overdue, -r.total)
-        )
-    if d.opinions is not None:
-        found["opinions"] = _ranked(d.opinions.by_unit, lambda t: t.received, lambda t: -t.received)
-    if d.rectification is not None:
-        found["rectification"] = _ranked(
-            d.rectification.by_unit,
-            lambda r: r.open or r.closed,
-            lambda r: (-r.overdue, -r.open, -r.closed),
-        )
+    found = {}
+    for key, rank in rankings.items():
+        if section is None or key == section:
+            ranked = rank()
+            if ranked is not None:
+                found[key] = ranked
     return found
+
+
+# --- the page's sections ------------------------------------------------------------------------
+# The page was every concern at once: at 50 branches 90 KB, twenty phone screens, and the page
+# that cost most to serve. It shows one section at a time: the overview (the headline figure of
+# each concern, linked to its section, and the meetings: did every branch hold what it must),
+# then one section per concern, each counting only its own figures.
+
+SECTIONS = ("overview", "work", "development", "opinions", "rectification", "membership", "notices")
+
+
+def sections() -> list[str]:
+    """The sections of the concerns whose procedures are installed, in the page's order."""
+    missing = {
+        "development": figure("development") is None
+        or registry().current.get("member_development") is None,
+        "opinions": figure("opinions") is None,
+        "rectification": figure("rectification") is None,
+    }
+    return [s for s in SECTIONS if not missing.get(s)]
 
 
 @dataclass

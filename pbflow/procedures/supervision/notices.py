@@ -9,8 +9,9 @@ its link, and the audit events of both.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from flask import current_app
@@ -349,7 +350,22 @@ class NoticeCount:
 class Notices:
     by_unit: list[NoticeCount]
     total: NoticeCount
-    recent: list[NoticeRow]
+    scope: Scope = field(repr=False)
+
+    @cached_property
+    def recent(self) -> list[NoticeRow]:
+        """The latest open notices, read when first asked for: the dashboard's overview
+        shows only the counts, its page of notices the notices."""
+        scope = self.scope
+        return _rows(
+            [
+                P.workflow_id == WORKFLOW,
+                *(() if scope.everything else (P.org_id.in_(scope.ids),)),
+                P.closed_at.is_(None),
+            ],
+            scope.locale,
+            limit=10,
+        )
 
 
 def notices(scope: Scope, period: Period) -> Notices:
@@ -389,16 +405,7 @@ def notices(scope: Scope, period: Period) -> Notices:
             row.open += open_
             row.overdue += overdue
             row.closed += closed
-    recent = _rows(
-        [
-            P.workflow_id == WORKFLOW,
-            *(() if scope.everything else (P.org_id.in_(scope.ids),)),
-            P.closed_at.is_(None),
-        ],
-        scope.locale,
-        limit=10,
-    )
-    return Notices(list(units.values()), total, recent)
+    return Notices(list(units.values()), total, scope)
 
 
 def link_of(case_id: int) -> SupervisionNotice | None:

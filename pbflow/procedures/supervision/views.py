@@ -18,7 +18,7 @@ from pbflow.engine.fields import parse_date
 from pbflow.procedures.supervision import charts, notices, tables
 from pbflow.procedures.supervision import rectification as rect
 from pbflow.procedures.supervision.compliance import labels as obligation_labels
-from pbflow.procedures.supervision.dashboard import TOP, branch_page, tops
+from pbflow.procedures.supervision.dashboard import TOP, branch_page, sections, tops
 from pbflow.procedures.supervision.dashboard import dashboard as build_dashboard
 from pbflow.procedures.supervision.membership import DIMENSIONS, value_label
 from pbflow.procedures.supervision.scope import (
@@ -88,28 +88,46 @@ def _args(d, **changes: Any) -> dict[str, Any]:
     return args
 
 
+def _section() -> str:
+    """The section of the dashboard asked for (the overview when none is)."""
+    chosen = request.args.get("section") or "overview"
+    if chosen not in sections():
+        raise ValidationFailed(
+            _("Some fields need correcting."),
+            field_errors={"section": _("is not one of the choices")},
+        )
+    return chosen
+
+
 @bp.get("/")
 @login_required
 def dashboard():
     try:
+        section = _section()
         d = _dashboard(detail=False)
         page = _int_arg("page")
     except DomainError as exc:
         return _refusal(exc)
+    here = {} if section == "overview" else {"section": section}
     return render_template(
         "supervision/dashboard.html",
         d=d,
-        args=_args(d),
-        prev_args=_args(d, **d.period.shifted(-1).query_args()),
-        next_args=_args(d, **d.period.shifted(1).query_args()),
-        charts=charts.charts(d),
+        section=section,
+        sections=sections(),
+        args=_args(d),  # the figures' choices (the exports take these)
+        here=here,
+        prev_args=_args(d, **d.period.shifted(-1).query_args(), **here),
+        next_args=_args(d, **d.period.shifted(1).query_args(), **here),
+        charts=charts.charts(d, section),
         orgs=[(n.id, n) for n in _choosable(d.scope.org.id)],
         may_issue=notices.may_issue,
         dimensions=DIMENSIONS,
         value_label=value_label,
-        tops=tops(d),
+        tops=tops(d, section),
         upcoming_limit=TOP,
-        branches=branch_page(d, page) if len(d.scope.branches) > 1 else None,
+        branches=branch_page(d, page)
+        if section == "overview" and len(d.scope.branches) > 1
+        else None,
         labels=obligation_labels(),
     )
 

@@ -5,8 +5,9 @@ over the shared case table: it needs no procedure's help."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import case, func, literal_column, or_, select
 
@@ -54,7 +55,14 @@ class Work:
     stuck_days: int
     by_unit: list[WorkCount]
     by_workflow: list[WorkCount]
-    oldest: list[WorkItem]
+    scope: Scope = field(repr=False)
+    limit: int = LIMIT
+
+    @cached_property
+    def oldest(self) -> list[WorkItem]:
+        """The ``limit`` cases waiting longest, read when first asked for: the dashboard's
+        overview shows only the counts, its page of overdue work the cases."""
+        return list(items(self.scope, self.stuck_days, self.limit))
 
     @property
     def overdue(self) -> int:
@@ -110,8 +118,8 @@ _INSTANT = timedelta(microseconds=1)  # "at or before t" is "before t and a micr
 
 
 def work(scope: Scope, stuck_days: int = STUCK_DAYS, limit: int = LIMIT) -> Work:
-    """Counts per unit and per procedure, and the ``limit`` cases waiting longest. A fixed
-    number of statements whatever the number of cases (``counts``)."""
+    """Counts per unit and per procedure, and the ``limit`` cases waiting longest (read when
+    asked for). A fixed number of statements whatever the number of cases (``counts``)."""
     workflows = _workflows()
     units = {n.id: WorkCount(n.id, scope.name(n.id)) for n in scope.units}
     flows: dict[str, WorkCount] = {}
@@ -128,7 +136,8 @@ def work(scope: Scope, stuck_days: int = STUCK_DAYS, limit: int = LIMIT) -> Work
         stuck_days=stuck_days,
         by_unit=list(units.values()),
         by_workflow=sorted(flows.values(), key=lambda f: (-f.overdue - f.stuck, f.label)),
-        oldest=list(items(scope, stuck_days, limit)),
+        scope=scope,
+        limit=limit,
     )
 
 
