@@ -365,6 +365,8 @@ def sums_before(
     org_ids: Iterable[int],
     workflows: Iterable[str] | None = None,
     by_state: bool | Collection[str] = False,
+    *,
+    by_org: bool = True,
 ) -> dict[tuple, list[int]]:
     """For each measure, its count in the months before each of its cuts' boundaries (every
     month for a cut None), per (measure, workflow, organization), or with ``by_state`` per
@@ -373,7 +375,9 @@ def sums_before(
     per state, the others then keyed with the state "". One statement, grouped in the order
     of the table's key (no sorting); the windows are the caller's. Name the workflows where
     they are known: the organizations are then looked up in the key rather than every row
-    of the measure read."""
+    of the measure read. Without ``by_org`` the organizations' counts are summed (the key's
+    organization is None): a few rows instead of one per organization, for a page that shows
+    only the sums."""
     org_ids = sorted(set(org_ids))
     if workflows is not None:
         workflows = sorted(set(workflows))
@@ -384,13 +388,19 @@ def sums_before(
     width = max(len(c) for c in cuts.values())
     stated = set(cuts) if by_state is True else set(by_state or ())
     org_where, org_params, exact = _org_condition(org_ids, f)
+    if not exact and not by_org:  # summed in the statement: only those asked for
+        org_where, org_params = fastsql.any_of("org_id", org_ids, f)
+        exact = True
+    org_key = "org_id" if by_org else "NULL"
     # One part per measure, its sums of its own cuts (padded to the widest measure's count),
     # joined by UNION ALL: one statement, each row read once and summed without asking which
     # measure it is of (a CASE per row and sum costs SQLite more than the rows themselves).
     parts, params = [], []
     for measure, found in cuts.items():
-        keys = "measure, workflow_id, org_id" + (", state" if measure in stated else "")
-        shown = keys if measure in stated or not by_state else f"{keys}, ''"
+        state = ", state" if measure in stated else ""
+        keys = f"measure, workflow_id{', org_id' if by_org else ''}{state}"
+        shown = f"measure, workflow_id, {org_key}{state}"
+        shown = shown if measure in stated or not by_state else f"{shown}, ''"
         sums = [f"SUM({_before_sql(cut)})" for cut in found] + ["0"] * (width - len(found))
         conditions = [_matching("measure", [measure], f)]
         if workflows is not None:
@@ -507,12 +517,13 @@ NARROW = 24
 
 
 def _window_sql(
-    i: int, window: Window, f: Any, orgs: list[int] | None = None
+    i: int, window: Window, f: Any, orgs: list[int] | None = None, by_org: bool = True
 ) -> tuple[str, list[Any]]:
     p = f.placeholder
     kind, column, cut = window[:3]
     among, among_params = fastsql.any_of("org_id", orgs, f) if orgs else ("", [])
     among = f" AND {among}" if among else ""
+    org, by = ("org_id", ", org_id") if by_org else ("NULL", "")
     if kind == "open":
         # From the open cases' index of that column alone (the organizations and workflows
         # are picked from the counts, so that the planner has no other index to walk every
@@ -521,17 +532,17 @@ def _window_sql(
         # times instead; it is told which to use.
         hint = f" INDEXED BY {_OPEN_INDEXES[column]}" if p == "?" else ""
         return (
-            f"SELECT {i}, workflow_id, '', org_id, COUNT(*) FROM process_instance{hint}"
+            f"SELECT {i}, workflow_id, '', {org}, COUNT(*) FROM process_instance{hint}"
             f" WHERE closed_at IS NULL AND {column} >= {p} AND {column} < {p}{among}"
-            " GROUP BY workflow_id, org_id",
+            f" GROUP BY workflow_id{by}",
             [f.dt(cut.low), f.dt(cut.high), *among_params],
         )
     workflow, by_state = window[3:]
     state = "state" if by_state else "''"
-    groups = "workflow_id, state, org_id" if by_state else "workflow_id, org_id"
+    groups = f"workflow_id, state{by}" if by_state else f"workflow_id{by}"
     # From the indexes by workflow, organization (or time) and time.
     return (
-        f"SELECT {i}, workflow_id, {state}, org_id, COUNT(*) FROM process_instance"
+        f"SELECT {i}, workflow_id, {state}, {org}, COUNT(*) FROM process_instance"
         f" WHERE workflow_id = {p} AND {column} >= {p} AND {column} < {p}{among}"
         f" GROUP BY {groups}",
         [workflow, f.dt(cut.low), f.dt(cut.high), *among_params],
@@ -539,26 +550,33 @@ def _window_sql(
 
 
 def windows(
-    found: list[Window], org_ids: Iterable[int], workflows: Iterable[str] | None = None
+    found: list[Window],
+    org_ids: Iterable[int],
+    workflows: Iterable[str] | None = None,
+    *,
+    by_org: bool = True,
+    everything: bool = False,
 ) -> list[dict[tuple, int]]:
     """The counts of each window (``Window``) of the organizations ``org_ids`` (and of the
     open ones, of ``workflows``): {(workflow, organization): n} for an open window,
     {(organization,): n} or {(state, organization): n} for a workflow's. One statement
-    whatever their number (each part read by its own index, as alone), none for none."""
+    whatever their number (each part read by its own index, as alone), none for none.
+    Without ``by_org`` summed over the organizations (organization None), which the
+    statement then names unless ``everything`` says they are every one there is."""
     results: list[dict[tuple, int]] = [{} for _w in found]
     if not found:
         return results
     f = _flavour()
     orgs = set(org_ids)
-    narrow = sorted(orgs) if len(orgs) <= NARROW else None
+    narrow = sorted(orgs) if len(orgs) <= NARROW or not (by_org or everything) else None
     parts, params = [], []
     for i, window in enumerate(found):
-        sql, values = _window_sql(i, window, f, narrow)
+        sql, values = _window_sql(i, window, f, narrow, by_org)
         parts.append(sql)
         params.extend(values)
     flows = None if workflows is None else set(workflows)
     for i, wf, state, org, n in _read(" UNION ALL ".join(parts), params):
-        if org not in orgs:
+        if by_org and org not in orgs:
             continue
         window = found[i]
         if window[0] == "open":
@@ -580,20 +598,32 @@ def open_counts_before(
     cuts: dict[str, datetime | None],
     org_ids: Iterable[int],
     workflows: Iterable[str] | None = None,
-) -> dict[tuple[str, str, int], int]:
+    *,
+    by_org: bool = True,
+    everything: bool = False,
+) -> dict[tuple[str, str, int | None], int]:
     """Open cases whose time limit (``due``) or state entry (``entered``) is before each
     measure's instant, per (measure, workflow, organization), and (``open``, instant None)
     all open cases: the months from the tally, and the window between the nearest month
     boundary and the instant from the open cases' indexes (one statement for all windows).
-    Exact at any instant."""
+    Exact at any instant. Without ``by_org`` summed over the organizations (organization
+    None; ``everything``: they are every organization there is)."""
     org_ids = sorted(set(org_ids))
     found = {c: (None if at is None else Cut.of(at)) for c, at in cuts.items()}
     sums = {
         k: v[0]
-        for k, v in sums_before({c: (f,) for c, f in found.items()}, org_ids, workflows).items()
+        for k, v in sums_before(
+            {c: (f,) for c, f in found.items()}, org_ids, workflows, by_org=by_org
+        ).items()
     }
     measured = [(m, cut) for m, cut in found.items() if cut is not None and cut.sign and org_ids]
-    counted = windows([("open", _OPEN_COLUMNS[m], cut) for m, cut in measured], org_ids, workflows)
+    counted = windows(
+        [("open", _OPEN_COLUMNS[m], cut) for m, cut in measured],
+        org_ids,
+        workflows,
+        by_org=by_org,
+        everything=everything,
+    )
     for (measure, cut), window in zip(measured, counted, strict=True):
         for (wf, org), n in window.items():
             key = (measure, wf, org)
@@ -609,6 +639,8 @@ def _case_windows(
     workflow: str,
     org_ids: list[int],
     by_state: bool | Collection[str],
+    by_org: bool = True,
+    everything: bool = False,
 ) -> Iterator[tuple[str, int, Cut, bool, dict[tuple, int]]]:
     """Per measure and cut with a window, (measure, index of the cut, cut, whether counted
     per state, the window's counts): the windows of ``counts_before`` and ``counts_at``, read
@@ -624,7 +656,9 @@ def _case_windows(
             else:
                 window = ("open", _OPEN_COLUMNS[measure], cut)
             found.append((measure, i, cut, stated, window))
-    counted = windows([w[-1] for w in found], org_ids, [workflow])
+    counted = windows(
+        [w[-1] for w in found], org_ids, [workflow], by_org=by_org, everything=everything
+    )
     for (measure, i, cut, stated, _w), window in zip(found, counted, strict=True):
         yield measure, i, cut, stated, window
 
@@ -657,13 +691,18 @@ def counts_at(
     workflow: str,
     org_ids: Iterable[int],
     by_state: bool | Collection[str] = False,
+    *,
+    by_org: bool = True,
+    everything: bool = False,
 ) -> dict[tuple, list[int]]:
     """``counts_before`` and ``open_counts_before`` of one workflow in one go: for each
     measure (``created``, ``closed``, ``open``, ``due``, ``entered``) its count before each of
     its instants (None: every month, for ``open``), per (measure, organization) or with
     ``by_state`` (measure, state, organization; naming measures, those per state and the
     others with the state ""): a list, one count per instant. One statement of the kept
-    figures, then one of all the windows. Exact at any instant."""
+    figures, then one of all the windows. Exact at any instant. Without ``by_org`` summed
+    over the organizations (organization None; ``everything``: they are every organization
+    there is)."""
     org_ids = sorted(set(org_ids))
     if not org_ids or not measures:
         return {}
@@ -671,9 +710,12 @@ def counts_at(
         m: tuple(None if at is None else Cut.of(at) for at in ats) for m, ats in measures.items()
     }
     found: dict[tuple, list[int]] = {}
-    for key, values in sums_before(cuts, org_ids, [workflow], by_state).items():
+    summed = sums_before(cuts, org_ids, [workflow], by_state, by_org=by_org)
+    for key, values in summed.items():
         found[(key[0], *key[2:])] = values[: len(cuts[key[0]])]  # the widest measure's width
-    for measure, i, cut, stated, window in _case_windows(cuts, workflow, org_ids, by_state):
+    for measure, i, cut, stated, window in _case_windows(
+        cuts, workflow, org_ids, by_state, by_org, everything
+    ):
         if measure in _CASE_COLUMNS_OF:
             if by_state and not stated:
                 window = {("", *key): n for key, n in window.items()}

@@ -10,12 +10,13 @@ from __future__ import annotations
 import importlib.util
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
 
 from pbflow import clock as pbclock
-from pbflow.engine import fastsql, runtime, tally, timers, votes
+from pbflow.engine import actors, fastsql, runtime, tally, timers, votes
 from pbflow.engine.errors import NotAllowed
 from pbflow.extensions import db
 from pbflow.models import CaseTally, Organization, Person, ProcessInstance, User
@@ -23,6 +24,7 @@ from pbflow.procedures.member_development import services as development
 from pbflow.procedures.opinion_box import services as opinions
 from pbflow.procedures.supervision import compliance as compliance_figures
 from pbflow.procedures.supervision import notices, work
+from pbflow.procedures.supervision.dashboard import dashboard
 from pbflow.procedures.supervision.scope import resolve
 from pbflow.services import people, periods, seed
 from pbflow.services.grids import GridCell, GridRow, combine_rows
@@ -503,6 +505,101 @@ def test_organizations_read_as_a_range_of_the_key_are_those_read_one_by_one(busy
                 row[i] += n
         summed = tally.column_sums(["created", "closed"], "opinion", asked, ranges, by_org=False)
         assert {(m, state): list(sums) for m, state, _none, *sums in summed} == total, name
+
+
+def _summed(found: dict[tuple, list[int]] | dict[tuple, int], org_at: int) -> dict:
+    """Counts with the organization (at position ``org_at`` of the key) summed: the key's
+    organization None; those all nought left out."""
+    total: dict[tuple, Any] = {}
+    for key, values in found.items():
+        key = (*key[:org_at], None, *key[org_at + 1 :])
+        if isinstance(values, int):
+            total[key] = total.get(key, 0) + values
+            continue
+        row = total.setdefault(key, [0] * len(values))
+        for i, n in enumerate(values):
+            row[i] += n
+    return {k: v for k, v in total.items() if (any(v) if isinstance(v, list) else v)}
+
+
+def _nonzero(found: dict) -> dict:
+    return {k: v for k, v in found.items() if (any(v) if isinstance(v, list) else v)}
+
+
+@pytest.mark.parametrize("at", INSTANTS)
+def test_sums_read_without_the_organizations_are_those_of_every_organization(busy, clock, at):
+    """The overview of the dashboard shows only sums: the database sums the organizations
+    (``by_org=False``) and gives a row per figure instead of one per organization. The sums
+    are those of the counts per organization, for the whole tree (``everything``: no
+    condition), a part of it (a range of the key), a set with gaps and a scattered one (the
+    organizations then named), at instants on either side of a month's middle."""
+    now = clock.set(at)
+    tree = sorted(resolve(busy["committee_a"], None, "en").ids)
+    start, end, waiting = datetime(2026, 2, 14, 16), now + timedelta(days=3), now - timedelta(30)
+    asked = {
+        tally.CREATED: (start, end),
+        tally.CLOSED: (start, now),
+        tally.OPEN: (None,),
+        tally.DUE: (now,),
+        tally.ENTERED: (waiting,),
+    }
+    opened = {tally.OPEN: None, tally.DUE: now, tally.ENTERED: waiting}
+    sets = {
+        "tree": (tree, len(tree) == len(actors.org_index())),
+        "part": (sorted(resolve(busy["gb_secretary"], None, "en").ids), False),
+        "with gaps": (tree[::2], False),
+        "scattered": ([tree[0], tree[-1]], False),
+    }
+    for name, (ids, everything) in sets.items():
+        for workflow in ("supervision_notice", "opinion", "rectification"):
+            for by_state in (False, True, [tally.CLOSED]):
+                each = tally.counts_at(asked, workflow, ids, by_state)
+                summed = tally.counts_at(
+                    asked, workflow, ids, by_state, by_org=False, everything=everything
+                )
+                assert _nonzero(summed) == _summed(each, 2 if by_state else 1), (name, workflow)
+        each = tally.open_counts_before(opened, ids)
+        summed = tally.open_counts_before(opened, ids, by_org=False, everything=everything)
+        assert _nonzero(summed) == _summed(each, 2), name
+        if name == "tree":  # something to sum
+            assert any(k[0] == tally.DUE for k in _nonzero(summed))
+            assert len(each) > len(summed)
+        cuts = {tally.CLOSED: (tally.Cut.of(start), tally.Cut.of(now))}
+        summed = tally.sums_before(cuts, ids, by_state=True, by_org=False)
+        assert _nonzero(summed) == _summed(tally.sums_before(cuts, ids, by_state=True), 3), name
+
+
+@pytest.mark.parametrize("at", INSTANTS)
+def test_the_overview_counts_what_the_sections_count(busy, clock, at):
+    """The dashboard's overview (``by_unit=False``) shows the totals its sections show,
+    counted by the database: overdue work, notices, opinions and rectification items, for a
+    period that runs, one that is over and one to come, for a committee and a general
+    branch."""
+    clock.set(at)
+    for who in ("committee_a", "gb_secretary"):
+        for period in (
+            periods.of("year", date(2026, 6, 1)),
+            periods.of("month", date(2026, 5, 1)),
+            periods.of("quarter", date(2025, 10, 1)),
+            periods.of("quarter", date(2026, 10, 1)),
+            periods.Period(date(2026, 2, 14), date(2026, 6, 29)),
+        ):
+            for stuck_days in (1, 30):
+                full = dashboard(busy[who], None, period, stuck_days=stuck_days)
+                sums = dashboard(busy[who], None, period, stuck_days=stuck_days, by_unit=False)
+                label = (who, str(period.start), str(period.end), stuck_days)
+                assert (sums.work.overdue, sums.work.stuck) == (full.work.overdue, full.work.stuck)
+                assert [vars(c) for c in sums.work.by_workflow] == [
+                    vars(c) for c in full.work.by_workflow
+                ], label
+                assert sums.notices.total == full.notices.total, label
+                assert vars(sums.opinions.total) == vars(full.opinions.total), label
+                assert sums.rectification.total == full.rectification.total, label
+                assert not (sums.work.by_unit or sums.notices.by_unit or sums.opinions.by_unit)
+                assert not sums.rectification.by_unit
+    year = dashboard(busy["committee_a"], None, periods.of("year", date(2026, 6, 1)))
+    assert year.work.overdue and year.notices.total.issued and year.opinions.total.rated
+    assert year.rectification.total.open
 
 
 @pytest.mark.parametrize("at", INSTANTS)

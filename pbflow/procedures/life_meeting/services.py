@@ -182,30 +182,48 @@ def _states_due_from_deadline() -> list[str]:
 
 
 def rectification_figures(
-    org_ids: list[int], first: date, last: date
-) -> dict[int, RectificationCounts]:
+    org_ids: list[int], first: date, last: date, *, by_org: bool = True
+) -> dict[int | None, RectificationCounts]:
     """Rectification items per organization: open and overdue as of the end of the period (or
     now, while it runs), ticked off and cancelled during it. While the period runs they are
     counted from the figures kept as data (pbflow.engine.tally): a fixed number of small
     statements whatever the number of items; a period over (or to come) is counted from the
-    items by one statement that reads only those open then (for their deadline)."""
+    items by one statement that reads only those open then (for their deadline). Without
+    ``by_org`` the organizations' figures summed, under the key None (while the period runs
+    the database sums them: a row per figure rather than one per organization)."""
     ids = sorted(set(org_ids))
-    result = {oid: RectificationCounts() for oid in ids}
+    result: dict[int | None, RectificationCounts] = {oid: RectificationCounts() for oid in ids}
     if not ids:
-        return result
+        return result if by_org else {None: RectificationCounts()}
     start = clock.local_midnight_utc(first)
     end = clock.local_midnight_utc(last + timedelta(days=1))
     now = clock.now()
     if start <= now < end:
+        if not by_org:
+            return _rectification_now(ids, start, now, {None: RectificationCounts()}, False)
         return _rectification_now(ids, start, now, result)
-    return _rectification_as_of(ids, start, min(now, end), result)
+    found = _rectification_as_of(ids, start, min(now, end), result)
+    if by_org:
+        return found
+    total = RectificationCounts()
+    for counts in found.values():
+        total.open += counts.open
+        total.overdue += counts.overdue
+        total.closed += counts.closed
+        total.cancelled += counts.cancelled
+    return {None: total}
 
 
 def _rectification_now(
-    ids: list[int], start: datetime, now: datetime, result: dict[int, RectificationCounts]
-) -> dict[int, RectificationCounts]:
+    ids: list[int],
+    start: datetime,
+    now: datetime,
+    result: dict[int | None, RectificationCounts],
+    by_org: bool = True,
+) -> dict[int | None, RectificationCounts]:
     """The figures of a period that runs, as of now: there now are the items started before
-    now and not ended before now; overdue those of them whose deadline is before today."""
+    now and not ended before now; overdue those of them whose deadline is before today.
+    Without ``by_org`` summed, under the key None."""
     today = clock.to_local(now).date()
     at_start, at_now, on_today = tally.Cut.of(start), tally.Cut.of(now), tally.Cut.of(today)
     sums = tally.sums_before(
@@ -217,6 +235,7 @@ def _rectification_now(
         ids,
         [RECTIFICATION],
         by_state=True,
+        by_org=by_org,
     )
     # (measure, state, org) -> counts before each cut, the windows at the cuts added
     found = {(m, state, org): values for (m, _wf, state, org), values in sums.items()}
@@ -227,16 +246,19 @@ def _rectification_now(
     ]
     windows = [w for w in windows if w[2].sign]
     counted = tally.windows(
-        [("case", column, cut, RECTIFICATION, True) for column, _m, cut, _i, _w in windows], ids
+        [("case", column, cut, RECTIFICATION, True) for column, _m, cut, _i, _w in windows],
+        ids,
+        by_org=by_org,
     )
     for (_column, measure, cut, i, width), window in zip(windows, counted, strict=True):
         for (state, org), n in window.items():
             found.setdefault((measure, state, org), [0] * width)[i] += cut.sign * n
     between, not_counted = _deadline_reads(ids, on_today if on_today.sign else None, now, today)
     for org, n in between.items():
-        found.setdefault((tallies.DEADLINE, "", org), [0])[0] += on_today.sign * n
+        key = (tallies.DEADLINE, "", org if by_org else None)
+        found.setdefault(key, [0])[0] += on_today.sign * n
     for org, n in not_counted.items():
-        found.setdefault((tallies.DEADLINE, "", org), [0])[0] += n
+        found.setdefault((tallies.DEADLINE, "", org if by_org else None), [0])[0] += n
     for (measure, state, org), values in found.items():
         counts = result[org]
         if measure == tally.CREATED:

@@ -790,12 +790,15 @@ def figures(
     grain: str = "month",
     *,
     columns_by_org: bool = True,
+    by_org: bool = True,
 ) -> OpinionFigures:
     """Opinions received ``first``..``last`` (local days) by each organization: received,
     answered on time, days to answer, reopened, ratings (DOMAIN 4), per organization and per
     organization and column: a local month, a quarter, or with the grain "period" the whole
     period (or, without ``columns_by_org``, per column over all of them, keyed ``(None,
-    column start)``). An opinion counts where it is now, the organization
+    column start)``; without ``by_org`` only those, none per organization: a page that shows
+    the sums reads a row per figure, not one per organization). An opinion counts where it
+    is now, the organization
     answerable for it (one transferred counts at its new organization). No rights are
     checked: the caller has.
 
@@ -810,8 +813,10 @@ def figures(
     ids = sorted(set(org_ids))
     index = actors.org_index()
     name = _org_namer()
+    columns_by_org = columns_by_org and by_org
     result = OpinionFigures(
-        {oid: Figures(oid, name(index[oid])) for oid in ids if oid in index}, {}
+        {oid: Figures(oid, name(index[oid])) for oid in ids if oid in index} if by_org else {},
+        {},
     )
     if not ids:
         return result
@@ -836,13 +841,18 @@ def figures(
     # Without columns per organization: the columns over all of them, and the whole period
     # per organization (fewer sums to read and add than a column per organization).
     read = [(ranges, True)] if columns_by_org else [(ranges, False), (whole, True)]
-    for these, by_org in read:
+    if not by_org:
+        read = [(ranges, False)]
+    for these, per_org in read:
         for measure, state, org_id, *values in tally.column_sums(
-            list(names), WORKFLOW, ids, these, by_org=by_org
+            list(names), WORKFLOW, ids, these, by_org=per_org
         ):
             if measure == tallies.DAYS and state != zone:
                 if any(values):  # counted in another zone: read every opinion instead
-                    return figures_by_scan(ids, first, last, grain, columns_by_org=columns_by_org)
+                    found = figures_by_scan(ids, first, last, grain, columns_by_org=columns_by_org)
+                    if not by_org:
+                        found.by_org = {}
+                    return found
                 continue
             figure = names[measure]
             for column, n in enumerate(values):
@@ -850,7 +860,7 @@ def figures(
                     continue
                 if these is ranges:
                     add(cells, (org_id, column), figure, n)
-                if by_org:
+                if per_org:
                     add(totals, org_id, figure, n)
     # The windows: [boundary, column start) belongs to the column before the boundary's month
     # (taken off it, added to the column), and the other way round; over the period only the
@@ -869,7 +879,7 @@ def figures(
         if any(counts.values()):
             label = name(index[org_id]) if org_id is not None else ""
             result.by_column[(org_id, starts[column])] = Figures(org_id, label, **counts)
-    for org_id, counts in totals.items():
+    for org_id, counts in totals.items() if by_org else ():
         fig = result.by_org[org_id]
         for figure, n in counts.items():
             setattr(fig, figure, n)

@@ -30,7 +30,10 @@ class Dashboard:
     first asked for: the page reads them all, an export only the concern of its table (an
     export of the notices once counted the membership structure of every branch first, a
     fifth of a second at 100,000 cases). Without ``detail`` (the page) the membership
-    structure is counted for the whole scope only, not per organization."""
+    structure is counted for the whole scope only, not per organization. Without
+    ``by_unit`` (the page's overview, which shows the sums) overdue work, the notices, the
+    opinions and the rectification items have no row per unit: the database sums the
+    organizations."""
 
     def __init__(
         self,
@@ -39,11 +42,13 @@ class Dashboard:
         *,
         stuck_days: int = work.STUCK_DAYS,
         detail: bool = True,
+        by_unit: bool = True,
     ) -> None:
         self.scope = scope
         self.period = period
         self.stuck_days = stuck_days
         self.detail = detail
+        self.by_unit = by_unit
 
     @cached_property
     def compliance(self) -> compliance.Compliance:
@@ -51,7 +56,7 @@ class Dashboard:
 
     @cached_property
     def work(self) -> work.Work:
-        return work.work(self.scope, self.stuck_days)
+        return work.work(self.scope, self.stuck_days, by_unit=self.by_unit)
 
     @cached_property
     def pipeline(self) -> pipeline.Pipeline | None:
@@ -59,11 +64,11 @@ class Dashboard:
 
     @cached_property
     def opinions(self) -> opinions.Opinions | None:
-        return opinions.opinions(self.scope, self.period)
+        return opinions.opinions(self.scope, self.period, by_unit=self.by_unit)
 
     @cached_property
     def rectification(self) -> rectification.Rectification | None:
-        return rectification.rectification(self.scope, self.period)
+        return rectification.rectification(self.scope, self.period, by_unit=self.by_unit)
 
     @cached_property
     def membership(self) -> membership.Membership:
@@ -71,7 +76,7 @@ class Dashboard:
 
     @cached_property
     def notices(self) -> notices.Notices:
-        return notices.notices(self.scope, self.period)
+        return notices.notices(self.scope, self.period, by_unit=self.by_unit)
 
 
 def dashboard(
@@ -82,12 +87,19 @@ def dashboard(
     locale: str = "zh",
     stuck_days: int = work.STUCK_DAYS,
     detail: bool = True,
+    by_unit: bool = True,
 ) -> Dashboard:
     """Everything the dashboard shows for ``org_id`` (the viewer's highest organization by
     default) in ``period``; the rights are checked here, the figures counted when read. A
     fixed number of statements whatever the number of branches, people, meetings or cases
     (tests/supervision counts them)."""
-    return Dashboard(resolve(viewer, org_id, locale), period, stuck_days=stuck_days, detail=detail)
+    return Dashboard(
+        resolve(viewer, org_id, locale),
+        period,
+        stuck_days=stuck_days,
+        detail=detail,
+        by_unit=by_unit,
+    )
 
 
 # --- what one screen shows of it --------------------------------------------------------------

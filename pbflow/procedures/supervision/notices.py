@@ -368,10 +368,12 @@ class Notices:
         )
 
 
-def notices(scope: Scope, period: Period) -> Notices:
+def notices(scope: Scope, period: Period, *, by_unit: bool = True) -> Notices:
     """Notices per unit (the organization that must act): issued and accepted during the
     period, open and overdue now; and the latest ones. Counted from the figures kept as data
-    (pbflow.engine.tally): a fixed number of statements whatever the number of notices."""
+    (pbflow.engine.tally): a fixed number of statements whatever the number of notices.
+    Without ``by_unit`` (a page that shows the sums) no row per unit: the database sums the
+    organizations."""
     start, end = period.utc_bounds()
     counted: dict[int, list[int]] = {}  # org -> issued, open, overdue, closed
 
@@ -389,6 +391,8 @@ def notices(scope: Scope, period: Period) -> Notices:
         WORKFLOW,
         scope.ids,
         by_state=[tally.CLOSED],  # those accepted ("closed") of those ended
+        by_org=by_unit,
+        everything=scope.everything,
     )
     for (measure, state, org_id), values in found.items():
         if measure == tally.OPEN:
@@ -397,10 +401,10 @@ def notices(scope: Scope, period: Period) -> Notices:
             add(org_id, 2, values[0])
         elif end > start and (measure == tally.CREATED or state == "closed"):
             add(org_id, 0 if measure == tally.CREATED else 3, values[1] - values[0])
-    units = {n.id: NoticeCount(n.id, scope.name(n.id)) for n in scope.units}
+    units = {n.id: NoticeCount(n.id, scope.name(n.id)) for n in scope.units} if by_unit else {}
     total = NoticeCount(scope.org.id, scope.name(scope.org.id))
     for org_id, (issued, open_, overdue, closed) in counted.items():
-        for row in (units[scope.unit_of(org_id)], total):
+        for row in (units[scope.unit_of(org_id)], total) if by_unit else (total,):
             row.issued += issued
             row.open += open_
             row.overdue += overdue

@@ -61,13 +61,20 @@ class Opinions:
     columns: list[Column]
 
 
-def opinions(scope: Scope, period: Period) -> Opinions | None:
+def opinions(scope: Scope, period: Period, *, by_unit: bool = True) -> Opinions | None:
     """None when the opinion box is not installed. The opinion box's statements (its
-    columns summed over the organizations)."""
+    columns summed over the organizations). Without ``by_unit`` (a page that shows the sums)
+    the total alone: no row per unit, none per column."""
     fn = figure("opinions")
     if fn is None:
         return None
     columns = period.columns()
+    if not by_unit:
+        found = fn(scope.ids, period.start, period.end, "period", by_org=False)
+        total = Tally(scope.name(scope.org.id), key=scope.org.id)
+        for fig in found.by_column.values():
+            total.add(fig)
+        return Opinions([], [], total, columns)
     found = fn(scope.ids, period.start, period.end, columns[0].kind, columns_by_org=False)
     units = {n.id: Tally(scope.name(n.id), key=n.id) for n in scope.units}
     over_time = {c.start: Tally(c.label, key=c.start) for c in columns}

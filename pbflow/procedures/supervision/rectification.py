@@ -29,17 +29,19 @@ class Rectification:
     total: RectificationRow
 
 
-def rectification(scope: Scope, period: Period) -> Rectification | None:
+def rectification(scope: Scope, period: Period, *, by_unit: bool = True) -> Rectification | None:
+    """None when the rectification items are not installed. Without ``by_unit`` (a page
+    that shows the sums) the total alone, summed by the database."""
     fn = figure("rectification")
     if fn is None:
         return None
-    units = {n.id: RectificationRow(n.id, scope.name(n.id)) for n in scope.units}
+    units = {n.id: RectificationRow(n.id, scope.name(n.id)) for n in scope.units} if by_unit else {}
     total = RectificationRow(scope.org.id, scope.name(scope.org.id))
-    for org_id, counts in fn(scope.ids, period.start, period.end).items():
+    for org_id, counts in fn(scope.ids, period.start, period.end, by_org=by_unit).items():
         found = (counts.open, counts.overdue, counts.closed, counts.cancelled)
         if not any(found):
             continue  # most organizations: nothing to add
-        for row in (units[scope.unit_of(org_id)], total):
+        for row in (units[scope.unit_of(org_id)], total) if by_unit else (total,):
             row.open += found[0]
             row.overdue += found[1]
             row.closed += found[2]

@@ -65,7 +65,7 @@ def _refusal(exc: DomainError, status: int | None = None):
     )
 
 
-def _dashboard(*, detail: bool = True):
+def _dashboard(*, detail: bool = True, by_unit: bool = True):
     require_supervisor(current_user)
     stuck = _int_arg("stuck_days")
     stuck = STUCK_DAYS if stuck is None else stuck
@@ -76,7 +76,13 @@ def _dashboard(*, detail: bool = True):
         )
     period = periods.parse(request.args)
     return build_dashboard(
-        current_user, _int_arg("org"), period, locale=_locale(), stuck_days=stuck, detail=detail
+        current_user,
+        _int_arg("org"),
+        period,
+        locale=_locale(),
+        stuck_days=stuck,
+        detail=detail,
+        by_unit=by_unit,
     )
 
 
@@ -104,7 +110,7 @@ def _section() -> str:
 def dashboard():
     try:
         section = _section()
-        d = _dashboard(detail=False)
+        d = _dashboard(detail=False, by_unit=section != "overview")
         page = _int_arg("page")
     except DomainError as exc:
         return _refusal(exc)

@@ -58,19 +58,19 @@ class Work:
     scope: Scope = field(repr=False)
     limit: int = LIMIT
 
+    @property
+    def overdue(self) -> int:
+        return sum(c.overdue for c in self.by_workflow)
+
+    @property
+    def stuck(self) -> int:
+        return sum(c.stuck for c in self.by_workflow)
+
     @cached_property
     def oldest(self) -> list[WorkItem]:
         """The ``limit`` cases waiting longest, read when first asked for: the dashboard's
         overview shows only the counts, its page of overdue work the cases."""
         return list(items(self.scope, self.stuck_days, self.limit))
-
-    @property
-    def overdue(self) -> int:
-        return sum(c.overdue for c in self.by_unit)
-
-    @property
-    def stuck(self) -> int:
-        return sum(c.stuck for c in self.by_unit)
 
 
 def _where(scope: Scope, now: datetime, stuck_days: int):
@@ -95,18 +95,25 @@ def _label(workflow_id: str, definition_id: int, locale: str) -> str:
 
 
 def counts(
-    scope: Scope, stuck_days: int = STUCK_DAYS, workflows: Iterable[str] | None = None
-) -> dict[tuple[str, int], list[int]]:
+    scope: Scope,
+    stuck_days: int = STUCK_DAYS,
+    workflows: Iterable[str] | None = None,
+    *,
+    by_org: bool = True,
+) -> dict[tuple[str, int | None], list[int]]:
     """Open cases overdue (due now or before) and stuck (in their state since ``stuck_days``
     ago or longer), [overdue, stuck] per (workflow, organization) with either: counted from
     the figures kept as data (pbflow.engine.tally), the months before the current one from
     its rows and the rest of the way to now from the open cases' indexes. Three statements
-    whatever the number of cases."""
+    whatever the number of cases. Without ``by_org`` per (workflow, None): the organizations
+    summed by the database."""
     now = clock.now()
     cuts = {tally.DUE: now + _INSTANT, tally.ENTERED: now - timedelta(days=stuck_days) + _INSTANT}
     found: dict[tuple[str, int], list[int]] = {}
     flows = sorted(_workflows() if workflows is None else workflows)
-    counted = tally.open_counts_before(cuts, scope.ids, flows)
+    counted = tally.open_counts_before(
+        cuts, scope.ids, flows, by_org=by_org, everything=scope.everything
+    )
     for (measure, workflow_id, org_id), n in counted.items():
         if n:
             row = found.setdefault((workflow_id, org_id), [0, 0])
@@ -117,19 +124,24 @@ def counts(
 _INSTANT = timedelta(microseconds=1)  # "at or before t" is "before t and a microsecond"
 
 
-def work(scope: Scope, stuck_days: int = STUCK_DAYS, limit: int = LIMIT) -> Work:
+def work(
+    scope: Scope, stuck_days: int = STUCK_DAYS, limit: int = LIMIT, *, by_unit: bool = True
+) -> Work:
     """Counts per unit and per procedure, and the ``limit`` cases waiting longest (read when
-    asked for). A fixed number of statements whatever the number of cases (``counts``)."""
+    asked for). A fixed number of statements whatever the number of cases (``counts``).
+    Without ``by_unit`` (a page that shows the sums) no row per unit: the database sums the
+    organizations."""
     workflows = _workflows()
-    units = {n.id: WorkCount(n.id, scope.name(n.id)) for n in scope.units}
+    units = {n.id: WorkCount(n.id, scope.name(n.id)) for n in scope.units} if by_unit else {}
     flows: dict[str, WorkCount] = {}
-    for (workflow_id, org_id), (late, waiting) in counts(scope, stuck_days, workflows).items():
-        unit = units[scope.unit_of(org_id)]
+    found = counts(scope, stuck_days, workflows, by_org=by_unit)
+    for (workflow_id, org_id), (late, waiting) in found.items():
         flow = flows.get(workflow_id)
         if flow is None:
             label = _label(workflow_id, workflows[workflow_id], scope.locale)
             flow = flows[workflow_id] = WorkCount(workflow_id, label)
-        for target in (unit, flow):
+        targets = (units[scope.unit_of(org_id)], flow) if by_unit else (flow,)
+        for target in targets:
             target.overdue += late
             target.stuck += waiting
     return Work(
