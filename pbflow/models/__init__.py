@@ -18,6 +18,7 @@ from pbflow.models.meetings import (
     MeetingAttendance,
     MeetingEdit,
     MeetingRequirement,
+    TrainingRecord,
 )
 from pbflow.models.notices import MailMessage, ReminderMark, SiteFlag
 from pbflow.models.opinions import OpinionCode, RateCounter, RateWindow
@@ -78,6 +79,7 @@ __all__ = [
     "SecurityEvent",
     "SecurityHead",
     "SiteFlag",
+    "TrainingRecord",
     "SupervisionNotice",
     "User",
     "WorkflowDefinition",

@@ -45,6 +45,12 @@ class Meeting(db.Model):
     __table_args__ = (
         CheckConstraint(f"meeting_type in ({_TYPES_SQL})", name="meeting_type"),
         CheckConstraint("version >= 1", name="meeting_version"),
+        # Half hours from half an hour to a day (pbflow.procedures.three_meetings.training).
+        CheckConstraint(
+            "training_minutes IS NULL OR (training_minutes > 0 AND training_minutes <= 1440"
+            " AND training_minutes % 30 = 0)",
+            name="meeting_training_minutes",
+        ),
         Index("ix_meeting_org_held", "org_id", "held_on"),
     )
 
@@ -63,6 +69,9 @@ class Meeting(db.Model):
     agenda: Mapped[str | None] = mapped_column(Text)
     minutes: Mapped[str] = mapped_column(Text, default="")
     resolutions: Mapped[str | None] = mapped_column(Text)
+    # The training a study meeting gave each member present, in minutes (whole minutes keep
+    # sums exact on every database; the pages speak in hours). None: no training credited.
+    training_minutes: Mapped[int | None]
     recorded_by: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
@@ -178,3 +187,37 @@ class ComplianceNotice(db.Model):
     held: Mapped[int]
     notified: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class TrainingRecord(db.Model):
+    """Training a member received outside the branch's meetings (party school, an online
+    course, the committee's classes), entered by the branch that counts the member's yearly
+    hours (DOMAIN.md 3: at least 32 hours a year). Changes are audited; ``version`` is the
+    optimistic lock of an edit, as a meeting's."""
+
+    __tablename__ = "training_record"
+    __table_args__ = (
+        CheckConstraint(
+            "minutes > 0 AND minutes <= 1440 AND minutes % 30 = 0", name="training_minutes"
+        ),
+        CheckConstraint("version >= 1", name="training_version"),
+        Index("ix_training_person_day", "person_id", "taken_on"),
+        Index("ix_training_org_day", "org_id", "taken_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="RESTRICT"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"))
+    taken_on: Mapped[date]
+    course: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str | None] = mapped_column(String(200))
+    minutes: Mapped[int]
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+    version: Mapped[int] = mapped_column(default=1)
+
+    person: Mapped[Person] = relationship()

@@ -12,18 +12,27 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
-from pbflow.procedures.three_meetings import compliance, demo, documents, secretary_lecture, views
+from pbflow.procedures.three_meetings import (
+    compliance,
+    demo,
+    documents,
+    secretary_lecture,
+    training,
+    views,
+)
 
 
 def tick(now: datetime | None) -> tuple[str, list[str]]:
-    """Its part of ``pbflow tick``: remind of and record the meetings still owed, and of the
-    secretaries' yearly party lectures."""
+    """Its part of ``pbflow tick``: remind of and record the meetings still owed, of the
+    secretaries' yearly party lectures and of the members' yearly training hours."""
     report = compliance.tick(now)
     lectures = secretary_lecture.tick(now)
+    hours = training.tick(now)
     failed = [
-        f"organization {org}: {problem}" for org, problem in [*report.failed, *lectures.failed]
+        f"organization {org}: {problem}"
+        for org, problem in [*report.failed, *lectures.failed, *hours.failed]
     ]
-    return f"{report.summary()}; {lectures.summary()}", failed
+    return f"{report.summary()}; {lectures.summary()}; {hours.summary()}", failed
 
 
 procedure = Procedure(
@@ -31,12 +40,13 @@ procedure = Procedure(
     blueprint=views.bp,
     demo=demo.load,
     tick=tick,
-    notices={**compliance.NOTICES, **secretary_lecture.NOTICES},
+    notices={**compliance.NOTICES, **secretary_lecture.NOTICES, **training.NOTICES},
     nav=(NavEntry("meetings.index", _l("Meetings")),),
     minutes=documents.minutes_sections,
     figures={
         "meetings": compliance.obligations,
         "secretary_lectures": secretary_lecture.lecture_days,
+        "training_hours": training.training_hours,
     },
     audit_actions={
         "meeting_recorded": _l("Meeting recorded"),
@@ -44,5 +54,9 @@ procedure = Procedure(
         "meeting_requirement_set": _l("Meeting requirement set"),
         "meeting_reminder": _l("Meeting reminder sent"),
         "meeting_missed": _l("Meeting marked missed"),
+        "training_recorded": _l("Training recorded"),
+        "training_edited": _l("Training record corrected"),
+        "training_deleted": _l("Training record deleted"),
+        "training_threshold_set": _l("Yearly training hours set"),
     },
 )

@@ -35,6 +35,19 @@ REASONS = ("井下值班", "病假", "外出培训", "事假")
 QUARTER_MONTH = {"general_meeting": 2, "party_lecture": 1}  # which month of the quarter
 
 
+def _hours(mtype: str, day: date) -> str:
+    """The study a meeting gave (training.py): a lecture two to three hours, a theme day
+    two, a general meeting's collective study one hour now and then; no random draw, so the
+    demo's other choices stay the same."""
+    if mtype == "party_lecture":
+        return "3" if day.day % 2 else "2.5"
+    if mtype == "theme_day":
+        return "2"
+    if mtype == "general_meeting" and day.day % 3 == 0:
+        return "1"
+    return ""
+
+
 def _month_start(n: int) -> date:
     return months_ago(n).date()
 
@@ -75,6 +88,7 @@ def _record(rng: random.Random, world, code: str, mtype: str, day: date, recorde
                 place="党员活动室",
                 chair=str(chair or ""),
                 minutes="传达学习上级精神，讨论本月工作安排。",
+                training_hours=_hours(mtype, day),
                 present=[str(p.id) for p in expected if p.id not in absent],
                 reasons={str(k): v for k, v in absent.items()},
             ),
@@ -136,6 +150,7 @@ def load(world) -> None:
                 chair=str(p["chen.shuji"].id),
                 recorder=str(p["yang.zuzhi"].id),
                 minutes="书记传达上级精神，党员逐一发言。",
+                training_hours=_hours(mtype, today - timedelta(days=days_ago)),
                 present=present,
                 reasons={str(p[n].id): why for n, why in absent.items()},
             ),
@@ -161,3 +176,38 @@ def load(world) -> None:
         ),
         reason="补全议题名称",
     )
+    _other_training(world)
+
+
+# (member, days ago, course, provider, hours): what the mining team branch entered this year.
+OTHER_TRAINING = (
+    ("chen.shuji", 200, "基层党组织书记轮训班", "市委党校", "24"),
+    ("chen.shuji", 90, "学习贯彻党的二十届三中全会精神专题班", "集团党委", "8"),
+    ("liu.fushuji", 150, "网络专题培训：新修订的《中国共产党纪律处分条例》", "学习强国", "6.5"),
+    ("yang.zuzhi", 120, "党务干部培训班", "市委党校", "16"),
+    ("huang.dangyuan", 60, "网上党课：安全生产与党员先锋作用", "集团党校网络学院", "4"),
+)
+
+
+def _other_training(world) -> None:
+    from pbflow.procedures.three_meetings import training
+
+    today = clock.today()
+    b1 = world.orgs["b1"].id
+    for name, days_ago, course, provider, hours in OTHER_TRAINING:
+        day = today - timedelta(days=days_ago)
+        if day.year != today.year:
+            day = date(today.year, 1, 2)  # early in a year: still this year's training
+        if day > today:
+            continue
+        training.record_training(
+            world.user("chen.shuji"),
+            b1,
+            training.TrainingInput(
+                person=str(world.persons[name].id),
+                taken_on=day.isoformat(),
+                course=course,
+                provider=provider,
+                hours=hours,
+            ),
+        )

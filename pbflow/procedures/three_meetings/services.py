@@ -34,6 +34,7 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES
+from pbflow.procedures.three_meetings.hours import STUDY_TYPES, parse_hours
 from pbflow.services import pagination
 
 # Who may write a meeting record of an organization (at it, or at the branch above a group).
@@ -73,6 +74,7 @@ class MeetingInput:
     agenda: str = ""
     minutes: str = ""
     resolutions: str = ""
+    training_hours: str = ""  # hours of training each member present received (study only)
     present: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
 
@@ -198,6 +200,14 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
             errors[name] = _("must be at most %(n)s characters", n=limit)
     if len(data.resolutions or "") > 20000:
         errors["resolutions"] = _("must be at most %(n)s characters", n=20000)
+    training, problem = parse_hours(data.training_hours)
+    if problem:
+        errors["training_hours"] = problem
+    elif training is not None and data.meeting_type not in STUDY_TYPES:
+        errors["training_hours"] = _(
+            "only a study meeting (general meeting, party group meeting, party lecture, theme "
+            "party day) gives training hours"
+        )
     expected = expected_attendees(org_id, data.meeting_type) if "meeting_type" not in errors else []
     members = {p.id for p in expected}
     everyone = set(
@@ -238,6 +248,7 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
         "agenda": (data.agenda or "").strip() or None,
         "minutes": (data.minutes or "").strip(),
         "resolutions": (data.resolutions or "").strip() or None,
+        "training_minutes": training,
     }
     return values, expected, present
 
@@ -265,6 +276,7 @@ def snapshot(meeting: Meeting) -> dict[str, Any]:
         "agenda": meeting.agenda,
         "minutes": meeting.minutes,
         "resolutions": meeting.resolutions,
+        "training_minutes": meeting.training_minutes,
         "present": sorted(a.person_id for a in meeting.attendance if a.present),
         "absent": {str(a.person_id): a.reason or "" for a in meeting.attendance if not a.present},
     }

@@ -13,8 +13,9 @@ from pbflow.documents import printing
 from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.models.meetings import MEETING_TYPES
-from pbflow.procedures.three_meetings import compliance, documents
+from pbflow.procedures.three_meetings import compliance, documents, training
 from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.hours import STUDY_TYPES, hours_text
 from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.services import exports, pagination
 from pbflow.services.attachments import Upload
@@ -25,6 +26,11 @@ bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 @bp.app_template_global()
 def meeting_type_label(meeting_type: str) -> str:
     return meetings.type_label(meeting_type)
+
+
+@bp.app_template_global()
+def training_hours_text(minutes: int | None) -> str:
+    return hours_text(minutes)
 
 
 def _int_arg(name: str) -> int | None:
@@ -46,6 +52,7 @@ def _form_input() -> MeetingInput:
         agenda=form.get("agenda", ""),
         minutes=form.get("minutes", ""),
         resolutions=form.get("resolutions", ""),
+        training_hours=form.get("training_hours", ""),
         present=form.getlist("present"),
         reasons={
             key[len("reason_") :]: value
@@ -73,6 +80,7 @@ def _input_of(page: meetings.MeetingPage) -> MeetingInput:
         agenda=m.agenda or "",
         minutes=m.minutes or "",
         resolutions=m.resolutions or "",
+        training_hours=hours_text(m.training_minutes),
         present=[str(a.person_id) for a in page.present],
         reasons={str(a.person_id): a.reason or "" for a in page.absent},
     )
@@ -93,6 +101,7 @@ def _form(org_id: int, data: MeetingInput, *, meeting=None, errors=None, status=
             everyone=sorted(everyone.values(), key=lambda p: (p.name, p.id)),
             meeting=meeting,
             errors=errors or {},
+            study_types=STUDY_TYPES,
             **extra,
         ),
         status,
@@ -241,4 +250,180 @@ def calendar(org_id: int):
 @login_required
 def mine():
     record = meetings.member_record(current_user, _int_arg("year"))
-    return render_template("three_meetings/mine.html", record=record)
+    year = _int_arg("year") or clock.today().year
+    return render_template(
+        "three_meetings/mine.html", record=record, py=training.my_year(current_user, year)
+    )
+
+
+# --- training hours (training.py) -------------------------------------------------------
+
+
+def _year_arg() -> tuple[int, str | None]:
+    """The ``year`` asked for (this year when none), and what is wrong with a bad one."""
+    raw = request.args.get("year")
+    if raw is None or not raw.strip():
+        return clock.today().year, None
+    year = validation.parse_year(raw)
+    if year is None:
+        return clock.today().year, _("The year must be a year such as 2026 (1900 to 2999).")
+    return year, None
+
+
+def _training_input() -> training.TrainingInput:
+    form = request.form
+    return training.TrainingInput(
+        person=form.get("person", ""),
+        taken_on=form.get("taken_on", ""),
+        course=form.get("course", ""),
+        provider=form.get("provider", ""),
+        hours=form.get("hours", ""),
+        note=form.get("note", ""),
+    )
+
+
+def _training_form(org_id: int, data, *, record=None, errors=None, status=200):
+    node = training.branch_node(org_id)
+    return (
+        render_template(
+            "three_meetings/training_form.html",
+            org=node,
+            data=data,
+            record=record,
+            members=training.members_to_choose(org_id),
+            errors=errors or {},
+        ),
+        status,
+    )
+
+
+@bp.get("/training/<int:org_id>")
+@login_required
+def training_year(org_id: int):
+    """A branch's members who owe the year's training hours, with their hours."""
+    if not training.readable(current_user, org_id):
+        abort(404)
+    year, problem = _year_arg()
+    show = request.args.get("show") or "all"
+    page = training.year_page(
+        current_user, org_id, year, page=validation.parse_page(request.args.get("page")), show=show
+    )
+    if problem:
+        flash(problem, "error")
+    return render_template("three_meetings/training_year.html", t=page), 400 if problem else 200
+
+
+@bp.get("/training/<int:org_id>/member/<int:person_id>")
+@login_required
+def training_member(org_id: int, person_id: int):
+    """One member's year of training as the branch reads it."""
+    if not training.readable(current_user, org_id):
+        abort(404)
+    year, problem = _year_arg()
+    try:
+        py = training.member_year(current_user, org_id, person_id, year)
+    except NotFound:
+        abort(404)
+    if problem:
+        flash(problem, "error")
+    return render_template(
+        "three_meetings/training_member.html", py=py, org_id=org_id, own=False
+    ), (400 if problem else 200)
+
+
+@bp.route("/training/<int:org_id>/new", methods=["GET", "POST"])
+@login_required
+def training_new(org_id: int):
+    if not training.readable(current_user, org_id):
+        abort(404)
+    if not training.may_record(current_user, org_id):
+        abort(403)
+    if request.method == "GET":
+        chosen = validation.parse_id(request.args.get("person"))
+        return _training_form(
+            org_id,
+            training.TrainingInput(person=str(chosen or ""), taken_on=clock.today().isoformat()),
+        )
+    data = _training_input()
+    try:
+        record = training.record_training(current_user, org_id, data)
+    except ValidationFailed as exc:
+        flash(exc.message, "error")
+        return _training_form(org_id, data, errors=exc.field_errors, status=422)
+    flash(_("The training is recorded."), "success")
+    return redirect(
+        url_for(
+            ".training_member",
+            org_id=org_id,
+            person_id=record.person_id,
+            year=record.taken_on.year,
+        )
+    )
+
+
+@bp.route("/training/record/<int:record_id>/edit", methods=["GET", "POST"])
+@login_required
+def training_edit(record_id: int):
+    try:
+        record = training.get_record(current_user, record_id)
+    except NotFound:
+        abort(404)
+    except DomainError:
+        abort(403)
+    org_id = record.org_id
+    if request.method == "GET":
+        data = training.TrainingInput(
+            person=str(record.person_id),
+            taken_on=record.taken_on.isoformat(),
+            course=record.course,
+            provider=record.provider or "",
+            hours=hours_text(record.minutes),
+            note=record.note or "",
+        )
+        return _training_form(org_id, data, record=record)
+    data = _training_input()
+    try:
+        training.edit_training(
+            current_user,
+            record_id,
+            data,
+            expected_version=validation.parse_id(request.form.get("version", "")),
+        )
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return _training_form(
+            org_id, data, record=record, errors=exc.field_errors, status=exc.status
+        )
+    flash(_("The correction is saved."), "success")
+    return redirect(
+        url_for(
+            ".training_member",
+            org_id=org_id,
+            person_id=record.person_id,
+            year=record.taken_on.year,
+        )
+    )
+
+
+@bp.post("/training/record/<int:record_id>/delete")
+@login_required
+def training_delete(record_id: int):
+    try:
+        record = training.get_record(current_user, record_id)
+    except NotFound:
+        abort(404)
+    except DomainError:
+        abort(403)
+    org_id, year = record.org_id, record.taken_on.year
+    try:
+        person_id = training.delete_training(
+            current_user,
+            record_id,
+            expected_version=validation.parse_id(request.form.get("version", "")),
+        )
+    except DomainError as exc:
+        flash(exc.message, "error")
+        person_id = record.person_id
+    else:
+        flash(_("The training record is deleted; the audit trail keeps what it said."), "success")
+    return redirect(url_for(".training_member", org_id=org_id, person_id=person_id, year=year))

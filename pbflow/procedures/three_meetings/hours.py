@@ -1,0 +1,49 @@
+"""Training hours as people type and read them (DOMAIN.md 3: at least 32 hours a year).
+
+Hours are stored as whole minutes (a sum of half hours is exact on every database) and typed
+and shown in hours, in steps of half an hour: "2", "2.5", "2,5" (a Chinese keyboard's comma).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import gettext as _
+
+STEP_MINUTES = 30
+MAX_MINUTES = 24 * 60  # one record: at most a day's training
+# The meetings that are study and may credit training hours to each member present. A party
+# lecture and a theme party day are study by nature; a branch general meeting and a party
+# group meeting often open with collective study (the record says how long, or nothing). A
+# committee meeting is the committee's business, not the members' training: it credits none
+# (it would give a few members hours that the others cannot get).
+STUDY_TYPES = ("general_meeting", "group_meeting", "party_lecture", "theme_day")
+
+
+def parse_hours(raw: str | None) -> tuple[int | None, str | None]:
+    """Minutes from typed hours, or the reason they are refused (blank: None, None)."""
+    text = (raw or "").strip().replace(",", ".").replace("，", ".")
+    if not text:
+        return None, None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None, _("must be a number of hours such as 2 or 2.5")
+    if not value.is_finite():
+        return None, _("must be a number of hours such as 2 or 2.5")
+    if value <= 0:
+        return None, _("must be more than 0 hours")
+    if value > Decimal(MAX_MINUTES) / 60:
+        return None, _("must be at most %(n)s hours", n=MAX_MINUTES // 60)
+    minutes = value * 60
+    if minutes % STEP_MINUTES:
+        return None, _("must be in steps of half an hour (such as 1.5)")
+    return int(minutes), None
+
+
+def hours_text(minutes: int | None) -> str:
+    """Minutes as hours to read: 150 -> "2.5", 120 -> "2"."""
+    if minutes is None:
+        return ""
+    whole, rest = divmod(int(minutes), 60)
+    return f"{whole}" if not rest else f"{minutes / 60:g}"
