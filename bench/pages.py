@@ -61,6 +61,7 @@ PAGES = [
     ("wang.shuji", "/supervision/?section=opinions"),
     ("wang.shuji", "/supervision/?section=rectification"),
     ("wang.shuji", "/supervision/?section=membership"),
+    ("wang.shuji", "/supervision/?section=training"),
     ("wang.shuji", "/supervision/?section=notices"),
     ("wang.shuji", "/cases/{case}"),
     ("chen.shuji", "/"),

@@ -27,11 +27,19 @@ PAGES = [
     ("seed1.b1.sec", "/supervision/?period=year"),
     *(
         ("committee_a", f"/supervision/?period=year&section={section}")
-        for section in ("work", "development", "opinions", "rectification", "membership", "notices")
+        for section in (
+            "work",
+            "development",
+            "opinions",
+            "rectification",
+            "membership",
+            "training",
+            "notices",
+        )
     ),
     ("seed1.b1.sec", "/supervision/?period=year&section=work"),
 ]
-EXPORTS = ("compliance", "overdue-work", "membership", "opinions", "notices")
+EXPORTS = ("compliance", "overdue-work", "membership", "opinions", "notices", "training")
 
 
 def _client(app, user):

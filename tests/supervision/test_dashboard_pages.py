@@ -48,6 +48,10 @@ def test_the_dashboard_is_for_readers_of_an_organization(world, client, auth):
     assert 'href="/supervision/"' not in text(client.get("/inbox"))
     page = client.get("/supervision/")
     assert page.status_code == 403 and "read an organization" in text(page)
+    # Told so whatever the query asks for (not that a section is unknown).
+    for query in ("section=work", "section=bogus", "period=decade"):
+        page = client.get(f"/supervision/?{query}")
+        assert page.status_code == 403 and "read an organization" in text(page), query
     auth.logout()
     auth.login("secretary")
     assert 'href="/supervision/"' in text(client.get("/inbox"))
@@ -62,13 +66,14 @@ def test_the_dashboard_is_for_readers_of_an_organization(world, client, auth):
     assert 'id="compliance"' in html and 'class="sv-summary"' in html
     assert page.headers.get("Cache-Control") in (None, "no-store")  # sec branch sets no-store
     # Each concern on its own page of the dashboard, for the same organization and period.
-    for section in ("work", "development", "opinions", "rectification", "membership", "notices"):
+    sections = ("work", "development", "opinions", "rectification", "membership", "training")
+    for section in (*sections, "notices"):
         page = client.get(f"/supervision/?period=month&on=2026-03-05&section={section}")
         html = text(page)
         assert page.status_code == 200 and "2026-03" in html
         assert f'id="{section}"' in html
         assert 'id="compliance"' not in html and 'class="sv-summary"' not in html
-        others = {"work", "development", "opinions", "rectification", "membership", "notices"}
+        others = {*sections, "notices"}
         for other in others - {section}:
             assert f'<section class="card" id="{other}"' not in html, (section, other)
 
@@ -94,15 +99,16 @@ def test_the_sections_are_tabs_that_keep_the_choices(world, client, auth):
         "opinions",
         "rectification",
         "membership",
+        "training",
         "notices",
     ]
-    assert [bool(current) for _href, current in found] == [True] + [False] * 6
+    assert [bool(current) for _href, current in found] == [True] + [False] * 7
     for href, _current in found:
         href = href.replace("&amp;", "&")
         for kept in ("period=month", "on=2026-03-01", "stuck_days=10", f"org={world.committee.id}"):
             assert kept in href, (href, kept)
     html = text(client.get(f"/supervision/?{query}&section=opinions"))
-    assert [bool(current) for _href, current in tabs(html)] == [False] * 3 + [True] + [False] * 3
+    assert [bool(current) for _href, current in tabs(html)] == [False] * 3 + [True] + [False] * 4
     assert '<input type="hidden" name="section" value="opinions">' in html
     earlier = re.search(r'<a href="([^"]+)" rel="prev">', html)[1].replace("&amp;", "&")
     assert "section=opinions" in earlier and "on=2026-02-01" in earlier
@@ -253,7 +259,15 @@ def _grow(world, clock, n: int, start: int) -> None:
 
 SECTION_URLS = ["/supervision/?period=quarter"] + [
     f"/supervision/?period=quarter&section={s}"
-    for s in ("work", "development", "opinions", "rectification", "membership", "notices")
+    for s in (
+        "work",
+        "development",
+        "opinions",
+        "rectification",
+        "membership",
+        "training",
+        "notices",
+    )
 ]
 
 
@@ -291,6 +305,7 @@ def test_an_export_counts_only_the_concern_of_its_table(world, clock, client, au
     auth.login("committee_a")
     counted: list[str] = []
     concerns = ("compliance", "work", "pipeline", "opinions", "rectification", "membership")
+    concerns = (*concerns, "training")
     for name in (*concerns, "notices"):
         module = getattr(board, name)
         real = getattr(module, name)
@@ -318,6 +333,7 @@ def test_an_export_counts_only_the_concern_of_its_table(world, clock, client, au
         ("opinions", "opinions"),
         ("rectification", "rectification"),
         ("membership", "membership"),
+        ("training", "training"),
         ("notices", "notices"),
     ]:
         counted.clear()
@@ -374,3 +390,54 @@ def test_the_committee_sees_whose_secretary_has_not_given_the_years_lecture(
         True,
     )
     assert [org for org, _name in lectures["not_given"]] == [world.other_branch.id]
+
+
+def test_the_committee_sees_which_branches_members_lack_training(world, clock, client, auth):
+    """DOMAIN 3: each member receives at least 32 hours of training a year. The dashboard's
+    training section counts, per branch, the members who owe it and those who reached it
+    (the three meetings procedure's figure), branches with most members below first, each
+    linked to its year's page; the download has every branch."""
+    from pbflow.procedures.three_meetings import training as th
+    from pbflow.procedures.three_meetings.training import TrainingInput
+
+    clock.set("2026-09-01T02:00:00")
+    th.record_training(
+        world["secretary"],
+        world.branch.id,
+        TrainingInput(
+            person=str(world["member"].person.id), taken_on="2026-05-02", course="党校", hours="24"
+        ),
+    )
+    th.record_training(
+        world["secretary"],
+        world.branch.id,
+        TrainingInput(
+            person=str(world["member"].person.id), taken_on="2026-05-03", course="网课", hours="8"
+        ),
+    )
+    from pbflow.engine import actors
+
+    figures = th.training_hours(list(actors.org_index()), 2026)  # general branches too
+    assert world.branch.id in figures and world.general_branch.id in figures
+    auth.login("committee_a")
+    for lang, words in (("en", "members who owe it have reached it"), ("zh", "已达到")):
+        html = text(client.get(f"/supervision/?period=year&section=training&lang={lang}"))
+        assert 'id="training"' in html and words in html, lang
+    html = text(client.get("/supervision/?period=year&section=training&lang=en"))
+    mine = figures[world.branch.id]
+    assert mine.reached == 1 and mine.below >= 1
+    total_owed = sum(f.owed for f in figures.values())
+    total_reached = sum(f.reached for f in figures.values())
+    assert f"{total_reached} of {total_owed} members who owe it have reached it" in html
+    assert f'href="/meetings/training/{world.branch.id}?year=2026"' in html
+    rows = re.findall(r'<tr class="is-overdue"><th scope="row"><a href="[^"]+">([^<]+)</a>', html)
+    below = sorted(figures.items(), key=lambda kv: -kv[1].below)
+    assert len(rows) == sum(1 for _o, f in below if f.below)
+    csv = client.get("/supervision/export/training.csv?period=year").get_data(as_text=True)
+    assert csv.count("\n") == 1 + len(figures)  # a header and every branch
+    assert ",2026," in csv
+    # A branch secretary sees their own branch only.
+    auth.logout()
+    auth.login("secretary")
+    html = text(client.get("/supervision/?period=year&section=training&lang=en"))
+    assert f"1 of {mine.owed} members who owe it have reached it" in html

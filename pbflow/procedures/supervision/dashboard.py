@@ -19,6 +19,7 @@ from pbflow.procedures.supervision import (
     opinions,
     pipeline,
     rectification,
+    training,
     work,
 )
 from pbflow.procedures.supervision.scope import Scope, resolve
@@ -73,6 +74,10 @@ class Dashboard:
     @cached_property
     def membership(self) -> membership.Membership:
         return membership.membership(self.scope, self.period, per_unit=self.detail)
+
+    @cached_property
+    def training(self) -> training.Training | None:
+        return training.training(self.scope, self.period)
 
     @cached_property
     def notices(self) -> notices.Notices:
@@ -152,6 +157,10 @@ def tops(d: Dashboard, section: str | None = None) -> dict[str, Ranked]:
         "opinions": lambda: (
             d.opinions and _ranked(d.opinions.by_unit, lambda t: t.received, lambda t: -t.received)
         ),
+        "training": lambda: (
+            d.training
+            and _ranked(d.training.by_branch, lambda r: r.below, lambda r: (-r.below, -r.owed))
+        ),
         "rectification": lambda: (
             d.rectification
             and _ranked(
@@ -176,7 +185,16 @@ def tops(d: Dashboard, section: str | None = None) -> dict[str, Ranked]:
 # each concern, linked to its section, and the meetings: did every branch hold what it must),
 # then one section per concern, each counting only its own figures.
 
-SECTIONS = ("overview", "work", "development", "opinions", "rectification", "membership", "notices")
+SECTIONS = (
+    "overview",
+    "work",
+    "development",
+    "opinions",
+    "rectification",
+    "membership",
+    "training",
+    "notices",
+)
 
 
 def sections() -> list[str]:
@@ -186,6 +204,7 @@ def sections() -> list[str]:
         or registry().current.get("member_development") is None,
         "opinions": figure("opinions") is None,
         "rectification": figure("rectification") is None,
+        "training": figure("training_hours") is None,
     }
     return [s for s in SECTIONS if not missing.get(s)]
 

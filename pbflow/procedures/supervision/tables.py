@@ -233,6 +233,26 @@ def rectification(d: Dashboard) -> Table | None:
     )
 
 
+def training(d: Dashboard) -> Table | None:
+    """Every branch's year of training: who owes it, who reached it, the threshold."""
+    t = d.training
+    if t is None:
+        return None
+    return Table(
+        _name(d, "training"),
+        [
+            Column(_("Branch"), width=24),
+            Column(_("Year"), "int", 8),
+            Column(_("Members who owe it"), "int", 12),
+            Column(_("Reached"), "int", 10),
+            Column(_("Below"), "int", 10),
+            Column(_("Hours a year"), "number", 10),
+        ],
+        ([r.label, t.year, r.owed, r.reached, r.below, r.threshold_hours] for r in t.by_branch),
+        sheet=_("Training hours"),
+    )
+
+
 def membership(d: Dashboard) -> Table:
     """One line per organization, dimension and value: members at the start and the end."""
     m = d.membership
@@ -294,6 +314,7 @@ TABLES: dict[str, Callable[[Dashboard], Table | None]] = {
     "opinions-over-time": opinions_over_time,
     "rectification": rectification,
     "membership": membership,
+    "training": training,
     "notices": notices,
 }
 

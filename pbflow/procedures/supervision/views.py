@@ -109,6 +109,7 @@ def _section() -> str:
 @login_required
 def dashboard():
     try:
+        require_supervisor(current_user)  # whoever may not open the page is told so first
         section = _section()
         d = _dashboard(detail=False, by_unit=section != "overview")
         page = _int_arg("page")

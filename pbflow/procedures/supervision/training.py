@@ -1,0 +1,77 @@
+"""Members' training hours across branches (DOMAIN 3: each member receives at least 32 hours
+of training a year). The counting is the three meetings procedure's own
+(``figure("training_hours")``): per branch, the members who owe the year's training and
+those who reached it; this module folds it into the dashboard's rows. The year is the
+period's (its end's, as the secretaries' lectures)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pbflow.procedures import figure
+from pbflow.procedures.supervision.scope import Scope
+from pbflow.services.periods import Period
+
+
+@dataclass
+class TrainingRow:
+    org_id: int
+    label: str
+    parent_id: int | None  # the organization above it, when that is not the one chosen
+    owed: int  # members who owe the year's training
+    reached: int
+    threshold_hours: float
+
+    @property
+    def below(self) -> int:
+        return self.owed - self.reached
+
+
+@dataclass
+class Training:
+    year: int
+    by_branch: list[TrainingRow]  # tree order
+
+    @property
+    def owed(self) -> int:
+        return sum(r.owed for r in self.by_branch)
+
+    @property
+    def reached(self) -> int:
+        return sum(r.reached for r in self.by_branch)
+
+    @property
+    def below(self) -> int:
+        return self.owed - self.reached
+
+    @property
+    def thresholds(self) -> str:
+        """The thresholds in force in hours, fewest first ("32", or "32 / 40")."""
+        return " / ".join(f"{h:g}" for h in sorted({r.threshold_hours for r in self.by_branch}))
+
+
+def training(scope: Scope, period: Period) -> Training | None:
+    """None when the three meetings procedure is not installed. One statement (its own)."""
+    fn = figure("training_hours")
+    if fn is None:
+        return None
+    year = period.end.year
+    found = fn([n.id for n in scope.nodes], year)
+    index = scope.index
+    rows = []
+    for node in scope.nodes:
+        fig = found.get(node.id)
+        if fig is None:
+            continue
+        parent = index[node.id].parent_id
+        rows.append(
+            TrainingRow(
+                node.id,
+                scope.name(node.id),
+                parent if parent != scope.org.id and node.id != scope.org.id else None,
+                fig.owed,
+                fig.reached,
+                fig.threshold_hours,
+            )
+        )
+    return Training(year, rows)
