@@ -48,6 +48,8 @@ from pbflow.services.accounts import hash_password
 
 MAX_SCALE = 1_000_000
 PASSWORD = "pbflow-demo"  # the demo's password: seeded officers log in like the demo's people
+STUDY_MEETINGS = ("party_lecture", "theme_day")  # the seed's meetings that give training
+STUDY = (60, 120, 180)  # minutes of training for each member present
 # Share of cases per workflow (those installed; the rest is spread over what is there).
 MIX = {
     "opinion": 30,
@@ -523,8 +525,9 @@ class _Seeder:
         recorder = org.members[1] if len(org.members) > 1 else chair
         expected = org.members[:80]
         absent = {pid: "病假" for pid in expected if rng.random() < 0.1}
+        mtype = rng.choice(MEETING_TYPES)
         values = {
-            "meeting_type": rng.choice(MEETING_TYPES),
+            "meeting_type": mtype,
             "held_on": at.date(),
             "topic": rng.choice(TOPICS),
             "place": "会议室",
@@ -533,6 +536,9 @@ class _Seeder:
             "agenda": None,
             "minutes": "会议按议程进行，参会党员围绕主题逐一发言。",
             "resolutions": None,
+            # Party lectures and theme days give their members present 1 to 3 hours of
+            # training (DOMAIN 3), taken from the id: the seed's other values stay as they were.
+            "training_minutes": STUDY[meeting_id % 3] if mtype in STUDY_MEETINGS else None,
         }
         self.row(
             Meeting,
@@ -562,6 +568,7 @@ class _Seeder:
             "agenda": None,
             "minutes": values["minutes"],
             "resolutions": None,
+            "training_minutes": values["training_minutes"],
             "present": sorted(pid for pid in expected if pid not in absent),
             "absent": {str(pid): reason for pid, reason in absent.items()},
         }
