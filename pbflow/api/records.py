@@ -249,6 +249,7 @@ def supervision(query: PeriodQuery):
             "opinions",
             "rectification",
             "membership",
+            "training",
             "notices",
         )
     }

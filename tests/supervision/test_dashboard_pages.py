@@ -436,6 +436,11 @@ def test_the_committee_sees_which_branches_members_lack_training(world, clock, c
     csv = client.get("/supervision/export/training.csv?period=year").get_data(as_text=True)
     assert csv.count("\n") == 1 + len(figures)  # a header and every branch
     assert ",2026," in csv
+    # The API's dashboard carries the same figures.
+    board = client.get("/api/v1/supervision?period=year").get_json()["training"]
+    assert board["year"] == 2026
+    got = {r["org_id"]: (r["owed"], r["reached"]) for r in board["by_branch"]}
+    assert got == {o: (f.owed, f.reached) for o, f in figures.items()}
     # A branch secretary sees their own branch only.
     auth.logout()
     auth.login("secretary")
