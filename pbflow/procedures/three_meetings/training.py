@@ -30,7 +30,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, fastsql
@@ -38,7 +38,7 @@ from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, Validat
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, TrainingRecord, User
-from pbflow.procedures.three_meetings.hours import hours_text, parse_hours
+from pbflow.procedures.three_meetings.hours import MAX_MINUTES, hours_text, parse_hours
 from pbflow.services import notifications
 from pbflow.services.reminders import remind_once
 
@@ -494,11 +494,69 @@ def _require_record(actor: User, org_id: int) -> None:
         )
 
 
-def _clean(org_id: int, data: TrainingInput, keep: int | None = None) -> dict[str, Any]:
-    """Checked values, or a ValidationFailed naming every field to correct. ``keep``: the
-    member of the record being corrected, accepted even if they have left the branch."""
+def closed_since(year: int) -> date:
+    """The day a year's training closes: a month after it ends (entries of December reach the
+    branch in January), then its figures are what the branch reported."""
+    return date(year + 1, 1, 31)
+
+
+def _closed(day: date) -> str | None:
+    """Why a record of ``day`` cannot be entered, changed or deleted any more, or None."""
+    if clock.today() > closed_since(day.year):
+        return _(
+            "the year %(year)s is closed since %(day)s",
+            year=day.year,
+            day=closed_since(day.year).isoformat(),
+        )
+    return None
+
+
+def _day_problems(
+    person_id: int, day: date, course: str, minutes: int, record_id: int | None
+) -> dict[str, str]:
+    """A member's records of one day: the same course once, and at most 24 hours with the
+    study meetings they attended that day (a day's training cannot exceed the day)."""
+    from pbflow.models import Meeting, MeetingAttendance
+
+    others = db.session.execute(
+        select(TrainingRecord.course, TrainingRecord.minutes).where(
+            TrainingRecord.person_id == person_id,
+            TrainingRecord.taken_on == day,
+            TrainingRecord.id != (record_id or 0),
+        )
+    ).all()
+    met = db.session.execute(
+        select(func.coalesce(func.sum(Meeting.training_minutes), 0))
+        .join(MeetingAttendance, MeetingAttendance.meeting_id == Meeting.id)
+        .where(
+            MeetingAttendance.person_id == person_id,
+            MeetingAttendance.present,
+            Meeting.held_on == day,
+            Meeting.training_minutes.is_not(None),
+        )
+    ).scalar()
+    errors = {}
+    if any(c.strip().casefold() == course.casefold() for c, _m in others):
+        errors["course"] = _("is already recorded for this member on this day")
+    total = int(met or 0) + sum(m for _c, m in others)
+    if total + minutes > MAX_MINUTES:
+        errors["hours"] = _(
+            "would make this member's training on %(day)s more than 24 hours "
+            "(%(hours)s hours are recorded already)",
+            day=day.isoformat(),
+            hours=hours_text(total),
+        )
+    return errors
+
+
+def _clean(
+    org_id: int, data: TrainingInput, record: TrainingRecord | None = None
+) -> dict[str, Any]:
+    """Checked values, or a ValidationFailed naming every field to correct. ``record``: the
+    record being corrected, whose member is accepted even if they have left the branch."""
     errors: dict[str, str] = {}
     person_id = validation.parse_id((data.person or "").strip())
+    keep = record.person_id if record is not None else None
     allowed = {p.id for p in members_to_choose(org_id)} | ({keep} if keep else set())
     if not (data.person or "").strip():
         errors["person"] = _("is required")
@@ -509,6 +567,8 @@ def _clean(org_id: int, data: TrainingInput, keep: int | None = None) -> dict[st
         taken_on = parse_date(data.taken_on)
         if taken_on > clock.today():
             errors["taken_on"] = _("cannot lie in the future")
+        elif _closed(taken_on):
+            errors["taken_on"] = _closed(taken_on)
     except ValueError:
         errors["taken_on"] = _("must be a date like 2026-03-01")
     course = (data.course or "").strip()
@@ -523,6 +583,9 @@ def _clean(org_id: int, data: TrainingInput, keep: int | None = None) -> dict[st
         errors["hours"] = problem
     elif minutes is None:
         errors["hours"] = _("is required")
+    if not errors:
+        record_id = record.id if record is not None else None
+        errors = _day_problems(person_id, taken_on, course, minutes, record_id)
     if errors:
         raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
     return {
@@ -589,7 +652,13 @@ def edit_training(
     """Correct a training record: the values before and after go into its audit event."""
     try:
         record = _load(actor, record_id, expected_version)
-        values = _clean(record.org_id, data, keep=record.person_id)
+        closed = _closed(record.taken_on)
+        if closed:
+            raise ValidationFailed(
+                _("This record cannot be changed: %(reason)s.", reason=closed),
+                field_errors={"taken_on": closed},
+            )
+        values = _clean(record.org_id, data, record)
         before = snapshot(record)
         for key, value in values.items():
             setattr(record, key, value)
@@ -621,6 +690,9 @@ def delete_training(actor: User, record_id: int, *, expected_version: int | None
     Returns the member's id."""
     try:
         record = _load(actor, record_id, expected_version)
+        closed = _closed(record.taken_on)
+        if closed:
+            raise ValidationFailed(_("This record cannot be deleted: %(reason)s.", reason=closed))
         kept = {"training_id": record.id, **snapshot(record)}
         person_id, org_id = record.person_id, record.org_id
         db.session.delete(record)
