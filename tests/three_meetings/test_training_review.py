@@ -173,3 +173,149 @@ def test_a_year_closes_a_month_after_it_ends(world, clock, client, auth):
     html = page.get_data(as_text=True)
     assert page.status_code == 422 and "the year 2025 is closed since 2026-01-31" in html
     assert "冬训" in html and _count(TrainingRecord) == rows
+
+
+def test_a_resubmit_after_a_conflict_is_refused_again(world, clock, client, auth):
+    """Two secretaries correct the same record: the second is told (409) and sees the first
+    one's values; sending the same form again is refused again, nothing of the first lost."""
+    clock.set("2026-06-01T02:00:00")
+    record = _other(world, "member", "2026-05-06", "4", course="党校轮训")
+    client.set_cookie("pbflow_lang", "en")
+    auth.login("secretary")
+    edit = f"/meetings/training/record/{record.id}/edit"
+    token = csrf_token(client.get(edit).get_data(as_text=True))
+    form = {
+        "csrf_token": token,
+        "person": str(world["member"].person.id),
+        "taken_on": "2026-05-06",
+        "provider": "",
+        "note": "",
+        "version": "1",
+    }
+    first = client.post(edit, data={**form, "course": "党校轮训（春季）", "hours": "6"})
+    assert first.status_code == 302
+    mine = {**form, "course": "党校轮训", "hours": "3.5", "note": "我的更正"}
+    stale = client.post(edit, data=mine)
+    html = stale.get_data(as_text=True)
+    assert stale.status_code == 409 and "reload" in html
+    assert 'name="version" value="1"' in html  # the version read, not the record's now
+    assert "我的更正" in html and 'value="3.5"' in html  # what was typed
+    assert "It now says:" in html and "党校轮训（春季）" in html  # the other's correction
+    again = client.post(edit, data=mine)
+    assert again.status_code == 409
+    db.session.expire_all()
+    kept = db.session.get(TrainingRecord, record.id)
+    assert (kept.course, kept.minutes, kept.version, kept.note) == (
+        "党校轮训（春季）",
+        360,
+        2,
+        None,
+    )
+    # Reloaded, the correction goes through.
+    fresh = client.get(edit).get_data(as_text=True)
+    assert 'name="version" value="2"' in fresh
+    assert client.post(edit, data={**mine, "version": "2"}).status_code == 302
+
+
+def test_a_resubmit_of_a_meeting_after_a_conflict_is_refused_again(world, clock, client, auth):
+    from pbflow.procedures.three_meetings import services as meetings
+    from pbflow.procedures.three_meetings.services import MeetingInput
+
+    clock.set("2026-06-01T02:00:00")
+    present = [str(world[u].person.id) for u in ("secretary", "deputy", "member")]
+    meeting = meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        MeetingInput(
+            meeting_type="party_lecture", held_on="2026-05-10", topic="党课", present=present
+        ),
+    )
+    client.set_cookie("pbflow_lang", "en")
+    auth.login("secretary")
+    edit = f"/meetings/{meeting.id}/edit"
+    token = csrf_token(client.get(edit).get_data(as_text=True))
+    form = {
+        "csrf_token": token,
+        "meeting_type": "party_lecture",
+        "held_on": "2026-05-10",
+        "present": present,
+        "version": "1",
+    }
+    first = client.post(edit, data={**form, "topic": "党课：党史", "reason": "题目补全"})
+    assert first.status_code == 302
+    mine = {**form, "topic": "党课：新党章", "reason": "我的更正"}
+    stale = client.post(edit, data=mine)
+    html = stale.get_data(as_text=True)
+    assert stale.status_code == 409 and 'name="version" value="1"' in html
+    assert "党课：新党章" in html and "Someone else corrected this record" in html
+    assert client.post(edit, data=mine).status_code == 409
+    db.session.expire_all()
+    kept = db.session.get(Meeting, meeting.id)
+    assert (kept.topic, kept.version) == ("党课：党史", 2)
+
+
+def test_a_record_is_the_members_branch_now(world, clock, client, auth):
+    """A member moved from b1 to b2: b2's secretary corrects and deletes their records
+    (wherever entered), b1's no longer does, and the buttons follow."""
+    from pbflow.engine.errors import NotAllowed, NotFound
+    from pbflow.procedures.three_meetings import training
+
+    clock.set("2026-06-01T02:00:00")
+    record = _other(world, "member", "2026-05-06", "4")
+    second = _other(world, "member", "2026-05-07", "2")
+    person = world["member"].person
+    person.org_id = world.other_branch.id
+    db.session.commit()
+    with pytest.raises(NotFound):
+        training.get_record(world["secretary"], record.id)
+    with pytest.raises((NotFound, NotAllowed)):
+        training.delete_training(world["secretary"], record.id, expected_version=1)
+    client.set_cookie("pbflow_lang", "en")
+    auth.login("secretary")
+    edit = f"/meetings/training/record/{record.id}/edit"
+    assert client.get(edit).status_code == 404
+    token = csrf_token(client.get(f"/meetings/training/{world.branch.id}").get_data(as_text=True))
+    gone = client.post(
+        f"/meetings/training/record/{record.id}/delete", data={"csrf_token": token, "version": "1"}
+    )
+    assert gone.status_code == 404 and db.session.get(TrainingRecord, record.id) is not None
+    auth.logout()
+    auth.login("other_secretary")
+    page = client.get(
+        f"/meetings/training/{world.other_branch.id}/member/{person.id}?year=2026"
+    ).get_data(as_text=True)
+    assert edit in page and f"/meetings/training/record/{record.id}/delete" in page
+    token = csrf_token(client.get(edit).get_data(as_text=True))
+    saved = client.post(
+        edit,
+        data={
+            "csrf_token": token,
+            "person": str(person.id),
+            "taken_on": "2026-05-06",
+            "course": "党校轮训（补）",
+            "hours": "4",
+            "version": "1",
+        },
+    )
+    assert saved.status_code == 302
+    assert saved.headers["Location"].startswith(
+        f"/meetings/training/{world.other_branch.id}/member/{person.id}"
+    )
+    done = client.post(
+        f"/meetings/training/record/{second.id}/delete",
+        data={"csrf_token": token, "version": "1"},
+    )
+    assert done.status_code == 302 and db.session.get(TrainingRecord, second.id) is None
+    # A reader above b1 only (the general branch's secretary) reads nothing of them now.
+    auth.logout()
+    auth.login("gb_secretary")
+    assert client.get(edit).status_code == 404
+    # The member page shows no buttons to one who may read but not change.
+    auth.logout()
+    auth.login("committee_a")
+    page = client.get(
+        f"/meetings/training/{world.other_branch.id}/member/{person.id}?year=2026"
+    ).get_data(as_text=True)
+    assert "党校轮训（补）" in page and edit not in page
+    assert client.get(edit).status_code == 403
+    assert "Only the secretary or a committee member" in client.get(edit).get_data(as_text=True)

@@ -395,6 +395,7 @@ class PersonYear:
     records: list[TrainingRecord]
     branch_id: int | None
     may_record: bool = False
+    closed: str | None = None  # why the year's records can no longer change, if so
 
 
 def _person_year(person: Person, year: int) -> PersonYear:
@@ -433,6 +434,7 @@ def _person_year(person: Person, year: int) -> PersonYear:
         meetings=[(m, index[m.org_id].display_name()) for m in meetings],
         records=list(records),
         branch_id=branch,
+        closed=_closed(first),
     )
 
 
@@ -634,11 +636,14 @@ def record_training(actor: User, org_id: int, data: TrainingInput) -> TrainingRe
     return record
 
 
+def record_branch(record: TrainingRecord) -> int:
+    """The branch that answers for a record now: the member's branch today (the hours follow
+    the person), not the one that entered it; that one only if the member is in none."""
+    return branch_of(record.person.org_id) or record.org_id
+
+
 def _load(actor: User, record_id: int, expected_version: int | None) -> TrainingRecord:
-    record = db.session.get(TrainingRecord, record_id)
-    if record is None or not actors.can_read_org(actor, record.org_id):
-        raise NotFound(_("No such training record."))
-    _require_record(actor, record.org_id)
+    record = get_record(actor, record_id)
     if expected_version is None or expected_version != record.version:
         raise ConcurrentChange(
             _("This record changed since you opened it; please reload it and try again.")
@@ -658,7 +663,8 @@ def edit_training(
                 _("This record cannot be changed: %(reason)s.", reason=closed),
                 field_errors={"taken_on": closed},
             )
-        values = _clean(record.org_id, data, record)
+        branch = record_branch(record)
+        values = _clean(branch, data, record)
         before = snapshot(record)
         for key, value in values.items():
             setattr(record, key, value)
@@ -671,7 +677,7 @@ def edit_training(
         audit.record(
             "training_edited",
             actor=actor,
-            org_id=record.org_id,
+            org_id=branch,
             payload={
                 "training_id": record.id,
                 "before": {k: before[k] for k in changed},
@@ -694,7 +700,7 @@ def delete_training(actor: User, record_id: int, *, expected_version: int | None
         if closed:
             raise ValidationFailed(_("This record cannot be deleted: %(reason)s.", reason=closed))
         kept = {"training_id": record.id, **snapshot(record)}
-        person_id, org_id = record.person_id, record.org_id
+        person_id, org_id = record.person_id, record_branch(record)
         db.session.delete(record)
         audit.record("training_deleted", actor=actor, org_id=org_id, payload=kept)
         db.session.commit()
@@ -705,11 +711,15 @@ def delete_training(actor: User, record_id: int, *, expected_version: int | None
 
 
 def get_record(actor: User, record_id: int) -> TrainingRecord:
-    """A record for its correction form (those who may change it only)."""
+    """A record for its correction form: those who may change it only, the recorders of the
+    member's branch now (a member who moved is the new branch's to correct)."""
     record = db.session.get(TrainingRecord, record_id)
-    if record is None or not actors.can_read_org(actor, record.org_id):
+    if record is None:
         raise NotFound(_("No such training record."))
-    _require_record(actor, record.org_id)
+    branch = record_branch(record)
+    if not actors.can_read_org(actor, branch):
+        raise NotFound(_("No such training record."))
+    _require_record(actor, branch)
     return record
 
 
