@@ -3,6 +3,8 @@ sequence of events that showed it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import func, select
 
@@ -319,3 +321,24 @@ def test_a_record_is_the_members_branch_now(world, clock, client, auth):
     assert "党校轮训（补）" in page and edit not in page
     assert client.get(edit).status_code == 403
     assert "Only the secretary or a committee member" in client.get(edit).get_data(as_text=True)
+
+
+def test_tick_reports_a_figure_that_cannot_be_read_and_goes_on(world, runner, monkeypatch):
+    """The figure is read before any reminder: its failure is one line of the tick's report,
+    the other procedures' reminders are kept, the mail and checkpoint still run."""
+    from pbflow.procedures.three_meetings import training
+
+    def broken(org_ids, year):
+        raise RuntimeError("the figure broke")
+
+    monkeypatch.setattr(training, "training_hours", broken)
+    runner.invoke(args=["pbflow", "rehearsal", "start"])
+    result = runner.invoke(args=["pbflow", "tick", "--now", "2026-10-05T02:00:00"])
+    assert result.exit_code == 0, result.output
+    assert "training hours: reminded 0" in result.output
+    assert "training hours: the year's training hours could not be read: the figure broke" in (
+        result.output
+    )
+    assert "meetings: reminded" in result.output and "mail:" in result.output
+    report = training.tick(datetime(2026, 10, 5, 2, 0, tzinfo=UTC))
+    assert report.sent == [] and report.failed[0][0] is None

@@ -29,7 +29,7 @@ def tick(now: datetime | None) -> tuple[str, list[str]]:
     lectures = secretary_lecture.tick(now)
     hours = training.tick(now)
     failed = [
-        f"organization {org}: {problem}"
+        f"organization {org}: {problem}" if org is not None else f"training hours: {problem}"
         for org, problem in [*report.failed, *lectures.failed, *hours.failed]
     ]
     return f"{report.summary()}; {lectures.summary()}; {hours.summary()}", failed

@@ -785,7 +785,7 @@ def _year_hours(raw: str) -> float | None:
 @dataclass
 class TrainingReport:
     sent: list[int] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
+    failed: list[tuple[int | None, str]] = field(default_factory=list)  # None: every branch
 
     def summary(self) -> str:
         return f"training hours: reminded {len(self.sent)}"
@@ -800,7 +800,12 @@ def tick(now: datetime | None = None) -> TrainingReport:
     if today.month < REMIND_FROM_MONTH:
         return report
     branches = [n for n in actors.org_index().values() if n.kind in BRANCH_KINDS and n.active]
-    figures = training_hours([n.id for n in branches], today.year)
+    try:
+        figures = training_hours([n.id for n in branches], today.year)
+    except Exception as exc:  # noqa: BLE001 - the other procedures' ticks go on
+        db.session.rollback()
+        report.failed.append((None, f"the year's training hours could not be read: {exc}"))
+        return report
     for node in sorted(branches, key=lambda n: n.path):
         fig = figures.get(node.id)
         users = {u for role in REMIND_ROLES for u in actors.users_with_role(role, [node.id])}
