@@ -342,3 +342,79 @@ def test_tick_reports_a_figure_that_cannot_be_read_and_goes_on(world, runner, mo
     assert "meetings: reminded" in result.output and "mail:" in result.output
     report = training.tick(datetime(2026, 10, 5, 2, 0, tzinfo=UTC))
     assert report.sent == [] and report.failed[0][0] is None
+
+
+def test_the_threshold_is_the_highest_at_or_above(world, clock):
+    """A lower level may only raise what applies from above; the top organization's own
+    setting replaces the 32 hours; a change that changes nothing is refused, unaudited."""
+    from pbflow.engine.errors import ValidationFailed
+    from pbflow.procedures.three_meetings import training
+
+    def at(org) -> float:
+        return training.training_hours([org.id], 2026)[org.id].threshold_hours
+
+    committee = world["committee_a"]
+    training.set_threshold(committee, world.general_branch.id, "40")
+    before = audit_actions()
+    with pytest.raises(ValidationFailed) as exc:  # half an hour under a 40-hour branch
+        training.set_threshold(committee, world.branch.id, "0.5")
+    assert "would not raise the 40 hours that apply from above" in exc.value.message
+    with pytest.raises(ValidationFailed) as exc:  # 20 under the default 32
+        training.set_threshold(committee, world.other_branch.id, "20")
+    assert "32 hours" in exc.value.message
+    with pytest.raises(ValidationFailed) as exc:
+        training.set_threshold(committee, world.general_branch.id, "40")  # no change
+    assert "Nothing was changed" in exc.value.message
+    with pytest.raises(ValidationFailed):
+        training.set_threshold(committee, world.branch.id, None)  # nothing to clear
+    for typed in ("1e1", "4_0", "４０", "40.000001"):
+        with pytest.raises(ValidationFailed):
+            training.set_threshold(committee, world.branch.id, typed)
+    assert audit_actions() == before
+    assert at(world.branch) == 40 and at(world.other_branch) == 32
+    # The top organization sets the base: lower than 32 too; a level below still raises it.
+    training.set_threshold(committee, world.committee.id, "24")
+    assert at(world.other_branch) == 24 and at(world.branch) == 40
+    training.set_threshold(committee, world.committee.id, "48")
+    assert at(world.other_branch) == 48 and at(world.branch) == 48  # 40 below is overtaken
+    # A setting stored before (or by hand) below what applies is ignored, not obeyed.
+    from pbflow.models import Organization
+
+    org = db.session.get(Organization, world.branch.id)
+    org.settings = {"three_meetings": {"training_hours": 0.5}}
+    db.session.commit()
+    assert at(world.branch) == 48
+
+
+def test_the_threshold_command(world, runner):
+    from pbflow.procedures.three_meetings import training
+
+    def run(*args):
+        return runner.invoke(args=["pbflow", "meetings", "training-threshold", *args])
+
+    shown = run("b1")
+    assert shown.exit_code == 0, shown.output
+    assert "b1: 32 hours of training a year (no own setting, 32 from above)" in shown.output
+    done = run("gb1", "40", "--as", "committee_a")
+    assert done.exit_code == 0, done.output
+    assert "gb1: 40 hours of training a year (own setting 40, 32 from above)" in done.output
+    assert training.threshold_at(world.branch.id).minutes == 40 * 60
+    assert audit_actions()[-1] == "training_threshold_set"
+    before = audit_actions()
+    for args, said in (
+        (("gb1", "40", "--as", "committee_a"), "Nothing was changed"),
+        (("b1", "20", "--as", "committee_a"), "would not raise the 40 hours"),
+        (("b1", "45", "--as", "secretary"), "Only an administrator or the party committee"),
+        (("b1", "1e3", "--as", "committee_a"), "must be a number of hours from 0.5 to 200"),
+        (("nowhere", "40", "--as", "committee_a"), "No organization with code 'nowhere'"),
+        (("b1", "45", "--as", "nobody"), "No user named 'nobody'"),
+        (("b1", "45"), "needs --as USER"),
+        (("b1", "45", "--clear", "--as", "admin"), "not both"),
+        (("b1", "--clear", "--as", "admin"), "no yearly training hours are set here"),
+    ):
+        result = run(*args)
+        assert result.exit_code != 0 and said in result.output, (args, result.output)
+    assert audit_actions() == before
+    cleared = run("gb1", "--clear", "--as", "admin")
+    assert cleared.exit_code == 0, cleared.output
+    assert "gb1: 32 hours of training a year (no own setting" in cleared.output

@@ -13,10 +13,14 @@ up to the half hour); one who left the party or whose profile was closed is not 
 one who moved is counted by the branch they are in now. pbflow keeps no history of who
 belonged where, so a past year is read with today's members.
 
-The threshold is 32 hours, overridden per organization for itself and those below it
-(``Organization.settings["three_meetings"]["training_hours"]``, the nearest wins, as the
-meetings' ``remind_days``), set by an administrator or the party committee with its audit
-event. From the fourth quarter ``pbflow tick`` tells each branch's secretaries, once a year,
+The threshold is 32 hours, set per organization for itself and those below it
+(``Organization.settings["three_meetings"]["training_hours"]``) by an administrator or the
+party committee with its audit event (``flask --app app pbflow meetings training-threshold``):
+the highest setting at or above an organization applies. The top organization's own setting
+replaces the 32 hours (higher or lower: the committee answers for it); below it a setting
+may only raise what applies from above, never lower it.
+
+From the fourth quarter ``pbflow tick`` tells each branch's secretaries, once a year,
 how many members are still below it.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -93,14 +98,26 @@ def may_record(user: User, org_id: int) -> bool:
     )
 
 
+def _own(settings: dict[int, Any], org_id: int) -> int | None:
+    """An organization's own setting in minutes, or None (none, or not a valid one)."""
+    own = settings.get(org_id) or {}
+    value = (own.get(SETTINGS_KEY) or {}).get(SETTING) if isinstance(own, dict) else None
+    if isinstance(value, int | float) and 0 < value <= MAX_THRESHOLD_HOURS:
+        return int(round(value * 60))
+    return None
+
+
 def _threshold(org_id: int, settings: dict[int, Any]) -> int:
-    """The threshold (minutes) at an organization: the nearest override at or above it."""
-    for aid in reversed(actors.org_index()[org_id].ancestor_ids()):
-        own = settings.get(aid) or {}
-        value = (own.get(SETTINGS_KEY) or {}).get(SETTING) if isinstance(own, dict) else None
-        if isinstance(value, int | float) and 0 < value <= MAX_THRESHOLD_HOURS:
-            return int(round(value * 60))
-    return THRESHOLD_HOURS * 60
+    """The threshold (minutes) at an organization: the highest setting at or above it. The
+    top organization's own setting takes the place of DOMAIN.md's 32 hours (the party
+    committee answers for its members' training); below it, a setting can only raise what
+    applies from above, never lower it (a general branch cannot set half an hour under a
+    committee that requires 40)."""
+    path = actors.org_index()[org_id].ancestor_ids()
+    top = _own(settings, path[0])
+    found = [top if top is not None else THRESHOLD_HOURS * 60]
+    found += [m for m in (_own(settings, aid) for aid in path[1:]) if m is not None]
+    return max(found)
 
 
 def owed_minutes(threshold: int, admitted_on: date | None, year: int) -> int:
@@ -723,10 +740,37 @@ def get_record(actor: User, record_id: int) -> TrainingRecord:
     return record
 
 
-def set_threshold(actor: User, org_id: int, hours: str | float | None) -> None:
+@dataclass(frozen=True)
+class Threshold:
+    """What an organization's members owe a year: in force (minutes), its own setting
+    (hours, or None) and what applies from above it (minutes, None for the top)."""
+
+    minutes: int
+    own: float | None
+    above: int | None
+
+
+def threshold_at(org_id: int) -> Threshold:
+    """The yearly hours in force at an organization and where they come from."""
+    index = actors.org_index()
+    if org_id not in index:
+        raise NotFound(_("No such organization."))
+    path = index[org_id].ancestor_ids()
+    rows = db.session.execute(
+        select(Organization.id, Organization.settings).where(Organization.id.in_(path))
+    ).all()
+    settings = {oid: raw or {} for oid, raw in rows}
+    own = _own(settings, org_id)
+    above = _threshold(path[-2], settings) if len(path) > 1 else None
+    return Threshold(_threshold(org_id, settings), own / 60 if own is not None else None, above)
+
+
+def set_threshold(actor: User, org_id: int, hours: str | float | None) -> Threshold:
     """Set the yearly hours an organization's members owe (for it and those below it), or
     with None go back to what applies above; an administrator or the party committee at or
-    above it, with its audit event."""
+    above it, with its audit event. Below the top organization a setting must raise what
+    applies from above (``_threshold``); a change that changes nothing is refused (no event
+    for nothing). Returns what is in force after."""
     try:
         index = actors.org_index()
         if org_id not in index:
@@ -743,7 +787,31 @@ def set_threshold(actor: User, org_id: int, hours: str | float | None) -> None:
                     "must be a number of hours from 0.5 to %(n)s, in steps of half an hour",
                     n=MAX_THRESHOLD_HOURS,
                 )
-                raise ValidationFailed(problem, field_errors={"hours": problem})
+                raise ValidationFailed(
+                    _(
+                        "The yearly training hours must be a number of hours from 0.5 to "
+                        "%(n)s, in steps of half an hour.",
+                        n=MAX_THRESHOLD_HOURS,
+                    ),
+                    field_errors={"hours": problem},
+                )
+        now = threshold_at(org_id)
+        if value == now.own:
+            raise ValidationFailed(
+                _("Nothing was changed: %(hours)s hours are already set here.", hours=value)
+                if value is not None
+                else _("Nothing was changed: no yearly training hours are set here.")
+            )
+        if value is not None and now.above is not None and value * 60 <= now.above:
+            raise ValidationFailed(
+                _(
+                    "%(hours)s hours would not raise the %(above)s hours that apply from above: "
+                    "an organization below the top may only require more.",
+                    hours=value,
+                    above=hours_text(now.above),
+                ),
+                field_errors={"hours": _("must be more than %(n)s", n=hours_text(now.above))},
+            )
         org = db.session.get(Organization, org_id)
         settings = {
             k: dict(v) if isinstance(v, dict) else v for k, v in (org.settings or {}).items()
@@ -766,14 +834,19 @@ def set_threshold(actor: User, org_id: int, hours: str | float | None) -> None:
     except BaseException:
         db.session.rollback()
         raise
+    return threshold_at(org_id)
+
+
+YEAR_HOURS = re.compile(r"[0-9]{1,3}(?:[.,][0-9]{1,2})?", re.ASCII)
 
 
 def _year_hours(raw: str) -> float | None:
-    """A year's threshold in hours (half hours, 0.5 to MAX_THRESHOLD_HOURS), or None."""
-    try:
-        value = float(raw.strip().replace(",", "."))
-    except ValueError:
+    """A year's threshold in hours (half hours, 0.5 to MAX_THRESHOLD_HOURS), or None; typed
+    as the hours of a record (``hours.HOURS_PATTERN``), with up to three digits."""
+    text = raw.strip()
+    if not YEAR_HOURS.fullmatch(text):
         return None
+    value = float(text.replace(",", "."))
     if not (0 < value <= MAX_THRESHOLD_HOURS) or (value * 2) % 1:
         return None
     return int(value) if value == int(value) else value
