@@ -418,3 +418,16 @@ def test_the_threshold_command(world, runner):
     cleared = run("gb1", "--clear", "--as", "admin")
     assert cleared.exit_code == 0, cleared.output
     assert "gb1: 32 hours of training a year (no own setting" in cleared.output
+
+
+def test_the_year_page_says_what_an_hour_is(world, clock, client, auth):
+    """学时 can be read as a class period of 45 minutes: the pages say an hour is 60."""
+    clock.set("2026-06-01T02:00:00")
+    auth.login("secretary")
+    url = f"/meetings/training/{world.branch.id}?year=2026"
+    assert "One hour of training here is 60 minutes." in client.get(url + "&lang=en").get_data(
+        as_text=True
+    )
+    assert "此处 1 学时按 60 分钟计算。" in client.get(url + "&lang=zh").get_data(as_text=True)
+    member = f"/meetings/training/{world.branch.id}/member/{world['member'].person.id}"
+    assert "60 分钟" in client.get(member + "?lang=zh").get_data(as_text=True)
