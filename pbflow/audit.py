@@ -16,7 +16,7 @@ from confirming a guess at the content. The switch is the event ``audit_format_c
 Trust. Each new event is also sealed (HMAC with a key outside the database, audit_keys.py), and
 :func:`checkpoint` signs (seq, hash, time) of the chain with the Ed25519 key; ``pbflow audit
 verify`` checks every checkpoint signature, the seals of the events after the last checkpoint,
-and that every case and meeting record is what its events say (audit_state.py).
+and that every case, meeting and training record is what its events say (audit_state.py).
 """
 
 from __future__ import annotations
@@ -828,7 +828,12 @@ class _Walk:
 
 
 _CHECKPOINT_ONLY = frozenset({CHECKPOINT_ACTION})
-_SPECIAL = _CHECKPOINT_ONLY | audit_state.CASE_ACTIONS | audit_state.MEETING_ACTIONS
+_SPECIAL = (
+    _CHECKPOINT_ONLY
+    | audit_state.CASE_ACTIONS
+    | audit_state.MEETING_ACTIONS
+    | audit_state.TRAINING_ACTIONS
+)
 
 
 def _row_from_export(row: dict[str, Any]) -> Any:
@@ -1012,10 +1017,10 @@ def _compare_person_index(walk: _Walk, head_seq: int) -> tuple[int, str | None]:
 
 
 def _later_events(head_seq: int):
-    def later(case_ids: set[int], meeting_ids: set[int]) -> Iterator[tuple]:
+    def later(case_ids: set[int], meeting_ids: set[int], training_ids: set[int]) -> Iterator:
         from pbflow.engine import fastsql
 
-        if not case_ids and not meeting_ids:
+        if not case_ids and not meeting_ids and not training_ids:
             return
         upto = (_head_row() or (head_seq, ""))[0]
         ids = case_ids if len(case_ids) <= 500 else None  # else: every later event

@@ -10,7 +10,10 @@ Cases: ``case_started`` opens a case at version 1; each ``transition`` moves it 
 organization. Meetings (``pbflow/procedures/three_meetings/services.py``):
 ``meeting_recorded`` carries the whole record (``snapshot``) and its files; each
 ``meeting_edited`` carries the fields it changed and the files it added, and adds one to the
-version.
+version. Training records (``pbflow/procedures/three_meetings/training.py``), the same way:
+``training_recorded`` carries the whole record (``snapshot``) at version 1, each
+``training_edited`` the fields it changed (``after``) and adds one to the version, and after
+``training_deleted`` the row must be gone.
 
 Rows can change while a verification runs: a row that differs from the replay is compared again
 with the events written after the walk's head, at each step; only a row that matches no step is
@@ -28,7 +31,13 @@ from typing import Any
 from sqlalchemy import select
 
 from pbflow.extensions import db
-from pbflow.models import Meeting, MeetingAttachment, MeetingAttendance, ProcessInstance
+from pbflow.models import (
+    Meeting,
+    MeetingAttachment,
+    MeetingAttendance,
+    ProcessInstance,
+    TrainingRecord,
+)
 
 CASE_ACTIONS = frozenset({"case_started", "transition"})
 MEETING_ACTIONS = frozenset({"meeting_recorded", "meeting_edited"})
@@ -46,6 +55,8 @@ MEETING_FIELDS = (
     "present",
     "absent",
 )
+TRAINING_ACTIONS = frozenset({"training_recorded", "training_edited", "training_deleted"})
+TRAINING_FIELDS = ("person_id", "taken_on", "course", "provider", "minutes", "note")
 _UNKNOWN = -1  # a version no row can have: the events lack the record's start
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _STREAM = 2000
@@ -61,6 +72,8 @@ class Replay:
     def __init__(self) -> None:
         self.cases: dict[int, list[Any]] = {}  # id -> [state, version, org_id]
         self.meetings: dict[int, dict[str, Any]] = {}
+        # id -> {"version", "fields", "deleted"}; a deleted record must have no row.
+        self.trainings: dict[int, dict[str, Any]] = {}
 
     def case_event(self, instance_id: int, action: str, to_state: str | None, org_id: Any) -> None:
         if action == "transition":
@@ -99,11 +112,40 @@ class Replay:
             elif name in MEETING_FIELDS:
                 known["fields"][name] = _digest(value)
 
+    def training_event(self, action: str, payload: str) -> int | None:
+        """Replay one training record event; the record's id, or None for a foreign one."""
+        try:
+            data = json.loads(payload)
+            record_id = int(data["training_id"])
+        except (ValueError, KeyError, TypeError):
+            return None  # not an event pbflow wrote; the chain check judges it
+        if action == "training_recorded":
+            self.trainings[record_id] = {
+                "version": 1,
+                "fields": {name: _digest(data.get(name)) for name in TRAINING_FIELDS},
+                "deleted": False,
+            }
+            return record_id
+        known = self.trainings.setdefault(
+            record_id, {"version": _UNKNOWN, "fields": {}, "deleted": False}
+        )
+        if action == "training_deleted":
+            known["deleted"] = True
+        elif action == "training_edited":
+            if known["version"] != _UNKNOWN:
+                known["version"] += 1
+            for name, value in (data.get("after") or {}).items():
+                if name in TRAINING_FIELDS:
+                    known["fields"][name] = _digest(value)
+        return record_id
+
     def apply(self, action: str, instance_id: Any, to_state: Any, org_id: Any, payload: str):
         if instance_id is not None and action in CASE_ACTIONS:
             self.case_event(instance_id, action, to_state, org_id)
         elif action in MEETING_ACTIONS:
             self.meeting_event(action, payload)
+        elif action in TRAINING_ACTIONS:
+            self.training_event(action, payload)
 
 
 # --- the records as they are ------------------------------------------------------------------
@@ -177,6 +219,30 @@ def _meeting_rows(ids: set[int] | None = None) -> Iterator[tuple[int, int, dict,
         yield row.id, row.version, meeting_fields(row, present), {r[1] for r in file_rows}
 
 
+def training_fields(row: Any) -> dict[str, Any]:
+    """A training record row as ``three_meetings.training.snapshot`` writes it."""
+    return {
+        "person_id": row.person_id,
+        "taken_on": row.taken_on.isoformat(),
+        "course": row.course,
+        "provider": row.provider,
+        "minutes": row.minutes,
+        "note": row.note,
+    }
+
+
+def _training_rows(ids: set[int] | None = None) -> Iterator[tuple[int, int, dict]]:
+    t = TrainingRecord.__table__
+    stmt = select(
+        t.c.id, t.c.version, t.c.person_id, t.c.taken_on, t.c.course, t.c.provider,
+        t.c.minutes, t.c.note,
+    ).order_by(t.c.id)  # fmt: skip
+    if ids is not None:
+        stmt = stmt.where(t.c.id.in_(ids))
+    for row in db.session.execute(stmt.execution_options(yield_per=_STREAM)):
+        yield row.id, row.version, training_fields(row)
+
+
 # --- comparison --------------------------------------------------------------------------------
 
 
@@ -214,6 +280,39 @@ def _meeting_problem(meeting_id: int, current: tuple | None, expected: dict | No
     )
 
 
+def _training_problem(record_id: int, current: tuple | None, expected: dict | None) -> str:
+    if current is None:
+        return f"training record {record_id} has audit events but no record: deleted outside pbflow"
+    if expected is None:
+        return f"training record {record_id} has no audit events: recorded outside pbflow"
+    if expected["deleted"]:
+        return (
+            f"training record {record_id} was deleted (its audit events say so) but its record "
+            "is there: restored or inserted outside pbflow"
+        )
+    if expected["version"] == _UNKNOWN:
+        return f"training record {record_id}: its audit events lack its recording"
+    version, fields = current
+    differs = sorted(n for n in TRAINING_FIELDS if _digest(fields[n]) != expected["fields"].get(n))
+    if version != expected["version"]:
+        differs.append(f"version {version}, events say {expected['version']}")
+    return (
+        f"training record {record_id} differs from its last audited edit "
+        f"({', '.join(differs)}): changed outside pbflow"
+    )
+
+
+def _training_matches(current: tuple | None, expected: dict | None) -> bool:
+    if expected is not None and expected["deleted"]:
+        return current is None
+    if current is None or expected is None:
+        return current is None and expected is None
+    version, fields = current
+    return version == expected["version"] and all(
+        _digest(fields[n]) == expected["fields"].get(n) for n in TRAINING_FIELDS
+    )
+
+
 def _meeting_matches(current: tuple | None, expected: dict | None) -> bool:
     if current is None or expected is None:
         return current is None and expected is None
@@ -226,9 +325,9 @@ def _meeting_matches(current: tuple | None, expected: dict | None) -> bool:
 
 
 def compare(replay: Replay, later_events: Any) -> list[str]:
-    """Problems between the replayed records and the rows; ``later_events(ids)`` yields the
-    events written after the walk's head for those cases/meetings, to excuse rows that moved
-    on while the walk ran."""
+    """Problems between the replayed records and the rows; ``later_events(case ids, meeting
+    ids, training record ids)`` yields the events written after the walk's head for those, to
+    excuse rows that moved on while the walk ran."""
     cases = replay.cases
     odd_cases: dict[int, tuple | None] = {}
     for case_id, state, version, org_id in _case_rows():
@@ -253,13 +352,25 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
             odd_meetings[meeting_id] = current
     for meeting_id in replay.meetings.keys() - seen:
         odd_meetings[meeting_id] = None
-    if not odd_cases and not odd_meetings:
+    odd_trainings: dict[int, tuple | None] = {}
+    seen = set()
+    for record_id, version, fields in _training_rows():
+        seen.add(record_id)
+        current = (version, fields)
+        if not _training_matches(current, replay.trainings.get(record_id)):
+            odd_trainings[record_id] = current
+    for record_id, expected in replay.trainings.items():
+        if record_id not in seen and not expected["deleted"]:
+            odd_trainings[record_id] = None
+    if not odd_cases and not odd_meetings and not odd_trainings:
         return []
-    return _recheck(replay, odd_cases, odd_meetings, later_events)
+    return _recheck(replay, odd_cases, odd_meetings, odd_trainings, later_events)
 
 
-def _recheck(replay: Replay, odd_cases: dict, odd_meetings: dict, later_events: Any) -> list[str]:
-    cases, meetings = replay.cases, replay.meetings
+def _recheck(
+    replay: Replay, odd_cases: dict, odd_meetings: dict, odd_trainings: dict, later_events: Any
+) -> list[str]:
+    cases, meetings, trainings = replay.cases, replay.meetings, replay.trainings
 
     def case_ok(case_id: int) -> bool:
         row, expected = odd_cases[case_id], cases.get(case_id)
@@ -269,8 +380,9 @@ def _recheck(replay: Replay, odd_cases: dict, odd_meetings: dict, later_events: 
 
     excused_cases = {c for c in odd_cases if case_ok(c)}
     excused_meetings: set[int] = set()
+    excused_trainings: set[int] = set()
     for action, instance_id, to_state, org_id, payload in later_events(
-        set(odd_cases), set(odd_meetings)
+        set(odd_cases), set(odd_meetings), set(odd_trainings)
     ):
         if action in CASE_ACTIONS:
             if instance_id in odd_cases and instance_id not in excused_cases:
@@ -286,6 +398,15 @@ def _recheck(replay: Replay, odd_cases: dict, odd_meetings: dict, later_events: 
                 replay.meeting_event(action, payload)
                 if _meeting_matches(odd_meetings[meeting_id], meetings.get(meeting_id)):
                     excused_meetings.add(meeting_id)
+        elif action in TRAINING_ACTIONS:
+            try:
+                record_id = int(json.loads(payload)["training_id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if record_id in odd_trainings and record_id not in excused_trainings:
+                replay.training_event(action, payload)
+                if _training_matches(odd_trainings[record_id], trainings.get(record_id)):
+                    excused_trainings.add(record_id)
     problems = [
         _case_problem(case_id, row, cases.get(case_id))
         for case_id, row in sorted(odd_cases.items())
@@ -295,5 +416,10 @@ def _recheck(replay: Replay, odd_cases: dict, odd_meetings: dict, later_events: 
         _meeting_problem(meeting_id, current, meetings.get(meeting_id))
         for meeting_id, current in sorted(odd_meetings.items())
         if meeting_id not in excused_meetings
+    ]
+    problems += [
+        _training_problem(record_id, current, trainings.get(record_id))
+        for record_id, current in sorted(odd_trainings.items())
+        if record_id not in excused_trainings
     ]
     return problems

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from datetime import date, datetime
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -212,6 +213,117 @@ def test_the_record_check_matches_the_meeting_snapshot(world):
     m = meetings.record_meeting(world["secretary"], world.branch.id, _theme_day(world))
     rows = {mid: fields for mid, _v, fields, _f in audit_state._meeting_rows()}
     assert rows[m.id] == meetings.snapshot(db.session.get(Meeting, m.id))
+
+
+def _training(world, on: str, hours: str, course: str = "党校轮训"):
+    from pbflow.procedures.three_meetings import training
+
+    return training.record_training(
+        world["secretary"],
+        world.branch.id,
+        training.TrainingInput(
+            person=str(world["member"].person.id), taken_on=on, course=course, hours=hours
+        ),
+    )
+
+
+def test_a_training_record_changed_with_sql_is_named_and_audited_changes_are_not(
+    insider, world, runner, clock
+):
+    from pbflow.procedures.three_meetings import training
+
+    clock.set("2026-06-01T02:00:00")
+    kept = _training(world, "2026-05-06", "16")
+    edited = _training(world, "2026-05-07", "4", course="网上专题班")
+    gone = _training(world, "2026-05-08", "2", course="集中轮训")
+    kept, edited, gone = kept.id, edited.id, gone.id
+    training.edit_training(
+        world["deputy"],
+        edited,
+        training.TrainingInput(
+            person=str(world["member"].person.id),
+            taken_on="2026-05-07",
+            course="网上专题班",
+            hours="6",
+            note="补记",
+        ),
+        expected_version=1,
+    )
+    training.delete_training(world["secretary"], gone, expected_version=1)
+    assert audit.verify_database().ok
+
+    # Hours added with SQL: named with the field.
+    insider.sql("UPDATE training_record SET minutes = 1440 WHERE id = :id", id=kept)
+    result = audit.verify_database()
+    assert not result.ok
+    assert (
+        f"training record {kept} differs from its last audited edit (minutes): "
+        "changed outside pbflow" in result.problem
+    )
+    assert _verify(runner).exit_code == 1
+    insider.sql("UPDATE training_record SET minutes = 960 WHERE id = :id", id=kept)
+    assert audit.verify_database().ok
+    # The version moved without an edit, or an audited edit undone.
+    insider.sql("UPDATE training_record SET version = 1, minutes = 240 WHERE id = :id", id=edited)
+    problem = audit.verify_database().problem
+    assert f"training record {edited} differs" in problem
+    assert "minutes" in problem and "version 1, events say 2" in problem
+    insider.sql("UPDATE training_record SET version = 2, minutes = 360 WHERE id = :id", id=edited)
+    assert audit.verify_database().ok
+
+    # A record inserted with SQL, with no event.
+    insider.sql(
+        "INSERT INTO training_record (id, org_id, person_id, taken_on, course, minutes,"
+        " created_at, updated_at, version) VALUES (:id, :org, :person, :day, '伪造', 600, :at,"
+        " :at, 1)",
+        id=gone + 100,
+        org=world.branch.id,
+        person=world["member"].person.id,
+        day=date(2026, 5, 9),
+        at=datetime(2026, 5, 9, 2, 0),
+    )
+    result = audit.verify_database()
+    assert not result.ok
+    assert (
+        f"training record {gone + 100} has no audit events: recorded outside pbflow"
+        in result.problem
+    )
+    insider.sql("DELETE FROM training_record WHERE course = '伪造'")
+    assert audit.verify_database().ok
+
+    # A record deleted with SQL: its events remain.
+    insider.sql("DELETE FROM training_record WHERE id = :id", id=kept)
+    result = audit.verify_database()
+    assert not result.ok
+    assert (
+        f"training record {kept} has audit events but no record: deleted outside pbflow"
+        in result.problem
+    )
+    # A deleted record put back with SQL.
+    insider.sql(
+        "INSERT INTO training_record (id, org_id, person_id, taken_on, course, minutes,"
+        " created_at, updated_at, version) VALUES (:id, :org, :person, :day, '集中轮训', 120,"
+        " :at, :at, 1)",
+        id=gone,
+        org=world.branch.id,
+        person=world["member"].person.id,
+        day=date(2026, 5, 8),
+        at=datetime(2026, 5, 8, 2, 0),
+    )
+    problems = audit.verify_database().problems
+    assert any(f"training record {gone} was deleted" in p for p in problems)
+
+
+def test_the_record_check_matches_the_training_snapshot(world, clock):
+    """audit_state reads training records the way training.snapshot writes them."""
+    from pbflow import audit_state
+    from pbflow.models import TrainingRecord
+    from pbflow.procedures.three_meetings import training
+
+    clock.set("2026-06-01T02:00:00")
+    record = _training(world, "2026-05-06", "2.5")
+    rows = {rid: fields for rid, _v, fields in audit_state._training_rows()}
+    assert rows[record.id] == training.snapshot(db.session.get(TrainingRecord, record.id))
 
 
 # --- checkpoints ------------------------------------------------------------------------------

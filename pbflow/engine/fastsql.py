@@ -525,7 +525,8 @@ def walk_audit(
     encoded: bool = False,
 ) -> Iterator[tuple]:
     """Audit events as plain tuples (``WALK_COLUMNS``) in sequence order: seq > ``after``,
-    up to ``upto``; with ``instance_ids``, only events of those cases or meeting events.
+    up to ``upto``; with ``instance_ids``, only events of those cases, meeting events and
+    training record events.
     With ``encoded`` (SQLite only), each tuple has a 15th item: the event's canonical body."""
     raw, f = _raw()
     p = f.placeholder
@@ -541,7 +542,10 @@ def walk_audit(
     if instance_ids is not None:
         ids = sorted(instance_ids)
         marks = ", ".join([p] * len(ids)) or "NULL"
-        sql += f" AND (instance_id IN ({marks}) OR action LIKE 'meeting%%')"
+        sql += (
+            f" AND (instance_id IN ({marks}) OR action LIKE 'meeting%%'"
+            " OR action LIKE 'training%%')"
+        )
         params.extend(ids)
     cur = f.walk_cursor(raw)
     cur.execute(sql + " ORDER BY seq", params)

@@ -316,8 +316,10 @@ def test_the_threshold_is_set_per_organization_with_its_audit_event(world, clock
     figures = training.training_hours([world.branch.id, world.other_branch.id], 2026)
     assert figures[world.branch.id].threshold_hours == 40  # below the general branch
     assert figures[world.other_branch.id].threshold_hours == 32  # not below it
-    training.set_threshold(world["committee_a"], world.branch.id, "24.5")
-    assert training.year_page(world["secretary"], world.branch.id, 2026).threshold == 24.5 * 60
+    with pytest.raises(ValidationFailed):  # a lower level may only raise it
+        training.set_threshold(world["committee_a"], world.branch.id, "24.5")
+    training.set_threshold(world["committee_a"], world.branch.id, "44.5")
+    assert training.year_page(world["secretary"], world.branch.id, 2026).threshold == 44.5 * 60
     training.set_threshold(world["committee_a"], world.branch.id, None)
     assert training.year_page(world["secretary"], world.branch.id, 2026).threshold == 40 * 60
     assert audit_actions().count("training_threshold_set") == 3

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from pbflow.procedures import NavEntry, Procedure
 from pbflow.procedures.three_meetings import (
+    cli,
     compliance,
     demo,
     documents,
@@ -29,7 +30,7 @@ def tick(now: datetime | None) -> tuple[str, list[str]]:
     lectures = secretary_lecture.tick(now)
     hours = training.tick(now)
     failed = [
-        f"organization {org}: {problem}"
+        f"organization {org}: {problem}" if org is not None else f"training hours: {problem}"
         for org, problem in [*report.failed, *lectures.failed, *hours.failed]
     ]
     return f"{report.summary()}; {lectures.summary()}; {hours.summary()}", failed
@@ -38,6 +39,7 @@ def tick(now: datetime | None) -> tuple[str, list[str]]:
 procedure = Procedure(
     name="three_meetings",
     blueprint=views.bp,
+    cli=cli.cli,
     demo=demo.load,
     tick=tick,
     notices={**compliance.NOTICES, **secretary_lecture.NOTICES, **training.NOTICES},

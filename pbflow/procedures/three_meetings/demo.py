@@ -194,10 +194,11 @@ def _other_training(world) -> None:
 
     today = clock.today()
     b1 = world.orgs["b1"].id
-    for name, days_ago, course, provider, hours in OTHER_TRAINING:
+    for i, (name, days_ago, course, provider, hours) in enumerate(OTHER_TRAINING):
         day = today - timedelta(days=days_ago)
         if day.year != today.year:
-            day = date(today.year, 1, 2)  # early in a year: still this year's training
+            # Early in a year: still this year's training, a day each (a day holds 24 hours).
+            day = date(today.year, 1, 2) + timedelta(days=i)
         if day > today:
             continue
         training.record_training(

@@ -1,12 +1,14 @@
 """Training hours as people type and read them (DOMAIN.md 3: at least 32 hours a year).
 
 Hours are stored as whole minutes (a sum of half hours is exact on every database) and typed
-and shown in hours, in steps of half an hour: "2", "2.5", "2,5" (a Chinese keyboard's comma).
+and shown in hours, in steps of half an hour: "2", "2.5", "2,5" (a European keyboard's comma),
+nothing else (see ``HOURS_PATTERN``).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from flask_babel import gettext as _
 
@@ -20,24 +22,30 @@ MAX_MINUTES = 24 * 60  # one record: at most a day's training
 STUDY_TYPES = ("general_meeting", "group_meeting", "party_lecture", "theme_day")
 
 
+# Hours as typed: one or two ASCII digits, then at most two decimals after a point or a
+# comma. Anything else (an exponent, "1_0", full-width digits, thirty decimals) is refused
+# before a number is made of it: Decimal and float read those, and "1e-999999999" became
+# 0 minutes that passed the step check and then broke the CHECK constraint.
+HOURS_PATTERN = re.compile(r"[0-9]{1,2}(?:[.,][0-9]{1,2})?", re.ASCII)
+
+
 def parse_hours(raw: str | None) -> tuple[int | None, str | None]:
     """Minutes from typed hours, or the reason they are refused (blank: None, None)."""
-    text = (raw or "").strip().replace(",", ".").replace("，", ".")
+    text = (raw or "").strip()
     if not text:
         return None, None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None, _("must be a number of hours such as 2 or 2.5")
-    if not value.is_finite():
-        return None, _("must be a number of hours such as 2 or 2.5")
-    if value <= 0:
+    if text.startswith("-") and HOURS_PATTERN.fullmatch(text[1:]):
         return None, _("must be more than 0 hours")
+    if not HOURS_PATTERN.fullmatch(text):
+        return None, _("must be a number of hours such as 2 or 2.5")
+    value = Decimal(text.replace(",", "."))
     if value > Decimal(MAX_MINUTES) / 60:
         return None, _("must be at most %(n)s hours", n=MAX_MINUTES // 60)
     minutes = value * 60
     if minutes % STEP_MINUTES:
         return None, _("must be in steps of half an hour (such as 1.5)")
+    if minutes < STEP_MINUTES:
+        return None, _("must be more than 0 hours")
     return int(minutes), None
 
 

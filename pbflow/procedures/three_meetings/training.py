@@ -13,10 +13,14 @@ up to the half hour); one who left the party or whose profile was closed is not 
 one who moved is counted by the branch they are in now. pbflow keeps no history of who
 belonged where, so a past year is read with today's members.
 
-The threshold is 32 hours, overridden per organization for itself and those below it
-(``Organization.settings["three_meetings"]["training_hours"]``, the nearest wins, as the
-meetings' ``remind_days``), set by an administrator or the party committee with its audit
-event. From the fourth quarter ``pbflow tick`` tells each branch's secretaries, once a year,
+The threshold is 32 hours, set per organization for itself and those below it
+(``Organization.settings["three_meetings"]["training_hours"]``) by an administrator or the
+party committee with its audit event (``flask --app app pbflow meetings training-threshold``):
+the highest setting at or above an organization applies. The top organization's own setting
+replaces the 32 hours (higher or lower: the committee answers for it); below it a setting
+may only raise what applies from above, never lower it.
+
+From the fourth quarter ``pbflow tick`` tells each branch's secretaries, once a year,
 how many members are still below it.
 """
 
@@ -24,13 +28,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, fastsql
@@ -38,7 +43,7 @@ from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, Validat
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, TrainingRecord, User
-from pbflow.procedures.three_meetings.hours import hours_text, parse_hours
+from pbflow.procedures.three_meetings.hours import MAX_MINUTES, hours_text, parse_hours
 from pbflow.services import notifications
 from pbflow.services.reminders import remind_once
 
@@ -93,14 +98,26 @@ def may_record(user: User, org_id: int) -> bool:
     )
 
 
+def _own(settings: dict[int, Any], org_id: int) -> int | None:
+    """An organization's own setting in minutes, or None (none, or not a valid one)."""
+    own = settings.get(org_id) or {}
+    value = (own.get(SETTINGS_KEY) or {}).get(SETTING) if isinstance(own, dict) else None
+    if isinstance(value, int | float) and 0 < value <= MAX_THRESHOLD_HOURS:
+        return int(round(value * 60))
+    return None
+
+
 def _threshold(org_id: int, settings: dict[int, Any]) -> int:
-    """The threshold (minutes) at an organization: the nearest override at or above it."""
-    for aid in reversed(actors.org_index()[org_id].ancestor_ids()):
-        own = settings.get(aid) or {}
-        value = (own.get(SETTINGS_KEY) or {}).get(SETTING) if isinstance(own, dict) else None
-        if isinstance(value, int | float) and 0 < value <= MAX_THRESHOLD_HOURS:
-            return int(round(value * 60))
-    return THRESHOLD_HOURS * 60
+    """The threshold (minutes) at an organization: the highest setting at or above it. The
+    top organization's own setting takes the place of DOMAIN.md's 32 hours (the party
+    committee answers for its members' training); below it, a setting can only raise what
+    applies from above, never lower it (a general branch cannot set half an hour under a
+    committee that requires 40)."""
+    path = actors.org_index()[org_id].ancestor_ids()
+    top = _own(settings, path[0])
+    found = [top if top is not None else THRESHOLD_HOURS * 60]
+    found += [m for m in (_own(settings, aid) for aid in path[1:]) if m is not None]
+    return max(found)
 
 
 def owed_minutes(threshold: int, admitted_on: date | None, year: int) -> int:
@@ -410,6 +427,7 @@ class PersonYear:
     records: list[TrainingRecord]
     branch_id: int | None
     may_record: bool = False
+    closed: str | None = None  # why the year's records can no longer change, if so
 
 
 def _person_year(person: Person, year: int) -> PersonYear:
@@ -448,6 +466,7 @@ def _person_year(person: Person, year: int) -> PersonYear:
         meetings=[(m, index[m.org_id].display_name()) for m in meetings],
         records=list(records),
         branch_id=branch,
+        closed=_closed(first),
     )
 
 
@@ -509,11 +528,69 @@ def _require_record(actor: User, org_id: int) -> None:
         )
 
 
-def _clean(org_id: int, data: TrainingInput, keep: int | None = None) -> dict[str, Any]:
-    """Checked values, or a ValidationFailed naming every field to correct. ``keep``: the
-    member of the record being corrected, accepted even if they have left the branch."""
+def closed_since(year: int) -> date:
+    """The day a year's training closes: a month after it ends (entries of December reach the
+    branch in January), then its figures are what the branch reported."""
+    return date(year + 1, 1, 31)
+
+
+def _closed(day: date) -> str | None:
+    """Why a record of ``day`` cannot be entered, changed or deleted any more, or None."""
+    if clock.today() > closed_since(day.year):
+        return _(
+            "the year %(year)s is closed since %(day)s",
+            year=day.year,
+            day=closed_since(day.year).isoformat(),
+        )
+    return None
+
+
+def _day_problems(
+    person_id: int, day: date, course: str, minutes: int, record_id: int | None
+) -> dict[str, str]:
+    """A member's records of one day: the same course once, and at most 24 hours with the
+    study meetings they attended that day (a day's training cannot exceed the day)."""
+    from pbflow.models import Meeting, MeetingAttendance
+
+    others = db.session.execute(
+        select(TrainingRecord.course, TrainingRecord.minutes).where(
+            TrainingRecord.person_id == person_id,
+            TrainingRecord.taken_on == day,
+            TrainingRecord.id != (record_id or 0),
+        )
+    ).all()
+    met = db.session.execute(
+        select(func.coalesce(func.sum(Meeting.training_minutes), 0))
+        .join(MeetingAttendance, MeetingAttendance.meeting_id == Meeting.id)
+        .where(
+            MeetingAttendance.person_id == person_id,
+            MeetingAttendance.present,
+            Meeting.held_on == day,
+            Meeting.training_minutes.is_not(None),
+        )
+    ).scalar()
+    errors = {}
+    if any(c.strip().casefold() == course.casefold() for c, _m in others):
+        errors["course"] = _("is already recorded for this member on this day")
+    total = int(met or 0) + sum(m for _c, m in others)
+    if total + minutes > MAX_MINUTES:
+        errors["hours"] = _(
+            "would make this member's training on %(day)s more than 24 hours "
+            "(%(hours)s hours are recorded already)",
+            day=day.isoformat(),
+            hours=hours_text(total),
+        )
+    return errors
+
+
+def _clean(
+    org_id: int, data: TrainingInput, record: TrainingRecord | None = None
+) -> dict[str, Any]:
+    """Checked values, or a ValidationFailed naming every field to correct. ``record``: the
+    record being corrected, whose member is accepted even if they have left the branch."""
     errors: dict[str, str] = {}
     person_id = validation.parse_id((data.person or "").strip())
+    keep = record.person_id if record is not None else None
     allowed = {p.id for p in members_to_choose(org_id)} | ({keep} if keep else set())
     if not (data.person or "").strip():
         errors["person"] = _("is required")
@@ -524,6 +601,8 @@ def _clean(org_id: int, data: TrainingInput, keep: int | None = None) -> dict[st
         taken_on = parse_date(data.taken_on)
         if taken_on > clock.today():
             errors["taken_on"] = _("cannot lie in the future")
+        elif _closed(taken_on):
+            errors["taken_on"] = _closed(taken_on)
     except ValueError:
         errors["taken_on"] = _("must be a date like 2026-03-01")
     course = (data.course or "").strip()
@@ -538,6 +617,9 @@ def _clean(org_id: int, data: TrainingInput, keep: int | None = None) -> dict[st
         errors["hours"] = problem
     elif minutes is None:
         errors["hours"] = _("is required")
+    if not errors:
+        record_id = record.id if record is not None else None
+        errors = _day_problems(person_id, taken_on, course, minutes, record_id)
     if errors:
         raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
     return {
@@ -586,11 +668,14 @@ def record_training(actor: User, org_id: int, data: TrainingInput) -> TrainingRe
     return record
 
 
+def record_branch(record: TrainingRecord) -> int:
+    """The branch that answers for a record now: the member's branch today (the hours follow
+    the person), not the one that entered it; that one only if the member is in none."""
+    return branch_of(record.person.org_id) or record.org_id
+
+
 def _load(actor: User, record_id: int, expected_version: int | None) -> TrainingRecord:
-    record = db.session.get(TrainingRecord, record_id)
-    if record is None or not actors.can_read_org(actor, record.org_id):
-        raise NotFound(_("No such training record."))
-    _require_record(actor, record.org_id)
+    record = get_record(actor, record_id)
     if expected_version is None or expected_version != record.version:
         raise ConcurrentChange(
             _("This record changed since you opened it; please reload it and try again.")
@@ -604,7 +689,14 @@ def edit_training(
     """Correct a training record: the values before and after go into its audit event."""
     try:
         record = _load(actor, record_id, expected_version)
-        values = _clean(record.org_id, data, keep=record.person_id)
+        closed = _closed(record.taken_on)
+        if closed:
+            raise ValidationFailed(
+                _("This record cannot be changed: %(reason)s.", reason=closed),
+                field_errors={"taken_on": closed},
+            )
+        branch = record_branch(record)
+        values = _clean(branch, data, record)
         before = snapshot(record)
         for key, value in values.items():
             setattr(record, key, value)
@@ -617,7 +709,7 @@ def edit_training(
         audit.record(
             "training_edited",
             actor=actor,
-            org_id=record.org_id,
+            org_id=branch,
             payload={
                 "training_id": record.id,
                 "before": {k: before[k] for k in changed},
@@ -636,8 +728,11 @@ def delete_training(actor: User, record_id: int, *, expected_version: int | None
     Returns the member's id."""
     try:
         record = _load(actor, record_id, expected_version)
+        closed = _closed(record.taken_on)
+        if closed:
+            raise ValidationFailed(_("This record cannot be deleted: %(reason)s.", reason=closed))
         kept = {"training_id": record.id, **snapshot(record)}
-        person_id, org_id = record.person_id, record.org_id
+        person_id, org_id = record.person_id, record_branch(record)
         db.session.delete(record)
         audit.record("training_deleted", actor=actor, org_id=org_id, payload=kept)
         db.session.commit()
@@ -648,18 +743,49 @@ def delete_training(actor: User, record_id: int, *, expected_version: int | None
 
 
 def get_record(actor: User, record_id: int) -> TrainingRecord:
-    """A record for its correction form (those who may change it only)."""
+    """A record for its correction form: those who may change it only, the recorders of the
+    member's branch now (a member who moved is the new branch's to correct)."""
     record = db.session.get(TrainingRecord, record_id)
-    if record is None or not actors.can_read_org(actor, record.org_id):
+    if record is None:
         raise NotFound(_("No such training record."))
-    _require_record(actor, record.org_id)
+    branch = record_branch(record)
+    if not actors.can_read_org(actor, branch):
+        raise NotFound(_("No such training record."))
+    _require_record(actor, branch)
     return record
 
 
-def set_threshold(actor: User, org_id: int, hours: str | float | None) -> None:
+@dataclass(frozen=True)
+class Threshold:
+    """What an organization's members owe a year: in force (minutes), its own setting
+    (hours, or None) and what applies from above it (minutes, None for the top)."""
+
+    minutes: int
+    own: float | None
+    above: int | None
+
+
+def threshold_at(org_id: int) -> Threshold:
+    """The yearly hours in force at an organization and where they come from."""
+    index = actors.org_index()
+    if org_id not in index:
+        raise NotFound(_("No such organization."))
+    path = index[org_id].ancestor_ids()
+    rows = db.session.execute(
+        select(Organization.id, Organization.settings).where(Organization.id.in_(path))
+    ).all()
+    settings = {oid: raw or {} for oid, raw in rows}
+    own = _own(settings, org_id)
+    above = _threshold(path[-2], settings) if len(path) > 1 else None
+    return Threshold(_threshold(org_id, settings), own / 60 if own is not None else None, above)
+
+
+def set_threshold(actor: User, org_id: int, hours: str | float | None) -> Threshold:
     """Set the yearly hours an organization's members owe (for it and those below it), or
     with None go back to what applies above; an administrator or the party committee at or
-    above it, with its audit event."""
+    above it, with its audit event. Below the top organization a setting must raise what
+    applies from above (``_threshold``); a change that changes nothing is refused (no event
+    for nothing). Returns what is in force after."""
     try:
         index = actors.org_index()
         if org_id not in index:
@@ -676,7 +802,31 @@ def set_threshold(actor: User, org_id: int, hours: str | float | None) -> None:
                     "must be a number of hours from 0.5 to %(n)s, in steps of half an hour",
                     n=MAX_THRESHOLD_HOURS,
                 )
-                raise ValidationFailed(problem, field_errors={"hours": problem})
+                raise ValidationFailed(
+                    _(
+                        "The yearly training hours must be a number of hours from 0.5 to "
+                        "%(n)s, in steps of half an hour.",
+                        n=MAX_THRESHOLD_HOURS,
+                    ),
+                    field_errors={"hours": problem},
+                )
+        now = threshold_at(org_id)
+        if value == now.own:
+            raise ValidationFailed(
+                _("Nothing was changed: %(hours)s hours are already set here.", hours=value)
+                if value is not None
+                else _("Nothing was changed: no yearly training hours are set here.")
+            )
+        if value is not None and now.above is not None and value * 60 <= now.above:
+            raise ValidationFailed(
+                _(
+                    "%(hours)s hours would not raise the %(above)s hours that apply from above: "
+                    "an organization below the top may only require more.",
+                    hours=value,
+                    above=hours_text(now.above),
+                ),
+                field_errors={"hours": _("must be more than %(n)s", n=hours_text(now.above))},
+            )
         org = db.session.get(Organization, org_id)
         settings = {
             k: dict(v) if isinstance(v, dict) else v for k, v in (org.settings or {}).items()
@@ -699,14 +849,19 @@ def set_threshold(actor: User, org_id: int, hours: str | float | None) -> None:
     except BaseException:
         db.session.rollback()
         raise
+    return threshold_at(org_id)
+
+
+YEAR_HOURS = re.compile(r"[0-9]{1,3}(?:[.,][0-9]{1,2})?", re.ASCII)
 
 
 def _year_hours(raw: str) -> float | None:
-    """A year's threshold in hours (half hours, 0.5 to MAX_THRESHOLD_HOURS), or None."""
-    try:
-        value = float(raw.strip().replace(",", "."))
-    except ValueError:
+    """A year's threshold in hours (half hours, 0.5 to MAX_THRESHOLD_HOURS), or None; typed
+    as the hours of a record (``hours.HOURS_PATTERN``), with up to three digits."""
+    text = raw.strip()
+    if not YEAR_HOURS.fullmatch(text):
         return None
+    value = float(text.replace(",", "."))
     if not (0 < value <= MAX_THRESHOLD_HOURS) or (value * 2) % 1:
         return None
     return int(value) if value == int(value) else value
@@ -718,7 +873,7 @@ def _year_hours(raw: str) -> float | None:
 @dataclass
 class TrainingReport:
     sent: list[int] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
+    failed: list[tuple[int | None, str]] = field(default_factory=list)  # None: every branch
 
     def summary(self) -> str:
         return f"training hours: reminded {len(self.sent)}"
@@ -733,7 +888,12 @@ def tick(now: datetime | None = None) -> TrainingReport:
     if today.month < REMIND_FROM_MONTH:
         return report
     branches = [n for n in actors.org_index().values() if n.kind in BRANCH_KINDS and n.active]
-    figures = training_hours([n.id for n in branches], today.year)
+    try:
+        figures = training_hours([n.id for n in branches], today.year)
+    except Exception as exc:  # noqa: BLE001 - the other procedures' ticks go on
+        db.session.rollback()
+        report.failed.append((None, f"the year's training hours could not be read: {exc}"))
+        return report
     for node in sorted(branches, key=lambda n: n.path):
         fig = figures.get(node.id)
         users = {u for role in REMIND_ROLES for u in actors.users_with_role(role, [node.id])}

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from pbflow import clock, validation
 from pbflow.documents import printing
-from pbflow.engine.errors import DomainError, NotFound, ValidationFailed
+from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.models.meetings import MEETING_TYPES
 from pbflow.procedures.three_meetings import compliance, documents, training
@@ -213,6 +213,8 @@ def edit(meeting_id: int):
             uploads=_uploads(),
         )
     except DomainError as exc:
+        # The version stays the one the form was read at: after someone else's correction a
+        # resubmit is refused again until the record is reloaded, never saved over theirs.
         flash(exc.message, "error")
         return _form(
             org_id,
@@ -221,6 +223,8 @@ def edit(meeting_id: int):
             errors=exc.field_errors,
             status=exc.status,
             reason=reason,
+            version=version,
+            conflict=isinstance(exc, ConcurrentChange),
         )
     flash(_("The correction is saved and kept in the record's history."), "success")
     return redirect(url_for(".show", meeting_id=meeting_id))
@@ -282,7 +286,23 @@ def _training_input() -> training.TrainingInput:
     )
 
 
-def _training_form(org_id: int, data, *, record=None, errors=None, status=200):
+def _training_input_of(record) -> training.TrainingInput:
+    return training.TrainingInput(
+        person=str(record.person_id),
+        taken_on=record.taken_on.isoformat(),
+        course=record.course,
+        provider=record.provider or "",
+        hours=hours_text(record.minutes),
+        note=record.note or "",
+    )
+
+
+def _training_form(
+    org_id: int, data, *, record=None, errors=None, status=200, version=None, current=None
+):
+    """The other-training form; for a correction, ``version`` is the one it was read at
+    (kept after a refusal) and ``current`` what the record says now when someone else
+    corrected it meanwhile."""
     node = training.branch_node(org_id)
     return (
         render_template(
@@ -290,6 +310,8 @@ def _training_form(org_id: int, data, *, record=None, errors=None, status=200):
             org=node,
             data=data,
             record=record,
+            version=version if version is not None else (record.version if record else None),
+            current=current,
             members=training.members_to_choose(org_id),
             errors=errors or {},
         ),
@@ -367,38 +389,38 @@ def training_edit(record_id: int):
     try:
         record = training.get_record(current_user, record_id)
     except NotFound:
-        abort(404)
-    except DomainError:
-        abort(403)
-    org_id = record.org_id
+        abort(404)  # NotAllowed: the error page says who may (403)
+    org_id = training.record_branch(record)
     if request.method == "GET":
-        data = training.TrainingInput(
-            person=str(record.person_id),
-            taken_on=record.taken_on.isoformat(),
-            course=record.course,
-            provider=record.provider or "",
-            hours=hours_text(record.minutes),
-            note=record.note or "",
-        )
-        return _training_form(org_id, data, record=record)
+        return _training_form(org_id, _training_input_of(record), record=record)
     data = _training_input()
+    version = request.form.get("version", "")
     try:
-        training.edit_training(
-            current_user,
-            record_id,
-            data,
-            expected_version=validation.parse_id(request.form.get("version", "")),
+        record = training.edit_training(
+            current_user, record_id, data, expected_version=validation.parse_id(version)
         )
     except DomainError as exc:
+        # The version stays the one the form was read at: a resubmit after someone else's
+        # correction is refused again, with what the record says now shown beside.
         flash(exc.message, "error")
+        current = None
+        if isinstance(exc, ConcurrentChange):
+            record = training.get_record(current_user, record_id)
+            current = _training_input_of(record)
         return _training_form(
-            org_id, data, record=record, errors=exc.field_errors, status=exc.status
+            org_id,
+            data,
+            record=record,
+            errors=exc.field_errors,
+            status=exc.status,
+            version=version,
+            current=current,
         )
     flash(_("The correction is saved."), "success")
     return redirect(
         url_for(
             ".training_member",
-            org_id=org_id,
+            org_id=training.record_branch(record),
             person_id=record.person_id,
             year=record.taken_on.year,
         )
@@ -411,10 +433,8 @@ def training_delete(record_id: int):
     try:
         record = training.get_record(current_user, record_id)
     except NotFound:
-        abort(404)
-    except DomainError:
-        abort(403)
-    org_id, year = record.org_id, record.taken_on.year
+        abort(404)  # NotAllowed: the error page says who may (403)
+    org_id, year = training.record_branch(record), record.taken_on.year
     try:
         person_id = training.delete_training(
             current_user,
