@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select
 
 from pbflow.extensions import db
 from pbflow.models import Organization, ProcessInstance
-from pbflow.procedures.supervision.dashboard import BRANCHES_PER_PAGE
+from pbflow.procedures.supervision.dashboard import BRANCHES_PER_PAGE, SECTIONS
 from pbflow.services import seed
 from tests.conftest import PASSWORD
 
@@ -25,18 +25,7 @@ PAGES = [
     ("committee_a", "/supervision/?org={general}&period=year"),
     ("committee_a", "/supervision/?org={branch}&period=year"),
     ("seed1.b1.sec", "/supervision/?period=year"),
-    *(
-        ("committee_a", f"/supervision/?period=year&section={section}")
-        for section in (
-            "work",
-            "development",
-            "opinions",
-            "rectification",
-            "membership",
-            "training",
-            "notices",
-        )
-    ),
+    *(("committee_a", f"/supervision/?period=year&section={s}") for s in SECTIONS[1:]),
     ("seed1.b1.sec", "/supervision/?period=year&section=work"),
 ]
 EXPORTS = ("compliance", "overdue-work", "membership", "opinions", "notices", "training")

@@ -14,7 +14,7 @@ from sqlalchemy import event
 
 from pbflow.engine import runtime
 from pbflow.extensions import db
-from pbflow.procedures.supervision.dashboard import dashboard
+from pbflow.procedures.supervision.dashboard import SECTIONS, dashboard
 from pbflow.services import accounts, periods
 from tests.conftest import make_user
 from tests.pages_helpers import funding_case, text, walk
@@ -259,15 +259,7 @@ def _grow(world, clock, n: int, start: int) -> None:
 
 SECTION_URLS = ["/supervision/?period=quarter"] + [
     f"/supervision/?period=quarter&section={s}"
-    for s in (
-        "work",
-        "development",
-        "opinions",
-        "rectification",
-        "membership",
-        "training",
-        "notices",
-    )
+    for s in SECTIONS[1:]  # after the overview
 ]
 
 
