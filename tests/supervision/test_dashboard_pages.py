@@ -390,6 +390,7 @@ def test_the_committee_sees_which_branches_members_lack_training(world, clock, c
     (the three meetings procedure's figure), branches with most members below first, each
     linked to its year's page; the download has every branch."""
     from pbflow.procedures.three_meetings import training as th
+    from pbflow.procedures.three_meetings import training_figures
     from pbflow.procedures.three_meetings.training import TrainingInput
 
     clock.set("2026-09-01T02:00:00")
@@ -409,7 +410,7 @@ def test_the_committee_sees_which_branches_members_lack_training(world, clock, c
     )
     from pbflow.engine import actors
 
-    figures = th.training_hours(list(actors.org_index()), 2026)  # general branches too
+    figures = training_figures.training_hours(list(actors.org_index()), 2026)  # general branches
     assert world.branch.id in figures and world.general_branch.id in figures
     auth.login("committee_a")
     for lang, words in (("en", "members who owe it have reached it"), ("zh", "已达到")):

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from pbflow.procedures.three_meetings import training
+from pbflow.procedures.three_meetings import training, training_figures
 from tests.conftest import make_user
 from tests.three_meetings.test_meetings_pages import count_queries
 from tests.three_meetings.test_training_hours import other, study
 
 
 def _page_counts(world, org, year):
-    page = training.year_page(
+    page = training_figures.year_page(
         world["secretary" if org is world.branch else "other_secretary"], org.id, year
     )
     return page.owed, page.reached
@@ -60,19 +60,19 @@ def test_the_figure_counts_what_the_year_pages_list(world, clock):
     expected = {world.branch.id: _page_counts(world, world.branch, 2026)}
     assert expected[world.branch.id] == (6, 3)  # secretary, deputy, newcomer reached
     with count_queries() as seen:
-        found = training.training_hours([world.branch.id, world.other_branch.id], 2026)
+        found = training_figures.training_hours([world.branch.id, world.other_branch.id], 2026)
     assert len(seen) == 1
     assert (found[world.branch.id].owed, found[world.branch.id].reached) == (6, 3)
     assert (found[world.other_branch.id].owed, found[world.other_branch.id].reached) == (
         _page_counts(world, world.other_branch, 2026)
     )
     # Last year: the members of then who are still here, the December meeting alone.
-    last = training.training_hours([world.branch.id], 2025)[world.branch.id]
+    last = training_figures.training_hours([world.branch.id], 2025)[world.branch.id]
     assert (last.owed, last.reached) == _page_counts(world, world.branch, 2025)
     assert last.reached == 0
     # A threshold set above the branch moves both alike (lower than 32: at the top, the
     # only level that may lower it).
     training.set_threshold(world["committee_a"], world.committee.id, "20")
-    found = training.training_hours([world.branch.id], 2026)[world.branch.id]
+    found = training_figures.training_hours([world.branch.id], 2026)[world.branch.id]
     assert (found.owed, found.reached) == _page_counts(world, world.branch, 2026)
     assert found.threshold_hours == 20 and found.reached > 3

@@ -16,7 +16,7 @@ from pbflow.extensions import db
 from pbflow.models import AuditEvent, Notification, TrainingRecord
 from pbflow.procedures import figure
 from pbflow.procedures.three_meetings import services as meetings
-from pbflow.procedures.three_meetings import training
+from pbflow.procedures.three_meetings import training, training_figures, training_reminder
 from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import notifications
@@ -53,7 +53,7 @@ def other(world, who: str, on: str, hours: str, course: str = "党校轮训", by
 
 
 def hours_of(world, year: int = 2026) -> dict[str, tuple[str, str, bool]]:
-    page = training.year_page(world["secretary"], world.branch.id, year)
+    page = training_figures.year_page(world["secretary"], world.branch.id, year)
     return {m.name: (f"{m.meetings / 60:g}", f"{m.other / 60:g}", m.reached) for m in page.rows}
 
 
@@ -116,13 +116,15 @@ def test_a_years_training_from_meetings_and_other_training(world, clock, client,
 
     # The supervision's figure: one statement, per branch.
     read = figure("training_hours")
-    assert read is training.training_hours
+    assert read is training_figures.training_hours
     with count_queries() as seen:
         found = read([world.branch.id, world.other_branch.id, world.committee.id], 2026)
     assert len(seen) == 1
     assert found == {
-        world.branch.id: training.TrainingFigure(owed=4, reached=0, threshold_hours=32),
-        world.other_branch.id: training.TrainingFigure(owed=1, reached=0, threshold_hours=32),
+        world.branch.id: training_figures.TrainingFigure(owed=4, reached=0, threshold_hours=32),
+        world.other_branch.id: training_figures.TrainingFigure(
+            owed=1, reached=0, threshold_hours=32
+        ),
     }
 
     # Every change is in the audit trail, and the chain holds.
@@ -293,7 +295,7 @@ def test_who_owes_it_in_a_year(world, clock):
     gone = make_user("gone", person_org=world.branch)
     gone.person.active = False
     db.session.commit()
-    page = training.year_page(world["secretary"], world.branch.id, 2026)
+    page = training_figures.year_page(world["secretary"], world.branch.id, 2026)
     owed = {m.name: m.owed / 60 for m in page.rows}
     assert owed == {
         "Branch Member": 32,
@@ -303,7 +305,7 @@ def test_who_owes_it_in_a_year(world, clock):
         "Secretary": 32,
     }
     assert "Newcomer" not in {
-        m.name for m in training.year_page(world["secretary"], world.branch.id, 2025).rows
+        m.name for m in training_figures.year_page(world["secretary"], world.branch.id, 2025).rows
     }
 
 
@@ -313,15 +315,19 @@ def test_the_threshold_is_set_per_organization_with_its_audit_event(world, clock
     with pytest.raises(ValidationFailed):
         training.set_threshold(world["committee_a"], world.branch.id, "0.3")
     training.set_threshold(world["committee_a"], world.general_branch.id, "40")
-    figures = training.training_hours([world.branch.id, world.other_branch.id], 2026)
+    figures = training_figures.training_hours([world.branch.id, world.other_branch.id], 2026)
     assert figures[world.branch.id].threshold_hours == 40  # below the general branch
     assert figures[world.other_branch.id].threshold_hours == 32  # not below it
     with pytest.raises(ValidationFailed):  # a lower level may only raise it
         training.set_threshold(world["committee_a"], world.branch.id, "24.5")
     training.set_threshold(world["committee_a"], world.branch.id, "44.5")
-    assert training.year_page(world["secretary"], world.branch.id, 2026).threshold == 44.5 * 60
+    assert (
+        training_figures.year_page(world["secretary"], world.branch.id, 2026).threshold == 44.5 * 60
+    )
     training.set_threshold(world["committee_a"], world.branch.id, None)
-    assert training.year_page(world["secretary"], world.branch.id, 2026).threshold == 40 * 60
+    assert (
+        training_figures.year_page(world["secretary"], world.branch.id, 2026).threshold == 40 * 60
+    )
     assert audit_actions().count("training_threshold_set") == 3
 
 
@@ -358,14 +364,14 @@ def test_pages_issue_a_fixed_number_of_statements(world, clock, client, auth):
 
 def test_tick_tells_the_secretaries_once_from_the_fourth_quarter(world, clock):
     clock.set("2026-09-30T02:00:00")
-    assert training.tick().sent == []
+    assert training_reminder.tick().sent == []
     for who in ("secretary", "deputy", "branch_member", "member"):
         other(world, who, "2026-09-01", "24")
         other(world, who, "2026-09-02", "8")
     clock.set("2026-10-01T02:00:00")
     # b1's members all reached it; the general branch's own member and b2's have not.
-    assert training.tick().sent == [world.general_branch.id, world.other_branch.id]
-    assert training.tick().sent == []  # once a year
+    assert training_reminder.tick().sent == [world.general_branch.id, world.other_branch.id]
+    assert training_reminder.tick().sent == []  # once a year
     notes = list(
         db.session.execute(
             select(Notification).where(Notification.kind == "training_hours_due")

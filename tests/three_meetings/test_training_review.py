@@ -326,12 +326,12 @@ def test_a_record_is_the_members_branch_now(world, clock, client, auth):
 def test_tick_reports_a_figure_that_cannot_be_read_and_goes_on(world, runner, monkeypatch):
     """The figure is read before any reminder: its failure is one line of the tick's report,
     the other procedures' reminders are kept, the mail and checkpoint still run."""
-    from pbflow.procedures.three_meetings import training
+    from pbflow.procedures.three_meetings import training_reminder
 
     def broken(org_ids, year):
         raise RuntimeError("the figure broke")
 
-    monkeypatch.setattr(training, "training_hours", broken)
+    monkeypatch.setattr(training_reminder, "training_hours", broken)
     runner.invoke(args=["pbflow", "rehearsal", "start"])
     result = runner.invoke(args=["pbflow", "tick", "--now", "2026-10-05T02:00:00"])
     assert result.exit_code == 0, result.output
@@ -340,7 +340,7 @@ def test_tick_reports_a_figure_that_cannot_be_read_and_goes_on(world, runner, mo
         result.output
     )
     assert "meetings: reminded" in result.output and "mail:" in result.output
-    report = training.tick(datetime(2026, 10, 5, 2, 0, tzinfo=UTC))
+    report = training_reminder.tick(datetime(2026, 10, 5, 2, 0, tzinfo=UTC))
     assert report.sent == [] and report.failed[0][0] is None
 
 
@@ -348,10 +348,10 @@ def test_the_threshold_is_the_highest_at_or_above(world, clock):
     """A lower level may only raise what applies from above; the top organization's own
     setting replaces the 32 hours; a change that changes nothing is refused, unaudited."""
     from pbflow.engine.errors import ValidationFailed
-    from pbflow.procedures.three_meetings import training
+    from pbflow.procedures.three_meetings import training, training_figures
 
     def at(org) -> float:
-        return training.training_hours([org.id], 2026)[org.id].threshold_hours
+        return training_figures.training_hours([org.id], 2026)[org.id].threshold_hours
 
     committee = world["committee_a"]
     training.set_threshold(committee, world.general_branch.id, "40")

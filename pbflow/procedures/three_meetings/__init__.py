@@ -18,7 +18,8 @@ from pbflow.procedures.three_meetings import (
     demo,
     documents,
     secretary_lecture,
-    training,
+    training_figures,
+    training_reminder,
     views,
 )
 
@@ -28,7 +29,7 @@ def tick(now: datetime | None) -> tuple[str, list[str]]:
     secretaries' yearly party lectures and of the members' yearly training hours."""
     report = compliance.tick(now)
     lectures = secretary_lecture.tick(now)
-    hours = training.tick(now)
+    hours = training_reminder.tick(now)
     failed = [
         f"organization {org}: {problem}" if org is not None else f"training hours: {problem}"
         for org, problem in [*report.failed, *lectures.failed, *hours.failed]
@@ -42,13 +43,13 @@ procedure = Procedure(
     cli=cli.cli,
     demo=demo.load,
     tick=tick,
-    notices={**compliance.NOTICES, **secretary_lecture.NOTICES, **training.NOTICES},
+    notices={**compliance.NOTICES, **secretary_lecture.NOTICES, **training_reminder.NOTICES},
     nav=(NavEntry("meetings.index", _l("Meetings")),),
     minutes=documents.minutes_sections,
     figures={
         "meetings": compliance.obligations,
         "secretary_lectures": secretary_lecture.lecture_days,
-        "training_hours": training.training_hours,
+        "training_hours": training_figures.training_hours,
     },
     audit_actions={
         "meeting_recorded": _l("Meeting recorded"),

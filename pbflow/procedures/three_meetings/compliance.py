@@ -31,7 +31,7 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES, PERIODS
-from pbflow.procedures.three_meetings import secretary_lecture, training
+from pbflow.procedures.three_meetings import secretary_lecture, training_figures
 from pbflow.procedures.three_meetings.secretary_lecture import SecretaryLecture
 from pbflow.services import notifications
 from pbflow.services.grids import Grid
@@ -199,7 +199,7 @@ class Calendar:
     # A branch's: whether its secretary gave the year's party lecture (secretary_lecture.py).
     secretary_lecture: SecretaryLecture | None = None
     # A branch's members who owe the year's training hours and reached them (training.py).
-    training: training.TrainingFigure | None = None
+    training: training_figures.TrainingFigure | None = None
 
     @property
     def missing(self) -> int:
@@ -337,7 +337,7 @@ def calendar(actor: User, org_id: int, year: int) -> Calendar:
     result = build(org_id)
     result.groups = [build(g) for g in sorted(group_ids, key=lambda g: index[g].path)]
     result.secretary_lecture = secretary_lecture.of_year(org_id, year)
-    result.training = training.training_hours([org_id], year).get(org_id)
+    result.training = training_figures.training_hours([org_id], year).get(org_id)
     return result
 
 

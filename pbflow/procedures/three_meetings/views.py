@@ -13,7 +13,7 @@ from pbflow.documents import printing
 from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.models.meetings import MEETING_TYPES
-from pbflow.procedures.three_meetings import compliance, documents, training
+from pbflow.procedures.three_meetings import compliance, documents, training, training_figures
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.hours import STUDY_TYPES, hours_text
 from pbflow.procedures.three_meetings.services import MeetingInput
@@ -256,7 +256,7 @@ def mine():
     record = meetings.member_record(current_user, _int_arg("year"))
     year = _int_arg("year") or clock.today().year
     return render_template(
-        "three_meetings/mine.html", record=record, py=training.my_year(current_user, year)
+        "three_meetings/mine.html", record=record, py=training_figures.my_year(current_user, year)
     )
 
 
@@ -327,7 +327,7 @@ def training_year(org_id: int):
         abort(404)
     year, problem = _year_arg()
     show = request.args.get("show") or "all"
-    page = training.year_page(
+    page = training_figures.year_page(
         current_user, org_id, year, page=validation.parse_page(request.args.get("page")), show=show
     )
     if problem:
@@ -343,7 +343,7 @@ def training_member(org_id: int, person_id: int):
         abort(404)
     year, problem = _year_arg()
     try:
-        py = training.member_year(current_user, org_id, person_id, year)
+        py = training_figures.member_year(current_user, org_id, person_id, year)
     except NotFound:
         abort(404)
     if problem:
