@@ -7,6 +7,7 @@ nothing else (see ``HOURS_PATTERN``).
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -22,25 +23,31 @@ MAX_MINUTES = 24 * 60  # one record: at most a day's training
 STUDY_TYPES = ("general_meeting", "group_meeting", "party_lecture", "theme_day")
 
 
-# Hours as typed: one or two ASCII digits, then at most two decimals after a point or a
-# comma. Anything else (an exponent, "1_0", full-width digits, thirty decimals) is refused
-# before a number is made of it: Decimal and float read those, and "1e-999999999" became
-# 0 minutes that passed the step check and then broke the CHECK constraint.
-HOURS_PATTERN = re.compile(r"[0-9]{1,2}(?:[.,][0-9]{1,2})?", re.ASCII)
+# Hours as typed: ASCII digits (one or two; up to three for a year's hours), then at most two
+# decimals after a point or a comma. Anything else (an exponent, "1_0", full-width digits,
+# thirty decimals) is refused before a number is made of it: Decimal and float read those,
+# and "1e-999999999" became 0 minutes that passed the step check and then broke the CHECK
+# constraint.
+@functools.cache
+def _pattern(digits: int) -> re.Pattern[str]:
+    return re.compile(rf"[0-9]{{1,{digits}}}(?:[.,][0-9]{{1,2}})?", re.ASCII)
 
 
-def parse_hours(raw: str | None) -> tuple[int | None, str | None]:
-    """Minutes from typed hours, or the reason they are refused (blank: None, None)."""
+def parse_hours(raw: str | None, at_most: int = MAX_MINUTES // 60) -> tuple[int | None, str | None]:
+    """Minutes from typed hours (half hours, from 0.5 to ``at_most``: a record's or a
+    meeting's 24, a year's requirement more), or the reason they are refused (blank: None,
+    None)."""
     text = (raw or "").strip()
     if not text:
         return None, None
-    if text.startswith("-") and HOURS_PATTERN.fullmatch(text[1:]):
+    pattern = _pattern(len(str(at_most)))
+    if text.startswith("-") and pattern.fullmatch(text[1:]):
         return None, _("must be more than 0 hours")
-    if not HOURS_PATTERN.fullmatch(text):
+    if not pattern.fullmatch(text):
         return None, _("must be a number of hours such as 2 or 2.5")
     value = Decimal(text.replace(",", "."))
-    if value > Decimal(MAX_MINUTES) / 60:
-        return None, _("must be at most %(n)s hours", n=MAX_MINUTES // 60)
+    if value > at_most:
+        return None, _("must be at most %(n)s hours", n=at_most)
     minutes = value * 60
     if minutes % STEP_MINUTES:
         return None, _("must be in steps of half an hour (such as 1.5)")

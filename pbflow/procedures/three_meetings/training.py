@@ -29,7 +29,6 @@ and the fourth quarter's reminder to the secretaries of those still below is
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -432,7 +431,9 @@ def set_threshold(actor: User, org_id: int, hours: str | float | None) -> Thresh
             raise NotAllowed(_("Only an administrator or the party committee sets requirements."))
         value: float | None = None
         if hours is not None:
-            value = _year_hours(str(hours))
+            minutes, problem = parse_hours(str(hours), at_most=MAX_THRESHOLD_HOURS)
+            if not problem and minutes:  # stored in hours: 40, or 40.5
+                value = minutes // 60 if not minutes % 60 else minutes / 60
             if value is None:
                 problem = _(
                     "must be a number of hours from 0.5 to %(n)s, in steps of half an hour",
@@ -486,18 +487,3 @@ def set_threshold(actor: User, org_id: int, hours: str | float | None) -> Thresh
         db.session.rollback()
         raise
     return threshold_at(org_id)
-
-
-YEAR_HOURS = re.compile(r"[0-9]{1,3}(?:[.,][0-9]{1,2})?", re.ASCII)
-
-
-def _year_hours(raw: str) -> float | None:
-    """A year's threshold in hours (half hours, 0.5 to MAX_THRESHOLD_HOURS), or None; typed
-    as the hours of a record (``hours.HOURS_PATTERN``), with up to three digits."""
-    text = raw.strip()
-    if not YEAR_HOURS.fullmatch(text):
-        return None
-    value = float(text.replace(",", "."))
-    if not (0 < value <= MAX_THRESHOLD_HOURS) or (value * 2) % 1:
-        return None
-    return int(value) if value == int(value) else value
