@@ -431,3 +431,18 @@ def test_the_year_page_says_what_an_hour_is(world, clock, client, auth):
     assert "此处 1 学时按 60 分钟计算。" in client.get(url + "&lang=zh").get_data(as_text=True)
     member = f"/meetings/training/{world.branch.id}/member/{world['member'].person.id}"
     assert "60 分钟" in client.get(member + "?lang=zh").get_data(as_text=True)
+
+
+def test_the_meeting_form_names_the_study_meetings_from_the_rule(world, client, auth):
+    """The hint under a meeting's training hours names the meetings that may carry them, from
+    the rule itself (``hours.STUDY_TYPES``), in the reader's language."""
+    from pbflow.procedures.three_meetings import services as meetings
+    from pbflow.procedures.three_meetings.hours import STUDY_TYPES
+
+    auth.login("secretary")
+    for lang, sep in (("en", ", "), ("zh", "、")):
+        page = client.get(f"/meetings/new?org={world.branch.id}&lang={lang}").get_data(as_text=True)
+        with client.application.test_request_context(f"/?lang={lang}"):
+            names = sep.join(meetings.type_label(t) for t in STUDY_TYPES)
+        assert f"({names})" in page or f"（{names}）" in page, lang
+    assert "committee_meeting" not in STUDY_TYPES

@@ -41,7 +41,8 @@ from pbflow.engine import actors, fastsql
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
-from pbflow.models import Organization, Person, TrainingRecord, User
+from pbflow.models import Meeting, MeetingAttendance, Organization, Person, TrainingRecord, User
+from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.hours import MAX_MINUTES, hours_text, parse_hours
 
 THRESHOLD_HOURS = 32  # DOMAIN.md 3's default
@@ -50,7 +51,6 @@ SETTING = "training_hours"
 MAX_THRESHOLD_HOURS = 200
 BRANCH_KINDS = ("branch", "general_branch")  # the organizations that count their members
 MEMBER_STATUSES = ("full", "probationary")
-RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
 SETTER_ROLES = ("admin", "committee")
 PAGE_SIZE = 50
 SHOWS = ("all", "below", "reached")
@@ -86,11 +86,9 @@ def readable(user: User, org_id: int) -> bool:
 
 
 def may_record(user: User, org_id: int) -> bool:
-    """The branch's secretary, deputy, organizer or committee member: those who write its
-    meeting records (pbflow.procedures.three_meetings.services.RECORDER_ROLES)."""
-    return branch_node(org_id) is not None and any(
-        actors.has_role(user.id, role, [org_id]) for role in RECORDER_ROLES
-    )
+    """Those who write the branch's meeting records (its secretary, deputy, organizer or
+    committee member) enter its members' other training."""
+    return branch_node(org_id) is not None and meetings.may_record(user, org_id)
 
 
 def _own(settings: dict[int, Any], org_id: int) -> int | None:
@@ -185,8 +183,6 @@ def _day_problems(
 ) -> dict[str, str]:
     """A member's records of one day: the same course once, and at most 24 hours with the
     study meetings they attended that day (a day's training cannot exceed the day)."""
-    from pbflow.models import Meeting, MeetingAttendance
-
     others = db.session.execute(
         select(TrainingRecord.course, TrainingRecord.minutes).where(
             TrainingRecord.person_id == person_id,

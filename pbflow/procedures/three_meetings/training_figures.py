@@ -17,7 +17,7 @@ from sqlalchemy import select
 from pbflow.engine import actors, fastsql
 from pbflow.engine.errors import NotFound
 from pbflow.extensions import db
-from pbflow.models import Organization, Person, TrainingRecord, User
+from pbflow.models import Meeting, MeetingAttendance, Organization, Person, TrainingRecord, User
 from pbflow.procedures.three_meetings.training import (
     MEMBER_STATUSES,
     PAGE_SIZE,
@@ -332,8 +332,6 @@ class PersonYear:
 
 
 def _person_year(person: Person, year: int) -> PersonYear:
-    from pbflow.models import Meeting, MeetingAttendance
-
     first, last = date(year, 1, 1), date(year, 12, 31)
     branch = branch_of(person.org_id)
     members, settings = _read([person.org_id], year, person_id=person.id)
