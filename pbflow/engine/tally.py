@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from pbflow.engine import fastsql
+from pbflow.engine import actors, fastsql
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance
 from pbflow.models.tally import MONTHS, CaseTally
@@ -555,20 +555,20 @@ def windows(
     workflows: Iterable[str] | None = None,
     *,
     by_org: bool = True,
-    everything: bool = False,
 ) -> list[dict[tuple, int]]:
     """The counts of each window (``Window``) of the organizations ``org_ids`` (and of the
     open ones, of ``workflows``): {(workflow, organization): n} for an open window,
     {(organization,): n} or {(state, organization): n} for a workflow's. One statement
     whatever their number (each part read by its own index, as alone), none for none.
     Without ``by_org`` summed over the organizations (organization None), which the
-    statement then names unless ``everything`` says they are every one there is."""
+    statement then names unless they are every organization there is."""
     results: list[dict[tuple, int]] = [{} for _w in found]
     if not found:
         return results
     f = _flavour()
     orgs = set(org_ids)
-    narrow = sorted(orgs) if len(orgs) <= NARROW or not (by_org or everything) else None
+    named = not by_org and len(orgs) < len(actors.org_index())  # summed: only those asked
+    narrow = sorted(orgs) if len(orgs) <= NARROW or named else None
     parts, params = [], []
     for i, window in enumerate(found):
         sql, values = _window_sql(i, window, f, narrow, by_org)
@@ -600,14 +600,13 @@ def open_counts_before(
     workflows: Iterable[str] | None = None,
     *,
     by_org: bool = True,
-    everything: bool = False,
 ) -> dict[tuple[str, str, int | None], int]:
     """Open cases whose time limit (``due``) or state entry (``entered``) is before each
     measure's instant, per (measure, workflow, organization), and (``open``, instant None)
     all open cases: the months from the tally, and the window between the nearest month
     boundary and the instant from the open cases' indexes (one statement for all windows).
     Exact at any instant. Without ``by_org`` summed over the organizations (organization
-    None; ``everything``: they are every organization there is)."""
+    None)."""
     org_ids = sorted(set(org_ids))
     found = {c: (None if at is None else Cut.of(at)) for c, at in cuts.items()}
     sums = {
@@ -622,7 +621,6 @@ def open_counts_before(
         org_ids,
         workflows,
         by_org=by_org,
-        everything=everything,
     )
     for (measure, cut), window in zip(measured, counted, strict=True):
         for (wf, org), n in window.items():
@@ -640,7 +638,6 @@ def _case_windows(
     org_ids: list[int],
     by_state: bool | Collection[str],
     by_org: bool = True,
-    everything: bool = False,
 ) -> Iterator[tuple[str, int, Cut, bool, dict[tuple, int]]]:
     """Per measure and cut with a window, (measure, index of the cut, cut, whether counted
     per state, the window's counts): the windows of ``counts_before`` and ``counts_at``, read
@@ -656,9 +653,7 @@ def _case_windows(
             else:
                 window = ("open", _OPEN_COLUMNS[measure], cut)
             found.append((measure, i, cut, stated, window))
-    counted = windows(
-        [w[-1] for w in found], org_ids, [workflow], by_org=by_org, everything=everything
-    )
+    counted = windows([w[-1] for w in found], org_ids, [workflow], by_org=by_org)
     for (measure, i, cut, stated, _w), window in zip(found, counted, strict=True):
         yield measure, i, cut, stated, window
 
@@ -693,7 +688,6 @@ def counts_at(
     by_state: bool | Collection[str] = False,
     *,
     by_org: bool = True,
-    everything: bool = False,
 ) -> dict[tuple, list[int]]:
     """``counts_before`` and ``open_counts_before`` of one workflow in one go: for each
     measure (``created``, ``closed``, ``open``, ``due``, ``entered``) its count before each of
@@ -701,8 +695,7 @@ def counts_at(
     ``by_state`` (measure, state, organization; naming measures, those per state and the
     others with the state ""): a list, one count per instant. One statement of the kept
     figures, then one of all the windows. Exact at any instant. Without ``by_org`` summed
-    over the organizations (organization None; ``everything``: they are every organization
-    there is)."""
+    over the organizations (organization None)."""
     org_ids = sorted(set(org_ids))
     if not org_ids or not measures:
         return {}
@@ -713,9 +706,7 @@ def counts_at(
     summed = sums_before(cuts, org_ids, [workflow], by_state, by_org=by_org)
     for key, values in summed.items():
         found[(key[0], *key[2:])] = values[: len(cuts[key[0]])]  # the widest measure's width
-    for measure, i, cut, stated, window in _case_windows(
-        cuts, workflow, org_ids, by_state, by_org, everything
-    ):
+    for measure, i, cut, stated, window in _case_windows(cuts, workflow, org_ids, by_state, by_org):
         if measure in _CASE_COLUMNS_OF:
             if by_state and not stated:
                 window = {("", *key): n for key, n in window.items()}

@@ -530,9 +530,10 @@ def _nonzero(found: dict) -> dict:
 def test_sums_read_without_the_organizations_are_those_of_every_organization(busy, clock, at):
     """The overview of the dashboard shows only sums: the database sums the organizations
     (``by_org=False``) and gives a row per figure instead of one per organization. The sums
-    are those of the counts per organization, for the whole tree (``everything``: no
-    condition), a part of it (a range of the key), a set with gaps and a scattered one (the
-    organizations then named), at instants on either side of a month's middle."""
+    are those of the counts per organization, for the whole tree (every organization there
+    is: the windows read with no condition on them), a part of it (a range of the key), a set
+    with gaps and a scattered one (the organizations then named), at instants on either side
+    of a month's middle."""
     now = clock.set(at)
     tree = sorted(resolve(busy["committee_a"], None, "en").ids)
     start, end, waiting = datetime(2026, 2, 14, 16), now + timedelta(days=3), now - timedelta(30)
@@ -544,22 +545,21 @@ def test_sums_read_without_the_organizations_are_those_of_every_organization(bus
         tally.ENTERED: (waiting,),
     }
     opened = {tally.OPEN: None, tally.DUE: now, tally.ENTERED: waiting}
+    assert len(tree) == len(actors.org_index())  # the whole tree: no condition to name them
     sets = {
-        "tree": (tree, len(tree) == len(actors.org_index())),
-        "part": (sorted(resolve(busy["gb_secretary"], None, "en").ids), False),
-        "with gaps": (tree[::2], False),
-        "scattered": ([tree[0], tree[-1]], False),
+        "tree": tree,
+        "part": sorted(resolve(busy["gb_secretary"], None, "en").ids),
+        "with gaps": tree[::2],
+        "scattered": [tree[0], tree[-1]],
     }
-    for name, (ids, everything) in sets.items():
+    for name, ids in sets.items():
         for workflow in ("supervision_notice", "opinion", "rectification"):
             for by_state in (False, True, [tally.CLOSED]):
                 each = tally.counts_at(asked, workflow, ids, by_state)
-                summed = tally.counts_at(
-                    asked, workflow, ids, by_state, by_org=False, everything=everything
-                )
+                summed = tally.counts_at(asked, workflow, ids, by_state, by_org=False)
                 assert _nonzero(summed) == _summed(each, 2 if by_state else 1), (name, workflow)
         each = tally.open_counts_before(opened, ids)
-        summed = tally.open_counts_before(opened, ids, by_org=False, everything=everything)
+        summed = tally.open_counts_before(opened, ids, by_org=False)
         assert _nonzero(summed) == _summed(each, 2), name
         if name == "tree":  # something to sum
             assert any(k[0] == tally.DUE for k in _nonzero(summed))

@@ -392,7 +392,6 @@ def notices(scope: Scope, period: Period, *, by_unit: bool = True) -> Notices:
         scope.ids,
         by_state=[tally.CLOSED],  # those accepted ("closed") of those ended
         by_org=by_unit,
-        everything=scope.everything,
     )
     for (measure, state, org_id), values in found.items():
         if measure == tally.OPEN:

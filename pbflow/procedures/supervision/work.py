@@ -111,9 +111,7 @@ def counts(
     cuts = {tally.DUE: now + _INSTANT, tally.ENTERED: now - timedelta(days=stuck_days) + _INSTANT}
     found: dict[tuple[str, int], list[int]] = {}
     flows = sorted(_workflows() if workflows is None else workflows)
-    counted = tally.open_counts_before(
-        cuts, scope.ids, flows, by_org=by_org, everything=scope.everything
-    )
+    counted = tally.open_counts_before(cuts, scope.ids, flows, by_org=by_org)
     for (measure, workflow_id, org_id), n in counted.items():
         if n:
             row = found.setdefault((workflow_id, org_id), [0, 0])
