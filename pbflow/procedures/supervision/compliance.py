@@ -191,15 +191,13 @@ class Compliance:
     @cached_property
     def by_branch(self) -> list[BranchMisses]:
         """Every branch with its misses per obligation, those that missed most first."""
-        index = self.scope.index
         found = []
         for org_id, rows in self._rows.items():
-            parent = index[org_id].parent_id
             found.append(
                 BranchMisses(
                     org_id,
                     self.scope.name(org_id),
-                    parent if parent != self.scope.org.id else None,
+                    self.scope.parent_shown(org_id),
                     {k: [c[0] for c in cells].count("missing") for k, cells in rows.items()},
                 )
             )

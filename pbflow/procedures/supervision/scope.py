@@ -59,6 +59,12 @@ class Scope:
         the grid one level up."""
         return [n for n in self.nodes if n.parent_id == self.org.id and n.kind != "party_group"]
 
+    def parent_shown(self, org_id: int) -> int | None:
+        """The organization above one in a table's row, when that is not the one chosen (nor
+        is the row's organization)."""
+        parent = self.index[org_id].parent_id
+        return parent if parent != self.org.id and org_id != self.org.id else None
+
     def unit_of(self, org_id: int) -> int:
         """The row an organization's figures count in: a party group counts in its branch."""
         found = self._units.get(org_id)

@@ -57,21 +57,16 @@ def training(scope: Scope, period: Period) -> Training | None:
         return None
     year = period.end.year
     found = fn([n.id for n in scope.nodes], year)
-    index = scope.index
-    rows = []
-    for node in scope.nodes:
-        fig = found.get(node.id)
-        if fig is None:
-            continue
-        parent = index[node.id].parent_id
-        rows.append(
-            TrainingRow(
-                node.id,
-                scope.name(node.id),
-                parent if parent != scope.org.id and node.id != scope.org.id else None,
-                fig.owed,
-                fig.reached,
-                fig.threshold_hours,
-            )
+    rows = [
+        TrainingRow(
+            node.id,
+            scope.name(node.id),
+            scope.parent_shown(node.id),
+            fig.owed,
+            fig.reached,
+            fig.threshold_hours,
         )
+        for node in scope.nodes
+        if (fig := found.get(node.id)) is not None
+    ]
     return Training(year, rows)
