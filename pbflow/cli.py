@@ -245,10 +245,12 @@ def tasks_check(fix: bool) -> None:
         sys.exit(1)
 
 
-# --- figures kept as data (the case_tally table) ---------------------------------------------
+# --- figures kept as data (case_tally, training_total) ----------------------------------------
 
 figures_cli = AppGroup(
-    "figures", help="Figures kept as data: cases counted per month (case_tally)."
+    "figures",
+    help="Figures kept as data: cases counted per month (case_tally), members' training"
+    " minutes per year (training_total).",
 )
 pbflow_cli.add_command(figures_cli)
 
@@ -256,15 +258,19 @@ pbflow_cli.add_command(figures_cli)
 @figures_cli.command("check")
 @click.option("--fix", is_flag=True, help="Rewrite the rows that differ.")
 def figures_check(fix: bool) -> None:
-    """Recompute what every case counts for in the dashboards' figures and compare with the
-    stored counts (exit 1 when they differ and --fix was not given)."""
+    """Recompute what every case counts for in the dashboards' figures, and every member's
+    training minutes of a year, and compare with the stored counts (exit 1 when they differ
+    and --fix was not given)."""
     from pbflow.engine import tally
+    from pbflow.services import training_totals
 
-    report = tally.check(fix=fix)
-    click.echo(report.summary())
-    if fix and not report.ok:
-        click.echo(f"rewritten: {len(report.wrong)} rows")
-    elif not report.ok:
+    wrong = False
+    for report in (tally.check(fix=fix), training_totals.check(fix=fix)):
+        click.echo(report.summary())
+        if fix and not report.ok:
+            click.echo(f"rewritten: {len(report.wrong)} rows")
+        wrong = wrong or not report.ok
+    if wrong and not fix:
         sys.exit(1)
 
 

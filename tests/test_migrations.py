@@ -304,3 +304,71 @@ def test_the_figures_kept_as_data_are_filled_from_the_cases_and_people_there(req
     upgrade()
     assert tally.check().ok
     db.session.remove()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_training_totals_are_filled_from_the_meetings_and_records_there(request, backend):
+    """0023_training_total: each member's minutes of a year are filled from the study
+    meetings they attended (present, with hours) and their training records, per year; a
+    downgrade drops the table and leaves the meetings and records as they were."""
+    from pbflow.services import training_totals
+
+    request.getfixturevalue("empty_app" if backend == "sqlite" else "empty_pg_app")
+    upgrade(revision="0022_training_hours")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO organization (id, code, name, kind, path, active, settings,"
+                " created_at) VALUES (1, 'b1', 'b1', 'branch', '/1/', true, '{}', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO person (id, name, org_id, party_status, active,"
+                " on_party_probation, created_at) VALUES (:id, :name, 1, 'full', true, false,"
+                " '2026-01-01')"
+            ),
+            [{"id": 1, "name": "甲"}, {"id": 2, "name": "乙"}],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO meeting (id, org_id, meeting_type, held_on, topic, minutes,"
+                " created_at, updated_at, version, training_minutes) VALUES (:id, 1, :type,"
+                " :on, 't', '', '2026-01-01', '2026-01-01', 1, :minutes)"
+            ),
+            [
+                {"id": 1, "type": "party_lecture", "on": "2025-12-20", "minutes": 120},
+                {"id": 2, "type": "theme_day", "on": "2026-03-05", "minutes": 90},
+                {"id": 3, "type": "committee_meeting", "on": "2026-03-06", "minutes": None},
+            ],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO meeting_attendance (id, meeting_id, person_id, present)"
+                " VALUES (:id, :meeting, :person, :present)"
+            ),
+            [
+                {"id": 1, "meeting": 1, "person": 1, "present": True},
+                {"id": 2, "meeting": 2, "person": 1, "present": True},
+                {"id": 3, "meeting": 2, "person": 2, "present": False},
+                {"id": 4, "meeting": 3, "person": 2, "present": True},
+            ],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO training_record (id, org_id, person_id, taken_on, course, minutes,"
+                " created_at, updated_at, version) VALUES (1, 1, 2, '2026-05-06', 'c', 480,"
+                " '2026-05-06', '2026-05-06', 1)"
+            )
+        )
+    upgrade()
+    assert training_totals.stored() == {(2025, 1): 120, (2026, 1): 90, (2026, 2): 480}
+    assert training_totals.check().ok
+    db.session.remove()  # its reads end: the downgrade below takes its locks
+    downgrade(revision="0022_training_hours")
+    with db.engine.connect() as conn:
+        assert "training_total" not in inspect(conn).get_table_names()
+        assert conn.execute(text("SELECT count(*) FROM meeting_attendance")).scalar() == 4
+    upgrade()
+    assert training_totals.check().ok
+    db.session.remove()

@@ -19,6 +19,7 @@ from pbflow.models.meetings import (
     MeetingEdit,
     MeetingRequirement,
     TrainingRecord,
+    TrainingTotal,
 )
 from pbflow.models.notices import MailMessage, ReminderMark, SiteFlag
 from pbflow.models.opinions import OpinionCode, RateCounter, RateWindow
@@ -80,6 +81,7 @@ __all__ = [
     "SecurityHead",
     "SiteFlag",
     "TrainingRecord",
+    "TrainingTotal",
     "SupervisionNotice",
     "User",
     "WorkflowDefinition",

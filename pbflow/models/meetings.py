@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -221,3 +222,22 @@ class TrainingRecord(db.Model):
     version: Mapped[int] = mapped_column(default=1)
 
     person: Mapped[Person] = relationship()
+
+
+class TrainingTotal(db.Model):
+    """A member's training minutes of a year (study meetings attended and training records
+    together), kept as data by ``pbflow.services.training_totals`` in the transaction of every
+    meeting and record that credits them, so that the committee's figure reads a row per
+    member who trained that year instead of every attendance of the year's meetings.
+    Recomputed and compared by ``pbflow figures check``."""
+
+    __tablename__ = "training_total"
+    __table_args__ = (
+        # Read a year at a time (the figure), written a member and year at a time.
+        PrimaryKeyConstraint("year", "person_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    year: Mapped[int]
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    minutes: Mapped[int] = mapped_column(default=0)

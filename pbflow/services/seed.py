@@ -44,6 +44,7 @@ from pbflow.models import (
 )
 from pbflow.models.meetings import MEETING_TYPES
 from pbflow.models.people import new_session_token
+from pbflow.services import training_totals
 from pbflow.services.accounts import hash_password
 
 MAX_SCALE = 1_000_000
@@ -742,6 +743,7 @@ def seed(scale: int, seed_number: int = 1, *, years: int = 3) -> SeedReport:
         actors.forget_orgs()  # the seeded branches, for the work-waiting rows
         tasks.fill(after_id=last_case)  # the inbox's rows, in the same transaction
         tally.fill(last_case, last_person)  # and the figures' counts
+        training_totals.fill()  # and the members' training minutes of the seeded meetings
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -7,6 +7,7 @@ import pytest
 
 from pbflow.engine import tally
 from pbflow.extensions import db
+from pbflow.services import training_totals
 
 
 @pytest.fixture
@@ -18,11 +19,13 @@ def client(app):
 
 @pytest.fixture(autouse=True)
 def figures_kept_as_data_match(app):
-    """Whatever a test did (steps, votes, timers, escalations, notices, people, seeds), the
-    counts the dashboard reads (``case_tally``) are what ``pbflow figures check`` recomputes
-    from the cases and people."""
+    """Whatever a test did (steps, votes, timers, escalations, notices, people, seeds,
+    meetings), the counts the dashboard reads (``case_tally``, ``training_total``) are what
+    ``pbflow figures check`` recomputes from the cases, people, meetings and records."""
     yield
     with app.app_context():
         db.session.remove()
         report = tally.check()
         assert report.ok, report.summary()
+        training = training_totals.check()
+        assert training.ok, training.summary()

@@ -35,7 +35,7 @@ from pbflow.models import (
 )
 from pbflow.models.meetings import MEETING_TYPES
 from pbflow.procedures.three_meetings.hours import STUDY_TYPES, parse_hours
-from pbflow.services import pagination
+from pbflow.services import pagination, training_totals
 
 # Who may write a meeting record of an organization (at it, or at the branch above a group).
 RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
@@ -318,11 +318,13 @@ def record_meeting(
         db.session.add(meeting)
         db.session.flush()
         files = _attach(actor, meeting, list(uploads))
+        recorded = snapshot(meeting)
+        training_totals.change({}, training_totals.of_meeting(recorded))
         audit.record(
             "meeting_recorded",
             actor=actor,
             org_id=org_id,
-            payload={"meeting_id": meeting.id, **snapshot(meeting), "attachments": files},
+            payload={"meeting_id": meeting.id, **recorded, "attachments": files},
         )
         db.session.commit()
     except BaseException:
@@ -383,6 +385,8 @@ def edit_meeting(
         changed = sorted(k for k in after if after[k] != before[k])
         if not changed and not files:
             raise ValidationFailed(_("Nothing was changed."))
+        credited = training_totals.of_meeting
+        training_totals.change(credited(before), credited(after))
         old_before = {k: before[k] for k in changed}
         new_after = {k: after[k] for k in changed}
         if files:

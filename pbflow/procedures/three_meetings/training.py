@@ -44,6 +44,7 @@ from pbflow.extensions import db
 from pbflow.models import Meeting, MeetingAttendance, Organization, Person, TrainingRecord, User
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.hours import MAX_MINUTES, hours_text, parse_hours
+from pbflow.services import training_totals
 
 THRESHOLD_HOURS = 32  # DOMAIN.md 3's default
 SETTINGS_KEY = "three_meetings"
@@ -286,11 +287,13 @@ def record_training(actor: User, org_id: int, data: TrainingInput) -> TrainingRe
         )
         db.session.add(record)
         db.session.flush()
+        entered = snapshot(record)
+        training_totals.change({}, training_totals.of_record(entered))
         audit.record(
             "training_recorded",
             actor=actor,
             org_id=org_id,
-            payload={"training_id": record.id, **snapshot(record)},
+            payload={"training_id": record.id, **entered},
         )
         db.session.commit()
     except BaseException:
@@ -335,6 +338,7 @@ def edit_training(
         changed = sorted(k for k in after if after[k] != before[k])
         if not changed:
             raise ValidationFailed(_("Nothing was changed."))
+        training_totals.change(training_totals.of_record(before), training_totals.of_record(after))
         record.version += 1
         record.updated_at = clock.now()
         audit.record(
@@ -365,6 +369,7 @@ def delete_training(actor: User, record_id: int, *, expected_version: int | None
         kept = {"training_id": record.id, **snapshot(record)}
         person_id, org_id = record.person_id, record_branch(record)
         db.session.delete(record)
+        training_totals.change(training_totals.of_record(kept), {})
         audit.record("training_deleted", actor=actor, org_id=org_id, payload=kept)
         db.session.commit()
     except BaseException:
