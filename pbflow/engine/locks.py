@@ -23,7 +23,7 @@ from pbflow.engine import fastsql
 from pbflow.engine.context import CaseState
 from pbflow.engine.errors import NotFound
 from pbflow.extensions import db
-from pbflow.models import Organization, ProcessInstance
+from pbflow.models import Organization, Person, ProcessInstance
 
 
 def _sqlite_write_lock(column: Column, row_id: int) -> bool | None:
@@ -57,6 +57,20 @@ def hold_organization(org_id: int) -> bool:
     if found is None:
         row = db.session.execute(
             select(table.c.id).where(table.c.id == org_id).with_for_update(key_share=True)
+        ).first()
+        found = row is not None
+    return found
+
+
+def hold_person(person_id: int) -> bool:
+    """Hold a person's row until the transaction ends; False if there is none: checks of
+    what one member may still be given (a day's training hours, a course once a day) one
+    after another. ``FOR NO KEY UPDATE`` on PostgreSQL, as for an organization."""
+    table = Person.__table__
+    found = _sqlite_write_lock(table.c.active, person_id)
+    if found is None:
+        row = db.session.execute(
+            select(table.c.id).where(table.c.id == person_id).with_for_update(key_share=True)
         ).first()
         found = row is not None
     return found

@@ -446,3 +446,43 @@ def test_the_meeting_form_names_the_study_meetings_from_the_rule(world, client, 
             names = sep.join(meetings.type_label(t) for t in STUDY_TYPES)
         assert f"({names})" in page or f"（{names}）" in page, lang
     assert "committee_meeting" not in STUDY_TYPES
+
+
+@pytest.mark.parametrize(
+    ("courses", "problem"),
+    [
+        (("党校轮训", "网上专题班"), "more than 24 hours"),  # 16 + 16 in one day
+        (("党校轮训", "党校轮训"), "is already recorded for this member on this day"),
+    ],
+)
+def test_two_entries_at_once_cannot_both_pass_a_days_checks(app, world, clock, courses, problem):
+    """Two secretaries enter the same member's training of the same day at the same moment
+    (two workers): the checks of the day read under a lock on the member, so the second
+    waits for the first, sees it, and is refused; one record stands."""
+    from pbflow.engine.errors import ValidationFailed
+    from pbflow.models import User
+    from pbflow.procedures.three_meetings import training
+    from pbflow.procedures.three_meetings.training import TrainingInput
+    from tests.test_concurrency import _race
+
+    clock.set("2026-06-01T02:00:00")
+    member, branch = world["member"].person.id, world.branch.id
+
+    def enter(course: str):
+        def call():
+            secretary = db.session.execute(
+                select(User).where(User.username == "secretary")
+            ).scalar_one()
+            data = TrainingInput(
+                person=str(member), taken_on="2026-05-06", course=course, hours="16"
+            )
+            return training.record_training(secretary, branch, data).id
+
+        return call
+
+    results = _race(app, [enter(c) for c in courses])
+    refused = [r for r in results if isinstance(r, ValidationFailed)]
+    assert len(refused) == 1 and sum(isinstance(r, int) for r in results) == 1, results
+    assert problem in " ".join(refused[0].field_errors.values())
+    db.session.expire_all()
+    assert _count(TrainingRecord) == 1

@@ -37,7 +37,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, fastsql
+from pbflow.engine import actors, fastsql, locks
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
@@ -250,6 +250,9 @@ def _clean(
     elif minutes is None:
         errors["hours"] = _("is required")
     if not errors:
+        # The member's other records of the day are read under a lock on the member: two
+        # entries at once would each find the day's hours without the other's and both pass.
+        locks.hold_person(person_id)
         record_id = record.id if record is not None else None
         errors = _day_problems(person_id, taken_on, course, minutes, record_id)
     if errors:
