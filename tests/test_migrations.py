@@ -164,14 +164,19 @@ def test_upgrade_on_postgresql_matches_the_models(empty_pg_app):
     _same_as_the_models()
 
 
-def _insert_cases(conn, data: dict) -> None:
-    """An opinion with ``data``, and a case of another workflow with the same document."""
+def _insert_branch(conn) -> None:
+    """Organization 1, a branch."""
     conn.execute(
         text(
             "INSERT INTO organization (id, code, name, kind, path, active, settings,"
             " created_at) VALUES (1, 'b1', 'b1', 'branch', '/1/', true, '{}', '2026-01-01')"
         )
     )
+
+
+def _insert_cases(conn, data: dict) -> None:
+    """An opinion with ``data``, and a case of another workflow with the same document."""
+    _insert_branch(conn)
     conn.execute(
         text(
             "INSERT INTO workflow_definition (id, workflow_id, revision, declared_version,"
@@ -316,12 +321,7 @@ def test_the_training_totals_are_filled_from_the_meetings_and_records_there(requ
     request.getfixturevalue("empty_app" if backend == "sqlite" else "empty_pg_app")
     upgrade(revision="0022_training_hours")
     with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO organization (id, code, name, kind, path, active, settings,"
-                " created_at) VALUES (1, 'b1', 'b1', 'branch', '/1/', true, '{}', '2026-01-01')"
-            )
-        )
+        _insert_branch(conn)
         conn.execute(
             text(
                 "INSERT INTO person (id, name, org_id, party_status, active,"

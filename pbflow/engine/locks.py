@@ -16,6 +16,8 @@ until the transaction commits or rolls back.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import gettext as _
 from sqlalchemy import Column, select, update
 
@@ -47,30 +49,26 @@ def hold_case(case_id: int) -> CaseState:
     return CaseState(*row)
 
 
-def hold_organization(org_id: int) -> bool:
-    """Hold the organization's row until the transaction ends; False if there is none.
-
-    On PostgreSQL ``FOR NO KEY UPDATE``: holders wait for each other, while rows that only
-    refer to the organization (cases, events) are still written meanwhile."""
-    table = Organization.__table__
-    found = _sqlite_write_lock(table.c.active, org_id)
+def _hold(table: Any, row_id: int) -> bool:
+    """Hold a row of a table with an ``active`` column until the transaction ends; False if
+    there is none. On PostgreSQL ``FOR NO KEY UPDATE``: holders wait for each other, while
+    rows that only refer to it (cases, events) are still written meanwhile."""
+    found = _sqlite_write_lock(table.c.active, row_id)
     if found is None:
         row = db.session.execute(
-            select(table.c.id).where(table.c.id == org_id).with_for_update(key_share=True)
+            select(table.c.id).where(table.c.id == row_id).with_for_update(key_share=True)
         ).first()
         found = row is not None
     return found
+
+
+def hold_organization(org_id: int) -> bool:
+    """Hold the organization's row until the transaction ends; False if there is none."""
+    return _hold(Organization.__table__, org_id)
 
 
 def hold_person(person_id: int) -> bool:
     """Hold a person's row until the transaction ends; False if there is none: checks of
     what one member may still be given (a day's training hours, a course once a day) one
-    after another. ``FOR NO KEY UPDATE`` on PostgreSQL, as for an organization."""
-    table = Person.__table__
-    found = _sqlite_write_lock(table.c.active, person_id)
-    if found is None:
-        row = db.session.execute(
-            select(table.c.id).where(table.c.id == person_id).with_for_update(key_share=True)
-        ).first()
-        found = row is not None
-    return found
+    after another."""
+    return _hold(Person.__table__, person_id)
