@@ -1,6 +1,6 @@
 """The rules of developing a new member at their exact boundaries (DOMAIN.md section 1): the
 last day a time limit allows and the first it refuses, a quorum and a majority exactly at
-half, a tie, abstentions. Each refusal says why in words."""
+half, a tie, abstentions, a birthday on 29 February. Each refusal says why in words."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from pbflow import audit
 from pbflow.engine import runtime
 from pbflow.engine.errors import GuardRefused, InvalidState, ValidationFailed
+from pbflow.procedures.member_development import services as development
 from tests.conftest import make_user
-from tests.member_development.test_member_development import Walk
+from tests.member_development.test_member_development import Walk, pdf, person_of
 
 
 @pytest.fixture
@@ -24,6 +25,26 @@ def refused(walk, trigger, who, values=None, files=()):
     with pytest.raises(GuardRefused) as exc:
         walk.step(trigger, who, values, files=files)
     return exc.value
+
+
+# --- step 1: aged 18 or over --------------------------------------------------------------
+
+
+def test_born_on_29_february_turns_18_on_1_march_of_a_common_year(world, clock):
+    """2026 has no 29 February: on the 28th the applicant has not yet had an 18th birthday
+    (the supervision's age bands count them 17 that day too), on 1 March they have."""
+    leap = make_user(
+        "leapling", person_org=world.branch, party_status="none", birth_date=date(2008, 2, 29)
+    )
+    clock.set("2026-02-28T02:00:00")
+    with pytest.raises(GuardRefused) as exc:
+        development.apply(leap, {}, uploads={"application_letter": pdf()})
+    assert "at least 18" in exc.value.message and "turns 18 on 2026-03-01" in exc.value.message
+    assert exc.value.available_from == date(2026, 3, 1)
+    assert person_of(leap).party_status == "none"
+    clock.set("2026-03-01T02:00:00")
+    development.apply(leap, {}, uploads={"application_letter": pdf()})
+    assert person_of(leap).party_status == "applicant"
 
 
 # --- step 11: at least 3 days or 24 class hours ------------------------------------------
