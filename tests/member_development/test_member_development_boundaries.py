@@ -290,3 +290,28 @@ def test_a_case_that_skips_the_filing_cannot_be_listed_as_target(walk, clock):
     with pytest.raises(InvalidState):
         walk.step("list_as_target", "secretary", {"opinions_heard": "同意"})
     assert walk.state == "activist_filing"
+
+
+# --- organizations: seven full members make a branch committee ----------------------------
+
+
+@pytest.mark.parametrize("extra, has_committee", [(2, False), (3, True)])
+def test_the_branch_committee_decides_from_seven_full_members(walk, world, extra, has_committee):
+    """The world's branch has four full members: six is still a branch without a committee,
+    whose general meeting decides (DOMAIN, organizations); seven have one."""
+    for i in range(extra):
+        make_user(f"full{i}", [(world.branch, "member")], person_org=world.branch)
+    walk.apply()
+    walk.step("record_talk", "secretary", {"talk_date": "2026-03-02"})
+    values = {
+        "recommended_by": "members",
+        "decided_by": "branch_committee",
+        "activist_decided_on": "2026-03-02",
+    }
+    if has_committee:
+        walk.step("list_as_activist", "secretary", values, files=["activist_minutes"])
+        assert walk.state == "activist_filing"
+    else:
+        err = refused(walk, "list_as_activist", "secretary", values, ["activist_minutes"])
+        assert "6 full members, fewer than seven" in err.message
+        assert walk.state == "applicant"
