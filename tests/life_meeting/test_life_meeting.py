@@ -1141,3 +1141,29 @@ def test_the_plan_reaches_the_superior_fifteen_days_ahead_to_the_day(world, cloc
         runtime.fire(case_id, "submit_plan", world["committee_a"])
     runtime.fire(case_id, "submit_plan", world["committee_a"], {"planned_date": "2026-03-17"})
     assert state(case_id) == "plan_review"
+
+
+def test_the_rewriting_deadline_is_today_at_the_earliest(world, clock):
+    case_id = to_preparation(world)
+    hold_talks(world, case_id)
+    summarize_opinions(world, case_id)
+    hand_in_materials(world, case_id)
+    runtime.fire(case_id, "submit_materials", world["secretary"])
+    head = audit.head()
+    with pytest.raises(GuardRefused, match=r"'Rewrite by' cannot lie in the past \(2026-03-01\)"):
+        runtime.fire(
+            case_id,
+            "return_materials",
+            world["gb_secretary"],
+            {"rewrite_by": "2026-03-01"},
+            comment="全部重写",
+        )
+    assert audit.head() == head and state(case_id) == "materials_review"
+    runtime.fire(
+        case_id,
+        "return_materials",
+        world["gb_secretary"],
+        {"rewrite_by": "2026-03-02"},
+        comment="重写",
+    )
+    assert state(case_id) == "rewriting"
