@@ -315,3 +315,16 @@ def test_the_branch_committee_decides_from_seven_full_members(walk, world, extra
         err = refused(walk, "list_as_activist", "secretary", values, ["activist_minutes"])
         assert "6 full members, fewer than seven" in err.message
         assert walk.state == "applicant"
+
+
+# --- step 13: leaving the unit within three months -----------------------------------------
+
+
+def test_leaving_three_months_after_the_prereview_to_the_day_is_within_them(walk):
+    walk.to_prereview()  # pre-review requested on 2027-03-29
+    walk.step("record_leaving", "secretary", {"leaves_unit_on": "2027-06-29"})
+    err = refused(walk, "pass_prereview", "committee_a", {"prereview_on": "2027-03-29"})
+    assert "expected to leave the unit on 2027-06-29, within 3 months" in err.message
+    walk.step("record_leaving", "secretary", {"leaves_unit_on": "2027-06-30"})
+    walk.step("pass_prereview", "committee_a", {"prereview_on": "2027-03-29"})
+    assert walk.state == "admission_form"
