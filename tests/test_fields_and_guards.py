@@ -402,6 +402,15 @@ def test_add_months_keeps_to_the_end_of_short_months():
     assert calendar.add_months(date(2026, 3, 31), -1) == date(2026, 2, 28)
 
 
+def test_a_birthday_on_29_february_falls_on_1_march_in_a_common_year():
+    """Ages (the applicant's 18, DOMAIN 1.1) are not periods of months: someone born on 29
+    February has not reached the age on 28 February."""
+    assert calendar.birthday(date(2008, 6, 1), 18) == date(2026, 6, 1)
+    assert calendar.birthday(date(2008, 2, 29), 18) == date(2026, 3, 1)
+    assert calendar.birthday(date(2008, 2, 29), 20) == date(2028, 2, 29)
+    assert calendar.birthday(date(2008, 2, 28), 18) == date(2026, 2, 28)
+
+
 def test_working_days_skip_weekends():
     friday = date(2026, 3, 6)
     assert calendar.add_working_days(friday, 1) == date(2026, 3, 9)  # Monday

@@ -300,8 +300,10 @@ def test_two_thirds_at_a_committee_meeting(branch):
         return runtime.start("committee_motion", branch.branch, branch["secretary"]).id
 
     case_id = committee_case()
-    with pytest.raises(GuardRefused, match="No quorum: 1 of 3"):
+    with pytest.raises(GuardRefused, match="No quorum: 1 of 3") as exc:
         _record(branch, case_id, who="committee_a", attended=1, votes_for=1)
+    # The reason names the share this vote needs, not the general meeting's "more than half".
+    assert "at least two thirds must attend" in exc.value.message
     # The branch secretary is not a recorder of the committee's vote.
     with pytest.raises(NotAllowed):
         _record(branch, case_id, who="secretary", attended=2, votes_for=2)

@@ -156,6 +156,17 @@ def add_months(d: date, months: int) -> date:
     return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
+def birthday(born: date, years: int) -> date:
+    """The day someone born on ``born`` turns ``years`` old. Someone born on 29 February has
+    a birthday on 1 March in a common year: on 28 February they have not yet reached the age
+    (the membership statistics count their age the same way). This is not ``add_months``,
+    which ends a period of months on the last day of a short month."""
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:  # 29 February in a common year
+        return date(born.year + years, 3, 1)
+
+
 def add_working_days(d: date, days: int) -> date:
     """The ``days``-th working day after ``d`` (``d`` itself not counted)."""
     local = _local()

@@ -85,6 +85,22 @@ def quorum_met(vote: VoteSpec, attended: int, total: int) -> bool:
     return vote.quorum == "none" or _more_than(vote.quorum, attended, total)
 
 
+def quorum_reason(vote: VoteSpec, attended: int, total: int) -> str:
+    """Why a meeting without its quorum decides nothing, naming the share the vote needs."""
+    if vote.quorum == "two_thirds":
+        return _(
+            "No quorum: %(present)s of %(total)s voting members present; at least two thirds "
+            "must attend.",
+            present=attended,
+            total=total,
+        )
+    return _(
+        "No quorum: %(present)s of %(total)s voting members present; more than half must attend.",
+        present=attended,
+        total=total,
+    )
+
+
 def ballot_outcome(vote: VoteSpec, total: int, votes_for: int, cast: int) -> str | None:
     """'passed' or 'failed' once certain whatever the remaining voters do; else None."""
     if _more_than(vote.pass_mark, votes_for, total):
@@ -285,14 +301,7 @@ def record_resolution(
         if errors:
             raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
         if not quorum_met(vote, attended, total):
-            raise GuardRefused(
-                _(
-                    "No quorum: %(present)s of %(total)s voting members present; more than half "
-                    "must attend.",
-                    present=attended,
-                    total=total,
-                )
-            )
+            raise GuardRefused(quorum_reason(vote, attended, total))
         outcome = (
             "passed" if _more_than(vote.pass_mark, votes_for + written_for, total) else "failed"
         )

@@ -1052,3 +1052,118 @@ def test_the_grades_are_announced_after_the_peer_appraisal_they_follow(world, cl
     values["appraisal_announced_on"] = "2026-03-23"
     runtime.fire(case_id, "submit_report", world["secretary"], values)
     assert state(case_id) == "rectification"
+
+
+# --- the rules at their boundaries (DOMAIN 2) -------------------------------------------------
+
+
+def _to_rectification(world, clock) -> int:
+    case_id = to_held(world, clock, with_appraisal=False)  # held on 2026-03-20
+    runtime.fire(case_id, "submit_report", world["secretary"], report_values(world))
+    return case_id
+
+
+def test_a_meeting_does_not_close_without_a_rectification_list(world, clock):
+    case_id = _to_rectification(world, clock)
+    announced = {"announced_on": "2026-03-20", "announcement_scope": "全体党员"}
+    head = audit.head()
+    with pytest.raises(GuardRefused, match="No rectification item has been listed yet"):
+        runtime.fire(case_id, "close", world["secretary"], announced)
+    assert audit.head() == head and state(case_id) == "rectification"
+    runtime.fire(
+        case_id,
+        "add_item",
+        world["secretary"],
+        {
+            "problem": "理论学习不深入",
+            "measures": "每月集中学习一次",
+            "owner": world["member"].id,
+            "deadline": "2026-04-30",
+        },
+    )
+    (item,) = runtime.load_case(case_id).data["children"]
+    with pytest.raises(GuardRefused, match="1 linked item"):
+        runtime.fire(case_id, "close", world["secretary"], announced)
+    runtime.fire(
+        item,
+        "report_done",
+        world["member"],
+        {"summary": "完成", "evidence": upload(world, "e.pdf", by="member")},
+    )
+    runtime.fire(item, "accept", world["secretary"])
+    # The results announced before the meeting that found the problems: refused.
+    with pytest.raises(GuardRefused, match="cannot be before 2026-03-20"):
+        runtime.fire(
+            case_id, "close", world["secretary"], {**announced, "announced_on": "2026-03-19"}
+        )
+    runtime.fire(case_id, "close", world["secretary"], announced)
+    assert state(case_id) == "closed"
+
+
+def test_attendance_exactly_at_the_share_is_enough(world, clock):
+    """Three of four present is exactly three quarters: where an organization asks for that
+    share, the meeting is held; two of four is not enough."""
+    world.committee.settings = {"life_meeting": {"min_attendance": "3/4"}}
+    db.session.commit()
+    case_id = to_meeting_ready(world)
+    clock.set("2026-03-20T06:00:00")
+    record_committee_session(world, case_id)
+    with pytest.raises(GuardRefused, match="Only 2 of 4 participants attended; at least 3/4"):
+        runtime.fire(
+            case_id,
+            "hold_meeting",
+            world["secretary"],
+            meeting_values(world, attendees=["secretary", "deputy"]),
+        )
+    runtime.fire(case_id, "hold_meeting", world["secretary"], meeting_values(world))
+    assert state(case_id) == "held"
+
+
+@pytest.mark.parametrize(
+    "planned, in_season",
+    [("2026-09-30", False), ("2026-10-01", True), ("2026-12-31", True)],
+)
+def test_the_fourth_quarter_runs_from_1_october_to_31_december(world, clock, planned, in_season):
+    clock.set("2026-03-02T02:00:00")
+    case_id = _democratic_plan(world, clock, planned)
+    if in_season:
+        runtime.fire(case_id, "approve_plan", world["committee_b"])
+        assert state(case_id) == "preparation"
+    else:
+        with pytest.raises(GuardRefused, match=f"fourth quarter; on {planned} it needs"):
+            runtime.fire(case_id, "approve_plan", world["committee_b"])
+        assert state(case_id) == "plan_review"
+
+
+def test_the_plan_reaches_the_superior_fifteen_days_ahead_to_the_day(world, clock):
+    case_id = start_democratic(world, "2026-03-16").id  # today 2026-03-02: 14 days ahead
+    with pytest.raises(GuardRefused, match="choose a date from 2026-03-17"):
+        runtime.fire(case_id, "submit_plan", world["committee_a"])
+    runtime.fire(case_id, "submit_plan", world["committee_a"], {"planned_date": "2026-03-17"})
+    assert state(case_id) == "plan_review"
+
+
+def test_the_rewriting_deadline_is_today_at_the_earliest(world, clock):
+    case_id = to_preparation(world)
+    hold_talks(world, case_id)
+    summarize_opinions(world, case_id)
+    hand_in_materials(world, case_id)
+    runtime.fire(case_id, "submit_materials", world["secretary"])
+    head = audit.head()
+    with pytest.raises(GuardRefused, match=r"'Rewrite by' cannot lie in the past \(2026-03-01\)"):
+        runtime.fire(
+            case_id,
+            "return_materials",
+            world["gb_secretary"],
+            {"rewrite_by": "2026-03-01"},
+            comment="全部重写",
+        )
+    assert audit.head() == head and state(case_id) == "materials_review"
+    runtime.fire(
+        case_id,
+        "return_materials",
+        world["gb_secretary"],
+        {"rewrite_by": "2026-03-02"},
+        comment="重写",
+    )
+    assert state(case_id) == "rewriting"

@@ -526,3 +526,18 @@ def appraisal_complete(
             _("Record the day the grades were fed back to each member in writing and announced.")
         )
     return None
+
+
+@guard("rectification_listed")
+def rectification_listed(ctx: Context) -> Block | None:
+    """The meeting closes on its rectification list (DOMAIN 2: a list with an owner, measures
+    and a deadline per item, ticked off one by one): a list with no item in it has nothing to
+    tick off, so at least one item is listed before the case closes."""
+    if not ctx.data.get("children"):
+        return Block(
+            _(
+                "No rectification item has been listed yet: list each problem found with its "
+                "owner, measures and deadline before closing."
+            )
+        )
+    return None

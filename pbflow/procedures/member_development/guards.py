@@ -126,7 +126,8 @@ def own_application_today(ctx: Context, *, field: str) -> Block | None:
 
 @guard("min_age")
 def min_age(ctx: Context, *, years: int, at: str) -> Block | None:
-    """The applicant is at least ``years`` old on the date in ``at`` (DOMAIN 1.1: 18)."""
+    """The applicant is at least ``years`` old on the date in ``at`` (DOMAIN 1.1: 18), from
+    their birthday on (1 March for someone born on 29 February, ``calendar.birthday``)."""
     person = ctx.subject()
     if person is None:
         return Block(_("Choose the person who applies."))
@@ -140,7 +141,7 @@ def min_age(ctx: Context, *, years: int, at: str) -> Block | None:
             )
         )
     on = ctx.date_value(at) or ctx.today
-    birthday = calendar.add_months(person.birth_date, 12 * years)
+    birthday = calendar.birthday(person.birth_date, years)
     if on < birthday:
         return Block(
             _(
