@@ -1,0 +1,47 @@
+"""What a newcomer met walking the pages in Chinese and English (the phone sweep), through the
+real routes: words that meant something else in Chinese, list items joined with an English
+comma in Chinese sentences, and tap targets too small on a phone."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import csrf_token
+
+IP = {"REMOTE_ADDR": "203.0.113.70"}
+OPINION = {
+    "f.subject": "班车时间",
+    "f.text": "夜班下班后要等四十分钟班车。",
+    "f.category": "welfare",
+    "f.anonymous": "1",
+}
+
+
+def _drop(client, url: str, **changes):
+    token = csrf_token(client.get(url, environ_base=IP).get_data(as_text=True))
+    data = {**OPINION, "csrf_token": token, **changes}
+    return client.post(url, data=data, environ_base=IP)
+
+
+def test_the_opinion_box_names_the_receiving_organization_not_a_deadline(client, world):
+    """The English "To" was translated for a date range (截止日期, "closing date"): the
+    opinion box's organization field and its slip said a branch's name was a deadline."""
+    page = client.get("/opinions/?lang=zh", environ_base=IP).get_data(as_text=True)
+    label = re.search(r'<label for="f-org">([^<]*)<', page).group(1).strip()
+    assert label == "接收组织"
+    slip = _drop(client, "/opinions/?lang=zh", org="b1").get_data(as_text=True)
+    assert "<dt>接收组织</dt><dd>采煤一队党支部</dd>" in slip
+    # The subject is the title the form asked for, not "对象" (a person, a target).
+    assert "<dt>标题</dt><dd>班车时间</dd>" in slip
+    assert "截止日期" not in slip and "对象" not in slip
+    english = _drop(client, "/opinions/b1?lang=en").get_data(as_text=True)
+    assert "<dt>Addressed to</dt>" in english and "<dt>Subject</dt>" in english
+
+
+def test_the_audit_export_names_states_not_dates(client, world, auth):
+    """The export's from/to columns are the states before and after an event."""
+    auth.login("auditor")
+    head = client.get("/audit/?format=csv&lang=zh").get_data(as_text=True).splitlines()[0]
+    assert "原状态" in head and "新状态" in head and "截止日期" not in head
+    head = client.get("/audit/?format=csv&lang=en").get_data(as_text=True).splitlines()[0]
+    assert "State before" in head and "State after" in head
