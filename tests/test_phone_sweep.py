@@ -45,3 +45,17 @@ def test_the_audit_export_names_states_not_dates(client, world, auth):
     assert "原状态" in head and "新状态" in head and "截止日期" not in head
     head = client.get("/audit/?format=csv&lang=en").get_data(as_text=True).splitlines()[0]
     assert "State before" in head and "State after" in head
+
+
+def test_steps_possible_within_a_step_are_listed_the_chinese_way(client, world, auth):
+    """A list of steps in a Chinese sentence is joined with 、, not an English comma."""
+    _drop(client, "/opinions/b1?lang=en")
+    auth.login("secretary")
+    page = client.get("/cases?lang=en").get_data(as_text=True)
+    case_id = re.search(r'href="/cases/(\d+)"', page).group(1)
+    zh = client.get(f"/cases/{case_id}?lang=zh").get_data(as_text=True)
+    line = re.search(r"本步骤中还可以：([^<]*)。", zh).group(1)
+    assert "、" in line and ", " not in line
+    en = client.get(f"/cases/{case_id}?lang=en").get_data(as_text=True)
+    line = re.search(r"Possible here without leaving the step: ([^<]*)\.", en).group(1)
+    assert ", " in line
