@@ -1,0 +1,111 @@
+"""The phone sweep in a real browser at 390 x 844, in both languages: no page scrolls sideways
+(the page's own scrolling element no wider than the phone), and a folded form or filter shows
+that it opens."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.conftest import PASSWORD, WIDTHS
+
+pytestmark = pytest.mark.browser
+
+SECTIONS = ("work", "development", "opinions", "rectification", "membership", "training")
+PUBLIC = ["/login", "/opinions/", "/opinions/b1", "/opinions/track"]
+
+
+def _committee_pages(b1: int) -> list[str]:
+    return [
+        "/",
+        "/cases",
+        "/cases/new",
+        "/supervision/",
+        *(f"/supervision/?section={s}" for s in SECTIONS),
+        "/supervision/?section=notices",
+        "/supervision/rectification",
+        "/meetings/",
+        f"/meetings/compliance/{b1}",
+        f"/meetings/training/{b1}",
+        "/development/",
+        f"/development/org/{b1}",
+        "/opinions/b1/book",
+        "/assessment/",
+        "/admin/orgs",
+        "/admin/people",
+        "/admin/users",
+        "/admin/settings",
+        "/admin/calendar",
+        "/account/",
+    ]
+
+
+@pytest.fixture
+def phone(demo_site, chromium):
+    context = chromium.new_context(viewport=WIDTHS["phone"], locale="zh-CN")
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _login(page, base: str, username: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def _width(page, base: str, path: str, lang: str) -> int:
+    sep = "&" if "?" in path else "?"
+    page.goto(f"{base}{path}{sep}lang={lang}")
+    page.wait_for_load_state("load")
+    return page.evaluate("document.scrollingElement.scrollWidth")
+
+
+def _b1(demo_site) -> int:
+    from sqlalchemy import select
+
+    from pbflow.extensions import db
+    from pbflow.models import Organization
+
+    return demo_site.query(
+        lambda: db.session.execute(
+            select(Organization.id).where(Organization.code == "b1")
+        ).scalar_one()
+    )
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_no_page_scrolls_sideways_on_a_phone(phone, demo_site, lang):
+    base, wide = demo_site.base, {}
+    for path in PUBLIC:
+        wide[path] = _width(phone, base, path, lang)
+    _login(phone, base, "wang.shuji")
+    for path in _committee_pages(_b1(demo_site)):
+        wide[path] = _width(phone, base, path, lang)
+    _login(phone, base, "han.shenji")
+    for path in ("/audit/", "/audit/security/"):
+        wide[path] = _width(phone, base, path, lang)
+    assert {p: w for p, w in wide.items() if w > 390} == {}
+
+
+def _marker(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "e => getComputedStyle(e, '::before').content")
+
+
+def test_folded_forms_show_that_they_open(phone, demo_site):
+    """A summary laid out as flex loses the browser's triangle: pbflow.css draws one, turned
+    down when the details are open."""
+    base = demo_site.base
+    _login(phone, base, "chen.shuji")
+    phone.goto(f"{base}/cases?lang=zh")
+    assert "▸" in _marker(phone, "details > summary")
+    link = phone.eval_on_selector("main table a[href^='/cases/']", "a => a.getAttribute('href')")
+    phone.goto(f"{base}{link}?lang=zh")
+    summary = "details.action > summary, details.diagram-full > summary"
+    assert "▸" in _marker(phone, summary)
+    phone.click(summary)
+    assert "▾" in _marker(phone, summary)
