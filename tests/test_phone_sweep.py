@@ -59,3 +59,16 @@ def test_steps_possible_within_a_step_are_listed_the_chinese_way(client, world, 
     en = client.get(f"/cases/{case_id}?lang=en").get_data(as_text=True)
     line = re.search(r"Possible here without leaving the step: ([^<]*)\.", en).group(1)
     assert ", " in line
+
+
+def test_the_meeting_form_attendance_boxes_are_tapped_by_their_line(client, world, auth):
+    """Each attendance check box sits in a label of its own (a 44 px line on a phone,
+    pbflow.css), named "present" besides the member's name."""
+    auth.login("secretary")
+    page = client.get(f"/meetings/new?org={world.branch.id}&lang=en").get_data(as_text=True)
+    assert '<table class="list attendance">' in page
+    boxes = re.findall(r'<label class="check"><input type="checkbox" id="att-\d+"', page)
+    assert boxes and len(boxes) == page.count('name="present"')
+    assert '<span class="visually-hidden">Present</span></label>' in page
+    css = client.get("/static/pbflow.css").get_data(as_text=True)
+    assert "table.attendance td > label" in css

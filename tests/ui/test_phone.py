@@ -1,6 +1,7 @@
 """The phone sweep in a real browser at 390 x 844, in both languages: no page scrolls sideways
-(the page's own scrolling element no wider than the phone), and a folded form or filter shows
-that it opens."""
+(the page's own scrolling element no wider than the phone), a folded form or filter shows that
+it opens, and the small links a newcomer taps (home, pages, periods, downloads, state chips,
+attendance) are at least 40 px tall, the check boxes in them drawn at 24 px."""
 
 from __future__ import annotations
 
@@ -109,3 +110,32 @@ def test_folded_forms_show_that_they_open(phone, demo_site):
     assert "▸" in _marker(phone, summary)
     phone.click(summary)
     assert "▾" in _marker(phone, summary)
+
+
+def test_small_links_are_tap_targets(phone, demo_site):
+    base = demo_site.base
+    # A check box or radio button in its label is drawn at 1.5rem (24 px), not the browser's
+    # 13 px: the opinion box's "anonymous" box, a ballot's choices, the attendance.
+    phone.goto(f"{base}/opinions/b1?lang=zh")
+    assert phone.locator("#op-anonymous").bounding_box()["width"] >= 24
+    _login(phone, base, "wang.shuji")
+    heights = {}
+
+    def measure(path: str, selector: str) -> None:
+        phone.goto(f"{base}{path}")
+        boxes = [e.bounding_box() for e in phone.locator(selector).all()]
+        assert boxes, f"{selector} on {path}"
+        heights[f"{path} {selector}"] = min(box["height"] for box in boxes if box)
+
+    measure("/cases?lang=zh", ".brand")
+    measure("/cases?lang=zh", ".count-chip")
+    measure("/cases?lang=zh", ".exports a")
+    measure("/supervision/?lang=zh", ".sv-period a")
+    measure(f"/meetings/compliance/{_b1(demo_site)}?lang=zh", ".exports a, main p a[rel]")
+    _login(phone, base, "chen.shuji")
+    measure(f"/meetings/new?org={_b1(demo_site)}&lang=zh", "table.attendance label")
+    box = phone.locator("table.attendance input[type=checkbox]").first.bounding_box()
+    assert box["width"] >= 24
+    _login(phone, base, "han.shenji")
+    measure("/audit/?lang=zh", ".pager a")
+    assert {k: h for k, h in heights.items() if h < 40} == {}
