@@ -72,3 +72,34 @@ def test_the_meeting_form_attendance_boxes_are_tapped_by_their_line(client, worl
     assert '<span class="visually-hidden">Present</span></label>' in page
     css = client.get("/static/pbflow.css").get_data(as_text=True)
     assert "table.attendance td > label" in css
+
+
+def test_an_expired_form_links_back_to_its_page(client, world, auth):
+    """The "Form expired" page told to go back and reload, and offered only the start page:
+    it now links to the page the form was on (its own site's Referer), to load it afresh."""
+    _drop(client, "/opinions/b1?lang=en")
+    auth.login("secretary")
+    page = client.get("/cases?lang=en").get_data(as_text=True)
+    case_id = re.search(r'href="/cases/(\d+)"', page).group(1)
+    form_page = f"http://localhost/cases/{case_id}?lang=en"
+    refused = client.post(
+        f"/cases/{case_id}/comments",
+        data={"body": "请尽快处理", "csrf_token": "expired"},
+        headers={"Referer": form_page, "Origin": "http://localhost"},
+    )
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "security token" in html
+    assert f'<a class="button" href="/cases/{case_id}?lang=en">Open the form again</a>' in html
+    assert "请尽快处理" in html  # what was typed, still shown to copy
+    # Nothing typed (a button's form): the link still comes.
+    bare = client.post(
+        f"/cases/{case_id}/comments", data={"csrf_token": "expired"}, headers={"Referer": form_page}
+    ).get_data(as_text=True)
+    assert "Open the form again" in bare
+    # Another site's address is never linked to.
+    elsewhere = client.post(
+        f"/cases/{case_id}/comments",
+        data={"csrf_token": "expired"},
+        headers={"Referer": f"https://evil.example/cases/{case_id}"},
+    ).get_data(as_text=True)
+    assert "Open the form again" not in elsewhere and "evil.example" not in elsewhere
