@@ -103,3 +103,25 @@ def test_an_expired_form_links_back_to_its_page(client, world, auth):
         headers={"Referer": f"https://evil.example/cases/{case_id}"},
     ).get_data(as_text=True)
     assert "Open the form again" not in elsewhere and "evil.example" not in elsewhere
+
+
+def _unmarked_required(html: str) -> list[str]:
+    """Ids of required fields whose label does not carry the required-field mark."""
+    ids = re.findall(r'<(?:input|select|textarea)[^>]*\sid="([^"]+)"[^>]*\srequired[\s>]', html)
+    return [
+        i
+        for i in ids
+        if not re.search(rf'<label for="{re.escape(i)}">[^<]*<span class="req"', html)
+    ]
+
+
+def test_the_meeting_and_training_forms_mark_their_required_fields(client, world, auth):
+    """Like the workflow forms and the opinion box, the meeting record's and the training
+    record's required fields carry the * in their label (a phone's browser says nothing of
+    a missing value until the form is sent)."""
+    auth.login("secretary")
+    branch = world.branch.id
+    meeting = client.get(f"/meetings/new?org={branch}&lang=zh").get_data(as_text=True)
+    assert 'id="m-topic"' in meeting and _unmarked_required(meeting) == []
+    training = client.get(f"/meetings/training/{branch}/new?lang=zh").get_data(as_text=True)
+    assert 'id="t-hours"' in training and _unmarked_required(training) == []
