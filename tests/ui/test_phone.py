@@ -131,6 +131,11 @@ def test_small_links_are_tap_targets(phone, demo_site):
     measure("/cases?lang=zh", ".count-chip")
     measure("/cases?lang=zh", ".exports a")
     measure("/supervision/?lang=zh", ".sv-period a")
+    measure("/opinions/b1/book?lang=zh", ".period-form > a")
+    # The book's figures are a card per organization: its name across the phone, not
+    # squeezed into a column a character wide with ten more beside it.
+    name = phone.locator("table.figures tbody th[scope=row]").first.bounding_box()
+    assert name["width"] > 300 and name["height"] < 40
     measure(f"/meetings/compliance/{_b1(demo_site)}?lang=zh", ".exports a, main p a[rel]")
     _login(phone, base, "chen.shuji")
     measure(f"/meetings/new?org={_b1(demo_site)}&lang=zh", "table.attendance label")
