@@ -144,3 +144,32 @@ def test_small_links_are_tap_targets(phone, demo_site):
     _login(phone, base, "han.shenji")
     measure("/audit/?lang=zh", ".pager a")
     assert {k: h for k, h in heights.items() if h < 40} == {}
+
+
+HEADINGS = """() => {
+  const size = e => parseFloat(getComputedStyle(e).fontSize);
+  const h1 = [...document.querySelectorAll('main h1')].map(size);
+  const h2 = [...document.querySelectorAll('main h2')].map(size);
+  return {h1: h1.length ? Math.min(...h1) : null, h2: h2.length ? Math.max(...h2) : null};
+}"""
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_a_page_title_is_larger_than_its_section_titles(demo_site, chromium, width):
+    """The browser's h2 (1.5em, 24 px) outsized a case's title (1.4rem) and, on a phone,
+    every page title (1.3rem): "您现在可以办理" read as the page's title, not the case's."""
+    context = chromium.new_context(viewport=WIDTHS[width], locale="zh-CN")
+    page = context.new_page()
+    try:
+        base, inverted = demo_site.base, {}
+        _login(page, base, "chen.shuji")
+        page.goto(f"{base}/cases?lang=zh")
+        case = page.eval_on_selector("main table a[href^='/cases/']", "a => a.getAttribute('href')")
+        for path in ("/", case, "/account/", "/meetings/", "/supervision/", "/opinions/b1/book"):
+            page.goto(f"{base}{path}?lang=zh")
+            sizes = page.evaluate(HEADINGS)
+            if sizes["h1"] and sizes["h2"] and sizes["h1"] <= sizes["h2"]:
+                inverted[path] = sizes
+        assert inverted == {}
+    finally:
+        context.close()
