@@ -125,15 +125,3 @@ def test_the_meeting_and_training_forms_mark_their_required_fields(client, world
     assert 'id="m-topic"' in meeting and _unmarked_required(meeting) == []
     training = client.get(f"/meetings/training/{branch}/new?lang=zh").get_data(as_text=True)
     assert 'id="t-hours"' in training and _unmarked_required(training) == []
-
-
-def test_the_opinion_book_figures_are_cards_on_a_phone(client, world, auth):
-    """Eleven columns of figures squeezed into 390 px (an organization's name one character
-    a line): the table is a ``list`` table, each figure labelled, read as cards on a phone."""
-    auth.login("secretary")
-    page = client.get("/opinions/b1/book?lang=zh").get_data(as_text=True)
-    table = page[page.index('<table class="list figures">') : page.index("</table>")]
-    rows = re.findall(r"<tr[^>]*>\s*<th scope=\"row\">", table)
-    assert rows
-    assert table.count("<td data-label=") == 10 * len(rows) == table.count("<td")
-    assert '<td data-label="平均答复天数">' in table

@@ -132,10 +132,18 @@ def test_small_links_are_tap_targets(phone, demo_site):
     measure("/cases?lang=zh", ".exports a")
     measure("/supervision/?lang=zh", ".sv-period a")
     measure("/opinions/b1/book?lang=zh", ".period-form > a")
-    # The book's figures are a card per organization: its name across the phone, not
-    # squeezed into a column a character wide with ten more beside it.
-    name = phone.locator("table.figures tbody th[scope=row]").first.bounding_box()
-    assert name["width"] > 300 and name["height"] < 40
+    # The book's figures keep readable columns (an organization's name was one character a
+    # line, with ten columns squeezed beside it) and scroll inside the table's box, the
+    # name's column staying in place.
+    table = phone.locator("table.figures")
+    name = phone.locator("table.figures tbody td:first-child").first
+    box = name.bounding_box()
+    assert box["width"] >= 100 and box["height"] < 60
+    assert table.evaluate("t => t.scrollWidth > t.clientWidth")
+    table.evaluate("t => { t.scrollLeft = 300; }")
+    assert table.evaluate("t => t.scrollLeft") > 0
+    assert abs(name.bounding_box()["x"] - box["x"]) < 1
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
     measure(f"/meetings/compliance/{_b1(demo_site)}?lang=zh", ".exports a, main p a[rel]")
     _login(phone, base, "chen.shuji")
     measure(f"/meetings/new?org={_b1(demo_site)}&lang=zh", "table.attendance label")
