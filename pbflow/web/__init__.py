@@ -77,6 +77,19 @@ def _typed_text() -> list[str]:
     ]
 
 
+def _form_page() -> str | None:
+    """The page (path and query) the refused form was on, when this site's page sent its
+    address along (the Referer, same-origin only): the "Form expired" page links back to it,
+    to load the form afresh with a new token. None from anywhere else, or with no Referer
+    (the opinion box's pages send none)."""
+    referrer = urlsplit(request.headers.get("Referer") or "")
+    if f"{referrer.scheme}://{referrer.netloc}" != request.host_url.rstrip("/"):
+        return None
+    if not referrer.path.startswith("/") or referrer.path.startswith("//"):
+        return None
+    return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+
+
 def url_maker(endpoint: str, **args: Any):
     """``url_for(endpoint, **args)`` for many values of the one argument given as
     ``"*"``: the URL is built once with a marker in its place, and each value (a whole
@@ -272,12 +285,18 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
             "go back, reload the page and submit again."
         )
         typed = _typed_text()
-        if not typed or request.path.startswith("/api/") or wants_json():
+        if request.path.startswith("/api/") or wants_json():
             return _error_page(400, title, message)
+        back = _form_page()
+        if not typed:
+            page = render_template(
+                "errors/error.html", status=400, title=title, message=message, back=back
+            )
+            return page, 400
         # What was typed in the refused form, shown to copy (the page it came from comes back
         # blank): kept out of caches, since an opinion's text may be among it.
         page = render_template(
-            "errors/error.html", status=400, title=title, message=message, typed=typed
+            "errors/error.html", status=400, title=title, message=message, typed=typed, back=back
         )
         return page, 400, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
