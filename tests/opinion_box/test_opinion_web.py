@@ -301,6 +301,12 @@ def test_book_shows_answers_ratings_and_figures(client, world, auth):
     html = page.get_data(as_text=True)
     assert "已与食堂协商，下月起降价。" in html
     assert html.count('class="book-entry"') == 4
+    # The answer's day and whether it was on time, in the page's punctuation.
+    on = opinions.book("b1", opinions.parse_period(None, None), viewer=world["secretary"])
+    day = next(r.answered_on for r in on.rows if r.answer)
+    for lang, said in (("zh", f"答复（{day}，按期）："), ("en", f"Answer ({day}, on time):")):
+        client.set_cookie("pbflow_lang", lang)
+        assert said in client.get("/opinions/b1/book").get_data(as_text=True), lang
     b = opinions.book("b1", opinions.parse_period(None, None), viewer=world["secretary"])
     assert (b.total.received, b.total.answered, b.total.answered_on_time) == (4, 3, 3)
     assert b.total.mean_rating == pytest.approx(11 / 3)
