@@ -439,3 +439,17 @@ def test_the_committee_sees_which_branches_members_lack_training(world, clock, c
     auth.login("secretary")
     html = text(client.get("/supervision/?period=year&section=training&lang=en"))
     assert f"1 of {mine.owed} members who owe it have reached it" in html
+
+
+def test_the_period_is_chosen_by_its_name_in_either_language(world, client, auth):
+    """The period's choices are named as choices (capitalised in English), and in Chinese as
+    periods (月度, 季度, 年度)."""
+    auth.login("secretary")
+    page = text(client.get("/supervision/"))
+    for value, name in (("month", "Month"), ("quarter", "Quarter"), ("year", "Year")):
+        assert re.search(rf'<option value="{value}"( selected)?>{name}</option>', page), value
+    client.set_cookie("pbflow_lang", "zh")
+    page = text(client.get("/supervision/"))
+    for value, name in (("month", "月度"), ("quarter", "季度"), ("year", "年度")):
+        assert re.search(rf'<option value="{value}"( selected)?>{name}</option>', page), value
+
