@@ -452,4 +452,3 @@ def test_the_period_is_chosen_by_its_name_in_either_language(world, client, auth
     page = text(client.get("/supervision/"))
     for value, name in (("month", "月度"), ("quarter", "季度"), ("year", "年度")):
         assert re.search(rf'<option value="{value}"( selected)?>{name}</option>', page), value
-
