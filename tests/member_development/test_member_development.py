@@ -10,6 +10,7 @@ import pytest
 
 from pbflow import audit
 from pbflow.engine import runtime
+from pbflow.engine.errors import GuardRefused
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance
 from pbflow.procedures.member_development import services as development
@@ -227,11 +228,6 @@ class Walk:
         return self.resolution(end, attended=4, votes_for=3)
 
 
-@pytest.fixture
-def walk(world, clock):
-    return Walk(world, clock)
-
-
 def test_full_walk_from_application_to_full_membership(walk):
     d = development.definition()
 
@@ -388,3 +384,10 @@ def test_full_walk_from_application_to_full_membership(walk):
     assert events.count("person_updated") == 4  # activist, target, probationary, full
     assert events.count("resolution_recorded") == 2
     assert audit.verify_database().ok
+
+
+def refused(walk, trigger, who, values=None, files=()):
+    """The step refused by a guard: its refusal, whose message says why."""
+    with pytest.raises(GuardRefused) as exc:
+        walk.step(trigger, who, values, files=files)
+    return exc.value

@@ -13,19 +13,7 @@ from pbflow.engine import runtime
 from pbflow.engine.errors import GuardRefused, InvalidState, ValidationFailed
 from pbflow.procedures.member_development import services as development
 from tests.conftest import make_user
-from tests.member_development.test_member_development import Walk, pdf, person_of
-
-
-@pytest.fixture
-def walk(world, clock):
-    return Walk(world, clock)
-
-
-def refused(walk, trigger, who, values=None, files=()):
-    with pytest.raises(GuardRefused) as exc:
-        walk.step(trigger, who, values, files=files)
-    return exc.value
-
+from tests.member_development.test_member_development import pdf, person_of, refused
 
 # --- step 1: aged 18 or over --------------------------------------------------------------
 

@@ -15,12 +15,6 @@ from pbflow.engine.errors import GuardRefused
 from pbflow.extensions import db
 from pbflow.services import settings
 from tests.conftest import make_user
-from tests.member_development.test_member_development import Walk
-
-
-@pytest.fixture
-def walk(world, clock):
-    return Walk(world, clock)
 
 
 def refused(walk, trigger, who, values=None, files=()):

@@ -18,12 +18,7 @@ from pbflow.extensions import db
 from pbflow.models import Organization, Person, ProcessInstance
 from pbflow.procedures.member_development import services as development
 from tests.conftest import audit_actions, csrf_token, make_user
-from tests.member_development.test_member_development import Walk, pdf, person_of
-
-
-@pytest.fixture
-def walk(world, clock):
-    return Walk(world, clock)
+from tests.member_development.test_member_development import pdf, person_of
 
 
 @contextmanager

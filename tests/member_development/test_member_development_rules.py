@@ -15,18 +15,7 @@ from pbflow.extensions import db
 from pbflow.models import Notification, Person, ProcessInstance
 from pbflow.procedures.member_development import services as development
 from tests.conftest import audit_actions, make_user
-from tests.member_development.test_member_development import Walk, pdf, person_of
-
-
-@pytest.fixture
-def walk(world, clock):
-    return Walk(world, clock)
-
-
-def refused(walk, trigger, who, values=None, files=()):
-    with pytest.raises(GuardRefused) as exc:
-        walk.step(trigger, who, values, files=files)
-    return exc.value
+from tests.member_development.test_member_development import pdf, person_of, refused
 
 
 def blocked(walk, who, trigger):
