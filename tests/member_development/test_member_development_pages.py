@@ -90,7 +90,14 @@ def test_the_pipeline_reads_as_cards_on_a_phone(walk, world, auth, client):
     stage = re.search(r'<section class="card stage" id="stage-activist">.*?</section>', html, re.S)
     person = next(r for r in re.findall(r"<tr.*?</tr>", stage.group(0), re.S) if "Applicant" in r)
     labels = re.findall(r'<td data-label="([^"]+)"', person)
-    assert labels == ["Person", "Where", "Next step", "Due", "Earliest full membership"]
+    assert labels == ["Person", "State", "Next step", "Due", "Earliest full membership"]
+    # The second column holds the case's state (a badge linking to the case), and says so
+    # in Chinese too: it was headed 所在组织 (organization), which the person's cell shows.
+    zh = client.get(f"/development/org/{world.committee.id}?lang=zh").get_data(as_text=True)
+    stage = re.search(r'<section class="card stage" id="stage-activist">.*?</section>', zh, re.S)
+    heads = re.findall(r"<th>([^<]+)</th>", stage.group(0))
+    assert heads[:2] == ["人员", "状态"]
+    assert '<td data-label="状态"><a href="/cases/' in stage.group(0)
 
 
 def test_who_may_see_the_pages(walk, world, auth, client):
