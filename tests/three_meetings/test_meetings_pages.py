@@ -75,6 +75,53 @@ def test_secretary_records_and_corrects_a_meeting_through_the_pages(world, clien
     assert stale.status_code == 409 and "reload" in stale.get_data(as_text=True)
 
 
+def test_a_correction_reads_in_labels_and_names_not_field_codes_and_ids(world, client, auth):
+    """The history of corrections names each changed field as the form does and each person
+    by name (someone taken off the list too), hours as hours, in the page's language; it
+    showed the stored record: ``chair 17 -> 18``, ``present [17, 18, 19]``."""
+    import re
+
+    auth.login("secretary")
+    page = client.get(f"/meetings/new?org={world.branch.id}")
+    token = csrf_token(page.get_data(as_text=True))
+    ok = client.post(
+        f"/meetings/new?org={world.branch.id}", data=form(world, token, training_hours="2")
+    )
+    meeting_id = int(ok.headers["Location"].rsplit("/", 1)[1])
+    moved = form(
+        world,
+        token,
+        version="1",
+        reason="主持人记错",
+        chair=pid(world, "deputy"),
+        present=[pid(world, u) for u in ("secretary", "deputy")],
+        training_hours="2.5",
+    )
+    moved[f"reason_{pid(world, 'member')}"] = "病假"
+    assert client.post(f"/meetings/{meeting_id}/edit", data=moved).status_code == 302
+
+    def history(lang: str) -> list[list[str]]:
+        html = client.get(f"/meetings/{meeting_id}?lang={lang}").get_data(as_text=True)
+        section = re.search(r'<section class="card" id="history">.*?</section>', html, re.S)
+        rows = re.findall(r"<tr>(.*?)</tr>", section.group(0), re.S)
+        return [cells for r in rows if (cells := re.findall(r"<td[^>]*>(.*?)</td>", r))]
+
+    secretary, deputy = world["secretary"].person.name, world["deputy"].person.name
+    member, branch_member = world["member"].person.name, world["branch_member"].person.name
+    assert history("en") == [
+        ["Chair or presenter", secretary, deputy],
+        ["Training hours for each member present", "2", "2.5"],
+        ["Present", f"{secretary}, {deputy}, {member}", f"{secretary}, {deputy}"],
+        ["Absent", f"{branch_member} (夜班)", f"{branch_member} (夜班), {member} (病假)"],
+    ]
+    assert history("zh") == [
+        ["主持人或主讲人", secretary, deputy],
+        ["每名到会党员的培训学时", "2", "2.5"],
+        ["出席", f"{secretary}、{deputy}、{member}", f"{secretary}、{deputy}"],
+        ["缺席", f"{branch_member}（夜班）", f"{branch_member}（夜班）、{member}（病假）"],
+    ]
+
+
 def test_pages_check_rights(world, client, auth):
     client.set_cookie("pbflow_lang", "en")
     m = meetings.record_meeting(

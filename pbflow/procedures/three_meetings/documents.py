@@ -10,6 +10,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from pbflow import clock
 from pbflow.documents import pdf, printing
 from pbflow.documents.pdf import Field
 from pbflow.documents.volume import Section
@@ -18,55 +19,16 @@ from pbflow.extensions import db
 from pbflow.models import Meeting, User
 from pbflow.procedures.three_meetings import services as meetings
 
-# The names of the record's fields in the history of corrections.
-_FIELD_LABELS = {
-    "meeting_type": lambda: _("Meeting"),
-    "held_on": lambda: _("Held on"),
-    "topic": lambda: _("Topic"),
-    "place": lambda: _("Place"),
-    "chair": lambda: _("Chair or presenter"),
-    "recorder": lambda: _("Recorder"),
-    "agenda": lambda: _("Agenda"),
-    "minutes": lambda: _("Minutes (main points)"),
-    "resolutions": lambda: _("Resolutions with vote counts"),
-    "present": lambda: _("Present"),
-    "absent": lambda: _("Absent"),
-    "attachments_added": lambda: _("Attachments"),
-}
-
 
 def _org_name(org_id: int, locale: str) -> str:
     node = actors.org_index()[org_id]
     return node.name_en if locale == "en" and node.name_en else node.name
 
 
-def _value(name: str, value: Any, names: dict[int, str]) -> str:
-    """A field's value in the history as a person reads it (people by name)."""
-    if value is None or value == "":
-        return "—"
-    if name in ("chair", "recorder") and isinstance(value, int):
-        return names.get(value, f"#{value}")
-    if name == "present" and isinstance(value, list):
-        return "、".join(names.get(v, f"#{v}") for v in value)
-    if name == "absent" and isinstance(value, dict):
-        return "、".join(
-            names.get(int(k), f"#{k}") + (f"（{r}）" if r else "") for k, r in value.items()
-        )
-    if name == "meeting_type":
-        return meetings.type_label(str(value))
-    return str(value)
-
-
 def meeting_story(page: meetings.MeetingPage, locale: str) -> list[Any]:
     """The minutes of one meeting: the table of facts, attendance, agenda, minutes,
     resolutions, files, and every correction with its reason."""
     m = page.meeting
-    names = dict(page.names)
-    for edit in page.history:
-        for side in (edit.before, edit.after):
-            for key in ("chair", "recorder"):
-                if isinstance(side.get(key), int):
-                    names.setdefault(side[key], f"#{side[key]}")
     present = "、".join(page.names[a.person_id] for a in page.present) or "—"
     absent = (
         "、".join(
@@ -113,20 +75,12 @@ def meeting_story(page: meetings.MeetingPage, locale: str) -> list[Any]:
     )
     story.append(pdf.heading(_("History of corrections"), 2, toc=False))
     rows = []
-    for edit in sorted(page.history, key=lambda e: e.id):
-        who = edit.editor.display_name if edit.editor else _("System")
-        when = edit.edited_at.strftime("%Y-%m-%d %H:%M")
-        for key in edit.after:
-            label = _FIELD_LABELS.get(key, lambda k=key: k)()
-            rows.append(
-                [
-                    f"{when}\n{who}",
-                    edit.reason,
-                    label,
-                    _value(key, edit.before.get(key), names),
-                    _value(key, edit.after[key], names),
-                ]
-            )
+    for edit in reversed(page.corrections(locale)):  # oldest first, as a record reads
+        who = edit.editor or _("System")
+        when = clock.to_local(edit.edited_at).strftime("%Y-%m-%d %H:%M")
+        rows.extend(
+            [f"{when}\n{who}", edit.reason, c.label, c.before, c.after] for c in edit.changes
+        )
     if rows:
         story.append(
             pdf.grid(

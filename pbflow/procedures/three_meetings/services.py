@@ -34,6 +34,7 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES
+from pbflow.procedures.three_meetings import corrections
 from pbflow.procedures.three_meetings.hours import STUDY_TYPES, parse_hours
 from pbflow.services import pagination, training_totals
 
@@ -431,8 +432,13 @@ class MeetingPage:
     absent: list[MeetingAttendance]
     files: list[Attachment]
     history: list[MeetingEdit]
-    names: dict[int, str]
+    names: dict[int, str]  # everyone the record and its corrections name
     may_edit: bool
+
+    def corrections(self, locale: str) -> list[corrections.Correction]:
+        """The history of corrections as a person reads it (labels, names, hours)."""
+        files = {f.id: f.filename for f in self.files}
+        return corrections.of(self.history, self.names, files, type_label, locale)
 
 
 def meeting_page(actor: User, meeting_id: int) -> MeetingPage:
@@ -466,6 +472,7 @@ def meeting_page(actor: User, meeting_id: int) -> MeetingPage:
     )
     ids = {a.person_id for a in meeting.attendance}
     ids |= {meeting.chair_person_id, meeting.recorder_person_id} - {None}
+    ids |= corrections.person_ids(history)
     names = dict(db.session.execute(select(Person.id, Person.name).where(Person.id.in_(ids))).all())
     return MeetingPage(
         meeting=meeting,
