@@ -66,6 +66,34 @@ def test_search_by_actor_action_org_and_newest_first(world, auth, client):
     assert orgs == {world.general_branch.id, world.branch.id}
 
 
+def test_the_action_is_chosen_from_a_list_in_words_and_an_unknown_one_is_kept(world, auth, client):
+    """An auditor picks the action by its words (the key beside them), in the page's
+    language, from everything pbflow and its procedures record; they had to type a key
+    ("transition, person_updated, ...") they could only learn from the page's examples."""
+    import re
+
+    auth.login("auditor")
+    html = client.get("/audit/?action=role_granted&lang=en").get_data(as_text=True)
+    select_ = re.search(r'<select id="f-action" name="action".*?</select>', html, re.S).group(0)
+    options = dict(re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_))
+    assert options[""] == "all"
+    assert options["transition"] == "Step taken (transition)"
+    assert options["role_granted"] == "Role granted (role_granted)"
+    assert options["meeting_recorded"] == "Meeting recorded (meeting_recorded)"  # a procedure's
+    assert re.search(r'<option value="role_granted" selected>', select_)
+    labels = [text for value, text in options.items() if value]
+    assert labels == sorted(labels)
+    zh = client.get("/audit/?lang=zh").get_data(as_text=True)
+    assert '<option value="transition" >办理步骤（transition）</option>' in zh
+
+    # An action none of them names (a procedure since removed) is searched and shown chosen.
+    gone = client.get("/audit/?action=retired_procedure_event&lang=en").get_data(as_text=True)
+    assert (
+        '<option value="retired_procedure_event" selected>retired_procedure_event</option>' in gone
+    )
+    assert _rows(gone) == []
+
+
 def test_search_by_person_and_date_range(world, auth, client, clock):
     person = people.create_person({"org_id": world.branch.id, "name": "被查的人"})
     clock.advance(days=3)

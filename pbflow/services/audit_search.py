@@ -272,6 +272,22 @@ def action_label(action: str) -> str:
     return str(label) if label is not None else action
 
 
+def action_choices(locale: str, current: str = "") -> list[tuple[str, str]]:
+    """Every action pbflow and its installed procedures record, as (key, "words (key)") in the
+    order of the words, for the search's list of actions; an action asked for that none of
+    them names (a procedure since removed) is kept at the end, so a search is never lost."""
+    from pbflow import procedures
+
+    labels = {key: str(words) for key, words in ACTIONS.items()}
+    for procedure in procedures.installed():
+        labels.update((key, str(words)) for key, words in procedure.audit_actions.items())
+    open_, close = ("（", "）") if locale == "zh" else (" (", ")")
+    choices = sorted(((k, f"{w}{open_}{k}{close}") for k, w in labels.items()), key=lambda c: c[1])
+    if current and current not in labels:
+        choices.append((current, current))
+    return choices
+
+
 # Actors without an account, in words: the scheduler and whoever acted with a tracking code.
 # The stored label stays what the search by actor matches.
 ACTOR_WORDS = {audit.SYSTEM: _l("System"), audit.ANONYMOUS: _l("Anonymous")}
