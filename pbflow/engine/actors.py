@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from pbflow.engine import fastsql
 from pbflow.engine.definitions import ActorRule
 from pbflow.extensions import db
 from pbflow.extensions import session as current_session
@@ -24,6 +25,11 @@ _ROLES = "pbflow_roles"
 # The roles that make someone a member of a branch's committee (支部委员会): the three
 # meetings' committee meeting and a life meeting's committee session are theirs.
 BRANCH_COMMITTEE_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
+# Whether a branch *has* a committee: someone holds the role of committee member there (a
+# secretary, and a deputy, lead a branch with or without one). The three meetings'
+# requirements (a committee meeting a month), a life meeting's committee session and the
+# supervision's branch sizes read it so.
+COMMITTEE_MEMBER_ROLE = "branch_committee"
 
 # Roles that let their holder read the whole subtree of their organization. A plain member
 # (or applicant) sees only their own records (DOMAIN: "a member sees their own records").
@@ -248,6 +254,20 @@ def readable_org_ids(user: User) -> set[int]:
     # a millisecond of every list a committee reads.
     prefixes = tuple(index[r].path for r in roots if r in index)
     return {node.id for node in index.values() if prefixes and node.path.startswith(prefixes)}
+
+
+def with_branch_committee(org_ids: list[int]) -> set[int]:
+    """The organizations among ``org_ids`` that have a branch committee
+    (``COMMITTEE_MEMBER_ROLE`` held there): one statement whatever their number."""
+    rows = db.session.execute(
+        select(RoleAssignment.org_id)
+        .where(
+            fastsql.among(RoleAssignment.org_id, org_ids),
+            RoleAssignment.role == COMMITTEE_MEMBER_ROLE,
+        )
+        .distinct()
+    )
+    return set(rows.scalars())
 
 
 def users_with_role(role: str, org_ids: list[int]) -> list[int]:

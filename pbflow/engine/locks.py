@@ -16,6 +16,7 @@ until the transaction commits or rolls back.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import gettext as _
@@ -37,6 +38,17 @@ def _sqlite_write_lock(column: Column, row_id: int) -> bool | None:
     table = column.table
     done = db.session.execute(update(table).where(table.c.id == row_id).values({column: column}))
     return done.rowcount == 1
+
+
+def _sqlite_write_locks(column: Column, row_ids: list[int]) -> int | None:
+    """``_sqlite_write_lock`` for several rows in one statement (SQLite's write lock is the
+    whole database's: one row would do, each is written back for what it says); how many
+    exist. None elsewhere: nothing done."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return None
+    table = column.table
+    done = db.session.execute(update(table).where(table.c.id.in_(row_ids)).values({column: column}))
+    return done.rowcount
 
 
 def hold_case(case_id: int) -> CaseState:
@@ -72,3 +84,25 @@ def hold_person(person_id: int) -> bool:
     what one member may still be given (a day's training hours, a course once a day) one
     after another."""
     return _hold(Person.__table__, person_id)
+
+
+def hold_people(person_ids: Iterable[int]) -> int:
+    """Hold several people's rows until the transaction ends, in one statement and in the
+    order of their ids (every holder of more than one person takes them in that order, so
+    two of them never wait for each other's rows in opposite orders: no deadlock); how many
+    exist. A meeting that credits a day's training to each member present checks each of
+    their days, as ``hold_person`` does for one record."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return 0
+    table = Person.__table__
+    found = _sqlite_write_locks(table.c.active, ids)
+    if found is None:
+        rows = db.session.execute(
+            select(table.c.id)
+            .where(fastsql.among(table.c.id, ids))
+            .order_by(table.c.id)
+            .with_for_update(key_share=True)
+        ).all()
+        found = len(rows)
+    return found

@@ -351,17 +351,10 @@ def off_season_consent_open(ctx: Context) -> Block | None:
 def has_branch_committee(org_id: int) -> bool:
     """A branch with a committee (seven or more full members elect one): someone holds the
     role ``branch_committee`` there, as the three meetings' requirements read it."""
-    from pbflow.models import RoleAssignment
-
     index = actors.org_index()
     if org_id not in index or index[org_id].kind != "branch":
         return False
-    found = db.session.execute(
-        select(RoleAssignment.id)
-        .where(RoleAssignment.org_id == org_id, RoleAssignment.role == "branch_committee")
-        .limit(1)
-    ).first()
-    return found is not None
+    return org_id in actors.with_branch_committee([org_id])
 
 
 @guard("committee_session_due")

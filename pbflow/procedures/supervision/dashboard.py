@@ -133,6 +133,9 @@ def _ranked(rows: Iterable[Any], keep: Callable[[Any], bool], key: Callable[[Any
     return Ranked(found[:TOP], len(found))
 
 
+SECTION_OF = {"branch_size": "membership"}  # the tables that are not their section's name
+
+
 def tops(d: Dashboard, section: str | None = None) -> dict[str, Ranked]:
     """Per section, the organizations to show: with something to show, worst first. Only
     ``section``'s when one is named (the others' concerns are then not counted at all)."""
@@ -145,6 +148,8 @@ def tops(d: Dashboard, section: str | None = None) -> dict[str, Ranked]:
             lambda r: r.start.members or r.end.members,
             lambda r: (-r.end.members, -r.start.members),
         ),
+        # Already in order (breaches first): the first of them.
+        "branch_size": lambda: _ranked(d.membership.sizes, lambda _b: True, lambda _b: 0),
         "notices": lambda: _ranked(
             d.notices.by_unit,
             lambda c: c.issued or c.open or c.closed,
@@ -172,7 +177,7 @@ def tops(d: Dashboard, section: str | None = None) -> dict[str, Ranked]:
     }
     found = {}
     for key, rank in rankings.items():
-        if section is None or key == section:
+        if section is None or SECTION_OF.get(key, key) == section:
             ranked = rank()
             if ranked is not None:
                 found[key] = ranked

@@ -21,8 +21,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
-from pbflow.engine import fastsql, tally
+from pbflow.engine import actors, fastsql, tally
 from pbflow.procedures.supervision.scope import Scope
 from pbflow.services.periods import Period
 
@@ -127,12 +128,94 @@ class MembershipRow:
         return self.end.members - self.start.members
 
 
+# DOMAIN, organizations and people: "A branch has at least 3 full members and normally at
+# most 50; a branch of seven or more full members has a branch committee; a smaller one
+# decides in its branch general meeting."
+FEWEST_FULL = 3
+USUAL_MOST_FULL = 50
+COMMITTEE_FROM_FULL = 7
+SIZE_RULE = {"least": FEWEST_FULL, "most": USUAL_MOST_FULL, "seven": COMMITTEE_FROM_FULL}
+# What a branch's size can say, worst first: fewer full members than a branch has (a rule
+# broken), seven or more without a committee (a rule broken), more than normal (a warning:
+# "normally", so a committee may keep a larger one for a reason).
+SIZE_FINDINGS = ("too_few", "no_committee", "many")
+
+
+@dataclass(frozen=True)
+class BranchSize:
+    """A branch whose number of full members breaks DOMAIN's rule or passes its normal
+    limit: ``finding`` one of ``SIZE_FINDINGS``, ``breach`` when a rule is broken (else a
+    warning)."""
+
+    org_id: int
+    label: str
+    full: int
+    finding: str
+    breach: bool
+
+    @property
+    def text(self) -> str:
+        """The finding as the pages and the download say it."""
+        n = self.full
+        if self.finding == "too_few":
+            return ngettext(
+                "%(num)s full member: a branch has at least %(least)s.",
+                "%(num)s full members: a branch has at least %(least)s.",
+                n,
+                least=FEWEST_FULL,
+            )
+        if self.finding == "no_committee":
+            return ngettext(
+                "%(num)s full member and no branch committee: a branch of %(seven)s or more "
+                "full members has one (nobody holds the role of branch committee member).",
+                "%(num)s full members and no branch committee: a branch of %(seven)s or more "
+                "full members has one (nobody holds the role of branch committee member).",
+                n,
+                seven=COMMITTEE_FROM_FULL,
+            )
+        return ngettext(
+            "%(num)s full member: a branch normally has at most %(most)s.",
+            "%(num)s full members: a branch normally has at most %(most)s.",
+            n,
+            most=USUAL_MOST_FULL,
+        )
+
+
+def branch_sizes(scope: Scope, rows: list[MembershipRow]) -> list[BranchSize]:
+    """The active branches of the scope whose full members at the end of the period (each
+    branch with its party groups, as ``rows`` count them) are fewer than 3, more than 50,
+    or seven or more without a branch committee (the committee from the roles held today:
+    pbflow keeps no history of them); breaches first. One statement, the branches with a
+    committee, whatever their number (issued even when no branch is that large, so that a
+    page's statements do not depend on its data)."""
+    branches = [r for r in rows if scope.index[r.org_id].kind == "branch"]
+    branches = [r for r in branches if scope.index[r.org_id].active]
+    committees = actors.with_branch_committee([r.org_id for r in branches])
+    found = []
+    for r in branches:
+        full = r.end.full
+        if full < FEWEST_FULL:
+            found.append(BranchSize(r.org_id, r.label, full, "too_few", True))
+        elif full >= COMMITTEE_FROM_FULL and r.org_id not in committees:
+            found.append(BranchSize(r.org_id, r.label, full, "no_committee", True))
+        if full > USUAL_MOST_FULL:
+            found.append(BranchSize(r.org_id, r.label, full, "many", False))
+    order = {f: i for i, f in enumerate(SIZE_FINDINGS)}
+    # The emptiest first, then the largest without a committee, then the largest (equals in
+    # tree order: the sort is stable).
+    return sorted(
+        found, key=lambda b: (order[b.finding], b.full if b.finding == "too_few" else -b.full)
+    )
+
+
 @dataclass
 class Membership:
     period: Period
     by_unit: list[MembershipRow]
     total: MembershipRow
     values: dict[str, list[str]]  # dimension -> the values seen, in order
+    # The branches too small, too large or without the committee their size requires.
+    sizes: list[BranchSize] = field(default_factory=list)
 
 
 def _years_before(day: date, years: int) -> date:
@@ -440,4 +523,5 @@ def counted(scope: Scope, period: Period, *, per_unit: bool = False) -> Membersh
                 by[key] = +by[key]  # the values with members only
     total.joined = sum(u.joined for u in units.values())
     total.converted = sum(u.converted for u in units.values())
-    return Membership(period, list(units.values()), total, _values(total))
+    rows = list(units.values())
+    return Membership(period, rows, total, _values(total), branch_sizes(scope, rows))

@@ -254,7 +254,8 @@ def training(d: Dashboard) -> Table | None:
 
 
 def membership(d: Dashboard) -> Table:
-    """One line per organization, dimension and value: members at the start and the end."""
+    """One line per organization, dimension and value: members at the start and the end;
+    then a line per finding about a branch's size (its full members at the end)."""
     m = d.membership
 
     def rows() -> Iterator[list[Any]]:
@@ -271,6 +272,8 @@ def membership(d: Dashboard) -> Table:
                         row.start.by[key].get(value, 0),
                         row.end.by[key].get(value, 0),
                     ]
+        for b in m.sizes:  # the branches too small, too large or without their committee
+            yield [b.label, _("Branch size"), b.text, None, b.full]
 
     return Table(
         _name(d, "membership"),

@@ -20,7 +20,7 @@ from pbflow.procedures.supervision import rectification as rect
 from pbflow.procedures.supervision.compliance import labels as obligation_labels
 from pbflow.procedures.supervision.dashboard import TOP, branch_page, sections, tops
 from pbflow.procedures.supervision.dashboard import dashboard as build_dashboard
-from pbflow.procedures.supervision.membership import DIMENSIONS, value_label
+from pbflow.procedures.supervision.membership import DIMENSIONS, SIZE_RULE, value_label
 from pbflow.procedures.supervision.scope import (
     may_supervise,
     readable_roots,
@@ -130,6 +130,7 @@ def dashboard():
         may_issue=notices.may_issue,
         dimensions=DIMENSIONS,
         value_label=value_label,
+        size_rule=SIZE_RULE,
         tops=tops(d, section),
         upcoming_limit=TOP,
         branches=branch_page(d, page)

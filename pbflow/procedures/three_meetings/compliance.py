@@ -111,7 +111,7 @@ def requirements(org_ids: list[int]) -> dict[int, dict[str, tuple[str, int]]]:
                 " CAST(NULL AS VARCHAR(10)), CAST(NULL AS INTEGER) FROM role_assignment"
                 f" WHERE {where} AND role = {f.placeholder}"
             )
-            params += [*values, "branch_committee"]
+            params += [*values, actors.COMMITTEE_MEMBER_ROLE]
         for org_id, mtype, period, times in fastsql.read(sql, params):
             if mtype is None:
                 committees.add(org_id)

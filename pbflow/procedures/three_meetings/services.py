@@ -34,7 +34,7 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES
-from pbflow.procedures.three_meetings import corrections
+from pbflow.procedures.three_meetings import corrections, training_day
 from pbflow.procedures.three_meetings.hours import STUDY_TYPES, parse_hours
 from pbflow.services import pagination, training_totals
 
@@ -254,6 +254,33 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
     return values, expected, present
 
 
+def _check_days(values: dict[str, Any], present: set[int], meeting: Meeting | None = None) -> None:
+    """Refuse a study meeting that would take a member present over 24 hours of training
+    that day (``training_day``), counting only the members whose day it adds to: all those
+    present for a new record; for a correction, those newly present, or all present when
+    the hours were raised or the day moved (a correction that gives nobody more is never
+    refused). The members are held until the transaction ends."""
+    minutes, day = values["training_minutes"], values["held_on"]
+    adds = set(present)
+    if (
+        meeting is not None
+        and meeting.held_on == day
+        and (minutes or 0) <= (meeting.training_minutes or 0)
+    ):
+        adds -= {a.person_id for a in meeting.attendance if a.present}
+    problem = training_day.meeting_problem(
+        day, minutes, adds, meeting_id=meeting.id if meeting is not None else None
+    )
+    if problem is not None:
+        raise ValidationFailed(
+            _(
+                "This meeting %(problem)s: a member's training of one day is at most 24 hours.",
+                problem=problem,
+            ),
+            field_errors={"training_hours": problem},
+        )
+
+
 def _attendance_rows(expected: list[Person], present: set[int], reasons: dict[str, str]):
     return [
         MeetingAttendance(
@@ -311,6 +338,7 @@ def record_meeting(
     try:
         _require_record(actor, org_id)
         values, expected, present = _clean(org_id, data)
+        _check_days(values, present)
         now = clock.now()
         meeting = Meeting(
             org_id=org_id, recorded_by=actor.id, created_at=now, updated_at=now, **values
@@ -368,6 +396,7 @@ def edit_meeting(
             ) from None
         if problems:
             raise ValidationFailed(_("Some fields need correcting."), field_errors=problems)
+        _check_days(values, present, meeting)
         before = snapshot(meeting)
         for key, value in values.items():
             setattr(meeting, key, value)

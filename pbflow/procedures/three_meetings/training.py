@@ -34,15 +34,16 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, fastsql, locks
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
-from pbflow.models import Meeting, MeetingAttendance, Organization, Person, TrainingRecord, User
+from pbflow.models import Organization, Person, TrainingRecord, User
 from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings import training_day
 from pbflow.procedures.three_meetings.hours import MAX_MINUTES, hours_text, parse_hours
 from pbflow.services import training_totals
 
@@ -183,28 +184,19 @@ def _day_problems(
     person_id: int, day: date, course: str, minutes: int, record_id: int | None
 ) -> dict[str, str]:
     """A member's records of one day: the same course once, and at most 24 hours with the
-    study meetings they attended that day (a day's training cannot exceed the day)."""
-    others = db.session.execute(
-        select(TrainingRecord.course, TrainingRecord.minutes).where(
+    study meetings they attended that day (``training_day``: a day's training cannot exceed
+    the day)."""
+    courses = db.session.execute(
+        select(TrainingRecord.course).where(
             TrainingRecord.person_id == person_id,
             TrainingRecord.taken_on == day,
             TrainingRecord.id != (record_id or 0),
         )
-    ).all()
-    met = db.session.execute(
-        select(func.coalesce(func.sum(Meeting.training_minutes), 0))
-        .join(MeetingAttendance, MeetingAttendance.meeting_id == Meeting.id)
-        .where(
-            MeetingAttendance.person_id == person_id,
-            MeetingAttendance.present,
-            Meeting.held_on == day,
-            Meeting.training_minutes.is_not(None),
-        )
-    ).scalar()
+    ).scalars()
     errors = {}
-    if any(c.strip().casefold() == course.casefold() for c, _m in others):
+    if any(c.strip().casefold() == course.casefold() for c in courses):
         errors["course"] = _("is already recorded for this member on this day")
-    total = int(met or 0) + sum(m for _c, m in others)
+    total = training_day.minutes_of_day([person_id], day, record_id=record_id).get(person_id, 0)
     if total + minutes > MAX_MINUTES:
         errors["hours"] = _(
             "would make this member's training on %(day)s more than 24 hours "
