@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,18 @@ class Label:
 
     def __str__(self) -> str:
         return self.zh
+
+
+# The items of a list read inside a sentence or a cell (people, choices, files): 、 between
+# Chinese items and a comma between English ones, and ； or ; between longer entries. Code
+# that is handed a locale uses these; templates use the catalog's ``_(', ')`` for the page's.
+LIST_SEPARATOR = Label(zh="、", en=", ")
+ENTRY_SEPARATOR = Label(zh="；", en="; ")
+
+
+def joined(items: Iterable[str], locale: str | None) -> str:
+    """``items`` as one list in ``locale``'s punctuation."""
+    return LIST_SEPARATOR.get(locale).join(items)
 
 
 @dataclass(frozen=True)

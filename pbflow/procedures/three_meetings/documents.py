@@ -14,6 +14,7 @@ from pbflow.documents import pdf, printing
 from pbflow.documents.pdf import Field
 from pbflow.documents.volume import Section
 from pbflow.engine import actors
+from pbflow.engine.definitions import joined
 from pbflow.extensions import db
 from pbflow.models import Meeting, User
 from pbflow.procedures.three_meetings import services as meetings
@@ -40,17 +41,18 @@ def _org_name(org_id: int, locale: str) -> str:
     return node.name_en if locale == "en" and node.name_en else node.name
 
 
-def _value(name: str, value: Any, names: dict[int, str]) -> str:
+def _value(name: str, value: Any, names: dict[int, str], locale: str) -> str:
     """A field's value in the history as a person reads it (people by name)."""
     if value is None or value == "":
         return "—"
     if name in ("chair", "recorder") and isinstance(value, int):
         return names.get(value, f"#{value}")
     if name == "present" and isinstance(value, list):
-        return "、".join(names.get(v, f"#{v}") for v in value)
+        return joined((names.get(v, f"#{v}") for v in value), locale)
     if name == "absent" and isinstance(value, dict):
-        return "、".join(
-            names.get(int(k), f"#{k}") + (f"（{r}）" if r else "") for k, r in value.items()
+        return joined(
+            (names.get(int(k), f"#{k}") + (f"（{r}）" if r else "") for k, r in value.items()),
+            locale,
         )
     if name == "meeting_type":
         return meetings.type_label(str(value))
@@ -67,10 +69,14 @@ def meeting_story(page: meetings.MeetingPage, locale: str) -> list[Any]:
             for key in ("chair", "recorder"):
                 if isinstance(side.get(key), int):
                     names.setdefault(side[key], f"#{side[key]}")
-    present = "、".join(page.names[a.person_id] for a in page.present) or "—"
+    present = joined((page.names[a.person_id] for a in page.present), locale) or "—"
     absent = (
-        "、".join(
-            page.names[a.person_id] + (f"（{a.reason}）" if a.reason else "") for a in page.absent
+        joined(
+            (
+                page.names[a.person_id] + (f"（{a.reason}）" if a.reason else "")
+                for a in page.absent
+            ),
+            locale,
         )
         or "—"
     )
@@ -123,8 +129,8 @@ def meeting_story(page: meetings.MeetingPage, locale: str) -> list[Any]:
                     f"{when}\n{who}",
                     edit.reason,
                     label,
-                    _value(key, edit.before.get(key), names),
-                    _value(key, edit.after[key], names),
+                    _value(key, edit.before.get(key), names, locale),
+                    _value(key, edit.after[key], names, locale),
                 ]
             )
     if rows:
