@@ -181,3 +181,43 @@ def test_a_page_title_is_larger_than_its_section_titles(demo_site, chromium, wid
         assert inverted == {}
     finally:
         context.close()
+
+
+TOP_BAR = """() => {
+  const shown = [...document.querySelectorAll('.topbar a, .topbar button')]
+    .filter(e => e.getClientRects().length).map(e => e.getBoundingClientRect());
+  return {height: document.querySelector('.topbar').getBoundingClientRect().height,
+          rows: [...new Set(shown.map(r => Math.round(r.top + r.height / 2)))].length};
+}"""
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_top_bar_is_one_row_on_a_desktop(demo_site, chromium, lang):
+    """At 1280 px the English bar of a committee secretary (the richest menu) wrapped to two
+    rows (116 px): every link and button now sits on one row, the bar 60 px tall; the name
+    beside "Log out" leads to the account (the menu's "My account" on a phone)."""
+    context = chromium.new_context(viewport=WIDTHS["desktop"], locale="zh-CN")
+    page = context.new_page()
+    try:
+        base = demo_site.base
+        _login(page, base, "wang.shuji")
+        for path in ("/", "/account/", "/admin/settings"):
+            page.goto(f"{base}{path}?lang={lang}")
+            bar = page.evaluate(TOP_BAR)
+            assert bar == {"height": 60, "rows": 1}, (path, bar)
+        account = page.locator(".who a.account")
+        assert account.is_visible() and account.get_attribute("href") == "/account/"
+        assert not page.locator(".topbar nav a.account-menu").is_visible()
+    finally:
+        context.close()
+
+
+def test_the_account_stays_in_the_phone_menu(phone, demo_site):
+    """On a phone the name is hidden beside "Log out": the account is in the folded menu."""
+    _login(phone, demo_site.base, "wang.shuji")
+    phone.goto(f"{demo_site.base}/?lang=en")
+    assert not phone.locator(".who a.account").is_visible()
+    phone.click(".menu-toggle")
+    item = phone.locator(".topbar nav a.account-menu")
+    assert item.is_visible() and item.inner_text() == "My account"
+    assert item.bounding_box()["height"] >= 44
