@@ -41,6 +41,26 @@ def test_people_choices_and_records_are_joined_in_the_language_asked_for(app):
         assert cases.display_value(users, [7, 8], refs, "en").text == "张书记, 赵委员"
 
 
+def test_a_records_entry_says_who_and_when_in_the_languages_brackets(app):
+    """A record's "(recorded by, on)" was written with English brackets and comma in
+    Chinese; its entries are joined with ； there."""
+    refs = cases.Refs(persons={1: "王强", 2: "李梅"}, users={7: "张书记"})
+    note = FieldSpec("note", "string", Label("内容", "Note"))
+    records = FieldSpec("talks", "records", Label("谈话记录", "Talks"))
+    refs.specs = {"note": note, "talks": records}
+    value = [
+        {"note": "谈心", "by": 7, "on": "2026-03-02"},
+        {"note": "交流", "by": 7, "on": "2026-03-03"},
+    ]
+    with app.test_request_context():
+        zh = cases.display_value(records, value, refs, "zh")
+        en = cases.display_value(records, value, refs, "en")
+    assert zh.items[0] == "内容: 谈心（张书记，2026-03-02）"
+    assert zh.text == "内容: 谈心（张书记，2026-03-02）；内容: 交流（张书记，2026-03-03）"
+    assert en.items[0] == "Note: 谈心 (张书记, 2026-03-02)"
+    assert en.text == "Note: 谈心 (张书记, 2026-03-02); Note: 交流 (张书记, 2026-03-03)"
+
+
 def test_the_case_page_lists_participants_the_chinese_way(client, auth, world):
     case = start_meeting(world)
     names = [world[u].person.name for u in PEOPLE]
@@ -70,6 +90,7 @@ def test_the_meeting_minutes_document_lists_people_in_its_language(app):
         assert meeting_documents._value("present", [1, 2], names, "en") == "王强, 李梅"
         absent = {"1": "出差", "2": ""}
         assert meeting_documents._value("absent", absent, names, "zh") == "王强（出差）、李梅"
+        assert meeting_documents._value("absent", absent, names, "en") == "王强 (出差), 李梅"
 
 
 def test_the_ranking_export_names_vetoes_in_its_language(client, auth, world, clock):

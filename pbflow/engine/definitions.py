@@ -129,11 +129,19 @@ class Label:
 # that is handed a locale uses these; templates use the catalog's ``_(', ')`` for the page's.
 LIST_SEPARATOR = Label(zh="、", en=", ")
 ENTRY_SEPARATOR = Label(zh="；", en="; ")
+COMMA = Label(zh="，", en=", ")  # between the parts of a clause (who, when)
 
 
 def joined(items: Iterable[str], locale: str | None) -> str:
     """``items`` as one list in ``locale``'s punctuation."""
     return LIST_SEPARATOR.get(locale).join(items)
+
+
+def aside(text: str, note: str, locale: str | None) -> str:
+    """``text`` with ``note`` in brackets after it: full-width （） in Chinese."""
+    if not note:
+        return text
+    return f"{text}（{note}）" if not (locale or "").startswith("en") else f"{text} ({note})"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,15 @@ from sqlalchemy.sql.elements import True_
 from pbflow import clock, title_search, validation
 from pbflow.engine import actors, calendar, fastsql, runtime, votes
 from pbflow.engine.context import CaseState
-from pbflow.engine.definitions import ENTRY_SEPARATOR, Definition, FieldSpec, StateSpec, joined
+from pbflow.engine.definitions import (
+    COMMA,
+    ENTRY_SEPARATOR,
+    Definition,
+    FieldSpec,
+    StateSpec,
+    aside,
+    joined,
+)
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -208,8 +216,8 @@ def _entry_text(spec: FieldSpec, who: int | None, entry: Mapping, refs: Refs, lo
         elif isinstance(value, str | int | float):
             parts.append(str(value))
     text = " · ".join(p for p in parts if p)
-    tail = ", ".join(x for x in (by, when) if x)
-    return f"{text} ({tail})" if tail and text else text or tail
+    tail = COMMA.get(locale).join(x for x in (by, when) if x)
+    return aside(text, tail, locale) if text else tail
 
 
 def hidden_fields(*definitions: Definition | None) -> set[str]:

@@ -19,7 +19,7 @@ from pbflow.documents import pdf, printing
 from pbflow.documents.pdf import Field
 from pbflow.documents.volume import Section
 from pbflow.engine import actors
-from pbflow.engine.definitions import joined
+from pbflow.engine.definitions import aside, joined
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -70,7 +70,7 @@ def meeting_story(case: ProcessInstance, locale: str) -> list[Any]:
     missing = sorted(participants - present)
     absent = joined((refs.persons.get(p, f"#{p}") for p in missing), locale)
     if data.get("absences"):
-        absent = f"{absent}（{data['absences']}）" if absent else data["absences"]
+        absent = aside(absent, data["absences"], locale) if absent else data["absences"]
     story: list[Any] = [
         pdf.fields_table(
             [

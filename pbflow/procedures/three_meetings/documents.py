@@ -14,7 +14,7 @@ from pbflow.documents import pdf, printing
 from pbflow.documents.pdf import Field
 from pbflow.documents.volume import Section
 from pbflow.engine import actors
-from pbflow.engine.definitions import joined
+from pbflow.engine.definitions import aside, joined
 from pbflow.extensions import db
 from pbflow.models import Meeting, User
 from pbflow.procedures.three_meetings import services as meetings
@@ -51,7 +51,7 @@ def _value(name: str, value: Any, names: dict[int, str], locale: str) -> str:
         return joined((names.get(v, f"#{v}") for v in value), locale)
     if name == "absent" and isinstance(value, dict):
         return joined(
-            (names.get(int(k), f"#{k}") + (f"（{r}）" if r else "") for k, r in value.items()),
+            (aside(names.get(int(k), f"#{k}"), r, locale) for k, r in value.items()),
             locale,
         )
     if name == "meeting_type":
@@ -72,10 +72,7 @@ def meeting_story(page: meetings.MeetingPage, locale: str) -> list[Any]:
     present = joined((page.names[a.person_id] for a in page.present), locale) or "—"
     absent = (
         joined(
-            (
-                page.names[a.person_id] + (f"（{a.reason}）" if a.reason else "")
-                for a in page.absent
-            ),
+            (aside(page.names[a.person_id], a.reason, locale) for a in page.absent),
             locale,
         )
         or "—"
