@@ -477,3 +477,29 @@ def test_workflows_dir_marker_selects_the_folder(app):
 
 def test_without_the_marker_the_real_workflows_load(app):
     assert "activity_funding" in registry().current and registry().errors == []
+
+
+def test_a_settings_choices_carry_labels():
+    """The settings page shows a choice's label, never its value: a setting's choices are
+    declared as a form field's are (a bare value is shown as written)."""
+    labelled = _variant(
+        "  limit: {default: 10, label: {zh: 限额, en: Limit}}\n",
+        "  rule:\n    default: each\n    type: str\n    choices:\n"
+        "      - {value: each, label: {zh: 逐一, en: One by one}}\n"
+        "      - {value: pairs, label: {zh: 两两, en: In pairs}}\n"
+        "    label: {zh: 规则, en: Rule}\n",
+    )
+    spec = parse(labelled, "mini.yaml", GENERIC).settings["rule"]
+    assert spec.choice_values == ("each", "pairs")
+    assert spec.choice_label("pairs").get("zh") == "两两"
+    assert spec.choice_label("pairs").get("en") == "In pairs"
+    assert spec.choice_label("other") is None
+    choices = labelled[labelled.index("    choices:\n") : labelled.index("    label: {zh: 规则")]
+    err = _refusal(labelled.replace(choices, "    choices: each\n"))
+    assert "setting 'rule': choices must be a list" in err.problem
+    err = _refusal(labelled.replace("default: each", "default: all"))
+    assert "the default is not one of its choices" in err.problem
+    err = _refusal(
+        labelled.replace("{value: pairs, label: {zh: 两两, en: In pairs}}", "{value: x}")
+    )
+    assert "missing key(s) label" in err.problem

@@ -5,12 +5,14 @@ audited; used by steps taken after the change while running cases keep their dat
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from pbflow import audit
 from pbflow.engine import calendar, runtime
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
+from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, ProcessInstance
 from pbflow.services import settings
@@ -132,6 +134,48 @@ def test_the_settings_page(world, auth, client):
     auth.logout()
     auth.login("member")
     assert client.get("/admin/settings").status_code == 403
+
+
+def _shown_text(html: str) -> str:
+    """What a reader sees of a page: its text without tags and their attributes (an
+    option's value, a hidden field's name)."""
+    return re.sub(r"<[^>]*>", " ", html)
+
+
+@pytest.mark.parametrize(
+    ("lang", "value", "default", "other"),
+    [
+        ("zh", "参会人员两两之间相互谈话", "主要负责人与每位参会人员谈话", "对照检查材料"),
+        ("en", "Every two participants talk with each other", "The principal leader", "inspection"),
+    ],
+)
+def test_the_settings_page_shows_labels_not_codes(world, auth, client, lang, value, default, other):
+    """The choices of the life meeting's talks rule read principal_with_each / every_pair,
+    as did its value, its default and its label; every choice of every setting now reads as
+    its label in the page's language (only an option's value keeps the code)."""
+    settings.set_value(
+        world["admin"], world.committee.id, "life_meeting", "talks_rule", "every_pair"
+    )
+    auth.login("admin")
+    html = client.get(f"/admin/settings?org={world.branch.id}&lang={lang}").get_data(as_text=True)
+    shown = _shown_text(html)
+    codes = {
+        c.value
+        for d in registry().current.values()
+        for spec in d.settings.values()
+        for c in spec.choices
+    }
+    assert {"principal_with_each", "every_pair"} <= codes
+    assert [c for c in codes if re.search(rf"\b{c}\b", shown)] == []
+    row = re.search(
+        r'<tr class="setting-row">(?:(?!</tr>).)*<code>talks_rule</code>(?:(?!</tr>).)*</tr>',
+        html,
+        re.S,
+    )
+    assert f"<strong>{value}</strong>" in row[0] and default in _shown_text(row[0])
+    assert f'<option value="every_pair" selected>{value}</option>' in row[0]
+    assert other in shown  # the rest of the page is in the same language
+    assert not {"True", "False", "true", "false"} & set(shown.split())  # yes / no, 是 / 否
 
 
 def test_settings_from_the_command_line(world, runner):

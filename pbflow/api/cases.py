@@ -217,7 +217,17 @@ def _detail(case_id: int) -> dict[str, Any]:
             overdue=view.overdue,
         ),
         "data": {k: json_value(v) for k, v in view.prefill.items()},
-        "fields": [{"name": f.name, "label": f.label, "text": f.text} for f in view.fields],
+        # ``text`` is for reading (labels, names, the language's punctuation); ``value`` is
+        # the stored value itself (ids, choice codes), as in ``data``, for programs.
+        "fields": [
+            {
+                "name": f.name,
+                "label": f.label,
+                "text": f.text,
+                "value": json_value(view.prefill.get(f.name)),
+            }
+            for f in view.fields
+        ],
         "actions": [action(a, loc) for a in view.actions],
         "parent_id": case.parent_id,
         "children": [{"id": c.case.id, "state": c.case.state} for c in view.children],

@@ -139,7 +139,10 @@ class AttachmentOut(Strict):
 
 class CaseDetail(CaseSummary):
     data: dict[str, Any]
-    fields: list[dict[str, Any]]
+    fields: list[dict[str, Any]] = Field(
+        description="name, label, text (for reading, in the language asked for) and value "
+        "(the stored value, as in data)"
+    )
     actions: list[ActionOut]
     parent_id: int | None
     children: list[dict[str, Any]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,26 @@ class Label:
 
     def __str__(self) -> str:
         return self.zh
+
+
+# The items of a list read inside a sentence or a cell (people, choices, files): 、 between
+# Chinese items and a comma between English ones, and ； or ; between longer entries. Code
+# that is handed a locale uses these; templates use the catalog's ``_(', ')`` for the page's.
+LIST_SEPARATOR = Label(zh="、", en=", ")
+ENTRY_SEPARATOR = Label(zh="；", en="; ")
+COMMA = Label(zh="，", en=", ")  # between the parts of a clause (who, when)
+
+
+def joined(items: Iterable[str], locale: str | None) -> str:
+    """``items`` as one list in ``locale``'s punctuation."""
+    return LIST_SEPARATOR.get(locale).join(items)
+
+
+def aside(text: str, note: str, locale: str | None) -> str:
+    """``text`` with ``note`` in brackets after it: full-width （） in Chinese."""
+    if not note:
+        return text
+    return f"{text}（{note}）" if not (locale or "").startswith("en") else f"{text} ({note})"
 
 
 @dataclass(frozen=True)
@@ -246,7 +267,15 @@ class SettingSpec:
     label: Label
     min: Any = None  # bounds of an int, number or fraction
     max: Any = None
-    choices: tuple[str, ...] = ()
+    choices: tuple[Choice, ...] = ()  # of a str: each value with the label the page shows
+
+    @property
+    def choice_values(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.choices)
+
+    def choice_label(self, value: Any) -> Label | None:
+        """The label of ``value`` if it is one of the choices."""
+        return next((c.label for c in self.choices if c.value == str(value)), None)
 
 
 @dataclass
@@ -358,6 +387,18 @@ class _Parser:
             node if isinstance(node, dict) else parent,
         )
 
+    def choices(self, node: list, what: str) -> list[Choice]:
+        """A form field's or a setting's choices: ``{value, label}`` each, or a bare value
+        (then shown as it is written)."""
+        choices = []
+        for c in node:
+            if isinstance(c, dict):
+                self.keys(c, {"value", "label"}, f"{what}: choice", {"value", "label"})
+                choices.append(Choice(str(c["value"]), self.label(c["label"], "choice", c)))
+            else:
+                choices.append(Choice(str(c), Label(str(c), str(c))))
+        return choices
+
     def actor_rules(self, node: Any, what: str, parent: Any) -> tuple[ActorRule, ...]:
         items = node if isinstance(node, list) else [node]
         if not items or node is None:
@@ -438,12 +479,7 @@ class _Parser:
                 raw_choices = item.get("choices")
                 if not isinstance(raw_choices, list) or not raw_choices:
                     raise self.fail(f"{what}: field '{name}' needs a list of choices", item)
-                for c in raw_choices:
-                    if isinstance(c, dict):
-                        self.keys(c, {"value", "label"}, f"{what}: choice", {"value", "label"})
-                        choices.append(Choice(str(c["value"]), self.label(c["label"], "choice", c)))
-                    else:
-                        choices.append(Choice(str(c), Label(str(c), str(c))))
+                choices = self.choices(raw_choices, what)
             elif "choices" in item:
                 raise self.fail(f"{what}: field '{name}' of type {ftype} cannot have choices", item)
             for num in ("min", "max"):
@@ -603,8 +639,11 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         stype = {"float": "number", "Decimal": "number"}.get(stype, stype)
         if stype not in SETTING_TYPES:
             raise p.fail(f"{what}: type must be one of {', '.join(SETTING_TYPES)}", spec)
-        choices = tuple(str(c) for c in spec.get("choices") or ())
-        if choices and str(spec["default"]) not in choices:
+        raw_choices = spec.get("choices") or []
+        if not isinstance(raw_choices, list):
+            raise p.fail(f"{what}: choices must be a list", spec)
+        choices = tuple(p.choices(raw_choices, what))
+        if choices and str(spec["default"]) not in {c.value for c in choices}:
             raise p.fail(f"{what}: the default is not one of its choices", spec)
         for bound in ("min", "max"):
             if bound in spec and stype not in ("int", "integer", "number", "fraction"):

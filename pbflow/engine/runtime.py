@@ -163,7 +163,7 @@ def _check_comment(t: TransitionSpec, comment: str | None) -> str | None:
 
 
 def _who_may(t: TransitionSpec) -> str:
-    return ", ".join(rule.describe() for rule in t.by)
+    return _(", ").join(rule.describe() for rule in t.by)
 
 
 def notice_params(case: CaseState, d: Definition | None = None, **extra: Any) -> dict[str, Any]:
@@ -478,7 +478,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
         raise NotAllowed(
             _(
                 "You may not start this here. It is started by: %(who)s.",
-                who=", ".join(r.describe() for r in d.start_by),
+                who=_(", ").join(r.describe() for r in d.start_by),
             )
         )
     values = fields.validate(d.start_fields, values_in)

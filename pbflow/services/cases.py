@@ -24,7 +24,15 @@ from sqlalchemy.sql.elements import True_
 from pbflow import clock, title_search, validation
 from pbflow.engine import actors, calendar, fastsql, runtime, votes
 from pbflow.engine.context import CaseState
-from pbflow.engine.definitions import Definition, FieldSpec, StateSpec
+from pbflow.engine.definitions import (
+    COMMA,
+    ENTRY_SEPARATOR,
+    Definition,
+    FieldSpec,
+    StateSpec,
+    aside,
+    joined,
+)
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -172,19 +180,20 @@ def display_value(spec: FieldSpec | None, value: Any, refs: Refs, locale: str) -
     items = value if isinstance(value, list) else [value]
     if spec.type in ("records", "per_person"):
         lines = [_entry_text(spec, who, e, refs, locale) for who, e in _entries(spec, value)]
-        return FieldValue(name, label, "; ".join(lines), items=lines)
+        return FieldValue(name, label, ENTRY_SEPARATOR.get(locale).join(lines), items=lines)
     if spec.type == "boolean":
         return FieldValue(name, label, _("Yes") if value else _("No"))
     if spec.type in ("choice", "multichoice"):
         labels = {c.value: c.label.get(locale) for c in spec.choices}
-        return FieldValue(name, label, ", ".join(labels.get(str(v), str(v)) for v in items))
+        return FieldValue(name, label, joined((labels.get(str(v), str(v)) for v in items), locale))
     if spec.type == "user":
-        return FieldValue(name, label, ", ".join(refs.users.get(v, f"#{v}") for v in items))
+        return FieldValue(name, label, joined((refs.users.get(v, f"#{v}") for v in items), locale))
     if spec.type in ("person", "persons"):
-        return FieldValue(name, label, ", ".join(refs.persons.get(v, f"#{v}") for v in items))
+        names = (refs.persons.get(v, f"#{v}") for v in items)
+        return FieldValue(name, label, joined(names, locale))
     if spec.type == "file":
         files = [refs.files[v] for v in items if v in refs.files]
-        return FieldValue(name, label, ", ".join(a.filename for a in files), files)
+        return FieldValue(name, label, joined((a.filename for a in files), locale), files)
     return FieldValue(name, label, "" if value is None else str(value))
 
 
@@ -207,8 +216,8 @@ def _entry_text(spec: FieldSpec, who: int | None, entry: Mapping, refs: Refs, lo
         elif isinstance(value, str | int | float):
             parts.append(str(value))
     text = " · ".join(p for p in parts if p)
-    tail = ", ".join(x for x in (by, when) if x)
-    return f"{text} ({tail})" if tail and text else text or tail
+    tail = COMMA.get(locale).join(x for x in (by, when) if x)
+    return aside(text, tail, locale) if text else tail
 
 
 def hidden_fields(*definitions: Definition | None) -> set[str]:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from pbflow.engine.definitions import Definition
+from pbflow.engine.definitions import Definition, joined
 from pbflow.extensions import db
 from pbflow.models import AuditEvent
 
@@ -228,5 +228,5 @@ def after_step(case_id: int, trigger: str, state: str, locale: str) -> str:
         "Done: %(step)s. The case is now: %(state)s. Next: %(next)s.",
         step=done,
         state=now,
-        next=", ".join(nexts),
+        next=joined(nexts, locale),
     )

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from pbflow import audit
 from pbflow.engine import actors
-from pbflow.engine.definitions import Definition, SettingSpec
+from pbflow.engine.definitions import Choice, Definition, Label, SettingSpec
 from pbflow.engine.errors import NotFound, ValidationFailed
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -79,8 +79,8 @@ def parse_value(spec: SettingSpec, raw: Any) -> Any:
             raise _invalid(_("must be a share such as 2/3 or 0.5")) from None
         _in_bounds(spec, share)
         return text
-    if spec.choices and text not in spec.choices:
-        raise _invalid(_("must be one of %(choices)s", choices=", ".join(spec.choices)))
+    if spec.choices and text not in spec.choice_values:
+        raise _invalid(_("must be one of %(choices)s", choices=", ".join(spec.choice_values)))
     return text
 
 
@@ -200,7 +200,9 @@ class SettingRow:
     from_org: actors.OrgNode | None  # whose override the value is (None: the default)
     min: Any
     max: Any
-    choices: tuple[str, ...]
+    choices: tuple[Choice, ...]  # each value with its label, for the page
+    value_label: Label | None  # the value's and the default's labels, if they are choices
+    default_label: Label | None
 
 
 @dataclass
@@ -237,6 +239,8 @@ def rows_for(org: Organization) -> list[tuple[str, Any, list[SettingRow]]]:
                     min=spec.min,
                     max=spec.max,
                     choices=spec.choices,
+                    value_label=spec.choice_label(value),
+                    default_label=spec.choice_label(spec.default),
                 )
             )
         groups.append((d.id, d.title, items))

@@ -23,7 +23,7 @@ procedure = Procedure(
     blueprint=views.bp,
     cli=views.cli,
     demo=demo.load,
-    nav=(NavEntry("assessment.index", _l("Branch assessment"), visible="may_see_assessment"),),
+    nav=(NavEntry("assessment.index", _l("Assessments"), visible="may_see_assessment"),),
     case_panels=("assessment/_case_round.html",),
     template_globals={"may_see_assessment": access.may_see_assessment},
     notices=notices.NOTICES,

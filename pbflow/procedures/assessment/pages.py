@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from pbflow.engine import actors
+from pbflow.engine.definitions import joined
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -196,6 +197,7 @@ def ranking_table(viewer: User, r: rounds.Round, locale: str) -> exports.Table:
         exports.Column(_("Stars"), "int", 8),
     ]
     show = may_see_totals(viewer, r)
+    veto_labels = {v["key"]: v["label"].get(locale, v["key"]) for v in r.body.get("vetoes", [])}
 
     def rows():
         for rank, x in enumerate(r.ranked(), 1):
@@ -208,7 +210,9 @@ def ranking_table(viewer: User, r: rounds.Round, locale: str) -> exports.Table:
                     else None
                     for c in crit
                 ],
-                ", ".join(v["key"] for v in x.vetoes or []) if show else None,
+                joined((veto_labels.get(v["key"], v["key"]) for v in x.vetoes or []), locale)
+                if show
+                else None,
                 x.total if show else None,
                 x.passed if show else None,
                 x.stars if show else None,

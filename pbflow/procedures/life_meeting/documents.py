@@ -19,6 +19,7 @@ from pbflow.documents import pdf, printing
 from pbflow.documents.pdf import Field
 from pbflow.documents.volume import Section
 from pbflow.engine import actors
+from pbflow.engine.definitions import aside, joined
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -67,9 +68,9 @@ def meeting_story(case: ProcessInstance, locale: str) -> list[Any]:
     participants = set(data.get("participants") or [])
     present = set(data.get("attendees") or [])
     missing = sorted(participants - present)
-    absent = "、".join(refs.persons.get(p, f"#{p}") for p in missing)
+    absent = joined((refs.persons.get(p, f"#{p}") for p in missing), locale)
     if data.get("absences"):
-        absent = f"{absent}（{data['absences']}）" if absent else data["absences"]
+        absent = aside(absent, data["absences"], locale) if absent else data["absences"]
     story: list[Any] = [
         pdf.fields_table(
             [
@@ -126,8 +127,9 @@ def meeting_story(case: ProcessInstance, locale: str) -> list[Any]:
                     [
                         tk.get("talk_date") or "",
                         refs.persons.get(tk.get("talker"), ""),
-                        "、".join(
-                            refs.persons.get(p, f"#{p}") for p in tk.get("talked_with") or []
+                        joined(
+                            (refs.persons.get(p, f"#{p}") for p in tk.get("talked_with") or []),
+                            locale,
                         ),
                         tk.get("talk_note") or "",
                     ]

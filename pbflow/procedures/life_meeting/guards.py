@@ -59,7 +59,7 @@ def person_names(ids: list[int]) -> str:
     names = dict(
         db.session.execute(select(Person.id, Person.name).where(Person.id.in_(shown))).all()
     )
-    text = ", ".join(names.get(i, f"#{i}") for i in shown)
+    text = _(", ").join(names.get(i, f"#{i}") for i in shown)
     if len(ids) > len(shown):
         text += _(" and %(n)s more", n=len(ids) - len(shown))
     return text

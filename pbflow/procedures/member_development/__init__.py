@@ -37,7 +37,8 @@ procedure = Procedure(
     demo=demo.load,
     tick=tick,
     notices=reminders.NOTICES,
-    nav=(NavEntry("development.index", _l("Member development")),),
+    # "Development" in the top bar, short enough to keep it one row (the pages say in full).
+    nav=(NavEntry("development.index", _l("Development")),),
     figures={"development": services.pipeline_figures},
     audit_actions={
         "development_import": _l("Development history imported"),

@@ -29,7 +29,7 @@ from pbflow import clock
 from pbflow.documents import pdf, printing
 from pbflow.documents.pdf import Field
 from pbflow.engine import actors, calendar
-from pbflow.engine.definitions import Definition
+from pbflow.engine.definitions import Definition, joined
 from pbflow.engine.errors import NotFound
 from pbflow.engine.fields import parse_date
 from pbflow.engine.registry import registry
@@ -539,7 +539,9 @@ def record_pdf(viewer: User, record: DevelopmentRecord) -> bytes:
     story.append(pdf.heading(_("Resolutions of the branch general meeting"), toc=False))
     story.append(_resolutions_grid(record))
     story.append(pdf.heading(_("Cultivation contacts and introducers"), toc=False))
-    people = [Field(_("Cultivation contacts"), "、".join(record.contacts) or "—", wide=True)]
+    people = [
+        Field(_("Cultivation contacts"), joined(record.contacts, record.locale) or "—", wide=True)
+    ]
     people += [
         Field(_("Introducer"), f"{n}：{o}" if o else n, wide=True) for n, o in record.introducers
     ]
@@ -652,8 +654,10 @@ def registration_form_pdf(viewer: User, record: DevelopmentRecord) -> bytes:
         Field(_("Admission oath"), _iso(data.get("oath_date"))),
         Field(_("Probation ends"), _iso(p.probation_end_on)),
         Field(_("Full member since"), _iso(p.full_member_on)),
-        Field(_("Introducers"), "、".join(n for n, _o in record.introducers), wide=True),
-        Field(_("Cultivation contacts"), "、".join(record.contacts), wide=True),
+        Field(
+            _("Introducers"), joined((n for n, _o in record.introducers), record.locale), wide=True
+        ),
+        Field(_("Cultivation contacts"), joined(record.contacts, record.locale), wide=True),
     ]
     story: list[Any] = pdf.title(t)
     story.append(pdf.fields_table(fields))
@@ -718,7 +722,9 @@ def resolution_pdf(viewer: User, record: DevelopmentRecord, kind: str) -> bytes:
         Field(_("For"), str(r.votes_for + r.written_for)),
         Field(_("Against"), str(r.votes_against + r.written_against)),
         Field(_("Abstain"), str(r.votes_abstain + r.written_abstain)),
-        Field(_("Introducers"), "、".join(n for n, _o in record.introducers), wide=True),
+        Field(
+            _("Introducers"), joined((n for n, _o in record.introducers), record.locale), wide=True
+        ),
     ]
     story: list[Any] = pdf.title(t)
     story.append(pdf.fields_table(fields))

@@ -715,7 +715,7 @@ def introducer_opinions_complete(ctx: Context) -> Block | None:
         return Block(
             _(
                 "Waiting for the opinion of the introducer(s): %(names)s.",
-                names=", ".join(names),
+                names=_(", ").join(names),
             )
         )
     return None

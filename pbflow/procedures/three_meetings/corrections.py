@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from pbflow.engine.definitions import aside, joined
 from pbflow.models import MeetingEdit
 from pbflow.procedures.three_meetings.hours import hours_text
 
@@ -67,10 +68,6 @@ def person_ids(history: Iterable[MeetingEdit]) -> set[int]:
     return ids
 
 
-def _joined(items: list[str], locale: str) -> str:
-    return ("、" if locale == "zh" else ", ").join(items)
-
-
 @dataclass(frozen=True)
 class _Reader:
     """What a stored value is read with: people's and files' names, the meetings' labels."""
@@ -88,18 +85,13 @@ def _value(name: str, value: Any, r: _Reader) -> str:
     if name in ("chair", "recorder") and isinstance(value, int):
         return names.get(value, f"#{value}")
     if name == "present" and isinstance(value, list):
-        return _joined([names.get(v, f"#{v}") for v in value], locale)
+        return joined((names.get(v, f"#{v}") for v in value), locale)
     if name == "absent" and isinstance(value, dict):
-        open_, close = ("（", "）") if locale == "zh" else (" (", ")")
-        return _joined(
-            [
-                names.get(int(k), f"#{k}") + (f"{open_}{r}{close}" if r else "")
-                for k, r in value.items()
-            ],
-            locale,
+        return joined(
+            (aside(names.get(int(k), f"#{k}"), r, locale) for k, r in value.items()), locale
         )
     if name == "attachments_added" and isinstance(value, list):
-        return _joined([files.get(v, f"#{v}") for v in value], locale)
+        return joined((files.get(v, f"#{v}") for v in value), locale)
     if name == "training_minutes" and isinstance(value, int):
         return hours_text(value)
     if name == "meeting_type":

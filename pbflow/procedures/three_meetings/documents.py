@@ -15,6 +15,7 @@ from pbflow.documents import pdf, printing
 from pbflow.documents.pdf import Field
 from pbflow.documents.volume import Section
 from pbflow.engine import actors
+from pbflow.engine.definitions import aside, joined
 from pbflow.extensions import db
 from pbflow.models import Meeting, User
 from pbflow.procedures.three_meetings import services as meetings
@@ -29,10 +30,11 @@ def meeting_story(page: meetings.MeetingPage, locale: str) -> list[Any]:
     """The minutes of one meeting: the table of facts, attendance, agenda, minutes,
     resolutions, files, and every correction with its reason."""
     m = page.meeting
-    present = "、".join(page.names[a.person_id] for a in page.present) or "—"
+    present = joined((page.names[a.person_id] for a in page.present), locale) or "—"
     absent = (
-        "、".join(
-            page.names[a.person_id] + (f"（{a.reason}）" if a.reason else "") for a in page.absent
+        joined(
+            (aside(page.names[a.person_id], a.reason, locale) for a in page.absent),
+            locale,
         )
         or "—"
     )

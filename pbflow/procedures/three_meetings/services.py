@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, fastsql
+from pbflow.engine.definitions import aside, joined
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.extensions import db
@@ -463,6 +464,15 @@ class MeetingPage:
     history: list[MeetingEdit]
     names: dict[int, str]  # everyone the record and its corrections name
     may_edit: bool
+
+    def attendance(self, locale: str) -> tuple[str, str]:
+        """Who was present and who absent (with their reasons), as the page's language
+        writes a list of names."""
+        present = joined((self.names[a.person_id] for a in self.present), locale)
+        absent = joined(
+            (aside(self.names[a.person_id], a.reason, locale) for a in self.absent), locale
+        )
+        return present, absent or "—"
 
     def corrections(self, locale: str) -> list[corrections.Correction]:
         """The history of corrections as a person reads it (labels, names, hours)."""
