@@ -61,11 +61,12 @@ def hold_case(case_id: int) -> CaseState:
     return CaseState(*row)
 
 
-def _hold(table: Any, row_id: int) -> bool:
-    """Hold a row of a table with an ``active`` column until the transaction ends; False if
-    there is none. On PostgreSQL ``FOR NO KEY UPDATE``: holders wait for each other, while
-    rows that only refer to it (cases, events) are still written meanwhile."""
-    found = _sqlite_write_lock(table.c.active, row_id)
+def _hold(table: Any, row_id: int, column: Column | None = None) -> bool:
+    """Hold a row until the transaction ends; False if there is none. On SQLite ``column``
+    (the table's ``active`` unless given) is written back unchanged; on PostgreSQL ``FOR NO
+    KEY UPDATE``: holders wait for each other, while rows that only refer to it (cases,
+    events) are still written meanwhile."""
+    found = _sqlite_write_lock(table.c.active if column is None else column, row_id)
     if found is None:
         row = db.session.execute(
             select(table.c.id).where(table.c.id == row_id).with_for_update(key_share=True)
@@ -77,6 +78,14 @@ def _hold(table: Any, row_id: int) -> bool:
 def hold_organization(org_id: int) -> bool:
     """Hold the organization's row until the transaction ends; False if there is none."""
     return _hold(Organization.__table__, org_id)
+
+
+def hold_record(table: Any, row_id: int) -> bool:
+    """Hold a versioned record's row (a meeting, a training record) until the transaction
+    ends; False if there is none. A correction compares the version it was opened at with
+    the row's under this lock, so two corrections sent at the same moment cannot both pass
+    the comparison and the second overwrite the first."""
+    return _hold(table, row_id, table.c.version)
 
 
 def hold_person(person_id: int) -> bool:

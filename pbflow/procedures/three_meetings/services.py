@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, fastsql
+from pbflow.engine import actors, fastsql, locks
 from pbflow.engine.definitions import aside, joined
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
@@ -375,7 +375,9 @@ def edit_meeting(
     """Correct a meeting record after the fact: the reason is required, the before and after
     values are kept in the edit history and the audit trail."""
     try:
-        meeting = db.session.get(Meeting, meeting_id)
+        # The row held first, then read as it is now: its version is compared under the lock.
+        locks.hold_record(Meeting.__table__, meeting_id)
+        meeting = db.session.get(Meeting, meeting_id, populate_existing=True)
         if meeting is None:
             raise NotFound(_("No such meeting."))
         _require_record(actor, meeting.org_id)

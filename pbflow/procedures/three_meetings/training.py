@@ -304,7 +304,10 @@ def record_branch(record: TrainingRecord) -> int:
 
 
 def _load(actor: User, record_id: int, expected_version: int | None) -> TrainingRecord:
-    record = get_record(actor, record_id)
+    """The record to correct or delete, held until the transaction ends and read as it is
+    now: its version is compared under the lock."""
+    locks.hold_record(TrainingRecord.__table__, record_id)
+    record = get_record(actor, record_id, fresh=True)
     if expected_version is None or expected_version != record.version:
         raise ConcurrentChange(
             _("This record changed since you opened it; please reload it and try again.")
@@ -373,10 +376,11 @@ def delete_training(actor: User, record_id: int, *, expected_version: int | None
     return person_id
 
 
-def get_record(actor: User, record_id: int) -> TrainingRecord:
+def get_record(actor: User, record_id: int, *, fresh: bool = False) -> TrainingRecord:
     """A record for its correction form: those who may change it only, the recorders of the
-    member's branch now (a member who moved is the new branch's to correct)."""
-    record = db.session.get(TrainingRecord, record_id)
+    member's branch now (a member who moved is the new branch's to correct). ``fresh``: read
+    from the database even if this session holds it already."""
+    record = db.session.get(TrainingRecord, record_id, populate_existing=fresh)
     if record is None:
         raise NotFound(_("No such training record."))
     branch = record_branch(record)
