@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, Organization, Person, RoleAssignment, SecurityEvent, User
@@ -325,6 +326,97 @@ def _add_person(client, world, path="/admin/people/new", **fields):
     token = _token(client, "/admin/people/new")
     data = {"org_id": world.branch.id, "name": "王五", "party_status": "applicant", **fields}
     return client.post(path, data={"csrf_token": token, **data})
+
+
+def _opened(client, url: str, name: str) -> tuple[str, str]:
+    """A person's page as one tab shows it: its CSRF token and what its form ``name`` saw."""
+    html = client.get(url).get_data(as_text=True)
+    return csrf_token(html), re.search(rf'name="{name}" value="([0-9a-f]+)"', html).group(1)
+
+
+def _events(action: str) -> int:
+    return db.session.execute(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+    ).scalar_one()
+
+
+def test_two_tabs_editing_one_person_the_second_save_is_refused_and_kept(world, auth, client):
+    """Two administrators (here two tabs) open the same person; the first changes the phone
+    and saves; the second, whose form still shows the old phone, changes the job and saves:
+    refused as a concurrent change with what they typed kept, not saved over the first's
+    phone. After a reload the second's change goes through."""
+    person = _person(world, job="采煤工", phone="13800000001")
+    auth.login("admin")
+    url = f"/admin/people/{person.id}"
+    token, seen_a = _opened(client, url, "seen_profile")
+    _token_b, seen_b = _opened(client, url, "seen_profile")
+    form = {"csrf_token": token, "org_id": world.branch.id, "name": "张三", "job": "采煤工"}
+    first = client.post(url, data={**form, "phone": "13900000002", "seen_profile": seen_a})
+    assert first.status_code == 302
+    second = client.post(
+        f"{url}?lang=en",
+        data={**form, "job": "班长", "phone": "13800000001", "seen_profile": seen_b},
+    )
+    html = second.get_data(as_text=True)
+    assert second.status_code == 409
+    assert "changed since you opened it" in html and 'value="班长"' in html
+    db.session.refresh(person)
+    assert (person.phone, person.job) == ("13900000002", "采煤工")
+    assert _events("person_updated") == 1
+
+    token, seen = _opened(client, url, "seen_profile")
+    assert seen != seen_b
+    again = client.post(
+        url, data={**form, "job": "班长", "phone": "13900000002", "seen_profile": seen}
+    )
+    assert again.status_code == 302
+    db.session.refresh(person)
+    assert (person.phone, person.job) == ("13900000002", "班长")
+    zh = client.post(f"{url}?lang=zh", data={**form, "job": "队长", "seen_profile": seen})
+    assert zh.status_code == 409
+    assert "此人的档案在您打开后已被他人保存" in zh.get_data(as_text=True)
+
+
+def test_a_status_correction_on_a_record_changed_meanwhile_is_refused(world, auth, client):
+    person = _person(world, activist_on=None)
+    auth.login("admin")
+    url = f"/admin/people/{person.id}"
+    token, seen = _opened(client, url, "seen_status")
+    data = {"csrf_token": token, "party_status": "target", "activist_on": "2024-03-01"}
+    first = client.post(f"{url}/status", data={**data, "reason": "档案", "seen_status": seen})
+    assert first.status_code == 302
+    late = {**data, "activist_on": "2024-04-01", "reason": "另一份档案", "seen_status": seen}
+    second = client.post(f"{url}/status?lang=en", data=late)
+    assert second.status_code == 409 and 'value="2024-04-01"' in second.get_data(as_text=True)
+    db.session.refresh(person)
+    assert str(person.activist_on) == "2024-03-01"
+    assert _events("person_status_corrected") == 1
+
+
+def test_two_saves_of_one_person_at_once_cannot_both_pass(app, world):
+    """The comparison is made under a lock on the person's row: two saves sent at the same
+    moment from forms that saw the same record, one is kept and the other refused."""
+    from pbflow.engine.errors import ConcurrentChange
+    from pbflow.services import people
+    from tests.test_concurrency import _race
+
+    person = _person(world, job="采煤工")
+    shown = people.seen(person, people.PROFILE_SEEN)
+    db.session.commit()
+    person_id, branch = person.id, world.branch.id
+
+    def save(job: str):
+        def call():
+            admin = db.session.execute(select(User).where(User.username == "admin")).scalar_one()
+            raw = {"org_id": branch, "name": "张三", "job": job, "seen_profile": shown}
+            return people.update_profile(db.session.get(Person, person_id), raw, actor=admin)
+
+        return call
+
+    results = _race(app, [save("班长"), save("队长")])
+    refused = [r for r in results if isinstance(r, ConcurrentChange)]
+    assert len(refused) == 1 and sum(isinstance(r, dict) for r in results) == 1, results
+    assert _events("person_updated") == 1
 
 
 def test_add_person(world, auth, client):

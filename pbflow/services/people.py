@@ -11,7 +11,9 @@ Rights: an actor given as a ``User`` must hold ``admin`` at the person's organiz
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,8 +25,8 @@ from flask_babel import ngettext
 from sqlalchemy import or_, select, tuple_
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, fastsql
-from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
+from pbflow.engine import actors, fastsql, locks
+from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, User
 from pbflow.models.people import PARTY_STATUSES
@@ -431,13 +433,51 @@ def _jsonable_changes(changes: dict[str, dict[str, Any]]) -> dict[str, dict[str,
     return {k: _jsonable(v) for k, v in changes.items()}
 
 
+def seen(person: Person, fields: tuple[str, ...]) -> str:
+    """What a form showed of ``fields``, as a short digest: it goes out with the form and
+    comes back with it (``seen_profile``, ``seen_status``), and a save compares it with the
+    record as it is then. A form carries every field, changed or not, so without it the
+    second of two administrators editing one person would put back what the first changed
+    (the values their form showed), unseen."""
+    shown = {name: getattr(person, name) for name in fields}
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+PROFILE_SEEN = (*PROFILE_FIELDS, "org_id")
+
+
+def _hold_as_shown(person: Person, raw: dict[str, Any], name: str, fields: tuple[str, ...]):
+    """Hold the person's row until the transaction ends and read it as it is now; refuse
+    when the form showed it otherwise (``raw[name]``: its ``seen``; a caller that sends none,
+    a program, is not checked)."""
+    locks.hold_person(person.id)
+    db.session.refresh(person)
+    shown = raw.get(name)
+    if shown and shown != seen(person, fields):
+        raise ConcurrentChange(
+            _(
+                "This person's record changed since you opened it (someone else saved it);"
+                " reload the page and make your change again."
+            )
+        )
+
+
 def update_profile(person: Person, raw: dict[str, Any], *, actor: Any = None) -> dict:
     """Edit profile fields (and the organization); return the changes made (empty: none).
 
     One ``person_updated`` event lists every changed field with its before and after value.
     """
-    org = _org(raw.get("org_id", person.org_id))
+    try:
+        return _update_profile(person, raw, actor)
+    except BaseException:
+        db.session.rollback()  # the row lock, and nothing else, is given back
+        raise
+
+
+def _update_profile(person: Person, raw: dict[str, Any], actor: Any) -> dict:
     require_admin(actor, person.org_id)
+    _hold_as_shown(person, raw, "seen_profile", PROFILE_SEEN)
+    org = _org(raw.get("org_id", person.org_id))
     if org.id != person.org_id:
         require_admin(actor, org.id)
     values, errors = clean_fields(raw, PROFILE_FIELDS)
@@ -468,6 +508,11 @@ def correct_status(person: Person, raw: dict[str, Any], reason: str, *, actor: A
     (``person_status_corrected``) and carries the reason, for whoever audits it later.
     """
     require_admin(actor, person.org_id)
+    try:
+        _hold_as_shown(person, raw, "seen_status", STATUS_FIELDS)
+    except BaseException:
+        db.session.rollback()
+        raise
     values, errors = clean_fields(raw, STATUS_FIELDS)
     reason = (reason or "").strip()
     if not reason:
