@@ -127,6 +127,41 @@ def test_create_rename_deactivate_org(world, auth, client):
     assert "org_deactivated" in audit_actions()
 
 
+def test_two_tabs_renaming_one_organization_the_second_is_refused_and_kept(world, auth, client):
+    """The first tab corrects the English name; the second, still showing the old names,
+    corrects the Chinese one: refused (409) with what it typed kept, not saved back over the
+    first's English name. After a reload it goes through."""
+    auth.login("admin")
+    url = f"/admin/orgs/{world.other_branch.id}"
+    token, seen = _opened(client, url, "seen_names")
+    names = {"csrf_token": token, "name": "机电队党支部", "name_en": "Electrical team branch"}
+    first = client.post(
+        url, data={**names, "name_en": "Electrical Team Branch", "seen_names": seen}
+    )
+    assert first.status_code == 302
+    second = client.post(
+        f"{url}?lang=en", data={**names, "name": "机电一队党支部", "seen_names": seen}
+    )
+    html = second.get_data(as_text=True)
+    assert second.status_code == 409
+    assert "renamed since you opened the page" in html and 'value="机电一队党支部"' in html
+    db.session.refresh(world.other_branch)
+    assert (world.other_branch.name, world.other_branch.name_en) == (
+        "机电队党支部",
+        "Electrical Team Branch",
+    )
+    assert _events("org_renamed") == 1
+    token, seen = _opened(client, url, "seen_names")
+    again = {**names, "name": "机电一队党支部", "name_en": "Electrical Team Branch"}
+    assert client.post(url, data={**again, "seen_names": seen}).status_code == 302
+    db.session.refresh(world.other_branch)
+    assert world.other_branch.name == "机电一队党支部"
+    stale = client.post(f"{url}?lang=zh", data={**names, "seen_names": seen})
+    assert stale.status_code == 409 and "此组织在您打开页面后已被他人改名" in stale.get_data(
+        as_text=True
+    )
+
+
 def test_org_create_refusal_keeps_input(world, auth, client):
     auth.login("admin")
     token = _token(client, "/admin/orgs")

@@ -20,12 +20,13 @@ from sqlalchemy import DateTime, case, exists, false, func, literal, null, or_, 
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from pbflow import audit, clock, security_log, validation
-from pbflow.engine import actors
+from pbflow.engine import actors, locks
 from pbflow.engine.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, RoleAssignment, SecurityEvent, User
 from pbflow.models.org import ORG_KINDS
 from pbflow.models.people import ROLES, new_session_token
+from pbflow.services import seen as form_seen
 
 # Checked against when the username is unknown or the account locked, so such an answer costs
 # as long as a wrong password and response times do not reveal which accounts exist.
@@ -642,9 +643,36 @@ def create_org(
     return org
 
 
-def rename_org(org: Organization, name: str, name_en: str | None = None, *, actor=None) -> bool:
-    """Change an organization's names; the event keeps the old ones. False if unchanged."""
+NAMES_SEEN = ("name", "name_en")
+
+
+def rename_org(
+    org: Organization,
+    name: str,
+    name_en: str | None = None,
+    *,
+    actor=None,
+    seen: str | None = None,
+) -> bool:
+    """Change an organization's names; the event keeps the old ones. False if unchanged.
+    ``seen``: the digest of the names the form showed (``form_seen.digest(org, NAMES_SEEN)``);
+    when given, a rename made by someone else since is refused, not overwritten."""
     require_admin(actor, org.id)
+    try:
+        locks.hold_organization(org.id)
+        db.session.refresh(org)
+        form_seen.check(
+            org,
+            NAMES_SEEN,
+            seen,
+            _(
+                "This organization was renamed since you opened the page (someone else saved"
+                " it); reload the page and make your change again."
+            ),
+        )
+    except BaseException:
+        db.session.rollback()
+        raise
     name = (name or "").strip()
     name_en = (name_en or "").strip() or None
     errors = {}

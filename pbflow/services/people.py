@@ -11,9 +11,7 @@ Rights: an actor given as a ``User`` must hold ``admin`` at the person's organiz
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,11 +24,12 @@ from sqlalchemy import or_, select, tuple_
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, fastsql, locks
-from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
+from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, User
 from pbflow.models.people import PARTY_STATUSES
 from pbflow.services import pagination
+from pbflow.services import seen as form_seen
 from pbflow.services.accounts import require_admin
 
 GENDERS = ("male", "female")
@@ -434,13 +433,9 @@ def _jsonable_changes(changes: dict[str, dict[str, Any]]) -> dict[str, dict[str,
 
 
 def seen(person: Person, fields: tuple[str, ...]) -> str:
-    """What a form showed of ``fields``, as a short digest: it goes out with the form and
-    comes back with it (``seen_profile``, ``seen_status``), and a save compares it with the
-    record as it is then. A form carries every field, changed or not, so without it the
-    second of two administrators editing one person would put back what the first changed
-    (the values their form showed), unseen."""
-    shown = {name: getattr(person, name) for name in fields}
-    return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """What a form showed of ``fields`` (``seen_profile``, ``seen_status``): see
+    pbflow.services.seen."""
+    return form_seen.digest(person, fields)
 
 
 PROFILE_SEEN = (*PROFILE_FIELDS, "org_id")
@@ -452,14 +447,15 @@ def _hold_as_shown(person: Person, raw: dict[str, Any], name: str, fields: tuple
     a program, is not checked)."""
     locks.hold_person(person.id)
     db.session.refresh(person)
-    shown = raw.get(name)
-    if shown and shown != seen(person, fields):
-        raise ConcurrentChange(
-            _(
-                "This person's record changed since you opened it (someone else saved it);"
-                " reload the page and make your change again."
-            )
-        )
+    form_seen.check(
+        person,
+        fields,
+        raw.get(name),
+        _(
+            "This person's record changed since you opened it (someone else saved it);"
+            " reload the page and make your change again."
+        ),
+    )
 
 
 def update_profile(person: Person, raw: dict[str, Any], *, actor: Any = None) -> dict:

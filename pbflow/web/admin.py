@@ -25,6 +25,7 @@ from pbflow.models import Organization, Person, RoleAssignment, User
 from pbflow.models.org import ORG_KINDS
 from pbflow.models.people import PARTY_STATUSES, ROLES
 from pbflow.services import accounts, exports, people
+from pbflow.services import seen as form_seen
 from pbflow.web.access import admin_or_committee_required, admin_required, has_any_role
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -225,6 +226,7 @@ def _render_org(org: Organization, status: int = 200, **ctx: Any):
     ).all()
     ctx.setdefault("errors", {})
     ctx.setdefault("form", {"name": org.name, "name_en": org.name_en or ""})
+    ctx["form"] = {"seen_names": form_seen.digest(org, accounts.NAMES_SEEN), **ctx["form"]}
     return (
         render_template("admin/org.html", org=org, counts=counts, holders=holders, **ctx),
         status,
@@ -237,7 +239,11 @@ def org_rename(org_id: int):
     org = _org_or_404(org_id)
     try:
         changed = accounts.rename_org(
-            org, request.form.get("name", ""), request.form.get("name_en", ""), actor=_me()
+            org,
+            request.form.get("name", ""),
+            request.form.get("name_en", ""),
+            actor=_me(),
+            seen=request.form.get("seen_names"),
         )
     except DomainError as exc:
         return _render_org(org, exc.status, **_refused(exc))
