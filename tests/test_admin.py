@@ -432,11 +432,11 @@ def test_two_saves_of_one_person_at_once_cannot_both_pass(app, world):
     """The comparison is made under a lock on the person's row: two saves sent at the same
     moment from forms that saw the same record, one is kept and the other refused."""
     from pbflow.engine.errors import ConcurrentChange
-    from pbflow.services import people
+    from pbflow.services import people, seen
     from tests.test_concurrency import _race
 
     person = _person(world, job="采煤工")
-    shown = people.seen(person, people.PROFILE_SEEN)
+    shown = seen.digest(person, people.PROFILE_SEEN)
     db.session.commit()
     person_id, branch = person.id, world.branch.id
 

@@ -29,21 +29,10 @@ from pbflow.extensions import db
 from pbflow.models import Organization, Person, ProcessInstance
 
 
-def _sqlite_write_lock(column: Column, row_id: int) -> bool | None:
-    """On SQLite, take the database's write lock by writing ``column`` of the row back
-    unchanged (never the key: rewriting a key would make SQLite check every row that
-    refers to it); whether the row exists. None elsewhere: nothing done."""
-    if db.session.get_bind().dialect.name != "sqlite":
-        return None
-    table = column.table
-    done = db.session.execute(update(table).where(table.c.id == row_id).values({column: column}))
-    return done.rowcount == 1
-
-
 def _sqlite_write_locks(column: Column, row_ids: list[int]) -> int | None:
-    """``_sqlite_write_lock`` for several rows in one statement (SQLite's write lock is the
-    whole database's: one row would do, each is written back for what it says); how many
-    exist. None elsewhere: nothing done."""
+    """On SQLite, take the database's write lock by writing ``column`` of the rows back
+    unchanged (never the key: rewriting a key would make SQLite check every row that
+    refers to it), in one statement; how many exist. None elsewhere: nothing done."""
     if db.session.get_bind().dialect.name != "sqlite":
         return None
     table = column.table
@@ -54,30 +43,37 @@ def _sqlite_write_locks(column: Column, row_ids: list[int]) -> int | None:
 def hold_case(case_id: int) -> CaseState:
     """Read the case and hold it until the transaction ends (``NotFound`` if there is none):
     steps that count something of the case (ballots, appeals against it) one after another."""
-    _sqlite_write_lock(ProcessInstance.__table__.c.version, case_id)
+    _sqlite_write_locks(ProcessInstance.__table__.c.version, [case_id])
     row = fastsql.load_case(case_id, True)  # FOR UPDATE on PostgreSQL
     if row is None:
         raise NotFound(_("No such case."))
     return CaseState(*row)
 
 
-def _hold(table: Any, row_id: int, column: Column | None = None) -> bool:
-    """Hold a row until the transaction ends; False if there is none. On SQLite ``column``
-    (the table's ``active`` unless given) is written back unchanged; on PostgreSQL ``FOR NO
-    KEY UPDATE``: holders wait for each other, while rows that only refer to it (cases,
-    events) are still written meanwhile."""
-    found = _sqlite_write_lock(table.c.active if column is None else column, row_id)
+def _hold(table: Any, row_ids: list[int], column: Column | None = None) -> int:
+    """Hold rows until the transaction ends, in the order of their ids; how many exist. On
+    SQLite ``column`` (the table's ``active`` unless given) is written back unchanged; on
+    PostgreSQL ``FOR NO KEY UPDATE``: holders wait for each other, while rows that only
+    refer to them (cases, events) are still written meanwhile."""
+    ids = sorted(set(row_ids))
+    if not ids:
+        return 0
+    found = _sqlite_write_locks(table.c.active if column is None else column, ids)
     if found is None:
-        row = db.session.execute(
-            select(table.c.id).where(table.c.id == row_id).with_for_update(key_share=True)
-        ).first()
-        found = row is not None
+        found = len(
+            db.session.execute(
+                select(table.c.id)
+                .where(fastsql.among(table.c.id, ids))
+                .order_by(table.c.id)
+                .with_for_update(key_share=True)
+            ).all()
+        )
     return found
 
 
 def hold_organization(org_id: int) -> bool:
     """Hold the organization's row until the transaction ends; False if there is none."""
-    return _hold(Organization.__table__, org_id)
+    return _hold(Organization.__table__, [org_id]) == 1
 
 
 def hold_record(table: Any, row_id: int) -> bool:
@@ -85,14 +81,14 @@ def hold_record(table: Any, row_id: int) -> bool:
     ends; False if there is none. A correction compares the version it was opened at with
     the row's under this lock, so two corrections sent at the same moment cannot both pass
     the comparison and the second overwrite the first."""
-    return _hold(table, row_id, table.c.version)
+    return _hold(table, [row_id], table.c.version) == 1
 
 
 def hold_person(person_id: int) -> bool:
     """Hold a person's row until the transaction ends; False if there is none: checks of
     what one member may still be given (a day's training hours, a course once a day) one
     after another."""
-    return _hold(Person.__table__, person_id)
+    return _hold(Person.__table__, [person_id]) == 1
 
 
 def hold_people(person_ids: Iterable[int]) -> int:
@@ -101,17 +97,4 @@ def hold_people(person_ids: Iterable[int]) -> int:
     two of them never wait for each other's rows in opposite orders: no deadlock); how many
     exist. A meeting that credits a day's training to each member present checks each of
     their days, as ``hold_person`` does for one record."""
-    ids = sorted(set(person_ids))
-    if not ids:
-        return 0
-    table = Person.__table__
-    found = _sqlite_write_locks(table.c.active, ids)
-    if found is None:
-        rows = db.session.execute(
-            select(table.c.id)
-            .where(fastsql.among(table.c.id, ids))
-            .order_by(table.c.id)
-            .with_for_update(key_share=True)
-        ).all()
-        found = len(rows)
-    return found
+    return _hold(Person.__table__, list(person_ids))

@@ -658,21 +658,16 @@ def rename_org(
     ``seen``: the digest of the names the form showed (``form_seen.digest(org, NAMES_SEEN)``);
     when given, a rename made by someone else since is refused, not overwritten."""
     require_admin(actor, org.id)
-    try:
-        locks.hold_organization(org.id)
-        db.session.refresh(org)
-        form_seen.check(
-            org,
-            NAMES_SEEN,
-            seen,
-            _(
-                "This organization was renamed since you opened the page (someone else saved"
-                " it); reload the page and make your change again."
-            ),
-        )
-    except BaseException:
-        db.session.rollback()
-        raise
+    form_seen.hold_as_shown(
+        org,
+        locks.hold_organization,
+        NAMES_SEEN,
+        seen,
+        _(
+            "This organization was renamed since you opened the page (someone else saved"
+            " it); reload the page and make your change again."
+        ),
+    )
     name = (name or "").strip()
     name_en = (name_en or "").strip() or None
     errors = {}

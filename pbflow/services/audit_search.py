@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select, union
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, fastsql
+from pbflow.engine.definitions import aside
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, AuditPerson, ProcessInstance, User
 
@@ -281,8 +282,7 @@ def action_choices(locale: str, current: str = "") -> list[tuple[str, str]]:
     labels = {key: str(words) for key, words in ACTIONS.items()}
     for procedure in procedures.installed():
         labels.update((key, str(words)) for key, words in procedure.audit_actions.items())
-    open_, close = ("（", "）") if locale == "zh" else (" (", ")")
-    choices = sorted(((k, f"{w}{open_}{k}{close}") for k, w in labels.items()), key=lambda c: c[1])
+    choices = sorted(((k, aside(w, k, locale)) for k, w in labels.items()), key=lambda c: c[1])
     if current and current not in labels:
         choices.append((current, current))
     return choices

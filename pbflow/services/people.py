@@ -432,23 +432,15 @@ def _jsonable_changes(changes: dict[str, dict[str, Any]]) -> dict[str, dict[str,
     return {k: _jsonable(v) for k, v in changes.items()}
 
 
-def seen(person: Person, fields: tuple[str, ...]) -> str:
-    """What a form showed of ``fields`` (``seen_profile``, ``seen_status``): see
-    pbflow.services.seen."""
-    return form_seen.digest(person, fields)
-
-
-PROFILE_SEEN = (*PROFILE_FIELDS, "org_id")
+PROFILE_SEEN = (*PROFILE_FIELDS, "org_id")  # what the profile form shows (seen_profile)
 
 
 def _hold_as_shown(person: Person, raw: dict[str, Any], name: str, fields: tuple[str, ...]):
-    """Hold the person's row until the transaction ends and read it as it is now; refuse
-    when the form showed it otherwise (``raw[name]``: its ``seen``; a caller that sends none,
-    a program, is not checked)."""
-    locks.hold_person(person.id)
-    db.session.refresh(person)
-    form_seen.check(
+    """The person's row held and read again; refused when the form (``raw[name]``) showed it
+    otherwise (pbflow.services.seen)."""
+    form_seen.hold_as_shown(
         person,
+        locks.hold_person,
         fields,
         raw.get(name),
         _(
@@ -463,14 +455,6 @@ def update_profile(person: Person, raw: dict[str, Any], *, actor: Any = None) ->
 
     One ``person_updated`` event lists every changed field with its before and after value.
     """
-    try:
-        return _update_profile(person, raw, actor)
-    except BaseException:
-        db.session.rollback()  # the row lock, and nothing else, is given back
-        raise
-
-
-def _update_profile(person: Person, raw: dict[str, Any], actor: Any) -> dict:
     require_admin(actor, person.org_id)
     _hold_as_shown(person, raw, "seen_profile", PROFILE_SEEN)
     org = _org(raw.get("org_id", person.org_id))
@@ -504,11 +488,7 @@ def correct_status(person: Person, raw: dict[str, Any], reason: str, *, actor: A
     (``person_status_corrected``) and carries the reason, for whoever audits it later.
     """
     require_admin(actor, person.org_id)
-    try:
-        _hold_as_shown(person, raw, "seen_status", STATUS_FIELDS)
-    except BaseException:
-        db.session.rollback()
-        raise
+    _hold_as_shown(person, raw, "seen_status", STATUS_FIELDS)
     values, errors = clean_fields(raw, STATUS_FIELDS)
     reason = (reason or "").strip()
     if not reason:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
-from flask_babel import gettext as _
-
 from pbflow.engine.errors import ConcurrentChange
+from pbflow.extensions import db
 
 
 def digest(record: Any, fields: tuple[str, ...]) -> str:
@@ -23,9 +23,18 @@ def digest(record: Any, fields: tuple[str, ...]) -> str:
     return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def check(record: Any, fields: tuple[str, ...], shown: str | None, message: str) -> None:
-    """Refuse (``ConcurrentChange``, 409) when the form showed ``record`` otherwise; a caller
-    that sends no digest (a program) is not checked. The row must be held and read again by
-    the caller first."""
+def hold_as_shown(
+    record: Any,
+    hold: Callable[[int], bool],
+    fields: tuple[str, ...],
+    shown: str | None,
+    message: str,
+) -> None:
+    """Hold the record's row until the transaction ends (``hold``: one of
+    pbflow.engine.locks), read it again as it is now, and refuse (``ConcurrentChange``, 409,
+    saying ``message``) when the form showed it otherwise. A caller that sends no digest (a
+    program) is not checked."""
+    hold(record.id)
+    db.session.refresh(record)
     if shown and shown != digest(record, fields):
-        raise ConcurrentChange(message or _("This record changed since you opened it."))
+        raise ConcurrentChange(message)

@@ -330,8 +330,8 @@ def _person_form(person: Person) -> dict[str, str]:
         value = getattr(person, name)
         values[name] = "" if value is None else str(value)
     values["on_party_probation"] = "1" if person.on_party_probation else ""
-    values["seen_profile"] = people.seen(person, people.PROFILE_SEEN)
-    values["seen_status"] = people.seen(person, people.STATUS_FIELDS)
+    values["seen_profile"] = form_seen.digest(person, people.PROFILE_SEEN)
+    values["seen_status"] = form_seen.digest(person, people.STATUS_FIELDS)
     return values
 
 

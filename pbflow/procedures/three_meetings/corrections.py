@@ -88,7 +88,7 @@ def _value(name: str, value: Any, r: _Reader) -> str:
         return joined((names.get(v, f"#{v}") for v in value), locale)
     if name == "absent" and isinstance(value, dict):
         return joined(
-            (aside(names.get(int(k), f"#{k}"), r, locale) for k, r in value.items()), locale
+            (aside(names.get(int(k), f"#{k}"), why, locale) for k, why in value.items()), locale
         )
     if name == "attachments_added" and isinstance(value, list):
         return joined((files.get(v, f"#{v}") for v in value), locale)
