@@ -12,10 +12,10 @@ from pbflow.extensions import db
 from pbflow.models import AuditEvent, Meeting, MeetingEdit, TrainingRecord, User
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings import training
-from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import training_totals
 from tests.test_concurrency import _race
+from tests.three_meetings.test_training_day import lecture
 
 
 def _secretary() -> User:
@@ -30,30 +30,16 @@ def _events(action: str) -> int:
 
 def test_two_corrections_of_one_meeting_at_once(app, world, clock):
     clock.set("2026-06-01T02:00:00")
-    member = str(world["member"].person.id)
     meeting = meetings.record_meeting(
-        world["secretary"],
-        world.branch.id,
-        MeetingInput(
-            meeting_type="party_lecture",
-            held_on="2026-05-06",
-            topic="党课",
-            training_hours="2",
-            present=[member],
-        ),
+        world["secretary"], world.branch.id, lecture(world, "2", present=("member",))
     )
     db.session.commit()
     meeting_id = meeting.id
 
     def correct(topic: str):
+        data = lecture(world, "2", present=("member",), topic=topic)  # read in this thread
+
         def call():
-            data = MeetingInput(
-                meeting_type="party_lecture",
-                held_on="2026-05-06",
-                topic=topic,
-                training_hours="2",
-                present=[member],
-            )
             edited = meetings.edit_meeting(
                 _secretary(), meeting_id, data, reason="更正议题", expected_version=1
             )
