@@ -117,6 +117,9 @@ def test_the_membership_section_says_it_in_both_languages(world, clock, client, 
     client.set_cookie("pbflow_lang", "zh")
     html = text(client.get(url))
     assert "正式党员 1 名：支部至少应有 3 名正式党员。" in html and "不符合规定" in html
+    # The members' table's change over the period is 增减 (a net change), not 修改 (an edit).
+    assert '<th scope="col" class="num">增减</th>' in html and 'data-label="增减"' in html
+    assert "修改" not in html
     # The download has a line per finding.
     client.set_cookie("pbflow_lang", "en")
     csv = text(client.get("/supervision/export/membership.csv?period=month"))

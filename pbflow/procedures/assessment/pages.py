@@ -225,7 +225,7 @@ def scorecard_table(card: Scorecard, locale: str) -> exports.Table:
     columns = [
         exports.Column(_("Period"), "text", 14),
         exports.Column(_("Total"), "number", 10),
-        exports.Column(_("Change"), "number", 10),
+        exports.Column(_("Net change"), "number", 10),
         exports.Column(_("Passed"), "bool", 8),
         exports.Column(_("Stars"), "int", 8),
     ]
