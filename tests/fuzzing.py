@@ -263,12 +263,18 @@ def learn_routes(app: Any, pages: list[tuple[str, str]]) -> list[Route]:
 # --- the database before and after ---------------------------------------------------------
 
 
-def fingerprint() -> str:
-    """A digest of every row, leaving out what a refusal may write on purpose."""
+def _table_reads(dialect: Any) -> list[tuple[str, str]]:
+    """Each table's read as SQL text, compiled once per kind of database. The fingerprint is
+    taken around every fuzzed request, thousands a run, and sixty statements a time through
+    the ORM were most of the fuzz test's time; read through the driver's own cursor they
+    cost a tenth of that."""
     from pbflow.models import AuditEvent
 
-    digest = hashlib.sha256()
+    found = _TABLE_READS.get(dialect.name)
+    if found is not None:
+        return found
     skip_columns = REFUSALS_MAY_WRITE["columns"]
+    found = []
     for table in db.metadata.sorted_tables:
         if table.name in REFUSALS_MAY_WRITE["tables"]:
             continue
@@ -276,9 +282,28 @@ def fingerprint() -> str:
         stmt = select(*cols).order_by(*table.primary_key.columns)
         if table.name == AuditEvent.__tablename__:
             stmt = stmt.where(AuditEvent.action.not_in(REFUSALS_MAY_WRITE["audit_actions"]))
-        for row in db.session.execute(stmt):
-            digest.update(repr(tuple(row)).encode())
-        digest.update(b"|" + table.name.encode())
+        sql = stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        found.append((table.name, str(sql)))
+    _TABLE_READS[dialect.name] = found
+    return found
+
+
+_TABLE_READS: dict[str, list[tuple[str, str]]] = {}
+
+
+def fingerprint() -> str:
+    """A digest of every row, leaving out what a refusal may write on purpose."""
+    digest = hashlib.sha256()
+    connection = db.session.connection()
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        for name, sql in _table_reads(connection.dialect):
+            cursor.execute(sql)
+            for row in cursor.fetchall():
+                digest.update(repr(tuple(row)).encode())
+            digest.update(b"|" + name.encode())
+    finally:
+        cursor.close()
     db.session.rollback()  # end the read transaction: the next request must see fresh data
     return digest.hexdigest()
 

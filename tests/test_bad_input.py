@@ -149,6 +149,27 @@ def test_every_route_answers_bad_input_cleanly(site):
     assert not failures, "\n".join(failures)
 
 
+def test_the_judge_of_the_fuzzing_sees_every_write_but_what_a_refusal_may_write(app, world):
+    """The fingerprint the fuzzing compares can tell: a value changed, a row added and a row
+    removed each change it; a failed login's counter, written on purpose, does not."""
+    from pbflow.services import accounts
+
+    start = fuzzing.fingerprint()
+    world["member"].failed_logins += 1
+    db.session.commit()
+    assert fuzzing.fingerprint() == start
+    world.branch.name += "（改）"
+    db.session.commit()
+    renamed = fuzzing.fingerprint()
+    assert renamed != start
+    added = accounts.create_org("b9", "新支部", "branch", world.committee)
+    with_it = fuzzing.fingerprint()
+    assert with_it not in (start, renamed)
+    db.session.delete(db.session.get(Organization, added.id))
+    db.session.commit()
+    assert fuzzing.fingerprint() not in (start, renamed, with_it)  # its audit event stays
+
+
 # --- every CLI command ---------------------------------------------------------------------
 
 # `init` builds or upgrades the schema with the migrations: the test database is built from
