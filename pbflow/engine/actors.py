@@ -25,11 +25,12 @@ _ROLES = "pbflow_roles"
 # The roles that make someone a member of a branch's committee (支部委员会): the three
 # meetings' committee meeting and a life meeting's committee session are theirs.
 BRANCH_COMMITTEE_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
-# Whether a branch *has* a committee: someone holds the role of committee member there (a
-# secretary, and a deputy, lead a branch with or without one). The three meetings'
+# Whether a branch *has* a committee: someone holds a committee post there other than the
+# secretary's and the deputy's (they lead a branch with or without one), the organizing
+# member's or a committee member's, on an account that is active. The three meetings'
 # requirements (a committee meeting a month), a life meeting's committee session and the
 # supervision's branch sizes read it so.
-COMMITTEE_MEMBER_ROLE = "branch_committee"
+COMMITTEE_POSTS = ("organizing_member", "branch_committee")
 
 # Roles that let their holder read the whole subtree of their organization. A plain member
 # (or applicant) sees only their own records (DOMAIN: "a member sees their own records").
@@ -257,13 +258,16 @@ def readable_org_ids(user: User) -> set[int]:
 
 
 def with_branch_committee(org_ids: list[int]) -> set[int]:
-    """The organizations among ``org_ids`` that have a branch committee
-    (``COMMITTEE_MEMBER_ROLE`` held there): one statement whatever their number."""
+    """The organizations among ``org_ids`` that have a branch committee (one of the
+    ``COMMITTEE_POSTS`` held there by an active account): one statement whatever their
+    number."""
     rows = db.session.execute(
         select(RoleAssignment.org_id)
+        .join(User, User.id == RoleAssignment.user_id)
         .where(
             fastsql.among(RoleAssignment.org_id, org_ids),
-            RoleAssignment.role == COMMITTEE_MEMBER_ROLE,
+            RoleAssignment.role.in_(COMMITTEE_POSTS),
+            User.active,
         )
         .distinct()
     )

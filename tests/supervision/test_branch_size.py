@@ -87,6 +87,23 @@ def test_seven_full_members_need_a_branch_committee(world, clock):
     assert findings(world) == {"Electrical team branch": ("no_committee", 7)}
 
 
+def test_the_committee_is_its_posts_besides_the_secretaries_on_active_accounts(world, clock):
+    """A secretary and a deputy lead a branch with or without a committee; an organizing
+    member (组织委员) holds a committee post as a committee member does; a post held on a
+    deactivated account is held by no one."""
+    b2 = world.other_branch
+    join(world, b2, 6)  # 7 full members with its secretary
+    assert findings(world) == {"Electrical team branch": ("no_committee", 7)}
+    make_user("b2_deputy", [(b2, "deputy_secretary")])
+    assert findings(world) == {"Electrical team branch": ("no_committee", 7)}
+    organizing = make_user("b2_organizing", [(b2, "organizing_member")])
+    assert findings(world) == {}
+    accounts.set_active(organizing, False, actor=world["admin"])
+    assert findings(world) == {"Electrical team branch": ("no_committee", 7)}
+    accounts.set_active(organizing, True, actor=world["admin"])
+    assert findings(world) == {}
+
+
 def test_more_than_fifty_full_members_is_above_the_normal(world, clock):
     b1 = world.branch  # 4 full members, with a committee (its branch committee member)
     join(world, b1, 46)

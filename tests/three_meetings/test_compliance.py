@@ -76,6 +76,25 @@ def test_calendar_counts_across_month_and_quarter_boundaries(world, clock):
     assert cal.missing == 2 + 1 + 4  # theme Mar+Apr, lecture Q1, committee Jan-Apr
 
 
+def test_a_committee_meeting_is_owed_where_a_committee_post_is_held(world, clock):
+    """The monthly committee meeting is owed by a branch with a committee: a post besides the
+    secretaries' (an organizing member's, or a committee member's) held on an active account.
+    The world's branch has its committee member; deactivated, the branch owes none."""
+
+    def owes(org) -> bool:
+        cal = compliance.calendar(world["committee_a"], org.id, 2026)
+        return "committee_meeting" in {r.meeting_type for r in cal.rows}
+
+    b2 = world.other_branch
+    assert owes(world.branch) and not owes(b2)
+    make_user("b2_deputy", [(b2, "deputy_secretary")])
+    assert not owes(b2)
+    make_user("b2_organizing", [(b2, "organizing_member")])
+    assert owes(b2)
+    accounts.set_active(world["branch_member"], False, actor=world["admin"])
+    assert not owes(world.branch)
+
+
 def test_branch_created_mid_quarter_owes_from_the_next_full_period(world, clock):
     created(world.other_branch, "2026-02-10T02:00:00")
     clock.set("2026-07-02T04:00:00")

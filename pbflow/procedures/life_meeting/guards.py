@@ -349,8 +349,9 @@ def off_season_consent_open(ctx: Context) -> Block | None:
 
 
 def has_branch_committee(org_id: int) -> bool:
-    """A branch with a committee (seven or more full members elect one): someone holds the
-    role ``branch_committee`` there, as the three meetings' requirements read it."""
+    """A branch with a committee (seven or more full members elect one): an active account
+    holds a committee post there (``actors.COMMITTEE_POSTS``), as the three meetings'
+    requirements read it."""
     index = actors.org_index()
     if org_id not in index or index[org_id].kind != "branch":
         return False

@@ -106,12 +106,14 @@ def requirements(org_ids: list[int]) -> dict[int, dict[str, tuple[str, int]]]:
         sql = f"SELECT org_id, meeting_type, period, times FROM meeting_requirement WHERE {where}"
         if branches:  # those with a committee: rows with no meeting type (none is NULL)
             where, values = fastsql.any_of("org_id", branches, f)
+            posts = actors.COMMITTEE_POSTS
             sql += (
                 " UNION ALL SELECT DISTINCT org_id, CAST(NULL AS VARCHAR(30)),"
                 " CAST(NULL AS VARCHAR(10)), CAST(NULL AS INTEGER) FROM role_assignment"
-                f" WHERE {where} AND role = {f.placeholder}"
+                f" WHERE {where} AND role IN ({', '.join([f.placeholder] * len(posts))})"
+                " AND user_id IN (SELECT id FROM user_account WHERE active)"
             )
-            params += [*values, actors.COMMITTEE_MEMBER_ROLE]
+            params += [*values, *posts]
         for org_id, mtype, period, times in fastsql.read(sql, params):
             if mtype is None:
                 committees.add(org_id)
