@@ -130,11 +130,17 @@ class Label:
 LIST_SEPARATOR = Label(zh="、", en=", ")
 ENTRY_SEPARATOR = Label(zh="；", en="; ")
 COMMA = Label(zh="，", en=", ")  # between the parts of a clause (who, when)
+LABEL_SEPARATOR = Label(zh="：", en=": ")  # between a label and what it labels
 
 
 def joined(items: Iterable[str], locale: str | None) -> str:
     """``items`` as one list in ``locale``'s punctuation."""
     return LIST_SEPARATOR.get(locale).join(items)
+
+
+def labelled(label: str, text: str, locale: str | None) -> str:
+    """``text`` after its ``label``: full-width ： in Chinese, ": " in English."""
+    return f"{label}{LABEL_SEPARATOR.get(locale)}{text}"
 
 
 def aside(text: str, note: str, locale: str | None) -> str:

@@ -32,6 +32,7 @@ from pbflow.engine.definitions import (
     StateSpec,
     aside,
     joined,
+    labelled,
 )
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
@@ -212,7 +213,7 @@ def _entry_text(spec: FieldSpec, who: int | None, entry: Mapping, refs: Refs, lo
             by = refs.users.get(value, "") if isinstance(value, int) else str(value)
         elif key in specs:
             row = display_value(specs[key], value, refs, locale)
-            parts.append(f"{row.label}: {row.text}" if row.text else "")
+            parts.append(labelled(row.label, row.text, locale) if row.text else "")
         elif isinstance(value, str | int | float):
             parts.append(str(value))
     text = " · ".join(p for p in parts if p)

@@ -100,8 +100,10 @@ def test_the_development_record_names_every_fact_in_both_languages(admitted, cli
         "Passed by the branch general meeting",
         "met",
         "Page 1 of",
+        "Member: 同意介绍",  # an introducer and their opinion, with the page's colon
     ):
         assert squash(fact) in en, fact
+    assert "Member：" not in en and squash("Member：同意介绍") in zh
     meta = info(get_pdf(client, f"/development/person/{pid}/record.pdf", "en"))
     assert meta["/Title"] == "Record of the development of a party member"
     assert meta["/Author"] == "Mining team 1 branch"

@@ -48,6 +48,10 @@ def test_records_name_who_recorded_them(world):
     (row,) = cases.case_fields(d, data, cases.Refs.load(specs, data), "en")
     assert row.items[0].startswith("Date: 2024-11-22")
     assert secretary.display_name in row.items[0]
+    # In Chinese the label takes a full-width colon, as the forms' labels do.
+    (row,) = cases.case_fields(d, data, cases.Refs.load(specs, data), "zh")
+    assert row.items[0].startswith("谈话日期：2024-11-22 · 要点：谈心"), row.items[0]
+    assert ": " not in row.items[0]
 
 
 def _parse(extra: str):

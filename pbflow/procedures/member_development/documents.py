@@ -29,7 +29,7 @@ from pbflow import clock
 from pbflow.documents import pdf, printing
 from pbflow.documents.pdf import Field
 from pbflow.engine import actors, calendar
-from pbflow.engine.definitions import Definition, joined
+from pbflow.engine.definitions import Definition, joined, labelled
 from pbflow.engine.errors import NotFound
 from pbflow.engine.fields import parse_date
 from pbflow.engine.registry import registry
@@ -543,7 +543,8 @@ def record_pdf(viewer: User, record: DevelopmentRecord) -> bytes:
         Field(_("Cultivation contacts"), joined(record.contacts, record.locale) or "—", wide=True)
     ]
     people += [
-        Field(_("Introducer"), f"{n}：{o}" if o else n, wide=True) for n, o in record.introducers
+        Field(_("Introducer"), labelled(n, o, record.locale) if o else n, wide=True)
+        for n, o in record.introducers
     ]
     story.append(pdf.fields_table(people))
     story.append(pdf.heading(_("Talks"), toc=False))
