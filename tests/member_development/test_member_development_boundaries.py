@@ -12,6 +12,7 @@ from pbflow import audit
 from pbflow.engine import runtime
 from pbflow.engine.errors import GuardRefused, InvalidState, ValidationFailed
 from pbflow.procedures.member_development import services as development
+from pbflow.services import accounts
 from tests.conftest import make_user
 from tests.member_development.test_member_development import pdf, person_of, refused
 
@@ -303,6 +304,27 @@ def test_the_branch_committee_decides_from_seven_full_members(walk, world, extra
         err = refused(walk, "list_as_activist", "secretary", values, ["activist_minutes"])
         assert "6 full members, fewer than seven" in err.message
         assert walk.state == "applicant"
+
+
+def test_seven_full_members_without_a_committee_decide_in_their_general_meeting(walk, world):
+    """Seven full members and no committee elected (its one committee member's account
+    deactivated): the branch committee cannot decide; the general meeting does, and the
+    committee decides again once an organizing member is appointed."""
+    for i in range(3):
+        make_user(f"full{i}", [(world.branch, "member")], person_org=world.branch)
+    accounts.set_active(world["branch_member"], False, actor=world["admin"])
+    walk.apply()
+    walk.step("record_talk", "secretary", {"talk_date": "2026-03-02"})
+    values = {
+        "recommended_by": "members",
+        "decided_by": "branch_committee",
+        "activist_decided_on": "2026-03-02",
+    }
+    err = refused(walk, "list_as_activist", "secretary", values, ["activist_minutes"])
+    assert "no branch committee" in err.message and walk.state == "applicant"
+    make_user("organizing", [(world.branch, "organizing_member")])
+    walk.step("list_as_activist", "secretary", values, files=["activist_minutes"])
+    assert walk.state == "activist_filing"
 
 
 # --- step 13: leaving the unit within three months -----------------------------------------

@@ -558,7 +558,9 @@ COMMITTEE_MIN_MEMBERS = 7
 def deciding_body_exists(ctx: Context, *, field: str) -> Block | None:
     """A branch of fewer than seven full members has no branch committee: its decisions are
     taken by the branch general meeting, never "by the branch committee" (DOMAIN: organizations
-    and people, 1.3)."""
+    and people, 1.3). Nor does a larger one that has not elected its committee (no active
+    account holds a committee post there besides the secretaries', as the supervision's
+    branch sizes read it): it is flagged there, and its general meeting decides meanwhile."""
     if ctx.value(field) != "branch_committee":
         return None
     n = full_members_of(ctx.case.org_id)
@@ -569,6 +571,14 @@ def deciding_body_exists(ctx: Context, *, field: str) -> Block | None:
                 "committee: its branch general meeting decides. Record the decision as the "
                 "general meeting's.",
                 n=n,
+            )
+        )
+    if ctx.case.org_id not in actors.with_branch_committee([ctx.case.org_id]):
+        return Block(
+            _(
+                "This branch has no branch committee: no one holds a committee post there "
+                "besides the secretaries (an organizing member or a committee member). Its "
+                "branch general meeting decides; record the decision as the general meeting's."
             )
         )
     return None
