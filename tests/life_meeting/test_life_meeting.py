@@ -1167,3 +1167,16 @@ def test_the_rewriting_deadline_is_today_at_the_earliest(world, clock):
         comment="重写",
     )
     assert state(case_id) == "rewriting"
+
+
+def test_the_committee_session_counts_the_seats_held_on_active_accounts(world):
+    """Whose presence the committee's session counts (more than half of them) is the
+    committee roles held on active accounts, as whether the branch has a committee is read:
+    the deputy's account deactivated, the deputy is no longer counted."""
+    from pbflow.procedures.life_meeting.guards import branch_committee_people
+    from pbflow.services import accounts
+
+    seats = {pid(world[u]) for u in ("secretary", "deputy", "branch_member")}
+    assert set(branch_committee_people(world.branch.id)) == seats
+    accounts.set_active(world["deputy"], False, actor=world["admin"])
+    assert set(branch_committee_people(world.branch.id)) == seats - {pid(world["deputy"])}

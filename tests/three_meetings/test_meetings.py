@@ -263,6 +263,31 @@ def test_general_and_committee_meetings_need_more_than_half_present(world):
     )
 
 
+def test_a_deactivated_account_holds_no_committee_seat(world):
+    """The committee a committee meeting needs more than half of is the committee roles held
+    on active accounts: the deputy's account deactivated, the committee is two, and the
+    secretary alone is still not more than half of it."""
+    from pbflow.services import accounts
+
+    committee = {p.id for p in meetings.expected_attendees(world.branch.id, "committee_meeting")}
+    assert committee == {int(pid(world, u)) for u in ("secretary", "deputy", "branch_member")}
+    accounts.set_active(world["deputy"], False, actor=world["admin"])
+    committee = {p.id for p in meetings.expected_attendees(world.branch.id, "committee_meeting")}
+    assert committee == {int(pid(world, u)) for u in ("secretary", "branch_member")}
+    with pytest.raises(ValidationFailed, match="No quorum: 1 of 2 committee members"):
+        meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            theme_day(world, meeting_type="committee_meeting", present=[pid(world, "secretary")]),
+        )
+    both = [pid(world, "secretary"), pid(world, "branch_member")]
+    meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        theme_day(world, meeting_type="committee_meeting", present=both),
+    )
+
+
 def test_the_fields_problems_are_said_before_the_quorum(world):
     """A form short of its quorum that also has a field to correct (an over-long reason for
     an absence) is told about the field first, with every such problem at once."""

@@ -369,17 +369,20 @@ def committee_session_due(ctx: Context, *, only_if: str | None = None) -> Block 
 
 
 def branch_committee_people(org_id: int) -> list[int]:
-    """The people of the branch's committee (their accounts hold a committee role there)."""
-    from pbflow.models import Person, RoleAssignment
+    """The people of the branch's committee (their active accounts hold a committee role
+    there)."""
+    from pbflow.models import Person, RoleAssignment, User
 
     return list(
         db.session.execute(
             select(Person.id)
             .join(RoleAssignment, RoleAssignment.user_id == Person.user_id)
+            .join(User, User.id == Person.user_id)
             .where(
                 RoleAssignment.org_id == org_id,
                 RoleAssignment.role.in_(actors.BRANCH_COMMITTEE_ROLES),
                 Person.active,
+                User.active,
             )
             .distinct()
             .order_by(Person.id)

@@ -110,13 +110,20 @@ def _require_read(user: User, org_id: int) -> None:
 
 
 def expected_attendees(org_id: int, meeting_type: str) -> list[Person]:
-    """The members who should attend: the committee for a committee meeting, otherwise the
-    full and probationary members of the organization and the groups below it."""
+    """The members who should attend: the committee for a committee meeting (a committee
+    role held on an active account, as whether the branch has a committee is read),
+    otherwise the full and probationary members of the organization and the groups below
+    it."""
     if meeting_type == "committee_meeting":
         stmt = (
             select(Person)
             .join(RoleAssignment, RoleAssignment.user_id == Person.user_id)
-            .where(RoleAssignment.org_id == org_id, RoleAssignment.role.in_(COMMITTEE_ROLES))
+            .join(User, User.id == Person.user_id)
+            .where(
+                RoleAssignment.org_id == org_id,
+                RoleAssignment.role.in_(COMMITTEE_ROLES),
+                User.active,
+            )
             .distinct()
         )
     else:
