@@ -42,7 +42,7 @@ def test_people_choices_and_records_are_joined_in_the_language_asked_for(app):
 
 def test_a_records_entry_says_who_and_when_in_the_languages_brackets(app):
     """A record's "(recorded by, on)" was written with English brackets and comma in
-    Chinese; its entries are joined with ； there."""
+    Chinese, and its labels with an ASCII colon; its entries are joined with ； there."""
     refs = cases.Refs(persons={1: "王强", 2: "李梅"}, users={7: "张书记"})
     note = FieldSpec("note", "string", Label("内容", "Note"))
     records = FieldSpec("talks", "records", Label("谈话记录", "Talks"))
@@ -54,8 +54,8 @@ def test_a_records_entry_says_who_and_when_in_the_languages_brackets(app):
     with app.test_request_context():
         zh = cases.display_value(records, value, refs, "zh")
         en = cases.display_value(records, value, refs, "en")
-    assert zh.items[0] == "内容: 谈心（张书记，2026-03-02）"
-    assert zh.text == "内容: 谈心（张书记，2026-03-02）；内容: 交流（张书记，2026-03-03）"
+    assert zh.items[0] == "内容：谈心（张书记，2026-03-02）"
+    assert zh.text == "内容：谈心（张书记，2026-03-02）；内容：交流（张书记，2026-03-03）"
     assert en.items[0] == "Note: 谈心 (张书记, 2026-03-02)"
     assert en.text == "Note: 谈心 (张书记, 2026-03-02); Note: 交流 (张书记, 2026-03-03)"
 
