@@ -284,19 +284,28 @@ def test_a_case_that_skips_the_filing_cannot_be_listed_as_target(walk, clock):
 # --- organizations: seven full members make a branch committee ----------------------------
 
 
-@pytest.mark.parametrize("extra, has_committee", [(2, False), (3, True)])
-def test_the_branch_committee_decides_from_seven_full_members(walk, world, extra, has_committee):
-    """The world's branch has four full members: six is still a branch without a committee,
-    whose general meeting decides (DOMAIN, organizations); seven have one."""
+BY_THE_COMMITTEE = {
+    "recommended_by": "members",
+    "decided_by": "branch_committee",
+    "activist_decided_on": "2026-03-02",
+}
+
+
+def _applicant_of_a_larger_branch(walk, world, extra: int) -> dict:
+    """``extra`` full members join the world's branch (four full members), then an applicant
+    applies and is talked with: the activist step, decided by the branch committee, is next."""
     for i in range(extra):
         make_user(f"full{i}", [(world.branch, "member")], person_org=world.branch)
     walk.apply()
     walk.step("record_talk", "secretary", {"talk_date": "2026-03-02"})
-    values = {
-        "recommended_by": "members",
-        "decided_by": "branch_committee",
-        "activist_decided_on": "2026-03-02",
-    }
+    return dict(BY_THE_COMMITTEE)
+
+
+@pytest.mark.parametrize("extra, has_committee", [(2, False), (3, True)])
+def test_the_branch_committee_decides_from_seven_full_members(walk, world, extra, has_committee):
+    """The world's branch has four full members: six is still a branch without a committee,
+    whose general meeting decides (DOMAIN, organizations); seven have one."""
+    values = _applicant_of_a_larger_branch(walk, world, extra)
     if has_committee:
         walk.step("list_as_activist", "secretary", values, files=["activist_minutes"])
         assert walk.state == "activist_filing"
@@ -310,16 +319,8 @@ def test_seven_full_members_without_a_committee_decide_in_their_general_meeting(
     """Seven full members and no committee elected (its one committee member's account
     deactivated): the branch committee cannot decide; the general meeting does, and the
     committee decides again once an organizing member is appointed."""
-    for i in range(3):
-        make_user(f"full{i}", [(world.branch, "member")], person_org=world.branch)
     accounts.set_active(world["branch_member"], False, actor=world["admin"])
-    walk.apply()
-    walk.step("record_talk", "secretary", {"talk_date": "2026-03-02"})
-    values = {
-        "recommended_by": "members",
-        "decided_by": "branch_committee",
-        "activist_decided_on": "2026-03-02",
-    }
+    values = _applicant_of_a_larger_branch(walk, world, 3)
     err = refused(walk, "list_as_activist", "secretary", values, ["activist_minutes"])
     assert "no branch committee" in err.message and walk.state == "applicant"
     make_user("organizing", [(world.branch, "organizing_member")])
