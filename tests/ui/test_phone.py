@@ -124,6 +124,11 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, demo_site, lang):
     _login(phone, base, "wang.shuji")
     for path in _committee_pages(_b1(demo_site)):
         wide[path] = _width(phone, base, path, lang, labels)
+    _login(phone, base, "chen.shuji")  # a branch secretary's own pages
+    phone.goto(f"{base}/cases?lang={lang}")
+    case = phone.eval_on_selector("main table a[href^='/cases/']", "a => a.getAttribute('href')")
+    for path in ("/", "/cases", case, "/meetings/", "/supervision/", "/development/"):
+        wide[f"chen.shuji {path}"] = _width(phone, base, path, lang, labels)
     _login(phone, base, "han.shenji")
     for path in ("/audit/", "/audit/security/"):
         wide[path] = _width(phone, base, path, lang, labels)
