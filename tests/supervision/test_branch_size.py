@@ -87,15 +87,25 @@ def test_seven_full_members_need_a_branch_committee(world, clock):
     assert findings(world) == {"Electrical team branch": ("no_committee", 7)}
 
 
-def test_the_committee_is_its_posts_besides_the_secretaries_on_active_accounts(world, clock):
+def test_the_committee_is_its_posts_besides_the_secretaries_on_active_accounts(
+    world, clock, client, auth
+):
     """A secretary and a deputy lead a branch with or without a committee; an organizing
     member (组织委员) holds a committee post as a committee member does; a post held on a
-    deactivated account is held by no one."""
+    deactivated account is held by no one. The finding says so, in both languages."""
     b2 = world.other_branch
     join(world, b2, 6)  # 7 full members with its secretary
     assert findings(world) == {"Electrical team branch": ("no_committee", 7)}
     make_user("b2_deputy", [(b2, "deputy_secretary")])
     assert findings(world) == {"Electrical team branch": ("no_committee", 7)}
+    auth.login("committee_a")
+    url = "/supervision/?period=month&section=membership"
+    client.set_cookie("pbflow_lang", "en")
+    assert "no active account holds a committee post there besides the secretaries" in text(
+        client.get(url)
+    )
+    client.set_cookie("pbflow_lang", "zh")
+    assert "除书记、副书记外，无启用账号担任支部委员职务" in text(client.get(url))
     organizing = make_user("b2_organizing", [(b2, "organizing_member")])
     assert findings(world) == {}
     accounts.set_active(organizing, False, actor=world["admin"])

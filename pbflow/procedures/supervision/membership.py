@@ -167,9 +167,11 @@ class BranchSize:
         if self.finding == "no_committee":
             return ngettext(
                 "%(num)s full member and no branch committee: a branch of %(seven)s or more "
-                "full members has one (nobody holds the role of branch committee member).",
+                "full members has one (no active account holds a committee post there "
+                "besides the secretaries).",
                 "%(num)s full members and no branch committee: a branch of %(seven)s or more "
-                "full members has one (nobody holds the role of branch committee member).",
+                "full members has one (no active account holds a committee post there "
+                "besides the secretaries).",
                 n,
                 seven=COMMITTEE_FROM_FULL,
             )
