@@ -131,6 +131,7 @@ LIST_SEPARATOR = Label(zh="、", en=", ")
 ENTRY_SEPARATOR = Label(zh="；", en="; ")
 COMMA = Label(zh="，", en=", ")  # between the parts of a clause (who, when)
 LABEL_SEPARATOR = Label(zh="：", en=": ")  # between a label and what it labels
+ASIDE_OPEN, ASIDE_CLOSE = Label(zh="（", en=" ("), Label(zh="）", en=")")  # a note's brackets
 
 
 def joined(items: Iterable[str], locale: str | None) -> str:
@@ -147,7 +148,7 @@ def aside(text: str, note: str, locale: str | None) -> str:
     """``text`` with ``note`` in brackets after it: full-width （） in Chinese."""
     if not note:
         return text
-    return f"{text}（{note}）" if not (locale or "").startswith("en") else f"{text} ({note})"
+    return f"{text}{ASIDE_OPEN.get(locale)}{note}{ASIDE_CLOSE.get(locale)}"
 
 
 @dataclass(frozen=True)
