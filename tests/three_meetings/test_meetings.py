@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from pbflow.engine.errors import ConcurrentChange, NotAllowed, ValidationFailed
+from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, MeetingEdit
 from pbflow.procedures.three_meetings import services as meetings
@@ -86,6 +86,27 @@ def test_refusals_name_every_field_and_write_nothing(world):
         )
     assert "meeting_type" in exc.value.field_errors
     assert audit_actions() == before
+
+
+def test_a_correction_is_refused_before_the_record_is_held(world, monkeypatch):
+    """Whoever may not read a meeting is told it does not exist; whoever may read it but not
+    correct it is refused; neither takes the record's lock nor writes anything."""
+    m = meetings.record_meeting(world["secretary"], world.branch.id, theme_day(world))
+    held = []
+    monkeypatch.setattr(meetings.locks, "hold_record", lambda *a: held.append(a) or True)
+    before = audit_actions()
+    with pytest.raises(NotFound):
+        meetings.edit_meeting(world["other_secretary"], m.id, theme_day(world), reason="改")
+    with pytest.raises(NotAllowed):
+        meetings.edit_meeting(world["auditor"], m.id, theme_day(world), reason="改")
+    with pytest.raises(NotFound):
+        meetings.edit_meeting(world["secretary"], m.id + 1000, theme_day(world), reason="改")
+    assert held == [] and audit_actions() == before
+    assert db.session.get(type(m), m.id).version == 1
+    edited = meetings.edit_meeting(
+        world["secretary"], m.id, theme_day(world, topic="更正后的题目"), reason="更正题目"
+    )
+    assert len(held) == 1 and edited.version == 2
 
 
 def test_edits_are_audited_with_before_and_after_and_shown_as_history(world, clock):

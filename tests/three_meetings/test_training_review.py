@@ -135,6 +135,27 @@ def test_a_day_holds_at_most_24_hours_and_a_course_once(world, clock):
     _edit(world, first, "2026-05-06", "11.5")  # its own hours are not counted twice
 
 
+def test_a_refused_correction_takes_no_lock(world, clock, monkeypatch):
+    """Another branch's secretary is told the record does not exist, the auditor (who reads
+    it) that they may not change it; neither holds the record's row nor writes anything."""
+    from pbflow.engine.errors import NotAllowed, NotFound
+    from pbflow.procedures.three_meetings import training
+
+    clock.set("2026-06-01T02:00:00")
+    record = _other(world, "member", "2026-05-06", "4")
+    held = []
+    monkeypatch.setattr(training.locks, "hold_record", lambda *a: held.append(a) or True)
+    before = audit_actions()
+    with pytest.raises(NotFound):
+        _edit(world, record, "2026-05-06", "5", by="other_secretary")
+    with pytest.raises(NotAllowed):
+        _edit(world, record, "2026-05-06", "5", by="auditor")
+    with pytest.raises(NotAllowed):
+        training.delete_training(world["auditor"], record.id, expected_version=1)
+    assert held == [] and audit_actions() == before
+    assert _edit(world, record, "2026-05-06", "5").version == 2 and len(held) == 1
+
+
 def test_a_year_closes_a_month_after_it_ends(world, clock, client, auth):
     from pbflow.engine.errors import ValidationFailed
     from pbflow.procedures.three_meetings import training

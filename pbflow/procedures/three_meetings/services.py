@@ -382,12 +382,18 @@ def edit_meeting(
     """Correct a meeting record after the fact: the reason is required, the before and after
     values are kept in the edit history and the audit trail."""
     try:
-        # The row held first, then read as it is now: its version is compared under the lock.
+        # Who may correct it is asked first, of a plain read: whoever may not read the
+        # record is told it does not exist, and whoever may not correct it takes no lock.
+        org_id = db.session.execute(select(Meeting.org_id).where(Meeting.id == meeting_id)).scalar()
+        if org_id is None:
+            raise NotFound(_("No such meeting."))
+        _require_read(actor, org_id)
+        _require_record(actor, org_id)
+        # Then the row held, and read as it is now: its version is compared under the lock.
         locks.hold_record(Meeting.__table__, meeting_id)
         meeting = db.session.get(Meeting, meeting_id, populate_existing=True)
         if meeting is None:
             raise NotFound(_("No such meeting."))
-        _require_record(actor, meeting.org_id)
         if expected_version is not None and expected_version != meeting.version:
             raise ConcurrentChange(
                 _("This record changed since you opened it; please reload it and try again.")

@@ -305,7 +305,9 @@ def record_branch(record: TrainingRecord) -> int:
 
 def _load(actor: User, record_id: int, expected_version: int | None) -> TrainingRecord:
     """The record to correct or delete, held until the transaction ends and read as it is
-    now: its version is compared under the lock."""
+    now: its version is compared under the lock. Who may change it is asked first, of a
+    plain read: whoever may not takes no lock."""
+    get_record(actor, record_id)
     locks.hold_record(TrainingRecord.__table__, record_id)
     record = get_record(actor, record_id, fresh=True)
     if expected_version is None or expected_version != record.version:
