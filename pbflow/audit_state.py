@@ -51,6 +51,7 @@ MEETING_FIELDS = (
     "agenda",
     "minutes",
     "resolutions",
+    "votes",  # absent from events before 0024: None, as the rows then
     "training_minutes",  # absent from events before 0022: None, as the rows then
     "present",
     "absent",
@@ -190,6 +191,7 @@ def meeting_fields(row: Any, attendance: Iterable[tuple]) -> dict[str, Any]:
         "agenda": row.agenda,
         "minutes": row.minutes,
         "resolutions": row.resolutions,
+        "votes": row.votes,
         "training_minutes": row.training_minutes,
         "present": sorted(a[1] for a in attendance if a[2]),
         "absent": {str(a[1]): a[3] or "" for a in attendance if not a[2]},
@@ -201,7 +203,7 @@ def _meeting_rows(ids: set[int] | None = None) -> Iterator[tuple[int, int, dict,
     meetings = select(
         m.c.id, m.c.version, m.c.meeting_type, m.c.held_on, m.c.topic, m.c.place,
         m.c.chair_person_id, m.c.recorder_person_id, m.c.agenda, m.c.minutes, m.c.resolutions,
-        m.c.training_minutes,
+        m.c.votes, m.c.training_minutes,
     ).order_by(m.c.id)  # fmt: skip
     attendance = select(a.c.meeting_id, a.c.person_id, a.c.present, a.c.reason).order_by(
         a.c.meeting_id, a.c.person_id

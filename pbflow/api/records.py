@@ -127,6 +127,17 @@ def _meeting_out(page: Any) -> dict[str, Any]:
         "agenda": m.agenda,
         "minutes": m.minutes,
         "resolutions": m.resolutions,
+        "votes": [
+            {
+                "text": v["text"],
+                "votes_for": v["for"],
+                "against": v["against"],
+                "abstained": v["abstained"],
+                "entitled": v["voters"],
+                "passed": v["passed"],
+            }
+            for v in m.votes or ()
+        ],
         "version": m.version,
         "present": [person(a) for a in page.present],
         "absent": [person(a) for a in page.absent],
@@ -180,6 +191,10 @@ def record_meeting(json: s.MeetingIn):
         agenda=json.agenda,
         minutes=json.minutes,
         resolutions=json.resolutions,
+        votes=[
+            meetings.VoteInput(v.text, str(v.votes_for), str(v.against), str(v.abstained))
+            for v in json.votes
+        ],
         present=[str(p) for p in json.present],
         reasons={k: v for k, v in json.reasons.items() if v.strip()},
     )

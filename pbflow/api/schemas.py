@@ -347,6 +347,13 @@ class MeetingOut(Open):
     held_on: str | None
 
 
+class VoteIn(Strict):
+    text: str = Field(min_length=1, max_length=500, description="the resolution put to the vote")
+    votes_for: int = Field(ge=0, le=9999)
+    against: int = Field(ge=0, le=9999)
+    abstained: int = Field(ge=0, le=9999)
+
+
 class MeetingIn(Strict):
     org_id: int = Field(ge=1, le=2**31 - 1)
     meeting_type: str = Field(max_length=30)
@@ -358,6 +365,12 @@ class MeetingIn(Strict):
     agenda: str = Field(default="", max_length=20_000)
     minutes: str = Field(default="", max_length=100_000)
     resolutions: str = Field(default="", max_length=20_000)
+    votes: list[VoteIn] = Field(
+        default_factory=list,
+        max_length=30,
+        description="resolutions put to the vote (general and committee meetings); pbflow "
+        "says whether each passed",
+    )
     present: list[int] = Field(default_factory=list, max_length=10_000)
     reasons: dict[str, str] = Field(
         default_factory=dict, description="person id -> why absent (for those not present)"

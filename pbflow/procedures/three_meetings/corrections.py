@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 
 from pbflow.engine.definitions import aside, joined
 from pbflow.models import MeetingEdit
+from pbflow.procedures.three_meetings import meeting_votes
 from pbflow.procedures.three_meetings.hours import hours_text
 
 # The record's fields by their labels on the meeting form.
@@ -29,7 +30,8 @@ _FIELD_LABELS = {
     "recorder": lambda: _("Recorder"),
     "agenda": lambda: _("Agenda"),
     "minutes": lambda: _("Minutes (main points)"),
-    "resolutions": lambda: _("Resolutions with vote counts"),
+    "resolutions": lambda: _("Resolutions"),
+    "votes": lambda: _("Votes on resolutions"),
     "training_minutes": lambda: _("Training hours for each member present"),
     "present": lambda: _("Present"),
     "absent": lambda: _("Absent"),
@@ -92,6 +94,8 @@ def _value(name: str, value: Any, r: _Reader) -> str:
         )
     if name == "attachments_added" and isinstance(value, list):
         return joined((files.get(v, f"#{v}") for v in value), locale)
+    if name == "votes" and isinstance(value, list):
+        return joined((meeting_votes.line(v, locale) for v in value), locale)
     if name == "training_minutes" and isinstance(value, int):
         return hours_text(value)
     if name == "meeting_type":

@@ -18,6 +18,7 @@ from pbflow.engine import actors
 from pbflow.engine.definitions import aside, joined
 from pbflow.extensions import db
 from pbflow.models import Meeting, User
+from pbflow.procedures.three_meetings import meeting_votes
 from pbflow.procedures.three_meetings import services as meetings
 
 
@@ -62,11 +63,23 @@ def meeting_story(page: meetings.MeetingPage, locale: str) -> list[Any]:
     for label, body in (
         (_("Agenda"), m.agenda),
         (_("Minutes (main points)"), m.minutes),
-        (_("Resolutions with vote counts"), m.resolutions),
+        (_("Resolutions"), m.resolutions),
     ):
         if body:
             story.append(pdf.heading(label, 2, toc=False))
             story.append(pdf.para(body))
+    if m.votes:
+        story.append(pdf.heading(_("Votes on resolutions"), 2, toc=False))
+        story.append(
+            pdf.grid(
+                [_("Resolution"), _("Votes"), _("Outcome")],
+                [
+                    [v["text"], meeting_votes.counts_text(v), meeting_votes.outcome(v)]
+                    for v in m.votes
+                ],
+                [0.45, 0.25, 0.3],
+            )
+        )
     story.append(pdf.heading(_("Attachments"), 2, toc=False))
     story.append(
         pdf.grid(

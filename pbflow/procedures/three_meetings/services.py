@@ -35,8 +35,9 @@ from pbflow.models import (
     User,
 )
 from pbflow.models.meetings import MEETING_TYPES
-from pbflow.procedures.three_meetings import corrections, training_day
+from pbflow.procedures.three_meetings import corrections, meeting_votes, training_day
 from pbflow.procedures.three_meetings.hours import STUDY_TYPES, parse_hours
+from pbflow.procedures.three_meetings.meeting_votes import VoteInput
 from pbflow.services import pagination, training_totals
 
 # Who may write a meeting record of an organization (at it, or at the branch above a group).
@@ -79,6 +80,7 @@ class MeetingInput:
     training_hours: str = ""  # hours of training each member present received (study only)
     present: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
+    votes: list[VoteInput] = field(default_factory=list)
 
 
 # --- rights ---------------------------------------------------------------------------------
@@ -240,6 +242,10 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
     for key, reason in data.reasons.items():
         if len(reason or "") > 300:
             errors[f"reason_{key}"] = _("must be at most %(n)s characters", n=300)
+    votes, problems = meeting_votes.parse(
+        data.meeting_type, data.votes, meeting_votes.entitled(data.meeting_type, expected)
+    )
+    errors.update(problems)
     if errors:
         raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
     # Only a form with nothing else to correct is judged for its quorum (every problem of
@@ -257,6 +263,7 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
         "agenda": (data.agenda or "").strip() or None,
         "minutes": (data.minutes or "").strip(),
         "resolutions": (data.resolutions or "").strip() or None,
+        "votes": votes or None,
         "training_minutes": training,
     }
     return values, expected, present
@@ -312,6 +319,7 @@ def snapshot(meeting: Meeting) -> dict[str, Any]:
         "agenda": meeting.agenda,
         "minutes": meeting.minutes,
         "resolutions": meeting.resolutions,
+        "votes": meeting.votes,
         "training_minutes": meeting.training_minutes,
         "present": sorted(a.person_id for a in meeting.attendance if a.present),
         "absent": {str(a.person_id): a.reason or "" for a in meeting.attendance if not a.present},

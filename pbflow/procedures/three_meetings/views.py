@@ -13,9 +13,16 @@ from pbflow.documents import printing
 from pbflow.engine.errors import ConcurrentChange, DomainError, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.models.meetings import MEETING_TYPES
-from pbflow.procedures.three_meetings import compliance, documents, training, training_figures
+from pbflow.procedures.three_meetings import (
+    compliance,
+    documents,
+    meeting_votes,
+    training,
+    training_figures,
+)
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.hours import STUDY_TYPES, hours_text
+from pbflow.procedures.three_meetings.meeting_votes import VoteInput
 from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.services import exports, pagination
 from pbflow.services.attachments import Upload
@@ -31,6 +38,16 @@ def meeting_type_label(meeting_type: str) -> str:
 @bp.app_template_global()
 def training_hours_text(minutes: int | None) -> str:
     return hours_text(minutes)
+
+
+@bp.app_template_global()
+def vote_counts(vote: dict) -> str:
+    return meeting_votes.counts_text(vote)
+
+
+@bp.app_template_global()
+def vote_outcome(vote: dict) -> str:
+    return meeting_votes.outcome(vote)
 
 
 def _int_arg(name: str) -> int | None:
@@ -59,7 +76,24 @@ def _form_input() -> MeetingInput:
             for key, value in form.items()
             if key.startswith("reason_") and value.strip()
         },
+        votes=_vote_rows(),
     )
+
+
+def _vote_rows() -> list[VoteInput]:
+    """The form's resolution rows, in order (four fields each, sent as parallel lists; a
+    row cut short by a hand-made request reads as empty strings)."""
+    form = request.form
+    columns = [
+        form.getlist(name) for name in ("vote_text", "vote_for", "vote_against", "vote_abstained")
+    ]
+    width = max((len(c) for c in columns), default=0)
+    return [VoteInput(*(c[i] if i < len(c) else "" for c in columns)) for i in range(width)]
+
+
+def _with_blanks(rows: list[VoteInput]) -> list[VoteInput]:
+    """The typed rows and room for more: two empty rows, three at least in all."""
+    return [*rows, *(VoteInput() for _ in range(max(3 - len(rows), 2)))]
 
 
 def _uploads() -> list[Upload]:
@@ -83,6 +117,7 @@ def _input_of(page: meetings.MeetingPage) -> MeetingInput:
         training_hours=hours_text(m.training_minutes),
         present=[str(a.person_id) for a in page.present],
         reasons={str(a.person_id): a.reason or "" for a in page.absent},
+        votes=meeting_votes.rows_of(m.votes),
     )
 
 
@@ -102,6 +137,8 @@ def _form(org_id: int, data: MeetingInput, *, meeting=None, errors=None, status=
             meeting=meeting,
             errors=errors or {},
             study_types=STUDY_TYPES,
+            voting_types=meeting_votes.VOTING_TYPES,
+            vote_rows=_with_blanks([v for v in data.votes if not v.blank()]),
             **extra,
         ),
         status,
