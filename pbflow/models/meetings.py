@@ -72,7 +72,7 @@ class Meeting(db.Model):
     resolutions: Mapped[str | None] = mapped_column(Text)
     # The resolutions put to the vote, each with its counts, those entitled to vote and
     # whether it passed (pbflow.procedures.three_meetings.meeting_votes); None: no vote.
-    votes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    votes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     # The training a study meeting gave each member present, in minutes (whole minutes keep
     # sums exact on every database; the pages speak in hours). None: no training credited.
     training_minutes: Mapped[int | None]

@@ -285,3 +285,15 @@ def test_votes_over_the_api(world, client):
             "passed": True,
         }
     ]
+
+
+def test_a_meeting_without_votes_keeps_none_as_the_records_made_before_them(world):
+    """No vote is SQL NULL, as in the rows the migration found (not JSON's null): a query
+    for the meetings that voted finds only those."""
+    m = meetings.record_meeting(world["secretary"], world.branch.id, general_meeting(world, []))
+    assert m.votes is None
+    stored = db.session.execute(
+        text("SELECT COUNT(*) FROM meeting WHERE votes IS NULL AND id = :id"), {"id": m.id}
+    ).scalar()
+    assert stored == 1
+    assert db.session.scalar(select(func.count(Meeting.id)).where(Meeting.votes.is_not(None))) == 0

@@ -13,6 +13,7 @@ from pbflow.demo import months_ago, set_up_on
 from pbflow.engine import actors
 from pbflow.procedures.three_meetings import compliance
 from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.meeting_votes import VoteInput
 from pbflow.procedures.three_meetings.services import MeetingInput
 
 # org code -> (who records, share of meetings held): some compliant, some lagging.
@@ -135,7 +136,7 @@ def load(world) -> None:
     everyone = ["chen.shuji", "liu.fushuji", "yang.zuzhi", "huang.dangyuan", "wu.dangyuan"]
     everyone += ["xu.dangyuan", "zheng.yubei"]
 
-    def record(mtype: str, days_ago: int, topic: str, absent: dict[str, str]) -> int:
+    def record(mtype: str, days_ago: int, topic: str, absent: dict[str, str], votes=()) -> int:
         present = [str(p[n].id) for n in everyone if n not in absent]
         if mtype == "committee_meeting":
             present = [str(p[n].id) for n in ("chen.shuji", "liu.fushuji", "yang.zuzhi")]
@@ -153,12 +154,22 @@ def load(world) -> None:
                 training_hours=_hours(mtype, today - timedelta(days=days_ago)),
                 present=present,
                 reasons={str(p[n].id): why for n, why in absent.items()},
+                votes=[VoteInput(*v) for v in votes],
             ),
         )
         return m.id
 
     record("theme_day", 40, "主题党日：重温入党誓词", {"xu.dangyuan": "井下值班"})
-    record("committee_meeting", 35, "研究发展党员工作", {})
+    record(
+        "committee_meeting",
+        35,
+        "研究发展党员工作",
+        {},
+        votes=[
+            ("同意将两名入党申请人列为入党积极分子", "3", "0", "0"),
+            ("推荐支部优秀共产党员候选人一名报党总支", "2", "0", "1"),
+        ],
+    )
     first = record("general_meeting", 20, "支部党员大会：讨论预备党员转正", {})
     record("party_lecture", 10, "书记讲党课：安全生产与党员责任", {"wu.dangyuan": "病假"})
     meetings.edit_meeting(
