@@ -254,6 +254,10 @@ def test_the_form_the_page_and_the_pdf(world, client, auth):
     assert "表决" in shown and "未通过" in shown
     pdf = client.get(f"/meetings/{meeting_id}/minutes.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    # A correction starts from the votes on record, with room for more.
+    edit = client.get(f"/meetings/{meeting_id}/edit").get_data(as_text=True)
+    assert edit.index('value="选举王明为支部书记"') < edit.index('value="推荐李华为优秀党员"')
+    assert 'id="v-text-4"' in edit and 'id="v-text-5"' not in edit
 
 
 def test_votes_over_the_api(world, client):
