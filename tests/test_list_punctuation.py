@@ -122,3 +122,37 @@ def test_the_ranking_export_names_vetoes_in_its_language(client, auth, world, cl
     en = client.get(f"/assessment/rounds/{rid}?format=csv&lang=en").get_data(as_text=True)
     assert "A serious violation of discipline or law" in en and "serious_violation" not in en
     assert re.search(r"^\ufeffRank,Branch,.*,Veto,", en, re.M)
+
+
+def test_the_templates_colon_and_brackets_follow_the_page(app):
+    """``colon`` and ``bracketed`` give a page its language's punctuation, escape what they
+    are given and keep markup made by the template (a link in brackets)."""
+    from flask import render_template_string
+    from markupsafe import Markup
+
+    page = (
+        "{{ _('Download')|colon }}CSV · {{ '<b>'|bracketed }} · "
+        "{% filter bracketed %}<a href=\"/x\">{{ _('appeal') }}</a>{% endfilter %}"
+    )
+    # Each request has its own application context (and g), as served.
+    with app.app_context(), app.test_request_context("/?lang=zh"):
+        assert (
+            render_template_string(page) == '下载：CSV · （&lt;b&gt;） · （<a href="/x">申诉</a>）'
+        )
+    with app.app_context(), app.test_request_context("/?lang=en"):
+        expected = 'Download: CSV ·  (&lt;b&gt;) ·  (<a href="/x">appeal</a>)'
+        assert render_template_string(page) == expected
+        assert isinstance(app.jinja_env.filters["bracketed"](Markup("<i>x</i>")), Markup)
+
+
+def test_the_case_lists_state_chips_and_the_grids_cells_read_in_chinese(client, auth, world):
+    """Two places that wrote an ASCII colon or bracket between Chinese words: a state's
+    filter and chip ("发展党员：已递交申请"), a compliance cell's description."""
+    from pbflow.services import grids
+
+    auth.login("secretary")
+    page = client.get("/cases?status=all&lang=zh").get_data(as_text=True)
+    assert re.search(r"[\u4e00-\u9fff]: ", page) is None
+    words = grids.words("zh")
+    assert (words["colon"], words["aside_open"], words["aside_close"]) == ("：", "（", "）")
+    assert grids.words("en")["colon"] == ": "

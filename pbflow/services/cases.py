@@ -1198,7 +1198,8 @@ def filter_choices(user: User, locale: str) -> dict[str, list[tuple[str, str]]]:
     states = []
     for d in registry().current.values():
         states += [
-            (s.name, f"{d.title.get(locale)}: {s.label.get(locale)}") for s in d.states.values()
+            (s.name, labelled(d.title.get(locale), s.label.get(locale), locale))
+            for s in d.states.values()
         ]
     orgs = [
         (

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pbflow.engine.definitions import ASIDE_CLOSE, ASIDE_OPEN, LABEL_SEPARATOR
 from pbflow.services.periods import Column, Obligation, ObligationCell
 
 Link = tuple[str, dict[str, Any]]  # (endpoint, arguments) for url_for
@@ -181,9 +182,10 @@ def combine_rows(
     return GridRow(key, label, cells)
 
 
-def words() -> dict[str, str]:
-    """The grid's words in the reader's language, looked up once per grid rather than once
-    per cell: the status names and the two count phrases (formatted with ``%``)."""
+def words(locale: str | None = None) -> dict[str, str]:
+    """The grid's words in the reader's language (``locale``), looked up once per grid rather
+    than once per cell: the status names, the two count phrases (formatted with ``%``) and
+    the punctuation of a cell's description."""
     from flask_babel import gettext as _
 
     return {
@@ -194,4 +196,7 @@ def words() -> dict[str, str]:
         "not_required": _("not required"),
         "periods": _("held %(held)s of %(required)s"),
         "orgs": _("%(held)s of %(required)s organizations"),
+        "colon": LABEL_SEPARATOR.get(locale),
+        "aside_open": ASIDE_OPEN.get(locale),
+        "aside_close": ASIDE_CLOSE.get(locale),
     }

@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 
 from pbflow import clock
+from pbflow.engine.definitions import ASIDE_CLOSE, ASIDE_OPEN, LABEL_SEPARATOR
 from pbflow.engine.errors import DomainError
 from pbflow.extensions import db, login_manager
 from pbflow.web.template_gettext import page_locale
@@ -248,7 +250,7 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     def grid_words() -> dict[str, str]:
         from pbflow.services.grids import words
 
-        return words()
+        return words(page_locale())
 
     @app.template_global()
     def nav_visible(entry: Any) -> bool:
@@ -336,6 +338,18 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
         return clock.to_local(value).strftime(fmt)
 
     app.add_template_global(label)
+
+    # Punctuation by the page's language (full-width in Chinese), as definitions.labelled
+    # and aside give it to text made in Python: ``{{ _('Download')|colon }}`` and
+    # ``{% filter bracketed %}...{% endfilter %}`` (English brackets bring their space).
+    @app.template_filter("colon")
+    def colon(text: Any) -> Markup:
+        return Markup("{}{}").format(text, LABEL_SEPARATOR.get(page_locale()))
+
+    @app.template_filter("bracketed")
+    def bracketed(text: Any) -> Markup:
+        locale = page_locale()
+        return Markup("{}{}{}").format(ASIDE_OPEN.get(locale), text, ASIDE_CLOSE.get(locale))
 
     # The page's language, for macros imported without the page's context (which do not see
     # ``current_locale``: admin/_forms.html's org_name).
