@@ -94,22 +94,26 @@ def parse(
     found = []
     for i, row in typed:
         text = (row.text or "").strip()
-        counts = [_count(v) for v in (row.votes_for, row.against, row.abstained)]
+        counts = [
+            c
+            for c in (_count(v) for v in (row.votes_for, row.against, row.abstained))
+            if c is not None
+        ]
         if not text:
             errors[f"vote_{i}"] = _("the resolution's wording is required")
         elif len(text) > MAX_TEXT:
             errors[f"vote_{i}"] = _("must be at most %(n)s characters", n=MAX_TEXT)
-        elif None in counts:
+        elif len(counts) < 3:
             errors[f"vote_{i}"] = _(
                 "votes for, against and abstaining must each be a whole number from 0 to %(n)s",
                 n=MAX_COUNT,
             )
-        elif sum(counts) > voters:  # type: ignore[arg-type]
+        elif sum(counts) > voters:
             errors[f"vote_{i}"] = ngettext(
                 "%(cast)s votes, but only %(num)s member may vote",
                 "%(cast)s votes, but only %(num)s members may vote",
                 voters,
-                cast=sum(counts),  # type: ignore[arg-type]
+                cast=sum(counts),
             )
         else:
             votes_for, against, abstained = counts
@@ -120,7 +124,7 @@ def parse(
                     "against": against,
                     "abstained": abstained,
                     "voters": voters,
-                    "passed": passes(votes_for, voters),  # type: ignore[arg-type]
+                    "passed": passes(votes_for, voters),
                 }
             )
     return (found if not errors else []), errors

@@ -137,7 +137,6 @@ def _form(org_id: int, data: MeetingInput, *, meeting=None, errors=None, status=
             meeting=meeting,
             errors=errors or {},
             study_types=STUDY_TYPES,
-            voting_types=meeting_votes.VOTING_TYPES,
             vote_rows=_with_blanks([v for v in data.votes if not v.blank()]),
             **extra,
         ),
