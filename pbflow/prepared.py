@@ -20,6 +20,8 @@ statements were sent as text, so only the parsing and analysis are saved.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app
@@ -54,6 +56,32 @@ def _end_read_only(_exc: BaseException | None = None) -> None:
             raw.commit()  # the session's rollback that follows finds the connection idle
     except Exception:  # a lost connection: the rollback that follows deals with it
         log.warning("could not end a read-only transaction with COMMIT", exc_info=True)
+
+
+@contextmanager
+def planned_once() -> Iterator[None]:
+    """For the statements run inside it whose best plan does not depend on their values:
+    PostgreSQL plans each once per connection (the generic plan of its prepared statement)
+    instead of at every execution, as the session's ``plan_cache_mode = force_custom_plan``
+    has it (pbflow.config). The inbox's statement is one: short index walks per holder of
+    work, whoever asks, which the server spent more time planning than running (2.1 ms of
+    planning a request for a committee secretary's inbox at 100,000 cases).
+
+    The setting is the transaction's (``SET LOCAL``), put back after the statement; a
+    statement that fails leaves it to the transaction's rollback. Not on SQLite, nor when
+    statements are not kept prepared (``PBFLOW_PG_PREPARED=0``: each is planned anyway)."""
+    session = db.session()
+    raw: Any = None
+    if current_app.config["PBFLOW_PG_PREPARED"]:
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            raw = conn.connection.driver_connection
+    if raw is None:
+        yield
+        return
+    raw.execute("SET LOCAL plan_cache_mode = force_generic_plan", prepare=False)
+    yield
+    raw.execute("SET LOCAL plan_cache_mode = force_custom_plan", prepare=False)
 
 
 def keep_prepared(dbapi_conn: Any, _record: Any) -> None:

@@ -182,3 +182,29 @@ def test_a_connection_lost_at_the_end_is_left_to_the_rollback(pg, world, monkeyp
     monkeypatch.undo()
     db.session.remove()
     assert _org_name(world.branch.id) == world.branch.name
+
+
+def test_the_inbox_statement_is_planned_once_per_connection(pg, world):
+    """The inbox's statement (index walks per holder of work, whoever asks) runs on a
+    generic plan once psycopg has prepared it, and the session's custom plans are back for
+    whatever the transaction runs next."""
+    from pbflow.services import inbox
+
+    for _ in range(8):  # psycopg prepares a statement after a few executions
+        assert inbox.counts(world["secretary"]) == (0, 0)
+    plans = db.session.execute(
+        text(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%AS part%'"
+        )
+    ).all()
+    assert plans and all(generic >= 1 and custom == 0 for generic, custom in plans)
+    assert db.session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+    assert _org_name(world.branch.id)  # the transaction goes on
+
+
+def test_a_failing_statement_leaves_the_plan_setting_to_the_rollback(pg, world):
+    with pytest.raises(Exception, match="division by zero"), prepared.planned_once():
+        db.session.execute(text("SELECT 1 / 0"))
+    db.session.rollback()
+    assert db.session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"

@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from pbflow import clock, validation
+from pbflow import clock, prepared, validation
 from pbflow.engine import actors, fastsql, tasks
 from pbflow.engine.errors import NotFound
 from pbflow.engine.registry import registry
@@ -304,7 +304,9 @@ def _find(user: User, keys: list[str], pages: dict[int, tuple[int, Cursor | None
         shape.append((only_options, size, kind))
     found = _Found()
     limits = (COUNT_LIMITS[0], COUNT_LIMITS[1])
-    for part, a, due_at in db.session.execute(_statement(holders, tuple(shape), limits), params):
+    with prepared.planned_once():  # the same index walks whoever asks
+        found_rows = db.session.execute(_statement(holders, tuple(shape), limits), params).all()
+    for part, a, due_at in found_rows:
         if part < 0:
             only_options = -1 - int(part)
             found.counts[only_options] = min(int(a), limits[only_options] + 1)
