@@ -254,6 +254,11 @@ def test_the_form_the_page_and_the_pdf(world, client, auth):
     assert "表决" in shown and "未通过" in shown
     pdf = client.get(f"/meetings/{meeting_id}/minutes.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    # The meetings' download counts the resolutions voted on and those passed.
+    csv = client.get(f"/meetings/?org={world.branch.id}&format=csv&lang=en").get_data(as_text=True)
+    header, row = [line.split(",") for line in csv.strip().splitlines()[:2]]
+    assert dict(zip(header, row, strict=True))["Resolutions voted on"] == "2"
+    assert dict(zip(header, row, strict=True))["Resolutions passed"] == "1"
     # A correction starts from the votes on record, with room for more.
     edit = client.get(f"/meetings/{meeting_id}/edit").get_data(as_text=True)
     assert edit.index('value="选举王明为支部书记"') < edit.index('value="推荐李华为优秀党员"')

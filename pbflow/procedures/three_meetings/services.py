@@ -674,7 +674,7 @@ def export_meetings(
     last: date | None = None,
 ):
     """Every meeting the list's filters select (not only its page), for CSV or Excel, read
-    in batches with its attendance counts."""
+    in batches with its attendance counts and how many resolutions it voted on and passed."""
     from pbflow.services.exports import Column, Table
 
     where = _list_where(actor, org_id, meeting_type, year, first, last)
@@ -689,6 +689,7 @@ def export_meetings(
             Meeting.place,
             present,
             func.count(MeetingAttendance.id),
+            Meeting.votes,
             Meeting.created_at,
         )
         .outerjoin(MeetingAttendance, MeetingAttendance.meeting_id == Meeting.id)
@@ -708,7 +709,9 @@ def export_meetings(
             r[5],
             int(r[6] or 0),
             int(r[7] or 0),
-            r[8],
+            len(r[8] or ()),
+            sum(1 for v in r[8] or () if v["passed"]),
+            r[9],
         ]
         for r in db.session.execute(stmt)
     )
@@ -723,6 +726,8 @@ def export_meetings(
             Column(_("Place"), width=16),
             Column(_("Present"), "int", 9),
             Column(_("Expected"), "int", 9),
+            Column(_("Resolutions voted on"), "int", 11),
+            Column(_("Resolutions passed"), "int", 11),
             Column(_("Recorded"), "datetime", 16),
         ],
         rows,
