@@ -75,14 +75,24 @@ def should_attend(vote: VoteSpec, case: CaseState, on: date | None = None) -> in
     return len(_full_members(case, on))
 
 
-def _more_than(mark: str, count: int, total: int) -> bool:
+def has_voting_rights(person: Any) -> bool:
+    """Whether a member votes: a full member not under party probation (留党察看) whose
+    rights are not restored (DOMAIN 1: only full members vote). ``person``: a Person or a
+    row with its columns."""
+    return person.party_status == "full" and not person.on_party_probation
+
+
+def more_than(mark: str, count: int, total: int) -> bool:
+    """Whether ``count`` is more than half of ``total`` (``mark`` "half"), or at least two
+    thirds of it ("two_thirds"): the quorums and pass marks of DOMAIN 1.15 and 3, counted
+    against those who should attend."""
     if mark == "two_thirds":
         return 3 * count >= 2 * total and total > 0
     return 2 * count > total
 
 
 def quorum_met(vote: VoteSpec, attended: int, total: int) -> bool:
-    return vote.quorum == "none" or _more_than(vote.quorum, attended, total)
+    return vote.quorum == "none" or more_than(vote.quorum, attended, total)
 
 
 def quorum_reason(vote: VoteSpec, attended: int, total: int) -> str:
@@ -103,9 +113,9 @@ def quorum_reason(vote: VoteSpec, attended: int, total: int) -> str:
 
 def ballot_outcome(vote: VoteSpec, total: int, votes_for: int, cast: int) -> str | None:
     """'passed' or 'failed' once certain whatever the remaining voters do; else None."""
-    if _more_than(vote.pass_mark, votes_for, total):
+    if more_than(vote.pass_mark, votes_for, total):
         return "passed"
-    if not _more_than(vote.pass_mark, votes_for + (total - cast), total):
+    if not more_than(vote.pass_mark, votes_for + (total - cast), total):
         return "failed"
     return None
 
@@ -303,7 +313,7 @@ def record_resolution(
         if not quorum_met(vote, attended, total):
             raise GuardRefused(quorum_reason(vote, attended, total))
         outcome = (
-            "passed" if _more_than(vote.pass_mark, votes_for + written_for, total) else "failed"
+            "passed" if more_than(vote.pass_mark, votes_for + written_for, total) else "failed"
         )
         db.session.add(
             Resolution(

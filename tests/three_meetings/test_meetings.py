@@ -252,6 +252,24 @@ def test_general_and_committee_meetings_need_more_than_half_present(world):
             ),
         )
     assert "present" in exc.value.field_errors
+    # A full member under party probation (留党察看) attends without a vote either: with the
+    # member's rights suspended, two present of the three who vote is a quorum, and not
+    # before (the same reading as the resolutions' votes, meeting_votes.voting_members).
+    world["member"].person.on_party_probation = True
+    db.session.commit()
+    with pytest.raises(ValidationFailed, match="No quorum: 1 of 3 voting members"):
+        meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            theme_day(
+                world,
+                meeting_type="general_meeting",
+                present=[pid(world, "secretary"), pid(world, "member")],
+                reasons={},
+            ),
+        )
+    world["member"].person.on_party_probation = False
+    db.session.commit()
     # A committee of three: one present is not a quorum.
     with pytest.raises(ValidationFailed, match="No quorum: 1 of 3 committee members"):
         meetings.record_meeting(

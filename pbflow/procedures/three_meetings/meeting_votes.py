@@ -26,6 +26,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from pbflow.engine import votes
 from pbflow.engine.definitions import aside, labelled
 
 VOTING_TYPES = ("general_meeting", "committee_meeting")
@@ -49,20 +50,20 @@ class VoteInput:
         )
 
 
-def entitled(meeting_type: str, expected: Iterable[Any]) -> int:
-    """How many of those who should attend may vote: the full members not under party
-    probation at a general meeting (DOMAIN 1: only full members vote), the whole committee at
-    a committee meeting; 0 for a meeting that takes no votes."""
+def voting_members(meeting_type: str, expected: Iterable[Any]) -> list[Any]:
+    """Those of the people who should attend who vote there, and count for its quorum: the
+    full members not under party probation at a general meeting (``votes.has_voting_rights``),
+    the whole committee at a committee meeting; nobody at a meeting that takes no votes."""
     if meeting_type == "general_meeting":
-        return sum(1 for p in expected if p.party_status == "full" and not p.on_party_probation)
+        return [p for p in expected if votes.has_voting_rights(p)]
     if meeting_type == "committee_meeting":
-        return sum(1 for _p in expected)
-    return 0
+        return list(expected)
+    return []
 
 
 def passes(votes_for: int, voters: int) -> bool:
     """More than half of those entitled to vote who should attend voted for it."""
-    return 2 * votes_for > voters
+    return votes.more_than("half", votes_for, voters)
 
 
 def _count(raw: str) -> int | None:

@@ -18,7 +18,7 @@ from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, fastsql, locks
+from pbflow.engine import actors, fastsql, locks, votes
 from pbflow.engine.definitions import aside, joined
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
@@ -146,14 +146,9 @@ def quorum_problem(meeting_type: str, expected: list[Person], present: set[int])
     """A branch general meeting needs more than half of its voting members (full members not
     under party probation) present, a committee meeting more than half of the committee
     (DOMAIN.md 3): without that quorum it was not held, and is not recorded as held."""
-    if meeting_type == "general_meeting":
-        counted = [p for p in expected if p.party_status == "full" and not p.on_party_probation]
-    elif meeting_type == "committee_meeting":
-        counted = expected
-    else:
-        return None
+    counted = meeting_votes.voting_members(meeting_type, expected)
     there = sum(1 for p in counted if p.id in present)
-    if not counted or 2 * there > len(counted):
+    if not counted or votes.more_than("half", there, len(counted)):
         return None
     if meeting_type == "general_meeting":
         return _(
@@ -242,9 +237,8 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
     for key, reason in data.reasons.items():
         if len(reason or "") > 300:
             errors[f"reason_{key}"] = _("must be at most %(n)s characters", n=300)
-    votes, problems = meeting_votes.parse(
-        data.meeting_type, data.votes, meeting_votes.entitled(data.meeting_type, expected)
-    )
+    voting = meeting_votes.voting_members(data.meeting_type, expected)
+    resolutions, problems = meeting_votes.parse(data.meeting_type, data.votes, len(voting))
     errors.update(problems)
     if errors:
         raise ValidationFailed(_("Some fields need correcting."), field_errors=errors)
@@ -263,7 +257,7 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
         "agenda": (data.agenda or "").strip() or None,
         "minutes": (data.minutes or "").strip(),
         "resolutions": (data.resolutions or "").strip() or None,
-        "votes": votes or None,
+        "votes": resolutions or None,
         "training_minutes": training,
     }
     return values, expected, present
