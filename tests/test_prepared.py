@@ -204,6 +204,8 @@ def test_the_inbox_statement_is_planned_once_per_connection(pg, world):
 
 
 def test_a_failing_statement_leaves_the_plan_setting_to_the_rollback(pg, world):
+    """Setting it back inside the failed transaction would raise "current transaction is
+    aborted" in place of the statement's own error; the rollback sets it back instead."""
     with pytest.raises(Exception, match="division by zero"), prepared.planned_once():
         db.session.execute(text("SELECT 1 / 0"))
     db.session.rollback()

@@ -182,7 +182,7 @@ def combine_rows(
     return GridRow(key, label, cells)
 
 
-def words(locale: str | None = None) -> dict[str, str]:
+def words(locale: str) -> dict[str, str]:
     """The grid's words in the reader's language (``locale``), looked up once per grid rather
     than once per cell: the status names, the two count phrases (formatted with ``%``) and
     the punctuation of a cell's description."""

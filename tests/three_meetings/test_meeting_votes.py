@@ -162,6 +162,11 @@ def test_a_committee_meeting_counts_its_committee(world):
         ),
         (
             "general_meeting",
+            [(f"第{n}项决议", "3", "0", "0") for n in range(31)],
+            {"votes": "at most 30 resolutions"},
+        ),
+        (
+            "general_meeting",
             [("选" * 501, "3", "0", "0")],
             {"vote_1": "must be at most 500 characters"},
         ),
