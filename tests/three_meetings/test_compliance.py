@@ -109,6 +109,42 @@ def test_branch_created_mid_quarter_owes_from_the_next_full_period(world, clock)
     assert general["2026 Q3"] == (1, 0, "open")
 
 
+@pytest.mark.parametrize(
+    "today",
+    ["2026-03-31", "2026-04-01", "2026-06-30", "2026-07-01", "2026-12-31", "2025-12-31"],
+)
+def test_every_cell_reads_as_obligation_status_says(world, clock, today):
+    """The obligations' loop works out each cell's status from where its period stands
+    against today, worked out once per period (a committee's year is thousands of cells);
+    each must read as ``obligation_status`` reads it, on a period's first and last day, for
+    a branch set up mid-quarter, held or not."""
+    from pbflow.services.periods import obligation_status
+
+    created(world.branch, "2026-02-10T02:00:00")
+    clock.set("2026-05-20T04:00:00")
+    hold(world, "theme_day", "2026-03-31")
+    hold(world, "general_meeting", "2026-04-01")
+    clock.set(f"{today}T04:00:00")
+    day = date.fromisoformat(today)
+    owed = compliance.obligations(
+        [world.branch.id, world.other_branch.id], date(2026, 1, 1), date(2026, 12, 31), day
+    )
+    born = {
+        world.branch.id: date(2026, 2, 10),
+        world.other_branch.id: compliance._first_day(world.other_branch.created_at),
+    }
+    seen = set()
+    for oid, rows in owed.items():
+        for o in rows:
+            for c in o.cells:
+                expected = obligation_status(c.start, c.end, born[oid], day, o.times, c.held)
+                assert c.status == expected, (oid, o.key, c.label)
+                assert c.required == (0 if expected == "not_required" else o.times)
+                seen.add(c.status)
+    # the cases the walk meant to reach (the year before: all of 2026 is yet to come)
+    assert "not_required" in seen and ("ok" in seen) == (day.year == 2026)
+
+
 def test_party_groups_have_their_own_monthly_meeting(world, clock):
     group = accounts.create_org("g1", "第一党小组", "party_group", world.branch)
     created(group, "2026-01-01T00:00:00")

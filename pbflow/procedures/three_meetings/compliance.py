@@ -35,7 +35,7 @@ from pbflow.procedures.three_meetings import secretary_lecture, training_figures
 from pbflow.procedures.three_meetings.secretary_lecture import SecretaryLecture
 from pbflow.services import notifications
 from pbflow.services.grids import Grid
-from pbflow.services.periods import Obligation, ObligationCell, obligation_status
+from pbflow.services.periods import Obligation, ObligationCell
 
 # DOMAIN.md 3 defaults: (period, times per period).
 DEFAULTS: dict[str, dict[str, tuple[str, int]]] = {
@@ -256,6 +256,17 @@ def _periods(first: date, last: date, period: str) -> list[tuple[date, date]]:
     return result
 
 
+_FUTURE, _RUNNING, _OVER = "future", "running", "over"
+
+
+def _phase(start: date, end: date, today: date) -> str:
+    """Where a period stands against ``today``, as ``obligation_status`` reads it: not yet
+    begun, still running (its last day included), or over."""
+    if start > today:
+        return _FUTURE
+    return _RUNNING if end >= today else _OVER
+
+
 def obligations(
     org_ids: list[int], first: date, last: date, today: date | None = None
 ) -> dict[int, list[Obligation]]:
@@ -275,9 +286,15 @@ def obligations(
     held = _held_counts(ids, since, until)
     notices = _notices(ids, since)
     today = today or clock.today()
-    # The periods of each length, labelled once; the days held, sorted, counted by bisection.
+    # The periods of each length, labelled once, each with where it stands against today
+    # (obligation_status's order: not yet begun, still running, over); the days held,
+    # sorted, counted by bisection. A committee's year is some 2,500 cells, each built here:
+    # the per-cell work is a comparison or two (tests compare with obligation_status).
     spans = {
-        p: [(start, end, period_label(start, p)) for start, end in _periods(first, last, p)]
+        p: [
+            (start, end, period_label(start, p), _phase(start, end, today))
+            for start, end in _periods(first, last, p)
+        ]
         for p in PERIODS
     }
     for days in held.values():
@@ -294,23 +311,34 @@ def obligations(
             if mtype not in owed:
                 continue
             period, times = owed[mtype]
-            days = held.get((oid, mtype), ())
+            days = held.get((oid, mtype))
             marks = (oid, mtype) in noticed
             cells = []
-            for start, end, label in spans[period]:
+            for start, end, label, phase in spans[period]:
                 n = bisect_right(days, end) - bisect_left(days, start) if days else 0
-                cells.append(
-                    Cell(
-                        label,
-                        start,
-                        end,
-                        0 if start < born else times,
-                        n,
-                        obligation_status(start, end, born, today, times, n),
-                        notices.get((oid, mtype, start, "reminder")) if marks else None,
-                        notices.get((oid, mtype, start, "miss")) if marks else None,
+                if start < born:
+                    required, status = 0, "not_required"
+                elif phase == _FUTURE:
+                    required, status = times, "future"
+                elif n >= times:
+                    required, status = times, "ok"
+                else:
+                    required, status = times, ("open" if phase == _RUNNING else "missing")
+                if marks:
+                    cells.append(
+                        Cell(
+                            label,
+                            start,
+                            end,
+                            required,
+                            n,
+                            status,
+                            notices.get((oid, mtype, start, "reminder")),
+                            notices.get((oid, mtype, start, "miss")),
+                        )
                     )
-                )
+                else:
+                    cells.append(Cell(label, start, end, required, n, status))
             rows.append(Obligation(oid, mtype, period, times, cells))
         result[oid] = rows
     return result
