@@ -26,7 +26,7 @@ version: "1"
 title: {zh: 小流程, en: Mini}
 run_by: [branch]
 settings:
-  limit: {default: 10, label: {zh: 限额, en: Limit}}
+  limit: {default: 10, min: 0, max: 100, label: {zh: 限额, en: Limit}}
 start:
   by: [secretary]
   fields:
@@ -336,7 +336,7 @@ def test_duplicate_keys_are_refused_with_their_line():
 def test_wrong_shapes_are_refusals_not_crashes():
     err = _refusal(
         _variant(
-            "settings:\n  limit: {default: 10, label: {zh: 限额, en: Limit}}\n",
+            "settings:\n  limit: {default: 10, min: 0, max: 100, label: {zh: 限额, en: Limit}}\n",
             "settings: [limit]\n",
         )
     )
@@ -479,11 +479,34 @@ def test_without_the_marker_the_real_workflows_load(app):
     assert "activity_funding" in registry().current and registry().errors == []
 
 
+@pytest.mark.parametrize(
+    "limit, problem",
+    [
+        ("{default: 10, label: {zh: 限额, en: Limit}}", "needs its bounds (min and max)"),
+        ("{default: 10, min: 0, label: {zh: 限额, en: Limit}}", "needs its bounds"),
+        ("{default: 10, max: 9, min: 0, label: {zh: 限额, en: Limit}}", "between min and max"),
+        ("{default: 10, min: x, max: 20, label: {zh: 限额, en: Limit}}", "must be numbers"),
+        ("{default: 1/2, type: fraction, min: 0, label: {zh: 比例, en: Share}}", "bounds"),
+    ],
+)
+def test_a_number_an_office_may_change_is_bounded(limit, problem):
+    """A time limit an office could set to -5 days (every case overdue at once, escalating
+    up the tree) or to a million (supervision switched off) is refused where it is declared:
+    every number a setting holds has both bounds, its default between them."""
+    err = _refusal(
+        _variant(
+            "  limit: {default: 10, min: 0, max: 100, label: {zh: 限额, en: Limit}}\n",
+            f"  limit: {limit}\n",
+        )
+    )
+    assert problem in err.problem and "setting 'limit'" in err.problem
+
+
 def test_a_settings_choices_carry_labels():
     """The settings page shows a choice's label, never its value: a setting's choices are
     declared as a form field's are (a bare value is shown as written)."""
     labelled = _variant(
-        "  limit: {default: 10, label: {zh: 限额, en: Limit}}\n",
+        "  limit: {default: 10, min: 0, max: 100, label: {zh: 限额, en: Limit}}\n",
         "  rule:\n    default: each\n    type: str\n    choices:\n"
         "      - {value: each, label: {zh: 逐一, en: One by one}}\n"
         "      - {value: pairs, label: {zh: 两两, en: In pairs}}\n"

@@ -63,6 +63,12 @@ def test_a_value_set_above_is_inherited_below_until_overridden(world):
         ("life_meeting", "min_attendance", "3/2", "must be at most 1"),
         ("life_meeting", "talks_rule", "everyone", "must be one of principal_with_each"),
         (WF, "thought_report_months", "", "give a value"),
+        # The supervision notice's time limits (unbounded before: -5 would have made every
+        # notice overdue at once, escalating up the tree).
+        ("supervision_notice", "ack_days", "-5", "must be at least 1"),
+        ("supervision_notice", "ack_days", "0", "must be at least 1"),
+        ("supervision_notice", "review_days", "1000000", "must be at most 30"),
+        ("supervision_notice", "escalation_days", "61", "must be at most 60"),
     ],
 )
 def test_a_value_is_checked_against_its_type_and_bounds(world, workflow, name, raw, problem):

@@ -11,6 +11,7 @@ import hashlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,21 @@ class _At:
 
     def __init__(self, line: int | None):
         self.line = line
+
+
+def _check_bounds(p: _Parser, spec: dict[str, Any], what: str) -> None:
+    """A number an office may change is bounded both ways, its default between the bounds:
+    the time limits are such numbers, and one set to -5 or to a million working days would
+    make every case overdue at once or never (an office's typing slip, or a way to switch
+    the supervision of a procedure off)."""
+    if "min" not in spec or "max" not in spec:
+        raise p.fail(f"{what}: a number needs its bounds (min and max)", spec)
+    try:
+        lo, hi, default = (Fraction(str(spec[k])) for k in ("min", "max", "default"))
+    except (ValueError, ZeroDivisionError):
+        raise p.fail(f"{what}: min, max and default must be numbers", spec) from None
+    if not lo <= default <= hi:
+        raise p.fail(f"{what}: the default must lie between min and max", spec)
 
 
 def _key_at(node: Any, key: Any) -> _At:
@@ -652,9 +668,12 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         choices = tuple(p.choices(raw_choices, what))
         if choices and str(spec["default"]) not in {c.value for c in choices}:
             raise p.fail(f"{what}: the default is not one of its choices", spec)
+        numeric = stype in ("int", "integer", "number", "fraction")
         for bound in ("min", "max"):
-            if bound in spec and stype not in ("int", "integer", "number", "fraction"):
+            if bound in spec and not numeric:
                 raise p.fail(f"{what}: {bound} only bounds a number", spec)
+        if numeric:
+            _check_bounds(p, spec, what)
         settings[name] = SettingSpec(
             name,
             spec["default"],
