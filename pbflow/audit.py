@@ -32,7 +32,7 @@ from datetime import date, datetime
 from typing import Any, TextIO
 
 from flask import current_app
-from sqlalchemy import delete, event, func, insert, select, text
+from sqlalchemy import delete, event, func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from pbflow import audit_keys, audit_state, security_log
@@ -330,14 +330,78 @@ def append_bulk(events: Iterable[dict[str, Any]]) -> None:
     _append(list(events))
 
 
+# --- a case's data, sealed by its events -----------------------------------------------------
+# Each event that leaves a case's data changed carries the digest of the data as the row now
+# holds it (``data_digest``): ``audit verify`` compares the rows with the last digest their
+# events recorded, so a date, a vote count or an introducer changed with SQL, with no event,
+# is named (audit_state). The engine's steps put it in their own event; a change made through
+# the ORM (a resolution recorded on a case, a procedure's own write) is noted when flushed and
+# sealed at commit into the last event of that case in the transaction, and a change that has
+# no event of its case there is refused: no change without its event.
+
+DATA_DIGEST = audit_state.DATA_DIGEST
+data_digest = audit_state.data_digest
+# session.info: case id -> (digest, whether an existing case changed) written via the ORM
+_CASE_DATA = "pbflow_audit_case_data"
+
+
+class UnauditedChange(RuntimeError):
+    """A case's data was changed in a transaction that records no event of that case."""
+
+
+def _note_case_data(session: Session, _context: Any) -> None:
+    """After a flush: the data of cases the ORM inserted or changed, as written."""
+    from pbflow.models import ProcessInstance
+
+    for obj in (*session.new, *session.dirty):
+        if not isinstance(obj, ProcessInstance) or obj.id is None:
+            continue
+        if obj in session.new:  # sealed if its start is recorded (tests build rows bare)
+            session.info.setdefault(_CASE_DATA, {})[obj.id] = (data_digest(obj.data), False)
+        elif inspect(obj).attrs.data.history.has_changes():
+            session.info.setdefault(_CASE_DATA, {})[obj.id] = (data_digest(obj.data), True)
+
+
+def data_written(case_id: int, data: Any) -> str:
+    """The engine wrote ``data`` as the case's row with its own statement: what the ORM
+    flushed of it earlier in the transaction is superseded. The digest, for the step's event."""
+    written = current_session().info.get(_CASE_DATA)
+    if written:
+        written.pop(case_id, None)
+    return data_digest(data)
+
+
+def _seal_case_data(queued: list[dict[str, Any]], written: dict[int, tuple[str, bool]]) -> None:
+    last: dict[int, dict[str, Any]] = {}
+    for e in queued:
+        if e["instance_id"] is not None:
+            last[e["instance_id"]] = e
+    for case_id, (digest, changed) in written.items():
+        e = last.get(case_id)
+        if e is None:
+            if not changed:
+                continue
+            raise UnauditedChange(
+                f"case {case_id}: its data changed in a transaction without an event of it"
+            )
+        payload = json.loads(e["payload"]) if e["payload"] else {}
+        if payload.get(DATA_DIGEST) != digest:
+            payload[DATA_DIGEST] = digest
+            e["payload"] = canonical_payload(payload)
+
+
 def _flush(session: Session) -> None:
     queued = session.info.pop(_PENDING, None)
+    written = session.info.pop(_CASE_DATA, None)
+    if written:
+        _seal_case_data(queued or [], written)
     if queued:
         _append(queued)
 
 
 def _discard(session: Session, *_args: Any) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_CASE_DATA, None)
 
 
 def _transaction_end(session: Session, transaction: Any) -> None:
@@ -353,6 +417,7 @@ def install_session_hooks(session_class: type[Session]) -> None:
         event.listen(session_class, "after_rollback", _discard)
         event.listen(session_class, "after_soft_rollback", _discard)
         event.listen(session_class, "after_transaction_end", _transaction_end)
+        event.listen(session_class, "after_flush", _note_case_data)
 
 
 # --- append-only enforcement ------------------------------------------------------------
@@ -671,6 +736,8 @@ class _Walk:
         pre = self.pre_encoded
         persons = self.persons is not None
         mark = _PERSON_MARK
+        dmark = audit_state.DIGEST_MARK
+        dlen = len(dmark)
         for row in rows:
             if row.__class__ is not tuple:
                 if isinstance(row, Checkpoint):
@@ -730,6 +797,10 @@ class _Walk:
                     self.sealed += 1
             if persons and mark in row[9]:
                 self._persons_of(seq, row[9])
+            if replay is not None and row[5] is not None and row[9]:
+                at = row[9].find(dmark)  # the case's data as this event left them
+                if at >= 0:
+                    replay.case_data[row[5]] = row[9][at + dlen : at + dlen + 32]
             if row[6] in special:
                 action = row[6]
                 if action == "transition" and replay is not None:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from pbflow.extensions import db
 from pbflow.models import (
@@ -59,8 +59,30 @@ MEETING_FIELDS = (
 TRAINING_ACTIONS = frozenset({"training_recorded", "training_edited", "training_deleted"})
 TRAINING_FIELDS = ("person_id", "taken_on", "course", "provider", "minutes", "note")
 _UNKNOWN = -1  # a version no row can have: the events lack the record's start
+DATA_DIGEST = "data_digest"  # in the payload of an event that leaves a case's data changed
+DIGEST_MARK = f'"{DATA_DIGEST}":"'  # as the canonical payload writes it (sorted, compact)
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _STREAM = 2000
+
+
+def data_digest(data: Any) -> str:
+    """The digest of a case's data as its row stores it: the JSON text every writer sends
+    (``json.dumps``: the engine's statements, the ORM's JSON type, ``pbflow seed``), which
+    SQLite and PostgreSQL's ``json`` keep as sent."""
+    return text_digest(json.dumps(data))
+
+
+def text_digest(stored: str) -> str:
+    return hashlib.sha256(stored.encode()).hexdigest()[:32]
+
+
+def _payload_digest(payload: str | None) -> str | None:
+    """The case data's digest an event's payload carries, found without parsing it."""
+    at = payload.find(DIGEST_MARK) if payload else -1
+    if at < 0:
+        return None
+    start = at + len(DIGEST_MARK)
+    return payload[start : start + 32]
 
 
 def _digest(value: Any) -> bytes:
@@ -72,6 +94,9 @@ class Replay:
 
     def __init__(self) -> None:
         self.cases: dict[int, list[Any]] = {}  # id -> [state, version, org_id]
+        # id -> the digest of its data its last event that changed them recorded (none for
+        # a case whose events predate the digests: its data are not compared)
+        self.case_data: dict[int, str] = {}
         self.meetings: dict[int, dict[str, Any]] = {}
         # id -> {"version", "fields", "deleted"}; a deleted record must have no row.
         self.trainings: dict[int, dict[str, Any]] = {}
@@ -140,6 +165,11 @@ class Replay:
                     known["fields"][name] = _digest(value)
         return record_id
 
+    def case_data_event(self, instance_id: int, payload: str | None) -> None:
+        digest = _payload_digest(payload)
+        if digest is not None:
+            self.case_data[instance_id] = digest
+
     def apply(self, action: str, instance_id: Any, to_state: Any, org_id: Any, payload: str):
         if instance_id is not None and action in CASE_ACTIONS:
             self.case_event(instance_id, action, to_state, org_id)
@@ -152,10 +182,15 @@ class Replay:
 # --- the records as they are ------------------------------------------------------------------
 
 
-def _case_rows() -> Iterator[tuple[int, str, int, int]]:
+def _case_rows() -> Iterator[tuple[int, str, int, int, str]]:
+    """Each case's state, version, organization and the digest of its data as stored (the
+    JSON text as written, not parsed: a digest per row is what reading it costs)."""
     t = ProcessInstance.__table__
-    stmt = select(t.c.id, t.c.state, t.c.version, t.c.org_id).order_by(t.c.id)
-    yield from db.session.execute(stmt.execution_options(yield_per=_STREAM))
+    stmt = select(t.c.id, t.c.state, t.c.version, t.c.org_id, cast(t.c.data, Text)).order_by(t.c.id)
+    for case_id, state, version, org_id, data in db.session.execute(
+        stmt.execution_options(yield_per=_STREAM)
+    ):
+        yield case_id, state, version, org_id, text_digest(data or "")
 
 
 def _grouped(stmt) -> Iterator[tuple[int, list[tuple]]]:
@@ -248,14 +283,19 @@ def _training_rows(ids: set[int] | None = None) -> Iterator[tuple[int, int, dict
 # --- comparison --------------------------------------------------------------------------------
 
 
-def _case_problem(case_id: int, row: tuple | None, expected: list | None) -> str:
+def _case_problem(case_id: int, row: tuple | None, expected: list | None, sealed: Any) -> str:
     if row is None:
         return f"case {case_id} has audit events but no record: deleted outside pbflow"
-    state, version, org_id = row
+    state, version, org_id, digest = row
     if expected is None:
         return f"case {case_id} (at '{state}') has no audit events: created outside pbflow"
     if expected[1] == _UNKNOWN:
         return f"case {case_id}: its audit events lack its start"
+    if (state, version, org_id) == tuple(expected) and sealed not in (None, digest):
+        return (
+            f"case {case_id}: its data (dates, votes, names, answers) differ from what its "
+            "last audited step recorded: changed outside pbflow"
+        )
     return (
         f"case {case_id} is at '{state}' (version {version}, organization {org_id}) but its "
         f"audit events say '{expected[0]}' (version {expected[1]}, organization "
@@ -330,17 +370,18 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
     """Problems between the replayed records and the rows; ``later_events(case ids, meeting
     ids, training record ids)`` yields the events written after the walk's head for those, to
     excuse rows that moved on while the walk ran."""
-    cases = replay.cases
+    cases, sealed = replay.cases, replay.case_data
     odd_cases: dict[int, tuple | None] = {}
-    for case_id, state, version, org_id in _case_rows():
+    for case_id, state, version, org_id, digest in _case_rows():
         expected = cases.pop(case_id, None)
         if (
             expected is None
             or expected[0] != state
             or expected[1] != version
             or (expected[2] != org_id)
+            or sealed.get(case_id, digest) != digest
         ):
-            odd_cases[case_id] = (state, version, org_id)
+            odd_cases[case_id] = (state, version, org_id, digest)
             if expected is not None:
                 cases[case_id] = expected
     for case_id in cases.keys() - odd_cases.keys():
@@ -378,7 +419,10 @@ def _recheck(
         row, expected = odd_cases[case_id], cases.get(case_id)
         if row is None or expected is None:
             return row is None and expected is None
-        return (expected[0], expected[1], expected[2]) == row
+        digest = row[3]
+        return (expected[0], expected[1], expected[2], sealed.get(case_id, digest)) == row
+
+    sealed = replay.case_data
 
     excused_cases = {c for c in odd_cases if case_ok(c)}
     excused_meetings: set[int] = set()
@@ -386,9 +430,11 @@ def _recheck(
     for action, instance_id, to_state, org_id, payload in later_events(
         set(odd_cases), set(odd_meetings), set(odd_trainings)
     ):
-        if action in CASE_ACTIONS:
-            if instance_id in odd_cases and instance_id not in excused_cases:
-                replay.case_event(instance_id, action, to_state, org_id)
+        if instance_id in odd_cases:
+            if instance_id not in excused_cases:
+                if action in CASE_ACTIONS:
+                    replay.case_event(instance_id, action, to_state, org_id)
+                replay.case_data_event(instance_id, payload)
                 if case_ok(instance_id):
                     excused_cases.add(instance_id)
         elif action in MEETING_ACTIONS:
@@ -410,7 +456,7 @@ def _recheck(
                 if _training_matches(odd_trainings[record_id], trainings.get(record_id)):
                     excused_trainings.add(record_id)
     problems = [
-        _case_problem(case_id, row, cases.get(case_id))
+        _case_problem(case_id, row, cases.get(case_id), sealed.get(case_id))
         for case_id, row in sorted(odd_cases.items())
         if case_id not in excused_cases
     ]

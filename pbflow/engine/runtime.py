@@ -287,7 +287,10 @@ def fire_in_transaction(
             _("This case changed since you opened it; please reload it and try again.")
         )
     expire_cached(cs.id)
-    payload: dict[str, Any] = {"trigger": trigger}
+    payload: dict[str, Any] = {
+        "trigger": trigger,
+        audit.DATA_DIGEST: audit.data_written(cs.id, cs.data),
+    }
     if values:
         payload["fields"] = values
     if note:
@@ -538,6 +541,7 @@ def _start(workflow_id, org, actor, values_in, parent_id) -> ProcessInstance:
             "definition_id": case.definition_id,
             "fields": values,
             "parent_id": parent_id,
+            audit.DATA_DIGEST: audit.data_written(case.id, row["data"]),
         },
         at=now,
     )

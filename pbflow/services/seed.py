@@ -428,6 +428,7 @@ class _Seeder:
                 "definition_id": definition_id,
                 "fields": values,
                 "parent_id": None,
+                audit.DATA_DIGEST: audit.data_digest(data),
             },
         )
         state, version, entered = d.initial, 1, at
@@ -454,6 +455,7 @@ class _Seeder:
                 assignee = fields["handler"]
                 payload["assignee"] = assignee
             _opinion_marks(t.trigger, at, data, rng)
+            payload[audit.DATA_DIGEST] = audit.data_digest(data)
             self.event(
                 at,
                 "transition",
