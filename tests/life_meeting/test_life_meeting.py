@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import select
 
 from pbflow import audit
@@ -1180,3 +1181,62 @@ def test_the_committee_session_counts_the_seats_held_on_active_accounts(world):
     assert set(branch_committee_people(world.branch.id)) == seats
     accounts.set_active(world["deputy"], False, actor=world["admin"])
     assert set(branch_committee_people(world.branch.id)) == seats - {pid(world["deputy"])}
+
+
+def test_the_next_meeting_hears_how_the_last_rectification_list_was_carried_out(world, clock):
+    """DOMAIN 2: the meeting opens with a report on the rectification of last time's
+    problems. The branch's organizational life meeting of March listed an item; its meeting
+    of December is not recorded without that report, and records nothing when refused."""
+    first = _to_rectification(world, clock)  # held on 2026-03-20
+    runtime.fire(
+        first,
+        "add_item",
+        world["secretary"],
+        {
+            "problem": "理论学习不深入",
+            "measures": "每月集中学习一次",
+            "owner": world["member"].id,
+            "deadline": "2026-06-30",
+        },
+    )
+    clock.set("2026-12-01T02:00:00")
+    case_id = to_meeting_ready(world, with_appraisal=False, planned="2026-12-15")
+    clock.set("2026-12-15T06:00:00")
+    record_committee_session(world, case_id, on="2026-12-15")
+    values = meeting_values(world, held_on="2026-12-15")
+    head = audit.head()
+    with pytest.raises(GuardRefused) as exc:
+        runtime.fire(case_id, "hold_meeting", world["secretary"], values)
+    assert exc.value.message == (
+        "The last organizational life meeting of this organization, held on 2026-03-20, drew "
+        "up a rectification list: this meeting hears how it was carried out. Fill in 'Report "
+        "on last time's rectification'."
+    )
+    with force_locale("zh"), pytest.raises(GuardRefused) as exc:
+        runtime.fire(case_id, "hold_meeting", world["secretary"], values)
+    assert exc.value.message == (
+        "本组织上次组织生活会（2026-03-20召开）列出了整改清单，本次会议应通报整改落实情况。"
+        "请填写“上次整改情况通报”。"
+    )
+    assert audit.head() == head and state(case_id) == "meeting_ready"
+    runtime.fire(
+        case_id,
+        "hold_meeting",
+        world["secretary"],
+        {**values, "last_rectification": "上次两项整改：学习制度已落实，走访已完成一项。"},
+    )
+    assert state(case_id) == "held"
+
+
+def test_a_meeting_after_one_without_a_rectification_list_needs_no_report(world, clock):
+    """Only a list drawn up last time is reported on: after the branch's meeting of March
+    that listed nothing, its meeting of December asks for no report."""
+    _to_rectification(world, clock)  # held on 2026-03-20, no item listed
+    clock.set("2026-12-01T02:00:00")
+    case_id = to_meeting_ready(world, with_appraisal=False, planned="2026-12-15")
+    clock.set("2026-12-15T06:00:00")
+    record_committee_session(world, case_id, on="2026-12-15")
+    runtime.fire(
+        case_id, "hold_meeting", world["secretary"], meeting_values(world, held_on="2026-12-15")
+    )
+    assert state(case_id) == "held"

@@ -89,6 +89,21 @@ def test_political_review_valid_through_its_last_day(walk, clock):
     assert walk.state == "prereview"
 
 
+def test_political_review_still_valid_on_the_day_of_the_admitting_meeting(walk, clock):
+    """Put to the meeting while the review of 2027-03-22 was valid, the candidate is admitted
+    by a meeting on its last valid day, never by one held the day after it expired: the
+    resolution is the admission (DOMAIN 1.10, 1.15)."""
+    walk.to_meeting()  # put to the meeting on 2027-03-29
+    clock.set("2028-03-23T02:00:00")
+    before = audit.head()
+    with pytest.raises(GuardRefused, match="expired on 2028-03-22; a new one is needed"):
+        walk.resolution("2028-03-23", attended=4, votes_for=4)
+    assert audit.head() == before and walk.state == "admission_meeting"
+    assert walk.person.party_status == "target"
+    assert walk.resolution("2028-03-22", attended=4, votes_for=4) == "passed"
+    assert walk.state == "superior_talk"
+
+
 # --- step 15: quorum and pass mark exactly at half -----------------------------------------
 
 

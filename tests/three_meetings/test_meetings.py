@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, MeetingEdit
+from pbflow.models import AuditEvent, Meeting, MeetingEdit
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.conftest import audit_actions
@@ -343,3 +343,67 @@ def test_the_fields_problems_are_said_before_the_quorum(world):
             ),
         )
     assert f"reason_{absent}" in exc.value.field_errors
+
+
+def test_a_party_group_meeting_is_chaired_by_its_group_leader(world):
+    """DOMAIN 3: the party group meeting is chaired by the group leader. Another member named
+    as its chair is refused, naming the leader, in both languages, and nothing is written;
+    the leader, or no chair named, is recorded."""
+    from flask_babel import force_locale
+
+    from pbflow import audit
+    from pbflow.procedures.three_meetings.services import group_leaders
+    from pbflow.services import accounts
+    from tests.conftest import make_user
+
+    group = accounts.create_org("g1", "第一党小组", "party_group", world.branch)
+    leader = make_user("leader", [(group, "group_leader")], person_org=group)
+    other = make_user("grouped", person_org=group)
+    assert [p.id for p in group_leaders(group.id)] == [leader.person.id]
+
+    def group_meeting(chair) -> MeetingInput:
+        return MeetingInput(
+            meeting_type="group_meeting",
+            held_on="2026-02-15",
+            topic="小组学习",
+            chair=str(chair.person.id) if chair else "",
+            present=[str(leader.person.id), str(other.person.id)],
+        )
+
+    head, count = audit.head(), db.session.query(Meeting).count()
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(world["secretary"], group.id, group_meeting(other))
+    name = leader.person.name
+    assert exc.value.field_errors == {
+        "chair": f"a party group meeting is chaired by its group leader ({name})"
+    }
+    with force_locale("zh"), pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(world["secretary"], group.id, group_meeting(other))
+    assert exc.value.field_errors == {"chair": f"党小组会由党小组组长（{name}）主持"}
+    assert audit.head() == head and db.session.query(Meeting).count() == count
+    m = meetings.record_meeting(leader, group.id, group_meeting(leader))
+    assert m.chair_person_id == leader.person.id
+    assert meetings.record_meeting(leader, group.id, group_meeting(None)).chair_person_id is None
+
+
+def test_a_party_group_without_a_leader_has_no_one_to_chair(world):
+    from pbflow.services import accounts
+    from tests.conftest import make_user
+
+    group = accounts.create_org("g1", "第一党小组", "party_group", world.branch)
+    member = make_user("grouped", person_org=group)
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(
+            world["secretary"],
+            group.id,
+            MeetingInput(
+                meeting_type="group_meeting",
+                held_on="2026-02-15",
+                topic="小组学习",
+                chair=str(member.person.id),
+                present=[str(member.person.id)],
+            ),
+        )
+    assert exc.value.field_errors == {
+        "chair": "a party group meeting is chaired by its group leader, and this group has none"
+    }

@@ -55,7 +55,7 @@ def _at(day: date, hour: int = 2):
 def _past_meeting(world, code: str, years_ago: int) -> None:
     """One year's organizational life meeting, walked from the plan to the closed
     rectification list, each step on its own day."""
-    secretary, others, owner, superior, _years = BRANCHES[code]
+    secretary, others, owner, superior, years = BRANCHES[code]
     u, p, org = world.user, world.persons, world.orgs[code]
     held = date(clock.today().year - years_ago, 12, 12)
     people = [p[secretary].id, *(p[n].id for n in others)]
@@ -116,17 +116,15 @@ def _past_meeting(world, code: str, years_ago: int) -> None:
             )
     with _at(held, 8):
         minutes = _file(world, secretary, org, case, "会议记录.txt", "组织生活会会议记录（示例）")
-        runtime.fire(
-            case,
-            "hold_meeting",
-            u(secretary),
-            {
-                "held_on": held.isoformat(),
-                "attendees": people,
-                "superior_present": u(superior).id,
-                "minutes": minutes,
-            },
-        )
+        values = {
+            "held_on": held.isoformat(),
+            "attendees": people,
+            "superior_present": u(superior).id,
+            "minutes": minutes,
+        }
+        if years_ago < max(years):  # the year before drew up a list: reported on (DOMAIN 2)
+            values["last_rectification"] = "上年度整改清单两项：学习制度已落实，走访已完成。"
+        runtime.fire(case, "hold_meeting", u(secretary), values)
     with _at(held + timedelta(days=6)):
         report = _file(world, secretary, org, case, "会议情况报告.txt", "会议情况报告（示例）")
         runtime.fire(

@@ -8,16 +8,18 @@ the democratic and the organizational life meeting (a rule that applies to one k
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from pbflow.engine import actors
 from pbflow.engine.context import Block, Context
+from pbflow.engine.fields import parse_date
 from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
 
@@ -431,6 +433,60 @@ def committee_met_first(ctx: Context, *, since: str, only_if: str | None = None)
             )
         )
     return None
+
+
+KIND_NAMES = {
+    "democratic": _l("democratic life meeting"),
+    "organizational": _l("organizational life meeting"),
+}
+
+
+def last_rectification_list(case: Any, kind: str, before: date) -> date | None:
+    """The day the organization's latest life meeting of this kind held before ``before``
+    was held, if it drew up a rectification list (one item or more); None otherwise. One
+    organization holds a few life meetings a year."""
+    from pbflow.models import ProcessInstance
+
+    rows = db.session.execute(
+        select(ProcessInstance.data).where(
+            ProcessInstance.workflow_id == case.workflow_id,
+            ProcessInstance.org_id == case.org_id,
+            ProcessInstance.id != case.id,
+            ProcessInstance.parent_id.is_(None),
+        )
+    ).scalars()
+    latest: tuple[date, bool] | None = None
+    for data in rows:
+        data = data or {}
+        if data.get("kind") != kind or not data.get("held_on"):
+            continue
+        held = parse_date(data["held_on"])
+        if held < before and (latest is None or held > latest[0]):
+            latest = (held, bool(data.get("children")))
+    return latest[0] if latest and latest[1] else None
+
+
+@guard("last_rectification_reported")
+def last_rectification_reported(ctx: Context, *, field: str, held_field: str) -> Block | None:
+    """The meeting hears a report on the rectification of last time's problems (DOMAIN 2:
+    the meeting opens with it; the rectification is reviewed again at the next meeting):
+    where the organization's previous meeting of this kind drew up a rectification list,
+    ``field`` says how it was carried out."""
+    if str(ctx.value(field) or "").strip():
+        return None
+    kind = str(ctx.value("kind") or "")
+    held = last_rectification_list(ctx.case, kind, ctx.date_value(held_field) or ctx.today)
+    if held is None:
+        return None
+    return Block(
+        _(
+            "The last %(kind)s of this organization, held on %(date)s, drew up a rectification "
+            "list: this meeting hears how it was carried out. Fill in '%(field)s'.",
+            kind=KIND_NAMES.get(kind, kind),
+            date=held.isoformat(),
+            field=ctx.definition.field_label(field, str(get_locale() or "zh")),
+        )
+    )
 
 
 @guard("appraisal_included", pure=True)

@@ -629,9 +629,10 @@ def not_leaving_soon(ctx: Context, *, months: int = 3, day: str | None = None) -
 
 
 @guard("political_review_valid")
-def political_review_valid(ctx: Context, *, setting: str) -> Block | None:
+def political_review_valid(ctx: Context, *, setting: str, day: str | None = None) -> Block | None:
     """A political review concluded favourably, and not older than the configured validity
-    (months; 0 means it does not expire), DOMAIN 1.10."""
+    (months; 0 means it does not expire), DOMAIN 1.10: on the day in ``day`` (the branch
+    general meeting's, whose resolution is the admission), else today."""
     concluded = ctx.date_value("review_concluded_on")
     if concluded is None:
         return Block(_("The political review has not been concluded yet."))
@@ -643,7 +644,7 @@ def political_review_valid(ctx: Context, *, setting: str) -> Block | None:
     months = int(ctx.setting(setting) or 0)
     if months > 0:
         expires = calendar.add_months(concluded, months)
-        if ctx.today > expires:
+        if ((ctx.date_value(day) if day else None) or ctx.today) > expires:
             return Block(
                 _(
                     "The political review of %(date)s expired on %(expires)s; a new one is needed.",

@@ -78,6 +78,8 @@ def _record(rng: random.Random, world, code: str, mtype: str, day: date, recorde
     if meetings.quorum_problem(mtype, expected, present):
         absent = {}  # the demo's meetings were all quorate: nobody was away that time
     chair = expected[0].id if expected else None
+    if mtype == "group_meeting":  # chaired by the group leader (DOMAIN 3)
+        chair = next((p.id for p in meetings.group_leaders(org.id)), None)
     with clock.frozen(datetime(recorded.year, recorded.month, recorded.day, 9, 0)):
         meetings.record_meeting(
             recorder,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select, tuple_
@@ -165,6 +166,40 @@ def quorum_problem(meeting_type: str, expected: list[Person], present: set[int])
     )
 
 
+def group_leaders(org_id: int) -> list[Person]:
+    """The party group's leaders: people whose active account holds the group leader's
+    role at the group."""
+    return list(
+        db.session.execute(
+            select(Person)
+            .join(RoleAssignment, RoleAssignment.user_id == Person.user_id)
+            .join(User, User.id == Person.user_id)
+            .where(
+                RoleAssignment.org_id == org_id,
+                RoleAssignment.role == "group_leader",
+                User.active,
+                Person.active,
+            )
+            .distinct()
+            .order_by(Person.name, Person.id)
+        ).scalars()
+    )
+
+
+def group_chair_problem(org_id: int, chair: int) -> str | None:
+    """A party group meeting is chaired by the group leader (DOMAIN 3): the chair named,
+    if any, is one of the group's leaders."""
+    leaders = group_leaders(org_id)
+    if any(p.id == chair for p in leaders):
+        return None
+    if not leaders:
+        return _("a party group meeting is chaired by its group leader, and this group has none")
+    return _(
+        "a party group meeting is chaired by its group leader (%(names)s)",
+        names=joined([p.name for p in leaders], str(get_locale() or "zh")),
+    )
+
+
 # --- parsing and checking input -------------------------------------------------------------
 
 
@@ -224,6 +259,10 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
         ).scalars()
     )
     chair = _person_id(data.chair, "chair", errors, everyone)
+    if chair is not None and data.meeting_type == "group_meeting":
+        problem = group_chair_problem(org_id, chair)
+        if problem:
+            errors["chair"] = problem
     recorder = _person_id(data.recorder, "recorder", errors, everyone)
     present: set[int] = set()
     for raw in data.present:
