@@ -18,6 +18,12 @@ version. Training records (``pbflow/procedures/three_meetings/training.py``), th
 Rows can change while a verification runs: a row that differs from the replay is compared again
 with the events written after the walk's head, at each step; only a row that matches no step is
 reported.
+
+Accounts (``pbflow/services/accounts.py``): ``user_created`` makes an active account,
+``user_activated`` and ``user_deactivated`` switch it, ``role_granted`` and ``role_revoked``
+(the event's organization, the payload's account and role) add and remove a role. Roles decide
+who may act: a role or an account added with SQL, a role removed, or an account switched back
+on, with no event, is named.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from pbflow.models import (
     MeetingAttachment,
     MeetingAttendance,
     ProcessInstance,
+    RoleAssignment,
     TrainingRecord,
+    User,
 )
 
 CASE_ACTIONS = frozenset({"case_started", "transition"})
@@ -57,6 +65,9 @@ MEETING_FIELDS = (
     "absent",
 )
 TRAINING_ACTIONS = frozenset({"training_recorded", "training_edited", "training_deleted"})
+ACCOUNT_ACTIONS = frozenset(
+    {"user_created", "user_activated", "user_deactivated", "role_granted", "role_revoked"}
+)
 TRAINING_FIELDS = ("person_id", "taken_on", "course", "provider", "minutes", "note")
 _UNKNOWN = -1  # a version no row can have: the events lack the record's start
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -75,6 +86,9 @@ class Replay:
         self.meetings: dict[int, dict[str, Any]] = {}
         # id -> {"version", "fields", "deleted"}; a deleted record must have no row.
         self.trainings: dict[int, dict[str, Any]] = {}
+        # account id -> active; (account id, organization id, role) of each role held.
+        self.accounts: dict[int, bool] = {}
+        self.roles: set[tuple[int, int, str]] = set()
 
     def case_event(self, instance_id: int, action: str, to_state: str | None, org_id: Any) -> None:
         if action == "transition":
@@ -140,6 +154,23 @@ class Replay:
                     known["fields"][name] = _digest(value)
         return record_id
 
+    def account_event(self, action: str, org_id: Any, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+            user_id = int(data["user_id"])
+        except (ValueError, KeyError, TypeError):
+            return  # not an event pbflow wrote; the chain check judges it
+        if action == "user_created":
+            self.accounts[user_id] = True
+        elif action in ("user_activated", "user_deactivated"):
+            self.accounts[user_id] = action == "user_activated"
+        elif isinstance(org_id, int) and isinstance(data.get("role"), str):
+            held = (user_id, org_id, data["role"])
+            if action == "role_granted":
+                self.roles.add(held)
+            else:
+                self.roles.discard(held)
+
     def apply(self, action: str, instance_id: Any, to_state: Any, org_id: Any, payload: str):
         if instance_id is not None and action in CASE_ACTIONS:
             self.case_event(instance_id, action, to_state, org_id)
@@ -147,6 +178,8 @@ class Replay:
             self.meeting_event(action, payload)
         elif action in TRAINING_ACTIONS:
             self.training_event(action, payload)
+        elif action in ACCOUNT_ACTIONS:
+            self.account_event(action, org_id, payload)
 
 
 # --- the records as they are ------------------------------------------------------------------
@@ -243,6 +276,48 @@ def _training_rows(ids: set[int] | None = None) -> Iterator[tuple[int, int, dict
         stmt = stmt.where(t.c.id.in_(ids))
     for row in db.session.execute(stmt.execution_options(yield_per=_STREAM)):
         yield row.id, row.version, training_fields(row)
+
+
+def _account_rows() -> dict[int, bool]:
+    t = User.__table__
+    return {r.id: bool(r.active) for r in db.session.execute(select(t.c.id, t.c.active))}
+
+
+def _role_rows() -> set[tuple[int, int, str]]:
+    t = RoleAssignment.__table__
+    stmt = select(t.c.user_id, t.c.org_id, t.c.role)
+    return {(r.user_id, r.org_id, r.role) for r in db.session.execute(stmt)}
+
+
+def _account_problems(replay: Replay, accounts: dict[int, bool], roles: set) -> list[str]:
+    problems = []
+    for user_id in sorted(accounts.keys() | replay.accounts.keys()):
+        active, expected = accounts.get(user_id), replay.accounts.get(user_id)
+        if active == expected:
+            continue
+        if active is None:
+            problems.append(
+                f"account {user_id} has audit events but no record: deleted outside pbflow"
+            )
+        elif expected is None:
+            problems.append(f"account {user_id} has no audit events: created outside pbflow")
+        else:
+            said, now = ("active", "inactive") if expected else ("inactive", "active")
+            problems.append(
+                f"account {user_id} is {now} but its audit events say {said}: "
+                "changed outside pbflow"
+            )
+    for user_id, org_id, role in sorted(roles - replay.roles):
+        problems.append(
+            f"account {user_id} holds '{role}' at organization {org_id} with no audit event: "
+            "granted outside pbflow"
+        )
+    for user_id, org_id, role in sorted(replay.roles - roles):
+        problems.append(
+            f"account {user_id} lost '{role}' at organization {org_id} with no audit event: "
+            "revoked outside pbflow"
+        )
+    return problems
 
 
 # --- comparison --------------------------------------------------------------------------------
@@ -364,13 +439,27 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
     for record_id, expected in replay.trainings.items():
         if record_id not in seen and not expected["deleted"]:
             odd_trainings[record_id] = None
-    if not odd_cases and not odd_meetings and not odd_trainings:
+    accounts, roles = _account_rows(), _role_rows()
+    odd_accounts = accounts != replay.accounts or roles != replay.roles
+    if not odd_cases and not odd_meetings and not odd_trainings and not odd_accounts:
         return []
-    return _recheck(replay, odd_cases, odd_meetings, odd_trainings, later_events)
+    return _recheck(
+        replay,
+        odd_cases,
+        odd_meetings,
+        odd_trainings,
+        later_events,
+        (accounts, roles) if odd_accounts else None,
+    )
 
 
 def _recheck(
-    replay: Replay, odd_cases: dict, odd_meetings: dict, odd_trainings: dict, later_events: Any
+    replay: Replay,
+    odd_cases: dict,
+    odd_meetings: dict,
+    odd_trainings: dict,
+    later_events: Any,
+    odd_accounts: tuple[dict, set] | None = None,
 ) -> list[str]:
     cases, meetings, trainings = replay.cases, replay.meetings, replay.trainings
 
@@ -383,10 +472,15 @@ def _recheck(
     excused_cases = {c for c in odd_cases if case_ok(c)}
     excused_meetings: set[int] = set()
     excused_trainings: set[int] = set()
+    accounts_ok = odd_accounts is None
     for action, instance_id, to_state, org_id, payload in later_events(
-        set(odd_cases), set(odd_meetings), set(odd_trainings)
+        set(odd_cases), set(odd_meetings), set(odd_trainings), accounts=not accounts_ok
     ):
-        if action in CASE_ACTIONS:
+        if action in ACCOUNT_ACTIONS:
+            if not accounts_ok and odd_accounts is not None:
+                replay.account_event(action, org_id, payload)
+                accounts_ok = (replay.accounts, replay.roles) == odd_accounts
+        elif action in CASE_ACTIONS:
             if instance_id in odd_cases and instance_id not in excused_cases:
                 replay.case_event(instance_id, action, to_state, org_id)
                 if case_ok(instance_id):
@@ -424,4 +518,6 @@ def _recheck(
         for record_id, current in sorted(odd_trainings.items())
         if record_id not in excused_trainings
     ]
+    if not accounts_ok and odd_accounts is not None:
+        problems += _account_problems(replay, *odd_accounts)
     return problems
