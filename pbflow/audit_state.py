@@ -23,7 +23,10 @@ Accounts (``pbflow/services/accounts.py``): ``user_created`` makes an active acc
 ``user_activated`` and ``user_deactivated`` switch it, ``role_granted`` and ``role_revoked``
 (the event's organization, the payload's account and role) add and remove a role. Roles decide
 who may act: a role or an account added with SQL, a role removed, or an account switched back
-on, with no event, is named.
+on, with no event, is named. Organizations likewise: ``org_created`` places one (its kind and
+parent; its path follows from the parents), ``org_activated`` and ``org_deactivated`` switch
+it; pbflow never moves one, and what a user may read is the subtree below their roles, so a
+parent, path, kind or active flag changed with SQL is named.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pbflow.models import (
     Meeting,
     MeetingAttachment,
     MeetingAttendance,
+    Organization,
     ProcessInstance,
     RoleAssignment,
     TrainingRecord,
@@ -66,7 +70,16 @@ MEETING_FIELDS = (
 )
 TRAINING_ACTIONS = frozenset({"training_recorded", "training_edited", "training_deleted"})
 ACCOUNT_ACTIONS = frozenset(
-    {"user_created", "user_activated", "user_deactivated", "role_granted", "role_revoked"}
+    {
+        "user_created",
+        "user_activated",
+        "user_deactivated",
+        "role_granted",
+        "role_revoked",
+        "org_created",
+        "org_activated",
+        "org_deactivated",
+    }
 )
 TRAINING_FIELDS = ("person_id", "taken_on", "course", "provider", "minutes", "note")
 _UNKNOWN = -1  # a version no row can have: the events lack the record's start
@@ -89,6 +102,8 @@ class Replay:
         # account id -> active; (account id, organization id, role) of each role held.
         self.accounts: dict[int, bool] = {}
         self.roles: set[tuple[int, int, str]] = set()
+        # organization id -> [parent id, kind, active]
+        self.orgs: dict[int, list[Any]] = {}
 
     def case_event(self, instance_id: int, action: str, to_state: str | None, org_id: Any) -> None:
         if action == "transition":
@@ -155,6 +170,9 @@ class Replay:
         return record_id
 
     def account_event(self, action: str, org_id: Any, payload: str) -> None:
+        if action.startswith("org_"):
+            self.org_event(action, org_id, payload)
+            return
         try:
             data = json.loads(payload)
             user_id = int(data["user_id"])
@@ -170,6 +188,36 @@ class Replay:
                 self.roles.add(held)
             else:
                 self.roles.discard(held)
+
+    def org_event(self, action: str, org_id: Any, payload: str) -> None:
+        if not isinstance(org_id, int):
+            return  # not an event pbflow wrote; the chain check judges it
+        if action == "org_created":
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                return
+            self.orgs[org_id] = [data.get("parent_id"), data.get("kind"), True]
+        elif org_id in self.orgs:
+            self.orgs[org_id][2] = action == "org_activated"
+
+    def org_paths(self) -> dict[int, str | None]:
+        """Each organization's path as its creation events place it (None: a parent unknown)."""
+        paths: dict[int, str | None] = {}
+
+        def path(org_id: int, depth: int = 0) -> str | None:
+            if org_id in paths:
+                return paths[org_id]
+            known = self.orgs.get(org_id)
+            if known is None or depth > 64:
+                return None
+            above = "/" if known[0] is None else path(known[0], depth + 1)
+            paths[org_id] = None if above is None else f"{above}{org_id}/"
+            return paths[org_id]
+
+        for org_id in self.orgs:
+            path(org_id)
+        return paths
 
     def apply(self, action: str, instance_id: Any, to_state: Any, org_id: Any, payload: str):
         if instance_id is not None and action in CASE_ACTIONS:
@@ -289,8 +337,47 @@ def _role_rows() -> set[tuple[int, int, str]]:
     return {(r.user_id, r.org_id, r.role) for r in db.session.execute(stmt)}
 
 
-def _account_problems(replay: Replay, accounts: dict[int, bool], roles: set) -> list[str]:
+def _org_rows() -> dict[int, tuple]:
+    t = Organization.__table__
+    stmt = select(t.c.id, t.c.parent_id, t.c.kind, t.c.active, t.c.path)
+    return {r.id: (r.parent_id, r.kind, bool(r.active), r.path) for r in db.session.execute(stmt)}
+
+
+def _org_expected(replay: Replay, rows: dict[int, tuple]) -> dict[int, tuple]:
+    """The organizations with a row, as their events place them. An organization whose events
+    have no row is not reported here: its roles went with it (a role's row is deleted with its
+    organization), which the roles' check names, and so do its cases and meetings."""
+    paths = replay.org_paths()
+    return {i: (*known, paths.get(i)) for i, known in replay.orgs.items() if i in rows}
+
+
+def _org_problems(replay: Replay, orgs: dict[int, tuple]) -> list[str]:
     problems = []
+    expected = _org_expected(replay, orgs)
+    for org_id in sorted(orgs.keys() | expected.keys()):
+        row, said = orgs.get(org_id), expected.get(org_id)
+        if row == said:
+            continue
+        if said is None:
+            problems.append(f"organization {org_id} has no audit events: created outside pbflow")
+        else:
+            names = ("parent", "kind", "active", "path")
+            differs = ", ".join(
+                f"{n} {a!r}, events say {b!r}"
+                for n, a, b in zip(names, row, said, strict=True)
+                if a != b
+            )
+            problems.append(
+                f"organization {org_id} differs from its audit events ({differs}): "
+                "changed outside pbflow"
+            )
+    return problems
+
+
+def _account_problems(
+    replay: Replay, accounts: dict[int, bool], roles: set, orgs: dict[int, tuple]
+) -> list[str]:
+    problems = _org_problems(replay, orgs)
     for user_id in sorted(accounts.keys() | replay.accounts.keys()):
         active, expected = accounts.get(user_id), replay.accounts.get(user_id)
         if active == expected:
@@ -439,8 +526,10 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
     for record_id, expected in replay.trainings.items():
         if record_id not in seen and not expected["deleted"]:
             odd_trainings[record_id] = None
-    accounts, roles = _account_rows(), _role_rows()
-    odd_accounts = accounts != replay.accounts or roles != replay.roles
+    accounts, roles, orgs = _account_rows(), _role_rows(), _org_rows()
+    odd_accounts = (
+        accounts != replay.accounts or roles != replay.roles or orgs != _org_expected(replay, orgs)
+    )
     if not odd_cases and not odd_meetings and not odd_trainings and not odd_accounts:
         return []
     return _recheck(
@@ -449,7 +538,7 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
         odd_meetings,
         odd_trainings,
         later_events,
-        (accounts, roles) if odd_accounts else None,
+        (accounts, roles, orgs) if odd_accounts else None,
     )
 
 
@@ -459,7 +548,7 @@ def _recheck(
     odd_meetings: dict,
     odd_trainings: dict,
     later_events: Any,
-    odd_accounts: tuple[dict, set] | None = None,
+    odd_accounts: tuple[dict, set, dict] | None = None,
 ) -> list[str]:
     cases, meetings, trainings = replay.cases, replay.meetings, replay.trainings
 
@@ -479,7 +568,11 @@ def _recheck(
         if action in ACCOUNT_ACTIONS:
             if not accounts_ok and odd_accounts is not None:
                 replay.account_event(action, org_id, payload)
-                accounts_ok = (replay.accounts, replay.roles) == odd_accounts
+                accounts_ok = (
+                    replay.accounts,
+                    replay.roles,
+                    _org_expected(replay, odd_accounts[2]),
+                ) == odd_accounts
         elif action in CASE_ACTIONS:
             if instance_id in odd_cases and instance_id not in excused_cases:
                 replay.case_event(instance_id, action, to_state, org_id)

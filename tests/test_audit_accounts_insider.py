@@ -88,3 +88,49 @@ def test_roles_and_accounts_changed_through_pbflow_verify(world):
     )
     result = audit.verify_database()
     assert result.ok, result.problems
+
+
+def test_an_organization_moved_or_reactivated_with_sql_is_named(world):
+    branch, committee, general = world.branch.id, world.committee.id, world.general_branch.id
+    path, other_path = world.branch.path, world.other_branch.path
+    # Moved under another parent, its members' readers change: the branch's path follows.
+    Insider().sql(
+        "UPDATE organization SET parent_id = :p, path = :path WHERE id = :id",
+        p=committee,
+        path=f"/{committee}/{branch}/",
+        id=branch,
+    )
+    problems = _problems()
+    assert any(
+        f"organization {branch} differs from its audit events (parent" in p
+        and "changed outside pbflow" in p
+        for p in problems
+    ), problems
+    Insider().sql(
+        "UPDATE organization SET parent_id = :p, path = :path WHERE id = :id",
+        p=general,
+        path=path,
+        id=branch,
+    )
+    assert audit.verify_database().ok
+    # The path alone decides whose subtree an organization is in.
+    Insider().sql(
+        "UPDATE organization SET path = :path WHERE id = :id",
+        path=f"{other_path}{branch}/",
+        id=branch,
+    )
+    assert any("path" in p and "changed outside pbflow" in p for p in _problems())
+    Insider().sql(
+        "UPDATE organization SET path = :path WHERE id = :id",
+        path=path,
+        id=branch,
+    )
+    accounts.set_org_active(world.other_branch, False, actor=world["admin"])
+    assert audit.verify_database().ok
+    Insider().sql(
+        "UPDATE organization SET active = :t WHERE id = :id", t=True, id=world.other_branch.id
+    )
+    assert any(
+        f"organization {world.other_branch.id} differs" in p and "active True" in p
+        for p in _problems()
+    )
