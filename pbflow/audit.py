@@ -904,6 +904,7 @@ _SPECIAL = (
     | audit_state.CASE_ACTIONS
     | audit_state.MEETING_ACTIONS
     | audit_state.TRAINING_ACTIONS
+    | audit_state.ACCOUNT_ACTIONS
 )
 
 
@@ -1088,13 +1089,16 @@ def _compare_person_index(walk: _Walk, head_seq: int) -> tuple[int, str | None]:
 
 
 def _later_events(head_seq: int):
-    def later(case_ids: set[int], meeting_ids: set[int], training_ids: set[int]) -> Iterator:
+    def later(
+        case_ids: set[int], meeting_ids: set[int], training_ids: set[int], accounts: bool = False
+    ) -> Iterator:
         from pbflow.engine import fastsql
 
-        if not case_ids and not meeting_ids and not training_ids:
+        if not case_ids and not meeting_ids and not training_ids and not accounts:
             return
         upto = (_head_row() or (head_seq, ""))[0]
-        ids = case_ids if len(case_ids) <= 500 else None  # else: every later event
+        # Accounts' events name no case: with them, every later event.
+        ids = case_ids if len(case_ids) <= 500 and not accounts else None
         for row in fastsql.walk_audit(after=head_seq, upto=upto, instance_ids=ids):
             yield row[6], row[5], row[8], row[4], row[9]
 

@@ -18,6 +18,15 @@ version. Training records (``pbflow/procedures/three_meetings/training.py``), th
 Rows can change while a verification runs: a row that differs from the replay is compared again
 with the events written after the walk's head, at each step; only a row that matches no step is
 reported.
+
+Accounts (``pbflow/services/accounts.py``): ``user_created`` makes an active account,
+``user_activated`` and ``user_deactivated`` switch it, ``role_granted`` and ``role_revoked``
+(the event's organization, the payload's account and role) add and remove a role. Roles decide
+who may act: a role or an account added with SQL, a role removed, or an account switched back
+on, with no event, is named. Organizations likewise: ``org_created`` places one (its kind and
+parent; its path follows from the parents), ``org_activated`` and ``org_deactivated`` switch
+it; pbflow never moves one, and what a user may read is the subtree below their roles, so a
+parent, path, kind or active flag changed with SQL is named.
 """
 
 from __future__ import annotations
@@ -35,8 +44,11 @@ from pbflow.models import (
     Meeting,
     MeetingAttachment,
     MeetingAttendance,
+    Organization,
     ProcessInstance,
+    RoleAssignment,
     TrainingRecord,
+    User,
 )
 
 CASE_ACTIONS = frozenset({"case_started", "transition"})
@@ -57,6 +69,18 @@ MEETING_FIELDS = (
     "absent",
 )
 TRAINING_ACTIONS = frozenset({"training_recorded", "training_edited", "training_deleted"})
+ACCOUNT_ACTIONS = frozenset(
+    {
+        "user_created",
+        "user_activated",
+        "user_deactivated",
+        "role_granted",
+        "role_revoked",
+        "org_created",
+        "org_activated",
+        "org_deactivated",
+    }
+)
 TRAINING_FIELDS = ("person_id", "taken_on", "course", "provider", "minutes", "note")
 _UNKNOWN = -1  # a version no row can have: the events lack the record's start
 DATA_DIGEST = "data_digest"  # in the payload of an event that leaves a case's data changed
@@ -100,6 +124,11 @@ class Replay:
         self.meetings: dict[int, dict[str, Any]] = {}
         # id -> {"version", "fields", "deleted"}; a deleted record must have no row.
         self.trainings: dict[int, dict[str, Any]] = {}
+        # account id -> active; (account id, organization id, role) of each role held.
+        self.accounts: dict[int, bool] = {}
+        self.roles: set[tuple[int, int, str]] = set()
+        # organization id -> [parent id, kind, active]
+        self.orgs: dict[int, list[Any]] = {}
 
     def case_event(self, instance_id: int, action: str, to_state: str | None, org_id: Any) -> None:
         if action == "transition":
@@ -170,6 +199,56 @@ class Replay:
         if digest is not None:
             self.case_data[instance_id] = digest
 
+    def account_event(self, action: str, org_id: Any, payload: str) -> None:
+        if action.startswith("org_"):
+            self.org_event(action, org_id, payload)
+            return
+        try:
+            data = json.loads(payload)
+            user_id = int(data["user_id"])
+        except (ValueError, KeyError, TypeError):
+            return  # not an event pbflow wrote; the chain check judges it
+        if action == "user_created":
+            self.accounts[user_id] = True
+        elif action in ("user_activated", "user_deactivated"):
+            self.accounts[user_id] = action == "user_activated"
+        elif isinstance(org_id, int) and isinstance(data.get("role"), str):
+            held = (user_id, org_id, data["role"])
+            if action == "role_granted":
+                self.roles.add(held)
+            else:
+                self.roles.discard(held)
+
+    def org_event(self, action: str, org_id: Any, payload: str) -> None:
+        if not isinstance(org_id, int):
+            return  # not an event pbflow wrote; the chain check judges it
+        if action == "org_created":
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                return
+            self.orgs[org_id] = [data.get("parent_id"), data.get("kind"), True]
+        elif org_id in self.orgs:
+            self.orgs[org_id][2] = action == "org_activated"
+
+    def org_paths(self) -> dict[int, str | None]:
+        """Each organization's path as its creation events place it (None: a parent unknown)."""
+        paths: dict[int, str | None] = {}
+
+        def path(org_id: int, depth: int = 0) -> str | None:
+            if org_id in paths:
+                return paths[org_id]
+            known = self.orgs.get(org_id)
+            if known is None or depth > 64:
+                return None
+            above = "/" if known[0] is None else path(known[0], depth + 1)
+            paths[org_id] = None if above is None else f"{above}{org_id}/"
+            return paths[org_id]
+
+        for org_id in self.orgs:
+            path(org_id)
+        return paths
+
     def apply(self, action: str, instance_id: Any, to_state: Any, org_id: Any, payload: str):
         if instance_id is not None and action in CASE_ACTIONS:
             self.case_event(instance_id, action, to_state, org_id)
@@ -177,6 +256,8 @@ class Replay:
             self.meeting_event(action, payload)
         elif action in TRAINING_ACTIONS:
             self.training_event(action, payload)
+        elif action in ACCOUNT_ACTIONS:
+            self.account_event(action, org_id, payload)
 
 
 # --- the records as they are ------------------------------------------------------------------
@@ -278,6 +359,87 @@ def _training_rows(ids: set[int] | None = None) -> Iterator[tuple[int, int, dict
         stmt = stmt.where(t.c.id.in_(ids))
     for row in db.session.execute(stmt.execution_options(yield_per=_STREAM)):
         yield row.id, row.version, training_fields(row)
+
+
+def _account_rows() -> dict[int, bool]:
+    t = User.__table__
+    return {r.id: bool(r.active) for r in db.session.execute(select(t.c.id, t.c.active))}
+
+
+def _role_rows() -> set[tuple[int, int, str]]:
+    t = RoleAssignment.__table__
+    stmt = select(t.c.user_id, t.c.org_id, t.c.role)
+    return {(r.user_id, r.org_id, r.role) for r in db.session.execute(stmt)}
+
+
+def _org_rows() -> dict[int, tuple]:
+    t = Organization.__table__
+    stmt = select(t.c.id, t.c.parent_id, t.c.kind, t.c.active, t.c.path)
+    return {r.id: (r.parent_id, r.kind, bool(r.active), r.path) for r in db.session.execute(stmt)}
+
+
+def _org_expected(replay: Replay, rows: dict[int, tuple]) -> dict[int, tuple]:
+    """The organizations with a row, as their events place them. An organization whose events
+    have no row is not reported here: its roles went with it (a role's row is deleted with its
+    organization), which the roles' check names, and so do its cases and meetings."""
+    paths = replay.org_paths()
+    return {i: (*known, paths.get(i)) for i, known in replay.orgs.items() if i in rows}
+
+
+def _org_problems(replay: Replay, orgs: dict[int, tuple]) -> list[str]:
+    problems = []
+    expected = _org_expected(replay, orgs)
+    for org_id in sorted(orgs.keys() | expected.keys()):
+        row, said = orgs.get(org_id), expected.get(org_id)
+        if row == said:
+            continue
+        if said is None:
+            problems.append(f"organization {org_id} has no audit events: created outside pbflow")
+        else:
+            names = ("parent", "kind", "active", "path")
+            differs = ", ".join(
+                f"{n} {a!r}, events say {b!r}"
+                for n, a, b in zip(names, row, said, strict=True)
+                if a != b
+            )
+            problems.append(
+                f"organization {org_id} differs from its audit events ({differs}): "
+                "changed outside pbflow"
+            )
+    return problems
+
+
+def _account_problems(
+    replay: Replay, accounts: dict[int, bool], roles: set, orgs: dict[int, tuple]
+) -> list[str]:
+    problems = _org_problems(replay, orgs)
+    for user_id in sorted(accounts.keys() | replay.accounts.keys()):
+        active, expected = accounts.get(user_id), replay.accounts.get(user_id)
+        if active == expected:
+            continue
+        if active is None:
+            problems.append(
+                f"account {user_id} has audit events but no record: deleted outside pbflow"
+            )
+        elif expected is None:
+            problems.append(f"account {user_id} has no audit events: created outside pbflow")
+        else:
+            said, now = ("active", "inactive") if expected else ("inactive", "active")
+            problems.append(
+                f"account {user_id} is {now} but its audit events say {said}: "
+                "changed outside pbflow"
+            )
+    for user_id, org_id, role in sorted(roles - replay.roles):
+        problems.append(
+            f"account {user_id} holds '{role}' at organization {org_id} with no audit event: "
+            "granted outside pbflow"
+        )
+    for user_id, org_id, role in sorted(replay.roles - roles):
+        problems.append(
+            f"account {user_id} lost '{role}' at organization {org_id} with no audit event: "
+            "revoked outside pbflow"
+        )
+    return problems
 
 
 # --- comparison --------------------------------------------------------------------------------
@@ -405,13 +567,29 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
     for record_id, expected in replay.trainings.items():
         if record_id not in seen and not expected["deleted"]:
             odd_trainings[record_id] = None
-    if not odd_cases and not odd_meetings and not odd_trainings:
+    accounts, roles, orgs = _account_rows(), _role_rows(), _org_rows()
+    odd_accounts = (
+        accounts != replay.accounts or roles != replay.roles or orgs != _org_expected(replay, orgs)
+    )
+    if not odd_cases and not odd_meetings and not odd_trainings and not odd_accounts:
         return []
-    return _recheck(replay, odd_cases, odd_meetings, odd_trainings, later_events)
+    return _recheck(
+        replay,
+        odd_cases,
+        odd_meetings,
+        odd_trainings,
+        later_events,
+        (accounts, roles, orgs) if odd_accounts else None,
+    )
 
 
 def _recheck(
-    replay: Replay, odd_cases: dict, odd_meetings: dict, odd_trainings: dict, later_events: Any
+    replay: Replay,
+    odd_cases: dict,
+    odd_meetings: dict,
+    odd_trainings: dict,
+    later_events: Any,
+    odd_accounts: tuple[dict, set, dict] | None = None,
 ) -> list[str]:
     cases, meetings, trainings = replay.cases, replay.meetings, replay.trainings
 
@@ -427,10 +605,19 @@ def _recheck(
     excused_cases = {c for c in odd_cases if case_ok(c)}
     excused_meetings: set[int] = set()
     excused_trainings: set[int] = set()
+    accounts_ok = odd_accounts is None
     for action, instance_id, to_state, org_id, payload in later_events(
-        set(odd_cases), set(odd_meetings), set(odd_trainings)
+        set(odd_cases), set(odd_meetings), set(odd_trainings), accounts=not accounts_ok
     ):
-        if instance_id in odd_cases:
+        if action in ACCOUNT_ACTIONS:
+            if not accounts_ok and odd_accounts is not None:
+                replay.account_event(action, org_id, payload)
+                accounts_ok = (
+                    replay.accounts,
+                    replay.roles,
+                    _org_expected(replay, odd_accounts[2]),
+                ) == odd_accounts
+        elif instance_id in odd_cases:
             if instance_id not in excused_cases:
                 if action in CASE_ACTIONS:
                     replay.case_event(instance_id, action, to_state, org_id)
@@ -470,4 +657,6 @@ def _recheck(
         for record_id, current in sorted(odd_trainings.items())
         if record_id not in excused_trainings
     ]
+    if not accounts_ok and odd_accounts is not None:
+        problems += _account_problems(replay, *odd_accounts)
     return problems
