@@ -341,8 +341,11 @@ def append_bulk(events: Iterable[dict[str, Any]]) -> None:
 
 DATA_DIGEST = audit_state.DATA_DIGEST
 data_digest = audit_state.data_digest
+PERSON_DIGEST = audit_state.PERSON_DIGEST
+person_digest = audit_state.person_digest
 # session.info: case id -> (digest, whether an existing case changed) written via the ORM
 _CASE_DATA = "pbflow_audit_case_data"
+_PERSON_DATA = "pbflow_audit_person_data"  # person id -> digest of their record as written
 
 
 class UnauditedChange(RuntimeError):
@@ -350,10 +353,18 @@ class UnauditedChange(RuntimeError):
 
 
 def _note_case_data(session: Session, _context: Any) -> None:
-    """After a flush: the data of cases the ORM inserted or changed, as written."""
-    from pbflow.models import ProcessInstance
+    """After a flush: the data of cases and the records of people the ORM inserted or
+    changed, as written."""
+    from pbflow.models import Person, ProcessInstance
 
     for obj in (*session.new, *session.dirty):
+        if isinstance(obj, Person) and obj.id is not None:
+            state = inspect(obj)
+            if obj in session.new or any(
+                state.attrs[c].history.has_changes() for c in audit_state.PERSON_SEALED
+            ):
+                session.info.setdefault(_PERSON_DATA, {})[obj.id] = audit_state.person_digest(obj)
+            continue
         if not isinstance(obj, ProcessInstance) or obj.id is None:
             continue
         if obj in session.new:  # sealed if its start is recorded (tests build rows bare)
@@ -390,9 +401,28 @@ def _seal_case_data(queued: list[dict[str, Any]], written: dict[int, tuple[str, 
             e["payload"] = canonical_payload(payload)
 
 
+def _seal_people(queued: list[dict[str, Any]], written: dict[int, str]) -> None:
+    """Each person's record, as written, into the last event of the transaction that names
+    them (``person_id`` in its payload: a person created, a record changed, a development
+    step's new party status). A change no event names is left unsealed: verify then names
+    the record as changed outside pbflow, against the last digest its events hold."""
+    for person_id, digest in written.items():
+        mark = f'"person_id":{person_id}'
+        for e in reversed(queued):
+            if e["payload"] and mark in e["payload"]:
+                payload = json.loads(e["payload"])
+                if payload.get("person_id") == person_id:
+                    payload[audit_state.PERSON_DIGEST] = digest
+                    e["payload"] = canonical_payload(payload)
+                    break
+
+
 def _flush(session: Session) -> None:
     queued = session.info.pop(_PENDING, None)
     written = session.info.pop(_CASE_DATA, None)
+    people = session.info.pop(_PERSON_DATA, None)
+    if people and queued:
+        _seal_people(queued, people)
     if written:
         _seal_case_data(queued or [], written)
     if queued:
@@ -402,6 +432,7 @@ def _flush(session: Session) -> None:
 def _discard(session: Session, *_args: Any) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop(_CASE_DATA, None)
+    session.info.pop(_PERSON_DATA, None)
 
 
 def _transaction_end(session: Session, transaction: Any) -> None:
@@ -736,7 +767,8 @@ class _Walk:
         pre = self.pre_encoded
         persons = self.persons is not None
         mark = _PERSON_MARK
-        dmark = audit_state.DIGEST_MARK
+        dmark, pmark = audit_state.DIGEST_MARK, audit_state.PERSON_MARK
+        sealing = '_digest":"'  # what both marks end with: one search for events without
         dlen = len(dmark)
         for row in rows:
             if row.__class__ is not tuple:
@@ -797,9 +829,11 @@ class _Walk:
                     self.sealed += 1
             if persons and mark in row[9]:
                 self._persons_of(seq, row[9])
-            if replay is not None and row[5] is not None and row[9]:
-                at = row[9].find(dmark)  # the case's data as this event left them
-                if at >= 0:
+            if replay is not None and row[9] and sealing in row[9]:
+                if pmark in row[9]:
+                    replay.person_event(row[9])  # a person's record as this event left it
+                at = row[9].find(dmark) if row[5] is not None else -1
+                if at >= 0:  # the case's data as this event left them
                     replay.case_data[row[5]] = row[9][at + dlen : at + dlen + 32]
             if row[6] in special:
                 action = row[6]
@@ -1090,15 +1124,15 @@ def _compare_person_index(walk: _Walk, head_seq: int) -> tuple[int, str | None]:
 
 def _later_events(head_seq: int):
     def later(
-        case_ids: set[int], meeting_ids: set[int], training_ids: set[int], accounts: bool = False
+        case_ids: set[int], meeting_ids: set[int], training_ids: set[int], every: bool = False
     ) -> Iterator:
         from pbflow.engine import fastsql
 
-        if not case_ids and not meeting_ids and not training_ids and not accounts:
+        if not case_ids and not meeting_ids and not training_ids and not every:
             return
         upto = (_head_row() or (head_seq, ""))[0]
-        # Accounts' events name no case: with them, every later event.
-        ids = case_ids if len(case_ids) <= 500 and not accounts else None
+        # Accounts' and people's events name no case: for them (every), every later event.
+        ids = case_ids if len(case_ids) <= 500 and not every else None
         for row in fastsql.walk_audit(after=head_seq, upto=upto, instance_ids=ids):
             yield row[6], row[5], row[8], row[4], row[9]
 

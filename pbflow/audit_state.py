@@ -45,6 +45,7 @@ from pbflow.models import (
     MeetingAttachment,
     MeetingAttendance,
     Organization,
+    Person,
     ProcessInstance,
     RoleAssignment,
     TrainingRecord,
@@ -100,6 +101,29 @@ def text_digest(stored: str) -> str:
     return hashlib.sha256(stored.encode()).hexdigest()[:32]
 
 
+# A person's record as its events seal it: every column but the row's own creation time (the
+# party status and its dates decide who votes, introduces and is admitted; the birth date the
+# age; the organization who reads them).
+PERSON_SEALED = (
+    "name", "org_id", "user_id", "id_number", "gender", "birth_date", "ethnicity", "education",
+    "job", "phone", "party_status", "on_party_probation", "applied_on", "activist_on",
+    "target_on", "admitted_on", "probation_end_on", "full_member_on", "active",
+)  # fmt: skip
+PERSON_DIGEST = "person_digest"  # in the payload of the event that leaves a person so
+PERSON_MARK = f'"{PERSON_DIGEST}":"'
+
+
+def person_digest(values: Any) -> str:
+    """The digest of a person's sealed columns, from a row, a mapping or the ORM object."""
+    get = values.get if isinstance(values, dict) else lambda c: getattr(values, c)
+    plain = [_plain(get(c)) for c in PERSON_SEALED]
+    return text_digest(json.dumps(plain))
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def _payload_digest(payload: str | None) -> str | None:
     """The case data's digest an event's payload carries, found without parsing it."""
     at = payload.find(DIGEST_MARK) if payload else -1
@@ -121,6 +145,7 @@ class Replay:
         # id -> the digest of its data its last event that changed them recorded (none for
         # a case whose events predate the digests: its data are not compared)
         self.case_data: dict[int, str] = {}
+        self.person_data: dict[int, str] = {}  # id -> its last sealed record's digest
         self.meetings: dict[int, dict[str, Any]] = {}
         # id -> {"version", "fields", "deleted"}; a deleted record must have no row.
         self.trainings: dict[int, dict[str, Any]] = {}
@@ -193,6 +218,16 @@ class Replay:
                 if name in TRAINING_FIELDS:
                     known["fields"][name] = _digest(value)
         return record_id
+
+    def person_event(self, payload: str) -> int | None:
+        """The person an event seals, with the digest of their record; their id, or None."""
+        try:
+            data = json.loads(payload)
+            person_id, digest = int(data["person_id"]), str(data[PERSON_DIGEST])
+        except (ValueError, KeyError, TypeError):
+            return None  # not an event pbflow wrote; the chain check judges it
+        self.person_data[person_id] = digest
+        return person_id
 
     def case_data_event(self, instance_id: int, payload: str | None) -> None:
         digest = _payload_digest(payload)
@@ -272,6 +307,13 @@ def _case_rows() -> Iterator[tuple[int, str, int, int, str]]:
         stmt.execution_options(yield_per=_STREAM)
     ):
         yield case_id, state, version, org_id, text_digest(data or "")
+
+
+def _person_rows() -> Iterator[tuple[int, str]]:
+    t = Person.__table__
+    stmt = select(t.c.id, *(t.c[c] for c in PERSON_SEALED)).order_by(t.c.id)
+    for row in db.session.execute(stmt.execution_options(yield_per=_STREAM)):
+        yield row[0], person_digest(dict(zip(PERSON_SEALED, row[1:], strict=True)))
 
 
 def _grouped(stmt) -> Iterator[tuple[int, list[tuple]]]:
@@ -567,11 +609,16 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
     for record_id, expected in replay.trainings.items():
         if record_id not in seen and not expected["deleted"]:
             odd_trainings[record_id] = None
+    odd_persons = {
+        person_id: digest
+        for person_id, digest in _person_rows()
+        if replay.person_data.get(person_id, digest) != digest
+    }
     accounts, roles, orgs = _account_rows(), _role_rows(), _org_rows()
     odd_accounts = (
         accounts != replay.accounts or roles != replay.roles or orgs != _org_expected(replay, orgs)
     )
-    if not odd_cases and not odd_meetings and not odd_trainings and not odd_accounts:
+    if not (odd_cases or odd_meetings or odd_trainings or odd_accounts or odd_persons):
         return []
     return _recheck(
         replay,
@@ -580,6 +627,7 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
         odd_trainings,
         later_events,
         (accounts, roles, orgs) if odd_accounts else None,
+        odd_persons,
     )
 
 
@@ -590,6 +638,7 @@ def _recheck(
     odd_trainings: dict,
     later_events: Any,
     odd_accounts: tuple[dict, set, dict] | None = None,
+    odd_persons: dict[int, str] | None = None,
 ) -> list[str]:
     cases, meetings, trainings = replay.cases, replay.meetings, replay.trainings
 
@@ -606,9 +655,17 @@ def _recheck(
     excused_meetings: set[int] = set()
     excused_trainings: set[int] = set()
     accounts_ok = odd_accounts is None
+    odd_persons = dict(odd_persons or {})
     for action, instance_id, to_state, org_id, payload in later_events(
-        set(odd_cases), set(odd_meetings), set(odd_trainings), accounts=not accounts_ok
+        set(odd_cases),
+        set(odd_meetings),
+        set(odd_trainings),
+        every=not accounts_ok or bool(odd_persons),
     ):
+        if odd_persons and PERSON_MARK in payload:
+            person_id = replay.person_event(payload)
+            if person_id in odd_persons and replay.person_data[person_id] == odd_persons[person_id]:
+                del odd_persons[person_id]  # changed by pbflow while the walk ran
         if action in ACCOUNT_ACTIONS:
             if not accounts_ok and odd_accounts is not None:
                 replay.account_event(action, org_id, payload)
@@ -659,4 +716,10 @@ def _recheck(
     ]
     if not accounts_ok and odd_accounts is not None:
         problems += _account_problems(replay, *odd_accounts)
+    problems += [
+        f"person {person_id}: their record (party status and its dates, organization, name, "
+        "birth date...) differs from what its last audited change recorded: changed outside "
+        "pbflow"
+        for person_id in sorted(odd_persons)
+    ]
     return problems

@@ -121,3 +121,116 @@ def test_a_seeded_case_changed_with_sql_is_named(world, runner):
     data = json.loads(_stored(case_id))
     _write_with_sql(case_id, json.dumps({**data, "forged": "2020-01-01"}))
     assert f"case {case_id}: its data" in audit.verify_database().problem
+
+
+# --- people's records ---------------------------------------------------------------------------
+
+
+def _person_sql(person_id: int, column: str, value) -> None:
+    db.session.rollback()
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE person SET {column} = :v WHERE id = :id"), {"v": value, "id": person_id}
+        )
+
+
+@pytest.fixture
+def registered(world):
+    """A person the office registered (an audited creation), then corrected (audited)."""
+    from pbflow.services import people
+
+    person = people.create_person(
+        {"org_id": world.branch.id, "name": "秦岭", "birth_date": "1990-05-01"},
+        actor=world["admin"],
+    )
+    people.correct_status(
+        person,
+        {"party_status": "applicant", "applied_on": "2026-01-05"},
+        "纸质档案补录",
+        actor=world["admin"],
+    )
+    return person.id
+
+
+def test_each_audited_change_of_a_person_seals_their_record(registered):
+    payloads = [
+        json.loads(p)
+        for (p,) in db.session.execute(
+            select(AuditEvent.payload)
+            .where(AuditEvent.action.in_(["person_created", "person_status_corrected"]))
+            .order_by(AuditEvent.seq)
+        )
+    ]
+    assert [p["person_id"] for p in payloads[-2:]] == [registered, registered]
+    digests = [p[audit.PERSON_DIGEST] for p in payloads[-2:]]
+    assert digests[0] != digests[1]
+    assert audit.verify_database().ok
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("party_status", "full"),  # an applicant made a full member: now votes, introduces
+        ("applied_on", "2024-01-05"),  # a longer standing, to pass a time limit
+        ("on_party_probation", True),
+        ("birth_date", "2010-05-01"),
+    ],
+)
+def test_a_person_changed_with_sql_is_named(registered, column, value, runner):
+    _person_sql(registered, column, value)
+    result = audit.verify_database()
+    assert not result.ok and f"person {registered}: their record" in result.problem
+    cli = runner.invoke(args=["pbflow", "audit", "verify"])
+    assert cli.exit_code == 1 and f"person {registered}: their record" in cli.output
+
+
+def test_a_development_step_seals_the_new_party_status(world, clock):
+    """The development effects move a person's status in the step's transaction: the
+    ``person_updated`` event seals it; a date changed afterwards with SQL is named."""
+    from datetime import date
+
+    from tests.conftest import make_user
+    from tests.member_development.test_member_development import person_of
+
+    clock.set("2026-09-20T02:00:00")
+    person = person_of(
+        make_user(
+            "candidate", person_org=world.branch, party_status="none", birth_date=date(1998, 1, 1)
+        )
+    )
+    sec = world["secretary"]
+    case = runtime.start(
+        "member_development",
+        world.branch,
+        sec,
+        {"person": person.id, "application_date": "2025-01-10", "part_way": True},
+    )
+    runtime.fire(
+        case.id,
+        "adopt_as_target",
+        sec,
+        {"talk_date": "2025-01-20", "activist_on": "2025-03-01", "target_on": "2026-03-10"},
+    )
+    updated = db.session.execute(
+        select(AuditEvent.payload)
+        .where(AuditEvent.action == "person_updated")
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).scalar_one()
+    assert json.loads(updated)[audit.PERSON_DIGEST]
+    assert audit.verify_database().ok
+    _person_sql(person.id, "activist_on", "2024-01-01")
+    assert f"person {person.id}: their record" in audit.verify_database().problem
+
+
+def test_a_seeded_person_changed_with_sql_is_named(world, runner):
+    from pbflow.models import Person
+
+    result = runner.invoke(args=["pbflow", "seed", "--scale", "40", "--seed", "8"])
+    assert result.exit_code == 0, result.output
+    assert audit.verify_database().ok
+    person_id = db.session.execute(
+        select(Person.id).where(Person.party_status == "full").order_by(Person.id.desc()).limit(1)
+    ).scalar_one()
+    _person_sql(person_id, "party_status", "probationary")
+    assert f"person {person_id}: their record" in audit.verify_database().problem

@@ -263,15 +263,14 @@ class _Seeder:
         if status == "full":
             joined = born + timedelta(days=365 * 25 + rng.randrange(3000))
             values["full_member_on"] = min(joined, at.date())
-        person_id = self.row(
-            Person,
-            org_id=org.id,
-            user_id=user_id,
-            active=True,
-            on_party_probation=False,
-            created_at=at,
+        row = {
+            "org_id": org.id,
+            "user_id": user_id,
+            "active": True,
+            "on_party_probation": False,
             **values,
-        )
+        }
+        person_id = self.row(Person, created_at=at, **row)
         self.event(
             at,
             "person_created",
@@ -279,6 +278,7 @@ class _Seeder:
             payload={
                 "person_id": person_id,
                 "values": audit_values(values),
+                audit.PERSON_DIGEST: audit.person_digest(row),
             },
         )
         return person_id
@@ -514,6 +514,7 @@ class _Seeder:
                         "before": {"party_status": before},
                         "after": {"party_status": after},
                         "step": "seed",
+                        audit.PERSON_DIGEST: audit.person_digest(person),
                     },
                 )
         return f"{d.id}:{state}"
