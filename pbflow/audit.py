@@ -343,6 +343,8 @@ DATA_DIGEST = audit_state.DATA_DIGEST
 data_digest = audit_state.data_digest
 PERSON_DIGEST = audit_state.PERSON_DIGEST
 person_digest = audit_state.person_digest
+CREDENTIAL_DIGEST = audit_state.CREDENTIAL_DIGEST
+credential_digest = audit_state.credential_digest
 # session.info: case id -> (digest, whether an existing case changed) written via the ORM
 _CASE_DATA = "pbflow_audit_case_data"
 _PERSON_DATA = "pbflow_audit_person_data"  # person id -> digest of their record as written
@@ -768,6 +770,7 @@ class _Walk:
         persons = self.persons is not None
         mark = _PERSON_MARK
         dmark, pmark = audit_state.DIGEST_MARK, audit_state.PERSON_MARK
+        cmark = audit_state.CREDENTIAL_MARK
         sealing = '_digest":"'  # what both marks end with: one search for events without
         dlen = len(dmark)
         for row in rows:
@@ -832,6 +835,8 @@ class _Walk:
             if replay is not None and row[9] and sealing in row[9]:
                 if pmark in row[9]:
                     replay.person_event(row[9])  # a person's record as this event left it
+                if cmark in row[9]:
+                    replay.credential_event(row[9])  # an account's password as it was set
                 at = row[9].find(dmark) if row[5] is not None else -1
                 if at >= 0:  # the case's data as this event left them
                     replay.case_data[row[5]] = row[9][at + dlen : at + dlen + 32]

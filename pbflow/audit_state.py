@@ -120,6 +120,16 @@ def person_digest(values: Any) -> str:
     return text_digest(json.dumps(plain))
 
 
+CREDENTIAL_DIGEST = "credential_digest"  # an account's password hash, as an event left it
+CREDENTIAL_MARK = f'"{CREDENTIAL_DIGEST}":"'
+
+
+def credential_digest(password_hash: str) -> str:
+    """A digest of an account's password hash (itself a salted hash: this says nothing of
+    the password), so that a hash replaced with SQL, to log in as someone, is named."""
+    return text_digest(password_hash or "")
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
@@ -146,6 +156,7 @@ class Replay:
         # a case whose events predate the digests: its data are not compared)
         self.case_data: dict[int, str] = {}
         self.person_data: dict[int, str] = {}  # id -> its last sealed record's digest
+        self.credentials: dict[int, str] = {}  # account id -> its last password's digest
         self.meetings: dict[int, dict[str, Any]] = {}
         # id -> {"version", "fields", "deleted"}; a deleted record must have no row.
         self.trainings: dict[int, dict[str, Any]] = {}
@@ -228,6 +239,16 @@ class Replay:
             return None  # not an event pbflow wrote; the chain check judges it
         self.person_data[person_id] = digest
         return person_id
+
+    def credential_event(self, payload: str) -> int | None:
+        """The account an event sets a password of, with its digest; its id, or None."""
+        try:
+            data = json.loads(payload)
+            user_id, digest = int(data["user_id"]), str(data[CREDENTIAL_DIGEST])
+        except (ValueError, KeyError, TypeError):
+            return None  # not an event pbflow wrote; the chain check judges it
+        self.credentials[user_id] = digest
+        return user_id
 
     def case_data_event(self, instance_id: int, payload: str | None) -> None:
         digest = _payload_digest(payload)
@@ -406,6 +427,12 @@ def _training_rows(ids: set[int] | None = None) -> Iterator[tuple[int, int, dict
 def _account_rows() -> dict[int, bool]:
     t = User.__table__
     return {r.id: bool(r.active) for r in db.session.execute(select(t.c.id, t.c.active))}
+
+
+def _credential_rows() -> Iterator[tuple[int, str]]:
+    t = User.__table__
+    for user_id, password_hash in db.session.execute(select(t.c.id, t.c.password_hash)):
+        yield user_id, credential_digest(password_hash)
 
 
 def _role_rows() -> set[tuple[int, int, str]]:
@@ -614,11 +641,18 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
         for person_id, digest in _person_rows()
         if replay.person_data.get(person_id, digest) != digest
     }
+    odd_credentials = {
+        user_id: digest
+        for user_id, digest in _credential_rows()
+        if replay.credentials.get(user_id, digest) != digest
+    }
     accounts, roles, orgs = _account_rows(), _role_rows(), _org_rows()
     odd_accounts = (
         accounts != replay.accounts or roles != replay.roles or orgs != _org_expected(replay, orgs)
     )
-    if not (odd_cases or odd_meetings or odd_trainings or odd_accounts or odd_persons):
+    if not (
+        odd_cases or odd_meetings or odd_trainings or odd_accounts or odd_persons or odd_credentials
+    ):
         return []
     return _recheck(
         replay,
@@ -628,6 +662,7 @@ def compare(replay: Replay, later_events: Any) -> list[str]:
         later_events,
         (accounts, roles, orgs) if odd_accounts else None,
         odd_persons,
+        odd_credentials,
     )
 
 
@@ -639,6 +674,7 @@ def _recheck(
     later_events: Any,
     odd_accounts: tuple[dict, set, dict] | None = None,
     odd_persons: dict[int, str] | None = None,
+    odd_credentials: dict[int, str] | None = None,
 ) -> list[str]:
     cases, meetings, trainings = replay.cases, replay.meetings, replay.trainings
 
@@ -656,16 +692,22 @@ def _recheck(
     excused_trainings: set[int] = set()
     accounts_ok = odd_accounts is None
     odd_persons = dict(odd_persons or {})
+    odd_credentials = dict(odd_credentials or {})
     for action, instance_id, to_state, org_id, payload in later_events(
         set(odd_cases),
         set(odd_meetings),
         set(odd_trainings),
-        every=not accounts_ok or bool(odd_persons),
+        every=not accounts_ok or bool(odd_persons) or bool(odd_credentials),
     ):
         if odd_persons and PERSON_MARK in payload:
             person_id = replay.person_event(payload)
             if person_id in odd_persons and replay.person_data[person_id] == odd_persons[person_id]:
                 del odd_persons[person_id]  # changed by pbflow while the walk ran
+        if odd_credentials and CREDENTIAL_MARK in payload:
+            user_id = replay.credential_event(payload)
+            set_now = replay.credentials.get(user_id) if user_id is not None else None
+            if user_id in odd_credentials and set_now == odd_credentials[user_id]:
+                del odd_credentials[user_id]  # set by pbflow while the walk ran
         if action in ACCOUNT_ACTIONS:
             if not accounts_ok and odd_accounts is not None:
                 replay.account_event(action, org_id, payload)
@@ -721,5 +763,10 @@ def _recheck(
         "birth date...) differs from what its last audited change recorded: changed outside "
         "pbflow"
         for person_id in sorted(odd_persons)
+    ]
+    problems += [
+        f"account {user_id}: its password is not the one its last audited password change "
+        "set: replaced outside pbflow"
+        for user_id in sorted(odd_credentials)
     ]
     return problems

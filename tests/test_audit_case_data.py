@@ -17,6 +17,7 @@ from pbflow import audit
 from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, ProcessInstance
+from tests.conftest import PASSWORD
 from tests.test_audit import REQUEST
 
 
@@ -234,3 +235,45 @@ def test_a_seeded_person_changed_with_sql_is_named(world, runner):
     ).scalar_one()
     _person_sql(person_id, "party_status", "probationary")
     assert f"person {person_id}: their record" in audit.verify_database().problem
+
+
+# --- accounts' passwords ------------------------------------------------------------------------
+
+
+def test_a_password_hash_replaced_with_sql_is_named(world, runner):
+    """An insider who copies a known password's hash onto the committee secretary's account
+    can log in as them; verify names the account (the hash is sealed, never shown)."""
+    from pbflow.services import accounts
+
+    accounts.set_password(world["secretary"], "a-new-password-1", actor=world["admin"])
+    assert audit.verify_database().ok
+    victim, known = world["secretary"].id, world["member"].password_hash
+    db.session.rollback()
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE user_account SET password_hash = :h WHERE id = :id"),
+            {"h": known, "id": victim},
+        )
+    result = audit.verify_database()
+    assert not result.ok and f"account {victim}: its password" in result.problem
+    assert known not in result.problem
+
+
+def test_ones_own_password_change_is_sealed(world):
+    from pbflow.services import accounts
+
+    member = world["member"]
+    accounts.change_own_password(member, PASSWORD, "a-new-password-2", "a-new-password-2")
+    last = _events_named("password_changed")[-1]
+    assert last["user_id"] == member.id and last["own"] is True
+    assert last[audit.CREDENTIAL_DIGEST] == audit.credential_digest(
+        db.session.get(type(member), member.id).password_hash
+    )
+    assert audit.verify_database().ok
+
+
+def _events_named(action: str) -> list[dict]:
+    rows = db.session.execute(
+        select(AuditEvent.payload).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+    ).scalars()
+    return [json.loads(p) for p in rows]

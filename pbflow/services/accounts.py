@@ -469,7 +469,15 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
-    audit.record("user_created", actor=actor, payload={"user_id": user.id, "username": username})
+    audit.record(
+        "user_created",
+        actor=actor,
+        payload={
+            "user_id": user.id,
+            "username": username,
+            audit.CREDENTIAL_DIGEST: audit.credential_digest(user.password_hash),
+        },
+    )
     if org is not None:
         _add_role(user, org, role, actor)
     if commit:
@@ -482,7 +490,14 @@ def set_password(user: User, password: str, *, actor=None) -> None:
     require_manage_user(actor, user)
     _check_password(password)
     user.password_hash = hash_password(password)
-    audit.record("password_changed", actor=actor, payload={"user_id": user.id})
+    audit.record(
+        "password_changed",
+        actor=actor,
+        payload={
+            "user_id": user.id,
+            audit.CREDENTIAL_DIGEST: audit.credential_digest(user.password_hash),
+        },
+    )
     _end_sessions(user)
     security_log.record(
         "sessions_revoked",
@@ -778,6 +793,17 @@ def change_own_password(user: User, current: str, new: str, confirm: str) -> Non
     user.password_hash = hash_password(new)
     _end_sessions(user)
     security_log.record("password_changed", user, payload={"own": True, "sessions_ended": True})
+    # In the audit trail too, which seals the account's password (audit verify names a
+    # password hash replaced with SQL); the security log keeps the login side of it.
+    audit.record(
+        "password_changed",
+        actor=user,
+        payload={
+            "user_id": user.id,
+            "own": True,
+            audit.CREDENTIAL_DIGEST: audit.credential_digest(user.password_hash),
+        },
+    )
     _commit()
 
 

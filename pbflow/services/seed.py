@@ -296,7 +296,15 @@ class _Seeder:
             session_token=new_session_token(),
             created_at=self.start,
         )
-        self.event(self.start, "user_created", payload={"user_id": user_id, "username": username})
+        self.event(
+            self.start,
+            "user_created",
+            payload={
+                "user_id": user_id,
+                "username": username,
+                audit.CREDENTIAL_DIGEST: audit.credential_digest(self.password),
+            },
+        )
         for role in roles:
             self.row(
                 RoleAssignment, user_id=user_id, org_id=org.id, role=role, created_at=self.start
