@@ -147,6 +147,17 @@ def _digest(value: Any) -> bytes:
     return hashlib.sha256(_ENCODER.encode(value).encode()).digest()[:16]
 
 
+def _sealed(payload: str, id_key: str, digest_key: str, into: dict[int, str]) -> int | None:
+    """The record an event seals (its id under ``id_key``), its digest noted in ``into``."""
+    try:
+        data = json.loads(payload)
+        record_id, digest = int(data[id_key]), str(data[digest_key])
+    except (ValueError, KeyError, TypeError):
+        return None  # not an event pbflow wrote; the chain check judges it
+    into[record_id] = digest
+    return record_id
+
+
 class Replay:
     """The records as the events describe them, built in one pass over the chain."""
 
@@ -232,23 +243,11 @@ class Replay:
 
     def person_event(self, payload: str) -> int | None:
         """The person an event seals, with the digest of their record; their id, or None."""
-        try:
-            data = json.loads(payload)
-            person_id, digest = int(data["person_id"]), str(data[PERSON_DIGEST])
-        except (ValueError, KeyError, TypeError):
-            return None  # not an event pbflow wrote; the chain check judges it
-        self.person_data[person_id] = digest
-        return person_id
+        return _sealed(payload, "person_id", PERSON_DIGEST, self.person_data)
 
     def credential_event(self, payload: str) -> int | None:
         """The account an event sets a password of, with its digest; its id, or None."""
-        try:
-            data = json.loads(payload)
-            user_id, digest = int(data["user_id"]), str(data[CREDENTIAL_DIGEST])
-        except (ValueError, KeyError, TypeError):
-            return None  # not an event pbflow wrote; the chain check judges it
-        self.credentials[user_id] = digest
-        return user_id
+        return _sealed(payload, "user_id", CREDENTIAL_DIGEST, self.credentials)
 
     def case_data_event(self, instance_id: int, payload: str | None) -> None:
         digest = _payload_digest(payload)
