@@ -172,6 +172,12 @@ def attribute_with(source: Callable[[], dict[str, Any] | None] | None) -> None:
     _attribution = source
 
 
+def acting_through() -> dict[str, Any] | None:
+    """What the current actor acts through (the JSON API's token: ``{"token_id", "token"}``),
+    or None: a person in the pages or the API's session path, or the command line."""
+    return _attribution() if _attribution is not None else None
+
+
 def _event(
     action: str,
     actor: Any = None,

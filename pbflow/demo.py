@@ -71,7 +71,7 @@ PEOPLE: list[tuple[str, str, list[tuple[str, str]], str | None, str]] = [
     (
         "wu.dangyuan",
         "吴静（党员）",
-        [("b1", "member"), ("b1", "group_leader"), ("b1g1", "group_leader")],
+        [("b1", "member"), ("b1g1", "group_leader")],
         "b1g1",
         "full",
     ),

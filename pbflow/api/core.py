@@ -171,6 +171,7 @@ def via_token() -> dict[str, Any] | None:
 def authenticate():
     from pbflow.services import api_tokens
 
+    g.pop("api_token", None)  # only the token this request came with is its token
     view = current_app.view_functions.get(request.endpoint or "")
     needed = getattr(view, SCOPE_ATTR, "admin")
     header = request.headers.get("Authorization")

@@ -231,10 +231,14 @@ def list_tokens():
     status=201,
     tags=("tokens",),
     json=s.TokenIn,
-    summary=N_("Make a token; its secret is in this answer only."),
+    summary=N_(
+        "Make a token, logged in (a request with a token is refused: a token never makes "
+        "one); its secret is in this answer only."
+    ),
 )
 def create_token(json: s.TokenIn):
     owner = user()
+    api_tokens.refuse_through_a_token(owner, json.owner or owner.username)
     if json.owner and json.owner != owner.username:
         try:
             owner = accounts.get_user(json.owner)

@@ -47,6 +47,37 @@ READ_ROLES = frozenset(
         "auditor",
     }
 )
+# A party group leader (党小组组长) reads their party group: the role is a reading role only
+# where it is held at a party group organization (the group's meetings, its members). Held at
+# a branch it reads nothing there: not the branch's cases, not the opinion box's case pages.
+GROUP_LEADER = "group_leader"
+
+
+def reads_from(org_id: int, role: str, index: dict[int, OrgNode] | None = None) -> bool:
+    """Whether holding ``role`` at ``org_id`` lets its holder read that subtree."""
+    if role not in READ_ROLES:
+        return False
+    if role != GROUP_LEADER:
+        return True
+    node = (index if index is not None else org_index()).get(org_id)
+    return node is not None and node.kind == "party_group"
+
+
+def read_roots(user_id: int) -> set[int]:
+    """The organizations whose subtree the user reads (see ``reads_from``). The tree is
+    consulted only for a group leader's role."""
+    held = roles_of(user_id)
+    index = org_index() if any(role == GROUP_LEADER for _oid, role in held) else None
+    return {oid for oid, role in held if reads_from(oid, role, index)}
+
+
+def reads_anything(user_id: int) -> bool:
+    """Whether the user reads any organization; from the roles alone unless a group
+    leader's role is all they have to read with."""
+    held = roles_of(user_id)
+    if any(role in READ_ROLES and role != GROUP_LEADER for _oid, role in held):
+        return True
+    return bool(read_roots(user_id))
 
 
 @dataclass(frozen=True)
@@ -240,13 +271,12 @@ def can_read_org(user: User, org_id: int) -> bool:
     node = org_index().get(org_id)
     if node is None:
         return False
-    ancestors = node.ancestors
-    return any(role in READ_ROLES and oid in ancestors for oid, role in roles_of(user.id))
+    return not read_roots(user.id).isdisjoint(node.ancestors)
 
 
 def readable_org_ids(user: User) -> set[int]:
-    """Every organization the user may read: their READ_ROLES organizations and all below."""
-    roots = {oid for oid, role in roles_of(user.id) if role in READ_ROLES}
+    """Every organization the user may read: their ``read_roots`` and all below."""
+    roots = read_roots(user.id)
     if not roots:
         return set()
     index = org_index()

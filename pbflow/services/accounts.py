@@ -135,7 +135,7 @@ def require_manage_user(actor, user: User) -> None:
 def may_see_user(reader, user: User) -> bool:
     if _trusted(reader):
         return True
-    return _covers(_roots(reader, actors.READ_ROLES), account_org_ids(user))
+    return _covers(actors.read_roots(reader.id), account_org_ids(user))
 
 
 def administered_org_ids(actor) -> set[int]:
@@ -195,7 +195,7 @@ def visible_users(reader):
     reading roles (``admin`` among them): an admin sees at least every account they manage."""
     if _trusted(reader):
         return true()
-    return _accounts_within(_roots(reader, actors.READ_ROLES))
+    return _accounts_within(actors.read_roots(reader.id))
 
 
 def list_users(reader, *, text: str = "", page: int = 1, per_page: int = 25):
@@ -228,7 +228,7 @@ def search_security_events(
     """
     stmt = select(SecurityEvent)
     if not _trusted(reader):
-        roots = _roots(reader, actors.READ_ROLES)
+        roots = actors.read_roots(reader.id)
         _allowed, top, everything = _reach(roots) if roots else (set(), False, False)
         if not everything:
             accounts_seen = SecurityEvent.user_id.in_(
@@ -258,7 +258,7 @@ def reads_every_account(reader) -> bool:
     may take the security log away whole, as an export."""
     if _trusted(reader):
         return True
-    roots = _roots(reader, actors.READ_ROLES)
+    roots = actors.read_roots(reader.id)
     return bool(roots) and _reach(roots)[2]
 
 

@@ -2,9 +2,14 @@
 (pages, CLI and API alike), shown once, stored as a SHA-256, scoped and with an expiry.
 
 A token acts as its owner, within its scope: ``read`` lets it read, ``act`` also take steps,
-comment and submit, ``admin`` also import and manage tokens. The owner's own rights still
-decide what it may see and do. Every state change made with a token carries the token's id
-and name in its audit event (``pbflow.audit.attribute_with``).
+comment and submit, ``admin`` also import people. The owner's own rights still decide what it
+may see and do. Every state change made with a token carries the token's id and name in its
+audit event (``pbflow.audit.attribute_with``).
+
+A token never makes tokens (hostile review): one stolen with the admin scope could otherwise
+mint tokens of up to a year that outlive its own revocation. A token is made by a person
+logged in (the pages, or the API's session path with its CSRF header) or by the command line;
+a token may still list and revoke tokens, which only takes power away.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
-from pbflow import audit, validation
+from pbflow import audit, security_log, validation
 from pbflow.clock import now
 from pbflow.engine.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from pbflow.extensions import db
@@ -60,6 +65,24 @@ def may_manage(actor: User | None, token: ApiToken) -> bool:
     )
 
 
+def refuse_through_a_token(actor: User | None, owner: str) -> None:
+    """A request that came with a token may not make one (``owner``: the account name asked
+    for). The refusal is committed to the security log under the token's owner, naming the
+    token, like a refused login: a token that tries is likely stolen, and its owner's
+    administrators search that log. ``create_token`` calls it first; a view that reads more
+    of the request before (the API's owner by name) calls it before that too."""
+    via = audit.acting_through() if actor is not None else None  # None: the command line
+    if via is None:
+        return
+    payload = {"token_id": via["token_id"], "token": via["token"], "owner": owner}
+    db.session.rollback()  # nothing of the request but this trace is written
+    security_log.record("api_token_refused", actor, payload=payload)
+    db.session.commit()
+    raise NotAllowed(
+        _("A token cannot make tokens: log in and make it on My account, or ask the operator.")
+    )
+
+
 @dataclass
 class Made:
     token: ApiToken
@@ -76,7 +99,9 @@ def create_token(
     kind: str = "personal",
 ) -> Made:
     """A new token of ``owner``'s; ``actor`` is the owner themself or an admin over them (a
-    service token only an admin makes). None is the CLI."""
+    service token only an admin makes). None is the CLI. Never through a token: refused (403)
+    before anything else, and the attempt is kept in the security log."""
+    refuse_through_a_token(actor, owner.username)
     errors: dict[str, str] = {}
     name = (name or "").strip()
     problem = validation.text_problem(name, 80)

@@ -246,6 +246,7 @@ ACTIONS: dict[str, Any] = {
     "role_revoked": _l("Role revoked"),
     "api_token_created": _l("API token created"),
     "api_token_revoked": _l("API token revoked"),
+    "api_token_refused": _l("API token refused: a token tried to make one"),
     "person_created": _l("Person added"),
     "person_updated": _l("Person's record changed"),
     "person_activated": _l("Person reactivated"),

@@ -358,9 +358,16 @@ def test_people_read_and_import_for_admins(world, client):
     assert member.get("/api/v1/people")[0].status_code == 403
 
 
-def test_tokens_made_and_revoked_through_the_api(world, client):
+def test_tokens_made_and_revoked_through_the_api(world, client, auth):
     admin = Api(client, token(world, "admin", "admin"))
-    r, made = admin.post("/api/v1/tokens", json={"name": "hr", "owner": "secretary"})
+    # A token never makes tokens (tests/api/test_token_minting.py): the admin, logged in,
+    # makes it through the API's session path; the admin's token lists and revokes it.
+    auth.login("admin")
+    csrf = {"X-CSRFToken": client.get("/api/csrf").get_json()["csrf_token"]}
+    session = Api(client, None)
+    r, made = session.post(
+        "/api/v1/tokens", json={"name": "hr", "owner": "secretary"}, headers=csrf
+    )
     assert r.status_code == 201 and made["secret"].startswith("pbf_")
     r, listed = admin.get("/api/v1/tokens")
     assert "hr" in [t["name"] for t in listed["items"]] and "secret" not in listed["items"][0]
@@ -371,11 +378,20 @@ def test_tokens_made_and_revoked_through_the_api(world, client):
     assert mine.get("/api/v1/me")[0].status_code == 401
     # An owner that is no account is a field to correct; nothing is made.
     made_before = AuditEvent.query.filter_by(action="api_token_created").count()
-    r, problem = admin.post("/api/v1/tokens", json={"name": "x", "owner": "nobody"})
+    r, problem = session.post("/api/v1/tokens", json={"name": "x", "owner": "nobody"}, headers=csrf)
     assert r.status_code == 422 and problem["field_errors"] == {"owner": "No such account."}
     assert AuditEvent.query.filter_by(action="api_token_created").count() == made_before
     assert "x" not in [t["name"] for t in admin.get("/api/v1/tokens")[1]["items"]]
     # A member cannot make a token for somebody else, nor a service token.
+    auth.logout()
+    auth.login("member")
+    csrf = {"X-CSRFToken": client.get("/api/csrf").get_json()["csrf_token"]}
+    for asked, why in (
+        ({"name": "x", "owner": "secretary"}, "Only the account's owner or an administrator"),
+        ({"name": "x", "kind": "service"}, "Only an administrator may make a service token."),
+    ):
+        r, problem = session.post("/api/v1/tokens", json=asked, headers=csrf)
+        assert r.status_code == 403 and problem["detail"].startswith(why)
     member = Api(client, token(world, "member", "act"))
     assert member.post("/api/v1/tokens", json={"name": "x"})[0].status_code == 403
 

@@ -42,6 +42,4 @@ def reads(user: User, org_id: int) -> bool:
 
 def may_see_assessment(user: User) -> bool:
     """Whether the top bar shows the assessment link."""
-    return isinstance(user, User) and any(
-        role in actors.READ_ROLES for _oid, role in actors.roles_of(user.id)
-    )
+    return isinstance(user, User) and actors.reads_anything(user.id)

@@ -102,7 +102,7 @@ class Scope:
 def readable_roots(viewer: User) -> list[OrgNode]:
     """The highest organizations the viewer reads, in tree order."""
     index = actors.org_index()
-    roots = {oid for oid, role in actors.roles_of(viewer.id) if role in actors.READ_ROLES}
+    roots = actors.read_roots(viewer.id)
     nodes = [index[o] for o in roots if o in index]
     top = [n for n in nodes if not any(a in roots for a in n.ancestor_ids()[:-1])]
     return sorted(top, key=lambda n: n.path)
@@ -114,7 +114,7 @@ def may_supervise(viewer: User) -> bool:
     that needs no tree read all of it for this link: a millisecond of a small page). A role
     names an organization that exists (a foreign key), so ``readable_roots`` would find
     it."""
-    return any(role in actors.READ_ROLES for _oid, role in actors.roles_of(viewer.id))
+    return actors.reads_anything(viewer.id)
 
 
 def require_supervisor(viewer: User) -> list[OrgNode]:
