@@ -23,6 +23,7 @@ from tests import fuzzing
 from tests.conftest import Auth, csrf_token, make_user
 from tests.pages_helpers import FUNDING, walk
 from tests.pages_helpers import text as body
+from tests.three_meetings.helpers import on_leave
 
 ROLES = ("anonymous", "admin", "secretary", "member", "auditor", "committee_a", "gb_secretary")
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -93,13 +94,16 @@ def populate(world) -> dict[str, list[str]]:
     meeting = meetings.record_meeting(
         world["secretary"],
         world.branch.id,
-        meetings.MeetingInput(
-            meeting_type="theme_day",
-            held_on="2026-03-01",
-            topic="主题党日",
-            chair=present[0],
-            present=present,
-            minutes="要点",
+        on_leave(
+            world.branch.id,
+            meetings.MeetingInput(
+                meeting_type="theme_day",
+                held_on="2026-03-01",
+                topic="主题党日",
+                chair=present[0],
+                present=present,
+                minutes="要点",
+            ),
         ),
     )
     slip = opinions.submit(

@@ -323,6 +323,39 @@ def test_due_and_on_overdue_checks():
     assert "on_overdue must be notify, escalate or {fire: trigger}" in err.problem
 
 
+def test_escalation_due_checks():
+    """A state may give the superior a time of its own once the case escalates (the opinion
+    box's general branch, DOMAIN 4): only with ``escalate``, from the day it escalates, and
+    through a setting the file declares."""
+
+    def review(extra: str) -> str:
+        return _variant(
+            "    label: {zh: 审核, en: Review}\n",
+            "    label: {zh: 审核, en: Review}\n    due: {days: 2}\n" + extra,
+        )
+
+    d = parse(
+        review(
+            "    on_overdue: [notify, escalate]\n"
+            "    escalation_due: {setting: limit, unit: working_days}\n"
+        ),
+        "mini.yaml",
+        GENERIC,
+    )
+    assert d.states["review"].escalation_due.setting == "limit"
+    assert d.states["draft"].escalation_due is None
+    err = _refusal(review("    on_overdue: [notify]\n    escalation_due: {working_days: 7}\n"))
+    assert "state 'review': escalation_due needs 'escalate' in on_overdue" in err.problem
+    err = _refusal(review("    on_overdue: [escalate]\n    escalation_due: {setting: nope}\n"))
+    assert "escalation_due uses unknown setting 'nope'" in err.problem
+    err = _refusal(
+        review("    on_overdue: [escalate]\n    escalation_due: {days: 0, from: held_on}\n")
+    )
+    assert "escalation_due counts from the day the case escalates" in err.problem
+    err = _refusal(review("    on_overdue: [escalate]\n    escalation_due: {days: -1}\n"))
+    assert "days must be a positive whole number" in err.problem
+
+
 def test_duplicate_keys_are_refused_with_their_line():
     err = _refusal(
         _variant(

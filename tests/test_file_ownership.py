@@ -19,6 +19,7 @@ from pbflow.models import Attachment, MeetingAttachment, ProcessInstance
 from tests.conftest import csrf_token, make_user
 from tests.pages_helpers import funding_case, walk
 from tests.pages_helpers import text as body
+from tests.three_meetings.helpers import leave_fields
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -28,6 +29,7 @@ def _meeting_with_a_file(world, client, auth) -> tuple[int, int]:
     auth.login("secretary")
     page = client.get(f"/meetings/new?org={world.branch.id}")
     person = str(world["secretary"].person.id)
+    present = [str(world[u].person.id) for u in ("secretary", "deputy", "member")]
     done = client.post(
         f"/meetings/new?org={world.branch.id}",
         data={
@@ -36,7 +38,8 @@ def _meeting_with_a_file(world, client, auth) -> tuple[int, int]:
             "held_on": "2026-03-01",
             "topic": "主题党日",
             "chair": person,
-            "present": [str(world[u].person.id) for u in ("secretary", "deputy", "member")],
+            "present": present,
+            **leave_fields(world.branch.id, "theme_day", present),
             "minutes": "要点",
             "files": (io.BytesIO(PDF), "会议记录.pdf"),
         },

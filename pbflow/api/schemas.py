@@ -373,7 +373,11 @@ class MeetingIn(Strict):
     )
     present: list[int] = Field(default_factory=list, max_length=10_000)
     reasons: dict[str, str] = Field(
-        default_factory=dict, description="person id -> why absent (for those not present)"
+        default_factory=dict,
+        description="person id -> why absent, at most 300 characters: required for every "
+        "member who should attend and is not in `present` (the leave asked for, or absent "
+        "without leave, 未请假); a missing or blank one is refused in `field_errors` as "
+        "`reason_<person id>`",
     )
     files: list[FileIn] = Field(default_factory=list, max_length=20)
 

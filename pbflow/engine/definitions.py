@@ -249,6 +249,9 @@ class StateSpec:
     remind_before: int | None = None  # days
     on_overdue: tuple[str, ...] = ()
     overdue_trigger: str | None = None
+    # With ``escalate``: the time the superior has to act on the case escalated from here,
+    # counted from the day it escalates (otherwise the escalation's general limit).
+    escalation_due: DueSpec | None = None
     vote: VoteSpec | None = None
     stage: str | None = None
 
@@ -716,6 +719,7 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
                 "due",
                 "remind_before",
                 "on_overdue",
+                "escalation_due",
                 "vote",
                 "stage",
             },
@@ -737,6 +741,17 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
                 )
         if (on_overdue or overdue_trigger) and due is None:
             raise p.fail(f"{what}: on_overdue needs a due time", spec)
+        escalation_due = None
+        if "escalation_due" in spec:
+            escalation_due = p.due(spec["escalation_due"], f"{what}: escalation_due")
+            if "escalate" not in on_overdue:
+                raise p.fail(f"{what}: escalation_due needs 'escalate' in on_overdue", spec)
+            if escalation_due.from_field:
+                raise p.fail(
+                    f"{what}: escalation_due counts from the day the case escalates, not "
+                    f"from a field",
+                    spec,
+                )
         vote = None
         if "vote" in spec:
             v = spec["vote"]
@@ -786,6 +801,7 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
             remind_before=remind,
             on_overdue=tuple(on_overdue),
             overdue_trigger=overdue_trigger,
+            escalation_due=escalation_due,
             vote=vote,
             stage=stage,
         )
@@ -929,6 +945,11 @@ def _check_graph(p: _Parser, d: Definition) -> None:
                 )
         if state.due and state.due.setting and state.due.setting not in d.settings:
             raise p.fail(f"state '{name}': due uses unknown setting '{state.due.setting}'", node)
+        later = state.escalation_due
+        if later and later.setting and later.setting not in d.settings:
+            raise p.fail(
+                f"state '{name}': escalation_due uses unknown setting '{later.setting}'", node
+            )
         source = state.due.from_field if state.due else None
         if source and not source.startswith("subject.") and source not in _date_fields(d):
             raise p.fail(

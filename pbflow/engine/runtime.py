@@ -23,7 +23,7 @@ from sqlalchemy.orm.base import manager_of_class
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, calendar, fastsql, fields, tally, tasks
 from pbflow.engine.context import Block, CaseState, Context
-from pbflow.engine.definitions import Definition, FieldSpec, StateSpec, TransitionSpec
+from pbflow.engine.definitions import Definition, DueSpec, FieldSpec, StateSpec, TransitionSpec
 from pbflow.engine.errors import (
     ConcurrentChange,
     GuardRefused,
@@ -119,7 +119,12 @@ def _actor_label(actor: Any) -> str:
 
 
 def compute_due(d: Definition, state: StateSpec, ctx: Context) -> datetime | None:
-    spec = state.due
+    return due_of(state.due, ctx)
+
+
+def due_of(spec: DueSpec | None, ctx: Context) -> datetime | None:
+    """The moment a time limit ends, counted from its field or from ``ctx``'s day, its
+    amount read from the workflow's settings where it names one."""
     if spec is None:
         return None
     base = ctx.date_value(spec.from_field) if spec.from_field else ctx.today

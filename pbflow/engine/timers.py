@@ -11,8 +11,11 @@ committee members notified, and each installed procedure's ``on_escalation`` hoo
 open a case for it (the supervision procedure opens a supervision notice, which escalates
 further by its own time limits). When no hook does, the escalation is itself the superior's
 task, shown in their inbox while the case still waits in that state; once it lapses
-(``PBFLOW_ESCALATION_WORKING_DAYS``) tick takes it one level higher, up to the top. The engine
-knows no procedure: hooks are registered through the procedures' interface.
+(``PBFLOW_ESCALATION_WORKING_DAYS``) tick takes it one level higher, up to the top. A state
+may give the first superior a time of its own (``escalation_due``, a workflow setting: the
+opinion box's general branch proposes a solution within 7 working days, DOMAIN 4); the
+escalation's limit and the hook's case then use it. The engine knows no procedure: hooks are
+registered through the procedures' interface.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy import select, update
 
 from pbflow import audit, clock
 from pbflow.engine import actors, calendar
-from pbflow.engine.context import CaseState
+from pbflow.engine.context import CaseState, Context
 from pbflow.engine.definitions import Definition, StateSpec
 from pbflow.engine.errors import DomainError
 from pbflow.engine.registry import registry
@@ -34,6 +37,7 @@ from pbflow.engine.runtime import (
     _T,
     SYSTEM,
     _notify,
+    due_of,
     expire_cached,
     fire_in_transaction,
     notice_params,
@@ -92,6 +96,11 @@ class EscalationRequest:
     to_org_id: int
     users: tuple[int, ...]  # who at the superior was notified
     now: datetime
+    # The moment the superior's time ends (the escalation's ``due_at``), and whether the
+    # state fixed it (its ``escalation_due``, for the first superior) rather than the general
+    # limit of an escalation.
+    superior_due_at: datetime | None = None
+    state_limit: bool = False
 
 
 def escalate(
@@ -109,7 +118,15 @@ def escalate(
     if node is None or node.parent_id is None:
         return None
     users = _org_users(node.parent_id)
-    days = int(current_app.config.get("PBFLOW_ESCALATION_WORKING_DAYS") or 5)
+    state = d.states[case.state]
+    own = state.escalation_due if level == 1 else None
+    if own is not None:
+        superior_due = due_of(own, Context(d, case, SYSTEM, {}, now=now))
+    else:
+        days = int(current_app.config.get("PBFLOW_ESCALATION_WORKING_DAYS") or 5)
+        superior_due = calendar.end_of_day_utc(
+            calendar.add(clock.to_local(now).date(), days, "working_days")
+        )
     row = Escalation(
         instance_id=case.id,
         state=case.state,
@@ -117,9 +134,7 @@ def escalate(
         level=level,
         org_id=node.parent_id,
         escalated_at=now,
-        due_at=calendar.end_of_day_utc(
-            calendar.add(clock.to_local(now).date(), days, "working_days")
-        ),
+        due_at=superior_due,
         notified=sorted(users),
     )
     db.session.add(row)
@@ -128,13 +143,15 @@ def escalate(
         escalation_id=row.id,
         case=case,
         definition=d,
-        state=d.states[case.state],
+        state=state,
         due_at=due_at,
         level=level,
         from_org_id=from_org_id,
         to_org_id=node.parent_id,
         users=tuple(sorted(users)),
         now=now,
+        superior_due_at=superior_due,
+        state_limit=own is not None,
     )
     for hook in registry().escalation_hooks:
         opened = hook(request)

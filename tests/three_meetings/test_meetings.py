@@ -14,6 +14,7 @@ from pbflow.models import AuditEvent, Meeting, MeetingEdit
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.conftest import audit_actions
+from tests.three_meetings.helpers import on_leave
 
 
 def pid(world, name: str) -> str:
@@ -33,7 +34,7 @@ def theme_day(world, **extra) -> MeetingInput:
         "reasons": {pid(world, "branch_member"): "井下值班"},
     }
     values.update(extra)
-    return MeetingInput(**values)
+    return on_leave(world.branch.id, MeetingInput(**values))
 
 
 def test_attendance_is_computed_from_the_membership(world):
@@ -160,7 +161,7 @@ def test_member_sees_the_meetings_they_attended_and_missed(world):
             held_on="2026-02-20",
             topic="书记讲党课",
             present=[pid(world, "secretary"), pid(world, "member")],
-            reasons={pid(world, "branch_member"): "病假"},
+            reasons={pid(world, "branch_member"): "病假", pid(world, "deputy"): "未请假"},
         ),
     )
     record = meetings.member_record(world["branch_member"])
@@ -171,7 +172,7 @@ def test_member_sees_the_meetings_they_attended_and_missed(world):
     ]
     record = meetings.member_record(world["deputy"])
     assert [m.topic for m, _org in record.attended] == ["学习新修订的《条例》"]
-    assert [(m.topic, reason) for m, _org, reason in record.missed] == [("书记讲党课", None)]
+    assert [(m.topic, reason) for m, _org, reason in record.missed] == [("书记讲党课", "未请假")]
 
 
 def test_meetings_are_visible_only_above_and_at_their_organization(world):

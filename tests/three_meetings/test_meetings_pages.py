@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from pbflow.extensions import db
+from pbflow.models import MeetingAttendance
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.conftest import csrf_token, make_user
+from tests.three_meetings.helpers import on_leave
 
 
 def pid(world, name: str) -> str:
@@ -127,13 +129,26 @@ def test_pages_check_rights(world, client, auth):
     m = meetings.record_meeting(
         world["secretary"],
         world.branch.id,
-        MeetingInput(
-            meeting_type="theme_day",
-            held_on="2026-03-01",
-            topic="t",
-            present=[pid(world, "secretary")],
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="theme_day",
+                held_on="2026-03-01",
+                topic="t",
+                present=[pid(world, "secretary")],
+            ),
         ),
     )
+    # Written before every absence needed its reason: the member's row has none.
+    db.session.execute(
+        update(MeetingAttendance)
+        .where(
+            MeetingAttendance.meeting_id == m.id,
+            MeetingAttendance.person_id == world["member"].person.id,
+        )
+        .values(reason=None)
+    )
+    db.session.commit()
     auth.login("other_secretary")
     assert client.get(f"/meetings/{m.id}").status_code == 404
     assert client.get(f"/meetings/new?org={world.branch.id}").status_code == 403
@@ -170,12 +185,15 @@ def _many(world, n: int, start: int = 1) -> list[int]:
         m = meetings.record_meeting(
             world["secretary"],
             world.branch.id,
-            MeetingInput(
-                meeting_type="theme_day" if i % 2 else "party_lecture",
-                held_on=f"2026-02-{i:02d}",
-                topic=f"会议 {i}",
-                present=[pid(world, "secretary"), pid(world, "member")],
-                reasons={pid(world, "deputy"): "请假"},
+            on_leave(
+                world.branch.id,
+                MeetingInput(
+                    meeting_type="theme_day" if i % 2 else "party_lecture",
+                    held_on=f"2026-02-{i:02d}",
+                    topic=f"会议 {i}",
+                    present=[pid(world, "secretary"), pid(world, "member")],
+                    reasons={pid(world, "deputy"): "请假"},
+                ),
             ),
         )
         ids.append(m.id)
@@ -241,11 +259,14 @@ def test_my_meetings_name_their_columns_for_a_phone(world, client, auth):
     meetings.record_meeting(
         world["secretary"],
         world.branch.id,
-        MeetingInput(
-            meeting_type="theme_day",
-            held_on="2026-03-01",
-            topic="安全规程",
-            present=[pid(world, "member")],
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="theme_day",
+                held_on="2026-03-01",
+                topic="安全规程",
+                present=[pid(world, "member")],
+            ),
         ),
     )
     auth.login("member")

@@ -14,6 +14,7 @@ from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.services import notifications
 from tests.conftest import audit_actions
+from tests.three_meetings.helpers import on_leave
 from tests.three_meetings.test_compliance import created
 
 
@@ -22,12 +23,15 @@ def lecture(world, on: str, by: str) -> None:
     meetings.record_meeting(
         world["secretary"],
         world.branch.id,
-        MeetingInput(
-            meeting_type="party_lecture",
-            held_on=on,
-            topic=f"党课 {on}",
-            chair=str(world[by].person.id),
-            present=[str(world[u].person.id) for u in ("secretary", "deputy", "member")],
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="party_lecture",
+                held_on=on,
+                topic=f"党课 {on}",
+                chair=str(world[by].person.id),
+                present=[str(world[u].person.id) for u in ("secretary", "deputy", "member")],
+            ),
         ),
     )
 

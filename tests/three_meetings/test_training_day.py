@@ -19,6 +19,7 @@ from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import training_totals
 from tests.conftest import audit_actions, csrf_token
+from tests.three_meetings.helpers import leave_fields, on_leave
 
 DAY = "2026-05-06"
 
@@ -28,13 +29,16 @@ def pid(world, name: str) -> str:
 
 
 def lecture(world, hours: str, present=("member", "deputy"), on: str = DAY, **more):
-    return MeetingInput(
-        meeting_type=more.pop("meeting_type", "party_lecture"),
-        held_on=on,
-        topic=more.pop("topic", "党课：学习党章"),
-        training_hours=hours,
-        present=[pid(world, u) for u in present],
-        **more,
+    return on_leave(
+        world.branch.id,
+        MeetingInput(
+            meeting_type=more.pop("meeting_type", "party_lecture"),
+            held_on=on,
+            topic=more.pop("topic", "党课：学习党章"),
+            training_hours=hours,
+            present=[pid(world, u) for u in present],
+            **more,
+        ),
     )
 
 
@@ -109,12 +113,15 @@ def test_every_member_over_is_named_and_the_meetings_of_the_day_count(world, clo
     )
     other(world, "deputy", "2.5")
     before = written()
-    general = MeetingInput(  # a general meeting with its collective study, quorum present
-        meeting_type="general_meeting",
-        held_on=DAY,
-        topic="集中学习",
-        training_hours="12.5",
-        present=[pid(world, u) for u in ("member", "deputy", "secretary")],
+    general = on_leave(
+        world.branch.id,
+        MeetingInput(  # a general meeting with its collective study, quorum present
+            meeting_type="general_meeting",
+            held_on=DAY,
+            topic="集中学习",
+            training_hours="12.5",
+            present=[pid(world, u) for u in ("member", "deputy", "secretary")],
+        ),
     )
     with pytest.raises(ValidationFailed) as exc:
         meetings.record_meeting(world["secretary"], world.branch.id, general)
@@ -201,6 +208,9 @@ def test_the_form_says_who_and_which_day_in_both_languages(world, clock, client,
         "held_on": DAY,
         "topic": "党课",
         "present": [pid(world, "member"), pid(world, "deputy")],
+        **leave_fields(
+            world.branch.id, "party_lecture", [pid(world, "member"), pid(world, "deputy")]
+        ),
         "training_hours": "2",
     }
     for lang, said in (
@@ -229,12 +239,15 @@ def test_a_meeting_and_a_record_at_once_cannot_both_pass_the_day(app, world, clo
         return db.session.execute(select(User).where(User.username == "secretary")).scalar_one()
 
     def meeting():
-        data = MeetingInput(
-            meeting_type="party_lecture",
-            held_on=DAY,
-            topic="党课",
-            training_hours="16",
-            present=[str(deputy), str(member)],
+        data = on_leave(
+            branch,
+            MeetingInput(
+                meeting_type="party_lecture",
+                held_on=DAY,
+                topic="党课",
+                training_hours="16",
+                present=[str(deputy), str(member)],
+            ),
         )
         return meetings.record_meeting(as_secretary(), branch, data).id
 
@@ -268,12 +281,15 @@ def test_two_meetings_at_once_hold_their_members_in_one_order(app, world, clock)
             secretary = db.session.execute(
                 select(User).where(User.username == "secretary")
             ).scalar_one()
-            data = MeetingInput(
-                meeting_type=mtype,
-                held_on=DAY,
-                topic="学习",
-                training_hours="13",
-                present=[str(p) for p in order],
+            data = on_leave(
+                branch,
+                MeetingInput(
+                    meeting_type=mtype,
+                    held_on=DAY,
+                    topic="学习",
+                    training_hours="13",
+                    present=[str(p) for p in order],
+                ),
             )
             return meetings.record_meeting(secretary, branch, data).id
 

@@ -21,6 +21,7 @@ from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import notifications
 from tests.conftest import audit_actions, csrf_token, make_user
+from tests.three_meetings.helpers import leave_fields, on_leave
 from tests.three_meetings.test_meetings_pages import count_queries
 
 
@@ -32,12 +33,15 @@ def study(world, mtype: str, on: str, hours: str, present=("secretary", "deputy"
     return meetings.record_meeting(
         world["secretary"],
         world.branch.id,
-        MeetingInput(
-            meeting_type=mtype,
-            held_on=on,
-            topic=f"学习 {on}",
-            training_hours=hours,
-            present=[pid(world, u) for u in present],
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type=mtype,
+                held_on=on,
+                topic=f"学习 {on}",
+                training_hours=hours,
+                present=[pid(world, u) for u in present],
+            ),
         ),
     )
 
@@ -244,6 +248,11 @@ def test_pages_keep_what_was_typed_and_check_rights(world, clock, client, auth):
         "held_on": "2026-05-10",
         "topic": "党课：学习党史",
         "present": [pid(world, u) for u in ("secretary", "deputy", "member")],
+        **leave_fields(
+            world.branch.id,
+            "party_lecture",
+            [pid(world, u) for u in ("secretary", "deputy", "member")],
+        ),
         "training_hours": "1.75",
     }
     refused = client.post(f"/meetings/new?org={world.branch.id}", data=meeting)

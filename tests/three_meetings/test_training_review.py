@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from pbflow.extensions import db
 from pbflow.models import Meeting, TrainingRecord
 from tests.conftest import audit_actions, csrf_token
+from tests.three_meetings.helpers import leave_fields, on_leave
 
 
 def _count(model) -> int:
@@ -108,12 +109,15 @@ def test_a_day_holds_at_most_24_hours_and_a_course_once(world, clock):
     meetings.record_meeting(
         world["secretary"],
         world.branch.id,
-        MeetingInput(
-            meeting_type="party_lecture",
-            held_on="2026-05-06",
-            topic="党课",
-            training_hours="4",
-            present=[str(world["member"].person.id)],
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="party_lecture",
+                held_on="2026-05-06",
+                topic="党课",
+                training_hours="4",
+                present=[str(world["member"].person.id)],
+            ),
         ),
     )
     first = _other(world, "member", "2026-05-06", "12", course="党校轮训")
@@ -249,8 +253,11 @@ def test_a_resubmit_of_a_meeting_after_a_conflict_is_refused_again(world, clock,
     meeting = meetings.record_meeting(
         world["secretary"],
         world.branch.id,
-        MeetingInput(
-            meeting_type="party_lecture", held_on="2026-05-10", topic="党课", present=present
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="party_lecture", held_on="2026-05-10", topic="党课", present=present
+            ),
         ),
     )
     client.set_cookie("pbflow_lang", "en")
@@ -262,6 +269,7 @@ def test_a_resubmit_of_a_meeting_after_a_conflict_is_refused_again(world, clock,
         "meeting_type": "party_lecture",
         "held_on": "2026-05-10",
         "present": present,
+        **leave_fields(world.branch.id, "party_lecture", present),
         "version": "1",
     }
     first = client.post(edit, data={**form, "topic": "党课：党史", "reason": "题目补全"})

@@ -21,6 +21,7 @@ from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import training_totals
 from tests.test_concurrency import _race
+from tests.three_meetings.helpers import on_leave
 from tests.three_meetings.test_training_hours import hours_of, other, pid, study
 
 
@@ -49,12 +50,15 @@ def test_the_kept_minutes_follow_every_change_of_a_meeting_or_a_record(world, cl
     meetings.edit_meeting(
         world["secretary"],
         lecture.id,
-        MeetingInput(
-            meeting_type="party_lecture",
-            held_on="2025-12-20",
-            topic="学习 2025-12-20",
-            training_hours="3",
-            present=[pid(world, "secretary"), pid(world, "deputy")],
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="party_lecture",
+                held_on="2025-12-20",
+                topic="学习 2025-12-20",
+                training_hours="3",
+                present=[pid(world, "secretary"), pid(world, "deputy")],
+            ),
         ),
         reason="记录有误",
         expected_version=1,
@@ -81,12 +85,15 @@ def test_the_kept_minutes_follow_every_change_of_a_meeting_or_a_record(world, cl
     meetings.edit_meeting(
         world["secretary"],
         plain.id,
-        MeetingInput(
-            meeting_type="theme_day",
-            held_on="2026-04-02",
-            topic="学习 2026-04-02",
-            training_hours="1.5",
-            present=[pid(world, "secretary"), pid(world, "member")],
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="theme_day",
+                held_on="2026-04-02",
+                topic="学习 2026-04-02",
+                training_hours="1.5",
+                present=[pid(world, "secretary"), pid(world, "member")],
+            ),
         ),
         reason="补记学习时长",
         expected_version=1,
@@ -119,12 +126,15 @@ def test_a_refused_or_failed_change_credits_nothing(world, clock, monkeypatch):
             ),
             expected_version=7,
         )
-    same = MeetingInput(
-        meeting_type="party_lecture",
-        held_on="2026-03-20",
-        topic="学习 2026-03-20",
-        training_hours="2",
-        present=[pid(world, "secretary"), pid(world, "member")],
+    same = on_leave(
+        world.branch.id,
+        MeetingInput(
+            meeting_type="party_lecture",
+            held_on="2026-03-20",
+            topic="学习 2026-03-20",
+            training_hours="2",
+            present=[pid(world, "secretary"), pid(world, "member")],
+        ),
     )
     with pytest.raises(ValidationFailed):
         meetings.edit_meeting(world["secretary"], lecture.id, same, reason="无", expected_version=1)

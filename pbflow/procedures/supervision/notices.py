@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from pbflow import audit, clock
 from pbflow.engine import actors, calendar, runtime, tally
+from pbflow.engine.context import Context
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
@@ -165,6 +166,15 @@ def on_escalation(request: Any) -> int | None:
     if d is None or target is None or target.kind not in d.run_by:
         return None
     case_state = request.case
+    # The escalated case's workflow may give its superior a time of its own (the opinion box:
+    # the general branch proposes a solution within 7 working days, DOMAIN 4); otherwise the
+    # notices' own setting for escalations.
+    own_limit = request.state_limit and request.superior_due_at is not None
+    if own_limit:
+        deadline = calendar.last_day(request.superior_due_at)
+    else:
+        days = int(_setting(d, request.to_org_id, "escalation_days"))
+        deadline = calendar.add_working_days(clock.to_local(request.now).date(), days)
     with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE") or "zh"):
         state = request.state.label.get(_locale())
         due = clock.to_local(request.due_at).strftime("%Y-%m-%d") if request.due_at else "—"
@@ -203,8 +213,14 @@ def on_escalation(request: Any) -> int | None:
                 due=due,
             )
         requirement = _("See that it is handled without further delay, and answer what was done.")
-    days = int(_setting(d, request.to_org_id, "escalation_days"))
-    deadline = calendar.add_working_days(clock.to_local(request.now).date(), days)
+        if own_limit:
+            limit, amount = _limit_of(request)
+            requirement = _(
+                "%(limit)s: %(amount)s, that is by %(deadline)s. Answer what was done.",
+                limit=limit,
+                amount=amount,
+                deadline=deadline.isoformat(),
+            )
     notice = runtime.start(
         WORKFLOW,
         request.to_org_id,
@@ -214,6 +230,16 @@ def on_escalation(request: Any) -> int | None:
     )
     _link(notice, concerns, level=level, escalated_from=escalated_from, actor=audit.SYSTEM)
     return notice.id
+
+
+def _limit_of(request: Any) -> tuple[str, Any]:
+    """The time the escalated state gives its superior: its setting's label and the value
+    that applies to the case (or the amount the state names)."""
+    spec = request.state.escalation_due
+    if spec.setting is None:
+        return _("Time limit"), spec.amount
+    ctx = Context(request.definition, request.case, runtime.SYSTEM, {}, now=request.now)
+    return request.definition.settings[spec.setting].label.get(_locale()), ctx.setting(spec.setting)
 
 
 def _setting(d, org_id: int, name: str) -> Any:

@@ -200,6 +200,23 @@ def group_chair_problem(org_id: int, chair: int) -> str | None:
     )
 
 
+def absence_problems(
+    expected: list[Person], present: set[int], reasons: dict[str, str], errors: dict[str, str]
+) -> dict[str, str]:
+    """Each meeting keeps the absences with their reason (DOMAIN 3: members ask for leave):
+    every member who should attend and is not marked present needs one, which may be that
+    they did not ask for leave. The problem goes under that member's row of the form."""
+    return {
+        f"reason_{p.id}": _(
+            "give the reason for the absence (the leave asked for, or absent without leave)"
+        )
+        for p in expected
+        if p.id not in present
+        and not (reasons.get(str(p.id)) or "").strip()
+        and f"reason_{p.id}" not in errors
+    }
+
+
 # --- parsing and checking input -------------------------------------------------------------
 
 
@@ -276,6 +293,8 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
     for key, reason in data.reasons.items():
         if len(reason or "") > 300:
             errors[f"reason_{key}"] = _("must be at most %(n)s characters", n=300)
+    if "present" not in errors:
+        errors.update(absence_problems(expected, present, data.reasons, errors))
     voting = meeting_votes.voting_members(data.meeting_type, expected)
     resolutions, problems = meeting_votes.parse(data.meeting_type, data.votes, len(voting))
     errors.update(problems)

@@ -1,0 +1,36 @@
+"""Meeting records as the tests write them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pbflow.procedures.three_meetings import services as meetings
+from pbflow.procedures.three_meetings.services import MeetingInput
+
+
+def absences(org_id: int, meeting_type: str, present, why: str = "请假") -> dict[str, str]:
+    """A reason (``why``) for every member who should attend and is not in ``present``:
+    a record names the reason of each absence (DOMAIN 3, members ask for leave)."""
+    here = {str(p) for p in present}
+    return {
+        str(p.id): why
+        for p in meetings.expected_attendees(org_id, meeting_type)
+        if str(p.id) not in here
+    }
+
+
+def on_leave(org_id: int, data: MeetingInput, why: str = "请假") -> MeetingInput:
+    """``data`` with ``why`` for each absence it gives no reason for (the reasons it gives
+    are kept)."""
+    given = {k: v for k, v in data.reasons.items() if (v or "").strip()}
+    return replace(
+        data, reasons={**absences(org_id, data.meeting_type, data.present, why), **given}
+    )
+
+
+def leave_fields(org_id: int, meeting_type: str, present, why: str = "请假") -> dict[str, str]:
+    """The form's reason fields (``reason_<person id>``) for every absence."""
+    return {
+        f"reason_{key}": value
+        for key, value in absences(org_id, meeting_type, present, why).items()
+    }
