@@ -3,6 +3,7 @@ are stored once and running cases finish on the version they started with."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -559,3 +560,28 @@ def test_a_settings_choices_carry_labels():
         labelled.replace("{value: pairs, label: {zh: 两两, en: In pairs}}", "{value: x}")
     )
     assert "missing key(s) label" in err.problem
+
+
+def test_a_revision_stored_before_the_bounds_rule_still_runs_its_cases(world, clock):
+    """A revision stored when its settings could be unbounded (the supervision notice's time
+    limits before stop 34) is read again for the cases started on it: the bounds rule, added
+    since, is not applied to it, or an upgrade would stop every such case (the inbox, the
+    case page and the timers read it)."""
+    import re
+
+    current = (REAL_WORKFLOWS / "supervision_notice.yaml").read_text(encoding="utf-8")
+    unbounded = re.sub(r"\n    min: \d+\n    max: \d+", "", current)
+    assert unbounded != current and "min:" not in unbounded.split("start:")[0]
+    with pytest.raises(DefinitionError, match="needs its bounds"):
+        parse(unbounded, "supervision_notice.yaml", registry().rules)
+    row = WorkflowDefinition(
+        workflow_id="supervision_notice",
+        revision=99,
+        declared_version="1.0",
+        content_hash=hashlib.sha256(unbounded.encode()).hexdigest(),
+        source=unbounded,
+    )
+    db.session.add(row)
+    db.session.commit()
+    old = registry().stored(row.id)
+    assert old.settings["ack_days"].min is None and old.states["issued"].due is not None

@@ -585,18 +585,22 @@ class _Parser:
 
 # Parsed definitions by (text hash, path, rulebook). A definition never changes once parsed (a
 # changed file is a new text, hence a new key), so every app in the process may share them.
-_PARSED: dict[tuple[str, str, tuple], Definition] = {}
+_PARSED: dict[tuple[str, str, tuple, bool], Definition] = {}
 
 
-def parse(source: str, path: str, rules: Rulebook) -> Definition:
+def parse(source: str, path: str, rules: Rulebook, *, stored: bool = False) -> Definition:
     """Parse and validate one workflow file's text against the guards and effects ``rules``
-    offers; raise DefinitionError on the first problem."""
-    key = (hashlib.sha256(source.encode()).hexdigest(), path, rules.key)
+    offers; raise DefinitionError on the first problem.
+
+    ``stored``: the text of a revision stored when a case started on it, read again for that
+    case. It was accepted then, and cases still run on it: rules of form added since (a
+    setting's bounds) are not applied to it, or an upgrade would stop those cases."""
+    key = (hashlib.sha256(source.encode()).hexdigest(), path, rules.key, stored)
     cached = _PARSED.get(key)
     if cached is not None:
         return cached
     try:
-        definition = _parse(source, path, rules)
+        definition = _parse(source, path, rules, stored)
     except (TypeError, AttributeError, ValueError, KeyError) as exc:
         # A shape no check above foresaw (a list where a mapping belongs...): still a refusal
         # naming the file, never a crash of whoever loads it.
@@ -605,7 +609,7 @@ def parse(source: str, path: str, rules: Rulebook) -> Definition:
     return definition
 
 
-def _parse(source: str, path: str, rules: Rulebook) -> Definition:
+def _parse(source: str, path: str, rules: Rulebook, stored: bool = False) -> Definition:
     try:
         raw = yaml.load(source, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except DefinitionError as exc:
@@ -675,7 +679,7 @@ def _parse(source: str, path: str, rules: Rulebook) -> Definition:
         for bound in ("min", "max"):
             if bound in spec and not numeric:
                 raise p.fail(f"{what}: {bound} only bounds a number", spec)
-        if numeric:
+        if numeric and not stored:
             _check_bounds(p, spec, what)
         settings[name] = SettingSpec(
             name,

@@ -174,7 +174,10 @@ class Registry:
                 d = current
             else:
                 d = parse(
-                    row.source, f"{row.workflow_id} (stored revision {row.revision})", self.rules
+                    row.source,
+                    f"{row.workflow_id} (stored revision {row.revision})",
+                    self.rules,
+                    stored=True,
                 )
             self._stored[definition_id] = d
         return d
