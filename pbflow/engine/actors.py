@@ -72,11 +72,8 @@ def read_roots(user_id: int) -> set[int]:
 
 
 def reads_anything(user_id: int) -> bool:
-    """Whether the user reads any organization; from the roles alone unless a group
-    leader's role is all they have to read with."""
-    held = roles_of(user_id)
-    if any(role in READ_ROLES and role != GROUP_LEADER for _oid, role in held):
-        return True
+    """Whether the user reads any organization (``read_roots`` reads the tree only for a
+    group leader's role)."""
     return bool(read_roots(user_id))
 
 

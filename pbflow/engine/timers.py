@@ -96,11 +96,14 @@ class EscalationRequest:
     to_org_id: int
     users: tuple[int, ...]  # who at the superior was notified
     now: datetime
-    # The moment the superior's time ends (the escalation's ``due_at``), and whether the
-    # state fixed it (its ``escalation_due``, for the first superior) rather than the general
-    # limit of an escalation.
+    # The moment the superior's time ends (the escalation's ``due_at``).
     superior_due_at: datetime | None = None
-    state_limit: bool = False
+
+    @property
+    def state_limit(self) -> bool:
+        """Whether the state fixed the superior's time (its ``escalation_due``, for the first
+        superior) rather than the general limit of an escalation."""
+        return self.level == 1 and self.state.escalation_due is not None
 
 
 def escalate(
@@ -151,7 +154,6 @@ def escalate(
         users=tuple(sorted(users)),
         now=now,
         superior_due_at=superior_due,
-        state_limit=own is not None,
     )
     for hook in registry().escalation_hooks:
         opened = hook(request)

@@ -169,7 +169,7 @@ def on_escalation(request: Any) -> int | None:
     # The escalated case's workflow may give its superior a time of its own (the opinion box:
     # the general branch proposes a solution within 7 working days, DOMAIN 4); otherwise the
     # notices' own setting for escalations.
-    own_limit = request.state_limit and request.superior_due_at is not None
+    own_limit = request.state_limit
     if own_limit:
         deadline = calendar.last_day(request.superior_due_at)
     else:

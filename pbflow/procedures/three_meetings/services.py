@@ -169,18 +169,13 @@ def quorum_problem(meeting_type: str, expected: list[Person], present: set[int])
 def group_leaders(org_id: int) -> list[Person]:
     """The party group's leaders: people whose active account holds the group leader's
     role at the group."""
+    users = actors.users_with_role(actors.GROUP_LEADER, [org_id])
+    if not users:
+        return []
     return list(
         db.session.execute(
             select(Person)
-            .join(RoleAssignment, RoleAssignment.user_id == Person.user_id)
-            .join(User, User.id == Person.user_id)
-            .where(
-                RoleAssignment.org_id == org_id,
-                RoleAssignment.role == "group_leader",
-                User.active,
-                Person.active,
-            )
-            .distinct()
+            .where(Person.user_id.in_(users), Person.active)
             .order_by(Person.name, Person.id)
         ).scalars()
     )
