@@ -220,6 +220,26 @@ def test_small_links_are_tap_targets(phone, demo_site):
     assert heights["slip: follow"] >= 44
 
 
+def test_attendance_is_a_line_per_member_and_a_reason_only_for_the_absent(phone, demo_site):
+    # A branch secretary ticks who came: a member ticked is one line (name and box), and
+    # only an unticked member shows the reason box, under the name.
+    _login(phone, demo_site.base, "chen.shuji")
+    phone.goto(f"{demo_site.base}/meetings/new?org={_b1(demo_site)}&lang=zh")
+    rows = phone.locator("table.attendance tbody tr")
+    assert rows.count() >= 3
+    rows.nth(0).locator("input[type=checkbox]").check()
+    ticked, unticked = rows.nth(0), rows.nth(1)
+    assert ticked.locator("input[name^=reason_]").is_hidden()
+    assert unticked.locator("input[name^=reason_]").is_visible()
+    assert ticked.bounding_box()["height"] < 60 < unticked.bounding_box()["height"]
+    name = ticked.locator("td").first.bounding_box()
+    box = ticked.locator("input[type=checkbox]").bounding_box()
+    assert abs(name["y"] - box["y"]) < 30  # the box beside the name, not under it
+    ticked.locator("input[type=checkbox]").uncheck()  # changed their mind: the box is back
+    assert ticked.locator("input[name^=reason_]").is_visible()
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
+
+
 def _send_opinion(page, base: str, lang: str) -> str:
     """Send an opinion to b1 and return the tracking code on the slip it answers with."""
     page.goto(f"{base}/opinions/b1?lang={lang}")
