@@ -277,3 +277,17 @@ def test_my_meetings_name_their_columns_for_a_phone(world, client, auth):
     assert '<td data-label="Date">2026-03-01</td>' in attended
     missed = html.split("Missed (0)")[1]
     assert "<table" not in missed and "None." in missed
+
+
+def test_the_meetings_list_folds_its_filters_until_one_is_chosen(world, client, auth):
+    """On a phone the four filters were a screen of their own before the first meeting: they
+    are folded under "Filter" like the case list's, and open when a filter is in use (so what
+    is chosen stays in sight)."""
+    client.set_cookie("pbflow_lang", "en")
+    auth.login("secretary")
+    folded = client.get(f"/meetings/?org={world.branch.id}").get_data(as_text=True)
+    assert '<details class="filters">' in folded and "<summary>Filter</summary>" in folded
+    assert folded.index("<summary>") < folded.index('name="type"')
+    for chosen in ("type=theme_day", "year=2026", "from=2026-01-01", "to=2026-12-31"):
+        page = client.get(f"/meetings/?org={world.branch.id}&{chosen}").get_data(as_text=True)
+        assert '<details class="filters" open>' in page, chosen
