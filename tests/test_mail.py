@@ -100,7 +100,8 @@ def test_each_notification_by_e_mail_in_the_readers_language(world, clock, serve
     [message] = server.messages
     assert message["To"] == "bm@coal.example" and message["From"] == "pbflow@coal.example"
     body = message.get_content()
-    assert "七一主题党日活动: Draft" in body
+    # The step is named, with where it left the case, in the reader's language.
+    assert "七一主题党日活动: Return for changes, now Draft" in body
     assert f"https://pbflow.coal.example/cases/{case.id}" in body
     assert "退回" not in body
     # Run again: nothing twice.
@@ -112,7 +113,7 @@ def test_each_notification_by_e_mail_in_the_readers_language(world, clock, serve
     mail.run()
     assert len(server.messages) == 2
     assert "pbflow" in server.messages[1]["Subject"]
-    assert "七一主题党日活动 进展：草稿" in server.messages[1].get_content()
+    assert "七一主题党日活动：退回修改，当前为“草稿”" in server.messages[1].get_content()
 
 
 def test_a_daily_digest_gathers_a_days_notifications(world, clock, server):

@@ -322,7 +322,10 @@ def fire_in_transaction(
         requester.discard(None)
         if not is_system:
             requester.discard(actor.id)
-        _notify(requester, cs, "result", notice_params(cs, d), at=now)
+        # The step taken is named with the state it left it in: a case that stays in its
+        # state (an activist's quarterly reports) told its applicant the same line each time.
+        params = notice_params(cs, d, step=trigger, from_state=from_state)
+        _notify(requester, cs, "result", params, at=now)
     cs.version = new_version
     return Outcome(cs.id, cs.state, new_version, [trigger])
 

@@ -81,8 +81,27 @@ def _escalation(p: Mapping[str, Any]) -> str:
     )
 
 
+def step_label(params: Mapping[str, Any]) -> str | None:
+    """The label of the step a notice reports (notices written before steps were named
+    have none)."""
+    step = params.get("step")
+    if not step:
+        return None
+    try:
+        d = registry().stored(int(params["definition_id"]))
+    except (KeyError, TypeError, ValueError, NotFound):
+        return str(step)
+    spec = d.transition(str(params.get("from_state") or ""), str(step))
+    return spec.label.get(locale()) if spec else str(step)
+
+
 def _result(p: Mapping[str, Any]) -> str:
-    return _("%(case)s: %(state)s", case=case_label(p), state=state_label(p))
+    step = step_label(p)
+    if step is None:
+        return _("%(case)s: %(state)s", case=case_label(p), state=state_label(p))
+    return _(
+        "%(case)s: %(step)s, now %(state)s", case=case_label(p), step=step, state=state_label(p)
+    )
 
 
 def _calendar_running_out(p: Mapping[str, Any]) -> str:

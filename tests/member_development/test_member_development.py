@@ -391,3 +391,44 @@ def refused(walk, trigger, who, values=None, files=()):
     with pytest.raises(GuardRefused) as exc:
         walk.step(trigger, who, values, files=files)
     return exc.value
+
+
+def test_the_applicants_notices_name_each_step_taken_on_their_case(walk):
+    """An activist's quarterly thought reports leave the case where it was: each notice said
+    "member development: activist" again, nine identical lines for the demo's activist. Each
+    now names the step and where it left the case, in the reader's language; a notice
+    written before steps were named still reads as it did."""
+    from pbflow.models import Notification
+    from pbflow.services import notifications
+
+    walk.to_activist()
+    state = walk.state
+    walk.clock.set("2026-06-20T02:00:00")
+    walk.reports("2026-06-20")
+    walk.clock.set("2026-09-20T02:00:00")
+    walk.reports("2026-09-20")
+    mine = (
+        db.session.execute(
+            db.select(Notification)
+            .where(Notification.user_id == walk.applicant.id, Notification.kind == "result")
+            .order_by(Notification.id)
+        )
+        .scalars()
+        .all()
+    )
+    reports = [n for n in mine if n.params.get("step") == "record_thought_report"]
+    assert len(reports) == 2
+    assert {(n.params["from_state"], n.params["state"]) for n in reports} == {(state, state)}
+    d = development.definition()
+    label = d.states[state].label
+    title = d.title
+    assert notifications.text(reports[0], "zh") == (
+        f"{title.get('zh')}：记录思想汇报，当前为“{label.get('zh')}”"
+    )
+    assert notifications.text(reports[0], "en") == (
+        f"{title.get('en')}: Record a thought report, now {label.get('en')}"
+    )
+    # Written before: no step in it.
+    old = {k: v for k, v in reports[0].params.items() if k not in ("step", "from_state")}
+    reports[0].params = old
+    assert notifications.text(reports[0], "zh") == f"{title.get('zh')} 进展：{label.get('zh')}"
