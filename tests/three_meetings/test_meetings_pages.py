@@ -291,3 +291,49 @@ def test_the_meetings_list_folds_its_filters_until_one_is_chosen(world, client, 
     for chosen in ("type=theme_day", "year=2026", "from=2026-01-01", "to=2026-12-31"):
         page = client.get(f"/meetings/?org={world.branch.id}&{chosen}").get_data(as_text=True)
         assert '<details class="filters" open>' in page, chosen
+
+
+def test_a_meeting_recorded_long_after_it_was_held_says_so(world, client, auth, clock):
+    """A record written up more than a week after the meeting (补记) still counts, and the
+    list and the record say how long after it was written: on the eighth day, not the
+    seventh."""
+
+    def record(held_on: str, recorded: str, topic: str) -> int:
+        clock.set(f"{recorded}T02:00:00")
+        return meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            on_leave(
+                world.branch.id,
+                MeetingInput(
+                    meeting_type="theme_day",
+                    held_on=held_on,
+                    topic=topic,
+                    present=[pid(world, "member")],
+                ),
+            ),
+        ).id
+
+    late = record("2026-03-01", "2026-04-15", "补记的主题党日")
+    week = record("2026-04-03", "2026-04-10", "一周内记录")
+    eighth = record("2026-04-02", "2026-04-10", "第八天记录")
+    auth.login("secretary")
+    client.set_cookie("pbflow_lang", "zh")
+    listing = client.get(f"/meetings/?org={world.branch.id}").get_data(as_text=True)
+    rows = {t: listing.split(t)[0].rsplit("<tr>", 1)[1] for t in ("补记的", "一周内", "第八天")}
+    assert "45 天后补记" in rows["补记的"]
+    assert "8 天后补记" in rows["第八天"]
+    assert "补记" not in rows["一周内"]
+    assert "45 天后补记" in client.get(f"/meetings/{late}").get_data(as_text=True)
+    assert "补记" not in client.get(f"/meetings/{week}").get_data(as_text=True)
+    client.set_cookie("pbflow_lang", "en")
+    page = client.get(f"/meetings/{eighth}").get_data(as_text=True)
+    assert "recorded 8 days later" in page
+    # It still counts in the branch's calendar: a theme party day held in March.
+    from datetime import date
+
+    from pbflow.procedures.three_meetings import compliance
+
+    owed = compliance.obligations([world.branch.id], date(2026, 3, 1), date(2026, 3, 31))
+    [theme_day] = [o for o in owed[world.branch.id] if o.key == "theme_day"]
+    assert [(c.label, c.held) for c in theme_day.cells] == [("2026-03", 1)]

@@ -45,6 +45,11 @@ from pbflow.services import pagination, training_totals
 RECORDER_ROLES = ("secretary", "deputy_secretary", "organizing_member", "branch_committee")
 COMMITTEE_ROLES = actors.BRANCH_COMMITTEE_ROLES
 ATTENDING_STATUSES = ("full", "probationary")
+# A record written more than this many days after the meeting is marked as written late
+# (补记): written up months later, just before an inspection or an assessment, is the
+# commonest way a branch's calendar is made to look kept. The record still counts; the
+# reader sees when it was written.
+LATE_RECORD_DAYS = 7
 # Which meetings each kind of organization holds (DOMAIN.md 3).
 TYPES_BY_KIND = {
     "branch": ("general_meeting", "committee_meeting", "party_lecture", "theme_day"),
@@ -525,6 +530,12 @@ def edit_meeting(
 # --- reading --------------------------------------------------------------------------------
 
 
+def recorded_late(meeting: Meeting) -> int | None:
+    """Days between the meeting and its record, when more than LATE_RECORD_DAYS."""
+    days = (clock.to_local(meeting.created_at).date() - meeting.held_on).days
+    return days if days > LATE_RECORD_DAYS else None
+
+
 @dataclass
 class MeetingPage:
     meeting: Meeting
@@ -534,6 +545,7 @@ class MeetingPage:
     history: list[MeetingEdit]
     names: dict[int, str]  # everyone the record and its corrections name
     may_edit: bool
+    recorded_late: int | None = None  # days after the meeting, when written late
 
     def attendance(self, locale: str) -> tuple[str, str]:
         """Who was present and who absent (with their reasons), as the page's language
@@ -591,6 +603,7 @@ def meeting_page(actor: User, meeting_id: int) -> MeetingPage:
         history=history,
         names=names,
         may_edit=may_record(actor, meeting.org_id),
+        recorded_late=recorded_late(meeting),
     )
 
 
@@ -600,6 +613,7 @@ class MeetingRow:
     org_name: str
     present: int
     expected: int
+    recorded_late: int | None = None  # days after the meeting, when written late
 
 
 @dataclass
@@ -699,6 +713,7 @@ def list_meetings(
                 org_name=index[m.org_id].display_name(),
                 present=counts.get(m.id, (0, 0))[0],
                 expected=counts.get(m.id, (0, 0))[1],
+                recorded_late=recorded_late(m),
             )
             for m in meetings
         ],
