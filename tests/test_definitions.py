@@ -192,6 +192,33 @@ def test_unknown_guard_and_bad_guard_parameters():
     assert "needs one of the parameters days, months, years, setting" in err.problem
 
 
+def test_a_per_person_field_names_the_persons_field_it_has_lines_for():
+    """A ``per_person_text`` field (a reason for each absence) has a line for each person of
+    a persons field of the workflow, which it names (``people``); it belongs to a step's
+    form, where the case already names them."""
+    start_field = "    - {name: held_on, type: date, label: {zh: 日期, en: Date}}\n"
+    lines = "      - {name: why, type: per_person_text, people: who, label: {zh: 原因, en: Why}}\n"
+    text = _variant(
+        start_field,
+        start_field + "    - {name: who, type: persons, label: {zh: 人员, en: People}}\n",
+        "    label: {zh: 批准, en: Approve}\n    by: [secretary]\n",
+        "    label: {zh: 批准, en: Approve}\n    by: [secretary]\n    fields:\n" + lines,
+    )
+    spec = parse(text, "workflows/mini.yaml", GENERIC).transition("review", "approve").fields[0]
+    assert (spec.type, spec.people) == ("per_person_text", "who")
+    err = _refusal(text.replace(", people: who", ""))
+    assert "field 'why' needs 'people': the persons field" in err.problem
+    err = _refusal(text.replace("people: who", "people: held_on"))
+    assert "transition 'approve': field 'why': people 'held_on' is not a persons field" in (
+        err.problem
+    )
+    assert err.line == 27  # the step whose form has the field
+    err = _refusal(text.replace("type: date, label", "type: date, people: who, label"))
+    assert "field 'held_on' of type date cannot have people" in err.problem
+    err = _refusal(text.replace(start_field, start_field + lines[2:]))
+    assert "start: a per_person_text field belongs to a step's form" in err.problem
+
+
 def test_unknown_effect_and_bad_effect_parameters():
     err = _refusal(
         _variant("    by: [secretary]\n", "    by: [secretary]\n    effects: [notify_all]\n")

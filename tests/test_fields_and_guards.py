@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from flask_babel import force_locale
 
 from pbflow.engine import calendar, fields, guards, runtime
 from pbflow.engine.context import CaseState, Context
@@ -154,6 +155,60 @@ def test_persons(world):
     assert refused(two, ids) == "allows at most 2"
     assert refused(two, [ids[0], 99999]) == "names someone or something that does not exist"
     assert refused(two, [ids[0], "x"]) == "must be chosen from the list"
+
+
+def test_per_person_text_keeps_a_line_for_each_person_it_lists(world):
+    """A per-person field (a reason for each absence) maps person ids to one line of text:
+    sent whole (the API) or line by line, ``<field>.<person id>`` (a form, the command
+    line); blank lines are left out, and its lines are only for the people of its
+    ``people`` field, as submitted with it or as the case holds them."""
+    ids = [world[name].person.id for name in ("secretary", "deputy", "member")]
+    reasons = FieldSpec("why", "per_person_text", L, people="who", max_length=10)
+    who = FieldSpec("who", "persons", L)
+    held = {"who": ids[1:]}
+
+    def check(raw, held=held):
+        return fields.validate((reasons,), raw, held=held, label=lambda name: f"<{name}>")
+
+    def problem(raw, held=held) -> str:
+        with pytest.raises(ValidationFailed) as exc:
+            check(raw, held)
+        return exc.value.field_errors["why"]
+
+    assert check({"why": {str(ids[1]): " 病假 ", str(ids[2]): "  "}}) == {
+        "why": {str(ids[1]): "病假"}
+    }
+    assert check({f"why.{ids[1]}": "出差", f"why.{ids[2]}": "未请假"}) == {
+        "why": {str(ids[1]): "出差", str(ids[2]): "未请假"}
+    }
+    assert check({"why": {ids[1]: "出差"}, f"why.{ids[2]}": "未请假"}) == {
+        "why": {str(ids[1]): "出差", str(ids[2]): "未请假"}
+    }
+    assert check({f"why.{ids[1]}": ""}) == {}  # no line filled in: nothing kept
+    # The people submitted in the same form count before those the case holds.
+    both = fields.validate((who, reasons), {"who": ids[:1], f"why.{ids[0]}": "病假"}, held=held)
+    assert both == {"who": ids[:1], "why": {str(ids[0]): "病假"}}
+    assert problem({f"why.{ids[0]}": "病假"}) == "has a line for someone who is not among '<who>'"
+    assert problem({f"why.{ids[0]}": "病假"}, held={}) == (
+        "has a line for someone who is not among '<who>'"
+    )
+    assert problem({"why": "病假"}) == "must give a line for each person, by their id"
+    assert problem({"why": {"x": "病假"}}) == "must be chosen from the list"
+    assert problem({"why": {str(ids[1]): "病假", f"0{ids[1]}": "事假"}}) == (
+        "names the same person twice"
+    )
+    assert problem({"why": {str(ids[1]): "a\nb"}}) == "must be a single line"
+    assert problem({"why": {str(ids[1]): "x" * 11}}) == "must be at most 10 characters"
+    assert problem({"why": {str(ids[1]): ["a"]}}) == "must be a single value"
+    assert problem({"why": {"99999": "病假"}}) == "names someone or something that does not exist"
+    # A dotted name that is no per-person field's line is no field of the step.
+    with pytest.raises(ValidationFailed) as exc:
+        check({"other.1": "x"})
+    assert exc.value.field_errors == {"other.1": "is not a field of this step"}
+    required = FieldSpec("why", "per_person_text", L, required=True, people="who")
+    with pytest.raises(ValidationFailed) as exc:
+        fields.validate((required,), {f"why.{ids[1]}": " "}, held=held)
+    assert exc.value.field_errors == {"why": "is required"}
 
 
 def test_required_and_unknown_fields_are_all_reported_at_once(app):
@@ -317,6 +372,57 @@ def test_all_children_closed(world):
     runtime.fire(child.id, "auto_close", "system")
     assert run("all_children_closed", ctx, workflow="guarded") is None
     assert run("all_children_closed", ctx).reason == "1 linked item(s) are still open."
+
+
+def test_person_among(world):
+    """A meeting's recorder is one of those present: the people named in one field are
+    among those of another, named in the refusal with both fields' labels."""
+    ids = [world[name].person.id for name in ("secretary", "deputy", "member")]
+    sec = world["secretary"]
+    present = {"present": ids[:2]}
+    assert (
+        run("person_among", _ctx(world, sec, present, {"f": ids[1]}), field="f", among="present")
+        is None
+    )
+    block = run(
+        "person_among", _ctx(world, sec, present, {"f": ids[2]}), field="f", among="present"
+    )
+    assert block.reason == "'f' must be one of 'present': Member is not."
+    block = run(
+        "person_among", _ctx(world, sec, {"present": []}, {"f": ids}), field="f", among="present"
+    )
+    assert block.reason == "'f' must be among 'present': Secretary, Deputy, Member are not."
+    with force_locale("zh"):
+        block = run(
+            "person_among", _ctx(world, sec, present, {"f": ids[2]}), field="f", among="present"
+        )
+    assert block.reason == "“f”须从“present”中选择：Member不在其中。"
+    assert run("person_among", _ctx(world, sec, present), field="f", among="present") is None
+
+
+def test_absences_explained(world):
+    """Every person expected and not present has a reason, which may be that they were
+    absent without leave; a reason is for an absence only."""
+    sec, deputy, member = (world[n].person.id for n in ("secretary", "deputy", "member"))
+    data = {"expected": [sec, deputy, member], "present": [sec]}
+
+    def check(reasons, **changes):
+        ctx = _ctx(world, world["secretary"], {**data, **changes}, {"why": reasons})
+        return run("absences_explained", ctx, field="why", expected="expected", present="present")
+
+    block = check({str(deputy): "病假", str(member): " "})
+    assert block.reason == (
+        "Give the reason for the absence of Member in 'why': the leave asked for, or absent "
+        "without leave."
+    )
+    with force_locale("zh"):
+        block = check({})
+    assert block.reason == "请填写Deputy、Member的缺席原因（“why”）：所请的假，或写明“未请假”。"
+    assert check({str(deputy): "病假", str(member): "未请假"}) is None
+    block = check({str(sec): "迟到", str(deputy): "病假", str(member): "未请假"})
+    assert block.reason == "Secretary is marked present: 'why' is for those absent."
+    assert check({}, present=[sec, deputy, member]) is None
+    assert check(None, present=[sec, deputy, member]) is None
 
 
 def test_every_guard_in_guards_py_is_covered_here():

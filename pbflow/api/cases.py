@@ -93,6 +93,7 @@ def action(a: Any, loc: str) -> dict[str, Any]:
                 "label": f.label.get(loc),
                 "required": bool(f.required),
                 "choices": [str(c.value) for c in f.choices],
+                "people": f.people,
             }
             for f in a.fields
         ],

@@ -89,6 +89,11 @@ class FieldOut(Strict):
     label: str | None
     required: bool
     choices: list[str]
+    people: str | None = Field(
+        default=None,
+        description="a per_person_text field's: the persons field of the case whose people it "
+        'has a line for; its value is {"<person id>": "text"}',
+    )
 
 
 class ActionOut(Strict):

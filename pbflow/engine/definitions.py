@@ -38,6 +38,9 @@ FIELD_TYPES = (
     "person",
     "persons",
     "file",
+    # A line of text for each of some people (a reason for each absence): a mapping from
+    # person id to text; ``people`` names the case's persons field whose people it is for.
+    "per_person_text",
 )
 ROLE_SCOPES = ("org", "parent", "committee", "general_branch", "ancestor")
 # code_holder: whoever proved they hold a case's tracking code (an anonymous submitter, see
@@ -190,6 +193,8 @@ class FieldSpec:
     # Bookkeeping the engine and the effects keep in the case (a clock's start, a counter):
     # stored and audited like any value, never shown on the case page.
     internal: bool = False
+    # Of a ``per_person_text`` field: the persons field whose people it has a line for.
+    people: str | None = None
 
     def choice_values(self) -> tuple[str, ...]:
         return tuple(c.value for c in self.choices)
@@ -483,6 +488,7 @@ class _Parser:
                     "max_items",
                     "help",
                     "internal",
+                    "people",
                 },
                 f"{what}: field",
                 {"name", "type", "label"},
@@ -508,6 +514,16 @@ class _Parser:
                 choices = self.choices(raw_choices, what)
             elif "choices" in item:
                 raise self.fail(f"{what}: field '{name}' of type {ftype} cannot have choices", item)
+            people = item.get("people")
+            if ftype == "per_person_text":
+                if not isinstance(people, str) or not people.isidentifier():
+                    raise self.fail(
+                        f"{what}: field '{name}' needs 'people': the persons field whose "
+                        f"people it has a line for",
+                        item,
+                    )
+            elif people is not None:
+                raise self.fail(f"{what}: field '{name}' of type {ftype} cannot have people", item)
             for num in ("min", "max"):
                 if num in item and not isinstance(item[num], int | float):
                     raise self.fail(f"{what}: field '{name}': {num} must be a number", item)
@@ -526,6 +542,7 @@ class _Parser:
                     max_items=item.get("max_items"),
                     help=self.label(item["help"], "help", item) if "help" in item else None,
                     internal=bool(item.get("internal", False)),
+                    people=people,
                 )
             )
         return tuple(specs)
@@ -702,6 +719,12 @@ def _parse(source: str, path: str, rules: Rulebook, stored: bool = False) -> Def
     start = raw["start"]
     p.keys(start, {"by", "fields", "subject", "title", "effects", "guards"}, "start", {"by"})
     start_fields = p.fields(start.get("fields"), "start")
+    if any(f.type == "per_person_text" for f in start_fields):
+        raise p.fail(
+            "start: a per_person_text field belongs to a step's form (its lines are for people "
+            "the case already names)",
+            start,
+        )
     start_field_names = {f.name for f in start_fields}
     subject = str(start.get("subject", "none"))
     if subject not in ("none", "self") and subject not in start_field_names:
@@ -921,7 +944,24 @@ def _date_fields(d: Definition) -> set[str]:
     }
 
 
+def _check_people(p: _Parser, d: Definition) -> None:
+    """A ``per_person_text`` field has a line for the people of a persons field of the
+    workflow (its ``people``)."""
+    forms = [(f"transition '{t.trigger}'", t.line, t.fields) for t in d.transitions]
+    every = [*d.start_fields, *(f for _t, _l, specs in forms for f in specs), *d.data_fields]
+    persons = {f.name for f in every if f.type == "persons"}
+    for what, line, specs in [*forms, ("data", None, d.data_fields)]:
+        for f in specs:
+            if f.type == "per_person_text" and f.people not in persons:
+                raise p.fail(
+                    f"{what}: field '{f.name}': people '{f.people}' is not a persons field "
+                    f"of this workflow",
+                    _At(line),
+                )
+
+
 def _check_graph(p: _Parser, d: Definition) -> None:
+    _check_people(p, d)
     raw_states = p.raw["states"]
     for name, state in d.states.items():
         node = raw_states.get(name, raw_states)

@@ -6,7 +6,7 @@ strings (money must not pass through binary floats), people and users as integer
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -23,6 +23,8 @@ _FALSE = {"0", "false", "no", "off", "n", ""}
 
 
 def _blank(raw: Any) -> bool:
+    if isinstance(raw, Mapping):  # a per-person field with no line filled in
+        return all(_blank(v) for v in raw.values())
     return raw is None or (isinstance(raw, str) and not raw.strip()) or raw == []
 
 
@@ -59,8 +61,43 @@ _MAX_DECIMAL_PLACES = 6
 parse_date = validation.parse_date
 
 
+def _line(spec: FieldSpec, raw: Any) -> str:
+    """One line of a per-person field: a single line of text, within the field's length."""
+    if isinstance(raw, Mapping | list | tuple):
+        raise ValidationFailed(_("must be a single value"))
+    value = str(raw).strip()
+    if validation.has_nul(value):
+        raise ValidationFailed(validation.text_problem(value))
+    if "\n" in value or "\r" in value:
+        raise ValidationFailed(_("must be a single line"))
+    limit = spec.max_length or 200
+    if len(value) > limit:
+        raise ValidationFailed(_("must be at most %(n)s characters", n=limit))
+    return value
+
+
+def _per_person(spec: FieldSpec, raw: Any) -> dict[str, str]:
+    """``{person id: text}`` with the blank lines left out, ids as strings (JSON's keys)."""
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed(_("must give a line for each person, by their id"))
+    lines: dict[str, str] = {}
+    for key, text in raw.items():
+        if _blank(text):
+            continue
+        try:
+            who = str(_ref(key))
+        except ValueError:
+            raise ValidationFailed(_("must be chosen from the list")) from None
+        if who in lines:
+            raise ValidationFailed(_("names the same person twice"))
+        lines[who] = _line(spec, text)
+    return lines
+
+
 def _coerce(spec: FieldSpec, raw: Any) -> Any:
     t = spec.type
+    if t == "per_person_text":
+        return _per_person(spec, raw)
     if isinstance(raw, Mapping) or (
         isinstance(raw, list | tuple) and t not in ("multichoice", "persons")
     ):
@@ -165,7 +202,7 @@ def _check_items(spec: FieldSpec, items: list[Any]) -> None:
         raise ValidationFailed(_("allows at most %(n)s", n=spec.max_items))
 
 
-_REFERENCE_TYPES = ("user", "person", "persons", "file")
+_REFERENCE_TYPES = ("user", "person", "persons", "file", "per_person_text")
 
 
 def _check_references(spec: FieldSpec, value: Any) -> str | None:
@@ -173,8 +210,11 @@ def _check_references(spec: FieldSpec, value: Any) -> str | None:
         return None
     from pbflow.models import Attachment, Person, User
 
-    model = {"user": User, "person": Person, "persons": Person, "file": Attachment}[spec.type]
-    ids = value if isinstance(value, list) else [value]
+    model = {"user": User, "file": Attachment}.get(spec.type, Person)
+    if isinstance(value, dict):  # per_person_text: its lines' people
+        ids = [int(k) for k in value]
+    else:
+        ids = value if isinstance(value, list) else [value]
     if not ids:
         return None
     found = db.session.execute(
@@ -185,11 +225,60 @@ def _check_references(spec: FieldSpec, value: Any) -> str | None:
     return None
 
 
-def validate(specs: tuple[FieldSpec, ...], raw: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Typed values for the given specs; raise ValidationFailed naming every bad field."""
+def _gather_lines(specs: tuple[FieldSpec, ...], raw: dict[str, Any]) -> dict[str, Any]:
+    """The lines of a per-person field sent one by one, ``<field>.<person id>`` (a form's
+    inputs, a command line's ``-f``), gathered into the field's mapping; a mapping sent
+    whole (the API) is taken as it is."""
+    lined = {s.name for s in specs if s.type == "per_person_text"}
+    if not lined:
+        return raw
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name, dot, who = key.partition(".")
+        if dot and who and name in lined:
+            base = out.get(name, raw.get(name))
+            if _blank(base):
+                base = {}
+            if isinstance(base, Mapping):
+                out[name] = {**base, who: value}
+                continue
+        out.setdefault(key, value)
+    return out
+
+
+def _outsiders(
+    spec: FieldSpec,
+    lines: dict[str, str],
+    values: Mapping[str, Any],
+    held: Mapping[str, Any] | None,
+    label: Callable[[str], str] | None,
+) -> str | None:
+    """A per-person field has lines only for the people of its ``people`` field: as
+    submitted with it, else as the case holds them (``held``)."""
+    people = values[spec.people] if spec.people in values else (held or {}).get(spec.people)
+    allowed = {str(p) for p in (people if isinstance(people, list) else [people]) if p}
+    if set(lines) <= allowed:
+        return None
+    return _(
+        "has a line for someone who is not among '%(field)s'",
+        field=label(spec.people) if label else spec.people,
+    )
+
+
+def validate(
+    specs: tuple[FieldSpec, ...],
+    raw: Mapping[str, Any] | None,
+    *,
+    held: Mapping[str, Any] | None = None,
+    label: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """Typed values for the given specs; raise ValidationFailed naming every bad field.
+
+    ``held``: what the case already holds (the people a per-person field is for), and
+    ``label`` the label of a field by its name, for the messages."""
     if not specs and not raw:  # most steps have no fields, and none were sent
         return {}
-    raw = dict(raw or {})
+    raw = _gather_lines(specs, dict(raw or {}))
     known = {s.name for s in specs}
     errors: dict[str, str] = {}
     for name in raw:
@@ -210,6 +299,8 @@ def validate(specs: tuple[FieldSpec, ...], raw: Mapping[str, Any] | None) -> dic
             errors[spec.name] = exc.message
             continue
         problem = _check_references(spec, value)
+        if problem is None and spec.type == "per_person_text":
+            problem = _outsiders(spec, value, values, held, label)
         if problem:
             errors[spec.name] = problem
             continue

@@ -12,8 +12,9 @@ app's rulebook gathers both (``registry.gather_rules``).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -24,6 +25,32 @@ from pbflow.extensions import db
 
 REGISTRY: dict[str, Rule] = {}
 guard = registrar(REGISTRY)
+
+
+def person_ids(value: Any) -> list[int]:
+    """The people a person or persons field names (or a per-person field has lines for)."""
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list | dict) else [value]
+    return [int(v) for v in items]
+
+
+def person_names(ids: list[int]) -> str:
+    """ "A, B, C and 2 more" for refusal messages (one query)."""
+    from pbflow.models import Person
+
+    shown = ids[:5]
+    names = dict(
+        db.session.execute(select(Person.id, Person.name).where(Person.id.in_(shown))).all()
+    )
+    text = _(", ").join(names.get(i, f"#{i}") for i in shown)
+    if len(ids) > len(shown):
+        text += _(" and %(n)s more", n=len(ids) - len(shown))
+    return text
+
+
+def _label(ctx: Context, field: str) -> str:
+    return ctx.definition.field_label(field, str(get_locale() or "zh"))
 
 
 @guard("not_submitter")
@@ -191,4 +218,56 @@ def all_children_closed(ctx: Context, *, workflow: str | None = None) -> Block |
     open_count = db.session.execute(stmt).scalar_one()
     if open_count:
         return Block(_("%(n)s linked item(s) are still open.", n=open_count))
+    return None
+
+
+@guard("person_among")
+def person_among(ctx: Context, *, field: str, among: str) -> Block | None:
+    """The people named in ``field`` (a person or persons field) are among those of another
+    field (a meeting's recorder among those present)."""
+    allowed = set(person_ids(ctx.value(among)))
+    outside = [p for p in person_ids(ctx.value(field)) if p not in allowed]
+    if not outside:
+        return None
+    return Block(
+        ngettext(
+            "'%(field)s' must be one of '%(among)s': %(names)s is not.",
+            "'%(field)s' must be among '%(among)s': %(names)s are not.",
+            len(outside),
+            field=_label(ctx, field),
+            among=_label(ctx, among),
+            names=person_names(outside),
+        )
+    )
+
+
+@guard("absences_explained")
+def absences_explained(ctx: Context, *, field: str, expected: str, present: str) -> Block | None:
+    """Each absence keeps its reason (DOMAIN 3: members ask for leave): every person of
+    ``expected`` not among ``present`` has a line in the per-person field ``field``, which
+    may be that they were absent without leave; and a line there is for an absence only."""
+    present_ids = set(person_ids(ctx.value(present)))
+    lines = ctx.value(field) or {}
+    given = {int(k) for k, text in lines.items() if str(text or "").strip()}
+    missing = [p for p in person_ids(ctx.value(expected)) if p not in present_ids | given]
+    if missing:
+        return Block(
+            _(
+                "Give the reason for the absence of %(names)s in '%(field)s': the leave asked "
+                "for, or absent without leave.",
+                names=person_names(missing),
+                field=_label(ctx, field),
+            )
+        )
+    there = sorted(p for p in given if p in present_ids)
+    if there:
+        return Block(
+            ngettext(
+                "%(names)s is marked present: '%(field)s' is for those absent.",
+                "%(names)s are marked present: '%(field)s' is for those absent.",
+                len(there),
+                names=person_names(there),
+                field=_label(ctx, field),
+            )
+        )
     return None

@@ -252,7 +252,9 @@ def fire_in_transaction(
             raise NotAllowed(_("This step must be taken by a person."))
     elif t.system_only or not actors.may_act(t.by, actor, cs):
         raise NotAllowed(_("You may not take this step. It is taken by: %(who)s.", who=_who_may(t)))
-    values = fields.validate(t.fields, values_in)
+    values = fields.validate(
+        t.fields, values_in, held=cs.data, label=lambda name: d.field_label(name, _locale())
+    )
     note = _check_comment(t, comment)
     before = tasks.compute(d, cs)  # the case's work-waiting rows as they stand
     counted = tally.contributions(cs)  # and what its figures count of it

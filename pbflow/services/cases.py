@@ -131,6 +131,8 @@ class Refs:
                     if who is not None:
                         wanted["person"].add(who)
                     want(entry)
+                if spec.type == "per_person_text" and isinstance(value, dict):
+                    wanted["person"].update(int(k) for k in value if str(k).isdigit())
                 if spec.type not in REF_TYPES:
                     continue
                 kind = "person" if spec.type == "persons" else spec.type
@@ -182,6 +184,12 @@ def display_value(spec: FieldSpec | None, value: Any, refs: Refs, locale: str) -
     if spec.type in ("records", "per_person"):
         lines = [_entry_text(spec, who, e, refs, locale) for who, e in _entries(spec, value)]
         return FieldValue(name, label, ENTRY_SEPARATOR.get(locale).join(lines), items=lines)
+    if spec.type == "per_person_text" and isinstance(value, dict):
+        lines = [
+            aside(refs.persons.get(int(k), f"#{k}") if str(k).isdigit() else str(k), text, locale)
+            for k, text in value.items()
+        ]
+        return FieldValue(name, label, joined(lines, locale), items=lines)
     if spec.type == "boolean":
         return FieldValue(name, label, _("Yes") if value else _("No"))
     if spec.type in ("choice", "multichoice"):
@@ -470,6 +478,19 @@ def picker_options(org_id: int, kinds: set[str]) -> dict[str, list[tuple[int, st
     return result
 
 
+def _line_people(actions: list[Any], data: Mapping[str, Any], refs: Refs):
+    """The rows of the steps' per-person fields (``people:<field>``): the people of the
+    persons field each one names, as the case holds them, by name."""
+    rows: dict[str, list[tuple[int, str]]] = {}
+    for spec in (f for a in actions if a.enabled for f in a.fields):
+        if spec.type == "per_person_text" and spec.people:
+            ids = data.get(spec.people) or []
+            rows[f"people:{spec.people}"] = [
+                (p, refs.persons.get(p, f"#{p}")) for p in ids if isinstance(p, int)
+            ]
+    return rows
+
+
 def _vote_view(user: User, case: ProcessInstance, today: date) -> VoteView | None:
     snap = snapshot(case)
     status = votes.status(snap) if case.closed_at is None else None
@@ -563,7 +584,7 @@ def case_page(user: User, case_id: int, locale: str, *, mark_read: bool = True) 
         uploaders=people,
         actions=actions,
         prefill={k: v for k, v in data.items() if not k.startswith("_")},
-        pickers=picker_options(case.org_id, kinds),
+        pickers={**picker_options(case.org_id, kinds), **_line_people(actions, data, refs)},
         vote=_vote_view(user, case, clock.today()),
         children=children,
         parent=parent,

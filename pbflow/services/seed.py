@@ -84,6 +84,7 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志海波辉鹏"
 EDUCATION = ("高中", "中专", "大专", "本科", "本科", "硕士研究生")
 TOPICS = ("学习贯彻党的创新理论", "安全生产专题", "组织生活会准备", "发展党员工作", "主题党日活动")
+LEAVE = ("病假", "事假", "出差", "未请假")  # a per-person field's lines (reasons for absence)
 BATCH = 5000
 
 
@@ -374,7 +375,9 @@ class _Seeder:
 
     # --- cases -------------------------------------------------------------------------------
 
-    def value(self, spec: FieldSpec, at: datetime, org: _Org, subject: int | None) -> Any:
+    def value(
+        self, spec: FieldSpec, at: datetime, org: _Org, subject: int | None, data=None
+    ) -> Any:
         rng, t = self.rng, spec.type
         if t == "date":
             return (at - timedelta(days=rng.randrange(3))).date().isoformat()
@@ -396,14 +399,17 @@ class _Seeder:
             return sorted(set(rng.sample(org.members, min(3, len(org.members)))))
         if t == "user":
             return rng.choice(org.officers).id if org.officers else None
+        if t == "per_person_text":  # a line for the last of its people, as the case has them
+            people = (data or {}).get(spec.people) or []
+            return {str(people[-1]): rng.choice(LEAVE)} if people else None
         return None  # files: none are stored by the seed
 
-    def values(self, specs: tuple[FieldSpec, ...], at, org, subject) -> dict[str, Any]:
+    def values(self, specs: tuple[FieldSpec, ...], at, org, subject, data=None) -> dict[str, Any]:
         out = {}
         for spec in specs:
             if not spec.required and self.rng.random() < 0.5:
                 continue
-            v = self.value(spec, at, org, subject)
+            v = self.value(spec, at, org, subject, data)
             if v is not None:
                 out[spec.name] = v
         return out
@@ -452,7 +458,7 @@ class _Seeder:
             at = step_at
             system = all(rule.kind == "system" for rule in t.by)
             actor = audit.SYSTEM if system else rng.choice(org.officers)
-            fields = self.values(t.fields, at, org, subject)
+            fields = self.values(t.fields, at, org, subject, data)
             payload: dict[str, Any] = {"trigger": t.trigger}
             if fields:
                 payload["fields"] = fields
@@ -619,7 +625,15 @@ class _Seeder:
         for _ in range(self.scale):
             wid = self.rng.choices(installed, weights)[0]
             d, def_id = defs[wid]
-            key = self.case(d, def_id, self.rng.choice(where[wid]), plans[wid])
+            org = self.rng.choice(where[wid])
+            # Each case draws from its own stream, seeded from the run's: another field in
+            # one workflow's forms changes that workflow's cases, not every later case of
+            # every other workflow.
+            run, self.rng = self.rng, random.Random(self.rng.getrandbits(64))
+            try:
+                key = self.case(d, def_id, org, plans[wid])
+            finally:
+                self.rng = run
             report.cases_by_state[key] = report.cases_by_state.get(key, 0) + 1
         for _ in range(max(10, self.scale // 40)):
             self.meeting(self.rng.choice(branches))

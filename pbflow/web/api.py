@@ -87,6 +87,7 @@ def _action(a: runtime.Action, locale: str) -> dict[str, Any]:
                 "label": f.label.get(locale),
                 "required": f.required,
                 "choices": [c.value for c in f.choices],
+                "people": f.people,
             }
             for f in a.fields
         ],

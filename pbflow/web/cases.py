@@ -42,18 +42,23 @@ def locale() -> str:
     return str(get_locale() or "zh")
 
 
-def parse_fields(form: MultiDict) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def parse_fields(form: MultiDict) -> tuple[dict[str, Any], dict[str, Any]]:
     """Workflow field values from a form (inputs named ``f.<field>``), and the raw text to
     show again. A field sent several times (checkboxes, multi-selects) becomes a list; the
-    engine's field types accept both."""
+    engine's field types accept both. A per-person field's lines (``f.<field>.<person id>``)
+    go to the engine one by one, which gathers them, and are shown again as one mapping."""
     values: dict[str, Any] = {}
-    raw: dict[str, list[str]] = {}
+    raw: dict[str, Any] = {}
     for key in form:
         if key.startswith(FIELD_PREFIX):
             items = form.getlist(key)
             name = key[len(FIELD_PREFIX) :]
-            raw[name] = items
             values[name] = items if len(items) > 1 else items[0]
+            field, dot, who = name.partition(".")
+            if dot and isinstance(raw.setdefault(field, {}), dict):
+                raw[field][who] = items[0]
+            else:
+                raw[name] = items
     return values, raw
 
 
@@ -106,10 +111,13 @@ def due_badges() -> Callable[[datetime | None, bool], Markup]:
 
 
 @bp.app_template_global()
-def as_strings(value: Any) -> list[str]:
-    """A field value as the list of strings a form input compares against."""
+def as_strings(value: Any) -> list[str] | dict[str, str]:
+    """A field value as the list of strings a form input compares against (a per-person
+    field's: its lines by person id)."""
     if value is None:
         return []
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
     if isinstance(value, bool):
         return ["1"] if value else []
     if isinstance(value, list | tuple):

@@ -139,11 +139,22 @@ def to_meeting_ready(world, **kw) -> int:
     return case_id
 
 
+def attendance(present, participants, recorder=None, why: str = "请假") -> dict:
+    """Who came, as the meeting's record says it (DOMAIN 2 and 3): those ``present``, the
+    reason (``why``) of each participant absent, and the recorder, one of those present (the
+    second, unless named; the first chairs)."""
+    here = [pid(u) for u in present]
+    return {
+        "attendees": here,
+        "absence_reasons": {str(pid(u)): why for u in participants if pid(u) not in here},
+        "recorder": pid(recorder) if recorder is not None else here[min(1, len(here) - 1)],
+    }
+
+
 def meeting_values(world, attendees=PEOPLE[:3], **extra):
     return {
         "held_on": "2026-03-20",
-        "attendees": [pid(world[u]) for u in attendees],
-        "absences": "党员请假：出差",
+        **attendance([world[u] for u in attendees], [world[u] for u in PEOPLE]),
         "superior_present": world["gb_secretary"].id,
         "minutes": upload(world, "minutes.pdf"),
         **extra,
@@ -873,7 +884,7 @@ def test_the_committees_democratic_life_meeting_names_its_superiors_attendee_in_
     clock.set("2026-03-20T02:00:00")
     values = {
         "held_on": "2026-03-20",
-        "attendees": [pid(u) for u in team],
+        **attendance(team, team),
         "minutes": file("minutes.pdf"),
     }
     with pytest.raises(GuardRefused, match="has not been recorded"):
@@ -926,9 +937,10 @@ def test_a_democratic_life_meeting_outside_the_fourth_quarter_needs_the_superior
         "committee_secretary", [(world.committee, "secretary")], person_org=world.committee
     )
     clock.set("2027-01-08T02:00:00")
+    committee = [world[u] for u in ("committee_a", "committee_b", "committee_c")]
     january = {
         "held_on": "2027-01-07",
-        "attendees": [pid(world["committee_a"])],
+        **attendance(committee[:1], committee),
         "superior_present_name": "县委组织部 张部长",
         "minutes": upload(world, "m.pdf", org=world.committee, user=secretary),
     }

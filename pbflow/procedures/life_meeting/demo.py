@@ -35,6 +35,9 @@ BRANCHES = {
     "b2": ("guo.shuji", ("he.dangyuan", "lin.dangyuan"), "he.dangyuan", "wang.shuji", (2,)),
 }
 OPEN_ITEM = ("b3", 1)  # this branch's item of last year's list is still open, past its deadline
+# This branch's meeting of that year missed its last participant, on leave (DOMAIN 3: each
+# absence with its reason).
+ON_LEAVE = (("b4", 2), "外出参加安全培训，已请假")
 
 
 def _file(world, who: str, org, case_id: int, name: str, text: str) -> int:
@@ -116,9 +119,16 @@ def _past_meeting(world, code: str, years_ago: int) -> None:
             )
     with _at(held, 8):
         minutes = _file(world, secretary, org, case, "会议记录.txt", "组织生活会会议记录（示例）")
+        # The second participant keeps the minutes (DOMAIN 2: a recorder).
+        attendees, reasons = people, {}
+        if (code, years_ago) == ON_LEAVE[0]:
+            attendees, reasons = people[:-1], {str(people[-1]): ON_LEAVE[1]}
         values = {
             "held_on": held.isoformat(),
-            "attendees": people,
+            "place": "支部活动室",
+            "attendees": attendees,
+            "absence_reasons": reasons,
+            "recorder": people[1],
             "superior_present": u(superior).id,
             "minutes": minutes,
         }

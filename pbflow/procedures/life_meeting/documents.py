@@ -67,9 +67,15 @@ def meeting_story(case: ProcessInstance, locale: str) -> list[Any]:
 
     participants = set(data.get("participants") or [])
     present = set(data.get("attendees") or [])
-    missing = sorted(participants - present)
-    absent = joined((refs.persons.get(p, f"#{p}") for p in missing), locale)
-    if data.get("absences"):
+    reasons = data.get("absence_reasons") or {}
+    absent = joined(
+        (
+            aside(refs.persons.get(p, f"#{p}"), reasons.get(str(p), ""), locale)
+            for p in sorted(participants - present)
+        ),
+        locale,
+    )
+    if data.get("absences"):  # a meeting recorded before each absence had its own reason
         absent = aside(absent, data["absences"], locale) if absent else data["absences"]
     story: list[Any] = [
         pdf.fields_table(
@@ -78,7 +84,9 @@ def meeting_story(case: ProcessInstance, locale: str) -> list[Any]:
                 Field(_("Kind of meeting"), t("kind")),
                 Field(_("Theme"), t("theme"), wide=True),
                 Field(_("Held on"), t("held_on")),
+                Field(_("Place"), t("place") or "—"),
                 Field(_("Principal leader"), t("principal")),
+                Field(_("Recorder"), t("recorder") or "—"),
                 Field(
                     _("The superior's attendee"),
                     t("superior_present") or t("superior_present_name") or "—",

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from pbflow.engine import actors
 from pbflow.engine.context import Block, Context
 from pbflow.engine.fields import parse_date
+from pbflow.engine.guards import person_ids, person_names
 from pbflow.engine.rules import Rule, registrar
 from pbflow.extensions import db
 
@@ -41,34 +42,13 @@ def _applies(ctx: Context, only_if: str | None) -> bool:
     return str(value) == expected.strip()
 
 
-def _ids(value: Any) -> list[int]:
-    if value is None or value == "":
-        return []
-    items = value if isinstance(value, list) else [value]
-    return [int(v) for v in items]
-
-
 def ratio(text: Any) -> Fraction:
     """A share written as "2/3" or 0.5 in a setting."""
     return Fraction(str(text).strip())
 
 
-def person_names(ids: list[int]) -> str:
-    """ "A, B, C and 2 more" for refusal messages (one query)."""
-    from pbflow.models import Person
-
-    shown = ids[:5]
-    names = dict(
-        db.session.execute(select(Person.id, Person.name).where(Person.id.in_(shown))).all()
-    )
-    text = _(", ").join(names.get(i, f"#{i}") for i in shown)
-    if len(ids) > len(shown):
-        text += _(" and %(n)s more", n=len(ids) - len(shown))
-    return text
-
-
 def participants(ctx: Context) -> list[int]:
-    return _ids(ctx.data.get("participants"))
+    return person_ids(ctx.data.get("participants"))
 
 
 def missing_talks(ctx: Context) -> list[tuple[int, int]]:
@@ -81,7 +61,7 @@ def missing_talks(ctx: Context) -> list[tuple[int, int]]:
     principal = ctx.data.get("principal")
     held: set[frozenset[int]] = set()
     for talk in ctx.data.get("talks") or []:
-        for other in _ids(talk.get("talked_with")):
+        for other in person_ids(talk.get("talked_with")):
             held.add(frozenset((int(talk["talker"]), other)))
     if ctx.setting("talks_rule") == "every_pair":
         wanted = [(a, b) for i, a in enumerate(people) for b in people[i + 1 :]]
@@ -139,7 +119,7 @@ def materials_reviewed(ctx: Context, *, setting: str, flag: str) -> Block | None
 def participants_only(ctx: Context, *, field: str) -> Block | None:
     """The people named in ``field`` must be participants of the meeting."""
     people = set(participants(ctx))
-    outsiders = [p for p in _ids(ctx.value(field)) if p not in people]
+    outsiders = [p for p in person_ids(ctx.value(field)) if p not in people]
     if outsiders:
         return Block(
             _("%(names)s are not participants of this meeting.", names=person_names(outsiders))
@@ -164,7 +144,7 @@ def self_unless_role(ctx: Context, *, field: str, roles: list[str]) -> Block | N
 def attendance_quorum(ctx: Context, *, field: str, setting: str) -> Block | None:
     """Those present must be at least the set share (two thirds by default) of participants."""
     people = participants(ctx)
-    present = set(_ids(ctx.value(field))) & set(people)
+    present = set(person_ids(ctx.value(field))) & set(people)
     need = ratio(ctx.setting(setting))
     if not people or Fraction(len(present), len(people)) < need:
         return Block(
@@ -295,7 +275,7 @@ def appraisal_members(org_id: int) -> list[int]:
 def _grades_after(ctx: Context, members_field: str | None, grade_field: str | None) -> dict:
     grades = dict(ctx.data.get("grades") or {})
     if members_field and grade_field:
-        for pid in _ids(ctx.value(members_field)):
+        for pid in person_ids(ctx.value(members_field)):
             grades[str(pid)] = ctx.value(grade_field)
     return grades
 
@@ -398,7 +378,7 @@ def committee_session_quorum(ctx: Context, *, field: str) -> Block | None:
     at the branch), with more than half of them there, as a committee meeting needs
     (DOMAIN 3)."""
     committee = branch_committee_people(ctx.case.org_id)
-    present = _ids(ctx.value(field))
+    present = person_ids(ctx.value(field))
     outsiders = [p for p in present if p not in committee]
     if outsiders:
         return Block(
@@ -513,7 +493,7 @@ def appraisal_not_graded(ctx: Context) -> Block | None:
 def appraisal_members_only(ctx: Context, *, field: str) -> Block | None:
     """Only members of the organization are appraised here."""
     members = set(appraisal_members(ctx.case.org_id))
-    outsiders = [p for p in _ids(ctx.value(field)) if p not in members]
+    outsiders = [p for p in person_ids(ctx.value(field)) if p not in members]
     if outsiders:
         return Block(
             _(
