@@ -856,6 +856,37 @@ def token_revoke(token_id: int) -> None:
     click.echo(f"token {t.id} ({t.name}) revoked")
 
 
+@token_cli.command("made-by-tokens")
+@click.option("--revoke", is_flag=True, help="Revoke those still live.")
+@domain_errors
+def token_made_by_tokens(revoke: bool) -> None:
+    """Tokens made through another token, before that was refused (the audit trail names the
+    token used); exits 1 while one of them is still live. --revoke revokes those."""
+    from pbflow.clock import now
+    from pbflow.services import api_tokens
+
+    live = 0
+    for m in api_tokens.made_through_tokens():
+        t = m.token
+        through = f"through token {m.through.get('token_id')} ({m.through.get('token')})"
+        made = f"made {m.at:%Y-%m-%d %H:%M} by {m.by} {through}"
+        if t is None:
+            click.echo(f"{m.token_id}\t(gone with its account)\t{made}")
+            continue
+        # A deactivated owner's token is not live, but would be again on reactivation.
+        state = "revoked" if t.revoked_at else "expired" if t.expires_at <= now() else "LIVE"
+        if state == "LIVE" and revoke:
+            api_tokens.revoke_token(None, t.id, reason="made through a token")
+            state = "revoked now"
+        live += state == "LIVE"
+        click.echo(
+            f"{t.id}\tpbf_{t.prefix}\t{t.user.username}\t{t.name}\t{t.scope}\t{made}\t{state}"
+        )
+    if live:
+        raise click.ClickException(f"{live} live token(s) made through a token: run with --revoke")
+    click.echo("no live token made through a token")
+
+
 audit_cli = AppGroup("audit", help="The hash-chained audit trail.")
 pbflow_cli.add_command(audit_cli)
 

@@ -13,6 +13,9 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("zh", "en")  # the languages pbflow speaks
+# Bounds of PBFLOW_REAUTH_MINUTES: at least a minute (the login itself must count); at most
+# two hours (GitHub's "sudo mode"), beyond which the confirmation no longer protects much.
+REAUTH_MINUTES = (1, 120)
 
 # name -> (config key, type, default, help)
 ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
@@ -58,6 +61,15 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         int,
         15,
         "How long a locked account stays locked (an admin may unlock it sooner).",
+    ),
+    "PBFLOW_REAUTH_MINUTES": (
+        "PBFLOW_REAUTH_MINUTES",
+        int,
+        10,
+        "Minutes after a password was last entered (at login, or confirming it) within which "
+        "a sensitive action (an access token, another's password, a role, an account's "
+        f"activation, a setting) needs no new confirmation; {REAUTH_MINUTES[0]} to "
+        f"{REAUTH_MINUTES[1]}.",
     ),
     "PBFLOW_OPINION_SUBMIT_LIMIT": (
         "PBFLOW_OPINION_SUBMIT_LIMIT",
@@ -265,6 +277,12 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         # the others of the pool stay idle until they are needed.
         options.setdefault("pool_use_lifo", True)
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    minutes = cfg["PBFLOW_REAUTH_MINUTES"]
+    if not (isinstance(minutes, int) and REAUTH_MINUTES[0] <= minutes <= REAUTH_MINUTES[1]):
+        raise ValueError(
+            f"PBFLOW_REAUTH_MINUTES must be a whole number of minutes from {REAUTH_MINUTES[0]}"
+            f" to {REAUTH_MINUTES[1]}, not {minutes!r}"
+        )
     if not cfg.get("PBFLOW_UPLOAD_DIR"):
         cfg["PBFLOW_UPLOAD_DIR"] = str(instance_path / "uploads")
     if not cfg.get("SECRET_KEY"):

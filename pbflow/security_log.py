@@ -1,7 +1,8 @@
 """The security log: authentication and self-service account events in their own hash chain.
 
-Logins, failed logins, logouts, lockouts, a user's own password or language change and the
-ending of sessions are recorded here, not in the process audit chain (``pbflow.audit``):
+Logins, failed logins, logouts, lockouts, confirmations of the password before a sensitive
+action (and refused ones), a user's own password or language change and the ending of sessions
+are recorded here, not in the process audit chain (``pbflow.audit``):
 there they would stand in one ordered sequence with anonymous opinion submissions, and the
 order and times would link a logged-in person to an "anonymous" event. Administrative actions
 on accounts (an admin resets a password, deactivates, grants a role) stay in the process chain.

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import g
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from pbflow.api import schemas as s
 from pbflow.api.core import (
@@ -24,6 +25,7 @@ from pbflow.api.core import (
 from pbflow.engine import actors
 from pbflow.engine.errors import NotFound
 from pbflow.services import accounts, api_tokens, people
+from pbflow.web.access import password_confirmed
 
 TAGS = ("directory",)
 
@@ -233,9 +235,12 @@ def list_tokens():
     json=s.TokenIn,
     summary=N_(
         "Make a token, logged in (a request with a token is refused: a token never makes "
-        "one); its secret is in this answer only."
+        "one; so is a session whose password was not entered in the last "
+        "PBFLOW_REAUTH_MINUTES, until it is confirmed on /account/confirm); its secret is in "
+        "this answer only."
     ),
 )
+@password_confirmed(_l("make an access token"))
 def create_token(json: s.TokenIn):
     owner = user()
     api_tokens.refuse_through_a_token(owner, json.owner or owner.username)

@@ -4,6 +4,7 @@ token pages under My account."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from pbflow import validation
@@ -11,6 +12,7 @@ from pbflow.api import core
 from pbflow.engine.errors import DomainError
 from pbflow.models.api_token import SCOPES
 from pbflow.services import accounts, api_tokens
+from pbflow.web.access import password_confirmed
 
 bp = Blueprint("api_pages", __name__)
 
@@ -57,6 +59,7 @@ def tokens():
 
 @bp.post("/account/tokens")
 @login_required
+@password_confirmed(_l("make an access token"))
 def token_create():
     form = request.form
     owner = current_user

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -326,8 +326,11 @@ def _claim_attempt(user: User | None) -> _Attempt | None:
     return _Attempt(row.failed_logins, row.locked_until) if row is not None else None
 
 
-def _record_failure(user: User, attempt: _Attempt, action: str, reason: str) -> None:
-    security_log.record(action, user, payload={"reason": reason, "failures": attempt.failures})
+def _record_failure(
+    user: User, attempt: _Attempt, action: str, reason: str, extra: dict[str, Any] | None = None
+) -> None:
+    payload = {"reason": reason, "failures": attempt.failures, **(extra or {})}
+    security_log.record(action, user, payload=payload)
     if attempt.locked_until is not None:
         security_log.record(
             "account_locked",
@@ -758,6 +761,84 @@ def set_org_active(org: Organization, active: bool, *, actor=None) -> None:
     _commit()
 
 
+# --- confirming the password again before a sensitive action ("sudo mode") -----------------
+#
+# A session stolen, or a computer left logged in, must not be enough to make an access token,
+# reset someone's password, grant a role or the like: those ask for the password again when
+# it was last entered (at login, or confirming it here) more than PBFLOW_REAUTH_MINUTES ago.
+# Which actions are sensitive, and how the pages ask, is pbflow.web.access.password_confirmed.
+
+
+def reauth_window() -> timedelta:
+    return timedelta(minutes=current_app.config["PBFLOW_REAUTH_MINUTES"])
+
+
+# Workers of one server may read the clock a little apart: a time entered so much "later"
+# than now still counts; one further ahead (a clock set back) does not.
+_CLOCK_SKEW = timedelta(minutes=1)
+
+
+def password_entered_at() -> int:
+    """Now, as the whole seconds a session keeps for "the password was last entered"."""
+    return int(clock.now().replace(tzinfo=UTC).timestamp())
+
+
+def password_recent(entered_at: Any) -> bool:
+    """Was the password entered (``password_entered_at()`` then) within the window?"""
+    if isinstance(entered_at, bool) or not isinstance(entered_at, int):
+        return False
+    age = clock.now() - datetime.fromtimestamp(entered_at, UTC).replace(tzinfo=None)
+    return -_CLOCK_SKEW <= age <= reauth_window()
+
+
+def _locked_message() -> str:
+    return _(
+        "Your account is locked after repeated wrong passwords. Try again later "
+        "or ask an administrator to unlock it."
+    )
+
+
+def confirm_password(user: User, password: str, *, purpose: str) -> None:
+    """``user``, logged in, enters their password again before ``purpose`` (the page's
+    endpoint, for the security log).
+
+    As at login: a wrong password counts toward the lockout (the same count, so a stolen
+    session guesses no faster than anyone at the login page) and is written to the security
+    log; a locked account is refused without a check; the right one clears the count and is
+    logged too. A password left empty is asked for again and counts for nothing.
+    """
+    if not password:
+        raise LoginRefused(
+            _("Enter your password to go on."),
+            field_errors={"confirm_password": _("is required")},
+        )
+    attempt = _claim_attempt(user)
+    if attempt is None:
+        check_password_hash(_DUMMY_HASH, password)
+        security_log.record(
+            "password_confirm_failed", user, payload={"reason": "locked", "for": purpose}
+        )
+        _commit()
+        raise NotAllowed(_locked_message())
+    if not check_password_hash(user.password_hash, password):
+        _record_failure(
+            user, attempt, "password_confirm_failed", "wrong password", {"for": purpose}
+        )
+        raise LoginRefused(
+            _(
+                "That is not your password. After %(n)s wrong passwords in a row (here or at "
+                "login) the account is locked for %(minutes)s minutes.",
+                n=current_app.config["PBFLOW_LOGIN_MAX_FAILURES"],
+                minutes=current_app.config["PBFLOW_LOGIN_LOCK_MINUTES"],
+            ),
+            field_errors={"confirm_password": _("is not your password")},
+        )
+    user.failed_logins = 0
+    user.locked_until = None
+    security_log.record("password_confirmed", user, payload={"for": purpose})
+    _commit()
+
+
 def change_own_password(user: User, current: str, new: str, confirm: str) -> None:
     """A user changes their own password; the current one must be given.
 
@@ -774,12 +855,7 @@ def change_own_password(user: User, current: str, new: str, confirm: str) -> Non
     if attempt is None:
         security_log.record("password_change_failed", user, payload={"reason": "locked"})
         _commit()
-        raise NotAllowed(
-            _(
-                "Your account is locked after repeated wrong passwords. Try again later "
-                "or ask an administrator to unlock it."
-            )
-        )
+        raise NotAllowed(_locked_message())
     if not check_password_hash(user.password_hash, current or ""):
         _record_failure(user, attempt, "password_change_failed", "wrong current password")
         errors["current"] = _("is not your current password")

@@ -15,6 +15,7 @@ a token may still list and revoke tokens, which only takes power away.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -171,17 +172,54 @@ def get_token(actor: User | None, token_id: int) -> ApiToken:
     return token
 
 
-def revoke_token(actor: User | None, token_id: int) -> ApiToken:
+def revoke_token(actor: User | None, token_id: int, *, reason: str | None = None) -> ApiToken:
     token = get_token(actor, token_id)
     if token.revoked_at is None:
         token.revoked_at = now()
+        payload = {"token_id": token.id, "name": token.name, "owner": token.user.username}
         audit.record(
             "api_token_revoked",
             actor=actor if actor is not None else audit.SYSTEM,
-            payload={"token_id": token.id, "name": token.name, "owner": token.user.username},
+            payload={**payload, "reason": reason} if reason else payload,
         )
         db.session.commit()
     return token
+
+
+@dataclass
+class MadeThroughToken:
+    """A token whose making the audit trail says came through another token."""
+
+    token_id: int
+    token: ApiToken | None  # None: its row is gone with its account
+    through: dict  # the token used: {"token_id", "token"}
+    at: datetime
+    by: str  # the account the request acted as
+
+
+def made_through_tokens() -> list[MadeThroughToken]:
+    """Tokens made by a request that came with a token, which was possible before a token
+    was refused that (the hostile review's "a token never makes tokens"). No column of the
+    token says so (``created_by_id`` is the account, the same either way), but its
+    ``api_token_created`` event does: every event of a request made with a token has carried
+    the token in ``via`` (``audit.attribute_with``) since tokens exist. Oldest first."""
+    from pbflow.models import AuditEvent
+
+    found = []
+    events = db.session.execute(
+        select(AuditEvent.payload, AuditEvent.at, AuditEvent.actor_label)
+        .where(AuditEvent.action == "api_token_created")
+        .order_by(AuditEvent.seq)
+    )
+    for raw, at, by in events:
+        payload = json.loads(raw)
+        via = payload.get("via")
+        if isinstance(via, dict) and isinstance(payload.get("token_id"), int):
+            token_id = payload["token_id"]
+            found.append(
+                MadeThroughToken(token_id, db.session.get(ApiToken, token_id), via, at, by)
+            )
+    return found
 
 
 def list_tokens(actor: User | None, *, owner: User | None = None) -> list[ApiToken]:

@@ -241,6 +241,8 @@ ACTIONS: dict[str, Any] = {
     "account_locked": _l("Account locked"),
     "password_changed": _l("Password changed"),
     "password_change_failed": _l("Password change refused"),
+    "password_confirmed": _l("Password confirmed for a sensitive action"),
+    "password_confirm_failed": _l("Password confirmation refused"),
     "sessions_revoked": _l("Sessions ended"),
     "role_granted": _l("Role granted"),
     "role_revoked": _l("Role revoked"),

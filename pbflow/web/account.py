@@ -1,4 +1,4 @@
-"""My account: page language and password.
+"""My account: page language, e-mail and password; confirming the password again.
 
 The language is chosen, in order, by ``?lang=`` (remembered in a cookie from then on), the
 cookie, the user's saved choice, then the browser (see ``pbflow.select_locale``).
@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from flask_login import current_user, login_required, login_user
 
 from pbflow.config import LOCALES
 from pbflow.engine.errors import DomainError
 from pbflow.services import accounts
+from pbflow.web.access import (
+    note_password_entered,
+    password_confirmed,
+    render_confirm_page,
+)
+from pbflow.web.auth import safe_next
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -86,6 +93,7 @@ def language():
 
 @bp.route("/email", methods=["POST"])
 @login_required
+@password_confirmed(_l("send your notifications to an e-mail address"))
 def email():
     form = request.form
     try:
@@ -109,7 +117,37 @@ def password():
         flash(exc.message, "error")
         # Passwords are never echoed back into the page.
         return _render(exc.status, exc.field_errors)
-    # The change ended every session of the account; this browser goes on under the new token.
+    # The change ended every session of the account; this browser goes on under the new token,
+    # its password just entered.
     login_user(_me())
+    note_password_entered()
     flash(_("Your password was changed."), "info")
     return redirect(url_for("account.index"))
+
+
+@bp.route("/confirm")
+@login_required
+def confirm():
+    """Confirm the password ahead, for what asks for it without a page of its own to ask on
+    (the JSON API's session path): ``next`` is where to go on to."""
+    return _render_confirm(200)
+
+
+def _render_confirm(status: int, errors=None):
+    target = url_for("account.confirm", next=safe_next(request.args.get("next")))
+    return render_confirm_page(status, target=target, errors=errors, carry=False)
+
+
+@bp.route("/confirm", methods=["POST"])
+@login_required
+def confirm_post():
+    try:
+        accounts.confirm_password(
+            _me(), request.form.get("confirm_password", ""), purpose="account.confirm"
+        )
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return _render_confirm(exc.status, exc.field_errors)
+    note_password_entered()
+    flash(_("Password confirmed."), "info")
+    return redirect(safe_next(request.args.get("next")))

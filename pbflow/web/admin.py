@@ -26,7 +26,12 @@ from pbflow.models.org import ORG_KINDS
 from pbflow.models.people import PARTY_STATUSES, ROLES
 from pbflow.services import accounts, exports, people
 from pbflow.services import seen as form_seen
-from pbflow.web.access import admin_or_committee_required, admin_required, has_any_role
+from pbflow.web.access import (
+    admin_or_committee_required,
+    admin_required,
+    has_any_role,
+    password_confirmed,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -479,6 +484,7 @@ def user_new():
 
 @bp.route("/users/new", methods=["POST"])
 @admin_required
+@password_confirmed(_l("create an account"), retype={"password": _l("Initial password")})
 def user_create():
     form = request.form
     try:
@@ -529,6 +535,7 @@ def user_detail(user_id: int):
 
 @bp.route("/users/<int:user_id>/password", methods=["POST"])
 @admin_required
+@password_confirmed(_l("reset a password"), retype={"password": _l("New password")})
 def user_password(user_id: int):
     user = _user_or_404(user_id)
     try:
@@ -543,6 +550,7 @@ def user_password(user_id: int):
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 @admin_required
+@password_confirmed(_l("deactivate or reactivate an account"))
 def user_active(user_id: int):
     user = _user_or_404(user_id)
     active = request.form.get("active") == "1"
@@ -561,6 +569,7 @@ def user_active(user_id: int):
 
 @bp.route("/users/<int:user_id>/unlock", methods=["POST"])
 @admin_required
+@password_confirmed(_l("unlock an account"))
 def user_unlock(user_id: int):
     user = _user_or_404(user_id)
     try:
@@ -573,6 +582,7 @@ def user_unlock(user_id: int):
 
 @bp.route("/users/<int:user_id>/roles", methods=["POST"])
 @admin_required
+@password_confirmed(_l("grant a role"))
 def user_grant(user_id: int):
     user = _user_or_404(user_id)
     org = _org_arg(request.form)
@@ -591,6 +601,7 @@ def user_grant(user_id: int):
 
 @bp.route("/users/<int:user_id>/roles/<int:assignment_id>/revoke", methods=["POST"])
 @admin_required
+@password_confirmed(_l("revoke a role"))
 def user_revoke(user_id: int, assignment_id: int):
     user = _user_or_404(user_id)
     ra = db.session.get(RoleAssignment, assignment_id)

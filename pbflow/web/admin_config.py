@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from pbflow import clock
@@ -16,7 +17,7 @@ from pbflow.engine.errors import DomainError, NotFound
 from pbflow.models import User
 from pbflow.services import settings as settings_service
 from pbflow.services import workcalendar
-from pbflow.web.access import admin_or_committee_required, admin_required
+from pbflow.web.access import admin_or_committee_required, admin_required, password_confirmed
 
 bp = Blueprint("config", __name__, url_prefix="/admin")
 
@@ -131,6 +132,7 @@ def settings():
 
 @bp.post("/settings")
 @admin_required
+@password_confirmed(_l("change a workflow setting"))
 def settings_change():
     form = request.form
     org_id = _org_arg()

@@ -12,6 +12,7 @@ from flask import (
     render_template,
     request,
     send_from_directory,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -22,6 +23,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from pbflow.services import accounts
+from pbflow.web.access import PASSWORD_AT, note_password_entered
 
 bp = Blueprint("auth", __name__)
 
@@ -31,7 +33,7 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only same-site paths: never redirect a fresh login to another host.
 
     Browsers read a backslash as a slash and drop tabs and newlines, so "/\\host" or
@@ -63,7 +65,8 @@ def login():
             status = 401
         else:
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
+            note_password_entered(user)
+            return redirect(safe_next(request.args.get("next")))
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
@@ -74,6 +77,7 @@ def login():
 def logout():
     accounts.record_logout(current_user._get_current_object())
     logout_user()
+    session.pop(PASSWORD_AT, None)
     flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))
 
@@ -91,7 +95,7 @@ def lang_switch_url(lang: str) -> str:
     rule = request.url_rule
     if request.method != "GET" and (rule is None or "GET" not in (rule.methods or ())):
         back = urlsplit(request.referrer or "")
-        if back.netloc == request.host and _safe_next(back.path) == back.path:
+        if back.netloc == request.host and safe_next(back.path) == back.path:
             path = back.path
             args = [(k, v) for k, v in parse_qsl(back.query, keep_blank_values=True) if k != "lang"]
         else:

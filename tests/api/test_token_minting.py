@@ -78,3 +78,86 @@ def test_a_person_logged_in_makes_tokens_through_the_api_and_the_pages(world, cl
     # A token the person made may revoke itself, or another of theirs.
     assert mine.delete(f"/api/v1/tokens/{made['id']}")[0].status_code == 200
     assert mine.get("/api/v1/me")[0].status_code == 401
+
+
+def _minted_the_old_way(world, owner: str, name: str, through: ApiToken) -> ApiToken:
+    """A token made through ``through`` before that was refused: its row, and its making in the
+    audit trail as every request with a token wrote it (``via``, audit.attribute_with)."""
+    from datetime import timedelta
+
+    from pbflow import audit, clock
+    from pbflow.services import api_tokens
+
+    made = ApiToken(
+        user_id=world[owner].id,
+        name=name,
+        scope="admin",
+        prefix=name[:8],
+        secret_hash=api_tokens.secret_hash(f"pbf_{name}"),
+        created_by_id=world[owner].id,
+        expires_at=clock.now() + timedelta(days=366),
+    )
+    db.session.add(made)
+    db.session.flush()
+    audit.record(
+        "api_token_created",
+        actor=world[owner],
+        payload={
+            "token_id": made.id,
+            "name": name,
+            "owner": owner,
+            "scope": "admin",
+            "kind": "personal",
+            "expires_at": made.expires_at,
+            "via": {"token_id": through.id, "token": through.name},
+        },
+    )
+    db.session.commit()
+    return made
+
+
+def test_tokens_made_through_a_token_before_the_rule_are_found_and_revoked(
+    world, client, auth, runner
+):
+    """``pbflow token made-by-tokens`` finds them by their making's ``via`` in the audit
+    trail, exits 1 while one is live, and ``--revoke`` revokes them (audited); tokens made
+    by a person or the command line are left alone."""
+    from pbflow.services import api_tokens
+
+    token(world, "admin", "admin")
+    stolen = db.session.scalar(select(ApiToken).where(ApiToken.name == "admin-admin"))
+    backdoor = _minted_the_old_way(world, "admin", "backdoor", stolen)
+    second = _minted_the_old_way(world, "admin", "second", backdoor)  # made by the first
+    revoked = _minted_the_old_way(world, "admin", "dropped", stolen)
+    api_tokens.revoke_token(None, revoked.id)
+    auth.login("admin")
+    csrf = client.get("/api/csrf").get_json()["csrf_token"]
+    by_person = client.post(
+        "/api/v1/tokens", json={"name": "by hand"}, headers={"X-CSRFToken": csrf}
+    )
+    assert by_person.status_code == 201
+    listed = runner.invoke(args=["pbflow", "token", "made-by-tokens"])
+    assert listed.exit_code == 1
+    lines = listed.output.splitlines()
+    assert [line.split("\t")[3] for line in lines[:3]] == ["backdoor", "second", "dropped"]
+    assert lines[0].endswith(f"through token {stolen.id} (admin-admin)\tLIVE")
+    assert lines[1].endswith(f"through token {backdoor.id} (backdoor)\tLIVE")
+    assert lines[2].endswith("\trevoked")
+    assert "2 live token(s) made through a token: run with --revoke" in listed.output
+    # Made by the command line (the stolen one) and by a person logged in: not listed.
+    assert len(lines) == 4 and "by hand" not in listed.output
+    done = runner.invoke(args=["pbflow", "token", "made-by-tokens", "--revoke"])
+    assert done.exit_code == 0, done.output
+    assert done.output.count("revoked now") == 2
+    db.session.expire_all()
+    assert db.session.get(ApiToken, backdoor.id).revoked_at is not None
+    assert db.session.get(ApiToken, second.id).revoked_at is not None
+    assert db.session.get(ApiToken, stolen.id).revoked_at is None  # the operator's own
+    events = AuditEvent.query.filter_by(action="api_token_revoked").all()
+    assert [json.loads(e.payload).get("reason") for e in events] == [
+        None,
+        "made through a token",
+        "made through a token",
+    ]
+    again = runner.invoke(args=["pbflow", "token", "made-by-tokens"])
+    assert again.exit_code == 0 and "no live token made through a token" in again.output

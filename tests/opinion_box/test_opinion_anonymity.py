@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
 
 from pbflow.engine import runtime
 from pbflow.extensions import db
+from pbflow.models import SecurityEvent
 from pbflow.procedures.opinion_box import services as opinions
+from pbflow.web.access import PASSWORD_AT
 from tests.conftest import csrf_token, make_user
 
 IP = "203.0.113.77"
@@ -161,9 +164,19 @@ def test_no_table_links_a_logged_in_user_to_their_anonymous_opinion(client, app,
     assert code not in flat and code.replace("-", "") not in flat
     assert MARKER not in flat
     # Only the login (user id with the account's random session token, freshness,
-    # Flask-Login's hashed client id) and the CSRF token.
-    assert set(session) <= {"csrf_token", "_user_id", "_fresh", "_id"}
+    # Flask-Login's hashed client id, when its password was entered: the login's own time,
+    # already in the security log) and the CSRF token.
+    assert set(session) <= {"csrf_token", "_user_id", "_fresh", "_id", PASSWORD_AT}
     assert session["_user_id"] == user.get_id() == f"{user.id}:{user.session_token}"
+    login_at = db.session.scalar(
+        select(SecurityEvent.at).where(
+            SecurityEvent.user_id == user.id, SecurityEvent.action == "login"
+        )
+    )
+    assert session[PASSWORD_AT] == {
+        "user": user.id,
+        "at": int(login_at.replace(tzinfo=UTC).timestamp()),
+    }
 
 
 def test_the_scan_finds_the_link_of_a_named_opinion(client, world, auth):
