@@ -95,6 +95,18 @@ def test_translations_keep_the_placeholders_and_are_chinese():
     assert not problems, "\n".join(problems)
 
 
+def test_the_catalogs_pass_babels_own_checks():
+    """What `pybabel compile` reports as an error (and `make translations` stops on): a
+    plural whose Chinese form names a placeholder its English singular lacks, for one."""
+    problems = []
+    for po in (ZH_PO, CATALOGS / "en" / "LC_MESSAGES" / "messages.po"):
+        with open(po, "rb") as fh:
+            catalog = read_po(fh)
+        for msg, errors in catalog.check():
+            problems += [f"{po.parent.parent.name}: {msg.id!r}: {e}" for e in errors]
+    assert not problems, "\n".join(problems)
+
+
 def test_compiled_catalog_matches_the_po_file():
     """The committed .mo is what runs; it must say what the .po says (`make translations`)."""
     with open(ZH_MO, "rb") as fh:

@@ -200,7 +200,7 @@ def password_confirmed(action: Any, *, retype: Mapping[str, Any] | None = None) 
                     raise PasswordNotConfirmed(
                         ngettext(
                             "Confirm your password first (you have not entered it in the last "
-                            "minute): open %(url)s, then send this again.",
+                            "%(num)s minute): open %(url)s, then send this again.",
                             "Confirm your password first (you have not entered it in the last "
                             "%(num)s minutes): open %(url)s, then send this again.",
                             current_app.config["PBFLOW_REAUTH_MINUTES"],
