@@ -38,6 +38,7 @@ def _meeting_with_a_file(world, client, auth) -> tuple[int, int]:
             "held_on": "2026-03-01",
             "topic": "主题党日",
             "chair": person,
+            "recorder": str(world["deputy"].person.id),
             "present": present,
             **leave_fields(world.branch.id, "theme_day", present),
             "minutes": "要点",

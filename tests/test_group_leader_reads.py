@@ -24,6 +24,8 @@ def _group_meeting(leader) -> MeetingInput:
         meeting_type="group_meeting",
         held_on="2026-02-15",
         topic="小组学习",
+        chair=str(leader.person.id),
+        recorder=str(leader.person.id),
         present=[str(leader.person.id)],
     )
 

@@ -12,6 +12,7 @@ from pbflow.models import Attachment
 from pbflow.procedures.opinion_box import services as opinions
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
+from tests.three_meetings.helpers import chair_and_recorder
 
 
 def set_up_on(org, when: str) -> None:
@@ -32,6 +33,9 @@ def hold(clock, recorder, org, mtype: str, on: str, recorded: str | None = None)
             # Everyone who should attend was there: a general or committee meeting needs
             # more than half of its members (its quorum) to count as held.
             present=[str(p.id) for p in meetings.expected_attendees(org.id, mtype)],
+            **chair_and_recorder(
+                org.id, mtype, [p.id for p in meetings.expected_attendees(org.id, mtype)]
+            ),
         ),
     )
 

@@ -19,12 +19,28 @@ def absences(org_id: int, meeting_type: str, present, why: str = "请假") -> di
     }
 
 
+def chair_and_recorder(org_id: int, meeting_type: str, present) -> dict[str, str]:
+    """A chair and a recorder for a record whose test is not about them (each meeting keeps
+    both, DOMAIN 3): a party group meeting's group leader in the chair, else the first
+    present; the first present keeps the record."""
+    first = str(next(iter(present), "") or "")
+    chair = first
+    if meeting_type == "group_meeting":
+        leaders = meetings.group_leaders(org_id)
+        chair = str(leaders[0].id) if leaders else first
+    return {"chair": chair, "recorder": first}
+
+
 def on_leave(org_id: int, data: MeetingInput, why: str = "请假") -> MeetingInput:
     """``data`` with ``why`` for each absence it gives no reason for (the reasons it gives
-    are kept)."""
+    are kept), and a chair and a recorder where it names none (``chair_and_recorder``)."""
     given = {k: v for k, v in data.reasons.items() if (v or "").strip()}
+    people = chair_and_recorder(org_id, data.meeting_type, data.present)
     return replace(
-        data, reasons={**absences(org_id, data.meeting_type, data.present, why), **given}
+        data,
+        reasons={**absences(org_id, data.meeting_type, data.present, why), **given},
+        chair=data.chair or people["chair"],
+        recorder=data.recorder or people["recorder"],
     )
 
 

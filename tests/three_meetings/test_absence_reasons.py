@@ -34,6 +34,7 @@ def theme_day(world, reasons: dict[str, str], **extra) -> MeetingInput:
         "held_on": "2026-03-01",
         "topic": "学习新修订的《条例》",
         "chair": pid(world, "secretary"),
+        "recorder": pid(world, "member"),
         "present": [pid(world, "secretary"), pid(world, "member")],
         "reasons": reasons,
     }
@@ -119,6 +120,8 @@ def test_the_form_comes_back_as_typed_with_the_problem_under_the_members_row(wor
         "meeting_type": "theme_day",
         "held_on": "2026-03-01",
         "topic": "主题党日：学习安全规程",
+        "chair": pid(world, "secretary"),
+        "recorder": pid(world, "member"),
         "present": [pid(world, "secretary"), pid(world, "member")],
         f"reason_{deputy}": "出差",
         f"reason_{absent}": "",
@@ -146,6 +149,8 @@ def test_the_api_refuses_an_absence_without_its_reason(world, client):
         "meeting_type": "theme_day",
         "held_on": "2026-03-01",
         "topic": "主题党日",
+        "chair": world["secretary"].person.id,
+        "recorder": world["member"].person.id,
         "present": [world[u].person.id for u in ("secretary", "member")],
         "reasons": {deputy: "出差", absent: " "},
     }

@@ -16,6 +16,7 @@ from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.services import accounts
 from tests.conftest import audit_actions, make_user
+from tests.three_meetings.helpers import chair_and_recorder
 
 
 def created(org, when: str) -> None:
@@ -34,6 +35,9 @@ def hold(world, mtype: str, on: str, org=None) -> None:
             topic=f"{mtype} {on}",
             # Everyone who should attend: a general or committee meeting needs its quorum.
             present=[str(p.id) for p in meetings.expected_attendees(org.id, mtype)],
+            **chair_and_recorder(
+                org.id, mtype, [p.id for p in meetings.expected_attendees(org.id, mtype)]
+            ),
         ),
     )
 
@@ -157,6 +161,8 @@ def test_party_groups_have_their_own_monthly_meeting(world, clock):
             held_on="2026-02-15",
             topic="小组学习",
             present=[str(leader.person.id)],
+            chair=str(leader.person.id),
+            recorder=str(leader.person.id),
         ),
     )
     clock.set("2026-03-10T04:00:00")

@@ -20,7 +20,7 @@ from pbflow.procedures.three_meetings.meeting_votes import VoteInput
 from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.api.helpers import Api, token
 from tests.conftest import audit_actions, csrf_token
-from tests.three_meetings.helpers import leave_fields, on_leave
+from tests.three_meetings.helpers import chair_and_recorder, leave_fields, on_leave
 
 # b1's four full members: the secretary, the deputy, a committee member and a member; its
 # committee: the secretary, the deputy and the committee member.
@@ -233,6 +233,7 @@ def test_the_form_the_page_and_the_pdf(world, client, auth):
         "held_on": "2026-03-01",
         "topic": "支部委员会换届选举",
         "present": [pid(world, u) for u in ("secretary", "deputy", "member")],
+        **chair_and_recorder(world.branch.id, "general_meeting", [pid(world, "secretary")]),
         **leave_fields(
             world.branch.id,
             "general_meeting",
@@ -284,6 +285,8 @@ def test_votes_over_the_api(world, client):
         "held_on": "2026-03-01",
         "topic": "支部委员会换届选举",
         "present": [world[u].person.id for u in ("secretary", "deputy", "member")],
+        "chair": world["secretary"].person.id,
+        "recorder": world["deputy"].person.id,
         "reasons": {pid(world, "branch_member"): "井下值班"},
         "votes": [{"text": "选举王明为支部书记", "votes_for": 3, "against": 0, "abstained": 0}],
     }

@@ -349,7 +349,7 @@ def test_the_fields_problems_are_said_before_the_quorum(world):
 def test_a_party_group_meeting_is_chaired_by_its_group_leader(world):
     """DOMAIN 3: the party group meeting is chaired by the group leader. Another member named
     as its chair is refused, naming the leader, in both languages, and nothing is written;
-    the leader, or no chair named, is recorded."""
+    so is a record naming no chair (each meeting keeps its chair); the leader is recorded."""
     from flask_babel import force_locale
 
     from pbflow import audit
@@ -368,6 +368,7 @@ def test_a_party_group_meeting_is_chaired_by_its_group_leader(world):
             held_on="2026-02-15",
             topic="小组学习",
             chair=str(chair.person.id) if chair else "",
+            recorder=str(other.person.id),
             present=[str(leader.person.id), str(other.person.id)],
         )
 
@@ -384,7 +385,9 @@ def test_a_party_group_meeting_is_chaired_by_its_group_leader(world):
     assert audit.head() == head and db.session.query(Meeting).count() == count
     m = meetings.record_meeting(leader, group.id, group_meeting(leader))
     assert m.chair_person_id == leader.person.id
-    assert meetings.record_meeting(leader, group.id, group_meeting(None)).chair_person_id is None
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(leader, group.id, group_meeting(None))
+    assert exc.value.field_errors == {"chair": "name who chaired the meeting (or gave the lecture)"}
 
 
 def test_a_party_group_without_a_leader_has_no_one_to_chair(world):
@@ -402,9 +405,62 @@ def test_a_party_group_without_a_leader_has_no_one_to_chair(world):
                 held_on="2026-02-15",
                 topic="小组学习",
                 chair=str(member.person.id),
+                recorder=str(member.person.id),
                 present=[str(member.person.id)],
             ),
         )
     assert exc.value.field_errors == {
         "chair": "a party group meeting is chaired by its group leader, and this group has none"
     }
+
+
+def test_a_record_names_its_chair_and_its_recorder(world):
+    """DOMAIN 3: each meeting keeps its chair and its recorder. A record naming neither is
+    refused under both fields, in both languages, with nothing written; one naming someone
+    outside the organization is refused as before; naming both, it is recorded."""
+    from flask_babel import force_locale
+
+    from pbflow import audit
+
+    bare = MeetingInput(
+        meeting_type="theme_day",
+        held_on="2026-03-01",
+        topic="学习新修订的《条例》",
+        present=[pid(world, u) for u in ("secretary", "deputy", "member")],
+        reasons={pid(world, "branch_member"): "井下值班"},
+    )
+    head, count = audit.head(), db.session.query(Meeting).count()
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(world["secretary"], world.branch.id, bare)
+    assert exc.value.field_errors == {
+        "chair": "name who chaired the meeting (or gave the lecture)",
+        "recorder": "name who kept the record of the meeting",
+    }
+    with force_locale("zh"), pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(world["secretary"], world.branch.id, bare)
+    assert exc.value.field_errors == {
+        "chair": "请填写会议主持人（或党课主讲人）",
+        "recorder": "请填写会议记录人",
+    }
+    outsider = str(world["committee_a"].person.id)  # of the committee, not of this branch
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.record_meeting(
+            world["secretary"],
+            world.branch.id,
+            MeetingInput(
+                **{**bare.__dict__, "chair": pid(world, "secretary"), "recorder": outsider}
+            ),
+        )
+    assert exc.value.field_errors == {"recorder": "must be chosen from the list"}
+    assert audit.head() == head and db.session.query(Meeting).count() == count
+    m = meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        MeetingInput(
+            **{**bare.__dict__, "chair": pid(world, "secretary"), "recorder": pid(world, "deputy")}
+        ),
+    )
+    assert (m.chair_person_id, m.recorder_person_id) == (
+        world["secretary"].person.id,
+        world["deputy"].person.id,
+    )

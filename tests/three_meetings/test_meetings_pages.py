@@ -27,6 +27,7 @@ def form(world, token: str, **extra):
         "topic": "主题党日：学习安全规程",
         "place": "学习室",
         "chair": pid(world, "secretary"),
+        "recorder": pid(world, "deputy"),
         "present": [pid(world, u) for u in ("secretary", "deputy", "member")],
         f"reason_{pid(world, 'branch_member')}": "夜班",
         "minutes": "要点",

@@ -19,7 +19,7 @@ from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import training_totals
 from tests.conftest import audit_actions, csrf_token
-from tests.three_meetings.helpers import leave_fields, on_leave
+from tests.three_meetings.helpers import chair_and_recorder, leave_fields, on_leave
 
 DAY = "2026-05-06"
 
@@ -208,6 +208,7 @@ def test_the_form_says_who_and_which_day_in_both_languages(world, clock, client,
         "held_on": DAY,
         "topic": "党课",
         "present": [pid(world, "member"), pid(world, "deputy")],
+        **chair_and_recorder(world.branch.id, "party_lecture", [pid(world, "member")]),
         **leave_fields(
             world.branch.id, "party_lecture", [pid(world, "member"), pid(world, "deputy")]
         ),

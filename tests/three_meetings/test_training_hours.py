@@ -21,7 +21,7 @@ from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import notifications
 from tests.conftest import audit_actions, csrf_token, make_user
-from tests.three_meetings.helpers import leave_fields, on_leave
+from tests.three_meetings.helpers import chair_and_recorder, leave_fields, on_leave
 from tests.three_meetings.test_meetings_pages import count_queries
 
 
@@ -248,6 +248,7 @@ def test_pages_keep_what_was_typed_and_check_rights(world, clock, client, auth):
         "held_on": "2026-05-10",
         "topic": "党课：学习党史",
         "present": [pid(world, u) for u in ("secretary", "deputy", "member")],
+        **chair_and_recorder(world.branch.id, "party_lecture", [pid(world, "secretary")]),
         **leave_fields(
             world.branch.id,
             "party_lecture",

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from pbflow.extensions import db
 from pbflow.models import Meeting, TrainingRecord
 from tests.conftest import audit_actions, csrf_token
-from tests.three_meetings.helpers import leave_fields, on_leave
+from tests.three_meetings.helpers import chair_and_recorder, leave_fields, on_leave
 
 
 def _count(model) -> int:
@@ -269,6 +269,7 @@ def test_a_resubmit_of_a_meeting_after_a_conflict_is_refused_again(world, clock,
         "meeting_type": "party_lecture",
         "held_on": "2026-05-10",
         "present": present,
+        **chair_and_recorder(world.branch.id, "party_lecture", present),
         **leave_fields(world.branch.id, "party_lecture", present),
         "version": "1",
     }

@@ -204,6 +204,8 @@ def test_recording_a_meeting(watched):
     page.select_option("#m-type", index=1)
     page.fill("#m-held", (date.today() - timedelta(days=1)).isoformat())
     page.fill("#m-topic", f"Study of the new rules ({w.width})")
+    page.select_option("#m-chair", index=1)  # each meeting keeps its chair and recorder
+    page.select_option("#m-recorder", index=2)
     # Everyone there: the first type offered is the branch general meeting, recorded only
     # with more than half of its voting members present (DOMAIN 3).
     for box in page.locator("input[name=present]").all():

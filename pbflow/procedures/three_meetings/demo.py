@@ -69,6 +69,14 @@ def _plan(rng: random.Random, world, code: str, n: int, required: dict) -> list:
     return planned
 
 
+def _recorder_of(account, expected, absent) -> int:
+    """The person who kept the record: the one writing it, when they were there (and among
+    those who should attend), else the first of those present."""
+    there = [p.id for p in expected if p.id not in absent]
+    mine = account.person.id if account.person else None
+    return mine if mine in there else there[0]
+
+
 def _record(rng: random.Random, world, code: str, mtype: str, day: date, recorded: date) -> None:
     org = world.orgs[code]
     recorder = world.user(PROFILES[code][0])
@@ -90,6 +98,7 @@ def _record(rng: random.Random, world, code: str, mtype: str, day: date, recorde
                 topic=rng.choice(TOPICS[mtype]),
                 place="党员活动室",
                 chair=str(chair or ""),
+                recorder=str(_recorder_of(recorder, expected, absent)),
                 minutes="传达学习上级精神，讨论本月工作安排。",
                 training_hours=_hours(mtype, day),
                 present=[str(p.id) for p in expected if p.id not in absent],

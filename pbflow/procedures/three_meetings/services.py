@@ -275,12 +275,18 @@ def _clean(org_id: int, data: MeetingInput) -> tuple[dict[str, Any], list[Person
             .where(Organization.path.startswith(node.path), Person.active)
         ).scalars()
     )
+    # Each meeting keeps its chair and its recorder (DOMAIN 3): a record naming no chair
+    # let a party group meeting pass without its group leader in the chair.
     chair = _person_id(data.chair, "chair", errors, everyone)
-    if chair is not None and data.meeting_type == "group_meeting":
+    if chair is None and "chair" not in errors:
+        errors["chair"] = _("name who chaired the meeting (or gave the lecture)")
+    elif chair is not None and data.meeting_type == "group_meeting":
         problem = group_chair_problem(org_id, chair)
         if problem:
             errors["chair"] = problem
     recorder = _person_id(data.recorder, "recorder", errors, everyone)
+    if recorder is None and "recorder" not in errors:
+        errors["recorder"] = _("name who kept the record of the meeting")
     present: set[int] = set()
     for raw in data.present:
         person_id = validation.parse_id(raw)
