@@ -338,3 +338,26 @@ def test_a_meeting_recorded_long_after_it_was_held_says_so(world, client, auth, 
     owed = compliance.obligations([world.branch.id], date(2026, 3, 1), date(2026, 3, 31))
     [theme_day] = [o for o in owed[world.branch.id] if o.key == "theme_day"]
     assert [(c.label, c.held) for c in theme_day.cells] == [("2026-03", 1)]
+
+
+def test_the_records_document_links_leave_no_separator_dangling(world, client, auth):
+    """On a phone the two document links wrapped with their "·" left at the end of the first
+    line: they are an inline-links list, whose separator a line's start hides."""
+    m = meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="theme_day",
+                held_on="2026-03-01",
+                topic="安全规程",
+                present=[pid(world, "member")],
+            ),
+        ),
+    )
+    auth.login("secretary")
+    page = client.get(f"/meetings/{m.id}?lang=en").get_data(as_text=True)
+    links = page.split('<ul class="inline-links">')[1].split("</ul>")[0]
+    assert links.count("<li>") == 2 and "Minutes (PDF)" in links and "Bound volume" in links
+    assert "·" not in links
