@@ -79,19 +79,6 @@ def _typed_text() -> list[str]:
     ]
 
 
-def _form_page() -> str | None:
-    """The page (path and query) the refused form was on, when this site's page sent its
-    address along (the Referer, same-origin only): the "Form expired" page links back to it,
-    to load the form afresh with a new token. None from anywhere else, or with no Referer
-    (the opinion box's pages send none)."""
-    referrer = urlsplit(request.headers.get("Referer") or "")
-    if f"{referrer.scheme}://{referrer.netloc}" != request.host_url.rstrip("/"):
-        return None
-    if not referrer.path.startswith("/") or referrer.path.startswith("//"):
-        return None
-    return referrer.path + (f"?{referrer.query}" if referrer.query else "")
-
-
 def url_maker(endpoint: str, **args: Any):
     """``url_for(endpoint, **args)`` for many values of the one argument given as
     ``"*"``: the URL is built once with a marker in its place, and each value (a whole
@@ -289,7 +276,9 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
         typed = _typed_text()
         if request.path.startswith("/api/") or wants_json():
             return _error_page(400, title, message)
-        back = _form_page()
+        from pbflow.web.access import form_page
+
+        back = form_page()
         if not typed:
             page = render_template(
                 "errors/error.html", status=400, title=title, message=message, back=back

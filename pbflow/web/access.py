@@ -131,18 +131,22 @@ def _needs_confirmation() -> bool:
     return not password_recent()
 
 
-def _local_path(path: str) -> bool:
-    """A path that stays on this site as a link (not "//host", nor a backslash browsers read
-    as a slash)."""
-    return path.startswith("/") and not path.startswith("//") and "\\" not in path
+def form_page() -> str | None:
+    """The page (path and query) the refused form was on, when this site's page sent its
+    address along (the Referer, same-origin only): the "Form expired" page links back to it,
+    to load the form afresh with a new token. None from anywhere else, or with no Referer
+    (the opinion box's pages send none)."""
+    referrer = urlsplit(request.headers.get("Referer") or "")
+    if f"{referrer.scheme}://{referrer.netloc}" != request.host_url.rstrip("/"):
+        return None
+    if not referrer.path.startswith("/") or referrer.path.startswith("//"):
+        return None
+    return referrer.path + (f"?{referrer.query}" if referrer.query else "")
 
 
 def _back_link() -> str:
     """Where "Cancel" leads: the page the form was on (same site only), else the start."""
-    referrer = urlsplit(request.referrer or "")
-    if referrer.netloc == request.host and _local_path(referrer.path):
-        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
-    return url_for("home.index")
+    return form_page() or url_for("home.index")
 
 
 def render_confirm_page(
