@@ -38,22 +38,21 @@ def case_label(params: Mapping[str, Any]) -> str:
     """The case a notice is about: its own title, else its workflow's title in this locale."""
     if params.get("title"):
         return str(params["title"])
-    definition_id = params.get("definition_id")
-    if definition_id:
-        try:
-            return registry().stored(int(definition_id)).title.get(locale())
-        except NotFound:
-            pass
-    return _("a case")
+    d = _definition(params) if params.get("definition_id") else None
+    return d.title.get(locale()) if d else _("a case")
+
+
+def _definition(params: Mapping[str, Any]) -> Any:
+    """The workflow revision a notice was written on, or None when it cannot be read."""
+    try:
+        return registry().stored(int(params["definition_id"]))
+    except (KeyError, TypeError, ValueError, NotFound):
+        return None
 
 
 def state_label(params: Mapping[str, Any]) -> str:
     state = params.get("state") or ""
-    try:
-        d = registry().stored(int(params["definition_id"]))
-    except (KeyError, TypeError, ValueError, NotFound):
-        return state
-    spec = d.states.get(state)
+    spec = d.states.get(state) if (d := _definition(params)) else None
     return spec.label.get(locale()) if spec else state
 
 
@@ -87,11 +86,8 @@ def step_label(params: Mapping[str, Any]) -> str | None:
     step = params.get("step")
     if not step:
         return None
-    try:
-        d = registry().stored(int(params["definition_id"]))
-    except (KeyError, TypeError, ValueError, NotFound):
-        return str(step)
-    spec = d.transition(str(params.get("from_state") or ""), str(step))
+    d = _definition(params)
+    spec = d.transition(str(params.get("from_state") or ""), str(step)) if d else None
     return spec.label.get(locale()) if spec else str(step)
 
 
