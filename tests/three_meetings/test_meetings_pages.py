@@ -36,6 +36,23 @@ def form(world, token: str, **extra):
     return data
 
 
+def theme_day(world, present=("member",), held_on="2026-03-01", topic="安全规程"):
+    """A theme party day of the branch recorded by its secretary, the rest on leave."""
+    return meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type="theme_day",
+                held_on=held_on,
+                topic=topic,
+                present=[pid(world, u) for u in present],
+            ),
+        ),
+    )
+
+
 def test_secretary_records_and_corrects_a_meeting_through_the_pages(world, client, auth):
     client.set_cookie("pbflow_lang", "en")
     auth.login("secretary")
@@ -127,19 +144,7 @@ def test_a_correction_reads_in_labels_and_names_not_field_codes_and_ids(world, c
 
 def test_pages_check_rights(world, client, auth):
     client.set_cookie("pbflow_lang", "en")
-    m = meetings.record_meeting(
-        world["secretary"],
-        world.branch.id,
-        on_leave(
-            world.branch.id,
-            MeetingInput(
-                meeting_type="theme_day",
-                held_on="2026-03-01",
-                topic="t",
-                present=[pid(world, "secretary")],
-            ),
-        ),
-    )
+    m = theme_day(world, present=("secretary",), topic="t")
     # Written before every absence needed its reason: the member's row has none.
     db.session.execute(
         update(MeetingAttendance)
@@ -257,19 +262,7 @@ def test_my_meetings_name_their_columns_for_a_phone(world, client, auth):
     """A member's own record is a table with its column names, which a phone shows on each
     row once the row is a card (it had no header at all)."""
     client.set_cookie("pbflow_lang", "en")
-    meetings.record_meeting(
-        world["secretary"],
-        world.branch.id,
-        on_leave(
-            world.branch.id,
-            MeetingInput(
-                meeting_type="theme_day",
-                held_on="2026-03-01",
-                topic="安全规程",
-                present=[pid(world, "member")],
-            ),
-        ),
-    )
+    theme_day(world)
     auth.login("member")
     html = client.get("/meetings/mine").get_data(as_text=True)
     attended = html.split("Attended (1)")[1].split("Missed (")[0]
@@ -301,19 +294,7 @@ def test_a_meeting_recorded_long_after_it_was_held_says_so(world, client, auth, 
 
     def record(held_on: str, recorded: str, topic: str) -> int:
         clock.set(f"{recorded}T02:00:00")
-        return meetings.record_meeting(
-            world["secretary"],
-            world.branch.id,
-            on_leave(
-                world.branch.id,
-                MeetingInput(
-                    meeting_type="theme_day",
-                    held_on=held_on,
-                    topic=topic,
-                    present=[pid(world, "member")],
-                ),
-            ),
-        ).id
+        return theme_day(world, held_on=held_on, topic=topic).id
 
     late = record("2026-03-01", "2026-04-15", "补记的主题党日")
     week = record("2026-04-03", "2026-04-10", "一周内记录")
@@ -336,26 +317,14 @@ def test_a_meeting_recorded_long_after_it_was_held_says_so(world, client, auth, 
     from pbflow.procedures.three_meetings import compliance
 
     owed = compliance.obligations([world.branch.id], date(2026, 3, 1), date(2026, 3, 31))
-    [theme_day] = [o for o in owed[world.branch.id] if o.key == "theme_day"]
-    assert [(c.label, c.held) for c in theme_day.cells] == [("2026-03", 1)]
+    [row] = [o for o in owed[world.branch.id] if o.key == "theme_day"]
+    assert [(c.label, c.held) for c in row.cells] == [("2026-03", 1)]
 
 
 def test_the_records_document_links_leave_no_separator_dangling(world, client, auth):
     """On a phone the two document links wrapped with their "·" left at the end of the first
     line: they are an inline-links list, whose separator a line's start hides."""
-    m = meetings.record_meeting(
-        world["secretary"],
-        world.branch.id,
-        on_leave(
-            world.branch.id,
-            MeetingInput(
-                meeting_type="theme_day",
-                held_on="2026-03-01",
-                topic="安全规程",
-                present=[pid(world, "member")],
-            ),
-        ),
-    )
+    m = theme_day(world)
     auth.login("secretary")
     page = client.get(f"/meetings/{m.id}?lang=en").get_data(as_text=True)
     links = page.split('<ul class="inline-links">')[1].split("</ul>")[0]
