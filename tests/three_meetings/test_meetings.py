@@ -464,3 +464,23 @@ def test_a_record_names_its_chair_and_its_recorder(world):
         world["secretary"].person.id,
         world["deputy"].person.id,
     )
+
+
+def test_a_correction_must_name_the_chair_and_the_recorder_too(world):
+    """A correction is checked as a record is: one that takes away the recorder (or corrects
+    a record written before both were required, without naming them) is refused, and the
+    record and its history are left as they were."""
+    from dataclasses import replace
+
+    from pbflow import audit
+
+    m = meetings.record_meeting(world["secretary"], world.branch.id, theme_day(world))
+    head, version = audit.head(), m.version
+    with pytest.raises(ValidationFailed) as exc:
+        meetings.edit_meeting(
+            world["secretary"], m.id, replace(theme_day(world), recorder=""), reason="改"
+        )
+    assert exc.value.field_errors == {"recorder": "name who kept the record of the meeting"}
+    db.session.refresh(m)
+    assert m.version == version and m.recorder_person_id == world["deputy"].person.id
+    assert audit.head() == head and db.session.query(MeetingEdit).count() == 0
