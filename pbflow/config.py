@@ -16,6 +16,10 @@ LOCALES = ("zh", "en")  # the languages pbflow speaks
 # Bounds of PBFLOW_REAUTH_MINUTES: at least a minute (the login itself must count); at most
 # two hours (GitHub's "sudo mode"), beyond which the confirmation no longer protects much.
 REAUTH_MINUTES = (1, 120)
+# Bounds of PBFLOW_DASHBOARD_MEMO: the dashboard keeps one meetings calendar per organization,
+# period and language viewed, some 0.7 MB for a committee of 50 branches over a year (measured
+# at 100,000 cases); 500 of them is 350 MB a process.
+DASHBOARD_MEMO = (0, 500)
 
 # name -> (config key, type, default, help)
 ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
@@ -70,6 +74,14 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         "a sensitive action (an access token, another's password, a role, an account's "
         f"activation, a setting) needs no new confirmation; {REAUTH_MINUTES[0]} to "
         f"{REAUTH_MINUTES[1]}.",
+    ),
+    "PBFLOW_DASHBOARD_MEMO": (
+        "PBFLOW_DASHBOARD_MEMO",
+        int,
+        16,
+        "Meetings calendars (one per organization, period and language viewed) each server "
+        "process keeps for the dashboard until the next recorded change or the next day; "
+        f"{DASHBOARD_MEMO[0]} (none kept) to {DASHBOARD_MEMO[1]}.",
     ),
     "PBFLOW_OPINION_SUBMIT_LIMIT": (
         "PBFLOW_OPINION_SUBMIT_LIMIT",
@@ -282,6 +294,12 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         raise ValueError(
             f"PBFLOW_REAUTH_MINUTES must be a whole number of minutes from {REAUTH_MINUTES[0]}"
             f" to {REAUTH_MINUTES[1]}, not {minutes!r}"
+        )
+    kept = cfg["PBFLOW_DASHBOARD_MEMO"]
+    if not (isinstance(kept, int) and DASHBOARD_MEMO[0] <= kept <= DASHBOARD_MEMO[1]):
+        raise ValueError(
+            f"PBFLOW_DASHBOARD_MEMO must be a whole number from {DASHBOARD_MEMO[0]} to"
+            f" {DASHBOARD_MEMO[1]}, not {kept!r}"
         )
     if not cfg.get("PBFLOW_UPLOAD_DIR"):
         cfg["PBFLOW_UPLOAD_DIR"] = str(instance_path / "uploads")

@@ -24,6 +24,7 @@ from pbflow import clock
 from pbflow.engine.actors import OrgNode
 from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
+from pbflow.services import head_memo
 from pbflow.services.grids import (
     Grid,
     GridCell,
@@ -443,6 +444,15 @@ def _branch_group(
 def compliance(scope: Scope, period: Period) -> Compliance:
     """The obligations of the scope's branches (and their party groups) in the period; the
     grids and sums are built from them when asked for. A fixed number of statements
-    whatever the number of branches, meetings or months."""
-    ids = [n.id for n in scope.nodes if n.kind in ("branch", "party_group")]
-    return Compliance(scope, period.columns(), _obligations(ids, period), period.end.year)
+    whatever the number of branches, meetings or months.
+
+    Kept, with the grids and sums built from it, until the next recorded change or the
+    next day (``head_memo``): who may read the organization is checked before (the
+    scope), and nothing here depends on the reader but the language of its labels."""
+
+    def count() -> Compliance:
+        ids = [n.id for n in scope.nodes if n.kind in ("branch", "party_group")]
+        return Compliance(scope, period.columns(), _obligations(ids, period), period.end.year)
+
+    key = ("compliance", scope.org.id, period.start, period.end, period.kind, scope.locale)
+    return head_memo.remembered(key, count)

@@ -1,0 +1,93 @@
+"""Figures kept between requests for as long as nothing they are counted from has changed.
+
+Every change pbflow makes to its records writes an audit event in the same transaction (the
+engine's one-transaction rule; ``audit verify`` names a row changed without one), and every
+event moves the audit chain's head to a new hash. So a figure worked out at one head is still
+the figure while the head has not moved: a request that finds the head where a kept figure
+was made, on the same local day (periods begin, fall due and end by the day), reads it
+instead of counting it again. The committee's meetings calendar is the case in point: 2,400
+periods for 50 branches, worked out from a year of meetings on every view of the dashboard
+(two fifths of its work), for figures that change a few times a day.
+
+- **Kept per process and per application** (each gunicorn worker its own), at most
+  ``PBFLOW_DASHBOARD_MEMO`` figures, the least recently read dropped first; 0 keeps none.
+- **Never kept while the chain is empty.** A new database has no head to tell it from
+  another.
+- **A request with changes of its own** reads the head its own flushed changes moved. A
+  figure kept under that head is never found again if the transaction rolls back: the next
+  event's hash differs, because it is salted.
+- **Only figures of the day are for this.** A figure that reads the clock finer than the day
+  (overdue since this morning, stuck for so many hours) must not be kept here.
+
+The head is read with one statement; a figure that is found costs nothing more.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+from flask import current_app
+from sqlalchemy import select
+
+from pbflow import clock
+from pbflow.extensions import db
+from pbflow.models import AuditHead
+
+T = TypeVar("T")
+_KEY = "pbflow_head_memo"
+_LOCK = threading.Lock()  # a threaded server's requests share the store
+
+
+def _store() -> OrderedDict | None:
+    size = int(current_app.config.get("PBFLOW_DASHBOARD_MEMO", 0) or 0)
+    if size <= 0:
+        return None
+    store = current_app.extensions.get(_KEY)
+    if store is None:
+        store = current_app.extensions[_KEY] = OrderedDict()
+    return store
+
+
+def head() -> str | None:
+    """The audit chain's head as this request's transaction sees it (its own changes
+    flushed first); None while the chain is empty."""
+    found = db.session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1))
+    row = found.first()
+    return row.hash if row is not None and row.seq > 0 else None
+
+
+def remembered(key: Hashable, make: Callable[[], T]) -> T:
+    """``make()``, or what it returned at this same head and day for the same ``key``. The
+    key names the figure and everything it depends on beyond the records and the day (the
+    organization, the period, the reader's language)."""
+    store = _store()
+    if store is None:
+        return make()
+    at = head()
+    if at is None:
+        return make()
+    full = (key, at, clock.today())
+    with _LOCK:
+        found = store.get(full)
+        if found is not None:
+            store.move_to_end(full)
+            return found
+    made = make()  # outside the lock: two requests may both count it, one is kept
+    size = int(current_app.config["PBFLOW_DASHBOARD_MEMO"])
+    with _LOCK:
+        store[full] = made
+        while len(store) > size:
+            store.popitem(last=False)
+    return made
+
+
+def forget() -> None:
+    """Drop every kept figure (tests that change records with SQL, as ``audit verify``'s
+    tests do, and an operator's shell after such a repair)."""
+    store = current_app.extensions.get(_KEY)
+    if store is not None:
+        with _LOCK:
+            store.clear()

@@ -1,0 +1,179 @@
+"""The dashboard's meetings calendar, kept between views until the audit chain moves or the day
+changes (``pbflow.services.head_memo``): a second view at the same head reads no meeting, a
+meeting recorded shows on the next view, a period that ends overnight is missed the next day,
+each language keeps its own labels, a store of N keeps N, and 0 keeps none."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, func, select
+
+from pbflow.config import build_config
+from pbflow.extensions import db
+from pbflow.models import AuditEvent
+from pbflow.procedures.three_meetings.services import MeetingInput, record_meeting
+from pbflow.services import head_memo
+from tests.pages_helpers import text
+from tests.supervision import helpers as h
+
+YEAR = "/supervision/?period=year&on=2026-01-01"
+
+
+@contextmanager
+def statements():
+    seen: list[str] = []
+
+    def before(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+
+
+def reads_meetings(seen: list[str]) -> bool:
+    return any(re.search(r"FROM meeting\b(?!_)", s) for s in seen)
+
+
+def missed(client, url: str = YEAR) -> int:
+    """The overview's headline: meeting periods missed."""
+    found = re.search(r'<span class="n">(\d+)</span> meeting periods missed', text(client.get(url)))
+    assert found, "no headline of missed periods"
+    return int(found.group(1))
+
+
+def events() -> int:
+    return db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+
+
+@pytest.fixture
+def branches(world, clock):
+    """Both branches set up in June 2025; the first held January's theme day."""
+    h.set_up_on(world.branch, "2025-06-01T00:00:00")
+    h.set_up_on(world.other_branch, "2025-06-01T00:00:00")
+    h.hold(clock, world["secretary"], world.branch, "theme_day", "2026-01-20")
+    clock.set("2026-03-10T02:00:00")
+    return world
+
+
+def test_a_view_at_the_same_head_reads_no_meeting_and_shows_the_same(branches, client, auth):
+    auth.login("committee_a")
+    with statements() as first:
+        before = missed(client)
+    assert reads_meetings(first)
+    with statements() as again:
+        assert missed(client) == before
+    assert not reads_meetings(again)
+    assert len(again) < len(first)
+    assert any("FROM audit_head" in s for s in again)  # the head is read on every view
+
+
+def test_a_meeting_recorded_shows_on_the_next_view(branches, clock, client, auth):
+    world = branches
+    auth.login("committee_a")
+    before = missed(client)
+    missed(client)  # kept
+    written = events()
+    secretary, branch = world["other_secretary"], world.other_branch
+    h.hold(clock, secretary, branch, "theme_day", "2026-02-12", recorded="2026-03-10")
+    assert events() == written + 1  # the record moved the head
+    with statements() as seen:
+        assert missed(client) == before - 1  # the second branch's February is held now
+    assert reads_meetings(seen)
+
+
+def test_a_refused_record_changes_nothing_and_the_kept_figures_stand(branches, client, auth):
+    world = branches
+    auth.login("committee_a")
+    before = missed(client)
+    written = events()
+    with pytest.raises(Exception, match="correct"):
+        record_meeting(
+            world["other_secretary"],
+            world.other_branch.id,
+            MeetingInput(meeting_type="theme_day", held_on="not a day", topic="x"),
+        )
+    db.session.rollback()
+    assert events() == written
+    with statements() as seen:
+        assert missed(client) == before
+    assert not reads_meetings(seen)
+
+
+def test_the_next_day_counts_again_without_any_change(branches, clock, client, auth):
+    auth.login("committee_a")
+    before = missed(client)
+    missed(client)
+    written = events()
+    # March ends overnight: its theme day is missed by the branch that held none, and its
+    # committee meetings by those that owe them; nothing was recorded meanwhile.
+    clock.set("2026-04-01T02:00:00")
+    with statements() as seen:
+        after = missed(client)
+    assert events() == written
+    assert reads_meetings(seen)
+    assert after > before
+
+
+def test_each_language_keeps_its_own_labels(branches, client, auth):
+    auth.login("committee_a")
+    client.set_cookie("pbflow_lang", "zh")
+    assert "主题党日" in text(client.get(YEAR))
+    client.set_cookie("pbflow_lang", "en")
+    english = text(client.get(YEAR))
+    assert "Theme party day" in english and "主题党日" not in english
+    client.set_cookie("pbflow_lang", "zh")
+    chinese = text(client.get(YEAR))
+    assert "主题党日" in chinese and "Theme party day" not in chinese
+
+
+def test_the_store_keeps_at_most_its_size_the_least_recently_read_dropped(
+    branches, app, client, auth
+):
+    world = branches
+    app.config["PBFLOW_DASHBOARD_MEMO"] = 2
+    auth.login("committee_a")
+    committee, branch, other = (
+        f"{YEAR}&org={org.id}" for org in (world.committee, world.branch, world.other_branch)
+    )
+    for url in (committee, branch, committee, other):  # the committee's read again: recent
+        missed(client, url)
+    store = app.extensions["pbflow_head_memo"]
+    assert len(store) == 2
+    assert {key[0][1] for key in store} == {world.committee.id, world.other_branch.id}
+    with statements() as seen:
+        missed(client, branch)  # dropped: counted again
+    assert reads_meetings(seen)
+    assert len(store) == 2
+
+
+def test_nothing_is_kept_when_the_size_is_0(branches, app, client, auth):
+    app.config["PBFLOW_DASHBOARD_MEMO"] = 0
+    auth.login("committee_a")
+    missed(client)
+    with statements() as seen:
+        missed(client)
+    assert reads_meetings(seen)
+    assert not any("FROM audit_head" in s for s in seen)
+    assert not app.extensions.get("pbflow_head_memo")
+
+
+def test_nothing_is_kept_while_the_chain_is_empty(app):
+    with app.app_context():
+        assert head_memo.head() is None
+        made = []
+        for _ in range(2):
+            head_memo.remembered(("x",), lambda: made.append(1) or len(made))
+        assert made == [1, 1]
+
+
+@pytest.mark.parametrize("bad", [-1, 501, "16"])
+def test_a_size_out_of_bounds_stops_the_start(tmp_path, bad):
+    with pytest.raises(ValueError, match="PBFLOW_DASHBOARD_MEMO must be a whole number"):
+        build_config(Path(tmp_path), {"SECRET_KEY": "x", "PBFLOW_DASHBOARD_MEMO": bad})
