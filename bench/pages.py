@@ -13,7 +13,10 @@ made alone (in-process, the collector set as a worker's: the app's Python, with 
 plus on PostgreSQL the server process's, read from /proc when the server runs on this
 machine); then the peak RSS of each gunicorn worker. With C clients on N CPUs a page's p95
 is roughly C / N times its CPU time: the CPU columns are the figure that the machine's other
-work disturbs least.
+work disturbs least. The dashboard's pages add "afresh": their CPU time with nothing kept
+between requests (``PBFLOW_DASHBOARD_MEMO=0``), as the first view after a recorded change
+costs; the timed requests read the meetings calendar kept at the audit chain's head, as
+every view does until the next change.
 
     python bench/pages.py [--sizes 1000,100000] [--db sqlite,postgres]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
@@ -191,6 +194,20 @@ for user, path in pages:
     python = (time.process_time() - started) * 1000 / reps
     after = backend_ms()
     out[f"{user} {path}"][2:] = [python, None if server is None else (after - server) / reps]
+# The dashboard's pages again with nothing kept between requests (PBFLOW_DASHBOARD_MEMO=0):
+# what a view costs right after a change, when the meetings calendar is counted afresh.
+app.config["PBFLOW_DASHBOARD_MEMO"] = 0
+for user, path in pages:
+    if not path.startswith("/supervision/"):
+        continue
+    c, url = clients[user], path.format(case=case)
+    c.get(url)
+    started, server = time.process_time(), backend_ms()
+    for _ in range(reps):
+        c.get(url)
+    python = (time.process_time() - started) * 1000 / reps
+    after = backend_ms()
+    out[f"{user} {path}"].append(python + (0 if server is None else (after - server) / reps))
 print(json.dumps({"case": case, "pages": out}))
 """
 
@@ -303,7 +320,7 @@ def measure(kind: str, size: int, args) -> None:
                 th.join()
             times.sort()
             p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
-            stmts, status, app_ms, db_ms = counted["pages"][f"{user} {path}"]
+            stmts, status, app_ms, db_ms, *afresh = counted["pages"][f"{user} {path}"]
             label = f"{user} {path}"[:58]
             kb = f"{max(sizes) / 1024:.0f}" if min(sizes) >= 0 else f"HTTP {-min(sizes)}"
             cpu = f"{app_ms + (db_ms or 0):7.1f} {app_ms:5.1f} " + (
@@ -312,6 +329,7 @@ def measure(kind: str, size: int, args) -> None:
             print(
                 f"{label:58} {statistics.median(times):8.0f} {p95:8.0f} {kb:>7} "
                 f"{stmts:>6} {cpu}{'' if status == 200 else f' ({status})'}"
+                + (f"  afresh {afresh[0]:.1f}" if afresh else "")
             )
         rss = worker_rss(server.pid)
         print(f"peak RSS of the {len(rss)} workers: {', '.join(f'{r // 1024} MB' for r in rss)}")

@@ -61,8 +61,8 @@ from pbflow.services.cases import is_overdue
 P = ProcessInstance
 T = CaseTask
 NOTIFICATION_LIMIT = 30
-ITEM_PAGE = 50  # cases shown at a time of those waiting on me
-OPTION_PAGE = 20  # cases shown at a time of those where I merely may act
+ITEM_PAGE = 25  # cases shown at a time of those waiting on me
+OPTION_PAGE = 10  # cases shown at a time of those where I merely may act
 # The lists are counted no further than this (then "more than"): the cases waiting on me as
 # every long list is; the merely possible ones less far, as each needs a look at the case's
 # other rows of mine to know that nothing of mine waits on it.
