@@ -203,11 +203,14 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
 }
 
 
-def _coerce(kind: type, raw: str) -> Any:
+def _coerce(kind: type, raw: str, name: str = "the setting") -> Any:
     if kind is bool:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if kind is int:
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
     if kind is list:
         return [item.strip() for item in raw.split(",") if item.strip()]
     return raw
@@ -218,7 +221,7 @@ def env_setting(name: str) -> Any:
     without an app, such as the gunicorn configuration)."""
     _key, kind, default, _help = ENV_SETTINGS[name]
     raw = os.environ.get(name)
-    return _coerce(kind, raw) if raw not in (None, "") else default
+    return _coerce(kind, raw, name) if raw not in (None, "") else default
 
 
 def _secret_key(instance_path: Path) -> str:
@@ -254,7 +257,7 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
     }
     for env_name, (key, kind, default, _help) in ENV_SETTINGS.items():
         raw = os.environ.get(env_name)
-        cfg[key] = _coerce(kind, raw) if raw not in (None, "") else default
+        cfg[key] = _coerce(kind, raw, env_name) if raw not in (None, "") else default
     if overrides:
         cfg.update(overrides)
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):

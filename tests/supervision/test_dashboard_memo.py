@@ -177,3 +177,11 @@ def test_nothing_is_kept_while_the_chain_is_empty(app):
 def test_a_size_out_of_bounds_stops_the_start(tmp_path, bad):
     with pytest.raises(ValueError, match="PBFLOW_DASHBOARD_MEMO must be a whole number"):
         build_config(Path(tmp_path), {"SECRET_KEY": "x", "PBFLOW_DASHBOARD_MEMO": bad})
+
+
+def test_a_setting_that_is_not_a_number_is_named_at_the_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("PBFLOW_DASHBOARD_MEMO", "sixteen")
+    with pytest.raises(ValueError, match="^PBFLOW_DASHBOARD_MEMO must be a whole number, not"):
+        build_config(Path(tmp_path), {"SECRET_KEY": "x"})
+    monkeypatch.setenv("PBFLOW_DASHBOARD_MEMO", "8")
+    assert build_config(Path(tmp_path), {"SECRET_KEY": "x"})["PBFLOW_DASHBOARD_MEMO"] == 8
