@@ -16,9 +16,9 @@ LOCALES = ("zh", "en")  # the languages pbflow speaks
 # Bounds of PBFLOW_REAUTH_MINUTES: at least a minute (the login itself must count); at most
 # two hours (GitHub's "sudo mode"), beyond which the confirmation no longer protects much.
 REAUTH_MINUTES = (1, 120)
-# Bounds of PBFLOW_DASHBOARD_MEMO: the dashboard keeps one meetings calendar per organization,
+# Bounds of PBFLOW_DASHBOARD_MEMO: the dashboard keeps a meetings calendar per organization,
 # period and language viewed, some 0.7 MB for a committee of 50 branches over a year (measured
-# at 100,000 cases); 500 of them is 350 MB a process.
+# at 100,000 cases; the training hours are far smaller); 500 of them is 350 MB a process.
 DASHBOARD_MEMO = (0, 500)
 
 # name -> (config key, type, default, help)
@@ -79,8 +79,9 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         "PBFLOW_DASHBOARD_MEMO",
         int,
         16,
-        "Meetings calendars (one per organization, period and language viewed) each server "
-        "process keeps for the dashboard until the next recorded change or the next day; "
+        "Figures (meetings calendars, per organization, period and language viewed; training "
+        "hours) each server process keeps for the dashboard until the next recorded change "
+        "or the next day; "
         f"{DASHBOARD_MEMO[0]} (none kept) to {DASHBOARD_MEMO[1]}.",
     ),
     "PBFLOW_OPINION_SUBMIT_LIMIT": (

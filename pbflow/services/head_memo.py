@@ -5,9 +5,10 @@ engine's one-transaction rule; ``audit verify`` names a row changed without one)
 event moves the audit chain's head to a new hash. So a figure worked out at one head is still
 the figure while the head has not moved: a request that finds the head where a kept figure
 was made, on the same local day (periods begin, fall due and end by the day), reads it
-instead of counting it again. The committee's meetings calendar is the case in point: 2,400
-periods for 50 branches, worked out from a year of meetings on every view of the dashboard
-(two fifths of its work), for figures that change a few times a day.
+instead of counting it again. The dashboard's meetings calendar is the case in point: 2,360
+periods for 50 branches, worked out from a year of meetings on every view (nearly half of
+the overview's work), for figures that change a few times a day; and the members' training
+hours of the year (20,000 members and their year's totals read for one section).
 
 - **Kept per process and per application** (each gunicorn worker its own), at most
   ``PBFLOW_DASHBOARD_MEMO`` figures, the least recently read dropped first; 0 keeps none.

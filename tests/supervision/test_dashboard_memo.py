@@ -1,7 +1,8 @@
-"""The dashboard's meetings calendar, kept between views until the audit chain moves or the day
-changes (``pbflow.services.head_memo``): a second view at the same head reads no meeting, a
-meeting recorded shows on the next view, a period that ends overnight is missed the next day,
-each language keeps its own labels, a store of N keeps N, and 0 keeps none."""
+"""The dashboard's meetings calendar and training hours, kept between views until the audit
+chain moves or the day changes (``pbflow.services.head_memo``): a second view at the same head
+reads no meeting, a meeting recorded shows on the next view, a period that ends overnight is
+missed the next day, a training recorded counts on the next view, each language keeps its own
+labels, a store of N keeps N, and 0 keeps none."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from sqlalchemy import event, func, select
 from pbflow.config import build_config
 from pbflow.extensions import db
 from pbflow.models import AuditEvent
+from pbflow.procedures.three_meetings import training as th
 from pbflow.procedures.three_meetings.services import MeetingInput, record_meeting
+from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import head_memo
 from tests.pages_helpers import text
 from tests.supervision import helpers as h
@@ -119,6 +122,38 @@ def test_the_next_day_counts_again_without_any_change(branches, clock, client, a
     assert events() == written
     assert reads_meetings(seen)
     assert after > before
+
+
+TRAINING = "/supervision/?period=year&section=training&lang=en"
+
+
+def reached(client) -> tuple[int, int]:
+    """The training section's headline: (members who reached it, members who owe it)."""
+    found = re.search(
+        r"(\d+) of (\d+) members who owe it have reached it", text(client.get(TRAINING))
+    )
+    assert found, "no headline of the training hours"
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_training_hours_count_again_once_a_training_is_recorded(branches, clock, client, auth):
+    world = branches
+    auth.login("committee_a")
+    with statements() as first:
+        before = reached(client)
+    assert any("training_total" in s for s in first)
+    with statements() as again:
+        assert reached(client) == before
+    assert not any("training_total" in s for s in again)
+    member = str(world["member"].person.id)
+    for day, hours in (("2026-02-02", "24"), ("2026-02-03", "8")):  # the year's 32 hours
+        th.record_training(
+            world["secretary"],
+            world.branch.id,
+            TrainingInput(person=member, taken_on=day, course="党校", hours=hours),
+        )
+    clock.set("2026-03-10T02:00:00")
+    assert reached(client) == (before[0] + 1, before[1])
 
 
 def test_each_language_keeps_its_own_labels(branches, client, auth):

@@ -6,10 +6,12 @@ period's (its end's, as the secretaries' lectures)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
+from pbflow.services import head_memo
 from pbflow.services.periods import Period
 
 
@@ -51,11 +53,20 @@ class Training:
 
 
 def training(scope: Scope, period: Period) -> Training | None:
-    """None when the three meetings procedure is not installed. One statement (its own)."""
+    """None when the three meetings procedure is not installed. One statement (its own).
+
+    Kept until the next recorded change (``head_memo``): what each member owes and has
+    reached in a year follows from the records alone (members, meetings attended, training
+    recorded, the branches' thresholds), not from the day it is read on."""
     fn = figure("training_hours")
     if fn is None:
         return None
     year = period.end.year
+    key = ("training", scope.org.id, year, scope.locale)
+    return head_memo.remembered(key, lambda: _count(scope, fn, year))
+
+
+def _count(scope: Scope, fn: Callable[[list[int], int], dict], year: int) -> Training:
     found = fn([n.id for n in scope.nodes], year)
     rows = [
         TrainingRow(
