@@ -546,3 +546,30 @@ def test_a_form_another_site_posts_is_not_shown_back(client, world, headers):
     assert page.status_code == 400 and "security token" in html
     assert text not in html and "What you typed" not in html
     assert cases_count() == 0
+
+
+def test_the_books_table_shows_organizations_with_figures_and_names_the_others(client, world, auth):
+    """A committee's party groups rarely receive an opinion: its table lists those with
+    something to count and the total, and names the others below it."""
+    _rated_opinion(world, 5, org="b1")
+    auth.login("committee_a")
+    client.set_cookie("pbflow_lang", "en")
+    html = client.get("/opinions/coal/book").get_data(as_text=True)
+    table = re.search(r'<table class="figures">.*?</table>', html, re.S).group(0)
+    quiet = re.search(r'<details class="quiet-orgs">.*?</details>', html, re.S).group(0)
+    assert world.branch.name_en in table and "Total" in table
+    others = (world.committee, world.general_branch, world.other_branch)
+    for org in others:
+        assert org.name_en not in table and org.name_en in quiet, org.code
+    assert "3 organizations had nothing to count in this period" in quiet
+    client.set_cookie("pbflow_lang", "zh")
+    html = client.get("/opinions/coal/book").get_data(as_text=True)
+    assert "3 个组织在此期间没有可统计的意见" in html
+    b = opinions.book("coal", opinions.parse_period(None, None), viewer=world["committee_a"])
+    assert [f.org_id for f in b.with_figures] == [world.branch.id]
+    assert {f.org_id for f in b.without_figures} == {org.id for org in others}
+    assert b.total.received == 1
+    # A branch's own book has its one row, the total: nothing named below it.
+    auth.logout()
+    auth.login("secretary")
+    assert 'class="quiet-orgs"' not in client.get("/opinions/b1/book").get_data(as_text=True)

@@ -569,6 +569,19 @@ class Book:
     next_after: str | None = None
     first_page: bool = True
 
+    @property
+    def with_figures(self) -> list[Figures]:
+        """The organizations with anything to count in the period: the page's table. A
+        committee's party groups rarely receive an opinion: at 100,000 cases 54 of its 114
+        rows were naught in every column (the dashboard's opinions download still has a row
+        for every branch and every organization above one)."""
+        return [f for f in self.by_org if any(getattr(f, name) for name in Figures.COUNTS)]
+
+    @property
+    def without_figures(self) -> list[Figures]:
+        """The others, named below the table."""
+        return [f for f in self.by_org if not any(getattr(f, name) for name in Figures.COUNTS)]
+
 
 BOOK_PAGE = 50
 
