@@ -353,11 +353,13 @@ CREDENTIAL_DIGEST = audit_state.CREDENTIAL_DIGEST
 credential_digest = audit_state.credential_digest
 # session.info: case id -> (digest, whether an existing case changed) written via the ORM
 _CASE_DATA = "pbflow_audit_case_data"
-_PERSON_DATA = "pbflow_audit_person_data"  # person id -> digest of their record as written
+# person id -> (digest of their record as written, whether it was there before the transaction)
+_PERSON_DATA = "pbflow_audit_person_data"
 
 
 class UnauditedChange(RuntimeError):
-    """A case's data was changed in a transaction that records no event of that case."""
+    """A case's data, or a person's record, was changed in a transaction that records no
+    event of that case, or naming that person."""
 
 
 def _note_case_data(session: Session, _context: Any) -> None:
@@ -371,7 +373,11 @@ def _note_case_data(session: Session, _context: Any) -> None:
             if obj in session.new or any(
                 state.attrs[c].history.has_changes() for c in audit_state.PERSON_SEALED
             ):
-                session.info.setdefault(_PERSON_DATA, {})[obj.id] = audit_state.person_digest(obj)
+                people = session.info.setdefault(_PERSON_DATA, {})
+                before = people.get(obj.id)
+                # Made in this transaction: a record built bare (tests) needs no event.
+                existed = before[1] if before else obj not in session.new
+                people[obj.id] = (audit_state.person_digest(obj), existed)
             continue
         if not isinstance(obj, ProcessInstance) or obj.id is None:
             continue
@@ -409,12 +415,13 @@ def _seal_case_data(queued: list[dict[str, Any]], written: dict[int, tuple[str, 
             e["payload"] = canonical_payload(payload)
 
 
-def _seal_people(queued: list[dict[str, Any]], written: dict[int, str]) -> None:
+def _seal_people(queued: list[dict[str, Any]], written: dict[int, tuple[str, bool]]) -> None:
     """Each person's record, as written, into the last event of the transaction that names
     them (``person_id`` in its payload: a person created, a record changed, a development
-    step's new party status). A change no event names is left unsealed: verify then names
-    the record as changed outside pbflow, against the last digest its events hold."""
-    for person_id, digest in written.items():
+    step's new party status). A change of a record that was there before, which no event
+    names, is refused (the transaction rolls back), as a case's data changed without its
+    event is; a record changed with SQL is named by verify."""
+    for person_id, (digest, existed) in written.items():
         mark = f'"person_id":{person_id}'
         for e in reversed(queued):
             if e["payload"] and mark in e["payload"]:
@@ -423,14 +430,20 @@ def _seal_people(queued: list[dict[str, Any]], written: dict[int, str]) -> None:
                     payload[audit_state.PERSON_DIGEST] = digest
                     e["payload"] = canonical_payload(payload)
                     break
+        else:
+            if existed:
+                raise UnauditedChange(
+                    f"person {person_id}: their record changed in a transaction without an"
+                    " event naming them"
+                )
 
 
 def _flush(session: Session) -> None:
     queued = session.info.pop(_PENDING, None)
     written = session.info.pop(_CASE_DATA, None)
     people = session.info.pop(_PERSON_DATA, None)
-    if people and queued:
-        _seal_people(queued, people)
+    if people:
+        _seal_people(queued or [], people)
     if written:
         _seal_case_data(queued or [], written)
     if queued:

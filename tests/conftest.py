@@ -346,6 +346,22 @@ class World:
         return self.users[name]
 
 
+def recorded_set_up(*people: Any) -> None:
+    """Changes a test's set-up made to people's records by hand, recorded as the office
+    records a correction: an event naming each person (pbflow refuses, at commit, a change of
+    a person's record that no event names, as it refuses a case's data changed without its
+    event)."""
+    from pbflow import audit
+
+    for person in people:
+        audit.record(
+            "person_updated",
+            actor=audit.SYSTEM,
+            org_id=person.org_id,
+            payload={"person_id": person.id, "note": "test set-up"},
+        )
+
+
 def make_user(
     username: str,
     roles: list[tuple[Any, str]] = (),

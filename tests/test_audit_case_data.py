@@ -9,14 +9,15 @@ event of its case in the transaction is refused."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from sqlalchemy import select, text
 
-from pbflow import audit
+from pbflow import audit, audit_state
 from pbflow.engine import runtime
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, ProcessInstance
+from pbflow.models import AuditEvent, Person, ProcessInstance
 from tests.conftest import PASSWORD
 from tests.test_audit import REQUEST
 
@@ -166,6 +167,59 @@ def test_each_audited_change_of_a_person_seals_their_record(registered):
     digests = [p[audit.PERSON_DIGEST] for p in payloads[-2:]]
     assert digests[0] != digests[1]
     assert audit.verify_database().ok
+
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("party_status", "full"),  # an applicant made a full member: now votes, introduces
+        ("applied_on", date(2024, 1, 5)),  # a longer standing, to pass a time limit
+        ("org_id", None),  # moved to another branch (its officers then read and act)
+        ("user_id", None),  # tied to another's account (who then acts as the subject)
+    ],
+)
+def test_a_person_changed_through_the_orm_without_an_event_naming_them_is_refused(
+    registered, world, column, value
+):
+    """As a case's data: code that changes a record no event names is refused at commit,
+    and the transaction rolls back, the record and the trail as they were."""
+    value = {"org_id": world.other_branch.id, "user_id": world["admin"].id}.get(column, value)
+    person, head = db.session.get(Person, registered), audit.head()
+    before = audit_state.person_digest(person)
+    setattr(person, column, value)
+    with pytest.raises(audit.UnauditedChange, match=f"person {registered}: their record"):
+        db.session.commit()
+    db.session.rollback()
+    db.session.expire_all()
+    assert audit_state.person_digest(db.session.get(Person, registered)) == before
+    assert audit.head() == head
+    assert audit.verify_database().ok
+
+
+def test_the_same_change_with_an_event_naming_them_is_sealed_into_it(registered, world):
+    person = db.session.get(Person, registered)
+    person.applied_on = date(2024, 1, 5)
+    change = {"person_id": person.id, "changes": {"applied_on": "2024-01-05"}}
+    audit.record("person_updated", actor=world["admin"], org_id=person.org_id, payload=change)
+    db.session.commit()
+    payload = json.loads(
+        db.session.execute(
+            select(AuditEvent.payload).order_by(AuditEvent.seq.desc()).limit(1)
+        ).scalar_one()
+    )
+    assert payload[audit.PERSON_DIGEST] == audit_state.person_digest(person)
+    assert audit.verify_database().ok
+
+
+def test_a_person_made_bare_in_the_transaction_needs_no_event(world):
+    """A record built with its transaction (the tests' fixtures, the seed's bulk rows) is
+    not a change of a record that was there: nothing to refuse."""
+    person = Person(name="新建", org_id=world.branch.id, party_status="applicant")
+    db.session.add(person)
+    db.session.flush()
+    person.phone = "13800000000"
+    db.session.commit()
+    assert db.session.get(Person, person.id).phone == "13800000000"
 
 
 @pytest.mark.parametrize(

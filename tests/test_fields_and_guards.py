@@ -15,7 +15,7 @@ from pbflow.engine.errors import GuardRefused, NotAllowed, ValidationFailed
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import Attachment, Person
-from tests.conftest import TEST_WORKFLOWS, make_user
+from tests.conftest import TEST_WORKFLOWS, make_user, recorded_set_up
 
 pytestmark = pytest.mark.workflows_dir(TEST_WORKFLOWS)
 
@@ -339,6 +339,7 @@ def test_min_time_since_tells_when_it_becomes_possible(world, clock):
 def test_min_time_since_reads_the_subjects_key_dates(world, clock):
     person = db.session.get(Person, world["member"].person.id)
     person.activist_on = date(2025, 6, 1)
+    recorded_set_up(person)
     db.session.commit()
     ctx = _ctx(world, world["secretary"], subject_person_id=person.id)
     block = run("min_time_since", ctx, field="subject.activist_on", years=1)

@@ -22,7 +22,7 @@ from pbflow.engine.errors import (
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, Ballot, Person, Resolution
-from tests.conftest import TEST_WORKFLOWS, audit_actions, make_user
+from tests.conftest import TEST_WORKFLOWS, audit_actions, make_user, recorded_set_up
 
 pytestmark = pytest.mark.workflows_dir(TEST_WORKFLOWS)
 
@@ -93,6 +93,7 @@ def test_full_members_electorate_excludes_probation_and_non_full_members(branch)
 def test_someone_not_yet_full_on_the_meeting_day_does_not_count(branch):
     late = db.session.get(Person, branch["member"].person.id)
     late.full_member_on = date(2026, 2, 20)
+    recorded_set_up(late)
     db.session.commit()
     case = runtime.load_case(_motion(branch))
     assert votes.should_attend(_voting_spec(), case, date(2026, 2, 19)) == 6

@@ -17,7 +17,7 @@ from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, ProcessInstance
 from pbflow.procedures.member_development import services as development
-from tests.conftest import audit_actions, csrf_token, make_user
+from tests.conftest import audit_actions, csrf_token, make_user, recorded_set_up
 from tests.member_development.test_member_development import pdf, person_of
 
 
@@ -196,6 +196,7 @@ def _ids(world):
     for user, number in ((world["member"], "M1"), (world["deputy"], "M2")):
         person = person_of(user)
         person.id_number = number
+        recorded_set_up(person)
     db.session.commit()
 
 

@@ -15,7 +15,7 @@ from pbflow.extensions import db
 from pbflow.models import CaseTask, Person, ProcessInstance, User
 from pbflow.procedures.opinion_box import services as opinions
 from pbflow.services import accounts
-from tests.conftest import make_user
+from tests.conftest import make_user, recorded_set_up
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, walk
 
 WORKFLOWS = str(Path(__file__).parent.parent / "workflows")
@@ -127,6 +127,7 @@ def test_a_person_given_an_account_finds_the_work_named_for_them(world, client, 
     )
     user = make_user("late_account")
     person.user_id = user.id
+    recorded_set_up(person)
     db.session.commit()
     auth.login("late_account")
     assert f'href="/cases/{case.id}"' in client.get("/inbox").get_data(as_text=True)

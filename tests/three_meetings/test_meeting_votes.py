@@ -19,7 +19,7 @@ from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.meeting_votes import VoteInput
 from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.api.helpers import Api, token
-from tests.conftest import audit_actions, csrf_token
+from tests.conftest import audit_actions, csrf_token, recorded_set_up
 from tests.three_meetings.helpers import chair_and_recorder, leave_fields, on_leave
 
 # b1's four full members: the secretary, the deputy, a committee member and a member; its
@@ -79,6 +79,7 @@ def test_more_than_half_of_those_who_should_attend_not_of_those_present(world):
 def test_probationary_members_and_those_under_party_probation_do_not_vote(world):
     world["member"].person.party_status = "probationary"
     world["deputy"].person.on_party_probation = True
+    recorded_set_up(world["member"].person, world["deputy"].person)
     db.session.commit()
     m = meetings.record_meeting(
         world["secretary"],

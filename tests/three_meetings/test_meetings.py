@@ -13,7 +13,7 @@ from pbflow.extensions import db
 from pbflow.models import AuditEvent, Meeting, MeetingEdit
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
-from tests.conftest import audit_actions
+from tests.conftest import audit_actions, recorded_set_up
 from tests.three_meetings.helpers import on_leave
 
 
@@ -257,6 +257,7 @@ def test_general_and_committee_meetings_need_more_than_half_present(world):
     # member's rights suspended, two present of the three who vote is a quorum, and not
     # before (the same reading as the resolutions' votes, meeting_votes.voting_members).
     world["member"].person.on_party_probation = True
+    recorded_set_up(world["member"].person)
     db.session.commit()
     with pytest.raises(ValidationFailed, match="No quorum: 1 of 3 voting members"):
         meetings.record_meeting(
@@ -270,6 +271,7 @@ def test_general_and_committee_meetings_need_more_than_half_present(world):
             ),
         )
     world["member"].person.on_party_probation = False
+    recorded_set_up(world["member"].person)
     db.session.commit()
     # A committee of three: one present is not a quorum.
     with pytest.raises(ValidationFailed, match="No quorum: 1 of 3 committee members"):
@@ -278,7 +280,7 @@ def test_general_and_committee_meetings_need_more_than_half_present(world):
             world.branch.id,
             theme_day(world, meeting_type="committee_meeting", present=[pid(world, "secretary")]),
         )
-    assert audit_actions() == before
+    assert audit_actions() == [*before, "person_updated", "person_updated"]  # the set-up's
     # Three of four, and two of three: more than half, recorded.
     general = meetings.record_meeting(
         world["secretary"],

@@ -20,7 +20,7 @@ from pbflow.procedures.three_meetings import training, training_figures, trainin
 from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import notifications
-from tests.conftest import audit_actions, csrf_token, make_user
+from tests.conftest import audit_actions, csrf_token, make_user, recorded_set_up
 from tests.three_meetings.helpers import chair_and_recorder, leave_fields, on_leave
 from tests.three_meetings.test_meetings_pages import count_queries
 
@@ -304,6 +304,7 @@ def test_who_owes_it_in_a_year(world, clock):
     make_user("applicant", person_org=world.branch, party_status="applicant")
     gone = make_user("gone", person_org=world.branch)
     gone.person.active = False
+    recorded_set_up(gone.person)
     db.session.commit()
     page = training_figures.year_page(world["secretary"], world.branch.id, 2026)
     owed = {m.name: m.owed / 60 for m in page.rows}

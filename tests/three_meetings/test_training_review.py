@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from pbflow.extensions import db
 from pbflow.models import Meeting, TrainingRecord
-from tests.conftest import audit_actions, csrf_token
+from tests.conftest import audit_actions, csrf_token, recorded_set_up
 from tests.three_meetings.helpers import chair_and_recorder, leave_fields, on_leave
 
 
@@ -297,6 +297,7 @@ def test_a_record_is_the_members_branch_now(world, clock, client, auth):
     second = _other(world, "member", "2026-05-07", "2")
     person = world["member"].person
     person.org_id = world.other_branch.id
+    recorded_set_up(person)
     db.session.commit()
     with pytest.raises(NotFound):
         training.get_record(world["secretary"], record.id)
