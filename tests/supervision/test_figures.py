@@ -18,7 +18,7 @@ from pbflow.extensions import db
 from pbflow.models import Person
 from pbflow.procedures.supervision.dashboard import dashboard
 from pbflow.services import accounts, periods
-from tests.conftest import make_user
+from tests.conftest import make_user, recorded_set_up
 from tests.supervision import helpers as h
 
 Q1 = periods.Period(date(2026, 1, 1), date(2026, 3, 31), "quarter")
@@ -105,6 +105,7 @@ def known(world, clock):
         person = world[name].person
         for key, value in values.items():
             setattr(person, key, value)
+        recorded_set_up(person)
     db.session.add(
         Person(
             name="新党员",
