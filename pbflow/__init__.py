@@ -56,7 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(build_config(Path(app.instance_path), config))
 
     db.init_app(app)
-    from pbflow import prepared
+    from pbflow import connection_check, prepared
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             db.engine.dispose()
         elif db.engine.dialect.name == "postgresql":
             event.listen(db.engine, "connect", prepared.keep_prepared)
+            connection_check.install(db.engine)
             db.engine.dispose()
     prepared.install(app)  # after Flask-SQLAlchemy's teardown: runs before it
     # Batch mode lets later migrations alter tables on SQLite, which has little ALTER TABLE.

@@ -292,6 +292,9 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         # keeps using the one whose statements psycopg has prepared (pbflow.prepared), and
         # the others of the pool stay idle until they are needed.
         options.setdefault("pool_use_lifo", True)
+        # A connection the server ended is found when it leaves the pool by polling its
+        # socket, not by a statement sent on every request (pbflow.connection_check).
+        options["pool_pre_ping"] = False
         cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
     minutes = cfg["PBFLOW_REAUTH_MINUTES"]
     if not (isinstance(minutes, int) and REAUTH_MINUTES[0] <= minutes <= REAUTH_MINUTES[1]):
