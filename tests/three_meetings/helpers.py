@@ -50,3 +50,23 @@ def leave_fields(org_id: int, meeting_type: str, present, why: str = "请假") -
         f"reason_{key}": value
         for key, value in absences(org_id, meeting_type, present, why).items()
     }
+
+
+def branch_meeting(world, meeting_type: str, held_on: str, present, **fields):
+    """A meeting of the world's branch recorded by its secretary: ``present`` (account
+    names) there, the other members on leave, a chair and a recorder where ``fields``
+    (MeetingInput's others: the topic, the chair, training hours) name none."""
+    fields.setdefault("topic", f"{meeting_type} {held_on}")
+    return meetings.record_meeting(
+        world["secretary"],
+        world.branch.id,
+        on_leave(
+            world.branch.id,
+            MeetingInput(
+                meeting_type=meeting_type,
+                held_on=held_on,
+                present=[str(world[u].person.id) for u in present],
+                **fields,
+            ),
+        ),
+    )

@@ -12,7 +12,7 @@ from pbflow.models import MeetingAttendance
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings.services import MeetingInput
 from tests.conftest import csrf_token, make_user
-from tests.three_meetings.helpers import on_leave
+from tests.three_meetings.helpers import branch_meeting, on_leave
 
 
 def pid(world, name: str) -> str:
@@ -38,19 +38,7 @@ def form(world, token: str, **extra):
 
 def theme_day(world, present=("member",), held_on="2026-03-01", topic="安全规程"):
     """A theme party day of the branch recorded by its secretary, the rest on leave."""
-    return meetings.record_meeting(
-        world["secretary"],
-        world.branch.id,
-        on_leave(
-            world.branch.id,
-            MeetingInput(
-                meeting_type="theme_day",
-                held_on=held_on,
-                topic=topic,
-                present=[pid(world, u) for u in present],
-            ),
-        ),
-    )
+    return branch_meeting(world, "theme_day", held_on, present, topic=topic)
 
 
 def test_secretary_records_and_corrects_a_meeting_through_the_pages(world, client, auth):

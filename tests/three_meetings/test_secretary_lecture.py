@@ -10,30 +10,17 @@ from pbflow import audit
 from pbflow.extensions import db
 from pbflow.models import Notification
 from pbflow.procedures.three_meetings import compliance, secretary_lecture
-from pbflow.procedures.three_meetings import services as meetings
-from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.services import notifications
 from tests.conftest import audit_actions
-from tests.three_meetings.helpers import on_leave
+from tests.three_meetings.helpers import branch_meeting
 from tests.three_meetings.test_compliance import created
 
 
 def lecture(world, on: str, by: str) -> None:
     """A party lecture at the branch, presented (chaired) by ``by``."""
-    meetings.record_meeting(
-        world["secretary"],
-        world.branch.id,
-        on_leave(
-            world.branch.id,
-            MeetingInput(
-                meeting_type="party_lecture",
-                held_on=on,
-                topic=f"党课 {on}",
-                chair=str(world[by].person.id),
-                present=[str(world[u].person.id) for u in ("secretary", "deputy", "member")],
-            ),
-        ),
-    )
+    present = ("secretary", "deputy", "member")
+    chair = str(world[by].person.id)
+    branch_meeting(world, "party_lecture", on, present, topic=f"党课 {on}", chair=chair)
 
 
 def year_of(world, year: int):

@@ -15,13 +15,15 @@ from pbflow.engine.errors import ConcurrentChange, NotAllowed, NotFound, Validat
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, Notification, TrainingRecord
 from pbflow.procedures import figure
-from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings import training, training_figures, training_reminder
-from pbflow.procedures.three_meetings.services import MeetingInput
 from pbflow.procedures.three_meetings.training import TrainingInput
 from pbflow.services import notifications
 from tests.conftest import audit_actions, csrf_token, make_user, recorded_set_up
-from tests.three_meetings.helpers import chair_and_recorder, leave_fields, on_leave
+from tests.three_meetings.helpers import (
+    branch_meeting,
+    chair_and_recorder,
+    leave_fields,
+)
 from tests.three_meetings.test_meetings_pages import count_queries
 
 
@@ -30,20 +32,7 @@ def pid(world, name: str) -> str:
 
 
 def study(world, mtype: str, on: str, hours: str, present=("secretary", "deputy", "member")):
-    return meetings.record_meeting(
-        world["secretary"],
-        world.branch.id,
-        on_leave(
-            world.branch.id,
-            MeetingInput(
-                meeting_type=mtype,
-                held_on=on,
-                topic=f"学习 {on}",
-                training_hours=hours,
-                present=[pid(world, u) for u in present],
-            ),
-        ),
-    )
+    return branch_meeting(world, mtype, on, present, topic=f"学习 {on}", training_hours=hours)
 
 
 def other(world, who: str, on: str, hours: str, course: str = "党校轮训", by: str = "secretary"):
