@@ -103,6 +103,14 @@ def test_an_expired_form_links_back_to_its_page(client, world, auth):
         headers={"Referer": f"https://evil.example/cases/{case_id}"},
     ).get_data(as_text=True)
     assert "Open the form again" not in elsewhere and "evil.example" not in elsewhere
+    # Nor a path of this site that a browser would read as another host's ("/\\evil").
+    for path in ("//evil.example/x", "/\\evil.example/x"):
+        sideways = client.post(
+            f"/cases/{case_id}/comments",
+            data={"csrf_token": "expired"},
+            headers={"Referer": f"http://localhost{path}"},
+        ).get_data(as_text=True)
+        assert "Open the form again" not in sideways and "evil.example" not in sideways, path
 
 
 def _unmarked_required(html: str) -> list[str]:

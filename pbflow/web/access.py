@@ -139,9 +139,11 @@ def form_page() -> str | None:
     referrer = urlsplit(request.headers.get("Referer") or "")
     if f"{referrer.scheme}://{referrer.netloc}" != request.host_url.rstrip("/"):
         return None
-    if not referrer.path.startswith("/") or referrer.path.startswith("//"):
+    path = referrer.path
+    # A link must stay on this site: not "//host", nor a backslash browsers read as a slash.
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
         return None
-    return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return path + (f"?{referrer.query}" if referrer.query else "")
 
 
 def _back_link() -> str:
