@@ -20,7 +20,7 @@ hours of the year (20,000 members and their year's totals read for one section).
 - **Only figures of the day are for this.** A figure that reads the clock finer than the day
   (overdue since this morning, stuck for so many hours) must not be kept here.
 
-The head is read with one statement; a figure that is found costs nothing more.
+The head is read with one statement (``audit.head``); a figure found costs nothing more.
 """
 
 from __future__ import annotations
@@ -31,44 +31,35 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import select
 
-from pbflow import clock
-from pbflow.extensions import db
-from pbflow.models import AuditHead
+from pbflow import audit, clock
 
 T = TypeVar("T")
 _KEY = "pbflow_head_memo"
 _LOCK = threading.Lock()  # a threaded server's requests share the store
 
 
-def _store() -> OrderedDict | None:
+def _store() -> tuple[OrderedDict, int] | None:
+    """The application's store and its size; None when nothing is to be kept."""
     size = int(current_app.config.get("PBFLOW_DASHBOARD_MEMO", 0) or 0)
     if size <= 0:
         return None
     store = current_app.extensions.get(_KEY)
     if store is None:
         store = current_app.extensions[_KEY] = OrderedDict()
-    return store
-
-
-def head() -> str | None:
-    """The audit chain's head as this request's transaction sees it (its own changes
-    flushed first); None while the chain is empty."""
-    found = db.session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1))
-    row = found.first()
-    return row.hash if row is not None and row.seq > 0 else None
+    return store, size
 
 
 def remembered(key: Hashable, make: Callable[[], T]) -> T:
     """``make()``, or what it returned at this same head and day for the same ``key``. The
     key names the figure and everything it depends on beyond the records and the day (the
     organization, the period, the reader's language)."""
-    store = _store()
-    if store is None:
+    kept = _store()
+    if kept is None:
         return make()
-    at = head()
-    if at is None:
+    store, size = kept
+    seq, at = audit.head()  # as this request's transaction sees it, its own changes flushed
+    if seq == 0:
         return make()
     full = (key, at, clock.today())
     with _LOCK:
@@ -77,7 +68,6 @@ def remembered(key: Hashable, make: Callable[[], T]) -> T:
             store.move_to_end(full)
             return found
     made = make()  # outside the lock: two requests may both count it, one is kept
-    size = int(current_app.config["PBFLOW_DASHBOARD_MEMO"])
     with _LOCK:
         store[full] = made
         while len(store) > size:
