@@ -555,6 +555,11 @@ class Figures:
         for name in self.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
+    @property
+    def counted(self) -> bool:
+        """Whether anything at all was counted (a row of naughts otherwise)."""
+        return any(getattr(self, name) for name in self.COUNTS)
+
 
 @dataclass
 class Book:
@@ -575,12 +580,12 @@ class Book:
         committee's party groups rarely receive an opinion: at 100,000 cases 54 of its 114
         rows were naught in every column (the dashboard's opinions download still has a row
         for every branch and every organization above one)."""
-        return [f for f in self.by_org if any(getattr(f, name) for name in Figures.COUNTS)]
+        return [f for f in self.by_org if f.counted]
 
     @property
     def without_figures(self) -> list[Figures]:
         """The others, named below the table."""
-        return [f for f in self.by_org if not any(getattr(f, name) for name in Figures.COUNTS)]
+        return [f for f in self.by_org if not f.counted]
 
 
 BOOK_PAGE = 50
