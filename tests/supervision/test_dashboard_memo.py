@@ -221,3 +221,18 @@ def test_a_setting_that_is_not_a_number_is_named_at_the_start(tmp_path, monkeypa
         build_config(Path(tmp_path), {"SECRET_KEY": "x"})
     monkeypatch.setenv("PBFLOW_DASHBOARD_MEMO", "8")
     assert build_config(Path(tmp_path), {"SECRET_KEY": "x"})["PBFLOW_DASHBOARD_MEMO"] == 8
+
+
+def test_kept_figures_are_read_only_after_the_readers_rights(branches, client, auth):
+    """The committee's view of the first branch keeps its calendar; the other branch's
+    secretary asking for it is refused as before, the kept figures never reached."""
+    world = branches
+    url = f"{YEAR}&org={world.branch.id}"
+    auth.login("committee_a")
+    missed(client, url)
+    auth.logout()
+    auth.login("other_secretary")
+    refused = client.get(url)
+    assert refused.status_code == 404
+    assert "meeting periods missed" not in refused.get_data(as_text=True)
+    assert missed(client, f"{YEAR}&org={world.other_branch.id}") >= 0  # their own, counted
