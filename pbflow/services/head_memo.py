@@ -17,8 +17,11 @@ hours of the year (20,000 members and their year's totals read for one section).
 - **A request with changes of its own** reads the head its own flushed changes moved. A
   figure kept under that head is never found again if the transaction rolls back: the next
   event's hash differs, because it is salted.
-- **Only figures of the day are for this.** A figure that reads the clock finer than the day
-  (overdue since this morning, stuck for so many hours) must not be kept here.
+- **A figure that reads the clock finer than the day** (overdue since this morning, stuck
+  for thirty days to the minute) is kept only with ``until``: the instant, worked out before
+  the figure is counted, at which the clock alone would change it (the next open case to
+  fall due, say). It is counted afresh from that instant on, and before the instant it
+  was counted at (a clock set back, as tests do).
 
 The head is read with one statement (``audit.head``); a figure found costs nothing more.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from typing import TypeVar
 
 from flask import current_app
@@ -50,10 +54,17 @@ def _store() -> tuple[OrderedDict, int] | None:
     return store, size
 
 
-def remembered(key: Hashable, make: Callable[[], T]) -> T:
+def remembered(
+    key: Hashable,
+    make: Callable[[], T],
+    *,
+    until: Callable[[datetime], datetime | None] | None = None,
+) -> T:
     """``make()``, or what it returned at this same head and day for the same ``key``. The
     key names the figure and everything it depends on beyond the records and the day (the
-    organization, the period, the reader's language)."""
+    organization, the period, the reader's language). ``until(now)``: for a figure that
+    reads the clock, the first instant after ``now`` at which the clock alone changes it
+    (None: not before the day ends)."""
     kept = _store()
     if kept is None:
         return make()
@@ -61,15 +72,20 @@ def remembered(key: Hashable, make: Callable[[], T]) -> T:
     seq, at = audit.head()  # as this request's transaction sees it, its own changes flushed
     if seq == 0:
         return make()
+    now = clock.now()
     full = (key, at, clock.today())
     with _LOCK:
         found = store.get(full)
-        if found is not None:
+        if found is not None and found[1] <= now and (found[2] is None or now < found[2]):
             store.move_to_end(full)
-            return found
+            return found[0]
+    # The instant first, then the figure: a change of the clock's making between the two is
+    # at or before the instant, so the figure is counted afresh at it.
+    expires = until(now) if until is not None else None
     made = make()  # outside the lock: two requests may both count it, one is kept
     with _LOCK:
-        store[full] = made
+        store[full] = (made, now, expires)
+        store.move_to_end(full)
         while len(store) > size:
             store.popitem(last=False)
     return made

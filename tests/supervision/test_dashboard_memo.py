@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,17 @@ from sqlalchemy import event, func, select
 
 from pbflow import audit
 from pbflow.config import build_config
+from pbflow.engine import runtime
 from pbflow.extensions import db
-from pbflow.models import AuditEvent
+from pbflow.models import AuditEvent, Person, ProcessInstance
+from pbflow.procedures.supervision import horizon, notices
+from pbflow.procedures.supervision.dashboard import dashboard
 from pbflow.procedures.three_meetings import training as th
 from pbflow.procedures.three_meetings.services import MeetingInput, record_meeting
 from pbflow.procedures.three_meetings.training import TrainingInput
-from pbflow.services import head_memo
-from tests.pages_helpers import text
+from pbflow.services import head_memo, periods
+from tests.conftest import WORLD_TIME
+from tests.pages_helpers import funding_case, text, walk
 from tests.supervision import helpers as h
 
 YEAR = "/supervision/?period=year&on=2026-01-01"
@@ -172,21 +177,27 @@ def test_each_language_keeps_its_own_labels(branches, client, auth):
 def test_the_store_keeps_at_most_its_size_the_least_recently_read_dropped(
     branches, app, client, auth
 ):
+    """A store of two views' figures (each view keeps a figure per concern: the calendar,
+    overdue work, the notices...) keeps the two organizations read last."""
     world = branches
-    app.config["PBFLOW_DASHBOARD_MEMO"] = 2
     auth.login("committee_a")
     committee, branch, other = (
         f"{YEAR}&org={org.id}" for org in (world.committee, world.branch, world.other_branch)
     )
+    missed(client, committee)
+    store = app.extensions["pbflow_head_memo"]
+    per_view = len(store)
+    assert per_view > 1
+    store.clear()
+    app.config["PBFLOW_DASHBOARD_MEMO"] = 2 * per_view
     for url in (committee, branch, committee, other):  # the committee's read again: recent
         missed(client, url)
-    store = app.extensions["pbflow_head_memo"]
-    assert len(store) == 2
+    assert len(store) == 2 * per_view
     assert {key[0][1] for key in store} == {world.committee.id, world.other_branch.id}
     with statements() as seen:
         missed(client, branch)  # dropped: counted again
     assert reads_meetings(seen)
-    assert len(store) == 2
+    assert len(store) == 2 * per_view
 
 
 def test_nothing_is_kept_when_the_size_is_0(branches, app, client, auth):
@@ -236,3 +247,127 @@ def test_kept_figures_are_read_only_after_the_readers_rights(branches, client, a
     assert refused.status_code == 404
     assert "meeting periods missed" not in refused.get_data(as_text=True)
     assert missed(client, f"{YEAR}&org={world.other_branch.id}") >= 0  # their own, counted
+
+
+# --- figures that read the clock: kept until the next case falls due or becomes stuck ----------
+# Overdue and stuck work, notices and development cases past their time limit are counted as of
+# now. They are kept until the audit chain moves or until the first instant at which an open
+# case falls due or has waited the threshold (``horizon.next_change``); the engine's time limits
+# end at local midnight, but seeded or imported cases and the stuck threshold fall mid-day.
+
+MONTH = periods.of("month")
+
+
+def committee_view(world):
+    return dashboard(world["committee_a"], None, MONTH, by_unit=False)
+
+
+def reads_case_counts(seen: list[str]) -> bool:
+    return any("case_tally" in s for s in seen)
+
+
+def due_at(case_id: int, when: str) -> None:
+    """A time limit that falls mid-day (as a seeded or imported case's may), set before any
+    view as the office records a correction: with an event, the kept monthly counts following
+    through the ORM."""
+    case = db.session.get(ProcessInstance, case_id)
+    case.due_at = datetime.fromisoformat(when)
+    audit.record(
+        "case_updated",
+        actor=audit.SYSTEM,
+        org_id=case.org_id,
+        instance_id=case.id,
+        payload={"due_at": when, "note": "test set-up"},
+    )
+    db.session.commit()
+
+
+def submitted_request(world):
+    case = funding_case(world)  # 2 March, 10:00 in Beijing: due at the end of 9 March
+    walk(case.id, world, ("submit", "branch_member"))
+    return case
+
+
+def test_the_next_change_is_the_next_time_limit_or_stuck_day_of_an_open_case(world, clock):
+    now = datetime.fromisoformat(WORLD_TIME)
+    assert horizon.next_change(now, 30) is None  # no open case
+    case = submitted_request(world)
+    due = datetime(2026, 3, 9, 16, 0)  # the end of 9 March in Beijing
+    assert case.due_at == due
+    assert horizon.next_change(now) == due
+    assert horizon.next_change(now, 3) == datetime(2026, 3, 5, 2, 0)  # 3 days in its state
+    assert horizon.next_change(now, 30) == due
+    assert horizon.next_change(due) is None  # falls due at ``due``: nothing after
+    assert horizon.next_change(due, 30) == datetime(2026, 4, 1, 2, 0)
+    runtime.fire(case.id, "withdraw", world["branch_member"], comment="不再需要")
+    assert case.closed_at is not None  # closed: it changes nothing more
+    assert horizon.next_change(now, 30) is None
+
+
+def test_overdue_work_counts_from_the_instant_a_case_falls_due(world, clock):
+    case = submitted_request(world)
+    due_at(case.id, "2026-03-09T06:00:00")  # 14:00 in Beijing
+    clock.set("2026-03-09T05:00:00")
+    assert committee_view(world).work.overdue == 0
+    with statements() as seen:
+        assert committee_view(world).work.overdue == 0
+    assert not reads_case_counts(seen)  # kept
+    clock.set("2026-03-09T06:00:00")  # the same day, an hour later: nothing recorded
+    with statements() as seen:
+        assert committee_view(world).work.overdue == 1
+    assert reads_case_counts(seen)
+    # A clock set back (as tests do) counts afresh, not what was counted later.
+    clock.set("2026-03-09T05:30:00")
+    assert committee_view(world).work.overdue == 0
+
+
+def test_stuck_work_counts_from_the_instant_a_case_has_waited_the_threshold(world, clock):
+    submitted_request(world)  # in its state since 2 March, 10:00 in Beijing
+    clock.set("2026-04-01T01:00:00")  # 9:00 in Beijing: 30 days less an hour
+    assert committee_view(world).work.stuck == 0
+    assert committee_view(world).work.stuck == 0
+    clock.set("2026-04-01T02:00:00")
+    assert committee_view(world).work.stuck == 1
+    shorter = dashboard(world["committee_a"], None, MONTH, by_unit=False, stuck_days=31)
+    assert shorter.work.stuck == 0  # its own threshold, its own instant
+
+
+def test_a_notice_counts_overdue_from_its_time_limit(world, clock):
+    case = submitted_request(world)
+    clock.set("2026-03-10T02:00:00")
+    concerns = notices.about_case(world["committee_a"], case.id)
+    notice = notices.issue(
+        world["committee_a"],
+        concerns,
+        {
+            "problem": "活动经费申请审核超期",
+            "requirement": "三个工作日内完成审核",
+            "deadline": "2026-03-13",
+            "recipient": str(world["secretary"].id),
+        },
+    )
+    due_at(notice.id, "2026-03-13T04:00:00")  # noon in Beijing
+    clock.set("2026-03-13T03:00:00")
+    assert committee_view(world).notices.total.overdue == 0
+    assert committee_view(world).notices.total.overdue == 0
+    clock.set("2026-03-13T04:00:00")
+    assert committee_view(world).notices.total.overdue == 1
+
+
+def test_a_development_case_counts_overdue_from_its_time_limit(world, clock):
+    person = Person(
+        name="申请人", org_id=world.branch.id, party_status="none", birth_date=date(1998, 1, 1)
+    )
+    db.session.add(person)
+    db.session.commit()
+    case = runtime.start(
+        "member_development",
+        world.branch,
+        world["secretary"],
+        {"person": person.id, "application_date": "2024-01-10", "part_way": True},
+    )
+    due_at(case.id, "2026-03-02T06:00:00")  # 14:00 in Beijing, today
+    assert committee_view(world).pipeline.total.overdue == 0
+    assert committee_view(world).pipeline.total.overdue == 0
+    clock.set("2026-03-02T06:00:01")  # past its time limit
+    assert committee_view(world).pipeline.total.overdue == 1

@@ -28,8 +28,10 @@ from pbflow.extensions import db
 from pbflow.models import Organization, ProcessInstance, SupervisionNotice, User
 from pbflow.models.meetings import MEETING_TYPES
 from pbflow.procedures import figure
+from pbflow.procedures.supervision import horizon
 from pbflow.procedures.supervision.compliance import LABELS
 from pbflow.procedures.supervision.scope import Scope
+from pbflow.services import head_memo
 from pbflow.services.periods import Period, bounds
 
 WORKFLOW = "supervision_notice"
@@ -399,7 +401,15 @@ def notices(scope: Scope, period: Period, *, by_unit: bool = True) -> Notices:
     period, open and overdue now; and the latest ones. Counted from the figures kept as data
     (pbflow.engine.tally): a fixed number of statements whatever the number of notices.
     Without ``by_unit`` (a page that shows the sums) no row per unit: the database sums the
-    organizations."""
+    organizations. Kept until the next recorded change, or until the next open case falls
+    due (``head_memo``, ``horizon``), with the latest notices once read."""
+    key = ("notices", scope.org.id, period.start, period.end, period.kind, by_unit, scope.locale)
+    return head_memo.remembered(
+        key, lambda: _notices(scope, period, by_unit), until=horizon.next_change
+    )
+
+
+def _notices(scope: Scope, period: Period, by_unit: bool) -> Notices:
     start, end = period.utc_bounds()
     counted: dict[int, list[int]] = {}  # org -> issued, open, overdue, closed
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
+from pbflow.services import head_memo
 from pbflow.services.periods import Column, Period
 
 
@@ -64,10 +65,17 @@ class Opinions:
 def opinions(scope: Scope, period: Period, *, by_unit: bool = True) -> Opinions | None:
     """None when the opinion box is not installed. The opinion box's statements (its
     columns summed over the organizations). Without ``by_unit`` (a page that shows the sums)
-    the total alone: no row per unit, none per column."""
+    the total alone: no row per unit, none per column. Kept until the next recorded change
+    (``head_memo``): what is counted of an opinion is fixed when it is recorded (answered on
+    time or not, its rating), and the period's days by the day."""
     fn = figure("opinions")
     if fn is None:
         return None
+    key = ("opinions", scope.org.id, period.start, period.end, period.kind, by_unit, scope.locale)
+    return head_memo.remembered(key, lambda: _opinions(scope, period, fn, by_unit))
+
+
+def _opinions(scope: Scope, period: Period, fn: Any, by_unit: bool) -> Opinions:
     columns = period.columns()
     if not by_unit:
         found = fn(scope.ids, period.start, period.end, "period", by_org=False)

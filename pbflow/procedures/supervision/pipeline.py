@@ -10,7 +10,9 @@ from typing import Any
 
 from pbflow.engine.registry import registry
 from pbflow.procedures import figure
+from pbflow.procedures.supervision import horizon
 from pbflow.procedures.supervision.scope import Scope
+from pbflow.services import head_memo
 from pbflow.services.periods import Period
 
 
@@ -43,11 +45,20 @@ class Pipeline:
 
 
 def pipeline(scope: Scope, period: Period) -> Pipeline | None:
-    """None when member development is not installed. Two statements (its own)."""
+    """None when member development is not installed. Two statements (its own). Kept until
+    the next recorded change, or until the next open case falls due (``head_memo``,
+    ``horizon``): the earliest full memberships are worked out from today."""
     fn = figure("development")
     d = registry().current.get("member_development")
     if fn is None or d is None:
         return None
+    key = ("development", scope.org.id, period.start, period.end, scope.locale)
+    return head_memo.remembered(
+        key, lambda: _pipeline(scope, period, fn, d), until=horizon.next_change
+    )
+
+
+def _pipeline(scope: Scope, period: Period, fn: Any, d: Any) -> Pipeline:
     found = fn(scope.ids, period.start, period.end)
     stages = list(d.stages.items())
     empty = {k: 0 for k, _label in stages}

@@ -10,6 +10,7 @@ from typing import Any
 
 from pbflow.procedures import figure
 from pbflow.procedures.supervision.scope import Scope
+from pbflow.services import head_memo
 from pbflow.services.periods import Period
 
 
@@ -31,10 +32,16 @@ class Rectification:
 
 def rectification(scope: Scope, period: Period, *, by_unit: bool = True) -> Rectification | None:
     """None when the rectification items are not installed. Without ``by_unit`` (a page
-    that shows the sums) the total alone, summed by the database."""
+    that shows the sums) the total alone, summed by the database. Kept until the next
+    recorded change (``head_memo``): an item is overdue from the day after its deadline."""
     fn = figure("rectification")
     if fn is None:
         return None
+    key = ("rectification", scope.org.id, period.start, period.end, by_unit, scope.locale)
+    return head_memo.remembered(key, lambda: _rectification(scope, period, fn, by_unit))
+
+
+def _rectification(scope: Scope, period: Period, fn: Any, by_unit: bool) -> Rectification:
     units = {n.id: RectificationRow(n.id, scope.name(n.id)) for n in scope.units} if by_unit else {}
     total = RectificationRow(scope.org.id, scope.name(scope.org.id))
     for org_id, counts in fn(scope.ids, period.start, period.end, by_org=by_unit).items():

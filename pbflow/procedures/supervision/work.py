@@ -16,7 +16,9 @@ from pbflow.engine import actors, fastsql, tally
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance
+from pbflow.procedures.supervision import horizon
 from pbflow.procedures.supervision.scope import Scope
+from pbflow.services import head_memo
 
 P = ProcessInstance
 STUCK_DAYS = 30  # default threshold: a month in one state
@@ -128,7 +130,17 @@ def work(
     """Counts per unit and per procedure, and the ``limit`` cases waiting longest (read when
     asked for). A fixed number of statements whatever the number of cases (``counts``).
     Without ``by_unit`` (a page that shows the sums) no row per unit: the database sums the
-    organizations."""
+    organizations. Kept until the next recorded change, or until the next open case falls
+    due or becomes stuck (``head_memo``, ``horizon``), with the cases once read."""
+    key = ("work", scope.org.id, stuck_days, limit, by_unit, scope.locale)
+    return head_memo.remembered(
+        key,
+        lambda: _work(scope, stuck_days, limit, by_unit),
+        until=lambda now: horizon.next_change(now, stuck_days),
+    )
+
+
+def _work(scope: Scope, stuck_days: int, limit: int, by_unit: bool) -> Work:
     workflows = _workflows()
     units = {n.id: WorkCount(n.id, scope.name(n.id)) for n in scope.units} if by_unit else {}
     flows: dict[str, WorkCount] = {}
