@@ -18,7 +18,7 @@ LOCALES = ("zh", "en")  # the languages pbflow speaks
 REAUTH_MINUTES = (1, 120)
 # Bounds of PBFLOW_DASHBOARD_MEMO: the dashboard keeps a meetings calendar per organization,
 # period and language viewed, some 0.7 MB for a committee of 50 branches over a year (measured
-# at 100,000 cases; the training hours are far smaller); 500 of them is 350 MB a process.
+# at 100,000 cases; the other figures are far smaller); 500 calendars is 350 MB a process.
 DASHBOARD_MEMO = (0, 500)
 
 # name -> (config key, type, default, help)
@@ -78,10 +78,11 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
     "PBFLOW_DASHBOARD_MEMO": (
         "PBFLOW_DASHBOARD_MEMO",
         int,
-        16,
-        "Figures (meetings calendars, per organization, period and language viewed; training "
-        "hours) each server process keeps for the dashboard until the next recorded change "
-        "or the next day; "
+        64,
+        "Figures (per organization, period and language viewed: meetings calendars, the "
+        "counts of work, notices, development, opinions and rectification; training hours) "
+        "each server process keeps for the dashboard until the next recorded change, the "
+        "next day, or the next instant an open case falls due or becomes stuck; "
         f"{DASHBOARD_MEMO[0]} (none kept) to {DASHBOARD_MEMO[1]}.",
     ),
     "PBFLOW_OPINION_SUBMIT_LIMIT": (
