@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,10 +16,10 @@ from sqlalchemy import event, func, select
 
 from pbflow import audit
 from pbflow.config import build_config
-from pbflow.engine import runtime
+from pbflow.engine import horizon, runtime
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, Person, ProcessInstance
-from pbflow.procedures.supervision import horizon, notices
+from pbflow.procedures.supervision import notices
 from pbflow.procedures.supervision.dashboard import dashboard
 from pbflow.procedures.three_meetings import training as th
 from pbflow.procedures.three_meetings.services import MeetingInput, record_meeting
@@ -297,8 +297,11 @@ def test_the_next_change_is_the_next_time_limit_or_stuck_day_of_an_open_case(wor
     assert horizon.next_change(now) == due
     assert horizon.next_change(now, 3) == datetime(2026, 3, 5, 2, 0)  # 3 days in its state
     assert horizon.next_change(now, 30) == due
-    assert horizon.next_change(due) is None  # falls due at ``due``: nothing after
-    assert horizon.next_change(due, 30) == datetime(2026, 4, 1, 2, 0)
+    # At the instant itself: no figure is kept (whether "due at or before now" or "due
+    # before now", it changes at or just after it); just after, nothing is left to come.
+    assert horizon.next_change(due) == due
+    assert horizon.next_change(due + timedelta(microseconds=1)) is None
+    assert horizon.next_change(due + timedelta(microseconds=1), 30) == datetime(2026, 4, 1, 2, 0)
     runtime.fire(case.id, "withdraw", world["branch_member"], comment="不再需要")
     assert case.closed_at is not None  # closed: it changes nothing more
     assert horizon.next_change(now, 30) is None
@@ -355,19 +358,43 @@ def test_a_notice_counts_overdue_from_its_time_limit(world, clock):
 
 
 def test_a_development_case_counts_overdue_from_its_time_limit(world, clock):
-    person = Person(
-        name="申请人", org_id=world.branch.id, party_status="none", birth_date=date(1998, 1, 1)
-    )
-    db.session.add(person)
-    db.session.commit()
-    case = runtime.start(
-        "member_development",
-        world.branch,
-        world["secretary"],
-        {"person": person.id, "application_date": "2024-01-10", "part_way": True},
-    )
+    case = development_case(world)
     due_at(case.id, "2026-03-02T06:00:00")  # 14:00 in Beijing, today
     assert committee_view(world).pipeline.total.overdue == 0
     assert committee_view(world).pipeline.total.overdue == 0
     clock.set("2026-03-02T06:00:01")  # past its time limit
     assert committee_view(world).pipeline.total.overdue == 1
+
+
+def development_case(world):
+    person = Person(
+        name="申请人", org_id=world.branch.id, party_status="none", birth_date=date(1998, 1, 1)
+    )
+    db.session.add(person)
+    db.session.commit()
+    return runtime.start(
+        "member_development",
+        world.branch,
+        world["secretary"],
+        {"person": person.id, "application_date": "2024-01-10", "part_way": True},
+    )
+
+
+def test_the_development_page_is_kept_until_a_case_falls_due(world, clock, client, auth):
+    """The committee's development page (its pipeline, kept like the dashboard's figures):
+    a second view reads no case; the case past its time limit is marked so from then on."""
+    case = development_case(world)
+    due_at(case.id, "2026-03-02T06:00:00")  # 14:00 in Beijing, today
+    auth.login("committee_a")
+    url = f"/development/org/{world.committee.id}"
+    page = text(client.get(url))
+    assert f"/cases/{case.id}" in page and "pipeline-row is-overdue" not in page
+    with statements() as seen:
+        assert text(client.get(url)) == page
+    assert not any("process_instance" in s for s in seen)
+    clock.set("2026-03-02T06:00:01")
+    assert "pipeline-row is-overdue" in text(client.get(url))
+    # Another reader of another organization is refused before anything kept is read.
+    auth.logout()
+    auth.login("other_secretary")
+    assert client.get(url).status_code == 403

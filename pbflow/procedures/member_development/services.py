@@ -25,13 +25,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from pbflow import audit, clock, validation
-from pbflow.engine import actors, calendar, fastsql, runtime, tally
+from pbflow.engine import actors, calendar, fastsql, horizon, runtime, tally
 from pbflow.engine.definitions import Definition
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.fields import parse_date
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import Organization, Person, ProcessInstance, User
+from pbflow.services import head_memo
 
 WORKFLOW = "member_development"
 STAGES = ("application", "activist", "target", "admission", "probation")
@@ -451,12 +452,25 @@ def _stage_of(d: Definition, state: str) -> str:
 def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipeline:
     """Open development cases at the organization and below, per stage, overdue first, then by
     due date: who is due for what; with ``per_stage``, only that many of each stage (the counts
-    still cover all). A fixed number of statements whatever the number of cases."""
+    still cover all). A fixed number of statements whatever the number of cases. Kept until
+    the next recorded change, or until the next open case falls due (``head_memo``,
+    ``horizon``): a committee's page is read far more often than its cases change."""
     index = actors.org_index()
     org = index.get(org_id)
     if org is None:
         raise NotFound(_("No such organization."))
     require_read(viewer, org_id)
+    locale = str(get_locale() or "zh")
+    return head_memo.remembered(
+        ("development_pipeline", org_id, per_stage, locale),
+        lambda: _pipeline(index, org, per_stage, locale),
+        until=horizon.next_change,
+    )
+
+
+def _pipeline(
+    index: dict[int, actors.OrgNode], org: actors.OrgNode, per_stage: int | None, locale: str
+) -> Pipeline:
     now, today = clock.now(), clock.today()
     d = definition()
     counted = open_counts(_subtree(org))
@@ -482,7 +496,6 @@ def pipeline(viewer: User, org_id: int, per_stage: int | None = None) -> Pipelin
         rows = []
     settings = settings_for({r.org_id for r in rows})
     reg = registry()
-    locale = str(get_locale() or "zh")
     by_stage: dict[str, list[PipelineRow]] = {s: [] for s in STAGES}
     reckoning: dict[int, tuple[Any, KeyDates]] = {}  # case -> what its earliest date needs
     next_steps: dict[tuple[int, str], Any] = {}  # (definition, state) -> its next step's label

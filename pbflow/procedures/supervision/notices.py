@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from pbflow import audit, clock
-from pbflow.engine import actors, calendar, runtime, tally
+from pbflow.engine import actors, calendar, horizon, runtime, tally
 from pbflow.engine.context import Context
 from pbflow.engine.errors import NotAllowed, NotFound, ValidationFailed
 from pbflow.engine.registry import registry
@@ -28,7 +28,6 @@ from pbflow.extensions import db
 from pbflow.models import Organization, ProcessInstance, SupervisionNotice, User
 from pbflow.models.meetings import MEETING_TYPES
 from pbflow.procedures import figure
-from pbflow.procedures.supervision import horizon
 from pbflow.procedures.supervision.compliance import LABELS
 from pbflow.procedures.supervision.scope import Scope
 from pbflow.services import head_memo

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from pbflow.engine import horizon
 from pbflow.engine.registry import registry
 from pbflow.procedures import figure
-from pbflow.procedures.supervision import horizon
 from pbflow.procedures.supervision.scope import Scope
 from pbflow.services import head_memo
 from pbflow.services.periods import Period

@@ -12,11 +12,10 @@ from functools import cached_property
 from sqlalchemy import case, func, literal_column, or_, select
 
 from pbflow import clock
-from pbflow.engine import actors, fastsql, tally
+from pbflow.engine import actors, fastsql, horizon, tally
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance
-from pbflow.procedures.supervision import horizon
 from pbflow.procedures.supervision.scope import Scope
 from pbflow.services import head_memo
 
