@@ -42,3 +42,13 @@ def version_of(html: str) -> int:
     match = re.search(r'name="version" value="(\d+)"', html)
     assert match, "the page has no versioned form"
     return int(match.group(1))
+
+
+def forget_kept_figures(client) -> None:
+    """The figures kept until the next change (``head_memo``) dropped, so that the next view
+    counts them afresh, as the first view after a change does: what a statement count must
+    measure, before and after the data grows."""
+    from pbflow.services import head_memo
+
+    with client.application.app_context():
+        head_memo.forget()

@@ -15,9 +15,9 @@ from sqlalchemy import event
 from pbflow.engine import runtime
 from pbflow.extensions import db
 from pbflow.procedures.supervision.dashboard import SECTIONS, dashboard
-from pbflow.services import accounts, head_memo, periods
+from pbflow.services import accounts, periods
 from tests.conftest import make_user
-from tests.pages_helpers import funding_case, text, walk
+from tests.pages_helpers import forget_kept_figures, funding_case, text, walk
 from tests.supervision import helpers as h
 
 
@@ -263,19 +263,13 @@ SECTION_URLS = ["/supervision/?period=quarter"] + [
 ]
 
 
-def _forget_remembered(client) -> None:
-    """The figures kept until the next change dropped, so that the next view counts them."""
-    with client.application.app_context():
-        head_memo.forget()
-
-
 def test_a_dashboard_request_issues_a_bounded_number_of_statements(world, clock, client, auth):
     _grow(world, clock, 2, 0)
     auth.login("committee_a")
     counted = {}
     for url in SECTION_URLS:
         client.get(url)  # warm up the caches (login, locale)
-        _forget_remembered(client)  # counted afresh, as after a change (below, the head moved)
+        forget_kept_figures(client)  # counted afresh, as after a change (below, the head moved)
         with count_queries() as seen:
             assert client.get(url).status_code == 200
         counted[url] = len(seen)
