@@ -11,8 +11,9 @@ from sqlalchemy import event, select
 
 from pbflow.engine import runtime, tasks, votes
 from pbflow.extensions import db
-from pbflow.models import CaseTask
+from pbflow.models import CaseTask, Notification
 from pbflow.services import inbox as inbox_service
+from pbflow.services import notifications
 from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, text, walk
 
 
@@ -351,3 +352,91 @@ def test_the_merely_possible_count_stops_at_its_limit(world, auth, client, monke
     auth.login("branch_member")
     html = text(client.get("/inbox?lang=en"))
     assert "More than 2 cases in all." in _section(html, "possible")
+
+
+# --- every notification, a page at a time (/notifications) -----------------------------------
+# The inbox shows the ten newest, unread first; the notifications page lists every one, newest
+# first, thirty at a time, older pages following a cursor.
+
+
+def _notes(clock, user, n: int, first: int = 0) -> None:
+    """``n`` notifications for ``user``, a minute apart, told apart by the year they name."""
+    for i in range(first, first + n):
+        clock.advance(minutes=1)
+        notifications.notify([user.id], "calendar_running_out", {"ends": "-", "year": 3000 + i})
+    db.session.commit()
+
+
+def _years(html: str) -> list[int]:
+    return [int(y) for y in re.findall(r"days of (3\d{3}) \(Administration", html)]
+
+
+def _older(html: str) -> str | None:
+    found = re.search(r'<a href="(/notifications\?before=\d+)" rel="next">', html)
+    return found.group(1) if found else None
+
+
+def test_the_inbox_shows_the_ten_newest_and_every_one_is_a_page_away(world, clock, auth, client):
+    _notes(clock, world["member"], 35)
+    auth.login("member")
+    inbox_html = text(client.get("/inbox?lang=en"))
+    assert _years(inbox_html) == list(range(3034, 3024, -1))
+    assert '<a href="/notifications">All notifications ›</a>' in inbox_html
+    first = text(client.get("/notifications?lang=en"))
+    assert _years(first) == list(range(3034, 3004, -1))
+    assert "35 unread." in first and 'rel="first"' not in first
+    older = _older(first)
+    assert older
+    second = text(client.get(older))
+    assert _years(second) == list(range(3004, 2999, -1))
+    assert _older(second) is None and 'rel="first"' in second
+
+
+def test_a_reader_sees_only_their_own_notifications(world, clock, auth, client):
+    _notes(clock, world["member"], 3)
+    auth.login("branch_member")
+    html = text(client.get("/notifications?lang=en"))
+    assert _years(html) == [] and "No notifications." in html
+    mine = db.session.execute(select(Notification.id).limit(1)).scalar_one()
+    other = text(client.get(f"/notifications?lang=en&before={mine + 1}"))
+    assert _years(other) == [] and "No older notifications." in other
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-5", "0", "1e3", "9" * 30, ""])
+def test_an_unreadable_cursor_shows_the_newest(world, clock, auth, client, cursor):
+    _notes(clock, world["member"], 3)
+    auth.login("member")
+    res = client.get(f"/notifications?lang=en&before={cursor}")
+    assert res.status_code == 200
+    assert _years(text(res)) == [3002, 3001, 3000]
+
+
+def test_the_notifications_page_needs_a_login(client):
+    res = client.get("/notifications")
+    assert res.status_code == 302 and "/login" in res.headers["Location"]
+
+
+def test_mark_all_read_from_the_page_comes_back_to_it(world, clock, auth, client):
+    _notes(clock, world["member"], 2)
+    auth.login("member")
+    html = text(client.get("/notifications?lang=en"))
+    assert html.count('class="note note-calendar_running_out unread"') == 2
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    res = client.post("/notifications/read", data={"csrf_token": token, "back": "notifications"})
+    assert res.status_code == 302 and res.headers["Location"].endswith("/notifications")
+    html = text(client.get("/notifications?lang=en"))
+    assert "unread" not in html.split('id="notifications"')[1] and _years(html) == [3001, 3000]
+    # Anything else to come back to is the inbox.
+    _notes(clock, world["member"], 1, first=2)
+    res = client.post("/notifications/read", data={"csrf_token": token, "back": "//evil.example"})
+    assert res.status_code == 302 and res.headers["Location"].endswith("/inbox")
+
+
+def test_a_page_of_notifications_costs_the_same_whatever_their_number(world, clock, auth, client):
+    _notes(clock, world["member"], 5)
+    auth.login("member")
+    client.get("/notifications")
+    few, _html = _count_statements(client, "/notifications")
+    _notes(clock, world["member"], 60, first=5)
+    many, html = _count_statements(client, "/notifications?lang=en")
+    assert many == few and len(_years(html)) == inbox_service.NOTIFICATIONS_PAGE

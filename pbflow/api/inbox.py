@@ -109,13 +109,12 @@ def list_notifications(query: s.PageQuery):
     before = position.get("before")
     if before is not None and validation.parse_id(before) is None:
         raise Problem(400, _("The cursor is not valid; start again without one."))
-    notes = inbox.notifications_page(user(), before_id=before, limit=query.limit + 1)
-    more = len(notes) > query.limit
-    notes = notes[: query.limit]
+    page = inbox.notification_list(user(), before_id=before, size=query.limit)
+    older = page.next_before
     return {
-        "items": [note_out(n) for n in notes],
-        "unread": inbox.unread_count(user()),
-        "next_cursor": encode_cursor({"before": notes[-1].id}) if more and notes else None,
+        "items": [note_out(n) for n in page.notes],
+        "unread": page.unread,
+        "next_cursor": None if older is None else encode_cursor({"before": older}),
     }
 
 

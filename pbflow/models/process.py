@@ -428,6 +428,9 @@ class Notification(db.Model):
     __tablename__ = "notification"
     __table_args__ = (
         Index("ix_notification_user_read", "user_id", "read_at"),
+        # A reader's notifications newest first, a page at a time (the notifications page,
+        # the API): the page's rows, not every notification of the reader sorted.
+        Index("ix_notification_user_newest", "user_id", "id"),
         Index("ix_notification_mail_state", "mail_state"),
     )
 

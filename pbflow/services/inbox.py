@@ -60,7 +60,7 @@ from pbflow.services.cases import is_overdue
 
 P = ProcessInstance
 T = CaseTask
-NOTIFICATION_LIMIT = 30
+NOTIFICATION_LIMIT = 10  # the inbox's newest notifications, unread first; the rest a click away
 ITEM_PAGE = 25  # cases shown at a time of those waiting on me
 OPTION_PAGE = 10  # cases shown at a time of those where I merely may act
 # The lists are counted no further than this (then "more than"): the cases waiting on me as
@@ -558,9 +558,27 @@ def mark_all_read(user: User) -> int:
     return result.rowcount
 
 
-def notifications_page(user: User, *, before_id: int | None, limit: int) -> list[Notification]:
-    """The user's notifications, newest first, older than ``before_id`` (the API's cursor)."""
-    stmt = select(Notification).where(Notification.user_id == user.id)
+NOTIFICATIONS_PAGE = 30  # notifications a page of them lists (the inbox: NOTIFICATION_LIMIT)
+
+
+@dataclass
+class NotificationPage:
+    notes: list[Any]  # rows of NOTE_COLUMNS, newest first
+    unread: int
+    next_before: int | None  # the cursor of the next (older) page, None on the last
+
+
+def notification_list(
+    user: User, *, before_id: int | None = None, size: int = NOTIFICATIONS_PAGE
+) -> NotificationPage:
+    """Every notification of the user, newest first, ``size`` at a time, older than
+    ``before_id`` (the page's and the API's cursor). The inbox shows the first few, unread
+    first; this is where the rest are read. Walks ix_notification_user_newest, so a page
+    costs the same after years of notifications."""
+    stmt = select(*NOTE_COLUMNS).where(Notification.user_id == user.id)
     if before_id is not None:
         stmt = stmt.where(Notification.id < before_id)
-    return list(db.session.scalars(stmt.order_by(Notification.id.desc()).limit(limit)))
+    notes = list(db.session.execute(stmt.order_by(Notification.id.desc()).limit(size + 1)))
+    more = len(notes) > size
+    notes = notes[:size]
+    return NotificationPage(notes, unread_count(user), notes[-1].id if more and notes else None)

@@ -7,6 +7,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from pbflow import validation
 from pbflow.engine.errors import NotFound
 from pbflow.services import inbox as inbox_service
 
@@ -38,6 +39,20 @@ def index():
     return render_inbox()
 
 
+@bp.get("/notifications")
+@login_required
+def notifications():
+    """Every notification of the reader, newest first, a page at a time (``before``: the
+    cursor of an older page; an unreadable one shows the newest)."""
+    before = validation.parse_id(request.args.get("before"))
+    return render_template(
+        "inbox/notifications.html",
+        page=inbox_service.notification_list(current_user, before_id=before),
+        page_size=inbox_service.NOTIFICATIONS_PAGE,
+        continued=before is not None,
+    )
+
+
 @bp.get("/notifications/<int:notification_id>")
 @login_required
 def open_notification(notification_id: int):
@@ -56,7 +71,8 @@ def open_notification(notification_id: int):
 def read_all():
     inbox_service.mark_all_read(current_user)
     flash(_("All notifications are marked read."), "info")
-    return redirect(url_for("inbox.index"))
+    back = "inbox.notifications" if request.form.get("back") == "notifications" else "inbox.index"
+    return redirect(url_for(back))
 
 
 @bp.app_context_processor
