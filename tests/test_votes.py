@@ -22,6 +22,7 @@ from pbflow.engine.errors import (
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, Ballot, Person, Resolution
+from pbflow.services import inbox as inbox_service
 from tests.conftest import TEST_WORKFLOWS, audit_actions, make_user, recorded_set_up
 
 pytestmark = pytest.mark.workflows_dir(TEST_WORKFLOWS)
@@ -88,6 +89,21 @@ def test_full_members_electorate_excludes_probation_and_non_full_members(branch)
         with pytest.raises(NotAllowed, match="not entitled to vote"):
             votes.cast_ballot(case.id, branch[outsider], "for")
     assert db.session.execute(select(func.count()).select_from(Ballot)).scalar() == 0
+
+
+def test_the_ballot_waits_in_the_inbox_of_those_entitled_to_cast_it_only(branch):
+    """The inbox reads the ballot's task under the branch's members (``m:``), a holder only a
+    full member with a vote answers to: not one on party probation, not a probationary one."""
+    case_id = _motion(branch)
+
+    def ballot_waits(name: str) -> bool:
+        found = inbox_service.inbox(branch[name], "en")
+        steps = [s for i in found.items if i.case.id == case_id for s in i.steps]
+        return any(s.anchor == "vote" for s in steps)
+
+    assert ballot_waits("member") and ballot_waits("branch_member")
+    for outsider in ("on_probation", "probationary", "organizer"):
+        assert not ballot_waits(outsider), outsider
 
 
 def test_someone_not_yet_full_on_the_meeting_day_does_not_count(branch):

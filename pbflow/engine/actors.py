@@ -204,14 +204,31 @@ def person_user_id(person_id: int | None) -> int | None:
     return db.session.execute(select(Person.user_id).where(Person.id == person_id)).scalar()
 
 
+_USER_PERSON = "pbflow_user_person"
+
+
 def person_id_of_user(user_id: int) -> int | None:
     session = current_session()
-    cache = session.info.setdefault("pbflow_user_person", {})
+    cache = session.info.setdefault(_USER_PERSON, {})
     if user_id not in cache:
         cache[user_id] = session.execute(
             select(Person.id).where(Person.user_id == user_id)
         ).scalar()
     return cache[user_id]
+
+
+def membership_of_user(user_id: int) -> Any:
+    """The user's person as a member (id, organization, party status, active, on party
+    probation), or None: one statement, whose id ``person_id_of_user`` then has (the inbox
+    asked for the id and then for the rest, two round trips on every view)."""
+    session = current_session()
+    row = session.execute(
+        select(
+            Person.id, Person.org_id, Person.party_status, Person.active, Person.on_party_probation
+        ).where(Person.user_id == user_id)
+    ).first()
+    session.info.setdefault(_USER_PERSON, {})[user_id] = row.id if row is not None else None
+    return row
 
 
 @dataclass(frozen=True)

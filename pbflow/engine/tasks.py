@@ -35,7 +35,7 @@ from pbflow.engine.context import Context
 from pbflow.engine.definitions import ActorRule, Definition, parse_role_electorate
 from pbflow.engine.registry import registry
 from pbflow.extensions import db
-from pbflow.models import CaseTask, Person, ProcessInstance
+from pbflow.models import CaseTask, ProcessInstance
 
 Key = tuple[str, str, str]  # (holder, kind, trigger)
 
@@ -262,16 +262,11 @@ def holder_keys(user_id: int) -> list[str]:
     their person, and their organization's members when they are a full member with a vote."""
     keys = [f"u:{user_id}"]
     keys.extend(sorted(f"r:{role}@{org}" for org, role in actors.roles_of(user_id)))
-    pid = actors.person_id_of_user(user_id)
-    if pid is not None:
-        keys.append(f"p:{pid}")
-        row = db.session.execute(
-            select(
-                Person.org_id, Person.party_status, Person.active, Person.on_party_probation
-            ).where(Person.id == pid)
-        ).first()
-        if row and row.party_status == "full" and row.active and not row.on_party_probation:
-            keys.append(f"m:{row.org_id}")
+    person = actors.membership_of_user(user_id)
+    if person is not None:
+        keys.append(f"p:{person.id}")
+        if person.party_status == "full" and person.active and not person.on_party_probation:
+            keys.append(f"m:{person.org_id}")
     return keys
 
 
