@@ -204,6 +204,14 @@ def person_user_id(person_id: int | None) -> int | None:
     return db.session.execute(select(Person.user_id).where(Person.id == person_id)).scalar()
 
 
+def has_voting_rights(person: Any) -> bool:
+    """Whether a member votes: a full member not under party probation (留党察看) whose
+    rights are not restored (DOMAIN 1: only full members vote). ``person``: a Person or a
+    row with its columns. One rule for a meeting's votes and for the ballots that wait in
+    the inbox (``tasks.holder_keys``)."""
+    return person.party_status == "full" and not person.on_party_probation
+
+
 _USER_PERSON = "pbflow_user_person"
 
 

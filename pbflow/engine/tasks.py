@@ -265,7 +265,7 @@ def holder_keys(user_id: int) -> list[str]:
     person = actors.membership_of_user(user_id)
     if person is not None:
         keys.append(f"p:{person.id}")
-        if person.party_status == "full" and person.active and not person.on_party_probation:
+        if person.active and actors.has_voting_rights(person):
             keys.append(f"m:{person.org_id}")
     return keys
 

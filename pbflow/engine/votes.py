@@ -75,13 +75,6 @@ def should_attend(vote: VoteSpec, case: CaseState, on: date | None = None) -> in
     return len(_full_members(case, on))
 
 
-def has_voting_rights(person: Any) -> bool:
-    """Whether a member votes: a full member not under party probation (留党察看) whose
-    rights are not restored (DOMAIN 1: only full members vote). ``person``: a Person or a
-    row with its columns."""
-    return person.party_status == "full" and not person.on_party_probation
-
-
 def more_than(mark: str, count: int, total: int) -> bool:
     """Whether ``count`` is more than half of ``total`` (``mark`` "half"), or at least two
     thirds of it ("two_thirds"): the quorums and pass marks of DOMAIN 1.15 and 3, counted

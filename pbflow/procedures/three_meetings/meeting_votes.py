@@ -26,7 +26,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
-from pbflow.engine import votes
+from pbflow.engine import actors, votes
 from pbflow.engine.definitions import aside, labelled
 
 VOTING_TYPES = ("general_meeting", "committee_meeting")
@@ -52,10 +52,10 @@ class VoteInput:
 
 def voting_members(meeting_type: str, expected: Iterable[Any]) -> list[Any]:
     """Those of the people who should attend who vote there, and count for its quorum: the
-    full members not under party probation at a general meeting (``votes.has_voting_rights``),
+    full members not under party probation at a general meeting (``actors.has_voting_rights``),
     the whole committee at a committee meeting; nobody at a meeting that takes no votes."""
     if meeting_type == "general_meeting":
-        return [p for p in expected if votes.has_voting_rights(p)]
+        return [p for p in expected if actors.has_voting_rights(p)]
     if meeting_type == "committee_meeting":
         return list(expected)
     return []
