@@ -63,7 +63,7 @@ def remembered(
     """``make()``, or what it returned at this same head and day for the same ``key``. The
     key names the figure and everything it depends on beyond the records and the day (the
     organization, the period, the reader's language). ``until(now)``: for a figure that
-    reads the clock, the first instant after ``now`` at which the clock alone changes it
+    reads the clock, the first instant from ``now`` on at which the clock alone changes it
     (None: not before the day ends)."""
     kept = _store()
     if kept is None:
