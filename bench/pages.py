@@ -13,10 +13,11 @@ made alone (in-process, the collector set as a worker's: the app's Python, with 
 plus on PostgreSQL the server process's, read from /proc when the server runs on this
 machine); then the peak RSS of each gunicorn worker. With C clients on N CPUs a page's p95
 is roughly C / N times its CPU time: the CPU columns are the figure that the machine's other
-work disturbs least. The dashboard's pages add "afresh": their CPU time with nothing kept
-between requests (``PBFLOW_DASHBOARD_MEMO=0``), as the first view after a recorded change
-costs; the timed requests read the meetings calendar kept at the audit chain's head, as
-every view does until the next change.
+work disturbs least. The dashboard's pages and the development page add "afresh": their CPU
+time with nothing kept between requests (``PBFLOW_DASHBOARD_MEMO=0``), as the first view
+after a recorded change costs; the timed requests read the figures kept at the audit chain's
+head, as every view does until the next change (or, for the counts of open cases, until the
+next one falls due).
 
     python bench/pages.py [--sizes 1000,100000] [--db sqlite,postgres]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
@@ -195,10 +196,11 @@ for user, path in pages:
     after = backend_ms()
     out[f"{user} {path}"][2:] = [python, None if server is None else (after - server) / reps]
 # The dashboard's pages again with nothing kept between requests (PBFLOW_DASHBOARD_MEMO=0):
-# what a view costs right after a change, when the meetings calendar is counted afresh.
+# what a view costs right after a change, when the meetings calendar is counted afresh (and
+# the committee's development page, kept the same way since stop 37).
 app.config["PBFLOW_DASHBOARD_MEMO"] = 0
 for user, path in pages:
-    if not path.startswith("/supervision/"):
+    if not path.startswith(("/supervision/", "/development/")):
         continue
     c, url = clients[user], path.format(case=case)
     c.get(url)
