@@ -26,6 +26,7 @@ from pbflow.extensions import db
 from pbflow.models import Organization, Person, RoleAssignment, SecurityEvent, User
 from pbflow.models.org import ORG_KINDS
 from pbflow.models.people import ROLES, new_session_token
+from pbflow.services import pagination
 from pbflow.services import seen as form_seen
 
 # Checked against when the username is unknown or the account locked, so such an answer costs
@@ -248,9 +249,7 @@ def search_security_events(
     rows = list(
         db.session.execute(stmt.order_by(SecurityEvent.seq.desc()).limit(per_page + 1)).scalars()
     )
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return rows, (rows[-1].seq if more else None)
+    return pagination.cut(rows, per_page, lambda r: r.seq)
 
 
 def reads_every_account(reader) -> bool:

@@ -18,6 +18,7 @@ from pbflow.engine import actors, fastsql
 from pbflow.engine.definitions import aside
 from pbflow.extensions import db
 from pbflow.models import AuditEvent, AuditPerson, ProcessInstance, User
+from pbflow.services import pagination
 
 PER_PAGE = 50
 
@@ -206,9 +207,7 @@ def search_events(
     page = page.order_by(newest_first).limit(per_page + 1).subquery()
     stmt = select(*EVENT_COLUMNS).where(AuditEvent.seq.in_(select(page.c.seq)))
     rows = list(db.session.execute(stmt.order_by(AuditEvent.seq.desc())))
-    more = len(rows) > per_page
-    rows = rows[:per_page]
-    return rows, (rows[-1].seq if more else None)
+    return pagination.cut(rows, per_page, lambda r: r.seq)
 
 
 # --- what the events say, in words ----------------------------------------------------------

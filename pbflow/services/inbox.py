@@ -578,7 +578,6 @@ def notification_list(
     stmt = select(*NOTE_COLUMNS).where(Notification.user_id == user.id)
     if before_id is not None:
         stmt = stmt.where(Notification.id < before_id)
-    notes = list(db.session.execute(stmt.order_by(Notification.id.desc()).limit(size + 1)))
-    more = len(notes) > size
-    notes = notes[:size]
-    return NotificationPage(notes, unread_count(user), notes[-1].id if more and notes else None)
+    found = list(db.session.execute(stmt.order_by(Notification.id.desc()).limit(size + 1)))
+    notes, next_before = pagination.cut(found, size, lambda n: n.id)
+    return NotificationPage(notes, unread_count(user), next_before)

@@ -10,13 +10,16 @@ to it. A cursor is ``<microseconds since 1970>-<id>`` for lists sorted by a time
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 
 from pbflow import validation
 from pbflow.extensions import db
+
+T = TypeVar("T")
 
 COUNT_LIMIT = 1000
 _EPOCH = datetime(1970, 1, 1)
@@ -50,3 +53,11 @@ def bounded_count(stmt: Select, limit: int = COUNT_LIMIT) -> int:
     """How many rows ``stmt`` gives, counting no further than ``limit + 1``."""
     inner = stmt.limit(limit + 1).subquery()
     return db.session.execute(select(func.count()).select_from(inner)).scalar_one()
+
+
+def cut(rows: list[T], size: int, key: Callable[[T], Any]) -> tuple[list[T], Any | None]:
+    """A page read with one row more than it shows (``LIMIT size + 1``): its ``size`` rows,
+    and the cursor of the next page (``key`` of the last row shown), None on the last."""
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (key(rows[-1]) if more and rows else None)
