@@ -187,14 +187,21 @@ for user, path in pages:
 # SQLite's work) and the PostgreSQL server's.
 from pbflow import gunicorn_conf
 gunicorn_conf.post_worker_init(None)
-for user, path in pages:
+
+
+def cpu(user, path):
+    # (this process's ms, the server's ms or None) per request, over ``reps`` requests
     c, url = clients[user], path.format(case=case)
     started, server = time.process_time(), backend_ms()
     for _ in range(reps):
         c.get(url)
     python = (time.process_time() - started) * 1000 / reps
     after = backend_ms()
-    out[f"{user} {path}"][2:] = [python, None if server is None else (after - server) / reps]
+    return python, None if server is None else (after - server) / reps
+
+
+for user, path in pages:
+    out[f"{user} {path}"][2:] = list(cpu(user, path))
 # The dashboard's pages again with nothing kept between requests (PBFLOW_DASHBOARD_MEMO=0):
 # what a view costs right after a change, when the meetings calendar is counted afresh (and
 # the committee's development page, kept the same way since stop 37).
@@ -202,14 +209,9 @@ app.config["PBFLOW_DASHBOARD_MEMO"] = 0
 for user, path in pages:
     if not path.startswith(("/supervision/", "/development/")):
         continue
-    c, url = clients[user], path.format(case=case)
-    c.get(url)
-    started, server = time.process_time(), backend_ms()
-    for _ in range(reps):
-        c.get(url)
-    python = (time.process_time() - started) * 1000 / reps
-    after = backend_ms()
-    out[f"{user} {path}"].append(python + (0 if server is None else (after - server) / reps))
+    clients[user].get(path.format(case=case))  # counted once with nothing kept before
+    python, server = cpu(user, path)
+    out[f"{user} {path}"].append(python + (server or 0))
 print(json.dumps({"case": case, "pages": out}))
 """
 
