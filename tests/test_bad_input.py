@@ -573,12 +573,15 @@ def test_a_killed_database_connection_costs_no_request(app, world, client, auth)
     with killer.connect() as conn:
         killed = conn.execute(
             text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                # The timeout (ms) makes it wait until each backend has gone: without it
+                # the signal is only sent, and a backend slow to act on it (a loaded CI
+                # machine) answered the next request's pre-ping, then died under its query.
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         ).all()
         conn.commit()
     killer.dispose()
-    assert killed and pids
+    assert killed and all(row[0] for row in killed) and pids
     for _ in range(3):
         assert client.get("/inbox").status_code == 200
