@@ -92,6 +92,10 @@ def test_the_action_is_chosen_from_a_list_in_words_and_an_unknown_one_is_kept(wo
         '<option value="retired_procedure_event" selected>retired_procedure_event</option>' in gone
     )
     assert _rows(gone) == []
+    # ... on that page only: the list of actions is made once per language and kept.
+    again = client.get("/audit/?lang=en").get_data(as_text=True)
+    assert 'value="retired_procedure_event"' not in again
+    assert '<option value="transition" >Step taken (transition)</option>' in again
 
 
 def test_search_by_person_and_date_range(world, auth, client, clock):
@@ -110,6 +114,34 @@ def test_search_by_person_and_date_range(world, auth, client, clock):
         as_text=True
     )
     assert [db.session.get(AuditEvent, int(s)).action for s in _rows(html)] == ["person_updated"]
+
+
+def test_a_search_by_dates_lists_events_by_time_and_says_so(world, auth, client, clock):
+    """Times need not rise with the numbers (overlapping commits; the opinion box's times
+    coarsened to the hour or day): a search by dates lists by time, and the page says so;
+    the other searches list by number."""
+    for when in ("2026-03-04T05:00:00", "2026-03-03T05:00:00", "2026-03-05T05:00:00"):
+        clock.set(when)
+        audit.record("test_event", actor=audit.SYSTEM)
+    db.session.commit()
+    newest_first = list(
+        db.session.execute(
+            select(AuditEvent.seq)
+            .where(AuditEvent.action == "test_event")
+            .order_by(AuditEvent.seq.desc())
+        ).scalars()
+    )
+    third, second, first = newest_first  # recorded in this order, at 4, 3 and 5 March
+    auth.login("auditor")
+    by_time = client.get("/audit/?action=test_event&from=2026-03-01&to=2026-03-31&lang=en")
+    html = by_time.get_data(as_text=True)
+    assert [int(s) for s in _rows(html)] == [third, first, second]
+    assert "listed by their time" in html
+    by_number = client.get("/audit/?action=test_event&lang=en").get_data(as_text=True)
+    assert [int(s) for s in _rows(by_number)] == [third, second, first]
+    assert "listed by their time" not in by_number
+    zh = client.get("/audit/?action=test_event&from=2026-03-01&lang=zh").get_data(as_text=True)
+    assert "记录按时间排列" in zh
 
 
 def test_search_bad_input_is_said_and_kept(world, auth, client):

@@ -407,7 +407,7 @@ def event_out(e: Any) -> dict[str, Any]:
     query=s.AuditQuery,
     summary=N_(
         "Search the audit trail (auditors and admins), newest first, within the caller's "
-        "organizations."
+        "organizations: by sequence number, or by time when searched by dates."
     ),
 )
 def audit_events(query: s.AuditQuery):

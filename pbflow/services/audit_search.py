@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import IO, Any
 
+from flask import current_app
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, or_, select, union
+from sqlalchemy import and_, or_, select, tuple_, union
 
 from pbflow import audit, clock, validation
 from pbflow.engine import actors, fastsql
@@ -163,7 +165,7 @@ def _events_query(reader: User, f: Filters, stmt, before: int | None = None):
     if f.date_from is not None:
         stmt = stmt.where(AuditEvent.at >= clock.local_midnight_utc(f.date_from))
     if f.date_to is not None:
-        stmt = stmt.where(AuditEvent.at < clock.local_midnight_utc(f.date_to + timedelta(days=1)))
+        stmt = stmt.where(AuditEvent.at < _end_of(f.date_to))
     return stmt
 
 
@@ -183,6 +185,15 @@ EVENT_COLUMNS = (
 )
 
 
+def _end_of(day: date) -> datetime:
+    """The instant (naive UTC) at which local date ``day`` ends: a period's bound."""
+    return clock.local_midnight_utc(day + timedelta(days=1))
+
+
+def _time_of(seq: int) -> datetime | None:
+    return db.session.execute(select(AuditEvent.at).where(AuditEvent.seq == seq)).scalar()
+
+
 def search_events(
     reader: User, f: Filters, per_page: int = PER_PAGE
 ) -> tuple[list[Any], int | None]:
@@ -191,22 +202,36 @@ def search_events(
 
     The page's sequence numbers first, then their rows: a filter an index answers with the
     sequence number beside it (dates, actor, action, organization) finds the page in the
-    index alone, and only the page's events are read, payloads and all."""
-    page = _events_query(reader, f, select(AuditEvent.seq), f.before)
-    if f.before is not None:
-        # By person, the bound also stands on the index read (_person_condition).
-        bound = AuditEvent.seq < f.before
-        page = page.where(bound if f.person is None else (AuditEvent.seq + 0) < f.before)
-    newest_first = AuditEvent.seq.desc()
-    if f.date_to is not None and f.date_to < clock.today():
-        # A period that ended before today lies behind every newer event, which a walk
-        # back along seq would read and drop one by one (280,000 for a month a year ago,
-        # on PostgreSQL, whose planner takes seq and time for unrelated): the period's
-        # entries of ix_audit_at_seq, sorted, are the page. (+ 0: not the seq order.)
-        newest_first = (AuditEvent.seq + 0).desc()
-    page = page.order_by(newest_first).limit(per_page + 1).subquery()
+    index alone, and only the page's events are read, payloads and all.
+
+    A search by dates lists its events by time (then number), which ``ix_audit_at_seq``
+    holds in that order: a page of a past year reads its 51 entries, where the numbers'
+    order read and sorted the year's 150,000 (times do not rise with the numbers: commits
+    overlap, and the opinion box's and surveys' times are coarsened on purpose)."""
+    by_time = f.date_from is not None or f.date_to is not None
+    after: tuple[datetime, int] | None = None  # the cursor, by time: (time, number)
+    if by_time and f.before is not None:
+        at = _time_of(f.before)  # None past the head: the page starts from the newest
+        if at is not None and (f.date_to is None or at < _end_of(f.date_to)):
+            after = (at, f.before)
+            # The cursor's bound ends the period before its end does: one upper bound, which
+            # SQLite takes as where its walk of the index starts (given both, it took the
+            # period's end and walked back to the cursor).
+            f = replace(f, date_to=None)
+    page = _events_query(reader, f, select(AuditEvent.seq), None if by_time else f.before)
+    if by_time:
+        newest_first = (AuditEvent.at.desc(), AuditEvent.seq.desc())
+        if after is not None:
+            page = page.where(tuple_(AuditEvent.at, AuditEvent.seq) < tuple_(*after))
+    else:
+        newest_first = (AuditEvent.seq.desc(),)
+        if f.before is not None:
+            # By person, the bound also stands on the index read (_person_condition).
+            bound = AuditEvent.seq < f.before
+            page = page.where(bound if f.person is None else (AuditEvent.seq + 0) < f.before)
+    page = page.order_by(*newest_first).limit(per_page + 1).subquery()
     stmt = select(*EVENT_COLUMNS).where(AuditEvent.seq.in_(select(page.c.seq)))
-    rows = list(db.session.execute(stmt.order_by(AuditEvent.seq.desc())))
+    rows = list(db.session.execute(stmt.order_by(*newest_first)))
     return pagination.cut(rows, per_page, lambda r: r.seq)
 
 
@@ -281,11 +306,19 @@ def action_choices(locale: str, current: str = "") -> list[tuple[str, str]]:
     them names (a procedure since removed) is kept at the end, so a search is never lost."""
     from pbflow import procedures
 
-    labels = {key: str(words) for key, words in ACTIONS.items()}
-    for procedure in procedures.installed():
-        labels.update((key, str(words)) for key, words in procedure.audit_actions.items())
-    choices = sorted(((k, aside(w, k, locale)) for k, w in labels.items()), key=lambda c: c[1])
-    if current and current not in labels:
+    # Made once per language and app (the procedures are installed when the app is made):
+    # translating and sorting some ninety words cost each audit page a millisecond.
+    kept = current_app.extensions.setdefault("pbflow_audit_action_choices", {})
+    key = (locale, str(get_locale()))
+    made = kept.get(key)
+    if made is None:
+        labels = {k: str(words) for k, words in ACTIONS.items()}
+        for procedure in procedures.installed():
+            labels.update((k, str(words)) for k, words in procedure.audit_actions.items())
+        choices = sorted(((k, aside(w, k, locale)) for k, w in labels.items()), key=lambda c: c[1])
+        made = kept[key] = (tuple(choices), frozenset(labels))
+    choices, named = list(made[0]), made[1]
+    if current and current not in named:
         choices.append((current, current))
     return choices
 
