@@ -142,6 +142,11 @@ def test_a_search_by_dates_lists_events_by_time_and_says_so(world, auth, client,
     assert "listed by their time" not in by_number
     zh = client.get("/audit/?action=test_event&from=2026-03-01&lang=zh").get_data(as_text=True)
     assert "记录按时间排列" in zh
+    # The search's export lists as its page does.
+    for dates, expected in (("&to=2026-03-31", [third, first, second]), ("", newest_first)):
+        csv = client.get(f"/audit/?format=csv&action=test_event{dates}&lang=en")
+        listed = [int(line.split(",")[0]) for line in csv.get_data(as_text=True).splitlines()[1:]]
+        assert listed == expected, dates
 
 
 def test_search_bad_input_is_said_and_kept(world, auth, client):

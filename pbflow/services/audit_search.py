@@ -185,6 +185,15 @@ EVENT_COLUMNS = (
 )
 
 
+def newest_first(f: Filters) -> tuple[Any, ...]:
+    """The order a search lists its events in, newest first: by time when it is by dates
+    (``ix_audit_at_seq`` holds that order), by number otherwise. The page and the exports
+    of a search list alike."""
+    if f.date_from is not None or f.date_to is not None:
+        return (AuditEvent.at.desc(), AuditEvent.seq.desc())
+    return (AuditEvent.seq.desc(),)
+
+
 def _end_of(day: date) -> datetime:
     """The instant (naive UTC) at which local date ``day`` ends: a period's bound."""
     return clock.local_midnight_utc(day + timedelta(days=1))
@@ -209,6 +218,7 @@ def search_events(
     order read and sorted the year's 150,000 (times do not rise with the numbers: commits
     overlap, and the opinion box's and surveys' times are coarsened on purpose)."""
     by_time = f.date_from is not None or f.date_to is not None
+    order = newest_first(f)
     after: tuple[datetime, int] | None = None  # the cursor, by time: (time, number)
     if by_time and f.before is not None:
         at = _time_of(f.before)  # None past the head: the page starts from the newest
@@ -219,19 +229,15 @@ def search_events(
             # period's end and walked back to the cursor).
             f = replace(f, date_to=None)
     page = _events_query(reader, f, select(AuditEvent.seq), None if by_time else f.before)
-    if by_time:
-        newest_first = (AuditEvent.at.desc(), AuditEvent.seq.desc())
-        if after is not None:
-            page = page.where(tuple_(AuditEvent.at, AuditEvent.seq) < tuple_(*after))
-    else:
-        newest_first = (AuditEvent.seq.desc(),)
-        if f.before is not None:
-            # By person, the bound also stands on the index read (_person_condition).
-            bound = AuditEvent.seq < f.before
-            page = page.where(bound if f.person is None else (AuditEvent.seq + 0) < f.before)
-    page = page.order_by(*newest_first).limit(per_page + 1).subquery()
+    if after is not None:
+        page = page.where(tuple_(AuditEvent.at, AuditEvent.seq) < tuple_(*after))
+    elif not by_time and f.before is not None:
+        # By person, the bound also stands on the index read (_person_condition).
+        bound = AuditEvent.seq < f.before
+        page = page.where(bound if f.person is None else (AuditEvent.seq + 0) < f.before)
+    page = page.order_by(*order).limit(per_page + 1).subquery()
     stmt = select(*EVENT_COLUMNS).where(AuditEvent.seq.in_(select(page.c.seq)))
-    rows = list(db.session.execute(stmt.order_by(*newest_first)))
+    rows = list(db.session.execute(stmt.order_by(*order)))
     return pagination.cut(rows, per_page, lambda r: r.seq)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from pbflow import audit
 from pbflow.engine import actors
 from pbflow.extensions import db
-from pbflow.models import AuditEvent, User
+from pbflow.models import User
 from pbflow.services import exports
 from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a service
     EVENT_COLUMNS,
@@ -32,6 +32,7 @@ from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a
     action_choices,
     describe,
     export_chain,
+    newest_first,
     parse_filters,
     reader_scope,
     search_events,
@@ -79,7 +80,7 @@ def export_events(reader: User, f: Filters):
         reader,
         f,
         select(*EVENT_COLUMNS),
-    ).order_by(AuditEvent.seq.desc())
+    ).order_by(*newest_first(f))
     index = actors.org_index()
     locale = page_locale()
     rows = (

@@ -74,9 +74,11 @@ def test_a_past_period_is_listed_by_time_from_its_index(app, world, clock):
     )
     until = audit_search.Filters(date_to=end)
     everything_until = _by_time(pbclock.local_midnight_utc(date(1970, 1, 1)), high)
-    assert [e.seq for e in audit_search.search_events(auditor, until, 20)[0]] == (
-        everything_until[:20]
-    )
+    rows, following = audit_search.search_events(auditor, until, 20)
+    assert [e.seq for e in rows] == everything_until[:20]
+    later = audit_search.Filters(date_to=end, before=following)
+    rows, _following = audit_search.search_events(auditor, later, 20)
+    assert [e.seq for e in rows] == everything_until[20:40]
 
 
 def _walks_the_index_in_order(found: str) -> None:
