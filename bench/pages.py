@@ -13,8 +13,9 @@ made alone (in-process, the collector set as a worker's: the app's Python, with 
 plus on PostgreSQL the server process's, read from /proc when the server runs on this
 machine); then the peak RSS of each gunicorn worker. With C clients on N CPUs a page's p95
 is roughly C / N times its CPU time: the CPU columns are the figure that the machine's other
-work disturbs least. The dashboard's pages and the development page add "afresh": their CPU
-time with nothing kept between requests (``PBFLOW_DASHBOARD_MEMO=0``), as the first view
+work disturbs least. The dashboard's pages, the development page and the inbox add "afresh":
+their CPU time with nothing kept between requests (``PBFLOW_DASHBOARD_MEMO=0``,
+``PBFLOW_INBOX_MEMO=0``), as the first view
 after a recorded change costs; the timed requests read the figures kept at the audit chain's
 head, as every view does until the next change (or, for the counts of open cases, until the
 next one falls due).
@@ -78,6 +79,7 @@ PAGES = [
     ("han.shenji", "/audit/?actor=system"),
     ("han.shenji", "/audit/?action=transition"),
     ("han.shenji", "/audit/?from=2025-01-01&to=2025-02-01"),
+    ("han.shenji", "/audit/?from=2024-01-01&to=2024-12-31"),
     ("han.shenji", "/audit/?person=5"),
 ]
 
@@ -204,10 +206,12 @@ for user, path in pages:
     out[f"{user} {path}"][2:] = list(cpu(user, path))
 # The dashboard's pages again with nothing kept between requests (PBFLOW_DASHBOARD_MEMO=0):
 # what a view costs right after a change, when the meetings calendar is counted afresh (and
-# the committee's development page, kept the same way since stop 37).
+# the committee's development page, kept the same way since stop 37; the inbox's lists,
+# kept per reader since stop 38: PBFLOW_INBOX_MEMO=0).
 app.config["PBFLOW_DASHBOARD_MEMO"] = 0
+app.config["PBFLOW_INBOX_MEMO"] = 0
 for user, path in pages:
-    if not path.startswith(("/supervision/", "/development/")):
+    if not (path == "/" or path.startswith(("/supervision/", "/development/"))):
         continue
     clients[user].get(path.format(case=case))  # counted once with nothing kept before
     python, server = cpu(user, path)

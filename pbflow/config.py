@@ -20,6 +20,9 @@ REAUTH_MINUTES = (1, 120)
 # period and language viewed, some 0.7 MB for a committee of 50 branches over a year (measured
 # at 100,000 cases; the other figures are far smaller); 500 calendars is 350 MB a process.
 DASHBOARD_MEMO = (0, 500)
+# Bounds of PBFLOW_INBOX_MEMO: an inbox's lists, kept per reader, are a few KB each (two
+# counts and a page of case numbers); 5,000 readers is some 25 MB a process.
+INBOX_MEMO = (0, 5000)
 
 # name -> (config key, type, default, help)
 ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
@@ -84,6 +87,14 @@ ENV_SETTINGS: dict[str, tuple[str, type, Any, str]] = {
         "each server process keeps for the dashboard until the next recorded change, the "
         "next day, or the next instant an open case falls due or becomes stuck; "
         f"{DASHBOARD_MEMO[0]} (none kept) to {DASHBOARD_MEMO[1]}.",
+    ),
+    "PBFLOW_INBOX_MEMO": (
+        "PBFLOW_INBOX_MEMO",
+        int,
+        256,
+        "Inboxes (per reader: how many cases wait on them and the page of them shown) each "
+        "server process keeps until the next recorded change; "
+        f"{INBOX_MEMO[0]} (none kept) to {INBOX_MEMO[1]}.",
     ),
     "PBFLOW_OPINION_SUBMIT_LIMIT": (
         "PBFLOW_OPINION_SUBMIT_LIMIT",
@@ -303,12 +314,13 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
             f"PBFLOW_REAUTH_MINUTES must be a whole number of minutes from {REAUTH_MINUTES[0]}"
             f" to {REAUTH_MINUTES[1]}, not {minutes!r}"
         )
-    kept = cfg["PBFLOW_DASHBOARD_MEMO"]
-    if not (isinstance(kept, int) and DASHBOARD_MEMO[0] <= kept <= DASHBOARD_MEMO[1]):
-        raise ValueError(
-            f"PBFLOW_DASHBOARD_MEMO must be a whole number from {DASHBOARD_MEMO[0]} to"
-            f" {DASHBOARD_MEMO[1]}, not {kept!r}"
-        )
+    for name, (low, high) in (
+        ("PBFLOW_DASHBOARD_MEMO", DASHBOARD_MEMO),
+        ("PBFLOW_INBOX_MEMO", INBOX_MEMO),
+    ):
+        kept = cfg[name]
+        if not (isinstance(kept, int) and low <= kept <= high):
+            raise ValueError(f"{name} must be a whole number from {low} to {high}, not {kept!r}")
     if not cfg.get("PBFLOW_UPLOAD_DIR"):
         cfg["PBFLOW_UPLOAD_DIR"] = str(instance_path / "uploads")
     if not cfg.get("SECRET_KEY"):

@@ -7,14 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select
 
 from pbflow.engine import runtime, tasks, votes
 from pbflow.extensions import db
-from pbflow.models import CaseTask, Notification
+from pbflow.models import CaseTask, Notification, ProcessInstance
 from pbflow.services import inbox as inbox_service
 from pbflow.services import notifications
-from tests.pages_helpers import PAGES_WORKFLOWS, funding_case, text, walk
+from tests.pages_helpers import PAGES_WORKFLOWS, forget_kept_figures, funding_case, text, walk
+from tests.scale.recording import recorded
 
 
 def _items(html: str, section: str = "waiting") -> list[str]:
@@ -136,6 +137,9 @@ class StatementCounter:
 
 
 def _count_statements(client, url: str) -> tuple[int, str]:
+    """A view's statements, counted afresh: nothing kept from an earlier view (the inbox's
+    lists are kept until the next change, as the first view after a change does not)."""
+    forget_kept_figures(client)
     db.session.remove()  # like a fresh request in production: no session caches
     counter = StatementCounter()
     event.listen(db.engine, "before_cursor_execute", counter)
@@ -161,6 +165,88 @@ def _batch(world) -> None:
     runtime.fire(vote.id, "accept", sec, {"witness": me, "handler": member.id})
     runtime.fire(vote.id, "confirm", sec)
     runtime.fire(vote.id, "to_vote", member)
+
+
+def _looked_for(client, url: str) -> tuple[bool, str]:
+    """Whether a view looked for the reader's lists (the statement that counts and pages
+    them), and the page."""
+    html, seen = recorded(lambda: text(client.get(url)))
+    return any(" AS part" in statement for statement, _params in seen), html
+
+
+def _case_of(topic: str) -> ProcessInstance:
+    return db.session.execute(
+        select(ProcessInstance).where(ProcessInstance.title.contains(topic))
+    ).scalar_one()
+
+
+@pytest.mark.workflows_dir(PAGES_WORKFLOWS)
+def test_the_inbox_is_kept_until_the_next_recorded_change(world, auth, client, app):
+    """Who waits on a case changes only with a recorded change (the work-waiting rows are
+    written in the step's transaction, a ballot with its event): the reader's lists are kept
+    until the audit chain's head moves, per reader, and read afresh after any change."""
+    _batch(world)
+    auth.login("secretary")
+    looked, html = _looked_for(client, "/inbox?lang=en")
+    assert looked and len(_items(html)) == 5
+    looked, again = _looked_for(client, "/inbox?lang=en")
+    assert not looked and _items(again) == _items(html)
+
+    # Another reader's inbox is their own, not the one kept for the secretary.
+    auth.logout()
+    auth.login("member")
+    looked, theirs = _looked_for(client, "/inbox?lang=en")
+    assert looked and set(_items(theirs)) != set(_items(html))
+    auth.logout()
+
+    # A ballot cast (its event moves the head): the ballot no longer waits on the secretary.
+    ballot = _case_of("ballot")
+    assert str(ballot.id) in _items(html) and "Cast your ballot" in html
+    votes.cast_ballot(ballot.id, world["secretary"], "for")
+    auth.login("secretary")
+    looked, html = _looked_for(client, "/inbox?lang=en")
+    assert looked and "Cast your ballot" not in html
+
+    # A step taken by someone else: the cases it starts wait on the secretary at once.
+    _batch(world)
+    looked, html = _looked_for(client, "/inbox?lang=en")
+    assert looked and len(_items(html)) == 10 and "Cast your ballot" in html
+
+    # Nothing kept at a size of 0.
+    app.config["PBFLOW_INBOX_MEMO"] = 0
+    assert _looked_for(client, "/inbox?lang=en")[0] and _looked_for(client, "/inbox")[0]
+
+
+@pytest.mark.workflows_dir(PAGES_WORKFLOWS)
+def test_the_inbox_after_its_rows_are_repaired(world, auth, client, runner):
+    """``tasks check --fix`` rewrites the work-waiting rows with an event of its own: the
+    inboxes kept before the repair are read afresh after it."""
+    _batch(world)
+    mine = f"u:{world['secretary'].id}"
+    db.session.execute(delete(CaseTask).where(CaseTask.holder == mine))  # drifted, by hand
+    db.session.commit()
+    auth.login("secretary")
+    before = _items(text(client.get("/inbox?lang=en")))
+    assert runner.invoke(args=["pbflow", "tasks", "check", "--fix"]).exit_code == 0
+    looked, html = _looked_for(client, "/inbox?lang=en")
+    assert looked and len(_items(html)) == 5 > len(before)
+
+
+def test_the_inboxes_are_kept_apart_from_the_dashboards_figures(world, auth, client, app):
+    """Two stores, each with its size: a morning of readers opening their inboxes does not
+    push the committee's meetings calendars out of theirs."""
+    app.config["PBFLOW_INBOX_MEMO"] = 1
+    auth.login("committee_a")
+    client.get("/supervision/")
+    stores = app.extensions["pbflow_head_memo"]
+    figures = dict(stores["figures"])
+    assert figures
+    for reader in ("secretary", "member", "branch_member", "committee_a"):
+        auth.logout()
+        auth.login(reader)
+        client.get("/inbox")
+        assert len(stores["inbox"]) == 1
+    assert dict(stores["figures"]) == figures
 
 
 @pytest.mark.workflows_dir(PAGES_WORKFLOWS)

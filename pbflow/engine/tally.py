@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from pbflow import audit
 from pbflow.engine import actors, fastsql
 from pbflow.extensions import db
 from pbflow.models import Person, ProcessInstance
@@ -849,6 +850,11 @@ def check(*, fix: bool = False) -> CheckReport:
                 old, new = have.get(key, [0] * 12), want.get(key, [0] * 12)
                 changes[key] = [n - o for n, o in zip(new, old, strict=True)]
             _write(changes)
+            # A repair is a change like any other: with its event, in its transaction (and
+            # the dashboard's figures kept until the next recorded change are counted afresh).
+            audit.record(
+                "figures_repaired", actor=audit.SYSTEM, payload={"rows": len(report.wrong)}
+            )
             db.session.commit()
         except BaseException:
             db.session.rollback()

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pbflow import clock
+from pbflow import audit, clock
 from pbflow.engine import actors, fastsql
 from pbflow.engine.context import Context
 from pbflow.engine.definitions import ActorRule, Definition, parse_role_electorate
@@ -342,6 +342,11 @@ def check(*, fix: bool = False) -> CheckReport:
             for case_id in report.wrong:
                 keys, due_at = expected[case_id]
                 sync(case_id, keys, now, due_at)
+            # A repair is a change like any other: with its event, in its transaction (and
+            # the inboxes kept until the next recorded change are read afresh after it).
+            audit.record(
+                "work_waiting_repaired", actor=audit.SYSTEM, payload={"cases": len(report.wrong)}
+            )
             db.session.commit()
         except BaseException:
             db.session.rollback()

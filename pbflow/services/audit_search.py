@@ -294,6 +294,8 @@ ACTIONS: dict[str, Any] = {
     "calendar_running_out": _l("Calendar running out noted"),
     "document_printed": _l("Document printed or downloaded"),
     "case_archived": _l("Case archive downloaded"),
+    "work_waiting_repaired": _l("Work waiting repaired from the cases"),
+    "figures_repaired": _l("Kept figures repaired from the records"),
 }
 
 

@@ -11,7 +11,8 @@ the overview's work), for figures that change a few times a day; and the members
 hours of the year (20,000 members and their year's totals read for one section).
 
 - **Kept per process and per application** (each gunicorn worker its own), at most
-  ``PBFLOW_DASHBOARD_MEMO`` figures, the least recently read dropped first; 0 keeps none.
+  ``PBFLOW_DASHBOARD_MEMO`` figures and ``PBFLOW_INBOX_MEMO`` inboxes (two stores), the
+  least recently read dropped first; 0 keeps none.
 - **Never kept while the chain is empty.** A new database has no head to tell it from
   another.
 - **A request with changes of its own** reads the head its own flushed changes moved. A
@@ -43,14 +44,21 @@ _KEY = "pbflow_head_memo"
 _LOCK = threading.Lock()  # a threaded server's requests share the store
 
 
-def _store() -> tuple[OrderedDict, int] | None:
-    """The application's store and its size; None when nothing is to be kept."""
-    size = int(current_app.config.get("PBFLOW_DASHBOARD_MEMO", 0) or 0)
+# The stores, each with the setting that bounds it: the dashboard's figures (a calendar is
+# 0.7 MB) apart from the inboxes (a few KB, one per reader), so that a morning of readers
+# opening their inboxes does not push the committee's calendars out.
+STORES = {"figures": "PBFLOW_DASHBOARD_MEMO", "inbox": "PBFLOW_INBOX_MEMO"}
+
+
+def _store(name: str) -> tuple[OrderedDict, int] | None:
+    """The application's store ``name`` and its size; None when nothing is to be kept."""
+    size = int(current_app.config.get(STORES[name], 0) or 0)
     if size <= 0:
         return None
-    store = current_app.extensions.get(_KEY)
+    stores = current_app.extensions.setdefault(_KEY, {})
+    store = stores.get(name)
     if store is None:
-        store = current_app.extensions[_KEY] = OrderedDict()
+        store = stores[name] = OrderedDict()
     return store, size
 
 
@@ -59,42 +67,43 @@ def remembered(
     make: Callable[[], T],
     *,
     until: Callable[[datetime], datetime | None] | None = None,
+    store: str = "figures",
 ) -> T:
     """``make()``, or what it returned at this same head and day for the same ``key``. The
     key names the figure and everything it depends on beyond the records and the day (the
     organization, the period, the reader's language). ``until(now)``: for a figure that
     reads the clock, the first instant from ``now`` on at which the clock alone changes it
-    (None: not before the day ends)."""
-    kept = _store()
+    (None: not before the day ends). ``store``: which of STORES keeps it."""
+    kept = _store(store)
     if kept is None:
         return make()
-    store, size = kept
+    entries, size = kept
     seq, at = audit.head()  # as this request's transaction sees it, its own changes flushed
     if seq == 0:
         return make()
     now = clock.now()
     full = (key, at, clock.today())
     with _LOCK:
-        found = store.get(full)
+        found = entries.get(full)
         if found is not None and found[1] <= now and (found[2] is None or now < found[2]):
-            store.move_to_end(full)
+            entries.move_to_end(full)
             return found[0]
     # The instant first, then the figure: a change of the clock's making between the two is
     # at or before the instant, so the figure is counted afresh at it.
     expires = until(now) if until is not None else None
     made = make()  # outside the lock: two requests may both count it, one is kept
     with _LOCK:
-        store[full] = (made, now, expires)
-        store.move_to_end(full)
-        while len(store) > size:
-            store.popitem(last=False)
+        entries[full] = (made, now, expires)
+        entries.move_to_end(full)
+        while len(entries) > size:
+            entries.popitem(last=False)
     return made
 
 
 def forget() -> None:
     """Drop every kept figure (tests that change records with SQL, as ``audit verify``'s
     tests do, and an operator's shell after such a repair)."""
-    store = current_app.extensions.get(_KEY)
-    if store is not None:
+    stores = current_app.extensions.get(_KEY)
+    if stores is not None:
         with _LOCK:
-            store.clear()
+            stores.clear()

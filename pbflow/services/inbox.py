@@ -55,7 +55,7 @@ from pbflow.models import (
     ProcessInstance,
     User,
 )
-from pbflow.services import pagination
+from pbflow.services import head_memo, pagination
 from pbflow.services.cases import is_overdue
 
 P = ProcessInstance
@@ -291,7 +291,23 @@ class _Found:
 def _find(user: User, keys: list[str], pages: dict[int, tuple[int, Cursor | None]]) -> _Found:
     """The counts of both lists (at most their COUNT_LIMITS + 1) and the ids of the pages asked for
     (``pages``: only_options -> (size, cursor)), in one statement of short index walks per
-    holder."""
+    holder; kept until the next recorded change (``head_memo``).
+
+    What it reads changes only with a recorded change: the work-waiting rows are written in
+    the step's transaction, a ballot with its event, and the holder keys (roles, membership)
+    are part of the key. Nothing in it reads the clock: the lists are in time-limit order,
+    and what is overdue is told when the page is drawn. A committee secretary's inbox spent
+    5 ms of PostgreSQL's work on every view counting 1,000 cases that had not changed."""
+    asked = tuple(sorted(pages.items()))
+    limits = (COUNT_LIMITS[0], COUNT_LIMITS[1])
+    return head_memo.remembered(
+        ("inbox", user.id, tuple(keys), asked, limits),
+        lambda: _search(user, keys, pages),
+        store="inbox",
+    )
+
+
+def _search(user: User, keys: list[str], pages: dict[int, tuple[int, Cursor | None]]) -> _Found:
     # One parameter per holder on SQLite, one array of them on PostgreSQL (see _Holders).
     holders = 0 if db.session.get_bind().dialect.name == "postgresql" else len(keys)
     params: dict[str, Any] = {"uid": user.id, **_Holders(holders).params(keys)}

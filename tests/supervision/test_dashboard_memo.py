@@ -185,7 +185,7 @@ def test_the_store_keeps_at_most_its_size_the_least_recently_read_dropped(
         f"{YEAR}&org={org.id}" for org in (world.committee, world.branch, world.other_branch)
     )
     missed(client, committee)
-    store = app.extensions["pbflow_head_memo"]
+    store = app.extensions["pbflow_head_memo"]["figures"]
     per_view = len(store)
     assert per_view > 1
     store.clear()
@@ -208,7 +208,7 @@ def test_nothing_is_kept_when_the_size_is_0(branches, app, client, auth):
         missed(client)
     assert reads_meetings(seen)
     assert not any("FROM audit_head" in s for s in seen)
-    assert not app.extensions.get("pbflow_head_memo")
+    assert not app.extensions.get("pbflow_head_memo", {}).get("figures")
 
 
 def test_nothing_is_kept_while_the_chain_is_empty(app):
@@ -224,6 +224,20 @@ def test_nothing_is_kept_while_the_chain_is_empty(app):
 def test_a_size_out_of_bounds_stops_the_start(tmp_path, bad):
     with pytest.raises(ValueError, match="PBFLOW_DASHBOARD_MEMO must be a whole number"):
         build_config(Path(tmp_path), {"SECRET_KEY": "x", "PBFLOW_DASHBOARD_MEMO": bad})
+
+
+@pytest.mark.parametrize("bad", [-1, 5001, "256"])
+def test_an_inbox_store_out_of_bounds_stops_the_start(tmp_path, bad, monkeypatch):
+    with pytest.raises(ValueError, match="^PBFLOW_INBOX_MEMO must be a whole number from 0 to"):
+        build_config(Path(tmp_path), {"SECRET_KEY": "x", "PBFLOW_INBOX_MEMO": bad})
+    monkeypatch.setenv("PBFLOW_INBOX_MEMO", "5000")
+    assert build_config(Path(tmp_path), {"SECRET_KEY": "x"})["PBFLOW_INBOX_MEMO"] == 5000
+    assert (
+        build_config(Path(tmp_path), {"SECRET_KEY": "x", "PBFLOW_INBOX_MEMO": 0})[
+            "PBFLOW_INBOX_MEMO"
+        ]
+        == 0
+    )
 
 
 def test_a_setting_that_is_not_a_number_is_named_at_the_start(tmp_path, monkeypatch):

@@ -5,14 +5,16 @@ without rewriting them, and drift is found and repaired."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
 
+from pbflow import audit
 from pbflow.engine import runtime, tasks, timers, votes
 from pbflow.extensions import db
-from pbflow.models import CaseTask, Person, ProcessInstance, User
+from pbflow.models import AuditEvent, CaseTask, Person, ProcessInstance, User
 from pbflow.procedures.opinion_box import services as opinions
 from pbflow.services import accounts
 from tests.conftest import make_user, recorded_set_up
@@ -194,7 +196,19 @@ def test_check_finds_drift_and_fix_repairs_it(world, runner):
     result = runner.invoke(args=["pbflow", "tasks", "check", "--fix"])
     assert result.exit_code == 0, result.output
     consistent()
+    # The repair is recorded as any change is (the inboxes kept until the next recorded
+    # change are read afresh after it); a check that finds nothing records nothing.
+    repaired = _last_event()
+    assert (repaired.action, repaired.actor_label) == ("work_waiting_repaired", audit.SYSTEM)
+    assert json.loads(repaired.payload) == {"cases": 2}
     assert runner.invoke(args=["pbflow", "tasks", "check"]).exit_code == 0
+    assert runner.invoke(args=["pbflow", "tasks", "check", "--fix"]).exit_code == 0
+    assert _last_event().seq == repaired.seq
+
+
+def _last_event() -> AuditEvent:
+    db.session.expire_all()
+    return db.session.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).scalar()
 
 
 def dues(case_id: int) -> set:
