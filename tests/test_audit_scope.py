@@ -4,6 +4,7 @@ other branches withheld; and chains begun in the first hash format, switched onc
 from __future__ import annotations
 
 import json
+import re
 
 from flask_migrate import upgrade
 from sqlalchemy import select, text
@@ -115,6 +116,44 @@ def test_a_branch_auditors_search_shows_only_their_scope(world, client, auth):
         .scalars()
         .all()
     ]
+
+
+def test_a_cursor_naming_an_event_outside_the_scope_tells_nothing_of_its_time(
+    world, client, auth, clock
+):
+    """A search by dates goes on from its cursor's time: a cursor naming another branch's
+    event would date it (the page starting just before it), which the scoped export
+    withholds. Such a cursor starts the page from the newest, as one past the head does."""
+    make_user("b2_auditor", [(world.other_branch, "auditor")])
+    ours = []
+    for day in ("2026-03-03", "2026-03-05", "2026-03-07"):
+        clock.set(day + "T02:00:00")
+        ours.append(
+            runtime.start(
+                "activity_funding", world.other_branch, world["other_secretary"], _request(day)
+            ).id
+        )
+    clock.set("2026-03-06T02:00:00")
+    theirs = runtime.start(
+        "activity_funding", world.branch, world["branch_member"], _request(THEIR_PURPOSE)
+    ).id
+    (hidden,) = db.session.execute(
+        select(AuditEvent.seq).where(AuditEvent.instance_id == theirs)
+    ).scalars()
+    auth.login("b2_auditor")
+    period = "/audit/?action=case_started&from=2026-03-01&to=2026-03-31&lang=en"
+
+    def cases(url: str) -> list[int]:
+        html = client.get(url).get_data(as_text=True)
+        return [int(c) for c in re.findall(r"/audit/\?case=(\d+)", html)]
+
+    newest = cases(period)
+    assert newest == ours[::-1]
+    assert cases(f"{period}&before={hidden}") == newest  # not [ours[1], ours[0]]
+    own = db.session.execute(
+        select(AuditEvent.seq).where(AuditEvent.instance_id == ours[2])
+    ).scalar_one()
+    assert cases(f"{period}&before={own}") == [ours[1], ours[0]]  # its own events: as asked
 
 
 # --- chains begun in the first hash format ------------------------------------------------

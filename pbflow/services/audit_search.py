@@ -199,8 +199,12 @@ def _end_of(day: date) -> datetime:
     return clock.local_midnight_utc(day + timedelta(days=1))
 
 
-def _time_of(seq: int) -> datetime | None:
-    return db.session.execute(select(AuditEvent.at).where(AuditEvent.seq == seq)).scalar()
+def _time_of(reader: User, seq: int) -> datetime | None:
+    """The time of event ``seq`` if the reader may see it: a cursor naming an event outside
+    their scope would otherwise tell them its time (the page starting just before it),
+    which a scoped export withholds."""
+    stmt = _events_query(reader, Filters(), select(AuditEvent.at).where(AuditEvent.seq == seq))
+    return db.session.execute(stmt).scalar()
 
 
 def search_events(
@@ -221,7 +225,8 @@ def search_events(
     order = newest_first(f)
     after: tuple[datetime, int] | None = None  # the cursor, by time: (time, number)
     if by_time and f.before is not None:
-        at = _time_of(f.before)  # None past the head: the page starts from the newest
+        # None past the head or outside the reader's scope: the page starts from the newest.
+        at = _time_of(reader, f.before)
         if at is not None and (f.date_to is None or at < _end_of(f.date_to)):
             after = (at, f.before)
             # The cursor's bound ends the period before its end does: one upper bound, which
