@@ -53,6 +53,9 @@ class Meeting(db.Model):
             name="meeting_training_minutes",
         ),
         Index("ix_meeting_org_held", "org_id", "held_on"),
+        # The meetings list's order (newest first): a committee's page read in order, not
+        # every meeting it reads sorted (migration 0026).
+        Index("ix_meeting_held", "held_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
