@@ -853,7 +853,9 @@ def check(*, fix: bool = False) -> CheckReport:
             # A repair is a change like any other: with its event, in its transaction (and
             # the dashboard's figures kept until the next recorded change are counted afresh).
             audit.record(
-                "figures_repaired", actor=audit.SYSTEM, payload={"rows": len(report.wrong)}
+                "figures_repaired",
+                actor=audit.SYSTEM,
+                payload={"table": "case_tally", "rows": len(report.wrong)},
             )
             db.session.commit()
         except BaseException:

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import extract, func, select, text, union_all
 
+from pbflow import audit
 from pbflow.extensions import db
 from pbflow.models import Meeting, MeetingAttendance, TrainingRecord, TrainingTotal
 
@@ -162,6 +163,13 @@ def check(*, fix: bool = False) -> CheckReport:
     if fix and delta:
         try:
             _add(delta)
+            # Recorded as any change is, so that the dashboard's training hours kept until
+            # the next recorded change are counted afresh (as ``tally.check`` does).
+            audit.record(
+                "figures_repaired",
+                actor=audit.SYSTEM,
+                payload={"table": "training_total", "rows": len(delta)},
+            )
             db.session.commit()
         except BaseException:
             db.session.rollback()

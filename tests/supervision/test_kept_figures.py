@@ -265,7 +265,8 @@ def test_check_finds_drift_and_fix_repairs_it(world, runner):
     newest = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)
     repaired = db.session.execute(newest).scalar()
     assert (repaired.action, repaired.actor_label) == ("figures_repaired", audit.SYSTEM)
-    assert json.loads(repaired.payload)["rows"] >= 2
+    payload = json.loads(repaired.payload)
+    assert payload["table"] == "case_tally" and payload["rows"] >= 2
     assert runner.invoke(args=["pbflow", "figures", "check"]).exit_code == 0
     assert runner.invoke(args=["pbflow", "figures", "check", "--fix"]).exit_code == 0
     assert db.session.execute(newest).scalar().seq == repaired.seq

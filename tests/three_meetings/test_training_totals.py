@@ -8,13 +8,15 @@ same after every test.)"""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import delete, select, update
 
 from pbflow import audit
 from pbflow.engine.errors import ConcurrentChange, ValidationFailed
 from pbflow.extensions import db
-from pbflow.models import TrainingTotal, User
+from pbflow.models import AuditEvent, TrainingTotal, User
 from pbflow.procedures.three_meetings import services as meetings
 from pbflow.procedures.three_meetings import training
 from pbflow.procedures.three_meetings.services import MeetingInput
@@ -206,5 +208,12 @@ def test_check_finds_a_drift_and_fix_repairs_it(world, clock, runner):
     assert result.exit_code == 0, result.output
     consistent()
     assert kept(world) == {(2026, "secretary"): 120, (2026, "member"): 120}
+    # The repair is recorded as any change is: the training hours the dashboard keeps until
+    # the next recorded change are counted afresh after it.
+    db.session.expire_all()
+    newest = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)
+    repaired = db.session.execute(newest).scalar()
+    assert (repaired.action, repaired.actor_label) == ("figures_repaired", audit.SYSTEM)
+    assert json.loads(repaired.payload) == {"table": "training_total", "rows": 3}
     result = runner.invoke(args=["pbflow", "figures", "check"])
     assert result.exit_code == 0 and "training totals: 2 members' years match" in result.output
