@@ -17,22 +17,17 @@ from __future__ import annotations
 from flask import Blueprint, flash, render_template, request, send_file
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from pbflow import audit
 from pbflow.engine import actors
-from pbflow.extensions import db
 from pbflow.models import User
 from pbflow.services import exports
-from pbflow.services.audit_search import (  # noqa: F401 - the search moved to a service
-    EVENT_COLUMNS,
-    PER_PAGE,
+from pbflow.services.audit_search import (
     Filters,
-    _events_query,
     action_choices,
     describe,
+    every_event,
     export_chain,
-    newest_first,
     parse_filters,
     reader_scope,
     search_events,
@@ -76,11 +71,6 @@ def _render(result: audit.VerifyResult | None = None, status: int = 200):
 def export_events(reader: User, f: Filters):
     """Every event the search selects (the same scope and filters, not only the page shown),
     newest first, read in batches: for CSV or Excel."""
-    stmt = _events_query(
-        reader,
-        f,
-        select(*EVENT_COLUMNS),
-    ).order_by(*newest_first(f))
     index = actors.org_index()
     locale = page_locale()
     rows = (
@@ -96,7 +86,7 @@ def export_events(reader: User, f: Filters):
             r.payload,
             r.hash,
         ]
-        for r in db.session.execute(stmt.execution_options(yield_per=1000))
+        for r in every_event(reader, f)
     )
     return exports.Table(
         "audit-events",
