@@ -90,3 +90,52 @@ def test_a_listener_may_rewrite_the_read_as_it_may_any_statement(app, world):
         event.remove(db.engine, "before_cursor_execute", comment)
         event.remove(db.engine, "after_cursor_execute", after)
     assert seen and seen[-1].endswith(" -- figures")
+
+
+def test_the_roles_and_the_organizations_are_read_after_the_changes_not_yet_flushed(app, world):
+    """Every page reads the reader's roles and the organizations on the raw cursor
+    (``read_flushed``): a role granted, or an organization added, earlier in the same
+    transaction and not yet flushed is there, as an ORM query's autoflush would have it."""
+    from pbflow.engine import actors
+    from pbflow.models import RoleAssignment
+
+    member = world["member"]
+    before = actors.roles_of(member.id)
+    actors.forget_roles(member.id)
+    actors.forget_orgs()
+    db.session.add(RoleAssignment(user_id=member.id, org_id=world.committee.id, role="auditor"))
+    added = Organization(
+        code="read-test", name="Read test branch", kind="branch", parent_id=world.committee.id
+    )
+    db.session.add(added)
+    assert added.id is None  # not flushed yet
+    assert actors.roles_of(member.id) == before | {(world.committee.id, "auditor")}
+    assert added.id is not None and added.id in actors.org_index()
+    node = actors.org_index()[world.committee.id]
+    assert node.active is True and node.created_at == world.committee.created_at
+    db.session.rollback()
+
+
+def test_a_read_within_a_flush_does_not_flush_again(app, world):
+    """A flush hook that reads the organizations (validation's checks may) reads them as
+    they stand, without starting a flush inside the flush."""
+    from pbflow.engine import actors
+
+    seen = []
+
+    def during_flush(session, _context, _instances):
+        actors.forget_orgs()
+        seen.append(len(actors.org_index()))
+
+    event.listen(db.session, "before_flush", during_flush)
+    try:
+        db.session.add(
+            Organization(
+                code="rt-2", name="Read test 2", kind="branch", parent_id=world.committee.id
+            )
+        )
+        db.session.flush()
+    finally:
+        event.remove(db.session, "before_flush", during_flush)
+    assert seen and seen[0] >= 4
+    db.session.rollback()

@@ -112,20 +112,19 @@ def org_index() -> dict[int, OrgNode]:
     session = current_session()
     index = session.info.get(_ORGS)
     if index is None:
-        rows = session.execute(
-            select(
-                Organization.id,
-                Organization.parent_id,
-                Organization.kind,
-                Organization.path,
-                Organization.name,
-                Organization.name_en,
-                Organization.active,
-                Organization.created_at,
-            )
-        )
-        index = session.info[_ORGS] = {r.id: OrgNode(*r) for r in rows}
+        f = fastsql.flavour()
+        rows = fastsql.read_flushed(_ORG_INDEX_SQL)
+        index = session.info[_ORGS] = {
+            r[0]: OrgNode(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), f.read_dt(r[7]))
+            for r in rows
+        }
     return index
+
+
+_ORG_INDEX_SQL = (
+    "SELECT id, parent_id, kind, path, name, name_en, active, created_at"
+    f" FROM {Organization.__tablename__}"
+)
 
 
 def forget_orgs() -> None:
@@ -161,13 +160,14 @@ def roles_of(user_id: int) -> frozenset[tuple[int, str]]:
     cache = session.info.setdefault(_ROLES, {})
     roles = cache.get(user_id)
     if roles is None:
-        rows = session.execute(
-            select(RoleAssignment.org_id, RoleAssignment.role).where(
-                RoleAssignment.user_id == user_id
-            )
+        sql = _ROLES_SQL + fastsql.flavour().placeholder
+        roles = cache[user_id] = frozenset(
+            (org_id, role) for org_id, role in fastsql.read_flushed(sql, (user_id,))
         )
-        roles = cache[user_id] = frozenset((r.org_id, r.role) for r in rows)
     return roles
+
+
+_ROLES_SQL = f"SELECT org_id, role FROM {RoleAssignment.__tablename__} WHERE user_id = "
 
 
 def resolve_scope(org_id: int, at: str, index: dict[int, OrgNode] | None = None) -> list[int]:

@@ -538,11 +538,15 @@ def check_tasks(*, fix: bool = False) -> tasks.CheckReport:
 
 
 def unread_count(user: User) -> int:
-    return db.session.execute(
-        select(func.count(Notification.id)).where(
-            Notification.user_id == user.id, Notification.read_at.is_(None)
-        )
-    ).scalar_one()
+    """The top bar's count, on every page: read on the transaction's own cursor (a third of
+    what the ORM's statement cost), after the session's pending changes, as the ORM's would."""
+    sql = _UNREAD_SQL + fastsql.flavour().placeholder
+    return fastsql.read_flushed(sql, (user.id,))[0][0]
+
+
+_UNREAD_SQL = (
+    f"SELECT count(*) FROM {Notification.__tablename__} WHERE read_at IS NULL AND user_id = "
+)
 
 
 def open_notification(user: User, notification_id: int) -> Notification:
