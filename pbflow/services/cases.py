@@ -427,6 +427,10 @@ class CaseView:
     # Years the case's time limits reach into that no working-day calendar covers (counted
     # Monday to Friday, which the page says).
     calendar_gaps: list[int] = field(default_factory=list)
+    # The workflows of all its child cases, seen by the reader or not: a panel that lists
+    # children of one workflow (a life meeting's rectification items) reads them only when
+    # there are some, where it read them for every case.
+    child_workflows: frozenset[str] = frozenset()
 
 
 def is_overdue(case: Any) -> bool:
@@ -591,6 +595,7 @@ def case_page(user: User, case_id: int, locale: str, *, mark_read: bool = True) 
         overdue=is_overdue(case),
         accept=attachments.accept_attribute(),
         calendar_gaps=sorted(gaps),
+        child_workflows=frozenset(child.workflow_id for child in child_cases),
     )
     if mark_read:
         _mark_notifications_read(user, case.id)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 from flask import render_template_string
+from sqlalchemy import event
 
+from pbflow.extensions import db
 from pbflow.procedures.life_meeting import services
 
 
@@ -34,7 +36,9 @@ def test_rectification_panel_shows_the_items_of_a_case(world, clock, app):
     ]
     with app.test_request_context("/?lang=en"):
         html = render_template_string(
-            '{% include "life_meeting/_rectification_panel.html" %}', case={"id": case_id}
+            '{% include "life_meeting/_rectification_panel.html" %}',
+            case={"id": case_id},
+            v={"child_workflows": frozenset({"rectification"})},  # as the case page gives it
         )
     assert "0 of 2 items ticked off" in html
     assert re.search(r'问题-deputy</a></td>\s*<td data-label="Owner">Deputy</td>', html)
@@ -76,8 +80,19 @@ def test_case_page_of_a_life_meeting_shows_its_rectification_list(world, clock, 
         world["secretary"],
         {"purpose": "p", "activity_date": "2026-03-20", "amount": "10", "budget": "b"},
     )
-    page = client.get(f"/cases/{other.id}?lang=en").get_data(as_text=True)
+    reads = []
+
+    def record(_conn, _cursor, statement, parameters, *_args):
+        reads.append((statement, repr(parameters)))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        page = client.get(f"/cases/{other.id}?lang=en").get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
     assert 'id="rectification"' not in page
+    # ...nor looks for items: the case page knows its child cases' workflows already.
+    assert reads and not [r for r in reads if "'rectification'" in r[1]]
 
 
 def test_rectification_list_and_related_cases_read_as_cards_on_a_phone(world, clock, client, auth):
