@@ -139,3 +139,21 @@ def test_a_read_within_a_flush_does_not_flush_again(app, world):
         event.remove(db.session, "before_flush", during_flush)
     assert seen and seen[0] >= 4
     db.session.rollback()
+
+
+def test_an_organizations_node_is_shared_while_its_row_reads_the_same(app, world):
+    """Each request reads the organizations again; a node whose row has not changed is the
+    one made before (with its parsed path), and a renamed organization gets a new one."""
+    from pbflow.engine import actors
+
+    first = actors.org_index()[world.branch.id]
+    name = first.name
+    db.session.remove()  # the next request's session
+    again = actors.org_index()[world.branch.id]
+    assert again is first
+    branch = db.session.get(Organization, world.branch.id)
+    branch.name = "Renamed branch"
+    db.session.commit()
+    renamed = actors.org_index()[world.branch.id]
+    assert renamed is not first and (renamed.name, first.name) == ("Renamed branch", name)
+    assert renamed.ancestors == first.ancestors
