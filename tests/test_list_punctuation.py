@@ -143,6 +143,8 @@ def test_the_templates_colon_and_brackets_follow_the_page(app):
         expected = 'Download: CSV ·  (&lt;b&gt;) ·  (<a href="/x">appeal</a>)'
         assert render_template_string(page) == expected
         assert isinstance(app.jinja_env.filters["bracketed"](Markup("<i>x</i>")), Markup)
+        # What is not text is written as text: a number, a count.
+        assert render_template_string("{{ 12|bracketed }}{{ 3|colon }}") == " (12)3: "
 
 
 def test_the_case_lists_state_chips_and_the_grids_cells_read_in_chinese(client, auth, world):

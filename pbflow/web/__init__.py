@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from pbflow import clock
 from pbflow.engine.definitions import ASIDE_CLOSE, ASIDE_OPEN, LABEL_SEPARATOR
@@ -331,14 +331,16 @@ def register_web(app: Flask, procedures: Sequence[Procedure] = ()) -> None:
     # Punctuation by the page's language (full-width in Chinese), as definitions.labelled
     # and aside give it to text made in Python: ``{{ _('Download')|colon }}`` and
     # ``{% filter bracketed %}...{% endfilter %}`` (English brackets bring their space).
+    # (Markup's + escapes the text as format would, at a third of format's cost: the audit
+    # trail's page gives every row's action a colon.)
     @app.template_filter("colon")
     def colon(text: Any) -> Markup:
-        return Markup("{}{}").format(text, LABEL_SEPARATOR.get(page_locale()))
+        return escape(text) + LABEL_SEPARATOR.get(page_locale())
 
     @app.template_filter("bracketed")
     def bracketed(text: Any) -> Markup:
         locale = page_locale()
-        return Markup("{}{}{}").format(ASIDE_OPEN.get(locale), text, ASIDE_CLOSE.get(locale))
+        return Markup(ASIDE_OPEN.get(locale)) + escape(text) + ASIDE_CLOSE.get(locale)
 
     # The page's language, for macros imported without the page's context (which do not see
     # ``current_locale``: admin/_forms.html's org_name).
