@@ -89,6 +89,7 @@ class OrgNode:
     # When it was set up (naive UTC): obligations count from then. In the index, so that the
     # figures of a tree need not read it again per procedure.
     created_at: datetime | None = None
+    code: str | None = None  # as in the addresses of the pages of an organization
 
     def ancestor_ids(self) -> list[int]:
         return list(self.ancestors)
@@ -120,7 +121,7 @@ def org_index() -> dict[int, OrgNode]:
                 if len(_NODES) >= _NODES_KEPT:
                     _NODES.clear()
                 node = _NODES[r] = OrgNode(
-                    r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), f.read_dt(r[7])
+                    r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), f.read_dt(r[7]), r[8]
                 )
             index[r[0]] = node
         session.info[_ORGS] = index
@@ -128,7 +129,7 @@ def org_index() -> dict[int, OrgNode]:
 
 
 _ORG_INDEX_SQL = (
-    "SELECT id, parent_id, kind, path, name, name_en, active, created_at"
+    "SELECT id, parent_id, kind, path, name, name_en, active, created_at, code"
     f" FROM {Organization.__tablename__}"
 )
 # Each organization's node by the row it was read from, shared by every request of the
@@ -137,6 +138,13 @@ _ORG_INDEX_SQL = (
 # every page. Emptied when it holds more than rows that have ever been read would explain.
 _NODES: dict[tuple, OrgNode] = {}
 _NODES_KEPT = 10_000
+
+
+def org_by_code(code: str) -> OrgNode | None:
+    """The organization of a page's address (``/opinions/<code>/book``), from the index the
+    request reads anyway: a statement less for a page that reads the organization's row
+    for nothing more than its id and names."""
+    return next((n for n in org_index().values() if n.code == code), None)
 
 
 def forget_orgs() -> None:

@@ -368,6 +368,21 @@ def test_book_of_another_branch_is_refused(client, world, auth):
     assert client.get("/opinions/b1/book").status_code == 200
 
 
+def test_the_book_of_an_organization_that_is_not_there_is_not_found(client, world, auth):
+    """The book's organization is found by its code in the organizations each request reads:
+    a code no organization has, a code in other letters, or an organization just added."""
+    from pbflow.services import accounts
+
+    auth.login("secretary")
+    for code in ("no-such", "B1", "b1 "):
+        assert client.get(f"/opinions/{code}/book").status_code == 404, code
+    assert client.get("/opinions/b1/book").status_code == 200
+    accounts.create_org("b9", "Branch nine", "branch", world.general_branch)
+    auth.logout()
+    auth.login("gb_secretary")  # the general branch's secretary reads the new branch's book
+    assert client.get("/opinions/b9/book").status_code == 200
+
+
 def test_book_period_is_checked(client, world, auth):
     auth.login("secretary")
     page = client.get("/opinions/b1/book?from=2026-03-10&to=2026-03-01")

@@ -566,7 +566,7 @@ class Book:
     """The book of a period: the figures over every opinion in it, and one page of entries
     (``next_after``: the cursor of the next page, None on the last)."""
 
-    org: Organization
+    org: actors.OrgNode
     period: Period
     rows: list[BookRow]
     total: Figures
@@ -591,7 +591,7 @@ class Book:
 BOOK_PAGE = 50
 
 
-def _require_reader(viewer: User | None, org: Organization) -> None:
+def _require_reader(viewer: User | None, org: actors.OrgNode) -> None:
     if viewer is None or not getattr(viewer, "is_authenticated", False):
         raise NotAllowed(_("Please log in to see the opinion book."))
     if not actors.can_read_org(viewer, org.id):
@@ -614,7 +614,7 @@ def book(
     ``period`` may be given as the two dates typed (from, to): they are read after the
     rights are checked, so that whoever may not read the book is refused as such, whatever
     the dates."""
-    org = db.session.execute(select(Organization).where(Organization.code == org_code)).scalar()
+    org = actors.org_by_code(org_code)
     if org is None:
         raise NotFound(_("No organization with code '%(code)s'.", code=org_code))
     _require_reader(viewer, org)
