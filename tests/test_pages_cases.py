@@ -340,6 +340,46 @@ def test_case_list_filters_counts_and_pages(world, auth, client, clock):
     assert bad.status_code == 200 and "must be a date like 2026-03-01" in text(bad)
 
 
+def _row(page: str, title: str) -> str:
+    return next(r for r in re.findall(r"<tr.*?</tr>", page, re.S) if title in r)
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", ("Overdue", "Branch secretary review", "Withdrawn", "Draft", "State")),
+        ("zh", ("逾期", "支部书记审核", "已撤回", "草稿", "状态")),
+    ],
+)
+def test_case_list_rows_mark_their_state_and_what_is_overdue(
+    world, auth, client, clock, lang, words
+):
+    """Each row's state as a badge (closed cases' apart), the overdue mark on the late ones,
+    and the column's name on each cell for a phone, in the page's language."""
+    overdue, review, withdrawn, draft, state = words
+    late = funding_case(world, purpose="迟办活动").id
+    walk(late, world, ("submit", "branch_member"))
+    runtime.fire(
+        funding_case(world, purpose="撤回活动").id,
+        "withdraw",
+        world["branch_member"],
+        comment="不办了",
+    )
+    funding_case(world, purpose="草稿活动")
+    clock.advance(days=10)  # past the secretary review's five working days
+    auth.login("secretary")
+    page = text(client.get(f"/cases?status=all&lang={lang}"))
+    row = _row(page, "迟办活动")
+    assert f'<span class="badge badge-state">{review}</span>' in row
+    assert f'<span class="badge badge-overdue">{overdue}</span>' in row and "is-overdue" in row
+    row = _row(page, "撤回活动")
+    assert f'<span class="badge badge-closed">{withdrawn}</span>' in row
+    assert "badge-overdue" not in row
+    row = _row(page, "草稿活动")
+    assert f'<span class="badge badge-state">{draft}</span>' in row and "badge-overdue" not in row
+    assert f'<td data-label="{state}">' in row
+
+
 def test_committee_sees_every_branch_in_the_list(world, auth, client):
     funding_case(world, purpose="一支部")
     funding_case(world, by="other_secretary", org=world.other_branch, purpose="机电队")

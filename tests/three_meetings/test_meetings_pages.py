@@ -3,8 +3,10 @@ the compliance calendar, a member's own page, rights, and bounded SQL per page."
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import event, update
 
 from pbflow.extensions import db
@@ -318,3 +320,25 @@ def test_the_records_document_links_leave_no_separator_dangling(world, client, a
     links = page.split('<ul class="inline-links">')[1].split("</ul>")[0]
     assert links.count("<li>") == 2 and "Minutes (PDF)" in links and "Bound volume" in links
     assert "·" not in links
+
+
+@pytest.mark.parametrize(
+    ("lang", "names"),
+    [
+        ("en", ["Date", "Organization", "Type", "Topic", "Present"]),
+        ("zh", ["日期", "组织", "类型", "主题", "出席"]),
+    ],
+)
+def test_the_meetings_list_names_each_cell_for_a_phone_in_the_pages_language(
+    world, client, auth, lang, names
+):
+    """Every row of the list carries its columns' names (a phone shows them on the card),
+    the same as the table's header, in the page's language."""
+    theme_day(world)
+    auth.login("secretary")
+    client.set_cookie("pbflow_lang", lang)
+    html = client.get("/meetings/").get_data(as_text=True)
+    header = re.search(r"<thead><tr>(.*?)</tr></thead>", html).group(1)
+    assert re.findall(r"<th>([^<]+)</th>", header) == names
+    rows = re.findall(r"<tr>\s*<td data-label.*?</tr>", html, re.S)
+    assert rows and all(re.findall(r'<td data-label="([^"]+)"', r) == names for r in rows)
